@@ -1,0 +1,59 @@
+"""Where Celery Desk keeps its files, so every module and test agrees on one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "celery-desk"
+CONFIG_DIR_ENV = "CELERY_DESK_CONFIG_DIR"
+DATA_DIR_ENV = "CELERY_DESK_DATA_DIR"
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The config dir (profiles, secrets) and data dir (embedded broker, logs, journals)."""
+
+    config_dir: Path
+    data_dir: Path
+
+    @classmethod
+    def resolve(cls, config_dir: str | os.PathLike[str] | None = None) -> Paths:
+        """An explicit dir wins, then the environment, then platformdirs.
+
+        When only the config dir is overridden, data goes beside it so that a test or a
+        second installation never shares an embedded broker with the person's own.
+        """
+        chosen = config_dir or os.environ.get(CONFIG_DIR_ENV)
+        if chosen:
+            config = Path(chosen).expanduser().resolve()
+            data_env = os.environ.get(DATA_DIR_ENV)
+            data = Path(data_env).expanduser().resolve() if data_env else config / "data"
+        else:
+            config = Path(platformdirs.user_config_dir(APP_NAME))
+            data_env = os.environ.get(DATA_DIR_ENV)
+            data = (
+                Path(data_env).expanduser().resolve()
+                if data_env
+                else Path(platformdirs.user_data_dir(APP_NAME))
+            )
+        return cls(config_dir=config, data_dir=data)
+
+    @property
+    def profiles_file(self) -> Path:
+        return self.config_dir / "profiles.toml"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.config_dir / "secrets.json"
+
+    @property
+    def embedded_dir(self) -> Path:
+        return self.data_dir / "embedded-redis"
+
+    def ensure(self) -> None:
+        for directory in (self.config_dir, self.data_dir):
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)

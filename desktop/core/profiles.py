@@ -1,0 +1,417 @@
+"""Broker profiles: what a person connects to, checked field by field, stored as TOML.
+
+Passwords never reach the TOML file: `ProfileStore.save` moves them to the secret store and
+`ProfileStore.endpoints` puts them back only in memory, just before a connection is made.
+"""
+
+from __future__ import annotations
+
+import keyword
+import os
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import tomli_w
+
+from desktop.core import urls
+from desktop.core.files import write_atomic
+from desktop.core.paths import Paths
+from desktop.core.secret_store import SecretStore
+
+DEFAULT_PROFILE_NAME = "embedded"
+DEFAULT_APP_MODULE = "workers"
+QUEUE_ORDER_STRATEGIES = ("priority", "round_robin", "sorted")
+DEFAULT_SEP = "\x06\x16"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.@()-]{0,63}$")
+_SECRET_FIELDS = ("broker_url", "result_backend", "management_url")
+
+
+@dataclass
+class QueueSpec:
+    """A queue the profile knows: its name, RabbitMQ priority cap and routing keys."""
+
+    name: str
+    max_priority: int | None = None
+    routing_keys: list[str] = field(default_factory=list)
+
+    def keys(self) -> list[str]:
+        return self.routing_keys or [self.name]
+
+
+@dataclass
+class TransportOptions:
+    """Redis transport settings; they decide priority order and how fast a lost task returns."""
+
+    queue_order_strategy: str = "priority"
+    priority_steps: list[int] = field(default_factory=lambda: list(range(10)))
+    sep: str = DEFAULT_SEP
+    global_keyprefix: str = ""
+    visibility_timeout: int = 3600
+    unacked_restore_interval: int = 10
+    unacked_restore_throttle: int = 10
+
+    def to_celery(self) -> dict[str, Any]:
+        """The `broker_transport_options` a Celery app should use for this profile."""
+        options: dict[str, Any] = {
+            "queue_order_strategy": self.queue_order_strategy,
+            "priority_steps": list(self.priority_steps),
+            "sep": self.sep,
+            "visibility_timeout": self.visibility_timeout,
+            "unacked_restore_interval": self.unacked_restore_interval,
+            "unacked_restore_throttle": self.unacked_restore_throttle,
+        }
+        if self.global_keyprefix:
+            options["global_keyprefix"] = self.global_keyprefix
+        return options
+
+    def redelivery_delay_s(self) -> int:
+        """Worst case before Redis hands a SIGKILLed worker's task to another worker."""
+        return self.visibility_timeout + self.unacked_restore_interval * (
+            self.unacked_restore_throttle
+        )
+
+
+def default_queues() -> list[QueueSpec]:
+    """The queues of the shipped `workers` app (the tutorial's queue1, queue2 and tasks)."""
+    return [
+        QueueSpec("queue1", 10, ["queue1"]),
+        QueueSpec("queue2", 10, ["queue2"]),
+        QueueSpec("tasks", 10, ["tasks"]),
+    ]
+
+
+@dataclass
+class Profile:
+    name: str
+    broker_url: str = urls.EMBEDDED
+    result_backend: str = urls.EMBEDDED
+    app_module: str = DEFAULT_APP_MODULE
+    workdir: str = ""
+    django_settings: str = ""
+    python: str = ""
+    management_url: str = ""
+    transport: TransportOptions = field(default_factory=TransportOptions)
+    queues: list[QueueSpec] = field(default_factory=default_queues)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.broker_url == urls.EMBEDDED
+
+    @property
+    def broker_kind(self) -> str:
+        """'embedded', 'redis' or 'rabbitmq': what the screens explain priorities by."""
+        if self.is_embedded:
+            return "embedded"
+        return "rabbitmq" if urls.scheme_of(self.broker_url).startswith("amqp") else "redis"
+
+    def masked(self) -> Profile:
+        """A copy that is safe to print: every password replaced by ****."""
+        return replace(
+            self,
+            broker_url=urls.mask(self.broker_url),
+            result_backend=urls.mask(self.result_backend),
+            management_url=urls.mask(self.management_url),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for queue in data["queues"]:
+            if queue["max_priority"] is None:
+                del queue["max_priority"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Profile:
+        """Build from parsed TOML/JSON; unknown keys are refused so a typo is not lost silently."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise ProfileError({"profile": f"unknown setting(s): {', '.join(sorted(unknown))}"})
+        values = dict(data)
+        transport = values.pop("transport", None) or {}
+        queues = values.pop("queues", None)
+        try:
+            options = TransportOptions(**transport)
+            queue_list = (
+                default_queues()
+                if queues is None
+                else [
+                    QueueSpec(
+                        name=str(q.get("name", "")),
+                        max_priority=q.get("max_priority"),
+                        routing_keys=list(q.get("routing_keys", [])),
+                    )
+                    for q in queues
+                ]
+            )
+            return cls(**values, transport=options, queues=queue_list)
+        except TypeError as exc:
+            raise ProfileError({"profile": f"malformed profile: {exc}"}) from exc
+
+
+class ProfileError(ValueError):
+    """Field-level problems, keyed by field path (`broker_url`, `queues[1].name`)."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def _check_url(value: str, schemes: tuple[str, ...], what: str) -> str | None:
+    if "://" not in value:
+        return f"{what} must look like {schemes[0]}://host:port/… (got '{urls.mask(value)}')"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError as exc:
+        if "port" in str(exc).lower():
+            return f"{what} port must be between 1 and 65535"
+        return f"{what} is not a valid URL: {exc}"
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        return f"{what} scheme '{scheme}' is not supported; use one of {', '.join(schemes)}"
+    if scheme in ("redis", "rediss", "amqp", "amqps", "http", "https") and not parts.hostname:
+        return f"{what} has no host name"
+    if port is not None and not 0 < port < 65536:
+        return f"{what} port must be between 1 and 65535"
+    if scheme in ("redis", "rediss"):
+        db = parts.path.strip("/")
+        if db and not db.isdigit():
+            return f"Redis database must be a number, got '{db}'"
+    return None
+
+
+def _dotted(value: str) -> bool:
+    module, _, attr = value.partition(":")
+    parts = module.split(".")
+    if attr:
+        parts.append(attr)
+    return all(p.isidentifier() and not keyword.iskeyword(p) for p in parts)
+
+
+def validate(profile: Profile) -> dict[str, str]:
+    """Every problem with the profile, by field; empty when it may be saved."""
+    errors: dict[str, str] = {}
+    if not _NAME_RE.match(profile.name or ""):
+        errors["name"] = (
+            "Name must be 1-64 characters: letters, digits, spaces and _ . @ ( ) -, "
+            "starting with a letter or digit"
+        )
+    if not profile.broker_url:
+        errors["broker_url"] = "Broker URL is required (or 'embedded')"
+    elif not profile.is_embedded:
+        problem = _check_url(profile.broker_url, urls.BROKER_SCHEMES, "Broker URL")
+        if problem:
+            errors["broker_url"] = problem
+    backend = profile.result_backend
+    if backend and backend != urls.EMBEDDED:
+        problem = _check_url(backend, urls.BACKEND_SCHEMES, "Result backend")
+        if problem:
+            errors["result_backend"] = problem
+    elif backend == urls.EMBEDDED and not profile.is_embedded:
+        errors["result_backend"] = "'embedded' result backend needs the embedded broker"
+    if not profile.app_module or not _dotted(profile.app_module):
+        errors["app_module"] = "App module must be a dotted Python name such as 'workers'"
+    if profile.workdir and not Path(profile.workdir).expanduser().is_dir():
+        errors["workdir"] = f"Working directory '{profile.workdir}' does not exist"
+    if profile.django_settings and not _dotted(profile.django_settings):
+        errors["django_settings"] = "DJANGO_SETTINGS_MODULE must be a dotted name"
+    if profile.python:
+        interpreter = Path(profile.python).expanduser()
+        if not (interpreter.is_file() and os.access(interpreter, os.X_OK)):
+            errors["python"] = f"Python interpreter '{profile.python}' is not an executable file"
+    if profile.management_url:
+        problem = _check_url(profile.management_url, ("http", "https"), "Management URL")
+        if problem:
+            errors["management_url"] = problem
+    errors.update(_validate_transport(profile.transport))
+    errors.update(_validate_queues(profile.queues))
+    return errors
+
+
+def _validate_transport(options: TransportOptions) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if options.queue_order_strategy not in QUEUE_ORDER_STRATEGIES:
+        errors["transport.queue_order_strategy"] = (
+            f"Queue order strategy must be one of {', '.join(QUEUE_ORDER_STRATEGIES)}"
+        )
+    steps = options.priority_steps
+    if (
+        not steps
+        or any(not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= 255 for s in steps)
+        or sorted(set(steps)) != list(steps)
+    ):
+        errors["transport.priority_steps"] = (
+            "Priority steps must be distinct whole numbers 0-255 in rising order, e.g. 0,3,6,9"
+        )
+    if not options.sep:
+        errors["transport.sep"] = "Separator must not be empty"
+    for name in ("visibility_timeout", "unacked_restore_interval", "unacked_restore_throttle"):
+        value = getattr(options, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            errors[f"transport.{name}"] = f"{name.replace('_', ' ').capitalize()} must be >= 1"
+    return errors
+
+
+def _validate_queues(queues: list[QueueSpec]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    seen: set[str] = set()
+    for index, queue in enumerate(queues):
+        where = f"queues[{index}]"
+        if not queue.name or queue.name != queue.name.strip() or len(queue.name) > 255:
+            errors[f"{where}.name"] = "Queue name must be 1-255 characters without outer spaces"
+        elif queue.name in seen:
+            errors[f"{where}.name"] = f"Queue '{queue.name}' is listed twice"
+        seen.add(queue.name)
+        priority = queue.max_priority
+        if priority is not None and (
+            not isinstance(priority, int) or isinstance(priority, bool) or not 1 <= priority <= 255
+        ):
+            errors[f"{where}.max_priority"] = "x-max-priority must be between 1 and 255"
+        if any(not key for key in queue.routing_keys):
+            errors[f"{where}.routing_keys"] = "Routing keys must not be empty"
+    return errors
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Connection URLs with passwords restored: for connecting, never for display."""
+
+    broker_url: str
+    result_backend: str
+    management_url: str
+
+    def masked(self) -> Endpoints:
+        return Endpoints(
+            urls.mask(self.broker_url),
+            urls.mask(self.result_backend),
+            urls.mask(self.management_url),
+        )
+
+
+class ProfileStore:
+    """profiles.toml (no secrets) plus the secret store; the embedded profile always exists."""
+
+    def __init__(self, paths: Paths, secrets: SecretStore) -> None:
+        self.paths = paths
+        self.secrets = secrets
+
+    @staticmethod
+    def builtin() -> Profile:
+        return Profile(name=DEFAULT_PROFILE_NAME)
+
+    def _read(self) -> dict[str, Any]:
+        try:
+            raw = self.paths.profiles_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return {}
+        try:
+            return tomllib.loads(raw)
+        except tomllib.TOMLDecodeError as exc:
+            raise ProfileError(
+                {"file": f"{self.paths.profiles_file} is not valid TOML: {exc}"}
+            ) from exc
+
+    def load(self) -> list[Profile]:
+        data = self._read()
+        profiles = [Profile.from_dict(item) for item in data.get("profiles", [])]
+        if not any(p.name == DEFAULT_PROFILE_NAME for p in profiles):
+            profiles.insert(0, self.builtin())
+        return profiles
+
+    def active_name(self) -> str:
+        name = self._read().get("active")
+        names = {p.name for p in self.load()}
+        return name if isinstance(name, str) and name in names else DEFAULT_PROFILE_NAME
+
+    def get(self, name: str) -> Profile:
+        for profile in self.load():
+            if profile.name == name:
+                return profile
+        known = ", ".join(p.name for p in self.load())
+        raise ProfileError({"name": f"no profile named '{name}' (known: {known})"})
+
+    def _write(self, profiles: list[Profile], active: str) -> None:
+        document = {"active": active, "profiles": [p.to_dict() for p in profiles]}
+        write_atomic(self.paths.profiles_file, tomli_w.dumps(document), mode=0o600)
+
+    def _secret_key(self, profile_name: str, field_name: str) -> str:
+        return f"profile/{profile_name}/{field_name}"
+
+    def save(
+        self, profile: Profile, *, replace_name: str | None = None, create: bool = False
+    ) -> Profile:
+        """Validate, move passwords to the secret store and write the TOML atomically.
+
+        A URL whose password is the mask (`****`) keeps the stored password, so editing a
+        shown profile never wipes its secret. `replace_name` renames an existing profile;
+        `create` refuses to overwrite one that already has the name.
+        """
+        errors = validate(profile)
+        if errors:
+            raise ProfileError(errors)
+        profiles = self.load()
+        old_name = replace_name or profile.name
+        renaming = replace_name is not None and replace_name != profile.name
+        if (create or renaming) and any(p.name == profile.name for p in profiles):
+            raise ProfileError({"name": f"a profile named '{profile.name}' already exists"})
+        stored = replace(profile)
+        for field_name in _SECRET_FIELDS:
+            value: str = getattr(profile, field_name)
+            split = urls.split_password(value)
+            key = self._secret_key(profile.name, field_name)
+            old_key = self._secret_key(old_name, field_name)
+            if split.password == urls.MASK:
+                kept = self.secrets.get(old_key)
+                if kept is not None and old_key != key:
+                    self.secrets.set(key, kept)
+            elif split.password is not None:
+                self.secrets.set(key, split.password)
+            else:
+                self.secrets.delete(key)
+            if old_key != key:
+                self.secrets.delete(old_key)
+            setattr(stored, field_name, split.url)
+        remaining = [p for p in profiles if p.name not in (old_name, profile.name)]
+        position = next((i for i, p in enumerate(profiles) if p.name == old_name), len(remaining))
+        remaining.insert(min(position, len(remaining)), stored)
+        active = self.active_name()
+        if active == old_name:
+            active = profile.name
+        self._write(remaining, active)
+        return stored
+
+    def remove(self, name: str) -> None:
+        if name == DEFAULT_PROFILE_NAME:
+            raise ProfileError({"name": "the embedded profile is built in and cannot be removed"})
+        profiles = self.load()
+        if not any(p.name == name for p in profiles):
+            raise ProfileError({"name": f"no profile named '{name}'"})
+        for field_name in _SECRET_FIELDS:
+            self.secrets.delete(self._secret_key(name, field_name))
+        active = self.active_name()
+        self._write(
+            [p for p in profiles if p.name != name],
+            DEFAULT_PROFILE_NAME if active == name else active,
+        )
+
+    def set_active(self, name: str) -> None:
+        self.get(name)
+        self._write(self.load(), name)
+
+    def with_secrets(self, profile: Profile) -> Profile:
+        """The profile with stored passwords joined back into its URLs (memory only)."""
+        restored = replace(profile)
+        for field_name in _SECRET_FIELDS:
+            value: str = getattr(profile, field_name)
+            if urls.password_of(value) not in (None, urls.MASK):
+                continue
+            password = self.secrets.get(self._secret_key(profile.name, field_name))
+            if password is not None:
+                bare = urls.split_password(value).url
+                setattr(restored, field_name, urls.join_password(bare, password))
+        return restored

@@ -1,0 +1,50 @@
+"""The core objects one process needs, built once from a config dir: used by CLI and GUI alike."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from desktop.core import urls
+from desktop.core.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
+from desktop.core.paths import Paths
+from desktop.core.profiles import Endpoints, Profile, ProfileStore
+from desktop.core.secret_store import SecretStore, open_secret_store
+
+
+@dataclass
+class Services:
+    paths: Paths
+    secrets: SecretStore
+    profiles: ProfileStore
+    embedded: EmbeddedRedis
+
+    @classmethod
+    def open(cls, config_dir: str | os.PathLike[str] | None = None) -> Services:
+        paths = Paths.resolve(config_dir)
+        paths.ensure()
+        secrets = open_secret_store(paths.secrets_file)
+        return cls(
+            paths=paths,
+            secrets=secrets,
+            profiles=ProfileStore(paths, secrets),
+            embedded=EmbeddedRedis(paths.embedded_dir, secrets),
+        )
+
+    def endpoints(self, profile: Profile) -> Endpoints:
+        """URLs to connect with, passwords restored; the embedded broker must be running."""
+        full = self.profiles.with_secrets(profile)
+        broker = full.broker_url
+        backend = full.result_backend
+        if profile.is_embedded or backend == urls.EMBEDDED:
+            status = self.embedded.status()
+            if not status.running:
+                raise EmbeddedBrokerError(
+                    "the embedded broker is not running: start it with "
+                    "`celery-desk broker start` or open the app"
+                )
+            if profile.is_embedded:
+                broker = self.embedded.url(BROKER_DB)
+            if backend == urls.EMBEDDED:
+                backend = self.embedded.url(BACKEND_DB)
+        return Endpoints(broker, backend, full.management_url)
