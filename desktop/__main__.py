@@ -1,0 +1,374 @@
+"""`celery-desk`: the GUI when run with no command, and the same core behind a CLI for scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import click
+
+from desktop.core import urls
+from desktop.core.connection import check_broker
+from desktop.core.embedded import EmbeddedBrokerError
+from desktop.core.profiles import Profile, ProfileError, QueueSpec
+from desktop.core.services import Services
+
+F = TypeVar("F", bound=Callable[..., Any])
+ADHOC_PROFILE = "command-line"
+
+
+@dataclass
+class Selection:
+    """Which profile a command acts on: a named one, or one made from --broker/--app flags."""
+
+    config_dir: str | None = None
+    profile: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    def services(self) -> Services:
+        return Services.open(self.config_dir)
+
+    def resolve(self, services: Services, name: str | None = None) -> Profile:
+        chosen = name or self.profile
+        if chosen:
+            base = services.profiles.get(chosen)
+        elif self.overrides.get("broker_url"):
+            base = Profile(name=ADHOC_PROFILE, result_backend="")
+        else:
+            base = services.profiles.get(services.profiles.active_name())
+        values = {**base.__dict__, **self.overrides}
+        if values.get("broker_url") and urls.password_of(values["broker_url"]):
+            _warn_password_on_command_line()
+        return Profile(**values)
+
+
+def _warn_password_on_command_line() -> None:
+    click.echo(
+        "warning: a password on the command line shows in `ps` and shell history; "
+        "store it in a profile with `celery-desk profile add NAME --broker URL --ask-password`",
+        err=True,
+    )
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _profile_errors(exc: ProfileError) -> None:
+    for where, message in exc.errors.items():
+        click.echo(f"error: {where}: {message}", err=True)
+    sys.exit(2)
+
+
+def selection_options(func: F) -> F:
+    """--profile / --broker / --backend / --app / --workdir / --config-dir on every command."""
+    options = [
+        click.option("--config-dir", type=click.Path(file_okay=False), help="Config directory."),
+        click.option("--profile", "profile_name", help="Use this saved profile."),
+        click.option("--broker", help="Broker URL for this command only (or 'embedded')."),
+        click.option("--backend", help="Result backend URL for this command only."),
+        click.option("--app", "app_module", help="Celery app module, e.g. workers or dcelery."),
+        click.option("--workdir", type=click.Path(), help="Working directory of the app."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _merge(ctx: click.Context, /, kwargs: dict[str, Any]) -> Selection:
+    selection: Selection = ctx.ensure_object(Selection)
+    config_dir = kwargs.pop("config_dir", None)
+    profile_name = kwargs.pop("profile_name", None)
+    mapping = {
+        "broker": "broker_url",
+        "backend": "result_backend",
+        "app_module": "app_module",
+        "workdir": "workdir",
+    }
+    overrides = dict(selection.overrides)
+    for option, attr in mapping.items():
+        value = kwargs.pop(option, None)
+        if value is not None:
+            overrides[attr] = value
+    return Selection(
+        config_dir=config_dir or selection.config_dir,
+        profile=profile_name or selection.profile,
+        overrides=overrides,
+    )
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@selection_options
+@click.version_option(package_name="celery-desk")
+@click.pass_context
+def cli(ctx: click.Context, /, **kwargs: Any) -> None:
+    """Celery Desk: a control panel for Celery. With no command, opens the window."""
+    ctx.obj = _merge(ctx, kwargs)
+    if ctx.invoked_subcommand is None:
+        from desktop.app import run_gui
+
+        sys.exit(run_gui(ctx.obj.config_dir, ctx.obj.profile, ctx.obj.overrides))
+
+
+# -- broker -----------------------------------------------------------------------------------
+@cli.group()
+def broker() -> None:
+    """The embedded local Redis broker."""
+
+
+@broker.command("start")
+@selection_options
+@click.pass_context
+def broker_start(ctx: click.Context, /, **kwargs: Any) -> None:
+    """Start (or reuse) the embedded broker; it keeps running until `broker stop`."""
+    services = _merge(ctx, kwargs).services()
+    try:
+        status = services.embedded.start(keep=True)
+    except EmbeddedBrokerError as exc:
+        _fail(str(exc))
+        return
+    verb = "already running" if status.reused else "started"
+    click.echo(
+        f"embedded broker {verb}: Redis {status.version} on 127.0.0.1:{status.port} "
+        f"(pid {status.pid}); URL {urls.mask(services.embedded.url())}"
+    )
+
+
+@broker.command("stop")
+@selection_options
+@click.pass_context
+def broker_stop(ctx: click.Context, /, **kwargs: Any) -> None:
+    """Stop the embedded broker (waiting tasks are kept on disk)."""
+    services = _merge(ctx, kwargs).services()
+    if services.embedded.stop():
+        click.echo("embedded broker stopped")
+    else:
+        click.echo("embedded broker was not running")
+
+
+@broker.command("status")
+@selection_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def broker_status(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
+    """Say whether the embedded broker runs; exit 3 when it does not."""
+    services = _merge(ctx, kwargs).services()
+    status = services.embedded.status()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "running": status.running,
+                    "pid": status.pid,
+                    "port": status.port,
+                    "version": status.version,
+                    "kept": status.keep,
+                    "detail": status.detail,
+                }
+            )
+        )
+    elif status.running:
+        click.echo(
+            f"running: Redis {status.version} on 127.0.0.1:{status.port} (pid {status.pid})"
+            + (", kept after the app quits" if status.keep else "")
+        )
+    else:
+        click.echo(f"stopped: {status.detail}")
+    if not status.running:
+        sys.exit(3)
+
+
+# -- profile ----------------------------------------------------------------------------------
+@cli.group()
+def profile() -> None:
+    """Broker profiles: list, show, add, remove, test."""
+
+
+def _profile_row(item: Profile, active: str) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "active": item.name == active,
+        "kind": item.broker_kind,
+        "broker_url": urls.mask(item.broker_url),
+        "result_backend": urls.mask(item.result_backend),
+        "app_module": item.app_module,
+    }
+
+
+@profile.command("list")
+@selection_options
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def profile_list(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
+    """List saved profiles; * marks the active one."""
+    services = _merge(ctx, kwargs).services()
+    try:
+        items = services.profiles.load()
+        active = services.profiles.active_name()
+    except ProfileError as exc:
+        _profile_errors(exc)
+        return
+    rows = [_profile_row(services.profiles.with_secrets(p), active) for p in items]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        mark = "*" if row["active"] else " "
+        click.echo(f"{mark} {row['name']:<20} {row['kind']:<9} {row['broker_url']}")
+
+
+@profile.command("show")
+@click.argument("name", required=False)
+@selection_options
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def profile_show(ctx: click.Context, /, name: str | None, as_json: bool, **kwargs: Any) -> None:
+    """Show one profile with every password masked."""
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    try:
+        item = services.profiles.with_secrets(selection.resolve(services, name)).masked()
+    except ProfileError as exc:
+        _profile_errors(exc)
+        return
+    data = item.to_dict()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for key, value in data.items():
+        if key == "transport":
+            for option, option_value in value.items():
+                click.echo(f"transport.{option}: {option_value!r}")
+        elif key == "queues":
+            for queue in item.queues:
+                extra = f" x-max-priority={queue.max_priority}" if queue.max_priority else ""
+                click.echo(f"queue: {queue.name} keys={','.join(queue.keys())}{extra}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+def _parse_queue(text: str) -> QueueSpec:
+    """`name`, `name:10` or `name:10:key1,key2`."""
+    name, _, rest = text.partition(":")
+    priority_text, _, keys = rest.partition(":")
+    try:
+        priority = int(priority_text) if priority_text else None
+    except ValueError as exc:
+        raise click.BadParameter(f"'{priority_text}' is not a number in '{text}'") from exc
+    return QueueSpec(name, priority, [k for k in keys.split(",") if k] if keys else [])
+
+
+@profile.command("add")
+@click.argument("name")
+@click.option("--broker", "broker_url", required=True, help="redis://, amqp://… or 'embedded'.")
+@click.option("--backend", "result_backend", default="", help="Result backend URL.")
+@click.option("--app", "app_module", default="workers", show_default=True)
+@click.option("--workdir", default="", help="Working directory of the Celery project.")
+@click.option("--django-settings", default="", help="DJANGO_SETTINGS_MODULE for a Django app.")
+@click.option("--python", "python", default="", help="Interpreter for workers of this profile.")
+@click.option("--management-url", default="", help="RabbitMQ management API, http://host:15672.")
+@click.option("--queue", "queues", multiple=True, help="name[:max-priority[:key,key]]; repeat.")
+@click.option("--ask-password", is_flag=True, help="Prompt for the broker password (hidden).")
+@click.option("--from-app", is_flag=True, help="Fill queues and options from the app's config.")
+@click.option("--activate", is_flag=True, help="Make it the active profile.")
+@click.option("--replace", "replace_existing", is_flag=True, help="Overwrite a profile.")
+@click.option("--config-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
+    """Save a profile (passwords go to the keyring or a 0600 file, never the TOML)."""
+    selection = ctx.ensure_object(Selection)
+    services = Services.open(options.pop("config_dir") or selection.config_dir)
+    ask = options.pop("ask_password")
+    from_app = options.pop("from_app")
+    activate = options.pop("activate")
+    replace_existing = options.pop("replace_existing")
+    queue_texts = options.pop("queues")
+    if urls.password_of(options["broker_url"]) or urls.password_of(options["result_backend"]):
+        _warn_password_on_command_line()
+    if ask:
+        secret = click.prompt("Broker password", hide_input=True)
+        options["broker_url"] = urls.join_password(
+            urls.split_password(options["broker_url"]).url, secret
+        )
+    item = Profile(name=name, **options)
+    if queue_texts:
+        item.queues = [_parse_queue(q) for q in queue_texts]
+    if from_app:
+        from desktop.core.app_config import AppConfigError, apply_app_defaults, read_app_config
+
+        try:
+            item = apply_app_defaults(item, read_app_config(item))
+        except AppConfigError as exc:
+            _fail(str(exc))
+    try:
+        saved = services.profiles.save(item, create=not replace_existing)
+        if activate:
+            services.profiles.set_active(saved.name)
+    except ProfileError as exc:
+        _profile_errors(exc)
+        return
+    click.echo(f"saved profile '{saved.name}' ({saved.broker_kind}, {urls.mask(item.broker_url)})")
+
+
+@profile.command("remove")
+@click.argument("name")
+@click.option("--config-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def profile_remove(ctx: click.Context, /, name: str, config_dir: str | None) -> None:
+    """Remove a profile and its stored passwords."""
+    selection = ctx.ensure_object(Selection)
+    services = Services.open(config_dir or selection.config_dir)
+    try:
+        services.profiles.remove(name)
+    except ProfileError as exc:
+        _profile_errors(exc)
+        return
+    click.echo(f"removed profile '{name}'")
+
+
+@profile.command("test")
+@click.argument("name", required=False)
+@selection_options
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait.")
+@click.pass_context
+def profile_test(ctx: click.Context, /, name: str | None, timeout: float, **kwargs: Any) -> None:
+    """Connect once and say what happened; exit 1 when the broker cannot be used."""
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    try:
+        item = selection.resolve(services, name)
+        endpoints = services.endpoints(item)
+    except ProfileError as exc:
+        _profile_errors(exc)
+        return
+    except EmbeddedBrokerError as exc:
+        _fail(str(exc))
+        return
+    report = check_broker(endpoints.broker_url, timeout=timeout)
+    prefix = "ok" if report.ok else f"failed ({report.outcome.value})"
+    click.echo(f"broker {prefix}: {report.message}", err=not report.ok)
+    failed = not report.ok
+    backend = endpoints.result_backend
+    if (
+        report.ok
+        and urls.scheme_of(backend) in ("redis", "rediss")
+        and backend != (endpoints.broker_url)
+    ):
+        backend_report = check_broker(backend, timeout=timeout)
+        state = "ok" if backend_report.ok else f"failed ({backend_report.outcome.value})"
+        click.echo(f"result backend {state}: {backend_report.message}", err=not backend_report.ok)
+        failed = failed or not backend_report.ok
+    if failed:
+        sys.exit(1)
+
+
+def main() -> None:
+    cli(prog_name="celery-desk")
+
+
+if __name__ == "__main__":
+    main()
