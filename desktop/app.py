@@ -1,0 +1,114 @@
+"""Composition root: builds the services, the session and the window, and runs the Qt loop.
+
+Quitting by window close, Ctrl+Q, SIGINT or SIGTERM all end in `Session.shutdown`, which
+stops the embedded broker (unless `broker start` asked to keep it) and the worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import QSocketNotifier
+from PySide6.QtWidgets import QApplication
+
+from desktop.core.profiles import Profile
+from desktop.core.services import Services
+from desktop.ui.main_window import MainWindow
+from desktop.ui.session import Session
+from desktop.ui.theme import STYLESHEET
+
+log = logging.getLogger("celery_desk")
+
+
+class SignalBridge:
+    """Turns SIGINT/SIGTERM into a call on the GUI thread.
+
+    Qt's loop does not run Python code between events, so a plain Python handler would wait
+    for the next event; the wakeup fd makes the kernel signal an event the loop sees at once.
+    """
+
+    def __init__(self, on_signal: object) -> None:
+        self._read, self._write = socket.socketpair()
+        self._read.setblocking(False)
+        self._write.setblocking(False)
+        signal.set_wakeup_fd(self._write.fileno())
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, lambda *_: None)
+        self.notifier = QSocketNotifier(self._read.fileno(), QSocketNotifier.Type.Read)
+        self.notifier.activated.connect(self._drain)
+        self._on_signal = on_signal
+
+    def _drain(self) -> None:
+        try:
+            data = self._read.recv(64)
+        except BlockingIOError:
+            return
+        if data and callable(self._on_signal):
+            log.info("signal %s received: quitting", ", ".join(str(b) for b in data))
+            self._on_signal()
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(-1)
+        self.notifier.setEnabled(False)
+        self._read.close()
+        self._write.close()
+
+
+def build_window(services: Services, adhoc: Profile | None = None) -> tuple[Session, MainWindow]:
+    session = Session(services, adhoc)
+    window = MainWindow(session, services.paths.config_dir / "window.ini")
+    return session, window
+
+
+def run_gui(
+    config_dir: str | None = None,
+    profile_name: str | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> int:
+    import qasync
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Celery Desk")
+    app.setOrganizationName("celery-desk")
+    app.setStyleSheet(STYLESHEET)
+    services = Services.open(config_dir)
+    adhoc = None
+    if overrides and overrides.get("broker_url"):
+        adhoc = replace(Profile(name="command-line", result_backend=""), **overrides)
+    elif overrides:
+        base = services.profiles.get(profile_name or services.profiles.active_name())
+        adhoc = replace(base, name="command-line", **overrides)
+    session, window = build_window(services, adhoc)
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closed = asyncio.Event()
+    app.aboutToQuit.connect(closed.set)
+    app.lastWindowClosed.connect(closed.set)
+    bridge = SignalBridge(window.close)
+    window.show()
+    session.start(profile_name)
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        bridge.close()
+        session.shutdown()
+        log.info("Celery Desk stopped")
+    return 0
+
+
+def main() -> int:
+    return run_gui()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The main window: profile switcher and connection indicator on top, one tab per area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSizePolicy,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from desktop.core.app_config import AppConfig
+from desktop.core.profiles import ProfileError
+from desktop.core.session import ConnectionFacts
+from desktop.ui.dialogs.profile_dialog import ProfileDialog
+from desktop.ui.panels.builder import BuilderPanel
+from desktop.ui.panels.queues import QueuesPanel
+from desktop.ui.panels.tasks import TasksPanel
+from desktop.ui.panels.workers import WorkersPanel
+from desktop.ui.session import Session
+from desktop.ui.widgets.connection_indicator import ConnectionIndicator
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session, settings_file: Path) -> None:
+        super().__init__()
+        self.session = session
+        self.settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
+        self.setWindowTitle("Celery Desk")
+        self.resize(1180, 760)
+
+        toolbar = QToolBar("Profile")
+        toolbar.setObjectName("profile-toolbar")
+        toolbar.setMovable(False)
+        self.addToolBar(toolbar)
+        toolbar.addWidget(QLabel(" Profile: "))
+        self.profiles = QComboBox()
+        self.profiles.setMinimumWidth(200)
+        self.profiles.setAccessibleName("Profile")
+        self.profiles.activated.connect(self._switch_profile)
+        toolbar.addWidget(self.profiles)
+        self.edit_action = QAction("Edit…", self)
+        self.edit_action.triggered.connect(self.edit_profile)
+        self.new_action = QAction("New…", self)
+        self.new_action.setShortcut(QKeySequence.StandardKey.New)
+        self.new_action.triggered.connect(self.new_profile)
+        self.remove_action = QAction("Remove", self)
+        self.remove_action.triggered.connect(self.remove_profile)
+        self.reconnect_action = QAction("Reconnect", self)
+        self.reconnect_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.reconnect_action.triggered.connect(session.reconnect)
+        for action in (
+            self.edit_action,
+            self.new_action,
+            self.remove_action,
+            self.reconnect_action,
+        ):
+            toolbar.addAction(action)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        self.indicator = ConnectionIndicator()
+        toolbar.addWidget(self.indicator)
+
+        self.tabs = QTabWidget()
+        self.workers = WorkersPanel()
+        self.builder = BuilderPanel()
+        self.tasks = TasksPanel()
+        self.queues = QueuesPanel()
+        self.tabs.addTab(self.workers, "Workers")
+        self.tabs.addTab(self.builder, "Builder")
+        self.tabs.addTab(self.tasks, "Tasks")
+        self.tabs.addTab(self.queues, "Queues")
+        self.setCentralWidget(self.tabs)
+        self.statusBar().showMessage(f"Config: {session.services.paths.config_dir}")
+
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        quit_action.triggered.connect(self.close)
+        self.addAction(quit_action)
+        self.quit_action = quit_action
+
+        session.profiles_changed.connect(self._show_profiles)
+        session.state_changed.connect(self.indicator.set_state)
+        session.facts_changed.connect(self._show_facts)
+        session.app_config_changed.connect(self._show_app_config)
+        self._restore_geometry()
+
+    # -- profiles -------------------------------------------------------------------------------
+    def _show_profiles(self, names: list[str], active: str) -> None:
+        self.profiles.blockSignals(True)
+        self.profiles.clear()
+        self.profiles.addItems(names)
+        self.profiles.setCurrentText(active)
+        self.profiles.blockSignals(False)
+        self.remove_action.setEnabled(active != "embedded")
+
+    def _switch_profile(self, index: int) -> None:
+        name = self.profiles.itemText(index)
+        if self.session.profile is None or name != self.session.profile.name:
+            try:
+                self.session.activate(name)
+            except ProfileError as exc:
+                QMessageBox.warning(self, "Profile", str(exc))
+
+    def edit_profile(self) -> ProfileDialog:
+        dialog = ProfileDialog(self.session, self.session.profile, self)
+        dialog.open()
+        return dialog
+
+    def new_profile(self) -> ProfileDialog:
+        dialog = ProfileDialog(self.session, None, self)
+        dialog.open()
+        return dialog
+
+    def remove_profile(self) -> None:
+        profile = self.session.profile
+        if profile is None or (profile.is_embedded and profile.name == "embedded"):
+            return
+        answer = QMessageBox.question(
+            self, "Remove profile", f"Remove profile '{profile.name}' and its stored password?"
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            try:
+                self.session.remove(profile.name)
+            except ProfileError as exc:
+                QMessageBox.warning(self, "Profile", str(exc))
+
+    # -- facts ------------------------------------------------------------------------------------
+    def _show_facts(self, facts: ConnectionFacts) -> None:
+        for panel in (self.workers, self.tasks, self.queues):
+            panel.show_facts(facts)
+
+    def _show_app_config(self, config: AppConfig | None, error: str) -> None:
+        for panel in (self.workers, self.builder, self.tasks, self.queues):
+            panel.show_app_config(config, error)
+
+    # -- geometry and closing ------------------------------------------------------------------
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        tab = self.settings.value("window/tab")
+        if tab is not None:
+            self.tabs.setCurrentIndex(int(str(tab)))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/tab", self.tabs.currentIndex())
+        self.settings.sync()
+        event.accept()

@@ -1,0 +1,183 @@
+"""The active profile and its connection, as signals the window listens to.
+
+Everything that touches the network goes through `Background`; a generation counter drops
+answers that arrive after the person has already switched to another profile.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from desktop.core import app_config
+from desktop.core.app_config import AppConfig, AppConfigError
+from desktop.core.connection import Outcome
+from desktop.core.profiles import Profile, ProfileError
+from desktop.core.services import Services
+from desktop.core.session import ConnectionFacts, check_profile, open_profile
+from desktop.ui.background import Background
+
+log = logging.getLogger(__name__)
+
+CONNECTING, CONNECTED, FAILED, RECONNECTING = "connecting", "connected", "failed", "reconnecting"
+HEALTH_INTERVAL_MS = 5000
+
+
+class Session(QObject):
+    profiles_changed = Signal(list, str)  # names, active name
+    state_changed = Signal(str, str)  # state, one-line reason
+    facts_changed = Signal(object)  # ConnectionFacts
+    app_config_changed = Signal(object, str)  # AppConfig | None, error message
+
+    def __init__(
+        self, services: Services, adhoc: Profile | None = None, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.services = services
+        self.background = Background(self)
+        self.adhoc = adhoc
+        self.profile: Profile | None = None
+        self.facts: ConnectionFacts | None = None
+        self.app_config: AppConfig | None = None
+        self.state = CONNECTING
+        self._generation = 0
+        self._checking = False
+        self._health = QTimer(self)
+        self._health.setInterval(HEALTH_INTERVAL_MS)
+        self._health.timeout.connect(self._check_health)
+
+    # -- profiles ---------------------------------------------------------------------------
+    def profile_names(self) -> list[str]:
+        names = [p.name for p in self.services.profiles.load()]
+        if self.adhoc is not None:
+            names.append(self.adhoc.name)
+        return names
+
+    def start(self, name: str | None = None) -> None:
+        try:
+            chosen = name or (self.adhoc.name if self.adhoc else None)
+            self.activate(chosen or self.services.profiles.active_name(), remember=False)
+        except ProfileError as exc:
+            self._set_state(FAILED, str(exc))
+
+    def activate(self, name: str, *, remember: bool = True) -> None:
+        if self.adhoc is not None and name == self.adhoc.name:
+            profile = self.adhoc
+        else:
+            profile = self.services.profiles.get(name)
+            if remember:
+                self.services.profiles.set_active(name)
+        self.profile = profile
+        self.profiles_changed.emit(self.profile_names(), profile.name)
+        self._connect()
+
+    def save(self, profile: Profile, replace_name: str | None) -> Profile:
+        """Raises ProfileError with field messages; the dialog shows them.
+
+        `replace_name` None means a new profile, which must not overwrite an existing one.
+        """
+        saved = self.services.profiles.save(
+            profile, replace_name=replace_name, create=replace_name is None
+        )
+        if self.profile is None or self.profile.name in (replace_name, saved.name):
+            self.activate(saved.name)
+        else:
+            self.profiles_changed.emit(self.profile_names(), self.profile.name)
+        return saved
+
+    def remove(self, name: str) -> None:
+        self.services.profiles.remove(name)
+        if self.profile is not None and self.profile.name == name:
+            self.activate(self.services.profiles.active_name())
+        else:
+            current = self.profile.name if self.profile else ""
+            self.profiles_changed.emit(self.profile_names(), current)
+
+    # -- connection -------------------------------------------------------------------------
+    def reconnect(self) -> None:
+        if self.profile is not None:
+            self._connect()
+
+    def _connect(self) -> None:
+        assert self.profile is not None
+        self._generation += 1
+        generation = self._generation
+        profile = self.profile
+        self._health.stop()
+        self.app_config = None
+        what = "starting the embedded broker" if profile.is_embedded else "connecting"
+        self._set_state(CONNECTING, f"{what} for profile '{profile.name}'…")
+        services = self.services
+        self.background.submit(
+            lambda: open_profile(services, profile),
+            lambda facts: self._on_facts(generation, facts, opened=True),
+            lambda exc: self._on_crash(generation, exc),
+        )
+        self.background.submit(
+            lambda: app_config.read_app_config(profile),
+            lambda config: self._on_app_config(generation, config, ""),
+            lambda exc: self._on_app_config(
+                generation,
+                None,
+                str(exc) if isinstance(exc, AppConfigError) else f"{type(exc).__name__}: {exc}",
+            ),
+        )
+
+    def _check_health(self) -> None:
+        if self._checking or self.profile is None:
+            return
+        self._checking = True
+        generation = self._generation
+        profile = self.profile
+        services = self.services
+        self.background.submit(
+            lambda: check_profile(services, profile),
+            lambda facts: self._on_facts(generation, facts, opened=False),
+            lambda exc: self._on_crash(generation, exc),
+        )
+
+    def _on_facts(self, generation: int, facts: ConnectionFacts, *, opened: bool) -> None:
+        if not opened:
+            self._checking = False
+        if generation != self._generation:
+            return
+        self.facts = facts
+        self.facts_changed.emit(facts)
+        if facts.report.ok:
+            self._set_state(CONNECTED, facts.report.message)
+        elif self.state in (CONNECTED, RECONNECTING) and facts.report.outcome is not Outcome.OK:
+            self._set_state(RECONNECTING, f"connection lost: {facts.report.message}")
+        else:
+            self._set_state(FAILED, facts.report.message)
+        self._health.start()
+
+    def _on_crash(self, generation: int, exc: BaseException) -> None:
+        self._checking = False
+        if generation == self._generation:
+            log.error("connection job failed: %s: %s", type(exc).__name__, exc)
+            self._set_state(FAILED, f"{type(exc).__name__}: {exc}")
+            self._health.start()
+
+    def _on_app_config(self, generation: int, config: AppConfig | None, error: str) -> None:
+        if generation != self._generation:
+            return
+        self.app_config = config
+        self.app_config_changed.emit(config, error)
+
+    def _set_state(self, state: str, message: str) -> None:
+        self.state = state
+        self.state_changed.emit(state, message)
+
+    # -- shutdown -----------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop timers and threads, and stop the embedded broker unless the CLI asked to keep it."""
+        self._health.stop()
+        self.background.shutdown()
+        app_config.cancel_running_probes()
+        try:
+            released = self.services.embedded.release()
+            if released:
+                log.info("embedded broker stopped")
+        except Exception as exc:
+            log.error("stopping the embedded broker failed: %s", exc)

@@ -1,0 +1,21 @@
+"""Colours and the one stylesheet, so every screen speaks the same visual language."""
+
+from __future__ import annotations
+
+STATE_COLOURS = {
+    "connected": "#2e9d57",
+    "connecting": "#d49a1c",
+    "reconnecting": "#d49a1c",
+    "failed": "#c8393b",
+}
+ERROR_COLOUR = "#c8393b"
+MUTED_COLOUR = "#6b7280"
+
+STYLESHEET = f"""
+QLabel[role="error"] {{ color: {ERROR_COLOUR}; }}
+QLabel[role="muted"] {{ color: {MUTED_COLOUR}; }}
+QLabel[role="heading"] {{ font-size: 15px; font-weight: 600; }}
+QLabel[role="fact-key"] {{ color: {MUTED_COLOUR}; }}
+QGroupBox {{ font-weight: 600; }}
+QTableWidget {{ gridline-color: #e5e7eb; }}
+"""
