@@ -1,0 +1,87 @@
+"""Shared fixtures: every test gets its own config dir; brokers are started by the tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop.core.embedded import EmbeddedRedis
+from desktop.core.paths import Paths
+from desktop.core.secret_store import FileSecretStore
+
+os.environ.setdefault("CELERY_DESK_SECRETS", "file")
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Paths:
+    """No test ever reads or writes the person's own profiles, secrets or broker."""
+    config = tmp_path / "config"
+    monkeypatch.setenv("CELERY_DESK_CONFIG_DIR", str(config))
+    monkeypatch.setenv("CELERY_DESK_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CELERY_DESK_SECRETS", "file")
+    return Paths.resolve()
+
+
+class RunningRedis:
+    """An embedded Redis owned by the test session; `url(db)` carries the password."""
+
+    def __init__(self, broker: EmbeddedRedis) -> None:
+        self.broker = broker
+
+    def url(self, db: int = 0) -> str:
+        return self.broker.url(db)
+
+
+@pytest.fixture(scope="session")
+def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRedis]:
+    """A real redis-server on a free port with a random password, stopped at session end."""
+    root = tmp_path_factory.mktemp("embedded-redis")
+    broker = EmbeddedRedis(root / "broker", FileSecretStore(root / "secrets.json"))
+    broker.start()
+    try:
+        yield RunningRedis(broker)
+    finally:
+        broker.stop()
+
+
+def _amqp_answers(url: str) -> str | None:
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=2) as conn:
+            conn.ensure_connection(max_retries=1)
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    """CELERY_DESK_TEST_AMQP_URL, else the local guest URL; skip when nothing answers."""
+    url = os.environ.get("CELERY_DESK_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+    problem = _amqp_answers(url)
+    if problem:
+        pytest.skip(f"no RabbitMQ answers at CELERY_DESK_TEST_AMQP_URL ({problem})")
+    return url
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """Unique per test run: prefixes every RabbitMQ queue and exchange the tests declare."""
+    return RUN_ID
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on (bound once, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -1,0 +1,214 @@
+"""The main window against the real embedded broker: connect fast, mask secrets, clean up."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSize
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core.profiles import Profile
+from desktop.core.services import Services
+from desktop.ui.main_window import MainWindow
+from desktop.ui.session import Session
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+@pytest.fixture
+def opened(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Services, Session, MainWindow]]:
+    """A window on a fresh config dir; the session is always shut down (broker stopped)."""
+    # The built-in profile reads the `workers` app from the current directory, as `make run` does.
+    monkeypatch.chdir(REPO_ROOT)
+    services = Services.open()
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        yield services, session, window
+    finally:
+        window.close()
+        session.shutdown()
+        services.embedded.stop()
+
+
+def _combo_items(window: MainWindow) -> list[str]:
+    return [window.profiles.itemText(i) for i in range(window.profiles.count())]
+
+
+def test_connects_to_embedded_broker_masks_secrets_and_stops_it(
+    qtbot: QtBot, opened: tuple[Services, Session, MainWindow]
+) -> None:
+    services, session, window = opened
+    window.show()
+    qtbot.waitExposed(window)
+    session.start()
+    # The issue: connected within 3 s of the window appearing, on the embedded broker.
+    qtbot.waitUntil(lambda: session.state == "connected", timeout=3000)
+
+    password = services.embedded.password
+    assert len(password) >= 16
+    indicator_text = window.indicator.text.text()
+    assert "Connected" in indicator_text
+    assert password not in indicator_text
+    assert password not in window.indicator.message
+    assert password not in window.indicator.toolTip()
+    assert window.indicator.state == "connected"
+    assert "embedded" in window.indicator.message
+
+    assert "embedded" in _combo_items(window)
+    assert window.profiles.currentText() == "embedded"
+
+    qtbot.waitUntil(lambda: "Broker" in window.workers.facts.values, timeout=3000)
+    broker_fact = window.workers.facts.values["Broker"]
+    assert broker_fact.startswith("redis://")
+    assert "****" in broker_fact
+    assert password not in broker_fact
+    for value in window.workers.facts.values.values():
+        assert password not in value
+    status = services.embedded.status()
+    assert status.running and status.pid
+    assert f"pid {status.pid}" in window.workers.facts.values["Embedded broker"]
+
+    # The Builder lists the shipped app's tasks once the child process has read the app.
+    table = window.builder.table
+
+    def task_names() -> list[str]:
+        return [table.item(r, 0).text() for r in range(table.rowCount()) if table.item(r, 0)]
+
+    qtbot.waitUntil(lambda: "workers.tasks.t1" in task_names(), timeout=20000)
+    row = task_names().index("workers.tasks.t1")
+    signature = table.item(row, 1).text()
+    assert signature.startswith("(a: int, b: int, message: str")
+    assert session.app_config is not None
+    assert session.app_config.default_queue == "tasks"
+    assert "tasks registered by 'workers'" in window.builder.status.text()
+
+    pid = status.pid
+    assert _alive(pid)
+    window.close()
+    session.shutdown()
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), f"embedded redis-server {pid} outlived the session"
+    assert services.embedded.status().running is False
+
+
+def test_window_geometry_is_remembered(qtbot: QtBot) -> None:
+    services = Services.open()
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        qtbot.waitExposed(window)
+        window.tabs.setCurrentIndex(2)
+        # Within the offscreen screen (800x600): restoreGeometry clamps to the screen.
+        window.resize(720, 480)
+        qtbot.waitUntil(lambda: window.size() == QSize(720, 480), timeout=2000)
+        window.close()
+    finally:
+        session.shutdown()
+    assert (services.paths.config_dir / "window.ini").is_file()
+
+    again = Services.open(services.paths.config_dir)
+    session2, window2 = build_window(again)
+    qtbot.addWidget(window2)
+    try:
+        # Restored before showing and still the same once shown.
+        assert window2.size() == QSize(720, 480)
+        window2.show()
+        qtbot.waitExposed(window2)
+        assert window2.size() == QSize(720, 480)
+        assert window2.tabs.currentIndex() == 2
+    finally:
+        window2.close()
+        session2.shutdown()
+
+
+def test_switching_to_refused_profile_fails_without_blocking(
+    qtbot: QtBot, opened: tuple[Services, Session, MainWindow], unused_port: int
+) -> None:
+    services, session, window = opened
+    services.profiles.save(
+        Profile(
+            name="refused",
+            broker_url=f"redis://127.0.0.1:{unused_port}/0",
+            result_backend="",
+        )
+    )
+    window.show()
+    qtbot.waitExposed(window)
+    session.start()
+    qtbot.waitUntil(lambda: session.state == "connected", timeout=3000)
+    assert _combo_items(window) == ["embedded", "refused"]
+
+    seen: list[tuple[str, str]] = []
+    session.state_changed.connect(lambda state, message: seen.append((state, message)))
+    index = window.profiles.findText("refused")
+    assert index >= 0
+    started = time.monotonic()
+    window.profiles.setCurrentIndex(index)
+    window.profiles.activated.emit(index)  # what a person's pick in the combo emits
+    returned_after = time.monotonic() - started
+    # The GUI thread got control back at once: the attempt runs in the background.
+    assert returned_after < 0.5
+    assert session.state == "connecting"
+    assert window.indicator.state == "connecting"
+    assert seen and seen[0][0] == "connecting"
+
+    qtbot.waitUntil(lambda: window.indicator.state == "failed", timeout=5000)
+    assert "refused" in window.indicator.message
+    assert str(unused_port) in window.indicator.message
+    assert "Failed" in window.indicator.text.text()
+    assert [state for state, _ in seen] == ["connecting", "failed"]
+    assert session.profile is not None and session.profile.name == "refused"
+    assert services.profiles.active_name() == "refused"
+    assert window.workers.facts.values["Broker"] == f"redis://127.0.0.1:{unused_port}/0"
+
+
+def test_tasks_panel_masks_the_apps_own_backend_password(
+    qtbot: QtBot,
+    opened: tuple[Services, Session, MainWindow],
+    tmp_path: Path,
+    unused_port: int,
+) -> None:
+    services, session, window = opened
+    (tmp_path / "leaky_app.py").write_text(
+        "from celery import Celery\n"
+        'app = Celery("leaky_app", backend="redis://:app-s3cret@127.0.0.1:6390/3")\n'
+    )
+    services.profiles.save(
+        Profile(
+            name="leaky",
+            broker_url=f"redis://127.0.0.1:{unused_port}/0",
+            result_backend="",
+            app_module="leaky_app",
+            workdir=str(tmp_path),
+        )
+    )
+    session.start("leaky")
+    qtbot.waitUntil(
+        lambda: session.app_config is not None and session.facts is not None, timeout=10000
+    )
+    shown = window.tasks.facts.values["Result backend"]
+    assert "6390/3" in shown
+    assert "app-s3cret" not in shown

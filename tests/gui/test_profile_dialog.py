@@ -1,0 +1,310 @@
+"""The profile dialog: a message under each wrong field, passwords kept out of the TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTableWidgetItem
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core import urls
+from desktop.core.profiles import validate
+from desktop.core.services import Services
+from desktop.ui.dialogs.profile_dialog import ProfileDialog
+from desktop.ui.main_window import MainWindow
+from desktop.ui.session import Session
+
+Mutation = Callable[[ProfileDialog, Path], None]
+
+
+@pytest.fixture
+def window(qtbot: QtBot) -> Iterator[tuple[Services, Session, MainWindow]]:
+    services = Services.open()
+    session, main = build_window(services)
+    qtbot.addWidget(main)
+    try:
+        yield services, session, main
+    finally:
+        main.close()
+        session.shutdown()
+        services.embedded.stop()
+
+
+def _open(qtbot: QtBot, session: Session, main: MainWindow | None, profile: Any = None) -> Any:
+    dialog = ProfileDialog(session, profile, main)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    return dialog
+
+
+def _save(dialog: ProfileDialog) -> None:
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+
+
+def _set_queue_cell(dialog: ProfileDialog, row: int, column: int, text: str) -> None:
+    dialog.queues.setItem(row, column, QTableWidgetItem(text))
+
+
+def _text(attr: str, value: str) -> Mutation:
+    def apply(dialog: ProfileDialog, tmp: Path) -> None:
+        del tmp
+        getattr(dialog, attr).setText(value)
+
+    return apply
+
+
+def _missing_workdir(dialog: ProfileDialog, tmp: Path) -> None:
+    dialog.workdir.setText(str(tmp / "no-such-dir"))
+
+
+def _missing_python(dialog: ProfileDialog, tmp: Path) -> None:
+    dialog.python.setText(str(tmp / "no-such-python"))
+
+
+def _duplicate_queue(dialog: ProfileDialog, tmp: Path) -> None:
+    del tmp
+    _set_queue_cell(dialog, 1, 0, "queue1")
+
+
+def _queue_priority(value: str) -> Mutation:
+    def apply(dialog: ProfileDialog, tmp: Path) -> None:
+        del tmp
+        _set_queue_cell(dialog, 0, 1, value)
+
+    return apply
+
+
+BAD_FIELDS: list[tuple[str, Mutation, str, str]] = [
+    ("name-empty", _text("name", ""), "name", "Name must be 1-64 characters"),
+    ("name-bang", _text("name", "bad name!"), "name", "Name must be 1-64 characters"),
+    (
+        "broker-ftp",
+        _text("broker", "ftp://x"),
+        "broker_url",
+        "Broker URL scheme 'ftp' is not supported",
+    ),
+    ("broker-no-host", _text("broker", "redis://"), "broker_url", "Broker URL has no host name"),
+    (
+        "broker-port",
+        _text("broker", "redis://h:99999/0"),
+        "broker_url",
+        "Broker URL port must be between 1 and 65535",
+    ),
+    (
+        "broker-db",
+        _text("broker", "redis://h/notadb"),
+        "broker_url",
+        "Redis database must be a number, got 'notadb'",
+    ),
+    (
+        "backend-scheme",
+        _text("backend", "mongodb://h/1"),
+        "result_backend",
+        "Result backend scheme 'mongodb' is not supported",
+    ),
+    (
+        "app-module",
+        _text("app_module", "1abc"),
+        "app_module",
+        "App module must be a dotted Python name",
+    ),
+    ("workdir", _missing_workdir, "workdir", "does not exist"),
+    ("python", _missing_python, "python", "is not an executable file"),
+    (
+        "management",
+        _text("management", "ftp://h"),
+        "management_url",
+        "Management URL scheme 'ftp' is not supported",
+    ),
+    (
+        "steps-order",
+        _text("steps", "3,1"),
+        "transport.priority_steps",
+        "distinct whole numbers 0-255 in rising order",
+    ),
+    (
+        "steps-letters",
+        _text("steps", "a,b"),
+        "transport.priority_steps",
+        "Priority steps must be numbers",
+    ),
+    ("queue-duplicate", _duplicate_queue, "queues", "Row 2: Queue 'queue1' is listed twice"),
+    (
+        "queue-priority-300",
+        _queue_priority("300"),
+        "queues",
+        "Row 1: x-max-priority must be between 1 and 255",
+    ),
+    (
+        "queue-priority-x",
+        _queue_priority("x"),
+        "queues",
+        "Row 1: x-max-priority must be a number",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "message"),
+    [pytest.param(m, f, msg, id=i) for i, m, f, msg in BAD_FIELDS],
+)
+def test_bad_field_shows_its_message_and_saves_nothing(
+    qtbot: QtBot,
+    window: tuple[Services, Session, MainWindow],
+    tmp_path: Path,
+    mutate: Mutation,
+    field: str,
+    message: str,
+) -> None:
+    services, session, main = window
+    profiles_file = services.paths.profiles_file
+    assert not profiles_file.exists()
+    dialog = _open(qtbot, session, main)
+    dialog.name.setText("good")
+    baseline, parse_errors = dialog.profile_from_form()
+    assert parse_errors == {} and validate(baseline) == {}
+    mutate(dialog, tmp_path)
+    _save(dialog)
+
+    label = dialog.error_labels[field]
+    assert label.isVisible(), f"no message under {field}"
+    assert message in label.text()
+    others = [k for k, lb in dialog.error_labels.items() if k != field and lb.isVisible()]
+    assert others == [], f"unexpected messages under {others}"
+    assert "problem(s) to fix before saving" in dialog.status.text()
+    assert dialog.isVisible()
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert dialog.saved is None
+    assert not profiles_file.exists()
+    assert [main.profiles.itemText(i) for i in range(main.profiles.count())] in ([], ["embedded"])
+    dialog.close()
+
+
+def test_errors_leave_an_existing_file_unchanged(
+    qtbot: QtBot, window: tuple[Services, Session, MainWindow]
+) -> None:
+    services, session, main = window
+    services.profiles.set_active("embedded")
+    before = services.paths.profiles_file.read_bytes()
+    dialog = _open(qtbot, session, main)
+    dialog.name.setText("x y!")
+    dialog.broker.setText("redis://")
+    _save(dialog)
+    assert dialog.error_labels["name"].isVisible()
+    assert dialog.error_labels["broker_url"].isVisible()
+    assert "2 problem(s)" in dialog.status.text()
+    assert services.paths.profiles_file.read_bytes() == before
+    # Correcting both lets it save; the old messages disappear.
+    dialog.name.setText("fixed")
+    dialog.broker.setText("redis://127.0.0.1:1/0")
+    dialog.backend.setText("")
+    _save(dialog)
+    assert not dialog.error_labels["name"].isVisible()
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert services.paths.profiles_file.read_bytes() != before
+
+
+def test_password_goes_to_secret_store_and_is_kept_on_edit(
+    qtbot: QtBot, window: tuple[Services, Session, MainWindow], embedded_redis: Any
+) -> None:
+    services, session, main = window
+    full_url = embedded_redis.url(0)
+    split = urls.split_password(full_url)
+    password = split.password
+    assert password
+
+    dialog = _open(qtbot, session, main)
+    dialog.name.setText("secret-redis")
+    dialog.broker.setText(split.url)
+    dialog.password.setText(password)
+    dialog.backend.setText("")
+    _save(dialog)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert not dialog.isVisible()
+    assert dialog.saved is not None and dialog.saved.name == "secret-redis"
+
+    text = services.paths.profiles_file.read_text(encoding="utf-8")
+    assert password not in text
+    document = tomllib.loads(text)
+    saved = next(p for p in document["profiles"] if p["name"] == "secret-redis")
+    assert saved["broker_url"] == split.url
+    assert services.secrets.get("profile/secret-redis/broker_url") == password
+    assert password not in services.paths.profiles_file.read_text(encoding="utf-8")
+
+    names = [main.profiles.itemText(i) for i in range(main.profiles.count())]
+    assert "secret-redis" in names and "embedded" in names
+    assert main.profiles.currentText() == "secret-redis"
+    qtbot.waitUntil(lambda: session.state == "connected", timeout=5000)
+    assert password not in main.indicator.message
+
+    # Editing: the password is never shown, the placeholder says one is stored.
+    edit = _open(qtbot, session, main, services.profiles.get("secret-redis"))
+    assert edit.password.text() == ""
+    assert edit.password.placeholderText().startswith("stored")
+    assert password not in edit.broker.text()
+    edit.app_module.setText("workers.app")
+    _save(edit)
+    assert edit.result() == QDialog.DialogCode.Accepted
+    stored = services.profiles.get("secret-redis")
+    assert stored.app_module == "workers.app"
+    assert services.profiles.with_secrets(stored).broker_url == full_url
+    assert password not in services.paths.profiles_file.read_text(encoding="utf-8")
+
+
+def test_connection_test_reports_connected_and_auth_failure(
+    qtbot: QtBot, window: tuple[Services, Session, MainWindow], embedded_redis: Any
+) -> None:
+    services, session, main = window
+    split = urls.split_password(embedded_redis.url(0))
+    assert split.password
+    dialog = _open(qtbot, session, main)
+    dialog.name.setText("probe")
+    dialog.broker.setText(split.url)
+    dialog.password.setText(split.password)
+    dialog.test_button.click()
+    assert not dialog.test_button.isEnabled()  # running off the GUI thread
+    qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=8000)
+    assert "connected" in dialog.status.text()
+    assert split.password not in dialog.status.text()
+
+    dialog.password.setText("not-the-password")
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=8000)
+    assert "auth" in dialog.status.text()
+    assert "connected to" not in dialog.status.text()
+    assert dialog.isVisible()
+    assert not services.paths.profiles_file.exists()
+
+
+def test_read_from_app_keeps_the_apps_backend_password(
+    qtbot: QtBot,
+    window: tuple[Services, Session, MainWindow],
+    tmp_path: Path,
+    unused_port: int,
+) -> None:
+    services, session, main = window
+    backend = "redis://:app-s3cret@127.0.0.1:6390/3"
+    (tmp_path / "leaky_app.py").write_text(
+        f'from celery import Celery\napp = Celery("leaky_app", backend="{backend}")\n'
+    )
+    dialog = _open(qtbot, session, main)
+    dialog.name.setText("from-app")
+    dialog.broker.setText(f"redis://127.0.0.1:{unused_port}/0")
+    dialog.backend.setText("")
+    dialog.app_module.setText("leaky_app")
+    dialog.workdir.setText(str(tmp_path))
+    dialog.read_app.click()
+    qtbot.waitUntil(dialog.read_app.isEnabled, timeout=10000)
+    assert "Review, then save" in dialog.status.text()
+    assert "app-s3cret" not in dialog.backend.text()
+    _save(dialog)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert "app-s3cret" not in services.paths.profiles_file.read_text(encoding="utf-8")
+    stored = services.profiles.with_secrets(services.profiles.get("from-app"))
+    assert stored.result_backend == backend

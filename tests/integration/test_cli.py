@@ -1,0 +1,205 @@
+"""The `celery-desk` command as a person runs it: a real process, real brokers, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from desktop.core import urls
+from desktop.core.paths import Paths
+from desktop.core.profiles import Profile
+from desktop.core.services import Services
+
+
+def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "desktop", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+        env=dict(os.environ),
+        check=False,
+    )
+
+
+@pytest.fixture
+def services(isolated_config: Paths) -> Any:
+    svc = Services.open()
+    yield svc
+    svc.embedded.stop()
+
+
+def test_profile_test_tells_four_situations_apart(
+    services: Services, embedded_redis: Any, unused_port: int
+) -> None:
+    good = embedded_redis.url()
+    bare = urls.split_password(good).url
+    services.profiles.save(Profile(name="good", broker_url=good, result_backend=""))
+    services.profiles.save(
+        Profile(name="wrongpw", broker_url=urls.join_password(bare, "nope"), result_backend="")
+    )
+    services.profiles.save(
+        Profile(name="port", broker_url=f"redis://127.0.0.1:{unused_port}/0", result_backend="")
+    )
+    services.profiles.save(
+        Profile(name="dns", broker_url="redis://no-such-host.invalid:6379/0", result_backend="")
+    )
+    results = {name: run("profile", "test", name) for name in ("good", "wrongpw", "port", "dns")}
+    assert results["good"].returncode == 0
+    assert "ok: connected to Redis" in results["good"].stdout
+    lines = {}
+    for name in ("wrongpw", "port", "dns"):
+        assert results[name].returncode == 1, results[name]
+        output = results[name].stderr.strip().splitlines()
+        assert len(output) == 1, output
+        lines[name] = output[0]
+    assert "authentication failed" in lines["wrongpw"]
+    assert "connection refused" in lines["port"] and str(unused_port) in lines["port"]
+    assert "could not be resolved" in lines["dns"]
+    assert len(set(lines.values())) == 3
+    everything = "".join(r.stdout + r.stderr for r in results.values())
+    assert urls.password_of(good) not in everything
+    assert "nope" not in everything
+
+
+def test_broker_start_status_stop(services: Services) -> None:
+    assert run("broker", "status").returncode == 3
+    started = run("broker", "start")
+    assert started.returncode == 0, started.stderr
+    assert "started" in started.stdout and "****" in started.stdout
+    assert services.embedded.password not in started.stdout
+    again = run("broker", "start")
+    assert "already running" in again.stdout
+    status = json.loads(run("broker", "status", "--json").stdout)
+    assert status["running"] is True and status["kept"] is True
+    assert run("profile", "test").returncode == 0
+    stopped = run("broker", "stop")
+    assert "stopped" in stopped.stdout
+    assert run("broker", "status").returncode == 3
+    assert "not running" in run("broker", "stop").stdout
+
+
+def test_profile_test_on_embedded_when_it_is_not_running(isolated_config: Paths) -> None:
+    result = run("profile", "test", "embedded")
+    assert result.returncode == 1
+    assert "embedded broker is not running" in result.stderr
+
+
+def test_profile_add_list_show_remove(isolated_config: Paths) -> None:
+    added = run(
+        "profile",
+        "add",
+        "rabbit",
+        "--broker",
+        "amqp://guest@127.0.0.1:5672//",
+        "--queue",
+        "tasks:10",
+        "--queue",
+        "queue1",
+        "--ask-password",
+        stdin="s3cret\n",
+    )
+    assert added.returncode == 0, added.stderr
+    assert "s3cret" not in isolated_config.profiles_file.read_text()
+    listed = json.loads(run("profile", "list", "--json").stdout)
+    assert [row["name"] for row in listed] == ["embedded", "rabbit"]
+    assert listed[1]["broker_url"] == "amqp://guest:****@127.0.0.1:5672//"
+    shown = run("profile", "show", "rabbit")
+    assert "queue: tasks keys=tasks x-max-priority=10" in shown.stdout
+    assert "s3cret" not in shown.stdout
+    assert run("profile", "remove", "rabbit").returncode == 0
+    assert "rabbit" not in run("profile", "list").stdout
+
+
+def test_password_on_the_command_line_is_warned_about(isolated_config: Paths) -> None:
+    result = run("profile", "add", "r", "--broker", "redis://:pw@127.0.0.1:6379/0")
+    assert result.returncode == 0
+    assert "shows in `ps`" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("profile", "add", "bad name!", "--broker", "ftp://x"), 2, "error: name:"),
+        (("profile", "add", "x", "--broker", "redis://h:99999/0"), 2, "port must be"),
+        (("profile", "add", "x", "--broker", "redis://h/0", "--queue", "q:x"), 2, "not a number"),
+        (("profile", "add", "x", "--broker", "redis://h/0", "--app", "1bad"), 2, "app_module"),
+        (("profile", "add", "x", "--broker", "redis://h/0", "--workdir", "/nope"), 2, "workdir"),
+        (("profile", "add", "embedded", "--broker", "redis://h/0"), 2, "already exists"),
+        (("profile", "show", "missing"), 2, "no profile named 'missing'"),
+        (("profile", "remove", "missing"), 2, "no profile named 'missing'"),
+        (("profile", "remove", "embedded"), 2, "built in"),
+        (("profile", "test", "missing"), 2, "no profile named"),
+        (("--profile", "missing", "profile", "test"), 2, "no profile named"),
+        (("profile", "test", "--broker", "ftp://x"), 1, "cannot test 'ftp'"),
+        (("profile", "frobnicate"), 2, "No such command"),
+    ],
+)
+def test_error_paths_say_what_is_wrong(
+    isolated_config: Paths, args: tuple[str, ...], code: int, message: str
+) -> None:
+    result = run(*args)
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unreadable_profiles_file_is_reported(isolated_config: Paths) -> None:
+    isolated_config.ensure()
+    isolated_config.profiles_file.write_text("not = [valid")
+    result = run("profile", "list")
+    assert result.returncode == 2
+    assert "not valid TOML" in result.stderr
+
+
+def test_profile_test_with_adhoc_flags(embedded_redis: Any, unused_port: int) -> None:
+    result = run("profile", "test", "--broker", f"redis://127.0.0.1:{unused_port}/0")
+    assert result.returncode == 1
+    assert "connection refused" in result.stderr
+
+
+def test_from_app_fills_queues(isolated_config: Paths, tmp_path: Path) -> None:
+    (tmp_path / "myapp.py").write_text(
+        "from celery import Celery\nfrom kombu import Queue\n"
+        "app = Celery('myapp')\n"
+        "app.conf.task_queues = [Queue('alpha', queue_arguments={'x-max-priority': 5})]\n"
+        "app.conf.broker_transport_options = {'priority_steps': [0, 5, 9], 'sep': ':'}\n"
+    )
+    result = run(
+        "profile",
+        "add",
+        "mine",
+        "--broker",
+        "redis://127.0.0.1:6379/0",
+        "--app",
+        "myapp",
+        "--workdir",
+        str(tmp_path),
+        "--from-app",
+    )
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(run("profile", "show", "mine", "--json").stdout)
+    assert shown["queues"] == [{"name": "alpha", "max_priority": 5, "routing_keys": ["alpha"]}]
+    assert shown["transport"]["priority_steps"] == [0, 5, 9]
+    assert shown["transport"]["sep"] == ":"
+    broken = run(
+        "profile",
+        "add",
+        "broken",
+        "--broker",
+        "redis://h/0",
+        "--app",
+        "nosuchmodule",
+        "--workdir",
+        str(tmp_path),
+        "--from-app",
+    )
+    assert broken.returncode == 1
+    assert "No module named 'nosuchmodule'" in broken.stderr
