@@ -273,7 +273,12 @@ def _parse_queue(text: str) -> QueueSpec:
 @click.option("--management-url", default="", help="RabbitMQ management API, http://host:15672.")
 @click.option("--queue", "queues", multiple=True, help="name[:max-priority[:key,key]]; repeat.")
 @click.option("--ask-password", is_flag=True, help="Prompt for the broker password (hidden).")
-@click.option("--from-app", is_flag=True, help="Fill queues and options from the app's config.")
+@click.option(
+    "--from-app/--no-from-app",
+    default=None,
+    help="Fill queues, transport options and backend from the app's own config "
+    "(default: try it when no --queue is given).",
+)
 @click.option("--activate", is_flag=True, help="Make it the active profile.")
 @click.option("--replace", "replace_existing", is_flag=True, help="Overwrite a profile.")
 @click.option("--config-dir", type=click.Path(file_okay=False))
@@ -295,15 +300,17 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
             urls.split_password(options["broker_url"]).url, secret
         )
     item = Profile(name=name, **options)
-    if queue_texts:
-        item.queues = [_parse_queue(q) for q in queue_texts]
-    if from_app:
+    if from_app or (from_app is None and not queue_texts):
         from desktop.core.app_config import AppConfigError, apply_app_defaults, read_app_config
 
         try:
             item = apply_app_defaults(item, read_app_config(item))
         except AppConfigError as exc:
-            _fail(str(exc))
+            if from_app:
+                _fail(str(exc))
+            click.echo(f"note: {exc}; keeping the default queues", err=True)
+    if queue_texts:
+        item.queues = [_parse_queue(q) for q in queue_texts]
     try:
         saved = services.profiles.save(item, create=not replace_existing)
         if activate:

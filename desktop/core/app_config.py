@@ -67,11 +67,20 @@ def read_app_config(profile: Profile, timeout: float = PROBE_TIMEOUT_S) -> AppCo
     workdir = str(Path(profile.workdir).expanduser()) if profile.workdir else os.getcwd()
     if not Path(workdir).is_dir():
         raise AppConfigError(f"working directory '{workdir}' does not exist")
+    env = child_environment(profile)
+    # Apps that read their broker from the environment (the tutorial's CELERY_BROKER) then
+    # report values consistent with this profile. The probe never connects: no password.
+    for variable, value in (
+        ("CELERY_BROKER", profile.broker_url),
+        ("CELERY_BACKEND", profile.result_backend),
+    ):
+        if urls.scheme_of(value):
+            env[variable] = urls.split_password(value).url
     try:
         child = subprocess.Popen(
             [interpreter, app_probe.__file__, profile.app_module],
             cwd=workdir,
-            env=child_environment(profile),
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

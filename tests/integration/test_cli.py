@@ -118,6 +118,15 @@ def test_profile_add_list_show_remove(isolated_config: Paths) -> None:
     assert "rabbit" not in run("profile", "list").stdout
 
 
+def test_app_defaults_follow_the_profiles_broker(isolated_config: Paths) -> None:
+    """The workers app reads CELERY_BROKER; the probe sees this profile's, not a stray Redis."""
+    added = run("profile", "add", "rabbit", "--broker", "amqp://guest@127.0.0.1:5672//")
+    assert added.returncode == 0, added.stderr
+    shown = json.loads(run("profile", "show", "rabbit", "--json").stdout)
+    assert shown["result_backend"] == "rpc://"
+    assert [q["name"] for q in shown["queues"]] == ["queue1", "queue2", "tasks"]
+
+
 def test_password_on_the_command_line_is_warned_about(isolated_config: Paths) -> None:
     result = run("profile", "add", "r", "--broker", "redis://:pw@127.0.0.1:6379/0")
     assert result.returncode == 0
