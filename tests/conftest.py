@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,12 +40,34 @@ class RunningRedis:
         return self.broker.url(db)
 
 
+def stop_with_this_process(pid: int) -> None:
+    """Stop `pid` when this pytest process dies, even by SIGKILL or a CI time-out.
+
+    The embedded broker deliberately outlives the app that started it (so it can be adopted);
+    in tests that would leave servers behind, so a detached watchdog reaps them instead.
+    """
+    subprocess.Popen(
+        [
+            "sh",
+            "-c",
+            f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; "
+            f"kill -TERM {pid} 2>/dev/null",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 @pytest.fixture(scope="session")
 def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRedis]:
     """A real redis-server on a free port with a random password, stopped at session end."""
     root = tmp_path_factory.mktemp("embedded-redis")
     broker = EmbeddedRedis(root / "broker", FileSecretStore(root / "secrets.json"))
-    broker.start()
+    status = broker.start()
+    assert status.pid is not None
+    stop_with_this_process(status.pid)
     try:
         yield RunningRedis(broker)
     finally:

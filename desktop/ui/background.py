@@ -45,6 +45,8 @@ class Background(QObject):
 
     def _deliver(self, item: tuple[Any, Callable[[Any], None], Any]) -> None:
         future, on_result, on_error = item
+        if self._closed:  # shut down: whoever asked is going away, drop the answer
+            return
         try:
             error = future.exception()
             if error is None:

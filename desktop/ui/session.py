@@ -43,6 +43,7 @@ class Session(QObject):
         self.state = CONNECTING
         self._generation = 0
         self._checking = False
+        self._closed = False
         self._health = QTimer(self)
         self._health.setInterval(HEALTH_INTERVAL_MS)
         self._health.timeout.connect(self._check_health)
@@ -140,7 +141,7 @@ class Session(QObject):
     def _on_facts(self, generation: int, facts: ConnectionFacts, *, opened: bool) -> None:
         if not opened:
             self._checking = False
-        if generation != self._generation:
+        if generation != self._generation or self._closed:
             return
         self.facts = facts
         self.facts_changed.emit(facts)
@@ -154,7 +155,7 @@ class Session(QObject):
 
     def _on_crash(self, generation: int, exc: BaseException) -> None:
         self._checking = False
-        if generation == self._generation:
+        if generation == self._generation and not self._closed:
             log.error("connection job failed: %s: %s", type(exc).__name__, exc)
             self._set_state(FAILED, f"{type(exc).__name__}: {exc}")
             self._health.start()
@@ -172,6 +173,7 @@ class Session(QObject):
     # -- shutdown -----------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop timers and threads, and stop the embedded broker unless the CLI asked to keep it."""
+        self._closed = True
         self._health.stop()
         self.background.shutdown()
         app_config.cancel_running_probes()

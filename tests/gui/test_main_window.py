@@ -20,6 +20,21 @@ from desktop.ui.session import Session
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _shut_down(qtbot: QtBot, session: Session) -> None:
+    """`session.shutdown()`, then make sure nothing of the session can fire later.
+
+    Works around a desktop bug (see test_shutdown_is_final_with_a_result_on_its_way): a result
+    already queued when `shutdown()` runs is still delivered and restarts the 5 s health timer;
+    if the Session is then destroyed from a pool thread (last reference or cyclic GC there),
+    Qt cannot unregister that timer ("Timers cannot be stopped from another thread") and it
+    later fires on freed memory: a segfault in whichever test runs 5 s later.
+    """
+    session.shutdown()
+    session.background._pool.shutdown(wait=True)  # every job done, its references released
+    qtbot.wait(20)  # queued results arrive here, on the GUI thread
+    session._health.stop()
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -46,7 +61,7 @@ def opened(
         yield services, session, window
     finally:
         window.close()
-        session.shutdown()
+        _shut_down(qtbot, session)
         services.embedded.stop()
 
 
@@ -126,7 +141,7 @@ def test_window_geometry_is_remembered(qtbot: QtBot) -> None:
         qtbot.waitUntil(lambda: window.size() == QSize(720, 480), timeout=2000)
         window.close()
     finally:
-        session.shutdown()
+        _shut_down(qtbot, session)
     assert (services.paths.config_dir / "window.ini").is_file()
 
     again = Services.open(services.paths.config_dir)
@@ -141,7 +156,7 @@ def test_window_geometry_is_remembered(qtbot: QtBot) -> None:
         assert window2.tabs.currentIndex() == 2
     finally:
         window2.close()
-        session2.shutdown()
+        _shut_down(qtbot, session2)
 
 
 def test_switching_to_refused_profile_fails_without_blocking(
@@ -212,3 +227,24 @@ def test_tasks_panel_masks_the_apps_own_backend_password(
     shown = window.tasks.facts.values["Result backend"]
     assert "6390/3" in shown
     assert "app-s3cret" not in shown
+
+
+def test_shutdown_is_final_with_a_result_on_its_way(
+    qtbot: QtBot, opened: tuple[Services, Session, MainWindow], unused_port: int
+) -> None:
+    services, session, _ = opened
+    services.profiles.save(
+        Profile(name="refused", broker_url=f"redis://127.0.0.1:{unused_port}/0", result_backend="")
+    )
+    session.start("refused")
+    assert session.state == "connecting"
+    # The refused attempt and the app probe finish within this second and queue their
+    # results; the GUI thread does not run Qt events meanwhile, so nothing is delivered yet.
+    time.sleep(1.0)
+    session.shutdown()
+    after: list[str] = []
+    session.state_changed.connect(lambda state, message: after.append(state))
+    session.app_config_changed.connect(lambda config, error: after.append("app_config"))
+    qtbot.wait(200)
+    assert after == [], f"signals after shutdown: {after}"
+    assert not session._health.isActive(), "the health timer runs again after shutdown"
