@@ -373,6 +373,148 @@ def profile_test(ctx: click.Context, /, name: str | None, timeout: float, **kwar
         sys.exit(1)
 
 
+# -- live monitoring --------------------------------------------------------------------------
+@cli.command("record")
+@selection_options
+@click.option("--keep", default=1_000_000, show_default=True, help="Tasks kept in the journal.")
+@click.option("--max-age-days", type=float, default=None, help="Drop tasks older than this.")
+@click.pass_context
+def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwargs: Any) -> None:
+    """Record the event stream into the journal without a window, until SIGINT/SIGTERM."""
+    import signal
+    import threading
+
+    from desktop.core.journal import Journal
+    from desktop.core.monitor import Monitor
+
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    try:
+        item = selection.resolve(services)
+        endpoints = services.endpoints(item)
+    except ProfileError as exc:
+        _profile_errors(exc)
+        return
+    except EmbeddedBrokerError as exc:
+        _fail(str(exc))
+        return
+    journal = Journal(services.journal_path(item))
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+
+    def status(state: str, message: str) -> None:
+        click.echo(f"{state}: {message}", err=True)
+
+    monitor = Monitor(
+        endpoints.broker_url,
+        endpoints.result_backend,
+        journal,
+        transport_options=item.transport.to_celery() if item.broker_kind != "rabbitmq" else {},
+        on_status=status,
+    )
+    click.echo(f"recording profile '{item.name}' into {journal.path}", err=True)
+    monitor.start()
+    max_age = max_age_days * 86400 if max_age_days else None
+    try:
+        while not done.wait(10):
+            removed = journal.prune(keep, max_age)
+            stats = monitor.stream.stats
+            click.echo(
+                f"events {stats.received}, tasks in journal {journal.count()}"
+                + (f", pruned {removed}" if removed else ""),
+                err=True,
+            )
+    finally:
+        stopped = monitor.stop()
+        journal.close()
+    click.echo(
+        f"stopped: {monitor.stream.stats.received} events recorded"
+        + ("" if stopped else " (event threads did not stop in time)"),
+        err=True,
+    )
+
+
+@cli.command("tasks")
+@selection_options
+@click.option("--state", help="SUCCESS, FAILURE, STARTED, …")
+@click.option("--name", "task_name", help="Exact task name.")
+@click.option("--queue", help="Queue or routing key.")
+@click.option("--worker", help="Worker node name.")
+@click.option("--search", help="Text in id, name, args, kwargs, result or exception.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def tasks(
+    ctx: click.Context,
+    /,
+    state: str | None,
+    task_name: str | None,
+    queue: str | None,
+    worker: str | None,
+    search: str | None,
+    limit: int,
+    as_json: bool,
+    **kwargs: Any,
+) -> None:
+    """List tasks from the journal, newest first."""
+    from desktop.core.journal import Journal, TaskQuery
+
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    try:
+        item = selection.resolve(services)
+    except ProfileError as exc:
+        _profile_errors(exc)
+        return
+    path = services.journal_path(item)
+    if not path.exists():
+        _fail(f"no history for profile '{item.name}' yet: open the app or run `celery-desk record`")
+        return
+    journal = Journal(path)
+    query = TaskQuery(
+        state=state.upper() if state else None,
+        name=task_name,
+        queue=queue,
+        worker=worker,
+        text=search,
+    )
+    rows = journal.page(query, 0, limit)
+    journal.close()
+    if as_json:
+        click.echo(json.dumps([_task_json(r) for r in rows], indent=2))
+        return
+    for row in rows:
+        runtime = f"{row['runtime']:.3f}s" if row["runtime"] is not None else "-"
+        click.echo(
+            f"{row['id']}  {row['state']:<8} {row['name'] or '?':<32} "
+            f"{row['worker'] or '-':<24} {runtime}"
+        )
+
+
+def _task_json(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "state": row["state"],
+        "args": row["args"],
+        "kwargs": row["kwargs"],
+        "result": row["result"],
+        "exception": row["exception"],
+        "worker": row["worker"],
+        "queue": row["queue"] or row["routing_key"],
+        "priority": row["priority"],
+        "sent": row["sent"],
+        "received": row["received"],
+        "started": row["started"],
+        "finished": row["finished"],
+        "runtime": row["runtime"],
+        "retries": row["retries"],
+        "parent_id": row["parent_id"],
+        "root_id": row["root_id"],
+    }
+
+
 def main() -> None:
     cli(prog_name="celery-desk")
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from desktop.core import urls
 from desktop.core.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
+from desktop.core.journal import journal_name
 from desktop.core.paths import Paths
 from desktop.core.profiles import Endpoints, Profile, ProfileStore
 from desktop.core.secret_store import SecretStore, open_secret_store
@@ -30,6 +32,10 @@ class Services:
             profiles=ProfileStore(paths, secrets),
             embedded=EmbeddedRedis(paths.embedded_dir, secrets),
         )
+
+    def journal_path(self, profile: Profile) -> Path:
+        """Each profile keeps its own history: two clusters never mix in one table."""
+        return self.paths.data_dir / "journals" / journal_name(profile.name)
 
     def endpoints(self, profile: Profile) -> Endpoints:
         """URLs to connect with, passwords restored; the embedded broker must be running."""

@@ -1,0 +1,250 @@
+"""The durable record: every task's latest state and its event timeline, in SQLite (WAL).
+
+One file per profile under the data dir. Written once per batch in one transaction; read in
+pages with filters in SQL (a proxy model filtering 100k rows in Qt costs seconds). It also
+remembers what the panel itself submitted (queue, priority), which events do not carry.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from desktop.core.state import EventRecord, TaskRow
+
+SCHEMA_VERSION = 1
+COLUMNS = (
+    "id", "name", "state", "queue", "routing_key", "exchange", "priority", "worker",
+    "args", "kwargs", "result", "exception", "traceback", "sent", "received", "started",
+    "finished", "runtime", "retries", "parent_id", "root_id", "eta", "expires", "submitted",
+    "updated",
+)  # fmt: skip
+SORTABLE = frozenset(COLUMNS) - {"traceback"}
+_ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
+FINAL_STATES = ("SUCCESS", "FAILURE", "REVOKED", "REJECTED", "IGNORED")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    id TEXT PRIMARY KEY, name TEXT, state TEXT, queue TEXT, routing_key TEXT, exchange TEXT,
+    priority INTEGER, worker TEXT, args TEXT, kwargs TEXT, result TEXT, exception TEXT,
+    traceback TEXT, sent REAL, received REAL, started REAL, finished REAL, runtime REAL,
+    retries INTEGER, parent_id TEXT, root_id TEXT, eta TEXT, expires TEXT,
+    submitted INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tasks_updated ON tasks(updated);
+CREATE INDEX IF NOT EXISTS tasks_sent ON tasks(sent);
+CREATE INDEX IF NOT EXISTS tasks_name_state_sent ON tasks(name, state, sent);
+CREATE INDEX IF NOT EXISTS tasks_state_sent ON tasks(state, sent);
+CREATE INDEX IF NOT EXISTS tasks_root ON tasks(root_id);
+CREATE TABLE IF NOT EXISTS events (
+    task_id TEXT NOT NULL, type TEXT NOT NULL, timestamp REAL NOT NULL, fields TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_task ON events(task_id, timestamp);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+_FINAL_SQL = ", ".join(f"'{s}'" for s in FINAL_STATES)
+# Event-derived values win when present; what the panel recorded on submission is kept; a
+# late event (say task-received after the in-memory state forgot the task) never turns a
+# finished task back into a running one.
+_SET = ", ".join(
+    f"{c} = coalesce(excluded.{c}, tasks.{c})" for c in _ROW_FIELDS if c not in ("id", "state")
+)
+_UPSERT = f"""
+INSERT INTO tasks ({", ".join(_ROW_FIELDS)}) VALUES ({", ".join("?" * len(_ROW_FIELDS))})
+ON CONFLICT(id) DO UPDATE SET {_SET},
+state = CASE WHEN tasks.state IN ({_FINAL_SQL}) AND excluded.state NOT IN ({_FINAL_SQL})
+             THEN tasks.state ELSE excluded.state END
+"""
+
+
+def journal_name(profile_name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", profile_name) + ".sqlite3"
+
+
+@dataclass(frozen=True)
+class TaskQuery:
+    """Filters a person sets on the tasks screen or the CLI; all applied in SQL."""
+
+    state: str | None = None
+    name: str | None = None
+    queue: str | None = None
+    worker: str | None = None
+    text: str | None = None
+    order_by: str = "sent"
+    descending: bool = True
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        for column in ("state", "name", "worker"):
+            value = getattr(self, column)
+            if value:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if self.queue:
+            clauses.append("(queue = ? OR routing_key = ?)")
+            params += [self.queue, self.queue]
+        if self.text:
+            like = f"%{self.text}%"
+            clauses.append(
+                "(id LIKE ? OR name LIKE ? OR args LIKE ? OR kwargs LIKE ? OR result LIKE ? "
+                "OR exception LIKE ?)"
+            )
+            params += [like] * 6
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+class Journal:
+    """Thread-safe: one connection guarded by a lock (writes come from the batch thread)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._db.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writing ------------------------------------------------------------------------------
+    def write(self, rows: Iterable[TaskRow], events: Iterable[EventRecord]) -> None:
+        task_values = [tuple(getattr(r, f) for f in _ROW_FIELDS) for r in rows]
+        event_values = [(e.task_id, e.type, e.timestamp, e.fields) for e in events]
+        if not task_values and not event_values:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.executemany(_UPSERT, task_values)
+                self._db.executemany(
+                    "INSERT INTO events(task_id, type, timestamp, fields) VALUES (?, ?, ?, ?)",
+                    event_values,
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def record_submitted(
+        self,
+        task_id: str,
+        name: str,
+        *,
+        args: str | None = None,
+        kwargs: str | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        parent_id: str | None = None,
+        root_id: str | None = None,
+    ) -> None:
+        """What the panel sent: priority and queue are not in any event, so keep them here."""
+        now = time.time()
+        with self._lock:
+            self._db.execute(
+                """INSERT INTO tasks(id, name, state, queue, priority, args, kwargs, parent_id,
+                       root_id, sent, submitted, updated)
+                   VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, 1, ?)
+                   ON CONFLICT(id) DO UPDATE SET queue = excluded.queue,
+                       priority = excluded.priority, submitted = 1""",
+                (task_id, name, queue, priority, args, kwargs, parent_id, root_id, now, now),
+            )
+
+    def set_final(self, task_id: str, state: str, result: str | None, finished: float) -> None:
+        """A state learned from the result backend during reconciliation."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE tasks SET state = ?, result = coalesce(?, result), "
+                "finished = coalesce(finished, ?), updated = ? WHERE id = ?",
+                (state, result, finished, time.time(), task_id),
+            )
+
+    def prune(self, max_tasks: int, max_age_s: float | None = None) -> int:
+        """Retention: keep the newest `max_tasks`, and none older than `max_age_s`."""
+        with self._lock:
+            removed = 0
+            if max_age_s is not None:
+                cutoff = time.time() - max_age_s
+                removed += self._db.execute(
+                    "DELETE FROM tasks WHERE updated < ?", (cutoff,)
+                ).rowcount
+            count = self._db.execute("SELECT count(*) FROM tasks").fetchone()[0]
+            if count > max_tasks:
+                removed += self._db.execute(
+                    "DELETE FROM tasks WHERE id IN "
+                    "(SELECT id FROM tasks ORDER BY updated ASC LIMIT ?)",
+                    (count - max_tasks,),
+                ).rowcount
+            if removed:
+                self._db.execute("DELETE FROM events WHERE task_id NOT IN (SELECT id FROM tasks)")
+            return removed
+
+    # -- reading ------------------------------------------------------------------------------
+    def count(self, query: TaskQuery | None = None) -> int:
+        where, params = (query or TaskQuery()).where()
+        with self._lock:
+            row = self._db.execute(f"SELECT count(*) FROM tasks{where}", params).fetchone()
+        return int(row[0])
+
+    def page(
+        self, query: TaskQuery | None = None, offset: int = 0, limit: int = 200
+    ) -> list[dict[str, Any]]:
+        query = query or TaskQuery()
+        if query.order_by not in SORTABLE:
+            raise ValueError(f"cannot sort by '{query.order_by}'")
+        where, params = query.where()
+        direction = "DESC" if query.descending else "ASC"
+        sql = (
+            f"SELECT * FROM tasks{where} ORDER BY {query.order_by} IS NULL, "
+            f"{query.order_by} {direction}, id {direction} LIMIT ? OFFSET ?"
+        )
+        with self._lock:
+            rows = self._db.execute(sql, [*params, limit, offset]).fetchall()
+        return [dict(r) for r in rows]
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return dict(row) if row else None
+
+    def timeline(self, task_id: str) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT type, timestamp, fields FROM events WHERE task_id = ? "
+                "ORDER BY timestamp, rowid",
+                (task_id,),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def unfinished_ids(self, limit: int = 10_000) -> list[str]:
+        placeholders = ", ".join("?" * len(FINAL_STATES))
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT id FROM tasks WHERE state NOT IN ({placeholders}) "
+                "ORDER BY updated DESC LIMIT ?",
+                (*FINAL_STATES, limit),
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def distinct(self, column: str) -> Sequence[str]:
+        if column not in ("state", "name", "queue", "worker", "routing_key"):
+            raise ValueError(f"no distinct values for '{column}'")
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT DISTINCT {column} FROM tasks WHERE {column} IS NOT NULL ORDER BY 1"
+            ).fetchall()
+        return [str(r[0]) for r in rows]

@@ -1,0 +1,126 @@
+"""The live-monitoring pipeline: event stream -> cluster state -> journal -> listeners.
+
+Everything here runs on the event stream's batch thread, never the GUI's. The same pipeline
+backs the window and the headless `celery-desk record`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+
+from desktop.core import urls
+from desktop.core.events import CONNECTED, EventStream, receiver_app
+from desktop.core.journal import FINAL_STATES, Journal
+from desktop.core.state import ClusterState, StateDiff
+
+log = logging.getLogger(__name__)
+
+
+def backend_app(backend_url: str) -> Celery:
+    """Reads results as JSON only: pickled content is refused by kombu, never unpickled."""
+    app = Celery("celery-desk-results", backend=backend_url, set_as_current=False)
+    app.conf.update(accept_content=["json"], result_accept_content=["json"], result_extended=True)
+    return app
+
+
+def reconcile(journal: Journal, backend_url: str, limit: int = 5000) -> int:
+    """Ask the result backend about tasks the journal still thinks unfinished.
+
+    Events sent while the panel was away are gone (Redis pub/sub keeps nothing); the result
+    backend still knows how those tasks ended. Returns how many rows were corrected.
+    """
+    if not urls.scheme_of(backend_url) or backend_url.startswith("rpc"):
+        return 0
+    app = backend_app(backend_url)
+    corrected = 0
+    try:
+        for task_id in journal.unfinished_ids(limit):
+            try:
+                meta = app.backend.get_task_meta(task_id)
+            except Exception as exc:  # undecodable (pickle) or unreachable: leave it as it is
+                log.info("reconcile %s skipped: %s", task_id, type(exc).__name__)
+                continue
+            state = str(meta.get("status") or "")
+            if state in FINAL_STATES:
+                result = meta.get("result")
+                shown = repr(result) if state == "FAILURE" else _json_text(result)
+                done = meta.get("date_done")
+                finished = done.timestamp() if hasattr(done, "timestamp") else time.time()
+                journal.set_final(task_id, state, shown, finished)
+                corrected += 1
+    finally:
+        app.close()
+    return corrected
+
+
+def _json_text(value: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+class Monitor:
+    def __init__(
+        self,
+        broker_url: str,
+        backend_url: str,
+        journal: Journal,
+        *,
+        transport_options: dict[str, Any] | None = None,
+        on_diff: Callable[[StateDiff], None] = lambda diff: None,
+        on_status: Callable[[str, str], None] = lambda state, message: None,
+        max_tasks_in_memory: int = 10_000,
+        batch_interval: float = 0.1,
+    ) -> None:
+        self.journal = journal
+        self.backend_url = backend_url
+        self.state = ClusterState(max_tasks_in_memory)
+        self.on_diff = on_diff
+        self.on_status = on_status
+        self.reconciled = 0
+        self._reconciler: threading.Thread | None = None
+        self.stream = EventStream(
+            receiver_app(broker_url, transport_options),
+            self._on_batch,
+            self._on_stream_status,
+            batch_interval=batch_interval,
+        )
+
+    def start(self) -> None:
+        self.stream.start()
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        stopped = self.stream.stop(timeout)
+        if self._reconciler is not None:
+            self._reconciler.join(timeout)
+        return stopped
+
+    def _on_stream_status(self, state: str, message: str) -> None:
+        self.on_status(state, message)
+        if state == CONNECTED and self.backend_url:
+            # After a start or a reconnect: what ended while we were not listening? On its own
+            # thread: the receiver must subscribe at once, or it misses events meanwhile.
+            self._reconciler = threading.Thread(
+                target=self._reconcile, name="events-reconcile", daemon=True
+            )
+            self._reconciler.start()
+
+    def _reconcile(self) -> None:
+        try:
+            self.reconciled += reconcile(self.journal, self.backend_url)
+        except Exception as exc:
+            log.info("reconciliation failed: %s", exc)
+
+    def _on_batch(self, batch: list[dict[str, Any]]) -> None:
+        diff = self.state.apply(batch)
+        self.journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)
+        self.on_diff(diff)

@@ -1,0 +1,168 @@
+"""The live pipeline with real parts: worker events -> state -> journal, reconnects, catch-up."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery
+
+import workers.tasks  # noqa: F401  (registers the shared tasks on the client app)
+from desktop.core.embedded import EmbeddedRedis
+from desktop.core.events import CONNECTED, RECONNECTING
+from desktop.core.journal import Journal
+from desktop.core.monitor import Monitor
+from desktop.core.secret_store import FileSecretStore
+from desktop.core.state import StateDiff
+from tests.integration.worker_process import WorkerProcess, running_worker
+from workers import create_app
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.states: list[str] = []
+        self.diffs: list[StateDiff] = []
+
+    def status(self, state: str, message: str) -> None:
+        self.states.append(state)
+
+    def diff(self, diff: StateDiff) -> None:
+        self.diffs.append(diff)
+
+
+@pytest.fixture
+def client(embedded_redis: Any) -> Iterator[Celery]:
+    app = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix="")
+    yield app
+    app.close()
+
+
+def test_worker_events_reach_state_and_journal(
+    embedded_redis: Any, client: Celery, tmp_path: Path
+) -> None:
+    journal = Journal(tmp_path / "journal.sqlite3")
+    seen = Recorder()
+    monitor = Monitor(
+        embedded_redis.url(0), embedded_redis.url(1), journal,
+        on_diff=seen.diff, on_status=seen.status,
+    )  # fmt: skip
+    monitor.start()
+    worker = WorkerProcess(
+        queues=["tasks"],
+        broker_url=embedded_redis.url(0),
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+    )
+    try:
+        wait_for(lambda: monitor.stream.state == CONNECTED, 10, "the event stream")
+        with running_worker(client, worker) as running:
+            ok = client.tasks["workers.tasks.t1"].apply_async(
+                args=[1, 2], kwargs={"message": "hi"}, priority=3
+            )
+            bad = client.tasks["workers.tasks.fail"].apply_async(args=["boom"])
+            assert ok.get(timeout=20) == "1 + 2 = 3, message: hi"
+            with pytest.raises(ValueError):
+                bad.get(timeout=20)
+            row = wait_for(
+                lambda: (r := journal.get(ok.id)) and r["state"] == "SUCCESS" and r, 10, "SUCCESS"
+            )
+            failed = wait_for(
+                lambda: (r := journal.get(bad.id)) and r["state"] == "FAILURE" and r, 10, "FAILURE"
+            )
+            assert row["name"] == "workers.tasks.t1"
+            assert row["worker"] == running.nodename
+            assert "1, 2" in row["args"] and "hi" in row["kwargs"]
+            assert "1 + 2 = 3" in row["result"]
+            assert row["runtime"] is not None and row["runtime"] >= 0
+            assert row["routing_key"] == "tasks"
+            assert "ValueError" in failed["exception"] and "boom" in failed["exception"]
+            assert "Traceback" in failed["traceback"]
+            types = [e["type"] for e in journal.timeline(ok.id)]
+            for expected in ("task-sent", "task-received", "task-started", "task-succeeded"):
+                assert expected in types
+            added = {r.id for d in seen.diffs for r in d.tasks_added}
+            assert ok.id in added and bad.id in added
+            assert any(
+                w.hostname == running.nodename for d in seen.diffs for w in d.workers_changed
+            )
+    finally:
+        assert monitor.stop(timeout=5) is True
+        journal.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("events-")]
+
+
+def test_tasks_finished_while_away_are_reconciled_from_the_backend(
+    embedded_redis: Any, client: Celery, tmp_path: Path
+) -> None:
+    journal = Journal(tmp_path / "journal.sqlite3")
+    worker = WorkerProcess(
+        queues=["tasks"],
+        broker_url=embedded_redis.url(0),
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+    )
+    with running_worker(client, worker):
+        result = client.tasks["workers.tasks.add"].apply_async(args=[2, 3])
+        journal.record_submitted(result.id, "workers.tasks.add", queue="tasks", priority=7)
+        assert result.get(timeout=20) == 5
+    assert journal.get(result.id)["state"] == "PENDING"  # nobody was listening
+    monitor = Monitor(embedded_redis.url(0), embedded_redis.url(1), journal)
+    monitor.start()
+    try:
+        row = wait_for(
+            lambda: (r := journal.get(result.id)) and r["state"] == "SUCCESS" and r, 10, "catch-up"
+        )
+        assert row["result"] == "5"
+        assert row["priority"] == 7 and row["queue"] == "tasks"  # what the panel recorded
+    finally:
+        monitor.stop()
+        journal.close()
+
+
+def test_broker_outage_is_reported_and_the_stream_resumes(tmp_path: Path) -> None:
+    broker = EmbeddedRedis(tmp_path / "broker", FileSecretStore(tmp_path / "secrets.json"))
+    broker.start()
+    url = broker.url(0)
+    journal = Journal(tmp_path / "journal.sqlite3")
+    seen = Recorder()
+    monitor = Monitor(url, "", journal, on_status=seen.status)
+    monitor.start()
+    try:
+        wait_for(lambda: monitor.stream.state == CONNECTED, 10, "first connection")
+        broker.stop()
+        wait_for(lambda: RECONNECTING in seen.states, 15, "the outage to be noticed")
+        assert monitor.stream.stats.last_error
+        time.sleep(2)
+        restarted = broker.start()
+        assert broker.url(0) == url, "the embedded broker comes back on the same port"
+        assert restarted.running
+        wait_for(
+            lambda: seen.states[-1] == CONNECTED and seen.states.count(CONNECTED) >= 2,
+            30,
+            "the stream to resume by itself",
+        )
+        app = Celery(broker=url, set_as_current=False)
+        with app.events.default_dispatcher(hostname="desk-test@local") as dispatcher:
+            dispatcher.send("task-received", uuid="after-outage", name="x.y", timestamp=time.time())
+        wait_for(lambda: journal.get("after-outage"), 10, "an event sent after the outage")
+        app.close()
+    finally:
+        monitor.stop()
+        journal.close()
+        broker.stop()

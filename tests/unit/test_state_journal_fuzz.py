@@ -1,0 +1,79 @@
+"""Arbitrary event dicts never break the state or the journal (hypothesis)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from desktop.core.journal import Journal, TaskQuery
+from desktop.core.state import ClusterState
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30)
+)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_leaves=8)
+event_types = st.sampled_from(
+    ["task-sent", "task-received", "task-started", "task-succeeded", "task-failed",
+     "task-retried", "task-revoked", "worker-online", "worker-heartbeat", "worker-offline",
+     "something-else", "task-", ""]
+)  # fmt: skip
+events = st.fixed_dictionaries(
+    {"type": st.one_of(event_types, values)},
+    optional={
+        "uuid": st.one_of(st.sampled_from(["a", "b", "c"]), values),
+        "hostname": st.one_of(st.just("w@h"), values),
+        "timestamp": st.one_of(st.floats(0, 2e9), values),
+        "name": values,
+        "args": values,
+        "kwargs": values,
+        "result": values,
+        "runtime": values,
+        "retries": values,
+        "exception": values,
+        "routing_key": values,
+        "active": values,
+        "processed": values,
+        "loadavg": values,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(st.one_of(events, values), max_size=12))
+def test_any_batch_is_absorbed(batch: list[object], tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
+    journal = Journal(Path(tmp_path_factory.mktemp("j")) / "j.sqlite3")
+    state = ClusterState(max_tasks_in_memory=5)
+    diff = state.apply(batch)  # type: ignore[arg-type]
+    journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)
+    assert journal.count() == len({r.id for r in [*diff.tasks_added, *diff.tasks_changed]})
+    assert journal.page(TaskQuery(order_by="updated"), 0, 50) is not None
+    journal.close()
+
+
+def test_well_formed_lifecycle_and_a_late_event(tmp_path: Path) -> None:
+    now = time.time()
+    base = {"uuid": "t1", "hostname": "w@h", "local_received": now, "clock": 1}
+    state = ClusterState()
+    journal = Journal(tmp_path / "j.sqlite3")
+    batch = [
+        {**base, "type": "task-received", "timestamp": now, "name": "x.add", "args": "(1, 2)"},
+        {**base, "type": "task-started", "timestamp": now + 0.1},
+        {**base, "type": "task-succeeded", "timestamp": now + 0.2, "result": "3", "runtime": 0.1},
+        {"type": "task-succeeded"},  # malformed: no uuid
+    ]
+    diff = state.apply(batch)
+    assert diff.malformed == 1
+    assert [r.state for r in diff.tasks_added] == ["SUCCESS"]
+    journal.write(diff.tasks_added, diff.events)
+    fresh = ClusterState()  # the in-memory state forgot t1, then a late event arrives
+    late = fresh.apply([{**base, "type": "task-received", "timestamp": now}])
+    journal.write(late.tasks_added, late.events)
+    row = journal.get("t1")
+    assert row is not None and row["state"] == "SUCCESS" and row["result"] == "3"
+    assert [e["type"] for e in journal.timeline("t1")] == [
+        "task-received", "task-received", "task-started", "task-succeeded"
+    ]  # fmt: skip
+    journal.close()
