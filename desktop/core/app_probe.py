@@ -103,7 +103,22 @@ def probe(module: str) -> dict[str, Any]:
     }
 
 
+def _exit_when_orphaned(parent: int) -> None:
+    """Runs in its own session (so a timeout can kill its whole group); if the panel dies,
+    nobody would stop a hung import, so leave as soon as the parent is gone."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="probe-orphan-watch", daemon=True).start()
+
+
 def main() -> int:
+    _exit_when_orphaned(os.getppid())
     module = sys.argv[1]
     workdir = os.getcwd()
     if workdir not in sys.path:
