@@ -2,20 +2,78 @@
 
 Usage: scripts/screenshots.py [OUT_DIR]   (default docs/screenshots)
 
-Run with `make screenshots` (offscreen) or under Xvfb with QT_QPA_PLATFORM=xcb. It uses a
-throw-away config dir, so the person's own profiles and broker are never touched.
+It starts a real worker and sends the tutorial's scenarios, so the Tasks and Workers screens
+show live data. It uses a throw-away config dir: the person's own profiles and broker are
+never touched. Run offscreen (default) or under Xvfb with QT_QPA_PLATFORM=xcb.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
+TABS = ["workers", "builder", "tasks", "queues"]
+
+
+def pump(app: Any, seconds: float, until: Any = None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (until and until()):
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def start_demo_worker(endpoints: Any) -> subprocess.Popen[bytes]:
+    """A real worker on the embedded broker, URLs passed through the environment."""
+    env = {
+        **os.environ,
+        "CELERY_BROKER": endpoints.broker_url,
+        "CELERY_BACKEND": endpoints.result_backend,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "tasks,queue1,queue2",
+         "-c", "2", "-E", "-n", "demo@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def send_demo_tasks(endpoints: Any) -> int:
+    """The tutorial's scenarios, sent for real: args and kwargs, routing, a chain, a failure."""
+    from celery import chain, group
+
+    from workers import create_app
+
+    client = create_app(endpoints.broker_url, endpoints.result_backend, queue_prefix="")
+    sig = client.signature
+    client.send_task(
+        "workers.tasks.t1", args=[1, 2], kwargs={"message": "addition performed"}, priority=6
+    )
+    client.send_task("workers.tasks.task1")
+    client.send_task("workers.tasks.task2")
+    chain(sig("workers.tasks.add", args=(2, 3)), sig("workers.tasks.mul", args=(4,))).apply_async()
+    group(
+        sig("workers.tasks.demo1", args=(0.2,)), sig("workers.tasks.demo2", args=(0.4,))
+    ).apply_async()
+    client.send_task("workers.tasks.fail", args=["this task always fails"])
+    client.send_task("workers.tasks.long_running", kwargs={"steps": 3, "delay": 0.2})
+    client.close()
+    return 9  # tasks sent, counting both links of the chain and both group members
+
+
+def demo_finished(session: Any, expected: int) -> bool:
+    from desktop.core.journal import TaskQuery
+
+    journal = session.journal
+    if journal is None:
+        return False
+    done = sum(journal.count(TaskQuery(state=s)) for s in ("SUCCESS", "FAILURE"))
+    return bool(done >= expected)
 
 
 def main() -> int:
@@ -38,28 +96,36 @@ def main() -> int:
     window.resize(1180, 720)
     window.show()
     session.start()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (
-        session.state != "connected" or session.app_config is None
-    ):
-        app.processEvents()
-        time.sleep(0.02)
-    out.mkdir(parents=True, exist_ok=True)
-    names = ["workers", "builder", "tasks", "queues"]
-    for index, name in enumerate(names):
-        window.tabs.setCurrentIndex(index)
-        for _ in range(20):
-            app.processEvents()
-        window.grab().save(str(out / f"{name}.png"))
-    dialog = window.edit_profile()
-    for _ in range(20):
-        app.processEvents()
-    dialog.grab().save(str(out / "profile-dialog.png"))
-    dialog.reject()
+    pump(app, 30, lambda: session.state == "connected" and session.app_config is not None)
+    # The event stream must listen before the demo tasks are sent.
+    pump(app, 10, lambda: window.events_label.text() == "Events: connected")
+    endpoints = services.endpoints(session.profile)
+    worker = start_demo_worker(endpoints)
+    try:
+        expected = send_demo_tasks(endpoints)
+        pump(app, 40, lambda: demo_finished(session, expected))
+        pump(app, 1.0)
+        out.mkdir(parents=True, exist_ok=True)
+        window.tasks.table.selectRow(0)
+        for index, name in enumerate(TABS):
+            window.tabs.setCurrentIndex(index)
+            pump(app, 0.3)
+            window.grab().save(str(out / f"{name}.png"))
+        dialog = window.edit_profile()
+        pump(app, 0.3)
+        dialog.grab().save(str(out / "profile-dialog.png"))
+        dialog.reject()
+        finished = demo_finished(session, expected)
+    finally:
+        worker.terminate()
+        worker.wait(20)
     window.close()
     session.shutdown()
-    print(f"state: {session.state}; wrote {len(names) + 1} screenshots to {out}")
-    return 0 if session.state == "connected" else 1
+    print(
+        f"state: {session.state}; demo tasks finished: {finished}; "
+        f"wrote {len(TABS) + 1} screenshots to {out}"
+    )
+    return 0 if session.state == "connected" and finished else 1
 
 
 if __name__ == "__main__":

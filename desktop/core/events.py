@@ -19,6 +19,7 @@ from typing import Any
 from celery import Celery
 
 from desktop.core import urls
+from desktop.core.panel_app import panel_app
 
 log = logging.getLogger(__name__)
 
@@ -39,15 +40,8 @@ class StreamStats:
 
 
 def receiver_app(broker_url: str, transport_options: dict[str, Any] | None = None) -> Celery:
-    """A bare Celery app for listening and broadcasting; it never imports user code."""
-    app = Celery("celery-desk-events", broker=broker_url, set_as_current=False)
-    app.conf.update(
-        accept_content=["json"],
-        event_serializer="json",
-        broker_transport_options=dict(transport_options or {}),
-        broker_connection_retry_on_startup=False,
-    )
-    return app
+    """The panel's Celery app without a backend: enough to listen and broadcast."""
+    return panel_app(broker_url, "", transport_options)
 
 
 class EventStream:

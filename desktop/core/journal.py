@@ -42,6 +42,7 @@ CREATE INDEX IF NOT EXISTS tasks_sent ON tasks(sent);
 CREATE INDEX IF NOT EXISTS tasks_name_state_sent ON tasks(name, state, sent);
 CREATE INDEX IF NOT EXISTS tasks_state_sent ON tasks(state, sent);
 CREATE INDEX IF NOT EXISTS tasks_root ON tasks(root_id);
+CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent_id);
 CREATE TABLE IF NOT EXISTS events (
     task_id TEXT NOT NULL, type TEXT NOT NULL, timestamp REAL NOT NULL, fields TEXT NOT NULL
 );
@@ -229,6 +230,13 @@ class Journal:
                 (task_id,),
             ).fetchall()
         return [dict(r) for r in rows]
+
+    def children(self, task_id: str, limit: int = 100) -> list[str]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM tasks WHERE parent_id = ? ORDER BY sent LIMIT ?", (task_id, limit)
+            ).fetchall()
+        return [str(r[0]) for r in rows]
 
     def unfinished_ids(self, limit: int = 10_000) -> list[str]:
         placeholders = ", ".join("?" * len(FINAL_STATES))

@@ -17,6 +17,7 @@ from celery import Celery
 from desktop.core import urls
 from desktop.core.events import CONNECTED, EventStream, receiver_app
 from desktop.core.journal import FINAL_STATES, Journal
+from desktop.core.panel_app import panel_app
 from desktop.core.state import ClusterState, StateDiff
 
 log = logging.getLogger(__name__)
@@ -24,9 +25,7 @@ log = logging.getLogger(__name__)
 
 def backend_app(backend_url: str) -> Celery:
     """Reads results as JSON only: pickled content is refused by kombu, never unpickled."""
-    app = Celery("celery-desk-results", backend=backend_url, set_as_current=False)
-    app.conf.update(accept_content=["json"], result_accept_content=["json"], result_extended=True)
-    return app
+    return panel_app("memory://", backend_url)
 
 
 def reconcile(journal: Journal, backend_url: str, limit: int = 5000) -> int:
@@ -78,6 +77,7 @@ class Monitor:
         transport_options: dict[str, Any] | None = None,
         on_diff: Callable[[StateDiff], None] = lambda diff: None,
         on_status: Callable[[str, str], None] = lambda state, message: None,
+        on_reconciled: Callable[[int], None] = lambda count: None,
         max_tasks_in_memory: int = 10_000,
         batch_interval: float = 0.1,
     ) -> None:
@@ -86,6 +86,7 @@ class Monitor:
         self.state = ClusterState(max_tasks_in_memory)
         self.on_diff = on_diff
         self.on_status = on_status
+        self.on_reconciled = on_reconciled
         self.reconciled = 0
         self._reconciler: threading.Thread | None = None
         self.stream = EventStream(
@@ -116,9 +117,13 @@ class Monitor:
 
     def _reconcile(self) -> None:
         try:
-            self.reconciled += reconcile(self.journal, self.backend_url)
+            corrected = reconcile(self.journal, self.backend_url)
         except Exception as exc:
             log.info("reconciliation failed: %s", exc)
+            return
+        self.reconciled += corrected
+        if corrected:
+            self.on_reconciled(corrected)
 
     def _on_batch(self, batch: list[dict[str, Any]]) -> None:
         diff = self.state.apply(batch)

@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.workers = WorkersPanel()
         self.builder = BuilderPanel()
-        self.tasks = TasksPanel()
+        self.tasks = TasksPanel(session)
         self.queues = QueuesPanel()
         self.tabs.addTab(self.workers, "Workers")
         self.tabs.addTab(self.builder, "Builder")
@@ -93,6 +93,11 @@ class MainWindow(QMainWindow):
         session.state_changed.connect(self.indicator.set_state)
         session.facts_changed.connect(self._show_facts)
         session.app_config_changed.connect(self._show_app_config)
+        session.diff_ready.connect(self.workers.apply_diff)
+        session.journal_changed.connect(lambda _journal: self.workers.model.clear())
+        self.events_label = QLabel("Events: not started")
+        self.statusBar().addPermanentWidget(self.events_label)
+        session.events_state_changed.connect(self._show_events_state)
         self._restore_geometry()
 
     # -- profiles -------------------------------------------------------------------------------
@@ -134,6 +139,10 @@ class MainWindow(QMainWindow):
                 self.session.remove(profile.name)
             except ProfileError as exc:
                 QMessageBox.warning(self, "Profile", str(exc))
+
+    def _show_events_state(self, state: str, message: str) -> None:
+        self.events_label.setText(f"Events: {state}")
+        self.events_label.setToolTip(message)
 
     # -- facts ------------------------------------------------------------------------------------
     def _show_facts(self, facts: ConnectionFacts) -> None:

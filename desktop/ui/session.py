@@ -7,12 +7,19 @@ answers that arrive after the person has already switched to another profile.
 from __future__ import annotations
 
 import logging
+import sqlite3
+from collections.abc import Callable
+from typing import Any
 
+from celery import Celery
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop.core import app_config
 from desktop.core.app_config import AppConfig, AppConfigError
 from desktop.core.connection import Outcome
+from desktop.core.journal import Journal
+from desktop.core.monitor import Monitor
+from desktop.core.panel_app import panel_app
 from desktop.core.profiles import Profile, ProfileError
 from desktop.core.services import Services
 from desktop.core.session import ConnectionFacts, check_profile, open_profile
@@ -29,6 +36,10 @@ class Session(QObject):
     state_changed = Signal(str, str)  # state, one-line reason
     facts_changed = Signal(object)  # ConnectionFacts
     app_config_changed = Signal(object, str)  # AppConfig | None, error message
+    journal_changed = Signal(object)  # Journal | None, for the tasks table
+    diff_ready = Signal(object)  # StateDiff, emitted on the batch thread, queued to the GUI
+    events_state_changed = Signal(str, str)  # event stream state, message
+    reconciled = Signal(int)  # rows corrected from the result backend
 
     def __init__(
         self, services: Services, adhoc: Profile | None = None, parent: QObject | None = None
@@ -40,6 +51,8 @@ class Session(QObject):
         self.profile: Profile | None = None
         self.facts: ConnectionFacts | None = None
         self.app_config: AppConfig | None = None
+        self.journal: Journal | None = None
+        self.monitor: Monitor | None = None
         self.state = CONNECTING
         self._generation = 0
         self._checking = False
@@ -71,6 +84,7 @@ class Session(QObject):
                 self.services.profiles.set_active(name)
         self.profile = profile
         self.profiles_changed.emit(self.profile_names(), profile.name)
+        self._open_journal(profile)
         self._connect()
 
     def save(self, profile: Profile, replace_name: str | None) -> Profile:
@@ -94,6 +108,85 @@ class Session(QObject):
         else:
             current = self.profile.name if self.profile else ""
             self.profiles_changed.emit(self.profile_names(), current)
+
+    # -- history and live events --------------------------------------------------------------
+    def _open_journal(self, profile: Profile) -> None:
+        """Each profile has its own history; the old monitor and journal close off-thread."""
+        old_monitor, old_journal = self.monitor, self.journal
+        self.monitor = None
+        try:
+            self.journal = Journal(self.services.journal_path(profile))
+        except (OSError, sqlite3.Error) as exc:
+            self.journal = None
+            log.error("cannot open the task history: %s", exc)
+        self.journal_changed.emit(self.journal)
+
+        def close_old() -> None:
+            if old_monitor is not None:
+                old_monitor.stop()
+            if old_journal is not None:
+                old_journal.close()
+
+        if old_monitor is not None or old_journal is not None:
+            self.background.submit(close_old, lambda _: None)
+
+    def _start_monitor(self, generation: int, profile: Profile) -> None:
+        journal = self.journal
+        if journal is None or self.monitor is not None:
+            return
+        services = self.services
+
+        def start() -> Monitor:
+            endpoints = services.endpoints(profile)
+            options = profile.transport.to_celery() if profile.broker_kind != "rabbitmq" else {}
+            monitor = Monitor(
+                endpoints.broker_url,
+                endpoints.result_backend,
+                journal,
+                transport_options=options,
+                on_diff=self.diff_ready.emit,
+                on_status=self.events_state_changed.emit,
+                on_reconciled=self.reconciled.emit,
+            )
+            monitor.start()
+            return monitor
+
+        def started(monitor: Monitor) -> None:
+            if generation != self._generation or self._closed or self.monitor is not None:
+                self.background.submit(monitor.stop, lambda _: None)
+                return
+            self.monitor = monitor
+
+        self.background.submit(
+            start,
+            started,
+            lambda exc: self.events_state_changed.emit(
+                "failed", f"event stream not started: {exc}"
+            ),
+        )
+
+    def control(
+        self,
+        action: Callable[[Celery], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        """Run a control/send action with the panel's Celery app for this profile, off-thread."""
+        profile = self.profile
+        if profile is None:
+            return
+        services = self.services
+
+        def work() -> Any:
+            endpoints = services.endpoints(profile)
+            options = profile.transport.to_celery() if profile.broker_kind != "rabbitmq" else {}
+            app = panel_app(endpoints.broker_url, endpoints.result_backend, options)
+            try:
+                return action(app)
+            finally:
+                app.close()
+
+        self.background.submit(work, on_done, on_error)
 
     # -- connection -------------------------------------------------------------------------
     def reconnect(self) -> None:
@@ -147,6 +240,8 @@ class Session(QObject):
         self.facts_changed.emit(facts)
         if facts.report.ok:
             self._set_state(CONNECTED, facts.report.message)
+            if self.monitor is None and self.profile is not None:
+                self._start_monitor(generation, self.profile)
         elif self.state in (CONNECTED, RECONNECTING) and facts.report.outcome is not Outcome.OK:
             self._set_state(RECONNECTING, f"connection lost: {facts.report.message}")
         else:
@@ -177,6 +272,13 @@ class Session(QObject):
         self._health.stop()
         self.background.shutdown()
         app_config.cancel_running_probes()
+        if self.monitor is not None:
+            self.monitor.stop()
+            self.monitor = None
+        if self.journal is not None:
+            journal, self.journal = self.journal, None
+            self.journal_changed.emit(None)  # views let go of it before it closes
+            journal.close()
         try:
             released = self.services.embedded.release()
             if released:

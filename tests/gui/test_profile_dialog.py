@@ -23,16 +23,16 @@ from desktop.ui.session import Session
 def _shut_down(qtbot: QtBot, session: Session) -> None:
     """`session.shutdown()`, then make sure nothing of the session can fire later.
 
-    Works around a desktop bug shown by test_shutdown_is_final_with_a_result_on_its_way in
-    test_main_window.py: a result already queued when `shutdown()` runs is still delivered and
-    restarts the 5 s health timer; if the Session is then destroyed from a pool thread (last
-    reference or cyclic GC there), Qt cannot unregister that timer ("Timers cannot be stopped
-    from another thread") and it later fires on freed memory: a segfault 5 s later.
+    Before Session.shutdown became final (test_shutdown_is_final_with_a_result_on_its_way), a
+    late result restarted the 5 s health timer; the Session, destroyed later from a pool thread
+    (its last reference or the cyclic GC running there), could not unregister that timer
+    ("Timers cannot be stopped from another thread") and it fired on freed memory: a segfault
+    in whatever test ran 5 s later. Joining the pool keeps the last references on this thread.
     """
     session.shutdown()
     session.background._pool.shutdown(wait=True)  # every job done, its references released
-    qtbot.wait(20)  # queued results arrive here, on the GUI thread
-    session._health.stop()
+    qtbot.wait(20)  # anything still queued is delivered (and dropped) on the GUI thread
+    assert not session._health.isActive()
 
 
 Mutation = Callable[[ProfileDialog, Path], None]

@@ -5,8 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QLineEdit, QVBoxLayout, QWidget
 
 from desktop.core.app_config import AppConfig, TaskInfo
-from desktop.ui.panels.common import fill_table, heading, muted, read_only_table
-from desktop.ui.panels.tasks import route_rows
+from desktop.ui.panels.common import fill_table, heading, muted, read_only_table, route_rows
 
 
 def describe_params(task: TaskInfo) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem
@@ -37,3 +38,15 @@ def fill_table(table: QTableWidget, rows: Sequence[Sequence[str]]) -> None:
     for r, row in enumerate(rows):
         for c, value in enumerate(row):
             table.setItem(r, c, QTableWidgetItem(value))
+
+
+def route_rows(routes: object) -> list[tuple[str, str]]:
+    if isinstance(routes, dict):
+        rows = []
+        for pattern, target in routes.items():
+            queue = target.get("queue", json.dumps(target)) if isinstance(target, dict) else target
+            rows.append((str(pattern), str(queue)))
+        return rows
+    if routes:
+        return [("(router)", str(routes))]
+    return []

@@ -7,8 +7,7 @@ from PySide6.QtWidgets import QGroupBox, QVBoxLayout, QWidget
 from desktop.core.app_config import AppConfig
 from desktop.core.profiles import Profile
 from desktop.core.session import ConnectionFacts
-from desktop.ui.panels.common import fill_table, heading, muted, read_only_table
-from desktop.ui.panels.tasks import route_rows
+from desktop.ui.panels.common import fill_table, heading, muted, read_only_table, route_rows
 from desktop.ui.widgets.facts import FactsView
 
 

@@ -1,66 +1,343 @@
-"""Tasks: how the app delivers and acknowledges tasks, and where its routes send them."""
+"""Tasks: every task the journal knows, live, filtered in SQL, with details and actions."""
 
 from __future__ import annotations
 
+import ast
+import html
 import json
+from dataclasses import replace
+from typing import Any
 
-from PySide6.QtWidgets import QGroupBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QModelIndex, Qt, QTimer, QUrl
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
-from desktop.core import urls
+from desktop.core import control, urls
 from desktop.core.app_config import AppConfig
+from desktop.core.journal import Journal, TaskQuery
 from desktop.core.session import ConnectionFacts
-from desktop.ui.panels.common import fill_table, heading, muted, read_only_table
-from desktop.ui.widgets.facts import FactsView
+from desktop.core.state import StateDiff
+from desktop.ui.models.tasks import TasksModel, format_time
+from desktop.ui.panels.common import heading, muted
+from desktop.ui.session import Session
+
+STATES = ["PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
+ALL = "(all)"
 
 
-def route_rows(routes: object) -> list[tuple[str, str]]:
-    if isinstance(routes, dict):
-        rows = []
-        for pattern, target in routes.items():
-            queue = target.get("queue", json.dumps(target)) if isinstance(target, dict) else target
-            rows.append((str(pattern), str(queue)))
-        return rows
-    if routes:
-        return [("(router)", str(routes))]
-    return []
+def pretty(text: str | None) -> str:
+    """JSON or a Python literal (Celery's argsrepr) indented; anything else as it is."""
+    if text is None:
+        return ""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            return json.dumps(parse(text), indent=2, default=repr, ensure_ascii=False)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+    return text
 
 
 class TasksPanel(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.session = session
+        self.model = TasksModel(None, self)
         layout = QVBoxLayout(self)
-        layout.addWidget(heading("Tasks — delivery settings"))
-        delivery = QGroupBox("Delivery")
-        self.facts = FactsView()
-        QVBoxLayout(delivery).addWidget(self.facts)
-        layout.addWidget(delivery)
-        routes = QGroupBox("Routes")
-        box = QVBoxLayout(routes)
-        self.routes_note = muted()
-        box.addWidget(self.routes_note)
-        self.routes = read_only_table(["Task", "Queue"])
-        box.addWidget(self.routes)
-        layout.addWidget(routes, 1)
-        self.backend = ""
+        layout.addWidget(heading("Tasks"))
+        self.delivery = muted()
+        layout.addWidget(self.delivery)
 
+        filters = QHBoxLayout()
+        self.state_filter = self._combo("State", [ALL, *STATES], editable=False)
+        self.name_filter = self._combo("Name", [ALL])
+        self.queue_filter = self._combo("Queue", [ALL])
+        self.worker_filter = self._combo("Worker", [ALL])
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search id, args, kwargs, result, exception")
+        self.search.setAccessibleName("Search tasks")
+        for label, widget in (
+            ("State", self.state_filter),
+            ("Name", self.name_filter),
+            ("Queue", self.queue_filter),
+            ("Worker", self.worker_filter),
+        ):
+            filters.addWidget(QLabel(label))
+            filters.addWidget(widget, 1)
+        filters.addWidget(self.search, 2)
+        self.count = QLabel()
+        filters.addWidget(self.count)
+        layout.addLayout(filters)
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicator(9, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in ((0, 250), (1, 190), (2, 80), (3, 70), (4, 55), (5, 170)):
+            self.table.setColumnWidth(column, width)
+        self.table.setAlternatingRowColors(True)
+        self.table.selectionModel().currentRowChanged.connect(self._show_selected)
+
+        details = QWidget()
+        box = QVBoxLayout(details)
+        box.setContentsMargins(0, 0, 0, 0)
+        actions = QHBoxLayout()
+        self.copy_button = QPushButton("Copy id")
+        self.revoke_button = QPushButton("Revoke")
+        self.terminate_button = QPushButton("Terminate…")
+        self.retry_button = QPushButton("Send again")
+        for button in (
+            self.copy_button,
+            self.revoke_button,
+            self.terminate_button,
+            self.retry_button,
+        ):
+            button.setEnabled(False)
+            actions.addWidget(button)
+        actions.addStretch(1)
+        self.action_status = muted()
+        actions.addWidget(self.action_status)
+        box.addLayout(actions)
+        self.detail = QTextBrowser()
+        self.detail.setOpenLinks(False)
+        self.detail.anchorClicked.connect(self._follow_link)
+        box.addWidget(self.detail)
+        self.copy_button.clicked.connect(self._copy_id)
+        self.revoke_button.clicked.connect(lambda: self._revoke(terminate=False))
+        self.terminate_button.clicked.connect(lambda: self._revoke(terminate=True))
+        self.retry_button.clicked.connect(self._send_again)
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(details)
+        splitter.setSizes([420, 220])
+        layout.addWidget(splitter, 1)
+
+        self.current_id: str | None = None
+        self.backend = ""
+        self._search_delay = QTimer(self)
+        self._search_delay.setSingleShot(True)
+        self._search_delay.setInterval(250)
+        self._search_delay.timeout.connect(self._apply_filters)
+        self.search.textChanged.connect(lambda _: self._search_delay.start())
+        for combo in (self.state_filter, self.name_filter, self.queue_filter, self.worker_filter):
+            combo.currentTextChanged.connect(lambda _: self._apply_filters())
+        self._choices = QTimer(self)
+        self._choices.setInterval(5000)
+        self._choices.timeout.connect(self._refresh_choices)
+        self._choices.start()
+        self.model.modelReset.connect(self._update_count)
+        self.model.rowsInserted.connect(self._update_count)
+
+        session.journal_changed.connect(self.set_journal)
+        session.diff_ready.connect(self.apply_diff)
+        session.reconciled.connect(lambda _count: self.model.reload())
+        self.set_journal(session.journal)
+
+    @staticmethod
+    def _combo(name: str, items: list[str], editable: bool = True) -> QComboBox:
+        combo = QComboBox()
+        combo.setEditable(editable)
+        combo.addItems(items)
+        combo.setAccessibleName(f"{name} filter")
+        combo.setMinimumContentsLength(8)
+        return combo
+
+    # -- data ------------------------------------------------------------------------------
+    def set_journal(self, journal: Journal | None) -> None:
+        self.model.set_journal(journal)
+        self._refresh_choices()
+        self._show_task(None)
+
+    def apply_diff(self, diff: StateDiff) -> None:
+        self.model.apply_diff(diff)
+        changed = {t.id for t in (*diff.tasks_added, *diff.tasks_changed)}
+        if self.current_id in changed:
+            self._show_task(self.current_id)
+
+    def _refresh_choices(self) -> None:
+        journal = self.model.journal
+        if journal is None:
+            return
+        for combo, column in (
+            (self.name_filter, "name"),
+            (self.queue_filter, "routing_key"),
+            (self.worker_filter, "worker"),
+        ):
+            values = [ALL, *journal.distinct(column)]
+            if column == "routing_key":
+                values = [ALL, *sorted({*journal.distinct("queue"), *values[1:]})]
+            current = combo.currentText()
+            existing = [combo.itemText(i) for i in range(combo.count())]
+            if existing != values:
+                combo.blockSignals(True)
+                combo.clear()
+                combo.addItems(values)
+                combo.setCurrentText(current)
+                combo.blockSignals(False)
+
+    def current_query(self) -> TaskQuery:
+        def chosen(combo: QComboBox) -> str | None:
+            text = combo.currentText().strip()
+            return None if not text or text == ALL else text
+
+        return replace(
+            self.model.query,
+            state=chosen(self.state_filter),
+            name=chosen(self.name_filter),
+            queue=chosen(self.queue_filter),
+            worker=chosen(self.worker_filter),
+            text=self.search.text().strip() or None,
+        )
+
+    def _apply_filters(self) -> None:
+        self.model.set_query(self.current_query())
+
+    def _update_count(self) -> None:
+        self.count.setText(f"{self.model.total:,} tasks")
+
+    # -- facts from the profile and app ---------------------------------------------------------
     def show_facts(self, facts: ConnectionFacts) -> None:
-        endpoints = facts.endpoints
-        self.backend = urls.mask(endpoints.result_backend if endpoints else "")
+        self.backend = urls.mask(facts.endpoints.result_backend if facts.endpoints else "")
 
     def show_app_config(self, config: AppConfig | None, error: str) -> None:
         if config is None:
-            self.facts.set_facts([("App", f"not readable: {error}")])
-            fill_table(self.routes, [])
+            self.delivery.setText(f"App not readable: {error}")
             return
-        self.facts.set_facts(
-            [
-                ("Result backend", self.backend or urls.mask(config.result_backend) or "none"),
-                ("Default queue", config.default_queue),
-                ("Default priority", str(config.default_priority)),
-                ("Acknowledge", "late (after the task ran)" if config.acks_late else "early"),
-                ("Prefetch multiplier", str(config.prefetch_multiplier)),
-            ]
+        backend = self.backend or urls.mask(config.result_backend) or "none"
+        self.delivery.setText(
+            f"Result backend {backend} · default queue '{config.default_queue}' · default "
+            f"priority {config.default_priority} · acks {'late' if config.acks_late else 'early'}"
+            f" · prefetch multiplier {config.prefetch_multiplier}"
         )
-        rows = route_rows(config.routes)
-        self.routes_note.setText(f"{len(rows)} routes; other tasks go to '{config.default_queue}'.")
-        fill_table(self.routes, rows)
+
+    # -- details ------------------------------------------------------------------------------
+    def _show_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._show_task(self.model.task_id(current.row()) if current.isValid() else None)
+
+    def _show_task(self, task_id: str | None) -> None:
+        journal = self.model.journal
+        row = journal.get(task_id) if journal and task_id else None
+        self.current_id = row["id"] if row else None
+        for button in (
+            self.copy_button,
+            self.revoke_button,
+            self.terminate_button,
+            self.retry_button,
+        ):
+            button.setEnabled(row is not None)
+        if row is None or journal is None:
+            self.detail.setHtml("<p style='color:#6b7280'>Select a task to see its details.</p>")
+            return
+        self.detail.setHtml(self._detail_html(row, journal))
+
+    def _detail_html(self, row: dict[str, Any], journal: Journal) -> str:
+        def link(task_id: str | None) -> str:
+            if not task_id:
+                return "—"
+            return f"<a href='task:{html.escape(task_id)}'>{html.escape(task_id)}</a>"
+
+        def block(title: str, text: str | None) -> str:
+            if not text:
+                return ""
+            return f"<h4>{title}</h4><pre>{html.escape(text)}</pre>"
+
+        kids = journal.children(row["id"])
+        timeline = "".join(
+            f"<tr><td>{format_time(e['timestamp'])}</td><td>{html.escape(e['type'])}</td></tr>"
+            for e in journal.timeline(row["id"])
+        )
+        facts = [
+            ("Task", html.escape(str(row["name"] or "?"))),
+            ("State", html.escape(str(row["state"]))),
+            ("Worker", html.escape(str(row["worker"] or "—"))),
+            ("Queue", html.escape(str(row["queue"] or row["routing_key"] or "—"))),
+            ("Priority", html.escape(str(row["priority"] if row["priority"] is not None else "—"))),
+            ("Retries", html.escape(str(row["retries"] or 0))),
+            ("Parent", link(row["parent_id"])),
+            ("Root", link(row["root_id"])),
+            ("Children", ", ".join(link(k) for k in kids) or "—"),
+        ]
+        table = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in facts)
+        return (
+            f"<h3>{html.escape(row['id'])}</h3><table cellspacing=4>{table}</table>"
+            + block("Args", pretty(row["args"]))
+            + block("Kwargs", pretty(row["kwargs"]))
+            + block("Result", pretty(row["result"]))
+            + block("Exception", row["exception"])
+            + block("Traceback", row["traceback"])
+            + (f"<h4>Timeline</h4><table cellspacing=4>{timeline}</table>" if timeline else "")
+        )
+
+    def _follow_link(self, url: QUrl) -> None:
+        text = url.toString()
+        if text.startswith("task:"):
+            self._show_task(text[len("task:") :])
+
+    # -- actions ------------------------------------------------------------------------------
+    def _copy_id(self) -> None:
+        if self.current_id:
+            QGuiApplication.clipboard().setText(self.current_id)
+            self.action_status.setText(f"Copied {self.current_id}")
+
+    def _revoke(self, *, terminate: bool) -> None:
+        task_id = self.current_id
+        if task_id is None:
+            return
+        signal = "SIGTERM"
+        if terminate:
+            signal, ok = QInputDialog.getItem(
+                self,
+                "Terminate task",
+                f"Terminate {task_id} by sending its worker process the signal:",
+                list(control.TERMINATE_SIGNALS),
+                0,
+                False,
+            )
+            if not ok:
+                return
+            answer = QMessageBox.question(
+                self,
+                "Terminate task",
+                f"Send {signal} to the process running {task_id}? The task is lost.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        what = f"terminate ({signal})" if terminate else "revoke"
+        self.action_status.setText(f"Sending {what} for {task_id}…")
+        self.session.control(
+            lambda app: control.revoke(app, task_id, terminate=terminate, signal=signal),
+            lambda _: self.action_status.setText(f"Sent {what} for {task_id}"),
+            lambda exc: self.action_status.setText(f"{what} failed: {exc}"),
+        )
+
+    def _send_again(self) -> None:
+        journal = self.model.journal
+        row = journal.get(self.current_id) if journal and self.current_id else None
+        if row is None:
+            return
+        self.action_status.setText(f"Sending {row['name']} again…")
+        self.session.control(
+            lambda app: control.send_again(app, row),
+            lambda new_id: self.action_status.setText(f"Sent again as {new_id}"),
+            lambda exc: self.action_status.setText(f"Cannot send again: {exc}"),
+        )

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QGroupBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QTableView, QVBoxLayout, QWidget
 
 from desktop.core import urls
 from desktop.core.app_config import AppConfig
 from desktop.core.session import ConnectionFacts
+from desktop.core.state import StateDiff
+from desktop.ui.models.workers import WorkersModel
 from desktop.ui.panels.common import fill_table, heading, muted, read_only_table
 from desktop.ui.widgets.facts import FactsView
 
@@ -20,6 +23,28 @@ class WorkersPanel(QWidget):
         super().__init__(parent)
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Workers"))
+        seen = QGroupBox("Workers seen on the broker (live, from their events)")
+        seen_box = QVBoxLayout(seen)
+        self.model = WorkersModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setColumnWidth(0, 260)
+        self.table.setColumnWidth(4, 150)
+        self.table.setMinimumHeight(70)
+        seen_box.addWidget(self.table)
+        self.seen_note = muted(
+            "Workers appear as soon as they send an event; the panel asks every worker to "
+            "send events (enable_events), so workers started without -E show up too."
+        )
+        seen_box.addWidget(self.seen_note)
+        layout.addWidget(seen, 1)
+        self._liveness = QTimer(self)
+        self._liveness.setInterval(5000)
+        self._liveness.timeout.connect(self.model.refresh_liveness)
+        self._liveness.start()
         connection = QGroupBox("Connection for workers of this profile")
         self.facts = FactsView()
         QVBoxLayout(connection).addWidget(self.facts)
@@ -34,6 +59,10 @@ class WorkersPanel(QWidget):
         self.commands = read_only_table(["Queue", "x-max-priority", "Command"])
         box.addWidget(self.commands)
         layout.addWidget(commands, 1)
+
+    def apply_diff(self, diff: StateDiff) -> None:
+        if diff.workers_changed:
+            self.model.apply_diff(diff)
 
     def show_facts(self, facts: ConnectionFacts) -> None:
         profile = facts.profile

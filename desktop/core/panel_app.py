@@ -1,0 +1,34 @@
+"""The panel's own Celery app: listens to events, broadcasts control, sends tasks.
+
+It never imports user code (task names are strings), speaks JSON only, and sends the
+`task-sent` event so the panel's own submissions show up like anyone else's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+
+def panel_app(
+    broker_url: str, backend_url: str = "", transport_options: dict[str, Any] | None = None
+) -> Celery:
+    app = Celery(
+        "celery-desk",
+        broker=broker_url,
+        backend=backend_url or None,
+        set_as_current=False,
+    )
+    app.conf.update(
+        accept_content=["json"],
+        result_accept_content=["json"],
+        task_serializer="json",
+        result_serializer="json",
+        event_serializer="json",
+        task_send_sent_event=True,
+        result_extended=True,
+        broker_transport_options=dict(transport_options or {}),
+        broker_connection_retry_on_startup=False,
+    )
+    return app

@@ -1,0 +1,228 @@
+"""The tasks table: journal pages loaded on demand, live diffs applied per batch.
+
+A million journaled tasks never sit in memory: rows come from SQL a page at a time
+(`canFetchMore`/`fetchMore`), filters and sorting run in SQL, and each event batch becomes at
+most one `beginInsertRows` at the top and one `dataChanged` over the changed range.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import fields, replace
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QColor
+
+from desktop.core.journal import FINAL_STATES, Journal, TaskQuery
+from desktop.core.state import StateDiff, TaskRow
+
+Index = QModelIndex | QPersistentModelIndex
+PAGE_SIZE = 500
+CELL_LIMIT = 200  # characters shown in a cell; the detail pane shows the whole value
+
+COLUMNS: list[tuple[str, str]] = [
+    ("id", "Task id"),
+    ("name", "Name"),
+    ("state", "State"),
+    ("queue", "Queue"),
+    ("priority", "Priority"),
+    ("worker", "Worker"),
+    ("args", "Args"),
+    ("kwargs", "Kwargs"),
+    ("result", "Result / exception"),
+    ("sent", "Sent"),
+    ("received", "Received"),
+    ("started", "Started"),
+    ("runtime", "Runtime"),
+    ("retries", "Retries"),
+    ("parent_id", "Parent"),
+    ("root_id", "Root"),
+]
+SORT_KEYS = {"result": "result", "queue": "queue"}
+STATE_COLOURS = {
+    "SUCCESS": "#2e9d57",
+    "FAILURE": "#c8393b",
+    "STARTED": "#2f6fd6",
+    "RECEIVED": "#7b5cc4",
+    "RETRY": "#d49a1c",
+    "REVOKED": "#6b7280",
+    "PENDING": "#6b7280",
+}
+_ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
+
+
+def format_time(value: Any) -> str:
+    if not isinstance(value, int | float):
+        return ""
+    return time.strftime("%H:%M:%S", time.localtime(value)) + f".{int(value * 1000) % 1000:03d}"
+
+
+def shorten(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value).replace("\n", " ")
+    return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
+
+
+def display(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    if key in ("sent", "received", "started"):
+        return format_time(value)
+    if key == "runtime":
+        return f"{value:.3f} s" if isinstance(value, int | float) else ""
+    if key == "result":
+        return shorten(row.get("exception") or value)
+    if key == "queue":
+        return shorten(value or row.get("routing_key"))
+    return shorten(value)
+
+
+def matches(query: TaskQuery, row: dict[str, Any]) -> bool:
+    """The SQL filter of `TaskQuery.where`, for rows that arrive live."""
+    for column in ("state", "name", "worker"):
+        wanted = getattr(query, column)
+        if wanted and row.get(column) != wanted:
+            return False
+    if query.queue and query.queue not in (row.get("queue"), row.get("routing_key")):
+        return False
+    if query.text:
+        needle = query.text.lower()
+        haystack = (row.get(k) for k in ("id", "name", "args", "kwargs", "result", "exception"))
+        if not any(needle in str(v).lower() for v in haystack if v):
+            return False
+    return True
+
+
+class TasksModel(QAbstractTableModel):
+    def __init__(self, journal: Journal | None = None, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.journal = journal
+        self.query = TaskQuery()
+        self._rows: list[dict[str, Any]] = []
+        self._position: dict[str, int] = {}
+        self._total = 0
+        self.reload()
+
+    # -- loading ---------------------------------------------------------------------------
+    def set_journal(self, journal: Journal | None) -> None:
+        self.journal = journal
+        self.reload()
+
+    def set_query(self, query: TaskQuery) -> None:
+        self.query = query
+        self.reload()
+
+    def reload(self) -> None:
+        self.beginResetModel()
+        self._rows = []
+        self._position = {}
+        self._total = self.journal.count(self.query) if self.journal else 0
+        if self.journal:
+            self._append(self.journal.page(self.query, 0, PAGE_SIZE))
+        self.endResetModel()
+
+    def _append(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self._position[row["id"]] = len(self._rows)
+            self._rows.append(row)
+
+    def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
+        return not parent.isValid() and len(self._rows) < self._total
+
+    def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
+        if parent.isValid() or self.journal is None:
+            return
+        page = self.journal.page(self.query, len(self._rows), PAGE_SIZE)
+        page = [r for r in page if r["id"] not in self._position]
+        if not page:
+            self._total = len(self._rows)
+            return
+        start = len(self._rows)
+        self.beginInsertRows(QModelIndex(), start, start + len(page) - 1)
+        self._append(page)
+        self.endInsertRows()
+
+    @property
+    def total(self) -> int:
+        return self._total
+
+    # -- live updates ----------------------------------------------------------------------
+    def apply_diff(self, diff: StateDiff) -> None:
+        changed_positions: list[int] = []
+        fresh: list[dict[str, Any]] = []
+        for task in [*diff.tasks_added, *diff.tasks_changed]:
+            position = self._position.get(task.id)
+            if position is not None:
+                self._merge(self._rows[position], task)
+                changed_positions.append(position)
+            else:
+                row = {name: getattr(task, name) for name in _ROW_FIELDS}
+                if matches(self.query, row):
+                    fresh.append(row)
+        if changed_positions:
+            last = len(COLUMNS) - 1
+            self.dataChanged.emit(
+                self.index(min(changed_positions), 0), self.index(max(changed_positions), last)
+            )
+        if fresh:
+            fresh.reverse()  # newest first, like the journal's default order
+            self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)
+            self._rows[0:0] = fresh
+            self._position = {row["id"]: i for i, row in enumerate(self._rows)}
+            self._total += len(fresh)
+            self.endInsertRows()
+
+    @staticmethod
+    def _merge(row: dict[str, Any], task: TaskRow) -> None:
+        if row.get("state") in FINAL_STATES and task.state not in FINAL_STATES:
+            task = replace(task, state=row["state"])
+        for name in _ROW_FIELDS:
+            value = getattr(task, name)
+            if value is not None:
+                row[name] = value
+
+    # -- Qt model API ----------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section][1]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        key = COLUMNS[index.column()][0]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return display(row, key)
+        if role == Qt.ItemDataRole.ForegroundRole and key == "state":
+            return QColor(STATE_COLOURS.get(str(row.get("state")), "#111827"))
+        if role == Qt.ItemDataRole.ToolTipRole and key in ("args", "kwargs", "result"):
+            value = (
+                row.get("exception") if key == "result" and row.get("exception") else row.get(key)
+            )
+            return None if value is None else str(value)[:2000]
+        if role == Qt.ItemDataRole.UserRole:
+            return row["id"]
+        return None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        key = COLUMNS[column][0]
+        self.set_query(
+            replace(
+                self.query,
+                order_by=SORT_KEYS.get(key, key),
+                descending=order == Qt.SortOrder.DescendingOrder,
+            )
+        )
+
+    def task_id(self, row: int) -> str | None:
+        return self._rows[row]["id"] if 0 <= row < len(self._rows) else None

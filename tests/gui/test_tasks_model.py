@@ -1,0 +1,129 @@
+"""The tasks table: lazy pages from the journal, SQL filters, live diffs in one batch."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from desktop.core.journal import Journal, TaskQuery
+from desktop.core.state import ClusterState, StateDiff, TaskRow
+from desktop.ui.models.tasks import PAGE_SIZE, TasksModel
+
+
+def row(i: int, state: str = "SUCCESS", name: str = "x.add", **extra: object) -> TaskRow:
+    now = 1_700_000_000.0 + i
+    values = dict(
+        id=f"task-{i:06d}", name=name, state=state, worker="w@h", routing_key="tasks",
+        exchange="", args=f"({i}, 1)", kwargs="{}", result=str(i + 1), exception=None,
+        traceback=None, sent=now, received=now, started=now, finished=now + 0.1, runtime=0.1,
+        retries=0, parent_id=None, root_id=None, eta=None, expires=None, updated=now,
+    )  # fmt: skip
+    values.update(extra)
+    return TaskRow(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    j = Journal(tmp_path / "j.sqlite3")
+    j.write([row(i, "FAILURE" if i % 10 == 0 else "SUCCESS") for i in range(1500)], [])
+    yield j
+    j.close()
+
+
+def test_pages_load_on_demand(qtbot: QtBot, journal: Journal) -> None:
+    model = TasksModel(journal)
+    assert model.total == 1500
+    assert model.rowCount() == PAGE_SIZE
+    assert model.canFetchMore()
+    model.fetchMore()
+    assert model.rowCount() == 2 * PAGE_SIZE
+    assert model.data(model.index(0, 0)) == "task-001499"  # newest first
+
+
+def test_filters_and_sorting_run_in_sql(qtbot: QtBot, journal: Journal) -> None:
+    model = TasksModel(journal)
+    model.set_query(TaskQuery(state="FAILURE"))
+    assert model.total == 150 and model.rowCount() == 150
+    assert {model.data(model.index(r, 2)) for r in range(model.rowCount())} == {"FAILURE"}
+    model.set_query(TaskQuery(text="(42, 1)"))
+    assert model.total == 1 and model.data(model.index(0, 0)) == "task-000042"
+    model.set_query(TaskQuery())
+    model.sort(0, Qt.SortOrder.AscendingOrder)
+    assert model.data(model.index(0, 0)) == "task-000000"
+
+
+def test_a_diff_is_one_insert_and_one_change(qtbot: QtBot, journal: Journal) -> None:
+    model = TasksModel(journal)
+    inserts: list[tuple[int, int]] = []
+    changes: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _p, first, last: inserts.append((first, last)))
+    model.dataChanged.connect(lambda a, b: changes.append((a.row(), b.row())))
+    diff = StateDiff(
+        tasks_added=[row(2000 + i, "STARTED") for i in range(50)],
+        tasks_changed=[row(1499, "RETRY"), row(1490, "SUCCESS")],
+    )
+    model.apply_diff(diff)
+    assert inserts == [(0, 49)]
+    assert len(changes) == 1
+    assert model.data(model.index(0, 0)) == "task-002049"
+    assert model.total == 1550
+
+
+def test_live_rows_respect_the_filter_and_finished_states_stay(
+    qtbot: QtBot, journal: Journal
+) -> None:
+    model = TasksModel(journal)
+    model.set_query(TaskQuery(state="FAILURE"))
+    before = model.total
+    model.apply_diff(StateDiff(tasks_added=[row(3000, "SUCCESS"), row(3001, "FAILURE")]))
+    assert model.total == before + 1
+    assert model.data(model.index(0, 0)) == "task-003001"
+    model.apply_diff(StateDiff(tasks_changed=[row(3001, "STARTED")]))  # a late event
+    assert model.data(model.index(0, 2)) == "FAILURE"
+
+
+def test_a_large_journal_is_read_one_page_at_a_time(qtbot: QtBot, tmp_path: Path) -> None:
+    """The model reads one page, never the whole table."""
+    journal = Journal(tmp_path / "big.sqlite3")
+    journal.write([row(i) for i in range(20_000)], [])
+    model = TasksModel(journal)
+    assert model.rowCount() == PAGE_SIZE
+    journal.close()
+
+
+def test_state_diff_from_real_event_shapes_reaches_the_model(qtbot: QtBot, tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    model = TasksModel(journal)
+    state = ClusterState()
+    now = time.time()
+    diff = state.apply(
+        [
+            {
+                "type": "task-received",
+                "uuid": "u1",
+                "hostname": "w@h",
+                "timestamp": now,
+                "name": "workers.tasks.t1",
+                "args": "(1, 2)",
+                "kwargs": "{'message': 'hi'}",
+            },
+            {
+                "type": "task-succeeded",
+                "uuid": "u1",
+                "hostname": "w@h",
+                "timestamp": now + 1,
+                "result": "'1 + 2 = 3, message: hi'",
+                "runtime": 0.5,
+            },
+        ]
+    )
+    journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)
+    model.apply_diff(diff)
+    assert model.rowCount() == 1
+    assert model.data(model.index(0, 2)) == "SUCCESS"
+    assert model.data(model.index(0, 12)) == "0.500 s"
+    journal.close()

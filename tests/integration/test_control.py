@@ -1,0 +1,41 @@
+"""Control actions against a real broker: send again reads stored arguments without eval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+
+from desktop.core.control import ControlError, literal, send_again
+from desktop.core.panel_app import panel_app
+
+
+def test_literal_reads_argsrepr_and_refuses_code() -> None:
+    assert literal("(1, 2)", ()) == (1, 2)
+    assert literal("{'message': 'hi'}", {}) == {"message": "hi"}
+    assert literal(None, ()) == ()
+    with pytest.raises(ControlError, match="not a literal"):
+        literal("__import__('os').system('true')", ())
+
+
+def test_send_again_puts_the_same_call_on_the_queue(embedded_redis: Any, run_id: str) -> None:
+    queue = f"desk-test-retry-{run_id}"
+    app = panel_app(embedded_redis.url(0))
+    client = redis.Redis.from_url(embedded_redis.url(0))
+    try:
+        new_id = send_again(
+            app,
+            {"name": "workers.tasks.t1", "args": "(1, 2)", "kwargs": "{'message': 'again'}",
+             "queue": queue, "priority": None},
+        )  # fmt: skip
+        waiting = client.lrange(queue, 0, -1)
+        assert len(waiting) == 1
+        assert new_id.encode() in waiting[0]
+        assert b"again" in waiting[0]
+        with pytest.raises(ControlError, match="name"):
+            send_again(app, {"name": None})
+    finally:
+        client.delete(queue)
+        client.close()
+        app.close()
