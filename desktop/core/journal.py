@@ -209,9 +209,11 @@ class Journal:
             raise ValueError(f"cannot sort by '{query.order_by}'")
         where, params = query.where()
         direction = "DESC" if query.descending else "ASC"
+        # A bare column keeps the index usable (an `IS NULL` term forced a sort of every row:
+        # 1 s on a million tasks); SQLite puts NULLs last when descending, first ascending.
         sql = (
-            f"SELECT * FROM tasks{where} ORDER BY {query.order_by} IS NULL, "
-            f"{query.order_by} {direction}, id {direction} LIMIT ? OFFSET ?"
+            f"SELECT * FROM tasks{where} ORDER BY {query.order_by} {direction}, "
+            f"id {direction} LIMIT ? OFFSET ?"
         )
         with self._lock:
             rows = self._db.execute(sql, [*params, limit, offset]).fetchall()

@@ -1,0 +1,128 @@
+"""Journal query figures over a million tasks: first page filtered by name and state, sorted by
+time, and what the tasks table pays to open on it. Prints figures; asserts nothing.
+
+Usage: python bench/journal.py [--tasks 1000000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+NAMES = [f"workers.tasks.{n}" for n in ("t1", "t2", "t3", "add", "mul", "fail", "demo1", "demo2")]
+STATES = ["SUCCESS"] * 8 + ["FAILURE", "STARTED"]
+
+
+def fill(journal: object, count: int) -> float:
+    from desktop.core.state import TaskRow
+
+    started = time.perf_counter()
+    base = time.time() - count
+    batch = []
+    for i in range(count):
+        now = base + i
+        batch.append(
+            TaskRow(
+                id=f"{i:08x}-0000-4000-8000-000000000000",
+                name=NAMES[i % len(NAMES)],
+                state=STATES[(i // 7) % len(STATES)],
+                worker=f"w{i % 4}@host",
+                routing_key="tasks",
+                exchange="tasks",
+                args=f"({i}, {i + 1})",
+                kwargs="{}",
+                result=str(2 * i + 1),
+                exception=None,
+                traceback=None,
+                sent=now,
+                received=now,
+                started=now,
+                finished=now + 0.01,
+                runtime=0.01,
+                retries=0,
+                parent_id=None,
+                root_id=None,
+                eta=None,
+                expires=None,
+                updated=now,
+            )
+        )
+        if len(batch) == 5000:
+            journal.write(batch, [])  # type: ignore[attr-defined]
+            batch = []
+    journal.write(batch, [])  # type: ignore[attr-defined]
+    return time.perf_counter() - started
+
+
+def timed(fn: object, runs: int = 7) -> tuple[float, float]:
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()  # type: ignore[operator]
+        samples.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(samples), max(samples)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--tasks", type=int, default=1_000_000)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.core.journal import Journal, TaskQuery
+    from desktop.ui.models.tasks import TasksModel
+
+    app = QApplication(sys.argv)
+    path = Path(tempfile.mkdtemp(prefix="cd-journal-")) / "journal.sqlite3"
+    journal = Journal(path)
+    fill_s = fill(journal, args.tasks)
+    query = TaskQuery(name="workers.tasks.add", state="FAILURE", order_by="sent")
+    page_ms, page_max = timed(lambda: journal.page(query, 0, 500))
+    count_ms, _count_max = timed(lambda: journal.count(query))
+    text_ms, _text_max = timed(lambda: journal.page(TaskQuery(text="(4242, "), 0, 500), runs=3)
+    model = TasksModel(journal)
+    open_ms, _open_max = timed(lambda: model.set_query(query))
+    unfiltered_ms, _unfiltered_max = timed(lambda: model.set_query(TaskQuery()))
+    del app
+    size_mb = path.stat().st_size / 1e6
+    figures = {
+        "tasks": args.tasks,
+        "fill_s": fill_s,
+        "first_page_ms": page_ms,
+        "first_page_max_ms": page_max,
+        "count_ms": count_ms,
+        "model_filtered_open_ms": open_ms,
+        "model_unfiltered_open_ms": unfiltered_ms,
+        "text_search_ms": text_ms,
+        "db_mb": size_mb,
+    }
+    print(f"journal with {args.tasks:,} tasks: written in {fill_s:.1f} s, {size_mb:.0f} MB")
+    print(
+        f"first page (name+state, by time):   {page_ms:.1f} ms median, {page_max:.1f} ms max "
+        "(target 100 ms)"
+    )
+    print(f"count for the same filter:           {count_ms:.1f} ms median")
+    print(f"tasks table open, filtered:          {open_ms:.1f} ms median (page + count + reset)")
+    print(f"tasks table open, unfiltered:        {unfiltered_ms:.1f} ms median")
+    print(f"free-text search (LIKE, full scan):  {text_ms:.1f} ms median")
+    if args.json:
+        print(json.dumps(figures))
+    journal.close()
+    path.unlink()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
