@@ -50,3 +50,88 @@ def send_again(app: Celery, row: dict[str, Any]) -> str:
         options["priority"] = row["priority"]
     result = app.send_task(str(name), args=list(args), kwargs=dict(kwargs), **options)
     return str(result.id)
+
+
+# -- workers: inspect and remote control ------------------------------------------------------
+REPLY_TIMEOUT_S = 1.0
+
+
+def _reply_text(replies: Any) -> str:
+    """Broadcast replies ([{node: {"ok": ...}}] or [{node: {"error": ...}}]) as one line."""
+    if not replies:
+        return "no reply (is the worker online?)"
+    parts = []
+    for reply in replies:
+        for node, answer in reply.items():
+            if isinstance(answer, dict):
+                text = answer.get("ok") or answer.get("error") or answer
+            else:
+                text = answer
+            parts.append(f"{node}: {text}")
+    return "; ".join(parts)
+
+
+def inspect_workers(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> dict[str, dict[str, Any]]:
+    """Pool, concurrency and consumed queues of every worker that answers (`celery inspect`)."""
+    inspector = app.control.inspect(timeout=timeout)
+    stats = inspector.stats() or {}
+    queues = inspector.active_queues() or {}
+    facts: dict[str, dict[str, Any]] = {}
+    for node in {*stats, *queues}:
+        node_stats = stats.get(node) or {}
+        pool = node_stats.get("pool") or {}
+        facts[node] = {
+            # "celery.concurrency.prefork:TaskPool" -> "prefork", as `-P` names it
+            "pool": str(pool.get("implementation", "")).split(":")[0].rsplit(".", 1)[-1] or None,
+            "concurrency": pool.get("max-concurrency"),
+            "processes": len(pool.get("processes") or []) or None,
+            "prefetch": node_stats.get("prefetch_count"),
+            "queues": sorted(q.get("name", "?") for q in queues.get(node) or []),
+        }
+    return facts
+
+
+def worker_command(app: Celery, command: str, node: str, **arguments: Any) -> str:
+    """One of the broadcast commands a person can send to one worker; returns its reply."""
+    where = {"destination": [node], "reply": True, "timeout": REPLY_TIMEOUT_S, "limit": 1}
+    control = app.control
+    if command == "pool_grow":
+        replies = control.pool_grow(n=int(arguments.get("n", 1)), **where)
+    elif command == "pool_shrink":
+        replies = control.pool_shrink(n=int(arguments.get("n", 1)), **where)
+    elif command == "autoscale":
+        high, low = int(arguments["max"]), int(arguments["min"])
+        if not 0 <= low <= high or high < 1:
+            raise ControlError("autoscale needs 1 <= max and 0 <= min <= max")
+        replies = control.autoscale(high, low, **where)
+    elif command == "add_consumer":
+        replies = control.add_consumer(_queue(arguments), **where)
+    elif command == "cancel_consumer":
+        replies = control.cancel_consumer(_queue(arguments), **where)
+    elif command == "rate_limit":
+        replies = control.rate_limit(_task(arguments), str(arguments["rate"]), **where)
+    elif command == "time_limit":
+        soft, hard = arguments.get("soft"), arguments.get("hard")
+        if soft is None and hard is None:
+            raise ControlError("give a soft or a hard time limit (seconds)")
+        replies = control.time_limit(_task(arguments), soft=soft, hard=hard, **where)
+    elif command == "shutdown":
+        control.shutdown(destination=[node])  # a worker leaves without answering
+        return f"{node}: shutdown sent (warm: running tasks finish first)"
+    else:
+        raise ControlError(f"unknown worker command '{command}'")
+    return _reply_text(replies)
+
+
+def _queue(arguments: dict[str, Any]) -> str:
+    queue = str(arguments.get("queue") or "").strip()
+    if not queue:
+        raise ControlError("give a queue name")
+    return queue
+
+
+def _task(arguments: dict[str, Any]) -> str:
+    task = str(arguments.get("task") or "").strip()
+    if not task:
+        raise ControlError("give a task name")
+    return task

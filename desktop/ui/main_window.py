@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(self.indicator)
 
         self.tabs = QTabWidget()
-        self.workers = WorkersPanel()
+        self.workers = WorkersPanel(session)
         self.builder = BuilderPanel()
         self.tasks = TasksPanel(session)
         self.queues = QueuesPanel()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,10 @@ class Session(QObject):
         self.app_config: AppConfig | None = None
         self.journal: Journal | None = None
         self.monitor: Monitor | None = None
+        # Every monitor that may still run, including one starting or closing on a pool
+        # thread: shutdown stops them all, so none outlives the window or its journal.
+        self._monitors: set[Monitor] = set()
+        self._monitors_lock = threading.Lock()
         self.state = CONNECTING
         self._generation = 0
         self._checking = False
@@ -124,6 +129,8 @@ class Session(QObject):
         def close_old() -> None:
             if old_monitor is not None:
                 old_monitor.stop()
+                with self._monitors_lock:
+                    self._monitors.discard(old_monitor)
             if old_journal is not None:
                 old_journal.close()
 
@@ -148,12 +155,21 @@ class Session(QObject):
                 on_status=self.events_state_changed.emit,
                 on_reconciled=self.reconciled.emit,
             )
-            monitor.start()
+            with self._monitors_lock:
+                if self._closed:
+                    return monitor  # not started: the session ended meanwhile
+                self._monitors.add(monitor)
+                monitor.start()
             return monitor
+
+        def discard(monitor: Monitor) -> None:
+            monitor.stop()
+            with self._monitors_lock:
+                self._monitors.discard(monitor)
 
         def started(monitor: Monitor) -> None:
             if generation != self._generation or self._closed or self.monitor is not None:
-                self.background.submit(monitor.stop, lambda _: None)
+                self.background.submit(lambda: discard(monitor), lambda _: None)
                 return
             self.monitor = monitor
 
@@ -268,13 +284,16 @@ class Session(QObject):
     # -- shutdown -----------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop timers and threads, and stop the embedded broker unless the CLI asked to keep it."""
-        self._closed = True
+        with self._monitors_lock:
+            self._closed = True
+            monitors = list(self._monitors)
+            self._monitors.clear()
         self._health.stop()
         self.background.shutdown()
         app_config.cancel_running_probes()
-        if self.monitor is not None:
-            self.monitor.stop()
-            self.monitor = None
+        self.monitor = None
+        for monitor in monitors:
+            monitor.stop()
         if self.journal is not None:
             journal, self.journal = self.journal, None
             self.journal_changed.emit(None)  # views let go of it before it closes

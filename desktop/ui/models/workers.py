@@ -13,7 +13,10 @@ from desktop.core.state import StateDiff, WorkerRow
 Index = QModelIndex | QPersistentModelIndex
 # Celery workers beat every 2 s by default; silence this long means the worker is gone.
 OFFLINE_AFTER_S = 15.0
-COLUMNS = ["Worker", "Status", "Active", "Processed", "Load average", "Software", "Last heartbeat"]
+COLUMNS = [
+    "Worker", "Status", "Active", "Processed", "Load average", "Software", "Last heartbeat",
+    "Pool", "Concurrency", "Queues",
+]  # fmt: skip
 
 
 class WorkersModel(QAbstractTableModel):
@@ -21,11 +24,25 @@ class WorkersModel(QAbstractTableModel):
         super().__init__(parent)
         self._rows: list[WorkerRow] = []
         self._position: dict[str, int] = {}
+        self.facts: dict[str, dict[str, Any]] = {}  # from `inspect`: pool, concurrency, queues
 
     def clear(self) -> None:
         self.beginResetModel()
-        self._rows, self._position = [], {}
+        self._rows, self._position, self.facts = [], {}, {}
         self.endResetModel()
+
+    def set_facts(self, facts: dict[str, dict[str, Any]]) -> None:
+        """Inspect replies; a worker that answers but never sent an event still gets a row."""
+        self.facts = facts
+        missing = [
+            WorkerRow(node, True, None, None, None, None, None)
+            for node in facts
+            if node not in self._position
+        ]
+        if missing:
+            self.apply_diff(StateDiff(workers_changed=missing))
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 7), self.index(len(self._rows) - 1, 9))
 
     def apply_diff(self, diff: StateDiff) -> None:
         fresh = []
@@ -98,6 +115,12 @@ class WorkersModel(QAbstractTableModel):
             return ", ".join(f"{x:.2f}" for x in worker.loadavg) if worker.loadavg else ""
         if column == 5:
             return worker.software or ""
-        if worker.heartbeat is None:
-            return ""
-        return f"{time.time() - worker.heartbeat:.0f} s ago"
+        if column == 6:
+            return "" if worker.heartbeat is None else f"{time.time() - worker.heartbeat:.0f} s ago"
+        facts = self.facts.get(worker.hostname, {})
+        if column == 7:
+            return facts.get("pool") or ""
+        if column == 8:
+            value = facts.get("processes") or facts.get("concurrency")
+            return "" if value is None else str(value)
+        return ", ".join(facts.get("queues") or [])

@@ -1,16 +1,30 @@
-"""Workers: the connection this profile gives workers, and the command each queue's worker runs."""
+"""Workers: every worker seen on the broker, with remote control, and this profile's set-up."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QAbstractItemView, QGroupBox, QTableView, QVBoxLayout, QWidget
+from typing import Any
 
-from desktop.core import urls
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QMessageBox,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core import control, urls
 from desktop.core.app_config import AppConfig
 from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff
 from desktop.ui.models.workers import WorkersModel
 from desktop.ui.panels.common import fill_table, heading, muted, read_only_table
+from desktop.ui.session import Session
 from desktop.ui.widgets.facts import FactsView
 
 
@@ -19,8 +33,9 @@ def worker_command(app_module: str, queue: str) -> str:
 
 
 class WorkersPanel(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.session = session
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Workers"))
         seen = QGroupBox("Workers seen on the broker (live, from their events)")
@@ -31,24 +46,52 @@ class WorkersPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setColumnWidth(0, 260)
+        self.table.setColumnWidth(0, 200)
         self.table.setColumnWidth(4, 150)
         self.table.setMinimumHeight(70)
         seen_box.addWidget(self.table)
+        # A tool bar, not a row of buttons: on a narrow window the rest folds into a » menu.
+        buttons = QToolBar("Worker commands")
+        buttons.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.buttons: dict[str, QAction] = {}
+        for command, label in (
+            ("refresh", "Refresh"),
+            ("pool_grow", "Pool +1"),
+            ("pool_shrink", "Pool -1"),
+            ("autoscale", "Autoscale…"),
+            ("add_consumer", "Add queue…"),
+            ("cancel_consumer", "Cancel queue…"),
+            ("rate_limit", "Rate limit…"),
+            ("time_limit", "Time limits…"),
+            ("shutdown", "Shut down…"),
+        ):
+            action = buttons.addAction(label)
+            action.triggered.connect(lambda _=False, c=command: self.run_command(c))
+            self.buttons[command] = action
+        seen_box.addWidget(buttons)
+        self.reply = muted()
+        self.reply.setAccessibleName("Worker command reply")
+        seen_box.addWidget(self.reply)
         self.seen_note = muted(
             "Workers appear as soon as they send an event; the panel asks every worker to "
             "send events (enable_events), so workers started without -E show up too."
         )
         seen_box.addWidget(self.seen_note)
-        layout.addWidget(seen, 1)
+        layout.addWidget(seen, 3)
         self._liveness = QTimer(self)
         self._liveness.setInterval(5000)
         self._liveness.timeout.connect(self.model.refresh_liveness)
         self._liveness.start()
+        self._inspect_timer = QTimer(self)
+        self._inspect_timer.setInterval(10_000)
+        self._inspect_timer.timeout.connect(self._auto_inspect)
+        self._inspect_timer.start()
+        self._inspecting = False
         connection = QGroupBox("Connection for workers of this profile")
         self.facts = FactsView()
         QVBoxLayout(connection).addWidget(self.facts)
-        layout.addWidget(connection)
+        profile_row = QHBoxLayout()
+        profile_row.addWidget(connection, 1)
         commands = QGroupBox("One worker per queue")
         box = QVBoxLayout(commands)
         self.note = muted(
@@ -58,11 +101,122 @@ class WorkersPanel(QWidget):
         box.addWidget(self.note)
         self.commands = read_only_table(["Queue", "x-max-priority", "Command"])
         box.addWidget(self.commands)
-        layout.addWidget(commands, 1)
+        profile_row.addWidget(commands, 1)
+        layout.addLayout(profile_row, 2)
+
+    # -- inspect and control ------------------------------------------------------------------
+    def selected_node(self) -> str | None:
+        index = self.table.currentIndex()
+        worker = self.model.worker(index.row()) if index.isValid() else None
+        return worker.hostname if worker else None
+
+    def _auto_inspect(self) -> None:
+        if self.isVisible() and self.session.state == "connected":
+            self.inspect()
+
+    def inspect(self) -> None:
+        if self._inspecting:
+            return
+        self._inspecting = True
+
+        def done(facts: dict[str, dict[str, Any]]) -> None:
+            self._inspecting = False
+            self.model.set_facts(facts)
+
+        def failed(exc: BaseException) -> None:
+            self._inspecting = False
+            self.reply.setText(f"inspect failed: {exc}")
+
+        self.session.control(control.inspect_workers, done, failed)
+
+    def _ask(self, command: str, node: str) -> dict[str, Any] | None:
+        """The arguments a command needs, asked in a small dialog; None when cancelled."""
+
+        def text(title: str, label: str, default: str = "") -> str | None:
+            value, ok = QInputDialog.getText(self, title, label, text=default)
+            return value if ok else None
+
+        if command in ("add_consumer", "cancel_consumer"):
+            known = [q.name for q in self.session.profile.queues] if self.session.profile else []
+            verb = "consume" if command == "add_consumer" else "stop consuming"
+            queue, ok = QInputDialog.getItem(
+                self,
+                "Queue",
+                f"Queue for {node} to {verb}:",
+                known,
+                0,
+                True,
+            )
+            return {"queue": queue} if ok else None
+        if command == "autoscale":
+            high, ok = QInputDialog.getInt(
+                self, "Autoscale", f"Most processes for {node}:", 4, 1, 512
+            )
+            if not ok:
+                return None
+            low, ok = QInputDialog.getInt(self, "Autoscale", "Fewest processes:", 1, 0, high)
+            return {"max": high, "min": low} if ok else None
+        if command == "rate_limit":
+            task = text("Rate limit", "Task name:", "workers.tasks.rate_limited")
+            rate = task and text(
+                "Rate limit", f"Rate for {task} (e.g. 10/m, 1/s, 0 = none):", "10/m"
+            )
+            return {"task": task, "rate": rate} if task and rate else None
+        if command == "time_limit":
+            task = text("Time limits", "Task name:", "workers.tasks.sleep")
+            if not task:
+                return None
+            soft, ok = QInputDialog.getInt(self, "Time limits", "Soft limit (s):", 30, 1, 86400)
+            if not ok:
+                return None
+            hard, ok = QInputDialog.getInt(
+                self, "Time limits", "Hard limit (s):", soft + 10, soft, 86400
+            )
+            return {"task": task, "soft": soft, "hard": hard} if ok else None
+        if command == "shutdown":
+            answer = QMessageBox.question(
+                self,
+                "Shut down worker",
+                f"Shut down {node}? It finishes its running tasks first (warm shutdown).",
+            )
+            return {} if answer == QMessageBox.StandardButton.Yes else None
+        return {}
+
+    def run_command(self, command: str, arguments: dict[str, Any] | None = None) -> None:
+        if command == "refresh":
+            self.inspect()
+            return
+        node = self.selected_node()
+        if node is None:
+            self.reply.setText("Select a worker first.")
+            return
+        if arguments is None:
+            arguments = self._ask(command, node)
+            if arguments is None:
+                return
+        self.reply.setText(f"Sending {command} to {node}…")
+
+        def done(text: str) -> None:
+            self.reply.setText(text)
+            self.inspect()
+
+        self.session.control(
+            lambda app: control.worker_command(app, command, node, **arguments),
+            done,
+            lambda exc: self.reply.setText(f"{command} failed: {exc}"),
+        )
 
     def apply_diff(self, diff: StateDiff) -> None:
         if diff.workers_changed:
+            before = self.model.rowCount()
             self.model.apply_diff(diff)
+            if self.model.rowCount() > before:
+                self.inspect()  # a new worker: learn its pool and queues now, not in 10 s
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if self.session.state == "connected":
+            self.inspect()
 
     def show_facts(self, facts: ConnectionFacts) -> None:
         profile = facts.profile
