@@ -412,19 +412,15 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
         journal,
         transport_options=item.transport.to_celery() if item.broker_kind != "rabbitmq" else {},
         on_status=status,
+        retention_tasks=keep,
+        retention_age_s=max_age_days * 86400 if max_age_days else None,
     )
     click.echo(f"recording profile '{item.name}' into {journal.path}", err=True)
     monitor.start()
-    max_age = max_age_days * 86400 if max_age_days else None
     try:
         while not done.wait(10):
-            removed = journal.prune(keep, max_age)
             stats = monitor.stream.stats
-            click.echo(
-                f"events {stats.received}, tasks in journal {journal.count()}"
-                + (f", pruned {removed}" if removed else ""),
-                err=True,
-            )
+            click.echo(f"events {stats.received}, tasks in journal {journal.count()}", err=True)
     finally:
         stopped = monitor.stop()
         journal.close()

@@ -21,6 +21,8 @@ from desktop.core.panel_app import panel_app
 from desktop.core.state import ClusterState, StateDiff
 
 log = logging.getLogger(__name__)
+DEFAULT_RETENTION_TASKS = 1_000_000  # the journal keeps at least this many by default
+PRUNE_EVERY_S = 60.0
 
 
 def backend_app(backend_url: str) -> Celery:
@@ -80,6 +82,8 @@ class Monitor:
         on_reconciled: Callable[[int], None] = lambda count: None,
         max_tasks_in_memory: int = 10_000,
         batch_interval: float = 0.1,
+        retention_tasks: int = DEFAULT_RETENTION_TASKS,
+        retention_age_s: float | None = None,
     ) -> None:
         self.journal = journal
         self.backend_url = backend_url
@@ -88,6 +92,9 @@ class Monitor:
         self.on_status = on_status
         self.on_reconciled = on_reconciled
         self.reconciled = 0
+        self.retention_tasks = retention_tasks
+        self.retention_age_s = retention_age_s
+        self._next_prune = time.monotonic() + PRUNE_EVERY_S
         self._reconciler: threading.Thread | None = None
         self.stream = EventStream(
             receiver_app(broker_url, transport_options),
@@ -129,3 +136,6 @@ class Monitor:
         diff = self.state.apply(batch)
         self.journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)
         self.on_diff(diff)
+        if time.monotonic() >= self._next_prune:
+            self._next_prune = time.monotonic() + PRUNE_EVERY_S
+            self.journal.prune(self.retention_tasks, self.retention_age_s)

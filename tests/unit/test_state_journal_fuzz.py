@@ -77,3 +77,79 @@ def test_well_formed_lifecycle_and_a_late_event(tmp_path: Path) -> None:
         "task-received", "task-received", "task-started", "task-succeeded"
     ]  # fmt: skip
     journal.close()
+
+
+def test_retention_keeps_the_newest(tmp_path: Path) -> None:
+    from desktop.core.state import TaskRow
+
+    journal = Journal(tmp_path / "j.sqlite3")
+    now = time.time()
+    rows = [
+        TaskRow(
+            id=f"t{i}",
+            name="x",
+            state="SUCCESS",
+            worker=None,
+            routing_key=None,
+            exchange=None,
+            args=None,
+            kwargs=None,
+            result=None,
+            exception=None,
+            traceback=None,
+            sent=now,
+            received=None,
+            started=None,
+            finished=None,
+            runtime=None,
+            retries=None,
+            parent_id=None,
+            root_id=None,
+            eta=None,
+            expires=None,
+            updated=now - 1000 + i,
+        )
+        for i in range(100)
+    ]
+    journal.write(rows, [])
+    assert journal.prune(max_tasks=60) == 40
+    assert journal.count() == 60 and journal.get("t99") and not journal.get("t10")
+    # rows 40..49 were updated more than 950.5 s ago (the clock moved a little since)
+    assert journal.prune(max_tasks=1000, max_age_s=950.5) == 10
+    assert journal.count() == 50
+    journal.close()
+
+
+def test_journal_survives_a_sigkill_mid_write(tmp_path: Path) -> None:
+    """A writer killed with SIGKILL in the middle of batches leaves a journal that opens."""
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "j.sqlite3"
+    script = f"""
+import time
+from pathlib import Path
+from desktop.core.journal import Journal
+from desktop.core.state import ClusterState
+journal = Journal(Path({str(path)!r}))
+state = ClusterState()
+i = 0
+print("ready", flush=True)
+while True:
+    batch = [{{"type": "task-succeeded", "uuid": f"u{{i}}-{{k}}", "hostname": "w@h",
+              "timestamp": time.time(), "result": "x" * 500}} for k in range(200)]
+    diff = state.apply(batch)
+    journal.write(diff.tasks_added + diff.tasks_changed, diff.events)
+    i += 1
+"""
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    journal = Journal(path)
+    count = journal.count()
+    assert count > 0 and count % 200 == 0  # whole batches only: each is one transaction
+    assert journal._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    journal.close()
