@@ -122,8 +122,16 @@ class EventStream:
                     self._receiver = receiver
                     if self._stop.is_set():
                         break
-                    self.stats.connected_since = time.time()
-                    self._set_state(CONNECTED, f"receiving events from {where}")
+                    consume_ready = receiver.on_consume_ready
+
+                    def ready(*args: Any, _ready: Any = consume_ready, **kwargs: Any) -> None:
+                        # Say "connected" once the consumer exists, not before: an event sent
+                        # between the two would be gone (pub/sub keeps nothing).
+                        _ready(*args, **kwargs)
+                        self.stats.connected_since = time.time()
+                        self._set_state(CONNECTED, f"receiving events from {where}")
+
+                    receiver.on_consume_ready = ready
                     backoff = 0.5
                     receiver.capture(limit=None, timeout=None, wakeup=True)
             except Exception as exc:

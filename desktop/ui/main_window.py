@@ -22,6 +22,7 @@ from desktop.core.profiles import ProfileError
 from desktop.core.session import ConnectionFacts
 from desktop.ui.dialogs.profile_dialog import ProfileDialog
 from desktop.ui.panels.builder import BuilderPanel
+from desktop.ui.panels.charts import ChartsPanel
 from desktop.ui.panels.queues import QueuesPanel
 from desktop.ui.panels.tasks import TasksPanel
 from desktop.ui.panels.workers import WorkersPanel
@@ -75,10 +76,12 @@ class MainWindow(QMainWindow):
         self.builder = BuilderPanel()
         self.tasks = TasksPanel(session)
         self.queues = QueuesPanel()
+        self.charts = ChartsPanel()
         self.tabs.addTab(self.workers, "Workers")
         self.tabs.addTab(self.builder, "Builder")
         self.tabs.addTab(self.tasks, "Tasks")
         self.tabs.addTab(self.queues, "Queues")
+        self.tabs.addTab(self.charts, "Charts")
         self.setCentralWidget(self.tabs)
         self.statusBar().showMessage(f"Config: {session.services.paths.config_dir}")
 
@@ -94,6 +97,8 @@ class MainWindow(QMainWindow):
         session.facts_changed.connect(self._show_facts)
         session.app_config_changed.connect(self._show_app_config)
         session.diff_ready.connect(self.workers.apply_diff)
+        session.diff_ready.connect(self.charts.apply_diff)
+        session.journal_changed.connect(lambda _journal: self.charts.reset())
         session.journal_changed.connect(lambda _journal: self.workers.model.clear())
         self.events_label = QLabel("Events: not started")
         self.statusBar().addPermanentWidget(self.events_label)

@@ -44,6 +44,7 @@ def test_screenshot_script_under_xvfb(tmp_path: Path) -> None:
         shots = sorted(p.name for p in tmp_path.glob("*.png"))
         assert shots == [
             "builder.png",
+            "charts.png",
             "profile-dialog.png",
             "queues.png",
             "tasks.png",

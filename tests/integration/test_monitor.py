@@ -158,9 +158,17 @@ def test_broker_outage_is_reported_and_the_stream_resumes(tmp_path: Path) -> Non
             "the stream to resume by itself",
         )
         app = Celery(broker=url, set_as_current=False)
-        with app.events.default_dispatcher(hostname="desk-test@local") as dispatcher:
-            dispatcher.send("task-received", uuid="after-outage", name="x.y", timestamp=time.time())
-        wait_for(lambda: journal.get("after-outage"), 10, "an event sent after the outage")
+
+        def send_and_check() -> Any:
+            # Pub/sub delivers only to subscribers of that instant: send until one arrives.
+            with app.events.default_dispatcher(hostname="desk-test@local") as dispatcher:
+                dispatcher.send(
+                    "task-received", uuid="after-outage", name="x.y", timestamp=time.time()
+                )
+            time.sleep(0.3)
+            return journal.get("after-outage")
+
+        wait_for(send_and_check, 15, "an event sent after the outage")
         app.close()
     finally:
         monitor.stop()

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import time
+
+from pytestqt.qtbot import QtBot
+
+from desktop.core.state import EventRecord, StateDiff, TaskRow
+from desktop.ui.panels.charts import ChartsPanel
+
+
+def test_charts_draw_what_the_diffs_say(qtbot: QtBot) -> None:
+    panel = ChartsPanel()
+    qtbot.addWidget(panel)
+    now = time.time()
+    rows = [
+        TaskRow(
+            id=f"t{i}",
+            name="workers.tasks.add",
+            state="SUCCESS",
+            worker="w@h",
+            routing_key="queue1",
+            exchange=None,
+            args=None,
+            kwargs=None,
+            result="3",
+            exception=None,
+            traceback=None,
+            sent=None,
+            received=None,
+            started=None,
+            finished=now,
+            runtime=0.25,
+            retries=0,
+            parent_id=None,
+            root_id=None,
+            eta=None,
+            expires=None,
+            updated=now,
+        )
+        for i in range(4)
+    ]
+    events = [EventRecord(r.id, "task-succeeded", now, "{}") for r in rows]
+    panel.apply_diff(StateDiff(tasks_added=rows, events=events))
+    panel.show()
+    qtbot.waitExposed(panel)
+    xs, ys = panel._curves[("state", "succeeded")].getData()
+    assert xs[-1] == 0 and max(ys) == 4
+    assert max(panel._curves[("queue", "queue1")].getData()[1]) == 4
+    assert panel.runtimes.rowCount() == 1
+    assert panel.runtimes.item(0, 0).text() == "workers.tasks.add"
+    assert panel.runtimes.item(0, 1).text() == "4"
+    assert panel.runtimes.item(0, 2).text() == "0.250 s"
+    panel.reset()
+    assert panel.runtimes.rowCount() == 0 and not panel._curves

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from desktop.core.rates import Rates
+from desktop.core.state import EventRecord, StateDiff, TaskRow
+
+
+def row(task_id: str, queue: str, runtime: float | None, state: str = "SUCCESS") -> TaskRow:
+    return TaskRow(
+        id=task_id, name="x.add", state=state, worker=None, routing_key=queue, exchange=None,
+        args=None, kwargs=None, result=None, exception=None, traceback=None, sent=None,
+        received=None, started=None, finished=None, runtime=runtime, retries=None,
+        parent_id=None, root_id=None, eta=None, expires=None, updated=0.0,
+    )  # fmt: skip
+
+
+def test_rates_per_state_and_queue_in_a_moving_window() -> None:
+    rates = Rates(window_s=10)
+    now = 1000.0
+    events = [EventRecord(f"t{i}", "task-succeeded", now - 1, "{}") for i in range(5)]
+    events += [
+        EventRecord("f", "task-failed", now, "{}"),
+        EventRecord("r", "task-received", now, "{}"),
+    ]
+    rows = [row(f"t{i}", "queue1", 0.1 * (i + 1)) for i in range(5)] + [
+        row("f", "queue2", None, "FAILURE")
+    ]
+    rates.add(StateDiff(tasks_changed=rows, events=events), now=now)
+    xs, ys = rates.series("state", "succeeded", now=now)
+    assert xs[-1] == 0 and xs[0] == -10
+    assert ys[-2] == 5 and ys[-1] == 0
+    assert rates.series("queue", "queue2", now=now)[1][-1] == 1
+    assert rates.keys("queue") == ["queue1", "queue2"]
+    assert rates.keys("state") == ["failed", "received", "succeeded"]
+    stats = rates.runtimes()
+    assert [s.name for s in stats] == ["x.add"]
+    assert stats[0].count == 5 and stats[0].max == 0.5
+    assert abs(stats[0].p50 - 0.3) < 1e-9 and abs(stats[0].p99 - 0.496) < 1e-9
+    rates.add(StateDiff(), now=now + 30)  # everything falls out of the window
+    assert rates.keys("state") == [] and rates.runtimes() == []
