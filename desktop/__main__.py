@@ -6,14 +6,14 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from desktop.core import urls
 from desktop.core.connection import check_broker
 from desktop.core.embedded import EmbeddedBrokerError
-from desktop.core.profiles import Profile, ProfileError, QueueSpec
+from desktop.core.profiles import Endpoints, Profile, ProfileError, QueueSpec
 from desktop.core.services import Services
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,15 +53,28 @@ def _warn_password_on_command_line() -> None:
     )
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
 
 
-def _profile_errors(exc: ProfileError) -> None:
+def _profile_errors(exc: ProfileError) -> NoReturn:
     for where, message in exc.errors.items():
         click.echo(f"error: {where}: {message}", err=True)
     sys.exit(2)
+
+
+def _connect_target(
+    selection: Selection, services: Services, name: str | None = None
+) -> tuple[Profile, Endpoints]:
+    """The chosen profile and its URLs (passwords restored); exits with a clear message."""
+    try:
+        item = selection.resolve(services, name)
+        return item, services.endpoints(item)
+    except ProfileError as exc:
+        _profile_errors(exc)
+    except EmbeddedBrokerError as exc:
+        _fail(str(exc))
 
 
 def selection_options(func: F) -> F:
@@ -346,15 +359,7 @@ def profile_test(ctx: click.Context, /, name: str | None, timeout: float, **kwar
     """Connect once and say what happened; exit 1 when the broker cannot be used."""
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    try:
-        item = selection.resolve(services, name)
-        endpoints = services.endpoints(item)
-    except ProfileError as exc:
-        _profile_errors(exc)
-        return
-    except EmbeddedBrokerError as exc:
-        _fail(str(exc))
-        return
+    _profile, endpoints = _connect_target(selection, services, name)
     report = check_broker(endpoints.broker_url, timeout=timeout)
     prefix = "ok" if report.ok else f"failed ({report.outcome.value})"
     click.echo(f"broker {prefix}: {report.message}", err=not report.ok)
@@ -389,15 +394,7 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    try:
-        item = selection.resolve(services)
-        endpoints = services.endpoints(item)
-    except ProfileError as exc:
-        _profile_errors(exc)
-        return
-    except EmbeddedBrokerError as exc:
-        _fail(str(exc))
-        return
+    item, endpoints = _connect_target(selection, services)
     journal = Journal(services.journal_path(item))
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -24,6 +24,7 @@ from pathlib import Path
 import redis
 
 from desktop.core.files import write_atomic
+from desktop.core.processes import pid_alive
 from desktop.core.secret_store import SecretStore
 
 BINARY_ENV = "CELERY_DESK_REDIS_SERVER"
@@ -97,27 +98,12 @@ def free_port(preferred: int | None = None) -> int:
     raise EmbeddedBrokerError("no free TCP port on 127.0.0.1")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child still "exists" for kill(0); it is dead for our purposes.
-    with contextlib.suppress(OSError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
-            return False
-    return True
-
-
 def _is_our_server(pid: int, port: int) -> bool:
     """The pid still belongs to a redis-server on our port (pids get reused)."""
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
-        return _pid_alive(pid)
+        return pid_alive(pid)
     return "redis-server" in cmdline and f":{port}" in cmdline
 
 
@@ -209,7 +195,7 @@ class EmbeddedRedis:
         state = self._read_state()
         if state is None:
             return EmbeddedStatus(running=False, detail="not started")
-        if not (_pid_alive(state.pid) and _is_our_server(state.pid, state.port)):
+        if not (pid_alive(state.pid) and _is_our_server(state.pid, state.port)):
             return EmbeddedStatus(
                 running=False, pid=state.pid, port=state.port, detail="not running (stale state)"
             )
@@ -241,11 +227,7 @@ class EmbeddedRedis:
                     state.keep = True
                     self._write_state(state)
                 return EmbeddedStatus(**{**asdict(current), "reused": True, "keep": state.keep})
-            if (
-                state is not None
-                and _pid_alive(state.pid)
-                and _is_our_server(state.pid, state.port)
-            ):
+            if state is not None and pid_alive(state.pid) and _is_our_server(state.pid, state.port):
                 self._terminate(state.pid, timeout=5.0)
             return self._spawn(keep=keep, preferred_port=self._last_port(), timeout=timeout)
 
@@ -338,7 +320,7 @@ class EmbeddedRedis:
             if self._child is not None and self._child.pid == pid:
                 if self._child.poll() is not None:
                     return
-            elif not _pid_alive(pid):
+            elif not pid_alive(pid):
                 return
             time.sleep(0.02)
         with contextlib.suppress(ProcessLookupError):
@@ -352,7 +334,7 @@ class EmbeddedRedis:
             state = self._read_state()
             if state is None:
                 return False
-            was_running = _pid_alive(state.pid) and _is_our_server(state.pid, state.port)
+            was_running = pid_alive(state.pid) and _is_our_server(state.pid, state.port)
             if was_running:
                 self._terminate(state.pid, timeout)
             self._child = None

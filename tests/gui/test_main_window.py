@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,35 +15,9 @@ from desktop.core.profiles import Profile
 from desktop.core.services import Services
 from desktop.ui.main_window import MainWindow
 from desktop.ui.session import Session
+from tests.support import pid_alive, shut_down
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _shut_down(qtbot: QtBot, session: Session) -> None:
-    """`session.shutdown()`, then make sure nothing of the session can fire later.
-
-    Before Session.shutdown became final (test_shutdown_is_final_with_a_result_on_its_way), a
-    late result restarted the 5 s health timer; the Session, destroyed later from a pool thread
-    (its last reference or the cyclic GC running there), could not unregister that timer
-    ("Timers cannot be stopped from another thread") and it fired on freed memory: a segfault
-    in whatever test ran 5 s later. Joining the pool keeps the last references on this thread.
-    """
-    session.shutdown()
-    session.background._pool.shutdown(wait=True)  # every job done, its references released
-    qtbot.wait(20)  # anything still queued is delivered (and dropped) on the GUI thread
-    assert not session._health.isActive()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 @pytest.fixture
@@ -61,7 +34,7 @@ def opened(
         yield services, session, window
     finally:
         window.close()
-        _shut_down(qtbot, session)
+        shut_down(qtbot, session)
         services.embedded.stop()
 
 
@@ -118,13 +91,13 @@ def test_connects_to_embedded_broker_masks_secrets_and_stops_it(
     assert "tasks registered by 'workers'" in window.builder.status.text()
 
     pid = status.pid
-    assert _alive(pid)
+    assert pid_alive(pid)
     window.close()
     session.shutdown()
     deadline = time.monotonic() + 5
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(pid), f"embedded redis-server {pid} outlived the session"
+    assert not pid_alive(pid), f"embedded redis-server {pid} outlived the session"
     assert services.embedded.status().running is False
 
 
@@ -141,7 +114,7 @@ def test_window_geometry_is_remembered(qtbot: QtBot) -> None:
         qtbot.waitUntil(lambda: window.size() == QSize(720, 480), timeout=2000)
         window.close()
     finally:
-        _shut_down(qtbot, session)
+        shut_down(qtbot, session)
     assert (services.paths.config_dir / "window.ini").is_file()
 
     again = Services.open(services.paths.config_dir)
@@ -156,7 +129,7 @@ def test_window_geometry_is_remembered(qtbot: QtBot) -> None:
         assert window2.tabs.currentIndex() == 2
     finally:
         window2.close()
-        _shut_down(qtbot, session2)
+        shut_down(qtbot, session2)
 
 
 def test_switching_to_refused_profile_fails_without_blocking(

@@ -18,22 +18,7 @@ from desktop.core.services import Services
 from desktop.ui.dialogs.profile_dialog import ProfileDialog
 from desktop.ui.main_window import MainWindow
 from desktop.ui.session import Session
-
-
-def _shut_down(qtbot: QtBot, session: Session) -> None:
-    """`session.shutdown()`, then make sure nothing of the session can fire later.
-
-    Before Session.shutdown became final (test_shutdown_is_final_with_a_result_on_its_way), a
-    late result restarted the 5 s health timer; the Session, destroyed later from a pool thread
-    (its last reference or the cyclic GC running there), could not unregister that timer
-    ("Timers cannot be stopped from another thread") and it fired on freed memory: a segfault
-    in whatever test ran 5 s later. Joining the pool keeps the last references on this thread.
-    """
-    session.shutdown()
-    session.background._pool.shutdown(wait=True)  # every job done, its references released
-    qtbot.wait(20)  # anything still queued is delivered (and dropped) on the GUI thread
-    assert not session._health.isActive()
-
+from tests.support import shut_down
 
 Mutation = Callable[[ProfileDialog, Path], None]
 
@@ -47,7 +32,7 @@ def window(qtbot: QtBot) -> Iterator[tuple[Services, Session, MainWindow]]:
         yield services, session, main
     finally:
         main.close()
-        _shut_down(qtbot, session)
+        shut_down(qtbot, session)
         services.embedded.stop()
 
 

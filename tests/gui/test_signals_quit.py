@@ -21,24 +21,13 @@ import redis
 from desktop.core.embedded import EmbeddedStatus
 from desktop.core.profiles import Profile
 from desktop.core.services import Services
+from tests.support import pid_alive
 
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 15.0
 EXIT_TIMEOUT_S = 10.0
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _processes(program: str, cwd_under: Path) -> list[int]:
@@ -52,7 +41,7 @@ def _processes(program: str, cwd_under: Path) -> list[int]:
             cwd = Path(os.readlink(entry / "cwd"))
         except OSError:
             continue
-        if program in cmdline and cwd.is_relative_to(cwd_under) and _alive(int(entry.name)):
+        if program in cmdline and cwd.is_relative_to(cwd_under) and pid_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -156,13 +145,13 @@ def test_signal_quits_cleanly_and_stops_the_broker(
     app = apps()
     status = _wait_running(app, services)
     pid = status.pid
-    assert pid is not None and _alive(pid)
+    assert pid is not None and pid_alive(pid)
     assert _servers_for(services) == [pid]
 
     app.process.send_signal(signum)
     code = app.wait(EXIT_TIMEOUT_S)
     assert code == 0, f"exit code {code}; output:\n{app.text()}"
-    _wait_for(lambda: not _alive(pid), 5, f"redis-server {pid} to stop")
+    _wait_for(lambda: not pid_alive(pid), 5, f"redis-server {pid} to stop")
     assert _servers_for(services) == []
     assert services.embedded.status().running is False
     assert "Traceback" not in app.text()
@@ -179,7 +168,7 @@ def test_kill_9_leaves_a_broker_the_next_app_adopts_then_stops(
     first.process.kill()
     assert first.wait(EXIT_TIMEOUT_S) == -signal.SIGKILL
     # The broker lives in its own session: it survives the app, for the next start to adopt.
-    assert _alive(pid)
+    assert pid_alive(pid)
     assert services.embedded.status().running
 
     # One long-lived connection to watch for the second app's own connections.
@@ -206,7 +195,7 @@ def test_kill_9_leaves_a_broker_the_next_app_adopts_then_stops(
     second.process.send_signal(signal.SIGTERM)
     code = second.wait(EXIT_TIMEOUT_S)
     assert code == 0, f"exit code {code}; output:\n{second.text()}"
-    _wait_for(lambda: not _alive(pid), 5, f"adopted redis-server {pid} to stop")
+    _wait_for(lambda: not pid_alive(pid), 5, f"adopted redis-server {pid} to stop")
     assert _servers_for(services) == [], "an orphan redis-server is left"
     assert services.embedded.status().running is False
 
@@ -225,4 +214,4 @@ def test_quit_is_prompt_while_the_app_probe_hangs(apps: Callable[[], App], tmp_p
     app.process.send_signal(signal.SIGTERM)
     code = app.wait(EXIT_TIMEOUT_S)
     assert code == 0
-    assert not _alive(pid)
+    assert not pid_alive(pid)

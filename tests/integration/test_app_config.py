@@ -3,7 +3,6 @@ like the tutorial's `dcelery`, and apps that crash, hang or are not there."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from desktop.core.app_config import (
     read_app_config,
 )
 from desktop.core.profiles import Profile, QueueSpec, TransportOptions, validate
+from tests.support import pid_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DCELERY = REPO_ROOT / "tests" / "fixtures" / "dcelery"
@@ -43,18 +43,6 @@ def _params(config: AppConfig, task: str) -> list[str]:
     found = {t.name: t for t in config.tasks}
     assert task in found, f"{task} not among {sorted(found)}"
     return [p["name"] for p in found[task].params]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def test_shipped_workers_app(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,7 +168,7 @@ def test_module_that_hangs_is_killed_after_the_timeout(tmp_path: Path) -> None:
     assert "hang_app" in str(caught.value)
     assert 1.9 <= elapsed < 6
     pid = int(pid_file.read_text())
-    assert not _alive(pid), "the hung probe child was left running"
+    assert not pid_alive(pid), "the hung probe child was left running"
 
 
 def test_missing_workdir_or_interpreter(tmp_path: Path) -> None:

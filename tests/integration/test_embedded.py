@@ -16,6 +16,7 @@ import redis
 
 from desktop.core.embedded import EmbeddedBrokerError, EmbeddedRedis, find_binary
 from desktop.core.secret_store import FileSecretStore
+from tests.support import pid_alive
 
 
 @pytest.fixture
@@ -23,15 +24,6 @@ def broker(tmp_path: Path):  # type: ignore[no-untyped-def]
     embedded = EmbeddedRedis(tmp_path / "embedded", FileSecretStore(tmp_path / "secrets.json"))
     yield embedded
     embedded.stop()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat_line = Path(f"/proc/{pid}/stat").read_text() if Path(f"/proc/{pid}").exists() else ""
-    return " Z " not in stat_line
 
 
 def test_start_binds_localhost_with_password_and_hides_it(broker: EmbeddedRedis) -> None:
@@ -53,7 +45,7 @@ def test_second_start_reuses_and_stop_leaves_nothing(broker: EmbeddedRedis) -> N
     second = broker.start()
     assert second.reused and second.pid == first.pid
     assert broker.stop() is True
-    assert first.pid is not None and not _alive(first.pid)
+    assert first.pid is not None and not pid_alive(first.pid)
     assert broker.status().running is False
     assert broker.stop() is False
 
@@ -102,9 +94,9 @@ def test_kill_9_of_the_app_then_next_start_reuses_once(tmp_path: Path) -> None:
     finally:
         broker.stop()
     deadline = time.monotonic() + 5
-    while _alive(orphan_pid) and time.monotonic() < deadline:
+    while pid_alive(orphan_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(orphan_pid)
+    assert not pid_alive(orphan_pid)
 
 
 def test_a_hung_server_is_replaced_cleanly(broker: EmbeddedRedis) -> None:
@@ -117,11 +109,11 @@ def test_a_hung_server_is_replaced_cleanly(broker: EmbeddedRedis) -> None:
         assert not replaced.reused and replaced.pid != first.pid
         assert redis.Redis.from_url(broker.url()).ping()
     finally:
-        if _alive(first.pid):
+        if pid_alive(first.pid):
             os.kill(first.pid, signal.SIGCONT)
             os.kill(first.pid, signal.SIGKILL)
     time.sleep(0.2)
-    assert not _alive(first.pid)
+    assert not pid_alive(first.pid)
 
 
 def test_stale_state_file_is_not_trusted(broker: EmbeddedRedis) -> None:
@@ -139,7 +131,7 @@ def test_keep_survives_release_but_not_stop(broker: EmbeddedRedis) -> None:
     assert broker.release() is False
     assert broker.status().running
     assert broker.stop() is True
-    assert status.pid is not None and not _alive(status.pid)
+    assert status.pid is not None and not pid_alive(status.pid)
 
 
 def test_bad_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
