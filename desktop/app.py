@@ -95,7 +95,8 @@ def run_gui(
     app.lastWindowClosed.connect(closed.set)
     bridge = SignalBridge(window.close)
     window.show()
-    session.start(profile_name)
+    # An ad-hoc profile (flags on the command line) already includes --profile's settings.
+    session.start(None if adhoc is not None else profile_name)
     try:
         with loop:
             loop.run_until_complete(closed.wait())

@@ -21,10 +21,18 @@ def revoke(app: Celery, task_id: str, *, terminate: bool = False, signal: str = 
     app.control.revoke(task_id, terminate=terminate, signal=signal)
 
 
+ARGSREPR_LIMIT = 1024  # Celery cuts argsrepr/kwargsrepr to this many characters
+
+
 def literal(text: str | None, empty: Any) -> Any:
     """Arguments as the journal stored them (Celery's argsrepr), read back without eval."""
     if text is None or not text.strip():
         return empty
+    if len(text) >= ARGSREPR_LIMIT or "..." in text:
+        raise ControlError(
+            "the arguments were shortened in the task's events (Celery keeps 1024 characters), "
+            "so they cannot be sent again exactly"
+        )
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:

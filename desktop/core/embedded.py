@@ -46,6 +46,7 @@ class EmbeddedState:
     binary: str
     keep: bool
     started_at: float
+    owner: int = 0  # the process that stops it on quit; another live window is only a guest
 
 
 @dataclass(frozen=True)
@@ -223,9 +224,11 @@ class EmbeddedRedis:
             current = self.status()
             state = self._read_state()
             if current.running and state is not None:
-                if keep and not state.keep:
-                    state.keep = True
-                    self._write_state(state)
+                owner_alive = state.owner not in (0, os.getpid()) and pid_alive(state.owner)
+                if not owner_alive:
+                    state.owner = os.getpid()  # its owner died (or never was): adopt it
+                state.keep = state.keep or keep
+                self._write_state(state)
                 return EmbeddedStatus(**{**asdict(current), "reused": True, "keep": state.keep})
             if state is not None and pid_alive(state.pid) and _is_our_server(state.pid, state.port):
                 self._terminate(state.pid, timeout=5.0)
@@ -288,7 +291,9 @@ class EmbeddedRedis:
                 if version is not None:
                     self._child = child
                     write_atomic(self.directory / "port", str(port), mode=0o600)
-                    self._write_state(EmbeddedState(child.pid, port, binary, keep, time.time()))
+                    self._write_state(
+                        EmbeddedState(child.pid, port, binary, keep, time.time(), os.getpid())
+                    )
                     return EmbeddedStatus(
                         running=True,
                         pid=child.pid,
@@ -343,8 +348,9 @@ class EmbeddedRedis:
             return was_running
 
     def release(self, timeout: float = 10.0) -> bool:
-        """What the app calls on quit: stop the server unless `broker start` asked to keep it."""
+        """What the app calls on quit: stop the server if this process owns it and
+        `broker start` did not ask to keep it; a second window leaves it to the first."""
         state = self._read_state()
-        if state is not None and state.keep:
+        if state is None or state.keep or state.owner != os.getpid():
             return False
         return self.stop(timeout)

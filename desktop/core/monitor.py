@@ -110,6 +110,7 @@ class Monitor:
         stopped = self.stream.stop(timeout)
         if self._reconciler is not None:
             self._reconciler.join(timeout)
+        self.stream.app.close()  # its producer pool holds a broker connection (enable_events)
         return stopped
 
     def _on_stream_status(self, state: str, message: str) -> None:

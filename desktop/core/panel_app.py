@@ -9,10 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu.entity import Exchange, Queue
+
+from desktop.core.profiles import QueueSpec
 
 
 def panel_app(
-    broker_url: str, backend_url: str = "", transport_options: dict[str, Any] | None = None
+    broker_url: str,
+    backend_url: str = "",
+    transport_options: dict[str, Any] | None = None,
+    queues: list[QueueSpec] | None = None,
 ) -> Celery:
     app = Celery(
         "celery-desk",
@@ -31,4 +37,16 @@ def panel_app(
         broker_transport_options=dict(transport_options or {}),
         broker_connection_retry_on_startup=False,
     )
+    if queues:
+        # Declared as the workers declare them: RabbitMQ refuses a queue redeclared without
+        # the x-max-priority it was created with (406 PRECONDITION_FAILED).
+        app.conf.task_queues = [
+            Queue(
+                q.name,
+                Exchange(q.name, type="direct"),
+                routing_key=q.keys()[0],
+                queue_arguments={"x-max-priority": q.max_priority} if q.max_priority else None,
+            )
+            for q in queues
+        ]
     return app

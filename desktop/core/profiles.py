@@ -172,6 +172,11 @@ def _check_url(value: str, schemes: tuple[str, ...], what: str) -> str | None:
             return f"{what} port must be between 1 and 65535"
         return f"{what} is not a valid URL: {exc}"
     scheme = parts.scheme.lower()
+    if urls.has_query_password(value):
+        return (
+            f"{what} carries a password in its query string, where it would be stored in "
+            "plain text: put it in the URL as user:password@host or in the password field"
+        )
     if scheme not in schemes:
         return f"{what} scheme '{scheme}' is not supported; use one of {', '.join(schemes)}"
     if scheme in ("redis", "rediss", "amqp", "amqps", "http", "https") and not parts.hostname:

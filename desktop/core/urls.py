@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -64,10 +65,18 @@ def join_password(url: str, password: str | None) -> str:
     return _with_password(url, password)
 
 
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pass)=)[^&#]*", re.IGNORECASE)
+
+
+def has_query_password(url: str) -> bool:
+    return bool(_QUERY_PASSWORD.search(url))
+
+
 def mask(url: str) -> str:
     """The URL as it may be shown or logged: any password becomes ****."""
     if "://" not in url:
         return url
+    url = _QUERY_PASSWORD.sub(lambda m: m.group(1) + MASK, url)
     try:
         has_password = password_of(url) is not None
     except ValueError:

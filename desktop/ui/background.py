@@ -55,7 +55,10 @@ class Background(QObject):
                 on_error(error)
             else:
                 log.error("background job failed: %s: %s", type(error).__name__, error)
-        except RuntimeError as exc:  # the widget the callback belongs to is already gone
+        except RuntimeError as exc:
+            if "already deleted" not in str(exc):
+                raise
+            # the widget the callback belongs to is already gone
             log.debug("dropped a background result: %s", exc)
 
     def shutdown(self) -> None:

@@ -38,9 +38,14 @@ class Session(QObject):
     facts_changed = Signal(object)  # ConnectionFacts
     app_config_changed = Signal(object, str)  # AppConfig | None, error message
     journal_changed = Signal(object)  # Journal | None, for the tasks table
-    diff_ready = Signal(object)  # StateDiff, emitted on the batch thread, queued to the GUI
+    diff_ready = Signal(object)  # StateDiff of the current profile, on the GUI thread
     events_state_changed = Signal(str, str)  # event stream state, message
     reconciled = Signal(int)  # rows corrected from the result backend
+    # What monitors report from their threads, tagged with the generation they belong to, so
+    # a stopping monitor of the previous profile can never paint into the current one.
+    _monitor_diff = Signal(int, object)
+    _monitor_status = Signal(int, str, str)
+    _monitor_reconciled = Signal(int, int)
 
     def __init__(
         self, services: Services, adhoc: Profile | None = None, parent: QObject | None = None
@@ -59,12 +64,16 @@ class Session(QObject):
         self._monitors: set[Monitor] = set()
         self._monitors_lock = threading.Lock()
         self.state = CONNECTING
-        self._generation = 0
+        self._generation = 0  # bumped by every (re)connect: drops stale connection answers
+        self._journal_generation = 0  # bumped by every profile switch: tags monitor output
         self._checking = False
         self._closed = False
         self._health = QTimer(self)
         self._health.setInterval(HEALTH_INTERVAL_MS)
         self._health.timeout.connect(self._check_health)
+        self._monitor_diff.connect(self._relay_diff)
+        self._monitor_status.connect(self._relay_status)
+        self._monitor_reconciled.connect(self._relay_reconciled)
 
     # -- profiles ---------------------------------------------------------------------------
     def profile_names(self) -> list[str]:
@@ -119,6 +128,7 @@ class Session(QObject):
         """Each profile has its own history; the old monitor and journal close off-thread."""
         old_monitor, old_journal = self.monitor, self.journal
         self.monitor = None
+        self._journal_generation += 1
         try:
             self.journal = Journal(self.services.journal_path(profile))
         except (OSError, sqlite3.Error) as exc:
@@ -142,6 +152,7 @@ class Session(QObject):
         if journal is None or self.monitor is not None:
             return
         services = self.services
+        tag = self._journal_generation
 
         def start() -> Monitor:
             endpoints = services.endpoints(profile)
@@ -151,9 +162,9 @@ class Session(QObject):
                 endpoints.result_backend,
                 journal,
                 transport_options=options,
-                on_diff=self.diff_ready.emit,
-                on_status=self.events_state_changed.emit,
-                on_reconciled=self.reconciled.emit,
+                on_diff=lambda diff: self._monitor_diff.emit(tag, diff),
+                on_status=lambda state, text: self._monitor_status.emit(tag, state, text),
+                on_reconciled=lambda count: self._monitor_reconciled.emit(tag, count),
             )
             with self._monitors_lock:
                 if self._closed:
@@ -168,7 +179,8 @@ class Session(QObject):
                 self._monitors.discard(monitor)
 
         def started(monitor: Monitor) -> None:
-            if generation != self._generation or self._closed or self.monitor is not None:
+            current = tag == self._journal_generation and generation == self._generation
+            if not current or self._closed or self.monitor is not None:
                 self.background.submit(lambda: discard(monitor), lambda _: None)
                 return
             self.monitor = monitor
@@ -196,13 +208,25 @@ class Session(QObject):
         def work() -> Any:
             endpoints = services.endpoints(profile)
             options = profile.transport.to_celery() if profile.broker_kind != "rabbitmq" else {}
-            app = panel_app(endpoints.broker_url, endpoints.result_backend, options)
+            app = panel_app(endpoints.broker_url, endpoints.result_backend, options, profile.queues)
             try:
                 return action(app)
             finally:
                 app.close()
 
         self.background.submit(work, on_done, on_error)
+
+    def _relay_diff(self, generation: int, diff: object) -> None:
+        if generation == self._journal_generation and not self._closed:
+            self.diff_ready.emit(diff)
+
+    def _relay_status(self, generation: int, state: str, message: str) -> None:
+        if generation == self._journal_generation and not self._closed:
+            self.events_state_changed.emit(state, message)
+
+    def _relay_reconciled(self, generation: int, count: int) -> None:
+        if generation == self._journal_generation and not self._closed:
+            self.reconciled.emit(count)
 
     # -- connection -------------------------------------------------------------------------
     def reconnect(self) -> None:

@@ -309,3 +309,23 @@ def test_read_from_app_keeps_the_apps_backend_password(
     assert "app-s3cret" not in services.paths.profiles_file.read_text(encoding="utf-8")
     stored = services.profiles.with_secrets(services.profiles.get("from-app"))
     assert stored.result_backend == backend
+
+
+def test_editing_a_command_line_profile_does_not_break(qtbot: QtBot, tmp_path: Path) -> None:
+    """`celery-desk --broker URL` makes an in-memory profile; its editor must still work."""
+    from desktop.core.profiles import Profile as ProfileModel
+
+    services = Services.open()
+    adhoc = ProfileModel(
+        name="command-line", broker_url="redis://:pw@127.0.0.1:1/0", result_backend=""
+    )
+    session = Session(services, adhoc)
+    dialog = ProfileDialog(session, adhoc)
+    qtbot.addWidget(dialog)
+    profile, errors = dialog.profile_from_form()
+    assert errors == {}
+    from desktop.core import urls as url_tools
+
+    assert url_tools.password_of(profile.broker_url) == url_tools.MASK  # "keep the password"
+    assert dialog._restore_masked(profile).broker_url == "redis://:pw@127.0.0.1:1/0"
+    shut_down(qtbot, session)

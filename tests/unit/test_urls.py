@@ -39,3 +39,12 @@ def test_any_password_round_trips_and_never_shows_masked(password: str) -> None:
     assert "****" in masked
     if len(password) > 3 and password not in "redis://user@example.org:6379/0****":
         assert password not in masked
+
+
+def test_a_password_in_the_query_string_is_masked_and_refused() -> None:
+    from desktop.core.profiles import Profile, validate
+
+    url = "redis://host:6379/0?password=s3cret&ssl_cert_reqs=none"
+    assert urls.mask(url) == "redis://host:6379/0?password=****&ssl_cert_reqs=none"
+    errors = validate(Profile(name="p", broker_url=url, result_backend=""))
+    assert "query string" in errors["broker_url"]

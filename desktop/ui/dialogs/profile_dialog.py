@@ -312,9 +312,7 @@ class ProfileDialog(QDialog):
         if self.password.text():
             broker = urls.join_password(urls.split_password(broker).url, self.password.text())
         elif self.original_name and urls.password_of(broker) is None:
-            stored = self.session.services.profiles.with_secrets(
-                self.session.services.profiles.get(self.original_name)
-            )
+            stored = self._stored_original()
             if urls.password_of(stored.broker_url) is not None:
                 broker = urls.join_password(broker, urls.MASK)
         profile = Profile(
@@ -338,6 +336,17 @@ class ProfileDialog(QDialog):
             queues=queues,
         )
         return profile, errors
+
+    def _stored_original(self) -> Profile:
+        """The profile being edited with its passwords; a command-line one lives in memory."""
+        adhoc = self.session.adhoc
+        if adhoc is not None and adhoc.name == self.original_name:
+            return adhoc
+        try:
+            stored = self.session.services.profiles.get(self.original_name or "")
+        except ProfileError:
+            return Profile(name=self.original_name or "", broker_url="", result_backend="")
+        return self.session.services.profiles.with_secrets(stored)
 
     def _real_url(self, field_name: str, shown: str) -> str:
         real = self._unmasked.get(field_name, "")
@@ -414,9 +423,7 @@ class ProfileDialog(QDialog):
         """Give a masked password back its stored value before connecting."""
         if urls.password_of(profile.broker_url) != urls.MASK or not self.original_name:
             return profile
-        stored = self.session.services.profiles.with_secrets(
-            self.session.services.profiles.get(self.original_name)
-        )
+        stored = self._stored_original()
         password = urls.password_of(stored.broker_url)
         return replace(
             profile,

@@ -11,7 +11,7 @@ import time
 from dataclasses import fields, replace
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
 from desktop.core.journal import FINAL_STATES, Journal, TaskQuery
@@ -94,9 +94,17 @@ def matches(query: TaskQuery, row: dict[str, Any]) -> bool:
     return True
 
 
+LIVE_ORDERS = ("sent", "received", "updated")
+
+
 class TasksModel(QAbstractTableModel):
+    # New tasks that arrived while the table is sorted by something else than time (newest
+    # first): they cannot be placed without a reload, so the screen offers one.
+    pending_changed = Signal(int)
+
     def __init__(self, journal: Journal | None = None, parent: Any = None) -> None:
         super().__init__(parent)
+        self.pending = 0
         self.journal = journal
         self.query = TaskQuery()
         self._rows: list[dict[str, Any]] = []
@@ -121,6 +129,14 @@ class TasksModel(QAbstractTableModel):
         if self.journal:
             self._append(self.journal.page(self.query, 0, PAGE_SIZE))
         self.endResetModel()
+        if self.pending:
+            self.pending = 0
+            self.pending_changed.emit(0)
+
+    @property
+    def live_order(self) -> bool:
+        """Newest first by a time column: new tasks belong at the top, where they go live."""
+        return self.query.descending and self.query.order_by in LIVE_ORDERS
 
     def _append(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -151,15 +167,20 @@ class TasksModel(QAbstractTableModel):
     def apply_diff(self, diff: StateDiff) -> None:
         changed_positions: list[int] = []
         fresh: list[dict[str, Any]] = []
+        added = {task.id for task in diff.tasks_added}
         for task in [*diff.tasks_added, *diff.tasks_changed]:
             position = self._position.get(task.id)
             if position is not None:
                 self._merge(self._rows[position], task)
                 changed_positions.append(position)
-            else:
+            elif task.id in added:  # a changed task that is merely not loaded is not new
                 row = {name: getattr(task, name) for name in _ROW_FIELDS}
                 if matches(self.query, row):
                     fresh.append(row)
+        if fresh and not self.live_order:
+            self.pending += len(fresh)
+            self.pending_changed.emit(self.pending)
+            fresh = []
         if changed_positions:
             last = len(COLUMNS) - 1
             self.dataChanged.emit(

@@ -81,6 +81,10 @@ class TasksPanel(QWidget):
         filters.addWidget(self.search, 2)
         self.count = QLabel()
         filters.addWidget(self.count)
+        self.pending_button = QPushButton()
+        self.pending_button.setVisible(False)
+        self.pending_button.clicked.connect(lambda: self.model.reload())
+        filters.addWidget(self.pending_button)
         layout.addLayout(filters)
 
         self.table = QTableView()
@@ -147,6 +151,7 @@ class TasksPanel(QWidget):
         self._choices.start()
         self.model.modelReset.connect(self._update_count)
         self.model.rowsInserted.connect(self._update_count)
+        self.model.pending_changed.connect(self._show_pending)
 
         session.journal_changed.connect(self.set_journal)
         session.diff_ready.connect(self.apply_diff)
@@ -211,6 +216,14 @@ class TasksPanel(QWidget):
 
     def _apply_filters(self) -> None:
         self.model.set_query(self.current_query())
+
+    def _show_pending(self, count: int) -> None:
+        self.pending_button.setText(f"{count:,} new — refresh")
+        self.pending_button.setToolTip(
+            "New tasks arrived; sorted by this column they are not inserted live. "
+            "Refresh, or sort by Sent (newest first) to follow them."
+        )
+        self.pending_button.setVisible(count > 0)
 
     def _update_count(self) -> None:
         self.count.setText(f"{self.model.total:,} tasks")
@@ -336,8 +349,21 @@ class TasksPanel(QWidget):
         if row is None:
             return
         self.action_status.setText(f"Sending {row['name']} again…")
+
+        def sent(new_id: str) -> None:
+            self.action_status.setText(f"Sent again as {new_id}")
+            if self.model.journal is not None:  # events never carry the queue and priority
+                self.model.journal.record_submitted(
+                    new_id,
+                    str(row["name"]),
+                    args=row["args"],
+                    kwargs=row["kwargs"],
+                    queue=row["queue"] or row["routing_key"],
+                    priority=row["priority"],
+                )
+
         self.session.control(
             lambda app: control.send_again(app, row),
-            lambda new_id: self.action_status.setText(f"Sent again as {new_id}"),
+            sent,
             lambda exc: self.action_status.setText(f"Cannot send again: {exc}"),
         )
