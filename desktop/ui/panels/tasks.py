@@ -147,7 +147,7 @@ class TasksPanel(QWidget):
             combo.currentTextChanged.connect(lambda _: self._apply_filters())
         self._choices = QTimer(self)
         self._choices.setInterval(5000)
-        self._choices.timeout.connect(self._refresh_choices)
+        self._choices.timeout.connect(lambda: self.isVisible() and self._refresh_choices())
         self._choices.start()
         self.model.modelReset.connect(self._update_count)
         self.model.rowsInserted.connect(self._update_count)
