@@ -147,7 +147,7 @@ class TasksPanel(QWidget):
             combo.currentTextChanged.connect(lambda _: self._apply_filters())
         self._choices = QTimer(self)
         self._choices.setInterval(5000)
-        self._choices.timeout.connect(lambda: self.isVisible() and self._refresh_choices())
+        self._choices.timeout.connect(self._refresh_choices_if_visible)
         self._choices.start()
         self.model.modelReset.connect(self._update_count)
         self.model.rowsInserted.connect(self._update_count)
@@ -178,6 +178,10 @@ class TasksPanel(QWidget):
         changed = {t.id for t in (*diff.tasks_added, *diff.tasks_changed)}
         if self.current_id in changed:
             self._show_task(self.current_id)
+
+    def _refresh_choices_if_visible(self) -> None:
+        if self.isVisible():  # four DISTINCT scans on the GUI thread: not for a hidden tab
+            self._refresh_choices()
 
     def _refresh_choices(self) -> None:
         journal = self.model.journal
