@@ -33,6 +33,7 @@ class StreamStats:
 
     received: int = 0
     batches: int = 0
+    dropped_at_stop: int = 0  # events still queued when stop() was asked: never half-handled
     reconnects: int = 0
     last_error: str = ""
     connected_since: float | None = None
@@ -164,7 +165,7 @@ class EventStream:
             if self.state == CONNECTED and started - last_enable >= self.enable_events_every:
                 last_enable = started
                 self._enable_events()
-            while True:
+            while not self._stop.is_set():
                 batch = self._take()
                 if not batch:
                     break
@@ -177,13 +178,12 @@ class EventStream:
                 if len(batch) < self.batch_max:
                     break
             self._stop.wait(max(0.0, self.batch_interval - (time.monotonic() - started)))
-        final = self._take()
-        if final:
-            self.stats.received += len(final)
-            try:
-                self.on_batch(final)
-            except Exception:
-                log.exception("final event batch handler failed")
+        # Stop promptly: what is still queued is counted, not handed to owners that are
+        # closing their journal.
+        self.stats.dropped_at_stop = len(self._buffer)
+        self._buffer.clear()
+        if self.stats.dropped_at_stop:
+            log.warning("event stream stopped with %d events unhandled", self.stats.dropped_at_stop)
 
     def _enable_events(self) -> None:
         """Like Flower: ask every worker to send task events, even those started without -E."""

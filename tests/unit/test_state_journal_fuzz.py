@@ -153,3 +153,21 @@ while True:
     assert count > 0 and count % 200 == 0  # whole batches only: each is one transaction
     assert journal._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     journal.close()
+
+
+def test_stop_is_prompt_with_a_backlog(tmp_path: Path) -> None:
+    """A flood still queued when stop() is asked must not keep the batch thread writing."""
+    from desktop.core.monitor import Monitor
+
+    journal = Journal(tmp_path / "j.sqlite3")
+    monitor = Monitor("redis://127.0.0.1:1/0", "", journal)  # nothing listens: only the backlog
+    for i in range(60_000):
+        monitor.stream._buffer.append(
+            {"type": "task-succeeded", "uuid": f"t{i}", "hostname": "w@h", "timestamp": time.time()}
+        )
+    monitor.start()
+    time.sleep(0.3)
+    assert monitor.stop(timeout=3.0) is True
+    journal.close()
+    stats = monitor.stream.stats
+    assert stats.received + stats.dropped_at_stop == 60_000
