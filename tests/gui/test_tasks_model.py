@@ -156,3 +156,21 @@ def test_a_changed_task_that_is_not_loaded_is_not_inserted(qtbot: QtBot, journal
     model = TasksModel(journal)
     model.apply_diff(StateDiff(tasks_changed=[row(3, "RETRY")]))  # beyond the loaded page
     assert model.total == 1500 and model.rowCount() == PAGE_SIZE
+
+
+def test_positions_stay_right_across_inserts_and_pages(qtbot: QtBot, journal: Journal) -> None:
+    model = TasksModel(journal)
+    for round_ in range(3):  # three batches of new rows at the top
+        fresh = [row(5000 + 10 * round_ + i, "STARTED") for i in range(10)]
+        journal.write(fresh, [])
+        model.apply_diff(StateDiff(tasks_added=fresh))
+    model.fetchMore()
+    changes: list[tuple[int, int]] = []
+    model.dataChanged.connect(lambda a, b: changes.append((a.row(), b.row())))
+    for task_id in ("task-005000", "task-001499", "task-001000"):
+        row_index = next(r for r in range(model.rowCount()) if model.task_id(r) == task_id)
+        changes.clear()
+        number = int(task_id.split("-")[1])
+        model.apply_diff(StateDiff(tasks_changed=[row(number, worker="moved@h")]))
+        assert changes == [(row_index, row_index)]
+        assert model.data(model.index(row_index, 5)) == "moved@h"

@@ -108,7 +108,10 @@ class TasksModel(QAbstractTableModel):
         self.journal = journal
         self.query = TaskQuery()
         self._rows: list[dict[str, Any]] = []
-        self._position: dict[str, int] = {}
+        # id -> sequence number; row index = seq - _first_seq. Inserting k rows at the top
+        # lowers _first_seq by k, so no other entry changes: O(k), not O(rows), per batch.
+        self._seq: dict[str, int] = {}
+        self._first_seq = 0
         self._total = 0
         self.reload()
 
@@ -124,7 +127,8 @@ class TasksModel(QAbstractTableModel):
     def reload(self) -> None:
         self.beginResetModel()
         self._rows = []
-        self._position = {}
+        self._seq = {}
+        self._first_seq = 0
         self._total = self.journal.count(self.query) if self.journal else 0
         if self.journal:
             self._append(self.journal.page(self.query, 0, PAGE_SIZE))
@@ -140,7 +144,7 @@ class TasksModel(QAbstractTableModel):
 
     def _append(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            self._position[row["id"]] = len(self._rows)
+            self._seq[row["id"]] = self._first_seq + len(self._rows)
             self._rows.append(row)
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
@@ -150,7 +154,7 @@ class TasksModel(QAbstractTableModel):
         if parent.isValid() or self.journal is None:
             return
         page = self.journal.page(self.query, len(self._rows), PAGE_SIZE)
-        page = [r for r in page if r["id"] not in self._position]
+        page = [r for r in page if r["id"] not in self._seq]
         if not page:
             self._total = len(self._rows)
             return
@@ -169,7 +173,8 @@ class TasksModel(QAbstractTableModel):
         fresh: list[dict[str, Any]] = []
         added = {task.id for task in diff.tasks_added}
         for task in [*diff.tasks_added, *diff.tasks_changed]:
-            position = self._position.get(task.id)
+            seq = self._seq.get(task.id)
+            position = None if seq is None else seq - self._first_seq
             if position is not None:
                 self._merge(self._rows[position], task)
                 changed_positions.append(position)
@@ -190,7 +195,9 @@ class TasksModel(QAbstractTableModel):
             fresh.reverse()  # newest first, like the journal's default order
             self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)
             self._rows[0:0] = fresh
-            self._position = {row["id"]: i for i, row in enumerate(self._rows)}
+            self._first_seq -= len(fresh)
+            for offset, row in enumerate(fresh):
+                self._seq[row["id"]] = self._first_seq + offset
             self._total += len(fresh)
             self.endInsertRows()
 
