@@ -76,26 +76,8 @@ def demo_finished(session: Any, expected: int) -> bool:
     return bool(done >= expected)
 
 
-def main() -> int:
-    out = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else OUT
-    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    scratch = Path(tempfile.mkdtemp(prefix="celery-desk-shots-"))
-    os.environ["CELERY_DESK_CONFIG_DIR"] = str(scratch / "config")
-    os.environ["CELERY_DESK_SECRETS"] = "file"
-    sys.path.insert(0, str(ROOT))
-    from PySide6.QtWidgets import QApplication
-
-    from desktop.app import build_window
-    from desktop.core.services import Services
-    from desktop.ui.theme import STYLESHEET
-
-    app = QApplication(sys.argv)
-    app.setStyleSheet(STYLESHEET)
-    services = Services.open()
-    session, window = build_window(services)
-    window.resize(1180, 720)
-    window.show()
-    session.start()
+def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool:
+    """Connect, run the demo on a real worker, grab every tab; True when the demo finished."""
     pump(app, 30, lambda: session.state == "connected" and session.app_config is not None)
     # The event stream must listen before the demo tasks are sent.
     pump(app, 10, lambda: window.events_label.text() == "Events: connected")
@@ -119,8 +101,34 @@ def main() -> int:
     finally:
         worker.terminate()
         worker.wait(20)
-    window.close()
-    session.shutdown()
+    return finished
+
+
+def main() -> int:
+    out = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else OUT
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    scratch = Path(tempfile.mkdtemp(prefix="celery-desk-shots-"))
+    os.environ["CELERY_DESK_CONFIG_DIR"] = str(scratch / "config")
+    os.environ["CELERY_DESK_SECRETS"] = "file"
+    sys.path.insert(0, str(ROOT))
+    from PySide6.QtWidgets import QApplication
+
+    from desktop.app import build_window
+    from desktop.core.services import Services
+    from desktop.ui.theme import STYLESHEET
+
+    app = QApplication(sys.argv)
+    app.setStyleSheet(STYLESHEET)
+    services = Services.open()
+    session, window = build_window(services)
+    window.resize(1180, 720)
+    window.show()
+    session.start()
+    try:
+        finished = shoot(app, services, session, window, out)
+    finally:  # the embedded broker and worker never outlive the script, even on an error
+        window.close()
+        session.shutdown()
     print(
         f"state: {session.state}; demo tasks finished: {finished}; "
         f"wrote {len(TABS) + 1} screenshots to {out}"
