@@ -4,8 +4,9 @@ import time
 
 from pytestqt.qtbot import QtBot
 
-from desktop.core.state import EventRecord, StateDiff, TaskRow
+from desktop.core.state import EventRecord, StateDiff
 from desktop.ui.panels.charts import ChartsPanel
+from tests.factories import task_row
 
 
 def test_charts_draw_what_the_diffs_say(qtbot: QtBot) -> None:
@@ -13,28 +14,15 @@ def test_charts_draw_what_the_diffs_say(qtbot: QtBot) -> None:
     qtbot.addWidget(panel)
     now = time.time()
     rows = [
-        TaskRow(
-            id=f"t{i}",
+        task_row(
+            f"t{i}",
             name="workers.tasks.add",
-            state="SUCCESS",
             worker="w@h",
             routing_key="queue1",
-            exchange=None,
-            args=None,
-            kwargs=None,
             result="3",
-            exception=None,
-            traceback=None,
-            sent=None,
-            received=None,
-            started=None,
             finished=now,
             runtime=0.25,
             retries=0,
-            parent_id=None,
-            root_id=None,
-            eta=None,
-            expires=None,
             updated=now,
         )
         for i in range(4)

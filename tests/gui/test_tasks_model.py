@@ -12,18 +12,18 @@ from pytestqt.qtbot import QtBot
 from desktop.core.journal import Journal, TaskQuery
 from desktop.core.state import ClusterState, StateDiff, TaskRow
 from desktop.ui.models.tasks import PAGE_SIZE, TasksModel
+from tests.factories import task_row
 
 
 def row(i: int, state: str = "SUCCESS", name: str = "x.add", **extra: object) -> TaskRow:
     now = 1_700_000_000.0 + i
-    values = dict(
-        id=f"task-{i:06d}", name=name, state=state, worker="w@h", routing_key="tasks",
-        exchange="", args=f"({i}, 1)", kwargs="{}", result=str(i + 1), exception=None,
-        traceback=None, sent=now, received=now, started=now, finished=now + 0.1, runtime=0.1,
-        retries=0, parent_id=None, root_id=None, eta=None, expires=None, updated=now,
+    values: dict[str, object] = dict(
+        name=name, state=state, worker="w@h", routing_key="tasks", exchange="",
+        args=f"({i}, 1)", kwargs="{}", result=str(i + 1), sent=now, received=now, started=now,
+        finished=now + 0.1, runtime=0.1, retries=0, updated=now,
     )  # fmt: skip
     values.update(extra)
-    return TaskRow(**values)  # type: ignore[arg-type]
+    return task_row(f"task-{i:06d}", **values)
 
 
 @pytest.fixture

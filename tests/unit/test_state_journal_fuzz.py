@@ -80,37 +80,11 @@ def test_well_formed_lifecycle_and_a_late_event(tmp_path: Path) -> None:
 
 
 def test_retention_keeps_the_newest(tmp_path: Path) -> None:
-    from desktop.core.state import TaskRow
+    from tests.factories import task_row
 
     journal = Journal(tmp_path / "j.sqlite3")
     now = time.time()
-    rows = [
-        TaskRow(
-            id=f"t{i}",
-            name="x",
-            state="SUCCESS",
-            worker=None,
-            routing_key=None,
-            exchange=None,
-            args=None,
-            kwargs=None,
-            result=None,
-            exception=None,
-            traceback=None,
-            sent=now,
-            received=None,
-            started=None,
-            finished=None,
-            runtime=None,
-            retries=None,
-            parent_id=None,
-            root_id=None,
-            eta=None,
-            expires=None,
-            updated=now - 1000 + i,
-        )
-        for i in range(100)
-    ]
+    rows = [task_row(f"t{i}", name="x", sent=now, updated=now - 1000 + i) for i in range(100)]
     journal.write(rows, [])
     assert journal.prune(max_tasks=60) == 40
     assert journal.count() == 60 and journal.get("t99") and not journal.get("t10")
