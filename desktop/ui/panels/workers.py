@@ -28,7 +28,7 @@ from desktop.ui.session import Session
 from desktop.ui.widgets.facts import FactsView
 
 
-def worker_command(app_module: str, queue: str) -> str:
+def worker_command_line(app_module: str, queue: str) -> str:
     return f"celery -A {app_module} worker -Q {queue} -l INFO -E"
 
 
@@ -249,7 +249,7 @@ class WorkersPanel(QWidget):
                 (
                     q.name,
                     str(q.max_priority or "—"),
-                    worker_command(profile.app_module, q.name),
+                    worker_command_line(profile.app_module, q.name),
                 )
                 for q in profile.queues
             ],
