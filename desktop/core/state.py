@@ -9,13 +9,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from celery.events.state import State
+import orjson
+from celery.events.state import TASK_EVENT_TO_STATE, State, Task
+from celery.states import PENDING, RETRY, precedence
 
 _FINISHED = ("succeeded", "failed", "revoked", "rejected")
-_TASK_REQUIRED = ("uuid", "hostname", "timestamp")
+_EVENT_TO_STATE: dict[str, str] = dict(TASK_EVENT_TO_STATE)
+_MERGE_RULES: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in Task.merge_rules.items()}
+_TASK_FIELDS = (
+    "name", "args", "kwargs", "result", "exception", "traceback", "runtime", "retries",
+    "parent_id", "root_id", "eta", "expires", "routing_key", "exchange",
+)  # fmt: skip
+_PRIVATE_FIELDS = frozenset(("local_received", "clock", "pid"))
 
 
 def _text(value: Any) -> str | None:
@@ -95,39 +104,33 @@ class StateDiff:
         return not (self.tasks_added or self.tasks_changed or self.workers_changed)
 
 
-def _task_row(task: Any) -> TaskRow:
-    finished = next(
-        (
-            _number(getattr(task, attr, None))
-            for attr in _FINISHED
-            if _number(getattr(task, attr, None))
-        ),
-        None,
-    )
-    worker = getattr(task, "worker", None)
+def _task_row(task_id: str, task: dict[str, Any], now: float) -> TaskRow:
+    get = task.get
+    finished = next((t for t in map(_number, map(get, _FINISHED)) if t), None)
+    retries = get("retries")
     return TaskRow(
-        id=str(task.uuid),
-        name=task.name,
-        state=str(task.state),
-        worker=getattr(worker, "hostname", None),
-        routing_key=_text(task.routing_key),
-        exchange=_text(task.exchange),
-        args=_text(task.args),
-        kwargs=_text(task.kwargs),
-        result=_text(task.result),
-        exception=_text(task.exception),
-        traceback=_text(task.traceback),
-        sent=_number(task.sent),
-        received=_number(task.received),
-        started=_number(task.started),
+        id=task_id,
+        name=_text(get("name")),
+        state=task["state"],
+        worker=_text(get("worker")),
+        routing_key=_text(get("routing_key")),
+        exchange=_text(get("exchange")),
+        args=_text(get("args")),
+        kwargs=_text(get("kwargs")),
+        result=_text(get("result")),
+        exception=_text(get("exception")),
+        traceback=_text(get("traceback")),
+        sent=_number(get("sent")),
+        received=_number(get("received")),
+        started=_number(get("started")),
         finished=finished,
-        runtime=_number(task.runtime),
-        retries=task.retries if isinstance(task.retries, int) else None,
-        parent_id=_text(task.parent_id),
-        root_id=_text(task.root_id),
-        eta=_text(task.eta),
-        expires=_text(task.expires),
-        updated=time.time(),
+        runtime=_number(get("runtime")),
+        retries=retries if isinstance(retries, int) and not isinstance(retries, bool) else None,
+        parent_id=_text(get("parent_id")),
+        root_id=_text(get("root_id")),
+        eta=_text(get("eta")),
+        expires=_text(get("expires")),
+        updated=now,
     )
 
 
@@ -146,16 +149,25 @@ def _worker_row(worker: Any) -> WorkerRow:
 
 
 class ClusterState:
-    """Wraps Celery's State with a small memory cap: the journal, not memory, is the record."""
+    """Tasks merged the way Celery's `Task.event` merges them, workers in Celery's `State`.
+
+    Celery's `State` costs ~25 us per task event (a `Task` object with a `WeakSet`, a time heap,
+    per-type and per-worker indexes) for bookkeeping the panel never reads: the journal is the
+    record. Tasks here are plain dicts in a small LRU, merged with Celery's own tables (event to
+    state, state precedence, merge rules for events that arrive late). Workers still go through
+    Celery's `State`: few events, and its heartbeat expiry decides online/offline.
+    """
 
     def __init__(self, max_tasks_in_memory: int = 10_000) -> None:
-        self.state = State(max_tasks_in_memory=max_tasks_in_memory, max_workers_in_memory=5000)
+        self.state = State(max_tasks_in_memory=1, max_workers_in_memory=5000)
+        self.tasks: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.max_tasks_in_memory = max(1, max_tasks_in_memory)
         self.malformed = 0
 
     def apply(self, batch: list[dict[str, Any]]) -> StateDiff:
         diff = StateDiff()
-        added: dict[str, TaskRow] = {}
-        changed: dict[str, TaskRow] = {}
+        touched: dict[str, bool] = {}  # task id -> created in this batch
+        heartbeats: dict[str, tuple[float, float]] = {}
         workers: dict[str, WorkerRow] = {}
         now = time.time()
         for event in batch:
@@ -163,49 +175,91 @@ class ClusterState:
             if not isinstance(kind, str):
                 diff.malformed += 1
                 continue
-            if kind.startswith("task-"):
-                if any(k not in event for k in _TASK_REQUIRED) or not isinstance(
-                    event.get("uuid"), str
-                ):
-                    diff.malformed += 1
-                    continue
-                event.setdefault("local_received", now)
-                event.setdefault("clock", 0)
-            elif kind.startswith("worker-"):
-                if not isinstance(event.get("hostname"), str) or "timestamp" not in event:
-                    diff.malformed += 1
-                    continue
-                event.setdefault("local_received", now)
-            else:
-                continue  # unknown event types are not ours to interpret
             try:
-                (subject_obj, created), _subject = self.state.event(event)
                 if kind.startswith("task-"):
-                    row = _task_row(subject_obj)
-                    host = subject_obj.worker
-                    worker_row = _worker_row(host) if host is not None else None
-                else:
-                    worker_row = _worker_row(subject_obj)
-            except Exception:  # Celery's State or a field of the wrong type: skip this event
+                    record = self._task_event(kind, event, now, touched, heartbeats)
+                    if record is None:
+                        diff.malformed += 1
+                    else:
+                        diff.events.append(record)
+                elif kind.startswith("worker-"):
+                    if not isinstance(event.get("hostname"), str) or "timestamp" not in event:
+                        diff.malformed += 1
+                        continue
+                    event.setdefault("local_received", now)
+                    (worker, _created), _subject = self.state.event(event)
+                    workers[worker.hostname] = _worker_row(worker)
+                    heartbeats.pop(worker.hostname, None)
+                # other types are not ours to interpret
+            except Exception:  # a field of the wrong type: skip this event, never the batch
                 diff.malformed += 1
+        for hostname, (received, timestamp) in heartbeats.items():
+            try:
+                worker, _ = self.state.get_or_create_worker(hostname)
+                worker.event(None, received, timestamp)
+                workers[hostname] = _worker_row(worker)
+            except Exception:
+                diff.malformed += 1
+        tasks = self.tasks
+        for task_id, created in touched.items():
+            task = tasks.get(task_id)
+            if task is None:  # evicted again within this batch: its events are journaled
                 continue
-            if worker_row is not None:
-                workers[worker_row.hostname] = worker_row
-            if kind.startswith("task-"):
-                if (created and row.id not in changed) or row.id in added:
-                    added[row.id] = row
-                else:
-                    changed[row.id] = row
-                timestamp = _number(event.get("timestamp")) or now
-                diff.events.append(
-                    EventRecord(row.id, kind, timestamp, _text(_public_fields(event)) or "{}")
-                )
-        diff.tasks_added = list(added.values())
-        diff.tasks_changed = list(changed.values())
+            row = _task_row(task_id, task, now)
+            (diff.tasks_added if created else diff.tasks_changed).append(row)
         diff.workers_changed = list(workers.values())
         self.malformed += diff.malformed
         return diff
 
+    def _task_event(
+        self,
+        kind: str,
+        event: dict[str, Any],
+        now: float,
+        touched: dict[str, bool],
+        heartbeats: dict[str, tuple[float, float]],
+    ) -> EventRecord | None:
+        task_id = event.get("uuid")
+        hostname = event.get("hostname")
+        timestamp = _number(event.get("timestamp"))
+        if not isinstance(task_id, str) or not isinstance(hostname, str) or timestamp is None:
+            return None
+        subject = kind[5:]
+        state = _EVENT_TO_STATE.get(subject) or subject.upper()
+        tasks = self.tasks
+        task = tasks.get(task_id)
+        if task is None:
+            task = tasks[task_id] = {"state": PENDING}
+            touched.setdefault(task_id, True)
+            if len(tasks) > self.max_tasks_in_memory:
+                tasks.popitem(last=False)
+        else:
+            tasks.move_to_end(task_id)
+            touched.setdefault(task_id, False)
+        if subject in _EVENT_TO_STATE:
+            task[subject] = timestamp  # task["succeeded"] = when, as Celery's Task does
+        if subject != "sent":
+            task["worker"] = hostname
+            received = _number(event.get("local_received")) or now
+            heartbeats[hostname] = (received, timestamp)
+        current = task["state"]
+        if state != RETRY and current != RETRY and precedence(state) > precedence(current):
+            # This event happened before the state we have (it arrived late): keep only the
+            # fields Celery keeps for it, never its state.
+            for key in _MERGE_RULES.get(state, ()):
+                if key in event:
+                    task[key] = event[key]
+        else:
+            for key in _TASK_FIELDS:
+                if key in event:
+                    task[key] = event[key]
+            task["state"] = state
+        return EventRecord(task_id, kind, timestamp, _fields_text(event))
 
-def _public_fields(event: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in event.items() if k not in ("local_received", "clock", "pid")}
+
+def _fields_text(event: dict[str, Any]) -> str:
+    public = {k: v for k, v in event.items() if k not in _PRIVATE_FIELDS}
+    try:
+        return orjson.dumps(public, default=repr).decode()
+    except (TypeError, orjson.JSONEncodeError):  # ints past 64 bits, non-str keys
+        return _text(public) or "{}"

@@ -1,0 +1,128 @@
+"""The Redis event reader against a real redis-server: what kombu would receive, and nothing
+it must not decode."""
+
+from __future__ import annotations
+
+import base64
+import json
+import pickle
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from celery import Celery
+
+from desktop.core.events import CONNECTED, EventStream, receiver_app
+
+pytestmark = pytest.mark.slow
+
+
+class Collected:
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+
+    def batch(self, batch: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self.events.extend(batch)
+
+    def ids(self) -> set[str]:
+        with self.lock:
+            return {str(e.get("uuid")) for e in self.events}
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def streams() -> Iterator[list[EventStream]]:
+    started: list[EventStream] = []
+    yield started
+    for stream in started:
+        assert stream.stop(), "event stream threads did not stop"
+        stream.app.close()
+
+
+def start(stream: EventStream, streams: list[EventStream]) -> EventStream:
+    streams.append(stream)
+    stream.start()
+    wait_for(lambda: stream.state == CONNECTED, 10, "the stream to subscribe")
+    return stream
+
+
+def send_task_sent(broker_url: str, task_id: str, options: dict[str, Any] | None = None) -> None:
+    app = Celery("sender", broker=broker_url, set_as_current=False)
+    app.conf.broker_transport_options = options or {}
+    try:
+        with (
+            app.connection_for_write() as connection,
+            app.events.Dispatcher(connection, hostname="client@test") as dispatcher,
+        ):
+            dispatcher.send("task-sent", uuid=task_id, name="workers.tasks.add", args="(1, 2)")
+    finally:
+        app.close()
+
+
+class Exploding:
+    """Unpickling this would create the marker file: it must never happen."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+def test_undecodable_envelopes_are_counted_and_never_unpickled(
+    embedded_redis: Any, streams: list[EventStream], tmp_path: Path
+) -> None:
+    url = embedded_redis.url(7)
+    seen = Collected()
+    stream = start(EventStream(receiver_app(url), seen.batch), streams)
+    marker = tmp_path / "unpickled"
+    pickled = {
+        "body": base64.b64encode(pickle.dumps(Exploding(marker))).decode(),
+        "content-type": "application/x-python-serialize",
+        "content-encoding": "binary",
+        "headers": {},
+        "properties": {"body_encoding": "base64", "delivery_info": {"exchange": "celeryev"}},
+    }
+    client = redis.Redis.from_url(url)
+    try:
+        client.publish("/7.celeryev/task.sent", b"\x00\xff not json")
+        client.publish("/7.celeryev/task.sent", json.dumps(pickled))
+        client.publish("/7.celeryev/task.sent", json.dumps({"body": "!!", "content-type": 1}))
+    finally:
+        client.close()
+    task_id = str(uuid.uuid4())
+    send_task_sent(url, task_id)
+    wait_for(lambda: task_id in seen.ids(), 10, "the valid event after the bad ones")
+    assert stream.stats.undecodable == 3
+    assert not marker.exists(), "a pickled event was unpickled"
+    event = next(e for e in seen.events if e.get("uuid") == task_id)
+    assert event["type"] == "task-sent" and event["args"] == "(1, 2)"
+    assert "local_received" in event  # Celery's event_from_message ran
+
+
+def test_global_key_prefix_is_honoured(embedded_redis: Any, streams: list[EventStream]) -> None:
+    url = embedded_redis.url(8)
+    options = {"global_keyprefix": f"desk-{uuid.uuid4().hex[:8]}:"}
+    seen = Collected()
+    start(EventStream(receiver_app(url, options), seen.batch), streams)
+    unprefixed, prefixed = str(uuid.uuid4()), str(uuid.uuid4())
+    send_task_sent(url, unprefixed)
+    send_task_sent(url, prefixed, options)
+    wait_for(lambda: prefixed in seen.ids(), 10, "the event sent with the key prefix")
+    time.sleep(0.3)  # the unprefixed one was sent first: it would have arrived by now
+    assert unprefixed not in seen.ids()
