@@ -386,7 +386,7 @@ def consume_pipeline(url: str, expected: int, quiet: float, scratch: Path) -> di
         """First event time (1 ms resolution) and the deepest in-process backlog."""
         seen: tuple[int, ...] = ()
         while not finished.is_set():
-            depth = len(stream._buffer)
+            depth = stream.backlog
             if not progress["first"] and (depth or stream.stats.received):
                 progress["first"] = time.perf_counter()
             backlog["max"] = max(backlog["max"], depth)
@@ -487,7 +487,7 @@ def _log_progress(stream: Any, progress: dict[str, Any]) -> None:
             time.sleep(1.0)
             print(
                 f"t={time.perf_counter() - started:6.1f}s taken={stream.stats.received:>7} "
-                f"processed={progress['processed']:>7} queued={len(stream._buffer):>7} "
+                f"processed={progress['processed']:>7} queued={stream.backlog:>7} "
                 f"reconnects={stream.stats.reconnects}",
                 file=sys.stderr,
                 flush=True,
@@ -520,10 +520,10 @@ def consume_headless(url: str, expected: int, quiet: float, scratch: Path) -> di
     backlog = 0
     seen: tuple[int, ...] = ()
     while not (progress["processed"] >= expected or control.quiet_for(progress["moved"], quiet)):
-        if not progress["first"] and (stream._buffer or stream.stats.received):
+        if not progress["first"] and (stream.backlog or stream.stats.received):
             progress["first"] = time.perf_counter()
-        backlog = max(backlog, len(stream._buffer))
-        now = (stream.stats.received, len(stream._buffer), progress["processed"])
+        backlog = max(backlog, stream.backlog)
+        now = (stream.stats.received, stream.backlog, progress["processed"])
         if now != seen:
             seen, progress["moved"] = now, time.perf_counter()
         time.sleep(0.001 if not progress["first"] else 0.01)

@@ -122,6 +122,11 @@ class EventStream:
         self.state = STOPPED
         self._inline = False
 
+    @property
+    def backlog(self) -> int:
+        """Events taken from the broker and not handed on yet."""
+        return len(self._buffer)
+
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         if self._threads:
