@@ -242,13 +242,19 @@ class Journal:
             ).fetchall()
         return [str(r[0]) for r in rows]
 
-    def unfinished_ids(self, limit: int = 10_000) -> list[str]:
+    def unfinished_ids(self, limit: int = 10_000, updated_before: float | None = None) -> list[str]:
+        """Tasks not in a final state, most recently updated first; with `updated_before`,
+        only those no event has touched since then."""
         placeholders = ", ".join("?" * len(FINAL_STATES))
+        stale = " AND updated < ?" if updated_before is not None else ""
+        params: list[Any] = [*FINAL_STATES]
+        if updated_before is not None:
+            params.append(updated_before)
         with self._lock:
             rows = self._db.execute(
-                f"SELECT id FROM tasks WHERE state NOT IN ({placeholders}) "
+                f"SELECT id FROM tasks WHERE state NOT IN ({placeholders}){stale} "
                 "ORDER BY updated DESC LIMIT ?",
-                (*FINAL_STATES, limit),
+                (*params, limit),
             ).fetchall()
         return [str(r[0]) for r in rows]
 

@@ -23,6 +23,10 @@ from desktop.core.state import ClusterState, StateDiff
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_TASKS = 1_000_000  # the journal keeps at least this many by default
 PRUNE_EVERY_S = 60.0
+# Events can be lost while connected too: a worker that dies after its pool finished a task
+# (seen: Celery's "Unrecoverable error" on a broker outage) never sends task-succeeded, but the
+# pool stored the result. Tasks no event touched for this long are asked about again.
+RECONCILE_STALE_EVERY_S = 30.0
 
 
 def backend_app(backend_url: str) -> Celery:
@@ -30,7 +34,9 @@ def backend_app(backend_url: str) -> Celery:
     return panel_app("memory://", backend_url)
 
 
-def reconcile(journal: Journal, backend_url: str, limit: int = 5000) -> int:
+def reconcile(
+    journal: Journal, backend_url: str, limit: int = 5000, updated_before: float | None = None
+) -> int:
     """Ask the result backend about tasks the journal still thinks unfinished.
 
     Events sent while the panel was away are gone (Redis pub/sub keeps nothing); the result
@@ -41,7 +47,7 @@ def reconcile(journal: Journal, backend_url: str, limit: int = 5000) -> int:
     app = backend_app(backend_url)
     corrected = 0
     try:
-        for task_id in journal.unfinished_ids(limit):
+        for task_id in journal.unfinished_ids(limit, updated_before):
             try:
                 meta = app.backend.get_task_meta(task_id)
             except Exception as exc:  # undecodable (pickle) or unreachable: leave it as it is
@@ -84,6 +90,7 @@ class Monitor:
         batch_interval: float = 0.1,
         retention_tasks: int = DEFAULT_RETENTION_TASKS,
         retention_age_s: float | None = None,
+        reconcile_every_s: float = RECONCILE_STALE_EVERY_S,
     ) -> None:
         self.journal = journal
         self.backend_url = backend_url
@@ -96,6 +103,9 @@ class Monitor:
         self.retention_age_s = retention_age_s
         self._next_prune = time.monotonic() + PRUNE_EVERY_S
         self._reconciler: threading.Thread | None = None
+        self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self.reconcile_every_s = reconcile_every_s
         self.stream = EventStream(
             receiver_app(broker_url, transport_options),
             self._on_batch,
@@ -105,8 +115,15 @@ class Monitor:
 
     def start(self) -> None:
         self.stream.start()
+        if self.backend_url and self._reconciler is None:
+            self._reconciler = threading.Thread(
+                target=self._reconcile_loop, name="events-reconcile", daemon=True
+            )
+            self._reconciler.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
+        self._stopping.set()
+        self._connected.set()  # wakes the reconciler, which then sees it is stopping
         stopped = self.stream.stop(timeout)
         if self._reconciler is not None:
             self._reconciler.join(timeout)
@@ -115,23 +132,30 @@ class Monitor:
 
     def _on_stream_status(self, state: str, message: str) -> None:
         self.on_status(state, message)
-        if state == CONNECTED and self.backend_url:
+        if state == CONNECTED:
             # After a start or a reconnect: what ended while we were not listening? On its own
             # thread: the receiver must subscribe at once, or it misses events meanwhile.
-            self._reconciler = threading.Thread(
-                target=self._reconcile, name="events-reconcile", daemon=True
-            )
-            self._reconciler.start()
+            self._connected.set()
 
-    def _reconcile(self) -> None:
-        try:
-            corrected = reconcile(self.journal, self.backend_url)
-        except Exception as exc:
-            log.info("reconciliation failed: %s", exc)
-            return
-        self.reconciled += corrected
-        if corrected:
-            self.on_reconciled(corrected)
+    def _reconcile_loop(self) -> None:
+        while not self._stopping.is_set():
+            just_connected = self._connected.wait(self.reconcile_every_s)
+            if self._stopping.is_set():
+                return
+            if self.stream.state != CONNECTED:
+                continue
+            self._connected.clear()
+            stale = None if just_connected else time.time() - self.reconcile_every_s
+            try:
+                corrected = reconcile(
+                    self.journal, self.backend_url, 5000 if just_connected else 1000, stale
+                )
+            except Exception as exc:
+                log.info("reconciliation failed: %s", exc)
+                continue
+            self.reconciled += corrected
+            if corrected:
+                self.on_reconciled(corrected)
 
     def _on_batch(self, batch: list[dict[str, Any]]) -> None:
         diff = self.state.apply(batch)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from celery import Celery
@@ -173,4 +174,79 @@ def test_broker_outage_is_reported_and_the_stream_resumes(tmp_path: Path) -> Non
     finally:
         monitor.stop()
         journal.close()
+        broker.stop()
+
+
+@pytest.mark.timeout(170)
+def test_a_30_s_broker_outage_while_tasks_run_ends_in_their_true_final_states(
+    tmp_path: Path,
+) -> None:
+    """The issue's fault case: the broker stops for 30 s while a task runs, then comes back."""
+    broker = EmbeddedRedis(tmp_path / "broker", FileSecretStore(tmp_path / "secrets.json"))
+    broker.start()
+    url, backend = broker.url(0), broker.url(1)
+    client = create_app(url, backend, queue_prefix="")
+    journal = Journal(tmp_path / "journal.sqlite3")
+    messages: list[tuple[str, str]] = []
+    monitor = Monitor(
+        url,
+        backend,
+        journal,
+        on_status=lambda state, text: messages.append((state, text)),
+        reconcile_every_s=10,
+    )
+    worker = WorkerProcess(
+        queues=["tasks"],
+        broker_url=url,
+        backend_url=backend,
+        log_path=tmp_path / "worker.log",
+        concurrency=2,
+    )
+
+    def state_of(task_id: str) -> str:
+        row = journal.get(task_id)
+        return str(row["state"]) if row else ""
+
+    monitor.start()
+    try:
+        wait_for(lambda: monitor.stream.state == CONNECTED, 10, "the event stream")
+        with running_worker(client, worker):
+            quick = [
+                client.tasks["workers.tasks.add"].apply_async(args=[i, i], queue="tasks")
+                for i in range(5)
+            ]
+            slow = client.tasks["workers.tasks.sleep"].apply_async(args=[36], queue="tasks")
+            for result in [*quick, slow]:
+                journal.record_submitted(result.id, "workers.tasks.x", queue="tasks")
+            wait_for(
+                lambda: (
+                    all(state_of(r.id) == "SUCCESS" for r in quick)
+                    and state_of(slow.id) == "STARTED"
+                ),
+                20,
+                "the quick tasks to finish and the slow one to start",
+            )
+            outage = time.monotonic()
+            broker.stop()
+            wait_for(lambda: monitor.stream.state == RECONNECTING, 15, "the outage to show")
+            text = next(t for s, t in messages if s == RECONNECTING)
+            assert "event stream lost" in text and "retrying in" in text
+            password = urlsplit(url).password
+            assert password and password not in text
+            time.sleep(max(0.0, 30 - (time.monotonic() - outage)))
+            assert monitor.stream._threads and all(t.is_alive() for t in monitor.stream._threads)
+            assert broker.start().running
+            wait_for(
+                lambda: [s for s, _ in messages].count(CONNECTED) >= 2, 30, "the stream to resume"
+            )
+            # The worker may die of the outage (Celery 5.7's "Unrecoverable error" on Redis
+            # with acks_late) after its pool finished the task: no task-succeeded event ever
+            # comes, but the result is in the backend and the periodic reconciliation finds it.
+            wait_for(lambda: state_of(slow.id) == "SUCCESS", 45, "the slow task's true end")
+            assert journal.get(slow.id)["result"] == "36"
+            assert all(state_of(r.id) == "SUCCESS" for r in quick)
+    finally:
+        monitor.stop()
+        journal.close()
+        client.close()
         broker.stop()
