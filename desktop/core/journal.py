@@ -176,6 +176,15 @@ class Journal:
                 (state, result, finished, time.time(), task_id),
             )
 
+    def note_result(self, task_id: str, text: str) -> bool:
+        """Explain a result the panel could not read (pickle): once, never over a real one."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE tasks SET result = ?, updated = ? WHERE id = ? AND result IS NULL",
+                (text, time.time(), task_id),
+            )
+        return cursor.rowcount > 0
+
     def prune(self, max_tasks: int, max_age_s: float | None = None) -> int:
         """Retention: keep the newest `max_tasks`, and none older than `max_age_s`."""
         with self._lock:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import ContentDisallowed, DecodeError
 
 from desktop.core import urls
 from desktop.core.events import CONNECTED, EventStream, receiver_app
@@ -50,7 +51,13 @@ def reconcile(
         for task_id in journal.unfinished_ids(limit, updated_before):
             try:
                 meta = app.backend.get_task_meta(task_id)
-            except Exception as exc:  # undecodable (pickle) or unreachable: leave it as it is
+            except (ContentDisallowed, DecodeError) as exc:
+                # Pickle (or anything not JSON): say so on the row, never unpickle it.
+                note = f"not decoded: the backend's value is not JSON ({type(exc).__name__}); "
+                if journal.note_result(task_id, note + "the panel never unpickles"):
+                    corrected += 1
+                continue
+            except Exception as exc:  # unreachable, or a key of another kind: leave it
                 log.info("reconcile %s skipped: %s", task_id, type(exc).__name__)
                 continue
             state = str(meta.get("status") or "")

@@ -136,6 +136,37 @@ def test_tasks_finished_while_away_are_reconciled_from_the_backend(
         journal.close()
 
 
+def test_a_pickled_result_is_shown_as_not_decoded_and_never_unpickled(
+    embedded_redis: Any, tmp_path: Path
+) -> None:
+    import pickle
+
+    import redis
+
+    from desktop.core.monitor import reconcile
+    from tests.integration.test_event_stream import Exploding
+
+    journal = Journal(tmp_path / "journal.sqlite3")
+    task_id = f"pickled-{time.time_ns()}"
+    journal.record_submitted(task_id, "workers.tasks.add", queue="tasks")
+    marker = tmp_path / "unpickled"
+    backend_url = embedded_redis.url(1)
+    client = redis.Redis.from_url(backend_url)
+    key = f"celery-task-meta-{task_id}"
+    client.set(key, pickle.dumps({"status": "SUCCESS", "result": Exploding(marker)}), ex=300)
+    try:
+        assert reconcile(journal, backend_url) >= 1
+        row = journal.get(task_id)
+        assert row is not None and row["state"] == "PENDING"
+        assert row["result"].startswith("not decoded") and "never unpickles" in row["result"]
+        assert not marker.exists(), "the backend's pickle was loaded"
+        assert reconcile(journal, backend_url) == 0  # said once
+    finally:
+        client.delete(key)
+        client.close()
+        journal.close()
+
+
 def test_broker_outage_is_reported_and_the_stream_resumes(tmp_path: Path) -> None:
     broker = EmbeddedRedis(tmp_path / "broker", FileSecretStore(tmp_path / "secrets.json"))
     broker.start()
