@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
@@ -15,6 +16,9 @@ from desktop.core.connection import check_broker
 from desktop.core.embedded import EmbeddedBrokerError
 from desktop.core.profiles import Endpoints, Profile, ProfileError, QueueSpec
 from desktop.core.services import Services
+
+if TYPE_CHECKING:
+    from desktop.core.supervisor import Supervisor
 
 F = TypeVar("F", bound=Callable[..., Any])
 ADHOC_PROFILE = "command-line"
@@ -506,6 +510,237 @@ def _task_json(row: dict[str, Any]) -> dict[str, Any]:
         "parent_id": row["parent_id"],
         "root_id": row["root_id"],
     }
+
+
+# -- local workers ----------------------------------------------------------------------------
+@cli.group()
+def worker() -> None:
+    """Local `celery worker` processes of a profile; they keep running after the command."""
+
+
+def _supervisor_target(
+    ctx: click.Context, kwargs: dict[str, Any], *, need_broker: bool
+) -> tuple[Supervisor, Profile, Endpoints | None]:
+    from desktop.core.supervisor import Supervisor
+
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    try:
+        item = selection.resolve(services)
+    except ProfileError as exc:
+        _profile_errors(exc)
+    endpoints: Endpoints | None = None
+    if need_broker:
+        if item.is_embedded or item.result_backend == urls.EMBEDDED:
+            try:
+                status = services.embedded.start(keep=True)  # the worker needs it to stay up
+            except EmbeddedBrokerError as exc:
+                _fail(str(exc))
+            if not status.reused:
+                click.echo(
+                    f"started the embedded broker on 127.0.0.1:{status.port} "
+                    "(stop it with `celery-desk broker stop`)",
+                    err=True,
+                )
+        item, endpoints = _connect_target(selection, services)
+    else:
+        with contextlib.suppress(ProfileError, EmbeddedBrokerError):
+            endpoints = services.endpoints(item)
+    return Supervisor(services.workers_dir(item), item), item, endpoints
+
+
+def _ping_app(item: Profile, endpoints: Endpoints) -> Any:
+    from desktop.core.events import receiver_app
+
+    options = item.transport.to_celery() if item.broker_kind != "rabbitmq" else {}
+    return receiver_app(endpoints.broker_url, options)
+
+
+def _free_name(supervisor: Supervisor, base: str) -> str:
+    taken = {w.name for w in supervisor.workers() if w.running}
+    if base not in taken:
+        return base
+    return next(f"{base}-{n}" for n in range(2, 1000) if f"{base}-{n}" not in taken)
+
+
+@worker.command("start")
+@selection_options
+@click.option("--queue", "-Q", "queues", multiple=True, required=True, help="Queue (repeatable).")
+@click.option("--name", "-n", help="Node name before '@host' (default: the first queue).")
+@click.option("--concurrency", "-c", type=int, help="Pool processes or threads.")
+@click.option("--prefetch", type=int, help="Prefetch multiplier (1 with acks_late = fair order).")
+@click.option("--pool", "-P", type=click.Choice(["prefork", "threads", "solo"]), default="prefork")
+@click.option("--autoscale", help="MAX,MIN processes, e.g. 8,2.")
+@click.option("--max-tasks-per-child", type=int, help="Recycle a pool process after N tasks.")
+@click.option("--fair", is_flag=True, help="-O fair: hand a task only to an idle process.")
+@click.option("--acks-late/--no-acks-late", default=None, help="Override the app's acks_late.")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.option("--auto-restart", is_flag=True, help="Restart after a crash, with backoff.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Wait for online.")
+@click.pass_context
+def worker_start(
+    ctx: click.Context,
+    /,
+    queues: tuple[str, ...],
+    name: str | None,
+    concurrency: int | None,
+    prefetch: int | None,
+    pool: str,
+    autoscale: str | None,
+    max_tasks_per_child: int | None,
+    fair: bool,
+    acks_late: bool | None,
+    loglevel: str,
+    auto_restart: bool,
+    timeout: float,
+    **kwargs: Any,
+) -> None:
+    """Start a worker and return once it answers a ping; prints its node name."""
+    from desktop.core.supervisor import WorkerError, WorkerSpec, WorkerSpecError
+
+    wanted = [q for text in queues for q in text.split(",") if q.strip()]
+    high = low = None
+    if autoscale:
+        try:
+            high_text, _, low_text = autoscale.partition(",")
+            high, low = int(high_text), int(low_text or 0)
+        except ValueError:
+            _fail(f"--autoscale takes MAX,MIN (e.g. 8,2), not '{autoscale}'", 2)
+    supervisor, item, endpoints = _supervisor_target(ctx, kwargs, need_broker=True)
+    assert endpoints is not None
+    spec = WorkerSpec(
+        name=name or _free_name(supervisor, wanted[0] if wanted else "worker"),
+        queues=wanted,
+        concurrency=concurrency,
+        pool=pool,
+        prefetch_multiplier=prefetch,
+        autoscale_max=high,
+        autoscale_min=low,
+        max_tasks_per_child=max_tasks_per_child,
+        fair=fair,
+        acks_late=acks_late,
+        loglevel=loglevel,
+        auto_restart=auto_restart,
+    )
+    try:
+        supervisor.start(spec, endpoints)
+        started = supervisor.wait_online(spec.name, _ping_app(item, endpoints), timeout)
+    except WorkerSpecError as exc:
+        for where, message in exc.errors.items():
+            click.echo(f"error: {where}: {message}", err=True)
+        sys.exit(2)
+    except WorkerError as exc:
+        _fail(str(exc))
+    click.echo(started.nodename)
+    click.echo(
+        f"online: pid {started.pid}, queues {', '.join(spec.queues)}; "
+        f"log {started.log_path}; stop with `celery-desk worker stop {spec.name}`",
+        err=True,
+    )
+
+
+@worker.command("list")
+@selection_options
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def worker_list(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
+    """Local workers of the profile: node name, queues, pid and state."""
+    supervisor, item, endpoints = _supervisor_target(ctx, kwargs, need_broker=False)
+    if endpoints is not None and any(w.state == "starting" for w in supervisor.workers()):
+        with contextlib.suppress(Exception):  # unreachable broker: they stay 'starting'
+            supervisor.confirm_online(_ping_app(item, endpoints), timeout=1.0)
+    found = supervisor.workers()
+    if as_json:
+        click.echo(json.dumps([w.as_json() for w in found], indent=2))
+        return
+    if not found:
+        click.echo(f"no local workers for profile '{item.name}'", err=True)
+    for w in found:
+        click.echo(
+            f"{w.nodename:<32} {w.state:<9} pid {w.pid or '-':<8} {','.join(w.spec.queues)}"
+            + (f"  ({w.detail[:100]})" if w.detail else "")
+        )
+
+
+@worker.command("stop")
+@selection_options
+@click.argument("name", required=False)
+@click.option("--all", "stop_all", is_flag=True, help="Every running worker of the profile.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Wait this long.")
+@click.option("--kill", "kill_after", is_flag=True, help="SIGKILL what is still running then.")
+@click.pass_context
+def worker_stop(
+    ctx: click.Context,
+    /,
+    name: str | None,
+    stop_all: bool,
+    timeout: float,
+    kill_after: bool,
+    **kwargs: Any,
+) -> None:
+    """Warm shutdown (running tasks finish), then print each exit status."""
+    from desktop.core.supervisor import WorkerError, describe_exit
+
+    if bool(name) == stop_all:
+        _fail("give a worker NAME or --all", 2)
+    supervisor, _item, _endpoints = _supervisor_target(ctx, kwargs, need_broker=False)
+    names = [w.name for w in supervisor.workers() if w.running] if stop_all else [str(name)]
+    failed = False
+    for each in names:
+        try:
+            supervisor.stop(each)
+        except WorkerError as exc:
+            _fail(str(exc))
+    for each in names:
+        done = supervisor.wait_stopped(each, timeout)
+        if done.running and kill_after:
+            supervisor.kill(each)
+            done = supervisor.wait_stopped(each, 10.0)
+        if done.running:
+            failed = True
+            click.echo(
+                f"{done.nodename}: still {done.state} after {timeout:.0f} s (a task is running); "
+                f"kill it with `celery-desk worker stop {each} --kill`",
+                err=True,
+            )
+        else:
+            click.echo(f"{done.nodename}: {done.state} ({describe_exit(done.exit_code)})")
+    sys.exit(1 if failed else 0)
+
+
+@worker.command("logs")
+@selection_options
+@click.argument("name")
+@click.option("--lines", "-n", type=int, default=50, show_default=True)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines (Ctrl+C ends).")
+@click.pass_context
+def worker_logs(ctx: click.Context, /, name: str, lines: int, follow: bool, **kwargs: Any) -> None:
+    """A worker's log: the last lines, and with --follow what it writes next."""
+    import time
+
+    supervisor, _item, _endpoints = _supervisor_target(ctx, kwargs, need_broker=False)
+    if supervisor.get(name) is None:
+        _fail(f"no worker named {name} in this profile (see `celery-desk worker list`)")
+    path = supervisor.log_path(name)
+    for line in supervisor.log_tail(name, lines):
+        click.echo(line)
+    if not follow:
+        return
+    position = path.stat().st_size if path.exists() else 0
+    try:
+        while True:
+            size = path.stat().st_size if path.exists() else 0
+            if size < position:  # rotated or restarted: read the new file from its start
+                position = 0
+            if size > position:
+                with open(path, "rb") as handle:
+                    handle.seek(position)
+                    chunk = handle.read()
+                position += len(chunk)
+                click.echo(chunk.decode("utf-8", "replace"), nl=False)
+            time.sleep(0.25)
+    except KeyboardInterrupt:
+        return
 
 
 def main() -> None:

@@ -37,6 +37,11 @@ class Services:
         """Each profile keeps its own history: two clusters never mix in one table."""
         return self.paths.data_dir / "journals" / journal_name(profile.name)
 
+    def workers_dir(self, profile: Profile) -> Path:
+        """Local workers are kept per profile, like the history."""
+        key = journal_name(profile.name).removesuffix(".sqlite3")
+        return self.paths.data_dir / "workers" / key
+
     def endpoints(self, profile: Profile) -> Endpoints:
         """URLs to connect with, passwords restored; the embedded broker must be running."""
         full = self.profiles.with_secrets(profile)

@@ -1,0 +1,603 @@
+"""Local worker processes of a profile: start, watch, stop, kill, restart, adopt, logs.
+
+Each worker is a record in the profile's state dir (`NAME.json`: its settings and argv, no
+secrets), a keeper process that owns it (see `worker_keeper`) and writes `NAME.status.json`,
+and a rotated `NAME.log`. Nothing lives only in memory, so a second panel, a panel restarted
+after SIGKILL and the CLI all see the same workers, once. Blocking: callers on a GUI run these
+methods off its thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.utils.nodenames import host_format
+
+from desktop.core import urls, worker_keeper
+from desktop.core.app_config import child_environment
+from desktop.core.files import write_atomic
+from desktop.core.processes import pid_alive
+from desktop.core.profiles import Endpoints, Profile
+
+POOLS = ("prefork", "threads", "solo")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+STARTING, ONLINE, STOPPING, STOPPED, CRASHED = (
+    "starting",
+    "online",
+    "stopping",
+    "stopped",
+    "crashed",
+)
+DEFAULT_GRACE_S = 30.0
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class WorkerError(RuntimeError):
+    """A worker that cannot be started or controlled as asked; the message says why."""
+
+
+class WorkerSpecError(WorkerError):
+    """Settings refused before anything starts: one message per field."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class WorkerSpec:
+    """What a person chooses for one worker; None means Celery's (or the app's) own default."""
+
+    name: str
+    queues: list[str]
+    concurrency: int | None = None
+    pool: str = "prefork"
+    prefetch_multiplier: int | None = None
+    autoscale_max: int | None = None
+    autoscale_min: int | None = None
+    max_tasks_per_child: int | None = None
+    fair: bool = False
+    acks_late: bool | None = None
+    loglevel: str = "INFO"
+    auto_restart: bool = False
+
+    @property
+    def nodename(self) -> str:
+        return str(host_format(f"{self.name}@%h"))
+
+    def problems(self, known_queues: Iterable[str]) -> dict[str, str]:
+        """Every setting that cannot work, by field; empty when the worker may start."""
+        errors: dict[str, str] = {}
+        if not _NAME_RE.match(self.name or ""):
+            errors["name"] = (
+                "use letters, digits, '.', '_' or '-' (at most 64), e.g. queue1-worker; "
+                "the node name becomes NAME@host"
+            )
+        known = list(known_queues)
+        if not self.queues:
+            errors["queues"] = "choose at least one queue"
+        else:
+            unknown = [q for q in self.queues if q not in known]
+            if unknown:
+                errors["queues"] = (
+                    f"unknown queue(s) {', '.join(unknown)}: this profile has "
+                    f"{', '.join(known) or 'none'} (add a queue to the profile first)"
+                )
+        for attr, low in (
+            ("concurrency", 1),
+            ("prefetch_multiplier", 1),
+            ("max_tasks_per_child", 1),
+            ("autoscale_max", 1),
+            ("autoscale_min", 0),
+        ):
+            value = getattr(self, attr)
+            if value is not None and (not isinstance(value, int) or value < low):
+                errors[attr] = f"must be a whole number of at least {low}, not {value!r}"
+        if (self.autoscale_max is None) != (self.autoscale_min is None):
+            errors["autoscale"] = "give both the most and the fewest processes, or neither"
+        elif (
+            self.autoscale_max is not None
+            and self.autoscale_min is not None
+            and self.autoscale_min > self.autoscale_max
+        ):
+            errors["autoscale"] = "the fewest processes cannot exceed the most"
+        if self.pool not in POOLS:
+            errors["pool"] = f"'{self.pool}' is not one of {', '.join(POOLS)}"
+        elif self.pool == "solo" and (self.concurrency or 1) > 1:
+            errors["concurrency"] = "the solo pool runs one task at a time: use 1 or prefork"
+        if self.pool != "prefork" and self.autoscale_max is not None:
+            errors["autoscale"] = "autoscale needs the prefork pool"
+        if self.pool != "prefork" and self.max_tasks_per_child is not None:
+            errors["max_tasks_per_child"] = "only the prefork pool recycles processes"
+        if self.loglevel.upper() not in LOG_LEVELS:
+            errors["loglevel"] = f"'{self.loglevel}' is not one of {', '.join(LOG_LEVELS)}"
+        return errors
+
+    def worker_args(self) -> list[str]:
+        """The `celery worker` options; the broker is not among them (it travels in env)."""
+        args = ["worker", "-n", f"{self.name}@%h", "-Q", ",".join(self.queues)]
+        args += ["-l", self.loglevel.upper(), "-E", "-P", self.pool]
+        if self.concurrency is not None:
+            args += ["-c", str(self.concurrency)]
+        if self.prefetch_multiplier is not None:
+            args += ["--prefetch-multiplier", str(self.prefetch_multiplier)]
+        if self.autoscale_max is not None:
+            args += ["--autoscale", f"{self.autoscale_max},{self.autoscale_min or 0}"]
+        if self.max_tasks_per_child is not None:
+            args += ["--max-tasks-per-child", str(self.max_tasks_per_child)]
+        if self.fair:
+            args += ["-O", "fair"]
+        return args
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> WorkerSpec:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def presets(profile: Profile) -> dict[str, list[WorkerSpec]]:
+    """The tutorial's set-ups, one click each, for the queues this profile has."""
+    names = [q.name for q in profile.queues]
+    found: dict[str, list[WorkerSpec]] = {}
+    routed = [q for q in ("queue1", "queue2") if q in names]
+    if routed:
+        found["queue1 + queue2 workers"] = [WorkerSpec(name=q, queues=[q]) for q in routed]
+    if "tasks" in names:
+        found["priority demo: tasks queue, concurrency 1, prefetch 1, acks_late"] = [
+            WorkerSpec(
+                name="priority",
+                queues=["tasks"],
+                concurrency=1,
+                prefetch_multiplier=1,
+                acks_late=True,
+            )
+        ]
+    if names:
+        found["one worker for every queue"] = [WorkerSpec(name="all", queues=names)]
+    return found
+
+
+@dataclass
+class LocalWorker:
+    """One local worker as the screens and the CLI show it."""
+
+    name: str
+    nodename: str
+    spec: WorkerSpec
+    state: str
+    since: float
+    pid: int | None = None
+    keeper_pid: int | None = None
+    started: float | None = None
+    exit_code: int | None = None
+    restarts: int = 0
+    next_restart: float | None = None
+    detail: str = ""
+    log_path: Path = field(default_factory=Path)
+
+    @property
+    def running(self) -> bool:
+        return self.state in (STARTING, ONLINE, STOPPING) or self.next_restart is not None
+
+    def uptime_s(self, now: float | None = None) -> float | None:
+        if self.started is None or self.state not in (ONLINE, STOPPING, STARTING):
+            return None
+        return (now or time.time()) - self.started
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "node": self.nodename,
+            "queues": list(self.spec.queues),
+            "pid": self.pid,
+            "state": self.state,
+            "since": self.since,
+            "started": self.started,
+            "exit_code": self.exit_code,
+            "restarts": self.restarts,
+            "detail": self.detail,
+            "log": str(self.log_path),
+        }
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exit status unknown"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+        return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def ping(app: Celery, nodenames: list[str], timeout: float = 0.5) -> set[str]:
+    """Which of these nodes answer a ping within `timeout` (returns early once all did)."""
+    if not nodenames:
+        return set()
+    replies = app.control.ping(destination=nodenames, timeout=timeout, limit=len(nodenames))
+    return {node for reply in replies or [] for node in reply}
+
+
+class Supervisor:
+    """The local workers of one profile, kept in `directory`."""
+
+    def __init__(self, directory: Path, profile: Profile) -> None:
+        self.directory = directory
+        self.profile = profile
+        # Node names confirmed online, by worker pid: a restarted worker must answer again.
+        self._online: dict[str, tuple[int | None, float]] = {}
+        self._children: list[subprocess.Popen[bytes]] = []
+
+    # -- files --------------------------------------------------------------------------------
+    def record_path(self, name: str) -> Path:
+        return self.directory / f"{name}.json"
+
+    def log_path(self, name: str) -> Path:
+        return worker_keeper.log_path(self.record_path(name))
+
+    def _read_json(self, path: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def names(self) -> list[str]:
+        if not self.directory.is_dir():
+            return []
+        return sorted(
+            p.stem
+            for p in self.directory.glob("*.json")
+            if not p.name.endswith(".status.json") and not p.name.startswith(".")
+        )
+
+    # -- reading state ------------------------------------------------------------------------
+    def get(self, name: str) -> LocalWorker | None:
+        record = self._read_json(self.record_path(name))
+        if record is None:
+            return None
+        spec = WorkerSpec.from_dict(record.get("spec") or {"name": name, "queues": []})
+        status = self._read_json(worker_keeper.status_path(self.record_path(name))) or {}
+        keeper_pid = record.get("keeper_pid")
+        keeper_alive = isinstance(keeper_pid, int) and self._is_keeper(keeper_pid, name)
+        worker_pid = status.get("worker_pid")
+        worker_alive = isinstance(worker_pid, int) and self._is_worker(worker_pid, spec)
+        created = float(record.get("created") or time.time())
+        started = status.get("started")
+        worker = LocalWorker(
+            name=name,
+            nodename=str(record.get("nodename") or spec.nodename),
+            spec=spec,
+            state=STARTING,
+            since=float(started or created),
+            pid=int(worker_pid) if worker_pid else None,
+            keeper_pid=int(keeper_pid) if keeper_pid else None,
+            started=float(started) if started else None,
+            exit_code=status.get("exit_code"),
+            restarts=int(status.get("restarts") or 0),
+            log_path=self.log_path(name),
+        )
+        state = status.get("state")
+        if state == worker_keeper.WAITING and keeper_alive:
+            worker.state = CRASHED
+            worker.since = float(status.get("exited") or created)
+            worker.next_restart = status.get("next_restart")
+            worker.detail = self._crash_detail(worker)
+        elif state == worker_keeper.EXITED or (not worker_alive and not keeper_alive):
+            requested = bool(status.get("stop_requested")) or bool(record.get("stop_requested"))
+            worker.state = STOPPED if requested else CRASHED
+            worker.since = float(status.get("exited") or status.get("updated") or created)
+            if worker.state == CRASHED:
+                worker.detail = self._crash_detail(worker)
+                if not status:
+                    worker.detail = "its keeper process is gone; " + worker.detail
+        elif state == worker_keeper.STOPPING or record.get("stop_requested"):
+            worker.state = STOPPING
+            worker.since = float(status.get("stopping_since") or record.get("stop_requested") or 0)
+        else:
+            online = self._online.get(worker.nodename)
+            if online is not None and online[0] == worker.pid:
+                worker.state = ONLINE
+                worker.since = online[1]
+        return worker
+
+    def workers(self) -> list[LocalWorker]:
+        found = [self.get(name) for name in self.names()]
+        return [w for w in found if w is not None]
+
+    def _crash_detail(self, worker: LocalWorker) -> str:
+        tail = self.log_tail(worker.name, 5, skip_own=True)
+        return describe_exit(worker.exit_code) + (": " + " | ".join(tail) if tail else "")
+
+    def log_tail(self, name: str, lines: int = 200, *, skip_own: bool = False) -> list[str]:
+        """The last lines of a worker's log (its own output, plus the keeper's notes)."""
+        path = self.log_path(name)
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                size = handle.tell()
+                handle.seek(max(0, size - 256 * 1024))
+                text = handle.read().decode("utf-8", "replace")
+        except OSError:
+            return []
+        found = [ln for ln in text.splitlines() if ln.strip()]
+        if skip_own:
+            found = [ln for ln in found if "celery-desk]" not in ln]
+        return found[-lines:]
+
+    @staticmethod
+    def _is_keeper(pid: int, name: str) -> bool:
+        """The pid still belongs to this worker's keeper (pids get reused)."""
+        return (
+            pid_alive(pid)
+            and "worker_keeper" in _cmdline(pid)
+            and f"{name}.json" in (_cmdline(pid))
+        )
+
+    @staticmethod
+    def _is_worker(pid: int, spec: WorkerSpec) -> bool:
+        return pid_alive(pid) and f"{spec.name}@%h" in _cmdline(pid)
+
+    # -- online -------------------------------------------------------------------------------
+    def mark_online(self, nodename: str, pid: int | None = None) -> bool:
+        """A ping answer or a worker-online event: True when it changes what is shown."""
+        for name in self.names():
+            worker = self.get(name)
+            if worker is None or worker.nodename != nodename or worker.state != STARTING:
+                continue
+            if pid is not None and worker.pid != pid:
+                continue
+            self._online[nodename] = (worker.pid, time.time())
+            return True
+        return False
+
+    def confirm_online(self, app: Celery, timeout: float = 0.5) -> list[str]:
+        """Ping the workers still starting; returns the node names that answered."""
+        starting = [w for w in self.workers() if w.state == STARTING]
+        answered = ping(app, [w.nodename for w in starting], timeout) if starting else set()
+        now = time.time()
+        for worker in starting:
+            if worker.nodename in answered:
+                self._online[worker.nodename] = (worker.pid, now)
+        return sorted(answered)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def check(self, spec: WorkerSpec) -> None:
+        """Refuse settings that cannot work, before anything starts."""
+        errors = spec.problems(q.name for q in self.profile.queues)
+        workdir = self._workdir()
+        if not Path(workdir).is_dir():
+            errors["workdir"] = f"the profile's working directory '{workdir}' does not exist"
+        interpreter = self._interpreter()
+        if not (Path(interpreter).is_file() and os.access(interpreter, os.X_OK)):
+            errors["python"] = f"the profile's Python '{interpreter}' is not an executable file"
+        current = self.get(spec.name) if "name" not in errors else None
+        if current is not None and current.running:
+            errors["name"] = (
+                f"a worker named {spec.name} already runs here (pid {current.pid}); "
+                "choose another name or stop it first"
+            )
+        if errors:
+            raise WorkerSpecError(errors)
+
+    def _workdir(self) -> str:
+        return str(Path(self.profile.workdir).expanduser()) if self.profile.workdir else os.getcwd()
+
+    def _interpreter(self) -> str:
+        return (
+            str(Path(self.profile.python).expanduser()) if self.profile.python else sys.executable
+        )
+
+    def argv(self, spec: WorkerSpec) -> list[str]:
+        argv = [self._interpreter(), "-m", "celery", "-A", self.profile.app_module]
+        argv += spec.worker_args()
+        # Settings `celery worker` has no option for go after `--` as config overrides; they
+        # hold no secret (ps shows them).
+        extra: list[str] = []
+        if spec.acks_late is not None:
+            extra.append(f"task_acks_late={'true' if spec.acks_late else 'false'}")
+        if self.profile.broker_kind in ("redis", "embedded"):
+            options = json.dumps(self.profile.transport.to_celery(), separators=(",", ":"))
+            extra.append(f"broker_transport_options=(json){options}")
+        return argv + (["--", *extra] if extra else [])
+
+    def environment(self, endpoints: Endpoints) -> dict[str, str]:
+        """Broker and backend reach the worker here, never in its argv (ps shows argv)."""
+        env = child_environment(self.profile)
+        env["CELERY_BROKER_URL"] = endpoints.broker_url
+        env["CELERY_BROKER"] = endpoints.broker_url  # the shipped app and the tutorial's
+        if endpoints.result_backend and urls.scheme_of(endpoints.result_backend):
+            env["CELERY_RESULT_BACKEND"] = endpoints.result_backend
+            env["CELERY_BACKEND"] = endpoints.result_backend
+        env["CELERY_DESK_TRANSPORT_OPTIONS"] = json.dumps(self.profile.transport.to_celery())
+        return env
+
+    def start(self, spec: WorkerSpec, endpoints: Endpoints) -> LocalWorker:
+        """Start a keeper and its worker; returns at once in state 'starting'."""
+        self.check(spec)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        record = self.record_path(spec.name)
+        status = worker_keeper.status_path(record)
+        with contextlib.suppress(FileNotFoundError):
+            status.unlink()
+        log = self.log_path(spec.name)
+        if log.exists() and log.stat().st_size:
+            worker_keeper.rotate(log)  # each start begins a fresh log; the last one is kept
+        data = {
+            "spec": spec.to_dict(),
+            "nodename": spec.nodename,
+            "profile": self.profile.name,
+            "argv": self.argv(spec),
+            "workdir": self._workdir(),
+            "auto_restart": spec.auto_restart,
+            "created": time.time(),
+            "host": socket.gethostname(),
+        }
+        write_atomic(record, json.dumps(data), mode=0o600)
+        keeper = subprocess.Popen(
+            [sys.executable, "-m", "desktop.core.worker_keeper", str(record)],
+            env=self.environment(endpoints),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            close_fds=True,
+            start_new_session=True,  # outlives the panel and the CLI command
+        )
+        data["keeper_pid"] = keeper.pid
+        write_atomic(record, json.dumps(data), mode=0o600)
+        self._online.pop(spec.nodename, None)
+        self._children.append(keeper)  # reaped by `reap`, so no zombie keeps a pid alive
+        worker = self.get(spec.name)
+        assert worker is not None
+        return worker
+
+    def reap(self) -> None:
+        """Collect keepers this process started that have exited."""
+        self._children = [child for child in self._children if child.poll() is None]
+
+    def wait_online(self, name: str, app: Celery, timeout: float = 60.0) -> LocalWorker:
+        """Ping until the worker answers; a worker that exits first fails with its output."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.reap()
+            worker = self.get(name)
+            if worker is None:
+                raise WorkerError(f"no worker named {name}")
+            if worker.state == ONLINE:
+                return worker
+            if worker.state in (CRASHED, STOPPED):
+                if worker.running:  # auto-restart would try again: a failed start ends here
+                    self.stop(name)
+                raise WorkerError(self._failure_text(worker))
+            if time.monotonic() >= deadline:
+                self.kill(name)  # nothing may keep running half-started
+                self.wait_stopped(name, 10.0)
+                raise WorkerError(
+                    f"{worker.nodename} did not come online within {timeout:.0f} s and was "
+                    "stopped; its output:\n" + "\n".join(self.log_tail(name, 20, skip_own=True))
+                )
+            if worker.pid is not None:
+                with contextlib.suppress(Exception):
+                    self.confirm_online(app, timeout=0.5)
+                    continue
+            time.sleep(0.05)
+
+    def _failure_text(self, worker: LocalWorker) -> str:
+        tail = self.log_tail(worker.name, 20, skip_own=True)
+        return (
+            f"{worker.nodename} exited before it came online ({describe_exit(worker.exit_code)})"
+            + (":\n" + "\n".join(tail) if tail else " and wrote nothing")
+        )
+
+    def _signal_keeper(self, name: str, sig: int) -> LocalWorker:
+        worker = self.get(name)
+        if worker is None:
+            raise WorkerError(f"no worker named {name} in this profile")
+        if worker.keeper_pid and self._is_keeper(worker.keeper_pid, name):
+            os.kill(worker.keeper_pid, sig)
+        elif worker.pid and self._is_worker(worker.pid, worker.spec):
+            # The keeper was killed but its worker runs on: signal the worker itself.
+            target = signal.SIGKILL if sig == signal.SIGUSR1 else signal.SIGTERM
+            with contextlib.suppress(ProcessLookupError):
+                if target == signal.SIGKILL:
+                    os.killpg(worker.pid, target)
+                else:
+                    os.kill(worker.pid, target)
+            self._mark_stop_requested(name)
+        return worker
+
+    def _mark_stop_requested(self, name: str) -> None:
+        record = self._read_json(self.record_path(name))
+        if record is not None:
+            record["stop_requested"] = time.time()
+            write_atomic(self.record_path(name), json.dumps(record), mode=0o600)
+
+    def stop(self, name: str) -> LocalWorker:
+        """Warm shutdown: the worker stops taking tasks and finishes the running ones."""
+        return self._signal_keeper(name, signal.SIGTERM)
+
+    def kill(self, name: str) -> LocalWorker:
+        """Cold and immediate: SIGKILL to the worker and its pool; running tasks are lost
+        (with acks_late they are redelivered)."""
+        return self._signal_keeper(name, signal.SIGUSR1)
+
+    def wait_stopped(self, name: str, timeout: float) -> LocalWorker:
+        deadline = time.monotonic() + timeout
+        while True:
+            self.reap()
+            worker = self.get(name)
+            if worker is None:
+                raise WorkerError(f"no worker named {name}")
+            if worker.state in (STOPPED, CRASHED) and worker.next_restart is None:
+                keeper_gone = not worker.keeper_pid or not pid_alive(worker.keeper_pid)
+                if keeper_gone:
+                    return worker
+            if time.monotonic() >= deadline:
+                return worker
+            time.sleep(0.05)
+
+    def restart(
+        self, name: str, endpoints: Endpoints, grace_s: float = DEFAULT_GRACE_S
+    ) -> LocalWorker:
+        worker = self.get(name)
+        if worker is None:
+            raise WorkerError(f"no worker named {name} in this profile")
+        if worker.running:
+            self.stop(name)
+            worker = self.wait_stopped(name, grace_s)
+            if worker.running:
+                self.kill(name)
+                self.wait_stopped(name, 10.0)
+        return self.start(worker.spec, endpoints)
+
+    def forget(self, name: str) -> None:
+        """Remove a stopped worker's record (its log files stay for reading)."""
+        worker = self.get(name)
+        if worker is not None and worker.running:
+            raise WorkerError(f"{name} is still running: stop it first")
+        for path in (self.record_path(name), worker_keeper.status_path(self.record_path(name))):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def stop_all(
+        self, grace_s: float = DEFAULT_GRACE_S, kill_after: bool = True
+    ) -> list[LocalWorker]:
+        """Quit: warm shutdown of every running worker, then kill what overstays the grace."""
+        running = [w for w in self.workers() if w.running]
+        for worker in running:
+            with contextlib.suppress(WorkerError, ProcessLookupError):
+                self.stop(worker.name)
+        deadline = time.monotonic() + grace_s
+        results = []
+        for worker in running:
+            left = max(0.0, deadline - time.monotonic())
+            done = self.wait_stopped(worker.name, left)
+            if done.running and kill_after:
+                with contextlib.suppress(WorkerError, ProcessLookupError):
+                    self.kill(worker.name)
+                done = self.wait_stopped(worker.name, 10.0)
+            results.append(done)
+        return results

@@ -1,0 +1,287 @@
+"""Local workers through the supervisor and its keeper: real processes on a real broker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from celery import Celery
+
+from desktop.core.panel_app import panel_app
+from desktop.core.profiles import Endpoints, Profile, QueueSpec, TransportOptions
+from desktop.core.supervisor import (
+    CRASHED,
+    ONLINE,
+    STOPPED,
+    Supervisor,
+    WorkerError,
+    WorkerSpec,
+    WorkerSpecError,
+)
+from tests.conftest import stop_with_this_process
+from tests.integration.worker_process import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def make_profile(broker: str, backend: str, prefix: str, **changes: Any) -> Profile:
+    queues = [QueueSpec(prefix + name, 10) for name in ("queue1", "queue2", "tasks")]
+    values: dict[str, Any] = {"workdir": str(REPO_ROOT), "queues": queues, **changes}
+    return Profile(name="supervised", broker_url=broker, result_backend=backend, **values)
+
+
+class Harness:
+    """A supervisor on one profile, the panel's app to ping and send, and cleanup."""
+
+    def __init__(self, directory: Path, profile: Profile, endpoints: Endpoints) -> None:
+        self.supervisor = Supervisor(directory, profile)
+        self.endpoints = endpoints
+        self.profile = profile
+        options = profile.transport.to_celery() if profile.broker_kind != "rabbitmq" else {}
+        self.app: Celery = panel_app(
+            endpoints.broker_url, endpoints.result_backend, options, profile.queues
+        )
+
+    def start(self, spec: WorkerSpec, timeout: float = 30.0) -> Any:
+        self.supervisor.start(spec, self.endpoints)
+        started = self.supervisor.get(spec.name)
+        assert started is not None and started.keeper_pid
+        stop_with_this_process(started.keeper_pid)  # a killed test run leaves no worker
+        return self.supervisor.wait_online(spec.name, self.app, timeout)
+
+    def close(self) -> None:
+        self.supervisor.stop_all(grace_s=5.0)
+        self.app.close()
+
+
+@pytest.fixture
+def prefix(monkeypatch: pytest.MonkeyPatch) -> str:
+    value = f"sv{uuid.uuid4().hex[:6]}-"
+    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", value)  # the shipped app's queue names
+    return value
+
+
+@pytest.fixture
+def redis_harness(embedded_redis: Any, tmp_path: Path, prefix: str) -> Iterator[Harness]:
+    profile = make_profile(embedded_redis.url(0), embedded_redis.url(1), prefix)
+    harness = Harness(
+        tmp_path / "workers", profile, Endpoints(profile.broker_url, profile.result_backend, "")
+    )
+    yield harness
+    harness.close()
+
+
+def _wait_state(supervisor: Supervisor, name: str, state: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        worker = supervisor.get(name)
+        if worker is not None and worker.state == state:
+            return worker
+        time.sleep(0.05)
+    raise AssertionError(f"{name} is {supervisor.get(name)} , not {state}")
+
+
+def test_a_warm_stop_lets_the_running_task_finish(redis_harness: Harness, prefix: str) -> None:
+    supervisor = redis_harness.supervisor
+    worker = redis_harness.start(WorkerSpec("warm", [prefix + "tasks"], concurrency=1))
+    assert worker.state == ONLINE and worker.pid
+    cmdline = Path(f"/proc/{worker.pid}/cmdline").read_bytes().decode(errors="replace")
+    keeper_cmdline = Path(f"/proc/{worker.keeper_pid}/cmdline").read_bytes().decode()
+    password = redis_harness.endpoints.broker_url.split(":")[2].split("@")[0]
+    assert password and password not in cmdline and password not in keeper_cmdline
+    assert password not in supervisor.record_path("warm").read_text()
+
+    result = redis_harness.app.send_task(
+        "workers.tasks.sleep", args=[5], queue=prefix + "tasks", priority=5
+    )
+    deadline = time.monotonic() + 20
+    while result.state != "STARTED" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert result.state == "STARTED"
+    supervisor.stop("warm")
+    assert _wait_state(supervisor, "warm", "stopping", 5).state == "stopping"
+    stopped = supervisor.wait_stopped("warm", 30)
+    assert stopped.state == STOPPED and stopped.exit_code == 0
+    assert result.get(timeout=5) == 5
+    assert any("Warm shutdown" in line for line in supervisor.log_tail("warm"))
+
+
+def test_a_worker_killed_outside_the_panel_shows_as_crashed_with_its_last_lines(
+    redis_harness: Harness, prefix: str
+) -> None:
+    supervisor = redis_harness.supervisor
+    worker = redis_harness.start(WorkerSpec("victim", [prefix + "queue1"], pool="solo"))
+    os.kill(worker.pid, signal.SIGKILL)
+    crashed = _wait_state(supervisor, "victim", CRASHED)
+    assert crashed.exit_code == -signal.SIGKILL
+    assert crashed.detail.startswith("killed by SIGKILL") and "ready" in crashed.detail
+    assert not crashed.running
+
+
+def test_auto_restart_brings_a_crashed_worker_back_online(
+    redis_harness: Harness, prefix: str
+) -> None:
+    supervisor = redis_harness.supervisor
+    spec = WorkerSpec("phoenix", [prefix + "queue2"], pool="solo", auto_restart=True)
+    first = redis_harness.start(spec)
+    os.kill(first.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    again = supervisor.get("phoenix")
+    while time.monotonic() < deadline:
+        again = supervisor.get("phoenix")
+        if again is not None and again.pid not in (None, first.pid) and again.restarts == 1:
+            break
+        time.sleep(0.1)
+    assert again is not None and again.restarts == 1 and again.pid != first.pid
+    assert supervisor.wait_online("phoenix", redis_harness.app, 30).state == ONLINE
+    stopped = supervisor.stop_all(grace_s=20)
+    assert [w.state for w in stopped] == [STOPPED]
+
+
+def test_bad_settings_are_refused_before_anything_starts(
+    redis_harness: Harness, prefix: str, tmp_path: Path
+) -> None:
+    supervisor = redis_harness.supervisor
+    with pytest.raises(WorkerSpecError) as refused:
+        supervisor.start(WorkerSpec("w", ["nowhere"], concurrency=0), redis_harness.endpoints)
+    assert set(refused.value.errors) == {"queues", "concurrency"}
+    assert "nowhere" in refused.value.errors["queues"]
+    missing = Supervisor(
+        tmp_path / "other",
+        make_profile(
+            redis_harness.profile.broker_url, "", prefix, workdir=str(tmp_path / "missing")
+        ),
+    )
+    with pytest.raises(WorkerSpecError, match="does not exist"):
+        missing.start(WorkerSpec("w", [prefix + "tasks"]), redis_harness.endpoints)
+    assert supervisor.workers() == [] and missing.workers() == []
+
+
+def test_an_app_that_does_not_import_fails_with_its_own_error_output(
+    embedded_redis: Any, tmp_path: Path, prefix: str
+) -> None:
+    profile = make_profile(
+        embedded_redis.url(0), embedded_redis.url(1), prefix, app_module="no_such_app_module"
+    )
+    harness = Harness(tmp_path / "workers", profile, Endpoints(profile.broker_url, "", ""))
+    try:
+        with pytest.raises(WorkerError, match="no_such_app_module was not found") as failed:
+            harness.start(WorkerSpec("broken", [prefix + "tasks"]))
+        assert "exited before it came online (exit code 2)" in str(failed.value)
+        (worker,) = harness.supervisor.workers()
+        assert worker.state == CRASHED and not worker.running
+    finally:
+        harness.close()
+
+
+OWNER = """
+import sys, time
+from desktop.core.profiles import Endpoints, Profile, QueueSpec
+from desktop.core.supervisor import Supervisor, WorkerSpec
+broker, backend, prefix, directory = sys.argv[1:5]
+profile = Profile(name="supervised", broker_url=broker, result_backend=backend,
+                  queues=[QueueSpec(prefix + "tasks", 10)], workdir=sys.argv[5])
+supervisor = Supervisor(__import__("pathlib").Path(directory), profile)
+worker = supervisor.start(WorkerSpec("adopted", [prefix + "tasks"], pool="solo"),
+                          Endpoints(broker, backend, ""))
+print(worker.keeper_pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_workers_of_a_killed_panel_are_adopted_once(
+    redis_harness: Harness, prefix: str, tmp_path: Path
+) -> None:
+    """The owner (a panel) dies by SIGKILL: its worker runs on, and the next one owns it."""
+    directory = redis_harness.supervisor.directory
+    owner = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            OWNER,
+            redis_harness.endpoints.broker_url,
+            redis_harness.endpoints.result_backend,
+            prefix,
+            str(directory),
+            str(REPO_ROOT),
+        ],
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    assert owner.stdout is not None
+    keeper_pid = int(owner.stdout.readline())
+    stop_with_this_process(keeper_pid)
+    owner.kill()
+    owner.wait()
+    supervisor = redis_harness.supervisor  # the "next start": same directory, new object
+    adopted = supervisor.wait_online("adopted", redis_harness.app, 30)
+    assert [w.name for w in supervisor.workers()] == ["adopted"]
+    assert adopted.keeper_pid == keeper_pid and adopted.state == ONLINE
+    again = Supervisor(directory, redis_harness.profile)  # and a third: still one worker
+    assert [w.pid for w in again.workers()] == [adopted.pid]
+    with pytest.raises(WorkerSpecError, match="already runs"):
+        again.start(WorkerSpec("adopted", [prefix + "tasks"]), redis_harness.endpoints)
+    supervisor.stop("adopted")
+    assert supervisor.wait_stopped("adopted", 20).state == STOPPED
+
+
+def test_cli_start_list_logs_and_stop(embedded_redis: Any, tmp_path: Path, prefix: str) -> None:
+    """The CLI's worker keeps running after the command returns; list/logs/stop find it."""
+    config = tmp_path / "config"
+    env = {**os.environ, "CELERY_DESK_CONFIG_DIR": str(config), "PYTHONPATH": str(REPO_ROOT)}
+    add = [
+        sys.executable,
+        "-m",
+        "desktop",
+        "profile",
+        "add",
+        "cli",
+        "--broker",
+        "redis://127.0.0.1:1/0",
+        "--workdir",
+        str(REPO_ROOT),
+    ]
+    for name in ("queue1", "queue2", "tasks"):
+        add += ["--queue", prefix + name]
+    assert subprocess.run(add, env=env, capture_output=True, text=True).returncode == 0
+
+    def desk(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "desktop", *args, "--profile", "cli", "--broker", broker],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+
+    broker = embedded_redis.url(0)
+    started = desk("worker", "start", "--queue", prefix + "queue1", "--concurrency", "1")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.strip().startswith(prefix + "queue1@")
+    listed = json.loads(desk("worker", "list", "--json").stdout)
+    assert [(w["queues"], w["state"]) for w in listed] == [([prefix + "queue1"], "online")]
+    stop_with_this_process(listed[0]["pid"])
+    assert "ready" in desk("worker", "logs", prefix + "queue1").stdout
+    refused = desk("worker", "start", "--queue", "nope", "--concurrency", "0")
+    assert refused.returncode == 2 and "unknown queue(s) nope" in refused.stderr
+    stopped = desk("worker", "stop", "--all", "--timeout", "30")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "stopped (exit code 0)" in stopped.stdout
+    assert json.loads(desk("worker", "list", "--json").stdout)[0]["state"] == "stopped"
+
+
+def test_transport_options_for_redelivery_are_settings_with_an_expected_delay() -> None:
+    options = TransportOptions(
+        visibility_timeout=5, unacked_restore_interval=1, unacked_restore_throttle=1
+    )
+    assert options.redelivery_delay_s() == 6
+    assert TransportOptions().redelivery_delay_s() == 3700
