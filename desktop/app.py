@@ -93,7 +93,7 @@ def run_gui(
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     app.lastWindowClosed.connect(closed.set)
-    bridge = SignalBridge(window.close)
+    bridge = SignalBridge(window.close_without_asking)
     window.show()
     # An ad-hoc profile (flags on the command line) already includes --profile's settings.
     session.start(None if adhoc is not None else profile_name)

@@ -2,15 +2,15 @@
 
 Usage: scripts/screenshots.py [OUT_DIR]   (default docs/screenshots)
 
-It starts a real worker and sends the tutorial's scenarios, so the Tasks and Workers screens
-show live data. It uses a throw-away config dir: the person's own profiles and broker are
-never touched. Run offscreen (default) or under Xvfb with QT_QPA_PLATFORM=xcb.
+It starts real local workers from the Workers screen's presets and sends the tutorial's
+scenarios, so the Tasks and Workers screens show live data. It uses a throw-away config dir:
+the person's own profiles and broker are never touched. Run offscreen (default) or under Xvfb
+with QT_QPA_PLATFORM=xcb.
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,18 +29,23 @@ def pump(app: Any, seconds: float, until: Any = None) -> None:
         time.sleep(0.02)
 
 
-def start_demo_worker(endpoints: Any) -> subprocess.Popen[bytes]:
-    """A real worker on the embedded broker, URLs passed through the environment."""
-    env = {
-        **os.environ,
-        "CELERY_BROKER": endpoints.broker_url,
-        "CELERY_BACKEND": endpoints.result_backend,
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers", "worker", "-Q", "tasks,queue1,queue2",
-         "-c", "2", "-E", "-n", "demo@%h", "--without-mingle", "--without-gossip", "-l", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+def start_local_workers(app: Any, session: Any, window: Any) -> bool:
+    """The tutorial's set-ups from the Workers screen's presets: real local workers."""
+    from desktop.core.supervisor import presets
+
+    local = window.workers.local
+    found = presets(session.profile)
+    for label in found:
+        if label.startswith(("queue1 + queue2", "priority demo")):
+            local.start_preset(found[label])
+    window.tabs.setCurrentIndex(TABS.index("workers"))
+
+    def online() -> bool:
+        states = [w.state for w in session.local_workers]
+        return len(states) == 3 and all(state == "online" for state in states)
+
+    pump(app, 40, online)
+    return online()
 
 
 def send_demo_tasks(endpoints: Any) -> int:
@@ -82,26 +87,29 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
     # The event stream must listen before the demo tasks are sent.
     pump(app, 10, lambda: window.events_label.text() == "Events: connected")
     endpoints = services.endpoints(session.profile)
-    worker = start_demo_worker(endpoints)
-    try:
-        expected = send_demo_tasks(endpoints)
-        pump(app, 40, lambda: demo_finished(session, expected))
-        pump(app, 1.0)
-        out.mkdir(parents=True, exist_ok=True)
-        window.tasks.table.selectRow(0)
-        for index, name in enumerate(TABS):
-            window.tabs.setCurrentIndex(index)
-            pump(app, 0.3)
-            window.grab().save(str(out / f"{name}.png"))
-        dialog = window.edit_profile()
-        pump(app, 0.3)
-        dialog.grab().save(str(out / "profile-dialog.png"))
-        dialog.reject()
-        finished = demo_finished(session, expected)
-    finally:
-        worker.terminate()
-        worker.wait(20)
-    return finished
+    if not start_local_workers(app, session, window):
+        print(f"local workers did not come online: {session.local_workers}", file=sys.stderr)
+        return False
+    expected = send_demo_tasks(endpoints)
+    pump(app, 40, lambda: demo_finished(session, expected))
+    pump(app, 1.0)
+    out.mkdir(parents=True, exist_ok=True)
+    window.tasks.table.selectRow(0)
+    window.workers.local.table.selectRow(2)
+    for index, name in enumerate(TABS):
+        window.tabs.setCurrentIndex(index)
+        pump(app, 0.5)
+        window.grab().save(str(out / f"{name}.png"))
+    dialog = window.edit_profile()
+    pump(app, 0.3)
+    dialog.grab().save(str(out / "profile-dialog.png"))
+    dialog.reject()
+    window.tabs.setCurrentIndex(TABS.index("workers"))
+    add = window.workers.local.add_worker()
+    pump(app, 0.3)
+    add.grab().save(str(out / "worker-dialog.png"))
+    add.reject()
+    return demo_finished(session, expected)
 
 
 def main() -> int:
@@ -126,12 +134,12 @@ def main() -> int:
     session.start()
     try:
         finished = shoot(app, services, session, window, out)
-    finally:  # the embedded broker and worker never outlive the script, even on an error
-        window.close()
+    finally:  # the embedded broker and workers never outlive the script, even on an error
+        window.close_without_asking()  # the default answer: stop local workers gracefully
         session.shutdown()
     print(
         f"state: {session.state}; demo tasks finished: {finished}; "
-        f"wrote {len(TABS) + 1} screenshots to {out}"
+        f"wrote {len(TABS) + 2} screenshots to {out}"
     )
     return 0 if session.state == "connected" and finished else 1
 

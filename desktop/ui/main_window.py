@@ -34,6 +34,7 @@ class MainWindow(QMainWindow):
     def __init__(self, session: Session, settings_file: Path) -> None:
         super().__init__()
         self.session = session
+        self._ask_on_close = True
         self.settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
         self.setWindowTitle("Celery Desk")
         self.resize(1180, 760)
@@ -170,7 +171,39 @@ class MainWindow(QMainWindow):
         if tab is not None:
             self.tabs.setCurrentIndex(int(str(tab)))
 
+    def close_without_asking(self) -> None:
+        """SIGINT/SIGTERM: quit with the default answer (stop local workers gracefully)."""
+        self._ask_on_close = False
+        self.close()
+
+    def ask_about_local_workers(self, count: int) -> str:
+        """'stop', 'leave' or 'cancel': what to do with running local workers on quit."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Local workers are running")
+        box.setText(f"{count} local worker{'s' if count != 1 else ''} of this profile still run.")
+        box.setInformativeText(
+            "Stop them gracefully (running tasks finish first), or leave them running? "
+            "Left running, they show up here again as your own when you reopen the panel."
+        )
+        stop = box.addButton("Stop them", QMessageBox.ButtonRole.AcceptRole)
+        leave = box.addButton("Leave running", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(stop)
+        box.exec()
+        clicked = box.clickedButton()
+        return "stop" if clicked is stop else "leave" if clicked is leave else "cancel"
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        running = self.session.running_local_workers()
+        choice = "stop"
+        if running and self._ask_on_close:
+            choice = self.ask_about_local_workers(len(running))
+            if choice == "cancel":
+                event.ignore()
+                return
+        self.session.quit_workers = choice if running else "none"
+        self.session.quit_grace_s = float(self.workers.local.grace.value())
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/tab", self.tabs.currentIndex())

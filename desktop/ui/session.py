@@ -24,12 +24,15 @@ from desktop.core.panel_app import panel_app
 from desktop.core.profiles import Profile, ProfileError
 from desktop.core.services import Services
 from desktop.core.session import ConnectionFacts, check_profile, open_profile
+from desktop.core.supervisor import STARTING, LocalWorker, Supervisor, WorkerSpec
 from desktop.ui.background import Background
 
 log = logging.getLogger(__name__)
 
 CONNECTING, CONNECTED, FAILED, RECONNECTING = "connecting", "connected", "failed", "reconnecting"
 HEALTH_INTERVAL_MS = 5000
+WORKER_POLL_MS = 500
+WORKER_POLL_STARTING_MS = 100  # while a worker starts: show it online soon after it is
 
 
 class Session(QObject):
@@ -41,6 +44,8 @@ class Session(QObject):
     diff_ready = Signal(object)  # StateDiff of the current profile, on the GUI thread
     events_state_changed = Signal(str, str)  # event stream state, message
     reconciled = Signal(int)  # rows corrected from the result backend
+    local_workers_changed = Signal(list)  # list[LocalWorker] of the active profile
+    local_worker_message = Signal(str, bool)  # message, is an error
     # What monitors report from their threads, tagged with the generation they belong to, so
     # a stopping monitor of the previous profile can never paint into the current one.
     _monitor_diff = Signal(int, object)
@@ -71,6 +76,14 @@ class Session(QObject):
         self._health = QTimer(self)
         self._health.setInterval(HEALTH_INTERVAL_MS)
         self._health.timeout.connect(self._check_health)
+        self.supervisor: Supervisor | None = None
+        self.local_workers: list[LocalWorker] = []
+        self._polling_workers = False
+        self.quit_workers = "none"  # the window's answer on quit: 'stop', 'leave' or 'none'
+        self.quit_grace_s = 30.0
+        self._worker_poll = QTimer(self)
+        self._worker_poll.setInterval(WORKER_POLL_MS)
+        self._worker_poll.timeout.connect(self.poll_local_workers)
         self._monitor_diff.connect(self._relay_diff)
         self._monitor_status.connect(self._relay_status)
         self._monitor_reconciled.connect(self._relay_reconciled)
@@ -99,6 +112,12 @@ class Session(QObject):
         self.profile = profile
         self.profiles_changed.emit(self.profile_names(), profile.name)
         self._open_journal(profile)
+        # Workers belong to the profile: its own dir, adopted from there on every start.
+        self.supervisor = Supervisor(self.services.workers_dir(profile), profile)
+        self.local_workers = []
+        self.local_workers_changed.emit([])
+        self.poll_local_workers()
+        self._worker_poll.start()
         self._connect()
 
     def save(self, profile: Profile, replace_name: str | None) -> Profile:
@@ -305,6 +324,106 @@ class Session(QObject):
         self.state = state
         self.state_changed.emit(state, message)
 
+    # -- local workers ------------------------------------------------------------------------
+    def poll_local_workers(self) -> None:
+        """Read the workers' state files, and ping those still starting, off the GUI thread."""
+        supervisor, profile = self.supervisor, self.profile
+        if self._polling_workers or supervisor is None or profile is None or self._closed:
+            return
+        self._polling_workers = True
+        services = self.services
+
+        def work() -> tuple[Supervisor, list[LocalWorker]]:
+            supervisor.reap()
+            workers = supervisor.workers()
+            if any(w.state == STARTING and w.pid for w in workers):
+                endpoints = services.endpoints(profile)
+                options = profile.transport.to_celery() if profile.broker_kind != "rabbitmq" else {}
+                app = panel_app(endpoints.broker_url, "", options)
+                try:
+                    supervisor.confirm_online(app, timeout=0.3)
+                finally:
+                    app.close()
+                workers = supervisor.workers()
+            return supervisor, workers
+
+        def done(result: tuple[Supervisor, list[LocalWorker]]) -> None:
+            self._polling_workers = False
+            if result[0] is self.supervisor:
+                self.local_workers = result[1]
+                starting = any(w.state == STARTING for w in result[1])
+                self._worker_poll.setInterval(
+                    WORKER_POLL_STARTING_MS if starting else WORKER_POLL_MS
+                )
+                self.local_workers_changed.emit(result[1])
+
+        def failed(exc: BaseException) -> None:
+            self._polling_workers = False
+            log.info("polling local workers: %s", exc)
+
+        self.background.submit(work, done, failed)
+
+    def note_worker_online(self, nodename: str) -> None:
+        """A worker-online event or heartbeat from a local worker still shown as starting."""
+        if self.supervisor is not None and any(
+            w.nodename == nodename and w.state == STARTING for w in self.local_workers
+        ):
+            self.supervisor.mark_online(nodename)
+            self.poll_local_workers()
+
+    def _worker_job(self, what: str, job: Callable[[Supervisor], Any]) -> None:
+        supervisor, profile = self.supervisor, self.profile
+        if supervisor is None or profile is None:
+            return
+
+        def done(_result: Any) -> None:
+            self.poll_local_workers()
+
+        def failed(exc: BaseException) -> None:
+            self.local_worker_message.emit(f"{what} failed: {exc}", True)
+            self.poll_local_workers()
+
+        self.background.submit(lambda: job(supervisor), done, failed)
+
+    def start_local_worker(self, spec: WorkerSpec) -> None:
+        profile, services = self.profile, self.services
+        assert profile is not None
+        self.local_worker_message.emit(f"starting {spec.nodename}…", False)
+        self._worker_poll.setInterval(WORKER_POLL_STARTING_MS)
+        self._worker_job(
+            f"starting {spec.name}", lambda sup: sup.start(spec, services.endpoints(profile))
+        )
+
+    def stop_local_worker(self, name: str) -> None:
+        self._worker_job(f"stopping {name}", lambda sup: sup.stop(name))
+
+    def kill_local_worker(self, name: str) -> None:
+        self._worker_job(f"killing {name}", lambda sup: sup.kill(name))
+
+    def restart_local_worker(self, name: str, grace_s: float) -> None:
+        profile, services = self.profile, self.services
+        assert profile is not None
+        self._worker_job(
+            f"restarting {name}",
+            lambda sup: sup.restart(name, services.endpoints(profile), grace_s),
+        )
+
+    def forget_local_worker(self, name: str) -> None:
+        self._worker_job(f"removing {name}", lambda sup: sup.forget(name))
+
+    def running_local_workers(self) -> list[LocalWorker]:
+        if self.supervisor is None:
+            return []
+        return [w for w in self.supervisor.workers() if w.running]
+
+    def stop_local_workers_on_quit(self, grace_s: float) -> list[LocalWorker]:
+        """Quit with 'stop': warm shutdown, waiting up to the grace period; what still runs
+        then keeps running (its keeper finishes the shutdown) and keeps the broker up."""
+        if self.supervisor is None:
+            return []
+        results = self.supervisor.stop_all(grace_s=grace_s, kill_after=False)
+        return [w for w in results if w.running]
+
     # -- shutdown -----------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop timers and threads, and stop the embedded broker unless the CLI asked to keep it."""
@@ -313,6 +432,7 @@ class Session(QObject):
             monitors = list(self._monitors)
             self._monitors.clear()
         self._health.stop()
+        self._worker_poll.stop()
         self.background.shutdown()
         app_config.cancel_running_probes()
         self.monitor = None
@@ -322,6 +442,14 @@ class Session(QObject):
             journal, self.journal = self.journal, None
             self.journal_changed.emit(None)  # views let go of it before it closes
             journal.close()
+        if self.quit_workers == "stop":
+            log.info("stopping local workers (running tasks finish first)")
+            for worker in self.stop_local_workers_on_quit(self.quit_grace_s):
+                log.warning("%s still finishing after the grace period", worker.nodename)
+        if self.running_local_workers():
+            # Local workers left running need their broker: the embedded one stays up.
+            log.info("local workers still run: the embedded broker keeps running for them")
+            return
         try:
             released = self.services.embedded.release()
             if released:

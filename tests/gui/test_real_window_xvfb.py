@@ -48,6 +48,7 @@ def test_screenshot_script_under_xvfb(tmp_path: Path) -> None:
             "profile-dialog.png",
             "queues.png",
             "tasks.png",
+            "worker-dialog.png",
             "workers.png",
         ]
         from PySide6.QtGui import QImage

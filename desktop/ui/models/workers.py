@@ -77,6 +77,10 @@ class WorkersModel(QAbstractTableModel):
             return worker.online
         return worker.online and (now or time.time()) - worker.heartbeat < OFFLINE_AFTER_S
 
+    def by_hostname(self, hostname: str) -> WorkerRow | None:
+        position = self._position.get(hostname)
+        return None if position is None else self._rows[position]
+
     def worker(self, row: int) -> WorkerRow | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
 

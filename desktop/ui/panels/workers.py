@@ -12,7 +12,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
     QMessageBox,
+    QSplitter,
     QTableView,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -24,6 +26,7 @@ from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff
 from desktop.ui.models.workers import WorkersModel
 from desktop.ui.panels.common import fill_table, heading, muted, read_only_table
+from desktop.ui.panels.local_workers import LocalWorkersPart
 from desktop.ui.session import Session
 from desktop.ui.widgets.facts import FactsView
 
@@ -68,16 +71,19 @@ class WorkersPanel(QWidget):
             action = buttons.addAction(label)
             action.triggered.connect(lambda _=False, c=command: self.run_command(c))
             self.buttons[command] = action
-        seen_box.addWidget(buttons)
-        self.reply = muted()
-        self.reply.setAccessibleName("Worker command reply")
-        seen_box.addWidget(self.reply)
-        self.seen_note = muted(
+        # Commands and their reply share a row; until the first reply it explains the table.
+        command_row = QHBoxLayout()
+        command_row.addWidget(buttons)
+        self.reply = muted(
             "Workers appear as soon as they send an event; the panel asks every worker to "
             "send events (enable_events), so workers started without -E show up too."
         )
-        seen_box.addWidget(self.seen_note)
-        layout.addWidget(seen, 3)
+        self.reply.setAccessibleName("Worker command reply")
+        self.reply.setWordWrap(True)
+        command_row.addWidget(self.reply, 1)
+        seen_box.addLayout(command_row)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(seen)
         self._liveness = QTimer(self)
         self._liveness.setInterval(5000)
         self._liveness.timeout.connect(self.model.refresh_liveness)
@@ -87,12 +93,14 @@ class WorkersPanel(QWidget):
         self._inspect_timer.timeout.connect(self._auto_inspect)
         self._inspect_timer.start()
         self._inspecting = False
+        self.local = LocalWorkersPart(session, self.model.by_hostname)
         connection = QGroupBox("Connection for workers of this profile")
         self.facts = FactsView()
         QVBoxLayout(connection).addWidget(self.facts)
-        profile_row = QHBoxLayout()
+        elsewhere = QWidget()
+        profile_row = QHBoxLayout(elsewhere)
         profile_row.addWidget(connection, 1)
-        commands = QGroupBox("One worker per queue")
+        commands = QGroupBox("One worker per queue, on any machine")
         box = QVBoxLayout(commands)
         self.note = muted(
             "Workers read the broker from CELERY_BROKER and the result backend from "
@@ -102,7 +110,17 @@ class WorkersPanel(QWidget):
         self.commands = read_only_table(["Queue", "x-max-priority", "Command"])
         box.addWidget(self.commands)
         profile_row.addWidget(commands, 1)
-        layout.addLayout(profile_row, 2)
+        self.parts = QTabWidget()
+        self.parts.addTab(self.local, "Local workers")
+        self.parts.addTab(elsewhere, "Connection and commands for other machines")
+        split.addWidget(self.parts)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setSizes([230, 470])
+        # The splitter's own minimum, not the sum of its parts': a small window still fits,
+        # and a person drags the handle to give either half more room.
+        split.setMinimumHeight(300)
+        layout.addWidget(split, 1)
 
     # -- inspect and control ------------------------------------------------------------------
     def selected_node(self) -> str | None:
@@ -207,6 +225,9 @@ class WorkersPanel(QWidget):
         )
 
     def apply_diff(self, diff: StateDiff) -> None:
+        for worker in diff.workers_changed:
+            if worker.online:
+                self.session.note_worker_online(worker.hostname)
         if diff.workers_changed:
             before = self.model.rowCount()
             self.model.apply_diff(diff)

@@ -1,0 +1,220 @@
+"""The Workers screen's local workers, in the real window on the app's own embedded broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core.panel_app import panel_app
+from desktop.core.profiles import Profile
+from desktop.core.services import Services
+from desktop.core.supervisor import Supervisor, WorkerSpec, presets
+from desktop.ui.dialogs.worker_dialog import WorkerDialog
+from tests.conftest import stop_with_this_process
+from tests.support import pid_alive
+
+pytestmark = pytest.mark.slow
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def services() -> Iterator[Services]:
+    """This test's config dir; every worker and the broker it leaves are stopped at the end."""
+    opened = Services.open()
+    yield opened
+    root = opened.paths.data_dir / "workers"
+    for directory in root.iterdir() if root.is_dir() else []:
+        Supervisor(directory, Profile(name=directory.name)).stop_all(grace_s=5)
+    opened.embedded.stop()
+
+
+def open_window(qtbot: QtBot, services: Services) -> tuple[Any, Any]:
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    window.show()
+    session.start()
+    qtbot.waitUntil(lambda: session.state == "connected", timeout=10000)
+    qtbot.waitUntil(lambda: window.events_label.text() == "Events: connected", timeout=10000)
+    return session, window
+
+
+def answer_next_question(button_text: str) -> None:
+    """Click a button of the next message box, as a person would."""
+
+    def click() -> None:
+        box = QApplication.activeModalWidget()
+        if isinstance(box, QMessageBox):
+            for button in box.buttons():
+                if button.text() == button_text:
+                    button.click()
+                    return
+        QTimer.singleShot(50, click)
+
+    QTimer.singleShot(50, click)
+
+
+def rows(window: Any) -> list[tuple[str, str]]:
+    model = window.workers.local.model
+    return [(w.nodename, w.state) for w in model.workers()]
+
+
+def test_a_preset_worker_comes_online_and_a_warm_stop_lets_its_task_finish(
+    qtbot: QtBot, services: Services
+) -> None:
+    session, window = open_window(qtbot, services)
+    local = window.workers.local
+    try:
+        priority = next(v for k, v in presets(session.profile).items() if "priority" in k)
+        local.start_preset(priority)
+        node = priority[0].nodename
+        qtbot.waitUntil(lambda: rows(window) == [(node, "online")], timeout=30000)
+        assert f"{node} online after" in local.message.text()
+        (worker,) = local.model.workers()
+        assert worker.spec.concurrency == 1 and worker.spec.prefetch_multiplier == 1
+        assert worker.spec.acks_late is True
+        qtbot.waitUntil(lambda: "ready" in local.log.text.toPlainText(), timeout=5000)
+        local.log.search.setText("ready")
+        assert local.log.matches.text() == "1 match"
+
+        endpoints = services.endpoints(session.profile)
+        client = panel_app(endpoints.broker_url, endpoints.result_backend)
+        result = client.send_task("workers.tasks.sleep", args=[5], queue="tasks")
+        qtbot.waitUntil(lambda: result.state == "STARTED", timeout=10000)
+        local.table.selectRow(0)
+        local.stop_selected()
+        qtbot.waitUntil(lambda: rows(window)[0][1] == "stopping", timeout=5000)
+        assert result.state == "STARTED"  # a warm stop: the task goes on
+        qtbot.waitUntil(lambda: rows(window)[0][1] == "stopped", timeout=20000)
+        assert result.get(timeout=5) == 5
+        assert local.actions_by_name["start"].isEnabled()
+        client.close()
+    finally:
+        window.close_without_asking()
+        session.shutdown()
+
+
+def test_bad_settings_are_refused_in_the_form_and_a_broken_app_shows_its_error(
+    qtbot: QtBot, services: Services
+) -> None:
+    session, window = open_window(qtbot, services)
+    try:
+        dialog = WorkerDialog(session.profile, {"queue1"}, WorkerSpec("queue1", []))
+        qtbot.addWidget(dialog)
+        problems = dialog.validate()
+        assert set(problems) == {"name", "queues"}
+        assert not dialog.buttons.buttons()[0].isEnabled()
+        assert "already runs" in dialog.problems.text()
+        dialog.name.setText("fine")
+        dialog.queues.item(0).setCheckState(dialog.queues.item(0).checkState().Checked)
+        assert dialog.validate() == {}
+
+        broken = Profile(name="broken", app_module="no_such_app_module", workdir=str(REPO_ROOT))
+        session.save(broken, None)
+        session.activate("broken")
+        qtbot.waitUntil(lambda: session.state == "connected", timeout=10000)
+        session.start_local_worker(WorkerSpec("broken", ["queue1"]))
+        local = window.workers.local
+        qtbot.waitUntil(
+            lambda: rows(window)[:1] == [("broken@" + _host(), "crashed")], timeout=20000
+        )
+        assert "no_such_app_module was not found" in local.message.text()
+        assert local.message.property("role") == "error"
+    finally:
+        window.close_without_asking()
+        session.shutdown()
+
+
+def _host() -> str:
+    return WorkerSpec("x", []).nodename.split("@", 1)[1]
+
+
+def test_quit_leaves_workers_running_when_asked_and_the_next_window_owns_them(
+    qtbot: QtBot, services: Services
+) -> None:
+    session, window = open_window(qtbot, services)
+    routed = next(v for k, v in presets(session.profile).items() if k.startswith("queue1"))
+    window.workers.local.start_preset(routed)
+    wanted = sorted((spec.nodename, "online") for spec in routed)
+    qtbot.waitUntil(lambda: sorted(rows(window)) == wanted, timeout=30000)
+    pids = sorted(w.pid for w in window.workers.local.model.workers())
+    answer_next_question("Leave running")
+    window.close()
+    session.shutdown()
+    assert all(pid_alive(pid) for pid in pids)
+    assert services.embedded.status().running, "the workers' broker was stopped under them"
+
+    session, window = open_window(qtbot, services)
+    qtbot.waitUntil(lambda: sorted(rows(window)) == wanted, timeout=15000)
+    assert sorted(w.pid for w in window.workers.local.model.workers()) == pids
+    answer_next_question("Stop them")
+    window.close()
+    session.shutdown()
+    assert not any(pid_alive(pid) for pid in pids)
+    assert not services.embedded.status().running
+
+
+PANEL = """
+import sys, time
+from PySide6.QtWidgets import QApplication
+from desktop.app import build_window
+from desktop.core.services import Services
+from desktop.core.supervisor import presets
+app = QApplication([])
+session, window = build_window(Services.open())
+window.show()
+session.start()
+deadline = time.monotonic() + 60
+while session.state != "connected" and time.monotonic() < deadline:
+    app.processEvents(); time.sleep(0.02)
+window.workers.local.start_preset(presets(session.profile)["one worker for every queue"])
+while time.monotonic() < deadline:
+    app.processEvents(); time.sleep(0.02)
+    if [w.state for w in session.local_workers] == ["online"]:
+        print(session.local_workers[0].pid, flush=True)
+        break
+while True:
+    app.processEvents(); time.sleep(0.05)
+"""
+
+
+def test_a_panel_killed_with_sigkill_leaves_its_workers_to_the_next_one_once(
+    qtbot: QtBot, services: Services, tmp_path: Path
+) -> None:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO_ROOT)}
+    panel = subprocess.Popen(
+        [sys.executable, "-c", PANEL], stdout=subprocess.PIPE, env=env, cwd=REPO_ROOT
+    )
+    try:
+        assert panel.stdout is not None
+        pid = int(panel.stdout.readline() or 0)
+        assert pid, "the first panel's worker did not come online"
+        stop_with_this_process(pid)
+    finally:
+        panel.send_signal(signal.SIGKILL)
+        panel.wait()
+    assert pid_alive(pid)
+    session, window = open_window(qtbot, services)
+    try:
+        qtbot.waitUntil(lambda: rows(window) == [(f"all@{_host()}", "online")], timeout=15000)
+        assert [w.pid for w in window.workers.local.model.workers()] == [pid]
+        time.sleep(1.0)  # more polls: still one row, never a second worker
+        qtbot.wait(1000)
+        assert len(rows(window)) == 1
+        window.workers.local.table.selectRow(0)
+        window.workers.local.stop_all()
+        qtbot.waitUntil(lambda: rows(window) == [(f"all@{_host()}", "stopped")], timeout=20000)
+    finally:
+        window.close_without_asking()
+        session.shutdown()
