@@ -457,15 +457,17 @@ class Supervisor:
             "host": socket.gethostname(),
         }
         write_atomic(record, json.dumps(data), mode=0o600)
-        keeper = subprocess.Popen(
-            [sys.executable, "-m", "desktop.core.worker_keeper", str(record)],
-            env=self.environment(endpoints),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
-            start_new_session=True,  # outlives the panel and the CLI command
-        )
+        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(log, "ab") as keeper_errors:  # a keeper that cannot run says why in the log
+            keeper = subprocess.Popen(
+                [sys.executable, "-m", "desktop.core.worker_keeper", str(record)],
+                env=self.environment(endpoints),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=keeper_errors,
+                close_fds=True,
+                start_new_session=True,  # outlives the panel and the CLI command
+            )
         data["keeper_pid"] = keeper.pid
         write_atomic(record, json.dumps(data), mode=0o600)
         self._online.pop(spec.nodename, None)
