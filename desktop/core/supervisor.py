@@ -10,6 +10,7 @@ methods off its thread.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -18,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ STARTING, ONLINE, STOPPING, STOPPED, CRASHED = (
     "crashed",
 )
 DEFAULT_GRACE_S = 30.0
+START_TIMEOUT_S = 60.0
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -81,7 +83,7 @@ class WorkerSpec:
     def problems(self, known_queues: Iterable[str]) -> dict[str, str]:
         """Every setting that cannot work, by field; empty when the worker may start."""
         errors: dict[str, str] = {}
-        if not _NAME_RE.match(self.name or ""):
+        if not _NAME_RE.match(self.name or "") or self.name.endswith(".status"):
             errors["name"] = (
                 "use letters, digits, '.', '_' or '-' (at most 64), e.g. queue1-worker; "
                 "the node name becomes NAME@host"
@@ -226,11 +228,13 @@ def describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def _cmdline(pid: int) -> str:
+def _argv_of(pid: int) -> list[str]:
+    """A process's argv, token by token (exact matches: 'all@%h' is not 'small@%h')."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
-        return ""
+        return []
+    return raw.decode(errors="replace").split("\0")
 
 
 def ping(app: Celery, nodenames: list[str], timeout: float = 0.5) -> set[str]:
@@ -245,7 +249,8 @@ class Supervisor:
     """The local workers of one profile, kept in `directory`."""
 
     def __init__(self, directory: Path, profile: Profile) -> None:
-        self.directory = directory
+        # Resolved: the keeper's argv names its record by this path, and adoption compares it.
+        self.directory = directory.resolve()
         self.profile = profile
         # Node names confirmed online, by worker pid: a restarted worker must answer again.
         self._online: dict[str, tuple[int | None, float]] = {}
@@ -306,7 +311,9 @@ class Supervisor:
             worker.since = float(status.get("exited") or created)
             worker.next_restart = status.get("next_restart")
             worker.detail = self._crash_detail(worker)
-        elif state == worker_keeper.EXITED or (not worker_alive and not keeper_alive):
+        elif state == worker_keeper.EXITED or (
+            not worker_alive and not keeper_alive and not self._being_started(record)
+        ):
             requested = bool(status.get("stop_requested")) or bool(record.get("stop_requested"))
             worker.state = STOPPED if requested else CRASHED
             worker.since = float(status.get("exited") or status.get("updated") or created)
@@ -316,13 +323,23 @@ class Supervisor:
                     worker.detail = "its keeper process is gone; " + worker.detail
         elif state == worker_keeper.STOPPING or record.get("stop_requested"):
             worker.state = STOPPING
-            worker.since = float(status.get("stopping_since") or record.get("stop_requested") or 0)
+            worker.since = float(
+                status.get("stopping_since")
+                or record.get("stop_requested")
+                or status.get("updated")
+                or created
+            )
         else:
             online = self._online.get(worker.nodename)
             if online is not None and online[0] == worker.pid:
                 worker.state = ONLINE
                 worker.since = online[1]
         return worker
+
+    @staticmethod
+    def _being_started(record: dict[str, Any]) -> bool:
+        """Between writing the record and learning the keeper's pid: not a crash."""
+        return not record.get("keeper_pid") and time.time() - float(record.get("created") or 0) < 15
 
     def workers(self) -> list[LocalWorker]:
         found = [self.get(name) for name in self.names()]
@@ -348,18 +365,19 @@ class Supervisor:
             found = [ln for ln in found if "celery-desk]" not in ln]
         return found[-lines:]
 
-    @staticmethod
-    def _is_keeper(pid: int, name: str) -> bool:
+    def _is_keeper(self, pid: int, name: str) -> bool:
         """The pid still belongs to this worker's keeper (pids get reused)."""
+        argv = _argv_of(pid)
         return (
-            pid_alive(pid)
-            and "worker_keeper" in _cmdline(pid)
-            and f"{name}.json" in (_cmdline(pid))
+            "desktop.core.worker_keeper" in argv
+            and str(self.record_path(name)) in argv
+            and pid_alive(pid)
         )
 
     @staticmethod
     def _is_worker(pid: int, spec: WorkerSpec) -> bool:
-        return pid_alive(pid) and f"{spec.name}@%h" in _cmdline(pid)
+        argv = _argv_of(pid)
+        return "-n" in argv and f"{spec.name}@%h" in argv and pid_alive(pid)
 
     # -- online -------------------------------------------------------------------------------
     def mark_online(self, nodename: str, pid: int | None = None) -> bool:
@@ -435,10 +453,24 @@ class Supervisor:
         env["CELERY_DESK_TRANSPORT_OPTIONS"] = json.dumps(self.profile.transport.to_celery())
         return env
 
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """One start at a time per profile, across processes (a panel and the CLI)."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.directory / ".lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def start(self, spec: WorkerSpec, endpoints: Endpoints) -> LocalWorker:
         """Start a keeper and its worker; returns at once in state 'starting'."""
-        self.check(spec)
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._lock():
+            self.check(spec)
+            return self._start_checked(spec, endpoints)
+
+    def _start_checked(self, spec: WorkerSpec, endpoints: Endpoints) -> LocalWorker:
         record = self.record_path(spec.name)
         status = worker_keeper.status_path(record)
         with contextlib.suppress(FileNotFoundError):
@@ -506,6 +538,18 @@ class Supervisor:
                     self.confirm_online(app, timeout=0.5)
                     continue
             time.sleep(0.05)
+
+    def expire_starting(self, timeout_s: float = START_TIMEOUT_S) -> list[LocalWorker]:
+        """Kill workers that never came online (an unreachable broker, a hung import): nothing
+        keeps running half-started. Returns them, for the screen to say so."""
+        expired = []
+        now = time.time()
+        for worker in self.workers():
+            if worker.state == STARTING and now - worker.since > timeout_s:
+                with contextlib.suppress(WorkerError, ProcessLookupError):
+                    self.kill(worker.name)
+                expired.append(worker)
+        return expired
 
     def _failure_text(self, worker: LocalWorker) -> str:
         tail = self.log_tail(worker.name, 20, skip_own=True)
@@ -603,3 +647,12 @@ class Supervisor:
                 done = self.wait_stopped(worker.name, 10.0)
             results.append(done)
         return results
+
+
+def all_supervisors(root: Path) -> list[Supervisor]:
+    """Every profile's local workers under `root` (quit must not forget another profile's).
+
+    Enough to read, stop and kill them; starting needs the profile itself."""
+    if not root.is_dir():
+        return []
+    return [Supervisor(d, Profile(name=d.name)) for d in sorted(root.iterdir()) if d.is_dir()]

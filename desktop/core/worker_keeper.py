@@ -86,6 +86,8 @@ class Keeper:
     # Handlers only signal and set flags; the main loop writes the status file, so a
     # handler never interrupts a write of it.
     def on_stop(self, _signum: int, _frame: Any) -> None:
+        if self.status["stop_requested"]:
+            return  # once: a second SIGTERM could turn Celery's warm shutdown into a cold one
         self.status["stop_requested"] = True
         child = self.child
         if child is not None and child.poll() is None:
@@ -133,16 +135,19 @@ class Keeper:
             self._note(message)
             self.write_status(state=EXITED, exit_code=127, exited=time.time(), error=message)
             return 127
+        now = time.time()
+        requested = self.status["stop_requested"]
         self.write_status(
-            state=STOPPING if self.status["stop_requested"] else RUNNING,
+            state=STOPPING if requested else RUNNING,
             worker_pid=self.child.pid,
-            started=time.time(),
+            started=now,
+            stopping_since=now if requested else None,
             exit_code=None,
             exited=None,
             next_restart=None,
             error="",
         )
-        if self.status["stop_requested"]:  # a stop arrived while it was being started
+        if requested:  # a stop arrived while it was being started
             self.child.send_signal(signal.SIGTERM)
         assert self.child.stdout is not None
         fd = self.child.stdout.fileno()
@@ -151,6 +156,11 @@ class Keeper:
                 self.write_status(state=STOPPING, stopping_since=time.time())
             ready, _, _ = select.select([fd], [], [], 0.2)
             if not ready:
+                # A task's own child may hold the pipe open after the worker died: the exit
+                # is what counts, not the end of its output.
+                if self.child.poll() is not None:
+                    self._drain(fd)
+                    break
                 continue
             try:
                 data = os.read(fd, 65536)
@@ -163,7 +173,21 @@ class Keeper:
         self.child.stdout.close()
         return code
 
+    def _drain(self, fd: int) -> None:
+        """What the exited worker left in the pipe, without waiting on whoever else holds it."""
+        while select.select([fd], [], [], 0)[0]:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self._write_log(data)
+
     def run(self) -> int:
+        # (The supervisor only signals a keeper once its pid is in the record, which is
+        # after these handlers are usually set; an earlier signal ends the keeper, shown
+        # as "keeper gone".)
         signal.signal(signal.SIGTERM, self.on_stop)
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl+C in a terminal is not for us
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -175,12 +199,15 @@ class Keeper:
             code = self.run_once()
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
             self._note(f"worker exited ({how})")
-            self.write_status(state=EXITED, exit_code=code, exited=time.time())
             if self.status["stop_requested"] or not self.auto_restart:
+                self.write_status(state=EXITED, exit_code=code, exited=time.time())
                 return 0
             crashes = 0 if time.monotonic() - started > STABLE_AFTER_S else crashes + 1
             delay = RESTART_BACKOFF_S[min(max(crashes - 1, 0), len(RESTART_BACKOFF_S) - 1)]
-            self.write_status(state=WAITING, next_restart=time.time() + delay)
+            # One write: a reader never sees "exited" from a keeper that is about to restart.
+            self.write_status(
+                state=WAITING, exit_code=code, exited=time.time(), next_restart=time.time() + delay
+            )
             self._note(f"restarting in {delay:.0f} s")
             deadline = time.monotonic() + delay
             while time.monotonic() < deadline and not self.status["stop_requested"]:

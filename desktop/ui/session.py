@@ -6,6 +6,7 @@ answers that arrive after the person has already switched to another profile.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -24,7 +25,14 @@ from desktop.core.panel_app import panel_app
 from desktop.core.profiles import Profile, ProfileError
 from desktop.core.services import Services
 from desktop.core.session import ConnectionFacts, check_profile, open_profile
-from desktop.core.supervisor import STARTING, LocalWorker, Supervisor, WorkerSpec
+from desktop.core.supervisor import (
+    START_TIMEOUT_S,
+    STARTING,
+    LocalWorker,
+    Supervisor,
+    WorkerSpec,
+    all_supervisors,
+)
 from desktop.ui.background import Background
 
 log = logging.getLogger(__name__)
@@ -58,6 +66,7 @@ class Session(QObject):
         super().__init__(parent)
         self.services = services
         self.background = Background(self)
+        self.worker_background = Background(self, workers=8)
         self.adhoc = adhoc
         self.profile: Profile | None = None
         self.facts: ConnectionFacts | None = None
@@ -335,6 +344,13 @@ class Session(QObject):
 
         def work() -> tuple[Supervisor, list[LocalWorker]]:
             supervisor.reap()
+            for worker in supervisor.expire_starting():
+                self.local_worker_message.emit(
+                    f"{worker.nodename} did not come online within "
+                    f"{START_TIMEOUT_S:.0f} s and was stopped (is the broker reachable from "
+                    f"it?); its log: {' | '.join(supervisor.log_tail(worker.name, 3))}",
+                    True,
+                )
             workers = supervisor.workers()
             if any(w.state == STARTING and w.pid for w in workers):
                 endpoints = services.endpoints(profile)
@@ -371,7 +387,9 @@ class Session(QObject):
             self.supervisor.mark_online(nodename)
             self.poll_local_workers()
 
-    def _worker_job(self, what: str, job: Callable[[Supervisor], Any]) -> None:
+    def _worker_job(
+        self, what: str, job: Callable[[Supervisor], Any], *, long: bool = False
+    ) -> None:
         supervisor, profile = self.supervisor, self.profile
         if supervisor is None or profile is None:
             return
@@ -383,7 +401,9 @@ class Session(QObject):
             self.local_worker_message.emit(f"{what} failed: {exc}", True)
             self.poll_local_workers()
 
-        self.background.submit(lambda: job(supervisor), done, failed)
+        # A restart waits out a warm stop: it gets its own pool so polls and inspect go on.
+        pool = self.worker_background if long else self.background
+        pool.submit(lambda: job(supervisor), done, failed)
 
     def start_local_worker(self, spec: WorkerSpec) -> None:
         profile, services = self.profile, self.services
@@ -406,23 +426,32 @@ class Session(QObject):
         self._worker_job(
             f"restarting {name}",
             lambda sup: sup.restart(name, services.endpoints(profile), grace_s),
+            long=True,
         )
 
     def forget_local_worker(self, name: str) -> None:
         self._worker_job(f"removing {name}", lambda sup: sup.forget(name))
 
+    def _all_supervisors(self) -> list[Supervisor]:
+        return all_supervisors(self.services.paths.data_dir / "workers")
+
     def running_local_workers(self) -> list[LocalWorker]:
-        if self.supervisor is None:
-            return []
-        return [w for w in self.supervisor.workers() if w.running]
+        """Every profile's, not only the active one: quit asks about all of them."""
+        return [w for sup in self._all_supervisors() for w in sup.workers() if w.running]
 
     def stop_local_workers_on_quit(self, grace_s: float) -> list[LocalWorker]:
         """Quit with 'stop': warm shutdown, waiting up to the grace period; what still runs
         then keeps running (its keeper finishes the shutdown) and keeps the broker up."""
-        if self.supervisor is None:
-            return []
-        results = self.supervisor.stop_all(grace_s=grace_s, kill_after=False)
-        return [w for w in results if w.running]
+        supervisors = self._all_supervisors()
+        for supervisor in supervisors:
+            for worker in supervisor.workers():
+                if worker.running:
+                    with contextlib.suppress(Exception):
+                        supervisor.stop(worker.name)
+        left = []
+        for supervisor in supervisors:
+            left += supervisor.stop_all(grace_s=grace_s, kill_after=False)
+        return [w for w in left if w.running]
 
     # -- shutdown -----------------------------------------------------------------------------
     def shutdown(self) -> None:
@@ -434,6 +463,7 @@ class Session(QObject):
         self._health.stop()
         self._worker_poll.stop()
         self.background.shutdown()
+        self.worker_background.shutdown()
         app_config.cancel_running_probes()
         self.monitor = None
         for monitor in monitors:

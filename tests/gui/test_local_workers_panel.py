@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from desktop.core.services import Services
 from desktop.core.supervisor import Supervisor, WorkerSpec, presets
 from desktop.ui.dialogs.worker_dialog import WorkerDialog
 from tests.conftest import stop_with_this_process
+from tests.integration.test_supervisor import read_line
 from tests.support import pid_alive
 
 pytestmark = pytest.mark.slow
@@ -189,6 +189,23 @@ while True:
 """
 
 
+def _pids_with(token: str, parent_of: int | None = None) -> list[int]:
+    """Live processes with `token` as one argv element (and, if given, that parent)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        wanted_parent = parent_of is None or parent == parent_of
+        if token in argv and wanted_parent and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
 def test_a_panel_killed_with_sigkill_leaves_its_workers_to_the_next_one_once(
     qtbot: QtBot, services: Services, tmp_path: Path
 ) -> None:
@@ -197,8 +214,7 @@ def test_a_panel_killed_with_sigkill_leaves_its_workers_to_the_next_one_once(
         [sys.executable, "-c", PANEL], stdout=subprocess.PIPE, env=env, cwd=REPO_ROOT
     )
     try:
-        assert panel.stdout is not None
-        pid = int(panel.stdout.readline() or 0)
+        pid = int(read_line(panel, 90) or 0)
         assert pid, "the first panel's worker did not come online"
         stop_with_this_process(pid)
     finally:
@@ -209,9 +225,11 @@ def test_a_panel_killed_with_sigkill_leaves_its_workers_to_the_next_one_once(
     try:
         qtbot.waitUntil(lambda: rows(window) == [(f"all@{_host()}", "online")], timeout=15000)
         assert [w.pid for w in window.workers.local.model.workers()] == [pid]
-        time.sleep(1.0)  # more polls: still one row, never a second worker
-        qtbot.wait(1000)
-        assert len(rows(window)) == 1
+        qtbot.wait(1500)  # more polls: the adopted worker was not started a second time
+        record = window.workers.local.model.workers()[0].log_path.with_suffix(".json")
+        keepers = [p for p in _pids_with(str(record)) if p != panel.pid]
+        assert len(keepers) == 1, keepers
+        assert _pids_with("all@%h", parent_of=keepers[0]) == [pid]
         window.workers.local.table.selectRow(0)
         window.workers.local.stop_all()
         qtbot.waitUntil(lambda: rows(window) == [(f"all@{_host()}", "stopped")], timeout=20000)

@@ -45,13 +45,14 @@ def _kill_mid_task_and_see_it_finish_elsewhere(harness: Harness, queue: str) -> 
     """Returns seconds from the kill to the task's success on the second worker."""
     spec = {"queues": [queue], "concurrency": 1, "prefetch_multiplier": 1, "acks_late": True}
     first = harness.start(WorkerSpec("first", **spec))
-    result = harness.app.send_task("workers.tasks.sleep", args=[3], queue=queue)
+    # Long enough that the second worker is up before it ends on the first.
+    result = harness.app.send_task("workers.tasks.sleep", args=[8], queue=queue)
     assert _started_on(harness, result.id) == first.nodename
     second = harness.start(WorkerSpec("second", **spec))
     harness.supervisor.kill("first")
     killed_at = time.monotonic()
     assert harness.supervisor.wait_stopped("first", 10).state == STOPPED
-    assert result.get(timeout=60) == 3
+    assert result.get(timeout=60) == 8
     took = time.monotonic() - killed_at
     meta = harness.app.backend.get_task_meta(result.id)
     assert meta["worker"] == second.nodename
@@ -88,8 +89,8 @@ def test_redis_redelivers_after_the_visibility_timeout_and_a_restore_sweep(
     harness = Harness(tmp_path / "workers", profile, endpoints)
     try:
         took = _kill_mid_task_and_see_it_finish_elsewhere(harness, prefix + "tasks")
-        # Not before the visibility timeout; then within a sweep or two (and the 3 s task).
+        # Not before the visibility timeout; then within a sweep or two (and the 8 s task).
         expected = transport.redelivery_delay_s()
-        assert transport.visibility_timeout <= took < expected + 3 + 10, took
+        assert transport.visibility_timeout <= took < expected + 8 + 10, took
     finally:
         harness.close()

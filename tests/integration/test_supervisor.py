@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from desktop.core.supervisor import (
     WorkerError,
     WorkerSpec,
     WorkerSpecError,
+    all_supervisors,
 )
 from tests.conftest import stop_with_this_process
 from tests.integration.worker_process import REPO_ROOT
@@ -78,6 +80,13 @@ def redis_harness(embedded_redis: Any, tmp_path: Path, prefix: str) -> Iterator[
     )
     yield harness
     harness.close()
+
+
+def read_line(process: subprocess.Popen[bytes], timeout: float) -> bytes:
+    """One line of a child's output, or b"" when none came in time (a test never hangs)."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    return process.stdout.readline() if ready else b""
 
 
 def _wait_state(supervisor: Supervisor, name: str, state: str, timeout: float = 20.0) -> Any:
@@ -218,7 +227,9 @@ def test_workers_of_a_killed_panel_are_adopted_once(
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     assert owner.stdout is not None
-    keeper_pid = int(owner.stdout.readline())
+    line = read_line(owner, 60)
+    assert line, "the owner did not start its worker"
+    keeper_pid = int(line)
     stop_with_this_process(keeper_pid)
     owner.kill()
     owner.wait()
@@ -264,12 +275,19 @@ def test_cli_start_list_logs_and_stop(embedded_redis: Any, tmp_path: Path, prefi
         )
 
     broker = embedded_redis.url(0)
+    try:
+        cli_round_trip(desk, prefix)
+    finally:  # whatever failed, no worker of this test keeps running
+        for supervisor in all_supervisors(config / "data" / "workers"):
+            supervisor.stop_all(grace_s=5)
+
+
+def cli_round_trip(desk: Any, prefix: str) -> None:
     started = desk("worker", "start", "--queue", prefix + "queue1", "--concurrency", "1")
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip().startswith(prefix + "queue1@")
     listed = json.loads(desk("worker", "list", "--json").stdout)
     assert [(w["queues"], w["state"]) for w in listed] == [([prefix + "queue1"], "online")]
-    stop_with_this_process(listed[0]["pid"])
     assert "ready" in desk("worker", "logs", prefix + "queue1").stdout
     refused = desk("worker", "start", "--queue", "nope", "--concurrency", "0")
     assert refused.returncode == 2 and "unknown queue(s) nope" in refused.stderr
@@ -277,6 +295,25 @@ def test_cli_start_list_logs_and_stop(embedded_redis: Any, tmp_path: Path, prefi
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped (exit code 0)" in stopped.stdout
     assert json.loads(desk("worker", "list", "--json").stdout)[0]["state"] == "stopped"
+
+
+def test_a_worker_that_never_comes_online_is_stopped_not_left_starting(
+    embedded_redis: Any, tmp_path: Path, prefix: str, unused_port: int
+) -> None:
+    """Nothing answers on the broker's port: Celery retries for ever; the supervisor ends it."""
+    nowhere = f"redis://127.0.0.1:{unused_port}/0"
+    profile = make_profile(nowhere, nowhere, prefix)
+    harness = Harness(tmp_path / "workers", profile, Endpoints(nowhere, nowhere, ""))
+    try:
+        harness.supervisor.start(WorkerSpec("lost", [prefix + "tasks"]), harness.endpoints)
+        time.sleep(3.5)
+        assert harness.supervisor.get("lost").state == "starting"
+        (expired,) = harness.supervisor.expire_starting(timeout_s=3)
+        assert expired.name == "lost"
+        assert harness.supervisor.wait_stopped("lost", 15).running is False
+        assert not harness.supervisor.expire_starting(timeout_s=3)
+    finally:
+        harness.close()
 
 
 def test_transport_options_for_redelivery_are_settings_with_an_expected_delay() -> None:
