@@ -743,6 +743,145 @@ def worker_logs(ctx: click.Context, /, name: str, lines: int, follow: bool, **kw
         return
 
 
+# -- canvases ---------------------------------------------------------------------------------
+@cli.command("run")
+@selection_options
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--wait", is_flag=True, help="Wait until every task has finished.")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="With --wait.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ids (and results) as JSON.")
+@click.option(
+    "--no-check",
+    is_flag=True,
+    help="Do not import the app: no task check, and its routes and default queue are not used.",
+)
+@click.pass_context
+def run(
+    ctx: click.Context,
+    /,
+    file: str,
+    wait: bool,
+    timeout: float,
+    as_json: bool,
+    no_check: bool,
+    **kwargs: Any,
+) -> None:
+    """Check and send a saved canvas (celery-desk/canvas JSON)."""
+    import time
+    from pathlib import Path
+
+    from kombu.exceptions import OperationalError
+
+    from desktop.core import canvas
+    from desktop.core.app_config import AppConfigError, read_app_config
+    from desktop.core.journal import Journal
+    from desktop.core.panel_app import panel_app, use_app_routes
+
+    try:
+        loaded = canvas.loads(Path(file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror or exc}", 2)
+    except UnicodeDecodeError:
+        _fail(f"{file} is not UTF-8 text", 2)
+    except canvas.CanvasError as exc:
+        _fail(f"{file}: {exc}", 2)
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    item, endpoints = _connect_target(selection, services)
+    registered = None
+    config = None
+    if not no_check:
+        try:
+            config = read_app_config(item)
+            registered = {t.name: t.params for t in config.tasks}
+        except AppConfigError as exc:
+            click.echo(f"warning: task names, arguments and routes not read: {exc}", err=True)
+    broker_kind = item.broker_kind
+    steps = item.transport.priority_steps
+    target = canvas.Target(
+        tasks=registered,
+        has_backend=bool(endpoints.result_backend),
+        queues=frozenset(q.name for q in item.queues),
+        max_priority=None if broker_kind == "rabbitmq" else (max(steps) if steps else None),
+    )
+    problems = canvas.check(loaded, target)
+    for problem in problems:
+        where = f"node {problem.path}" if problem.path else "root"
+        click.echo(f"{problem.level}: {where}: {problem.message}", err=True)
+    if any(p.level == canvas.ERROR for p in problems):
+        sys.exit(2)
+    options = item.transport.to_celery() if broker_kind != "rabbitmq" else {}
+    app = panel_app(endpoints.broker_url, endpoints.result_backend, options, item.queues)
+    if config is not None:
+        use_app_routes(app, config.routes, config.default_queue)
+    journal = Journal(services.journal_path(item))
+    try:
+
+        def record(node: canvas.SentNode) -> None:
+            journal.record_submitted(node.id, node.task, queue=node.queue, priority=node.priority)
+
+        try:
+            sent, _result = canvas.send(loaded, app, record)
+        except (OSError, OperationalError) as exc:
+            _fail(f"sending failed: {exc}")
+        states: dict[str, tuple[str, Any]] = {n.id: ("PENDING", None) for n in sent.nodes}
+        deadline = time.monotonic() + timeout
+        while wait:
+            for node in sent.nodes:
+                if states[node.id][0] in ("SUCCESS", "FAILURE", "REVOKED"):
+                    continue
+                meta = app.backend.get_task_meta(node.id)
+                value = meta.get("result")
+                if meta.get("status") == "FAILURE":
+                    value = f"{type(value).__name__}: {value}"
+                states[node.id] = (str(meta.get("status")), value)
+            done = all(s in ("SUCCESS", "FAILURE", "REVOKED") for s, _ in states.values())
+            if done or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        for task_id, (state, value) in states.items():
+            if state in ("SUCCESS", "FAILURE", "REVOKED"):  # what the backend says is final
+                journal.set_final(task_id, state, repr(value), time.time())
+    finally:
+        journal.close()
+        app.close()
+    unfinished = [n for n in sent.nodes if states[n.id][0] not in ("SUCCESS", "FAILURE", "REVOKED")]
+    if as_json:
+        document = {
+            "root_id": sent.root_id,
+            "nodes": [
+                {
+                    "path": n.path,
+                    "task": n.task,
+                    "id": n.id,
+                    "state": states[n.id][0],
+                    "result": _jsonable(states[n.id][1]),
+                }
+                for n in sent.nodes
+            ],
+        }
+        click.echo(json.dumps(document, indent=2))
+    else:
+        click.echo(f"sent '{loaded.name or file}': root id {sent.root_id}")
+        for n in sent.nodes:
+            state, value = states[n.id]
+            shown = "" if value is None else f" -> {value!r}"[:200]
+            click.echo(f"  {n.path or 'root':<8} {n.task:<32} {n.id}  {state}{shown}")
+    if wait and unfinished:
+        click.echo(f"error: {len(unfinished)} task(s) unfinished after {timeout:.0f} s", err=True)
+        sys.exit(1)
+    if wait and any(states[n.id][0] != "SUCCESS" for n in sent.nodes):
+        sys.exit(1)
+
+
+def _jsonable(value: Any) -> Any:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
 def main() -> None:
     cli(prog_name="celery-desk")
 

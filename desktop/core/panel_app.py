@@ -50,3 +50,14 @@ def panel_app(
             for q in queues
         ]
     return app
+
+
+def use_app_routes(app: Celery, routes: Any, default_queue: str) -> None:
+    """Send the way the person's app would: its routes and default queue (read by the app
+    probe), so a task sent without a queue lands where that app's workers listen."""
+    if isinstance(routes, dict | list | tuple) and routes:
+        app.conf.task_routes = routes
+    if default_queue:
+        app.conf.task_default_queue = default_queue
+        app.conf.task_default_exchange = default_queue
+        app.conf.task_default_routing_key = default_queue

@@ -1,0 +1,525 @@
+"""Canvases: a tree of tasks, chains, groups and chords, as a JSON file and as Celery signatures.
+
+The file format (version 1) is documented in docs/canvas-format.md with a JSON Schema in
+resources/canvas.schema.json. Loading checks every element and names the first bad one by its
+path (`root.children[2].args`), so a broken file is refused whole and nothing on screen changes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+FORMAT = "celery-desk/canvas"
+VERSION = 1
+OPTION_TYPES: dict[str, str] = {
+    "queue": "a queue name (text)",
+    "routing_key": "a routing key (text)",
+    "priority": "a whole number from 0 to 255",
+    "countdown": "seconds from now (a number, 0 or more)",
+    "eta": "an ISO 8601 date and time, e.g. 2026-11-24T18:00:00+00:00",
+    "expires": "seconds from now (a number) or an ISO 8601 date and time",
+}
+MAX_PRIORITY = 255  # AMQP's limit; Redis priority steps and x-max-priority narrow it further
+
+
+class CanvasError(ValueError):
+    """A file or node that is not a valid canvas; `path` names the first bad element."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+        self.message = message
+
+
+@dataclass
+class TaskNode:
+    task: str
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    immutable: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ChainNode:
+    children: list[Node]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class GroupNode:
+    children: list[Node]
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ChordNode:
+    header: list[Node]
+    body: Node
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+Node = Union[TaskNode, ChainNode, GroupNode, ChordNode]  # noqa: UP007 - used at runtime
+
+
+@dataclass
+class Canvas:
+    name: str
+    root: Node
+
+
+# -- JSON -----------------------------------------------------------------------------------
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+
+
+def _check_keys(data: dict[str, Any], allowed: set[str], required: set[str], path: str) -> None:
+    for key in sorted(set(data) - allowed):
+        raise CanvasError(f"{path}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+    for key in sorted(required - set(data)):
+        raise CanvasError(f"{path}.{key}", "missing")
+
+
+def _is_time(text: Any) -> bool:
+    if not isinstance(text, str):
+        return False
+    try:
+        datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def check_options(options: Any, path: str) -> dict[str, Any]:
+    if not isinstance(options, dict):
+        raise CanvasError(path, f"must be an object, not {_kind(options)}")
+    for key, value in options.items():
+        where = f"{path}.{key}"
+        if key not in OPTION_TYPES:
+            raise CanvasError(where, f"unknown option (allowed: {', '.join(sorted(OPTION_TYPES))})")
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = {
+            "queue": isinstance(value, str) and bool(value),
+            "routing_key": isinstance(value, str) and bool(value),
+            "priority": isinstance(value, int)
+            and not isinstance(value, bool)
+            and 0 <= value <= MAX_PRIORITY,
+            "countdown": number and value >= 0,
+            "eta": _is_time(value),
+            "expires": (number and value >= 0) or _is_time(value),
+        }[key]
+        if not ok:
+            raise CanvasError(where, f"must be {OPTION_TYPES[key]}, not {json.dumps(value)}")
+    return dict(options)
+
+
+def _children(data: dict[str, Any], key: str, path: str) -> list[Node]:
+    items = data.get(key)
+    if not isinstance(items, list) or not items:
+        raise CanvasError(f"{path}.{key}", "must be a non-empty list of nodes")
+    return [node_from_json(item, f"{path}.{key}[{i}]") for i, item in enumerate(items)]
+
+
+def node_from_json(data: Any, path: str = "root") -> Node:
+    if not isinstance(data, dict):
+        raise CanvasError(path, f"must be an object, not {_kind(data)}")
+    kind = data.get("type")
+    if kind == "task":
+        _check_keys(
+            data, {"type", "task", "args", "kwargs", "immutable", "options"}, {"task"}, path
+        )
+        name = data["task"]
+        if not isinstance(name, str) or not name.strip():
+            raise CanvasError(f"{path}.task", "must be a task name such as workers.tasks.add")
+        args = data.get("args", [])
+        if not isinstance(args, list):
+            raise CanvasError(f"{path}.args", f"must be a list, not {_kind(args)}")
+        kwargs = data.get("kwargs", {})
+        if not isinstance(kwargs, dict):
+            raise CanvasError(f"{path}.kwargs", f"must be an object, not {_kind(kwargs)}")
+        immutable = data.get("immutable", False)
+        if not isinstance(immutable, bool):
+            raise CanvasError(f"{path}.immutable", "must be true (si) or false (s)")
+        options = check_options(data.get("options", {}), f"{path}.options")
+        return TaskNode(name, list(args), dict(kwargs), immutable, options)
+    if kind in ("chain", "group"):
+        _check_keys(data, {"type", "children", "options"}, {"children"}, path)
+        children = _children(data, "children", path)
+        options = check_options(data.get("options", {}), f"{path}.options")
+        return ChainNode(children, options) if kind == "chain" else GroupNode(children, options)
+    if kind == "chord":
+        _check_keys(data, {"type", "header", "body", "options"}, {"header", "body"}, path)
+        header = _children(data, "header", path)
+        body = node_from_json(data["body"], f"{path}.body")
+        options = check_options(data.get("options", {}), f"{path}.options")
+        return ChordNode(header, body, options)
+    raise CanvasError(f"{path}.type", "must be one of task, chain, group, chord")
+
+
+def node_to_json(node: Node) -> dict[str, Any]:
+    data: dict[str, Any]
+    if isinstance(node, TaskNode):
+        data = {"type": "task", "task": node.task, "args": list(node.args)}
+        data["kwargs"] = dict(node.kwargs)
+        data["immutable"] = node.immutable
+    elif isinstance(node, ChordNode):
+        data = {
+            "type": "chord",
+            "header": [node_to_json(c) for c in node.header],
+            "body": node_to_json(node.body),
+        }
+    else:
+        kind = "chain" if isinstance(node, ChainNode) else "group"
+        data = {"type": kind, "children": [node_to_json(c) for c in node.children]}
+    data["options"] = dict(node.options)
+    return data
+
+
+def loads(text: str) -> Canvas:
+    """A canvas from file text; CanvasError names the first problem and its path."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CanvasError(
+            "file", f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        ) from exc
+    except RecursionError as exc:
+        raise CanvasError("file", "nested too deeply") from exc
+    if not isinstance(data, dict):
+        raise CanvasError("file", f"must be a JSON object, not {_kind(data)}")
+    if data.get("format") != FORMAT:
+        raise CanvasError("format", f'must be "{FORMAT}" (this is not a Celery Desk canvas)')
+    if data.get("version") != VERSION:
+        raise CanvasError(
+            "version", f"version {json.dumps(data.get('version'))} is not supported (only 1)"
+        )
+    _check_keys(data, {"format", "version", "name", "root"}, {"root"}, "file")
+    name = data.get("name", "")
+    if not isinstance(name, str):
+        raise CanvasError("name", "must be text")
+    try:
+        return Canvas(name, node_from_json(data["root"]))
+    except RecursionError as exc:
+        raise CanvasError("root", "nested too deeply") from exc
+
+
+def dumps(canvas: Canvas) -> str:
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": canvas.name,
+        "root": node_to_json(canvas.root),
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+# -- walking --------------------------------------------------------------------------------
+def walk(node: Node, path: str = "") -> list[tuple[str, Node]]:
+    """Every node with its position: '' is the root, '0.1' the root's first child's second."""
+    found: list[tuple[str, Node]] = [(path, node)]
+    children: list[Node] = []
+    if isinstance(node, ChainNode | GroupNode):
+        children = node.children
+    elif isinstance(node, ChordNode):
+        children = [*node.header, node.body]
+    for index, child in enumerate(children):
+        found += walk(child, f"{path}.{index}" if path else str(index))
+    return found
+
+
+def count_tasks(node: Node) -> int:
+    return sum(1 for _path, each in walk(node) if isinstance(each, TaskNode))
+
+
+# -- Celery signatures ----------------------------------------------------------------------
+def _send_options(options: dict[str, Any]) -> dict[str, Any]:
+    """ISO times become datetimes only when sending: the file and the round trip keep text."""
+    sent = dict(options)
+    for key in ("eta", "expires"):
+        if isinstance(sent.get(key), str):
+            sent[key] = datetime.datetime.fromisoformat(sent[key])
+    return sent
+
+
+def to_signature(node: Node, app: Any, *, sending: bool = False) -> Any:
+    """The Celery signature for a node. Chains are built as `_chain` so a group followed by a
+    task stays a chain here; Celery itself turns it into a chord when it is sent."""
+    from celery import group
+    from celery.canvas import Signature, _chain, chord
+
+    options = _send_options(node.options) if sending else dict(node.options)
+    if isinstance(node, TaskNode):
+        return Signature(
+            node.task,
+            args=tuple(node.args),
+            kwargs=dict(node.kwargs),
+            options=options,
+            immutable=node.immutable,
+            app=app,
+        )
+    if isinstance(node, ChainNode):
+        steps = [to_signature(c, app, sending=sending) for c in node.children]
+        return _chain(*steps, app=app).set(**options)
+    if isinstance(node, GroupNode):
+        return group([to_signature(c, app, sending=sending) for c in node.children], app=app).set(
+            **options
+        )
+    header = [to_signature(c, app, sending=sending) for c in node.header]
+    return chord(header, to_signature(node.body, app, sending=sending), app=app).set(**options)
+
+
+def from_signature(signature: Any) -> Node:
+    """Back from a Celery signature (for "open in builder" and round-trip tests)."""
+    from celery import group
+    from celery.canvas import _chain, chord
+
+    options = {k: v for k, v in dict(signature.options).items() if k in OPTION_TYPES}
+    if isinstance(signature, chord):
+        return ChordNode(
+            [from_signature(s) for s in signature.tasks], from_signature(signature.body), options
+        )
+    if isinstance(signature, _chain):
+        return ChainNode([from_signature(s) for s in signature.tasks], options)
+    if isinstance(signature, group):
+        return GroupNode([from_signature(s) for s in signature.tasks], options)
+    return TaskNode(
+        str(signature.task),
+        list(signature.args),
+        dict(signature.kwargs),
+        bool(signature.immutable),
+        options,
+    )
+
+
+def is_chord_in_chain(node: ChainNode, index: int) -> bool:
+    """A group followed by another step inside a chain: Celery sends it as a chord."""
+    return isinstance(node.children[index], GroupNode) and index + 1 < len(node.children)
+
+
+# -- Python -----------------------------------------------------------------------------------
+def _python(node: Node, indent: int) -> str:
+    pad = "    " * indent
+    inner = "    " * (indent + 1)
+    options = "".join(f", {k}={v!r}" for k, v in node.options.items())
+    if isinstance(node, TaskNode):
+        parts = [repr(node.task)]
+        if node.args:
+            parts.append(f"args={tuple(node.args)!r}")
+        if node.kwargs:
+            parts.append(f"kwargs={node.kwargs!r}")
+        if node.immutable:
+            parts.append("immutable=True")  # si(): ignores the previous result
+        parts += [f"{k}={v!r}" for k, v in node.options.items()]
+        return f"app.signature({', '.join(parts)})"
+    if isinstance(node, ChordNode):
+        header = ",\n".join(inner + "    " + _python(c, indent + 2).lstrip() for c in node.header)
+        body = _python(node.body, indent + 1).lstrip()
+        text = f"chord(\n{inner}[\n{header},\n{inner}],\n{inner}{body},\n{pad})"
+        return text + (f".set({options[2:]})" if options else "")
+    name = "chain" if isinstance(node, ChainNode) else "group"
+    items = ",\n".join(inner + _python(c, indent + 1).lstrip() for c in node.children)
+    text = f"{name}(\n{items},\n{pad})"
+    return text + (f".set({options[2:]})" if options else "")
+
+
+def python_code(canvas: Canvas, app_module: str = "workers") -> str:
+    """ "Copy as Python": the same workflow written with Celery's own canvas functions."""
+    return (
+        f"# {canvas.name or 'canvas'}: made with Celery Desk\n"
+        "from celery import chain, chord, group\n\n"
+        f"from {app_module} import app\n\n"
+        f"workflow = {_python(canvas.root, 0)}\n"
+        "result = workflow.apply_async()\n"
+    )
+
+
+# -- checks before sending ------------------------------------------------------------------
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one node; `path` is its position ('' for the root)."""
+
+    path: str
+    message: str
+    level: str = ERROR
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the checks need to know about where a canvas goes."""
+
+    tasks: dict[str, list[dict[str, Any]]] | None = None  # name -> parameters, None: unknown
+    has_backend: bool = True
+    queues: frozenset[str] = frozenset()  # the profile's queues
+    consumed: frozenset[str] | None = None  # queues live workers consume, None: not known
+    default_queue: str = ""
+    max_priority: int | None = None  # the broker's effective maximum, when known
+
+
+def _argument_problem(params: list[dict[str, Any]], node: TaskNode, receives: bool) -> str:
+    positional = [p for p in params if p["kind"] in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")]
+    keyword_names = {
+        p["name"] for p in params if p["kind"] in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
+    }
+    var_args = any(p["kind"] == "VAR_POSITIONAL" for p in params)
+    var_kwargs = any(p["kind"] == "VAR_KEYWORD" for p in params)
+    given = len(node.args) + (1 if receives else 0)
+    note = " (counting the previous result, which s() passes on)" if receives else ""
+    if given > len(positional) and not var_args:
+        return f"takes at most {len(positional)} positional argument(s), gets {given}{note}"
+    for name in node.kwargs:
+        if name not in keyword_names and not var_kwargs:
+            return f"has no parameter '{name}'"
+    filled = {p["name"] for p in positional[:given]} | set(node.kwargs)
+    missing = [
+        p["name"]
+        for p in params
+        if p["kind"] in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
+        and p.get("default") is None
+        and p["name"] not in filled
+    ]
+    if missing:
+        return f"misses argument(s) {', '.join(missing)}{note}"
+    return ""
+
+
+def check(canvas: Canvas, target: Target) -> list[Problem]:
+    """Everything that would fail or surprise once sent, each on its node."""
+    problems: list[Problem] = []
+
+    def visit(node: Node, path: str, receives: bool, inherited: dict[str, Any]) -> None:
+        options = {**inherited, **node.options}
+        if isinstance(node, TaskNode):
+            check_task(node, path, receives, options)
+            return
+        if isinstance(node, ChordNode):
+            if not target.has_backend:
+                problems.append(
+                    Problem(path, "a chord needs a result backend; the profile has none")
+                )
+            for index, child in enumerate(node.header):
+                visit(child, _join(path, index), receives, options)
+            visit(node.body, _join(path, len(node.header)), True, options)
+            return
+        for index, child in enumerate(node.children):
+            if isinstance(node, ChainNode):
+                passed = receives if index == 0 else True
+                if is_chord_in_chain(node, index) and not target.has_backend:
+                    problems.append(
+                        Problem(
+                            _join(path, index),
+                            "a group followed by a step is sent as a chord, which needs a "
+                            "result backend; the profile has none",
+                        )
+                    )
+            else:
+                passed = receives
+            visit(child, _join(path, index), passed, options)
+
+    def check_task(node: TaskNode, path: str, receives: bool, options: dict[str, Any]) -> None:
+        receives = receives and not node.immutable
+        if target.tasks is not None:
+            params = target.tasks.get(node.task)
+            if params is None:
+                problems.append(Problem(path, f"unknown task '{node.task}' (not registered)"))
+            else:
+                problem = _argument_problem(params, node, receives)
+                if problem:
+                    problems.append(Problem(path, f"{node.task} {problem}"))
+        try:
+            json.dumps([node.args, node.kwargs], allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            problems.append(Problem(path, f"arguments are not JSON: {exc}"))
+        priority = options.get("priority")
+        top = target.max_priority
+        if isinstance(priority, int) and top is not None and priority > top:
+            problems.append(
+                Problem(
+                    path,
+                    f"priority {priority} is above this broker's maximum {top}: "
+                    f"it is treated as {top}",
+                    WARNING,
+                )
+            )
+        queue = options.get("queue") or ""
+        if queue and target.queues and queue not in target.queues:
+            problems.append(
+                Problem(path, f"queue '{queue}' is not one of the profile's queues", WARNING)
+            )
+        chosen = queue or target.default_queue
+        if chosen and target.consumed is not None and chosen not in target.consumed:
+            problems.append(
+                Problem(path, f"no worker consumes queue '{chosen}' right now", WARNING)
+            )
+
+    visit(canvas.root, "", False, {})
+    return problems
+
+
+def _join(path: str, index: int) -> str:
+    return f"{path}.{index}" if path else str(index)
+
+
+# -- sending ----------------------------------------------------------------------------------
+@dataclass
+class SentNode:
+    """One task of a sent canvas: its position, name, id and the options it went with."""
+
+    path: str
+    task: str
+    id: str
+    queue: str | None
+    priority: int | None
+
+
+@dataclass
+class Sent:
+    root_id: str
+    nodes: list[SentNode]
+
+
+def _leaf_ids(node: Node, built: Any, path: str, options: dict[str, Any]) -> list[SentNode]:
+    """Walk the node tree and the frozen signature side by side: leaf ids hold on sending."""
+    merged = {**options, **node.options}
+    if isinstance(node, TaskNode):
+        task_id = built.id or built.options.get("task_id")
+        priority = merged.get("priority")
+        return [SentNode(path, node.task, str(task_id), merged.get("queue"), priority)]
+    if isinstance(node, ChordNode):
+        found = []
+        for index, (child, sig) in enumerate(zip(node.header, built.tasks, strict=True)):
+            found += _leaf_ids(child, sig, _join(path, index), merged)
+        return found + _leaf_ids(node.body, built.body, _join(path, len(node.header)), merged)
+    found = []
+    for index, (child, sig) in enumerate(zip(node.children, built.tasks, strict=True)):
+        found += _leaf_ids(child, sig, _join(path, index), merged)
+    return found
+
+
+def _routed_queue(app: Any, task: str) -> str | None:
+    """The queue the app's routes (or its default queue) choose for a task sent plainly."""
+    try:
+        route = app.amqp.router.route({}, task)
+    except Exception:  # a route function of the person's app failed: the event will say
+        return None
+    queue = route.get("queue")
+    return str(getattr(queue, "name", queue)) if queue else None
+
+
+def send(canvas: Canvas, app: Any, record: Any = None) -> tuple[Sent, Any]:
+    """Freeze for every task's id, let `record(SentNode)` keep them (the journal: priority and
+    queue travel in no event), then send. Returns the ids and Celery's result."""
+    built = to_signature(canvas.root, app, sending=True)
+    built.freeze()
+    nodes = _leaf_ids(canvas.root, built, "", {})
+    if record is not None:
+        for node in nodes:
+            record(node)
+    result = built.apply_async()
+    return Sent(str(result.id), nodes), result

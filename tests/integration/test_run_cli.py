@@ -1,0 +1,125 @@
+"""`celery-desk run FILE --wait --json`: the shipped examples on a real broker and worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from desktop.core.panel_app import panel_app
+from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.services import Services
+from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
+
+pytestmark = pytest.mark.slow
+EXAMPLES = REPO_ROOT / "resources" / "canvases"
+
+
+def desk(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "desktop", *args, "--profile", "runner"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+        cwd=REPO_ROOT,
+        check=False,
+    )
+
+
+@pytest.fixture
+def worker(embedded_redis: Any, tmp_path: Path) -> Iterator[WorkerProcess]:
+    """A profile named 'runner' on the test broker and one worker for all three queues."""
+    services = Services.open()
+    profile = Profile(
+        name="runner",
+        broker_url=embedded_redis.url(0),
+        result_backend=embedded_redis.url(1),
+        workdir=str(REPO_ROOT),
+        queues=[QueueSpec(name, 10) for name in ("queue1", "queue2", "tasks")],
+    )
+    services.profiles.save(profile, create=True)
+    client = panel_app(embedded_redis.url(0), embedded_redis.url(1))
+    process = WorkerProcess(
+        queues=["tasks", "queue1", "queue2"],
+        broker_url=embedded_redis.url(0),
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        concurrency=4,
+    )
+    with running_worker(client, process) as running:
+        yield running
+    client.close()
+
+
+EXPECTED = {
+    "chain-s-and-si": [("demo1", 1), ("demo3", 11), ("demo2", "demo2 slept 2.0s"),
+                       ("demo4", "demo4 slept 2.0s")],
+    "group-of-four-demos": [("demo1", 1), ("demo2", "demo2 slept 2.0s"), ("demo3", 10),
+                            ("demo4", "demo4 slept 2.0s")],
+    "priority-demo": [("t2", "t2"), ("t1", "1 + 2 = 3, message: None"), ("t3", "t3")],
+    "routed-task1-task2": [("task1", "task1 ran on queue1"), ("task2", "task2 ran on queue2")],
+    "t1-args-and-kwargs": [("t1", "1 + 2 = 3, message: addition performed")],
+}  # fmt: skip
+
+
+def test_every_shipped_example_runs_with_the_tutorials_results(worker: WorkerProcess) -> None:
+    for path in sorted(EXAMPLES.glob("*.json")):
+        done = desk("run", str(path), "--wait", "--timeout", "60", "--json")
+        assert done.returncode == 0, f"{path.name}: {done.stderr}"
+        report = json.loads(done.stdout)
+        got = [(n["task"].rsplit(".", 1)[1], n["result"]) for n in report["nodes"]]
+        assert got == EXPECTED[path.stem], path.name
+        assert all(n["state"] == "SUCCESS" and n["id"] for n in report["nodes"])
+        ids = [n["id"] for n in report["nodes"]]
+        if path.stem.startswith(("chain", "t1")):  # a chain's result is its last task's
+            assert report["root_id"] == ids[-1]
+        else:  # a group's own id
+            assert report["root_id"] and report["root_id"] not in ids
+    # What the panel sent is in the journal with the priority and queue no event carries.
+    listed = json.loads(desk("tasks", "--name", "workers.tasks.t3", "--json").stdout)
+    assert [(t["queue"], t["priority"], t["state"]) for t in listed] == [("tasks", 10, "SUCCESS")]
+
+
+def test_bad_files_and_bad_calls_are_refused_before_sending(
+    worker: WorkerProcess, tmp_path: Path
+) -> None:
+    cases = {
+        "not-json.json": ("{]", "not valid JSON"),
+        "bad-args.json": (
+            json.dumps(
+                {
+                    "format": "celery-desk/canvas",
+                    "version": 1,
+                    "root": {
+                        "type": "group",
+                        "children": [{"type": "task", "task": "x", "args": 1}],
+                    },
+                }
+            ),
+            "root.children[0].args: must be a list",
+        ),
+        "wrong-count.json": (
+            json.dumps(
+                {
+                    "format": "celery-desk/canvas",
+                    "version": 1,
+                    "root": {"type": "task", "task": "workers.tasks.add", "args": [1, 2, 3]},
+                }
+            ),
+            "error: root: workers.tasks.add takes at most 2 positional argument(s), gets 3",
+        ),
+    }
+    for name, (text, words) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        refused = desk("run", str(path), "--wait", "--json")
+        assert refused.returncode == 2, (name, refused.stderr)
+        assert words in refused.stderr, (name, refused.stderr)
+        assert refused.stdout == ""
