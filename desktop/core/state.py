@@ -19,6 +19,7 @@ from celery.states import PENDING, RETRY, precedence
 
 _FINISHED = ("succeeded", "failed", "revoked", "rejected")
 _EVENT_TO_STATE: dict[str, str] = dict(TASK_EVENT_TO_STATE)
+_ROUTE_FIELDS = ("routing_key", "exchange", "queue")
 _MERGE_RULES: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in Task.merge_rules.items()}
 _TASK_FIELDS = (
     "name", "args", "kwargs", "result", "exception", "traceback", "runtime", "retries",
@@ -248,6 +249,12 @@ class ClusterState:
             # fields Celery keeps for it, never its state.
             for key in _MERGE_RULES.get(state, ()):
                 if key in event:
+                    task[key] = event[key]
+            # Where it was sent never changes, and only task-sent says it: the client may
+            # publish that event after the worker already said "received" (Celery's State
+            # drops it then; the panel keeps what is still unknown).
+            for key in _ROUTE_FIELDS:
+                if task.get(key) is None and event.get(key) is not None:
                     task[key] = event[key]
         else:
             for key in _TASK_FIELDS:

@@ -58,3 +58,22 @@ def test_task_events_refresh_the_worker_heartbeat() -> None:
     celery_state = State()
     celery_state.event(event("task-started", 1))
     assert diff.workers_changed[0].heartbeat == celery_state.workers["w1@h"].heartbeats[-1]
+
+
+def test_a_late_task_sent_still_says_where_the_task_was_sent() -> None:
+    """The client may publish task-sent after the worker's first events (seen in CI): the
+    state stays what the worker said, and the routing key, which only task-sent carries, is
+    kept (Celery's State drops it)."""
+    sequence = [
+        event("task-received", 2, name="m.add", args="(1, 2)", kwargs="{}", retries=0),
+        event("task-succeeded", 4, result="3", runtime=0.5),
+        event("task-sent", 1, name="m.add", routing_key="tasks", exchange="tasks", queue="tasks"),
+    ]
+    for batch_size in (1, 3):
+        state, rows = ClusterState(), {}
+        for k in range(0, len(sequence), batch_size):
+            diff = state.apply([dict(e) for e in sequence[k : k + batch_size]])
+            rows.update({r.id: r for r in [*diff.tasks_added, *diff.tasks_changed]})
+        assert rows["t1"].state == "SUCCESS"
+        assert (rows["t1"].routing_key, rows["t1"].exchange) == ("tasks", "tasks")
+    assert celery_view(sequence)["state"] == "SUCCESS"
