@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,12 @@ import pytest
 from desktop.core.panel_app import panel_app
 from desktop.core.profiles import Profile, QueueSpec
 from desktop.core.services import Services
-from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
+from tests.integration.worker_process import (
+    REPO_ROOT,
+    WorkerProcess,
+    delete_rabbitmq_entities,
+    running_worker,
+)
 
 pytestmark = pytest.mark.slow
 EXAMPLES = REPO_ROOT / "resources" / "canvases"
@@ -123,3 +129,70 @@ def test_bad_files_and_bad_calls_are_refused_before_sending(
         assert refused.returncode == 2, (name, refused.stderr)
         assert words in refused.stderr, (name, refused.stderr)
         assert refused.stdout == ""
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest, embedded_redis: Any) -> str:
+    if request.param == "rabbitmq":
+        return str(request.getfixturevalue("amqp_url"))
+    return str(embedded_redis.url(0))
+
+
+def test_the_priority_demo_runs_in_the_brokers_priority_order(
+    broker_url: str, embedded_redis: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker, concurrency 1, prefetch 1, acks_late, kept busy first; then t2 (5), t1 (1),
+    t3 (10) are sent in that order. RabbitMQ runs the highest first, Redis the lowest."""
+    from desktop.core.urls import scheme_of
+
+    prefix = f"pd{uuid.uuid4().hex[:6]}-"
+    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", prefix)  # the app probe's routes follow
+    rabbit = scheme_of(broker_url).startswith("amqp")
+    queues = [QueueSpec(prefix + name, 10) for name in ("queue1", "queue2", "tasks")]
+    Services.open().profiles.save(
+        Profile(
+            name="runner",
+            broker_url=broker_url,
+            result_backend=embedded_redis.url(1),
+            workdir=str(REPO_ROOT),
+            queues=queues,
+        ),
+        create=True,
+    )
+    demo = (EXAMPLES / "priority-demo.json").read_text().replace('"tasks"', f'"{prefix}tasks"')
+    (tmp_path / "demo.json").write_text(demo)
+    blocker = json.dumps(
+        {
+            "format": "celery-desk/canvas",
+            "version": 1,
+            "root": {"type": "task", "task": "workers.tasks.sleep", "args": [2],
+                     "options": {"queue": prefix + "tasks"}},
+        }
+    )  # fmt: skip
+    (tmp_path / "blocker.json").write_text(blocker)
+    client = panel_app(broker_url, embedded_redis.url(1), None, queues)
+    process = WorkerProcess(
+        queues=[prefix + "tasks"],
+        broker_url=broker_url,
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        queue_prefix=prefix,
+        concurrency=1,
+        extra_args=["--prefetch-multiplier", "1"],
+    )
+    try:
+        with running_worker(client, process):
+            assert desk("run", str(tmp_path / "blocker.json")).returncode == 0
+            done = desk("run", str(tmp_path / "demo.json"), "--wait", "--json")
+            assert done.returncode == 0, done.stderr
+            nodes = json.loads(done.stdout)["nodes"]
+            finished = {
+                n["task"].rsplit(".", 1)[1]: client.backend.get_task_meta(n["id"])["date_done"]
+                for n in nodes
+            }
+            ran = sorted(finished, key=lambda name: str(finished[name]))
+            assert ran == (["t3", "t2", "t1"] if rabbit else ["t1", "t2", "t3"]), process.output()
+    finally:
+        client.close()
+        if rabbit:
+            delete_rabbitmq_entities(broker_url, [q.name for q in queues])
