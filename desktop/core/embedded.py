@@ -8,7 +8,6 @@ else under that pid is stopped before a new one starts. Never two, never an orph
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
@@ -17,13 +16,12 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import redis
 
-from desktop.core.files import write_atomic
+from desktop.core.files import locked, write_atomic
 from desktop.core.processes import pid_alive
 from desktop.core.secret_store import SecretStore
 
@@ -133,15 +131,8 @@ class EmbeddedRedis:
     def data_dir(self) -> Path:
         return self.directory / "data"
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.directory / "lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
+        return locked(self.directory / "lock")
 
     def _read_state(self) -> EmbeddedState | None:
         try:

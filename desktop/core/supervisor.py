@@ -10,7 +10,6 @@ methods off its thread.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
@@ -19,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from celery.utils.nodenames import host_format
 
 from desktop.core import urls, worker_keeper
 from desktop.core.app_config import child_environment
-from desktop.core.files import write_atomic
+from desktop.core.files import locked, write_atomic
 from desktop.core.processes import pid_alive
 from desktop.core.profiles import Endpoints, Profile
 
@@ -453,16 +452,9 @@ class Supervisor:
         env["CELERY_DESK_TRANSPORT_OPTIONS"] = json.dumps(self.profile.transport.to_celery())
         return env
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self) -> contextlib.AbstractContextManager[None]:
         """One start at a time per profile, across processes (a panel and the CLI)."""
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(self.directory / ".lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return locked(self.directory / ".lock")
 
     def start(self, spec: WorkerSpec, endpoints: Endpoints) -> LocalWorker:
         """Start a keeper and its worker; returns at once in state 'starting'."""
@@ -512,14 +504,18 @@ class Supervisor:
         """Collect keepers this process started that have exited."""
         self._children = [child for child in self._children if child.poll() is None]
 
+    def _current(self, name: str) -> LocalWorker:
+        self.reap()
+        worker = self.get(name)
+        if worker is None:
+            raise WorkerError(f"no worker named {name}")
+        return worker
+
     def wait_online(self, name: str, app: Celery, timeout: float = 60.0) -> LocalWorker:
         """Ping until the worker answers; a worker that exits first fails with its output."""
         deadline = time.monotonic() + timeout
         while True:
-            self.reap()
-            worker = self.get(name)
-            if worker is None:
-                raise WorkerError(f"no worker named {name}")
+            worker = self._current(name)
             if worker.state == ONLINE:
                 return worker
             if worker.state in (CRASHED, STOPPED):
@@ -540,11 +536,16 @@ class Supervisor:
             time.sleep(0.05)
 
     def expire_starting(self, timeout_s: float = START_TIMEOUT_S) -> list[LocalWorker]:
-        """Kill workers that never came online (an unreachable broker, a hung import): nothing
-        keeps running half-started. Returns them, for the screen to say so."""
+        """Kill workers this process started that never came online (an unreachable broker, a
+        hung import): nothing keeps running half-started. Returns them, for the screen."""
         expired = []
         now = time.time()
+        # Only keepers this process started: an adopted worker that does not answer yet was
+        # up before and may only be cut off from the broker for a while.
+        ours = {child.pid for child in self._children}
         for worker in self.workers():
+            if worker.keeper_pid not in ours:
+                continue
             if worker.state == STARTING and now - worker.since > timeout_s:
                 with contextlib.suppress(WorkerError, ProcessLookupError):
                     self.kill(worker.name)
@@ -593,10 +594,7 @@ class Supervisor:
     def wait_stopped(self, name: str, timeout: float) -> LocalWorker:
         deadline = time.monotonic() + timeout
         while True:
-            self.reap()
-            worker = self.get(name)
-            if worker is None:
-                raise WorkerError(f"no worker named {name}")
+            worker = self._current(name)
             if worker.state in (STOPPED, CRASHED) and worker.next_restart is None:
                 keeper_gone = not worker.keeper_pid or not pid_alive(worker.keeper_pid)
                 if keeper_gone:

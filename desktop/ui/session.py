@@ -344,13 +344,6 @@ class Session(QObject):
 
         def work() -> tuple[Supervisor, list[LocalWorker]]:
             supervisor.reap()
-            for worker in supervisor.expire_starting():
-                self.local_worker_message.emit(
-                    f"{worker.nodename} did not come online within "
-                    f"{START_TIMEOUT_S:.0f} s and was stopped (is the broker reachable from "
-                    f"it?); its log: {' | '.join(supervisor.log_tail(worker.name, 3))}",
-                    True,
-                )
             workers = supervisor.workers()
             if any(w.state == STARTING and w.pid for w in workers):
                 endpoints = services.endpoints(profile)
@@ -360,6 +353,14 @@ class Session(QObject):
                     supervisor.confirm_online(app, timeout=0.3)
                 finally:
                     app.close()
+                # Only after a ping went through: a broker outage never gets a worker killed.
+                for worker in supervisor.expire_starting():
+                    self.local_worker_message.emit(
+                        f"{worker.nodename} did not come online within "
+                        f"{START_TIMEOUT_S:.0f} s and was stopped (is the broker reachable "
+                        f"from it?); its log: {' | '.join(supervisor.log_tail(worker.name, 3))}",
+                        True,
+                    )
                 workers = supervisor.workers()
             return supervisor, workers
 

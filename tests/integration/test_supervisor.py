@@ -308,6 +308,8 @@ def test_a_worker_that_never_comes_online_is_stopped_not_left_starting(
         harness.supervisor.start(WorkerSpec("lost", [prefix + "tasks"]), harness.endpoints)
         time.sleep(3.5)
         assert harness.supervisor.get("lost").state == "starting"
+        adopter = Supervisor(harness.supervisor.directory, profile)  # another panel: not its own
+        assert adopter.expire_starting(timeout_s=3) == []
         (expired,) = harness.supervisor.expire_starting(timeout_s=3)
         assert expired.name == "lost"
         assert harness.supervisor.wait_stopped("lost", 15).running is False
