@@ -30,7 +30,8 @@ from desktop.core.embedded import EmbeddedRedis  # noqa: E402
 from desktop.core.events import receiver_app  # noqa: E402
 from desktop.core.profiles import Endpoints, Profile  # noqa: E402
 from desktop.core.secret_store import FileSecretStore  # noqa: E402
-from desktop.core.supervisor import Supervisor, WorkerSpec, ping  # noqa: E402
+from desktop.core.supervisor import Supervisor, ping  # noqa: E402
+from desktop.core.worker_spec import WorkerSpec  # noqa: E402
 
 
 def wait_ping(app: Any, node: str, alive: Any, timeout: float = 60.0) -> float:

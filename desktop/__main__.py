@@ -68,15 +68,21 @@ def _profile_errors(exc: ProfileError) -> NoReturn:
     sys.exit(2)
 
 
+def _profile_or_exit(selection: Selection, services: Services, name: str | None = None) -> Profile:
+    """The chosen profile; a bad one ends the command with each field's message."""
+    try:
+        return selection.resolve(services, name)
+    except ProfileError as exc:
+        _profile_errors(exc)
+
+
 def _connect_target(
     selection: Selection, services: Services, name: str | None = None
 ) -> tuple[Profile, Endpoints]:
     """The chosen profile and its URLs (passwords restored); exits with a clear message."""
+    item = _profile_or_exit(selection, services, name)
     try:
-        item = selection.resolve(services, name)
         return item, services.endpoints(item)
-    except ProfileError as exc:
-        _profile_errors(exc)
     except EmbeddedBrokerError as exc:
         _fail(str(exc))
 
@@ -411,7 +417,7 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
         endpoints.broker_url,
         endpoints.result_backend,
         journal,
-        transport_options=item.transport.to_celery() if item.broker_kind != "rabbitmq" else {},
+        transport_options=item.transport_options(),
         on_status=status,
         retention_tasks=keep,
         retention_age_s=max_age_days * 86400 if max_age_days else None,
@@ -459,11 +465,7 @@ def tasks(
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    try:
-        item = selection.resolve(services)
-    except ProfileError as exc:
-        _profile_errors(exc)
-        return
+    item = _profile_or_exit(selection, services)
     path = services.journal_path(item)
     if not path.exists():
         _fail(f"no history for profile '{item.name}' yet: open the app or run `celery-desk record`")
@@ -525,10 +527,7 @@ def _supervisor_target(
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    try:
-        item = selection.resolve(services)
-    except ProfileError as exc:
-        _profile_errors(exc)
+    item = _profile_or_exit(selection, services)
     endpoints: Endpoints | None = None
     if need_broker:
         if item.is_embedded or item.result_backend == urls.EMBEDDED:
@@ -552,15 +551,8 @@ def _supervisor_target(
 def _ping_app(item: Profile, endpoints: Endpoints) -> Any:
     from desktop.core.events import receiver_app
 
-    options = item.transport.to_celery() if item.broker_kind != "rabbitmq" else {}
+    options = item.transport_options()
     return receiver_app(endpoints.broker_url, options)
-
-
-def _free_name(supervisor: Supervisor, base: str) -> str:
-    taken = {w.name for w in supervisor.workers() if w.running}
-    if base not in taken:
-        return base
-    return next(f"{base}-{n}" for n in range(2, 1000) if f"{base}-{n}" not in taken)
 
 
 @worker.command("start")
@@ -596,7 +588,7 @@ def worker_start(
     **kwargs: Any,
 ) -> None:
     """Start a worker and return once it answers a ping; prints its node name."""
-    from desktop.core.supervisor import WorkerError, WorkerSpec, WorkerSpecError
+    from desktop.core.worker_spec import WorkerError, WorkerSpec, WorkerSpecError, free_name
 
     wanted = [q for text in queues for q in text.split(",") if q.strip()]
     high = low = None
@@ -609,7 +601,10 @@ def worker_start(
     supervisor, item, endpoints = _supervisor_target(ctx, kwargs, need_broker=True)
     assert endpoints is not None
     spec = WorkerSpec(
-        name=name or _free_name(supervisor, wanted[0] if wanted else "worker"),
+        name=name
+        or free_name(
+            wanted[0] if wanted else "worker", {w.name for w in supervisor.workers() if w.running}
+        ),
         queues=wanted,
         concurrency=concurrency,
         pool=pool,
@@ -679,7 +674,8 @@ def worker_stop(
     **kwargs: Any,
 ) -> None:
     """Warm shutdown (running tasks finish), then print each exit status."""
-    from desktop.core.supervisor import WorkerError, describe_exit
+    from desktop.core.supervisor import describe_exit
+    from desktop.core.worker_spec import WorkerError
 
     if bool(name) == stop_all:
         _fail("give a worker NAME or --all", 2)
@@ -810,7 +806,7 @@ def run(
         click.echo(f"{problem.level}: {where}: {problem.message}", err=True)
     if any(p.level == canvas.ERROR for p in problems):
         sys.exit(2)
-    options = item.transport.to_celery() if broker_kind != "rabbitmq" else {}
+    options = item.transport_options()
     app = panel_app(endpoints.broker_url, endpoints.result_backend, options, item.queues)
     if config is not None:
         use_app_routes(app, config.routes, config.default_queue)

@@ -31,7 +31,7 @@ def pump(app: Any, seconds: float, until: Any = None) -> None:
 
 def start_local_workers(app: Any, session: Any, window: Any) -> bool:
     """The tutorial's set-ups from the Workers screen's presets: real local workers."""
-    from desktop.core.supervisor import presets
+    from desktop.core.worker_spec import presets
 
     local = window.workers.local
     found = presets(session.profile)

@@ -217,24 +217,6 @@ def dumps(canvas: Canvas) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-# -- walking --------------------------------------------------------------------------------
-def walk(node: Node, path: str = "") -> list[tuple[str, Node]]:
-    """Every node with its position: '' is the root, '0.1' the root's first child's second."""
-    found: list[tuple[str, Node]] = [(path, node)]
-    children: list[Node] = []
-    if isinstance(node, ChainNode | GroupNode):
-        children = node.children
-    elif isinstance(node, ChordNode):
-        children = [*node.header, node.body]
-    for index, child in enumerate(children):
-        found += walk(child, f"{path}.{index}" if path else str(index))
-    return found
-
-
-def count_tasks(node: Node) -> int:
-    return sum(1 for _path, each in walk(node) if isinstance(each, TaskNode))
-
-
 # -- Celery signatures ----------------------------------------------------------------------
 def _send_options(options: dict[str, Any]) -> dict[str, Any]:
     """ISO times become datetimes only when sending: the file and the round trip keep text."""

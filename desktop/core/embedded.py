@@ -22,7 +22,7 @@ from pathlib import Path
 import redis
 
 from desktop.core.files import locked, write_atomic
-from desktop.core.processes import pid_alive
+from desktop.core.processes import argv_of, pid_alive
 from desktop.core.secret_store import SecretStore
 
 BINARY_ENV = "CELERY_DESK_REDIS_SERVER"
@@ -99,10 +99,10 @@ def free_port(preferred: int | None = None) -> int:
 
 def _is_our_server(pid: int, port: int) -> bool:
     """The pid still belongs to a redis-server on our port (pids get reused)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
+    argv = argv_of(pid)
+    if not argv:
         return pid_alive(pid)
+    cmdline = " ".join(argv)  # redis-server retitles itself "redis-server 127.0.0.1:PORT"
     return "redis-server" in cmdline and f":{port}" in cmdline
 
 

@@ -7,6 +7,16 @@ import os
 from pathlib import Path
 
 
+def argv_of(pid: int) -> list[str]:
+    """A process's argv, token by token (exact matches: 'all@%h' is not 'small@%h');
+    empty when it is gone or not ours to read."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return []
+    return raw.decode(errors="replace").split("\0")
+
+
 def pid_alive(pid: int) -> bool:
     """True while `pid` runs; a zombie (exited, not yet reaped) counts as gone."""
     try:

@@ -108,6 +108,10 @@ class Profile:
             return "embedded"
         return "rabbitmq" if urls.scheme_of(self.broker_url).startswith("amqp") else "redis"
 
+    def transport_options(self) -> dict[str, Any]:
+        """`broker_transport_options` for a Celery app on this profile: Redis only."""
+        return {} if self.broker_kind == "rabbitmq" else self.transport.to_celery()
+
     def masked(self) -> Profile:
         """A copy that is safe to print: every password replaced by ****."""
         return replace(

@@ -30,9 +30,9 @@ from desktop.core.supervisor import (
     STARTING,
     LocalWorker,
     Supervisor,
-    WorkerSpec,
     all_supervisors,
 )
+from desktop.core.worker_spec import WorkerSpec
 from desktop.ui.background import Background
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ class Session(QObject):
 
         def start() -> Monitor:
             endpoints = services.endpoints(profile)
-            options = profile.transport.to_celery() if profile.broker_kind != "rabbitmq" else {}
+            options = profile.transport_options()
             monitor = Monitor(
                 endpoints.broker_url,
                 endpoints.result_backend,
@@ -235,7 +235,7 @@ class Session(QObject):
 
         def work() -> Any:
             endpoints = services.endpoints(profile)
-            options = profile.transport.to_celery() if profile.broker_kind != "rabbitmq" else {}
+            options = profile.transport_options()
             app = panel_app(endpoints.broker_url, endpoints.result_backend, options, profile.queues)
             try:
                 return action(app)
@@ -347,7 +347,7 @@ class Session(QObject):
             workers = supervisor.workers()
             if any(w.state == STARTING and w.pid for w in workers):
                 endpoints = services.endpoints(profile)
-                options = profile.transport.to_celery() if profile.broker_kind != "rabbitmq" else {}
+                options = profile.transport_options()
                 app = panel_app(endpoints.broker_url, "", options)
                 try:
                     supervisor.confirm_online(app, timeout=0.3)

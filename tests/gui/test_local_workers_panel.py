@@ -19,7 +19,8 @@ from desktop.app import build_window
 from desktop.core.panel_app import panel_app
 from desktop.core.profiles import Profile
 from desktop.core.services import Services
-from desktop.core.supervisor import Supervisor, WorkerSpec, presets
+from desktop.core.supervisor import Supervisor
+from desktop.core.worker_spec import WorkerSpec, presets
 from desktop.ui.dialogs.worker_dialog import WorkerDialog
 from tests.conftest import stop_with_this_process
 from tests.integration.test_supervisor import read_line
@@ -170,7 +171,7 @@ import sys, time
 from PySide6.QtWidgets import QApplication
 from desktop.app import build_window
 from desktop.core.services import Services
-from desktop.core.supervisor import presets
+from desktop.core.worker_spec import presets
 app = QApplication([])
 session, window = build_window(Services.open())
 window.show()

@@ -17,7 +17,8 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 from desktop.core.profiles import Endpoints, TransportOptions
-from desktop.core.supervisor import STOPPED, WorkerSpec
+from desktop.core.supervisor import STOPPED
+from desktop.core.worker_spec import WorkerSpec
 from tests.integration.test_supervisor import Harness, make_profile
 
 pytestmark = pytest.mark.slow

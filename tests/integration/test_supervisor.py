@@ -19,16 +19,8 @@ from celery import Celery
 
 from desktop.core.panel_app import panel_app
 from desktop.core.profiles import Endpoints, Profile, QueueSpec, TransportOptions
-from desktop.core.supervisor import (
-    CRASHED,
-    ONLINE,
-    STOPPED,
-    Supervisor,
-    WorkerError,
-    WorkerSpec,
-    WorkerSpecError,
-    all_supervisors,
-)
+from desktop.core.supervisor import CRASHED, ONLINE, STOPPED, Supervisor, all_supervisors
+from desktop.core.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
 from tests.conftest import stop_with_this_process
 from tests.integration.worker_process import REPO_ROOT
 
@@ -48,7 +40,7 @@ class Harness:
         self.supervisor = Supervisor(directory, profile)
         self.endpoints = endpoints
         self.profile = profile
-        options = profile.transport.to_celery() if profile.broker_kind != "rabbitmq" else {}
+        options = profile.transport_options()
         self.app: Celery = panel_app(
             endpoints.broker_url, endpoints.result_backend, options, profile.queues
         )
@@ -195,7 +187,8 @@ def test_an_app_that_does_not_import_fails_with_its_own_error_output(
 OWNER = """
 import sys, time
 from desktop.core.profiles import Endpoints, Profile, QueueSpec
-from desktop.core.supervisor import Supervisor, WorkerSpec
+from desktop.core.supervisor import Supervisor
+from desktop.core.worker_spec import WorkerSpec
 broker, backend, prefix, directory = sys.argv[1:5]
 profile = Profile(name="supervised", broker_url=broker, result_backend=backend,
                   queues=[QueueSpec(prefix + "tasks", 10)], workdir=sys.argv[5])

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.profiles import Profile
-from desktop.core.supervisor import LOG_LEVELS, POOLS, WorkerSpec
+from desktop.core.worker_spec import LOG_LEVELS, POOLS, WorkerSpec
 
 
 def redelivery_note(profile: Profile, acks_late: bool | None) -> str:

@@ -22,16 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.state import WorkerRow
-from desktop.core.supervisor import (
-    CRASHED,
-    DEFAULT_GRACE_S,
-    ONLINE,
-    STOPPED,
-    STOPPING,
-    LocalWorker,
-    WorkerSpec,
-    presets,
-)
+from desktop.core.supervisor import CRASHED, DEFAULT_GRACE_S, ONLINE, STOPPED, STOPPING, LocalWorker
+from desktop.core.worker_spec import WorkerSpec, free_name, presets
 from desktop.ui.dialogs.worker_dialog import WorkerDialog
 from desktop.ui.models.local_workers import LocalWorkersModel
 from desktop.ui.panels.common import muted
@@ -219,17 +211,12 @@ class LocalWorkersPart(QWidget):
             return None
         if spec is None:
             first = profile.queues[0].name if profile.queues else ""
-            spec = WorkerSpec(name=self._free_name(first or "worker"), queues=[first])
+            names = {w.name for w in self.model.workers()}
+            spec = WorkerSpec(name=free_name(first or "worker", names), queues=[first])
         dialog = WorkerDialog(profile, self.taken_names(), spec, self)
         dialog.accepted.connect(lambda: self.session.start_local_worker(dialog.spec()))
         dialog.open()
         return dialog
-
-    def _free_name(self, base: str) -> str:
-        names = {w.name for w in self.model.workers()}
-        if base not in names:
-            return base
-        return next(f"{base}-{n}" for n in range(2, 1000) if f"{base}-{n}" not in names)
 
     def _fill_presets(self) -> None:
         self.presets_menu.clear()
