@@ -792,14 +792,7 @@ def run(
             registered = {t.name: t.params for t in config.tasks}
         except AppConfigError as exc:
             click.echo(f"warning: task names, arguments and routes not read: {exc}", err=True)
-    broker_kind = item.broker_kind
-    steps = item.transport.priority_steps
-    target = canvas.Target(
-        tasks=registered,
-        has_backend=bool(endpoints.result_backend),
-        queues=frozenset(q.name for q in item.queues),
-        max_priority=None if broker_kind == "rabbitmq" else (max(steps) if steps else None),
-    )
+    target = canvas.Target.for_profile(item, registered)
     problems = canvas.check(loaded, target)
     for problem in problems:
         where = f"node {problem.path}" if problem.path else "root"
@@ -807,7 +800,9 @@ def run(
     if any(p.level == canvas.ERROR for p in problems):
         sys.exit(2)
     options = item.transport_options()
-    app = panel_app(endpoints.broker_url, endpoints.result_backend, options, item.queues)
+    app = panel_app(
+        endpoints.broker_url, endpoints.result_backend, options, item.queues, poll_results=True
+    )
     if config is not None:
         use_app_routes(app, config.routes, config.default_queue)
     journal = Journal(services.journal_path(item))

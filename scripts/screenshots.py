@@ -81,6 +81,58 @@ def demo_finished(session: Any, expected: int) -> bool:
     return bool(done >= expected)
 
 
+def sized_canvas(tasks: int) -> Any:
+    """A readable workflow of about `tasks` tasks: a chain of steps and fan-out groups."""
+    from desktop.core.canvas import Canvas, ChainNode, GroupNode, TaskNode
+
+    def t(name: str, *args: Any, **options: Any) -> TaskNode:
+        return TaskNode(f"workers.tasks.{name}", list(args), {}, False, options)
+
+    def branch(seed: int) -> ChainNode:  # 6 tasks
+        fan = GroupNode([t("mul", n) for n in (2, 3, 4)])
+        return ChainNode([t("add", seed, seed), fan, t("xsum"), t("t1", 1, 2, priority=seed % 10)])
+
+    if tasks <= 1:
+        return Canvas("one task", t("t1", 1, 2))
+    if tasks <= 10:
+        root = ChainNode([t("add", 2, 3), GroupNode([t("mul", n) for n in (2, 3, 4, 5)]),
+                          t("xsum"), GroupNode([t("t2", queue="tasks"), t("t3", priority=9)]),
+                          t("demo1")])  # fmt: skip
+        root.children[-1].immutable = True  # type: ignore[union-attr]
+        root.children.append(t("demo2"))
+        return Canvas("ten tasks", root)
+    branches = [branch(n) for n in range(8)]  # 48 tasks
+    return Canvas("fifty tasks", ChainNode([GroupNode(list(branches)), t("xsum"), t("demo4")]))
+
+
+def shoot_builder(app: Any, window: Any, out: Path) -> bool:
+    """The canvas at 1, 10 and 50 tasks, then the chain example sent and coloured live."""
+    from desktop.core import canvas_library
+
+    builder = window.builder
+    window.tabs.setCurrentWidget(builder)
+    for size in (1, 10, 50):
+        builder.model.load(sized_canvas(size))
+        builder.view.select(() if size == 1 else (1,) if size == 10 else (0, 2, 1))
+        builder.view.zoom_to_fit()
+        pump(app, 0.4)
+        window.grab().save(str(out / f"builder-{size}.png"))
+    builder.view.set_zoom(1.0)
+    builder.load_file(canvas_library.EXAMPLES_DIR / "chain-s-and-si.json")
+    builder.send()
+    finished = ("SUCCESS", "FAILURE", "REVOKED")
+
+    def done() -> bool:
+        states = builder.view.states.values()
+        return bool(states) and all(s.state in finished for s in states)
+
+    pump(app, 30, done)
+    builder.view.select((1,))
+    pump(app, 0.4)
+    window.grab().save(str(out / "builder.png"))
+    return done()
+
+
 def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool:
     """Connect, run the demo on a real worker, grab every tab; True when the demo finished."""
     pump(app, 30, lambda: session.state == "connected" and session.app_config is not None)
@@ -96,7 +148,10 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
     out.mkdir(parents=True, exist_ok=True)
     window.tasks.table.selectRow(0)
     window.workers.local.table.selectRow(2)
+    built = shoot_builder(app, window, out)
     for index, name in enumerate(TABS):
+        if name == "builder":
+            continue  # shot above, with a canvas sent and coloured
         window.tabs.setCurrentIndex(index)
         pump(app, 0.5)
         window.grab().save(str(out / f"{name}.png"))
@@ -109,7 +164,7 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
     pump(app, 0.3)
     add.grab().save(str(out / "worker-dialog.png"))
     add.reject()
-    return demo_finished(session, expected)
+    return demo_finished(session, expected) and built
 
 
 def main() -> int:
@@ -139,7 +194,7 @@ def main() -> int:
         session.shutdown()
     print(
         f"state: {session.state}; demo tasks finished: {finished}; "
-        f"wrote {len(TABS) + 2} screenshots to {out}"
+        f"wrote {len(TABS) + 5} screenshots to {out}"
     )
     return 0 if session.state == "connected" and finished else 1
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from desktop.core.profiles import Profile
 
 FORMAT = "celery-desk/canvas"
 VERSION = 1
@@ -117,14 +120,18 @@ def check_options(options: Any, path: str) -> dict[str, Any]:
     return dict(options)
 
 
-def _children(data: dict[str, Any], key: str, path: str) -> list[Node]:
+def _children(data: dict[str, Any], key: str, path: str, editing: bool) -> list[Node]:
     items = data.get(key)
-    if not isinstance(items, list) or not items:
+    if not isinstance(items, list) or not (items or editing):
         raise CanvasError(f"{path}.{key}", "must be a non-empty list of nodes")
-    return [node_from_json(item, f"{path}.{key}[{i}]") for i, item in enumerate(items)]
+    return [
+        node_from_json(item, f"{path}.{key}[{i}]", editing=editing) for i, item in enumerate(items)
+    ]
 
 
-def node_from_json(data: Any, path: str = "root") -> Node:
+def node_from_json(data: Any, path: str = "root", *, editing: bool = False) -> Node:
+    """One node; `editing` lets a chain or group be empty, as the builder's clipboard and drag
+    data may hold one a person has not filled yet (files never do)."""
     if not isinstance(data, dict):
         raise CanvasError(path, f"must be an object, not {_kind(data)}")
     kind = data.get("type")
@@ -148,13 +155,13 @@ def node_from_json(data: Any, path: str = "root") -> Node:
         return TaskNode(name, list(args), dict(kwargs), immutable, options)
     if kind in ("chain", "group"):
         _check_keys(data, {"type", "children", "options"}, {"children"}, path)
-        children = _children(data, "children", path)
+        children = _children(data, "children", path, editing)
         options = check_options(data.get("options", {}), f"{path}.options")
         return ChainNode(children, options) if kind == "chain" else GroupNode(children, options)
     if kind == "chord":
         _check_keys(data, {"type", "header", "body", "options"}, {"header", "body"}, path)
-        header = _children(data, "header", path)
-        body = node_from_json(data["body"], f"{path}.body")
+        header = _children(data, "header", path, False)
+        body = node_from_json(data["body"], f"{path}.body", editing=editing)
         options = check_options(data.get("options", {}), f"{path}.options")
         return ChordNode(header, body, options)
     raise CanvasError(f"{path}.type", "must be one of task, chain, group, chord")
@@ -342,6 +349,26 @@ class Target:
     consumed: frozenset[str] | None = None  # queues live workers consume, None: not known
     default_queue: str = ""
     max_priority: int | None = None  # the broker's effective maximum, when known
+
+    @classmethod
+    def for_profile(
+        cls,
+        profile: Profile,
+        tasks: dict[str, list[dict[str, Any]]] | None,
+        default_queue: str = "",
+        consumed: frozenset[str] | None = None,
+    ) -> Target:
+        """Redis serves priorities by its steps (above the top step counts as the top);
+        RabbitMQ's maximum is per queue (x-max-priority), so it is not checked here."""
+        steps = profile.transport.priority_steps
+        return cls(
+            tasks=tasks,
+            has_backend=bool(profile.result_backend),
+            queues=frozenset(q.name for q in profile.queues),
+            consumed=consumed,
+            default_queue=default_queue,
+            max_priority=None if profile.broker_kind == "rabbitmq" else max(steps, default=None),
+        )
 
 
 def _argument_problem(params: list[dict[str, Any]], node: TaskNode, receives: bool) -> str:

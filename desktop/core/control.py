@@ -99,6 +99,18 @@ def inspect_workers(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> dict[str, 
     return facts
 
 
+def registered_and_consumed(
+    app: Celery, timeout: float = REPLY_TIMEOUT_S
+) -> tuple[dict[str, list[str]], set[str]]:
+    """What the builder checks against: each worker's registered task names, and the queues
+    any live worker consumes."""
+    inspector = app.control.inspect(timeout=timeout)
+    registered = {node: list(names) for node, names in (inspector.registered() or {}).items()}
+    queues = inspector.active_queues() or {}
+    consumed = {str(q.get("name")) for entries in queues.values() for q in entries or []}
+    return registered, consumed
+
+
 def worker_command(app: Celery, command: str, node: str, **arguments: Any) -> str:
     """One of the broadcast commands a person can send to one worker; returns its reply."""
     where = {"destination": [node], "reply": True, "timeout": REPLY_TIMEOUT_S, "limit": 1}

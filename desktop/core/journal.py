@@ -251,6 +251,15 @@ class Journal:
             ).fetchall()
         return [str(r[0]) for r in rows]
 
+    def workflow(self, root_id: str, limit: int = 500) -> list[dict[str, Any]]:
+        """Every task of one workflow (its root and all that share the root id), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM tasks WHERE root_id = ? OR id = ? ORDER BY sent, rowid LIMIT ?",
+                (root_id, root_id, limit),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
     def unfinished_ids(self, limit: int = 10_000, updated_before: float | None = None) -> list[str]:
         """Tasks not in a final state, most recently updated first; with `updated_before`,
         only those no event has touched since then."""

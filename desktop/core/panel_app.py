@@ -14,13 +14,32 @@ from kombu.entity import Exchange, Queue
 from desktop.core.profiles import QueueSpec
 
 
+class _PollingCelery(Celery):  # type: ignore[misc]
+    """For callers that read results with `get_task_meta` and never wait on `.get()` (the
+    window, `celery-desk run`). A Redis result backend would otherwise SUBSCRIBE to every task
+    sent (freeze() of a group does it too) and keep the subscription; the result objects then
+    try to unsubscribe when collected, long after the broker may be gone. Celery makes one
+    backend per thread, so this is done wherever a backend is made."""
+
+    def _get_backend(self) -> Any:
+        backend = super()._get_backend()
+        consumer = getattr(backend, "result_consumer", None)
+        if consumer is not None:
+            consumer.consume_from = lambda task_id: None
+        return backend
+
+
 def panel_app(
     broker_url: str,
     backend_url: str = "",
     transport_options: dict[str, Any] | None = None,
     queues: list[QueueSpec] | None = None,
+    *,
+    poll_results: bool = False,
 ) -> Celery:
-    app = Celery(
+    """`poll_results`: results are only read with `get_task_meta`, so `.get()` would not work
+    and no result is subscribed to."""
+    app = (_PollingCelery if poll_results else Celery)(
         "celery-desk",
         broker=broker_url,
         backend=backend_url or None,

@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
 
         self.tabs = QTabWidget()
         self.workers = WorkersPanel(session)
-        self.builder = BuilderPanel()
+        self.builder = BuilderPanel(session)
         self.tasks = TasksPanel(session)
         self.queues = QueuesPanel()
         self.charts = ChartsPanel()
@@ -99,6 +99,8 @@ class MainWindow(QMainWindow):
         session.app_config_changed.connect(self._show_app_config)
         session.diff_ready.connect(self.workers.apply_diff)
         session.diff_ready.connect(self.charts.apply_diff)
+        session.diff_ready.connect(self.builder.apply_diff)
+        self.tasks.open_in_builder.connect(self._open_in_builder)
         session.journal_changed.connect(lambda _journal: self.charts.reset())
         session.journal_changed.connect(lambda _journal: self.workers.model.clear())
         self.events_label = QLabel("Events: not started")
@@ -150,9 +152,13 @@ class MainWindow(QMainWindow):
         self.events_label.setText(f"Events: {state}")
         self.events_label.setToolTip(message)
 
+    def _open_in_builder(self, task_id: str, whole_workflow: bool) -> None:
+        if self.builder.open_from_journal(task_id, whole_workflow):
+            self.tabs.setCurrentWidget(self.builder)
+
     # -- facts ------------------------------------------------------------------------------------
     def _show_facts(self, facts: ConnectionFacts) -> None:
-        for panel in (self.workers, self.tasks, self.queues):
+        for panel in (self.workers, self.builder, self.tasks, self.queues):
             panel.show_facts(facts)
 
     def _show_app_config(self, config: AppConfig | None, error: str) -> None:

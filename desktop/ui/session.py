@@ -236,7 +236,13 @@ class Session(QObject):
         def work() -> Any:
             endpoints = services.endpoints(profile)
             options = profile.transport_options()
-            app = panel_app(endpoints.broker_url, endpoints.result_backend, options, profile.queues)
+            app = panel_app(
+                endpoints.broker_url,
+                endpoints.result_backend,
+                options,
+                profile.queues,
+                poll_results=True,  # the window reads results, it never waits on .get()
+            )
             try:
                 return action(app)
             finally:

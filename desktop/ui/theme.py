@@ -8,7 +8,18 @@ STATE_COLOURS = {
     "reconnecting": "#d49a1c",
     "failed": "#c8393b",
 }
+# Celery task states, the same colour on the tasks table and the builder's canvas.
+TASK_STATE_COLOURS = {
+    "SUCCESS": "#2e9d57",
+    "FAILURE": "#c8393b",
+    "STARTED": "#2f6fd6",
+    "RECEIVED": "#7b5cc4",
+    "RETRY": "#d49a1c",
+    "REVOKED": "#6b7280",
+    "PENDING": "#6b7280",
+}
 ERROR_COLOUR = "#c8393b"
+WARNING_COLOUR = "#d49a1c"
 MUTED_COLOUR = "#6b7280"
 
 STYLESHEET = f"""

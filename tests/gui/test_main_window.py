@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSize
+from PySide6.QtCore import QSize, Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
 from desktop.core.profiles import Profile
 from desktop.core.services import Services
 from desktop.ui.main_window import MainWindow
+from desktop.ui.models.palette import NameRole
 from desktop.ui.session import Session
 from tests.support import pid_alive, shut_down
 
@@ -76,16 +77,22 @@ def test_connects_to_embedded_broker_masks_secrets_and_stops_it(
     assert status.running and status.pid
     assert f"pid {status.pid}" in window.workers.facts.values["Embedded broker"]
 
-    # The Builder lists the shipped app's tasks once the child process has read the app.
-    table = window.builder.table
+    # The Builder's palette lists the shipped app's tasks, with their signatures, once the
+    # child process has read the app.
+    palette = window.builder.palette_model
 
-    def task_names() -> list[str]:
-        return [table.item(r, 0).text() for r in range(table.rowCount()) if table.item(r, 0)]
+    def t1_tooltip() -> str:
+        found = palette.match(
+            palette.index(0, 0),
+            NameRole,
+            "workers.tasks.t1",
+            1,
+            Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly,
+        )
+        return str(found[0].data(Qt.ItemDataRole.ToolTipRole)) if found else ""
 
-    qtbot.waitUntil(lambda: "workers.tasks.t1" in task_names(), timeout=20000)
-    row = task_names().index("workers.tasks.t1")
-    signature = table.item(row, 1).text()
-    assert signature.startswith("(a: int, b: int, message: str")
+    qtbot.waitUntil(lambda: bool(t1_tooltip()), timeout=20000)
+    assert "(a: int, b: int, message: str" in t1_tooltip()
     assert session.app_config is not None
     assert session.app_config.default_queue == "tasks"
     assert "tasks registered by 'workers'" in window.builder.status.text()

@@ -36,13 +36,16 @@ def test_screenshot_script_under_xvfb(tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=90,
+            timeout=150,
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "state: connected" in result.stdout
         shots = sorted(p.name for p in tmp_path.glob("*.png"))
         assert shots == [
+            "builder-1.png",
+            "builder-10.png",
+            "builder-50.png",
             "builder.png",
             "charts.png",
             "profile-dialog.png",

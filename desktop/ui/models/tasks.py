@@ -16,6 +16,7 @@ from PySide6.QtGui import QColor
 
 from desktop.core.journal import FINAL_STATES, Journal, TaskQuery
 from desktop.core.state import StateDiff, TaskRow
+from desktop.ui.theme import TASK_STATE_COLOURS
 
 Index = QModelIndex | QPersistentModelIndex
 PAGE_SIZE = 500
@@ -40,15 +41,7 @@ COLUMNS: list[tuple[str, str]] = [
     ("root_id", "Root"),
 ]
 SORT_KEYS = {"result": "result", "queue": "queue"}
-STATE_COLOURS = {
-    "SUCCESS": "#2e9d57",
-    "FAILURE": "#c8393b",
-    "STARTED": "#2f6fd6",
-    "RECEIVED": "#7b5cc4",
-    "RETRY": "#d49a1c",
-    "REVOKED": "#6b7280",
-    "PENDING": "#6b7280",
-}
+STATE_COLOURS = TASK_STATE_COLOURS
 _ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
 
 

@@ -1,74 +1,654 @@
-"""Builder: the tasks the profile's app registers, with their signatures, read in a child."""
+"""Builder: drag tasks from the palette onto the canvas, edit each node, check, send, watch.
+
+The palette comes from the app read in a child process (never imported here) and from
+`inspect registered`; the canvas is a CanvasModel edited through its undo stack; sending runs
+off the GUI thread and the sent nodes are then coloured from the event stream's diffs, with
+the result backend polled as well, so a worker started without -E still shows its results."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLineEdit, QVBoxLayout, QWidget
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
 
-from desktop.core.app_config import AppConfig, TaskInfo
-from desktop.ui.panels.common import fill_table, heading, muted, read_only_table, route_rows
+import shiboken6
+from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QMenu,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QToolBar,
+    QToolButton,
+    QTreeView,
+    QVBoxLayout,
+    QWidget,
+)
 
+from desktop.core import canvas, canvas_edit, canvas_library, canvas_recall, control
+from desktop.core.app_config import AppConfig
+from desktop.core.canvas import ERROR, Canvas, Problem, TaskNode
+from desktop.core.canvas_edit import EditError, Position
+from desktop.core.panel_app import use_app_routes
+from desktop.core.session import ConnectionFacts
+from desktop.core.state import StateDiff, TaskRow
+from desktop.ui.models.canvas import CanvasModel, node_mime
+from desktop.ui.models.palette import NameRole, PaletteModel
+from desktop.ui.panels.common import muted
+from desktop.ui.session import Session
+from desktop.ui.widgets.canvas_view import FINISHED, CanvasView, NodeState
+from desktop.ui.widgets.node_editor import EditorContext, NodeEditor
 
-def describe_params(task: TaskInfo) -> str:
-    parts = []
-    for param in task.params:
-        text = param["name"]
-        if param.get("annotation"):
-            text += f": {param['annotation']}"
-        if param.get("default") is not None:
-            text += f" = {param['default']}"
-        if param.get("kind") == "VAR_POSITIONAL":
-            text = "*" + text
-        elif param.get("kind") == "VAR_KEYWORD":
-            text = "**" + text
-        parts.append(text)
-    return f"({', '.join(parts)})"
+INSPECT_EVERY_MS = 10_000
+RESULT_POLL_MS = 1500
 
 
 class BuilderPanel(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        layout = QVBoxLayout(self)
-        layout.addWidget(heading("Builder — registered tasks"))
-        self.status = muted("Reading the Celery app…")
-        layout.addWidget(self.status)
-        self.search = QLineEdit()
-        self.search.setPlaceholderText("Filter tasks by name")
-        self.search.textChanged.connect(self._refilter)
-        layout.addWidget(self.search)
-        self.table = read_only_table(["Task", "Signature", "Queue", "Description"])
-        layout.addWidget(self.table, 1)
-        self.tasks: list[TaskInfo] = []
-        self.routes: dict[str, str] = {}
-        self.default_queue = ""
+        self.session = session
+        self.config: AppConfig | None = None
+        self.registered: dict[str, list[str]] = {}
+        self.consumed: frozenset[str] | None = None
+        self.file: Path | None = None
+        self.sent_ids: dict[str, Position] = {}
+        self.sent_root: Any = None
+        self._inspecting = False
+        self._polling = False
 
+        self.model = CanvasModel(self)
+        self.view = CanvasView(self.model)
+        self.palette_model = PaletteModel(self)
+        self.editor = NodeEditor()
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self._toolbar())
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self._palette_side())
+        split.addWidget(self._canvas_side())
+        editor_scroll = QScrollArea()
+        editor_scroll.setWidget(self.editor)
+        editor_scroll.setWidgetResizable(True)
+        editor_scroll.setMinimumWidth(240)
+        split.addWidget(editor_scroll)
+        split.setStretchFactor(1, 1)
+        split.setSizes([180, 740, 260])
+        layout.addWidget(split, 1)
+
+        self.model.tree_changed.connect(self._tree_changed)
+        self._clean = True
+        self.model.undo_stack.cleanChanged.connect(self._clean_changed)
+        self.view.selection_changed.connect(self._show_selected)
+        self.view.message.connect(self.say)
+        self.editor.node_changed.connect(self._node_edited)
+        self._inspect_timer = QTimer(self)
+        self._inspect_timer.setInterval(INSPECT_EVERY_MS)
+        self._inspect_timer.timeout.connect(self._inspect_if_visible)
+        self._inspect_timer.start()
+        self._result_timer = QTimer(self)
+        self._result_timer.setInterval(RESULT_POLL_MS)
+        self._result_timer.timeout.connect(self._poll_results)
+        self._tree_changed()
+
+    # -- layout -----------------------------------------------------------------------------
+    def _toolbar(self) -> QToolBar:
+        bar = QToolBar("Canvas")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+
+        def action(text: str, slot: Any, keys: Any = None, tip: str = "") -> QAction:
+            made = QAction(text, self)
+            if keys is not None:
+                made.setShortcut(QKeySequence(keys))
+                made.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            made.setToolTip(tip or text)
+            made.triggered.connect(slot)
+            bar.addAction(made)
+            self.addAction(made)  # its shortcut works anywhere in the builder
+            return made
+
+        self.new_action = action(
+            "New", self.new_canvas, tip="An empty canvas (undo brings it back)"
+        )
+        self.open_action = action("Open…", self.open_file, QKeySequence.StandardKey.Open)
+        self.library_button = QToolButton()
+        self.library_button.setText("Library")
+        self.library_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.library_menu = QMenu(self)
+        self.library_menu.aboutToShow.connect(self._fill_library)
+        self.library_button.setMenu(self.library_menu)
+        bar.addWidget(self.library_button)
+        self.save_action = action("Save", self.save, QKeySequence.StandardKey.Save)
+        self.save_as_action = action("Save as…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        bar.addSeparator()
+        stack = self.model.undo_stack
+        self.undo_action = action("Undo", stack.undo, QKeySequence.StandardKey.Undo)
+        self.redo_action = action("Redo", stack.redo, QKeySequence.StandardKey.Redo)
+        redo_keys = {QKeySequence(QKeySequence.StandardKey.Redo).toString()} | {
+            "Ctrl+Shift+Z",
+            "Ctrl+Y",
+        }  # the platform's own plus both common ones, whatever the desktop
+        self.redo_action.setShortcuts([QKeySequence(k) for k in sorted(redo_keys) if k])
+        stack.canUndoChanged.connect(self.undo_action.setEnabled)
+        stack.canRedoChanged.connect(self.redo_action.setEnabled)
+        stack.undoTextChanged.connect(lambda text: self.undo_action.setToolTip(f"Undo {text}"))
+        stack.redoTextChanged.connect(lambda text: self.redo_action.setToolTip(f"Redo {text}"))
+        self.undo_action.setEnabled(False)
+        self.redo_action.setEnabled(False)
+        bar.addSeparator()
+        self.python_action = action("Copy as Python", self.copy_python)
+        bar.addSeparator()
+        self.name_edit = QLineEdit()
+        self.name_edit.setPlaceholderText("canvas name")
+        self.name_edit.setMaximumWidth(200)
+        self.name_edit.editingFinished.connect(self._rename)
+        bar.addWidget(self.name_edit)
+        self.send_button = QPushButton("Send")
+        self.send_button.setToolTip("Check the canvas, then send it (Ctrl+Return)")
+        self.send_button.setShortcut(QKeySequence("Ctrl+Return"))
+        self.send_button.clicked.connect(self.send)
+        bar.addWidget(self.send_button)
+        return bar
+
+    def _palette_side(self) -> QWidget:
+        side = QWidget()
+        column = QVBoxLayout(side)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search tasks")
+        self.search.setClearButtonEnabled(True)
+        column.addWidget(self.search)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.palette_model)
+        self.proxy.setFilterRole(NameRole)
+        self.proxy.setRecursiveFilteringEnabled(True)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.search.textChanged.connect(self._filter_palette)
+        self.tree = QTreeView()
+        self.tree.setAccessibleName("Task palette")
+        self.tree.setModel(self.proxy)
+        self.tree.setHeaderHidden(True)
+        self.tree.setDragEnabled(True)
+        self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.tree.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.tree.activated.connect(self.add_from_palette)
+        self.proxy.modelReset.connect(self.tree.expandAll)
+        self.proxy.rowsInserted.connect(self.tree.expandAll)
+        column.addWidget(self.tree, 1)
+        self.status = muted("Reading the Celery app…")
+        column.addWidget(self.status)
+        hint = muted("Drag onto the canvas, or press Enter to add after the selection.")
+        column.addWidget(hint)
+        return side
+
+    def _canvas_side(self) -> QWidget:
+        side = QWidget()
+        column = QVBoxLayout(side)
+        column.setContentsMargins(0, 0, 0, 0)
+        self.canvas_scroll = QScrollArea()
+        self.canvas_scroll.setWidget(self.view)
+        self.canvas_scroll.setWidgetResizable(True)
+        self.view.scroller = self.canvas_scroll
+        column.addWidget(self.canvas_scroll, 1)
+        self.problems = QListWidget()
+        self.problems.setAccessibleName("Problems")
+        self.problems.setMaximumHeight(64)
+        self.problems.itemActivated.connect(self._select_problem)
+        self.problems.itemClicked.connect(self._select_problem)
+        column.addWidget(self.problems)
+        line = QHBoxLayout()
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        line.addWidget(self.message, 1)
+        self.summary = muted("")
+        self.summary.setWordWrap(False)
+        line.addWidget(self.summary)
+        self.zoom_buttons: dict[str, QToolButton] = {}
+        for name, text in (("zoom_out", "-"), ("zoom_reset", "100%"), ("zoom_in", "+"),
+                           ("zoom_fit", "Fit")):  # fmt: skip
+            action = self.view.actions_by_name[name]
+            button = QToolButton()
+            button.setText(text)
+            button.setAutoRaise(True)
+            button.setToolTip(f"{action.text()} ({action.shortcut().toString()}; Ctrl+wheel)")
+            button.clicked.connect(action.trigger)
+            line.addWidget(button)
+            self.zoom_buttons[name] = button
+        self.view.zoom_changed.connect(
+            lambda zoom: self.zoom_buttons["zoom_reset"].setText(f"{zoom:.0%}")
+        )
+        column.addLayout(line)
+        return side
+
+    # -- app, facts, inspect ------------------------------------------------------------------
     def show_app_config(self, config: AppConfig | None, error: str) -> None:
+        self.config = config
         if config is None:
-            self.tasks = []
             self.status.setText(f"Could not read the app: {error}")
             self.status.setProperty("role", "error")
         else:
-            self.tasks = config.tasks
-            self.routes = dict(route_rows(config.routes))
-            self.default_queue = config.default_queue
-            self.status.setText(
-                f"{len(config.tasks)} tasks registered by '{config.main}' "
-                f"(default queue '{config.default_queue}')"
-            )
+            self.status.setText(f"{len(config.tasks)} tasks registered by '{config.main}'")
             self.status.setProperty("role", "muted")
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
-        self._refilter()
+        self._fill_palette()
+        self._check()
 
-    def queue_of(self, task: TaskInfo) -> str:
-        """Where a plain `apply_async()` of the task goes: its route, its own queue, or default."""
-        if task.name in self.routes:
-            return self.routes[task.name]
-        return task.queue or f"{self.default_queue} (default)"
+    def show_facts(self, facts: ConnectionFacts) -> None:
+        self.consumed = None
+        self._check()
+        if facts.report.ok:
+            self._inspect_if_visible(force=True)
 
-    def _refilter(self) -> None:
-        needle = self.search.text().strip().lower()
-        shown = [t for t in self.tasks if needle in t.name.lower()]
-        fill_table(
-            self.table,
-            [(t.name, describe_params(t), self.queue_of(t), t.doc) for t in shown],
+    def _fill_palette(self) -> None:
+        self.palette_model.set_tasks(self.config.tasks if self.config else [], self.registered)
+        self.tree.expandAll()
+
+    def _inspect_if_visible(self, force: bool = False) -> None:
+        if self._inspecting or not (force or self.isVisible()):
+            return
+        if self.session.state != "connected" and not force:
+            return
+        self._inspecting = True
+
+        def done(result: tuple[dict[str, list[str]], set[str]]) -> None:
+            self._inspecting = False
+            registered, consumed = result
+            changed = registered != self.registered
+            self.registered = registered
+            self.consumed = frozenset(consumed) if registered else frozenset()
+            if changed:
+                self._fill_palette()
+            self._check()
+
+        def failed(_exc: BaseException) -> None:
+            self._inspecting = False
+
+        self.session.control(control.registered_and_consumed, done, failed)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self._inspect_if_visible()
+
+    def _filter_palette(self, text: str) -> None:
+        self.proxy.setFilterFixedString(text.strip())
+        self.tree.expandAll()
+
+    # -- editing ------------------------------------------------------------------------------
+    def say(self, text: str, error: bool = True) -> None:
+        self.message.setText(text)
+        self.message.setProperty("role", "error" if error else "muted")
+        self.message.style().unpolish(self.message)
+        self.message.style().polish(self.message)
+
+    def add_from_palette(self, index: Any) -> None:
+        """Enter or double-click in the palette: after the selected node, or into it."""
+        node = self.palette_model.node_for(self.proxy.mapToSource(index))
+        if node is None:
+            return
+        parent, place = self.view.paste_place()
+        target = QModelIndex() if parent is None else self.model.index_of(parent)
+        if self.model.dropMimeData(node_mime(node), Qt.DropAction.CopyAction, place, 0, target):
+            self.view._select_dropped(parent, place)
+
+    def _tree_changed(self) -> None:
+        self.name_edit.setText(self.model.name)
+        if self.sent_root is not None and self.model.root != self.sent_root:
+            self.sent_root, self.sent_ids = None, {}
+            self.view.states = {}
+            self._result_timer.stop()
+            self.send_button.setText("Send")
+        self._check()
+        self._show_selected(self.view.selected)
+        self._show_title()
+
+    def _clean_changed(self, clean: bool) -> None:
+        self._clean = clean
+        if shiboken6.isValid(self.summary):  # the stack says so once more while being deleted
+            self._show_title()
+
+    def _show_title(self) -> None:
+        count = 0 if self.model.root is None else canvas_edit.task_count(self.model.root)
+        if self.file is None:
+            where = "not saved yet"
+        else:
+            where = self.file.name + ("" if self._clean else " (changed)")
+        self.summary.setText(f"{count} tasks · {where}")
+
+    def _rename(self) -> None:
+        name = self.name_edit.text().strip()
+        if name != self.model.name:
+            self.model.edit(self.model.root, "rename", name=name)
+
+    def _context(self, position: Position) -> EditorContext:
+        node = self.model.node(position)
+        receives, follows = canvas_edit.feeding(self.model.root, position)
+        profile = self.session.profile
+        params = None
+        routed = None
+        if isinstance(node, TaskNode):
+            params = self.palette_model.params.get(node.task)
+            routed = self._routed(node.task)
+        return EditorContext(
+            params=params,
+            receives=receives,
+            in_chain=follows,
+            queues=[q.name for q in profile.queues] if profile else [],
+            routed_queue=routed,
+            broker_kind="rabbitmq" if profile and profile.broker_kind == "rabbitmq" else "redis",
+            priority_steps=list(profile.transport.priority_steps) if profile else [],
+            max_priorities={q.name: q.max_priority for q in profile.queues} if profile else {},
         )
+
+    def _routed(self, task: str) -> str | None:
+        if self.config is None:
+            return None
+        routes = self.config.routes
+        if isinstance(routes, dict) and task in routes:
+            target = routes[task]
+            return str(target.get("queue") if isinstance(target, dict) else target)
+        own = next((t.queue for t in self.config.tasks if t.name == task), None)
+        return own or self.config.default_queue or None
+
+    def _show_selected(self, position: Position | None) -> None:
+        if position is None or self.model.root is None:
+            self.editor.show_node(None, "", self._empty_context())
+            return
+        try:
+            node = self.model.node(position)
+        except EditError:
+            self.editor.show_node(None, "", self._empty_context())
+            return
+        self.editor.show_node(node, canvas_edit.position_text(position), self._context(position))
+
+    @staticmethod
+    def _empty_context() -> EditorContext:
+        return EditorContext(None, False, False, [], None, "redis", [], {})
+
+    def _node_edited(self, node: Any) -> None:
+        at = self.view.selected
+        if at is None:
+            return
+        self.model.try_edit("edit", lambda: canvas_edit.replace(self.model.root, at, node))
+
+    # -- checks -------------------------------------------------------------------------------
+    def target(self) -> canvas.Target | None:
+        profile = self.session.profile
+        if profile is None:
+            return None
+        tasks = None
+        if self.config is not None:
+            tasks = {t.name: t.params for t in self.config.tasks}
+        default_queue = self.config.default_queue if self.config else ""
+        return canvas.Target.for_profile(profile, tasks, default_queue, self.consumed)
+
+    def current_problems(self) -> list[Problem]:
+        root = self.model.root
+        if root is None:
+            return []
+        found = [
+            Problem(canvas_edit.position_text(p), "empty container: drop a task into it")
+            for p in canvas_edit.empty_containers(root)
+        ]
+        target = self.target()
+        if target is not None and not found:
+            found += canvas.check(Canvas(self.model.name, root), target)
+        return found
+
+    def _check(self) -> None:
+        problems = self.current_problems()
+        marks: dict[Position, list[Problem]] = {}
+        for problem in problems:
+            marks.setdefault(canvas_edit.parse_position(problem.path), []).append(problem)
+        self.view.problems = marks
+        self.view.update()
+        self.problems.clear()
+        for problem in problems:
+            where = f"node {problem.path}" if problem.path else "root"
+            item = QListWidgetItem(f"{problem.level}: {where}: {problem.message}")
+            item.setData(Qt.ItemDataRole.UserRole, problem.path)
+            item.setForeground(
+                Qt.GlobalColor.red if problem.level == ERROR else Qt.GlobalColor.darkYellow
+            )
+            self.problems.addItem(item)
+        if not problems:
+            text = "No problems found." if self.model.root is not None else "The canvas is empty."
+            self.problems.addItem(QListWidgetItem(text))
+
+    def _select_problem(self, item: QListWidgetItem) -> None:
+        path = item.data(Qt.ItemDataRole.UserRole)
+        if path is not None:
+            self.view.select(canvas_edit.parse_position(str(path)))
+            self.view.setFocus()
+
+    # -- files --------------------------------------------------------------------------------
+    def library_dir(self) -> Path:
+        return self.session.services.paths.config_dir / "canvases"
+
+    def new_canvas(self) -> None:
+        self.file = None
+        self.model.clear()
+
+    def load_file(self, path: Path) -> bool:
+        """A bad file is refused whole, with the path of its first bad element."""
+        try:
+            loaded = canvas_library.read(path)
+        except canvas.CanvasError as exc:
+            self.say(f"{path.name} was not opened: {exc}")
+            return False
+        self.model.load(loaded)
+        self.view.zoom_to_fit()
+        self.file = None if path.parent == canvas_library.EXAMPLES_DIR else path
+        self.model.undo_stack.setClean()
+        self.say(f"Opened {path.name}.", error=False)
+        self._show_title()
+        return True
+
+    def open_file(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Open canvas", str(self.library_dir()), "Canvas (*.json)"
+        )
+        if name:
+            self.load_file(Path(name))
+
+    def _fill_library(self) -> None:
+        self.library_menu.clear()
+        entries = canvas_library.entries(self.library_dir())
+        own = [e for e in entries if not e.example]
+        for entry in own:
+            self.library_menu.addAction(entry.title, partial(self.load_file, entry.path))
+        if not own:
+            self.library_menu.addAction("(no saved canvases yet)").setEnabled(False)
+        examples = self.library_menu.addMenu("Tutorial examples")
+        for entry in entries:
+            if entry.example:
+                examples.addAction(entry.title, partial(self.load_file, entry.path))
+
+    def _canvas_or_say(self) -> Canvas | None:
+        try:
+            return self.model.canvas()
+        except EditError as exc:
+            self.say(str(exc))
+            return None
+
+    def save(self) -> bool:
+        if self.file is None:
+            return self.save_as()
+        return self._write(self.file)
+
+    def save_as(self) -> bool:
+        drawn = self._canvas_or_say()
+        if drawn is None:
+            return False
+        suggested = self.library_dir() / canvas_library.file_name(drawn.name or "canvas")
+        self.library_dir().mkdir(parents=True, exist_ok=True)
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Save canvas", str(suggested), "Canvas (*.json)"
+        )
+        if not name:
+            return False
+        path = Path(name if name.endswith(".json") else name + ".json")
+        return self._write(path)
+
+    def _write(self, path: Path) -> bool:
+        drawn = self._canvas_or_say()
+        if drawn is None:
+            return False
+        try:
+            canvas_library.write(path, drawn)
+        except OSError as exc:
+            self.say(f"Not saved: {exc.strerror or exc} ({path})")
+            return False
+        self.file = path
+        self.model.undo_stack.setClean()
+        self.say(f"Saved {path}.", error=False)
+        self._show_title()
+        return True
+
+    def copy_python(self) -> None:
+        drawn = self._canvas_or_say()
+        if drawn is None:
+            return
+        module = self.session.profile.app_module if self.session.profile else "workers"
+        code = canvas.python_code(drawn, module.split(":")[0])
+        QGuiApplication.clipboard().setText(code)
+        self.say(f"Copied {code.count(chr(10))} lines of Python to the clipboard.", error=False)
+
+    # -- sending and watching -------------------------------------------------------------------
+    def send(self) -> None:
+        drawn = self._canvas_or_say()
+        if drawn is None:
+            return
+        problems = self.current_problems()
+        errors = [p for p in problems if p.level == ERROR]
+        if errors:
+            self.say(f"Not sent: {len(errors)} problem(s) marked on the canvas; fix them first.")
+            return
+        journal = self.session.journal
+        config = self.config
+
+        def work(app: Any) -> canvas.Sent:
+            if config is not None:
+                use_app_routes(app, config.routes, config.default_queue)
+
+            def record(node: canvas.SentNode) -> None:
+                if journal is not None:
+                    journal.record_submitted(
+                        node.id, node.task, queue=node.queue, priority=node.priority
+                    )
+
+            sent, _result = canvas.send(drawn, app, record)
+            return sent
+
+        def done(sent: canvas.Sent) -> None:
+            self.send_button.setEnabled(True)
+            self.sent_root = drawn.root
+            self.sent_ids = {n.id: canvas_edit.parse_position(n.path) for n in sent.nodes}
+            self.view.states = {
+                position: NodeState("PENDING", task_id)
+                for task_id, position in self.sent_ids.items()
+            }
+            self.view.update()
+            self.send_button.setText("Run again")
+            self.say(f"Sent '{drawn.name or 'canvas'}': root id {sent.root_id}", error=False)
+            self._sent_at = time.monotonic()
+            self._result_timer.start()
+
+        def failed(exc: BaseException) -> None:
+            self.send_button.setEnabled(True)
+            self.say(f"Sending failed: {exc}")
+
+        self.send_button.setEnabled(False)
+        self.say("Sending…", error=False)
+        self.session.control(work, done, failed)
+
+    def apply_diff(self, diff: StateDiff) -> None:
+        if not self.sent_ids:
+            return
+        changed = False
+        for row in (*diff.tasks_added, *diff.tasks_changed):
+            position = self.sent_ids.get(row.id)
+            if position is not None:
+                self.view.states[position] = NodeState(row.state, row.id, _detail(row))
+                changed = True
+        if changed:
+            self.view.update()
+
+    def _poll_results(self) -> None:
+        """Results from the backend, for workers that send no events."""
+        waiting = [s.task_id for s in self.view.states.values() if s.state not in FINISHED]
+        if not waiting:
+            self._result_timer.stop()
+            return
+        if self._polling or self.session.profile is None or not self.session.profile.result_backend:
+            return
+        self._polling = True
+
+        def work(app: Any) -> dict[str, tuple[str, str]]:
+            found = {}
+            for task_id in waiting:
+                meta = app.backend.get_task_meta(task_id)
+                status = str(meta.get("status"))
+                if status in FINISHED:
+                    value = meta.get("result")
+                    text = (
+                        f"{type(value).__name__}: {value}" if status == "FAILURE" else repr(value)
+                    )
+                    found[task_id] = (status, text)
+            return found
+
+        def done(found: dict[str, tuple[str, str]]) -> None:
+            self._polling = False
+            for task_id, (status, text) in found.items():
+                position = self.sent_ids.get(task_id)
+                if position is not None:
+                    self.view.states[position] = NodeState(status, task_id, f"result: {text}")
+            self.view.update()
+
+        def failed(_exc: BaseException) -> None:
+            self._polling = False
+
+        self.session.control(work, done, failed)
+
+    # -- from the tasks screen ----------------------------------------------------------------
+    def open_from_journal(self, task_id: str, whole_workflow: bool) -> bool:
+        """A past task, or its whole workflow, back onto the canvas (undo brings back the one
+        that was there)."""
+        journal = self.session.journal
+        row = journal.get(task_id) if journal else None
+        if journal is None or row is None:
+            self.say(f"Task {task_id} is not in the journal.")
+            return False
+        try:
+            if whole_workflow:
+                node = canvas_recall.workflow(journal.workflow(row.get("root_id") or task_id))
+                title = f"workflow of {task_id[:8]}"
+            else:
+                node = canvas_recall.task_node(row)
+                title = f"again: {node.task.rsplit('.', 1)[-1]}"
+        except control.ControlError as exc:
+            self.say(f"Cannot open it in the builder: {exc}")
+            return False
+        self.file = None
+        self.model.load(Canvas(title, node))
+        self.view.zoom_to_fit()
+        self.view.select(())
+        self.say(f"Opened {title} from the tasks screen; edit it, then Send.", error=False)
+        return True
+
+
+def _detail(row: TaskRow) -> str:
+    if row.exception:
+        return f"error: {row.exception}"
+    if row.result is not None:
+        return f"result: {row.result}" + (f" · on {row.worker}" if row.worker else "")
+    return f"on {row.worker}" if row.worker else ""

@@ -8,7 +8,7 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, QUrl
+from PySide6.QtCore import QModelIndex, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -53,6 +53,8 @@ def pretty(text: str | None) -> str:
 
 
 class TasksPanel(QWidget):
+    open_in_builder = Signal(str, bool)  # task id, its whole workflow
+
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -109,11 +111,17 @@ class TasksPanel(QWidget):
         self.revoke_button = QPushButton("Revoke")
         self.terminate_button = QPushButton("Terminate…")
         self.retry_button = QPushButton("Send again")
+        self.builder_button = QPushButton("Open in builder")
+        self.builder_button.setToolTip("This task, editable, on the Builder's canvas")
+        self.workflow_button = QPushButton("Open workflow")
+        self.workflow_button.setToolTip("Every task of its workflow (same root id) on the canvas")
         for button in (
             self.copy_button,
             self.revoke_button,
             self.terminate_button,
             self.retry_button,
+            self.builder_button,
+            self.workflow_button,
         ):
             button.setEnabled(False)
             actions.addWidget(button)
@@ -129,6 +137,12 @@ class TasksPanel(QWidget):
         self.revoke_button.clicked.connect(lambda: self._revoke(terminate=False))
         self.terminate_button.clicked.connect(lambda: self._revoke(terminate=True))
         self.retry_button.clicked.connect(self._send_again)
+        self.builder_button.clicked.connect(
+            lambda: self.open_in_builder.emit(self.current_id, False)
+        )
+        self.workflow_button.clicked.connect(
+            lambda: self.open_in_builder.emit(self.current_id, True)
+        )
 
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.table)
@@ -260,6 +274,8 @@ class TasksPanel(QWidget):
             self.revoke_button,
             self.terminate_button,
             self.retry_button,
+            self.builder_button,
+            self.workflow_button,
         ):
             button.setEnabled(row is not None)
         if row is None or journal is None:

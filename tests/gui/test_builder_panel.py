@@ -1,0 +1,191 @@
+"""The Builder screen in the real window: palette drags, keys, marks, files, copy as Python."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QModelIndex, QPointF, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtTest import QTest
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core import canvas, canvas_library
+from desktop.core.canvas import ChainNode, GroupNode, TaskNode
+from desktop.core.services import Services
+from desktop.ui.main_window import MainWindow
+from desktop.ui.models.palette import NameRole
+from desktop.ui.panels.builder import BuilderPanel
+
+COPY = Qt.DropAction.CopyAction
+
+
+@pytest.fixture
+def window(qtbot: QtBot) -> Iterator[MainWindow]:
+    session, shown = build_window(Services.open())
+    qtbot.addWidget(shown)
+    shown.show()
+    session.start()
+    shown.tabs.setCurrentWidget(shown.builder)
+    try:
+        qtbot.waitUntil(lambda: _palette_index(shown.builder, "workers.tasks.add").isValid(),
+                        timeout=30000)  # fmt: skip
+        yield shown
+    finally:
+        shown.close_without_asking()
+        session.shutdown()
+
+
+def _palette_index(panel: BuilderPanel, name: str) -> QModelIndex:
+    model = panel.palette_model
+    found = model.match(
+        model.index(0, 0),
+        NameRole,
+        name,
+        1,
+        Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly,
+    )
+    return found[0] if found else QModelIndex()
+
+
+def _drag(panel: BuilderPanel, name: str, point: QPointF) -> bool:
+    """What a drop from the palette hands the canvas: the palette model's own mime data."""
+    data = panel.palette_model.mimeData([_palette_index(panel, name)])
+    return panel.view.drop(data, point, COPY)
+
+
+def _centre(panel: BuilderPanel, position: tuple[int, ...]) -> QPointF:
+    rect = panel.view.rect_of(position)
+    assert rect is not None, position
+    return rect.center()
+
+
+def test_a_workflow_is_built_by_dragging_and_by_keys_with_undo(window: MainWindow) -> None:
+    panel = window.builder
+    view, model = panel.view, panel.model
+    assert _drag(panel, "workers.tasks.add", QPointF(200, 100))  # the empty canvas
+    assert model.root == TaskNode("workers.tasks.add")
+    right_of_add = _centre(panel, ()) + QPointF(70, 0)
+    assert _drag(panel, "group", right_of_add)  # beside a lone task: a chain of both
+    assert model.root == ChainNode([TaskNode("workers.tasks.add"), GroupNode([])])
+    assert _drag(panel, "workers.tasks.mul", _centre(panel, (1,)))  # into the empty group
+    assert _drag(panel, "workers.tasks.xsum", _centre(panel, (1,)) + QPointF(200, 0))
+    assert model.root == ChainNode(
+        [TaskNode("workers.tasks.add"), GroupNode([TaskNode("workers.tasks.mul")]),
+         TaskNode("workers.tasks.xsum")]
+    )  # fmt: skip
+    # The group followed by a step is sent as a chord, and the canvas says so.
+    assert view._container_title(view._box((1,)), view._box(())) == "group → chord"
+    assert "Sent as a chord" in view.tooltip_at(view._box((1,)).rect.topLeft() + QPointF(4, 4))
+    # Keys: select mul, duplicate, move it first, delete, undo, redo.
+    view.setFocus()
+    view.select((1, 0))
+    QTest.keyClick(view, Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    assert model.node((1,)) == GroupNode([TaskNode("workers.tasks.mul")] * 2)
+    assert view.selected == (1, 1)
+    QTest.keyClick(view, Qt.Key.Key_Left, Qt.KeyboardModifier.ControlModifier)
+    assert view.selected == (1, 0)
+    QTest.keyClick(view, Qt.Key.Key_Delete)
+    assert model.node((1,)) == GroupNode([TaskNode("workers.tasks.mul")])
+    QTest.keyClick(view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert model.node((1,)) == GroupNode([TaskNode("workers.tasks.mul")] * 2)
+    QTest.keyClick(
+        view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    assert model.node((1,)) == GroupNode([TaskNode("workers.tasks.mul")])
+    # Keyboard move: cut xsum, select add, paste after it; wrap add in a chain and unwrap.
+    view.select((2,))
+    QTest.keyClick(view, Qt.Key.Key_X, Qt.KeyboardModifier.ControlModifier)
+    view.select((0,))
+    QTest.keyClick(view, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert [type(n).__name__ for n in model.root.children] == ["TaskNode", "TaskNode", "GroupNode"]
+    assert view.selected == (1,)
+    view.select((0,))
+    QTest.keyClick(view, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    assert model.node((0,)) == ChainNode([TaskNode("workers.tasks.add")])
+    QTest.keyClick(
+        view, Qt.Key.Key_G, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    )
+    assert model.node((0,)) == TaskNode("workers.tasks.add")
+    # Enter in the palette adds after the selection.
+    view.select((0,))
+    panel.add_from_palette(panel.proxy.mapFromSource(_palette_index(panel, "workers.tasks.t2")))
+    assert model.node((1,)) == TaskNode("workers.tasks.t2")
+    # Arrows walk the canvas in reading order.
+    view.select((0,))
+    QTest.keyClick(view, Qt.Key.Key_Right)
+    assert view.selected == (1,)
+    QTest.keyClick(view, Qt.Key.Key_Up)
+    assert view.selected == ()
+
+
+def test_problems_are_marked_on_their_nodes_and_stop_sending(window: MainWindow) -> None:
+    panel = window.builder
+    panel.model.load(
+        canvas.Canvas(
+            "marks",
+            ChainNode(
+                [
+                    TaskNode("workers.tasks.add", [1, 2]),
+                    TaskNode("workers.tasks.mul", [1, 2]),  # plus the previous result: 3
+                    TaskNode("workers.tasks.nope"),
+                    TaskNode("workers.tasks.t2", [], {}, True, {"priority": 12}),
+                ]
+            ),
+        )
+    )
+    marks = panel.view.problems
+    assert set(marks) == {(1,), (2,), (3,)}
+    assert "takes at most 2 positional argument(s), gets 3" in marks[(1,)][0].message
+    assert "unknown task 'workers.tasks.nope'" in marks[(2,)][0].message
+    assert marks[(3,)][0].level == canvas.WARNING
+    rows = [panel.problems.item(i).text() for i in range(panel.problems.count())]
+    assert rows[0].startswith("error: node 1: workers.tasks.mul takes at most 2")
+    assert "above this broker's maximum 9" in rows[-1]
+    panel.send()
+    assert "Not sent: 2 problem(s)" in panel.message.text()
+    # The node editor fixes it: mul takes the previous result and one more.
+    panel.view.select((1,))
+    assert panel.editor.arg_fields["x"].text() == "← previous result"
+    panel.editor.raw_toggle.setChecked(True)
+    panel.editor.raw_text.setPlainText('{"args": [1], "kwargs": {}}')
+    panel.editor.raw_apply.click()
+    assert panel.model.node((1,)) == TaskNode("workers.tasks.mul", [1])
+    assert (1,) not in panel.view.problems
+    # Its tooltip names the problem.
+    tip = panel.view.tooltip_at(_centre(panel, (2,)))
+    assert "unknown task" in tip
+
+
+def test_save_open_library_bad_file_and_copy_as_python(window: MainWindow, tmp_path: Path) -> None:
+    panel = window.builder
+    assert panel.load_file(canvas_library.EXAMPLES_DIR / "chain-s-and-si.json")
+    example = panel.model.canvas()
+    assert panel._write(panel.library_dir() / "mine.json")
+    assert [e.title for e in canvas_library.entries(panel.library_dir()) if not e.example] == [
+        "mine"
+    ]
+    assert canvas.loads((panel.library_dir() / "mine.json").read_text()) == example
+    bad = tmp_path / "bad.json"
+    root = {"type": "chain", "children": [{"type": "task"}]}
+    bad.write_text(json.dumps({"format": "celery-desk/canvas", "version": 1, "root": root}))
+    assert not panel.load_file(bad)
+    assert "root.children[0].task: missing" in panel.message.text()
+    assert panel.model.canvas() == example  # the canvas on screen is left as it was
+    panel.copy_python()
+    code = QGuiApplication.clipboard().text()
+    assert code.startswith("# Chain: demo1.s()") and "chain(" in code
+    namespace: dict[str, Any] = {}
+    exec(compile(code.replace("from workers import app", "from workers.app import app"),
+                 "copied", "exec"), namespace)  # fmt: skip
+    assert canvas.from_signature(namespace["workflow"]) == example.root
+    # An empty container cannot be saved: nothing is written, and the message says where.
+    panel.view.select(())
+    assert _drag(panel, "group", _centre(panel, (3,)) + QPointF(200, 0))
+    assert not panel._write(panel.library_dir() / "mine.json")
+    assert "node 4 is an empty container" in panel.message.text()
+    assert canvas.loads((panel.library_dir() / "mine.json").read_text()) == example

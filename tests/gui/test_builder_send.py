@@ -1,0 +1,227 @@
+"""Sending from the Builder screen with real workers, on Redis and on RabbitMQ: every shipped
+example gives the tutorial's results on its nodes, and the priority demo runs in the broker's
+priority order."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core import canvas, canvas_library
+from desktop.core.canvas import TaskNode
+from desktop.core.panel_app import panel_app
+from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.services import Services
+from desktop.core.urls import scheme_of
+from desktop.ui.main_window import MainWindow
+from desktop.ui.panels.builder import BuilderPanel
+from tests.integration.test_run_cli import EXPECTED
+from tests.integration.worker_process import (
+    REPO_ROOT,
+    WorkerProcess,
+    delete_rabbitmq_entities,
+    running_worker,
+)
+
+pytestmark = pytest.mark.slow
+NAMES = ("queue1", "queue2", "tasks")
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest, embedded_redis: Any) -> str:
+    if request.param == "rabbitmq":
+        return str(request.getfixturevalue("amqp_url"))
+    return str(embedded_redis.url(0))
+
+
+@pytest.fixture
+def prefix(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Queue names unique to the run; the app probe's routes and the workers follow them."""
+    chosen = f"bs{uuid.uuid4().hex[:6]}-"
+    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", chosen)
+    return chosen
+
+
+@pytest.fixture
+def window(qtbot: QtBot, broker_url: str, embedded_redis: Any, prefix: str) -> Iterator[MainWindow]:
+    services = Services.open()
+    services.profiles.save(
+        Profile(
+            name="builder",
+            broker_url=broker_url,
+            result_backend=embedded_redis.url(1),
+            workdir=str(REPO_ROOT),
+            queues=[QueueSpec(prefix + name, 10) for name in NAMES],
+        ),
+        create=True,
+    )
+    session, shown = build_window(services)
+    qtbot.addWidget(shown)
+    shown.show()
+    session.start("builder")
+    shown.tabs.setCurrentWidget(shown.builder)
+    try:
+        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+        qtbot.waitUntil(lambda: shown.events_label.text() == "Events: connected", timeout=15000)
+        yield shown
+    finally:
+        shown.close_without_asking()
+        session.shutdown()
+        if scheme_of(broker_url).startswith("amqp"):
+            delete_rabbitmq_entities(broker_url, [prefix + name for name in NAMES])
+
+
+def _open(panel: BuilderPanel, path: Path, prefix: str, tmp_path: Path) -> None:
+    text = path.read_text()
+    for name in NAMES:
+        text = text.replace(f'"{name}"', f'"{prefix}{name}"')
+    copy = tmp_path / path.name
+    copy.write_text(text)
+    assert panel.load_file(copy), panel.message.text()
+
+
+def _send_and_wait(qtbot: QtBot, panel: BuilderPanel) -> None:
+    before = dict(panel.sent_ids)
+    panel.send()
+    qtbot.waitUntil(lambda: bool(panel.sent_ids) and panel.sent_ids != before, timeout=10000)
+    finished = ("SUCCESS", "FAILURE", "REVOKED")
+    qtbot.waitUntil(
+        lambda: all(s.state in finished for s in panel.view.states.values()), timeout=60000
+    )
+
+
+def test_every_example_runs_from_the_screen_with_the_tutorials_results(
+    qtbot: QtBot, window: MainWindow, broker_url: str, embedded_redis: Any, prefix: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    panel = window.builder
+    client = panel_app(broker_url, embedded_redis.url(1))
+    worker = WorkerProcess(
+        queues=[prefix + name for name in NAMES],
+        broker_url=broker_url,
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        queue_prefix=prefix,
+        concurrency=4,
+    )
+    try:
+        with running_worker(client, worker):
+            for path in sorted(canvas_library.EXAMPLES_DIR.glob("*.json")):
+                _open(panel, path, prefix, tmp_path)
+                assert not [p for p in panel.current_problems() if p.level == canvas.ERROR]
+                _send_and_wait(qtbot, panel)
+                got = []
+                for task_id, position in sorted(panel.sent_ids.items(), key=lambda kv: kv[1]):
+                    node = panel.model.node(position)
+                    assert isinstance(node, TaskNode)
+                    state = panel.view.states[position]
+                    assert state.state == "SUCCESS", (path.name, state)
+                    result = client.backend.get_task_meta(task_id)["result"]
+                    if isinstance(result, str):  # "task1 ran on <prefix>queue1"
+                        result = result.replace(prefix, "")
+                    got.append((node.task.rsplit(".", 1)[1], result))
+                assert got == EXPECTED[path.stem], path.name
+                # Each node's result is on screen, in its tooltip.
+                last = max(panel.sent_ids.values())
+                assert repr(EXPECTED[path.stem][-1][1])[:8] in panel.view.tooltip_at(
+                    panel.view.rect_of(last).center()  # type: ignore[union-attr]
+                )
+                if path.stem == "chain-s-and-si":
+                    _reopen_from_the_tasks_screen(qtbot, window, panel.model.canvas().root)
+                if path.stem == "group-of-four-demos":
+                    top = panel.view._progress(panel.model.root, ())  # type: ignore[arg-type]
+                    assert top == "4/4 done"
+            # Run again: new ids, same results.
+            first = set(panel.sent_ids)
+            assert panel.send_button.text() == "Run again"
+            _send_and_wait(qtbot, panel)
+            assert first.isdisjoint(panel.sent_ids)
+    finally:
+        client.close()
+
+
+def _without_options(node: Any) -> Any:
+    """The same tree without queue and priority: the journal adds the queue the task went to."""
+    if isinstance(node, TaskNode):
+        return TaskNode(node.task, node.args, node.kwargs, node.immutable, {})
+    return type(node)([_without_options(c) for c in node.children])
+
+
+def _reopen_from_the_tasks_screen(qtbot: QtBot, window: MainWindow, sent: Any) -> None:
+    """Open workflow on the tasks screen: the same chain back on the canvas, s() and si()
+    told apart by whether the worker passed the previous result on."""
+    panel = window.builder
+    first = min(panel.sent_ids, key=lambda task_id: panel.sent_ids[task_id])
+
+    stack = panel.model.undo_stack
+    before = stack.index()
+
+    def reopened() -> bool:
+        window.tasks._show_task(first)
+        window.tasks.workflow_button.click()
+        if _without_options(panel.model.root) == sent:
+            return True
+        while stack.index() > before:  # events still arriving: try again from the same place
+            stack.undo()
+        return False
+
+    qtbot.waitUntil(reopened, timeout=10000)
+    assert window.tabs.currentWidget() is panel
+    panel.model.undo_stack.undo()  # the example is back
+    assert panel.model.root == sent
+
+
+def test_the_priority_demo_from_the_screen_runs_in_the_brokers_order(
+    qtbot: QtBot, window: MainWindow, broker_url: str, embedded_redis: Any, prefix: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    panel = window.builder
+    rabbit = scheme_of(broker_url).startswith("amqp")
+    client = panel_app(broker_url, embedded_redis.url(1), None, panel.session.profile.queues)  # type: ignore[union-attr]
+    worker = WorkerProcess(
+        queues=[prefix + "tasks"],
+        broker_url=broker_url,
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        queue_prefix=prefix,
+        concurrency=1,
+        extra_args=["--prefetch-multiplier", "1"],
+    )
+    blocker = {
+        "format": "celery-desk/canvas", "version": 1, "name": "blocker",
+        "root": {"type": "task", "task": "workers.tasks.sleep", "args": [2],
+                 "options": {"queue": prefix + "tasks"}},
+    }  # fmt: skip
+    (tmp_path / "blocker.json").write_text(json.dumps(blocker))
+    try:
+        with running_worker(client, worker):
+            assert panel.load_file(tmp_path / "blocker.json")
+            panel.send()
+            qtbot.waitUntil(lambda: bool(panel.sent_ids), timeout=10000)
+            time.sleep(0.3)  # the worker has taken the blocker
+            _open(panel, canvas_library.EXAMPLES_DIR / "priority-demo.json", prefix, tmp_path)
+            # The node editor's note says which way this broker orders priorities.
+            panel.view.select((2,))
+            note = panel.editor.priority_note.text()
+            assert ("a higher number runs first" if rabbit else "a lower number runs first") in (
+                note
+            )
+            _send_and_wait(qtbot, panel)
+            done = {
+                panel.model.node(position).task.rsplit(".", 1)[1]: client.backend.get_task_meta(  # type: ignore[union-attr]
+                    task_id
+                )["date_done"]
+                for task_id, position in panel.sent_ids.items()
+            }
+            ran = sorted(done, key=lambda name: str(done[name]))
+            assert ran == (["t3", "t2", "t1"] if rabbit else ["t1", "t2", "t3"]), worker.output()
+    finally:
+        client.close()
