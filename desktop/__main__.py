@@ -865,6 +865,62 @@ def run(
         sys.exit(1)
 
 
+# -- queues -----------------------------------------------------------------------------------
+@cli.command("queues")
+@selection_options
+@click.option("--queue", "names", multiple=True, help="Only this queue (repeatable).")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="How many of the next messages to list per queue, in delivery order.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def queues_command(
+    ctx: click.Context, /, names: tuple[str, ...], limit: int, as_json: bool, **kwargs: Any
+) -> None:
+    """What waits in each queue, in the order the broker will deliver it."""
+    from desktop.core import control, queues
+    from desktop.core.panel_app import panel_app
+
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    item, endpoints = _connect_target(selection, services)
+    chosen = list(names) or [q.name for q in item.queues]
+    source = queues.inspector(endpoints.broker_url, item.transport, endpoints.management_url)
+    consumers = None
+    if item.broker_kind != "rabbitmq":  # Redis keeps no consumer list: ask the workers
+        app = panel_app(endpoints.broker_url, "", item.transport_options())
+        try:
+            consumers = control.consumers_per_queue(app)
+        except Exception as exc:  # no worker answering (or no broker) is not a failure here
+            click.echo(f"warning: consumers not counted: {exc}", err=True)
+        finally:
+            app.close()
+    try:
+        found = queues.report(source, chosen, limit, consumers)
+    except queues.QueueError as exc:
+        _fail(str(exc))
+    finally:
+        source.close()
+    if item.broker_kind == "rabbitmq" and limit and endpoints.management_url:
+        click.echo(f"note: {queues.PEEK_NOTE}", err=True)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=repr))
+        return
+    for entry in found:
+        counts = ", ".join(f"{k} {entry[k]}" for k in ("waiting", "unacked", "consumers")
+                           if entry.get(k) is not None)  # fmt: skip
+        click.echo(f"{entry['queue']}: {counts or entry.get('error', 'not known')}")
+        for place, message in enumerate(entry["next"]):
+            what = message.get("not_decoded") or f"{message['task']} {message['id']}"
+            click.echo(f"  {place:>4}  p{message.get('priority')}  {what}")
+        if entry.get("next_error"):
+            click.echo(f"  ({entry['next_error']})")
+
+
 def _jsonable(value: Any) -> Any:
     try:
         json.dumps(value)

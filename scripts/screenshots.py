@@ -71,6 +71,19 @@ def send_demo_tasks(endpoints: Any) -> int:
     return 9  # tasks sent, counting both links of the chain and both group members
 
 
+def send_priority_demo(endpoints: Any) -> None:
+    """The tutorial's priority demo behind a busy worker, so the Queues screen has a queue
+    with messages waiting in delivery order, one held by the worker and one running."""
+    from workers import create_app
+
+    client = create_app(endpoints.broker_url, endpoints.result_backend, queue_prefix="")
+    client.send_task("workers.tasks.sleep", args=[4], queue="tasks")
+    client.send_task("workers.tasks.sleep", args=[1], queue="tasks")
+    for name, priority in (("t2", 5), ("t1", 1), ("t3", 10)):
+        client.send_task(f"workers.tasks.{name}", queue="tasks", priority=priority)
+    client.close()
+
+
 def demo_finished(session: Any, expected: int) -> bool:
     from desktop.core.journal import TaskQuery
 
@@ -149,6 +162,9 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
     window.tasks.table.selectRow(0)
     window.workers.local.table.selectRow(2)
     built = shoot_builder(app, window, out)
+    send_priority_demo(endpoints)
+    window.queues.select_queue("tasks")
+    pump(app, 2.0)
     for index, name in enumerate(TABS):
         if name == "builder":
             continue  # shot above, with a canvas sent and coloured

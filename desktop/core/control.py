@@ -111,6 +111,48 @@ def registered_and_consumed(
     return registered, consumed
 
 
+def held_by_workers(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> list[dict[str, Any]]:
+    """What each worker holds: running (active), prefetched (reserved) and waiting for their
+    ETA (scheduled), with the priority and queue from their delivery info."""
+    inspector = app.control.inspect(timeout=timeout)
+    found: list[dict[str, Any]] = []
+    for kind, replies in (
+        ("active", inspector.active() or {}),
+        ("reserved", inspector.reserved() or {}),
+        ("scheduled", inspector.scheduled() or {}),
+    ):
+        for worker, entries in replies.items():
+            for entry in entries or []:
+                request = entry.get("request", entry) if kind == "scheduled" else entry
+                delivery = request.get("delivery_info") or {}
+                found.append(
+                    {
+                        "worker": worker,
+                        "kind": kind,
+                        "id": request.get("id"),
+                        "task": request.get("name") or request.get("type"),
+                        "args": request.get("args"),
+                        "kwargs": request.get("kwargs"),
+                        "priority": delivery.get("priority"),
+                        "queue": delivery.get("routing_key"),
+                        "eta": entry.get("eta") if kind == "scheduled" else None,
+                        "started": request.get("time_start"),
+                    }
+                )
+    return found
+
+
+def consumers_per_queue(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> dict[str, int]:
+    """How many live workers consume each queue (`inspect active_queues`)."""
+    replies = app.control.inspect(timeout=timeout).active_queues() or {}
+    counted: dict[str, int] = {}
+    for entries in replies.values():
+        for queue in entries or []:
+            name = str(queue.get("name"))
+            counted[name] = counted.get(name, 0) + 1
+    return counted
+
+
 def worker_command(app: Celery, command: str, node: str, **arguments: Any) -> str:
     """One of the broadcast commands a person can send to one worker; returns its reply."""
     where = {"destination": [node], "reply": True, "timeout": REPLY_TIMEOUT_S, "limit": 1}

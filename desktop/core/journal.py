@@ -251,6 +251,16 @@ class Journal:
             ).fetchall()
         return [str(r[0]) for r in rows]
 
+    def started_in_queue(self, queue: str, limit: int = 500) -> list[dict[str, Any]]:
+        """Tasks of one queue that started, or still wait, most recently sent first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, name, priority, sent, started, worker, state FROM tasks "
+                "WHERE (queue = ? OR routing_key = ?) ORDER BY sent DESC LIMIT ?",
+                (queue, queue, limit),
+            ).fetchall()
+        return [dict(r) for r in rows]
+
     def workflow(self, root_id: str, limit: int = 500) -> list[dict[str, Any]]:
         """Every task of one workflow (its root and all that share the root id), oldest first."""
         with self._lock:

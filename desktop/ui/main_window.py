@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -76,7 +77,7 @@ class MainWindow(QMainWindow):
         self.workers = WorkersPanel(session)
         self.builder = BuilderPanel(session)
         self.tasks = TasksPanel(session)
-        self.queues = QueuesPanel()
+        self.queues = QueuesPanel(session, self.settings)
         self.charts = ChartsPanel()
         self.tabs.addTab(self.workers, "Workers")
         self.tabs.addTab(self.builder, "Builder")
@@ -101,6 +102,8 @@ class MainWindow(QMainWindow):
         session.diff_ready.connect(self.charts.apply_diff)
         session.diff_ready.connect(self.builder.apply_diff)
         self.tasks.open_in_builder.connect(self._open_in_builder)
+        session.diff_ready.connect(self.queues.apply_diff)
+        self.queues.open_in_builder.connect(self._open_canvas_in_builder)
         session.journal_changed.connect(lambda _journal: self.charts.reset())
         session.journal_changed.connect(lambda _journal: self.workers.model.clear())
         self.events_label = QLabel("Events: not started")
@@ -155,6 +158,10 @@ class MainWindow(QMainWindow):
     def _open_in_builder(self, task_id: str, whole_workflow: bool) -> None:
         if self.builder.open_from_journal(task_id, whole_workflow):
             self.tabs.setCurrentWidget(self.builder)
+
+    def _open_canvas_in_builder(self, canvas: Any) -> None:
+        self.builder.open_canvas(canvas)
+        self.tabs.setCurrentWidget(self.builder)
 
     # -- facts ------------------------------------------------------------------------------------
     def _show_facts(self, facts: ConnectionFacts) -> None:

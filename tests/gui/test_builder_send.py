@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -22,6 +23,7 @@ from desktop.core.profiles import Profile, QueueSpec
 from desktop.core.services import Services
 from desktop.core.urls import scheme_of
 from desktop.ui.main_window import MainWindow
+from desktop.ui.models.palette import NameRole
 from desktop.ui.panels.builder import BuilderPanel
 from tests.integration.test_run_cli import EXPECTED
 from tests.integration.worker_process import (
@@ -113,7 +115,23 @@ def test_every_example_runs_from_the_screen_with_the_tutorials_results(
         concurrency=4,
     )
     try:
-        with running_worker(client, worker):
+        with running_worker(client, worker) as running:
+            # The palette merges `inspect registered` from the live worker into the app's list.
+            palette = panel.palette_model
+
+            def t1_tip() -> str:
+                found = palette.match(
+                    palette.index(0, 0),
+                    NameRole,
+                    "workers.tasks.t1",
+                    1,
+                    Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly,
+                )
+                return str(found[0].data(Qt.ItemDataRole.ToolTipRole)) if found else ""
+
+            panel._inspect_if_visible(force=True)
+            qtbot.waitUntil(lambda: running.nodename in t1_tip(), timeout=10000)
+            assert panel.consumed is not None and prefix + "queue2" in panel.consumed
             for path in sorted(canvas_library.EXAMPLES_DIR.glob("*.json")):
                 _open(panel, path, prefix, tmp_path)
                 assert not [p for p in panel.current_problems() if p.level == canvas.ERROR]

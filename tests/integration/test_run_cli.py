@@ -39,29 +39,62 @@ def desk(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest, embedded_redis: Any) -> str:
+    if request.param == "rabbitmq":
+        return str(request.getfixturevalue("amqp_url"))
+    return str(embedded_redis.url(0))
+
+
 @pytest.fixture
-def worker(embedded_redis: Any, tmp_path: Path) -> Iterator[WorkerProcess]:
-    """A profile named 'runner' on the test broker and one worker for all three queues."""
+def prefix(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Queue names unique to the run; the app probe's routes and the workers follow them."""
+    chosen = f"rc{uuid.uuid4().hex[:6]}-"
+    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", chosen)
+    return chosen
+
+
+@pytest.fixture
+def worker(
+    broker_url: str, embedded_redis: Any, prefix: str, tmp_path: Path
+) -> Iterator[WorkerProcess]:
+    """A profile named 'runner' on the broker and one worker for all three queues."""
     services = Services.open()
+    queues = [QueueSpec(prefix + name, 10) for name in ("queue1", "queue2", "tasks")]
     profile = Profile(
         name="runner",
-        broker_url=embedded_redis.url(0),
+        broker_url=broker_url,
         result_backend=embedded_redis.url(1),
         workdir=str(REPO_ROOT),
-        queues=[QueueSpec(name, 10) for name in ("queue1", "queue2", "tasks")],
+        queues=queues,
     )
     services.profiles.save(profile, create=True)
-    client = panel_app(embedded_redis.url(0), embedded_redis.url(1))
+    client = panel_app(broker_url, embedded_redis.url(1), None, queues)
     process = WorkerProcess(
-        queues=["tasks", "queue1", "queue2"],
-        broker_url=embedded_redis.url(0),
+        queues=[q.name for q in queues],
+        broker_url=broker_url,
         backend_url=embedded_redis.url(1),
         log_path=tmp_path / "worker.log",
+        queue_prefix=prefix,
         concurrency=4,
     )
-    with running_worker(client, process) as running:
-        yield running
-    client.close()
+    try:
+        with running_worker(client, process) as running:
+            yield running
+    finally:
+        client.close()
+        if broker_url.startswith("amqp"):
+            delete_rabbitmq_entities(broker_url, [q.name for q in queues])
+
+
+def prefixed(path: Path, prefix: str, directory: Path) -> Path:
+    """The example with its queue names made unique to the run."""
+    text = path.read_text()
+    for name in ("queue1", "queue2", "tasks"):
+        text = text.replace(f'"{name}"', f'"{prefix}{name}"')
+    copy = directory / path.name
+    copy.write_text(text)
+    return copy
 
 
 EXPECTED = {
@@ -75,12 +108,19 @@ EXPECTED = {
 }  # fmt: skip
 
 
-def test_every_shipped_example_runs_with_the_tutorials_results(worker: WorkerProcess) -> None:
+def test_every_shipped_example_runs_with_the_tutorials_results(
+    worker: WorkerProcess, prefix: str, tmp_path: Path
+) -> None:
     for path in sorted(EXAMPLES.glob("*.json")):
-        done = desk("run", str(path), "--wait", "--timeout", "60", "--json")
+        done = desk("run", str(prefixed(path, prefix, tmp_path)), "--wait", "--timeout", "60",
+                    "--json")  # fmt: skip
         assert done.returncode == 0, f"{path.name}: {done.stderr}"
         report = json.loads(done.stdout)
-        got = [(n["task"].rsplit(".", 1)[1], n["result"]) for n in report["nodes"]]
+        got = [
+            (n["task"].rsplit(".", 1)[1], n["result"].replace(prefix, "")
+             if isinstance(n["result"], str) else n["result"])
+            for n in report["nodes"]
+        ]  # fmt: skip
         assert got == EXPECTED[path.stem], path.name
         assert all(n["state"] == "SUCCESS" and n["id"] for n in report["nodes"])
         ids = [n["id"] for n in report["nodes"]]
@@ -90,7 +130,9 @@ def test_every_shipped_example_runs_with_the_tutorials_results(worker: WorkerPro
             assert report["root_id"] and report["root_id"] not in ids
     # What the panel sent is in the journal with the priority and queue no event carries.
     listed = json.loads(desk("tasks", "--name", "workers.tasks.t3", "--json").stdout)
-    assert [(t["queue"], t["priority"], t["state"]) for t in listed] == [("tasks", 10, "SUCCESS")]
+    assert [(t["queue"], t["priority"], t["state"]) for t in listed] == [
+        (prefix + "tasks", 10, "SUCCESS")
+    ]
 
 
 def test_bad_files_and_bad_calls_are_refused_before_sending(
@@ -131,22 +173,13 @@ def test_bad_files_and_bad_calls_are_refused_before_sending(
         assert refused.stdout == ""
 
 
-@pytest.fixture(params=["redis", "rabbitmq"])
-def broker_url(request: pytest.FixtureRequest, embedded_redis: Any) -> str:
-    if request.param == "rabbitmq":
-        return str(request.getfixturevalue("amqp_url"))
-    return str(embedded_redis.url(0))
-
-
 def test_the_priority_demo_runs_in_the_brokers_priority_order(
-    broker_url: str, embedded_redis: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    broker_url: str, embedded_redis: Any, tmp_path: Path, prefix: str
 ) -> None:
     """One worker, concurrency 1, prefetch 1, acks_late, kept busy first; then t2 (5), t1 (1),
     t3 (10) are sent in that order. RabbitMQ runs the highest first, Redis the lowest."""
     from desktop.core.urls import scheme_of
 
-    prefix = f"pd{uuid.uuid4().hex[:6]}-"
-    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", prefix)  # the app probe's routes follow
     rabbit = scheme_of(broker_url).startswith("amqp")
     queues = [QueueSpec(prefix + name, 10) for name in ("queue1", "queue2", "tasks")]
     Services.open().profiles.save(

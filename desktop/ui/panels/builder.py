@@ -619,6 +619,14 @@ class BuilderPanel(QWidget):
 
         self.session.control(work, done, failed)
 
+    def open_canvas(self, drawn: Canvas) -> None:
+        """A canvas made elsewhere (a waiting message on the Queues screen), undoable."""
+        self.file = None
+        self.model.load(drawn)
+        self.view.zoom_to_fit()
+        self.view.select(())
+        self.say(f"Opened '{drawn.name}'; edit it, then Send.", error=False)
+
     # -- from the tasks screen ----------------------------------------------------------------
     def open_from_journal(self, task_id: str, whole_workflow: bool) -> bool:
         """A past task, or its whole workflow, back onto the canvas (undo brings back the one

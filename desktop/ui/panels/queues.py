@@ -1,14 +1,50 @@
-"""Queues: what the profile knows of each queue and the order its broker delivers priorities in."""
+"""Queues: each queue's path, from waiting in the broker to held by a worker to what ran.
+
+The list of queues and the selected queue's waiting page come from the broker at the poll
+interval (a setting) and soon after events touch the queue; what workers hold comes from
+`inspect` on a slower beat, since each inspect waits for replies; what ran comes from the
+journal. Everything that touches the network runs on the session's pool, never here."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QGroupBox, QVBoxLayout, QWidget
+import json
+import time
+from typing import Any
 
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core import control, queues, run_order
 from desktop.core.app_config import AppConfig
+from desktop.core.canvas import Canvas, TaskNode
 from desktop.core.profiles import Profile
 from desktop.core.session import ConnectionFacts
-from desktop.ui.panels.common import fill_table, heading, muted, read_only_table, route_rows
-from desktop.ui.widgets.facts import FactsView
+from desktop.core.state import StateDiff
+from desktop.ui.panels.common import heading, muted, read_only_table, route_rows
+from desktop.ui.theme import ERROR_COLOUR, MUTED_COLOUR, WARNING_COLOUR
+
+PAGE = 200  # waiting messages shown for the selected queue
+INSPECT_EVERY_S = 5.0
+RATE_WINDOW_S = 10.0
+QUEUE_COLUMNS = ["Queue", "Waiting", "Unacked", "Reserved", "Active", "Consumers", "In/s",
+                 "Out/s", "Priority steps"]  # fmt: skip
+WAITING_COLUMNS = ["#", "Priority", "Task", "Id", "Args", "Kwargs", "ETA", "Retries"]
+HELD_COLUMNS = ["Worker", "Holds it as", "Task", "Id", "Priority", "Started / ETA"]
+RAN_COLUMNS = ["Started", "Task", "Priority", "Waited", "Worker", "State", "Order"]
 
 
 def priority_note(profile: Profile) -> str:
@@ -25,68 +61,493 @@ def priority_note(profile: Profile) -> str:
     )
 
 
+def _item(text: Any, tip: str = "", colour: str = "") -> QTableWidgetItem:
+    shown = "" if text is None else str(text)
+    item = QTableWidgetItem(shown)
+    item.setToolTip(tip or shown)
+    if colour:
+        item.setForeground(QColor(colour))
+    return item
+
+
+def _fill(table: QTableWidget, rows: list[list[QTableWidgetItem]]) -> None:
+    table.setRowCount(len(rows))
+    for r, row in enumerate(rows):
+        for c, item in enumerate(row):
+            table.setItem(r, c, item)
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 class QueuesPanel(QWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+    open_in_builder = Signal(object)  # a Canvas with the waiting message as a task
+
+    def __init__(self, session: Any, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.settings = settings
+        self.profile: Profile | None = None
+        self.routes: list[tuple[str, str]] = []
+        self.default_queue = ""
+        self.snapshot: queues.Snapshot | None = None
+        self.held_by_workers: list[dict[str, Any]] = []
+        self.consumers: dict[str, int] | None = None  # from workers' active_queues
+        self.selected: str | None = None
+        self._busy = False
+        self._inspecting = False
+        self._last_inspect = 0.0
+        self._generation = 0
+        self._moves: dict[str, list[tuple[float, str]]] = {}  # queue -> (when, "in"/"out")
+
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Queues"))
         self.note = muted()
         layout.addWidget(self.note)
-        self.table = read_only_table(["Queue", "x-max-priority", "Routing keys", "Routed tasks"])
-        layout.addWidget(self.table, 1)
-        transport = QGroupBox("Transport options")
-        self.transport = FactsView()
-        QVBoxLayout(transport).addWidget(self.transport)
-        layout.addWidget(transport)
-        self.profile: Profile | None = None
-        self.routes: list[tuple[str, str]] = []
-        self.default_queue = ""
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Refresh every"))
+        self.interval = QSpinBox()
+        self.interval.setRange(1, 300)
+        self.interval.setSuffix(" s")
+        self.interval.setValue(int(str(settings.value("queues/poll_s", 2))) if settings else 2)
+        self.interval.valueChanged.connect(self._interval_changed)
+        controls.addWidget(self.interval)
+        self.refresh_button = QPushButton("Refresh now")
+        self.refresh_button.clicked.connect(lambda: self.refresh(inspect=True))
+        controls.addWidget(self.refresh_button)
+        self.peek = QCheckBox("Show contents (RabbitMQ marks them redelivered)")
+        self.peek.setToolTip(queues.PEEK_NOTE)
+        self.peek.toggled.connect(lambda _on: self.refresh())
+        controls.addWidget(self.peek)
+        controls.addStretch(1)
+        self.read_at = muted("")
+        controls.addWidget(self.read_at)
+        self.purge_button = QPushButton("Purge…")
+        self.purge_button.clicked.connect(self.ask_purge)
+        controls.addWidget(self.purge_button)
+        layout.addLayout(controls)
+        self.status = muted("")
+        layout.addWidget(self.status)
 
+        self.table = read_only_table(QUEUE_COLUMNS)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.itemSelectionChanged.connect(self._queue_selected)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.table)
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        self.waiting = read_only_table(WAITING_COLUMNS)
+        self.waiting.setAccessibleName("Waiting, in delivery order")
+        self.held = read_only_table(HELD_COLUMNS)
+        self.ran = read_only_table(RAN_COLUMNS)
+        for title, table in (
+            ("Waiting (delivery order)", self.waiting),
+            ("Held by workers", self.held),
+            ("Started (most recent first)", self.ran),
+        ):
+            box = QGroupBox(title)
+            QVBoxLayout(box).addWidget(table)
+            lower.addWidget(box)
+        message_actions = QHBoxLayout()
+        self.revoke_button = QPushButton("Revoke")
+        self.revoke_button.clicked.connect(self.revoke_selected)
+        self.builder_button = QPushButton("Open in builder")
+        self.builder_button.clicked.connect(self.open_selected_in_builder)
+        for button in (self.revoke_button, self.builder_button):
+            button.setEnabled(False)
+            message_actions.addWidget(button)
+        message_actions.addStretch(1)
+        waiting_box = lower.widget(0)
+        assert waiting_box is not None and isinstance(waiting_box.layout(), QVBoxLayout)
+        waiting_box.layout().addLayout(message_actions)  # type: ignore[union-attr]
+        self.waiting.itemSelectionChanged.connect(self._message_selected)
+        split.addWidget(lower)
+        split.setStretchFactor(1, 2)
+        layout.addWidget(split, 1)
+        self.transport = muted("")
+        layout.addWidget(self.transport)
+
+        self.timer = QTimer(self)
+        self.timer.timeout.connect(self._tick)
+        self.timer.start(self.interval.value() * 1000)
+        self._soon = QTimer(self)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(300)
+        self._soon.timeout.connect(self.refresh)
+
+    # -- inputs -----------------------------------------------------------------------------
     def show_facts(self, facts: ConnectionFacts) -> None:
+        if self.profile is None or facts.profile.name != self.profile.name:
+            self._generation += 1
+            self.snapshot, self.held_by_workers, self._moves = None, [], {}
+            self.consumers, self.selected = None, None
         self.profile = facts.profile
-        self._render()
+        self._render_static()
+        self.refresh(inspect=True)
 
     def show_app_config(self, config: AppConfig | None, error: str) -> None:
         del error
         self.routes = route_rows(config.routes) if config else []
         self.default_queue = config.default_queue if config else ""
-        self._render()
 
-    def _routed_to(self, queue: str) -> str:
-        routed = [task for task, target in self.routes if target == queue]
-        if queue == self.default_queue:
-            routed.append("every task without a route (default queue)")
-        return ", ".join(routed)
+    def apply_diff(self, diff: StateDiff) -> None:
+        """Events move tasks in and out of queues: count them, and refresh soon."""
+        now = time.monotonic()
+        touched = False
+        for row in (*diff.tasks_added, *diff.tasks_changed):
+            queue = row.routing_key
+            if not queue:
+                continue
+            kind = "in" if row.state == "PENDING" else "out" if row.state == "STARTED" else ""
+            if kind:
+                self._moves.setdefault(queue, []).append((now, kind))
+            touched = True
+        if touched and self.isVisible() and not self._soon.isActive():
+            self._soon.start()
+
+    def _interval_changed(self, seconds: int) -> None:
+        self.timer.setInterval(seconds * 1000)
+        if self.settings is not None:
+            self.settings.setValue("queues/poll_s", seconds)
+
+    def _tick(self) -> None:
+        if self.isVisible():
+            self.refresh(inspect=time.monotonic() - self._last_inspect >= INSPECT_EVERY_S)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.refresh(inspect=True)
+
+    # -- refreshing ---------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return [q.name for q in self.profile.queues] if self.profile else []
+
+    def refresh(self, inspect: bool = False) -> None:
+        profile = self.profile
+        if profile is None or self.session.profile is None:
+            return
+        if inspect:
+            self._inspect()
+        if self._busy:
+            return
+        self._busy = True
+        generation = self._generation
+        services = self.session.services
+        names, selected, peek = self.names(), self.selected, self.peek.isChecked()
+
+        def work() -> queues.Snapshot:
+            endpoints = services.endpoints(profile)
+            source = queues.inspector(
+                endpoints.broker_url, profile.transport, endpoints.management_url
+            )
+            try:
+                return queues.snapshot(source, names, selected, PAGE, peek)
+            finally:
+                source.close()
+
+        def done(taken: queues.Snapshot) -> None:
+            self._busy = False
+            if generation == self._generation:
+                self.snapshot = taken
+                self.read_at.setText(f"Read at {time.strftime('%H:%M:%S')}")
+                self._render()
+
+        def failed(exc: BaseException) -> None:
+            self._busy = False
+            self.status.setText(f"Could not read the queues: {exc}")
+
+        self.session.background.submit(work, done, failed)
+
+    def _inspect(self) -> None:
+        if self._inspecting:
+            return
+        self._inspecting = True
+        self._last_inspect = time.monotonic()
+        generation = self._generation
+
+        def work(app: Any) -> tuple[list[dict[str, Any]], dict[str, int]]:
+            return control.held_by_workers(app, 0.5), control.consumers_per_queue(app, 0.5)
+
+        def done(found: tuple[list[dict[str, Any]], dict[str, int]]) -> None:
+            self._inspecting = False
+            if generation == self._generation:
+                self.held_by_workers, self.consumers = found
+                self._render()
+
+        def failed(_exc: BaseException) -> None:
+            self._inspecting = False
+
+        self.session.control(work, done, failed)
+
+    # -- rendering ----------------------------------------------------------------------------
+    def _render_static(self) -> None:
+        profile = self.profile
+        if profile is None:
+            return
+        self.note.setText(priority_note(profile))
+        rabbit = profile.broker_kind == "rabbitmq"
+        self.peek.setVisible(rabbit)
+        self.peek.setEnabled(bool(profile.management_url))
+        if rabbit and not profile.management_url:
+            self.peek.setToolTip("Set the profile's management URL to see message contents.")
+        options = profile.transport
+        facts = [f"Routes: {self._routed_summary()}"]
+        if not rabbit:
+            facts += [
+                f"order strategy {options.queue_order_strategy}",
+                f"steps {', '.join(map(str, options.priority_steps))}",
+                f"separator {options.sep!r}",
+                f"key prefix {options.global_keyprefix or '(none)'}",
+                f"visibility timeout {options.visibility_timeout} s",
+            ]
+        self.transport.setText(" · ".join(facts))
+
+    def _routed_summary(self) -> str:
+        parts = [f"{task} → {queue}" for task, queue in self.routes]
+        if self.default_queue:
+            parts.append(f"everything else → {self.default_queue}")
+        return "; ".join(parts) or "(the app was not read)"
+
+    def _rate(self, queue: str, kind: str) -> str:
+        now = time.monotonic()
+        moves = [m for m in self._moves.get(queue, []) if now - m[0] <= RATE_WINDOW_S]
+        self._moves[queue] = moves
+        count = sum(1 for _when, what in moves if what == kind)
+        return f"{count / RATE_WINDOW_S:.1f}"
 
     def _render(self) -> None:
-        if self.profile is None:
+        taken = self.snapshot
+        if taken is None or self.profile is None:
             return
-        profile = self.profile
-        self.note.setText(priority_note(profile))
-        fill_table(
-            self.table,
-            [
-                (
-                    q.name,
-                    str(q.max_priority or "—"),
-                    ", ".join(q.keys()),
-                    self._routed_to(q.name),
+        held = self.held_by_workers
+        rows = []
+        for counts in taken.counts:
+            name = counts.queue
+            mine = [h for h in held if h["queue"] == name]
+            rate_in = counts.rate_in if counts.rate_in is not None else self._rate(name, "in")
+            rate_out = counts.rate_out if counts.rate_out is not None else self._rate(name, "out")
+            consumers = counts.consumers
+            if consumers is None and self.consumers is not None:
+                consumers = self.consumers.get(name, 0)
+            steps = ", ".join(f"{s}: {n}" for s, n in sorted(counts.steps.items()))
+            waiting = "?" if counts.waiting is None else counts.waiting
+            colour = ERROR_COLOUR if counts.error else ""
+            rows.append(
+                [
+                    _item(name, counts.error or name, colour),
+                    _item(waiting, counts.error),
+                    _item("—" if counts.unacked is None else counts.unacked),
+                    _item(sum(1 for h in mine if h["kind"] == "reserved")),
+                    _item(sum(1 for h in mine if h["kind"] == "active")),
+                    _item("—" if consumers is None else consumers),
+                    _item(rate_in if isinstance(rate_in, str) else f"{rate_in:.1f}"),
+                    _item(rate_out if isinstance(rate_out, str) else f"{rate_out:.1f}"),
+                    _item(steps),
+                ]
+            )
+        names = [c.queue for c in taken.counts]
+        if self.selected not in names and names:
+            default = self.default_queue if self.default_queue in names else names[0]
+            self.selected = default
+            self.refresh()  # its waiting page was not read yet
+        keep = self.selected
+        self.table.blockSignals(True)
+        _fill(self.table, rows)
+        if keep in names:
+            self.table.selectRow(names.index(keep))
+        self.table.blockSignals(False)
+        self._render_selected()
+
+    def _render_selected(self) -> None:
+        taken = self.snapshot
+        queue = self.selected
+        if taken is None or queue is None:
+            for table in (self.waiting, self.held, self.ran):
+                table.setRowCount(0)
+            return
+        waiting_rows = []
+        for entry in taken.waiting:
+            message = entry.message
+            if not message.decoded:
+                waiting_rows.append(
+                    [_item(entry.position), _item(""), _item(message.note, colour=WARNING_COLOUR)]
+                    + [_item("") for _ in range(5)]
                 )
-                for q in profile.queues
-            ],
-        )
-        options = profile.transport
-        self.transport.set_facts(
+                continue
+            waiting_rows.append(
+                [
+                    _item(entry.position),
+                    _item(message.priority, f"step {entry.step}" if entry.step is not None else ""),
+                    _item(message.task),
+                    _item(message.id),
+                    _item(_json(message.args)),
+                    _item(_json(message.kwargs)),
+                    _item(message.eta or ""),
+                    _item(message.retries or ""),
+                ]
+            )
+        if taken.waiting_error:
+            waiting_rows.append(
+                [_item(""), _item(""), _item(taken.waiting_error, colour=MUTED_COLOUR)]
+            )
+        _fill(self.waiting, waiting_rows)
+        self._render_held(queue, taken)
+        self._render_ran(queue)
+
+    def _render_held(self, queue: str, taken: queues.Snapshot) -> None:
+        mine = [h for h in self.held_by_workers if h["queue"] == queue]
+        known = {h["id"] for h in mine}
+        rows = [
             [
-                ("Order strategy", options.queue_order_strategy),
-                ("Priority steps", ", ".join(map(str, options.priority_steps))),
-                ("Separator", repr(options.sep)),
-                ("Global key prefix", options.global_keyprefix or "(none)"),
-                ("Visibility timeout", f"{options.visibility_timeout} s"),
-                (
-                    "Restore sweep",
-                    f"every {options.unacked_restore_interval} s x "
-                    f"{options.unacked_restore_throttle}",
-                ),
+                _item(h["worker"]),
+                _item(h["kind"]),
+                _item(h["task"]),
+                _item(h["id"]),
+                _item(h["priority"]),
+                _item(h["eta"] or (time.strftime("%H:%M:%S", time.localtime(h["started"]))
+                                   if isinstance(h["started"], int | float) else "")),
             ]
+            for h in mine
+        ]  # fmt: skip
+        for entry in taken.held:  # Redis: taken, unacknowledged, and no worker said so
+            if entry.message.id not in known:
+                rows.append(
+                    [
+                        _item("(not known)", "in Redis' unacked hash; no worker reported it"),
+                        _item("unacked"),
+                        _item(entry.message.task or entry.message.note),
+                        _item(entry.message.id),
+                        _item(entry.message.priority),
+                        _item(""),
+                    ]
+                )
+        _fill(self.held, rows)
+
+    def _render_ran(self, queue: str) -> None:
+        journal = self.session.journal
+        profile = self.profile
+        if journal is None or profile is None:
+            self.ran.setRowCount(0)
+            return
+        spec = next((q for q in profile.queues if q.name == queue), None)
+        ran = run_order.started_order(
+            journal.started_in_queue(queue),
+            rabbit=profile.broker_kind == "rabbitmq",
+            steps=list(profile.transport.priority_steps),
+            max_priority=spec.max_priority if spec else None,
+        )
+        rows = []
+        for item in ran:
+            order = ""
+            if item.inverted_by:
+                order = f"inversion: {len(item.inverted_by)} higher-priority task(s) waited"
+            rows.append(
+                [
+                    _item(time.strftime("%H:%M:%S", time.localtime(item.started))),
+                    _item(item.task),
+                    _item(item.priority),
+                    _item("" if item.wait_s is None else f"{item.wait_s:.2f} s"),
+                    _item(item.worker),
+                    _item(item.state),
+                    _item(order, ", ".join(item.inverted_by), WARNING_COLOUR if order else ""),
+                ]
+            )
+        _fill(self.ran, rows)
+
+    # -- selection and actions ----------------------------------------------------------------
+    def _queue_selected(self) -> None:
+        rows = self.table.selectionModel().selectedRows()
+        taken = self.snapshot
+        if not rows or taken is None:
+            return
+        self.selected = taken.counts[rows[0].row()].queue
+        self._render_selected()
+        self.refresh()
+
+    def select_queue(self, name: str) -> None:
+        self.selected = name
+        self._render_selected()
+        self.refresh(inspect=True)
+
+    def selected_message(self) -> queues.Message | None:
+        taken = self.snapshot
+        rows = self.waiting.selectionModel().selectedRows()
+        if taken is None or not rows or rows[0].row() >= len(taken.waiting):
+            return None
+        return taken.waiting[rows[0].row()].message
+
+    def _message_selected(self) -> None:
+        message = self.selected_message()
+        usable = message is not None and message.decoded and bool(message.id)
+        self.revoke_button.setEnabled(usable)
+        self.builder_button.setEnabled(usable and bool(message and message.task))
+
+    def revoke_selected(self) -> None:
+        message = self.selected_message()
+        if message is None or not message.id:
+            return
+        task_id = message.id
+        self.session.control(
+            lambda app: control.revoke(app, task_id),
+            lambda _: self.status.setText(
+                f"Revoked {task_id}: a worker that receives it will discard it"
+            ),
+            lambda exc: self.status.setText(f"Revoke failed: {exc}"),
+        )
+
+    def open_selected_in_builder(self) -> None:
+        message = self.selected_message()
+        if message is None or not message.task:
+            return
+        options: dict[str, Any] = {"queue": self.selected} if self.selected else {}
+        if isinstance(message.priority, int):
+            options["priority"] = message.priority
+        args = message.args if isinstance(message.args, list) else []
+        kwargs = message.kwargs if isinstance(message.kwargs, dict) else {}
+        node = TaskNode(message.task, list(args), dict(kwargs), False, options)
+        self.open_in_builder.emit(Canvas(f"from {self.selected}", node))
+
+    def ask_purge(self) -> None:
+        queue = self.selected
+        taken = self.snapshot
+        if queue is None or taken is None:
+            self.status.setText("Select a queue to purge first.")
+            return
+        counts = next((c for c in taken.counts if c.queue == queue), None)
+        waiting = counts.waiting if counts else None
+        answer = QMessageBox.question(
+            self,
+            "Purge queue",
+            f"Delete the {waiting if waiting is not None else 'unknown number of'} messages "
+            f"waiting in '{queue}'? Tasks workers already hold are not affected. "
+            "This cannot be undone.",
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.purge(queue)
+
+    def purge(self, queue: str) -> None:
+        profile = self.profile
+        if profile is None:
+            return
+        services = self.session.services
+
+        def work() -> int:
+            endpoints = services.endpoints(profile)
+            source = queues.inspector(
+                endpoints.broker_url, profile.transport, endpoints.management_url
+            )
+            try:
+                return source.purge(queue)
+            finally:
+                source.close()
+
+        def done(count: int) -> None:
+            self.status.setText(f"Purged {count} message(s) from '{queue}'.")
+            self.refresh()
+
+        self.session.background.submit(
+            work, done, lambda exc: self.status.setText(f"Purge failed: {exc}")
         )

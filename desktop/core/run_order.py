@@ -1,0 +1,98 @@
+"""What ran, per queue, in the order it started, and where the order broke priority.
+
+An inversion is a task that started while a task of higher priority was already waiting in the
+same queue. "Higher" is the broker's: on RabbitMQ a higher number (capped at the queue's
+x-max-priority), on Redis a lower priority step (priorities in one step are first in, first
+out, so they never invert). Tasks whose priority is not known (not sent by the panel, no
+delivery info) are never counted either way.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect
+from dataclasses import dataclass
+from typing import Any
+
+REDIS_MAX_PRIORITY = 9  # kombu clamps message priorities to 0..9 on Redis
+
+
+@dataclass(frozen=True)
+class Ran:
+    id: str
+    task: str
+    priority: int | None
+    sent: float | None
+    started: float
+    worker: str | None
+    state: str
+    wait_s: float | None  # started - sent
+    inverted_by: tuple[str, ...] = ()  # ids of higher-priority tasks that were waiting
+
+
+def rank(
+    priority: int | None, rabbit: bool, steps: list[int], max_priority: int | None
+) -> int | None:
+    """Lower rank is delivered first; None when the priority is not known."""
+    if priority is None:
+        return None
+    if rabbit:
+        top = max_priority if max_priority is not None else 0
+        return -min(priority, top)
+    ordered = sorted(set(steps)) or [0]
+    clamped = min(max(priority, 0), REDIS_MAX_PRIORITY)
+    return ordered[max(bisect(ordered, clamped) - 1, 0)]
+
+
+FINISHED = {"SUCCESS", "FAILURE", "REVOKED", "REJECTED", "IGNORED"}
+
+
+def _still_waiting(row: dict[str, Any], moment: float) -> bool:
+    """Sent before `moment` and not started by then (a task never started counts only while
+    it is not finished: revoked or expired ones left the queue)."""
+    started = row.get("started")
+    if isinstance(started, int | float):
+        return bool(started > moment)
+    return row.get("state") not in FINISHED
+
+
+def started_order(
+    rows: list[dict[str, Any]],
+    *,
+    rabbit: bool,
+    steps: list[int],
+    max_priority: int | None = None,
+) -> list[Ran]:
+    """The journal's rows of one queue, most recent start first, inversions marked."""
+    ranked = [(row, rank(row.get("priority"), rabbit, steps, max_priority)) for row in rows]
+    found = []
+    for row, own in ranked:
+        started = row.get("started")
+        if not isinstance(started, int | float):
+            continue
+        sent = row.get("sent") if isinstance(row.get("sent"), int | float) else None
+        waiting_better = tuple(
+            str(other["id"])
+            for other, theirs in ranked
+            if other is not row
+            and own is not None
+            and theirs is not None
+            and theirs < own
+            and isinstance(other.get("sent"), int | float)
+            and other["sent"] < started
+            and _still_waiting(other, started)
+        )
+        found.append(
+            Ran(
+                id=str(row["id"]),
+                task=str(row.get("name") or "?"),
+                priority=row.get("priority"),
+                sent=sent,
+                started=float(started),
+                worker=row.get("worker"),
+                state=str(row.get("state") or ""),
+                wait_s=None if sent is None else max(0.0, float(started) - sent),
+                inverted_by=waiting_better,
+            )
+        )
+    found.sort(key=lambda ran: ran.started, reverse=True)
+    return found

@@ -1,0 +1,180 @@
+"""The Queues screen with real brokers and a real worker: the tutorial's priority demo waits in
+delivery order, then runs in exactly that order, which the started table shows."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core import canvas_library
+from desktop.core.panel_app import panel_app
+from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.services import Services
+from desktop.ui.main_window import MainWindow
+from tests.integration.worker_process import (
+    REPO_ROOT,
+    WorkerProcess,
+    delete_rabbitmq_entities,
+    running_worker,
+)
+
+pytestmark = pytest.mark.slow
+MANAGEMENT_URL = os.environ.get("CELERY_DESK_TEST_MANAGEMENT_URL", "http://127.0.0.1:15672")
+NAMES = ("queue1", "queue2", "tasks")
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest, embedded_redis: Any) -> str:
+    if request.param == "rabbitmq":
+        from tests.integration.test_queues import _management_answers
+
+        problem = _management_answers()
+        if problem is not None:
+            pytest.skip(f"RabbitMQ's management API does not answer at {MANAGEMENT_URL}: {problem}")
+        return str(request.getfixturevalue("amqp_url"))
+    return str(embedded_redis.url(0))
+
+
+@pytest.fixture
+def prefix(monkeypatch: pytest.MonkeyPatch) -> str:
+    chosen = f"qp{uuid.uuid4().hex[:6]}-"
+    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", chosen)
+    return chosen
+
+
+@pytest.fixture
+def window(qtbot: QtBot, broker_url: str, embedded_redis: Any, prefix: str) -> Iterator[MainWindow]:
+    rabbit = broker_url.startswith("amqp")
+    services = Services.open()
+    services.profiles.save(
+        Profile(
+            name="queues",
+            broker_url=broker_url,
+            result_backend=embedded_redis.url(1),
+            workdir=str(REPO_ROOT),
+            management_url=MANAGEMENT_URL if rabbit else "",
+            queues=[QueueSpec(prefix + name, 10) for name in NAMES],
+        ),
+        create=True,
+    )
+    session, shown = build_window(services)
+    qtbot.addWidget(shown)
+    shown.show()
+    session.start("queues")
+    try:
+        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+        qtbot.waitUntil(lambda: shown.events_label.text() == "Events: connected", timeout=15000)
+        yield shown
+    finally:
+        shown.close_without_asking()
+        session.shutdown()
+        if rabbit:
+            delete_rabbitmq_entities(broker_url, [prefix + name for name in NAMES])
+
+
+def _waiting_tasks(window: MainWindow) -> list[str]:
+    table = window.queues.waiting
+    return [
+        table.item(r, 2).text().rsplit(".", 1)[-1]
+        for r in range(table.rowCount())
+        if table.item(r, 2) is not None and table.item(r, 2).text().startswith("workers.")
+    ]
+
+
+def test_the_priority_demo_waits_in_delivery_order_then_runs_in_it(
+    qtbot: QtBot, window: MainWindow, broker_url: str, embedded_redis: Any, prefix: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    rabbit = broker_url.startswith("amqp")
+    expected = ["t3", "t2", "t1"] if rabbit else ["t1", "t2", "t3"]
+    builder, panel = window.builder, window.queues
+    text = (canvas_library.EXAMPLES_DIR / "priority-demo.json").read_text()
+    (tmp_path / "demo.json").write_text(text.replace('"tasks"', f'"{prefix}tasks"'))
+    assert builder.load_file(tmp_path / "demo.json")
+    builder.send()
+    qtbot.waitUntil(lambda: bool(builder.sent_ids), timeout=10000)
+    window.tabs.setCurrentWidget(panel)
+    panel.select_queue(prefix + "tasks")
+    if rabbit:
+        assert panel.peek.isVisible() and panel.peek.isEnabled()
+        panel.peek.setChecked(True)
+    qtbot.waitUntil(lambda: _waiting_tasks(window) == expected, timeout=15000)
+    row = [c.queue for c in panel.snapshot.counts].index(prefix + "tasks")  # type: ignore[union-attr]
+    assert panel.table.item(row, 1).text() == "3"
+    if rabbit:
+        panel.peek.setChecked(False)  # every read would mark them redelivered again
+    # A waiting message opens in the builder, editable.
+    panel.waiting.selectRow(0)
+    assert panel.builder_button.isEnabled()
+    panel.builder_button.click()
+    assert window.tabs.currentWidget() is builder
+    assert builder.model.root.task == f"workers.tasks.{expected[0]}"  # type: ignore[union-attr]
+    window.tabs.setCurrentWidget(panel)
+
+    client = panel_app(broker_url, embedded_redis.url(1))
+    worker = WorkerProcess(
+        queues=[prefix + "tasks"],
+        broker_url=broker_url,
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        queue_prefix=prefix,
+        concurrency=1,
+        extra_args=["--prefetch-multiplier", "1"],
+    )
+    try:
+        with running_worker(client, worker):
+
+            def started() -> list[str]:
+                panel.refresh()
+                table = panel.ran
+                return [table.item(r, 1).text().rsplit(".", 1)[-1]
+                        for r in range(table.rowCount())]  # fmt: skip
+
+            qtbot.waitUntil(lambda: len(started()) == 3, timeout=30000)
+            assert list(reversed(started())) == expected, worker.output()
+            orders = [panel.ran.item(r, 6).text() for r in range(panel.ran.rowCount())]
+            assert orders == ["", "", ""]  # no inversion: the broker's own order
+            priorities = [panel.ran.item(r, 2).text() for r in range(panel.ran.rowCount())]
+            assert priorities == [{"t1": "1", "t2": "5", "t3": "10"}[n] for n in started()]
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("broker_url", ["redis"], indirect=True)  # where a test can place one
+def test_undecodable_messages_show_as_such_and_the_screen_keeps_working(
+    qtbot: QtBot, window: MainWindow, broker_url: str, prefix: str
+) -> None:
+    panel = window.queues
+    queue = prefix + "queue2"
+    raw = redis.Redis.from_url(broker_url)
+    try:
+        raw.lpush(queue, b'{"body": "gASV", "content-type": "application/x-python-serialize"}')
+        raw.lpush(queue, b'{"body": "not the whole')
+        window.tabs.setCurrentWidget(panel)
+        panel.select_queue(queue)
+
+        def notes() -> list[str]:
+            table = panel.waiting
+            return [table.item(r, 2).text() for r in range(table.rowCount()) if table.item(r, 2)]
+
+        qtbot.waitUntil(lambda: len(notes()) == 2, timeout=10000)
+        assert notes() == [
+            "not decoded: application/x-python-serialize",
+            "not decoded: the stored message is not JSON (broken or cut short)",
+        ]
+        panel.waiting.selectRow(0)
+        assert not panel.builder_button.isEnabled() and not panel.revoke_button.isEnabled()
+        panel.purge(queue)
+        qtbot.waitUntil(lambda: "Purged 2 message(s)" in panel.status.text(), timeout=10000)
+        qtbot.waitUntil(lambda: notes() == [], timeout=10000)
+    finally:
+        raw.delete(queue)
+        raw.close()

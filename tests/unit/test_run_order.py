@@ -1,0 +1,39 @@
+"""What ran and where priority order broke, by the broker's own rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from desktop.core.run_order import started_order
+
+
+def _row(task_id: str, priority: int | None, sent: float, started: float | None) -> dict[str, Any]:
+    return {"id": task_id, "name": f"t.{task_id}", "priority": priority, "sent": sent,
+            "started": started, "worker": "w", "state": "SUCCESS"}  # fmt: skip
+
+
+def test_an_inversion_is_a_start_while_a_higher_priority_task_waited() -> None:
+    rows = [
+        _row("low", 1, 0.0, 1.0),  # RabbitMQ: 1 started while 9 waited (sent 0.5, started 2)
+        _row("high", 9, 0.5, 2.0),
+        _row("late", 5, 3.0, 3.5),  # nothing better waited by then
+        _row("blind", None, 0.1, 0.2),  # priority not known: never counted
+        {**_row("queued", 8, 0.2, None), "state": "PENDING"},  # still waits
+        {**_row("gone", 9, 0.2, None), "state": "REVOKED"},  # revoked: left the queue
+    ]
+    rabbit = started_order(rows, rabbit=True, steps=[], max_priority=10)
+    assert [r.id for r in rabbit] == ["late", "high", "low", "blind"]  # most recent first
+    inverted = {r.id: r.inverted_by for r in rabbit}
+    assert inverted == {"late": ("queued",), "high": (), "low": ("high", "queued"), "blind": ()}
+    assert rabbit[0].wait_s == 0.5
+    # On Redis a lower number runs first: "high" (9) started while "queued" (8) waited.
+    redis = {r.id: r.inverted_by for r in started_order(rows, rabbit=False, steps=list(range(10)))}
+    assert redis == {"late": (), "high": ("queued",), "low": (), "blind": ()}
+
+
+def test_priorities_in_one_redis_step_or_above_a_rabbit_cap_do_not_invert() -> None:
+    rows = [_row("a", 5, 0.0, 1.0), _row("b", 4, 0.5, 2.0)]
+    assert not started_order(rows, rabbit=False, steps=[0, 3, 6, 9])[1].inverted_by  # both step 3
+    assert started_order(rows, rabbit=False, steps=list(range(10)))[1].inverted_by == ("b",)
+    capped = [_row("a", 12, 0.0, 1.0), _row("b", 15, 0.5, 2.0)]
+    assert not started_order(capped, rabbit=True, steps=[], max_priority=10)[1].inverted_by
