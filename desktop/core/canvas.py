@@ -507,7 +507,10 @@ def _leaf_ids(node: Node, built: Any, path: str, options: dict[str, Any]) -> lis
         return found + _leaf_ids(node.body, built.body, _join(path, len(node.header)), merged)
     found = []
     for index, (child, sig) in enumerate(zip(node.children, built.tasks, strict=True)):
-        found += _leaf_ids(child, sig, _join(path, index), merged)
+        # A group passes its options to every member; a chain's reach only its first step
+        # (Celery's _chain.run), so later steps are recorded with their own options only.
+        passed = merged if isinstance(node, GroupNode) or index == 0 else {}
+        found += _leaf_ids(child, sig, _join(path, index), passed)
     return found
 
 

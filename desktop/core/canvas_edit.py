@@ -142,30 +142,56 @@ class _Placeholder(TaskNode):
     """Marks where a moved node was, so positions stay put until it is dropped elsewhere."""
 
 
-def move(root: Node | None, source: Position, parent: Position | None, index: int) -> Node:
+class _Arrival(TaskNode):
+    """Marks where a node lands, to learn its position once the tree has settled."""
+
+
+def place(
+    root: Node | None, parent: Position | None, index: int, node: Node
+) -> tuple[Node, Position]:
+    """`insert`, and the position the node ended up at (to select it)."""
+    placed = insert(root, parent, index, _Arrival("-"))
+    spot = next(p for p in positions(placed) if isinstance(node_at(placed, p), _Arrival))
+    return replace(placed, spot, node), spot
+
+
+def _is_chord_body(root: Node | None, position: Position) -> bool:
+    if not position:
+        return False
+    holder = node_at(root, position[:-1])
+    return isinstance(holder, ChordNode) and position[-1] == len(holder.header)
+
+
+def move(
+    root: Node | None, source: Position, parent: Position | None, index: int
+) -> tuple[Node, Position]:
+    """The node taken from `source` and put into `parent` before `index`; the new tree and
+    where the node is now."""
     if parent is not None and parent[: len(source)] == source:
         raise EditError("a container cannot go into itself")
+    if _is_chord_body(root, source) and parent == source[:-1]:
+        raise EditError("a chord's body stays its body: move it out of the chord, or move a "
+                        "header task instead")  # fmt: skip
     moving = node_at(root, source)
     assert root is not None
     marked = _replace(copy.deepcopy(root), source, _Placeholder("-"))
     assert marked is not None
-    placed = insert(marked, parent, index, moving)
-    spot = next(p for p in positions(placed) if isinstance(node_at(placed, p), _Placeholder))
-    result = _replace(placed, spot, None)
-    assert result is not None
-    return result
+    arrived = insert(marked, parent, index, _Arrival("-"))
+    spot = next(p for p in positions(arrived) if isinstance(node_at(arrived, p), _Placeholder))
+    settled = _replace(arrived, spot, None)
+    assert settled is not None
+    landed = next(p for p in positions(settled) if isinstance(node_at(settled, p), _Arrival))
+    return replace(settled, landed, moving), landed
 
 
 def duplicate(root: Node | None, position: Position) -> tuple[Node, Position]:
-    """A copy right after the node; the copy's position."""
+    """A copy right after the node; the copy's position. The canvas itself duplicated
+    becomes a chain of it and its copy."""
     original = node_at(root, position)
     if not position:
-        return insert(root, None, 1, original), (1,)
+        return ChainNode([copy.deepcopy(original), copy.deepcopy(original)]), (1,)
     parent, index = position[:-1], position[-1]
-    if (
-        isinstance(node_at(root, parent), ChordNode)
-        and index == len(children(node_at(root, parent))) - 1
-    ):
+    if _is_chord_body(root, position):
         raise EditError("a chord has one body; duplicate a header task instead")
     return insert(root, parent, index + 1, original), (*parent, index + 1)
 
@@ -184,7 +210,14 @@ def unwrap(root: Node | None, position: Position) -> Node | None:
     if not is_container(node):
         raise EditError("only a chain, group or chord can be unwrapped")
     if not position:
-        return copy.deepcopy(kids[0]) if len(kids) == 1 else ChainNode(copy.deepcopy(kids))
+        if len(kids) == 1:
+            return copy.deepcopy(kids[0])
+        if not isinstance(node, ChainNode):
+            raise EditError(
+                "the canvas itself is this group: unwrapped, its tasks would have to run one "
+                "after another, which is a different workflow"
+            )
+        return copy.deepcopy(node)
     parent, index = position[:-1], position[-1]
     holder = node_at(root, parent)
     if isinstance(holder, ChordNode) and index == len(holder.header) and len(kids) != 1:

@@ -41,8 +41,33 @@ def task_node(row: dict[str, Any], previous: dict[str, Any] | None = None) -> Ta
     return TaskNode(str(row.get("name") or "unknown"), args, dict(kwargs), immutable, options)
 
 
+def _chord_bodies(
+    rows: list[dict[str, Any]], following: dict[str, list[dict[str, Any]]]
+) -> dict[str, dict[str, Any]]:
+    """Celery sends a chord's body from the header task that finishes last, so the body's
+    parent is that one member, not the group. A member's only follower whose first argument
+    is the list of all the members' results is the body of their group: parent id -> body."""
+    found: dict[str, dict[str, Any]] = {}
+    for parent_id, members in following.items():
+        if len(members) < 2:
+            continue
+        for member in members:
+            after = following.get(member["id"], [])
+            if len(after) != 1:
+                continue
+            try:
+                args = literal(after[0].get("args"), [])
+            except ControlError:
+                continue
+            if args and isinstance(args[0], list | tuple) and len(args[0]) == len(members):
+                found[parent_id] = after[0]
+                following[member["id"]] = []
+    return found
+
+
 def workflow(rows: list[dict[str, Any]]) -> Node:
-    """Steps linked by parent id become a chain; several children of one task, a group."""
+    """Steps linked by parent id become a chain; several children of one task, a group,
+    followed by its chord body when there is one."""
     if not rows:
         raise ControlError("no task of this workflow is in the journal")
     by_id = {row["id"]: row for row in rows}
@@ -50,6 +75,7 @@ def workflow(rows: list[dict[str, Any]]) -> Node:
     for row in rows:
         if row.get("parent_id") in by_id:
             following[row["parent_id"]].append(row)
+    bodies = _chord_bodies(rows, following)
 
     def steps_from(row: dict[str, Any], previous: dict[str, Any] | None) -> Node:
         steps: list[Node] = [task_node(row, previous)]
@@ -60,9 +86,16 @@ def workflow(rows: list[dict[str, Any]]) -> Node:
                 steps.append(task_node(after[0], current))
                 current = after[0]
                 continue
-            if after:
-                steps.append(GroupNode([steps_from(child, current) for child in after]))
-            break
+            if not after:
+                break
+            steps.append(GroupNode([steps_from(child, current) for child in after]))
+            body = bodies.get(current["id"])
+            if body is None:
+                break
+            node = task_node(body)
+            node.args = node.args[1:]  # the header's results, which the chord passes on
+            steps.append(node)
+            current = body
         return steps[0] if len(steps) == 1 else ChainNode(steps)
 
     tops = [row for row in rows if row.get("parent_id") not in by_id]

@@ -23,7 +23,7 @@ from typing import Any
 
 import redis
 
-from desktop.core.profiles import TransportOptions
+from desktop.core.profiles import QueueSpec, TransportOptions
 
 JSON_TYPES = ("application/json", "text/json")
 UNACKED_KEY = "unacked"
@@ -79,6 +79,7 @@ class Waiting:
     position: int
     step: int | None  # the Redis priority step list it sits in
     message: Message
+    raw: bytes | None = None  # Redis: the stored value, to remove exactly this message
 
 
 @dataclass(frozen=True)
@@ -186,10 +187,14 @@ def decode_management(item: dict[str, Any]) -> Message:
 class RedisQueues:
     """Reads the lists kombu's Redis transport keeps, never popping anything."""
 
-    def __init__(self, url: str, transport: TransportOptions) -> None:
+    def __init__(
+        self, url: str, transport: TransportOptions, routing: dict[str, str] | None = None
+    ) -> None:
         self.client = redis.Redis.from_url(url, socket_timeout=HTTP_TIMEOUT_S)
         self.transport = transport
         self.prefix = transport.global_keyprefix
+        self.routing = routing or {}  # routing key -> queue, where they differ
+        self._unacked: dict[Any, Any] | None = None  # read by counts(), for unacked()
 
     def close(self) -> None:
         self.client.close()
@@ -211,12 +216,17 @@ class RedisQueues:
             for _step, key in keys[queue]:
                 pipe.llen(key)
         if with_unacked:
-            pipe.hvals(self.prefix + UNACKED_KEY)
+            pipe.hgetall(self.prefix + UNACKED_KEY)
         try:
             replies = pipe.execute()
         except redis.RedisError as exc:
             raise QueueError(f"Redis did not answer: {exc}") from exc
-        held = _held_per_queue(replies.pop()) if with_unacked else {}
+        held: dict[str, int] = {}
+        if with_unacked:
+            self._unacked = replies.pop()
+            for value in self._unacked.values():
+                routed = self._queue_of(_routing_key(value))
+                held[routed] = held.get(routed, 0) + 1
         found = []
         at = 0
         for queue in queues:
@@ -233,46 +243,49 @@ class RedisQueues:
         return found
 
     def waiting(self, queue: str, offset: int = 0, limit: int = 50) -> list[Waiting]:
-        """One page of the delivery order: only the list ranges that page covers are read."""
+        """One page of the delivery order, read atomically in one round trip (a Lua script
+        on the server), so a step emptied or filled meanwhile cannot skip or repeat one;
+        only the list ranges the page covers are read."""
         keys = self.step_keys(queue)
         try:
-            lengths = self._lengths([key for _step, key in keys])
-            pipe = self.client.pipeline(transaction=False)
-            plan = []
-            start = 0
-            for (step, key), length in zip(keys, lengths, strict=True):
-                first, last = max(offset, start), min(offset + limit, start + length)
-                if first < last:
-                    # Delivery index i of this step is list index -(i + 1): counted from the
-                    # tail, so messages published since the lengths were read (at the head)
-                    # cannot shift the page.
-                    pipe.lrange(key, -(last - start), -(first - start) - 1)
-                    plan.append((step, first))
-                start += length
-            pages = pipe.execute() if plan else []
+            pages = self.client.eval(
+                PAGE_SCRIPT, len(keys), *[key for _step, key in keys], offset, limit
+            )
         except redis.RedisError as exc:
             raise QueueError(f"Redis did not answer: {exc}") from exc
         found = []
-        for (step, first), items in zip(plan, pages, strict=True):
+        for step_index, first, items in pages:
+            step = keys[int(step_index) - 1][0]
             for index, raw in enumerate(reversed(items)):
-                found.append(Waiting(first + index, step, decode_envelope(raw)))
+                found.append(Waiting(int(first) + index, step, decode_envelope(raw), bytes(raw)))
         return found
 
-    def _lengths(self, keys: list[str]) -> list[int]:
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.llen(key)
-        return [int(n) for n in pipe.execute()]
+    def remove(self, queue: str, entry: Waiting) -> int:
+        """Delete exactly this stored message (LREM of its value): 1, or 0 if it has gone."""
+        key = dict(self.step_keys(queue)).get(entry.step if entry.step is not None else 0)
+        if key is None or entry.raw is None:
+            return 0
+        try:
+            return int(self.client.lrem(key, 1, entry.raw))  # type: ignore[arg-type]
+        except redis.RedisError as exc:
+            raise QueueError(f"Redis did not answer: {exc}") from exc
+
+    def _queue_of(self, routing_key: str) -> str:
+        return self.routing.get(routing_key, routing_key)
 
     def unacked(self, queue: str | None = None) -> list[Held]:
         """Messages taken and not yet acknowledged (by any worker), optionally of one queue."""
-        try:
-            entries = self.client.hgetall(self.prefix + UNACKED_KEY)
-        except redis.RedisError as exc:
-            raise QueueError(f"Redis did not answer: {exc}") from exc
+        entries: dict[Any, Any] | None
+        entries, self._unacked = self._unacked, None  # what counts() just read, if it did
+        if entries is None:
+            try:
+                entries = dict(self.client.hgetall(self.prefix + UNACKED_KEY))
+            except redis.RedisError as exc:
+                raise QueueError(f"Redis did not answer: {exc}") from exc
         found = []
         for tag, value in entries.items():
-            routed, message = _unacked_entry(value)
+            routing_key, message = _unacked_entry(value)
+            routed = self._queue_of(routing_key)
             if queue is None or routed == queue:
                 name = tag.decode(errors="replace") if isinstance(tag, bytes) else str(tag)
                 found.append(Held(routed, name, message))
@@ -297,20 +310,38 @@ def _unacked_entry(value: bytes | str) -> tuple[str, Message]:
     try:
         raw, _exchange, routing_key = json.loads(value)
     except (ValueError, TypeError, UnicodeDecodeError):
-        return "", _not_decoded("", "the unacked entry is not JSON")
+        return "", _not_decoded("", "the unacked entry is not kombu's [message, exchange, key]")
     text = json.dumps(raw) if isinstance(raw, dict) else str(raw)
     return str(routing_key), decode_envelope(text)
 
 
-def _held_per_queue(values: list[bytes]) -> dict[str, int]:
-    held: dict[str, int] = {}
-    for value in values:
-        try:
-            routing_key = str(json.loads(value)[2])
-        except (ValueError, TypeError, IndexError, UnicodeDecodeError):
-            continue
-        held[routing_key] = held.get(routing_key, 0) + 1
-    return held
+def _routing_key(value: bytes | str) -> str:
+    try:
+        entry = json.loads(value)
+        return str(entry[2]) if isinstance(entry, list) and len(entry) == 3 else ""
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return ""
+
+
+# What waiting() runs on the server: LLEN and LRANGE of the steps in delivery order, atomically.
+PAGE_SCRIPT = """
+local offset = tonumber(ARGV[1])
+local stop = offset + tonumber(ARGV[2])
+local start = 0
+local out = {}
+for i, key in ipairs(KEYS) do
+  if start >= stop then break end
+  local length = redis.call('LLEN', key)
+  local first = math.max(offset, start)
+  local last = math.min(stop, start + length)
+  if first < last then
+    local items = redis.call('LRANGE', key, -(last - start), -(first - start) - 1)
+    table.insert(out, {i, first, items})
+  end
+  start = start + length
+end
+return out
+"""
 
 
 # -- RabbitMQ ---------------------------------------------------------------------------------
@@ -468,10 +499,18 @@ def _connection_errors() -> tuple[type[Exception], ...]:
 Inspector = RedisQueues | RabbitQueues
 
 
-def inspector(broker_url: str, transport: TransportOptions, management_url: str = "") -> Inspector:
+def inspector(
+    broker_url: str,
+    transport: TransportOptions,
+    management_url: str = "",
+    queues: list[QueueSpec] | None = None,
+) -> Inspector:
     if broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
         return RabbitQueues(broker_url, management_url)
-    return RedisQueues(broker_url, transport)
+    routing = {}
+    for spec in queues or []:
+        routing.update(dict.fromkeys(spec.keys(), spec.name))
+    return RedisQueues(broker_url, transport, routing)
 
 
 @dataclass
@@ -479,6 +518,7 @@ class Snapshot:
     """One refresh of the Queues screen: every queue's counts, the selected queue's page."""
 
     counts: list[QueueCounts]
+    queue: str | None = None  # the queue the page and the held list were read for
     waiting: list[Waiting] = field(default_factory=list)
     held: list[Held] = field(default_factory=list)
     waiting_error: str = ""
@@ -489,7 +529,7 @@ def snapshot(
 ) -> Snapshot:
     """`peek`: read RabbitMQ contents (which marks them redelivered); Redis is always read,
     since looking at its lists takes nothing."""
-    taken = Snapshot(source.counts(names))
+    taken = Snapshot(source.counts(names), selected)
     if selected is None:
         return taken
     if isinstance(source, RedisQueues) or peek:

@@ -1,10 +1,10 @@
 """What ran, per queue, in the order it started, and where the order broke priority.
 
 An inversion is a task that started while a task of higher priority was already waiting in the
-same queue. "Higher" is the broker's: on RabbitMQ a higher number (capped at the queue's
-x-max-priority), on Redis a lower priority step (priorities in one step are first in, first
-out, so they never invert). Tasks whose priority is not known (not sent by the panel, no
-delivery info) are never counted either way.
+same queue (one that started later, so it surely waited). "Higher" is the broker's: on RabbitMQ
+a higher number (capped at the queue's x-max-priority), on Redis a lower priority step
+(priorities in one step are first in, first out, so they never invert). Tasks whose priority
+is not known (not sent by the panel, no delivery info) are never counted either way.
 """
 
 from __future__ import annotations
@@ -43,16 +43,12 @@ def rank(
     return ordered[max(bisect(ordered, clamped) - 1, 0)]
 
 
-FINISHED = {"SUCCESS", "FAILURE", "REVOKED", "REJECTED", "IGNORED"}
-
-
 def _still_waiting(row: dict[str, Any], moment: float) -> bool:
-    """Sent before `moment` and not started by then (a task never started counts only while
-    it is not finished: revoked or expired ones left the queue)."""
+    """Sent before `moment` and started after it. A task that never started is not counted:
+    it may have been purged, revoked or had its start event lost, and then it would mark
+    every later start as an inversion; only what surely waited does."""
     started = row.get("started")
-    if isinstance(started, int | float):
-        return bool(started > moment)
-    return row.get("state") not in FINISHED
+    return isinstance(started, int | float) and started > moment
 
 
 def started_order(

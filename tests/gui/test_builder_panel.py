@@ -123,7 +123,9 @@ def test_a_workflow_is_built_by_dragging_and_by_keys_with_undo(window: MainWindo
     assert view.selected == ()
 
 
-def test_problems_are_marked_on_their_nodes_and_stop_sending(window: MainWindow) -> None:
+def test_problems_are_marked_on_their_nodes_and_stop_sending(
+    qtbot: QtBot, window: MainWindow
+) -> None:
     panel = window.builder
     panel.model.load(
         canvas.Canvas(
@@ -150,6 +152,7 @@ def test_problems_are_marked_on_their_nodes_and_stop_sending(window: MainWindow)
     assert "Not sent: 2 problem(s)" in panel.message.text()
     # The node editor fixes it: mul takes the previous result and one more.
     panel.view.select((1,))
+    qtbot.waitUntil(lambda: "x" in panel.editor.arg_fields, timeout=2000)
     assert panel.editor.arg_fields["x"].text() == "← previous result"
     panel.editor.raw_toggle.setChecked(True)
     panel.editor.raw_text.setPlainText('{"args": [1], "kwargs": {}}')
@@ -189,3 +192,71 @@ def test_save_open_library_bad_file_and_copy_as_python(window: MainWindow, tmp_p
     assert not panel._write(panel.library_dir() / "mine.json")
     assert "node 4 is an empty container" in panel.message.text()
     assert canvas.loads((panel.library_dir() / "mine.json").read_text()) == example
+
+
+def test_typing_in_the_node_editor_commits_without_losing_the_field(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    """A commit rebuilds nothing under the person's fingers: the field that committed stays,
+    keeps focus, and the next edit goes on from there (a rebuild inside the field's own
+    signal used to delete it mid-handler)."""
+    panel = window.builder
+    panel.model.load(canvas.Canvas("t1", TaskNode("workers.tasks.t1", [1, 2])))
+    panel.view.select(())
+    qtbot.waitUntil(lambda: "b" in panel.editor.arg_fields, timeout=2000)
+    field = panel.editor.arg_fields["b"]
+    field.setFocus()
+    field.selectAll()
+    QTest.keyClicks(field, "5")
+    QTest.keyClick(field, Qt.Key.Key_Tab)
+    qtbot.waitUntil(lambda: panel.model.root == TaskNode("workers.tasks.t1", [1, 5]), timeout=2000)
+    assert panel.editor.arg_fields["b"] is field  # the same widget, not a rebuilt one
+    message = panel.editor.arg_fields["message"]
+    message.setText("hi")
+    message.editingFinished.emit()
+    assert panel.model.root == TaskNode("workers.tasks.t1", [1, 5, "hi"])  # next in line
+    panel.model.undo_stack.undo()  # undo rebuilds the editor, later, from the tree
+    qtbot.waitUntil(lambda: panel.editor.arg_fields["message"].text() == "", timeout=2000)
+
+
+def test_undoing_an_open_also_restores_where_save_writes(window: MainWindow) -> None:
+    panel = window.builder
+    first = panel.library_dir() / "first.json"
+    panel.model.load(canvas.Canvas("first", TaskNode("workers.tasks.t2")))
+    assert panel._write(first)
+    other = panel.library_dir() / "other.json"
+    canvas_library.write(other, canvas.Canvas("other", TaskNode("workers.tasks.t3")))
+    assert panel.load_file(other)
+    assert panel.model.file == other
+    panel.model.undo_stack.undo()
+    assert panel.model.file == first and panel.model.name == "first"
+    assert panel.save()
+    assert canvas.loads(other.read_text()).root == TaskNode("workers.tasks.t3")  # untouched
+    assert canvas.loads(first.read_text()).root == TaskNode("workers.tasks.t2")
+
+
+def test_drops_on_an_empty_root_and_moves_select_where_the_node_landed(
+    window: MainWindow,
+) -> None:
+    panel = window.builder
+    view, model = panel.view, panel.model
+    panel.new_canvas()
+    assert _drag(panel, "chain", QPointF(100, 100))
+    assert _drag(panel, "workers.tasks.add", QPointF(900, 600))  # outside its small frame
+    assert model.root == ChainNode([TaskNode("workers.tasks.add")])
+    for name in ("mul", "group"):
+        assert _drag(panel, f"workers.tasks.{name}" if name != "group" else name,
+                     QPointF(900, 600))  # fmt: skip
+    assert _drag(panel, "workers.tasks.t2", _centre(panel, (2,)))
+    # Drag add (0) into the group (2): it lands at (1, 1), and that is what is selected.
+    moving = model.mimeData([model.index_of((0,))])
+    group_end = view._box((2,)).rect.bottomLeft() + QPointF(20, -4)
+    assert view.drop(moving, group_end, Qt.DropAction.MoveAction)
+    assert model.root == ChainNode(
+        [TaskNode("workers.tasks.mul"),
+         GroupNode([TaskNode("workers.tasks.t2"), TaskNode("workers.tasks.add")])]
+    )  # fmt: skip
+    assert view.selected == (1, 1)
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Delete)  # acts on the node that is really there
+    assert model.node((1,)) == GroupNode([TaskNode("workers.tasks.t2")])

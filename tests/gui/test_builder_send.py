@@ -228,6 +228,7 @@ def test_the_priority_demo_from_the_screen_runs_in_the_brokers_order(
             _open(panel, canvas_library.EXAMPLES_DIR / "priority-demo.json", prefix, tmp_path)
             # The node editor's note says which way this broker orders priorities.
             panel.view.select((2,))
+            qtbot.waitUntil(lambda: panel.editor.node() == panel.model.node((2,)), timeout=2000)
             note = panel.editor.priority_note.text()
             assert ("a higher number runs first" if rabbit else "a lower number runs first") in (
                 note

@@ -103,14 +103,17 @@ def test_the_priority_demo_waits_in_delivery_order_then_runs_in_it(
     qtbot.waitUntil(lambda: bool(builder.sent_ids), timeout=10000)
     window.tabs.setCurrentWidget(panel)
     panel.select_queue(prefix + "tasks")
-    if rabbit:
+    if rabbit:  # contents only on request, once: RabbitMQ marks what it shows redelivered
+        assert not panel.remove_button.isVisible()
         assert panel.peek.isVisible() and panel.peek.isEnabled()
-        panel.peek.setChecked(True)
+        row = lambda: [c.queue for c in panel.snapshot.counts].index(prefix + "tasks")  # noqa: E731
+        qtbot.waitUntil(lambda: panel.snapshot is not None
+                        and panel.table.item(row(), 1).text() == "3", timeout=15000)  # fmt: skip
+        assert _waiting_tasks(window) == []
+        panel.ask_read_contents()  # no consumer yet: no question asked
     qtbot.waitUntil(lambda: _waiting_tasks(window) == expected, timeout=15000)
     row = [c.queue for c in panel.snapshot.counts].index(prefix + "tasks")  # type: ignore[union-attr]
     assert panel.table.item(row, 1).text() == "3"
-    if rabbit:
-        panel.peek.setChecked(False)  # every read would mark them redelivered again
     # A waiting message opens in the builder, editable.
     panel.waiting.selectRow(0)
     assert panel.builder_button.isEnabled()
@@ -172,6 +175,12 @@ def test_undecodable_messages_show_as_such_and_the_screen_keeps_working(
         ]
         panel.waiting.selectRow(0)
         assert not panel.builder_button.isEnabled() and not panel.revoke_button.isEnabled()
+        assert panel.remove_button.isEnabled()  # a broken message can still be taken out
+        panel.remove_selected()
+        qtbot.waitUntil(lambda: len(notes()) == 1, timeout=10000)
+        assert "cut short" in notes()[0]
+        raw.lpush(queue, b"\x80\x04 pickled-looking bytes")
+        qtbot.waitUntil(lambda: len(notes()) == 2, timeout=10000)
         panel.purge(queue)
         qtbot.waitUntil(lambda: "Purged 2 message(s)" in panel.status.text(), timeout=10000)
         qtbot.waitUntil(lambda: notes() == [], timeout=10000)

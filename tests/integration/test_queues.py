@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import pickle
@@ -118,12 +119,12 @@ def test_undecodable_truncated_and_pickled_messages_are_shown_as_such(
         def __reduce__(self) -> Any:
             return (open, (str(marker), "w"))
 
-    pickled = {
-        "body": pickle.dumps(Trap()).hex(),
+    pickled = {  # what kombu stores for a pickled task: a loader that unpickled would bite
+        "body": base64.b64encode(pickle.dumps(Trap())).decode(),
         "content-type": "application/x-python-serialize",
         "content-encoding": "binary",
         "headers": {"task": "workers.tasks.add", "id": "p"},
-        "properties": {"priority": 0, "body_encoding": "hex"},
+        "properties": {"priority": 0, "body_encoding": "base64"},
     }
     good = raw.lrange(queue + "\x06\x161", 0, 0)[0]
     try:
@@ -247,3 +248,43 @@ def test_rabbitmq_counts_by_passive_declare_and_lists_highest_first(
     # Nothing was lost by looking: all three still wait, and purge says how many it removed.
     assert declared.counts([rabbit_queue])[0].waiting == 3
     assert declared.purge(rabbit_queue) == 3
+
+
+def test_a_message_taken_and_not_acknowledged_shows_under_its_queue_and_can_be_removed(
+    embedded_redis: Any,
+) -> None:
+    """A real kombu consumer takes a message and does not ack it: it leaves the list for
+    the unacked hash, under the routing key, which the profile maps back to its queue."""
+    from kombu import Connection, Consumer, Exchange, Queue
+
+    name = f"q-{uuid.uuid4().hex[:8]}"
+    key = f"rk-{name}"
+    transport = TransportOptions()
+    spec = QueueSpec(name, 10, routing_keys=[key])
+    bound = Queue(name, Exchange(name, type="direct"), routing_key=key)
+    app = panel_app(embedded_redis.url(0), "", transport.to_celery(), [spec])
+    try:
+        for task in ("t1", "t2"):
+            app.send_task(f"workers.tasks.{task}", queue=bound, routing_key=key)
+    finally:
+        app.close()
+    source = queues.inspector(embedded_redis.url(0), transport, "", [spec])
+    assert isinstance(source, queues.RedisQueues)
+    taken: list[Any] = []
+    conn = Connection(embedded_redis.url(0), transport_options=transport.to_celery())
+    consumer = Consumer(conn, [bound], accept=["json"], prefetch_count=1,
+                        callbacks=[lambda _body, message: taken.append(message)])  # fmt: skip
+    with conn, consumer:
+        conn.drain_events(timeout=5)
+        assert len(taken) == 1
+        (counts,) = source.counts([name])
+        assert (counts.waiting, counts.unacked) == (1, 1)
+        (held,) = source.unacked(name)
+        assert held.queue == name and held.message.task == "workers.tasks.t1"
+        (waiting,) = source.waiting(name)
+        assert source.remove(name, waiting) == 1
+        assert source.remove(name, waiting) == 0  # already gone: nothing else is touched
+        assert source.counts([name])[0].waiting == 0
+        taken[0].ack()
+    assert source.counts([name])[0].unacked == 0
+    source.close()

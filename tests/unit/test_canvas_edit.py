@@ -15,11 +15,12 @@ from tests.canvas_strategies import nodes
 
 
 def _tasks(node: Node | None) -> list[str]:
+    """Every task with all it carries, so an edit that alters one is caught."""
     if node is None:
         return []
     if isinstance(node, TaskNode):
-        return [node.task]
-    return [name for child in canvas_edit.children(node) for name in _tasks(child)]
+        return [repr(node)]
+    return [text for child in canvas_edit.children(node) for text in _tasks(child)]
 
 
 def _t(name: str, **values: object) -> TaskNode:
@@ -42,9 +43,14 @@ def test_a_move_keeps_every_task_and_leaves_the_input_alone(
         return
     places = len(canvas_edit.children(canvas_edit.node_at(root, parent)))
     index = data.draw(st.integers(0, max(places, 0)))
-    moved = canvas_edit.move(root, source, parent, index)
+    try:
+        moved, landed = canvas_edit.move(root, source, parent, index)
+    except EditError as refused:
+        assert "chord's body" in str(refused)
+        return
     assert root == before
     assert sorted(_tasks(moved)) == sorted(_tasks(root))
+    assert canvas_edit.node_at(moved, landed) == canvas_edit.node_at(root, source)
 
 
 @given(nodes, st.data())
@@ -78,6 +84,10 @@ def test_wrap_then_unwrap_is_no_change_and_duplicate_adds_one_copy(
         else GroupNode([canvas_edit.node_at(root, position)])
     )
     assert canvas_edit.unwrap(wrapped, position) == root
+    if not position:
+        doubled, copy_at = canvas_edit.duplicate(root, position)
+        assert doubled == ChainNode([root, root]) and copy_at == (1,)
+        return
     try:
         doubled, copy_at = canvas_edit.duplicate(root, position)
     except EditError:
@@ -107,8 +117,17 @@ def test_nonsense_edits_are_refused() -> None:
         canvas_edit.insert(tree, (1,), 0, _t("add"))
     with pytest.raises(EditError, match="no node"):
         canvas_edit.remove(tree, (5,))
+    chord = ChordNode([_t("add"), _t("mul")], _t("xsum"))
     with pytest.raises(EditError, match="one body"):
-        canvas_edit.duplicate(ChordNode([_t("add")], _t("xsum")), (1,))
+        canvas_edit.duplicate(chord, (2,))
+    with pytest.raises(EditError, match="chord's body stays its body"):
+        canvas_edit.move(chord, (2,), (), 0)  # it would become a header task
+    with pytest.raises(EditError, match="one after another"):
+        canvas_edit.unwrap(GroupNode([_t("add"), _t("mul")]), ())  # parallel would turn serial
+    assert canvas_edit.unwrap(ChainNode([_t("add")]), ()) == _t("add")
+    # Moved out of the chord, the body leaves a group behind.
+    moved, landed = canvas_edit.move(ChainNode([chord]), (0, 2), (), 1)
+    assert moved == ChainNode([GroupNode([_t("add"), _t("mul")]), _t("xsum")]) and landed == (1,)
 
 
 def test_an_empty_container_is_kept_while_editing_but_not_saved() -> None:

@@ -38,6 +38,25 @@ def test_a_chain_comes_back_with_s_and_si_and_a_fan_out_as_a_group() -> None:
     )
 
 
+def test_a_chord_comes_back_with_its_body_after_the_group() -> None:
+    """Celery sends the body from the header task that finished last: its parent is that one."""
+    rows = [
+        _row("a", "add", "(1, 1)", result="2"),
+        _row("b", "mul", "(2, 3)", parent="a", result="6"),
+        _row("c", "mul", "(2, 4)", parent="a", result="8"),
+        _row("d", "xsum", "([6, 8],)", parent="c", result="14"),
+        _row("e", "t2", "()", parent="d"),
+    ]
+    assert workflow(rows) == ChainNode(
+        [
+            TaskNode("workers.tasks.add", [1, 1]),
+            GroupNode([TaskNode("workers.tasks.mul", [3]), TaskNode("workers.tasks.mul", [4])]),
+            TaskNode("workers.tasks.xsum"),
+            TaskNode("workers.tasks.t2", [], {}, True),
+        ]
+    )
+
+
 def test_arguments_that_cannot_be_read_back_are_refused() -> None:
     with pytest.raises(ControlError, match="shortened"):
         task_node(_row("a", "xsum", "([1, 2, 3, ...],)"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import (
@@ -35,6 +36,7 @@ from desktop.core.canvas_edit import EditError, Position
 Index = QModelIndex | QPersistentModelIndex
 NODE_MIME = "application/x-celery-desk-node"  # a node as canvas JSON: from the palette or a copy
 MOVE_MIME = "application/x-celery-desk-move"  # {"model": ..., "position": "0.1"}: a move
+KEEP = object()  # an undo step that leaves the canvas's file as it is
 NodeRole = Qt.ItemDataRole.UserRole + 1
 PositionRole = Qt.ItemDataRole.UserRole + 2
 
@@ -80,6 +82,8 @@ class CanvasModel(QAbstractItemModel):
         self.name = ""
         self.root: Node | None = None
         self.undo_stack = QUndoStack(self)
+        self.placed: Position | None = None  # where the last drop or move put its node
+        self.file: Path | None = None  # where Save writes; None: not saved yet
         self._ids: dict[Position, int] = {}
         self._positions: dict[int, Position] = {}
         self._index_tree()
@@ -94,28 +98,38 @@ class CanvasModel(QAbstractItemModel):
 
     def edit(self, root: Node | None, text: str, name: str | None = None) -> None:
         """One undoable step to a new tree."""
-        before = (self.name, copy.deepcopy(self.root))
-        after = (self.name if name is None else name, copy.deepcopy(root))
+        before = (self.name, copy.deepcopy(self.root), KEEP)
+        after = (self.name if name is None else name, copy.deepcopy(root), KEEP)
         self.undo_stack.push(_TreeCommand(self, before, after, text))
 
-    def load(self, loaded: Canvas) -> None:
-        self.edit(loaded.root, f"open '{loaded.name}'", name=loaded.name)
+    def load(self, loaded: Canvas, file: Path | None = None) -> None:
+        """Another canvas, from `file` or from elsewhere: undo brings back the previous one
+        and the file it belongs to, so a Save after that undo writes where it should."""
+        before = (self.name, copy.deepcopy(self.root), self.file)
+        after = (loaded.name, copy.deepcopy(loaded.root), file)
+        self.undo_stack.push(_TreeCommand(self, before, after, f"open '{loaded.name}'"))
 
     def clear(self) -> None:
-        self.edit(None, "new canvas", name="")
+        before = (self.name, copy.deepcopy(self.root), self.file)
+        self.undo_stack.push(_TreeCommand(self, before, ("", None, None), "new canvas"))
 
     def try_edit(self, text: str, change: Any) -> bool:
-        """Run `change()` -> new root; a refused edit says why and changes nothing."""
+        """Run `change()` -> new root, or (new root, where the edited node now is), which
+        `placed` then holds for the view to select; a refused edit says why and changes
+        nothing."""
         try:
-            root = change()
+            outcome = change()
         except EditError as exc:
             self.edit_refused.emit(str(exc))
             return False
+        root, self.placed = outcome if isinstance(outcome, tuple) else (outcome, None)
         self.edit(root, text)
         return True
 
-    def _show(self, name: str, root: Node | None) -> None:
+    def _show(self, name: str, root: Node | None, file: Any) -> None:
         self.beginResetModel()
+        if file is not KEEP:
+            self.file = file
         self.name = name
         self.root = copy.deepcopy(root)
         self._index_tree()
@@ -238,7 +252,7 @@ class CanvasModel(QAbstractItemModel):
             self.edit_refused.emit(f"not a canvas node: {exc}")
             return False
         what = f"add {label(node)}"
-        return self.try_edit(what, lambda: canvas_edit.insert(self.root, target, index, node))
+        return self.try_edit(what, lambda: canvas_edit.place(self.root, target, index, node))
 
     def _end_of(self, target: Position | None) -> int:
         if self.root is None:

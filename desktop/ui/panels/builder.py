@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
-from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -50,6 +50,8 @@ from desktop.ui.widgets.node_editor import EditorContext, NodeEditor
 
 INSPECT_EVERY_MS = 10_000
 RESULT_POLL_MS = 1500
+NOT_DECODED = "RESULT NOT DECODED"
+POLL_DONE = FINISHED | {NOT_DECODED}
 
 
 class BuilderPanel(QWidget):
@@ -59,7 +61,6 @@ class BuilderPanel(QWidget):
         self.config: AppConfig | None = None
         self.registered: dict[str, list[str]] = {}
         self.consumed: frozenset[str] | None = None
-        self.file: Path | None = None
         self.sent_ids: dict[str, Position] = {}
         self.sent_root: Any = None
         self._inspecting = False
@@ -88,7 +89,12 @@ class BuilderPanel(QWidget):
         self.model.tree_changed.connect(self._tree_changed)
         self._clean = True
         self.model.undo_stack.cleanChanged.connect(self._clean_changed)
-        self.view.selection_changed.connect(self._show_selected)
+        self._committing = False
+        self._rebuild_editor = QTimer(self)
+        self._rebuild_editor.setSingleShot(True)
+        self._rebuild_editor.setInterval(0)
+        self._rebuild_editor.timeout.connect(lambda: self._show_selected(self.view.selected))
+        self.view.selection_changed.connect(lambda _at: self._rebuild_editor.start())
         self.view.message.connect(self.say)
         self.editor.node_changed.connect(self._node_edited)
         self._inspect_timer = QTimer(self)
@@ -296,19 +302,23 @@ class BuilderPanel(QWidget):
         if node is None:
             return
         parent, place = self.view.paste_place()
-        target = QModelIndex() if parent is None else self.model.index_of(parent)
-        if self.model.dropMimeData(node_mime(node), Qt.DropAction.CopyAction, place, 0, target):
-            self.view._select_dropped(parent, place)
+        self.view.drop_at(node_mime(node), parent, place, Qt.DropAction.CopyAction)
 
     def _tree_changed(self) -> None:
         self.name_edit.setText(self.model.name)
+        # The editor is rebuilt later, never inside the signal of one of its own fields (that
+        # would delete the field while Qt is still in its handler), and not at all after its
+        # own commit, so the field keeps focus and the person can go on typing.
+        if self._committing:
+            self._committing = False
+        else:
+            self._rebuild_editor.start()
         if self.sent_root is not None and self.model.root != self.sent_root:
             self.sent_root, self.sent_ids = None, {}
             self.view.states = {}
             self._result_timer.stop()
             self.send_button.setText("Send")
         self._check()
-        self._show_selected(self.view.selected)
         self._show_title()
 
     def _clean_changed(self, clean: bool) -> None:
@@ -318,10 +328,10 @@ class BuilderPanel(QWidget):
 
     def _show_title(self) -> None:
         count = 0 if self.model.root is None else canvas_edit.task_count(self.model.root)
-        if self.file is None:
+        if self.model.file is None:
             where = "not saved yet"
         else:
-            where = self.file.name + ("" if self._clean else " (changed)")
+            where = self.model.file.name + ("" if self._clean else " (changed)")
         self.summary.setText(f"{count} tasks · {where}")
 
     def _rename(self) -> None:
@@ -378,7 +388,9 @@ class BuilderPanel(QWidget):
         at = self.view.selected
         if at is None:
             return
-        self.model.try_edit("edit", lambda: canvas_edit.replace(self.model.root, at, node))
+        self._committing = True
+        if not self.model.try_edit("edit", lambda: canvas_edit.replace(self.model.root, at, node)):
+            self._committing = False
 
     # -- checks -------------------------------------------------------------------------------
     def target(self) -> canvas.Target | None:
@@ -435,7 +447,6 @@ class BuilderPanel(QWidget):
         return self.session.services.paths.config_dir / "canvases"
 
     def new_canvas(self) -> None:
-        self.file = None
         self.model.clear()
 
     def load_file(self, path: Path) -> bool:
@@ -445,9 +456,9 @@ class BuilderPanel(QWidget):
         except canvas.CanvasError as exc:
             self.say(f"{path.name} was not opened: {exc}")
             return False
-        self.model.load(loaded)
+        example = path.parent == canvas_library.EXAMPLES_DIR
+        self.model.load(loaded, None if example else path)
         self.view.zoom_to_fit()
-        self.file = None if path.parent == canvas_library.EXAMPLES_DIR else path
         self.model.undo_stack.setClean()
         self.say(f"Opened {path.name}.", error=False)
         self._show_title()
@@ -481,9 +492,9 @@ class BuilderPanel(QWidget):
             return None
 
     def save(self) -> bool:
-        if self.file is None:
+        if self.model.file is None:
             return self.save_as()
-        return self._write(self.file)
+        return self._write(self.model.file)
 
     def save_as(self) -> bool:
         drawn = self._canvas_or_say()
@@ -508,7 +519,7 @@ class BuilderPanel(QWidget):
         except OSError as exc:
             self.say(f"Not saved: {exc.strerror or exc} ({path})")
             return False
-        self.file = path
+        self.model.file = path
         self.model.undo_stack.setClean()
         self.say(f"Saved {path}.", error=False)
         self._show_title()
@@ -533,6 +544,9 @@ class BuilderPanel(QWidget):
         if errors:
             self.say(f"Not sent: {len(errors)} problem(s) marked on the canvas; fix them first.")
             return
+        if self.session.profile is None:
+            self.say("Not sent: no profile is active.")
+            return
         journal = self.session.journal
         config = self.config
 
@@ -551,6 +565,13 @@ class BuilderPanel(QWidget):
 
         def done(sent: canvas.Sent) -> None:
             self.send_button.setEnabled(True)
+            if self.model.root != drawn.root:
+                self.say(
+                    f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}); the canvas "
+                    "changed since, so its nodes are not coloured. See the Tasks screen.",
+                    error=False,
+                )
+                return
             self.sent_root = drawn.root
             self.sent_ids = {n.id: canvas_edit.parse_position(n.path) for n in sent.nodes}
             self.view.states = {
@@ -585,7 +606,7 @@ class BuilderPanel(QWidget):
 
     def _poll_results(self) -> None:
         """Results from the backend, for workers that send no events."""
-        waiting = [s.task_id for s in self.view.states.values() if s.state not in FINISHED]
+        waiting = [s.task_id for s in self.view.states.values() if s.state not in POLL_DONE]
         if not waiting:
             self._result_timer.stop()
             return
@@ -596,7 +617,11 @@ class BuilderPanel(QWidget):
         def work(app: Any) -> dict[str, tuple[str, str]]:
             found = {}
             for task_id in waiting:
-                meta = app.backend.get_task_meta(task_id)
+                try:
+                    meta = app.backend.get_task_meta(task_id)
+                except Exception as exc:  # pickle or garbage in the backend: never unpickled
+                    found[task_id] = (NOT_DECODED, f"{type(exc).__name__}: {exc}")
+                    continue
                 status = str(meta.get("status"))
                 if status in FINISHED:
                     value = meta.get("result")
@@ -621,7 +646,6 @@ class BuilderPanel(QWidget):
 
     def open_canvas(self, drawn: Canvas) -> None:
         """A canvas made elsewhere (a waiting message on the Queues screen), undoable."""
-        self.file = None
         self.model.load(drawn)
         self.view.zoom_to_fit()
         self.view.select(())
@@ -646,7 +670,6 @@ class BuilderPanel(QWidget):
         except control.ControlError as exc:
             self.say(f"Cannot open it in the builder: {exc}")
             return False
-        self.file = None
         self.model.load(Canvas(title, node))
         self.view.zoom_to_fit()
         self.view.select(())

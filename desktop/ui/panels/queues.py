@@ -14,7 +14,6 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QCheckBox,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -37,7 +36,9 @@ from desktop.core.state import StateDiff
 from desktop.ui.panels.common import heading, muted, read_only_table, route_rows
 from desktop.ui.theme import ERROR_COLOUR, MUTED_COLOUR, WARNING_COLOUR
 
-PAGE = 200  # waiting messages shown for the selected queue
+PAGE = 200  # waiting messages shown for the selected queue (Redis: read without taking)
+RAN_ROWS = 200  # started tasks shown; the inversion check is pairwise, so keep it bounded
+PEEK_PAGE = 50  # RabbitMQ: taken out and put back, once per click, never on the timer
 INSPECT_EVERY_S = 5.0
 RATE_WINDOW_S = 10.0
 QUEUE_COLUMNS = ["Queue", "Waiting", "Unacked", "Reserved", "Active", "Consumers", "In/s",
@@ -99,6 +100,10 @@ class QueuesPanel(QWidget):
         self.consumers: dict[str, int] | None = None  # from workers' active_queues
         self.selected: str | None = None
         self._busy = False
+        self._again = False
+        self._peeked_queue: str | None = None
+        self._peeked: list[queues.Waiting] = []
+        self._peek_note = ""
         self._inspecting = False
         self._last_inspect = 0.0
         self._generation = 0
@@ -119,9 +124,9 @@ class QueuesPanel(QWidget):
         self.refresh_button = QPushButton("Refresh now")
         self.refresh_button.clicked.connect(lambda: self.refresh(inspect=True))
         controls.addWidget(self.refresh_button)
-        self.peek = QCheckBox("Show contents (RabbitMQ marks them redelivered)")
+        self.peek = QPushButton("Read contents once…")
         self.peek.setToolTip(queues.PEEK_NOTE)
-        self.peek.toggled.connect(lambda _on: self.refresh())
+        self.peek.clicked.connect(self.ask_read_contents)
         controls.addWidget(self.peek)
         controls.addStretch(1)
         self.read_at = muted("")
@@ -156,7 +161,10 @@ class QueuesPanel(QWidget):
         self.revoke_button.clicked.connect(self.revoke_selected)
         self.builder_button = QPushButton("Open in builder")
         self.builder_button.clicked.connect(self.open_selected_in_builder)
-        for button in (self.revoke_button, self.builder_button):
+        self.remove_button = QPushButton("Remove from queue")
+        self.remove_button.setToolTip("Redis: delete this one message, so no worker gets it")
+        self.remove_button.clicked.connect(self.remove_selected)
+        for button in (self.revoke_button, self.builder_button, self.remove_button):
             button.setEnabled(False)
             message_actions.addWidget(button)
         message_actions.addStretch(1)
@@ -180,10 +188,15 @@ class QueuesPanel(QWidget):
 
     # -- inputs -----------------------------------------------------------------------------
     def show_facts(self, facts: ConnectionFacts) -> None:
-        if self.profile is None or facts.profile.name != self.profile.name:
+        if facts.profile != self.profile:  # another profile, or this one edited
             self._generation += 1
             self.snapshot, self.held_by_workers, self._moves = None, [], {}
             self.consumers, self.selected = None, None
+            self._peeked_queue, self._peeked, self._again = None, [], False
+            for table in (self.table, self.waiting, self.held, self.ran):
+                table.setRowCount(0)
+            self.status.setText("")
+            self.read_at.setText("")
         self.profile = facts.profile
         self._render_static()
         self.refresh(inspect=True)
@@ -193,12 +206,22 @@ class QueuesPanel(QWidget):
         self.routes = route_rows(config.routes) if config else []
         self.default_queue = config.default_queue if config else ""
 
+    def queue_of(self, routing_key: str | None) -> str | None:
+        """Events and delivery info name the routing key; the profile says which queue."""
+        if not routing_key or self.profile is None:
+            return routing_key
+        for spec in self.profile.queues:
+            bound = spec.keys()
+            if routing_key in bound:
+                return spec.name
+        return routing_key
+
     def apply_diff(self, diff: StateDiff) -> None:
         """Events move tasks in and out of queues: count them, and refresh soon."""
         now = time.monotonic()
         touched = False
         for row in (*diff.tasks_added, *diff.tasks_changed):
-            queue = row.routing_key
+            queue = self.queue_of(row.routing_key)
             if not queue:
                 continue
             kind = "in" if row.state == "PENDING" else "out" if row.state == "STARTED" else ""
@@ -232,32 +255,100 @@ class QueuesPanel(QWidget):
         if inspect:
             self._inspect()
         if self._busy:
+            self._again = True  # asked while a read runs: read again once it is back
             return
         self._busy = True
+        self._again = False
         generation = self._generation
         services = self.session.services
-        names, selected, peek = self.names(), self.selected, self.peek.isChecked()
+        names, selected = self.names(), self.selected
 
         def work() -> queues.Snapshot:
             endpoints = services.endpoints(profile)
             source = queues.inspector(
-                endpoints.broker_url, profile.transport, endpoints.management_url
-            )
+                endpoints.broker_url, profile.transport, endpoints.management_url,
+                profile.queues,
+            )  # fmt: skip
             try:
-                return queues.snapshot(source, names, selected, PAGE, peek)
+                return queues.snapshot(source, names, selected, PAGE, peek=False)
             finally:
                 source.close()
 
         def done(taken: queues.Snapshot) -> None:
             self._busy = False
+            self._refresh_again()
             if generation == self._generation:
+                if taken.queue is not None and taken.queue == self._peeked_queue:
+                    taken.waiting, taken.waiting_error = self._peeked, self._peek_note
                 self.snapshot = taken
                 self.read_at.setText(f"Read at {time.strftime('%H:%M:%S')}")
                 self._render()
 
         def failed(exc: BaseException) -> None:
             self._busy = False
-            self.status.setText(f"Could not read the queues: {exc}")
+            if generation == self._generation:
+                self.status.setText(f"Could not read the queues: {exc}")
+                self._refresh_again()
+
+        self.session.background.submit(work, done, failed)
+
+    def _refresh_again(self) -> None:
+        if self._again:
+            self._again = False
+            QTimer.singleShot(0, self.refresh)
+
+    # -- RabbitMQ contents, on request --------------------------------------------------------
+    def ask_read_contents(self) -> None:
+        queue, taken = self.selected, self.snapshot
+        if queue is None or taken is None:
+            return
+        counts = next((c for c in taken.counts if c.queue == queue), None)
+        consumers = counts.consumers if counts else None
+        if consumers:
+            answer = QMessageBox.question(
+                self,
+                "Read contents",
+                f"{consumers} consumer(s) take from '{queue}'. Reading takes the first "
+                f"{PEEK_PAGE} messages out and puts them back; meanwhile a consumer may be "
+                "handed messages behind them, out of priority order, and every message read "
+                "is marked redelivered. Read anyway?",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self.read_contents()
+
+    def read_contents(self) -> None:
+        """RabbitMQ: the selected queue's first messages through the management API, once."""
+        profile, queue = self.profile, self.selected
+        if profile is None or queue is None:
+            return
+        services, generation = self.session.services, self._generation
+
+        def work() -> list[queues.Waiting]:
+            endpoints = services.endpoints(profile)
+            source = queues.inspector(
+                endpoints.broker_url, profile.transport, endpoints.management_url,
+                profile.queues,
+            )  # fmt: skip
+            try:
+                return source.waiting(queue, 0, PEEK_PAGE)
+            finally:
+                source.close()
+
+        def done(found: list[queues.Waiting]) -> None:
+            if generation != self._generation:
+                return
+            self._peeked_queue, self._peeked = queue, found
+            self._peek_note = (
+                f"Read at {time.strftime('%H:%M:%S')} (now marked redelivered); "
+                "click again to read again."
+            )
+            if self.snapshot is not None and self.snapshot.queue == queue:
+                self.snapshot.waiting, self.snapshot.waiting_error = found, self._peek_note
+                self._render_selected()
+
+        def failed(exc: BaseException) -> None:
+            self.status.setText(f"Could not read the contents: {exc}")
 
         self.session.background.submit(work, done, failed)
 
@@ -291,6 +382,7 @@ class QueuesPanel(QWidget):
         rabbit = profile.broker_kind == "rabbitmq"
         self.peek.setVisible(rabbit)
         self.peek.setEnabled(bool(profile.management_url))
+        self.remove_button.setVisible(not rabbit)
         if rabbit and not profile.management_url:
             self.peek.setToolTip("Set the profile's management URL to see message contents.")
         options = profile.transport
@@ -326,7 +418,7 @@ class QueuesPanel(QWidget):
         rows = []
         for counts in taken.counts:
             name = counts.queue
-            mine = [h for h in held if h["queue"] == name]
+            mine = [h for h in held if self.queue_of(h["queue"]) == name]
             rate_in = counts.rate_in if counts.rate_in is not None else self._rate(name, "in")
             rate_out = counts.rate_out if counts.rate_out is not None else self._rate(name, "out")
             consumers = counts.consumers
@@ -368,6 +460,11 @@ class QueuesPanel(QWidget):
             for table in (self.waiting, self.held, self.ran):
                 table.setRowCount(0)
             return
+        if taken.queue != queue:  # the page on hand is another queue's: wait for this one's
+            for table in (self.waiting, self.held):
+                table.setRowCount(0)
+            self._render_ran(queue)
+            return
         waiting_rows = []
         for entry in taken.waiting:
             message = entry.message
@@ -398,7 +495,7 @@ class QueuesPanel(QWidget):
         self._render_ran(queue)
 
     def _render_held(self, queue: str, taken: queues.Snapshot) -> None:
-        mine = [h for h in self.held_by_workers if h["queue"] == queue]
+        mine = [h for h in self.held_by_workers if self.queue_of(h["queue"]) == queue]
         known = {h["id"] for h in mine}
         rows = [
             [
@@ -434,7 +531,7 @@ class QueuesPanel(QWidget):
             return
         spec = next((q for q in profile.queues if q.name == queue), None)
         ran = run_order.started_order(
-            journal.started_in_queue(queue),
+            journal.started_in_queue(queue, RAN_ROWS),
             rabbit=profile.broker_kind == "rabbitmq",
             steps=list(profile.transport.priority_steps),
             max_priority=spec.max_priority if spec else None,
@@ -484,18 +581,58 @@ class QueuesPanel(QWidget):
         usable = message is not None and message.decoded and bool(message.id)
         self.revoke_button.setEnabled(usable)
         self.builder_button.setEnabled(usable and bool(message and message.task))
+        self.remove_button.setEnabled(message is not None)  # a broken one can go too
 
     def revoke_selected(self) -> None:
         message = self.selected_message()
         if message is None or not message.id:
             return
         task_id = message.id
+        counts = next((c for c in self.snapshot.counts if c.queue == self.selected), None)  # type: ignore[union-attr]
+        consumers = counts.consumers if counts and counts.consumers is not None else None
+        if consumers is None and self.consumers is not None and self.selected:
+            consumers = self.consumers.get(self.selected, 0)
+        said = f"Revoked {task_id}: the workers running now will discard it when it arrives."
+        if consumers == 0:
+            said = (
+                f"Revoked {task_id}, but no worker consumes '{self.selected}' now, and workers "
+                "keep revocations only in memory: one started later will run it. "
+                + ("Use 'Remove from queue' instead." if self.remove_button.isVisible() else "")
+            )
         self.session.control(
             lambda app: control.revoke(app, task_id),
-            lambda _: self.status.setText(
-                f"Revoked {task_id}: a worker that receives it will discard it"
-            ),
+            lambda _: self.status.setText(said),
             lambda exc: self.status.setText(f"Revoke failed: {exc}"),
+        )
+
+    def remove_selected(self) -> None:
+        """Redis: delete exactly this message from its list, so no worker ever gets it."""
+        taken, queue, profile = self.snapshot, self.selected, self.profile
+        rows = self.waiting.selectionModel().selectedRows()
+        if taken is None or queue is None or profile is None or not rows:
+            return
+        if rows[0].row() >= len(taken.waiting):
+            return
+        entry = taken.waiting[rows[0].row()]
+        services = self.session.services
+
+        def work() -> int:
+            endpoints = services.endpoints(profile)
+            source = queues.inspector(endpoints.broker_url, profile.transport, "", profile.queues)
+            try:
+                return source.remove(queue, entry) if isinstance(source, queues.RedisQueues) else 0
+            finally:
+                source.close()
+
+        def done(count: int) -> None:
+            what = entry.message.id or entry.message.note
+            self.status.setText(
+                f"Removed {what} from '{queue}'." if count else f"{what} was no longer waiting."
+            )
+            self.refresh()
+
+        self.session.background.submit(
+            work, done, lambda exc: self.status.setText(f"Remove failed: {exc}")
         )
 
     def open_selected_in_builder(self) -> None:
@@ -537,8 +674,9 @@ class QueuesPanel(QWidget):
         def work() -> int:
             endpoints = services.endpoints(profile)
             source = queues.inspector(
-                endpoints.broker_url, profile.transport, endpoints.management_url
-            )
+                endpoints.broker_url, profile.transport, endpoints.management_url,
+                profile.queues,
+            )  # fmt: skip
             try:
                 return source.purge(queue)
             finally:

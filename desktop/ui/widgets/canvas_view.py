@@ -236,9 +236,9 @@ class CanvasView(QWidget):
         """(container position or None for the canvas, index before which, indicator line)."""
         box = self.box_at(point)
         if box is None or self.box is None:
-            end = self.model.rowCount(self.model.index_of(())) if self.box else 0
+            end = self.model._end_of(None)
             rect = self.box.rect if self.box else QRectF(MARGIN, MARGIN, TASK_W, TASK_H)
-            return None, max(end, 1), QRectF(rect.right() + 4, rect.top(), 3, rect.height())
+            return None, end, QRectF(rect.right() + 4, rect.top(), 3, rect.height())
         if isinstance(box.node, TaskNode):
             if not box.position:
                 after = point.x() > box.rect.center().x()
@@ -277,27 +277,19 @@ class CanvasView(QWidget):
 
     def drop(self, data: QMimeData, point: QPointF, action: Qt.DropAction) -> bool:
         parent, index, _line = self.drop_place(point)
-        target = QModelIndex() if parent is None else self.model.index_of(parent)
-        before = self.model.undo_stack.index()
-        done = self.model.dropMimeData(data, action, index, 0, target)
-        if done and self.model.undo_stack.index() != before:
-            self._select_dropped(parent, index)
-        return done
+        return self.drop_at(data, parent, index, action)
 
-    def _select_dropped(self, parent: Position | None, index: int) -> None:
-        if parent is None:
-            root = self.model.root
-            if isinstance(root, ChainNode | GroupNode) and canvas_edit.children(root):
-                count = len(root.children)
-                self.select((min(index, count - 1),))
-            else:
-                self.select(())
-            return
-        try:
-            self.model.node((*parent, index))
-            self.select((*parent, index))
-        except EditError:
-            self.select(parent)
+    def drop_at(
+        self, data: QMimeData, parent: Position | None, index: int, action: Qt.DropAction
+    ) -> bool:
+        """The one way a node lands on the canvas (drop, paste, Enter in the palette): the
+        model does the edit, and the node is selected where it ended up."""
+        target = QModelIndex() if parent is None else self.model.index_of(parent)
+        if not self.model.dropMimeData(data, action, index, 0, target):
+            return False
+        if self.model.placed is not None:
+            self.select(self.model.placed)
+        return True
 
     # -- mouse ----------------------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -495,9 +487,7 @@ class CanvasView(QWidget):
         copied = QMimeData()
         copied.setData(NODE_MIME, data.data(NODE_MIME))  # a paste is a copy, never a move
         parent, index = self.paste_place()
-        target = QModelIndex() if parent is None else self.model.index_of(parent)
-        if self.model.dropMimeData(copied, Qt.DropAction.CopyAction, index, 0, target):
-            self._select_dropped(parent, index)
+        self.drop_at(copied, parent, index, Qt.DropAction.CopyAction)
 
     def paste_place(self) -> tuple[Position | None, int]:
         """Into a selected container at its end, after a selected task, else onto the canvas."""
@@ -532,8 +522,8 @@ class CanvasView(QWidget):
             return
         # move() places before `index` counting the node itself, so a step right skips one more
         place = to + 1 if step > 0 else to
-        moved = (*parent, to)
-        self._edit("move", lambda: canvas_edit.move(self.model.root, at, parent, place), moved)
+        if self._edit("move", lambda: canvas_edit.move(self.model.root, at, parent, place)):
+            self.select(self.model.placed)
 
     def move_out(self) -> None:
         """Out of its container, right after it: the keyboard's drag out of a frame."""
@@ -545,11 +535,8 @@ class CanvasView(QWidget):
             self.message.emit("the node is already on the canvas itself")
             return
         grand, spot = container[:-1], container[-1]
-        self._edit(
-            "move out",
-            lambda: canvas_edit.move(self.model.root, at, grand, spot + 1),
-            (*grand, spot + 1),
-        )
+        if self._edit("move out", lambda: canvas_edit.move(self.model.root, at, grand, spot + 1)):
+            self.select(self.model.placed)
 
     def toggle_immutable(self, position: Position | None = None) -> None:
         at = self.selected if position is None else position

@@ -31,7 +31,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.canvas import CanvasError, Node, TaskNode, check_options, node_to_json
+from desktop.core.canvas import (
+    CanvasError,
+    ChainNode,
+    GroupNode,
+    Node,
+    TaskNode,
+    check_options,
+    node_to_json,
+)
 
 POSITIONAL = ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")
 VARIADIC = ("VAR_POSITIONAL", "VAR_KEYWORD")
@@ -422,7 +430,13 @@ class NodeEditor(QWidget):
 
     # -- options ----------------------------------------------------------------------------
     def _build_options(self, node: Node) -> QGroupBox:
-        title = "Options" if isinstance(node, TaskNode) else "Options (applied with .set())"
+        title = "Options"
+        if isinstance(node, ChainNode):
+            title = "Options (.set(): Celery gives them to the first step only)"
+        elif isinstance(node, GroupNode):
+            title = "Options (.set(): for every task in it)"
+        elif not isinstance(node, TaskNode):
+            title = "Options (.set() on the chord)"
         group = QGroupBox(title)
         form = QFormLayout(group)
         options = node.options
