@@ -252,11 +252,12 @@ class Journal:
         return [str(r[0]) for r in rows]
 
     def started_in_queue(self, queue: str, limit: int = 500) -> list[dict[str, Any]]:
-        """Tasks of one queue that started, or still wait, most recently sent first."""
+        """Tasks of one queue, most recently touched first (the `updated` index keeps this
+        cheap on a big journal; a task with no task-sent event has no `sent` to sort by)."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT id, name, priority, sent, started, worker, state FROM tasks "
-                "WHERE (queue = ? OR routing_key = ?) ORDER BY sent DESC LIMIT ?",
+                "WHERE (queue = ? OR routing_key = ?) ORDER BY updated DESC LIMIT ?",
                 (queue, queue, limit),
             ).fetchall()
         return [dict(r) for r in rows]

@@ -39,7 +39,7 @@ from desktop.ui.theme import ERROR_COLOUR, MUTED_COLOUR, WARNING_COLOUR
 PAGE = 200  # waiting messages shown for the selected queue (Redis: read without taking)
 RAN_ROWS = 200  # started tasks shown; the inversion check is pairwise, so keep it bounded
 PEEK_PAGE = 50  # RabbitMQ: taken out and put back, once per click, never on the timer
-INSPECT_EVERY_S = 5.0
+INSPECT_EVERY_S = 6.0  # four inspect broadcasts of up to 1 s each
 RATE_WINDOW_S = 10.0
 QUEUE_COLUMNS = ["Queue", "Waiting", "Unacked", "Reserved", "Active", "Consumers", "In/s",
                  "Out/s", "Priority steps"]  # fmt: skip
@@ -101,6 +101,7 @@ class QueuesPanel(QWidget):
         self.selected: str | None = None
         self._busy = False
         self._again = False
+        self._read_at = self._asked_at = ""
         self._peeked_queue: str | None = None
         self._peeked: list[queues.Waiting] = []
         self._peek_note = ""
@@ -196,6 +197,7 @@ class QueuesPanel(QWidget):
             for table in (self.table, self.waiting, self.held, self.ran):
                 table.setRowCount(0)
             self.status.setText("")
+            self._read_at = self._asked_at = ""
             self.read_at.setText("")
         self.profile = facts.profile
         self._render_static()
@@ -281,7 +283,8 @@ class QueuesPanel(QWidget):
                 if taken.queue is not None and taken.queue == self._peeked_queue:
                     taken.waiting, taken.waiting_error = self._peeked, self._peek_note
                 self.snapshot = taken
-                self.read_at.setText(f"Read at {time.strftime('%H:%M:%S')}")
+                self._read_at = time.strftime("%H:%M:%S")
+                self._show_times()
                 self._render()
 
         def failed(exc: BaseException) -> None:
@@ -291,6 +294,14 @@ class QueuesPanel(QWidget):
                 self._refresh_again()
 
         self.session.background.submit(work, done, failed)
+
+    def _show_times(self) -> None:
+        """The broker is read at the poll interval, workers are asked on a slower beat; say
+        when each was, since the held table can lag the waiting one."""
+        parts = [f"queues read at {self._read_at}"] if self._read_at else []
+        if self._asked_at:
+            parts.append(f"workers asked at {self._asked_at}")
+        self.read_at.setText(" · ".join(parts).capitalize())
 
     def _refresh_again(self) -> None:
         if self._again:
@@ -360,12 +371,14 @@ class QueuesPanel(QWidget):
         generation = self._generation
 
         def work(app: Any) -> tuple[list[dict[str, Any]], dict[str, int]]:
-            return control.held_by_workers(app, 0.5), control.consumers_per_queue(app, 0.5)
+            return control.held_by_workers(app), control.consumers_per_queue(app)
 
         def done(found: tuple[list[dict[str, Any]], dict[str, int]]) -> None:
             self._inspecting = False
             if generation == self._generation:
                 self.held_by_workers, self.consumers = found
+                self._asked_at = time.strftime("%H:%M:%S")
+                self._show_times()
                 self._render()
 
         def failed(_exc: BaseException) -> None:
