@@ -17,6 +17,7 @@ from desktop.core.secret_store import FileSecretStore
 
 os.environ.setdefault("CELERY_DESK_SECRETS", "file")
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+DEFAULT_MANAGEMENT_URL = "http://127.0.0.1:15672"
 RUN_ID = uuid.uuid4().hex[:8]
 
 
@@ -93,6 +94,36 @@ def amqp_url() -> str:
     if problem:
         pytest.skip(f"no RabbitMQ answers at CELERY_DESK_TEST_AMQP_URL ({problem})")
     return url
+
+
+@pytest.fixture(scope="session")
+def management_url(amqp_url: str) -> str:
+    """CELERY_DESK_TEST_MANAGEMENT_URL, else the local one; skip when its API does not answer."""
+    from desktop.core.queues import QueueError, RabbitQueues
+
+    url = os.environ.get("CELERY_DESK_TEST_MANAGEMENT_URL", DEFAULT_MANAGEMENT_URL)
+    try:
+        RabbitQueues(amqp_url, url).check_management()
+    except QueueError as exc:
+        pytest.skip(f"RabbitMQ's management API does not answer at {url}: {exc}")
+    return url
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def broker_url(request: pytest.FixtureRequest, embedded_redis: RunningRedis) -> str:
+    """The test's broker: the embedded Redis, then RabbitMQ (skipped when none answers)."""
+    if request.param == "rabbitmq":
+        return str(request.getfixturevalue("amqp_url"))
+    return embedded_redis.url(0)
+
+
+@pytest.fixture
+def prefix(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Queue names unique to the test; the shipped app's routes, its workers and the app
+    probe all follow CELERY_DESK_QUEUE_PREFIX."""
+    chosen = f"t{uuid.uuid4().hex[:8]}-"
+    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", chosen)
+    return chosen
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pytestqt.qtbot import QtBot
 
 from desktop.core.processes import pid_alive
@@ -23,3 +25,13 @@ def shut_down(qtbot: QtBot, session: Session) -> None:
     session.background._pool.shutdown(wait=True)  # every job done, its references released
     qtbot.wait(20)  # anything still queued is delivered (and dropped) on the GUI thread
     assert not session._health.isActive()
+
+
+def with_prefix(path: Path, prefix: str, directory: Path) -> Path:
+    """A copy of a shipped canvas with its queue names made unique to the test."""
+    text = path.read_text()
+    for name in ("queue1", "queue2", "tasks"):
+        text = text.replace(f'"{name}"', f'"{prefix}{name}"')
+    copy = directory / path.name
+    copy.write_text(text)
+    return copy

@@ -419,6 +419,10 @@ class RabbitQueues:
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise QueueError(f"the management API did not answer: {exc}") from exc
 
+    def check_management(self) -> None:
+        """QueueError, saying why, when the management API does not answer."""
+        self._api("/api/overview")
+
     def _queue_path(self, queue: str = "") -> str:
         vhost = urllib.parse.quote(self.vhost, safe="")
         return f"/api/queues/{vhost}" + (f"/{urllib.parse.quote(queue, safe='')}" if queue else "")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,24 +31,10 @@ from tests.integration.worker_process import (
     delete_rabbitmq_entities,
     running_worker,
 )
+from tests.support import with_prefix
 
 pytestmark = pytest.mark.slow
 NAMES = ("queue1", "queue2", "tasks")
-
-
-@pytest.fixture(params=["redis", "rabbitmq"])
-def broker_url(request: pytest.FixtureRequest, embedded_redis: Any) -> str:
-    if request.param == "rabbitmq":
-        return str(request.getfixturevalue("amqp_url"))
-    return str(embedded_redis.url(0))
-
-
-@pytest.fixture
-def prefix(monkeypatch: pytest.MonkeyPatch) -> str:
-    """Queue names unique to the run; the app probe's routes and the workers follow them."""
-    chosen = f"bs{uuid.uuid4().hex[:6]}-"
-    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", chosen)
-    return chosen
 
 
 @pytest.fixture
@@ -82,12 +67,7 @@ def window(qtbot: QtBot, broker_url: str, embedded_redis: Any, prefix: str) -> I
 
 
 def _open(panel: BuilderPanel, path: Path, prefix: str, tmp_path: Path) -> None:
-    text = path.read_text()
-    for name in NAMES:
-        text = text.replace(f'"{name}"', f'"{prefix}{name}"')
-    copy = tmp_path / path.name
-    copy.write_text(text)
-    assert panel.load_file(copy), panel.message.text()
+    assert panel.load_file(with_prefix(path, prefix, tmp_path)), panel.message.text()
 
 
 def _send_and_wait(qtbot: QtBot, panel: BuilderPanel) -> None:

@@ -3,8 +3,6 @@ delivery order, then runs in exactly that order, which the started table shows."
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,32 +25,15 @@ from tests.integration.worker_process import (
 )
 
 pytestmark = pytest.mark.slow
-MANAGEMENT_URL = os.environ.get("CELERY_DESK_TEST_MANAGEMENT_URL", "http://127.0.0.1:15672")
 NAMES = ("queue1", "queue2", "tasks")
 
 
-@pytest.fixture(params=["redis", "rabbitmq"])
-def broker_url(request: pytest.FixtureRequest, embedded_redis: Any) -> str:
-    if request.param == "rabbitmq":
-        from tests.integration.test_queues import _management_answers
-
-        problem = _management_answers()
-        if problem is not None:
-            pytest.skip(f"RabbitMQ's management API does not answer at {MANAGEMENT_URL}: {problem}")
-        return str(request.getfixturevalue("amqp_url"))
-    return str(embedded_redis.url(0))
-
-
 @pytest.fixture
-def prefix(monkeypatch: pytest.MonkeyPatch) -> str:
-    chosen = f"qp{uuid.uuid4().hex[:6]}-"
-    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", chosen)
-    return chosen
-
-
-@pytest.fixture
-def window(qtbot: QtBot, broker_url: str, embedded_redis: Any, prefix: str) -> Iterator[MainWindow]:
+def window(
+    request: pytest.FixtureRequest, qtbot: QtBot, broker_url: str, embedded_redis: Any, prefix: str
+) -> Iterator[MainWindow]:
     rabbit = broker_url.startswith("amqp")
+    management = str(request.getfixturevalue("management_url")) if rabbit else ""
     services = Services.open()
     services.profiles.save(
         Profile(
@@ -60,7 +41,7 @@ def window(qtbot: QtBot, broker_url: str, embedded_redis: Any, prefix: str) -> I
             broker_url=broker_url,
             result_backend=embedded_redis.url(1),
             workdir=str(REPO_ROOT),
-            management_url=MANAGEMENT_URL if rabbit else "",
+            management_url=management,
             queues=[QueueSpec(prefix + name, 10) for name in NAMES],
         ),
         create=True,

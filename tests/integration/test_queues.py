@@ -23,7 +23,6 @@ from desktop.core.profiles import Profile, QueueSpec, TransportOptions
 from desktop.core.services import Services
 from tests.integration.worker_process import REPO_ROOT, delete_rabbitmq_entities
 
-MANAGEMENT_URL = os.environ.get("CELERY_DESK_TEST_MANAGEMENT_URL", "http://127.0.0.1:15672")
 DEMO = [("t2", 5), ("t1", 1), ("t3", 10)]  # the tutorial's priority demo, in sending order
 
 
@@ -151,27 +150,20 @@ def test_undecodable_truncated_and_pickled_messages_are_shown_as_such(
         raw.close()
 
 
-@pytest.fixture(params=["redis", "rabbitmq"])
-def broker_url(request: pytest.FixtureRequest, embedded_redis: Any) -> str:
-    if request.param == "rabbitmq":
-        problem = _management_answers()
-        if problem is not None:
-            pytest.skip(f"RabbitMQ's management API does not answer at {MANAGEMENT_URL}: {problem}")
-        return str(request.getfixturevalue("amqp_url"))
-    return str(embedded_redis.url(0))
-
-
-def test_the_cli_prints_the_next_messages_in_delivery_order(broker_url: str) -> None:
+def test_the_cli_prints_the_next_messages_in_delivery_order(
+    request: pytest.FixtureRequest, broker_url: str
+) -> None:
     """The tutorial's priority demo with no worker: Redis t1, t2, t3; RabbitMQ t3, t2, t1."""
     queue = f"q-{uuid.uuid4().hex[:8]}"
     rabbit = broker_url.startswith("amqp")
+    management = str(request.getfixturevalue("management_url")) if rabbit else ""
     Services.open().profiles.save(
         Profile(
             name="qs",
             broker_url=broker_url,
             result_backend="",
             workdir=str(REPO_ROOT),
-            management_url=MANAGEMENT_URL if rabbit else "",
+            management_url=management,
             queues=[QueueSpec(queue, 10)],
         ),
         create=True,
@@ -215,17 +207,8 @@ def rabbit_queue(amqp_url: str) -> Iterator[str]:
     delete_rabbitmq_entities(amqp_url, [name])
 
 
-def _management_answers() -> str | None:
-    try:
-        source = queues.RabbitQueues("amqp://guest:guest@127.0.0.1//", MANAGEMENT_URL)
-        source._api("/api/overview")
-    except queues.QueueError as exc:
-        return str(exc)
-    return None
-
-
 def test_rabbitmq_counts_by_passive_declare_and_lists_highest_first(
-    amqp_url: str, rabbit_queue: str
+    request: pytest.FixtureRequest, amqp_url: str, rabbit_queue: str
 ) -> None:
     ids = _send_demo(amqp_url, rabbit_queue, None)
     declared = queues.RabbitQueues(amqp_url)
@@ -235,10 +218,7 @@ def test_rabbitmq_counts_by_passive_declare_and_lists_highest_first(
     assert counts[1].waiting is None and counts[1].error == "no such queue on the broker"
     with pytest.raises(queues.QueueError, match="management URL"):
         declared.waiting(rabbit_queue)
-    problem = _management_answers()
-    if problem is not None:
-        pytest.skip(f"RabbitMQ's management API does not answer at {MANAGEMENT_URL}: {problem}")
-    managed = queues.RabbitQueues(amqp_url, MANAGEMENT_URL)
+    managed = queues.RabbitQueues(amqp_url, str(request.getfixturevalue("management_url")))
     waiting = managed.waiting(rabbit_queue)
     assert [w.message.task for w in waiting] == [
         "workers.tasks.t3", "workers.tasks.t2", "workers.tasks.t1"

@@ -9,7 +9,6 @@ settings make that short here, and the test measures how long it took.
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +21,6 @@ from desktop.core.worker_spec import WorkerSpec
 from tests.integration.test_supervisor import Harness, make_profile
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def prefix(monkeypatch: pytest.MonkeyPatch, run_id: str) -> str:
-    value = f"rd{run_id}{uuid.uuid4().hex[:4]}-"
-    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", value)
-    return value
 
 
 def _started_on(harness: Harness, task_id: str, timeout: float = 20.0) -> str:

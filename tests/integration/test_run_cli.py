@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from tests.integration.worker_process import (
     delete_rabbitmq_entities,
     running_worker,
 )
+from tests.support import with_prefix
 
 pytestmark = pytest.mark.slow
 EXAMPLES = REPO_ROOT / "resources" / "canvases"
@@ -37,21 +37,6 @@ def desk(*args: str) -> subprocess.CompletedProcess[str]:
         cwd=REPO_ROOT,
         check=False,
     )
-
-
-@pytest.fixture(params=["redis", "rabbitmq"])
-def broker_url(request: pytest.FixtureRequest, embedded_redis: Any) -> str:
-    if request.param == "rabbitmq":
-        return str(request.getfixturevalue("amqp_url"))
-    return str(embedded_redis.url(0))
-
-
-@pytest.fixture
-def prefix(monkeypatch: pytest.MonkeyPatch) -> str:
-    """Queue names unique to the run; the app probe's routes and the workers follow them."""
-    chosen = f"rc{uuid.uuid4().hex[:6]}-"
-    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", chosen)
-    return chosen
 
 
 @pytest.fixture
@@ -87,16 +72,6 @@ def worker(
             delete_rabbitmq_entities(broker_url, [q.name for q in queues])
 
 
-def prefixed(path: Path, prefix: str, directory: Path) -> Path:
-    """The example with its queue names made unique to the run."""
-    text = path.read_text()
-    for name in ("queue1", "queue2", "tasks"):
-        text = text.replace(f'"{name}"', f'"{prefix}{name}"')
-    copy = directory / path.name
-    copy.write_text(text)
-    return copy
-
-
 EXPECTED = {
     "chain-s-and-si": [("demo1", 1), ("demo3", 11), ("demo2", "demo2 slept 2.0s"),
                        ("demo4", "demo4 slept 2.0s")],
@@ -112,7 +87,7 @@ def test_every_shipped_example_runs_with_the_tutorials_results(
     worker: WorkerProcess, prefix: str, tmp_path: Path
 ) -> None:
     for path in sorted(EXAMPLES.glob("*.json")):
-        done = desk("run", str(prefixed(path, prefix, tmp_path)), "--wait", "--timeout", "60",
+        done = desk("run", str(with_prefix(path, prefix, tmp_path)), "--wait", "--timeout", "60",
                     "--json")  # fmt: skip
         assert done.returncode == 0, f"{path.name}: {done.stderr}"
         report = json.loads(done.stdout)

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,13 +54,6 @@ class Harness:
     def close(self) -> None:
         self.supervisor.stop_all(grace_s=5.0)
         self.app.close()
-
-
-@pytest.fixture
-def prefix(monkeypatch: pytest.MonkeyPatch) -> str:
-    value = f"sv{uuid.uuid4().hex[:6]}-"
-    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", value)  # the shipped app's queue names
-    return value
 
 
 @pytest.fixture

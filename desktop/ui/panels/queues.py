@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
@@ -36,6 +37,7 @@ from desktop.core.state import StateDiff
 from desktop.ui.panels.common import heading, muted, read_only_table, route_rows
 from desktop.ui.theme import ERROR_COLOUR, MUTED_COLOUR, WARNING_COLOUR
 
+T = TypeVar("T")
 PAGE = 200  # waiting messages shown for the selected queue (Redis: read without taking)
 RAN_ROWS = 200  # started tasks shown; the inversion check is pairwise, so keep it bounded
 PEEK_PAGE = 50  # RabbitMQ: taken out and put back, once per click, never on the timer
@@ -76,6 +78,18 @@ def _fill(table: QTableWidget, rows: list[list[QTableWidgetItem]]) -> None:
     for r, row in enumerate(rows):
         for c, item in enumerate(row):
             table.setItem(r, c, item)
+
+
+def _on_broker(services: Any, profile: Profile, use: Callable[[queues.Inspector], T]) -> T:
+    """Runs on a pool thread: one inspector for the profile's broker, closed after `use`."""
+    endpoints = services.endpoints(profile)
+    source = queues.inspector(
+        endpoints.broker_url, profile.transport, endpoints.management_url, profile.queues
+    )
+    try:
+        return use(source)
+    finally:
+        source.close()
 
 
 def _json(value: Any) -> str:
@@ -266,15 +280,11 @@ class QueuesPanel(QWidget):
         names, selected = self.names(), self.selected
 
         def work() -> queues.Snapshot:
-            endpoints = services.endpoints(profile)
-            source = queues.inspector(
-                endpoints.broker_url, profile.transport, endpoints.management_url,
-                profile.queues,
-            )  # fmt: skip
-            try:
-                return queues.snapshot(source, names, selected, PAGE, peek=False)
-            finally:
-                source.close()
+            return _on_broker(
+                services,
+                profile,
+                lambda source: queues.snapshot(source, names, selected, PAGE, peek=False),
+            )
 
         def done(taken: queues.Snapshot) -> None:
             self._busy = False
@@ -336,15 +346,7 @@ class QueuesPanel(QWidget):
         services, generation = self.session.services, self._generation
 
         def work() -> list[queues.Waiting]:
-            endpoints = services.endpoints(profile)
-            source = queues.inspector(
-                endpoints.broker_url, profile.transport, endpoints.management_url,
-                profile.queues,
-            )  # fmt: skip
-            try:
-                return source.waiting(queue, 0, PEEK_PAGE)
-            finally:
-                source.close()
+            return _on_broker(services, profile, lambda source: source.waiting(queue, 0, PEEK_PAGE))
 
         def done(found: list[queues.Waiting]) -> None:
             if generation != self._generation:
@@ -630,12 +632,13 @@ class QueuesPanel(QWidget):
         services = self.session.services
 
         def work() -> int:
-            endpoints = services.endpoints(profile)
-            source = queues.inspector(endpoints.broker_url, profile.transport, "", profile.queues)
-            try:
-                return source.remove(queue, entry) if isinstance(source, queues.RedisQueues) else 0
-            finally:
-                source.close()
+            return _on_broker(
+                services,
+                profile,
+                lambda source: (
+                    source.remove(queue, entry) if isinstance(source, queues.RedisQueues) else 0
+                ),
+            )
 
         def done(count: int) -> None:
             what = entry.message.id or entry.message.note
@@ -685,15 +688,7 @@ class QueuesPanel(QWidget):
         services = self.session.services
 
         def work() -> int:
-            endpoints = services.endpoints(profile)
-            source = queues.inspector(
-                endpoints.broker_url, profile.transport, endpoints.management_url,
-                profile.queues,
-            )  # fmt: skip
-            try:
-                return source.purge(queue)
-            finally:
-                source.close()
+            return _on_broker(services, profile, lambda source: source.purge(queue))
 
         def done(count: int) -> None:
             self.status.setText(f"Purged {count} message(s) from '{queue}'.")
