@@ -153,34 +153,43 @@ def decode_envelope(raw: bytes | str) -> Message:
         return _not_decoded("", "the stored message is not JSON (broken or cut short)")
     if not isinstance(envelope, dict):
         return _not_decoded("", "the stored message is not a kombu envelope")
-    kind = str(envelope.get("content-type") or "")
-    properties = envelope.get("properties") or {}
-    if not isinstance(properties, dict):
-        properties = {}
-    if kind not in JSON_TYPES:
-        return _not_decoded(kind, kind or "no content type")
-    try:
-        body = _body(envelope.get("body"), str(properties.get("body_encoding") or ""))
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        return _not_decoded(kind, "the body is not valid JSON (broken or cut short)")
-    headers = envelope.get("headers") or {}
-    return _fields(headers if isinstance(headers, dict) else {}, body, properties, kind)
+    properties = _as_dict(envelope.get("properties"))
+    return _decoded(
+        str(envelope.get("content-type") or ""),
+        envelope.get("body"),
+        str(properties.get("body_encoding") or ""),
+        _as_dict(envelope.get("headers")),
+        properties,
+    )
 
 
 def decode_management(item: dict[str, Any]) -> Message:
     """A message as RabbitMQ's management API returns it from a queue's "get"."""
-    properties = item.get("properties") or {}
-    if not isinstance(properties, dict):  # the API sends [] for no properties
-        properties = {}
-    kind = str(properties.get("content_type") or "")
+    properties = _as_dict(item.get("properties"))  # the API sends [] for no properties
+    return _decoded(
+        str(properties.get("content_type") or ""),
+        item.get("payload"),
+        str(item.get("payload_encoding") or ""),
+        _as_dict(properties.get("headers")),
+        properties,
+    )
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _decoded(
+    kind: str, raw: Any, encoding: str, headers: dict[str, Any], properties: dict[str, Any]
+) -> Message:
+    """Where either source's message is decoded: JSON bodies only, never anything else."""
     if kind not in JSON_TYPES:
         return _not_decoded(kind, kind or "no content type")
     try:
-        body = _body(item.get("payload"), str(item.get("payload_encoding") or ""))
+        body = _body(raw, encoding)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         return _not_decoded(kind, "the body is not valid JSON (broken or cut short)")
-    headers = properties.get("headers") or {}
-    return _fields(headers if isinstance(headers, dict) else {}, body, properties, kind)
+    return _fields(headers, body, properties, kind)
 
 
 # -- Redis ------------------------------------------------------------------------------------
