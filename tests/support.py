@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
 from desktop.core.processes import pid_alive
+from desktop.core.profiles import Profile
+from desktop.ui.main_window import MainWindow
 from desktop.ui.session import Session
 
 __all__ = ["pid_alive", "shut_down"]
@@ -35,3 +39,28 @@ def with_prefix(path: Path, prefix: str, directory: Path) -> Path:
     copy = directory / path.name
     copy.write_text(text)
     return copy
+
+
+@contextlib.contextmanager
+def window_on(qtbot: QtBot, profile: Profile) -> Iterator[MainWindow]:
+    """The real window on a test profile it saves: the app read, events connected. Closed
+    after, and on RabbitMQ the profile's queues deleted."""
+    from desktop.app import build_window
+    from desktop.core.services import Services
+    from tests.integration.worker_process import delete_rabbitmq_entities
+
+    services = Services.open()
+    services.profiles.save(profile, create=True)
+    session, shown = build_window(services)
+    qtbot.addWidget(shown)
+    shown.show()
+    session.start(profile.name)
+    try:
+        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+        qtbot.waitUntil(lambda: shown.events_label.text() == "Events: connected", timeout=15000)
+        yield shown
+    finally:
+        shown.close_without_asking()
+        session.shutdown()
+        if profile.broker_kind == "rabbitmq":
+            delete_rabbitmq_entities(profile.broker_url, [q.name for q in profile.queues])

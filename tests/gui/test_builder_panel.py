@@ -18,7 +18,6 @@ from desktop.core import canvas, canvas_library
 from desktop.core.canvas import ChainNode, GroupNode, TaskNode
 from desktop.core.services import Services
 from desktop.ui.main_window import MainWindow
-from desktop.ui.models.palette import NameRole
 from desktop.ui.panels.builder import BuilderPanel
 
 COPY = Qt.DropAction.CopyAction
@@ -41,15 +40,7 @@ def window(qtbot: QtBot) -> Iterator[MainWindow]:
 
 
 def _palette_index(panel: BuilderPanel, name: str) -> QModelIndex:
-    model = panel.palette_model
-    found = model.match(
-        model.index(0, 0),
-        NameRole,
-        name,
-        1,
-        Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly,
-    )
-    return found[0] if found else QModelIndex()
+    return panel.palette_model.index_of(name)
 
 
 def _drag(panel: BuilderPanel, name: str, point: QPointF) -> bool:

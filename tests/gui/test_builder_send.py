@@ -14,24 +14,20 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from desktop.app import build_window
 from desktop.core import canvas, canvas_library
 from desktop.core.canvas import TaskNode
 from desktop.core.panel_app import panel_app
 from desktop.core.profiles import Profile, QueueSpec
-from desktop.core.services import Services
 from desktop.core.urls import scheme_of
 from desktop.ui.main_window import MainWindow
-from desktop.ui.models.palette import NameRole
 from desktop.ui.panels.builder import BuilderPanel
 from tests.integration.test_run_cli import EXPECTED
 from tests.integration.worker_process import (
     REPO_ROOT,
     WorkerProcess,
-    delete_rabbitmq_entities,
     running_worker,
 )
-from tests.support import with_prefix
+from tests.support import window_on, with_prefix
 
 pytestmark = pytest.mark.slow
 NAMES = ("queue1", "queue2", "tasks")
@@ -39,31 +35,16 @@ NAMES = ("queue1", "queue2", "tasks")
 
 @pytest.fixture
 def window(qtbot: QtBot, broker_url: str, embedded_redis: Any, prefix: str) -> Iterator[MainWindow]:
-    services = Services.open()
-    services.profiles.save(
-        Profile(
-            name="builder",
-            broker_url=broker_url,
-            result_backend=embedded_redis.url(1),
-            workdir=str(REPO_ROOT),
-            queues=[QueueSpec(prefix + name, 10) for name in NAMES],
-        ),
-        create=True,
+    profile = Profile(
+        name="builder",
+        broker_url=broker_url,
+        result_backend=embedded_redis.url(1),
+        workdir=str(REPO_ROOT),
+        queues=[QueueSpec(prefix + name, 10) for name in NAMES],
     )
-    session, shown = build_window(services)
-    qtbot.addWidget(shown)
-    shown.show()
-    session.start("builder")
-    shown.tabs.setCurrentWidget(shown.builder)
-    try:
-        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
-        qtbot.waitUntil(lambda: shown.events_label.text() == "Events: connected", timeout=15000)
+    with window_on(qtbot, profile) as shown:
+        shown.tabs.setCurrentWidget(shown.builder)
         yield shown
-    finally:
-        shown.close_without_asking()
-        session.shutdown()
-        if scheme_of(broker_url).startswith("amqp"):
-            delete_rabbitmq_entities(broker_url, [prefix + name for name in NAMES])
 
 
 def _open(panel: BuilderPanel, path: Path, prefix: str, tmp_path: Path) -> None:
@@ -100,14 +81,9 @@ def test_every_example_runs_from_the_screen_with_the_tutorials_results(
             palette = panel.palette_model
 
             def t1_tip() -> str:
-                found = palette.match(
-                    palette.index(0, 0),
-                    NameRole,
-                    "workers.tasks.t1",
-                    1,
-                    Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly,
+                return str(
+                    palette.index_of("workers.tasks.t1").data(Qt.ItemDataRole.ToolTipRole) or ""
                 )
-                return str(found[0].data(Qt.ItemDataRole.ToolTipRole)) if found else ""
 
             panel._inspect_if_visible(force=True)
             qtbot.waitUntil(lambda: running.nodename in t1_tip(), timeout=10000)

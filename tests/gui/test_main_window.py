@@ -14,7 +14,6 @@ from desktop.app import build_window
 from desktop.core.profiles import Profile
 from desktop.core.services import Services
 from desktop.ui.main_window import MainWindow
-from desktop.ui.models.palette import NameRole
 from desktop.ui.session import Session
 from tests.support import pid_alive, shut_down
 
@@ -82,14 +81,7 @@ def test_connects_to_embedded_broker_masks_secrets_and_stops_it(
     palette = window.builder.palette_model
 
     def t1_tooltip() -> str:
-        found = palette.match(
-            palette.index(0, 0),
-            NameRole,
-            "workers.tasks.t1",
-            1,
-            Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly,
-        )
-        return str(found[0].data(Qt.ItemDataRole.ToolTipRole)) if found else ""
+        return str(palette.index_of("workers.tasks.t1").data(Qt.ItemDataRole.ToolTipRole) or "")
 
     qtbot.waitUntil(lambda: bool(t1_tooltip()), timeout=20000)
     assert "(a: int, b: int, message: str" in t1_tooltip()

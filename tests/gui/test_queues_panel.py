@@ -11,18 +11,16 @@ import pytest
 import redis
 from pytestqt.qtbot import QtBot
 
-from desktop.app import build_window
 from desktop.core import canvas_library
 from desktop.core.panel_app import panel_app
 from desktop.core.profiles import Profile, QueueSpec
-from desktop.core.services import Services
 from desktop.ui.main_window import MainWindow
 from tests.integration.worker_process import (
     REPO_ROOT,
     WorkerProcess,
-    delete_rabbitmq_entities,
     running_worker,
 )
+from tests.support import window_on
 
 pytestmark = pytest.mark.slow
 NAMES = ("queue1", "queue2", "tasks")
@@ -33,32 +31,16 @@ def window(
     request: pytest.FixtureRequest, qtbot: QtBot, broker_url: str, embedded_redis: Any, prefix: str
 ) -> Iterator[MainWindow]:
     rabbit = broker_url.startswith("amqp")
-    management = str(request.getfixturevalue("management_url")) if rabbit else ""
-    services = Services.open()
-    services.profiles.save(
-        Profile(
-            name="queues",
-            broker_url=broker_url,
-            result_backend=embedded_redis.url(1),
-            workdir=str(REPO_ROOT),
-            management_url=management,
-            queues=[QueueSpec(prefix + name, 10) for name in NAMES],
-        ),
-        create=True,
+    profile = Profile(
+        name="queues",
+        broker_url=broker_url,
+        result_backend=embedded_redis.url(1),
+        workdir=str(REPO_ROOT),
+        management_url=str(request.getfixturevalue("management_url")) if rabbit else "",
+        queues=[QueueSpec(prefix + name, 10) for name in NAMES],
     )
-    session, shown = build_window(services)
-    qtbot.addWidget(shown)
-    shown.show()
-    session.start("queues")
-    try:
-        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
-        qtbot.waitUntil(lambda: shown.events_label.text() == "Events: connected", timeout=15000)
+    with window_on(qtbot, profile) as shown:
         yield shown
-    finally:
-        shown.close_without_asking()
-        session.shutdown()
-        if rabbit:
-            delete_rabbitmq_entities(broker_url, [prefix + name for name in NAMES])
 
 
 def _waiting_tasks(window: MainWindow) -> list[str]:

@@ -89,6 +89,17 @@ class PaletteModel(QStandardItemModel):
             item.setToolTip("<br>".join(lines))
             group.appendRow(item)
 
+    def index_of(self, name: str) -> QModelIndex:
+        """A task's (or "chain"/"group") entry; invalid when the palette does not list it."""
+        found = self.match(
+            self.index(0, 0),
+            NameRole,
+            name,
+            1,
+            Qt.MatchFlag.MatchRecursive | Qt.MatchFlag.MatchExactly,
+        )
+        return found[0] if found else QModelIndex()
+
     def node_for(self, index: Index) -> Node | None:
         name = index.data(NameRole)
         if not name:
