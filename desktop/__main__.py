@@ -132,9 +132,9 @@ def cli(ctx: click.Context, /, **kwargs: Any) -> None:
     """Celery Desk: a control panel for Celery. With no command, opens the window."""
     ctx.obj = _merge(ctx, kwargs)
     if ctx.invoked_subcommand is None:
-        from desktop.app import run_gui
+        from desktop.app import leave, run_gui
 
-        sys.exit(run_gui(ctx.obj.config_dir, ctx.obj.profile, ctx.obj.overrides))
+        leave(run_gui(ctx.obj.config_dir, ctx.obj.profile, ctx.obj.overrides))
 
 
 # -- broker -----------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -105,6 +106,20 @@ def run_gui(
         session.shutdown()
         log.info("Celery Desk stopped")
     return 0
+
+
+def leave(code: int) -> None:
+    """End the process once the window has shut down, without joining the job threads.
+
+    Everything that must finish has (journal closed, broker released, workers answered for);
+    a job still blocked on the network (an inspect broadcast kombu retries without end against
+    the broker that was just stopped) has nobody left to answer, and Python's exit would join
+    its thread for as long as it hangs: the window closed but the process never ended.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main() -> int:
