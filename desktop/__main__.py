@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from desktop.core import urls
-from desktop.core.connection import check_broker
 from desktop.core.embedded import EmbeddedBrokerError
-from desktop.core.profiles import Endpoints, Profile, ProfileError, QueueSpec
+from desktop.core.profiles import Endpoints, Profile, ProfileError, QueueSpec, validate
 from desktop.core.services import Services
 
 if TYPE_CHECKING:
+    from desktop.core.effective_config import EffectiveConfig
     from desktop.core.supervisor import Supervisor
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -85,6 +85,35 @@ def _connect_target(
         return item, services.endpoints(item)
     except EmbeddedBrokerError as exc:
         _fail(str(exc))
+
+
+def _app_target(
+    selection: Selection, services: Services, name: str | None = None
+) -> tuple[Profile, Endpoints, EffectiveConfig]:
+    """The chosen profile, its URLs and its app's effective configuration. An app that cannot
+    be imported is said on stderr and Celery's and kombu's defaults are used; so is a change of
+    the app's configuration since the profile last read it."""
+    from desktop.core.app_config import drift_of, read_effective_config, with_app_backend
+
+    item, endpoints = _connect_target(selection, services, name)
+    config = read_effective_config(item, endpoints)
+    if not config.imported:
+        click.echo(
+            f"warning: {config.error}; using Celery's and kombu's defaults for everything the "
+            "app would set",
+            err=True,
+        )
+    else:
+        changed = drift_of(item, config, services.config_history())
+        if changed.changed:
+            click.echo(
+                f"note: {changed.summary()} (`celery-desk profile refresh {item.name}`)", err=True
+            )
+    for conflict in config.conflicts():
+        click.echo(
+            f"note: the profile overrides {conflict.text()} (the app's → the override)", err=True
+        )
+    return item, with_app_backend(endpoints, config), config
 
 
 def selection_options(func: F) -> F:
@@ -244,34 +273,116 @@ def profile_list(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
         click.echo(f"{mark} {row['name']:<20} {row['kind']:<9} {row['broker_url']}")
 
 
+def _effective_rows(config: EffectiveConfig) -> list[dict[str, Any]]:
+    """Every value the panel acts on, with where it came from (app, Celery or kombu default,
+    profile override); passwords masked."""
+    from desktop.core.effective_config import redact
+
+    backend = urls.mask(config.result_backend) or None
+    rows: list[dict[str, Any]] = [
+        {"key": "result_backend", "value": backend,
+         "source": "app" if backend and config.imported else "Celery default"},
+    ]  # fmt: skip
+    for key in sorted(config.settings):
+        value = redact(config.settings[key])
+        rows.append({"key": key, "value": value, "source": config.setting_source(key)})
+    for key, value in config.transport_options().items():
+        rows.append(
+            {"key": f"transport.{key}", "value": redact(value),
+             "source": config.transport_source(key)}
+        )  # fmt: skip
+    for queue in config.queues:
+        rows.append({"key": f"queue.{queue.name}", "value": queue.described(),
+                     "source": queue.source})  # fmt: skip
+    for task in config.tasks:
+        where = task.queue or f"not resolved: {task.route_error}"
+        rows.append({"key": f"route.{task.name}", "value": where, "source": "app"})
+    return rows
+
+
+def _shown_value(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value) if any(ord(c) < 32 for c in value) else value
+    return json.dumps(value, ensure_ascii=False, default=repr)
+
+
 @profile.command("show")
 @click.argument("name", required=False)
 @selection_options
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--no-app", is_flag=True, help="Do not read the app: the profile's own fields only.")
 @click.pass_context
-def profile_show(ctx: click.Context, /, name: str | None, as_json: bool, **kwargs: Any) -> None:
-    """Show one profile with every password masked."""
+def profile_show(
+    ctx: click.Context, /, name: str | None, as_json: bool, no_app: bool, **kwargs: Any
+) -> None:
+    """Show a profile (passwords masked), its app's effective configuration with where each
+    value comes from, and what changed since the profile last read it."""
+    from desktop.core.app_config import drift_of, read_effective_config
+
     selection = _merge(ctx, kwargs)
     services = selection.services()
     try:
-        item = services.profiles.with_secrets(selection.resolve(services, name)).masked()
+        chosen = selection.resolve(services, name)
     except ProfileError as exc:
         _profile_errors(exc)
         return
+    item = services.profiles.with_secrets(chosen).masked()
     data = item.to_dict()
+    config = None
+    if not no_app:
+        endpoints = None
+        with contextlib.suppress(EmbeddedBrokerError, ProfileError):
+            endpoints = services.endpoints(chosen)
+        config = read_effective_config(chosen, endpoints)
+    if config is not None:
+        changes = drift_of(chosen, config, services.config_history())
+        data["effective"] = {
+            "app_imported": config.imported,
+            "error": config.error or None,
+            "fingerprint": config.fingerprint,
+            "values": _effective_rows(config),
+            "drift": [{"key": c.key, "was": c.before, "now": c.after} for c in changes.changes],
+            "overrides_contradicting_app": [
+                {"key": c.key, "app": c.before, "override": c.after} for c in config.conflicts()
+            ],
+        }
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(data, indent=2, default=repr))
         return
     for key, value in data.items():
         if key == "transport":
             for option, option_value in value.items():
-                click.echo(f"transport.{option}: {option_value!r}")
+                click.echo(f"override transport.{option}: {_shown_value(option_value)}")
         elif key == "queues":
             for queue in item.queues:
                 extra = f" x-max-priority={queue.max_priority}" if queue.max_priority else ""
-                click.echo(f"queue: {queue.name} keys={','.join(queue.keys())}{extra}")
-        else:
+                click.echo(f"extra queue: {queue.name} keys={','.join(queue.keys())}{extra}")
+        elif key != "effective":
             click.echo(f"{key}: {value}")
+    if config is None:
+        return
+    click.echo("")
+    if config.imported:
+        click.echo(
+            f"effective configuration of '{config.main}' (fingerprint {config.fingerprint}):"
+        )
+    else:
+        click.echo(f"the app could not be read ({config.error}); Celery's and kombu's defaults:")
+    for row in data["effective"]["values"]:
+        click.echo(f"  {row['key']}: {_shown_value(row['value'])}  ({row['source']})")
+    for change in data["effective"]["overrides_contradicting_app"]:
+        click.echo(
+            f"override contradicts the app: {change['key']}: the app has "
+            f"{_shown_value(change['app'])}, the profile {_shown_value(change['override'])}"
+        )
+    changes_list = data["effective"]["drift"]
+    if changes_list:
+        click.echo(f"changed since the profile last read the app ({len(changes_list)}):")
+        for change in changes_list:
+            click.echo(
+                f"  {change['key']}: {_shown_value(change['was'])} → {_shown_value(change['now'])}"
+            )
+        click.echo(f"  (accept with `celery-desk profile refresh {item.name}`)")
 
 
 def _parse_queue(text: str) -> QueueSpec:
@@ -288,26 +399,35 @@ def _parse_queue(text: str) -> QueueSpec:
 @profile.command("add")
 @click.argument("name")
 @click.option("--broker", "broker_url", required=True, help="redis://, amqp://… or 'embedded'.")
-@click.option("--backend", "result_backend", default="", help="Result backend URL.")
+@click.option(
+    "--backend", "result_backend", default="", help="Result backend URL (default: the app's own)."
+)
 @click.option("--app", "app_module", default="workers", show_default=True)
 @click.option("--workdir", default="", help="Working directory of the Celery project.")
 @click.option("--django-settings", default="", help="DJANGO_SETTINGS_MODULE for a Django app.")
 @click.option("--python", "python", default="", help="Interpreter for workers of this profile.")
-@click.option("--management-url", default="", help="RabbitMQ management API, http://host:15672.")
-@click.option("--queue", "queues", multiple=True, help="name[:max-priority[:key,key]]; repeat.")
+@click.option(
+    "--management-url",
+    default="",
+    help="RabbitMQ management API (default: http://BROKER-HOST:15672 when it answers).",
+)
+@click.option("--queue", "queues", multiple=True, help="Extra queue name[:max-priority[:key,key]].")
 @click.option("--ask-password", is_flag=True, help="Prompt for the broker password (hidden).")
 @click.option(
     "--from-app/--no-from-app",
     default=None,
-    help="Fill queues, transport options and backend from the app's own config "
-    "(default: try it when no --queue is given).",
+    help="Read the app's configuration now and refuse the profile when it cannot be imported "
+    "(default: read it when possible and say so when not).",
 )
 @click.option("--activate", is_flag=True, help="Make it the active profile.")
 @click.option("--replace", "replace_existing", is_flag=True, help="Overwrite a profile.")
 @click.option("--config-dir", type=click.Path(file_okay=False))
 @click.pass_context
 def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
-    """Save a profile (passwords go to the keyring or a 0600 file, never the TOML)."""
+    """Save a profile (passwords go to the keyring or a 0600 file, never the TOML).
+
+    Queues, routes, transport options and the result backend are the app's own, read from it
+    whenever the panel acts; the profile keeps only what is given here on purpose."""
     selection = ctx.ensure_object(Selection)
     services = Services.open(options.pop("config_dir") or selection.config_dir)
     ask = options.pop("ask_password")
@@ -323,25 +443,78 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
             urls.split_password(options["broker_url"]).url, secret
         )
     item = Profile(name=name, **options)
-    if from_app or (from_app is None and not queue_texts):
-        from desktop.core.app_config import AppConfigError, apply_app_defaults, read_app_config
-
-        try:
-            item = apply_app_defaults(item, read_app_config(item))
-        except AppConfigError as exc:
-            if from_app:
-                _fail(str(exc))
-            click.echo(f"note: {exc}; keeping the default queues", err=True)
     if queue_texts:
         item.queues = [_parse_queue(q) for q in queue_texts]
+    problems = validate(item)
+    if problems:
+        _profile_errors(ProfileError(problems))
+    config = None
+    if from_app is not False:
+        from desktop.core.app_config import read_effective_config
+
+        endpoints = None
+        with contextlib.suppress(EmbeddedBrokerError):
+            endpoints = services.endpoints(item) if not item.is_embedded else None
+        config = read_effective_config(item, endpoints)
+        if not config.imported:
+            if from_app:
+                _fail(config.error)
+            click.echo(
+                f"note: {config.error}; the panel will use Celery's and kombu's defaults until "
+                "the app can be imported",
+                err=True,
+            )
+            config = None
+        else:
+            item.app_fingerprint = config.fingerprint
     try:
         saved = services.profiles.save(item, create=not replace_existing)
+        if config is not None:
+            services.config_history().remember(saved.name, config)
         if activate:
             services.profiles.set_active(saved.name)
     except ProfileError as exc:
         _profile_errors(exc)
         return
     click.echo(f"saved profile '{saved.name}' ({saved.broker_kind}, {urls.mask(item.broker_url)})")
+    if config is not None:
+        click.echo(
+            f"read '{config.main}': {len(config.queues)} queue(s) "
+            f"({', '.join(config.queue_names())}), {len(config.tasks)} task(s)",
+            err=True,
+        )
+
+
+@profile.command("refresh")
+@click.argument("name", required=False)
+@click.option("--config-dir", type=click.Path(file_okay=False))
+@click.pass_context
+def profile_refresh(ctx: click.Context, /, name: str | None, config_dir: str | None) -> None:
+    """Read the app's configuration again and remember it: say what changed; exit 1 when the
+    app cannot be imported."""
+    from desktop.core.app_config import drift_of, read_effective_config
+
+    selection = ctx.ensure_object(Selection)
+    services = Services.open(config_dir or selection.config_dir)
+    try:
+        item = services.profiles.get(name or services.profiles.active_name())
+    except ProfileError as exc:
+        _profile_errors(exc)
+        return
+    endpoints = None
+    with contextlib.suppress(EmbeddedBrokerError):
+        endpoints = services.endpoints(item)
+    config = read_effective_config(item, endpoints)
+    if not config.imported:
+        _fail(config.error)
+    changes = drift_of(item, config, services.config_history())
+    services.profiles.set_fingerprint(item.name, config.fingerprint)
+    services.config_history().remember(item.name, config)
+    for change in changes.changes:
+        click.echo(f"changed: {change.text()}")
+    state = f"{len(changes.changes)} change(s)" if changes.changed else "no change"
+    click.echo(f"read '{config.main}' for profile '{item.name}': {state}; fingerprint "
+               f"{config.fingerprint}")  # fmt: skip
 
 
 @profile.command("remove")
@@ -366,24 +539,19 @@ def profile_remove(ctx: click.Context, /, name: str, config_dir: str | None) -> 
 @click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait.")
 @click.pass_context
 def profile_test(ctx: click.Context, /, name: str | None, timeout: float, **kwargs: Any) -> None:
-    """Connect once and say what happened; exit 1 when the broker cannot be used."""
+    """Connect to the broker, the result backend (the app's own when the profile names none)
+    and the RabbitMQ management API once each, and say what happened; exit 1 when one that is
+    configured cannot be used."""
+    from desktop.core.connection import check_profile_endpoints
+
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    _profile, endpoints = _connect_target(selection, services, name)
-    report = check_broker(endpoints.broker_url, timeout=timeout)
-    prefix = "ok" if report.ok else f"failed ({report.outcome.value})"
-    click.echo(f"broker {prefix}: {report.message}", err=not report.ok)
-    failed = not report.ok
-    backend = endpoints.result_backend
-    if (
-        report.ok
-        and urls.scheme_of(backend) in ("redis", "rediss")
-        and backend != (endpoints.broker_url)
-    ):
-        backend_report = check_broker(backend, timeout=timeout)
-        state = "ok" if backend_report.ok else f"failed ({backend_report.outcome.value})"
-        click.echo(f"result backend {state}: {backend_report.message}", err=not backend_report.ok)
-        failed = failed or not backend_report.ok
+    _item, endpoints, _config = _app_target(selection, services, name)
+    failed = False
+    for check in check_profile_endpoints(endpoints, timeout):
+        state = "ok" if check.ok else f"failed ({check.outcome})"
+        click.echo(f"{check.what} {state}: {check.message}", err=not check.ok)
+        failed = failed or not check.ok
     if failed:
         sys.exit(1)
 
@@ -404,7 +572,7 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    item, endpoints = _connect_target(selection, services)
+    item, endpoints, config = _app_target(selection, services)
     journal = Journal(services.journal_path(item))
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -417,7 +585,7 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
         endpoints.broker_url,
         endpoints.result_backend,
         journal,
-        transport_options=item.transport_options(),
+        config=config,
         on_status=status,
         retention_tasks=keep,
         retention_age_s=max_age_days * 86400 if max_age_days else None,
@@ -522,7 +690,8 @@ def worker() -> None:
 
 def _supervisor_target(
     ctx: click.Context, kwargs: dict[str, Any], *, need_broker: bool
-) -> tuple[Supervisor, Profile, Endpoints | None]:
+) -> tuple[Supervisor, Profile, Endpoints | None, EffectiveConfig | None]:
+    """With `need_broker` the app's configuration is read too (starting a worker needs it)."""
     from desktop.core.supervisor import Supervisor
 
     selection = _merge(ctx, kwargs)
@@ -541,18 +710,17 @@ def _supervisor_target(
                     "(stop it with `celery-desk broker stop`)",
                     err=True,
                 )
-        item, endpoints = _connect_target(selection, services)
-    else:
-        with contextlib.suppress(ProfileError, EmbeddedBrokerError):
-            endpoints = services.endpoints(item)
-    return Supervisor(services.workers_dir(item), item), item, endpoints
+        item, endpoints, config = _app_target(selection, services)
+        return Supervisor(services.workers_dir(item), item), item, endpoints, config
+    with contextlib.suppress(ProfileError, EmbeddedBrokerError):
+        endpoints = services.endpoints(item)
+    return Supervisor(services.workers_dir(item), item), item, endpoints, None
 
 
-def _ping_app(item: Profile, endpoints: Endpoints) -> Any:
+def _ping_app(endpoints: Endpoints, config: EffectiveConfig | None) -> Any:
     from desktop.core.events import receiver_app
 
-    options = item.transport_options()
-    return receiver_app(endpoints.broker_url, options)
+    return receiver_app(endpoints.broker_url, config)
 
 
 @worker.command("start")
@@ -598,8 +766,8 @@ def worker_start(
             high, low = int(high_text), int(low_text or 0)
         except ValueError:
             _fail(f"--autoscale takes MAX,MIN (e.g. 8,2), not '{autoscale}'", 2)
-    supervisor, item, endpoints = _supervisor_target(ctx, kwargs, need_broker=True)
-    assert endpoints is not None
+    supervisor, _item, endpoints, config = _supervisor_target(ctx, kwargs, need_broker=True)
+    assert endpoints is not None and config is not None
     spec = WorkerSpec(
         name=name
         or free_name(
@@ -618,8 +786,8 @@ def worker_start(
         auto_restart=auto_restart,
     )
     try:
-        supervisor.start(spec, endpoints)
-        started = supervisor.wait_online(spec.name, _ping_app(item, endpoints), timeout)
+        supervisor.start(spec, endpoints, config)
+        started = supervisor.wait_online(spec.name, _ping_app(endpoints, config), timeout)
     except WorkerSpecError as exc:
         for where, message in exc.errors.items():
             click.echo(f"error: {where}: {message}", err=True)
@@ -640,10 +808,13 @@ def worker_start(
 @click.pass_context
 def worker_list(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
     """Local workers of the profile: node name, queues, pid and state."""
-    supervisor, item, endpoints = _supervisor_target(ctx, kwargs, need_broker=False)
+    supervisor, item, endpoints, _config = _supervisor_target(ctx, kwargs, need_broker=False)
     if endpoints is not None and any(w.state == "starting" for w in supervisor.workers()):
+        from desktop.core.app_config import read_effective_config
+
         with contextlib.suppress(Exception):  # unreachable broker: they stay 'starting'
-            supervisor.confirm_online(_ping_app(item, endpoints), timeout=1.0)
+            config = read_effective_config(item, endpoints)  # its control exchange
+            supervisor.confirm_online(_ping_app(endpoints, config), timeout=1.0)
     found = supervisor.workers()
     if as_json:
         click.echo(json.dumps([w.as_json() for w in found], indent=2))
@@ -679,7 +850,7 @@ def worker_stop(
 
     if bool(name) == stop_all:
         _fail("give a worker NAME or --all", 2)
-    supervisor, _item, _endpoints = _supervisor_target(ctx, kwargs, need_broker=False)
+    supervisor, _item, _endpoints, _config = _supervisor_target(ctx, kwargs, need_broker=False)
     names = [w.name for w in supervisor.workers() if w.running] if stop_all else [str(name)]
     failed = False
     for each in names:
@@ -714,7 +885,7 @@ def worker_logs(ctx: click.Context, /, name: str, lines: int, follow: bool, **kw
     """A worker's log: the last lines, and with --follow what it writes next."""
     import time
 
-    supervisor, _item, _endpoints = _supervisor_target(ctx, kwargs, need_broker=False)
+    supervisor, _item, _endpoints, _config = _supervisor_target(ctx, kwargs, need_broker=False)
     if supervisor.get(name) is None:
         _fail(f"no worker named {name} in this profile (see `celery-desk worker list`)")
     path = supervisor.log_path(name)
@@ -749,7 +920,7 @@ def worker_logs(ctx: click.Context, /, name: str, lines: int, follow: bool, **kw
 @click.option(
     "--no-check",
     is_flag=True,
-    help="Do not import the app: no task check, and its routes and default queue are not used.",
+    help="Do not check task names and arguments against the app (sent the app's way still).",
 )
 @click.pass_context
 def run(
@@ -769,9 +940,8 @@ def run(
     from kombu.exceptions import OperationalError
 
     from desktop.core import canvas
-    from desktop.core.app_config import AppConfigError, read_app_config
     from desktop.core.journal import Journal
-    from desktop.core.panel_app import panel_app, use_app_routes
+    from desktop.core.panel_app import client_app
 
     try:
         loaded = canvas.loads(Path(file).read_text(encoding="utf-8"))
@@ -783,28 +953,17 @@ def run(
         _fail(f"{file}: {exc}", 2)
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    item, endpoints = _connect_target(selection, services)
-    registered = None
-    config = None
-    if not no_check:
-        try:
-            config = read_app_config(item)
-            registered = {t.name: t.params for t in config.tasks}
-        except AppConfigError as exc:
-            click.echo(f"warning: task names, arguments and routes not read: {exc}", err=True)
-    target = canvas.Target.for_profile(item, registered)
+    item, endpoints, config = _app_target(selection, services)
+    target = canvas.Target.for_config(config, bool(endpoints.result_backend))
+    if no_check:
+        target = canvas.Target(has_backend=bool(endpoints.result_backend), config=config)
     problems = canvas.check(loaded, target)
     for problem in problems:
         where = f"node {problem.path}" if problem.path else "root"
         click.echo(f"{problem.level}: {where}: {problem.message}", err=True)
     if any(p.level == canvas.ERROR for p in problems):
         sys.exit(2)
-    options = item.transport_options()
-    app = panel_app(
-        endpoints.broker_url, endpoints.result_backend, options, item.queues, poll_results=True
-    )
-    if config is not None:
-        use_app_routes(app, config.routes, config.default_queue)
+    app = client_app(config, endpoints, poll_results=True)
     journal = Journal(services.journal_path(item))
     try:
 
@@ -812,7 +971,7 @@ def run(
             journal.record_submitted(node.id, node.task, queue=node.queue, priority=node.priority)
 
         try:
-            sent, _result = canvas.send(loaded, app, record)
+            sent, _result = canvas.send(loaded, app, record, config)
         except (OSError, OperationalError) as exc:
             _fail(f"sending failed: {exc}")
         states: dict[str, tuple[str, Any]] = {n.id: ("PENDING", None) for n in sent.nodes}
@@ -883,16 +1042,21 @@ def queues_command(
 ) -> None:
     """What waits in each queue, in the order the broker will deliver it."""
     from desktop.core import control, queues
-    from desktop.core.panel_app import panel_app
+    from desktop.core.events import receiver_app
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    item, endpoints = _connect_target(selection, services)
-    chosen = list(names) or [q.name for q in item.queues]
-    source = queues.inspector(endpoints.broker_url, item.transport, endpoints.management_url)
+    _item, endpoints, config = _app_target(selection, services)
+    chosen = list(names) or config.queue_names()
+    management_url = endpoints.management_url
+    if not config.is_redis:
+        management = queues.find_management(endpoints.broker_url, management_url)
+        management_url = management.url if management.answered else ""
+        click.echo(f"note: {management.note}", err=True)
+    source = queues.inspector(endpoints.broker_url, config, management_url)
     consumers = None
-    if item.broker_kind != "rabbitmq":  # Redis keeps no consumer list: ask the workers
-        app = panel_app(endpoints.broker_url, "", item.transport_options())
+    if config.is_redis:  # Redis keeps no consumer list: ask the workers
+        app = receiver_app(endpoints.broker_url, config)
         try:
             consumers = control.consumers_per_queue(app)
         except Exception as exc:  # no worker answering (or no broker) is not a failure here
@@ -905,7 +1069,7 @@ def queues_command(
         _fail(str(exc))
     finally:
         source.close()
-    if item.broker_kind == "rabbitmq" and limit and endpoints.management_url:
+    if not config.is_redis and limit and management_url:
         click.echo(f"note: {queues.PEEK_NOTE}", err=True)
     if as_json:
         click.echo(json.dumps(found, indent=2, default=repr))

@@ -34,7 +34,8 @@ def start_local_workers(app: Any, session: Any, window: Any) -> bool:
     from desktop.core.worker_spec import presets
 
     local = window.workers.local
-    found = presets(session.profile)
+    pump(app, 30, lambda: session.app_config is not None)
+    found = presets(session.app_config.queue_names())
     for label in found:
         if label.startswith(("queue1 + queue2", "priority demo")):
             local.start_preset(found[label])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.state import TaskRow
 
 
@@ -14,3 +15,30 @@ def task_row(task_id: str, **values: Any) -> TaskRow:
     row.update(id=task_id, state="SUCCESS", updated=0.0)
     row.update(values)
     return TaskRow(**row)
+
+
+def app_config(
+    broker: str = "redis://",
+    *,
+    tasks: dict[str, dict[str, Any]] | None = None,
+    profile: Any = None,
+    **settings: Any,
+) -> EffectiveConfig:
+    """The effective configuration of a real Celery app built here (no broker is contacted):
+    the same `describe` the app probe runs in its child. `tasks` registers name -> task
+    options (queue, priority…)."""
+    from celery import Celery
+
+    from desktop.core import app_probe
+    from desktop.core.app_config import from_probe
+    from desktop.core.profiles import Profile
+
+    app = Celery("t", broker=broker, set_as_current=False)
+    app.conf.update(settings)
+    for name, options in (tasks or {}).items():
+
+        def run(*args: Any, **kwargs: Any) -> None:
+            """A task body the tests never run."""
+
+        app.task(name=name, shared=False, **options)(run)
+    return from_probe(app_probe.describe(app), profile or Profile(name="t"))

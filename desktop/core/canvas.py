@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
-    from desktop.core.profiles import Profile
+    from desktop.core.effective_config import EffectiveConfig
 
 FORMAT = "celery-desk/canvas"
 VERSION = 1
@@ -345,29 +345,26 @@ class Target:
 
     tasks: dict[str, list[dict[str, Any]]] | None = None  # name -> parameters, None: unknown
     has_backend: bool = True
-    queues: frozenset[str] = frozenset()  # the profile's queues
+    queues: frozenset[str] = frozenset()  # the app's queues (and the profile's extra ones)
     consumed: frozenset[str] | None = None  # queues live workers consume, None: not known
-    default_queue: str = ""
-    max_priority: int | None = None  # the broker's effective maximum, when known
+    config: EffectiveConfig | None = None  # routes, priority rules; None: not read yet
 
     @classmethod
-    def for_profile(
+    def for_config(
         cls,
-        profile: Profile,
-        tasks: dict[str, list[dict[str, Any]]] | None,
-        default_queue: str = "",
+        config: EffectiveConfig,
+        has_backend: bool,
         consumed: frozenset[str] | None = None,
     ) -> Target:
-        """Redis serves priorities by its steps (above the top step counts as the top);
-        RabbitMQ's maximum is per queue (x-max-priority), so it is not checked here."""
-        steps = profile.transport.priority_steps
+        """Tasks are checked only against an app that was imported (a default config knows
+        none, and a worker may still know the name)."""
+        tasks = {t.name: t.params for t in config.tasks} if config.imported else None
         return cls(
             tasks=tasks,
-            has_backend=bool(profile.result_backend),
-            queues=frozenset(q.name for q in profile.queues),
+            has_backend=has_backend,
+            queues=frozenset(config.queue_names()),
             consumed=consumed,
-            default_queue=default_queue,
-            max_priority=None if profile.broker_kind == "rabbitmq" else max(steps, default=None),
+            config=config,
         )
 
 
@@ -445,23 +442,15 @@ def check(canvas: Canvas, target: Target) -> list[Problem]:
             json.dumps([node.args, node.kwargs], allow_nan=False)
         except (TypeError, ValueError) as exc:
             problems.append(Problem(path, f"arguments are not JSON: {exc}"))
-        priority = options.get("priority")
-        top = target.max_priority
-        if isinstance(priority, int) and top is not None and priority > top:
-            problems.append(
-                Problem(
-                    path,
-                    f"priority {priority} is above this broker's maximum {top}: "
-                    f"it is treated as {top}",
-                    WARNING,
-                )
-            )
         queue = options.get("queue") or ""
+        config = target.config
+        chosen = queue or (config.routed_queue(node.task) if config else "")
+        if config is not None:
+            problems.extend(_priority_problems(config, node.task, options, chosen, path))
         if queue and target.queues and queue not in target.queues:
             problems.append(
-                Problem(path, f"queue '{queue}' is not one of the profile's queues", WARNING)
+                Problem(path, f"queue '{queue}' is not one of the app's queues", WARNING)
             )
-        chosen = queue or target.default_queue
         if chosen and target.consumed is not None and chosen not in target.consumed:
             problems.append(
                 Problem(path, f"no worker consumes queue '{chosen}' right now", WARNING)
@@ -469,6 +458,49 @@ def check(canvas: Canvas, target: Target) -> list[Problem]:
 
     visit(canvas.root, "", False, {})
     return problems
+
+
+def _priority_problems(
+    config: EffectiveConfig, task: str, options: dict[str, Any], queue: str, path: str
+) -> list[Problem]:
+    """A priority sent into a Redis list no worker of the app reads is refused (the task would
+    wait forever); one the broker caps or ignores is a warning."""
+    priority = config.sent_priority(task, options)
+    unread = config.unread_step(priority)
+    if unread:
+        return [Problem(path, unread)]
+    given = options.get("priority")
+    if not isinstance(given, int):
+        return []
+    if config.is_redis and config.priority_range and given > config.priority_range[1]:
+        top = config.priority_range[1]
+        return [
+            Problem(
+                path,
+                f"priority {given} is above kombu's maximum {top}: it is treated as {top}",
+                WARNING,
+            )
+        ]
+    if not config.is_redis and queue:
+        cap = config.max_priority_of(queue)
+        if cap is None:
+            return [
+                Problem(
+                    path,
+                    f"queue '{queue}' has no x-max-priority: RabbitMQ ignores priority {given}",
+                    WARNING,
+                )
+            ]
+        if given > cap:
+            return [
+                Problem(
+                    path,
+                    f"priority {given} is above the x-max-priority {cap} of queue '{queue}': "
+                    f"it is treated as {cap}",
+                    WARNING,
+                )
+            ]
+    return []
 
 
 def _join(path: str, index: int) -> str:
@@ -514,22 +546,20 @@ def _leaf_ids(node: Node, built: Any, path: str, options: dict[str, Any]) -> lis
     return found
 
 
-def _routed_queue(app: Any, task: str) -> str | None:
-    """The queue the app's routes (or its default queue) choose for a task sent plainly."""
-    try:
-        route = app.amqp.router.route({}, task)
-    except Exception:  # a route function of the person's app failed: the event will say
-        return None
-    queue = route.get("queue")
-    return str(getattr(queue, "name", queue)) if queue else None
-
-
-def send(canvas: Canvas, app: Any, record: Any = None) -> tuple[Sent, Any]:
+def send(
+    canvas: Canvas, app: Any, record: Any = None, config: EffectiveConfig | None = None
+) -> tuple[Sent, Any]:
     """Freeze for every task's id, let `record(SentNode)` keep them (the journal: priority and
-    queue travel in no event), then send. Returns the ids and Celery's result."""
+    queue travel in no event), then send. Returns the ids and Celery's result. With the app's
+    configuration, a task sent without a queue or priority is recorded with the queue the
+    app's routes pick and the priority the app sends (its task_default_priority)."""
     built = to_signature(canvas.root, app, sending=True)
     built.freeze()
     nodes = _leaf_ids(canvas.root, built, "", {})
+    if config is not None:
+        for node in nodes:
+            node.queue = node.queue or config.routed_queue(node.task)
+            node.priority = config.sent_priority(node.task, {"priority": node.priority})
     if record is not None:
         for node in nodes:
             record(node)

@@ -15,6 +15,7 @@ from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
 from desktop.core import urls
+from desktop.core.profiles import Endpoints
 
 DEFAULT_TIMEOUT_S = 5.0
 
@@ -205,3 +206,59 @@ def check_broker(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> ConnectionRepo
         pool.shutdown(wait=False, cancel_futures=True)
     elapsed = time.monotonic() - started
     return ConnectionReport(report.outcome, report.message, report.server, elapsed)
+
+
+@dataclass(frozen=True)
+class EndpointCheck:
+    """One part of a profile tried once: the broker, the result backend, the management API."""
+
+    what: str
+    ok: bool
+    outcome: str
+    message: str
+
+
+def check_profile_endpoints(
+    endpoints: Endpoints, timeout: float = DEFAULT_TIMEOUT_S
+) -> list[EndpointCheck]:
+    """Everything the panel will connect to, each tried once ("Test connection" and
+    `profile test` alike): a backend or management API that fails is as much a failure as a
+    broker that does, since results or queue contents would then never show."""
+    from desktop.core.queues import find_management
+
+    broker = check_broker(endpoints.broker_url, timeout=timeout)
+    found = [EndpointCheck("broker", broker.ok, broker.outcome.value, broker.message)]
+    backend = endpoints.result_backend
+    scheme = urls.scheme_of(backend)
+    if not backend:
+        found.append(
+            EndpointCheck("result backend", True, "none", "none: results and chords cannot be read")
+        )
+    elif scheme in ("redis", "rediss", "amqp", "amqps"):
+        if backend == endpoints.broker_url:  # its failure is the broker's, said once
+            if broker.ok:
+                found.append(EndpointCheck("result backend", True, "ok", "the broker itself"))
+        else:
+            report = check_broker(backend, timeout=timeout)
+            found.append(
+                EndpointCheck("result backend", report.ok, report.outcome.value, report.message)
+            )
+    else:
+        found.append(
+            EndpointCheck(
+                "result backend", True, "not tested", f"{urls.mask(backend)} is not tested here"
+            )
+        )
+    if urls.scheme_of(endpoints.broker_url) in ("amqp", "amqps", "pyamqp") and broker.ok:
+        management = find_management(endpoints.broker_url, endpoints.management_url)
+        chosen = bool(endpoints.management_url)
+        # None set and none found is not a failure of the profile: counts still work.
+        found.append(
+            EndpointCheck(
+                "management API",
+                management.answered or not chosen,
+                "ok" if management.answered else ("failed" if chosen else "none"),
+                management.note,
+            )
+        )
+    return found

@@ -33,7 +33,9 @@ import orjson
 from celery import Celery
 
 from desktop.core import urls
-from desktop.core.panel_app import panel_app
+from desktop.core.effective_config import EffectiveConfig
+from desktop.core.panel_app import client_app, panel_app
+from desktop.core.profiles import Endpoints
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +59,13 @@ class StreamStats:
     disconnected_at: list[float] = field(default_factory=list)
 
 
-def receiver_app(broker_url: str, transport_options: dict[str, Any] | None = None) -> Celery:
-    """The panel's Celery app without a backend: enough to listen and broadcast."""
-    return panel_app(broker_url, "", transport_options)
+def receiver_app(broker_url: str, config: EffectiveConfig | None = None) -> Celery:
+    """The panel's Celery app without a backend: enough to listen and broadcast. With the
+    app's effective configuration it listens where that app's workers publish (the transport's
+    key prefix, the event exchange) and broadcasts on its control exchange."""
+    if config is None:
+        return panel_app(broker_url, "")
+    return client_app(config, Endpoints(broker_url, "", ""))
 
 
 class _SocketReader:

@@ -16,6 +16,7 @@ from celery import Celery
 from kombu.exceptions import ContentDisallowed, DecodeError
 
 from desktop.core import urls
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.events import CONNECTED, EventStream, receiver_app
 from desktop.core.journal import FINAL_STATES, Journal
 from desktop.core.panel_app import panel_app
@@ -30,13 +31,22 @@ PRUNE_EVERY_S = 60.0
 RECONCILE_STALE_EVERY_S = 30.0
 
 
-def backend_app(backend_url: str) -> Celery:
-    """Reads results as JSON only: pickled content is refused by kombu, never unpickled."""
-    return panel_app("memory://", backend_url)
+def backend_app(backend_url: str, config: EffectiveConfig | None = None) -> Celery:
+    """Reads results as JSON only: pickled content is refused by kombu, never unpickled. The
+    app's result_backend_transport_options (a key prefix, say) say where its results are."""
+    app = panel_app("memory://", backend_url)
+    options = config.setting("result_backend_transport_options") if config else None
+    if isinstance(options, dict) and options:
+        app.conf.result_backend_transport_options = options
+    return app
 
 
 def reconcile(
-    journal: Journal, backend_url: str, limit: int = 5000, updated_before: float | None = None
+    journal: Journal,
+    backend_url: str,
+    limit: int = 5000,
+    updated_before: float | None = None,
+    config: EffectiveConfig | None = None,
 ) -> int:
     """Ask the result backend about tasks the journal still thinks unfinished.
 
@@ -45,7 +55,7 @@ def reconcile(
     """
     if not urls.scheme_of(backend_url) or backend_url.startswith("rpc"):
         return 0
-    app = backend_app(backend_url)
+    app = backend_app(backend_url, config)
     corrected = 0
     try:
         for task_id in journal.unfinished_ids(limit, updated_before):
@@ -89,7 +99,7 @@ class Monitor:
         backend_url: str,
         journal: Journal,
         *,
-        transport_options: dict[str, Any] | None = None,
+        config: EffectiveConfig | None = None,
         on_diff: Callable[[StateDiff], None] = lambda diff: None,
         on_status: Callable[[str, str], None] = lambda state, message: None,
         on_reconciled: Callable[[int], None] = lambda count: None,
@@ -101,6 +111,7 @@ class Monitor:
     ) -> None:
         self.journal = journal
         self.backend_url = backend_url
+        self.config = config
         self.state = ClusterState(max_tasks_in_memory)
         self.on_diff = on_diff
         self.on_status = on_status
@@ -114,7 +125,7 @@ class Monitor:
         self._stopping = threading.Event()
         self.reconcile_every_s = reconcile_every_s
         self.stream = EventStream(
-            receiver_app(broker_url, transport_options),
+            receiver_app(broker_url, config),
             self._on_batch,
             self._on_stream_status,
             batch_interval=batch_interval,
@@ -155,7 +166,11 @@ class Monitor:
             stale = None if just_connected else time.time() - self.reconcile_every_s
             try:
                 corrected = reconcile(
-                    self.journal, self.backend_url, 5000 if just_connected else 1000, stale
+                    self.journal,
+                    self.backend_url,
+                    5000 if just_connected else 1000,
+                    stale,
+                    self.config,
                 )
             except Exception as exc:
                 log.info("reconciliation failed: %s", exc)

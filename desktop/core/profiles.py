@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import tomli_w
+from kombu.utils.scheduling import CYCLE_ALIASES
 
 from desktop.core import urls
 from desktop.core.files import write_atomic
@@ -24,15 +25,16 @@ from desktop.core.secret_store import SecretStore
 
 DEFAULT_PROFILE_NAME = "embedded"
 DEFAULT_APP_MODULE = "workers"
-QUEUE_ORDER_STRATEGIES = ("priority", "round_robin", "sorted")
-DEFAULT_SEP = "\x06\x16"
+# kombu's own names for the Redis transport's queue order strategies.
+QUEUE_ORDER_STRATEGIES = tuple(CYCLE_ALIASES)
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.@()-]{0,63}$")
 _SECRET_FIELDS = ("broker_url", "result_backend", "management_url")
 
 
 @dataclass
 class QueueSpec:
-    """A queue the profile knows: its name, RabbitMQ priority cap and routing keys."""
+    """A queue the person adds to the profile beyond the app's own: its name, RabbitMQ priority
+    cap and routing keys. The app's queues come from its configuration, never from here."""
 
     name: str
     max_priority: int | None = None
@@ -43,45 +45,61 @@ class QueueSpec:
 
 
 @dataclass
-class TransportOptions:
-    """Redis transport settings; they decide priority order and how fast a lost task returns."""
+class TransportOverrides:
+    """Redis transport options the person chose on purpose for this profile, over the app's.
 
-    queue_order_strategy: str = "priority"
-    priority_steps: list[int] = field(default_factory=lambda: list(range(10)))
-    sep: str = DEFAULT_SEP
-    global_keyprefix: str = ""
-    visibility_timeout: int = 3600
-    unacked_restore_interval: int = 10
-    unacked_restore_throttle: int = 10
+    None means "as the app has it" (the app's `broker_transport_options`, else kombu's own
+    default): the profile invents nothing. An override changes what the panel sends and reads
+    and what the workers it starts use; the screens mark it as an override.
+    """
 
-    def to_celery(self) -> dict[str, Any]:
-        """The `broker_transport_options` a Celery app should use for this profile."""
-        options: dict[str, Any] = {
-            "queue_order_strategy": self.queue_order_strategy,
-            "priority_steps": list(self.priority_steps),
-            "sep": self.sep,
-            "visibility_timeout": self.visibility_timeout,
-            "unacked_restore_interval": self.unacked_restore_interval,
-            "unacked_restore_throttle": self.unacked_restore_throttle,
+    queue_order_strategy: str | None = None
+    priority_steps: list[int] | None = None
+    sep: str | None = None
+    global_keyprefix: str | None = None
+    visibility_timeout: int | None = None
+    unacked_restore_interval: int | None = None
+    unacked_restore_throttle: int | None = None
+
+    def chosen(self) -> dict[str, Any]:
+        """Only the options set on purpose, as `broker_transport_options` keys."""
+        return {
+            name: list(value) if isinstance(value, list | tuple) else value
+            for name, value in asdict(self).items()
+            if value is not None
         }
-        if self.global_keyprefix:
-            options["global_keyprefix"] = self.global_keyprefix
-        return options
-
-    def redelivery_delay_s(self) -> int:
-        """Worst case before Redis hands a SIGKILLed worker's task to another worker."""
-        return self.visibility_timeout + self.unacked_restore_interval * (
-            self.unacked_restore_throttle
-        )
 
 
-def default_queues() -> list[QueueSpec]:
-    """The queues of the shipped `workers` app (the tutorial's queue1, queue2 and tasks)."""
-    return [
-        QueueSpec("queue1", 10, ["queue1"]),
-        QueueSpec("queue2", 10, ["queue2"]),
-        QueueSpec("tasks", 10, ["tasks"]),
-    ]
+# What earlier versions wrote into every profile whether the person chose it or not (steps
+# 0..9 where kombu's default is [0, 3, 6, 9], the priority strategy, kombu's separator and
+# timings, the demo app's queues). Read only to tell those from a person's own choice when an
+# old profiles.toml is loaded: a value equal to these is dropped, anything else is kept as an
+# override.
+_LEGACY_WRITTEN: dict[str, Any] = {
+    "queue_order_strategy": "priority",
+    "priority_steps": list(range(10)),
+    "sep": "\x06\x16",
+    "global_keyprefix": "",
+    "visibility_timeout": 3600,
+    "unacked_restore_interval": 10,
+    "unacked_restore_throttle": 10,
+}
+_LEGACY_QUEUES = [
+    {"name": name, "max_priority": 10, "routing_keys": [name]}
+    for name in ("queue1", "queue2", "tasks")
+]
+
+
+def _from_legacy(transport: dict[str, Any], queues: Any) -> tuple[dict[str, Any], Any]:
+    """An old profile's transport table and queue list, without what was never chosen."""
+    kept = {k: v for k, v in transport.items() if _LEGACY_WRITTEN.get(k, object()) != v}
+    if isinstance(queues, list) and [
+        {"name": q.get("name"), "max_priority": q.get("max_priority"),
+         "routing_keys": list(q.get("routing_keys", []))}
+        for q in queues if isinstance(q, dict)
+    ] == _LEGACY_QUEUES:  # fmt: skip
+        queues = []
+    return kept, queues
 
 
 @dataclass
@@ -94,8 +112,11 @@ class Profile:
     django_settings: str = ""
     python: str = ""
     management_url: str = ""
-    transport: TransportOptions = field(default_factory=TransportOptions)
-    queues: list[QueueSpec] = field(default_factory=default_queues)
+    transport: TransportOverrides = field(default_factory=TransportOverrides)
+    queues: list[QueueSpec] = field(default_factory=list)
+    # The effective configuration of the app this profile was last read with (app_config):
+    # when the app's settings change, the screens and `profile show` say what changed.
+    app_fingerprint: str = ""
 
     @property
     def is_embedded(self) -> bool:
@@ -108,10 +129,6 @@ class Profile:
             return "embedded"
         return "rabbitmq" if urls.scheme_of(self.broker_url).startswith("amqp") else "redis"
 
-    def transport_options(self) -> dict[str, Any]:
-        """`broker_transport_options` for a Celery app on this profile: Redis only."""
-        return {} if self.broker_kind == "rabbitmq" else self.transport.to_celery()
-
     def masked(self) -> Profile:
         """A copy that is safe to print: every password replaced by ****."""
         return replace(
@@ -123,6 +140,7 @@ class Profile:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["transport"] = self.transport.chosen()
         for queue in data["queues"]:
             if queue["max_priority"] is None:
                 del queue["max_priority"]
@@ -136,22 +154,21 @@ class Profile:
         if unknown:
             raise ProfileError({"profile": f"unknown setting(s): {', '.join(sorted(unknown))}"})
         values = dict(data)
-        transport = values.pop("transport", None) or {}
-        queues = values.pop("queues", None)
+        transport, queues = _from_legacy(
+            values.pop("transport", None) or {}, values.pop("queues", None) or []
+        )
         try:
-            options = TransportOptions(**transport)
-            queue_list = (
-                default_queues()
-                if queues is None
-                else [
-                    QueueSpec(
-                        name=str(q.get("name", "")),
-                        max_priority=q.get("max_priority"),
-                        routing_keys=list(q.get("routing_keys", [])),
-                    )
-                    for q in queues
-                ]
-            )
+            options = TransportOverrides(**transport)
+            if options.sep is not None:
+                options.sep = str(options.sep)
+            queue_list = [
+                QueueSpec(
+                    name=str(q.get("name", "")),
+                    max_priority=q.get("max_priority"),
+                    routing_keys=list(q.get("routing_keys", [])),
+                )
+                for q in queues
+            ]
             return cls(**values, transport=options, queues=queue_list)
         except TypeError as exc:
             raise ProfileError({"profile": f"malformed profile: {exc}"}) from exc
@@ -242,14 +259,16 @@ def validate(profile: Profile) -> dict[str, str]:
     return errors
 
 
-def _validate_transport(options: TransportOptions) -> dict[str, str]:
+def _validate_transport(options: TransportOverrides) -> dict[str, str]:
+    """Only overrides are checked: what is not overridden is the app's own business."""
     errors: dict[str, str] = {}
-    if options.queue_order_strategy not in QUEUE_ORDER_STRATEGIES:
+    strategy = options.queue_order_strategy
+    if strategy is not None and strategy not in QUEUE_ORDER_STRATEGIES:
         errors["transport.queue_order_strategy"] = (
             f"Queue order strategy must be one of {', '.join(QUEUE_ORDER_STRATEGIES)}"
         )
     steps = options.priority_steps
-    if (
+    if steps is not None and (
         not steps
         or any(not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= 255 for s in steps)
         or sorted(set(steps)) != list(steps)
@@ -257,11 +276,13 @@ def _validate_transport(options: TransportOptions) -> dict[str, str]:
         errors["transport.priority_steps"] = (
             "Priority steps must be distinct whole numbers 0-255 in rising order, e.g. 0,3,6,9"
         )
-    if not options.sep:
+    if options.sep is not None and not options.sep:
         errors["transport.sep"] = "Separator must not be empty"
     for name in ("visibility_timeout", "unacked_restore_interval", "unacked_restore_throttle"):
         value = getattr(options, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
             errors[f"transport.{name}"] = f"{name.replace('_', ' ').capitalize()} must be >= 1"
     return errors
 
@@ -407,6 +428,16 @@ class ProfileStore:
             [p for p in profiles if p.name != name],
             DEFAULT_PROFILE_NAME if active == name else active,
         )
+
+    def set_fingerprint(self, name: str, fingerprint: str) -> None:
+        """Remember which effective configuration of its app the profile was read with; the
+        rest of the profile and its secrets stay as they are."""
+        profiles = self.load()
+        found = next((p for p in profiles if p.name == name), None)
+        if found is None:
+            raise ProfileError({"name": f"no profile named '{name}'"})
+        found.app_fingerprint = fingerprint
+        self._write(profiles, self.active_name())
 
     def set_active(self, name: str) -> None:
         self.get(name)

@@ -23,7 +23,7 @@ from typing import Any
 
 import redis
 
-from desktop.core.profiles import QueueSpec, TransportOptions
+from desktop.core.effective_config import EffectiveConfig
 
 JSON_TYPES = ("application/json", "text/json")
 UNACKED_KEY = "unacked"
@@ -196,13 +196,13 @@ def _decoded(
 class RedisQueues:
     """Reads the lists kombu's Redis transport keeps, never popping anything."""
 
-    def __init__(
-        self, url: str, transport: TransportOptions, routing: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, url: str, config: EffectiveConfig) -> None:
+        """The lists, separator, steps and key prefix are the app's effective ones (what its
+        workers read), so what is shown is what they will take."""
         self.client = redis.Redis.from_url(url, socket_timeout=HTTP_TIMEOUT_S)
-        self.transport = transport
-        self.prefix = transport.global_keyprefix
-        self.routing = routing or {}  # routing key -> queue, where they differ
+        self.config = config
+        self.prefix = config.global_keyprefix
+        self.routing = config.routing()  # routing key -> queue
         self._unacked: dict[Any, Any] | None = None  # read by counts(), for unacked()
 
     def close(self) -> None:
@@ -210,12 +210,7 @@ class RedisQueues:
 
     def step_keys(self, queue: str) -> list[tuple[int, str]]:
         """(step, key) in the order a worker's BRPOP asks them: lowest step first."""
-        sep = self.transport.sep
-        found = []
-        for step in sorted(set(self.transport.priority_steps)):
-            name = f"{queue}{sep}{step}" if step else queue
-            found.append((step, self.prefix + name))
-        return found
+        return [(step, self.config.step_key(queue, step)) for step in self.config.priority_steps]
 
     def counts(self, queues: list[str], with_unacked: bool = True) -> list[QueueCounts]:
         """Every queue's every step, and the unacked hash, in one pipelined round trip."""
@@ -509,21 +504,60 @@ def _connection_errors() -> tuple[type[Exception], ...]:
     return (AMQPError, OperationalError)
 
 
+@dataclass(frozen=True)
+class Management:
+    """Which RabbitMQ management API the panel uses, and a sentence saying how it was found."""
+
+    url: str  # the profile's (even when it failed), the conventional one, or "" for none
+    note: str
+    answered: bool = False
+
+
+MANAGEMENT_PORT = {"amqp": 15672, "pyamqp": 15672, "amqps": 15671}
+
+
+def conventional_management_url(broker_url: str) -> str:
+    """The management API where RabbitMQ puts it by default: the broker's host, port 15672
+    (15671 over TLS). Its credentials and vhost are the broker's own (RabbitQueues)."""
+    parts = urllib.parse.urlsplit(broker_url)
+    scheme = parts.scheme.lower()
+    web = "https" if scheme == "amqps" else "http"
+    host = parts.hostname or "localhost"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{web}://{host}:{MANAGEMENT_PORT.get(scheme, 15672)}"
+
+
+def find_management(broker_url: str, chosen: str = "") -> Management:
+    """The profile's management URL when it has one; else the conventional one if it answers
+    with the broker's credentials. The note says which, or why none, and how to set one."""
+    if chosen:
+        try:
+            RabbitQueues(broker_url, chosen).check_management()
+        except QueueError as exc:
+            return Management(chosen, f"the profile's management API at {chosen} failed: {exc}")
+        return Management(chosen, f"management API: {chosen} (the profile's)", True)
+    guess = conventional_management_url(broker_url)
+    try:
+        RabbitQueues(broker_url, guess).check_management()
+    except QueueError as exc:
+        return Management(
+            "",
+            f"no management API: none set, and {guess} (RabbitMQ's default, with the broker's "
+            f"credentials) did not answer ({exc}). Set one with `celery-desk profile add … "
+            "--management-url URL` or in the profile; message contents and unacked counts "
+            "need it.",
+        )
+    return Management(guess, f"management API: {guess} (found at RabbitMQ's default port)", True)
+
+
 Inspector = RedisQueues | RabbitQueues
 
 
-def inspector(
-    broker_url: str,
-    transport: TransportOptions,
-    management_url: str = "",
-    queues: list[QueueSpec] | None = None,
-) -> Inspector:
+def inspector(broker_url: str, config: EffectiveConfig, management_url: str = "") -> Inspector:
     if broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
         return RabbitQueues(broker_url, management_url)
-    routing = {}
-    for spec in queues or []:
-        routing.update(dict.fromkeys(spec.keys(), spec.name))
-    return RedisQueues(broker_url, transport, routing)
+    return RedisQueues(broker_url, config)
 
 
 @dataclass

@@ -9,11 +9,11 @@ is not known (not sent by the panel, no delivery info) are never counted either 
 
 from __future__ import annotations
 
-from bisect import bisect
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-REDIS_MAX_PRIORITY = 9  # kombu clamps message priorities to 0..9 on Redis
+if TYPE_CHECKING:
+    from desktop.core.effective_config import EffectiveConfig
 
 
 @dataclass(frozen=True)
@@ -29,20 +29,6 @@ class Ran:
     inverted_by: tuple[str, ...] = ()  # ids of higher-priority tasks that were waiting
 
 
-def rank(
-    priority: int | None, rabbit: bool, steps: list[int], max_priority: int | None
-) -> int | None:
-    """Lower rank is delivered first; None when the priority is not known."""
-    if priority is None:
-        return None
-    if rabbit:
-        top = max_priority if max_priority is not None else 0
-        return -min(priority, top)
-    ordered = sorted(set(steps)) or [0]
-    clamped = min(max(priority, 0), REDIS_MAX_PRIORITY)
-    return ordered[max(bisect(ordered, clamped) - 1, 0)]
-
-
 def _still_waiting(row: dict[str, Any], moment: float) -> bool:
     """Sent before `moment` and started after it. A task that never started is not counted:
     it may have been purged, revoked or had its start event lost, and then it would mark
@@ -51,15 +37,10 @@ def _still_waiting(row: dict[str, Any], moment: float) -> bool:
     return isinstance(started, int | float) and started > moment
 
 
-def started_order(
-    rows: list[dict[str, Any]],
-    *,
-    rabbit: bool,
-    steps: list[int],
-    max_priority: int | None = None,
-) -> list[Ran]:
-    """The journal's rows of one queue, most recent start first, inversions marked."""
-    ranked = [(row, rank(row.get("priority"), rabbit, steps, max_priority)) for row in rows]
+def started_order(rows: list[dict[str, Any]], queue: str, config: EffectiveConfig) -> list[Ran]:
+    """The journal's rows of one queue, most recent start first, inversions marked by the
+    broker's own delivery rule for that queue (config.delivery_rank)."""
+    ranked = [(row, config.delivery_rank(row.get("priority"), queue)) for row in rows]
     found = []
     for row, own in ranked:
         started = row.get("started")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core import urls
+from desktop.core.app_config import ConfigHistory
 from desktop.core.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
 from desktop.core.journal import journal_name
 from desktop.core.paths import Paths
@@ -36,6 +37,10 @@ class Services:
     def journal_path(self, profile: Profile) -> Path:
         """Each profile keeps its own history: two clusters never mix in one table."""
         return self.paths.data_dir / "journals" / journal_name(profile.name)
+
+    def config_history(self) -> ConfigHistory:
+        """What each profile's app configuration was when last read: drift is said against it."""
+        return ConfigHistory(self.paths.data_dir / "app-config")
 
     def workers_dir(self, profile: Profile) -> Path:
         """Local workers are kept per profile, like the history."""

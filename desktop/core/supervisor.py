@@ -23,8 +23,9 @@ from typing import Any
 
 from celery import Celery
 
-from desktop.core import urls, worker_keeper
-from desktop.core.app_config import child_environment
+from desktop.core import worker_keeper
+from desktop.core.app_config import app_environment
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.files import locked, write_atomic
 from desktop.core.processes import argv_of, pid_alive
 from desktop.core.profiles import Endpoints, Profile
@@ -262,9 +263,9 @@ class Supervisor:
         return sorted(answered)
 
     # -- lifecycle ----------------------------------------------------------------------------
-    def check(self, spec: WorkerSpec) -> None:
+    def check(self, spec: WorkerSpec, config: EffectiveConfig) -> None:
         """Refuse settings that cannot work, before anything starts."""
-        errors = spec.problems(q.name for q in self.profile.queues)
+        errors = spec.problems(config.queue_names())
         workdir = self._workdir()
         if not Path(workdir).is_dir():
             errors["workdir"] = f"the profile's working directory '{workdir}' does not exist"
@@ -288,42 +289,39 @@ class Supervisor:
             str(Path(self.profile.python).expanduser()) if self.profile.python else sys.executable
         )
 
-    def argv(self, spec: WorkerSpec) -> list[str]:
+    def argv(self, spec: WorkerSpec, config: EffectiveConfig) -> list[str]:
+        """`celery -A APP worker` as a person would start it. Settings `celery worker` has no
+        option for go after `--` as config overrides; they hold no secret (ps shows them).
+        The transport options are the app's own unless the profile overrides one on purpose:
+        then the app's options with the overrides over them (the whole setting is replaced)."""
         argv = [self._interpreter(), "-m", "celery", "-A", self.profile.app_module]
         argv += spec.worker_args()
-        # Settings `celery worker` has no option for go after `--` as config overrides; they
-        # hold no secret (ps shows them).
         extra: list[str] = []
         if spec.acks_late is not None:
             extra.append(f"task_acks_late={'true' if spec.acks_late else 'false'}")
-        transport = self.profile.transport_options()
-        if transport:
-            options = json.dumps(transport, separators=(",", ":"))
+        if config.overrides:
+            options = json.dumps(config.sending_transport_options(), separators=(",", ":"))
             extra.append(f"broker_transport_options=(json){options}")
         return argv + (["--", *extra] if extra else [])
 
     def environment(self, endpoints: Endpoints) -> dict[str, str]:
-        """Broker and backend reach the worker here, never in its argv (ps shows argv)."""
-        env = child_environment(self.profile)
-        env["CELERY_BROKER_URL"] = endpoints.broker_url
-        env["CELERY_BROKER"] = endpoints.broker_url  # the shipped app and the tutorial's
-        if endpoints.result_backend and urls.scheme_of(endpoints.result_backend):
-            env["CELERY_RESULT_BACKEND"] = endpoints.result_backend
-            env["CELERY_BACKEND"] = endpoints.result_backend
-        env["CELERY_DESK_TRANSPORT_OPTIONS"] = json.dumps(self.profile.transport.to_celery())
-        return env
+        """Broker and backend reach the worker here, never in its argv (ps shows argv): the
+        same environment the app probe reads the app's configuration in."""
+        return app_environment(self.profile, endpoints)
 
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         """One start at a time per profile, across processes (a panel and the CLI)."""
         return locked(self.directory / ".lock")
 
-    def start(self, spec: WorkerSpec, endpoints: Endpoints) -> LocalWorker:
+    def start(self, spec: WorkerSpec, endpoints: Endpoints, config: EffectiveConfig) -> LocalWorker:
         """Start a keeper and its worker; returns at once in state 'starting'."""
         with self._lock():
-            self.check(spec)
-            return self._start_checked(spec, endpoints)
+            self.check(spec, config)
+            return self._start_checked(spec, endpoints, config)
 
-    def _start_checked(self, spec: WorkerSpec, endpoints: Endpoints) -> LocalWorker:
+    def _start_checked(
+        self, spec: WorkerSpec, endpoints: Endpoints, config: EffectiveConfig
+    ) -> LocalWorker:
         record = self.record_path(spec.name)
         status = worker_keeper.status_path(record)
         with contextlib.suppress(FileNotFoundError):
@@ -335,7 +333,7 @@ class Supervisor:
             "spec": spec.to_dict(),
             "nodename": spec.nodename,
             "profile": self.profile.name,
-            "argv": self.argv(spec),
+            "argv": self.argv(spec, config),
             "workdir": self._workdir(),
             "auto_restart": spec.auto_restart,
             "created": time.time(),
@@ -465,7 +463,11 @@ class Supervisor:
             time.sleep(0.05)
 
     def restart(
-        self, name: str, endpoints: Endpoints, grace_s: float = DEFAULT_GRACE_S
+        self,
+        name: str,
+        endpoints: Endpoints,
+        config: EffectiveConfig,
+        grace_s: float = DEFAULT_GRACE_S,
     ) -> LocalWorker:
         worker = self.get(name)
         if worker is None:
@@ -476,7 +478,7 @@ class Supervisor:
             if worker.running:
                 self.kill(name)
                 self.wait_stopped(name, 10.0)
-        return self.start(worker.spec, endpoints)
+        return self.start(worker.spec, endpoints, config)
 
     def forget(self, name: str) -> None:
         """Remove a stopped worker's record (its log files stay for reading)."""

@@ -13,8 +13,6 @@ from typing import Any
 
 from celery.utils.nodenames import host_format
 
-from desktop.core.profiles import Profile
-
 POOLS = ("prefork", "threads", "solo")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -133,9 +131,8 @@ def free_name(base: str, taken: set[str]) -> str:
     return next(f"{base}-{n}" for n in range(2, 10_000) if f"{base}-{n}" not in taken)
 
 
-def presets(profile: Profile) -> dict[str, list[WorkerSpec]]:
-    """The tutorial's set-ups, one click each, for the queues this profile has."""
-    names = [q.name for q in profile.queues]
+def presets(names: list[str]) -> dict[str, list[WorkerSpec]]:
+    """The tutorial's set-ups, one click each, for the queues the app has."""
     found: dict[str, list[WorkerSpec]] = {}
     routed = [q for q in ("queue1", "queue2") if q in names]
     if routed:

@@ -9,16 +9,20 @@ from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
+    QHBoxLayout,
     QLabel,
     QMainWindow,
     QMessageBox,
+    QPushButton,
     QSizePolicy,
     QTabWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
-from desktop.core.app_config import AppConfig
+from desktop.core.app_config import Drift
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.profiles import ProfileError
 from desktop.core.session import ConnectionFacts
 from desktop.ui.dialogs.profile_dialog import ProfileDialog
@@ -84,7 +88,14 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.tasks, "Tasks")
         self.tabs.addTab(self.queues, "Queues")
         self.tabs.addTab(self.charts, "Charts")
-        self.setCentralWidget(self.tabs)
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        self.drift_banner = self._drift_banner()
+        column.addWidget(self.drift_banner)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
         self.statusBar().showMessage(f"Config: {session.services.paths.config_dir}")
 
         quit_action = QAction("Quit", self)
@@ -98,6 +109,7 @@ class MainWindow(QMainWindow):
         session.state_changed.connect(self.indicator.set_state)
         session.facts_changed.connect(self._show_facts)
         session.app_config_changed.connect(self._show_app_config)
+        session.drift_changed.connect(self._show_drift)
         session.diff_ready.connect(self.workers.apply_diff)
         session.diff_ready.connect(self.charts.apply_diff)
         session.diff_ready.connect(self.builder.apply_diff)
@@ -168,9 +180,49 @@ class MainWindow(QMainWindow):
         for panel in (self.workers, self.builder, self.tasks, self.queues):
             panel.show_facts(facts)
 
-    def _show_app_config(self, config: AppConfig | None, error: str) -> None:
+    def _show_app_config(self, config: EffectiveConfig, error: str) -> None:
         for panel in (self.workers, self.builder, self.tasks, self.queues):
             panel.show_app_config(config, error)
+
+    # -- the app's configuration changed -------------------------------------------------------
+    def _drift_banner(self) -> QWidget:
+        banner = QWidget()
+        row = QHBoxLayout(banner)
+        row.setContentsMargins(8, 4, 8, 4)
+        self.drift_label = QLabel()
+        self.drift_label.setProperty("role", "warning")
+        self.drift_label.setWordWrap(True)
+        row.addWidget(self.drift_label, 1)
+        self.drift_details = QPushButton("Differences…")
+        self.drift_details.clicked.connect(self.show_drift_details)
+        self.drift_accept = QPushButton("Accept")
+        self.drift_accept.setToolTip(
+            "Take the app's present configuration as the one this profile was read with"
+        )
+        self.drift_accept.clicked.connect(self.session.accept_app_config)
+        row.addWidget(self.drift_details)
+        row.addWidget(self.drift_accept)
+        banner.hide()
+        return banner
+
+    def _show_drift(self, drift: Drift) -> None:
+        self.drift_label.setText(drift.summary())
+        self.drift_banner.setVisible(drift.changed)
+        self.queues.show_drift(drift)
+
+    def show_drift_details(self) -> QMessageBox:
+        changes = self.session.drift.changes
+        box = QMessageBox(self)
+        box.setWindowTitle("The app's configuration changed")
+        box.setText(
+            f"{len(changes)} setting(s) differ from when profile "
+            f"'{self.session.profile.name if self.session.profile else ''}' last read its app. "
+            "The panel already uses the new values; workers started before the change keep "
+            "the old ones until restarted."
+        )
+        box.setDetailedText("\n".join(change.text() for change in changes))
+        box.open()
+        return box
 
     # -- geometry and closing ------------------------------------------------------------------
     def _restore_geometry(self) -> None:

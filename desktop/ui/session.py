@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -17,12 +18,15 @@ from celery import Celery
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop.core import app_config
-from desktop.core.app_config import AppConfig, AppConfigError
+from desktop.core.app_config import Drift, drift_of, with_app_backend
 from desktop.core.connection import Outcome
+from desktop.core.effective_config import EffectiveConfig
+from desktop.core.embedded import EmbeddedBrokerError
+from desktop.core.events import receiver_app
 from desktop.core.journal import Journal
 from desktop.core.monitor import Monitor
-from desktop.core.panel_app import panel_app
-from desktop.core.profiles import Profile, ProfileError
+from desktop.core.panel_app import client_app
+from desktop.core.profiles import Endpoints, Profile, ProfileError
 from desktop.core.services import Services
 from desktop.core.session import ConnectionFacts, check_profile, open_profile
 from desktop.core.supervisor import (
@@ -41,13 +45,17 @@ CONNECTING, CONNECTED, FAILED, RECONNECTING = "connecting", "connected", "failed
 HEALTH_INTERVAL_MS = 5000
 WORKER_POLL_MS = 500
 WORKER_POLL_STARTING_MS = 100  # while a worker starts: show it online soon after it is
+APP_FILES_POLL_MS = 3000  # how often the app's own source files are looked at for changes
 
 
 class Session(QObject):
     profiles_changed = Signal(list, str)  # names, active name
     state_changed = Signal(str, str)  # state, one-line reason
     facts_changed = Signal(object)  # ConnectionFacts
-    app_config_changed = Signal(object, str)  # AppConfig | None, error message
+    # EffectiveConfig (Celery's and kombu's defaults when the app cannot be imported), and why
+    # not imported ("" when it was); sent again when the app's files change
+    app_config_changed = Signal(object, str)
+    drift_changed = Signal(object)  # Drift: what changed since the profile last read the app
     journal_changed = Signal(object)  # Journal | None, for the tasks table
     diff_ready = Signal(object)  # StateDiff of the current profile, on the GUI thread
     events_state_changed = Signal(str, str)  # event stream state, message
@@ -70,7 +78,10 @@ class Session(QObject):
         self.adhoc = adhoc
         self.profile: Profile | None = None
         self.facts: ConnectionFacts | None = None
-        self.app_config: AppConfig | None = None
+        self.app_config: EffectiveConfig | None = None
+        self.drift = Drift([], None)
+        self._app_files: dict[str, float] = {}  # the app's source files and their mtimes
+        self._watching_files = False
         self.journal: Journal | None = None
         self.monitor: Monitor | None = None
         # Every monitor that may still run, including one starting or closing on a pool
@@ -93,6 +104,9 @@ class Session(QObject):
         self._worker_poll = QTimer(self)
         self._worker_poll.setInterval(WORKER_POLL_MS)
         self._worker_poll.timeout.connect(self.poll_local_workers)
+        self._files_poll = QTimer(self)
+        self._files_poll.setInterval(APP_FILES_POLL_MS)
+        self._files_poll.timeout.connect(self._check_app_files)
         self._monitor_diff.connect(self._relay_diff)
         self._monitor_status.connect(self._relay_status)
         self._monitor_reconciled.connect(self._relay_reconciled)
@@ -176,20 +190,18 @@ class Session(QObject):
             self.background.submit(close_old, lambda _: None)
 
     def _start_monitor(self, generation: int, profile: Profile) -> None:
-        journal = self.journal
-        if journal is None or self.monitor is not None:
+        journal, config = self.journal, self.app_config
+        if journal is None or self.monitor is not None or config is None:
             return
-        services = self.services
         tag = self._journal_generation
 
         def start() -> Monitor:
-            endpoints = services.endpoints(profile)
-            options = profile.transport_options()
+            endpoints = self.endpoints(profile, config)
             monitor = Monitor(
                 endpoints.broker_url,
                 endpoints.result_backend,
                 journal,
-                transport_options=options,
+                config=config,
                 on_diff=lambda diff: self._monitor_diff.emit(tag, diff),
                 on_status=lambda state, text: self._monitor_status.emit(tag, state, text),
                 on_reconciled=lambda count: self._monitor_reconciled.emit(tag, count),
@@ -228,27 +240,28 @@ class Session(QObject):
         on_error: Callable[[BaseException], None],
     ) -> None:
         """Run a control/send action with the panel's Celery app for this profile, off-thread."""
-        profile = self.profile
+        profile, config = self.profile, self.app_config
         if profile is None:
             return
-        services = self.services
+        if config is None:
+            on_error(RuntimeError("the app's configuration is still being read"))
+            return
 
         def work() -> Any:
-            endpoints = services.endpoints(profile)
-            options = profile.transport_options()
-            app = panel_app(
-                endpoints.broker_url,
-                endpoints.result_backend,
-                options,
-                profile.queues,
-                poll_results=True,  # the window reads results, it never waits on .get()
-            )
+            endpoints = self.endpoints(profile, config)
+            # the window reads results, it never waits on .get()
+            app = client_app(config, endpoints, poll_results=True)
             try:
                 return action(app)
             finally:
                 app.close()
 
         self.background.submit(work, on_done, on_error)
+
+    def endpoints(self, profile: Profile, config: EffectiveConfig) -> Endpoints:
+        """The profile's URLs, passwords restored, with the app's own result backend when the
+        profile names none. Blocking only on the secret store: call it off the GUI thread."""
+        return with_app_backend(self.services.endpoints(profile), config)
 
     def _relay_diff(self, generation: int, diff: object) -> None:
         if generation == self._journal_generation and not self._closed:
@@ -273,7 +286,9 @@ class Session(QObject):
         generation = self._generation
         profile = self.profile
         self._health.stop()
+        self._files_poll.stop()
         self.app_config = None
+        self.drift = Drift([], None)
         what = "starting the embedded broker" if profile.is_embedded else "connecting"
         self._set_state(CONNECTING, f"{what} for profile '{profile.name}'…")
         services = self.services
@@ -282,14 +297,23 @@ class Session(QObject):
             lambda facts: self._on_facts(generation, facts, opened=True),
             lambda exc: self._on_crash(generation, exc),
         )
+        self._read_app_config(generation, profile)
+
+    def _read_app_config(self, generation: int, profile: Profile) -> None:
+        """In a child process, off the GUI thread; never fails (defaults when the app does)."""
+        services = self.services
+
+        def read() -> tuple[EffectiveConfig, Drift, dict[str, float]]:
+            endpoints = None
+            with contextlib.suppress(EmbeddedBrokerError, ProfileError):
+                endpoints = services.endpoints(profile)
+            config = app_config.read_effective_config(profile, endpoints)
+            return config, drift_of(profile, config, services.config_history()), _mtimes(config)
+
         self.background.submit(
-            lambda: app_config.read_app_config(profile),
-            lambda config: self._on_app_config(generation, config, ""),
-            lambda exc: self._on_app_config(
-                generation,
-                None,
-                str(exc) if isinstance(exc, AppConfigError) else f"{type(exc).__name__}: {exc}",
-            ),
+            read,
+            lambda found: self._on_app_config(generation, *found),
+            lambda exc: log.error("reading the app failed: %s: %s", type(exc).__name__, exc),
         )
 
     def _check_health(self) -> None:
@@ -329,11 +353,60 @@ class Session(QObject):
             self._set_state(FAILED, f"{type(exc).__name__}: {exc}")
             self._health.start()
 
-    def _on_app_config(self, generation: int, config: AppConfig | None, error: str) -> None:
-        if generation != self._generation:
+    def _on_app_config(
+        self, generation: int, config: EffectiveConfig, drift: Drift, files: dict[str, float]
+    ) -> None:
+        if generation != self._generation or self._closed:
             return
         self.app_config = config
-        self.app_config_changed.emit(config, error)
+        self._app_files = files
+        profile = self.profile
+        first_read = profile is not None and not profile.app_fingerprint and config.imported
+        if first_read and profile is not None and profile is not self.adhoc:
+            self._remember_config(profile, config)  # what later reads are compared to
+        self.drift = drift
+        self.app_config_changed.emit(config, config.error)
+        self.drift_changed.emit(drift)
+        if files:
+            self._files_poll.start()
+        if self.monitor is None and self.state == CONNECTED and self.profile is not None:
+            self._start_monitor(generation, self.profile)
+
+    def accept_app_config(self) -> None:
+        """The person accepts the app's changed configuration: it is what drift compares to."""
+        if self.profile is not None and self.app_config is not None:
+            self._remember_config(self.profile, self.app_config)
+            self.drift = Drift([], None)
+            self.drift_changed.emit(self.drift)
+
+    def _remember_config(self, profile: Profile, config: EffectiveConfig) -> None:
+        try:
+            profile.app_fingerprint = config.fingerprint
+            self.services.config_history().remember(profile.name, config)
+            self.services.profiles.set_fingerprint(profile.name, config.fingerprint)
+        except (OSError, ProfileError) as exc:
+            log.warning("could not remember the app's configuration: %s", exc)
+
+    def _check_app_files(self) -> None:
+        """A settings file edited: read the app again (drift shows where it matters)."""
+        if self._watching_files or not self._app_files or self.profile is None:
+            return
+        self._watching_files = True
+        known, generation, profile = dict(self._app_files), self._generation, self.profile
+
+        def changed() -> bool:
+            return _mtimes_of(list(known)) != known
+
+        def done(is_changed: bool) -> None:
+            self._watching_files = False
+            if is_changed and generation == self._generation and not self._closed:
+                self._app_files = {}
+                self._read_app_config(generation, profile)
+
+        def failed(_exc: BaseException) -> None:
+            self._watching_files = False
+
+        self.background.submit(changed, done, failed)
 
     def _set_state(self, state: str, message: str) -> None:
         self.state = state
@@ -342,7 +415,7 @@ class Session(QObject):
     # -- local workers ------------------------------------------------------------------------
     def poll_local_workers(self) -> None:
         """Read the workers' state files, and ping those still starting, off the GUI thread."""
-        supervisor, profile = self.supervisor, self.profile
+        supervisor, profile, config = self.supervisor, self.profile, self.app_config
         if self._polling_workers or supervisor is None or profile is None or self._closed:
             return
         self._polling_workers = True
@@ -353,8 +426,7 @@ class Session(QObject):
             workers = supervisor.workers()
             if any(w.state == STARTING and w.pid for w in workers):
                 endpoints = services.endpoints(profile)
-                options = profile.transport_options()
-                app = panel_app(endpoints.broker_url, "", options)
+                app = receiver_app(endpoints.broker_url, config)
                 try:
                     supervisor.confirm_online(app, timeout=0.3)
                 finally:
@@ -413,12 +485,16 @@ class Session(QObject):
         pool.submit(lambda: job(supervisor), done, failed)
 
     def start_local_worker(self, spec: WorkerSpec) -> None:
-        profile, services = self.profile, self.services
+        profile, config = self.profile, self.app_config
         assert profile is not None
+        if config is None:
+            self.local_worker_message.emit("the app's configuration is still being read", True)
+            return
         self.local_worker_message.emit(f"starting {spec.nodename}…", False)
         self._worker_poll.setInterval(WORKER_POLL_STARTING_MS)
         self._worker_job(
-            f"starting {spec.name}", lambda sup: sup.start(spec, services.endpoints(profile))
+            f"starting {spec.name}",
+            lambda sup: sup.start(spec, self.endpoints(profile, config), config),
         )
 
     def stop_local_worker(self, name: str) -> None:
@@ -428,11 +504,14 @@ class Session(QObject):
         self._worker_job(f"killing {name}", lambda sup: sup.kill(name))
 
     def restart_local_worker(self, name: str, grace_s: float) -> None:
-        profile, services = self.profile, self.services
+        profile, config = self.profile, self.app_config
         assert profile is not None
+        if config is None:
+            self.local_worker_message.emit("the app's configuration is still being read", True)
+            return
         self._worker_job(
             f"restarting {name}",
-            lambda sup: sup.restart(name, services.endpoints(profile), grace_s),
+            lambda sup: sup.restart(name, self.endpoints(profile, config), config, grace_s),
             long=True,
         )
 
@@ -469,6 +548,7 @@ class Session(QObject):
             self._monitors.clear()
         self._health.stop()
         self._worker_poll.stop()
+        self._files_poll.stop()
         self.background.shutdown()
         self.worker_background.shutdown()
         app_config.cancel_running_probes()
@@ -493,3 +573,18 @@ class Session(QObject):
                 log.info("embedded broker stopped")
         except Exception as exc:
             log.error("stopping the embedded broker failed: %s", exc)
+
+
+def _mtimes_of(paths: list[str]) -> dict[str, float]:
+    found = {}
+    for path in paths:
+        try:
+            found[path] = os.stat(path).st_mtime
+        except OSError:
+            found[path] = -1.0  # gone: a change too
+    return found
+
+
+def _mtimes(config: EffectiveConfig) -> dict[str, float]:
+    """The app's own source files (the probe lists them) and when each last changed."""
+    return _mtimes_of(config.files)

@@ -138,7 +138,7 @@ def test_problems_are_marked_on_their_nodes_and_stop_sending(
     assert marks[(3,)][0].level == canvas.WARNING
     rows = [panel.problems.item(i).text() for i in range(panel.problems.count())]
     assert rows[0].startswith("error: node 1: workers.tasks.mul takes at most 2")
-    assert "above this broker's maximum 9" in rows[-1]
+    assert "above kombu's maximum 9" in rows[-1]
     panel.send()
     assert "Not sent: 2 problem(s)" in panel.message.text()
     # The node editor fixes it: mul takes the previous result and one more.

@@ -77,7 +77,9 @@ def test_a_preset_worker_comes_online_and_a_warm_stop_lets_its_task_finish(
     session, window = open_window(qtbot, services)
     local = window.workers.local
     try:
-        priority = next(v for k, v in presets(session.profile).items() if "priority" in k)
+        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+        names = session.app_config.queue_names()
+        priority = next(v for k, v in presets(names).items() if "priority" in k)
         local.start_preset(priority)
         node = priority[0].nodename
         qtbot.waitUntil(lambda: rows(window) == [(node, "online")], timeout=30000)
@@ -111,7 +113,10 @@ def test_bad_settings_are_refused_in_the_form_and_a_broken_app_shows_its_error(
 ) -> None:
     session, window = open_window(qtbot, services)
     try:
-        dialog = WorkerDialog(session.profile, {"queue1"}, WorkerSpec("queue1", []))
+        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+        dialog = WorkerDialog(
+            session.profile, session.app_config, {"queue1"}, WorkerSpec("queue1", [])
+        )
         qtbot.addWidget(dialog)
         problems = dialog.validate()
         assert set(problems) == {"name", "queues"}
@@ -125,7 +130,11 @@ def test_bad_settings_are_refused_in_the_form_and_a_broken_app_shows_its_error(
         session.save(broken, None)
         session.activate("broken")
         qtbot.waitUntil(lambda: session.state == "connected", timeout=10000)
-        session.start_local_worker(WorkerSpec("broken", ["queue1"]))
+        # The app cannot be imported: the panel knows Celery's default queue only.
+        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+        assert not session.app_config.imported
+        assert session.app_config.queue_names() == ["celery"]
+        session.start_local_worker(WorkerSpec("broken", ["celery"]))
         local = window.workers.local
         qtbot.waitUntil(
             lambda: rows(window)[:1] == [("broken@" + _host(), "crashed")], timeout=20000
@@ -145,7 +154,9 @@ def test_quit_leaves_workers_running_when_asked_and_the_next_window_owns_them(
     qtbot: QtBot, services: Services
 ) -> None:
     session, window = open_window(qtbot, services)
-    routed = next(v for k, v in presets(session.profile).items() if k.startswith("queue1"))
+    qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+    names = session.app_config.queue_names()
+    routed = next(v for k, v in presets(names).items() if k.startswith("queue1"))
     window.workers.local.start_preset(routed)
     wanted = sorted((spec.nodename, "online") for spec in routed)
     qtbot.waitUntil(lambda: sorted(rows(window)) == wanted, timeout=30000)
@@ -177,9 +188,12 @@ session, window = build_window(Services.open())
 window.show()
 session.start()
 deadline = time.monotonic() + 60
-while session.state != "connected" and time.monotonic() < deadline:
+while (session.state != "connected" or session.app_config is None) and (
+    time.monotonic() < deadline
+):
     app.processEvents(); time.sleep(0.02)
-window.workers.local.start_preset(presets(session.profile)["one worker for every queue"])
+names = session.app_config.queue_names()
+window.workers.local.start_preset(presets(names)["one worker for every queue"])
 while time.monotonic() < deadline:
     app.processEvents(); time.sleep(0.02)
     if [w.state for w in session.local_workers] == ["online"]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu import Exchange, Queue
 from PySide6.QtWidgets import QComboBox, QLineEdit
 from pytestqt.qtbot import QtBot
 
 from desktop.core.canvas import ChainNode, TaskNode
-from desktop.ui.widgets.node_editor import EditorContext, NodeEditor, redis_step
+from desktop.ui.widgets.node_editor import EditorContext, NodeEditor
+from tests.factories import app_config
 
 
 def param(
@@ -29,16 +31,31 @@ DEMO3 = [
 ]
 
 
+def _queues() -> list[Queue]:
+    return [
+        Queue("tasks", Exchange("tasks"), routing_key="tasks",
+              queue_arguments={"x-max-priority": 10}),
+        Queue("queue1", Exchange("queue1"), routing_key="queue1"),
+    ]  # fmt: skip
+
+
+# An app on Redis with kombu's default steps [0, 3, 6, 9], t1 routed to queue1, and one on
+# RabbitMQ whose 'tasks' queue has x-max-priority 10 and 'queue1' none.
+REDIS = app_config(
+    task_queues=_queues(),
+    task_default_queue="tasks",
+    task_routes={"workers.tasks.routed": {"queue": "queue1"}},
+    tasks={"workers.tasks.t1": {}, "workers.tasks.routed": {}},
+)
+RABBIT = app_config("amqp://", task_queues=_queues(), task_default_queue="tasks")
+
+
 def context(params: list[dict[str, Any]] | None = T1, **changes: Any) -> EditorContext:
     values: dict[str, Any] = {
         "params": params,
         "receives": False,
         "in_chain": False,
-        "queues": ["tasks", "queue1"],
-        "routed_queue": None,
-        "broker_kind": "redis",
-        "priority_steps": [0, 3, 6, 9],
-        "max_priorities": {},
+        "config": REDIS,
     }
     return EditorContext(**{**values, **changes})
 
@@ -187,7 +204,7 @@ def test_priority_note_depends_on_the_broker(qtbot: QtBot) -> None:
     assert emitted[-1].options == {"queue": "tasks", "priority": 5}
     assert "lower number runs first" in redis.priority_note.text()
     assert "priority 5 is served with the 3 step" in redis.priority_note.text()
-    ctx = context(broker_kind="rabbitmq", max_priorities={"tasks": 10, "queue1": None})
+    ctx = context(config=RABBIT)
     rabbit, _ = editor_with(qtbot, node, ctx)
     rabbit.priority_spin.setValue(20)
     assert "higher number runs first" in rabbit.priority_note.text()
@@ -197,11 +214,16 @@ def test_priority_note_depends_on_the_broker(qtbot: QtBot) -> None:
     assert "'queue1' has no x-max-priority: priority is ignored" in rabbit.priority_note.text()
 
 
-def test_redis_step_matches_kombu() -> None:
-    steps = [0, 3, 6, 9]
-    assert [redis_step(n, steps) for n in range(10)] == [0, 0, 0, 3, 3, 3, 6, 6, 6, 9]
-    assert redis_step(200, steps) == 9
-    assert redis_step(5, list(range(10))) == 5
+def test_priority_note_says_what_the_app_sends_when_none_is_given(qtbot: QtBot) -> None:
+    """The tutorial's app sets task_default_priority = 5: a task sent without a priority goes
+    with 5, not "as 0"."""
+    tutorial = app_config(task_default_priority=5, tasks={"workers.tasks.t1": {}})
+    editor, _ = editor_with(qtbot, TaskNode("workers.tasks.t1", [1, 2]), context(config=tutorial))
+    text = editor.priority_note.text()
+    assert "the app sends 5" in text and "served with the 3 step" in text
+    assert "counts as 0" not in text and "as 0" not in text
+    plain, _ = editor_with(qtbot, TaskNode("workers.tasks.t1", [1, 2]), context())
+    assert "kombu counts it as 0" in plain.priority_note.text()
 
 
 def test_untouched_options_keep_their_types(qtbot: QtBot) -> None:
@@ -217,8 +239,8 @@ def test_untouched_options_keep_their_types(qtbot: QtBot) -> None:
 
 
 def test_option_errors_and_clearing(qtbot: QtBot) -> None:
-    node = TaskNode("workers.tasks.t1", [1, 2], options={"countdown": 2})
-    editor, emitted = editor_with(qtbot, node, context(routed_queue="queue1"))
+    node = TaskNode("workers.tasks.routed", [1, 2], options={"countdown": 2})
+    editor, emitted = editor_with(qtbot, node, context())
     assert "routed to 'queue1'" in editor.queue_note.text()
     commit(editor.option_fields["eta"], "tomorrow")
     assert "ISO 8601" in editor.option_errors["eta"].text() and emitted == []

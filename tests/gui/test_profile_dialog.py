@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
 from desktop.core import urls
-from desktop.core.profiles import validate
+from desktop.core.profiles import QueueSpec, validate
 from desktop.core.services import Services
 from desktop.ui.dialogs.profile_dialog import ProfileDialog
 from desktop.ui.main_window import MainWindow
@@ -70,13 +70,26 @@ def _missing_python(dialog: ProfileDialog, tmp: Path) -> None:
 
 def _duplicate_queue(dialog: ProfileDialog, tmp: Path) -> None:
     del tmp
-    _set_queue_cell(dialog, 1, 0, "queue1")
+    dialog._add_queue_row(QueueSpec("queue1", 10))
+    dialog._add_queue_row(QueueSpec("queue1"))
 
 
 def _queue_priority(value: str) -> Mutation:
     def apply(dialog: ProfileDialog, tmp: Path) -> None:
         del tmp
+        dialog._add_queue_row(QueueSpec("extra"))
         _set_queue_cell(dialog, 0, 1, value)
+
+    return apply
+
+
+def _override(key: str, attr: str, value: str) -> Mutation:
+    """Tick the field's Override box, then type: only an override is the profile's to check."""
+
+    def apply(dialog: ProfileDialog, tmp: Path) -> None:
+        del tmp
+        dialog.override_boxes[key].setChecked(True)
+        getattr(dialog, attr).setText(value)
 
     return apply
 
@@ -125,13 +138,13 @@ BAD_FIELDS: list[tuple[str, Mutation, str, str]] = [
     ),
     (
         "steps-order",
-        _text("steps", "3,1"),
+        _override("priority_steps", "steps", "3,1"),
         "transport.priority_steps",
         "distinct whole numbers 0-255 in rising order",
     ),
     (
         "steps-letters",
-        _text("steps", "a,b"),
+        _override("priority_steps", "steps", "a,b"),
         "transport.priority_steps",
         "Priority steps must be numbers",
     ),
@@ -283,16 +296,41 @@ def test_connection_test_reports_connected_and_auth_failure(
     assert not services.paths.profiles_file.exists()
 
 
-def test_read_from_app_keeps_the_apps_backend_password(
+def test_connection_test_checks_the_result_backend_too(
+    qtbot: QtBot,
+    window: tuple[Services, Session, MainWindow],
+    embedded_redis: Any,
+    unused_port: int,
+) -> None:
+    """A good broker with a dead backend is not green: results would never show."""
+    _services, session, main = window
+    split = urls.split_password(embedded_redis.url(0))
+    dialog = _open(qtbot, session, main)
+    dialog.name.setText("dead-backend")
+    dialog.broker.setText(split.url)
+    dialog.password.setText(split.password or "")
+    dialog.backend.setText(f"redis://127.0.0.1:{unused_port}/1")
+    dialog.test_button.click()
+    qtbot.waitUntil(lambda: dialog.test_button.isEnabled(), timeout=15000)
+    status = dialog.status.text()
+    assert "✔ broker" in status
+    assert "✘ result backend" in status and str(unused_port) in status
+    assert dialog.status.property("role") == "error"
+
+
+def test_read_from_app_shows_the_apps_values_and_stores_none_of_them(
     qtbot: QtBot,
     window: tuple[Services, Session, MainWindow],
     tmp_path: Path,
     unused_port: int,
 ) -> None:
+    """The app's backend (with its password) and transport options are read and shown, the
+    password masked; the profile keeps none of them: they are the app's, read every time."""
     services, session, main = window
     backend = "redis://:app-s3cret@127.0.0.1:6390/3"
     (tmp_path / "leaky_app.py").write_text(
         f'from celery import Celery\napp = Celery("leaky_app", backend="{backend}")\n'
+        'app.conf.broker_transport_options = {"priority_steps": [0, 5], "sep": ":"}\n'
     )
     dialog = _open(qtbot, session, main)
     dialog.name.setText("from-app")
@@ -300,15 +338,39 @@ def test_read_from_app_keeps_the_apps_backend_password(
     dialog.backend.setText("")
     dialog.app_module.setText("leaky_app")
     dialog.workdir.setText(str(tmp_path))
+    qtbot.waitUntil(dialog.read_app.isEnabled, timeout=15000)  # the read made on opening
     dialog.read_app.click()
-    qtbot.waitUntil(dialog.read_app.isEnabled, timeout=10000)
-    assert "Review, then save" in dialog.status.text()
-    assert "app-s3cret" not in dialog.backend.text()
+    qtbot.waitUntil(lambda: "Read 'leaky_app'" in dialog.status.text(), timeout=15000)
+    assert "redis://:****@127.0.0.1:6390/3" in dialog.app_summary.text()
+    assert "app-s3cret" not in dialog.app_summary.text()
+    # Fields not overridden show the app's values and say where they come from.
+    assert dialog.steps.text() == "0, 5" and not dialog.steps.isEnabled()
+    assert dialog.source_labels["priority_steps"].text() == "app"
+    assert dialog.source_labels["visibility_timeout"].text() == "kombu default"
+    assert dialog.visibility.value() == 3600
     _save(dialog)
     assert dialog.result() == QDialog.DialogCode.Accepted
-    assert "app-s3cret" not in services.paths.profiles_file.read_text(encoding="utf-8")
-    stored = services.profiles.with_secrets(services.profiles.get("from-app"))
-    assert stored.result_backend == backend
+    text = services.paths.profiles_file.read_text(encoding="utf-8")
+    assert "app-s3cret" not in text
+    stored = services.profiles.get("from-app")
+    assert stored.result_backend == "" and stored.transport.chosen() == {}
+    assert stored.app_fingerprint  # what it was read with: later changes show as drift
+
+
+def test_an_override_is_kept_and_marked(
+    qtbot: QtBot, window: tuple[Services, Session, MainWindow], tmp_path: Path
+) -> None:
+    services, session, main = window
+    dialog = _open(qtbot, session, main)
+    dialog.name.setText("tuned")
+    dialog.backend.setText("")
+    dialog.override_boxes["visibility_timeout"].setChecked(True)
+    assert dialog.visibility.isEnabled()
+    assert dialog.source_labels["visibility_timeout"].text() == "override"
+    dialog.visibility.setValue(120)
+    _save(dialog)
+    assert dialog.result() == QDialog.DialogCode.Accepted
+    assert services.profiles.get("tuned").transport.chosen() == {"visibility_timeout": 120}
 
 
 def test_editing_a_command_line_profile_does_not_break(qtbot: QtBot, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ like the tutorial's `dcelery`, and apps that crash, hang or are not there."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 import time
 from pathlib import Path
@@ -10,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from desktop.core.app_config import (
-    AppConfig,
     AppConfigError,
-    apply_app_defaults,
     read_app_config,
+    read_effective_config,
+    with_app_backend,
 )
-from desktop.core.profiles import Profile, QueueSpec, TransportOptions, validate
+from desktop.core.effective_config import EffectiveConfig
+from desktop.core.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
 from tests.support import pid_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +41,7 @@ def _module(directory: Path, name: str, source: str) -> None:
     (directory / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
 
 
-def _params(config: AppConfig, task: str) -> list[str]:
+def _params(config: EffectiveConfig, task: str) -> list[str]:
     found = {t.name: t for t in config.tasks}
     assert task in found, f"{task} not among {sorted(found)}"
     return [p["name"] for p in found[task].params]
@@ -54,12 +56,12 @@ def test_shipped_workers_app(monkeypatch: pytest.MonkeyPatch) -> None:
         ("queue2", 10),
         ("tasks", 10),
     ]
-    assert [q.routing_keys for q in config.queues] == [["queue1"], ["queue2"], ["tasks"]]
+    assert [q.routing_keys() for q in config.queues] == [["queue1"], ["queue2"], ["tasks"]]
     assert config.default_queue == "tasks"
-    assert config.routes == {
-        "workers.tasks.task1": {"queue": "queue1"},
-        "workers.tasks.task2": {"queue": "queue2"},
-    }
+    assert config.routed_elsewhere() == [
+        ("workers.tasks.task1", "queue1"),
+        ("workers.tasks.task2", "queue2"),
+    ]
     assert _params(config, "workers.tasks.t1") == ["a", "b", "message"]
     t1 = next(t for t in config.tasks if t.name == "workers.tasks.t1")
     assert t1.params[2]["default"] == repr("None")
@@ -67,8 +69,9 @@ def test_shipped_workers_app(monkeypatch: pytest.MonkeyPatch) -> None:
     # Bound tasks do not show `self`.
     assert _params(config, "workers.tasks.task1") == []
     assert not any(t.name.startswith("celery.") for t in config.tasks)
-    assert config.transport_options["queue_order_strategy"] == "priority"
-    assert config.transport_options["priority_steps"] == list(range(10))
+    assert config.transport_option("queue_order_strategy") == "priority"
+    assert config.priority_steps == list(range(10))
+    assert config.transport_source("priority_steps") == "app"
     assert config.acks_late is True
     assert config.prefetch_multiplier == 1
     assert config.default_priority == 5
@@ -83,13 +86,19 @@ def test_django_project_like_the_tutorial() -> None:
     )
     config = read_app_config(profile)
     assert config.main == "dcelery"
-    assert config.routes == {
-        "apis.tasks.task1": {"queue": "queue1"},
-        "apis.tasks.task2": {"queue": "queue2"},
-    }
-    assert [(q.name, q.max_priority, q.routing_keys) for q in config.queues] == [
-        ("tasks", 10, ["tasks"])
+    assert config.routed_elsewhere() == [
+        ("apis.tasks.task1", "queue1"),
+        ("apis.tasks.task2", "queue2"),
     ]
+    # task_queues declares 'tasks'; the routes' queues are made as Celery makes missing ones.
+    assert [(q.name, q.max_priority, q.routing_keys()) for q in config.queues] == [
+        ("tasks", 10, ["tasks"]),
+        ("queue1", None, ["queue1"]),
+        ("queue2", None, ["queue2"]),
+    ]
+    # No priority_steps in the settings: kombu's own default, not one of ours.
+    assert config.priority_steps == [0, 3, 6, 9]
+    assert config.transport_source("priority_steps") == "kombu default"
     assert config.default_queue == "tasks"
     assert config.acks_late is True
     assert config.prefetch_multiplier == 1
@@ -104,10 +113,7 @@ def test_django_project_like_the_tutorial() -> None:
         "apis.tasks.t1",
     } <= names
     assert _params(config, "apis.tasks.t1") == ["a", "b", "message"]
-
-    filled = apply_app_defaults(profile, config)
-    assert [q.name for q in filled.queues] == ["tasks"]
-    assert validate(filled) == {}
+    assert str(REPO_ROOT / "tests/fixtures/dcelery/dcelery/settings.py") in config.files
 
 
 def test_module_that_raises_at_import(tmp_path: Path) -> None:
@@ -188,7 +194,7 @@ def test_missing_workdir_or_interpreter(tmp_path: Path) -> None:
         )
 
 
-def test_apply_app_defaults_fills_queues_transport_and_backend(tmp_path: Path) -> None:
+def test_the_effective_configuration_of_an_app_with_its_own_settings(tmp_path: Path) -> None:
     _module(
         tmp_path,
         "filled_app",
@@ -200,7 +206,7 @@ def test_apply_app_defaults_fills_queues_transport_and_backend(tmp_path: Path) -
         app.conf.task_queues = [
             Queue("alpha", Exchange("alpha"), routing_key="alpha.key",
                   queue_arguments={"x-max-priority": 5}),
-            Queue("beta", Exchange("beta"), routing_key="beta"),
+            Queue("beta", Exchange("beta", type="topic"), routing_key="beta.#"),
         ]
         app.conf.task_default_queue = "alpha"
         app.conf.broker_transport_options = {
@@ -209,7 +215,7 @@ def test_apply_app_defaults_fills_queues_transport_and_backend(tmp_path: Path) -
             "sep": ":",
             "visibility_timeout": 120,
             "unacked_restore_interval": 3,
-            "not_a_profile_setting": True,
+            "not_a_kombu_option": True,
         }
         """,
     )
@@ -219,49 +225,62 @@ def test_apply_app_defaults_fills_queues_transport_and_backend(tmp_path: Path) -
         result_backend="",
         app_module="filled_app",
         workdir=str(tmp_path),
+        transport=TransportOverrides(visibility_timeout=30),
+        queues=[QueueSpec("extra", 3)],
     )
     config = read_app_config(base)
     assert config.result_backend == "redis://127.0.0.1:6390/3"
-    filled = apply_app_defaults(base, config)
+    assert [(q.name, q.exchange.type, q.routing_key, q.max_priority, q.source)
+            for q in config.queues] == [
+        ("alpha", "direct", "alpha.key", 5, "app"),
+        ("beta", "topic", "beta.#", None, "app"),
+        ("extra", "direct", "extra", 3, "profile"),
+    ]  # fmt: skip
+    assert config.priority_steps == [0, 5, 9] and config.sep == ":"
+    assert config.transport_option("unacked_restore_throttle") == 10  # kombu's, read from kombu
+    assert config.transport_source("unacked_restore_throttle") == "kombu default"
+    assert config.transport_option("not_a_kombu_option") is True
+    assert config.transport_option("visibility_timeout") == 30
+    assert config.transport_source("visibility_timeout") == "profile override"
+    assert config.redelivery_delay_s() == 30 + 3 * 10
+    assert [c.key for c in config.conflicts()] == ["transport.visibility_timeout"]
+    # The app's own backend fills the profile's when the profile names none; never stored.
+    bare = Endpoints(base.broker_url, "", "")
+    assert with_app_backend(bare, config).result_backend == "redis://127.0.0.1:6390/3"
+    chosen = Endpoints(base.broker_url, "redis://127.0.0.1:6390/7", "")
+    assert with_app_backend(chosen, config).result_backend == "redis://127.0.0.1:6390/7"
 
-    assert filled.queues == [
-        QueueSpec("alpha", 5, ["alpha.key"]),
-        QueueSpec("beta", None, ["beta"]),
-    ]
-    assert filled.transport == TransportOptions(
-        queue_order_strategy="priority",
-        priority_steps=[0, 5, 9],
-        sep=":",
-        visibility_timeout=120,
-        unacked_restore_interval=3,
-        unacked_restore_throttle=TransportOptions().unacked_restore_throttle,
+
+def test_the_backend_the_app_derives_from_the_broker_keeps_its_password(tmp_path: Path) -> None:
+    """The shipped app uses its broker as result backend. Read with the profile's broker URL
+    (password included, through the environment), the app's backend carries the password, so
+    `profile test` can reach it; it is never stored or printed."""
+    profile = Profile(name="w", broker_url="redis://127.0.0.1:6399/0", result_backend="")
+    endpoints = Endpoints("redis://:pa55w0rd@127.0.0.1:6399/0", "", "")
+    config = read_effective_config(profile, endpoints)
+    assert config.imported
+    assert config.result_backend == "redis://:pa55w0rd@127.0.0.1:6399/0"
+    assert "pa55w0rd" not in json.dumps(config.snapshot())
+
+
+def test_an_app_that_cannot_be_imported_gives_celerys_defaults(tmp_path: Path) -> None:
+    profile = Profile(
+        name="n", broker_url="redis://h:6379/0", app_module="no_such_app", workdir=str(tmp_path)
     )
-    assert filled.transport.redelivery_delay_s() == 120 + 3 * 10
-    assert filled.result_backend == "redis://127.0.0.1:6390/3"
-    assert filled.broker_url == base.broker_url and filled.name == "f"
-    assert validate(filled) == {}
-    # The input profile is left alone.
-    assert base.result_backend == "" and base.transport == TransportOptions()
-
-    # A backend the person set explicitly wins over the app's.
-    explicit = Profile(**{**base.__dict__, "result_backend": "redis://127.0.0.1:6390/7"})
-    assert apply_app_defaults(explicit, config).result_backend == "redis://127.0.0.1:6390/7"
+    config = read_effective_config(profile)
+    assert not config.imported
+    assert "No module named 'no_such_app'" in config.error
+    assert config.queue_names() == ["celery"]
+    assert config.priority_steps == [0, 3, 6, 9]
+    assert config.setting_source("task_default_queue") == "Celery default"
 
 
-def test_apply_app_defaults_without_declared_queues(tmp_path: Path) -> None:
+def test_an_apps_error_never_shows_a_password(tmp_path: Path) -> None:
     _module(
-        tmp_path,
-        "bare_app",
-        """
-        from celery import Celery
-
-        app = Celery("bare_app")
-        app.conf.task_default_queue = "only"
-        """,
+        tmp_path, "leaky_app", 'import os\nraise RuntimeError(os.environ["CELERY_BROKER_URL"])\n'
     )
-    base = Profile(name="bare", app_module="bare_app", workdir=str(tmp_path))
-    config = read_app_config(base)
-    assert config.queues == []
-    filled = apply_app_defaults(base, config)
-    assert filled.queues == [QueueSpec("only")]
-    assert filled.transport == TransportOptions()
+    profile = Profile(name="l", broker_url="redis://h:6379/0", app_module="leaky_app",
+                      workdir=str(tmp_path))  # fmt: skip
+    config = read_effective_config(profile, Endpoints("redis://:hunter22@h:6379/0", "", ""))
+    assert "RuntimeError" in config.error
+    assert "hunter22" not in config.error and "****" in config.error

@@ -123,8 +123,12 @@ def test_app_defaults_follow_the_profiles_broker(isolated_config: Paths) -> None
     added = run("profile", "add", "rabbit", "--broker", "amqp://guest@127.0.0.1:5672//")
     assert added.returncode == 0, added.stderr
     shown = json.loads(run("profile", "show", "rabbit", "--json").stdout)
-    assert shown["result_backend"] == "rpc://"
-    assert [q["name"] for q in shown["queues"]] == ["queue1", "queue2", "tasks"]
+    # The profile keeps nothing of the app's: it is read from the app whenever it is used.
+    assert shown["result_backend"] == "" and shown["queues"] == [] and shown["transport"] == {}
+    values = {row["key"]: row for row in shown["effective"]["values"]}
+    assert values["result_backend"]["value"] == "rpc://"
+    assert values["result_backend"]["source"] == "app"
+    assert {"queue.queue1", "queue.queue2", "queue.tasks"} <= set(values)
 
 
 def test_password_on_the_command_line_is_warned_about(isolated_config: Paths) -> None:
@@ -195,9 +199,15 @@ def test_from_app_fills_queues(isolated_config: Paths, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     shown = json.loads(run("profile", "show", "mine", "--json").stdout)
-    assert shown["queues"] == [{"name": "alpha", "max_priority": 5, "routing_keys": ["alpha"]}]
-    assert shown["transport"]["priority_steps"] == [0, 5, 9]
-    assert shown["transport"]["sep"] == ":"
+    assert shown["queues"] == [] and shown["transport"] == {}
+    assert shown["app_fingerprint"] == shown["effective"]["fingerprint"]
+    values = {row["key"]: (row["value"], row["source"]) for row in shown["effective"]["values"]}
+    assert values["queue.alpha"][0]["x-max-priority"] == 5
+    assert values["transport.priority_steps"] == ([0, 5, 9], "app")
+    assert values["transport.sep"] == (":", "app")
+    assert values["transport.visibility_timeout"] == (3600, "kombu default")
+    assert values["task_default_priority"] == (None, "Celery default")
+    assert shown["effective"]["drift"] == []
     broken = run(
         "profile",
         "add",

@@ -18,6 +18,7 @@ import redis
 from celery import Celery
 
 from desktop.core.events import CONNECTED, EventStream, receiver_app
+from tests.factories import app_config
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +120,8 @@ def test_global_key_prefix_is_honoured(embedded_redis: Any, streams: list[EventS
     url = embedded_redis.url(8)
     options = {"global_keyprefix": f"desk-{uuid.uuid4().hex[:8]}:"}
     seen = Collected()
-    start(EventStream(receiver_app(url, options), seen.batch), streams)
+    config = app_config(broker_transport_options=options)  # the app's own key prefix
+    start(EventStream(receiver_app(url, config), seen.batch), streams)
     unprefixed, prefixed = str(uuid.uuid4()), str(uuid.uuid4())
     send_task_sent(url, unprefixed)
     send_task_sent(url, prefixed, options)

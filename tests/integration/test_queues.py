@@ -18,12 +18,20 @@ import pytest
 import redis
 
 from desktop.core import queues
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.panel_app import panel_app
-from desktop.core.profiles import Profile, QueueSpec, TransportOptions
+from desktop.core.profiles import Profile, QueueSpec
 from desktop.core.services import Services
+from tests.factories import app_config
 from tests.integration.worker_process import REPO_ROOT, delete_rabbitmq_entities
 
 DEMO = [("t2", 5), ("t1", 1), ("t3", 10)]  # the tutorial's priority demo, in sending order
+STEPS_0_9 = {"queue_order_strategy": "priority", "priority_steps": list(range(10))}
+
+
+def _redis(**options: Any) -> EffectiveConfig:
+    """The effective configuration of an app with these broker transport options."""
+    return app_config(broker_transport_options=options)
 
 
 def _settled(count: Any, expected: Any, timeout: float = 5.0) -> Any:
@@ -35,8 +43,8 @@ def _settled(count: Any, expected: Any, timeout: float = 5.0) -> Any:
     return got
 
 
-def _send_demo(broker_url: str, queue: str, transport: TransportOptions | None) -> list[str]:
-    options = transport.to_celery() if transport else None
+def _send_demo(broker_url: str, queue: str, config: EffectiveConfig | None) -> list[str]:
+    options = config.sending_transport_options() if config else None
     app = panel_app(broker_url, "", options, [QueueSpec(queue, 10)])
     try:
         sent = [
@@ -50,7 +58,7 @@ def _send_demo(broker_url: str, queue: str, transport: TransportOptions | None) 
 
 def test_redis_lists_the_priority_demo_in_delivery_order_lowest_first(embedded_redis: Any) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
-    transport = TransportOptions()
+    transport = _redis(**STEPS_0_9)
     ids = _send_demo(embedded_redis.url(0), queue, transport)
     source = queues.RedisQueues(embedded_redis.url(0), transport)
     try:
@@ -76,8 +84,10 @@ def test_custom_steps_separator_and_key_prefix_are_read_as_kombu_writes_them(
     embedded_redis: Any,
 ) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
-    transport = TransportOptions(priority_steps=[0, 3, 6, 9], sep=":", global_keyprefix="pfx-")
-    app = panel_app(embedded_redis.url(0), "", transport.to_celery(), [QueueSpec(queue, 10)])
+    transport = _redis(priority_steps=[0, 3, 6, 9], sep=":", global_keyprefix="pfx-")
+    app = panel_app(
+        embedded_redis.url(0), "", transport.sending_transport_options(), [QueueSpec(queue, 10)]
+    )
     try:
         for name, priority in (("a", 0), ("b", 5), ("c", 9), ("d", 2), ("e", 7)):
             app.send_task(f"workers.tasks.{name}", queue=queue, priority=priority)
@@ -109,7 +119,7 @@ def test_undecodable_truncated_and_pickled_messages_are_shown_as_such(
     embedded_redis: Any, tmp_path: Path
 ) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
-    transport = TransportOptions()
+    transport = _redis(**STEPS_0_9)
     _send_demo(embedded_redis.url(0), queue, transport)
     raw = redis.Redis.from_url(embedded_redis.url(0))
     marker = tmp_path / "unpickled"
@@ -153,22 +163,24 @@ def test_undecodable_truncated_and_pickled_messages_are_shown_as_such(
 def test_the_cli_prints_the_next_messages_in_delivery_order(
     request: pytest.FixtureRequest, broker_url: str
 ) -> None:
-    """The tutorial's priority demo with no worker: Redis t1, t2, t3; RabbitMQ t3, t2, t1."""
+    """The tutorial's priority demo with no worker: Redis t1, t2, t3; RabbitMQ t3, t2, t1.
+    On RabbitMQ the profile names no management URL: the one at RabbitMQ's default port
+    answers with the broker's own credentials, and the CLI says which it used."""
     queue = f"q-{uuid.uuid4().hex[:8]}"
     rabbit = broker_url.startswith("amqp")
-    management = str(request.getfixturevalue("management_url")) if rabbit else ""
+    if rabbit:
+        request.getfixturevalue("management_url")  # skips when no management API answers
     Services.open().profiles.save(
         Profile(
             name="qs",
             broker_url=broker_url,
             result_backend="",
             workdir=str(REPO_ROOT),
-            management_url=management,
             queues=[QueueSpec(queue, 10)],
         ),
         create=True,
     )
-    ids = _send_demo(broker_url, queue, None if rabbit else TransportOptions())
+    ids = _send_demo(broker_url, queue, None if rabbit else _redis(**STEPS_0_9))
     if rabbit:
         counting = queues.RabbitQueues(broker_url)
         assert _settled(lambda: counting.counts([queue])[0].waiting, 3) == 3
@@ -181,7 +193,10 @@ def test_the_cli_prints_the_next_messages_in_delivery_order(
             capture_output=True, text=True, timeout=60, check=False, env=dict(os.environ),
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
-        (entry,) = json.loads(done.stdout)
+        listed = {item["queue"]: item for item in json.loads(done.stdout)}
+        # The app's own queues and the profile's extra one.
+        assert set(listed) == {"queue1", "queue2", "tasks", queue}
+        entry = listed[queue]
         assert (entry["queue"], entry["waiting"], entry["unacked"], entry["consumers"]) == (
             queue, 3, 0, 0
         )  # fmt: skip
@@ -191,11 +206,12 @@ def test_the_cli_prints_the_next_messages_in_delivery_order(
         assert entry["next"][0]["args"] == [] and entry["next"][0]["kwargs"] == {}
         if rabbit:
             assert "marked redelivered" in done.stderr
+            assert "found at RabbitMQ's default port" in done.stderr
     finally:
         if rabbit:
             delete_rabbitmq_entities(broker_url, [queue])
         else:
-            source = queues.RedisQueues(broker_url, TransportOptions())
+            source = queues.RedisQueues(broker_url, _redis(**STEPS_0_9))
             source.purge(queue)
             source.close()
 
@@ -241,19 +257,23 @@ def test_a_message_taken_and_not_acknowledged_shows_under_its_queue_and_can_be_r
 
     name = f"q-{uuid.uuid4().hex[:8]}"
     key = f"rk-{name}"
-    transport = TransportOptions()
     spec = QueueSpec(name, 10, routing_keys=[key])
+    transport = app_config(
+        broker_transport_options=STEPS_0_9, profile=Profile(name="p", queues=[spec])
+    )
     bound = Queue(name, Exchange(name, type="direct"), routing_key=key)
-    app = panel_app(embedded_redis.url(0), "", transport.to_celery(), [spec])
+    app = panel_app(embedded_redis.url(0), "", transport.sending_transport_options(), [spec])
     try:
         for task in ("t1", "t2"):
             app.send_task(f"workers.tasks.{task}", queue=bound, routing_key=key)
     finally:
         app.close()
-    source = queues.inspector(embedded_redis.url(0), transport, "", [spec])
+    source = queues.inspector(embedded_redis.url(0), transport, "")
     assert isinstance(source, queues.RedisQueues)
     taken: list[Any] = []
-    conn = Connection(embedded_redis.url(0), transport_options=transport.to_celery())
+    conn = Connection(
+        embedded_redis.url(0), transport_options=transport.sending_transport_options()
+    )
     consumer = Consumer(conn, [bound], accept=["json"], prefetch_count=1,
                         callbacks=[lambda _body, message: taken.append(message)])  # fmt: skip
     with conn, consumer:

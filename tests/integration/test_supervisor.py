@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from desktop.core.panel_app import panel_app
-from desktop.core.profiles import Endpoints, Profile, QueueSpec, TransportOptions
+from desktop.core.app_config import read_effective_config
+from desktop.core.panel_app import client_app
+from desktop.core.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
 from desktop.core.supervisor import CRASHED, ONLINE, STOPPED, Supervisor, all_supervisors
 from desktop.core.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
 from tests.conftest import stop_with_this_process
@@ -39,13 +40,11 @@ class Harness:
         self.supervisor = Supervisor(directory, profile)
         self.endpoints = endpoints
         self.profile = profile
-        options = profile.transport_options()
-        self.app: Celery = panel_app(
-            endpoints.broker_url, endpoints.result_backend, options, profile.queues
-        )
+        self.config = read_effective_config(profile, endpoints)
+        self.app: Celery = client_app(self.config, endpoints)
 
     def start(self, spec: WorkerSpec, timeout: float = 30.0) -> Any:
-        self.supervisor.start(spec, self.endpoints)
+        self.supervisor.start(spec, self.endpoints, self.config)
         started = self.supervisor.get(spec.name)
         assert started is not None and started.keeper_pid
         stop_with_this_process(started.keeper_pid)  # a killed test run leaves no worker
@@ -145,7 +144,11 @@ def test_bad_settings_are_refused_before_anything_starts(
 ) -> None:
     supervisor = redis_harness.supervisor
     with pytest.raises(WorkerSpecError) as refused:
-        supervisor.start(WorkerSpec("w", ["nowhere"], concurrency=0), redis_harness.endpoints)
+        supervisor.start(
+            WorkerSpec("w", ["nowhere"], concurrency=0),
+            redis_harness.endpoints,
+            redis_harness.config,
+        )
     assert set(refused.value.errors) == {"queues", "concurrency"}
     assert "nowhere" in refused.value.errors["queues"]
     missing = Supervisor(
@@ -155,7 +158,9 @@ def test_bad_settings_are_refused_before_anything_starts(
         ),
     )
     with pytest.raises(WorkerSpecError, match="does not exist"):
-        missing.start(WorkerSpec("w", [prefix + "tasks"]), redis_harness.endpoints)
+        missing.start(
+            WorkerSpec("w", [prefix + "tasks"]), redis_harness.endpoints, redis_harness.config
+        )
     assert supervisor.workers() == [] and missing.workers() == []
 
 
@@ -178,6 +183,7 @@ def test_an_app_that_does_not_import_fails_with_its_own_error_output(
 
 OWNER = """
 import sys, time
+from desktop.core.app_config import read_effective_config
 from desktop.core.profiles import Endpoints, Profile, QueueSpec
 from desktop.core.supervisor import Supervisor
 from desktop.core.worker_spec import WorkerSpec
@@ -185,8 +191,9 @@ broker, backend, prefix, directory = sys.argv[1:5]
 profile = Profile(name="supervised", broker_url=broker, result_backend=backend,
                   queues=[QueueSpec(prefix + "tasks", 10)], workdir=sys.argv[5])
 supervisor = Supervisor(__import__("pathlib").Path(directory), profile)
+endpoints = Endpoints(broker, backend, "")
 worker = supervisor.start(WorkerSpec("adopted", [prefix + "tasks"], pool="solo"),
-                          Endpoints(broker, backend, ""))
+                          endpoints, read_effective_config(profile, endpoints))
 print(worker.keeper_pid, flush=True)
 time.sleep(600)
 """
@@ -225,7 +232,9 @@ def test_workers_of_a_killed_panel_are_adopted_once(
     again = Supervisor(directory, redis_harness.profile)  # and a third: still one worker
     assert [w.pid for w in again.workers()] == [adopted.pid]
     with pytest.raises(WorkerSpecError, match="already runs"):
-        again.start(WorkerSpec("adopted", [prefix + "tasks"]), redis_harness.endpoints)
+        again.start(
+            WorkerSpec("adopted", [prefix + "tasks"]), redis_harness.endpoints, redis_harness.config
+        )
     supervisor.stop("adopted")
     assert supervisor.wait_stopped("adopted", 20).state == STOPPED
 
@@ -290,7 +299,9 @@ def test_a_worker_that_never_comes_online_is_stopped_not_left_starting(
     profile = make_profile(nowhere, nowhere, prefix)
     harness = Harness(tmp_path / "workers", profile, Endpoints(nowhere, nowhere, ""))
     try:
-        harness.supervisor.start(WorkerSpec("lost", [prefix + "tasks"]), harness.endpoints)
+        harness.supervisor.start(
+            WorkerSpec("lost", [prefix + "tasks"]), harness.endpoints, harness.config
+        )
         time.sleep(3.5)
         assert harness.supervisor.get("lost").state == "starting"
         adopter = Supervisor(harness.supervisor.directory, profile)  # another panel: not its own
@@ -303,9 +314,41 @@ def test_a_worker_that_never_comes_online_is_stopped_not_left_starting(
         harness.close()
 
 
-def test_transport_options_for_redelivery_are_settings_with_an_expected_delay() -> None:
-    options = TransportOptions(
-        visibility_timeout=5, unacked_restore_interval=1, unacked_restore_throttle=1
+def test_workers_get_the_apps_transport_options_unless_the_profile_overrides_one(
+    tmp_path: Path,
+) -> None:
+    """`celery -A APP worker` as a person starts it: nothing added when the profile overrides
+    nothing; with an override, the app's options with the override over them (ps shows them:
+    no secret there)."""
+    from tests.factories import app_config
+
+    spec = WorkerSpec("w", ["tasks"])
+    plain_profile = make_profile("redis://h/0", "", "")
+    plain = app_config(broker_transport_options={"priority_steps": [0, 5]})
+    argv = Supervisor(tmp_path, plain_profile).argv(spec, plain)
+    assert "--" not in argv and not any("broker_transport_options" in a for a in argv)
+    assert plain.redelivery_delay_s() == 3600 + 10 * 10  # kombu's own timings
+    chosen = make_profile(
+        "redis://h/0",
+        "",
+        "",
+        transport=TransportOverrides(
+            visibility_timeout=5, unacked_restore_interval=1, unacked_restore_throttle=1
+        ),
     )
-    assert options.redelivery_delay_s() == 6
-    assert TransportOptions().redelivery_delay_s() == 3700
+    config = app_config(broker_transport_options={"priority_steps": [0, 5]}, profile=chosen)
+    argv = Supervisor(tmp_path, chosen).argv(spec, config)
+    extra = argv[argv.index("--") + 1 :]
+    assert extra == [
+        "broker_transport_options=(json)"
+        + json.dumps(
+            {
+                "priority_steps": [0, 5],
+                "visibility_timeout": 5,
+                "unacked_restore_interval": 1,
+                "unacked_restore_throttle": 1,
+            },
+            separators=(",", ":"),
+        )
+    ]
+    assert config.redelivery_delay_s() == 6

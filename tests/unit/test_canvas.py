@@ -167,14 +167,15 @@ def _registered() -> dict[str, list[dict[str, Any]]]:
 
 def test_checks_before_sending_mark_each_problem_on_its_node() -> None:
     chain_text = (ROOT / "resources/canvases/chain-s-and-si.json").read_text()
-    target = Target(
-        tasks=_registered(),
-        has_backend=True,
-        queues=frozenset({"tasks", "queue1", "queue2"}),
-        consumed=frozenset({"tasks"}),
-        default_queue="tasks",
-        max_priority=9,
-    )
+    from desktop.core import app_probe
+    from desktop.core.app_config import from_probe
+    from desktop.core.profiles import Profile
+    from workers import app
+
+    app.loader.import_default_modules()
+    config = from_probe(app_probe.describe(app), Profile(name="t"))
+    target = Target.for_config(config, True, consumed=frozenset({"tasks"}))
+    assert target.tasks is not None and set(_registered()) <= set(target.tasks)
     assert canvas.check(canvas.loads(chain_text), target) == []
 
     broken = ChainNode(
@@ -209,6 +210,33 @@ def test_checks_before_sending_mark_each_problem_on_its_node() -> None:
     assert any(p.path == "7" and "chord" in p.message for p in found)
     missing = canvas.check(Canvas("", TaskNode("workers.tasks.t1", [1])), target)
     assert [p.message for p in missing] == ["workers.tasks.t1 misses argument(s) b"]
+
+
+def test_a_priority_no_worker_of_the_app_reads_is_refused() -> None:
+    """The app uses kombu's default steps [0, 3, 6, 9]; a profile overriding them with 0..9
+    would push priority 5 into the step-5 list, which those workers never read."""
+    from desktop.core.profiles import Profile, TransportOverrides
+    from tests.factories import app_config
+
+    profile = Profile(name="p", transport=TransportOverrides(priority_steps=list(range(10))))
+    config = app_config(
+        broker_transport_options={"queue_order_strategy": "priority"},
+        tasks={"t.plain": {}, "t.five": {"priority": 5}},
+        profile=profile,
+    )
+    target = Target.for_config(config, True)
+    for priority, refused in ((0, False), (3, False), (5, True), (9, False), (12, False)):
+        node = TaskNode("t.plain", options={"priority": priority})
+        errors = [p for p in canvas.check(Canvas("", node), target) if p.level == "error"]
+        assert bool(errors) is refused, (priority, errors)
+        if refused:
+            assert "never read" in errors[0].message and "0, 3, 6, 9" in errors[0].message
+    # The task's own priority (Celery merges it in when sending) counts too.
+    own = canvas.check(Canvas("", TaskNode("t.five")), target)
+    assert [p.level for p in own] == ["error"]
+    # Without the override, nothing is refused: the panel sends as the app does.
+    plain = app_config(tasks={"t.five": {"priority": 5}})
+    assert canvas.check(Canvas("", TaskNode("t.five")), Target.for_config(plain, True)) == []
 
 
 def test_copy_as_python_builds_the_same_workflow() -> None:

@@ -14,7 +14,7 @@ from desktop.core.profiles import (
     ProfileError,
     ProfileStore,
     QueueSpec,
-    TransportOptions,
+    TransportOverrides,
     validate,
 )
 from desktop.core.secret_store import FileSecretStore
@@ -31,7 +31,19 @@ def test_builtin_embedded_profile_is_valid_and_active(store: ProfileStore) -> No
     assert [p.name for p in profiles] == ["embedded"]
     assert store.active_name() == "embedded"
     assert validate(profiles[0]) == {}
-    assert [q.name for q in profiles[0].queues] == ["queue1", "queue2", "tasks"]
+    # Queues and transport options are the app's own: the profile invents none of them.
+    assert profiles[0].queues == []
+    assert profiles[0].transport.chosen() == {}
+    assert profiles[0].result_backend == "embedded"
+
+
+def test_no_profile_default_differs_from_kombu() -> None:
+    """A profile's transport options are overrides only: unset, each is the app's value or
+    kombu's own default, never one of ours."""
+    from dataclasses import fields
+
+    assert all(getattr(TransportOverrides(), f.name) is None for f in fields(TransportOverrides))
+    assert Profile(name="p").to_dict()["transport"] == {}
 
 
 @pytest.mark.parametrize(
@@ -69,16 +81,50 @@ def test_embedded_backend_needs_embedded_broker() -> None:
 @pytest.mark.parametrize(
     ("transport", "field"),
     [
-        (TransportOptions(priority_steps=[3, 1]), "transport.priority_steps"),
-        (TransportOptions(priority_steps=[]), "transport.priority_steps"),
-        (TransportOptions(priority_steps=[0, 300]), "transport.priority_steps"),
-        (TransportOptions(queue_order_strategy="fifo"), "transport.queue_order_strategy"),
-        (TransportOptions(sep=""), "transport.sep"),
-        (TransportOptions(visibility_timeout=0), "transport.visibility_timeout"),
+        (TransportOverrides(priority_steps=[3, 1]), "transport.priority_steps"),
+        (TransportOverrides(priority_steps=[]), "transport.priority_steps"),
+        (TransportOverrides(priority_steps=[0, 300]), "transport.priority_steps"),
+        (TransportOverrides(queue_order_strategy="fifo"), "transport.queue_order_strategy"),
+        (TransportOverrides(sep=""), "transport.sep"),
+        (TransportOverrides(visibility_timeout=0), "transport.visibility_timeout"),
     ],
 )
-def test_transport_options_are_checked(transport: TransportOptions, field: str) -> None:
+def test_transport_overrides_are_checked(transport: TransportOverrides, field: str) -> None:
     assert field in validate(Profile(name="p", transport=transport))
+
+
+def test_queue_order_strategies_are_kombus_own() -> None:
+    from kombu.utils.scheduling import CYCLE_ALIASES
+
+    errors = validate(Profile(name="p", transport=TransportOverrides(queue_order_strategy="x")))
+    assert all(name in errors["transport.queue_order_strategy"] for name in CYCLE_ALIASES)
+
+
+def test_an_old_profiles_file_keeps_only_what_was_chosen(
+    store: ProfileStore, isolated_config: Paths
+) -> None:
+    """Earlier versions wrote steps 0..9, the priority strategy and the demo app's queues into
+    every profile; loading such a file keeps only values a person set to something else."""
+    isolated_config.profiles_file.write_text(
+        'active = "old"\n[[profiles]]\nname = "old"\nbroker_url = "redis://h:6379/0"\n'
+        'result_backend = ""\n[profiles.transport]\nqueue_order_strategy = "priority"\n'
+        'priority_steps = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\nsep = "\\u0006\\u0016"\n'
+        'global_keyprefix = "app:"\nvisibility_timeout = 60\nunacked_restore_interval = 10\n'
+        "unacked_restore_throttle = 10\n"
+        '[[profiles.queues]]\nname = "queue1"\nmax_priority = 10\nrouting_keys = ["queue1"]\n'
+        '[[profiles.queues]]\nname = "queue2"\nmax_priority = 10\nrouting_keys = ["queue2"]\n'
+        '[[profiles.queues]]\nname = "tasks"\nmax_priority = 10\nrouting_keys = ["tasks"]\n'
+    )
+    old = store.get("old")
+    assert old.transport.chosen() == {"global_keyprefix": "app:", "visibility_timeout": 60}
+    assert old.queues == []
+
+
+def test_setting_the_fingerprint_keeps_the_password(store: ProfileStore) -> None:
+    store.save(Profile(name="r", broker_url="redis://:pw@h:6379/0", result_backend=""))
+    store.set_fingerprint("r", "abc123")
+    assert store.get("r").app_fingerprint == "abc123"
+    assert urls.password_of(store.with_secrets(store.get("r")).broker_url) == "pw"
 
 
 def test_queue_problems_point_at_the_row() -> None:
@@ -90,13 +136,6 @@ def test_queue_problems_point_at_the_row() -> None:
     assert "listed twice" in errors["queues[1].name"]
     assert "between 1 and 255" in errors["queues[2].max_priority"]
     assert "outer spaces" in errors["queues[3].name"]
-
-
-def test_redelivery_delay_is_visibility_plus_sweep() -> None:
-    options = TransportOptions(
-        visibility_timeout=5, unacked_restore_interval=1, unacked_restore_throttle=2
-    )
-    assert options.redelivery_delay_s() == 7
 
 
 def test_password_goes_to_the_secret_store_not_the_toml(
@@ -189,10 +228,11 @@ def test_round_trip_keeps_every_setting(store: ProfileStore) -> None:
         workdir=str(Path.cwd()),
         django_settings="dcelery.settings",
         management_url="http://h:15672",
-        transport=TransportOptions(
+        transport=TransportOverrides(
             priority_steps=[0, 3, 6, 9], sep=":", global_keyprefix="app:", visibility_timeout=60
         ),
         queues=[QueueSpec("tasks", 10, ["tasks", "urgent"]), QueueSpec("plain")],
+        app_fingerprint="0123abcd",
     )
     store.save(original)
     assert store.get("full") == original

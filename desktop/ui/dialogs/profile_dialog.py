@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -29,15 +30,16 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core import urls
-from desktop.core.app_config import AppConfigError, apply_app_defaults, read_app_config
-from desktop.core.connection import ConnectionReport, check_broker
+from desktop.core.app_config import read_effective_config, with_app_backend
+from desktop.core.connection import EndpointCheck, check_profile_endpoints
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.embedded import EmbeddedBrokerError
 from desktop.core.profiles import (
     QUEUE_ORDER_STRATEGIES,
     Profile,
     ProfileError,
     QueueSpec,
-    TransportOptions,
+    TransportOverrides,
     validate,
 )
 from desktop.ui.background import Background
@@ -69,6 +71,10 @@ class ProfileDialog(QDialog):
         # Real URLs behind fields shown masked; a field left as shown gets its real URL back.
         self._unmasked: dict[str, str] = {}
         self.saved: Profile | None = None
+        # The app as last read for this form, and the fingerprint the profile was read with.
+        self.config: EffectiveConfig | None = None
+        self._fingerprint = profile.app_fingerprint if profile else ""
+        self._reads = 0
 
         outer = QVBoxLayout(self)
         scroll = QScrollArea()
@@ -111,13 +117,25 @@ class ProfileDialog(QDialog):
         self._row(form, "Working directory", self._with_browse(self.workdir, True), "workdir")
         self._row(form, "DJANGO_SETTINGS_MODULE", self.django, "django_settings")
         self._row(form, "Python for workers", self._with_browse(self.python, False), "python")
-        self.read_app = QPushButton("Read queues and options from the app")
+        self.read_app = QPushButton("Read the app's configuration")
         self.read_app.clicked.connect(self._read_from_app)
         form.addRow("", self.read_app)
+        self.app_summary = QLabel("The app has not been read yet.")
+        self.app_summary.setProperty("role", "muted")
+        self.app_summary.setWordWrap(True)
+        form.addRow("", self.app_summary)
         layout.addWidget(app_box)
 
-        transport = QGroupBox("Redis transport options")
+        transport = QGroupBox("Redis transport options: the app's, unless overridden here")
         form = QFormLayout(transport)
+        explain = QLabel(
+            "Each value is the app's own broker_transport_options, else kombu's default. Tick "
+            "Override only to differ on purpose: the panel then sends and reads with it and "
+            "starts its workers with it, but workers started by hand keep the app's."
+        )
+        explain.setProperty("role", "muted")
+        explain.setWordWrap(True)
+        form.addRow(explain)
         self.strategy = QComboBox()
         self.strategy.addItems(list(QUEUE_ORDER_STRATEGIES))
         self.steps = QLineEdit()
@@ -128,23 +146,25 @@ class ProfileDialog(QDialog):
         self.restore_throttle = self._spin(1, 1000, "")
         self.redelivery = QLabel()
         self.redelivery.setProperty("role", "muted")
+        self.redelivery.setWordWrap(True)
         for spin in (self.visibility, self.restore_interval, self.restore_throttle):
             spin.valueChanged.connect(self._update_redelivery)
-        self._row(form, "Queue order strategy", self.strategy, "transport.queue_order_strategy")
-        self._row(form, "Priority steps", self.steps, "transport.priority_steps")
-        self._row(form, "Separator", self.sep, "transport.sep")
-        self._row(form, "Global key prefix", self.prefix, "transport.global_keyprefix")
-        self._row(form, "Visibility timeout", self.visibility, "transport.visibility_timeout")
-        self._row(
-            form, "Restore interval", self.restore_interval, "transport.unacked_restore_interval"
-        )
-        self._row(
-            form, "Restore throttle", self.restore_throttle, "transport.unacked_restore_throttle"
-        )
+        self.override_boxes: dict[str, QCheckBox] = {}
+        self.source_labels: dict[str, QLabel] = {}
+        for key, title, field in (
+            ("queue_order_strategy", "Queue order strategy", self.strategy),
+            ("priority_steps", "Priority steps", self.steps),
+            ("sep", "Separator", self.sep),
+            ("global_keyprefix", "Global key prefix", self.prefix),
+            ("visibility_timeout", "Visibility timeout", self.visibility),
+            ("unacked_restore_interval", "Restore interval", self.restore_interval),
+            ("unacked_restore_throttle", "Restore throttle", self.restore_throttle),
+        ):
+            self._row(form, title, self._overridable(key, field), f"transport.{key}")
         form.addRow("", self.redelivery)
         layout.addWidget(transport)
 
-        queues = QGroupBox("Queues")
+        queues = QGroupBox("Extra queues (the app's own queues come from its configuration)")
         box = QVBoxLayout(queues)
         self.queues = QTableWidget(0, 3)
         self.queues.setHorizontalHeaderLabels(
@@ -186,9 +206,19 @@ class ProfileDialog(QDialog):
             or Profile(
                 name="",
                 broker_url="redis://127.0.0.1:6379/0",
-                result_backend="redis://127.0.0.1:6379/1",
+                result_backend="",
             )
         )
+        current = session.app_config
+        if (
+            profile is not None
+            and session.profile is not None
+            and current is not None
+            and (session.profile.name == profile.name)
+        ):
+            self.show_config(current)
+        else:
+            self._read_from_app(quiet=True)
 
     # -- construction helpers ---------------------------------------------------------------
     def _error_label(self, key: str) -> QLabel:
@@ -227,6 +257,88 @@ class ProfileDialog(QDialog):
         row.addWidget(button)
         return holder
 
+    def _overridable(self, key: str, field: QWidget) -> QWidget:
+        """An "Override" box before the field and where the value comes from after it."""
+        holder = QWidget()
+        row = QHBoxLayout(holder)
+        row.setContentsMargins(0, 0, 0, 0)
+        box = QCheckBox("Override")
+        box.setAccessibleName(f"Override {key}")
+        source = QLabel()
+        source.setProperty("role", "muted")
+        box.toggled.connect(lambda on: self._override_toggled(key, field, on))
+        row.addWidget(box)
+        row.addWidget(field, 1)
+        row.addWidget(source)
+        self.override_boxes[key] = box
+        self.source_labels[key] = source
+        field.setEnabled(False)
+        return holder
+
+    def _override_toggled(self, key: str, field: QWidget, on: bool) -> None:
+        field.setEnabled(on)
+        if not on:
+            self._show_app_value(key)
+        self._show_source(key)
+        self._update_redelivery()
+
+    def _show_source(self, key: str) -> None:
+        label = self.source_labels[key]
+        if self.override_boxes[key].isChecked():
+            label.setText("override")
+        elif self.config is None:
+            label.setText("the app's (not read yet)")
+        else:
+            label.setText(self.config.transport_source(key) if key in self.config.transport_defaults
+                          or key in self.config.app_transport_options else "")  # fmt: skip
+
+    def _show_app_value(self, key: str) -> None:
+        """A field not overridden shows what the app's workers use."""
+        value = self.config.app_transport_option(key) if self.config else None
+        if value is None:
+            return
+        if key == "queue_order_strategy":
+            self.strategy.setCurrentText(str(value))
+        elif key == "priority_steps" and isinstance(value, list):
+            self.steps.setText(", ".join(str(s) for s in value))
+        elif key == "sep":
+            self.sep.setText(_encode_sep(str(value)))
+        elif key == "global_keyprefix":
+            self.prefix.setText(str(value))
+        elif isinstance(value, int):
+            {
+                "visibility_timeout": self.visibility,
+                "unacked_restore_interval": self.restore_interval,
+                "unacked_restore_throttle": self.restore_throttle,
+            }[key].setValue(value)
+
+    def show_config(self, config: EffectiveConfig | None) -> None:
+        """The app as read: its values in every field not overridden, and a summary."""
+        self.config = config
+        for key, box in self.override_boxes.items():
+            if not box.isChecked():
+                self._show_app_value(key)
+            self._show_source(key)
+        self._update_redelivery()
+        if config is None:
+            return
+        if not config.imported:
+            self.app_summary.setText(
+                f"Could not import the app ({config.error}); the fields show Celery's and "
+                "kombu's defaults."
+            )
+            return
+        queues = ", ".join(
+            f"{q.name}" + (f" (x-max-priority {q.max_priority})" if q.max_priority else "")
+            for q in config.queues
+        )
+        self.app_summary.setText(
+            f"Read '{config.main}': {len(config.tasks)} task(s); queues {queues or 'none'}; "
+            f"default queue {config.default_queue}; result backend "
+            f"{urls.mask(config.result_backend) or 'none'}"
+            f"{' (Celery default)' if not config.result_backend else ''}."
+        )
+
     @staticmethod
     def _spin(low: int, high: int, suffix: str) -> QSpinBox:
         spin = QSpinBox()
@@ -255,14 +367,14 @@ class ProfileDialog(QDialog):
         self.workdir.setText(profile.workdir)
         self.django.setText(profile.django_settings)
         self.python.setText(profile.python)
-        options = profile.transport
-        self.strategy.setCurrentText(options.queue_order_strategy)
-        self.steps.setText(", ".join(str(s) for s in options.priority_steps))
-        self.sep.setText(_encode_sep(options.sep))
-        self.prefix.setText(options.global_keyprefix)
-        self.visibility.setValue(options.visibility_timeout)
-        self.restore_interval.setValue(options.unacked_restore_interval)
-        self.restore_throttle.setValue(options.unacked_restore_throttle)
+        chosen = profile.transport.chosen()
+        for key, box in self.override_boxes.items():
+            box.blockSignals(True)
+            box.setChecked(key in chosen)
+            box.blockSignals(False)
+        self._set_overrides(chosen)
+        for key, box in self.override_boxes.items():
+            self._override_toggled(key, self._field(key), box.isChecked())
         self.queues.setRowCount(0)
         for queue in profile.queues:
             self._add_queue_row(queue)
@@ -281,7 +393,43 @@ class ProfileDialog(QDialog):
         for row in sorted({i.row() for i in self.queues.selectedIndexes()}, reverse=True):
             self.queues.removeRow(row)
 
+    def _field(self, key: str) -> QWidget:
+        return {
+            "queue_order_strategy": self.strategy,
+            "priority_steps": self.steps,
+            "sep": self.sep,
+            "global_keyprefix": self.prefix,
+            "visibility_timeout": self.visibility,
+            "unacked_restore_interval": self.restore_interval,
+            "unacked_restore_throttle": self.restore_throttle,
+        }[key]
+
+    def _set_overrides(self, chosen: dict[str, object]) -> None:
+        if "queue_order_strategy" in chosen:
+            self.strategy.setCurrentText(str(chosen["queue_order_strategy"]))
+        steps = chosen.get("priority_steps")
+        if isinstance(steps, list):
+            self.steps.setText(", ".join(str(s) for s in steps))
+        if "sep" in chosen:
+            self.sep.setText(_encode_sep(str(chosen["sep"])))
+        if "global_keyprefix" in chosen:
+            self.prefix.setText(str(chosen["global_keyprefix"]))
+        for key, spin in (
+            ("visibility_timeout", self.visibility),
+            ("unacked_restore_interval", self.restore_interval),
+            ("unacked_restore_throttle", self.restore_throttle),
+        ):
+            value = chosen.get(key)
+            if isinstance(value, int):
+                spin.setValue(value)
+
     def _update_redelivery(self) -> None:
+        if self.config is None and not any(
+            self.override_boxes[k].isChecked()
+            for k in ("visibility_timeout", "unacked_restore_interval", "unacked_restore_throttle")
+        ):
+            self.redelivery.setText("")
+            return
         delay = self.visibility.value() + (
             self.restore_interval.value() * self.restore_throttle.value()
         )
@@ -296,7 +444,8 @@ class ProfileDialog(QDialog):
         try:
             steps = [int(part) for part in self.steps.text().replace(" ", "").split(",") if part]
         except ValueError:
-            errors["transport.priority_steps"] = "Priority steps must be numbers, e.g. 0,3,6,9"
+            if self.override_boxes["priority_steps"].isChecked():
+                errors["transport.priority_steps"] = "Priority steps must be numbers, e.g. 0,3,6,9"
         queues: list[QueueSpec] = []
         for row in range(self.queues.rowCount()):
             cells = [self.queues.item(row, c) for c in range(3)]
@@ -324,18 +473,33 @@ class ProfileDialog(QDialog):
             django_settings=self.django.text().strip(),
             python=self.python.text().strip(),
             management_url=self._real_url("management_url", self.management.text().strip()),
-            transport=TransportOptions(
-                queue_order_strategy=self.strategy.currentText(),
-                priority_steps=steps,
-                sep=_decode_sep(self.sep.text()),
-                global_keyprefix=self.prefix.text(),
-                visibility_timeout=self.visibility.value(),
-                unacked_restore_interval=self.restore_interval.value(),
-                unacked_restore_throttle=self.restore_throttle.value(),
-            ),
+            transport=self._overrides(steps),
             queues=queues,
+            app_fingerprint=self._fingerprint,
         )
         return profile, errors
+
+    def _overrides(self, steps: list[int]) -> TransportOverrides:
+        """Only the ticked fields: everything else stays the app's."""
+
+        def on(key: str) -> bool:
+            return bool(self.override_boxes[key].isChecked())
+
+        return TransportOverrides(
+            queue_order_strategy=self.strategy.currentText()
+            if on("queue_order_strategy")
+            else None,
+            priority_steps=steps if on("priority_steps") else None,
+            sep=_decode_sep(self.sep.text()) if on("sep") else None,
+            global_keyprefix=self.prefix.text() if on("global_keyprefix") else None,
+            visibility_timeout=self.visibility.value() if on("visibility_timeout") else None,
+            unacked_restore_interval=self.restore_interval.value()
+            if on("unacked_restore_interval")
+            else None,
+            unacked_restore_throttle=self.restore_throttle.value()
+            if on("unacked_restore_throttle")
+            else None,
+        )
 
     def _stored_original(self) -> Profile:
         """The profile being edited with its passwords; a command-line one lives in memory."""
@@ -395,27 +559,30 @@ class ProfileDialog(QDialog):
         self.accept()
 
     def _test_connection(self) -> None:
+        """Broker, result backend (the app's own when the profile names none) and the RabbitMQ
+        management API, each tried once, as `celery-desk profile test` does."""
         profile, errors = self.profile_from_form()
         connection_errors = {
             k: v
             for k, v in {**validate(profile), **errors}.items()
-            if k in ("broker_url", "result_backend")
+            if k in ("broker_url", "result_backend", "management_url")
         }
         self.show_errors(connection_errors)
         if connection_errors:
             return
         services = self.session.services
+        config = self.config
         self.test_button.setEnabled(False)
-        self._set_status("Testing the connection (up to 5 s)…")
+        self._set_status("Testing the broker, the result backend and the management API…")
 
-        def work() -> ConnectionReport:
+        def work() -> list[EndpointCheck]:
             try:
                 endpoints = services.endpoints(self._restore_masked(profile))
             except EmbeddedBrokerError as exc:
-                from desktop.core.connection import Outcome
-
-                return ConnectionReport(Outcome.ERROR, str(exc))
-            return check_broker(endpoints.broker_url)
+                return [EndpointCheck("broker", False, "error", str(exc))]
+            if config is not None:
+                endpoints = with_app_backend(endpoints, config)
+            return check_profile_endpoints(endpoints)
 
         self.background.submit(work, self._show_report, self._show_crash)
 
@@ -430,49 +597,60 @@ class ProfileDialog(QDialog):
             broker_url=urls.join_password(urls.split_password(profile.broker_url).url, password),
         )
 
-    def _show_report(self, report: ConnectionReport) -> None:
+    def _show_report(self, checks: list[EndpointCheck]) -> None:
         self.test_button.setEnabled(True)
-        if report.ok:
-            self._set_status(f"✔ {report.message} ({report.elapsed_s * 1000:.0f} ms)")
-        else:
-            self._set_status(f"✘ {report.outcome.value}: {report.message}", error=True)
+        lines = [f"{'✔' if check.ok else '✘'} {check.what}: {check.message}" for check in checks]
+        self._set_status("\n".join(lines), error=not all(check.ok for check in checks))
 
     def _show_crash(self, exc: BaseException) -> None:
         self.test_button.setEnabled(True)
         self.read_app.setEnabled(True)
         self._set_status(f"{type(exc).__name__}: {exc}", error=True)
 
-    def _read_from_app(self) -> None:
+    def _read_from_app(self, quiet: bool = False) -> None:
+        """Import the app in a child process (its interpreter, directory, settings) and show
+        what it sets; `quiet` when the dialog opens: no message while it reads."""
         profile, _ = self.profile_from_form()
         problems = {
             k: v
             for k, v in validate(profile).items()
             if k in ("app_module", "workdir", "python", "django_settings")
         }
-        self.show_errors(problems)
+        if not quiet:
+            self.show_errors(problems)
         if problems:
             return
         self.read_app.setEnabled(False)
-        self._set_status(f"Importing '{profile.app_module}' in a child process…")
+        if not quiet:
+            self._set_status(f"Importing '{profile.app_module}' in a child process…")
+        services = self.session.services
+        self._reads += 1
+        reading = self._reads  # a later read (other fields) makes this one's answer stale
 
-        def work() -> Profile:
-            return apply_app_defaults(profile, read_app_config(profile))
+        def work() -> EffectiveConfig:
+            endpoints = None
+            try:
+                endpoints = services.endpoints(self._restore_masked(profile))
+            except (EmbeddedBrokerError, ProfileError):
+                endpoints = None
+            return read_effective_config(profile, endpoints)
 
-        def done(filled: Profile) -> None:
+        def done(config: EffectiveConfig) -> None:
+            if reading != self._reads:
+                return
             self.read_app.setEnabled(True)
-            typed = self.password.text()
-            self.load(replace(filled, broker_url=profile.broker_url))
-            self.password.setText(typed)
-            self._set_status(
-                f"Read {len(filled.queues)} queue(s) and the transport options from "
-                f"'{profile.app_module}'. Review, then save."
-            )
+            self.show_config(config)
+            if config.imported:
+                self._fingerprint = config.fingerprint
+            if not quiet:
+                self._set_status(
+                    f"Read '{config.main}'." if config.imported else config.error,
+                    error=not config.imported,
+                )
 
         def failed(exc: BaseException) -> None:
             self.read_app.setEnabled(True)
-            if isinstance(exc, AppConfigError):
-                self._set_status(str(exc), error=True)
-            else:
+            if not quiet:
                 self._show_crash(exc)
 
         self.background.submit(work, done, failed)

@@ -21,22 +21,46 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.profiles import Profile
 from desktop.core.worker_spec import LOG_LEVELS, POOLS, WorkerSpec
 
 
-def redelivery_note(profile: Profile, acks_late: bool | None) -> str:
-    """What happens to a running task if this worker dies, on this profile's broker."""
-    if profile.broker_kind == "rabbitmq":
+def redelivery_note(config: EffectiveConfig, acks_late: bool | None) -> str:
+    """What happens to a running task if this worker dies, on this broker, by the app's own
+    transport settings (each with where it comes from)."""
+    if not config.is_redis:
         return "If the worker dies mid-task, RabbitMQ gives an unacknowledged task back at once."
-    transport = profile.transport
-    sweep = transport.unacked_restore_interval * transport.unacked_restore_throttle
-    late = "" if acks_late else " (with acks_late on)"
+    delay = config.redelivery_delay_s()
+    if delay is None:
+        return ""
+    interval = config.transport_option("unacked_restore_interval")
+    throttle = config.transport_option("unacked_restore_throttle")
+    late = (
+        ""
+        if (acks_late if acks_late is not None else config.acks_late)
+        else (" (with acks_late on)")
+    )
     return (
         f"If the worker dies mid-task{late}, Redis hands the task to another worker after "
-        f"about {transport.redelivery_delay_s()} s: the visibility timeout "
-        f"({transport.visibility_timeout} s) plus the restore sweep ({sweep} s). "
-        "Both are transport settings of the profile."
+        f"about {delay:.0f} s: the visibility timeout "
+        f"({config.transport_option('visibility_timeout')} s, "
+        f"{config.transport_source('visibility_timeout')}) plus the restore sweep "
+        f"({interval} s x {throttle}, {config.transport_source('unacked_restore_interval')})."
+    )
+
+
+def overrides_note(config: EffectiveConfig) -> str:
+    """The transport options this worker gets other than the app's own, said plainly."""
+    if not config.overrides:
+        return ""
+    shown = ", ".join(
+        f"{key} {value!r} (the app: {config.app_transport_option(key)!r})"
+        for key, value in config.overrides.items()
+    )
+    return (
+        f"The profile overrides the app's transport options: {shown}. This worker gets them "
+        "after `--`; workers started by hand keep the app's."
     )
 
 
@@ -44,6 +68,7 @@ class WorkerDialog(QDialog):
     def __init__(
         self,
         profile: Profile,
+        config: EffectiveConfig,
         taken: set[str],
         spec: WorkerSpec | None = None,
         parent: QWidget | None = None,
@@ -51,6 +76,7 @@ class WorkerDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Add a local worker")
         self.profile = profile
+        self.config = config
         self.taken = taken
         layout = QVBoxLayout(self)
         form = QFormLayout()
@@ -59,7 +85,7 @@ class WorkerDialog(QDialog):
         form.addRow("Name", self.name)
         self.queues = QListWidget()
         self.queues.setMaximumHeight(110)
-        for queue in profile.queues:
+        for queue in config.queues:
             item = QListWidgetItem(queue.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Unchecked)
@@ -113,6 +139,11 @@ class WorkerDialog(QDialog):
         self.note.setProperty("role", "muted")
         self.note.setWordWrap(True)
         layout.addWidget(self.note)
+        self.overrides = QLabel(overrides_note(config))
+        self.overrides.setProperty("role", "warning")
+        self.overrides.setWordWrap(True)
+        self.overrides.setVisible(bool(config.overrides))
+        layout.addWidget(self.overrides)
         self.command = QLabel()
         self.command.setProperty("role", "muted")
         self.command.setWordWrap(True)
@@ -188,13 +219,15 @@ class WorkerDialog(QDialog):
 
     def validate(self) -> dict[str, str]:
         spec = self.spec()
-        problems = spec.problems(q.name for q in self.profile.queues)
+        problems = spec.problems(self.config.queue_names())
         if spec.name in self.taken:
             problems["name"] = f"a worker named {spec.name} already runs: choose another name"
         self.problems.setText("\n".join(f"{k}: {v}" for k, v in problems.items()))
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setEnabled(not problems)
-        self.note.setText(redelivery_note(self.profile, spec.acks_late))
+        self.note.setText(redelivery_note(self.config, spec.acks_late))
         argv = ["celery", "-A", self.profile.app_module, *spec.worker_args()]
+        if self.config.overrides:
+            argv += ["--", "broker_transport_options=(json)…"]
         self.command.setText(
             "Runs: " + shlex.join(argv) + "\nBroker and backend URLs reach it through its "
             "environment (CELERY_BROKER_URL, CELERY_RESULT_BACKEND), never its command line."

@@ -8,8 +8,8 @@ from typing import Any
 from PySide6.QtCore import QMimeData, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 
-from desktop.core.app_config import TaskInfo
 from desktop.core.canvas import Node, TaskNode
+from desktop.core.effective_config import TaskInfo
 from desktop.ui.models.canvas import NODE_MIME, empty_container, node_mime
 
 Index = QModelIndex | QPersistentModelIndex

@@ -35,10 +35,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core import canvas, canvas_edit, canvas_library, canvas_recall, control
-from desktop.core.app_config import AppConfig
 from desktop.core.canvas import ERROR, Canvas, Problem, TaskNode
 from desktop.core.canvas_edit import EditError, Position
-from desktop.core.panel_app import use_app_routes
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff, TaskRow
 from desktop.ui.models.canvas import CanvasModel, node_mime
@@ -58,7 +57,7 @@ class BuilderPanel(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
-        self.config: AppConfig | None = None
+        self.config: EffectiveConfig | None = None
         self.registered: dict[str, list[str]] = {}
         self.consumed: frozenset[str] | None = None
         self.sent_ids: dict[str, Position] = {}
@@ -236,10 +235,13 @@ class BuilderPanel(QWidget):
         return side
 
     # -- app, facts, inspect ------------------------------------------------------------------
-    def show_app_config(self, config: AppConfig | None, error: str) -> None:
+    def show_app_config(self, config: EffectiveConfig, error: str) -> None:
         self.config = config
-        if config is None:
-            self.status.setText(f"Could not read the app: {error}")
+        if error:
+            self.status.setText(
+                f"Could not read the app: {error}. Sending uses Celery's defaults; tasks are "
+                "known only from workers."
+            )
             self.status.setProperty("role", "error")
         else:
             self.status.setText(f"{len(config.tasks)} tasks registered by '{config.main}'")
@@ -342,32 +344,16 @@ class BuilderPanel(QWidget):
     def _context(self, position: Position) -> EditorContext:
         node = self.model.node(position)
         receives, follows = canvas_edit.feeding(self.model.root, position)
-        profile = self.session.profile
         params = None
-        routed = None
         if isinstance(node, TaskNode):
             params = self.palette_model.params.get(node.task)
-            routed = self._routed(node.task)
         return EditorContext(
             params=params,
             receives=receives,
             in_chain=follows,
-            queues=[q.name for q in profile.queues] if profile else [],
-            routed_queue=routed,
-            broker_kind="rabbitmq" if profile and profile.broker_kind == "rabbitmq" else "redis",
-            priority_steps=list(profile.transport.priority_steps) if profile else [],
-            max_priorities={q.name: q.max_priority for q in profile.queues} if profile else {},
+            config=self.config,
+            drift=self.session.drift.summary(),
         )
-
-    def _routed(self, task: str) -> str | None:
-        if self.config is None:
-            return None
-        routes = self.config.routes
-        if isinstance(routes, dict) and task in routes:
-            target = routes[task]
-            return str(target.get("queue") if isinstance(target, dict) else target)
-        own = next((t.queue for t in self.config.tasks if t.name == task), None)
-        return own or self.config.default_queue or None
 
     def _show_selected(self, position: Position | None) -> None:
         if position is None or self.model.root is None:
@@ -382,7 +368,7 @@ class BuilderPanel(QWidget):
 
     @staticmethod
     def _empty_context() -> EditorContext:
-        return EditorContext(None, False, False, [], None, "redis", [], {})
+        return EditorContext(None, False, False, None)
 
     def _node_edited(self, node: Any) -> None:
         at = self.view.selected
@@ -394,14 +380,11 @@ class BuilderPanel(QWidget):
 
     # -- checks -------------------------------------------------------------------------------
     def target(self) -> canvas.Target | None:
-        profile = self.session.profile
-        if profile is None:
+        profile, config = self.session.profile, self.config
+        if profile is None or config is None:
             return None
-        tasks = None
-        if self.config is not None:
-            tasks = {t.name: t.params for t in self.config.tasks}
-        default_queue = self.config.default_queue if self.config else ""
-        return canvas.Target.for_profile(profile, tasks, default_queue, self.consumed)
+        has_backend = bool(profile.result_backend or config.result_backend)
+        return canvas.Target.for_config(config, has_backend, self.consumed)
 
     def current_problems(self) -> list[Problem]:
         root = self.model.root
@@ -551,16 +534,13 @@ class BuilderPanel(QWidget):
         config = self.config
 
         def work(app: Any) -> canvas.Sent:
-            if config is not None:
-                use_app_routes(app, config.routes, config.default_queue)
-
             def record(node: canvas.SentNode) -> None:
                 if journal is not None:
                     journal.record_submitted(
                         node.id, node.task, queue=node.queue, priority=node.priority
                     )
 
-            sent, _result = canvas.send(drawn, app, record)
+            sent, _result = canvas.send(drawn, app, record, config)
             return sent
 
         def done(sent: canvas.Sent) -> None:
@@ -610,7 +590,11 @@ class BuilderPanel(QWidget):
         if not waiting:
             self._result_timer.stop()
             return
-        if self._polling or self.session.profile is None or not self.session.profile.result_backend:
+        profile, config = self.session.profile, self.config
+        has_backend = profile is not None and bool(
+            profile.result_backend or (config and config.result_backend)
+        )
+        if self._polling or not has_backend:
             return
         self._polling = True
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QTableWidgetItem
+
+from desktop.core.effective_config import EffectiveConfig
 
 
 def heading(text: str) -> QLabel:
@@ -40,13 +41,8 @@ def fill_table(table: QTableWidget, rows: Sequence[Sequence[str]]) -> None:
             table.setItem(r, c, QTableWidgetItem(value))
 
 
-def route_rows(routes: object) -> list[tuple[str, str]]:
-    if isinstance(routes, dict):
-        rows = []
-        for pattern, target in routes.items():
-            queue = target.get("queue", json.dumps(target)) if isinstance(target, dict) else target
-            rows.append((str(pattern), str(queue)))
-        return rows
-    if routes:
-        return [("(router)", str(routes))]
-    return []
+def routed_summary(config: EffectiveConfig) -> str:
+    """Which tasks the app's routes send where, as its own router resolved them."""
+    parts = [f"{task} → {queue}" for task, queue in config.routed_elsewhere()]
+    parts.append(f"everything else → {config.default_queue}")
+    return "; ".join(parts)

@@ -206,26 +206,30 @@ class LocalWorkersPart(QWidget):
         return {w.name for w in self.model.workers() if w.running}
 
     def add_worker(self, spec: WorkerSpec | None = None) -> WorkerDialog | None:
-        profile = self.session.profile
+        profile, config = self.session.profile, self.session.app_config
         if profile is None:
             return None
+        if config is None:
+            self.show_message("The app's configuration is still being read: try again.", True)
+            return None
         if spec is None:
-            first = profile.queues[0].name if profile.queues else ""
+            first = config.default_queue
             names = {w.name for w in self.model.workers()}
             spec = WorkerSpec(name=free_name(first or "worker", names), queues=[first])
-        dialog = WorkerDialog(profile, self.taken_names(), spec, self)
+        dialog = WorkerDialog(profile, config, self.taken_names(), spec, self)
         dialog.accepted.connect(lambda: self.session.start_local_worker(dialog.spec()))
         dialog.open()
         return dialog
 
     def _fill_presets(self) -> None:
         self.presets_menu.clear()
-        profile = self.session.profile
-        if profile is None:
+        config = self.session.app_config
+        if config is None:
+            self.presets_menu.addAction("Reading the app's configuration…").setEnabled(False)
             return
-        found = presets(profile)
+        found = presets(config.queue_names())
         if not found:
-            self.presets_menu.addAction("This profile has no queues yet").setEnabled(False)
+            self.presets_menu.addAction("The app has no queues").setEnabled(False)
         for label, specs in found.items():
             action = self.presets_menu.addAction(label)
             action.triggered.connect(lambda _=False, s=specs: self.start_preset(s))

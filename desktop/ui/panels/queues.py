@@ -29,12 +29,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core import control, queues, run_order
-from desktop.core.app_config import AppConfig
+from desktop.core.app_config import Drift
 from desktop.core.canvas import Canvas, TaskNode
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.profiles import Profile
 from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff
-from desktop.ui.panels.common import heading, muted, read_only_table, route_rows
+from desktop.ui.panels.common import heading, muted, read_only_table, routed_summary
 from desktop.ui.theme import ERROR_COLOUR, MUTED_COLOUR, WARNING_COLOUR
 
 T = TypeVar("T")
@@ -50,18 +51,26 @@ HELD_COLUMNS = ["Worker", "Holds it as", "Task", "Id", "Priority", "Started / ET
 RAN_COLUMNS = ["Started", "Task", "Priority", "Waited", "Worker", "State", "Order"]
 
 
-def priority_note(profile: Profile) -> str:
-    if profile.broker_kind == "rabbitmq":
+def priority_note(config: EffectiveConfig) -> str:
+    """How this broker orders a queue, by the app's own settings (each with its source)."""
+    if not config.is_redis:
         return (
             "RabbitMQ: a higher number runs first, on queues declared with x-max-priority; "
             "it shows with prefetch multiplier 1 and acks_late."
         )
-    steps = profile.transport.priority_steps
-    return (
-        f"Redis: a lower number runs first with queue_order_strategy 'priority'; priorities "
-        f"are rounded to the steps {steps}. A task held by a killed worker returns after "
-        f"~{profile.transport.redelivery_delay_s()} s (visibility timeout + restore sweep)."
+    steps = ", ".join(map(str, config.priority_steps))
+    text = (
+        f"Redis: a lower number runs first; priorities go to the steps {steps} "
+        f"({config.transport_source('priority_steps')}), first in first out within a step."
     )
+    delay = config.redelivery_delay_s()
+    if delay is not None:
+        text += (
+            f" A task held by a killed worker returns after ~{delay:.0f} s (visibility timeout "
+            f"{config.transport_option('visibility_timeout')} s, "
+            f"{config.transport_source('visibility_timeout')}, + restore sweep)."
+        )
+    return text
 
 
 def _item(text: Any, tip: str = "", colour: str = "") -> QTableWidgetItem:
@@ -80,12 +89,17 @@ def _fill(table: QTableWidget, rows: list[list[QTableWidgetItem]]) -> None:
             table.setItem(r, c, item)
 
 
-def _on_broker(services: Any, profile: Profile, use: Callable[[queues.Inspector], T]) -> T:
-    """Runs on a pool thread: one inspector for the profile's broker, closed after `use`."""
+def _on_broker(
+    services: Any,
+    profile: Profile,
+    config: EffectiveConfig,
+    management_url: str,
+    use: Callable[[queues.Inspector], T],
+) -> T:
+    """Runs on a pool thread: one inspector for the profile's broker, reading the lists the
+    app's workers read (config), closed after `use`."""
     endpoints = services.endpoints(profile)
-    source = queues.inspector(
-        endpoints.broker_url, profile.transport, endpoints.management_url, profile.queues
-    )
+    source = queues.inspector(endpoints.broker_url, config, management_url)
     try:
         return use(source)
     finally:
@@ -107,8 +121,8 @@ class QueuesPanel(QWidget):
         self.session = session
         self.settings = settings
         self.profile: Profile | None = None
-        self.routes: list[tuple[str, str]] = []
-        self.default_queue = ""
+        self.config: EffectiveConfig | None = None
+        self.management: queues.Management | None = None  # RabbitMQ: which API answered
         self.snapshot: queues.Snapshot | None = None
         self.held_by_workers: list[dict[str, Any]] = []
         self.consumers: dict[str, int] | None = None  # from workers' active_queues
@@ -128,6 +142,11 @@ class QueuesPanel(QWidget):
         layout.addWidget(heading("Queues"))
         self.note = muted()
         layout.addWidget(self.note)
+        self.drift = QLabel()
+        self.drift.setProperty("role", "warning")
+        self.drift.setWordWrap(True)
+        self.drift.hide()
+        layout.addWidget(self.drift)
         controls = QHBoxLayout()
         controls.addWidget(QLabel("Refresh every"))
         self.interval = QSpinBox()
@@ -191,6 +210,7 @@ class QueuesPanel(QWidget):
         split.setStretchFactor(1, 2)
         layout.addWidget(split, 1)
         self.transport = muted("")
+        self.transport.setWordWrap(True)
         layout.addWidget(self.transport)
 
         self.timer = QTimer(self)
@@ -213,24 +233,53 @@ class QueuesPanel(QWidget):
             self.status.setText("")
             self._read_at = self._asked_at = ""
             self.read_at.setText("")
+        if facts.profile != self.profile:
+            self.management = None
         self.profile = facts.profile
         self._render_static()
+        self._find_management()
         self.refresh(inspect=True)
 
-    def show_app_config(self, config: AppConfig | None, error: str) -> None:
+    def show_app_config(self, config: EffectiveConfig, error: str) -> None:
         del error
-        self.routes = route_rows(config.routes) if config else []
-        self.default_queue = config.default_queue if config else ""
+        self.config = config
+        self._render_static()
+        self._find_management()
+        self.refresh(inspect=True)
+
+    def show_drift(self, drift: Drift) -> None:
+        self.drift.setText(drift.summary())
+        self.drift.setVisible(drift.changed)
+
+    def _find_management(self) -> None:
+        """RabbitMQ: the profile's management API, else the one at RabbitMQ's default port
+        with the broker's credentials; found once per profile, off the GUI thread."""
+        profile, config = self.profile, self.config
+        if profile is None or config is None or config.is_redis or self.management is not None:
+            return
+        services, generation = self.session.services, self._generation
+        self.management = queues.Management("", "looking for the management API…")
+
+        def work() -> queues.Management:
+            endpoints = services.endpoints(profile)
+            return queues.find_management(endpoints.broker_url, endpoints.management_url)
+
+        def done(found: queues.Management) -> None:
+            if generation == self._generation:
+                self.management = found
+                self._render_static()
+
+        self.session.background.submit(work, done, lambda exc: None)
+
+    def _management_url(self) -> str:
+        found = self.management
+        return found.url if found is not None and found.answered else ""
 
     def queue_of(self, routing_key: str | None) -> str | None:
-        """Events and delivery info name the routing key; the profile says which queue."""
-        if not routing_key or self.profile is None:
+        """Events and delivery info name the routing key; the app's queues say which queue."""
+        if not routing_key or self.config is None:
             return routing_key
-        for spec in self.profile.queues:
-            bound = spec.keys()
-            if routing_key in bound:
-                return spec.name
-        return routing_key
+        return self.config.routing().get(routing_key, routing_key)
 
     def apply_diff(self, diff: StateDiff) -> None:
         """Events move tasks in and out of queues: count them, and refresh soon."""
@@ -262,11 +311,11 @@ class QueuesPanel(QWidget):
 
     # -- refreshing ---------------------------------------------------------------------------
     def names(self) -> list[str]:
-        return [q.name for q in self.profile.queues] if self.profile else []
+        return self.config.queue_names() if self.config else []
 
     def refresh(self, inspect: bool = False) -> None:
-        profile = self.profile
-        if profile is None or self.session.profile is None:
+        profile, config = self.profile, self.config
+        if profile is None or config is None or self.session.profile is None:
             return
         if inspect:
             self._inspect()
@@ -276,13 +325,15 @@ class QueuesPanel(QWidget):
         self._busy = True
         self._again = False
         generation = self._generation
-        services = self.session.services
+        services, management = self.session.services, self._management_url()
         names, selected = self.names(), self.selected
 
         def work() -> queues.Snapshot:
             return _on_broker(
                 services,
                 profile,
+                config,
+                management,
                 lambda source: queues.snapshot(source, names, selected, PAGE, peek=False),
             )
 
@@ -340,13 +391,20 @@ class QueuesPanel(QWidget):
 
     def read_contents(self) -> None:
         """RabbitMQ: the selected queue's first messages through the management API, once."""
-        profile, queue = self.profile, self.selected
-        if profile is None or queue is None:
+        profile, queue, config = self.profile, self.selected, self.config
+        if profile is None or queue is None or config is None:
             return
         services, generation = self.session.services, self._generation
+        management = self._management_url()
 
         def work() -> list[queues.Waiting]:
-            return _on_broker(services, profile, lambda source: source.waiting(queue, 0, PEEK_PAGE))
+            return _on_broker(
+                services,
+                profile,
+                config,
+                management,
+                lambda source: source.waiting(queue, 0, PEEK_PAGE),
+            )
 
         def done(found: list[queues.Waiting]) -> None:
             if generation != self._generation:
@@ -390,33 +448,32 @@ class QueuesPanel(QWidget):
 
     # -- rendering ----------------------------------------------------------------------------
     def _render_static(self) -> None:
-        profile = self.profile
-        if profile is None:
+        config = self.config
+        if self.profile is None or config is None:
+            self.note.setText("Reading the app's configuration…")
             return
-        self.note.setText(priority_note(profile))
-        rabbit = profile.broker_kind == "rabbitmq"
+        self.note.setText(priority_note(config))
+        rabbit = not config.is_redis
         self.peek.setVisible(rabbit)
-        self.peek.setEnabled(bool(profile.management_url))
+        self.peek.setEnabled(bool(self._management_url()))
         self.remove_button.setVisible(not rabbit)
-        if rabbit and not profile.management_url:
-            self.peek.setToolTip("Set the profile's management URL to see message contents.")
-        options = profile.transport
-        facts = [f"Routes: {self._routed_summary()}"]
+        if rabbit and self.management is not None:
+            self.peek.setToolTip(
+                queues.PEEK_NOTE if self.management.answered else self.management.note
+            )
+        facts = [] if config.imported else [f"(the app could not be read: {config.error})"]
+        facts.append(f"Routes: {routed_summary(config)}")
         if not rabbit:
             facts += [
-                f"order strategy {options.queue_order_strategy}",
-                f"steps {', '.join(map(str, options.priority_steps))}",
-                f"separator {options.sep!r}",
-                f"key prefix {options.global_keyprefix or '(none)'}",
-                f"visibility timeout {options.visibility_timeout} s",
+                _fact(config, "queue_order_strategy", "order strategy"),
+                _fact(config, "priority_steps", "steps"),
+                _fact(config, "sep", "separator"),
+                _fact(config, "global_keyprefix", "key prefix"),
+                _fact(config, "visibility_timeout", "visibility timeout"),
             ]
+        elif self.management is not None:
+            facts.append(self.management.note)
         self.transport.setText(" · ".join(facts))
-
-    def _routed_summary(self) -> str:
-        parts = [f"{task} → {queue}" for task, queue in self.routes]
-        if self.default_queue:
-            parts.append(f"everything else → {self.default_queue}")
-        return "; ".join(parts) or "(the app was not read)"
 
     def _rate(self, queue: str, kind: str) -> str:
         now = time.monotonic()
@@ -457,7 +514,8 @@ class QueuesPanel(QWidget):
             )
         names = [c.queue for c in taken.counts]
         if self.selected not in names and names:
-            default = self.default_queue if self.default_queue in names else names[0]
+            preferred = self.config.default_queue if self.config else ""
+            default = preferred if preferred in names else names[0]
             self.selected = default
             self.refresh()  # its waiting page was not read yet
         keep = self.selected
@@ -539,18 +597,11 @@ class QueuesPanel(QWidget):
         _fill(self.held, rows)
 
     def _render_ran(self, queue: str) -> None:
-        journal = self.session.journal
-        profile = self.profile
-        if journal is None or profile is None:
+        journal, config = self.session.journal, self.config
+        if journal is None or config is None:
             self.ran.setRowCount(0)
             return
-        spec = next((q for q in profile.queues if q.name == queue), None)
-        ran = run_order.started_order(
-            journal.started_in_queue(queue, RAN_ROWS),
-            rabbit=profile.broker_kind == "rabbitmq",
-            steps=list(profile.transport.priority_steps),
-            max_priority=spec.max_priority if spec else None,
-        )
+        ran = run_order.started_order(journal.started_in_queue(queue, RAN_ROWS), queue, config)
         rows = []
         for item in ran:
             order = ""
@@ -622,9 +673,9 @@ class QueuesPanel(QWidget):
 
     def remove_selected(self) -> None:
         """Redis: delete exactly this message from its list, so no worker ever gets it."""
-        taken, queue, profile = self.snapshot, self.selected, self.profile
+        taken, queue, profile, config = self.snapshot, self.selected, self.profile, self.config
         rows = self.waiting.selectionModel().selectedRows()
-        if taken is None or queue is None or profile is None or not rows:
+        if taken is None or queue is None or profile is None or config is None or not rows:
             return
         if rows[0].row() >= len(taken.waiting):
             return
@@ -635,6 +686,8 @@ class QueuesPanel(QWidget):
             return _on_broker(
                 services,
                 profile,
+                config,
+                "",
                 lambda source: (
                     source.remove(queue, entry) if isinstance(source, queues.RedisQueues) else 0
                 ),
@@ -682,13 +735,13 @@ class QueuesPanel(QWidget):
             self.purge(queue)
 
     def purge(self, queue: str) -> None:
-        profile = self.profile
-        if profile is None:
+        profile, config = self.profile, self.config
+        if profile is None or config is None:
             return
         services = self.session.services
 
         def work() -> int:
-            return _on_broker(services, profile, lambda source: source.purge(queue))
+            return _on_broker(services, profile, config, "", lambda source: source.purge(queue))
 
         def done(count: int) -> None:
             self.status.setText(f"Purged {count} message(s) from '{queue}'.")
@@ -697,3 +750,13 @@ class QueuesPanel(QWidget):
         self.session.background.submit(
             work, done, lambda exc: self.status.setText(f"Purge failed: {exc}")
         )
+
+
+def _fact(config: EffectiveConfig, key: str, label: str) -> str:
+    value = config.transport_option(key)
+    shown = (
+        repr(value)
+        if isinstance(value, str)
+        else (", ".join(map(str, value)) if isinstance(value, list) else str(value))
+    )
+    return f"{label} {shown or '(none)'} ({config.transport_source(key)})"

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core import control, urls
-from desktop.core.app_config import AppConfig
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.journal import Journal, TaskQuery
 from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff
@@ -250,15 +250,20 @@ class TasksPanel(QWidget):
     def show_facts(self, facts: ConnectionFacts) -> None:
         self.backend = urls.mask(facts.endpoints.result_backend if facts.endpoints else "")
 
-    def show_app_config(self, config: AppConfig | None, error: str) -> None:
-        if config is None:
-            self.delivery.setText(f"App not readable: {error}")
-            return
+    def show_app_config(self, config: EffectiveConfig, error: str) -> None:
+        """The settings that decide delivery, each marked when it is Celery's default."""
         backend = self.backend or urls.mask(config.result_backend) or "none"
+
+        def mark(key: str) -> str:
+            return " (Celery default)" if config.setting_source(key) != "app" else ""
+
+        prefix = f"App not readable ({error}); Celery's defaults apply · " if error else ""
         self.delivery.setText(
-            f"Result backend {backend} · default queue '{config.default_queue}' · default "
-            f"priority {config.default_priority} · acks {'late' if config.acks_late else 'early'}"
-            f" · prefetch multiplier {config.prefetch_multiplier}"
+            f"{prefix}Result backend {backend} · default queue '{config.default_queue}'"
+            f"{mark('task_default_queue')} · default priority {config.default_priority}"
+            f"{mark('task_default_priority')} · acks "
+            f"{'late' if config.acks_late else 'early'}{mark('task_acks_late')} · prefetch "
+            f"multiplier {config.prefetch_multiplier}{mark('worker_prefetch_multiplier')}"
         )
 
     # -- details ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core import control, urls
-from desktop.core.app_config import AppConfig
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff
 from desktop.ui.models.workers import WorkersModel
@@ -155,7 +155,8 @@ class WorkersPanel(QWidget):
             return value if ok else None
 
         if command in ("add_consumer", "cancel_consumer"):
-            known = [q.name for q in self.session.profile.queues] if self.session.profile else []
+            config = self.session.app_config
+            known = config.queue_names() if config else []
             verb = "consume" if command == "add_consumer" else "stop consuming"
             queue, ok = QInputDialog.getItem(
                 self,
@@ -264,17 +265,15 @@ class WorkersPanel(QWidget):
                 )
             )
         self.facts.set_facts([(k, urls.mask(v)) for k, v in rows])
+
+    def show_app_config(self, config: EffectiveConfig, error: str) -> None:
+        """A `celery worker` command per queue of the app, as a person would start it."""
+        del error
+        app_module = self.session.profile.app_module if self.session.profile else config.main
         fill_table(
             self.commands,
             [
-                (
-                    q.name,
-                    str(q.max_priority or "—"),
-                    worker_command_line(profile.app_module, q.name),
-                )
-                for q in profile.queues
+                (q.name, str(q.max_priority or "—"), worker_command_line(app_module, q.name))
+                for q in config.queues
             ],
         )
-
-    def show_app_config(self, config: AppConfig | None, error: str) -> None:
-        del config, error  # the queues come from the profile, already filled from the app

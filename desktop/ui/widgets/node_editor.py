@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from bisect import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +39,7 @@ from desktop.core.canvas import (
     check_options,
     node_to_json,
 )
+from desktop.core.effective_config import EffectiveConfig
 
 POSITIONAL = ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")
 VARIADIC = ("VAR_POSITIONAL", "VAR_KEYWORD")
@@ -51,9 +51,6 @@ KIND_TEXT = {
     "GroupNode": "group: runs in parallel",
     "ChordNode": "chord: a group, then the body with all results",
 }
-# kombu's virtual Channel clamps a message priority to 0..9 (min_priority/max_priority) before
-# the Redis transport picks a step: kombu/transport/virtual/base.py, _get_message_priority.
-REDIS_TOP_PRIORITY = 9
 
 
 def _number(value: Any) -> bool:
@@ -76,44 +73,12 @@ class EditorContext:
     params: list[dict[str, Any]] | None  # the task's parameters; None: not known
     receives: bool  # the node gets the previous result as its first argument
     in_chain: bool  # the node follows another step, so s()/si() matters
-    queues: list[str]  # the profile's queue names
-    routed_queue: str | None  # where the app's routes send this task when no queue is set
-    broker_kind: str  # "redis" | "rabbitmq"
-    priority_steps: list[int]  # Redis priority steps (e.g. [0,3,6,9] or 0..9)
-    max_priorities: dict[str, int | None]  # queue name -> x-max-priority (RabbitMQ), when known
+    config: EffectiveConfig | None  # the app's queues, routes and priority rules
+    drift: str = ""  # what changed in the app's configuration since it was last read
 
-
-def redis_step(priority: int, steps: list[int]) -> int:
-    """The Redis list a priority lands in, as kombu picks it: clamp to 0..9, then the highest
-    step not above it (kombu/transport/redis.py, Channel.priority: steps[bisect(steps, n) - 1])."""
-    return steps[bisect(steps, max(0, min(priority, REDIS_TOP_PRIORITY))) - 1]
-
-
-def priority_note(priority: int | None, queue: str | None, context: EditorContext) -> str:
-    """What the chosen priority does on this broker, so nobody expects 255 to beat 9 on Redis."""
-    if context.broker_kind == "redis":
-        steps = sorted(context.priority_steps) or [0]
-        step = redis_step(priority or 0, steps)
-        same = [n for n in range(REDIS_TOP_PRIORITY + 1) if redis_step(n, steps) == step]
-        subject = "no priority (counts as 0)" if priority is None else f"priority {priority}"
-        if (priority or 0) > REDIS_TOP_PRIORITY:
-            subject += f" (kombu caps it at {REDIS_TOP_PRIORITY})"
-        shared = str(same[0]) if len(same) == 1 else f"{same[0]} to {same[-1]}"
-        return (
-            f"Redis: a lower number runs first (priority strategy). Steps "
-            f"{', '.join(map(str, steps))}: {subject} is served with the {step} step, "
-            f"first in first out with priorities {shared}."
-        )
-    text = "RabbitMQ: a higher number runs first; needs x-max-priority on the queue."
-    if priority is None:
-        text += " No priority counts as 0."
-    if queue and queue in context.max_priorities:
-        top = context.max_priorities[queue]
-        if top is None:
-            text += f" Queue '{queue}' has no x-max-priority: priority is ignored."
-        else:
-            text += f" Queue '{queue}' has x-max-priority {top}; above it counts as {top}."
-    return text
+    @property
+    def queues(self) -> list[str]:
+        return self.config.queue_names() if self.config else []
 
 
 def _same(a: Node, b: Node | None) -> bool:
@@ -154,7 +119,7 @@ class NodeEditor(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._node: Node | None = None
-        self._context = EditorContext(None, False, False, [], None, "redis", [0, 3, 6, 9], {})
+        self._context = EditorContext(None, False, False, None)
         self._feeds = False  # this position gets the previous result when the node is s()
         self._form: QWidget | None = None
         self.arg_fields: dict[str, QWidget] = {}
@@ -514,15 +479,26 @@ class NodeEditor(QWidget):
 
     def _update_notes(self) -> None:
         assert self._node is not None
+        config = self._context.config
+        task = self._node.task if isinstance(self._node, TaskNode) else ""
         queue = self._node.options.get("queue")
+        routed = config.routed_queue(task) if config and task else None
         if queue:
             known = queue in self._context.queues
-            note = f"sent to '{queue}'" + ("" if known else " (not one of the profile's queues)")
-        elif self._context.routed_queue:
-            note = f"routed to '{self._context.routed_queue}' by the app's routes"
+            note = f"sent to '{queue}'" + ("" if known else " (not one of the app's queues)")
+        elif routed:
+            note = f"routed to '{routed}' by the app's routes"
+        elif config is not None:
+            note = f"routing decides: the app's default queue '{config.default_queue}'"
         else:
-            note = "routing decides: the app's default queue"
+            note = "routing decides (reading the app's configuration…)"
         self.queue_note.setText(note)
-        where = queue or self._context.routed_queue
         priority = self._node.options.get("priority")
-        self.priority_note.setText(priority_note(priority, where, self._context))
+        if config is None:
+            self.priority_note.setText("")
+        else:
+            where = queue or routed or config.default_queue
+            text = config.priority_note(priority, where, task)
+            self.priority_note.setText(
+                f"{text}\n{self._context.drift}" if self._context.drift else text
+            )
