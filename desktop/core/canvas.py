@@ -7,10 +7,11 @@ path (`root.children[2].args`), so a broken file is refused whole and nothing on
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
@@ -544,6 +545,27 @@ def _routed_queue(app: Any, task: str) -> str | None:
     return str(getattr(queue, "name", queue)) if queue else None
 
 
+@contextlib.contextmanager
+def _results_not_awaited(app: Any) -> Iterator[None]:
+    """While sending, Celery registers the result objects of group members with an
+    asynchronous result backend (Redis, RPC) to wake whoever waits on them: it subscribes to
+    each task's result and keeps the object until the result arrives. Nobody here waits on a
+    result (states are read with get_task_meta), so those objects would live, subscribed, until
+    the process exits, and then reconnect to unsubscribe while Python shuts down ("Exception
+    ignored in AsyncResult.__del__"). While it sends, this thread's backend (Celery makes one
+    per thread) registers nothing, as a synchronous backend never does."""
+    backend = app.backend
+    own = vars(backend).get("add_pending_result")
+    backend.add_pending_result = lambda result, *args, **kwargs: result
+    try:
+        yield
+    finally:
+        if own is None:
+            del backend.add_pending_result
+        else:
+            backend.add_pending_result = own
+
+
 def send(canvas: Canvas, app: Any, record: Any = None) -> Sent:
     """Give every task its id, let `record(SentNode)` keep them (the journal: priority and
     queue travel in no event), then send. The ids are chosen here rather than read back from
@@ -557,4 +579,5 @@ def send(canvas: Canvas, app: Any, record: Any = None) -> Sent:
     if record is not None:
         for node in nodes:
             record(node)
-    return Sent(_root_id(built.apply_async()), nodes)
+    with _results_not_awaited(app):
+        return Sent(_root_id(built.apply_async()), nodes)

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +27,7 @@ from desktop.core import canvas
 from desktop.core.canvas import Canvas, ChainNode, ChordNode, GroupNode, Node, TaskNode
 from desktop.core.panel_app import panel_app, use_app_routes
 from desktop.core.profiles import QueueSpec
-from tests.integration.worker_process import WorkerProcess, running_worker
+from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
 
 pytestmark = pytest.mark.slow
 BROKER_DB, BACKEND_DB, WORKER_BACKEND_DB = 5, 6, 4  # this module's own databases
@@ -232,3 +235,38 @@ def test_a_worker_runs_exactly_the_recorded_ids_of_every_shape(
         results.flushdb()
         results.close()
         app.close()
+
+
+def test_sending_leaves_no_result_to_reconnect_when_python_exits(embedded_redis: Any) -> None:
+    """Celery's group results subscribe to their tasks' results on an asynchronous backend;
+    kept until exit, they reconnect to unsubscribe while Python shuts down."""
+    script = """
+import os
+from desktop.core import canvas
+from desktop.core.panel_app import panel_app
+from tests.integration.test_canvas_send import SHAPES
+app = panel_app(os.environ["CELERY_BROKER"], os.environ["CELERY_BACKEND"])
+for name in ("group", "chord", "group then a step (a chord in a chain)"):
+    canvas.send(canvas.Canvas(name, SHAPES[name]), app)
+app.close()
+print("sent")
+"""
+    urls = {  # passwords stay out of the command line
+        "CELERY_BROKER": embedded_redis.url(BROKER_DB),
+        "CELERY_BACKEND": embedded_redis.url(BACKEND_DB),
+    }
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO_ROOT,
+            env={**os.environ, **urls},
+            check=False,
+        )
+    finally:
+        _flush(embedded_redis)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "sent\n"
+    assert "Exception ignored" not in done.stderr, done.stderr
