@@ -971,7 +971,7 @@ def run(
             journal.record_submitted(node.id, node.task, queue=node.queue, priority=node.priority)
 
         try:
-            sent, _result = canvas.send(loaded, app, record, config)
+            sent = canvas.send(loaded, app, record, config)
         except (OSError, OperationalError) as exc:
             _fail(f"sending failed: {exc}")
         states: dict[str, tuple[str, Any]] = {n.id: ("PENDING", None) for n in sent.nodes}

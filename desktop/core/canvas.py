@@ -7,8 +7,11 @@ path (`root.children[2].args`), so a broken file is refused whole and nothing on
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import uuid
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
@@ -234,31 +237,41 @@ def _send_options(options: dict[str, Any]) -> dict[str, Any]:
     return sent
 
 
-def to_signature(node: Node, app: Any, *, sending: bool = False) -> Any:
+def to_signature(
+    node: Node, app: Any, *, sending: bool = False, task_ids: Mapping[str, str] | None = None
+) -> Any:
     """The Celery signature for a node. Chains are built as `_chain` so a group followed by a
-    task stays a chain here; Celery itself turns it into a chord when it is sent."""
+    task stays a chain here; Celery itself turns it into a chord when it is sent.
+
+    `task_ids` (a task's position -> its id) gives every task its id before Celery sees it:
+    Celery keeps an id set on a signature through all the copies it makes while sending (a
+    chord's header, a group turned into a chord in a chain), and sends the task under it."""
     from celery import group
     from celery.canvas import Signature, _chain, chord
 
-    options = _send_options(node.options) if sending else dict(node.options)
-    if isinstance(node, TaskNode):
-        return Signature(
-            node.task,
-            args=tuple(node.args),
-            kwargs=dict(node.kwargs),
-            options=options,
-            immutable=node.immutable,
-            app=app,
-        )
-    if isinstance(node, ChainNode):
-        steps = [to_signature(c, app, sending=sending) for c in node.children]
-        return _chain(*steps, app=app).set(**options)
-    if isinstance(node, GroupNode):
-        return group([to_signature(c, app, sending=sending) for c in node.children], app=app).set(
-            **options
-        )
-    header = [to_signature(c, app, sending=sending) for c in node.header]
-    return chord(header, to_signature(node.body, app, sending=sending), app=app).set(**options)
+    def build(node: Node, path: str) -> Any:
+        options = _send_options(node.options) if sending else dict(node.options)
+        if isinstance(node, TaskNode):
+            if task_ids is not None:
+                options["task_id"] = task_ids[path]
+            return Signature(
+                node.task,
+                args=tuple(node.args),
+                kwargs=dict(node.kwargs),
+                options=options,
+                immutable=node.immutable,
+                app=app,
+            )
+        if isinstance(node, ChordNode):
+            header = [build(c, _join(path, i)) for i, c in enumerate(node.header)]
+            body = build(node.body, _join(path, len(node.header)))
+            return chord(header, body, app=app).set(**options)
+        members = [build(c, _join(path, i)) for i, c in enumerate(node.children)]
+        if isinstance(node, ChainNode):
+            return _chain(*members, app=app).set(**options)
+        return group(members, app=app).set(**options)
+
+    return build(node, "")
 
 
 def from_signature(signature: Any) -> Node:
@@ -525,43 +538,76 @@ class Sent:
     nodes: list[SentNode]
 
 
-def _leaf_ids(node: Node, built: Any, path: str, options: dict[str, Any]) -> list[SentNode]:
-    """Walk the node tree and the frozen signature side by side: leaf ids hold on sending."""
+def _sent_nodes(node: Node, path: str, options: dict[str, Any]) -> list[SentNode]:
+    """Every task of the tree with a new id, and the queue and priority the canvas gives it."""
     merged = {**options, **node.options}
     if isinstance(node, TaskNode):
-        task_id = built.id or built.options.get("task_id")
-        priority = merged.get("priority")
-        return [SentNode(path, node.task, str(task_id), merged.get("queue"), priority)]
+        task_id = str(uuid.uuid4())
+        return [SentNode(path, node.task, task_id, merged.get("queue"), merged.get("priority"))]
     if isinstance(node, ChordNode):
         found = []
-        for index, (child, sig) in enumerate(zip(node.header, built.tasks, strict=True)):
-            found += _leaf_ids(child, sig, _join(path, index), merged)
-        return found + _leaf_ids(node.body, built.body, _join(path, len(node.header)), merged)
+        for index, child in enumerate(node.header):
+            found += _sent_nodes(child, _join(path, index), merged)
+        return found + _sent_nodes(node.body, _join(path, len(node.header)), merged)
     found = []
-    for index, (child, sig) in enumerate(zip(node.children, built.tasks, strict=True)):
+    for index, child in enumerate(node.children):
         # A group passes its options to every member; a chain's reach only its first step
         # (Celery's _chain.run), so later steps are recorded with their own options only.
         passed = merged if isinstance(node, GroupNode) or index == 0 else {}
-        found += _leaf_ids(child, sig, _join(path, index), passed)
+        found += _sent_nodes(child, _join(path, index), passed)
     return found
+
+
+def _root_id(result: Any) -> str:
+    """The id of what the workflow starts with, from Celery's result tree (each result links to
+    the one before it): the first task's id, which every task of it carries as its root id;
+    for a canvas that starts with a group or a chord's header, that group's id as sent."""
+    while getattr(result, "parent", None) is not None:
+        result = result.parent
+    return str(result.id)
+
+
+@contextlib.contextmanager
+def _results_not_awaited(app: Any) -> Iterator[None]:
+    """While sending, Celery registers the result objects of group members with an
+    asynchronous result backend (Redis, RPC) to wake whoever waits on them: it subscribes to
+    each task's result and keeps the object until the result arrives. Nobody here waits on a
+    result (states are read with get_task_meta), so those objects would live, subscribed, until
+    the process exits, and then reconnect to unsubscribe while Python shuts down ("Exception
+    ignored in AsyncResult.__del__"). While it sends, this thread's backend (Celery makes one
+    per thread) registers nothing, as a synchronous backend never does."""
+    backend = app.backend
+    own = vars(backend).get("add_pending_result")
+    backend.add_pending_result = lambda result, *args, **kwargs: result
+    try:
+        yield
+    finally:
+        if own is None:
+            del backend.add_pending_result
+        else:
+            backend.add_pending_result = own
 
 
 def send(
     canvas: Canvas, app: Any, record: Any = None, config: EffectiveConfig | None = None
-) -> tuple[Sent, Any]:
-    """Freeze for every task's id, let `record(SentNode)` keep them (the journal: priority and
-    queue travel in no event), then send. Returns the ids and Celery's result. With the app's
-    configuration, a task sent without a queue or priority is recorded with the queue the
-    app's routes pick and the priority the app sends (its task_default_priority)."""
-    built = to_signature(canvas.root, app, sending=True)
-    built.freeze()
-    nodes = _leaf_ids(canvas.root, built, "", {})
+) -> Sent:
+    """Give every task its id, let `record(SentNode)` keep them (the journal: priority and
+    queue travel in no event), then send. The ids are chosen here rather than read back from
+    Celery: Celery freezes copies of some signatures while sending (the header of a chord, a
+    group followed by a step in a chain), so ids read from our own signatures can be missing
+    or not the ones sent, while an id set beforehand is the one its task message carries.
+    With the app's configuration, a task sent without a queue or priority is recorded with the
+    queue the app's routes pick and the priority the app sends (its task_default_priority)."""
+    nodes = _sent_nodes(canvas.root, "", {})
     if config is not None:
         for node in nodes:
             node.queue = node.queue or config.routed_queue(node.task)
             node.priority = config.sent_priority(node.task, {"priority": node.priority})
+    built = to_signature(
+        canvas.root, app, sending=True, task_ids={node.path: node.id for node in nodes}
+    )
     if record is not None:
         for node in nodes:
             record(node)
-    result = built.apply_async()
-    return Sent(str(result.id), nodes), result
+    with _results_not_awaited(app):
+        return Sent(_root_id(built.apply_async()), nodes)

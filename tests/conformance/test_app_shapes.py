@@ -242,7 +242,7 @@ def _send_as_the_builder(profile: Profile, endpoints: Endpoints) -> dict[str, st
     app = client_app(config, with_app_backend(endpoints, config), poll_results=True)
     drawn = _demo_canvas()
     try:
-        sent, _result = canvas.send(drawn, app, None, config)
+        sent = canvas.send(drawn, app, None, config)
     finally:
         app.close()
     root = drawn.root

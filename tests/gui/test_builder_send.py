@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.core import canvas, canvas_library
-from desktop.core.canvas import TaskNode
+from desktop.core.canvas import Canvas, ChainNode, GroupNode, TaskNode
 from desktop.core.panel_app import panel_app
 from desktop.core.profiles import Profile, QueueSpec
 from desktop.core.urls import scheme_of
@@ -198,5 +198,56 @@ def test_the_priority_demo_from_the_screen_runs_in_the_brokers_order(
             }
             ran = sorted(done, key=lambda name: str(done[name]))
             assert ran == (["t3", "t2", "t1"] if rabbit else ["t1", "t2", "t3"]), worker.output()
+    finally:
+        client.close()
+
+
+def test_a_group_then_a_step_in_a_chain_is_watched_under_the_ids_celery_sent(
+    qtbot: QtBot, window: MainWindow, broker_url: str, embedded_redis: Any, prefix: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """Celery sends add | group(add, add, add) | xsum as a chord in a chain: every node is
+    coloured from its own task, the group counts all three done, and the root id said is the
+    chain's first task's, the one every task of it carries."""
+    panel = window.builder
+
+    def add(*args: int) -> TaskNode:
+        return TaskNode("workers.tasks.add", list(args))
+
+    drawn = Canvas(
+        "chord in a chain",
+        ChainNode([add(1, 1), GroupNode([add(1), add(2), add(3)]), TaskNode("workers.tasks.xsum")]),
+    )
+    client = panel_app(broker_url, embedded_redis.url(1), None, panel.session.profile.queues)  # type: ignore[union-attr]
+    worker = WorkerProcess(
+        queues=[prefix + "tasks"],
+        broker_url=broker_url,
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        queue_prefix=prefix,
+        concurrency=2,
+    )
+    try:
+        with running_worker(client, worker):
+            panel.open_canvas(drawn)
+            _send_and_wait(qtbot, panel)
+            ids = {position: task_id for task_id, position in panel.sent_ids.items()}
+            assert sorted(ids) == [(0,), (1, 0), (1, 1), (1, 2), (2,)]
+            assert {s.state for s in panel.view.states.values()} == {"SUCCESS"}
+            assert panel.view._progress(panel.model.node((1,)), (1,)) == "3/3 done"  # type: ignore[arg-type]
+            assert [client.backend.get_task_meta(ids[p])["result"] for p in sorted(ids)] == [
+                2, 3, 4, 5, 12
+            ]  # fmt: skip
+            root = ids[(0,)]
+            assert panel.message.text().endswith(f"root id {root}")
+            journal = panel.session.journal
+            assert journal is not None and journal.get("None") is None
+            qtbot.waitUntil(  # the root id each task carries, from the worker's events
+                lambda: (
+                    {r["id"]: r["root_id"] for r in journal.workflow(root)}
+                    == dict.fromkeys(ids.values(), root)
+                ),
+                timeout=10000,
+            )
     finally:
         client.close()

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,8 +100,8 @@ def test_every_shipped_example_runs_with_the_tutorials_results(
         assert got == EXPECTED[path.stem], path.name
         assert all(n["state"] == "SUCCESS" and n["id"] for n in report["nodes"])
         ids = [n["id"] for n in report["nodes"]]
-        if path.stem.startswith(("chain", "t1")):  # a chain's result is its last task's
-            assert report["root_id"] == ids[-1]
+        if path.stem.startswith(("chain", "t1")):  # every task's root id: the first one's
+            assert report["root_id"] == ids[0]
         else:  # a group's own id
             assert report["root_id"] and report["root_id"] not in ids
     # What the panel sent is in the journal with the priority and queue no event carries.
@@ -108,6 +109,59 @@ def test_every_shipped_example_runs_with_the_tutorials_results(
     assert [(t["queue"], t["priority"], t["state"]) for t in listed] == [
         (prefix + "tasks", 10, "SUCCESS")
     ]
+
+
+def _add(*args: int) -> dict[str, Any]:
+    return {"type": "task", "task": "workers.tasks.add", "args": list(args)}
+
+
+CHORDS = {
+    "chord": {
+        "type": "chord",
+        "header": [_add(1, 1), _add(2, 2)],
+        "body": {"type": "task", "task": "workers.tasks.xsum"},
+    },
+    "chain ending in a chord": {
+        "type": "chain",
+        "children": [
+            _add(1, 1),
+            {
+                "type": "chord",
+                "header": [_add(1), _add(2)],
+                "body": {"type": "task", "task": "workers.tasks.xsum"},
+            },
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("shape", list(CHORDS))
+def test_chords_run_to_the_end_under_the_ids_they_were_sent_with(
+    worker: WorkerProcess, tmp_path: Path, shape: str
+) -> None:
+    """Each header task under its own id (not "None"), waited for until it and the body ran;
+    nothing printed about results collected at exit."""
+    path = tmp_path / "chord.json"
+    path.write_text(
+        json.dumps({"format": "celery-desk/canvas", "version": 1, "root": CHORDS[shape]})
+    )
+    done = desk("run", str(path), "--wait", "--timeout", "30", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "Exception ignored" not in done.stderr, done.stderr
+    report = json.loads(done.stdout)
+    nodes = report["nodes"]
+    ids = [n["id"] for n in nodes]
+    assert all(uuid.UUID(task_id) for task_id in ids) and len(set(ids)) == len(ids)
+    assert {n["state"] for n in nodes} == {"SUCCESS"}
+    if shape == "chord":
+        assert [n["result"] for n in nodes] == [2, 4, 6]
+        assert report["root_id"] not in ids  # the header group's id
+    else:
+        assert [n["result"] for n in nodes] == [2, 3, 4, 7]
+        assert report["root_id"] == ids[0]
+    listed = {t["id"]: t["state"] for t in json.loads(desk("tasks", "--json").stdout)}
+    assert "None" not in listed
+    assert all(listed.get(task_id) == "SUCCESS" for task_id in ids), listed
 
 
 def test_bad_files_and_bad_calls_are_refused_before_sending(

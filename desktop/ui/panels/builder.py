@@ -540,8 +540,7 @@ class BuilderPanel(QWidget):
                         node.id, node.task, queue=node.queue, priority=node.priority
                     )
 
-            sent, _result = canvas.send(drawn, app, record, config)
-            return sent
+            return canvas.send(drawn, app, record, config)
 
         def done(sent: canvas.Sent) -> None:
             self.send_button.setEnabled(True)
