@@ -62,6 +62,13 @@ def receiver_app(broker_url: str, transport_options: dict[str, Any] | None = Non
     return panel_app(broker_url, "", transport_options)
 
 
+def event_receiver(
+    app: Celery, connection: Any, handlers: dict[str, Callable[[Event], None]] | None = None
+) -> Any:
+    """The receiver both capture paths decode every event with (`event_from_message`)."""
+    return app.events.Receiver(connection, handlers=handlers or {})
+
+
 class _SocketReader:
     """RESP replies from a connected socket, with a timeout, through hiredis."""
 
@@ -173,7 +180,7 @@ class EventStream:
             try:
                 with self.app.connection_for_read() as connection:
                     connection.ensure_connection(max_retries=1, timeout=5)
-                    receiver = self.app.events.Receiver(connection, handlers={"*": self._on_event})
+                    receiver = event_receiver(self.app, connection, {"*": self._on_event})
                     self._receiver = receiver
                     if self._stop.is_set():
                         break
