@@ -12,6 +12,8 @@ Redis drops a pub/sub subscriber whose output buffer passes ~32 MB, so draining 
   Celery reconnect after every quiet second and lose events meanwhile.
 
 Only JSON is decoded; an envelope of another content type is counted and skipped, never unpickled.
+Timestamps are handed on as their senders wrote them, with `local_received` (this machine's
+time of arrival): `ClusterState` puts them on the panel's clock (clocks.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import hiredis
 import orjson
 from celery import Celery
+from celery.events.receiver import EventReceiver
 
 from desktop.core import urls
 from desktop.core.panel_app import panel_app
@@ -62,11 +65,26 @@ def receiver_app(broker_url: str, transport_options: dict[str, Any] | None = Non
     return panel_app(broker_url, "", transport_options)
 
 
+class _SenderTimeReceiver(EventReceiver):  # type: ignore[misc]
+    """Celery's receiver, leaving each event's `timestamp` as its sender wrote it.
+
+    Celery's `event_from_message` "localises" it by the sender's `utcoffset`, which shifts
+    epoch seconds by hours (celery/celery#2482); `ClusterState` puts it on the panel's clock
+    instead (desktop/core/clocks.py). The Lamport clock and `local_received` are still set.
+    """
+
+    def event_from_message(
+        self, body: Event, localize: bool = False, **kwargs: Any
+    ) -> tuple[str, Event]:
+        del localize
+        return super().event_from_message(body, localize=False, **kwargs)  # type: ignore[no-any-return]
+
+
 def event_receiver(
     app: Celery, connection: Any, handlers: dict[str, Callable[[Event], None]] | None = None
 ) -> Any:
     """The receiver both capture paths decode every event with (`event_from_message`)."""
-    return app.events.Receiver(connection, handlers=handlers or {})
+    return _SenderTimeReceiver(connection, handlers=handlers or {}, app=app)
 
 
 class _SocketReader:
