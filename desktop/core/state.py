@@ -9,6 +9,7 @@ and skipped; it never breaks the batch. Every event's time is put on the panel's
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ import orjson
 from celery.events.state import TASK_EVENT_TO_STATE, State, Task
 from celery.states import PENDING, RETRY, precedence
 
-from desktop.core.clocks import TRUSTED_WITHIN_S, SenderClocks
+from desktop.core.clocks import TRUSTED_WITHIN_S, SenderClocks, drifted
+
+log = logging.getLogger(__name__)
 
 _FINISHED = ("succeeded", "failed", "revoked", "rejected")
 _EVENT_TO_STATE: dict[str, str] = dict(TASK_EVENT_TO_STATE)
@@ -171,6 +174,7 @@ class ClusterState:
     def __init__(self, max_tasks_in_memory: int = 10_000) -> None:
         self.state = State(max_tasks_in_memory=1, max_workers_in_memory=5000)
         self.clocks = SenderClocks()
+        self._drift_logged: set[str] = set()
         self.tasks: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.max_tasks_in_memory = max(1, max_tasks_in_memory)
         self.malformed = 0
@@ -262,7 +266,15 @@ class ClusterState:
                 event["timestamp"] = timestamp + correction
 
     def _worker_row(self, worker: Any) -> WorkerRow:
-        return _worker_row(worker, self.clocks.offset(str(worker.hostname)))
+        hostname = str(worker.hostname)
+        offset = self.clocks.offset(hostname)
+        if drifted(offset) and hostname not in self._drift_logged:
+            # Celery's State logs this once per worker; its times are corrected here, so it
+            # no longer would. Said once, for `celery-desk record` too.
+            self._drift_logged.add(hostname)
+            log.warning("the clock of %s is %.0f s off this computer's; its event times are "
+                        "corrected by that", hostname, offset)  # fmt: skip
+        return _worker_row(worker, offset)
 
     def _task_event(
         self,

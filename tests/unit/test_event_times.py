@@ -92,7 +92,7 @@ def heartbeat(when: float, clock: int) -> tuple[float, dict[str, Any]]:
 
 
 def test_a_chicago_worker_with_a_slow_clock_keeps_every_time_in_order(
-    pipeline: Pipeline,
+    pipeline: Pipeline, caplog: pytest.LogCaptureFixture
 ) -> None:
     t0 = time.time() - 62.5  # sent a minute ago, queued for 60 s, failed just now
     uuid = "a1b2c3"
@@ -154,6 +154,10 @@ def test_a_chicago_worker_with_a_slow_clock_keeps_every_time_in_order(
     assert abs(worker.clock_offset - WORKER_CLOCK_SLOW_BY) < 0.01
     assert worker.heartbeat is not None and abs(worker.heartbeat - (t0 + 62 + TRANSIT)) < 1e-6
     assert worker.online
+    # Said once in the log too, as Celery's State would (for `celery-desk record`).
+    drift_lines = [r.getMessage() for r in caplog.records if "clock of" in r.getMessage()]
+    assert drift_lines == [f"the clock of {WORKER} is 120 s off this computer's; its event "
+                           "times are corrected by that"]  # fmt: skip
 
 
 def test_a_task_sent_that_reaches_the_panel_last_still_comes_first(pipeline: Pipeline) -> None:
