@@ -12,6 +12,8 @@ Redis drops a pub/sub subscriber whose output buffer passes ~32 MB, so draining 
   Celery reconnect after every quiet second and lose events meanwhile.
 
 Only JSON is decoded; an envelope of another content type is counted and skipped, never unpickled.
+Timestamps are handed on as their senders wrote them, with `local_received` (this machine's
+time of arrival): `ClusterState` puts them on the panel's clock (clocks.py).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import hiredis
 import orjson
 from celery import Celery
+from celery.events.receiver import EventReceiver
 
 from desktop.core import urls
 from desktop.core.effective_config import EffectiveConfig
@@ -66,6 +69,28 @@ def receiver_app(broker_url: str, config: EffectiveConfig | None = None) -> Cele
     if config is None:
         return panel_app(broker_url, "")
     return client_app(config, Endpoints(broker_url, "", ""))
+
+
+class _SenderTimeReceiver(EventReceiver):  # type: ignore[misc]
+    """Celery's receiver, leaving each event's `timestamp` as its sender wrote it.
+
+    Celery's `event_from_message` "localises" it by the sender's `utcoffset`, which shifts
+    epoch seconds by hours (celery/celery#2482); `ClusterState` puts it on the panel's clock
+    instead (desktop/core/clocks.py). The Lamport clock and `local_received` are still set.
+    """
+
+    def event_from_message(
+        self, body: Event, localize: bool = False, **kwargs: Any
+    ) -> tuple[str, Event]:
+        del localize
+        return super().event_from_message(body, localize=False, **kwargs)  # type: ignore[no-any-return]
+
+
+def event_receiver(
+    app: Celery, connection: Any, handlers: dict[str, Callable[[Event], None]] | None = None
+) -> Any:
+    """The receiver both capture paths decode every event with (`event_from_message`)."""
+    return _SenderTimeReceiver(connection, handlers=handlers or {}, app=app)
 
 
 class _SocketReader:
@@ -179,7 +204,7 @@ class EventStream:
             try:
                 with self.app.connection_for_read() as connection:
                     connection.ensure_connection(max_retries=1, timeout=5)
-                    receiver = self.app.events.Receiver(connection, handlers={"*": self._on_event})
+                    receiver = event_receiver(self.app, connection, {"*": self._on_event})
                     self._receiver = receiver
                     if self._stop.is_set():
                         break

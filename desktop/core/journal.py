@@ -236,10 +236,13 @@ class Journal:
         return dict(row) if row else None
 
     def timeline(self, task_id: str) -> list[dict[str, Any]]:
+        """A task's events by time; at the same time (state.py keeps a task's stages in order
+        by moving one onto the other's time), in the order of a task's life."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT type, timestamp, fields FROM events WHERE task_id = ? "
-                "ORDER BY timestamp, rowid",
+                "ORDER BY timestamp, CASE type WHEN 'task-sent' THEN 0 "
+                "WHEN 'task-received' THEN 1 WHEN 'task-started' THEN 2 ELSE 3 END, rowid",
                 (task_id,),
             ).fetchall()
         return [dict(r) for r in rows]

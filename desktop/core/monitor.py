@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery
@@ -74,13 +75,26 @@ def reconcile(
             if state in FINAL_STATES:
                 result = meta.get("result")
                 shown = repr(result) if state == "FAILURE" else _json_text(result)
-                done = meta.get("date_done")
-                finished = done.timestamp() if hasattr(done, "timestamp") else time.time()
-                journal.set_final(task_id, state, shown, finished)
+                journal.set_final(task_id, state, shown, _finished_at(meta.get("date_done")))
                 corrected += 1
     finally:
         app.close()
     return corrected
+
+
+def _finished_at(date_done: Any) -> float:
+    """A result's `date_done` as epoch seconds. JSON backends store ISO text in the app's
+    time zone with its offset (`app.now().isoformat()`); text without an offset is UTC, as
+    Celery wrote it before 4.0. Only when there is none is "now" the best there is."""
+    done: datetime | None = date_done if isinstance(date_done, datetime) else None
+    if isinstance(date_done, str):
+        try:
+            done = datetime.fromisoformat(date_done)
+        except ValueError:
+            done = None
+    if done is None:
+        return time.time()
+    return (done if done.tzinfo else done.replace(tzinfo=UTC)).timestamp()
 
 
 def _json_text(value: Any) -> str:

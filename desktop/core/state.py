@@ -2,12 +2,14 @@
 
 Views never see raw events: a batch becomes one `StateDiff` (tasks added, tasks changed,
 workers changed, the per-task event records for the journal). A malformed event is counted
-and skipped; it never breaks the batch.
+and skipped; it never breaks the batch. Every event's time is put on the panel's clock first
+(`ClusterState._to_panel_clock`, see clocks.py): all times downstream are the panel's.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -16,6 +18,10 @@ from typing import Any
 import orjson
 from celery.events.state import TASK_EVENT_TO_STATE, State, Task
 from celery.states import PENDING, RETRY, precedence
+
+from desktop.core.clocks import TRUSTED_WITHIN_S, SenderClocks, drifted
+
+log = logging.getLogger(__name__)
 
 _FINISHED = ("succeeded", "failed", "revoked", "rejected")
 _EVENT_TO_STATE: dict[str, str] = dict(TASK_EVENT_TO_STATE)
@@ -26,6 +32,10 @@ _TASK_FIELDS = (
     "parent_id", "root_id", "eta", "expires", "routing_key", "exchange",
 )  # fmt: skip
 _PRIVATE_FIELDS = frozenset(("local_received", "clock", "pid"))
+_NUMBERS = (float, int)  # what a timestamp may be (not bool, a subclass of int)
+_SANE_S = 1e10  # a clock offset past three centuries is no clock
+# The stage each worker event follows in a task's life (for `_in_lifecycle_order`).
+_FOLLOWS = {"received": "sent", "started": "received", **dict.fromkeys(_FINISHED, "started")}
 
 
 def _text(value: Any) -> str | None:
@@ -81,7 +91,8 @@ class WorkerRow:
     processed: int | None
     loadavg: tuple[float, ...] | None
     software: str | None
-    heartbeat: float | None
+    heartbeat: float | None  # when the panel last heard from it, on the panel's clock
+    clock_offset: float | None = None  # its clock behind the panel's (s, measured; - = ahead)
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,7 @@ def _task_row(task_id: str, task: dict[str, Any], now: float) -> TaskRow:
     )
 
 
-def _worker_row(worker: Any) -> WorkerRow:
+def _worker_row(worker: Any, clock_offset: float | None) -> WorkerRow:
     raw = worker.loadavg if isinstance(worker.loadavg, list | tuple) else ()
     loadavg = tuple(float(x) for x in raw if _number(x) is not None)
     return WorkerRow(
@@ -146,6 +157,7 @@ def _worker_row(worker: Any) -> WorkerRow:
         loadavg=loadavg or None,
         software=" ".join(str(x) for x in (worker.sw_ident, worker.sw_ver) if x) or None,
         heartbeat=_number(worker.heartbeats[-1]) if worker.heartbeats else None,
+        clock_offset=clock_offset,
     )
 
 
@@ -161,6 +173,8 @@ class ClusterState:
 
     def __init__(self, max_tasks_in_memory: int = 10_000) -> None:
         self.state = State(max_tasks_in_memory=1, max_workers_in_memory=5000)
+        self.clocks = SenderClocks()
+        self._drift_logged: set[str] = set()
         self.tasks: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.max_tasks_in_memory = max(1, max_tasks_in_memory)
         self.malformed = 0
@@ -168,9 +182,10 @@ class ClusterState:
     def apply(self, batch: list[dict[str, Any]]) -> StateDiff:
         diff = StateDiff()
         touched: dict[str, bool] = {}  # task id -> created in this batch
-        heartbeats: dict[str, tuple[float, float]] = {}
+        heartbeats: dict[str, tuple[float, float]] = {}  # worker -> (timestamp, received)
         workers: dict[str, WorkerRow] = {}
         now = time.time()
+        self._to_panel_clock(batch, now)
         for event in batch:
             kind = event.get("type") if isinstance(event, dict) else None
             if not isinstance(kind, str):
@@ -189,16 +204,19 @@ class ClusterState:
                         continue
                     event.setdefault("local_received", now)
                     (worker, _created), _subject = self.state.event(event)
-                    workers[worker.hostname] = _worker_row(worker)
+                    workers[worker.hostname] = self._worker_row(worker)
                     heartbeats.pop(worker.hostname, None)
                 # other types are not ours to interpret
             except Exception:  # a field of the wrong type: skip this event, never the batch
                 diff.malformed += 1
-        for hostname, (received, timestamp) in heartbeats.items():
+        for hostname, (timestamp, received) in heartbeats.items():
             try:
                 worker, _ = self.state.get_or_create_worker(hostname)
-                worker.event(None, received, timestamp)
-                workers[hostname] = _worker_row(worker)
+                # Worker.event(type, timestamp, local_received): its heartbeat list holds the
+                # moments the panel heard from it. (Celery's State passes these two the other
+                # way round, so a task event put the sender's own time in that list.)
+                worker.event(None, timestamp, received)
+                workers[hostname] = self._worker_row(worker)
             except Exception:
                 diff.malformed += 1
         tasks = self.tasks
@@ -211,6 +229,52 @@ class ClusterState:
         diff.workers_changed = list(workers.values())
         self.malformed += diff.malformed
         return diff
+
+    def _to_panel_clock(self, batch: list[dict[str, Any]], now: float) -> None:
+        """The one place event times are read: each sender's `timestamp` becomes a time on the
+        panel's clock (clocks.py), measured over the whole batch before any is converted (a
+        burst a worker buffered while the broker was away arrives late all at once). A
+        corrected event keeps its sender's value as `sender_timestamp`, which also marks it as
+        converted (a batch may hold one dict twice)."""
+        found: list[tuple[dict[str, Any], str, float]] = []
+        nearest: dict[str, tuple[float, float]] = {}  # sender -> (smallest delay, received)
+        for event in batch:
+            if not isinstance(event, dict) or "sender_timestamp" in event:
+                continue
+            sender, timestamp = event.get("hostname"), event.get("timestamp")
+            if sender.__class__ is not str or timestamp.__class__ not in _NUMBERS:
+                continue
+            received = event.get("local_received")
+            if received.__class__ not in _NUMBERS:
+                received = now
+            delay = received - timestamp
+            if -_SANE_S < delay < _SANE_S:  # never inf or nan
+                best = nearest.get(sender)
+                if best is None or delay < best[0]:
+                    nearest[sender] = (delay, received)
+            found.append((event, sender, timestamp))
+        clocks = self.clocks
+        for sender, (delay, received) in nearest.items():
+            clocks.measure(sender, delay, received)
+        corrections: dict[str, float] = {}
+        for event, sender, timestamp in found:
+            correction = corrections.get(sender)
+            if correction is None:
+                correction = corrections[sender] = clocks.correction(sender)
+            if correction:
+                event["sender_timestamp"] = timestamp
+                event["timestamp"] = timestamp + correction
+
+    def _worker_row(self, worker: Any) -> WorkerRow:
+        hostname = str(worker.hostname)
+        offset = self.clocks.offset(hostname)
+        if drifted(offset) and hostname not in self._drift_logged:
+            # Celery's State logs this once per worker; its times are corrected here, so it
+            # no longer would. Said once, for `celery-desk record` too.
+            self._drift_logged.add(hostname)
+            log.warning("the clock of %s is %.0f s off this computer's; its event times are "
+                        "corrected by that", hostname, offset)  # fmt: skip
+        return _worker_row(worker, offset)
 
     def _task_event(
         self,
@@ -237,12 +301,13 @@ class ClusterState:
         else:
             tasks.move_to_end(task_id)
             touched.setdefault(task_id, False)
+        timestamp = _in_lifecycle_order(task, subject, event, timestamp)
         if subject in _EVENT_TO_STATE:
             task[subject] = timestamp  # task["succeeded"] = when, as Celery's Task does
         if subject != "sent":
             task["worker"] = hostname
             received = _number(event.get("local_received")) or now
-            heartbeats[hostname] = (received, timestamp)
+            heartbeats[hostname] = (timestamp, received)
         current = task["state"]
         if state != RETRY and current != RETRY and precedence(state) > precedence(current):
             # This event happened before the state we have (it arrived late): keep only the
@@ -262,6 +327,30 @@ class ClusterState:
                     task[key] = event[key]
             task["state"] = state
         return EventRecord(task_id, kind, timestamp, _fields_text(event))
+
+
+def _in_lifecycle_order(
+    task: dict[str, Any], subject: str, event: dict[str, Any], timestamp: float
+) -> float:
+    """`timestamp`, moved by at most `TRUSTED_WITHIN_S` to keep a task's stages in order.
+
+    Celery stamps task-sent after the message is published (`amqp.send_task_message`), so an
+    idle worker's task-received can read a few milliseconds earlier; and two machines' clocks
+    within `TRUSTED_WITHIN_S` are not corrected (clocks.py). Of two events out of order by
+    that little, the one that reached the panel second moves (the first is journaled already):
+    task-sent back to the worker's task-received of the same attempt (`retries`), a worker
+    event forward to the stage it follows. A larger gap is not this, and is left as it is.
+    """
+    if subject == "sent":
+        later = _number(task.get("received"))
+        if later is not None and task.get("retries") == event.get("retries"):
+            return later if 0 < timestamp - later <= TRUSTED_WITHIN_S else timestamp
+        return timestamp
+    follows = _FOLLOWS.get(subject)
+    earlier = _number(task.get(follows)) if follows else None
+    if earlier is None or (subject == "received" and task.get("retries") != event.get("retries")):
+        return timestamp
+    return earlier if 0 < earlier - timestamp <= TRUSTED_WITHIN_S else timestamp
 
 
 def _fields_text(event: dict[str, Any]) -> str:

@@ -25,8 +25,10 @@ MUTED_COLOUR = "#6b7280"
 STYLESHEET = f"""
 QLabel[role="error"] {{ color: {ERROR_COLOUR}; }}
 QLabel[role="muted"] {{ color: {MUTED_COLOUR}; }}
-QLabel[role="warning"] {{ color: #8a5a00; background: #fff4d6; border: 1px solid {WARNING_COLOUR};
-    border-radius: 3px; padding: 4px 6px; }}
+QLabel[role="warning"] {{
+    background: #fdf3dc; color: #6b4a06; border: 1px solid {WARNING_COLOUR};
+    border-radius: 4px; padding: 6px;
+}}
 QLabel[role="heading"] {{ font-size: 15px; font-weight: 600; }}
 QLabel[role="fact-key"] {{ color: {MUTED_COLOUR}; }}
 QGroupBox {{ font-weight: 600; }}

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
 from desktop.core.panel_app import panel_app
 from desktop.core.services import Services
+from desktop.ui.models.workers import HEARTBEAT_COLUMN
 from tests.integration.worker_process import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.slow
@@ -57,6 +60,52 @@ def test_worker_appears_and_takes_commands(qtbot: QtBot, tmp_path: Path) -> None
             qtbot.waitUntil(lambda: "failed" in panel.reply.text(), timeout=5000)
             assert "autoscale needs" in panel.reply.text()
         client.close()
+    finally:
+        window.close()
+        session.shutdown()
+
+
+def test_a_worker_whose_clock_is_off_is_flagged(qtbot: QtBot) -> None:
+    """Heartbeats published for real, by Celery's own EventDispatcher, from a "machine" whose
+    clock is 120 s slow (a wrong system clock is the one part a test cannot cause for real)."""
+    services = Services.open()
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    window.show()
+    session.start()
+    try:
+        qtbot.waitUntil(lambda: window.events_label.text() == "Events: connected", timeout=10000)
+        assert session.profile is not None
+        endpoints = services.endpoints(session.profile)
+        sender = panel_app(endpoints.broker_url)
+        panel = window.workers
+        beat = {"freq": 2.0, "sw_ident": "py-celery", "sw_ver": "5.7.0", "sw_sys": "Linux",
+                "active": 0, "processed": 0, "loadavg": [0.1, 0.1, 0.1]}  # fmt: skip
+        with sender.connection_for_write() as connection:
+            slow = sender.events.Dispatcher(connection, hostname="slow-clock@elsewhere")
+            right = sender.events.Dispatcher(connection, hostname="right-clock@elsewhere")
+            for _ in range(3):
+                slow.send("worker-heartbeat", timestamp=time.time() - 120, **beat)
+                right.send("worker-heartbeat", **beat)
+                qtbot.wait(200)
+            qtbot.waitUntil(lambda: panel.model.rowCount() >= 2, timeout=5000)
+        sender.close()
+        rows = {panel.model.data(panel.model.index(r, 0)): r for r in range(panel.model.rowCount())}
+        slow_row, right_row = rows["slow-clock@elsewhere"], rows["right-clock@elsewhere"]
+        heartbeat = panel.model.data(panel.model.index(slow_row, HEARTBEAT_COLUMN))
+        # Heard from it just now (not "120 s ago"), and its clock is flagged on its row.
+        assert heartbeat in ("0 s ago · clock 120 s behind", "1 s ago · clock 120 s behind")
+        assert panel.model.data(panel.model.index(slow_row, 1)) == "online"
+        tooltip = panel.model.data(
+            panel.model.index(slow_row, HEARTBEAT_COLUMN), Qt.ItemDataRole.ToolTipRole
+        )
+        assert "120 s behind this computer's" in tooltip and "NTP" in tooltip
+        assert "clock" not in panel.model.data(panel.model.index(right_row, HEARTBEAT_COLUMN))
+        # And above the table, for the one worker that is off.
+        assert not panel.clock_warning.isHidden()
+        warning = panel.clock_warning.text()
+        assert "slow-clock@elsewhere" in warning and "120 s behind" in warning
+        assert "right-clock@elsewhere" not in warning
     finally:
         window.close()
         session.shutdown()

@@ -122,6 +122,7 @@ def test_tasks_finished_while_away_are_reconciled_from_the_backend(
         result = client.tasks["workers.tasks.add"].apply_async(args=[2, 3])
         journal.record_submitted(result.id, "workers.tasks.add", queue="tasks", priority=7)
         assert result.get(timeout=20) == 5
+        finished_at = result.date_done.timestamp()
     assert journal.get(result.id)["state"] == "PENDING"  # nobody was listening
     monitor = Monitor(embedded_redis.url(0), embedded_redis.url(1), journal)
     monitor.start()
@@ -131,6 +132,8 @@ def test_tasks_finished_while_away_are_reconciled_from_the_backend(
         )
         assert row["result"] == "5"
         assert row["priority"] == 7 and row["queue"] == "tasks"  # what the panel recorded
+        # When it finished, from the backend's date_done, not when the panel caught up.
+        assert abs(row["finished"] - finished_at) < 0.001
     finally:
         monitor.stop()
         journal.close()

@@ -40,8 +40,13 @@ class WorkerProcess:
         concurrency: int = 1,
         extra_args: Sequence[str] = (),
         extra_env: dict[str, str] | None = None,
+        app_module: str = "workers",
+        cwd: Path = REPO_ROOT,
     ) -> None:
+        """`app_module` and `cwd`: another person's project, e.g. a Django one (its settings
+        module in `extra_env` as DJANGO_SETTINGS_MODULE), started as its README says."""
         self.queues = list(queues)
+        self.cwd = cwd
         self.log_path = log_path
         self.name = name or f"test-{uuid.uuid4().hex[:8]}"
         self.nodename = host_format(f"{self.name}@%h")
@@ -50,7 +55,7 @@ class WorkerProcess:
             "-m",
             "celery",
             "-A",
-            "workers",
+            app_module,
             "worker",
             "-Q",
             ",".join(self.queues),
@@ -86,7 +91,7 @@ class WorkerProcess:
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen(
             self.argv,
-            cwd=REPO_ROOT,
+            cwd=self.cwd,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,

@@ -55,13 +55,18 @@ def test_any_batch_is_absorbed(batch: list[object], tmp_path_factory) -> None:  
 
 def test_well_formed_lifecycle_and_a_late_event(tmp_path: Path) -> None:
     now = time.time()
-    base = {"uuid": "t1", "hostname": "w@h", "local_received": now, "clock": 1}
+
+    def base(timestamp: float) -> dict[str, object]:
+        """Sent at `timestamp`, at the panel a millisecond later."""
+        return {"uuid": "t1", "hostname": "w@h", "clock": 1,
+                "timestamp": timestamp, "local_received": timestamp + 0.001}  # fmt: skip
+
     state = ClusterState()
     journal = Journal(tmp_path / "j.sqlite3")
     batch = [
-        {**base, "type": "task-received", "timestamp": now, "name": "x.add", "args": "(1, 2)"},
-        {**base, "type": "task-started", "timestamp": now + 0.1},
-        {**base, "type": "task-succeeded", "timestamp": now + 0.2, "result": "3", "runtime": 0.1},
+        {**base(now), "type": "task-received", "name": "x.add", "args": "(1, 2)"},
+        {**base(now + 0.1), "type": "task-started"},
+        {**base(now + 0.2), "type": "task-succeeded", "result": "3", "runtime": 0.1},
         {"type": "task-succeeded"},  # malformed: no uuid
     ]
     diff = state.apply(batch)
@@ -69,7 +74,7 @@ def test_well_formed_lifecycle_and_a_late_event(tmp_path: Path) -> None:
     assert [r.state for r in diff.tasks_added] == ["SUCCESS"]
     journal.write(diff.tasks_added, diff.events)
     fresh = ClusterState()  # the in-memory state forgot t1, then a late event arrives
-    late = fresh.apply([{**base, "type": "task-received", "timestamp": now}])
+    late = fresh.apply([{**base(now), "type": "task-received"}])
     journal.write(late.tasks_added, late.events)
     row = journal.get("t1")
     assert row is not None and row["state"] == "SUCCESS" and row["result"] == "3"

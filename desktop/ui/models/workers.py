@@ -8,9 +8,12 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from desktop.core.clocks import DRIFT_WARNING_S, drifted
 from desktop.core.state import StateDiff, WorkerRow
+from desktop.ui.theme import WARNING_COLOUR
 
 Index = QModelIndex | QPersistentModelIndex
+HEARTBEAT_COLUMN = 6
 # Celery workers beat every 2 s by default; silence this long means the worker is gone.
 OFFLINE_AFTER_S = 15.0
 COLUMNS = [
@@ -77,6 +80,10 @@ class WorkersModel(QAbstractTableModel):
             return worker.online
         return worker.online and (now or time.time()) - worker.heartbeat < OFFLINE_AFTER_S
 
+    def drifted(self) -> list[WorkerRow]:
+        """Workers whose clock is off from this computer's by more than Celery tolerates."""
+        return [worker for worker in self._rows if drifted(worker.clock_offset)]
+
     def by_hostname(self, hostname: str) -> WorkerRow | None:
         position = self._position.get(hostname)
         return None if position is None else self._rows[position]
@@ -105,6 +112,12 @@ class WorkersModel(QAbstractTableModel):
         online = self.online(worker)
         if role == Qt.ItemDataRole.ForegroundRole and column == 1:
             return QColor("#2e9d57" if online else "#c8393b")
+        off = worker.clock_offset if drifted(worker.clock_offset) else None
+        if column == HEARTBEAT_COLUMN and off is not None:
+            if role == Qt.ItemDataRole.ForegroundRole:
+                return QColor(WARNING_COLOUR)
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return drift_explained(worker.hostname, off)
         if role != Qt.ItemDataRole.DisplayRole:
             return None
         if column == 0:
@@ -119,8 +132,9 @@ class WorkersModel(QAbstractTableModel):
             return ", ".join(f"{x:.2f}" for x in worker.loadavg) if worker.loadavg else ""
         if column == 5:
             return worker.software or ""
-        if column == 6:
-            return "" if worker.heartbeat is None else f"{time.time() - worker.heartbeat:.0f} s ago"
+        if column == HEARTBEAT_COLUMN:
+            ago = "" if worker.heartbeat is None else f"{time.time() - worker.heartbeat:.0f} s ago"
+            return ago if off is None else f"{ago} · clock {clock_difference(off)}".lstrip(" ·")
         facts = self.facts.get(worker.hostname, {})
         if column == 7:
             return facts.get("pool") or ""
@@ -128,3 +142,20 @@ class WorkersModel(QAbstractTableModel):
             value = facts.get("processes") or facts.get("concurrency")
             return "" if value is None else str(value)
         return ", ".join(facts.get("queues") or [])
+
+
+def clock_difference(offset: float, *, of: str = "") -> str:
+    """A worker's clock against this computer's, from `WorkerRow.clock_offset`: "120 s
+    behind", "3 s ahead" (with `of`: "3 s ahead of <of>")."""
+    relation = "behind" if offset > 0 else "ahead of" if of else "ahead"
+    return f"{abs(offset):.0f} s {relation}" + (f" {of}" if of else "")
+
+
+def drift_explained(hostname: str, offset: float) -> str:
+    difference = clock_difference(offset, of="this computer's")
+    return (
+        f"The clock of {hostname} is {difference} "
+        f"(Celery warns past {DRIFT_WARNING_S} s). The panel dates its events by its own "
+        "clock, corrected by the measured difference; set that machine's clock right (NTP) "
+        "for exact times."
+    )

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
+    QLabel,
     QMessageBox,
     QSplitter,
     QTableView,
@@ -24,7 +25,7 @@ from desktop.core import control, urls
 from desktop.core.effective_config import EffectiveConfig
 from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff
-from desktop.ui.models.workers import WorkersModel
+from desktop.ui.models.workers import HEARTBEAT_COLUMN, WorkersModel, drift_explained
 from desktop.ui.panels.common import fill_table, heading, muted, read_only_table
 from desktop.ui.panels.local_workers import LocalWorkersPart
 from desktop.ui.session import Session
@@ -44,6 +45,15 @@ class WorkersPanel(QWidget):
         seen = QGroupBox("Workers seen on the broker (live, from their events)")
         seen_box = QVBoxLayout(seen)
         self.model = WorkersModel(self)
+        # Said above the table, not only on the row: a wrong clock misdates every event
+        # of that worker, on every screen.
+        self.clock_warning = QLabel()
+        self.clock_warning.setProperty("role", "warning")
+        self.clock_warning.setWordWrap(True)
+        self.clock_warning.setAccessibleName("Clock drift warning")
+        self.clock_warning.hide()
+        seen_box.addWidget(self.clock_warning)
+        self.model.modelReset.connect(self._show_clock_warning)
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
@@ -51,6 +61,7 @@ class WorkersPanel(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setColumnWidth(0, 200)
         self.table.setColumnWidth(4, 150)
+        self.table.setColumnWidth(HEARTBEAT_COLUMN, 200)  # room for "· clock 120 s behind"
         self.table.setMinimumHeight(70)
         seen_box.addWidget(self.table)
         # A tool bar, not a row of buttons: on a narrow window the rest folds into a » menu.
@@ -232,8 +243,18 @@ class WorkersPanel(QWidget):
         if diff.workers_changed:
             before = self.model.rowCount()
             self.model.apply_diff(diff)
+            self._show_clock_warning()
             if self.model.rowCount() > before:
                 self.inspect()  # a new worker: learn its pool and queues now, not in 10 s
+
+    def _show_clock_warning(self) -> None:
+        drifted = self.model.drifted()
+        if drifted:
+            shown = drifted[:3]
+            more = f" (and {len(drifted) - len(shown)} more)" if len(drifted) > len(shown) else ""
+            lines = [drift_explained(w.hostname, w.clock_offset or 0.0) for w in shown]
+            self.clock_warning.setText("⚠ Clock drift. " + " ".join(lines) + more)
+        self.clock_warning.setVisible(bool(drifted))
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
