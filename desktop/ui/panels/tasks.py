@@ -165,6 +165,7 @@ class TasksPanel(QWidget):
         self._choices.start()
         self.model.modelReset.connect(self._update_count)
         self.model.rowsInserted.connect(self._update_count)
+        self.model.rowsRemoved.connect(self._update_count)
         self.model.pending_changed.connect(self._show_pending)
 
         session.journal_changed.connect(self.set_journal)
