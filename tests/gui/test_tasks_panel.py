@@ -1,10 +1,11 @@
 """The Tasks screen in the real window: rows that arrive live from a real worker's events carry
-what the journal knows and follow the filter."""
+what the journal knows and follow the filter; the detail pane follows the selection."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,12 +13,16 @@ from pytestqt.qtbot import QtBot
 
 import workers.tasks  # noqa: F401  (registers the shared tasks on the client app)
 from desktop.core.canvas import Canvas, TaskNode
+from desktop.core.journal import Journal
 from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.services import Services
 from desktop.ui.main_window import MainWindow
 from desktop.ui.models.tasks import COLUMNS
 from desktop.ui.panels.tasks import ALL, TasksPanel
+from desktop.ui.session import Session
+from tests.factories import task_row
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
-from tests.support import window_on
+from tests.support import shut_down, window_on
 from workers import create_app
 
 PREFIX = f"t{uuid.uuid4().hex[:8]}-"  # one worker serves the module: its queue names
@@ -133,3 +138,37 @@ def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_o
         for queue in held:
             client.control.cancel_consumer(queue, destination=[worker.nodename], reply=True)
         client.close()
+
+
+def test_the_detail_pane_follows_the_selection_across_filter_changes(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    session = Session(Services.open())
+    panel = TasksPanel(session)
+    qtbot.addWidget(panel)
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.write(
+        [
+            task_row("done-1", name="x.add", state="SUCCESS", sent=2.0, updated=2.0),
+            task_row("failed-1", name="x.fail", state="FAILURE", sent=1.0, updated=1.0),
+        ],
+        [],
+    )
+    try:
+        panel.set_journal(journal)
+        panel.table.selectRow(_row_of(panel, "done-1"))  # type: ignore[arg-type]
+        assert panel.current_id == "done-1" and "done-1" in panel.detail.toPlainText()
+        panel.state_filter.setCurrentText("FAILURE")  # the selected task is filtered out
+        assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == ["failed-1"]
+        assert panel.current_id is None
+        assert "done-1" not in panel.detail.toPlainText()
+        assert not panel.revoke_button.isEnabled()
+        panel.table.selectRow(0)
+        assert panel.current_id == "failed-1"
+        panel.state_filter.setCurrentText(ALL)  # still listed: still selected, still shown
+        selected = panel.table.selectionModel().selectedRows()
+        assert [panel.model.task_id(i.row()) for i in selected] == ["failed-1"]
+        assert panel.current_id == "failed-1" and "failed-1" in panel.detail.toPlainText()
+    finally:
+        shut_down(qtbot, session)
+        journal.close()

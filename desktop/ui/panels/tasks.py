@@ -164,6 +164,7 @@ class TasksPanel(QWidget):
         self._choices.timeout.connect(self._refresh_choices_if_visible)
         self._choices.start()
         self.model.modelReset.connect(self._update_count)
+        self.model.modelReset.connect(self._select_current_again)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
         self.model.pending_changed.connect(self._show_pending)
@@ -265,6 +266,15 @@ class TasksPanel(QWidget):
     # -- details ------------------------------------------------------------------------------
     def _show_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._show_task(self.model.task_id(current.row()) if current.isValid() else None)
+
+    def _select_current_again(self) -> None:
+        """A reload (filter, sort, refresh) forgets the selection: the detail pane follows it,
+        so the task shown is selected again where the table still has it, else none is shown."""
+        position = self.model.position(self.current_id) if self.current_id else None
+        if position is None:
+            self._show_task(None)
+        else:  # the reset left no current row: this change shows the task (_show_selected)
+            self.table.setCurrentIndex(self.model.index(position, 0))
 
     def _show_task(self, task_id: str | None) -> None:
         journal = self.model.journal
