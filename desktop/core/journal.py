@@ -7,7 +7,9 @@ remembers what the panel itself submitted (queue, priority), which events do not
 
 from __future__ import annotations
 
+import ast
 import json
+import math
 import re
 import sqlite3
 import string
@@ -65,6 +67,44 @@ ON CONFLICT(id) DO UPDATE SET {_SET},
 state = CASE WHEN tasks.state IN ({_FINAL_SQL}) AND excluded.state NOT IN ({_FINAL_SQL})
              THEN tasks.state ELSE excluded.state END
 """
+
+
+def stored_value(text: str | None) -> Any:
+    """What an args, kwargs or result column holds, as data (a list, an object, a number).
+
+    The journal keeps these as text in two dialects: Celery's events carry them as Python
+    reprs (`argsrepr` "(1, 2)", `kwargsrepr` "{'a': 1}", a result "'hi'"), and a result read
+    from the backend is stored as JSON. JSON is tried first, then a Python literal
+    (`ast.literal_eval`: never eval, never unpickle). Text that is neither (an object's repr,
+    a list Celery's repr cut short) or whose value JSON cannot hold (a set, bytes, an infinite
+    float, keys that are not text) comes back as the text itself.
+    """
+    if text is None:
+        return None
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if _json_holds(value):
+            return value
+    return text
+
+
+def _json_holds(value: Any, depth: int = 0) -> bool:
+    if depth > 100:  # nesting this deep is shown as text, never a RecursionError later
+        return False
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_json_holds(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and _json_holds(item, depth + 1) for key, item in value.items()
+        )
+    return False
 
 
 def journal_name(profile_name: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import html
 import json
 from dataclasses import replace
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core import control, urls
 from desktop.core.app_config import AppConfig
-from desktop.core.journal import Journal, TaskQuery
+from desktop.core.journal import Journal, TaskQuery, stored_value
 from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff
 from desktop.ui.models.tasks import TasksModel, format_time
@@ -44,12 +43,8 @@ def pretty(text: str | None) -> str:
     """JSON or a Python literal (Celery's argsrepr) indented; anything else as it is."""
     if text is None:
         return ""
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            return json.dumps(parse(text), indent=2, default=repr, ensure_ascii=False)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            continue
-    return text
+    value = stored_value(text)
+    return text if value is text else json.dumps(value, indent=2, ensure_ascii=False)
 
 
 class TasksPanel(QWidget):
