@@ -142,8 +142,14 @@ class FilterTerm:
         values = (row.get(column) for column in self.columns)
         if not self.contains:
             return any(value == self.value for value in values)
-        needle = self.value.translate(_ASCII_LOWER)
-        return any(needle in str(v).translate(_ASCII_LOWER) for v in values if v is not None)
+        needle = _as_like_reads(self.value)
+        return any(needle in _as_like_reads(str(v)) for v in values if v is not None)
+
+
+def _as_like_reads(text: str) -> str:
+    """Text as SQLite's LIKE compares it: ASCII letters in one case, and nothing after a NUL
+    (it reads both sides as C strings)."""
+    return text.split("\x00", 1)[0].translate(_ASCII_LOWER)
 
 
 @dataclass(frozen=True)
