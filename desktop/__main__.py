@@ -660,13 +660,17 @@ def tasks(
 
 
 def _task_json(row: dict[str, Any]) -> dict[str, Any]:
+    """Args, kwargs and result as JSON values where the journal's text is one (or a Python
+    literal, as Celery's events give them); the text itself where it is not."""
+    from desktop.core.journal import stored_value
+
     return {
         "id": row["id"],
         "name": row["name"],
         "state": row["state"],
-        "args": row["args"],
-        "kwargs": row["kwargs"],
-        "result": row["result"],
+        "args": stored_value(row["args"]),
+        "kwargs": stored_value(row["kwargs"]),
+        "result": stored_value(row["result"]),
         "exception": row["exception"],
         "worker": row["worker"],
         "queue": row["queue"] or row["routing_key"],

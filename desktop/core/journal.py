@@ -7,8 +7,12 @@ remembers what the panel itself submitted (queue, priority), which events do not
 
 from __future__ import annotations
 
+import ast
+import json
+import math
 import re
 import sqlite3
+import string
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -16,7 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from desktop.core.state import EventRecord, TaskRow
+from desktop.core.state import EventRecord, StateDiff, TaskRow
 
 SCHEMA_VERSION = 1
 COLUMNS = (
@@ -65,13 +69,97 @@ state = CASE WHEN tasks.state IN ({_FINAL_SQL}) AND excluded.state NOT IN ({_FIN
 """
 
 
+def stored_value(text: str | None) -> Any:
+    """What an args, kwargs or result column holds, as data (a list, an object, a number).
+
+    The journal keeps these as text in two dialects: Celery's events carry them as Python
+    reprs (`argsrepr` "(1, 2)", `kwargsrepr` "{'a': 1}", a result "'hi'"), and a result read
+    from the backend is stored as JSON. JSON is tried first, then a Python literal
+    (`ast.literal_eval`: never eval, never unpickle). Text that is neither (an object's repr,
+    a list Celery's repr cut short) or whose value JSON cannot hold (a set, bytes, an infinite
+    float, keys that are not text) comes back as the text itself.
+    """
+    if text is None:
+        return None
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if _json_holds(value):
+            return value
+    return text
+
+
+def _json_holds(value: Any, depth: int = 0) -> bool:
+    if depth > 100:  # nesting this deep is shown as text, never a RecursionError later
+        return False
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, list | tuple):
+        return all(_json_holds(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and _json_holds(item, depth + 1) for key, item in value.items()
+        )
+    return False
+
+
 def journal_name(profile_name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", profile_name) + ".sqlite3"
 
 
+SEARCHED = ("id", "name", "args", "kwargs", "result", "exception")
+_LIKE_ESCAPE = "\\"
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+
+
+@dataclass(frozen=True)
+class FilterTerm:
+    """One condition of a `TaskQuery`: true when any of `columns` equals `value` or, for free
+    text, contains it as SQLite's LIKE does (literally, ignoring case of ASCII letters only)."""
+
+    columns: tuple[str, ...]
+    value: str
+    contains: bool = False
+
+    def sql(self) -> tuple[str, list[Any]]:
+        if self.contains:
+            escaped = (
+                self.value.replace(_LIKE_ESCAPE, _LIKE_ESCAPE * 2)
+                .replace("%", _LIKE_ESCAPE + "%")
+                .replace("_", _LIKE_ESCAPE + "_")
+            )
+            test, param = f"LIKE ? ESCAPE '{_LIKE_ESCAPE}'", f"%{escaped}%"
+        else:
+            test, param = "= ?", self.value
+        clause = " OR ".join(f"{column} {test}" for column in self.columns)
+        return f"({clause})", [param] * len(self.columns)
+
+    def holds(self, row: dict[str, Any]) -> bool:
+        values = (row.get(column) for column in self.columns)
+        if not self.contains:
+            return any(value == self.value for value in values)
+        needle = _as_like_reads(self.value)
+        return any(needle in _as_like_reads(str(v)) for v in values if v is not None)
+
+
+def _as_like_reads(text: str) -> str:
+    """Text as SQLite's LIKE compares it: ASCII letters in one case, and nothing after a NUL
+    (it reads both sides as C strings)."""
+    return text.split("\x00", 1)[0].translate(_ASCII_LOWER)
+
+
 @dataclass(frozen=True)
 class TaskQuery:
-    """Filters a person sets on the tasks screen or the CLI; all applied in SQL."""
+    """Filters a person sets on the tasks screen or the CLI.
+
+    `terms()` is the one definition of the filter: `where()` says it in SQL for pages read
+    from the journal, `matches()` in Python for rows that change live, so the table never
+    holds a row the same query would not read back.
+    """
 
     state: str | None = None
     name: str | None = None
@@ -81,25 +169,30 @@ class TaskQuery:
     order_by: str = "sent"
     descending: bool = True
 
+    def terms(self) -> list[FilterTerm]:
+        terms = [
+            FilterTerm((column,), value)
+            for column in ("state", "name", "worker")
+            if (value := getattr(self, column))
+        ]
+        if self.queue:
+            terms.append(FilterTerm(("queue", "routing_key"), self.queue))
+        if self.text:
+            terms.append(FilterTerm(SEARCHED, self.text, contains=True))
+        return terms
+
     def where(self) -> tuple[str, list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
-        for column in ("state", "name", "worker"):
-            value = getattr(self, column)
-            if value:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if self.queue:
-            clauses.append("(queue = ? OR routing_key = ?)")
-            params += [self.queue, self.queue]
-        if self.text:
-            like = f"%{self.text}%"
-            clauses.append(
-                "(id LIKE ? OR name LIKE ? OR args LIKE ? OR kwargs LIKE ? OR result LIKE ? "
-                "OR exception LIKE ?)"
-            )
-            params += [like] * 6
+        for term in self.terms():
+            clause, values = term.sql()
+            clauses.append(clause)
+            params += values
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def matches(self, row: dict[str, Any]) -> bool:
+        """Whether `where()` selects this journal row."""
+        return all(term.holds(row) for term in self.terms())
 
 
 class Journal:
@@ -142,6 +235,14 @@ class Journal:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def write_diff(self, diff: StateDiff, *, read_back: bool = True) -> None:
+        """One batch of the event stream written; with `read_back`, `diff.journaled` then holds
+        the stored rows of its tasks, for views that show what a page read from SQL shows."""
+        rows = [*diff.tasks_added, *diff.tasks_changed]
+        self.write(rows, diff.events)
+        if read_back and rows:
+            diff.journaled = self.rows(row.id for row in rows)
 
     def record_submitted(
         self,
@@ -229,6 +330,17 @@ class Journal:
         with self._lock:
             rows = self._db.execute(sql, [*params, limit, offset]).fetchall()
         return [dict(r) for r in rows]
+
+    def rows(self, task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The stored rows of these tasks, by id: what a batch's events became once merged
+        with what the journal already knew (the queue and priority the panel recorded when
+        sending, a final state a late event cannot undo)."""
+        ids = json.dumps(list(task_ids))
+        with self._lock:
+            found = self._db.execute(
+                "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", (ids,)
+            ).fetchall()
+        return {str(r["id"]): dict(r) for r in found}
 
     def get(self, task_id: str) -> dict[str, Any] | None:
         with self._lock:

@@ -114,7 +114,7 @@ class Monitor:
         journal: Journal,
         *,
         config: EffectiveConfig | None = None,
-        on_diff: Callable[[StateDiff], None] = lambda diff: None,
+        on_diff: Callable[[StateDiff], None] | None = None,
         on_status: Callable[[str, str], None] = lambda state, message: None,
         on_reconciled: Callable[[int], None] = lambda count: None,
         max_tasks_in_memory: int = 10_000,
@@ -195,8 +195,10 @@ class Monitor:
 
     def _on_batch(self, batch: list[dict[str, Any]]) -> None:
         diff = self.state.apply(batch)
-        self.journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)
-        self.on_diff(diff)
+        # The stored rows are read back for a listener (the window); `record` has none.
+        self.journal.write_diff(diff, read_back=self.on_diff is not None)
+        if self.on_diff is not None:
+            self.on_diff(diff)
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + PRUNE_EVERY_S
             self.journal.prune(self.retention_tasks, self.retention_age_s)

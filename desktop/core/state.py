@@ -110,6 +110,10 @@ class StateDiff:
     workers_changed: list[WorkerRow] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     malformed: int = 0
+    # The journal's row of each task above once this batch is written (`Journal.rows`): what
+    # events never carry (the queue and priority the panel recorded when sending) and the
+    # journal's merge (a finished state stays). Filled by the Monitor for its listeners.
+    journaled: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:

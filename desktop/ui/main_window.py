@@ -118,6 +118,7 @@ class MainWindow(QMainWindow):
         self.queues.open_in_builder.connect(self._open_canvas_in_builder)
         session.journal_changed.connect(lambda _journal: self.charts.reset())
         session.journal_changed.connect(lambda _journal: self.workers.model.clear())
+        session.journal_changed.connect(lambda _journal: self.builder.forget_profile())
         self.events_label = QLabel("Events: not started")
         self.statusBar().addPermanentWidget(self.events_label)
         session.events_state_changed.connect(self._show_events_state)

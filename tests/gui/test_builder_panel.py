@@ -16,9 +16,14 @@ from pytestqt.qtbot import QtBot
 from desktop.app import build_window
 from desktop.core import canvas, canvas_library
 from desktop.core.canvas import ChainNode, GroupNode, TaskNode
+from desktop.core.profiles import Profile, QueueSpec
 from desktop.core.services import Services
 from desktop.ui.main_window import MainWindow
+from desktop.ui.models.palette import NameRole
 from desktop.ui.panels.builder import BuilderPanel
+from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
+from tests.support import window_on
+from workers import create_app
 
 COPY = Qt.DropAction.CopyAction
 
@@ -251,3 +256,75 @@ def test_drops_on_an_empty_root_and_moves_select_where_the_node_landed(
     view.setFocus()
     QTest.keyClick(view, Qt.Key.Key_Delete)  # acts on the node that is really there
     assert model.node((1,)) == GroupNode([TaskNode("workers.tasks.t2")])
+
+
+TINY_APP = """
+from celery import Celery
+
+app = Celery("tinyapp")
+
+
+@app.task(name="tinyapp.hello")
+def hello(who: str = "world") -> str:
+    return f"hello {who}"
+"""
+
+
+def _tip(panel: BuilderPanel, name: str) -> str:
+    return str(_palette_index(panel, name).data(Qt.ItemDataRole.ToolTipRole) or "")
+
+
+def _palette_names(panel: BuilderPanel) -> set[str]:
+    model = panel.palette_model
+    names = set()
+    for group in range(model.rowCount()):
+        parent = model.index(group, 0)
+        for row in range(model.rowCount(parent)):
+            names.add(str(model.index(row, 0, parent).data(NameRole)))
+    return names
+
+
+@pytest.mark.slow
+def test_a_profile_switch_empties_the_palette_then_lists_the_new_apps_tasks(
+    qtbot: QtBot, embedded_redis: Any, prefix: str, tmp_path: Path, unused_port: int
+) -> None:
+    """Neither the old app's tasks nor the old workers' `inspect registered` answer stay."""
+    first = Profile(
+        name="first",
+        broker_url=embedded_redis.url(0),
+        result_backend=embedded_redis.url(1),
+        workdir=str(REPO_ROOT),
+        queues=[QueueSpec(prefix + "tasks", 10)],
+    )
+    (tmp_path / "tinyapp.py").write_text(TINY_APP)
+    # Another app on a broker nobody answers: no worker of its own will ever reply.
+    second = Profile(
+        name="second",
+        broker_url=f"redis://127.0.0.1:{unused_port}/0",
+        result_backend=f"redis://127.0.0.1:{unused_port}/1",
+        app_module="tinyapp",
+        workdir=str(tmp_path),
+    )
+    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix=prefix)
+    worker = WorkerProcess(
+        queues=[prefix + "tasks"],
+        broker_url=embedded_redis.url(0),
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        queue_prefix=prefix,
+        name=f"only-on-first-{prefix}",
+    )
+    with window_on(qtbot, first) as window, running_worker(client, worker) as running:
+        panel = window.builder
+        panel._inspect_if_visible(force=True)
+
+        qtbot.waitUntil(lambda: running.nodename in _tip(panel, "workers.tasks.add"), timeout=10000)
+        window.session.services.profiles.save(second, create=True)
+        window.session.activate("second")
+        assert _palette_names(panel) == {"chain", "group"}  # emptied at once
+        qtbot.waitUntil(lambda: "tinyapp.hello" in _palette_names(panel), timeout=30000)
+        assert _palette_names(panel) == {"chain", "group", "tinyapp.hello"}
+        assert running.nodename not in _tip(panel, "tinyapp.hello")
+        qtbot.wait(1500)  # the refused broker's answer is in: still nothing of the old workers
+        assert _palette_names(panel) == {"chain", "group", "tinyapp.hello"}
+    client.close()

@@ -11,7 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.core.journal import Journal, TaskQuery
 from desktop.core.state import ClusterState, StateDiff, TaskRow
-from desktop.ui.models.tasks import PAGE_SIZE, TasksModel
+from desktop.ui.models.tasks import COLUMNS, PAGE_SIZE, TasksModel
 from tests.factories import task_row
 
 
@@ -24,6 +24,13 @@ def row(i: int, state: str = "SUCCESS", name: str = "x.add", **extra: object) ->
     )  # fmt: skip
     values.update(extra)
     return task_row(f"task-{i:06d}", **values)
+
+
+def live(journal: Journal, **lists: list[TaskRow]) -> StateDiff:
+    """A batch as the Monitor hands it to the window: written, its stored rows read back."""
+    diff = StateDiff(**lists)  # type: ignore[arg-type]
+    journal.write_diff(diff)
+    return diff
 
 
 @pytest.fixture
@@ -62,7 +69,8 @@ def test_a_diff_is_one_insert_and_one_change(qtbot: QtBot, journal: Journal) -> 
     changes: list[tuple[int, int]] = []
     model.rowsInserted.connect(lambda _p, first, last: inserts.append((first, last)))
     model.dataChanged.connect(lambda a, b: changes.append((a.row(), b.row())))
-    diff = StateDiff(
+    diff = live(
+        journal,
         tasks_added=[row(2000 + i, "STARTED") for i in range(50)],
         tasks_changed=[row(1499, "RETRY"), row(1490, "SUCCESS")],
     )
@@ -79,10 +87,10 @@ def test_live_rows_respect_the_filter_and_finished_states_stay(
     model = TasksModel(journal)
     model.set_query(TaskQuery(state="FAILURE"))
     before = model.total
-    model.apply_diff(StateDiff(tasks_added=[row(3000, "SUCCESS"), row(3001, "FAILURE")]))
+    model.apply_diff(live(journal, tasks_added=[row(3000, "SUCCESS"), row(3001, "FAILURE")]))
     assert model.total == before + 1
     assert model.data(model.index(0, 0)) == "task-003001"
-    model.apply_diff(StateDiff(tasks_changed=[row(3001, "STARTED")]))  # a late event
+    model.apply_diff(live(journal, tasks_changed=[row(3001, "STARTED")]))  # a late event
     assert model.data(model.index(0, 2)) == "FAILURE"
 
 
@@ -121,7 +129,7 @@ def test_state_diff_from_real_event_shapes_reaches_the_model(qtbot: QtBot, tmp_p
             },
         ]
     )
-    journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)
+    journal.write_diff(diff)
     model.apply_diff(diff)
     assert model.rowCount() == 1
     assert model.data(model.index(0, 2)) == "SUCCESS"
@@ -138,9 +146,7 @@ def test_other_sort_orders_hold_new_rows_back_and_paging_stays_whole(
     model.sort(9, Qt.SortOrder.AscendingOrder)  # sent, oldest first
     pending: list[int] = []
     model.pending_changed.connect(pending.append)
-    fresh = [row(1000 + i) for i in range(10)]
-    journal.write(fresh, [])
-    model.apply_diff(StateDiff(tasks_added=fresh))
+    model.apply_diff(live(journal, tasks_added=[row(1000 + i) for i in range(10)]))
     assert pending == [10] and model.rowCount() == PAGE_SIZE
     while model.canFetchMore():
         model.fetchMore()
@@ -154,7 +160,7 @@ def test_other_sort_orders_hold_new_rows_back_and_paging_stays_whole(
 
 def test_a_changed_task_that_is_not_loaded_is_not_inserted(qtbot: QtBot, journal: Journal) -> None:
     model = TasksModel(journal)
-    model.apply_diff(StateDiff(tasks_changed=[row(3, "RETRY")]))  # beyond the loaded page
+    model.apply_diff(live(journal, tasks_changed=[row(3, "RETRY")]))  # beyond the loaded page
     assert model.total == 1500 and model.rowCount() == PAGE_SIZE
 
 
@@ -162,8 +168,7 @@ def test_positions_stay_right_across_inserts_and_pages(qtbot: QtBot, journal: Jo
     model = TasksModel(journal)
     for round_ in range(3):  # three batches of new rows at the top
         fresh = [row(5000 + 10 * round_ + i, "STARTED") for i in range(10)]
-        journal.write(fresh, [])
-        model.apply_diff(StateDiff(tasks_added=fresh))
+        model.apply_diff(live(journal, tasks_added=fresh))
     model.fetchMore()
     changes: list[tuple[int, int]] = []
     model.dataChanged.connect(lambda a, b: changes.append((a.row(), b.row())))
@@ -171,6 +176,87 @@ def test_positions_stay_right_across_inserts_and_pages(qtbot: QtBot, journal: Jo
         row_index = next(r for r in range(model.rowCount()) if model.task_id(r) == task_id)
         changes.clear()
         number = int(task_id.split("-")[1])
-        model.apply_diff(StateDiff(tasks_changed=[row(number, worker="moved@h")]))
+        model.apply_diff(live(journal, tasks_changed=[row(number, worker="moved@h")]))
         assert changes == [(row_index, row_index)]
         assert model.data(model.index(row_index, 5)) == "moved@h"
+
+
+def test_the_filter_is_one_rule_for_sql_and_for_live_rows(tmp_path: Path) -> None:
+    """`%` and `_` are literal; ASCII letters match either case, as SQLite's LIKE does."""
+    journal = Journal(tmp_path / "j.sqlite3")
+    texts = ["('50%',)", "('500',)", "('a_b',)", "('axb',)", "('Déjà',)", "('DÉJÀ',)", "('OK',)"]
+    journal.write(
+        [
+            row(i, "FAILURE" if i % 2 else "SUCCESS", args=text, routing_key=f"q{i % 3}")
+            for i, text in enumerate(texts)
+        ],
+        [],
+    )
+
+    def by_sql(query: TaskQuery) -> set[str]:
+        return {r["id"] for r in journal.page(query, 0, 100)}
+
+    assert by_sql(TaskQuery(text="50%")) == {"task-000000"}
+    assert by_sql(TaskQuery(text="a_b")) == {"task-000002"}
+    assert by_sql(TaskQuery(text="ok")) == {"task-000006"}
+    assert by_sql(TaskQuery(text="déjà")) == {"task-000004"}  # É is not an ASCII letter
+    stored = [r for r in journal.page(TaskQuery(), 0, 100)]
+    queries = [
+        TaskQuery(text=t) for t in ("50%", "%", "_", "a_b", "ok", "déjà", "DÉJÀ", "\\", "')")
+    ] + [
+        TaskQuery(state="FAILURE"),
+        TaskQuery(queue="q1"),
+        TaskQuery(state="SUCCESS", queue="q0", text="0"),
+        TaskQuery(name="x.add", worker="w@h"),
+        TaskQuery(worker="other@h"),
+    ]
+    for query in queries:
+        assert {r["id"] for r in stored if query.matches(r)} == by_sql(query), query
+    journal.close()
+
+
+def test_live_rows_leave_and_join_as_the_filter_says(qtbot: QtBot, journal: Journal) -> None:
+    model = TasksModel(journal)
+    model.set_query(TaskQuery(state="STARTED"))
+    assert model.total == 0
+    removed: list[tuple[int, int]] = []
+    model.rowsRemoved.connect(lambda _p, first, last: removed.append((first, last)))
+
+    def shown() -> list[str | None]:
+        return [model.task_id(r) for r in range(model.rowCount())]
+
+    waiting = [row(i, "PENDING") for i in (3500, 4000, 4001, 4100)]
+    model.apply_diff(live(journal, tasks_added=waiting))
+    assert shown() == []
+    model.apply_diff(live(journal, tasks_changed=[row(4000, "STARTED"), row(4001, "STARTED")]))
+    assert shown() == ["task-004001", "task-004000"] and model.total == 2
+    model.apply_diff(live(journal, tasks_changed=[row(4001, "SUCCESS")]))
+    assert shown() == ["task-004000"] and model.total == 1 and removed == [(0, 0)]
+    model.apply_diff(live(journal, tasks_changed=[row(4001, "STARTED")]))  # a late event
+    assert shown() == ["task-004000"]
+    model.apply_diff(live(journal, tasks_added=[row(4200, "STARTED")]))
+    assert shown() == ["task-004200", "task-004000"]
+    # A known task that starts matching joins where the journal's order puts it.
+    model.apply_diff(live(journal, tasks_changed=[row(4100, "STARTED")]))
+    assert shown() == ["task-004200", "task-004100", "task-004000"]
+    model.apply_diff(live(journal, tasks_changed=[row(3500, "STARTED")]))
+    assert shown() == ["task-004200", "task-004100", "task-004000", "task-003500"]
+    finished = [row(i, "SUCCESS") for i in (4000, 4100, 4200)]
+    model.apply_diff(live(journal, tasks_changed=finished))
+    assert shown() == ["task-003500"]
+    assert model.total == journal.count(model.query) == 1
+    model.reload()
+    assert shown() == ["task-003500"]
+
+
+def test_a_live_row_carries_the_queue_and_priority_the_panel_recorded(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    model = TasksModel(journal)
+    journal.record_submitted("sent-by-panel", "x.add", queue="urgent", priority=7)
+    model.apply_diff(live(journal, tasks_added=[task_row("sent-by-panel", state="STARTED")]))
+    columns = [key for key, _title in COLUMNS]
+    assert model.data(model.index(0, columns.index("priority"))) == "7"
+    assert model.data(model.index(0, columns.index("queue"))) == "urgent"
+    journal.close()

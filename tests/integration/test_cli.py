@@ -6,15 +6,18 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from desktop.core import urls
+from desktop.core.journal import Journal
 from desktop.core.paths import Paths
 from desktop.core.profiles import Profile
 from desktop.core.services import Services
+from desktop.core.state import ClusterState
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -222,3 +225,50 @@ def test_from_app_fills_queues(isolated_config: Paths, tmp_path: Path) -> None:
     )
     assert broken.returncode == 1
     assert "No module named 'nosuchmodule'" in broken.stderr
+
+
+def test_tasks_json_prints_args_kwargs_and_result_as_json_values(services: Services) -> None:
+    """The journal keeps Celery's event reprs and the backend's JSON as text; `--json` prints
+    the values they stand for, and text that is neither stays text."""
+    journal = Journal(services.journal_path(services.profiles.get("embedded")))
+    now = time.time()
+    state = ClusterState()
+    diff = state.apply(
+        [  # the fields Celery's task-received and task-succeeded events carry
+            {"type": "task-received", "uuid": "from-events", "hostname": "w@h",
+             "timestamp": now, "name": "workers.tasks.t1", "args": "(1, 2)",
+             "kwargs": "{'message': 'hi', 'ok': True}"},
+            {"type": "task-succeeded", "uuid": "from-events", "hostname": "w@h",
+             "timestamp": now + 1, "result": "'1 + 2 = 3, message: hi'", "runtime": 0.5},
+            {"type": "task-received", "uuid": "not-literal", "hostname": "w@h",
+             "timestamp": now + 2, "name": "workers.tasks.add",
+             "args": "(<object object at 0x7f3a>, '50%')",
+             "kwargs": "{'at': datetime.datetime(2024, 1, 1, 0, 0)}"},
+            {"type": "task-succeeded", "uuid": "not-literal", "hostname": "w@h",
+             "timestamp": now + 3, "result": "{1, 2}", "runtime": 0.1},
+        ]
+    )  # fmt: skip
+    journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)
+    # What the panel records when it sends, then the result backend's answer (JSON).
+    journal.record_submitted("from-backend", "workers.tasks.xsum", queue="tasks", priority=3)
+    journal.set_final("from-backend", "SUCCESS", '{"total": 3, "parts": [1, 2.5, null]}', now)
+    journal.close()
+
+    listed = run("tasks", "--json")
+    assert listed.returncode == 0, listed.stderr
+    by_id = {row["id"]: row for row in json.loads(listed.stdout)}
+    assert by_id["from-events"]["args"] == [1, 2]
+    assert by_id["from-events"]["kwargs"] == {"message": "hi", "ok": True}
+    assert by_id["from-events"]["result"] == "1 + 2 = 3, message: hi"
+    assert by_id["from-backend"]["result"] == {"total": 3, "parts": [1, 2.5, None]}
+    assert by_id["from-backend"]["args"] is None and by_id["from-backend"]["priority"] == 3
+    assert by_id["not-literal"]["args"] == "(<object object at 0x7f3a>, '50%')"
+    assert by_id["not-literal"]["kwargs"] == "{'at': datetime.datetime(2024, 1, 1, 0, 0)}"
+    assert by_id["not-literal"]["result"] == "{1, 2}"  # a set: JSON has none, the text stays
+
+    human = run("tasks")
+    assert human.returncode == 0, human.stderr
+    lines = human.stdout.splitlines()
+    assert len(lines) == 3 and "Traceback" not in human.stderr
+    assert lines[0].split()[:3] == ["from-backend", "SUCCESS", "workers.tasks.xsum"]
+    assert any(line.split()[:2] == ["from-events", "SUCCESS"] for line in lines)

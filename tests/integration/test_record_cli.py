@@ -72,7 +72,8 @@ def test_record_then_list_tasks(embedded_redis: Any, tmp_path: Path) -> None:
                     "priority", "started", "runtime"):  # fmt: skip
             assert key in by_id[ok.id]
         assert by_id[ok.id]["name"] == "workers.tasks.t1"
-        assert by_id[ok.id]["result"] == "9"
+        assert by_id[ok.id]["result"] == 9  # JSON values, not Celery's repr text
+        assert by_id[ok.id]["args"] == [4, 5] and by_id[ok.id]["kwargs"] == {"message": ""}
         assert by_id[ok.id]["queue"] == "tasks"
         assert by_id[ok.id]["started"] and by_id[ok.id]["runtime"] is not None
         failures = json.loads(

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.journal import Journal, TaskQuery
+from desktop.core.journal import Journal, TaskQuery, stored_value
 from desktop.core.state import ClusterState
+from tests.factories import task_row
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=30)
@@ -150,3 +155,56 @@ def test_stop_is_prompt_with_a_backlog(tmp_path: Path) -> None:
     journal.close()
     stats = monitor.stream.stats
     assert stats.received + stats.dropped_at_stop == 60_000
+
+
+@pytest.fixture(scope="module")
+def shared_journal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Journal]:
+    journal = Journal(tmp_path_factory.mktemp("filter") / "j.sqlite3")
+    yield journal
+    journal.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.text(st.characters(blacklist_categories=["Cs"]), max_size=8), max_size=6),
+    needle=st.text(st.characters(blacklist_categories=["Cs"]), min_size=1, max_size=3),
+)
+def test_the_live_filter_selects_what_sql_selects(
+    texts: list[str], needle: str, shared_journal: Journal
+) -> None:
+    batch = uuid.uuid4().hex  # each example's rows apart from the ones before
+    shared_journal.write([task_row(f"{batch}-{i}", args=t) for i, t in enumerate(texts)], [])
+    query = TaskQuery(text=needle)
+    ours = {r["id"]: r for r in shared_journal.page(TaskQuery(text=batch), 0, 100)}
+    by_sql = {r["id"] for r in shared_journal.page(query, 0, 100_000) if r["id"] in ours}
+    assert {i for i, r in ours.items() if query.matches(r)} == by_sql
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False,
+              allow_infinity=False), st.text(max_size=10)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.tuples(inner, inner),
+                            st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+    max_leaves=10,
+)  # fmt: skip
+
+
+@given(value=json_values)
+def test_a_stored_repr_or_json_reads_back_as_its_value(value: object) -> None:
+    plain = json.loads(json.dumps(value))  # tuples become lists, as JSON has them
+    assert json.loads(json.dumps(stored_value(repr(value)))) == plain
+    assert stored_value(json.dumps(value)) == plain
+
+
+@given(text=st.one_of(st.text(max_size=40), st.builds(repr, values)))
+def test_whatever_the_text_the_value_prints_as_strict_json(text: str) -> None:
+    json.dumps(stored_value(text), allow_nan=False)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["{1, 2}", "1e999", "NaN", "b'x'", "{(1, 2): 3}", "[1, 2, ...]", "[" * 500 + "]" * 500,
+     "<object object at 0x7f3a>", "datetime.datetime(2024, 1, 1, 0, 0)", "__import__('os')"],
+)  # fmt: skip
+def test_what_json_cannot_hold_stays_text(text: str) -> None:
+    assert stored_value(text) is text

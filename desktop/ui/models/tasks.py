@@ -2,20 +2,22 @@
 
 A million journaled tasks never sit in memory: rows come from SQL a page at a time
 (`canFetchMore`/`fetchMore`), filters and sorting run in SQL, and each event batch becomes at
-most one `beginInsertRows` at the top and one `dataChanged` over the changed range.
+most one `beginInsertRows` at the top and one `dataChanged` over the changed range, plus a
+removal for each run of rows that stopped matching the filter and an insertion for each known
+task that started matching it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
-from desktop.core.journal import FINAL_STATES, Journal, TaskQuery
-from desktop.core.state import StateDiff, TaskRow
+from desktop.core.journal import Journal, TaskQuery
+from desktop.core.state import StateDiff
 from desktop.ui.theme import TASK_STATE_COLOURS
 
 Index = QModelIndex | QPersistentModelIndex
@@ -42,7 +44,6 @@ COLUMNS: list[tuple[str, str]] = [
 ]
 SORT_KEYS = {"result": "result", "queue": "queue"}
 STATE_COLOURS = TASK_STATE_COLOURS
-_ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
 
 
 def format_time(value: Any) -> str:
@@ -69,22 +70,6 @@ def display(row: dict[str, Any], key: str) -> str:
     if key == "queue":
         return shorten(value or row.get("routing_key"))
     return shorten(value)
-
-
-def matches(query: TaskQuery, row: dict[str, Any]) -> bool:
-    """The SQL filter of `TaskQuery.where`, for rows that arrive live."""
-    for column in ("state", "name", "worker"):
-        wanted = getattr(query, column)
-        if wanted and row.get(column) != wanted:
-            return False
-    if query.queue and query.queue not in (row.get("queue"), row.get("routing_key")):
-        return False
-    if query.text:
-        needle = query.text.lower()
-        haystack = (row.get(k) for k in ("id", "name", "args", "kwargs", "result", "exception"))
-        if not any(needle in str(v).lower() for v in haystack if v):
-            return False
-    return True
 
 
 LIVE_ORDERS = ("sent", "received", "updated")
@@ -162,28 +147,39 @@ class TasksModel(QAbstractTableModel):
 
     # -- live updates ----------------------------------------------------------------------
     def apply_diff(self, diff: StateDiff) -> None:
-        changed_positions: list[int] = []
-        fresh: list[dict[str, Any]] = []
+        """Each task as the journal holds it after the batch (`diff.journaled`), so a live row
+        carries what a page read from SQL carries. The query's own rule decides membership: a
+        loaded row that stops matching leaves, a task that starts matching joins."""
+        changed: list[int] = []
+        leaving: list[int] = []
+        fresh: list[dict[str, Any]] = []  # new tasks: newest first, at the top
+        joining: list[dict[str, Any]] = []  # known tasks that match the query now
         added = {task.id for task in diff.tasks_added}
-        for task in [*diff.tasks_added, *diff.tasks_changed]:
-            seq = self._seq.get(task.id)
-            position = None if seq is None else seq - self._first_seq
+        for task in (*diff.tasks_added, *diff.tasks_changed):
+            row = diff.journaled.get(task.id)
+            if row is None:  # not journaled: nothing a reload would show either
+                continue
+            position = self.position(task.id)
+            wanted = self.query.matches(row)
             if position is not None:
-                self._merge(self._rows[position], task)
-                changed_positions.append(position)
-            elif task.id in added:  # a changed task that is merely not loaded is not new
-                row = {name: getattr(task, name) for name in _ROW_FIELDS}
-                if matches(self.query, row):
-                    fresh.append(row)
-        if fresh and not self.live_order:
-            self.pending += len(fresh)
-            self.pending_changed.emit(self.pending)
-            fresh = []
-        if changed_positions:
+                if wanted:
+                    self._rows[position] = row
+                    changed.append(position)
+                else:
+                    leaving.append(position)
+            elif wanted:
+                (fresh if task.id in added else joining).append(row)
+        if changed:
             last = len(COLUMNS) - 1
-            self.dataChanged.emit(
-                self.index(min(changed_positions), 0), self.index(max(changed_positions), last)
-            )
+            self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), last))
+        if leaving:
+            self._remove(leaving)
+        if (fresh or joining) and not self.live_order:
+            self.pending += len(fresh) + len(joining)
+            self.pending_changed.emit(self.pending)
+            return
+        if joining:
+            self._place(joining)
         if fresh:
             fresh.reverse()  # newest first, like the journal's default order
             self.beginInsertRows(QModelIndex(), 0, len(fresh) - 1)
@@ -194,14 +190,48 @@ class TasksModel(QAbstractTableModel):
             self._total += len(fresh)
             self.endInsertRows()
 
-    @staticmethod
-    def _merge(row: dict[str, Any], task: TaskRow) -> None:
-        if row.get("state") in FINAL_STATES and task.state not in FINAL_STATES:
-            task = replace(task, state=row["state"])
-        for name in _ROW_FIELDS:
-            value = getattr(task, name)
-            if value is not None:
-                row[name] = value
+    def position(self, task_id: str) -> int | None:
+        seq = self._seq.get(task_id)
+        return None if seq is None else seq - self._first_seq
+
+    def _remove(self, positions: list[int]) -> None:
+        """Rows that no longer match, removed bottom up, one contiguous run at a time."""
+        runs: list[list[int]] = []
+        for position in sorted(positions, reverse=True):
+            if runs and runs[-1][0] == position + 1:
+                runs[-1][0] = position
+            else:
+                runs.append([position, position])
+        for first, last in runs:
+            self.beginRemoveRows(QModelIndex(), first, last)
+            del self._rows[first : last + 1]
+            self._total -= last - first + 1
+            self.endRemoveRows()
+        self._renumber()
+
+    def _place(self, rows: list[dict[str, Any]]) -> None:
+        """Known tasks that now match, each where the query's order puts it. One that sorts
+        past the loaded rows is left to the page that reaches it (`fetchMore`)."""
+        column = self.query.order_by
+
+        def key(row: dict[str, Any]) -> tuple[bool, float, str]:
+            value = row.get(column)  # NULL sorts lowest in SQLite: last when descending
+            return (value is not None, value if isinstance(value, int | float) else 0.0, row["id"])
+
+        for row in rows:
+            wanted = key(row)
+            at = next((i for i, r in enumerate(self._rows) if key(r) < wanted), len(self._rows))
+            if at == len(self._rows) and self.canFetchMore():
+                continue
+            self.beginInsertRows(QModelIndex(), at, at)
+            self._rows.insert(at, row)
+            self._total += 1
+            self.endInsertRows()
+        self._renumber()
+
+    def _renumber(self) -> None:
+        self._first_seq = 0
+        self._seq = {row["id"]: i for i, row in enumerate(self._rows)}
 
     # -- Qt model API ----------------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008

@@ -64,6 +64,7 @@ class BuilderPanel(QWidget):
         self.sent_root: Any = None
         self._inspecting = False
         self._polling = False
+        self._profile_generation = 0  # bumped by forget_profile: drops a late inspect answer
 
         self.model = CanvasModel(self)
         self.view = CanvasView(self.model)
@@ -235,21 +236,37 @@ class BuilderPanel(QWidget):
         return side
 
     # -- app, facts, inspect ------------------------------------------------------------------
+    def forget_profile(self) -> None:
+        """A profile was (re)opened: the palette's tasks came from the previous one's app and
+        workers, so it empties until this one's app is read and its workers answer."""
+        self._profile_generation += 1
+        self._inspecting = False
+        self.config = None
+        self.registered = {}
+        self.consumed = None
+        self._show_status("Reading the Celery app…", error=False)
+        self._fill_palette()
+        self._check()
+
     def show_app_config(self, config: EffectiveConfig, error: str) -> None:
         self.config = config
         if error:
-            self.status.setText(
+            self._show_status(
                 f"Could not read the app: {error}. Sending uses Celery's defaults; tasks are "
-                "known only from workers."
+                "known only from workers.",
+                error=True,
             )
-            self.status.setProperty("role", "error")
         else:
-            self.status.setText(f"{len(config.tasks)} tasks registered by '{config.main}'")
-            self.status.setProperty("role", "muted")
-        self.status.style().unpolish(self.status)
-        self.status.style().polish(self.status)
+            text = f"{len(config.tasks)} tasks registered by '{config.main}'"
+            self._show_status(text, error=False)
         self._fill_palette()
         self._check()
+
+    def _show_status(self, text: str, *, error: bool) -> None:
+        self.status.setText(text)
+        self.status.setProperty("role", "error" if error else "muted")
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
 
     def show_facts(self, facts: ConnectionFacts) -> None:
         self.consumed = None
@@ -267,8 +284,11 @@ class BuilderPanel(QWidget):
         if self.session.state != "connected" and not force:
             return
         self._inspecting = True
+        generation = self._profile_generation
 
         def done(result: tuple[dict[str, list[str]], set[str]]) -> None:
+            if generation != self._profile_generation:
+                return  # the previous profile's workers
             self._inspecting = False
             registered, consumed = result
             changed = registered != self.registered
@@ -279,7 +299,8 @@ class BuilderPanel(QWidget):
             self._check()
 
         def failed(_exc: BaseException) -> None:
-            self._inspecting = False
+            if generation == self._profile_generation:
+                self._inspecting = False
 
         self.session.control(control.registered_and_consumed, done, failed)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import html
 import json
 from dataclasses import replace
@@ -29,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core import control, urls
 from desktop.core.effective_config import EffectiveConfig
-from desktop.core.journal import Journal, TaskQuery
+from desktop.core.journal import Journal, TaskQuery, stored_value
 from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff
 from desktop.ui.models.tasks import TasksModel, format_time
@@ -44,12 +43,8 @@ def pretty(text: str | None) -> str:
     """JSON or a Python literal (Celery's argsrepr) indented; anything else as it is."""
     if text is None:
         return ""
-    for parse in (json.loads, ast.literal_eval):
-        try:
-            return json.dumps(parse(text), indent=2, default=repr, ensure_ascii=False)
-        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            continue
-    return text
+    value = stored_value(text)
+    return text if value is text else json.dumps(value, indent=2, ensure_ascii=False)
 
 
 class TasksPanel(QWidget):
@@ -164,7 +159,9 @@ class TasksPanel(QWidget):
         self._choices.timeout.connect(self._refresh_choices_if_visible)
         self._choices.start()
         self.model.modelReset.connect(self._update_count)
+        self.model.modelReset.connect(self._select_current_again)
         self.model.rowsInserted.connect(self._update_count)
+        self.model.rowsRemoved.connect(self._update_count)
         self.model.pending_changed.connect(self._show_pending)
 
         session.journal_changed.connect(self.set_journal)
@@ -269,6 +266,15 @@ class TasksPanel(QWidget):
     # -- details ------------------------------------------------------------------------------
     def _show_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._show_task(self.model.task_id(current.row()) if current.isValid() else None)
+
+    def _select_current_again(self) -> None:
+        """A reload (filter, sort, refresh) forgets the selection: the detail pane follows it,
+        so the task shown is selected again where the table still has it, else none is shown."""
+        position = self.model.position(self.current_id) if self.current_id else None
+        if position is None:
+            self._show_task(None)
+        else:  # the reset left no current row: this change shows the task (_show_selected)
+            self.table.setCurrentIndex(self.model.index(position, 0))
 
     def _show_task(self, task_id: str | None) -> None:
         journal = self.model.journal

@@ -1,0 +1,174 @@
+"""The Tasks screen in the real window: rows that arrive live from a real worker's events carry
+what the journal knows and follow the filter; the detail pane follows the selection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+import workers.tasks  # noqa: F401  (registers the shared tasks on the client app)
+from desktop.core.canvas import Canvas, TaskNode
+from desktop.core.journal import Journal
+from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.services import Services
+from desktop.ui.main_window import MainWindow
+from desktop.ui.models.tasks import COLUMNS
+from desktop.ui.panels.tasks import ALL, TasksPanel
+from desktop.ui.session import Session
+from tests.factories import task_row
+from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
+from tests.support import shut_down, window_on
+from workers import create_app
+
+PREFIX = f"t{uuid.uuid4().hex[:8]}-"  # one worker serves the module: its queue names
+
+
+@pytest.fixture(scope="module")
+def worker(
+    embedded_redis: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WorkerProcess]:
+    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix=PREFIX)
+    process = WorkerProcess(
+        queues=[PREFIX + "tasks"],
+        broker_url=embedded_redis.url(0),
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path_factory.mktemp("tasks-worker") / "worker.log",
+        queue_prefix=PREFIX,
+    )
+    try:
+        with running_worker(client, process) as running:
+            yield running
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def window(
+    qtbot: QtBot, embedded_redis: Any, worker: WorkerProcess, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MainWindow]:
+    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", PREFIX)  # the app read follows the worker
+    profile = Profile(
+        name="tasks",
+        broker_url=embedded_redis.url(0),
+        result_backend=embedded_redis.url(1),
+        workdir=str(REPO_ROOT),
+        queues=[QueueSpec(PREFIX + "tasks", 10)],
+    )
+    with window_on(qtbot, profile) as shown:
+        shown.tabs.setCurrentWidget(shown.tasks)
+        yield shown
+
+
+def _row_of(panel: TasksPanel, task_id: str) -> int | None:
+    model = panel.model
+    return next((r for r in range(model.rowCount()) if model.task_id(r) == task_id), None)
+
+
+def _cell(panel: TasksPanel, task_id: str, key: str) -> str | None:
+    """What the table shows for this task in this column; None when the task is not listed."""
+    row = _row_of(panel, task_id)
+    if row is None:
+        return None
+    column = [k for k, _title in COLUMNS].index(key)
+    return str(panel.model.data(panel.model.index(row, column)))
+
+
+@pytest.mark.slow
+def test_a_task_the_builder_sent_shows_its_priority_when_it_arrives_live(
+    qtbot: QtBot, window: MainWindow
+) -> None:
+    builder, tasks = window.builder, window.tasks
+    resets: list[bool] = []
+    tasks.model.modelReset.connect(lambda: resets.append(True))
+    node = TaskNode("workers.tasks.add", [2, 3], options={"priority": 7})
+    builder.open_canvas(Canvas("one add", node))
+    builder.send()
+    qtbot.waitUntil(lambda: bool(builder.sent_ids), timeout=10000)
+    (task_id,) = builder.sent_ids
+    qtbot.waitUntil(lambda: _cell(tasks, task_id, "state") == "SUCCESS", timeout=20000)
+    assert not resets, "the row must have arrived live, not by a reload"
+    journal = tasks.model.journal
+    assert journal is not None and journal.get(task_id)["priority"] == 7  # type: ignore[index]
+    assert _cell(tasks, task_id, "priority") == "7"
+    assert _cell(tasks, task_id, "queue") == PREFIX + "tasks"
+
+
+@pytest.mark.slow
+def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_one_it_does(
+    qtbot: QtBot, window: MainWindow, embedded_redis: Any, worker: WorkerProcess
+) -> None:
+    tasks = window.tasks
+    journal = tasks.model.journal
+    assert journal is not None
+    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix=PREFIX)
+    # Queues no worker consumes until told to: a task waits there as long as the test needs.
+    held = [f"{PREFIX}held-{uuid.uuid4().hex[:6]}" for _ in range(2)]
+
+    def start_consuming(queue: str) -> None:
+        client.control.add_consumer(queue, destination=[worker.nodename], reply=True)
+
+    try:
+        tasks.state_filter.setCurrentText("PENDING")
+        waiting = client.tasks["workers.tasks.add"].apply_async(args=[2, 3], queue=held[0])
+        qtbot.waitUntil(lambda: _cell(tasks, waiting.id, "state") == "PENDING", timeout=10000)
+        start_consuming(held[0])
+        assert waiting.get(timeout=20) == 5
+        qtbot.waitUntil(lambda: _row_of(tasks, waiting.id) is None, timeout=10000)
+        assert tasks.model.total == 0 and tasks.count.text() == "0 tasks"
+
+        tasks.state_filter.setCurrentText("STARTED")
+        sleeping = client.tasks["workers.tasks.sleep"].apply_async(args=[1.5], queue=held[1])
+        qtbot.waitUntil(lambda: (journal.get(sleeping.id) or {}).get("state") == "PENDING")
+        qtbot.wait(300)  # the batch that journaled it reached the table too
+        assert _row_of(tasks, sleeping.id) is None
+        start_consuming(held[1])
+        # A task the table knew but did not list starts: it joins the table live...
+        qtbot.waitUntil(lambda: _cell(tasks, sleeping.id, "state") == "STARTED", timeout=10000)
+        assert tasks.count.text() == "1 tasks"
+        # ...and leaves it when it succeeds.
+        qtbot.waitUntil(lambda: _row_of(tasks, sleeping.id) is None, timeout=10000)
+        tasks.state_filter.setCurrentText(ALL)
+        assert _cell(tasks, sleeping.id, "state") == "SUCCESS"
+    finally:
+        for queue in held:
+            client.control.cancel_consumer(queue, destination=[worker.nodename], reply=True)
+        client.close()
+
+
+def test_the_detail_pane_follows_the_selection_across_filter_changes(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    session = Session(Services.open())
+    panel = TasksPanel(session)
+    qtbot.addWidget(panel)
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.write(
+        [
+            task_row("done-1", name="x.add", state="SUCCESS", sent=2.0, updated=2.0),
+            task_row("failed-1", name="x.fail", state="FAILURE", sent=1.0, updated=1.0),
+        ],
+        [],
+    )
+    try:
+        panel.set_journal(journal)
+        panel.table.selectRow(_row_of(panel, "done-1"))  # type: ignore[arg-type]
+        assert panel.current_id == "done-1" and "done-1" in panel.detail.toPlainText()
+        panel.state_filter.setCurrentText("FAILURE")  # the selected task is filtered out
+        assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == ["failed-1"]
+        assert panel.current_id is None
+        assert "done-1" not in panel.detail.toPlainText()
+        assert not panel.revoke_button.isEnabled()
+        panel.table.selectRow(0)
+        assert panel.current_id == "failed-1"
+        panel.state_filter.setCurrentText(ALL)  # still listed: still selected, still shown
+        selected = panel.table.selectionModel().selectedRows()
+        assert [panel.model.task_id(i.row()) for i in selected] == ["failed-1"]
+        assert panel.current_id == "failed-1" and "failed-1" in panel.detail.toPlainText()
+    finally:
+        shut_down(qtbot, session)
+        journal.close()
