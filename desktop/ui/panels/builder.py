@@ -530,7 +530,7 @@ class BuilderPanel(QWidget):
         if drawn is None:
             return
         module = self.session.profile.app_module if self.session.profile else "workers"
-        code = canvas.python_code(drawn, module.split(":")[0])
+        code = canvas.python_code(drawn, module)
         QGuiApplication.clipboard().setText(code)
         self.say(f"Copied {code.count(chr(10))} lines of Python to the clipboard.", error=False)
 
