@@ -196,6 +196,16 @@ def duplicate(root: Node | None, position: Position) -> tuple[Node, Position]:
     return insert(root, parent, index + 1, original), (*parent, index + 1)
 
 
+def rename_tasks(root: Node, names: dict[str, str]) -> Node:
+    """Every task called by a name in `names` calls the name it maps to; the rest as it was."""
+    renamed = copy.deepcopy(root)
+    for position in positions(renamed):
+        node = node_at(renamed, position)
+        if isinstance(node, TaskNode):
+            node.task = names.get(node.task, node.task)
+    return renamed
+
+
 def wrap(root: Node | None, position: Position, kind: str) -> Node:
     """Put the node into a new chain or group of its own, in its place."""
     node = copy.deepcopy(node_at(root, position))

@@ -14,13 +14,16 @@ from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core import canvas, canvas_library
+from desktop.core import canvas, canvas_edit, canvas_library
 from desktop.core.canvas import ChainNode, GroupNode, TaskNode
+from desktop.core.profiles import Profile
 from desktop.core.services import Services
 from desktop.ui.main_window import MainWindow
 from desktop.ui.panels.builder import BuilderPanel
+from tests.support import window_on
 
 COPY = Qt.DropAction.CopyAction
+DCELERY = Path(__file__).resolve().parents[1] / "fixtures" / "dcelery"
 
 
 @pytest.fixture
@@ -251,3 +254,82 @@ def test_drops_on_an_empty_root_and_moves_select_where_the_node_landed(
     view.setFocus()
     QTest.keyClick(view, Qt.Key.Key_Delete)  # acts on the node that is really there
     assert model.node((1,)) == GroupNode([TaskNode("workers.tasks.t2")])
+
+
+def _unknown(panel: BuilderPanel) -> set[str]:
+    """The tasks the builder's checks call unknown."""
+    return {
+        p.message.split("'")[1] for p in panel.current_problems() if "unknown task" in p.message
+    }
+
+
+def _task_names(panel: BuilderPanel) -> set[str]:
+    nodes = (panel.model.node(p) for p in canvas_edit.positions(panel.model.root))
+    return {n.task for n in nodes if isinstance(n, TaskNode)}
+
+
+@pytest.mark.slow
+def test_the_tutorial_examples_open_on_the_tutorials_django_app(
+    qtbot: QtBot, embedded_redis: Any
+) -> None:
+    """The examples name the shipped app's tasks; on the tutorial's Django project each one it
+    has (by short name, or demoN as shared_task_demoN) is its own, and the message says so."""
+    profile = Profile(
+        name="dcelery",
+        broker_url=embedded_redis.url(0),
+        result_backend=embedded_redis.url(1),
+        workdir=str(DCELERY),
+        app_module="dcelery",
+        django_settings="dcelery.settings",
+    )
+    with window_on(qtbot, profile) as shown:
+        panel = shown.builder
+        shown.tabs.setCurrentWidget(panel)
+        qtbot.waitUntil(lambda: panel.config is not None, timeout=10000)
+        assert panel.config is not None
+        app_tasks = {t.name for t in panel.config.tasks}
+        assert "apis.tasks.t1" in app_tasks
+        expected = {
+            "chain-s-and-si": {"apis.tasks.shared_task_demo1", "apis.tasks.shared_task_demo2",
+                               "workers.tasks.demo3", "workers.tasks.demo4"},
+            "group-of-four-demos": {"apis.tasks.shared_task_demo1",
+                                    "apis.tasks.shared_task_demo2", "workers.tasks.demo3",
+                                    "workers.tasks.demo4"},
+            "priority-demo": {"workers.tasks.t2", "apis.tasks.t1", "workers.tasks.t3"},
+            "routed-task1-task2": {"apis.tasks.task1", "apis.tasks.task2"},
+            "t1-args-and-kwargs": {"apis.tasks.t1"},
+        }  # fmt: skip
+        for entry in (e for e in canvas_library.entries(panel.library_dir()) if e.example):
+            steps = panel.model.undo_stack.count()
+            assert panel.load_file(entry.path)
+            assert panel.model.undo_stack.count() == steps + 1  # opening and mapping: one step
+            on_canvas = _task_names(panel)
+            assert on_canvas == expected[entry.title], entry.title
+            # Unknown is only what this app really lacks, by any of its names.
+            assert _unknown(panel) == on_canvas - app_tasks, entry.title
+            shorts = {name.rsplit(".", 1)[1] for name in app_tasks}
+            assert not {n.rsplit(".", 1)[1] for n in _unknown(panel)} & shorts
+        # The message line says what was matched and what this app does not have.
+        assert panel.message.text() == (
+            "Opened t1-args-and-kwargs.json; mapped 1 task(s) to this app: "
+            "workers.tasks.t1 → apis.tasks.t1."
+        )
+        assert panel.load_file(canvas_library.EXAMPLES_DIR / "priority-demo.json")
+        assert "workers.tasks.t1 → apis.tasks.t1; not in this app: workers.tasks.t2, " \
+            "workers.tasks.t3" in panel.message.text()  # fmt: skip
+        assert panel.model.node((1,)) == TaskNode(
+            "apis.tasks.t1", [1, 2], options={"queue": "tasks", "priority": 1}
+        )
+
+        # An example opened before the app is read is matched once it has been, undoably.
+        config = panel.config
+        panel.show_app_config(None, "not read yet")
+        assert panel.load_file(canvas_library.EXAMPLES_DIR / "routed-task1-task2.json")
+        assert "matched to the app's once the app has been read" in panel.message.text()
+        assert _task_names(panel) == {"workers.tasks.task1", "workers.tasks.task2"}
+        panel.show_app_config(config, "")
+        assert _task_names(panel) == {"apis.tasks.task1", "apis.tasks.task2"}
+        assert _unknown(panel) == set()
+        assert panel.message.text().startswith("Mapped 2 task(s) to this app:")
+        panel.model.undo_stack.undo()
+        assert _task_names(panel) == {"workers.tasks.task1", "workers.tasks.task2"}

@@ -158,3 +158,14 @@ def test_which_nodes_get_the_previous_result() -> None:
     chord = ChordNode([_t("add", args=[1, 2])], _t("xsum"))
     assert canvas_edit.feeding(chord, (0,)) == (False, False)
     assert canvas_edit.feeding(chord, (1,)) == (True, True)
+
+
+@given(nodes)
+def test_renaming_tasks_keeps_the_shape_and_everything_else(root: Node) -> None:
+    before = copy.deepcopy(root)
+    renamed = canvas_edit.rename_tasks(root, {"workers.tasks.add": "apis.tasks.add"})
+    assert root == before
+    assert canvas_edit.positions(renamed) == canvas_edit.positions(root)
+    back = canvas_edit.rename_tasks(renamed, {"apis.tasks.add": "workers.tasks.add"})
+    assert back == root
+    assert "workers.tasks.add" not in repr(renamed)

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core import canvas, canvas_edit, canvas_library, canvas_recall, control
 from desktop.core.app_config import AppConfig
-from desktop.core.canvas import ERROR, Canvas, Problem, TaskNode
+from desktop.core.canvas import ERROR, Canvas, Node, Problem, TaskNode
 from desktop.core.canvas_edit import EditError, Position
 from desktop.core.panel_app import use_app_routes
 from desktop.core.session import ConnectionFacts
@@ -65,6 +65,7 @@ class BuilderPanel(QWidget):
         self.sent_root: Any = None
         self._inspecting = False
         self._polling = False
+        self._example_to_map: Node | None = None  # an example opened before the app was read
 
         self.model = CanvasModel(self)
         self.view = CanvasView(self.model)
@@ -247,6 +248,7 @@ class BuilderPanel(QWidget):
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
         self._fill_palette()
+        self._map_example_opened_early()
         self._check()
 
     def show_facts(self, facts: ConnectionFacts) -> None:
@@ -457,12 +459,45 @@ class BuilderPanel(QWidget):
             self.say(f"{path.name} was not opened: {exc}")
             return False
         example = path.parent == canvas_library.EXAMPLES_DIR
+        note = ""
+        if example:
+            loaded, note = self._for_this_app(loaded)
         self.model.load(loaded, None if example else path)
         self.view.zoom_to_fit()
         self.model.undo_stack.setClean()
-        self.say(f"Opened {path.name}.", error=False)
+        self.say(f"Opened {path.name}" + (f"; {note}." if note else "."), error=False)
         self._show_title()
         return True
+
+    def _app_task_names(self) -> list[str] | None:
+        return None if self.config is None else [t.name for t in self.config.tasks]
+
+    def _for_this_app(self, example: Canvas) -> tuple[Canvas, str]:
+        """An example names the shipped demo app's tasks: on another app, each becomes the
+        app's task of the same short name, or the tutorial's name for it, where exactly one app
+        task has it (canvas_library.map_to_app); the note says what was matched."""
+        names = self._app_task_names()
+        if names is None:
+            self._example_to_map = example.root
+            return example, "its tasks are matched to the app's once the app has been read"
+        self._example_to_map = None
+        mapped = canvas_library.map_to_app(example, names)
+        return mapped.canvas, mapped.summary()
+
+    def _map_example_opened_early(self) -> None:
+        """The app was read after an example was opened: match its tasks now, as one undoable
+        step, if the canvas is still that example untouched."""
+        names = self._app_task_names()
+        if names is None:
+            return  # not read (or not readable): still pending
+        pending, self._example_to_map = self._example_to_map, None
+        if pending is None or self.model.root != pending:
+            return
+        mapped = canvas_library.map_to_app(Canvas(self.model.name, pending), names)
+        if mapped.mapped:
+            self.model.edit(mapped.canvas.root, "match tasks to this app")
+        if mapped.summary():
+            self.say(mapped.summary()[:1].upper() + mapped.summary()[1:] + ".", error=False)
 
     def open_file(self) -> None:
         name, _ = QFileDialog.getOpenFileName(
