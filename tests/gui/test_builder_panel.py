@@ -256,6 +256,79 @@ def test_drops_on_an_empty_root_and_moves_select_where_the_node_landed(
     assert model.node((1,)) == GroupNode([TaskNode("workers.tasks.t2")])
 
 
+def test_replace_task_keeps_the_call_and_is_one_undo_step(qtbot: QtBot, window: MainWindow) -> None:
+    """From the canvas's menu (F2) and the node editor's button: a searchable list of the
+    app's tasks; the chosen one takes the node's place with its arguments, options, si() and
+    position."""
+    panel = window.builder
+    view, model = panel.view, panel.model
+    t2 = TaskNode("workers.tasks.t2", [1.5], {}, True, {"queue": "tasks", "priority": 3})
+    model.load(canvas.Canvas("r", ChainNode([TaskNode("workers.tasks.add", [1, 2]), t2])))
+    steps = model.undo_stack.count()
+    view.select(())  # a chain: nothing to replace
+    replace = view.actions_by_name["replace"]
+    assert replace in view.actions() and replace.text() == "Replace task…"
+    assert not replace.isEnabled()
+    view.select((1,))
+    assert replace.isEnabled()
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_F2)
+    qtbot.waitUntil(lambda: panel.task_chooser is not None and panel.task_chooser.isVisible(),
+                    timeout=2000)  # fmt: skip
+    chooser = panel.task_chooser
+    assert chooser is not None and chooser.current == "workers.tasks.t2"
+    assert set(chooser.visible_names()) >= {"workers.tasks.t2", "workers.tasks.t3"}
+    QTest.keyClicks(chooser.search, "  T3 ")  # the palette's rule: trimmed, any case
+    assert chooser.visible_names() == ["workers.tasks.t3"]
+    assert chooser.chosen() == "workers.tasks.t3" and chooser.ok.isEnabled()
+    QTest.keyClick(chooser.search, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: panel.task_chooser is None, timeout=2000)
+    assert model.node((1,)) == TaskNode(
+        "workers.tasks.t3", [1.5], {}, True, {"queue": "tasks", "priority": 3}
+    )
+    assert model.node((0,)) == TaskNode("workers.tasks.add", [1, 2])
+    assert model.undo_stack.count() == steps + 1
+    assert model.undo_stack.undoText() == "replace t2 with t3"
+    assert view.selected == (1,)
+    assert "Replaced workers.tasks.t2 with workers.tasks.t3" in panel.message.text()
+    model.undo_stack.undo()
+    assert model.node((1,)) == t2
+
+    # The node editor's button, on the first task; Up/Down walk the list from the search
+    # field; the node's own task cannot be chosen; Cancel changes nothing.
+    view.select((0,))
+    qtbot.waitUntil(lambda: panel.editor.node() == TaskNode("workers.tasks.add", [1, 2]),
+                    timeout=2000)  # fmt: skip
+    panel.editor.replace_button.click()
+    qtbot.waitUntil(lambda: panel.task_chooser is not None and panel.task_chooser.isVisible(),
+                    timeout=2000)  # fmt: skip
+    chooser = panel.task_chooser
+    assert chooser is not None and chooser.current == "workers.tasks.add"
+    QTest.keyClicks(chooser.search, "workers.tasks.")
+    first = chooser.chosen()
+    assert first is not None and first != "workers.tasks.add"
+    QTest.keyClick(chooser.search, Qt.Key.Key_Down)
+    assert chooser.chosen() not in (None, first)
+    chooser.search.setText("workers.tasks.add")
+    assert chooser.chosen() is None and not chooser.ok.isEnabled()  # only its own task left
+    chooser.buttons.button(chooser.buttons.StandardButton.Cancel).click()
+    qtbot.waitUntil(lambda: panel.task_chooser is None, timeout=2000)
+    assert model.node((0,)) == TaskNode("workers.tasks.add", [1, 2])
+    assert model.undo_stack.count() == steps + 1  # the undone step is still there to redo
+    assert model.undo_stack.canRedo()
+    # F2 works from the node editor's fields too, on the task selected on the canvas.
+    field = panel.editor.option_fields["countdown"]
+    window.activateWindow()  # the offscreen platform does not give it back after a dialog
+    qtbot.waitUntil(window.isActiveWindow, timeout=2000)
+    field.setFocus()
+    QTest.keyClick(field, Qt.Key.Key_F2)
+    qtbot.waitUntil(lambda: panel.task_chooser is not None and panel.task_chooser.isVisible(),
+                    timeout=2000)  # fmt: skip
+    assert panel.task_chooser.current == "workers.tasks.add"
+    QTest.keyClick(panel.task_chooser.search, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: panel.task_chooser is None, timeout=2000)
+
+
 def _unknown(panel: BuilderPanel) -> set[str]:
     """The tasks the builder's checks call unknown."""
     return {

@@ -41,7 +41,8 @@ from desktop.core.canvas_edit import EditError, Position
 from desktop.core.panel_app import use_app_routes
 from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff, TaskRow
-from desktop.ui.models.canvas import CanvasModel, node_mime
+from desktop.ui.dialogs.task_chooser import TaskChooser
+from desktop.ui.models.canvas import CanvasModel, label, node_mime
 from desktop.ui.models.palette import NameRole, PaletteModel
 from desktop.ui.panels.common import muted
 from desktop.ui.session import Session
@@ -65,6 +66,7 @@ class BuilderPanel(QWidget):
         self.sent_root: Any = None
         self._inspecting = False
         self._polling = False
+        self.task_chooser: TaskChooser | None = None  # open while the person picks a task
         self._example_to_map: Node | None = None  # an example opened before the app was read
 
         self.model = CanvasModel(self)
@@ -98,6 +100,12 @@ class BuilderPanel(QWidget):
         self.view.selection_changed.connect(lambda _at: self._rebuild_editor.start())
         self.view.message.connect(self.say)
         self.editor.node_changed.connect(self._node_edited)
+        self.view.replace_requested.connect(self.replace_task)
+        self.editor.replace_requested.connect(lambda: self.replace_task(self.view.selected))
+        # F2 wherever the focus is in the builder (the node editor too), one action for it all.
+        replace = self.view.actions_by_name["replace"]
+        replace.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.addAction(replace)
         self._inspect_timer = QTimer(self)
         self._inspect_timer.setInterval(INSPECT_EVERY_MS)
         self._inspect_timer.timeout.connect(self._inspect_if_visible)
@@ -393,6 +401,40 @@ class BuilderPanel(QWidget):
         self._committing = True
         if not self.model.try_edit("edit", lambda: canvas_edit.replace(self.model.root, at, node)):
             self._committing = False
+
+    def replace_task(self, position: Position | None) -> None:
+        """ "Replace task…": the app's tasks to choose from; the chosen one takes the node's
+        place with its arguments, options and s()/si(), in one undo step."""
+        node = self.view.task_at(position)
+        if node is None or position is None:
+            self.say("Select a task to replace it with another.")
+            return
+        names = self.palette_model.task_names()
+        if not names:
+            self.say("The app's tasks are not known yet: nothing to choose from.")
+            return
+        chooser = TaskChooser(names, node.task, self.palette_model.params, self)
+        chooser.accepted.connect(partial(self._replace_with, position, node, chooser))
+        chooser.finished.connect(partial(self._chooser_closed, chooser))
+        self.task_chooser = chooser
+        chooser.open()
+
+    def _replace_with(self, at: Position, was: TaskNode, chooser: TaskChooser) -> None:
+        name = chooser.chosen()
+        if name is None:
+            return
+        short = name.rsplit(".", 1)[-1]
+        if self.model.try_edit(
+            f"replace {label(was)} with {short}",
+            lambda: canvas_edit.replace_task(self.model.root, at, name),
+        ):
+            self.view.select(at)
+            self.say(f"Replaced {was.task} with {name}.", error=False)
+
+    def _chooser_closed(self, chooser: TaskChooser, _result: int) -> None:
+        if self.task_chooser is chooser:
+            self.task_chooser = None
+        chooser.deleteLater()
 
     # -- checks -------------------------------------------------------------------------------
     def target(self) -> canvas.Target | None:
