@@ -28,14 +28,20 @@ option_sets = st.fixed_dictionaries(
         "routing_key": st.just("tasks"),
     },
 )
-tasks = st.builds(
-    TaskNode,
-    task=st.sampled_from(["workers.tasks.add", "workers.tasks.t1", "proj.other"]),
-    args=st.lists(json_values, max_size=3),
-    kwargs=st.dictionaries(st.text(min_size=1, max_size=5), json_values, max_size=2),
-    immutable=st.booleans(),
-    options=option_sets,
-)
+
+
+def tasks_of(names: st.SearchStrategy[str]) -> st.SearchStrategy[TaskNode]:
+    return st.builds(
+        TaskNode,
+        task=names,
+        args=st.lists(json_values, max_size=3),
+        kwargs=st.dictionaries(st.text(min_size=1, max_size=5), json_values, max_size=2),
+        immutable=st.booleans(),
+        options=option_sets,
+    )
+
+
+tasks = tasks_of(st.sampled_from(["workers.tasks.add", "workers.tasks.t1", "proj.other"]))
 
 
 def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -44,6 +50,15 @@ def _containers(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.builds(ChainNode, children=children, options=option_sets)
         | st.builds(GroupNode, children=children, options=option_sets)
         | st.builds(ChordNode, header=children, body=inner, options=option_sets)
+    )
+
+
+def canvases_of(names: st.SearchStrategy[str]) -> st.SearchStrategy[Canvas]:
+    """Canvases whose tasks have the given names."""
+    return st.builds(
+        Canvas,
+        name=st.text(max_size=12),
+        root=st.recursive(tasks_of(names), _containers, max_leaves=8),
     )
 
 

@@ -10,6 +10,7 @@ are reported by `empty_containers` and must be filled or removed before saving o
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 from desktop.core.canvas import Canvas, ChainNode, ChordNode, GroupNode, Node, TaskNode
 
@@ -194,6 +195,27 @@ def duplicate(root: Node | None, position: Position) -> tuple[Node, Position]:
     if _is_chord_body(root, position):
         raise EditError("a chord has one body; duplicate a header task instead")
     return insert(root, parent, index + 1, original), (*parent, index + 1)
+
+
+def replace_task(root: Node | None, position: Position, task: str) -> Node:
+    """The task at `position` calls `task` instead, with the same arguments, s()/si() and
+    options (the builder's "Replace task…")."""
+    node = node_at(root, position)
+    if not isinstance(node, TaskNode):
+        raise EditError("only a task can be replaced by another task; select a task")
+    if not task.strip():
+        raise EditError("choose a task to replace it with")
+    return replace(root, position, dataclasses.replace(node, task=task))
+
+
+def rename_tasks(root: Node, names: dict[str, str]) -> Node:
+    """Every task called by a name in `names` calls the name it maps to; the rest as it was."""
+    renamed = copy.deepcopy(root)
+    for position in positions(renamed):
+        node = node_at(renamed, position)
+        if isinstance(node, TaskNode):
+            node.task = names.get(node.task, node.task)
+    return renamed
 
 
 def wrap(root: Node | None, position: Position, kind: str) -> Node:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from desktop.core import canvas
-from desktop.core.canvas import Canvas
+from desktop.core import canvas, canvas_edit
+from desktop.core.canvas import Canvas, TaskNode
 from desktop.core.files import write_atomic
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "resources" / "canvases"
+# The shipped demo app's short names for the Celery tutorial's tasks: the examples call
+# `workers.tasks.demo1` what the tutorial (and a Django project grown from it) calls
+# `shared_task_demo1`.
+TUTORIAL_NAMES = {f"demo{n}": f"shared_task_demo{n}" for n in range(1, 5)}
 
 
 @dataclass(frozen=True)
@@ -52,3 +57,58 @@ def write(path: Path, drawn: Canvas) -> None:
     """All or nothing: a crash mid-save leaves the previous file as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, canvas.dumps(drawn), mode=0o644)
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """An example with its tasks named as the app names them (`map_to_app`)."""
+
+    canvas: Canvas
+    mapped: dict[str, str] = field(default_factory=dict)  # the example's name -> the app's
+    unmatched: dict[str, list[str]] = field(default_factory=dict)  # name -> candidates (0 or 2+)
+
+    def summary(self) -> str:
+        """What was mapped and what was not, for the builder's message line; "" if nothing."""
+        parts = []
+        if self.mapped:
+            pairs = ", ".join(f"{old} → {new}" for old, new in self.mapped.items())
+            parts.append(f"mapped {len(self.mapped)} task(s) to this app: {pairs}")
+        if self.unmatched:
+            names = ", ".join(
+                name + (f" (several: {', '.join(found)})" if found else "")
+                for name, found in self.unmatched.items()
+            )
+            parts.append(f"not in this app: {names}")
+        return "; ".join(parts)
+
+
+def _short(name: str) -> str:
+    return name.rpartition(".")[2]
+
+
+def map_to_app(drawn: Canvas, app_tasks: Iterable[str]) -> Mapped:
+    """The examples name the shipped demo app's tasks (`workers.tasks.t2`); opened on another
+    app, each task the app does not register becomes the app's task of the same short name
+    (`apis.tasks.t2`), or else of the tutorial's name for it (`demo1` ->
+    `shared_task_demo1`, TUTORIAL_NAMES), when exactly one app task has that name. A task with
+    no such match, or several, is left as it is, so the checks mark it unknown."""
+    registered = set(app_tasks)
+    by_short: dict[str, list[str]] = {}
+    for name in sorted(registered):
+        by_short.setdefault(_short(name), []).append(name)
+    mapped: dict[str, str] = {}
+    unmatched: dict[str, list[str]] = {}
+    for position in canvas_edit.positions(drawn.root):
+        node = canvas_edit.node_at(drawn.root, position)
+        if not isinstance(node, TaskNode) or node.task in registered:
+            continue
+        if node.task in mapped or node.task in unmatched:
+            continue
+        short = _short(node.task)
+        found = by_short.get(short) or by_short.get(TUTORIAL_NAMES.get(short, ""), [])
+        if len(found) == 1:
+            mapped[node.task] = found[0]
+        else:
+            unmatched[node.task] = found
+    root = canvas_edit.rename_tasks(drawn.root, mapped) if mapped else drawn.root
+    return Mapped(Canvas(drawn.name, root), mapped, unmatched)

@@ -26,6 +26,7 @@ from tests.support import window_on
 from workers import create_app
 
 COPY = Qt.DropAction.CopyAction
+DCELERY = Path(__file__).resolve().parents[1] / "fixtures" / "dcelery"
 
 
 @pytest.fixture

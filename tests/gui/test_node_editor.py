@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kombu import Exchange, Queue
-from PySide6.QtWidgets import QComboBox, QLineEdit
+from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
 from desktop.core.canvas import ChainNode, TaskNode
@@ -269,3 +269,15 @@ def test_show_node_emits_nothing_and_none_shows_the_hint(qtbot: QtBot) -> None:
     assert editor.node() is None
     assert not editor.hint.isHidden()
     assert editor.hint.text() == "Select a node on the canvas to edit it."
+
+
+def test_a_task_offers_replace_task_and_a_container_does_not(qtbot: QtBot) -> None:
+    editor, emitted = editor_with(qtbot, TaskNode("workers.tasks.t1", [1, 2]))
+    asked: list[bool] = []
+    editor.replace_requested.connect(lambda: asked.append(True))
+    assert editor.replace_button.text() == "Replace task…"
+    editor.replace_button.click()
+    assert asked == [True] and emitted == []  # the builder chooses; nothing changed here
+    editor.show_node(ChainNode([TaskNode("workers.tasks.t1", [1, 2])]), "0", context())
+    texts = [b.text() for b in editor.findChildren(QPushButton)]
+    assert "Replace task…" not in texts

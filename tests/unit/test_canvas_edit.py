@@ -158,3 +158,36 @@ def test_which_nodes_get_the_previous_result() -> None:
     chord = ChordNode([_t("add", args=[1, 2])], _t("xsum"))
     assert canvas_edit.feeding(chord, (0,)) == (False, False)
     assert canvas_edit.feeding(chord, (1,)) == (True, True)
+
+
+@given(nodes, st.data())
+def test_replacing_a_task_changes_its_name_only(root: Node, data: st.DataObject) -> None:
+    before = copy.deepcopy(root)
+    everywhere = canvas_edit.positions(root)
+    at = data.draw(st.sampled_from(everywhere))
+    old = canvas_edit.node_at(root, at)
+    if not isinstance(old, TaskNode):
+        with pytest.raises(EditError, match="only a task"):
+            canvas_edit.replace_task(root, at, "workers.tasks.mul")
+        return
+    replaced = canvas_edit.replace_task(root, at, "workers.tasks.mul")
+    assert root == before
+    assert canvas_edit.positions(replaced) == everywhere
+    for position in everywhere:
+        node, was = canvas_edit.node_at(replaced, position), canvas_edit.node_at(root, position)
+        if position == at:
+            assert node == TaskNode("workers.tasks.mul", old.args, old.kwargs, old.immutable,
+                                    old.options)  # fmt: skip
+        elif isinstance(was, TaskNode):
+            assert node == was
+
+
+@given(nodes)
+def test_renaming_tasks_keeps_the_shape_and_everything_else(root: Node) -> None:
+    before = copy.deepcopy(root)
+    renamed = canvas_edit.rename_tasks(root, {"workers.tasks.add": "apis.tasks.add"})
+    assert root == before
+    assert canvas_edit.positions(renamed) == canvas_edit.positions(root)
+    back = canvas_edit.rename_tasks(renamed, {"apis.tasks.add": "workers.tasks.add"})
+    assert back == root
+    assert "workers.tasks.add" not in repr(renamed)

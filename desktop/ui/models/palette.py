@@ -89,6 +89,10 @@ class PaletteModel(QStandardItemModel):
             item.setToolTip("<br>".join(lines))
             group.appendRow(item)
 
+    def task_names(self) -> list[str]:
+        """Every task the palette lists, by full name."""
+        return sorted(self.params)
+
     def index_of(self, name: str) -> QModelIndex:
         """A task's (or "chain"/"group") entry; invalid when the palette does not list it."""
         found = self.match(

@@ -35,12 +35,13 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core import canvas, canvas_edit, canvas_library, canvas_recall, control
-from desktop.core.canvas import ERROR, Canvas, Problem, TaskNode
+from desktop.core.canvas import ERROR, Canvas, Node, Problem, TaskNode
 from desktop.core.canvas_edit import EditError, Position
 from desktop.core.effective_config import EffectiveConfig
 from desktop.core.session import ConnectionFacts
 from desktop.core.state import StateDiff, TaskRow
-from desktop.ui.models.canvas import CanvasModel, node_mime
+from desktop.ui.dialogs.task_chooser import TaskChooser
+from desktop.ui.models.canvas import CanvasModel, label, node_mime
 from desktop.ui.models.palette import NameRole, PaletteModel
 from desktop.ui.panels.common import muted
 from desktop.ui.session import Session
@@ -65,6 +66,8 @@ class BuilderPanel(QWidget):
         self._inspecting = False
         self._polling = False
         self._profile_generation = 0  # bumped by forget_profile: drops a late inspect answer
+        self.task_chooser: TaskChooser | None = None  # open while the person picks a task
+        self._example_to_map: Node | None = None  # an example opened before the app was read
 
         self.model = CanvasModel(self)
         self.view = CanvasView(self.model)
@@ -97,6 +100,12 @@ class BuilderPanel(QWidget):
         self.view.selection_changed.connect(lambda _at: self._rebuild_editor.start())
         self.view.message.connect(self.say)
         self.editor.node_changed.connect(self._node_edited)
+        self.view.replace_requested.connect(self.replace_task)
+        self.editor.replace_requested.connect(lambda: self.replace_task(self.view.selected))
+        # F2 wherever the focus is in the builder (the node editor too), one action for it all.
+        replace = self.view.actions_by_name["replace"]
+        replace.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.addAction(replace)
         self._inspect_timer = QTimer(self)
         self._inspect_timer.setInterval(INSPECT_EVERY_MS)
         self._inspect_timer.timeout.connect(self._inspect_if_visible)
@@ -246,6 +255,7 @@ class BuilderPanel(QWidget):
         self.consumed = None
         self._show_status("Reading the Celery app…", error=False)
         self._fill_palette()
+        self._map_example_opened_early()
         self._check()
 
     def show_app_config(self, config: EffectiveConfig, error: str) -> None:
@@ -399,6 +409,40 @@ class BuilderPanel(QWidget):
         if not self.model.try_edit("edit", lambda: canvas_edit.replace(self.model.root, at, node)):
             self._committing = False
 
+    def replace_task(self, position: Position | None) -> None:
+        """ "Replace task…": the app's tasks to choose from; the chosen one takes the node's
+        place with its arguments, options and s()/si(), in one undo step."""
+        node = self.view.task_at(position)
+        if node is None or position is None:
+            self.say("Select a task to replace it with another.")
+            return
+        names = self.palette_model.task_names()
+        if not names:
+            self.say("The app's tasks are not known yet: nothing to choose from.")
+            return
+        chooser = TaskChooser(names, node.task, self.palette_model.params, self)
+        chooser.accepted.connect(partial(self._replace_with, position, node, chooser))
+        chooser.finished.connect(partial(self._chooser_closed, chooser))
+        self.task_chooser = chooser
+        chooser.open()
+
+    def _replace_with(self, at: Position, was: TaskNode, chooser: TaskChooser) -> None:
+        name = chooser.chosen()
+        if name is None:
+            return
+        short = name.rsplit(".", 1)[-1]
+        if self.model.try_edit(
+            f"replace {label(was)} with {short}",
+            lambda: canvas_edit.replace_task(self.model.root, at, name),
+        ):
+            self.view.select(at)
+            self.say(f"Replaced {was.task} with {name}.", error=False)
+
+    def _chooser_closed(self, chooser: TaskChooser, _result: int) -> None:
+        if self.task_chooser is chooser:
+            self.task_chooser = None
+        chooser.deleteLater()
+
     # -- checks -------------------------------------------------------------------------------
     def target(self) -> canvas.Target | None:
         profile, config = self.session.profile, self.config
@@ -461,12 +505,45 @@ class BuilderPanel(QWidget):
             self.say(f"{path.name} was not opened: {exc}")
             return False
         example = path.parent == canvas_library.EXAMPLES_DIR
+        note = ""
+        if example:
+            loaded, note = self._for_this_app(loaded)
         self.model.load(loaded, None if example else path)
         self.view.zoom_to_fit()
         self.model.undo_stack.setClean()
-        self.say(f"Opened {path.name}.", error=False)
+        self.say(f"Opened {path.name}" + (f"; {note}." if note else "."), error=False)
         self._show_title()
         return True
+
+    def _app_task_names(self) -> list[str] | None:
+        return None if self.config is None else [t.name for t in self.config.tasks]
+
+    def _for_this_app(self, example: Canvas) -> tuple[Canvas, str]:
+        """An example names the shipped demo app's tasks: on another app, each becomes the
+        app's task of the same short name, or the tutorial's name for it, where exactly one app
+        task has it (canvas_library.map_to_app); the note says what was matched."""
+        names = self._app_task_names()
+        if names is None:
+            self._example_to_map = example.root
+            return example, "its tasks are matched to the app's once the app has been read"
+        self._example_to_map = None
+        mapped = canvas_library.map_to_app(example, names)
+        return mapped.canvas, mapped.summary()
+
+    def _map_example_opened_early(self) -> None:
+        """The app was read after an example was opened: match its tasks now, as one undoable
+        step, if the canvas is still that example untouched."""
+        names = self._app_task_names()
+        if names is None:
+            return  # not read (or not readable): still pending
+        pending, self._example_to_map = self._example_to_map, None
+        if pending is None or self.model.root != pending:
+            return
+        mapped = canvas_library.map_to_app(Canvas(self.model.name, pending), names)
+        if mapped.mapped:
+            self.model.edit(mapped.canvas.root, "match tasks to this app")
+        if mapped.summary():
+            self.say(mapped.summary()[:1].upper() + mapped.summary()[1:] + ".", error=False)
 
     def open_file(self) -> None:
         name, _ = QFileDialog.getOpenFileName(
@@ -534,7 +611,7 @@ class BuilderPanel(QWidget):
         if drawn is None:
             return
         module = self.session.profile.app_module if self.session.profile else "workers"
-        code = canvas.python_code(drawn, module.split(":")[0])
+        code = canvas.python_code(drawn, module)
         QGuiApplication.clipboard().setText(code)
         self.say(f"Copied {code.count(chr(10))} lines of Python to the clipboard.", error=False)
 

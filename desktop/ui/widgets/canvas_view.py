@@ -156,6 +156,7 @@ class CanvasView(QWidget):
     selection_changed = Signal(object)  # Position | None
     message = Signal(str)  # a refused edit, a hint
     zoom_changed = Signal(float)
+    replace_requested = Signal(object)  # Position of a task: choose another task for it
 
     def __init__(self, model: CanvasModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -191,6 +192,7 @@ class CanvasView(QWidget):
                 self.model.node(self.selected)
             except EditError:
                 self.select(None)
+        self._enable_for_selection()
         self.update()
 
     def boxes(self) -> list[Box]:
@@ -230,6 +232,21 @@ class CanvasView(QWidget):
             self.selected = position
             self.selection_changed.emit(position)
             self.update()
+        self._enable_for_selection()
+
+    def task_at(self, position: Position | None) -> TaskNode | None:
+        """The task at `position`; None for a container, no position or one that is gone."""
+        if position is None:
+            return None
+        try:
+            node = self.model.node(position)
+        except EditError:
+            return None
+        return node if isinstance(node, TaskNode) else None
+
+    def _enable_for_selection(self) -> None:
+        """Actions that only make sense on a task are greyed out in the menu otherwise."""
+        self.actions_by_name["replace"].setEnabled(self.task_at(self.selected) is not None)
 
     # -- where a drop goes --------------------------------------------------------------------
     def drop_place(self, point: QPointF) -> tuple[Position | None, int, QRectF]:
@@ -378,6 +395,7 @@ class CanvasView(QWidget):
             ("later", "Move later", ["Ctrl+Right", "Ctrl+Down"], lambda: self.shift(1)),
             ("out", "Move out of its container", ["Ctrl+Shift+Left"], self.move_out),
             ("immutable", "Switch s() / si()", ["Ctrl+I"], self.toggle_immutable),
+            ("replace", "Replace task…", ["F2"], self.request_replace),
             ("zoom_in", "Zoom in", ["Ctrl++", "Ctrl+="], lambda: self.set_zoom(self.zoom * 1.25)),
             ("zoom_out", "Zoom out", ["Ctrl+-"], lambda: self.set_zoom(self.zoom / 1.25)),
             ("zoom_reset", "Actual size", ["Ctrl+0"], lambda: self.set_zoom(1.0)),
@@ -549,6 +567,13 @@ class CanvasView(QWidget):
         changed = TaskNode(node.task, node.args, node.kwargs, not node.immutable, node.options)
         text = "si()" if changed.immutable else "s()"
         self._edit(text, lambda: canvas_edit.replace(self.model.root, at, changed))
+
+    def request_replace(self) -> None:
+        """F2 or the menu on a task: whoever knows the app's tasks offers the choice."""
+        if self.task_at(self.selected) is None:
+            self.message.emit("select a task to replace it with another")
+            return
+        self.replace_requested.emit(self.selected)
 
     # -- painting -------------------------------------------------------------------------------
     def _link_labels(self) -> list[tuple[Position, QRectF, str]]:

@@ -115,6 +115,7 @@ class NodeEditor(QWidget):
     """Edits one node; emits node_changed with a new node for every valid commit."""
 
     node_changed = Signal(object)
+    replace_requested = Signal()  # "Replace task…": the builder offers the app's tasks
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -157,6 +158,12 @@ class NodeEditor(QWidget):
         layout.addWidget(title)
         layout.addWidget(_label("muted", f"node {path}"))
         if isinstance(node, TaskNode):
+            self.replace_button = QPushButton("Replace task…")
+            self.replace_button.setToolTip(
+                "Call another of the app's tasks here; arguments, options and s()/si() stay (F2)"
+            )
+            self.replace_button.clicked.connect(lambda: self.replace_requested.emit())
+            layout.addWidget(self.replace_button)
             self._feeds = context.receives or (context.in_chain and node.immutable)
             self._build_call(layout, node)
         layout.addWidget(self._build_options(node))
