@@ -111,6 +111,15 @@ def registered_and_consumed(
     return registered, consumed
 
 
+def priorities_held(held: list[dict[str, Any]]) -> dict[str, int]:
+    """Task id -> priority from the workers' delivery info (held_by_workers)."""
+    return {
+        str(entry["id"]): entry["priority"]
+        for entry in held
+        if entry.get("id") and isinstance(entry.get("priority"), int)
+    }
+
+
 def held_by_workers(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> list[dict[str, Any]]:
     """What each worker holds: running (active), prefetched (reserved) and waiting for their
     ETA (scheduled), with the priority and queue from their delivery info."""

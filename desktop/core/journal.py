@@ -15,7 +15,7 @@ import sqlite3
 import string
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -267,6 +267,22 @@ class Journal:
                        priority = excluded.priority, submitted = 1""",
                 (task_id, name, queue, priority, args, kwargs, parent_id, root_id, now, now),
             )
+
+    def learn_priorities(self, seen: Mapping[str, int]) -> list[str]:
+        """Priorities read off the broker (a waiting message, a worker's delivery info) or the
+        result backend, for tasks the panel did not send: filled where the journal has none,
+        never over one it recorded. Returns the ids that learned one."""
+        learned = []
+        now = time.time()
+        with self._lock:
+            for task_id, priority in seen.items():
+                cursor = self._db.execute(
+                    "UPDATE tasks SET priority = ?, updated = ? WHERE id = ? AND priority IS NULL",
+                    (priority, now, task_id),
+                )
+                if cursor.rowcount:
+                    learned.append(task_id)
+        return learned
 
     def set_final(self, task_id: str, state: str, result: str | None, finished: float) -> None:
         """A state learned from the result backend during reconciliation."""

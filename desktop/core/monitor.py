@@ -71,6 +71,8 @@ def reconcile(
             except Exception as exc:  # unreachable, or a key of another kind: leave it
                 log.info("reconcile %s skipped: %s", task_id, type(exc).__name__)
                 continue
+            if isinstance(meta.get("priority"), int):  # a backend that keeps it (not Celery's)
+                journal.learn_priorities({task_id: meta["priority"]})
             state = str(meta.get("status") or "")
             if state in FINAL_STATES:
                 result = meta.get("result")

@@ -67,6 +67,15 @@ class _PanelCelery(Celery):  # type: ignore[misc]
     desk_exec_options: dict[str, dict[str, Any]] = {}
     desk_poll_results = False
 
+    def on_after_finalize_drop_foreign_tasks(self) -> None:
+        """Celery registers every `shared_task` the process has imported on every app it
+        finalizes. The panel never imports the person's code, but a process that imported some
+        (a test, a script) would then send those tasks as registered ones, through Celery's own
+        argument check, unlike the names the panel sends for everyone else. Only Celery's own
+        tasks stay (a chord needs celery.chord_unlock on some backends)."""
+        for name in [n for n in self._tasks if not n.startswith("celery.")]:
+            del self._tasks[name]
+
     def send_task(self, name: str, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
         defaults = self.desk_exec_options.get(name)
         if defaults:
@@ -107,6 +116,11 @@ def panel_app(
     app.desk_exec_options = {}
     app.desk_poll_results = poll_results
     app.amqp.Connection = _BoundedConnection
+    app.on_after_finalize.connect(
+        lambda sender, **kwargs: sender.on_after_finalize_drop_foreign_tasks(),
+        sender=app,
+        weak=False,
+    )
     app.conf.update(
         accept_content=["json"],
         result_accept_content=["json"],

@@ -570,6 +570,15 @@ class Snapshot:
     held: list[Held] = field(default_factory=list)
     waiting_error: str = ""
 
+    def priorities_seen(self) -> dict[str, int]:
+        """Task id -> priority of every message read (waiting or taken and unacknowledged):
+        the priority of tasks the panel did not send, which no event carries."""
+        found: dict[str, int] = {}
+        for message in [w.message for w in self.waiting] + [h.message for h in self.held]:
+            if message.id and isinstance(message.priority, int):
+                found[message.id] = message.priority
+        return found
+
 
 def snapshot(
     source: Inspector, names: list[str], selected: str | None, limit: int, peek: bool

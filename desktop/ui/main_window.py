@@ -110,6 +110,7 @@ class MainWindow(QMainWindow):
         session.facts_changed.connect(self._show_facts)
         session.app_config_changed.connect(self._show_app_config)
         session.drift_changed.connect(self._show_drift)
+        session.rows_learned.connect(self.tasks.model.update_rows)
         session.diff_ready.connect(self.workers.apply_diff)
         session.diff_ready.connect(self.charts.apply_diff)
         session.diff_ready.connect(self.builder.apply_diff)

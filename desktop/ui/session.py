@@ -62,6 +62,7 @@ class Session(QObject):
     reconciled = Signal(int)  # rows corrected from the result backend
     local_workers_changed = Signal(list)  # list[LocalWorker] of the active profile
     local_worker_message = Signal(str, bool)  # message, is an error
+    rows_learned = Signal(object)  # {task id: journal row}: facts learned off the broker
     # What monitors report from their threads, tagged with the generation they belong to, so
     # a stopping monitor of the previous profile can never paint into the current one.
     _monitor_diff = Signal(int, object)
@@ -257,6 +258,17 @@ class Session(QObject):
                 app.close()
 
         self.background.submit(work, on_done, on_error)
+
+    def learn_priorities(self, seen: dict[str, int]) -> None:
+        """Called on a job thread: priorities read off the broker for tasks the panel did not
+        send go into the journal (where it has none), and the rows that learned one are sent
+        to the views, so the Priority column is blank only when truly unknown."""
+        journal = self.journal
+        if journal is None or not seen:
+            return
+        learned = journal.learn_priorities(seen)
+        if learned:
+            self.rows_learned.emit(journal.rows(learned))
 
     def endpoints(self, profile: Profile, config: EffectiveConfig) -> Endpoints:
         """The profile's URLs, passwords restored, with the app's own result backend when the

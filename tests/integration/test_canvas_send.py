@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from desktop.core import canvas
 from desktop.core.canvas import Canvas, ChainNode, ChordNode, GroupNode, Node, TaskNode
-from desktop.core.panel_app import panel_app, use_app_routes
+from desktop.core.panel_app import panel_app
 from desktop.core.profiles import QueueSpec
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
 
@@ -205,7 +205,9 @@ def test_a_worker_runs_exactly_the_recorded_ids_of_every_shape(
     results = redis.Redis.from_url(backend_url)
     results.flushdb()
     app = panel_app(embedded_redis.url(0), backend_url, None, [QueueSpec(queue)])
-    use_app_routes(app, {}, queue)
+    app.conf.update(
+        task_default_queue=queue, task_default_exchange=queue, task_default_routing_key=queue
+    )
     worker = WorkerProcess(
         queues=[queue],
         broker_url=embedded_redis.url(0),

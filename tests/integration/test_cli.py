@@ -272,3 +272,51 @@ def test_tasks_json_prints_args_kwargs_and_result_as_json_values(services: Servi
     assert len(lines) == 3 and "Traceback" not in human.stderr
     assert lines[0].split()[:3] == ["from-backend", "SUCCESS", "workers.tasks.xsum"]
     assert any(line.split()[:2] == ["from-events", "SUCCESS"] for line in lines)
+
+
+def test_a_password_protected_redis_with_only_the_broker_tests_clean(
+    isolated_config: Paths, embedded_redis: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`profile add p --broker redis://:PASSWORD@host:port/0` and no --backend, with the shipped
+    app (which uses its broker as result backend): the backend is the app's own, read with the
+    broker's password, so `profile test` passes; the password shows nowhere."""
+    monkeypatch.delenv("CELERY_DESK_QUEUE_PREFIX", raising=False)
+    url = embedded_redis.url(5)
+    password = urls.password_of(url)
+    assert password
+    added = run("profile", "add", "p", "--broker", url)
+    assert added.returncode == 0, added.stderr
+    tested = run("profile", "test", "p")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "broker ok" in tested.stdout and "result backend ok" in tested.stdout
+    for output in (added.stdout, added.stderr, tested.stdout, tested.stderr):
+        assert password not in output
+    for path in isolated_config.config_dir.rglob("*"):
+        if path.is_file() and path.name != "secrets.json":
+            assert password not in path.read_text(errors="replace")
+
+
+def test_a_changed_setting_is_shown_as_drift_until_refreshed(
+    isolated_config: Paths, tmp_path: Path
+) -> None:
+    app = tmp_path / "driftapp.py"
+    app.write_text(
+        "from celery import Celery\napp = Celery('driftapp')\n"
+        "app.conf.broker_transport_options = {'priority_steps': [0, 3, 6, 9]}\n"
+    )
+    base = ["--app", "driftapp", "--workdir", str(tmp_path)]
+    assert run("profile", "add", "d", "--broker", "redis://127.0.0.1:6399/0", *base).returncode == 0
+    shown = json.loads(run("profile", "show", "d", "--json").stdout)
+    assert shown["effective"]["drift"] == []
+    app.write_text(app.read_text().replace("[0, 3, 6, 9]", "list(range(10))"))
+    shown = json.loads(run("profile", "show", "d", "--json").stdout)
+    assert [c["key"] for c in shown["effective"]["drift"]] == ["transport.priority_steps"]
+    text = run("profile", "show", "d").stdout
+    assert "changed since the profile last read the app (1)" in text
+    assert "transport.priority_steps: [0, 3, 6, 9] → [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]" in text
+    refreshed = run("profile", "refresh", "d")
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "changed: transport.priority_steps" in refreshed.stdout
+    shown = json.loads(run("profile", "show", "d", "--json").stdout)
+    assert shown["effective"]["drift"] == []
+    assert shown["app_fingerprint"] == shown["effective"]["fingerprint"]

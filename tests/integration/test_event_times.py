@@ -26,6 +26,7 @@ from desktop.core.monitor import Monitor
 from desktop.core.panel_app import panel_app
 from desktop.core.rates import Rates
 from desktop.core.state import StateDiff
+from tests.factories import app_config
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
 
 pytestmark = pytest.mark.slow
@@ -128,7 +129,7 @@ def test_a_task_queued_behind_a_busy_chicago_worker(
         (ran,) = [
             r
             for r in run_order.started_order(
-                journal.started_in_queue("queue1"), rabbit=False, steps=[0, 3, 6, 9]
+                journal.started_in_queue("queue1"), "queue1", app_config()
             )
             if r.id == queued.id
         ]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from celery import Celery, chain, chord, group
+from celery import Celery, _state, chain, chord, group
 from celery.canvas import Signature, _chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -77,8 +77,15 @@ def run(code: str) -> dict[str, Any]:
     """The copied code as a person runs it, minus the send: no broker is needed to build."""
     assert code.endswith("result = workflow.apply_async()\n"), code
     namespace: dict[str, Any] = {}
-    exec(compile(code.removesuffix("result = workflow.apply_async()\n"), "copied", "exec"),
-         namespace)  # fmt: skip
+    # Shared tasks resolve through the current app: make it this module's, whatever app an
+    # earlier test left current (one finalized before these tasks existed lacks them).
+    previous = _state.get_current_app()
+    APP.set_current()
+    try:
+        exec(compile(code.removesuffix("result = workflow.apply_async()\n"), "copied", "exec"),
+             namespace)  # fmt: skip
+    finally:
+        previous.set_current()
     return namespace
 
 

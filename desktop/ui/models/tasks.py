@@ -190,6 +190,18 @@ class TasksModel(QAbstractTableModel):
             self._total += len(fresh)
             self.endInsertRows()
 
+    def update_rows(self, rows: dict[str, dict[str, Any]]) -> None:
+        """Rows the journal learned more about (a priority read off the broker), in place."""
+        changed = []
+        for task_id, row in rows.items():
+            position = self.position(task_id)
+            if position is not None and 0 <= position < len(self._rows):
+                self._rows[position] = row
+                changed.append(position)
+        if changed:
+            last = len(COLUMNS) - 1
+            self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), last))
+
     def position(self, task_id: str) -> int | None:
         seq = self._seq.get(task_id)
         return None if seq is None else seq - self._first_seq

@@ -329,13 +329,15 @@ class QueuesPanel(QWidget):
         names, selected = self.names(), self.selected
 
         def work() -> queues.Snapshot:
-            return _on_broker(
+            taken = _on_broker(
                 services,
                 profile,
                 config,
                 management,
                 lambda source: queues.snapshot(source, names, selected, PAGE, peek=False),
             )
+            self.session.learn_priorities(taken.priorities_seen())
+            return taken
 
         def done(taken: queues.Snapshot) -> None:
             self._busy = False
@@ -398,13 +400,15 @@ class QueuesPanel(QWidget):
         management = self._management_url()
 
         def work() -> list[queues.Waiting]:
-            return _on_broker(
+            found = _on_broker(
                 services,
                 profile,
                 config,
                 management,
                 lambda source: source.waiting(queue, 0, PEEK_PAGE),
             )
+            self.session.learn_priorities(queues.Snapshot([], queue, found).priorities_seen())
+            return found
 
         def done(found: list[queues.Waiting]) -> None:
             if generation != self._generation:
@@ -431,7 +435,9 @@ class QueuesPanel(QWidget):
         generation = self._generation
 
         def work(app: Any) -> tuple[list[dict[str, Any]], dict[str, int]]:
-            return control.held_by_workers(app), control.consumers_per_queue(app)
+            held = control.held_by_workers(app)
+            self.session.learn_priorities(control.priorities_held(held))
+            return held, control.consumers_per_queue(app)
 
         def done(found: tuple[list[dict[str, Any]], dict[str, int]]) -> None:
             self._inspecting = False
