@@ -329,9 +329,12 @@ class EffectiveConfig:
         Redis, or a priority to count in a RabbitMQ queue without x-max-priority."""
         sent = priority if priority is not None else self.exec_options(task).get("priority")
         if priority is None and sent is not None:
-            subject = (
-                f"no priority given: the app sends {sent} (task_default_priority or the task's own)"
+            whose = (
+                "its task_default_priority"
+                if sent == self.default_priority
+                else "the task's own priority"
             )
+            subject = f"no priority given: the app sends {sent} ({whose})"
         elif priority is None:
             subject = "no priority given"
         else:

@@ -332,11 +332,16 @@ class ProfileDialog(QDialog):
             f"{q.name}" + (f" (x-max-priority {q.max_priority})" if q.max_priority else "")
             for q in config.queues
         )
+        chosen = self.backend.text().strip()
+        if chosen:
+            backend = f"{chosen} (this profile's)"
+        elif config.result_backend:
+            backend = f"{urls.mask(config.result_backend)} (the app's)"
+        else:
+            backend = "none (Celery default)"
         self.app_summary.setText(
             f"Read '{config.main}': {len(config.tasks)} task(s); queues {queues or 'none'}; "
-            f"default queue {config.default_queue}; result backend "
-            f"{urls.mask(config.result_backend) or 'none'}"
-            f"{' (Celery default)' if not config.result_backend else ''}."
+            f"default queue {config.default_queue}; result backend {backend}."
         )
 
     @staticmethod

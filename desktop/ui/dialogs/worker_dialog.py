@@ -100,7 +100,7 @@ class WorkerDialog(QDialog):
         form.addRow("Concurrency (-c)", self.concurrency)
         self.prefetch = QSpinBox()
         self.prefetch.setRange(0, 1000)
-        self.prefetch.setSpecialValueText("the app's setting")
+        self.prefetch.setSpecialValueText(f"the app's setting ({config.prefetch_multiplier})")
         form.addRow("Prefetch multiplier", self.prefetch)
         autoscale = QHBoxLayout()
         self.autoscale = QCheckBox("on")
@@ -122,7 +122,9 @@ class WorkerDialog(QDialog):
         self.fair = QCheckBox("-O fair: hand a task only to an idle process")
         form.addRow("Scheduling", self.fair)
         self.acks_late = QComboBox()
-        self.acks_late.addItems(["the app's setting", "on", "off"])
+        self.acks_late.addItems(
+            [f"the app's setting ({'on' if config.acks_late else 'off'})", "on", "off"]
+        )
         form.addRow("acks_late", self.acks_late)
         self.loglevel = QComboBox()
         self.loglevel.addItems(list(LOG_LEVELS))

@@ -760,9 +760,10 @@ class QueuesPanel(QWidget):
 
 def _fact(config: EffectiveConfig, key: str, label: str) -> str:
     value = config.transport_option(key)
-    shown = (
-        repr(value)
-        if isinstance(value, str)
-        else (", ".join(map(str, value)) if isinstance(value, list) else str(value))
-    )
-    return f"{label} {shown or '(none)'} ({config.transport_source(key)})"
+    if value in ("", None):
+        shown = "(none)"
+    elif isinstance(value, str):
+        shown = repr(value)
+    else:
+        shown = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return f"{label} {shown} ({config.transport_source(key)})"

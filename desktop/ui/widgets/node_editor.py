@@ -493,6 +493,8 @@ class NodeEditor(QWidget):
         if queue:
             known = queue in self._context.queues
             note = f"sent to '{queue}'" + ("" if known else " (not one of the app's queues)")
+        elif routed and config is not None and routed == config.default_queue:
+            note = f"the app's default queue '{routed}'"
         elif routed:
             note = f"routed to '{routed}' by the app's routes"
         elif config is not None:
