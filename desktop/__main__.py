@@ -943,7 +943,7 @@ def run(
 
     from kombu.exceptions import OperationalError
 
-    from desktop.core import canvas
+    from desktop.core import canvas, canvas_checks
     from desktop.core.journal import Journal
     from desktop.core.panel_app import client_app
 
@@ -958,14 +958,14 @@ def run(
     selection = _merge(ctx, kwargs)
     services = selection.services()
     item, endpoints, config = _app_target(selection, services)
-    target = canvas.Target.for_config(config, bool(endpoints.result_backend))
+    target = canvas_checks.Target.for_config(config, bool(endpoints.result_backend))
     if no_check:
-        target = canvas.Target(has_backend=bool(endpoints.result_backend), config=config)
-    problems = canvas.check(loaded, target)
+        target = canvas_checks.Target(has_backend=bool(endpoints.result_backend), config=config)
+    problems = canvas_checks.check(loaded, target)
     for problem in problems:
         where = f"node {problem.path}" if problem.path else "root"
         click.echo(f"{problem.level}: {where}: {problem.message}", err=True)
-    if any(p.level == canvas.ERROR for p in problems):
+    if any(p.level == canvas_checks.ERROR for p in problems):
         sys.exit(2)
     app = client_app(config, endpoints, poll_results=True)
     journal = Journal(services.journal_path(item))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -61,18 +62,24 @@ def stop_with_this_process(pid: int) -> None:
     )
 
 
-@pytest.fixture(scope="session")
-def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRedis]:
-    """A real redis-server on a free port with a random password, stopped at session end."""
-    root = tmp_path_factory.mktemp("embedded-redis")
+@contextlib.contextmanager
+def redis_server(root: Path) -> Iterator[EmbeddedRedis]:
+    """A real redis-server on a free port with a random password of its own, under `root`."""
     broker = EmbeddedRedis(root / "broker", FileSecretStore(root / "secrets.json"))
     status = broker.start()
     assert status.pid is not None
     stop_with_this_process(status.pid)
     try:
-        yield RunningRedis(broker)
+        yield broker
     finally:
         broker.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRedis]:
+    """A real redis-server on a free port with a random password, stopped at session end."""
+    with redis_server(tmp_path_factory.mktemp("embedded-redis")) as broker:
+        yield RunningRedis(broker)
 
 
 def _amqp_answers(url: str) -> str | None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
-import keyword
-import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -265,10 +263,10 @@ def to_signature(
                 app=app,
             )
         if isinstance(node, ChordNode):
-            header = [build(c, _join(path, i)) for i, c in enumerate(node.header)]
-            body = build(node.body, _join(path, len(node.header)))
+            header = [build(c, join_path(path, i)) for i, c in enumerate(node.header)]
+            body = build(node.body, join_path(path, len(node.header)))
             return chord(header, body, app=app).set(**options)
-        members = [build(c, _join(path, i)) for i, c in enumerate(node.children)]
+        members = [build(c, join_path(path, i)) for i, c in enumerate(node.children)]
         if isinstance(node, ChainNode):
             return _chain(*members, app=app).set(**options)
         return group(members, app=app).set(**options)
@@ -304,307 +302,7 @@ def is_chord_in_chain(node: ChainNode, index: int) -> bool:
     return isinstance(node.children[index], GroupNode) and index + 1 < len(node.children)
 
 
-# -- Python -----------------------------------------------------------------------------------
-# Names the generated code binds itself: a task imported under one of them would shadow it.
-_CODE_NAMES = frozenset({"app", "chain", "chord", "group", "workflow", "result"})
-
-
-def _plain_name(text: str) -> bool:
-    """Usable as written in Python source: an identifier, no keyword, and one that NFKC
-    normalisation leaves alone (Python reads `ﬁ` as `fi`)."""
-    return (
-        text.isidentifier()
-        and not keyword.iskeyword(text)
-        and unicodedata.normalize("NFKC", text) == text
-    )
-
-
-def _task_names(node: Node) -> set[str]:
-    if isinstance(node, TaskNode):
-        return {node.task}
-    kids = [*node.header, node.body] if isinstance(node, ChordNode) else node.children
-    return set().union(*map(_task_names, kids))
-
-
-def _task_imports(root: Node) -> dict[str, tuple[str, str]]:
-    """Task name -> (module, attribute) for every task the person's code can import by its
-    name: Celery names a task `<module>.<function>`, so `workers.tasks.add` is
-    `from workers.tasks import add`. Not for a name without a module, with a part that is not
-    an identifier, whose short name two modules share (one `add` cannot be both) or that the
-    generated code uses itself; those stay `app.signature("name", ...)`."""
-    by_short: dict[str, list[str]] = {}
-    for name in _task_names(root):
-        module, _, short = name.rpartition(".")
-        parts = name.split(".")
-        if module and module != "__future__" and all(map(_plain_name, parts)):
-            by_short.setdefault(short, []).append(name)
-    return {
-        found[0]: (found[0].rpartition(".")[0], short)
-        for short, found in by_short.items()
-        if len(found) == 1 and short not in _CODE_NAMES
-    }
-
-
-def _call(node: TaskNode) -> str:
-    """The arguments of `add.s(...)`: positional ones, then keywords, as `**{...}` when a key
-    is not a plain name."""
-    parts = [repr(value) for value in node.args]
-    if all(map(_plain_name, node.kwargs)):
-        parts += [f"{key}={value!r}" for key, value in node.kwargs.items()]
-    elif node.kwargs:
-        parts.append(f"**{node.kwargs!r}")
-    return ", ".join(parts)
-
-
-def _python(
-    node: Node, indent: int, imported: dict[str, tuple[str, str]], used: set[tuple[str, str]]
-) -> str:
-    """The node's expression; its first line starts where the caller puts it, later lines are
-    indented for `indent` levels. Adds the (module, name) imports it uses to `used`."""
-    pad = "    " * indent
-    options = ", ".join(f"{k}={v!r}" for k, v in node.options.items())
-    settings = f".set({options})" if options else ""
-    if isinstance(node, TaskNode):
-        # `self` is the one keyword s() cannot take: it is s()'s own first parameter.
-        if node.task in imported and "self" not in node.kwargs:
-            method = "si" if node.immutable else "s"  # si(): ignores the previous result
-            used.add(imported[node.task])
-            return f"{imported[node.task][1]}.{method}({_call(node)}){settings}"
-        parts = [repr(node.task)]
-        if node.args:
-            parts.append(f"args={tuple(node.args)!r}")
-        if node.kwargs:
-            parts.append(f"kwargs={node.kwargs!r}")
-        if node.immutable:
-            parts.append("immutable=True")
-        parts += [f"{k}={v!r}" for k, v in node.options.items()]
-        return f"app.signature({', '.join(parts)})"
-
-    def items(nodes: list[Node], level: int) -> str:
-        lead = "    " * level
-        return "".join(f"{lead}{_python(n, level, imported, used)},\n" for n in nodes)
-
-    inner = pad + "    "
-    if isinstance(node, ChordNode):
-        body = _python(node.body, indent + 1, imported, used)
-        text = f"chord(\n{inner}[\n{items(node.header, indent + 2)}{inner}],\n{inner}{body},\n"
-    elif isinstance(node, ChainNode):
-        text = f"chain(\n{items(node.children, indent + 1)}"
-    else:
-        # A list, as Celery documents it: group(one_group) would take that group's tasks as
-        # its own and drop the inner group's options.
-        text = f"group(\n{inner}[\n{items(node.children, indent + 2)}{inner}]\n"
-    return f"{text}{pad}){settings}"
-
-
-def _kinds(node: Node) -> set[str]:
-    """The canvas functions a tree is written with: chain, group, chord."""
-    if isinstance(node, TaskNode):
-        return set()
-    kind = type(node).__name__.removesuffix("Node").lower()
-    kids = [*node.header, node.body] if isinstance(node, ChordNode) else node.children
-    return {kind}.union(*map(_kinds, kids))
-
-
-def python_code(canvas: Canvas, app_module: str = "workers") -> str:
-    """ "Copy as Python": the same workflow as a person writes it with Celery's canvas
-    functions, `add.s(2, 3)` for each task the code can import. `app_module` is the profile's
-    `-A` value (`proj` or `proj:celery_app`); importing the app binds shared tasks to it."""
-    used: set[tuple[str, str]] = set()
-    workflow = _python(canvas.root, 0, _task_imports(canvas.root), used)
-    module, _, attribute = app_module.partition(":")
-    names = {module: {"app" if attribute in ("", "app") else f"{attribute} as app"}}
-    for task_module, short in used:
-        names.setdefault(task_module, set()).add(short)
-    title = "".join(c if c.isprintable() else " " for c in canvas.name)  # one comment line
-    lines = [f"# {title or 'canvas'}: made with Celery Desk"]
-    kinds = _kinds(canvas.root)
-    if kinds:
-        lines.append(f"from celery import {', '.join(sorted(kinds))}")
-    lines.append("")
-    lines += [f"from {m} import {', '.join(sorted(names[m]))}" for m in sorted(names)]
-    lines += ["", f"workflow = {workflow}"]
-    return "\n".join(lines) + "\nresult = workflow.apply_async()\n"
-
-
-# -- checks before sending ------------------------------------------------------------------
-ERROR, WARNING = "error", "warning"
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Something wrong with one node; `path` is its position ('' for the root)."""
-
-    path: str
-    message: str
-    level: str = ERROR
-
-
-@dataclass(frozen=True)
-class Target:
-    """What the checks need to know about where a canvas goes."""
-
-    tasks: dict[str, list[dict[str, Any]]] | None = None  # name -> parameters, None: unknown
-    has_backend: bool = True
-    queues: frozenset[str] = frozenset()  # the app's queues (and the profile's extra ones)
-    consumed: frozenset[str] | None = None  # queues live workers consume, None: not known
-    config: EffectiveConfig | None = None  # routes, priority rules; None: not read yet
-
-    @classmethod
-    def for_config(
-        cls,
-        config: EffectiveConfig,
-        has_backend: bool,
-        consumed: frozenset[str] | None = None,
-    ) -> Target:
-        """Tasks are checked only against an app that was imported (a default config knows
-        none, and a worker may still know the name)."""
-        tasks = {t.name: t.params for t in config.tasks} if config.imported else None
-        return cls(
-            tasks=tasks,
-            has_backend=has_backend,
-            queues=frozenset(config.queue_names()),
-            consumed=consumed,
-            config=config,
-        )
-
-
-def _argument_problem(params: list[dict[str, Any]], node: TaskNode, receives: bool) -> str:
-    positional = [p for p in params if p["kind"] in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")]
-    keyword_names = {
-        p["name"] for p in params if p["kind"] in ("POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
-    }
-    var_args = any(p["kind"] == "VAR_POSITIONAL" for p in params)
-    var_kwargs = any(p["kind"] == "VAR_KEYWORD" for p in params)
-    given = len(node.args) + (1 if receives else 0)
-    note = " (counting the previous result, which s() passes on)" if receives else ""
-    if given > len(positional) and not var_args:
-        return f"takes at most {len(positional)} positional argument(s), gets {given}{note}"
-    for name in node.kwargs:
-        if name not in keyword_names and not var_kwargs:
-            return f"has no parameter '{name}'"
-    filled = {p["name"] for p in positional[:given]} | set(node.kwargs)
-    missing = [
-        p["name"]
-        for p in params
-        if p["kind"] in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY")
-        and p.get("default") is None
-        and p["name"] not in filled
-    ]
-    if missing:
-        return f"misses argument(s) {', '.join(missing)}{note}"
-    return ""
-
-
-def check(canvas: Canvas, target: Target) -> list[Problem]:
-    """Everything that would fail or surprise once sent, each on its node."""
-    problems: list[Problem] = []
-
-    def visit(node: Node, path: str, receives: bool, inherited: dict[str, Any]) -> None:
-        options = {**inherited, **node.options}
-        if isinstance(node, TaskNode):
-            check_task(node, path, receives, options)
-            return
-        if isinstance(node, ChordNode):
-            if not target.has_backend:
-                problems.append(
-                    Problem(path, "a chord needs a result backend; the profile has none")
-                )
-            for index, child in enumerate(node.header):
-                visit(child, _join(path, index), receives, options)
-            visit(node.body, _join(path, len(node.header)), True, options)
-            return
-        for index, child in enumerate(node.children):
-            if isinstance(node, ChainNode):
-                passed = receives if index == 0 else True
-                if is_chord_in_chain(node, index) and not target.has_backend:
-                    problems.append(
-                        Problem(
-                            _join(path, index),
-                            "a group followed by a step is sent as a chord, which needs a "
-                            "result backend; the profile has none",
-                        )
-                    )
-            else:
-                passed = receives
-            visit(child, _join(path, index), passed, options)
-
-    def check_task(node: TaskNode, path: str, receives: bool, options: dict[str, Any]) -> None:
-        receives = receives and not node.immutable
-        if target.tasks is not None:
-            params = target.tasks.get(node.task)
-            if params is None:
-                problems.append(Problem(path, f"unknown task '{node.task}' (not registered)"))
-            else:
-                problem = _argument_problem(params, node, receives)
-                if problem:
-                    problems.append(Problem(path, f"{node.task} {problem}"))
-        try:
-            json.dumps([node.args, node.kwargs], allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            problems.append(Problem(path, f"arguments are not JSON: {exc}"))
-        queue = options.get("queue") or ""
-        config = target.config
-        chosen = queue or (config.routed_queue(node.task) if config else "")
-        if config is not None:
-            problems.extend(_priority_problems(config, node.task, options, chosen, path))
-        if queue and target.queues and queue not in target.queues:
-            problems.append(
-                Problem(path, f"queue '{queue}' is not one of the app's queues", WARNING)
-            )
-        if chosen and target.consumed is not None and chosen not in target.consumed:
-            problems.append(
-                Problem(path, f"no worker consumes queue '{chosen}' right now", WARNING)
-            )
-
-    visit(canvas.root, "", False, {})
-    return problems
-
-
-def _priority_problems(
-    config: EffectiveConfig, task: str, options: dict[str, Any], queue: str, path: str
-) -> list[Problem]:
-    """A priority sent into a Redis list no worker of the app reads is refused (the task would
-    wait forever); one the broker caps or ignores is a warning."""
-    priority = config.sent_priority(task, options)
-    unread = config.unread_step(priority)
-    if unread:
-        return [Problem(path, unread)]
-    given = options.get("priority")
-    if not isinstance(given, int):
-        return []
-    if config.is_redis and config.priority_range and given > config.priority_range[1]:
-        top = config.priority_range[1]
-        return [
-            Problem(
-                path,
-                f"priority {given} is above kombu's maximum {top}: it is treated as {top}",
-                WARNING,
-            )
-        ]
-    if not config.is_redis and queue:
-        cap = config.max_priority_of(queue)
-        if cap is None:
-            return [
-                Problem(
-                    path,
-                    f"queue '{queue}' has no x-max-priority: RabbitMQ ignores priority {given}",
-                    WARNING,
-                )
-            ]
-        if given > cap:
-            return [
-                Problem(
-                    path,
-                    f"priority {given} is above the x-max-priority {cap} of queue '{queue}': "
-                    f"it is treated as {cap}",
-                    WARNING,
-                )
-            ]
-    return []
-
-
-def _join(path: str, index: int) -> str:
+def join_path(path: str, index: int) -> str:
     return f"{path}.{index}" if path else str(index)
 
 
@@ -635,14 +333,14 @@ def _sent_nodes(node: Node, path: str, options: dict[str, Any]) -> list[SentNode
     if isinstance(node, ChordNode):
         found = []
         for index, child in enumerate(node.header):
-            found += _sent_nodes(child, _join(path, index), merged)
-        return found + _sent_nodes(node.body, _join(path, len(node.header)), merged)
+            found += _sent_nodes(child, join_path(path, index), merged)
+        return found + _sent_nodes(node.body, join_path(path, len(node.header)), merged)
     found = []
     for index, child in enumerate(node.children):
         # A group passes its options to every member; a chain's reach only its first step
         # (Celery's _chain.run), so later steps are recorded with their own options only.
         passed = merged if isinstance(node, GroupNode) or index == 0 else {}
-        found += _sent_nodes(child, _join(path, index), passed)
+        found += _sent_nodes(child, join_path(path, index), passed)
     return found
 
 

@@ -2,7 +2,7 @@
 
 Every edit returns a new tree and leaves its input alone, so an undo step is just the tree
 before. A position is a tuple of child indexes from the root; a chord's children are its header
-followed by its body, the same numbering `canvas.check` and `canvas.send` use in their paths.
+followed by its body, the same numbering `canvas_checks.check` and `canvas.send` use in their paths.
 The editor allows empty chains and groups (a person drops a container, then fills it); they
 are reported by `empty_containers` and must be filled or removed before saving or sending.
 """

@@ -35,8 +35,7 @@ from desktop.core.app_config import read_effective_config, with_app_backend
 from desktop.core.embedded import EmbeddedRedis
 from desktop.core.panel_app import client_app
 from desktop.core.profiles import Endpoints, Profile
-from desktop.core.secret_store import FileSecretStore
-from tests.conftest import DEFAULT_MANAGEMENT_URL, stop_with_this_process
+from tests.conftest import DEFAULT_MANAGEMENT_URL, redis_server, stop_with_this_process
 from tests.integration.worker_process import REPO_ROOT
 
 pytestmark = [pytest.mark.slow]
@@ -86,13 +85,8 @@ SHAPES = [
 @pytest.fixture(scope="module")
 def second_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
     """Another password-protected Redis: the (g) app keeps its results there."""
-    root = tmp_path_factory.mktemp("results-redis")
-    server = EmbeddedRedis(root / "broker", FileSecretStore(root / "secrets.json"))
-    status = server.start()
-    assert status.pid is not None
-    stop_with_this_process(status.pid)
-    yield server
-    server.stop()
+    with redis_server(tmp_path_factory.mktemp("results-redis")) as server:
+        yield server
 
 
 def _management(method: str, path: str, body: dict[str, Any] | None = None) -> None:

@@ -14,7 +14,7 @@ from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core import canvas, canvas_library
+from desktop.core import canvas, canvas_checks, canvas_library
 from desktop.core.canvas import ChainNode, GroupNode, TaskNode
 from desktop.core.profiles import Profile, QueueSpec
 from desktop.core.services import Services
@@ -141,7 +141,7 @@ def test_problems_are_marked_on_their_nodes_and_stop_sending(
     assert set(marks) == {(1,), (2,), (3,)}
     assert "takes at most 2 positional argument(s), gets 3" in marks[(1,)][0].message
     assert "unknown task 'workers.tasks.nope'" in marks[(2,)][0].message
-    assert marks[(3,)][0].level == canvas.WARNING
+    assert marks[(3,)][0].level == canvas_checks.WARNING
     rows = [panel.problems.item(i).text() for i in range(panel.problems.count())]
     assert rows[0].startswith("error: node 1: workers.tasks.mul takes at most 2")
     assert "above kombu's maximum 9" in rows[-1]

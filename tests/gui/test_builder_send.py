@@ -14,7 +14,7 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from desktop.core import canvas, canvas_library
+from desktop.core import canvas_checks, canvas_library
 from desktop.core.canvas import Canvas, ChainNode, GroupNode, TaskNode
 from desktop.core.panel_app import panel_app
 from desktop.core.profiles import Profile, QueueSpec
@@ -49,6 +49,30 @@ def window(qtbot: QtBot, broker_url: str, embedded_redis: Any, prefix: str) -> I
 
 def _open(panel: BuilderPanel, path: Path, prefix: str, tmp_path: Path) -> None:
     assert panel.load_file(with_prefix(path, prefix, tmp_path)), panel.message.text()
+
+
+def _tasks_worker(
+    panel: BuilderPanel,
+    broker_url: str,
+    embedded_redis: Any,
+    prefix: str,
+    tmp_path: Path,
+    concurrency: int,
+    extra_args: list[str] | None = None,
+) -> tuple[Any, WorkerProcess]:
+    """A client to ping with, and a worker of the shipped app on the test's 'tasks' queue."""
+    queues = panel.session.profile.queues  # type: ignore[union-attr]
+    client = panel_app(broker_url, embedded_redis.url(1), None, queues)
+    worker = WorkerProcess(
+        queues=[prefix + "tasks"],
+        broker_url=broker_url,
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        queue_prefix=prefix,
+        concurrency=concurrency,
+        extra_args=extra_args or [],
+    )
+    return client, worker
 
 
 def _send_and_wait(qtbot: QtBot, panel: BuilderPanel) -> None:
@@ -90,7 +114,7 @@ def test_every_example_runs_from_the_screen_with_the_tutorials_results(
             assert panel.consumed is not None and prefix + "queue2" in panel.consumed
             for path in sorted(canvas_library.EXAMPLES_DIR.glob("*.json")):
                 _open(panel, path, prefix, tmp_path)
-                assert not [p for p in panel.current_problems() if p.level == canvas.ERROR]
+                assert not [p for p in panel.current_problems() if p.level == canvas_checks.ERROR]
                 _send_and_wait(qtbot, panel)
                 got = []
                 for task_id, position in sorted(panel.sent_ids.items(), key=lambda kv: kv[1]):
@@ -159,15 +183,8 @@ def test_the_priority_demo_from_the_screen_runs_in_the_brokers_order(
 ) -> None:  # fmt: skip
     panel = window.builder
     rabbit = scheme_of(broker_url).startswith("amqp")
-    client = panel_app(broker_url, embedded_redis.url(1), None, panel.session.profile.queues)  # type: ignore[union-attr]
-    worker = WorkerProcess(
-        queues=[prefix + "tasks"],
-        broker_url=broker_url,
-        backend_url=embedded_redis.url(1),
-        log_path=tmp_path / "worker.log",
-        queue_prefix=prefix,
-        concurrency=1,
-        extra_args=["--prefetch-multiplier", "1"],
+    client, worker = _tasks_worker(
+        panel, broker_url, embedded_redis, prefix, tmp_path, 1, ["--prefetch-multiplier", "1"]
     )
     blocker = {
         "format": "celery-desk/canvas", "version": 1, "name": "blocker",
@@ -218,15 +235,7 @@ def test_a_group_then_a_step_in_a_chain_is_watched_under_the_ids_celery_sent(
         "chord in a chain",
         ChainNode([add(1, 1), GroupNode([add(1), add(2), add(3)]), TaskNode("workers.tasks.xsum")]),
     )
-    client = panel_app(broker_url, embedded_redis.url(1), None, panel.session.profile.queues)  # type: ignore[union-attr]
-    worker = WorkerProcess(
-        queues=[prefix + "tasks"],
-        broker_url=broker_url,
-        backend_url=embedded_redis.url(1),
-        log_path=tmp_path / "worker.log",
-        queue_prefix=prefix,
-        concurrency=2,
-    )
+    client, worker = _tasks_worker(panel, broker_url, embedded_redis, prefix, tmp_path, 2)
     try:
         with running_worker(client, worker):
             panel.open_canvas(drawn)

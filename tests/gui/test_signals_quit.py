@@ -22,6 +22,7 @@ from desktop.core.embedded import EmbeddedStatus
 from desktop.core.profiles import Profile
 from desktop.core.services import Services
 from tests.support import pid_alive
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +53,6 @@ def _servers_for(services: Services) -> list[int]:
     The command line is no help: redis-server retitles itself "redis-server 127.0.0.1:PORT".
     """
     return _processes("redis-server", services.embedded.data_dir.resolve())
-
-
-def _wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class App:
@@ -132,7 +124,7 @@ def _wait_running(app: App, services: Services) -> EmbeddedStatus:
         status[:] = [services.embedded.status()]
         return status[0].running
 
-    _wait_for(running, START_TIMEOUT_S, "the embedded broker of the app")
+    wait_for(running, START_TIMEOUT_S, "the embedded broker of the app")
     assert status[0].pid is not None
     return status[0]
 
@@ -151,7 +143,7 @@ def test_signal_quits_cleanly_and_stops_the_broker(
     app.process.send_signal(signum)
     code = app.wait(EXIT_TIMEOUT_S)
     assert code == 0, f"exit code {code}; output:\n{app.text()}"
-    _wait_for(lambda: not pid_alive(pid), 5, f"redis-server {pid} to stop")
+    wait_for(lambda: not pid_alive(pid), 5, f"redis-server {pid} to stop")
     assert _servers_for(services) == []
     assert services.embedded.status().running is False
     assert "Traceback" not in app.text()
@@ -180,7 +172,7 @@ def test_kill_9_leaves_a_broker_the_next_app_adopts_then_stops(
         baseline = int(watcher.info("stats")["total_connections_received"])
         second = apps()
         # The second app checks the broker (reuse) and then pings it: two new connections.
-        _wait_for(
+        wait_for(
             lambda: int(watcher.info("stats")["total_connections_received"]) >= baseline + 2,
             START_TIMEOUT_S,
             "the second app to connect to the running broker",
@@ -195,7 +187,7 @@ def test_kill_9_leaves_a_broker_the_next_app_adopts_then_stops(
     second.process.send_signal(signal.SIGTERM)
     code = second.wait(EXIT_TIMEOUT_S)
     assert code == 0, f"exit code {code}; output:\n{second.text()}"
-    _wait_for(lambda: not pid_alive(pid), 5, f"adopted redis-server {pid} to stop")
+    wait_for(lambda: not pid_alive(pid), 5, f"adopted redis-server {pid} to stop")
     assert _servers_for(services) == [], "an orphan redis-server is left"
     assert services.embedded.status().running is False
 

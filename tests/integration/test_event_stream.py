@@ -9,7 +9,7 @@ import pickle
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from celery import Celery
 
 from desktop.core.events import CONNECTED, EventStream, receiver_app
 from tests.factories import app_config
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,15 +36,6 @@ class Collected:
     def ids(self) -> set[str]:
         with self.lock:
             return {str(e.get("uuid")) for e in self.events}
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture

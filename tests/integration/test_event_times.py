@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,20 +28,11 @@ from desktop.core.rates import Rates
 from desktop.core.state import StateDiff
 from tests.factories import app_config
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 DCELERY = REPO_ROOT / "tests" / "fixtures" / "dcelery"
 BUSY_TASKS = 20  # apis.tasks.task1 sleeps 0.1 s: the worker is busy for 2 s and more
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture

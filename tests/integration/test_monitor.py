@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,19 +20,10 @@ from desktop.core.monitor import Monitor
 from desktop.core.secret_store import FileSecretStore
 from desktop.core.state import StateDiff
 from tests.integration.worker_process import WorkerProcess, running_worker
+from tests.waiting import wait_for
 from workers import create_app
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Recorder:

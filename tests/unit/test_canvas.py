@@ -13,16 +13,16 @@ from celery import Celery, signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core import canvas
+from desktop.core import canvas, canvas_checks, canvas_python
 from desktop.core.app_probe import _signature
 from desktop.core.canvas import (
     Canvas,
     CanvasError,
     ChainNode,
     GroupNode,
-    Target,
     TaskNode,
 )
+from desktop.core.canvas_checks import Target
 from tests.canvas_strategies import canvases, json_values
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,7 +176,7 @@ def test_checks_before_sending_mark_each_problem_on_its_node() -> None:
     config = from_probe(app_probe.describe(app), Profile(name="t"))
     target = Target.for_config(config, True, consumed=frozenset({"tasks"}))
     assert target.tasks is not None and set(_registered()) <= set(target.tasks)
-    assert canvas.check(canvas.loads(chain_text), target) == []
+    assert canvas_checks.check(canvas.loads(chain_text), target) == []
 
     broken = ChainNode(
         [
@@ -191,7 +191,9 @@ def test_checks_before_sending_mark_each_problem_on_its_node() -> None:
             TaskNode("workers.tasks.xsum"),
         ]
     )
-    problems = {(p.path, p.level): p.message for p in canvas.check(Canvas("", broken), target)}
+    problems = {
+        (p.path, p.level): p.message for p in canvas_checks.check(Canvas("", broken), target)
+    }
     assert set(problems) == {
         ("2", "error"),
         ("3", "error"),
@@ -206,9 +208,9 @@ def test_checks_before_sending_mark_each_problem_on_its_node() -> None:
     assert "no worker consumes queue 'queue1'" in problems[("6", "warning")]
 
     no_backend = Target(tasks=target.tasks, has_backend=False)
-    found = canvas.check(Canvas("", broken), no_backend)
+    found = canvas_checks.check(Canvas("", broken), no_backend)
     assert any(p.path == "7" and "chord" in p.message for p in found)
-    missing = canvas.check(Canvas("", TaskNode("workers.tasks.t1", [1])), target)
+    missing = canvas_checks.check(Canvas("", TaskNode("workers.tasks.t1", [1])), target)
     assert [p.message for p in missing] == ["workers.tasks.t1 misses argument(s) b"]
 
 
@@ -227,22 +229,22 @@ def test_a_priority_no_worker_of_the_app_reads_is_refused() -> None:
     target = Target.for_config(config, True)
     for priority, refused in ((0, False), (3, False), (5, True), (9, False), (12, False)):
         node = TaskNode("t.plain", options={"priority": priority})
-        errors = [p for p in canvas.check(Canvas("", node), target) if p.level == "error"]
+        errors = [p for p in canvas_checks.check(Canvas("", node), target) if p.level == "error"]
         assert bool(errors) is refused, (priority, errors)
         if refused:
             assert "never read" in errors[0].message and "0, 3, 6, 9" in errors[0].message
     # The task's own priority (Celery merges it in when sending) counts too.
-    own = canvas.check(Canvas("", TaskNode("t.five")), target)
+    own = canvas_checks.check(Canvas("", TaskNode("t.five")), target)
     assert [p.level for p in own] == ["error"]
     # Without the override, nothing is refused: the panel sends as the app does.
     plain = app_config(tasks={"t.five": {"priority": 5}})
-    assert canvas.check(Canvas("", TaskNode("t.five")), Target.for_config(plain, True)) == []
+    assert canvas_checks.check(Canvas("", TaskNode("t.five")), Target.for_config(plain, True)) == []
 
 
 def test_copy_as_python_builds_the_same_workflow() -> None:
     for path in EXAMPLES:
         loaded = canvas.loads(path.read_text())
-        code = canvas.python_code(loaded)
+        code = canvas_python.python_code(loaded)
         runnable = code.replace("result = workflow.apply_async()\n", "")
         namespace: dict[str, Any] = {}
         exec(compile(runnable, str(path), "exec"), namespace)

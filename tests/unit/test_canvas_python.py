@@ -15,7 +15,7 @@ from celery.canvas import Signature, _chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core import canvas
+from desktop.core import canvas, canvas_python
 from desktop.core.canvas import Canvas, ChainNode, ChordNode, GroupNode, TaskNode
 from tests.canvas_strategies import canvases_of
 
@@ -116,7 +116,7 @@ def _tasks(node: Any) -> list[TaskNode]:
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(canvases_of(st.sampled_from(IMPORTABLE + NOT_IMPORTABLE)))
 def test_copied_python_builds_the_canvas_signature(drawn: Canvas) -> None:
-    code = canvas.python_code(drawn)
+    code = canvas_python.python_code(drawn)
     namespace = run(code)
     assert namespace["workflow"] == as_written(canvas.to_signature(drawn.root, APP)), code
     names = {t.task for t in _tasks(drawn.root)}
@@ -137,7 +137,7 @@ def test_copied_python_builds_the_canvas_signature(drawn: Canvas) -> None:
 
 def test_the_examples_read_as_a_person_writes_them() -> None:
     """The tutorial's own shapes: `t2.s().set(queue=..., priority=...)`, `demo2.si()`."""
-    code = {p.stem: canvas.python_code(canvas.loads(p.read_text())) for p in EXAMPLES}
+    code = {p.stem: canvas_python.python_code(canvas.loads(p.read_text())) for p in EXAMPLES}
     assert "from workers.tasks import t1, t2, t3\n" in code["priority-demo"]
     assert "t2.s().set(queue='tasks', priority=5)," in code["priority-demo"]
     assert "t1.s(1, 2).set(queue='tasks', priority=1)," in code["priority-demo"]
@@ -161,7 +161,7 @@ def test_what_cannot_be_imported_by_its_name_stays_app_signature() -> None:
         ]
     )
     drawn = Canvas("clash\nand a second line", clashing)
-    code = canvas.python_code(drawn)
+    code = canvas_python.python_code(drawn)
     assert "app.signature('workers.tasks.add', args=(1, 2))" in code
     assert (
         f"app.signature('{PROJECT}.jobs.add', args=(3,), kwargs={{'not a name': 1}}, "
@@ -178,17 +178,17 @@ def test_a_group_of_one_group_keeps_its_own_options() -> None:
     """group(inner_group) would take the inner group's tasks and drop its options."""
     inner = GroupNode([TaskNode("workers.tasks.add", [1, 2])], {"queue": "queue1"})
     nested = GroupNode([inner])
-    built = run(canvas.python_code(Canvas("", nested)))["workflow"]
+    built = run(canvas_python.python_code(Canvas("", nested)))["workflow"]
     assert canvas.from_signature(built) == nested
 
 
 def test_the_app_comes_from_the_profiles_app_module() -> None:
     """`-A proj:celery_app` names the attribute; `-A proj` means its `app`."""
     drawn = Canvas("", ChainNode([TaskNode("standalone"), TaskNode("workers.tasks.add", [1])]))
-    code = canvas.python_code(drawn, f"{PROJECT}:celery_app")
+    code = canvas_python.python_code(drawn, f"{PROJECT}:celery_app")
     assert f"from {PROJECT} import celery_app as app\n" in code
     namespace = run(code)
     assert namespace["app"] is sys.modules[PROJECT].celery_app
     assert namespace["workflow"] == as_written(canvas.to_signature(drawn.root, APP))
-    assert "from workers.app import app\n" in canvas.python_code(drawn, "workers.app:app")
-    assert "from workers import app\n" in canvas.python_code(drawn, "workers")
+    assert "from workers.app import app\n" in canvas_python.python_code(drawn, "workers.app:app")
+    assert "from workers import app\n" in canvas_python.python_code(drawn, "workers")

@@ -34,8 +34,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core import canvas, canvas_edit, canvas_library, canvas_recall, control
-from desktop.core.canvas import ERROR, Canvas, Node, Problem, TaskNode
+from desktop.core import (
+    canvas,
+    canvas_checks,
+    canvas_edit,
+    canvas_library,
+    canvas_python,
+    canvas_recall,
+    control,
+)
+from desktop.core.canvas import Canvas, Node, TaskNode
+from desktop.core.canvas_checks import ERROR, Problem
 from desktop.core.canvas_edit import EditError, Position
 from desktop.core.effective_config import EffectiveConfig
 from desktop.core.session import ConnectionFacts
@@ -444,12 +453,12 @@ class BuilderPanel(QWidget):
         chooser.deleteLater()
 
     # -- checks -------------------------------------------------------------------------------
-    def target(self) -> canvas.Target | None:
+    def target(self) -> canvas_checks.Target | None:
         profile, config = self.session.profile, self.config
         if profile is None or config is None:
             return None
         has_backend = bool(profile.result_backend or config.result_backend)
-        return canvas.Target.for_config(config, has_backend, self.consumed)
+        return canvas_checks.Target.for_config(config, has_backend, self.consumed)
 
     def current_problems(self) -> list[Problem]:
         root = self.model.root
@@ -461,7 +470,7 @@ class BuilderPanel(QWidget):
         ]
         target = self.target()
         if target is not None and not found:
-            found += canvas.check(Canvas(self.model.name, root), target)
+            found += canvas_checks.check(Canvas(self.model.name, root), target)
         return found
 
     def _check(self) -> None:
@@ -611,7 +620,7 @@ class BuilderPanel(QWidget):
         if drawn is None:
             return
         module = self.session.profile.app_module if self.session.profile else "workers"
-        code = canvas.python_code(drawn, module)
+        code = canvas_python.python_code(drawn, module)
         QGuiApplication.clipboard().setText(code)
         self.say(f"Copied {code.count(chr(10))} lines of Python to the clipboard.", error=False)
 

@@ -35,7 +35,8 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QApplication, QScrollArea, QToolTip, QWidget
 
 from desktop.core import canvas_edit
-from desktop.core.canvas import ERROR, ChainNode, ChordNode, GroupNode, Node, Problem, TaskNode
+from desktop.core.canvas import ChainNode, ChordNode, GroupNode, Node, TaskNode
+from desktop.core.canvas_checks import ERROR, Problem
 from desktop.core.canvas_edit import EditError, Position
 from desktop.ui.models.canvas import NODE_MIME, CanvasModel, label
 from desktop.ui.theme import ERROR_COLOUR, MUTED_COLOUR, TASK_STATE_COLOURS, WARNING_COLOUR
