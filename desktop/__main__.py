@@ -276,7 +276,7 @@ def profile_list(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
 def _effective_rows(config: EffectiveConfig) -> list[dict[str, Any]]:
     """Every value the panel acts on, with where it came from (app, Celery or kombu default,
     profile override); passwords masked."""
-    from desktop.core.effective_config import redact
+    from desktop.core.redaction import redact
 
     backend = urls.mask(config.result_backend) or None
     rows: list[dict[str, Any]] = [

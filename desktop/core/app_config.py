@@ -34,10 +34,10 @@ from desktop.core.effective_config import (
     QueueInfo,
     TaskInfo,
     drift,
-    hide_secrets,
 )
 from desktop.core.files import write_atomic
 from desktop.core.profiles import Endpoints, Profile
+from desktop.core.redaction import hide_secrets
 
 PROBE_TIMEOUT_S = 20.0
 _running: set[subprocess.Popen[bytes]] = set()

@@ -17,13 +17,13 @@ from typing import Any
 
 from desktop.core import urls
 from desktop.core.profiles import QueueSpec
+from desktop.core.redaction import redact
 
 FROM_APP = "app"
 CELERY_DEFAULT = "Celery default"
 KOMBU_DEFAULT = "kombu default"
 OVERRIDE = "profile override"
 FROM_PROFILE = "profile"
-_SECRET_WORDS = ("password", "passwd", "secret", "token")
 
 
 # -- what the app declares --------------------------------------------------------------------
@@ -492,27 +492,3 @@ def drift(before: dict[str, Any], after: dict[str, Any]) -> list[Change]:
     """What changed between two snapshots, key by key."""
     keys = sorted(set(before) | set(after))
     return [Change(k, before.get(k), after.get(k)) for k in keys if before.get(k) != after.get(k)]
-
-
-def redact(value: Any) -> Any:
-    """A value safe to show and to store: passwords inside URLs and under secret-like keys
-    (a sentinel's password in transport options, say) become ****."""
-    if isinstance(value, dict):
-        return {
-            k: urls.MASK if any(w in str(k).lower() for w in _SECRET_WORDS) and v else redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list | tuple):
-        return [redact(v) for v in value]
-    if isinstance(value, str) and "://" in value:
-        return urls.mask(value)
-    return value
-
-
-def hide_secrets(text: str, *secrets: str | None) -> str:
-    """Text from a child (its error, the traceback's tail) with every known password masked:
-    user code may print its settings."""
-    for secret in secrets:
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, urls.MASK)
-    return text

@@ -20,9 +20,10 @@ from kombu.transport.virtual import base as kombu_virtual
 
 from desktop.core import app_probe
 from desktop.core.app_config import ConfigHistory, defaults_config, drift_of, from_probe
-from desktop.core.effective_config import drift, hide_secrets, redact
+from desktop.core.effective_config import drift
 from desktop.core.panel_app import client_app
 from desktop.core.profiles import Endpoints, Profile, TransportOverrides
+from desktop.core.redaction import hide_secrets, redact
 from tests.factories import app_config
 
 
