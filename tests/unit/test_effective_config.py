@@ -7,6 +7,7 @@ change in kombu shows up as a failure here rather than as tasks lost on a real b
 from __future__ import annotations
 
 import json
+import re
 from types import SimpleNamespace
 from typing import Any
 
@@ -111,7 +112,11 @@ def _route_test_app() -> Celery:
 
     app = Celery("r", broker="redis://", set_as_current=False)
     app.conf.update(
-        task_routes=[by_function, {"reports.*": {"queue": "slow"}, "mail.send": "mail"}],
+        task_routes=[
+            by_function,
+            {"reports.*": {"queue": "slow"}, "mail.send": "mail"},
+            {re.compile(r"^video\.(encode|thumb)$"): {"queue": "media"}},
+        ],
         task_default_queue="work",
         task_default_priority=4,
     )
@@ -120,6 +125,7 @@ def _route_test_app() -> Celery:
         "reports.monthly": {},
         "mail.send": {},
         "plain.task": {},
+        "video.encode": {},
         "own.queue": {"queue": "own", "priority": 7},
     }.items():
 
@@ -131,7 +137,7 @@ def _route_test_app() -> Celery:
 
 
 @pytest.mark.parametrize(
-    "name", ["x.urgent", "reports.monthly", "mail.send", "plain.task", "own.queue"]
+    "name", ["x.urgent", "reports.monthly", "mail.send", "plain.task", "video.encode", "own.queue"]
 )
 def test_the_panel_routes_a_registered_task_as_the_app_does(name: str) -> None:
     """Router functions, globs, plain names and a task's own queue: the panel, which never

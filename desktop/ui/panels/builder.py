@@ -280,6 +280,7 @@ class BuilderPanel(QWidget):
             self._show_status(text, error=False)
         self._fill_palette()
         self._check()
+        self._inspect_if_visible()
 
     def _show_status(self, text: str, *, error: bool) -> None:
         self.status.setText(text)
@@ -300,8 +301,8 @@ class BuilderPanel(QWidget):
     def _inspect_if_visible(self, force: bool = False) -> None:
         if self._inspecting or not (force or self.isVisible()):
             return
-        if self.session.state != "connected" and not force:
-            return
+        if self.session.app_config is None or (self.session.state != "connected" and not force):
+            return  # the app's control exchange is where its workers listen
         self._inspecting = True
         generation = self._profile_generation
 

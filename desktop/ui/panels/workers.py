@@ -140,7 +140,9 @@ class WorkersPanel(QWidget):
         return worker.hostname if worker else None
 
     def _auto_inspect(self) -> None:
-        if self.isVisible() and self.session.state == "connected":
+        """Not before the app is read: its control exchange is where its workers listen."""
+        ready = self.session.state == "connected" and self.session.app_config is not None
+        if self.isVisible() and ready:
             self.inspect()
 
     def inspect(self) -> None:
@@ -298,3 +300,4 @@ class WorkersPanel(QWidget):
                 for q in config.queues
             ],
         )
+        self._auto_inspect()
