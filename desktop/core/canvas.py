@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -395,5 +396,49 @@ def send(
     if record is not None:
         for node in nodes:
             record(node)
-    with _results_not_awaited(app):
-        return Sent(_root_id(built.apply_async()), nodes)
+    with _results_not_awaited(app), _as_published(nodes) as published:
+        sent = Sent(_root_id(built.apply_async()), nodes)
+    if record is not None:
+        for node in published:
+            record(node)  # what Celery really sent, where it differs from what the canvas said
+    return sent
+
+
+@contextlib.contextmanager
+def _as_published(nodes: list[SentNode]) -> Iterator[list[SentNode]]:
+    """Each task message as Celery publishes it (`before_task_publish`, in this thread): the
+    queue it is routed to and its priority. A container's options reach its tasks by Celery's
+    own rules (the outer ones win, and some containers drop theirs when sent inside another),
+    so what went out is taken from the message, not worked out again. Yields the nodes whose
+    queue or priority it corrected; a chord's body, which a worker sends later, keeps what the
+    canvas said."""
+    from celery.signals import before_task_publish
+
+    by_id = {node.id: node for node in nodes}
+    corrected: list[SentNode] = []
+    thread = threading.get_ident()
+
+    def seen(
+        sender: Any = None,
+        headers: Any = None,
+        properties: Any = None,
+        routing_key: Any = None,
+        declare: Any = None,
+        **_: Any,
+    ) -> None:
+        node = by_id.get(str((headers or {}).get("id")))
+        if node is None or threading.get_ident() != thread:
+            return
+        queue = next((str(q.name) for q in declare or [] if getattr(q, "name", None)), None)
+        priority = (properties or {}).get("priority")
+        new_queue = queue or node.queue
+        new_priority = priority if isinstance(priority, int) else node.priority
+        if (new_queue, new_priority) != (node.queue, node.priority):
+            node.queue, node.priority = new_queue, new_priority
+            corrected.append(node)
+
+    before_task_publish.connect(seen, weak=False)
+    try:
+        yield corrected
+    finally:
+        before_task_publish.disconnect(seen)
