@@ -298,9 +298,11 @@ def test_the_journal_records_the_queue_and_priority_celery_sent(
     for name, root in shapes.items():
         client.flushdb()
         recorded: dict[str, tuple[Any, Any]] = {}  # as the journal keeps it: the last record
-        canvas.send(
-            Canvas(name, root), app, lambda n: recorded.update({n.id: (n.priority, n.queue)})
-        )
+
+        def keep(node: canvas.SentNode, into: dict[str, tuple[Any, Any]] = recorded) -> None:
+            into[node.id] = (node.priority, node.queue)
+
+        canvas.send(Canvas(name, root), app, keep)
         messages = {m["headers"]["id"]: m for m in Published(client).messages}
         went = sorted(
             (m["properties"]["priority"], m["properties"]["delivery_info"]["routing_key"])
