@@ -1053,7 +1053,7 @@ def queues_command(
     _item, endpoints, config = _app_target(selection, services)
     chosen = list(names) or config.queue_names()
     management_url = endpoints.management_url
-    if not config.is_redis:
+    if config.is_rabbitmq:  # only RabbitMQ's own credentials go to its management API
         management = queues.find_management(endpoints.broker_url, management_url)
         management_url = management.url if management.answered else ""
         click.echo(f"note: {management.note}", err=True)
@@ -1073,7 +1073,7 @@ def queues_command(
         _fail(str(exc))
     finally:
         source.close()
-    if not config.is_redis and limit and management_url:
+    if config.is_rabbitmq and limit and management_url:
         click.echo(f"note: {queues.PEEK_NOTE}", err=True)
     if as_json:
         click.echo(json.dumps(found, indent=2, default=repr))

@@ -118,12 +118,12 @@ def from_probe(data: dict[str, Any], profile: Profile, *, imported: bool = True)
         celery_defaults=dict(data.get("defaults") or {}),
         app_transport_options=dict(data.get("transport_options") or {}),
         transport_defaults=dict(transport.get("options") or {}),
-        transport_class=str(transport.get("class") or ""),
         priority_range=(int(priority_range[0]), int(priority_range[1]))
         if isinstance(priority_range, list) and len(priority_range) == 2
         else None,
         transport_default_priority=int(transport.get("default_priority") or 0),
         overrides=profile.transport.chosen() if kind == "redis" else {},
+        inexact=frozenset(str(k) for k in data.get("inexact") or []),
         queues=queues,
         tasks=tasks,
         task_routes=data.get("task_routes"),
@@ -132,9 +132,8 @@ def from_probe(data: dict[str, Any], profile: Profile, *, imported: bool = True)
         imported=imported,
     )
     known = set(config.queue_names())
-    exchange_type = str(settings.get("task_default_exchange_type") or "direct")
     config.queues += [
-        QueueInfo.extra(spec, exchange_type) for spec in profile.queues if spec.name not in known
+        QueueInfo.extra(spec, settings) for spec in profile.queues if spec.name not in known
     ]
     return config
 

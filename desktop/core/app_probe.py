@@ -31,6 +31,8 @@ SETTINGS = (
     "task_default_priority",
     "task_queue_max_priority",
     "task_create_missing_queues",
+    "task_create_missing_queue_type",
+    "task_create_missing_queue_exchange_type",
     "task_inherit_parent_priority",
     "task_serializer",
     "task_compression",
@@ -67,7 +69,7 @@ def _json_safe(value: Any) -> Any:
         return value
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, list | tuple | set | frozenset | range):
         return [_json_safe(v) for v in value]
     name = getattr(value, "name", None)
     if isinstance(name, str) and type(value).__name__ in ("Exchange", "Queue"):
@@ -76,6 +78,18 @@ def _json_safe(value: Any) -> Any:
     if isinstance(pattern, str):  # a compiled regular expression in task_routes
         return {"regex": pattern}
     return repr(value)
+
+
+def _exact(value: Any) -> bool:
+    """Whether the JSON form is the value itself (a list for a tuple or a range counts): what is
+    not (a socket option keyed by an int, an SSLContext, a class) cannot be handed on."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return True
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _exact(v) for k, v in value.items())
+    if isinstance(value, list | tuple | range):
+        return all(_exact(v) for v in value)
+    return False
 
 
 def _exchange(exchange: Any) -> dict[str, Any]:
@@ -88,12 +102,16 @@ def _exchange(exchange: Any) -> dict[str, Any]:
     }
 
 
-def _queue(queue: Any) -> dict[str, Any]:
+def describe_queue(queue: Any) -> dict[str, Any]:
     """Every attribute that decides how RabbitMQ declares the queue: the panel must declare it
     exactly so, or RabbitMQ refuses the send (406 PRECONDITION_FAILED)."""
+    from kombu.common import Broadcast
+
     arguments = dict(queue.queue_arguments or {})
     return {
         "name": queue.name,
+        "alias": queue.alias,
+        "broadcast": isinstance(queue, Broadcast),
         "exchange": _exchange(queue.exchange),
         "routing_key": queue.routing_key or "",
         "queue_arguments": _json_safe(arguments),
@@ -101,10 +119,17 @@ def _queue(queue: Any) -> dict[str, Any]:
         "durable": bool(queue.durable),
         "exclusive": bool(queue.exclusive),
         "auto_delete": bool(queue.auto_delete),
-        "max_priority": arguments.get("x-max-priority", queue.max_priority),
+        "no_declare": queue.no_declare,
+        # kombu's own attribute becomes x-max-priority when declared, over the argument
+        # (kombu.common prepare_queue_arguments): what the broker applies is that one
+        "queue_max_priority": queue.max_priority,
+        "max_priority": queue.max_priority
+        if queue.max_priority is not None
+        else arguments.get("x-max-priority"),
         "expires": queue.expires,
         "message_ttl": queue.message_ttl,
         "max_length": queue.max_length,
+        "max_length_bytes": queue.max_length_bytes,
         "bindings": [
             {"exchange": _exchange(b.exchange), "routing_key": b.routing_key or ""}
             for b in (queue.bindings or [])
@@ -222,7 +247,7 @@ def describe(app: Any) -> dict[str, Any]:
         routes[name] = _route(app, name, task, options)
     # Routes may name queues task_queues lacks (task_create_missing_queues): Celery made them
     # while routing above, so the list now holds every queue this app sends to.
-    queues = [_queue(q) for q in app.amqp.queues.values()]
+    queues = [describe_queue(q) for q in app.amqp.queues.values()]
     raw_routes = conf.task_routes
     return {
         "main": app.main or "",
@@ -231,6 +256,14 @@ def describe(app: Any) -> dict[str, Any]:
         "settings": {key: _json_safe(conf.get(key)) for key in SETTINGS},
         "defaults": {key: _json_safe(DEFAULTS.get(key)) for key in SETTINGS},
         "transport_options": _json_safe(dict(conf.broker_transport_options or {})),
+        "inexact": sorted(
+            [f"setting.{k}" for k in SETTINGS if not _exact(conf.get(k))]
+            + [
+                f"transport.{k}"
+                for k, v in dict(conf.broker_transport_options or {}).items()
+                if not _exact(v)
+            ]
+        ),
         "transport": transport_defaults(app),
         "queues": queues,
         "routes": routes,

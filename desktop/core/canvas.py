@@ -307,6 +307,20 @@ def join_path(path: str, index: int) -> str:
     return f"{path}.{index}" if path else str(index)
 
 
+def options_of(node: Node, inherited: dict[str, Any]) -> dict[str, Any]:
+    """The options a node goes out with: what its containers pass down wins over its own, as
+    in Celery (Signature._merge: the options given to apply_async override the signature's)."""
+    return {**node.options, **inherited}
+
+
+def passed_down(container: Node, index: int, options: dict[str, Any]) -> dict[str, Any]:
+    """What a container passes to its child at `index`: a group and a chord's header pass
+    theirs to every member, a chain only to its first step (Celery's _chain.run)."""
+    if isinstance(container, ChainNode) and index > 0:
+        return {}
+    return options
+
+
 # -- sending ----------------------------------------------------------------------------------
 @dataclass
 class SentNode:
@@ -326,8 +340,9 @@ class Sent:
 
 
 def _sent_nodes(node: Node, path: str, options: dict[str, Any]) -> list[SentNode]:
-    """Every task of the tree with a new id, and the queue and priority the canvas gives it."""
-    merged = {**options, **node.options}
+    """Every task of the tree with a new id, and the queue and priority the canvas gives it
+    (what Celery then publishes is taken from the messages: `_as_published`)."""
+    merged = options_of(node, options)
     if isinstance(node, TaskNode):
         task_id = str(uuid.uuid4())
         return [SentNode(path, node.task, task_id, merged.get("queue"), merged.get("priority"))]
@@ -338,10 +353,7 @@ def _sent_nodes(node: Node, path: str, options: dict[str, Any]) -> list[SentNode
         return found + _sent_nodes(node.body, join_path(path, len(node.header)), merged)
     found = []
     for index, child in enumerate(node.children):
-        # A group passes its options to every member; a chain's reach only its first step
-        # (Celery's _chain.run), so later steps are recorded with their own options only.
-        passed = merged if isinstance(node, GroupNode) or index == 0 else {}
-        found += _sent_nodes(child, join_path(path, index), passed)
+        found += _sent_nodes(child, join_path(path, index), passed_down(node, index, merged))
     return found
 
 

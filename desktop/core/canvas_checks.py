@@ -19,6 +19,8 @@ from desktop.core.canvas import (
     TaskNode,
     is_chord_in_chain,
     join_path,
+    options_of,
+    passed_down,
 )
 
 if TYPE_CHECKING:
@@ -97,7 +99,7 @@ def check(canvas: Canvas, target: Target) -> list[Problem]:
     problems: list[Problem] = []
 
     def visit(node: Node, path: str, receives: bool, inherited: dict[str, Any]) -> None:
-        options = {**inherited, **node.options}
+        options = options_of(node, inherited)
         if isinstance(node, TaskNode):
             check_task(node, path, receives, options)
             return
@@ -123,7 +125,7 @@ def check(canvas: Canvas, target: Target) -> list[Problem]:
                     )
             else:
                 passed = receives
-            visit(child, join_path(path, index), passed, options)
+            visit(child, join_path(path, index), passed, passed_down(node, index, options))
 
     def check_task(node: TaskNode, path: str, receives: bool, options: dict[str, Any]) -> None:
         receives = receives and not node.immutable

@@ -61,7 +61,7 @@ class ExchangeInfo:
 class QueueInfo:
     """A queue exactly as the app declares it (RabbitMQ refuses a redeclaration that differs)."""
 
-    name: str
+    name: str  # what routes, `-Q` and the screens call it (a Broadcast queue: its alias)
     exchange: ExchangeInfo
     routing_key: str
     queue_arguments: dict[str, Any] = field(default_factory=dict)
@@ -69,18 +69,25 @@ class QueueInfo:
     durable: bool = True
     exclusive: bool = False
     auto_delete: bool = False
-    max_priority: int | None = None
+    max_priority: int | None = None  # what the broker applies: x-max-priority, however set
     expires: float | None = None
     message_ttl: float | None = None
     max_length: int | None = None
     bindings: tuple[tuple[ExchangeInfo, str], ...] = ()
     source: str = FROM_APP
+    queue_max_priority: int | None = None  # kombu's own max_priority attribute, as declared
+    max_length_bytes: int | None = None
+    no_declare: bool | None = None
+    alias: str | None = None
+    broadcast: bool = False  # kombu's Broadcast: a fanout exchange, a queue per consumer
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> QueueInfo:
+    def from_json(cls, data: dict[str, Any], source: str = FROM_APP) -> QueueInfo:
         top = data.get("max_priority")
+        broadcast = bool(data.get("broadcast"))
+        own = data.get("queue_max_priority")
         return cls(
-            name=str(data["name"]),
+            name=str(data.get("alias") or data["name"]) if broadcast else str(data["name"]),
             exchange=ExchangeInfo.from_json(data.get("exchange") or {}),
             routing_key=str(data.get("routing_key") or ""),
             queue_arguments=dict(data.get("queue_arguments") or {}),
@@ -96,21 +103,37 @@ class QueueInfo:
                 (ExchangeInfo.from_json(b.get("exchange") or {}), str(b.get("routing_key") or ""))
                 for b in data.get("bindings") or []
             ),
+            source=source,
+            queue_max_priority=own if isinstance(own, int) and not isinstance(own, bool) else None,
+            max_length_bytes=data.get("max_length_bytes"),
+            no_declare=data.get("no_declare"),
+            alias=data.get("alias"),
+            broadcast=broadcast,
         )
 
     @classmethod
-    def extra(cls, spec: QueueSpec, exchange_type: str) -> QueueInfo:
-        """A queue the person added to the profile, declared as Celery declares a queue it
-        creates for a name (task_create_missing_queues): a same-named exchange."""
-        arguments = {"x-max-priority": spec.max_priority} if spec.max_priority else {}
-        return cls(
-            name=spec.name,
-            exchange=ExchangeInfo(spec.name, exchange_type),
-            routing_key=spec.keys()[0],
-            queue_arguments=arguments,
-            max_priority=spec.max_priority,
-            source=FROM_PROFILE,
-        )
+    def extra(cls, spec: QueueSpec, settings: dict[str, Any]) -> QueueInfo:
+        """A queue the person added to the profile, declared as Celery itself declares a queue
+        it creates for a name (`Queues.new_missing`, with the app's exchange type, queue type
+        and task_queue_max_priority), plus the x-max-priority the person gave it."""
+        from celery import Celery
+
+        from desktop.core.app_probe import describe_queue
+
+        keys = ("task_create_missing_queue_type", "task_create_missing_queue_exchange_type",
+                "task_queue_max_priority", "task_default_exchange_type")  # fmt: skip
+        bare = Celery("extra", broker="memory://", set_as_current=False)
+        bare.conf.update({k: settings[k] for k in keys if settings.get(k) is not None})
+        made = describe_queue(bare.amqp.queues[spec.name])
+        if spec.max_priority:
+            made["queue_arguments"] = {
+                **made["queue_arguments"],
+                "x-max-priority": spec.max_priority,
+            }
+            made["max_priority"] = spec.max_priority
+        if spec.routing_keys:
+            made["routing_key"] = spec.routing_keys[0]
+        return cls.from_json(made, FROM_PROFILE)
 
     def routing_keys(self) -> list[str]:
         """Routing keys that deliver into this queue (Redis names unacked entries by them)."""
@@ -119,8 +142,11 @@ class QueueInfo:
         return found
 
     def to_kombu(self) -> Any:
+        from kombu.common import Broadcast
         from kombu.entity import Queue, binding
 
+        if self.broadcast:  # Celery declares none of it when sending: the exchange is enough
+            return Broadcast(self.name, exchange=self.exchange.to_kombu())
         return Queue(
             self.name,
             self.exchange.to_kombu(),
@@ -133,6 +159,10 @@ class QueueInfo:
             expires=self.expires,
             message_ttl=self.message_ttl,
             max_length=self.max_length,
+            max_length_bytes=self.max_length_bytes,
+            max_priority=self.queue_max_priority,
+            no_declare=self.no_declare,
+            alias=self.alias,
             bindings=[binding(e.to_kombu(), routing_key=k) for e, k in self.bindings] or None,
         )
 
@@ -173,7 +203,6 @@ class EffectiveConfig:
     celery_defaults: dict[str, Any]
     app_transport_options: dict[str, Any]  # what the app's broker_transport_options sets
     transport_defaults: dict[str, Any]  # kombu's, for every option its channel reads
-    transport_class: str = ""
     priority_range: tuple[int, int] | None = None  # kombu clamps message priorities to this
     transport_default_priority: int = 0
     overrides: dict[str, Any] = field(default_factory=dict)  # the profile's, on purpose
@@ -184,6 +213,10 @@ class EffectiveConfig:
     files: list[str] = field(default_factory=list)
     imported: bool = True
     error: str = ""  # why the app could not be imported (then everything is a default)
+    # Settings and transport options whose JSON form is not the value itself (an int-keyed
+    # socket option, an SSLContext): shown, but never handed on to the panel's own app or to
+    # a worker's command line, where they would arrive as text.
+    inexact: frozenset[str] = frozenset()
 
     # -- settings ---------------------------------------------------------------------------
     def setting(self, key: str) -> Any:
@@ -244,12 +277,22 @@ class EffectiveConfig:
 
     def sending_transport_options(self) -> dict[str, Any]:
         """`broker_transport_options` for the panel's own Celery app: what the app sets plus
-        the overrides; kombu fills in the rest exactly as it does for the app."""
-        return {**self.app_transport_options, **self.overrides}
+        the overrides; kombu fills in the rest exactly as it does for the app. An option that
+        did not survive the trip from the app's process as itself is left to kombu."""
+        kept = {
+            k: v
+            for k, v in self.app_transport_options.items()
+            if f"transport.{k}" not in self.inexact
+        }
+        return {**kept, **self.overrides}
 
     @property
     def is_redis(self) -> bool:
         return self.broker_kind == "redis"
+
+    @property
+    def is_rabbitmq(self) -> bool:
+        return self.broker_kind == "rabbitmq"
 
     @property
     def priority_steps(self) -> list[int]:
@@ -298,7 +341,13 @@ class EffectiveConfig:
         value = self.clamp_priority(
             self.transport_default_priority if priority is None else priority
         )
-        return ordered[max(bisect(ordered, value) - 1, 0)]
+        return ordered[bisect(ordered, value) - 1]  # kombu's index; -1 (the top step) included
+
+    @property
+    def stored_steps(self) -> list[int]:
+        """Every Redis step list a message can sit in: the panel's (overrides included) and
+        those of the app's own senders and workers, so nothing waits unseen or unpurged."""
+        return sorted(set(self.priority_steps) | set(self.app_priority_steps))
 
     def unread_step(self, priority: int | None) -> str:
         """Why a message of this priority would never run, or "": on Redis, the list it goes
@@ -432,9 +481,9 @@ class EffectiveConfig:
         found["result_backend"] = urls.mask(self.result_backend)
         for key in sorted(self.settings):
             found[f"setting.{key}"] = redact(self.settings[key])
-        for key, value in sorted(self.transport_options().items()):
-            if key not in self.overrides:
-                found[f"transport.{key}"] = redact(value)
+        for key in sorted(self.transport_options()):
+            # the app's own value, overridden or not: an override is the profile's, not drift
+            found[f"transport.{key}"] = redact(self.app_transport_option(key))
         for queue in self.queues:
             if queue.source == FROM_APP:
                 found[f"queue.{queue.name}"] = queue.described()

@@ -28,6 +28,8 @@ _MIRRORED = (
     "task_default_delivery_mode",
     "task_queue_max_priority",
     "task_create_missing_queues",
+    "task_create_missing_queue_type",
+    "task_create_missing_queue_exchange_type",
     "task_serializer",
     "task_compression",
     "task_protocol",
@@ -136,8 +138,7 @@ def panel_app(
         # Declared as the workers declare them: RabbitMQ refuses a queue redeclared without
         # the x-max-priority it was created with (406 PRECONDITION_FAILED).
         app.conf.task_queues = [
-            (q if isinstance(q, QueueInfo) else QueueInfo.extra(q, "direct")).to_kombu()
-            for q in queues
+            (q if isinstance(q, QueueInfo) else QueueInfo.extra(q, {})).to_kombu() for q in queues
         ]
     return app
 
@@ -154,7 +155,11 @@ def client_app(
         config.queues,
         poll_results=poll_results,
     )
-    mirrored = {key: config.settings[key] for key in _MIRRORED if key in config.settings}
+    mirrored = {
+        key: config.settings[key]
+        for key in _MIRRORED
+        if key in config.settings and f"setting.{key}" not in config.inexact
+    }  # an SSLContext, say, did not come across as itself: kombu goes by the URL instead
     if not mirrored.get("broker_use_ssl"):
         mirrored.pop("broker_use_ssl", None)
     if not mirrored.get("result_backend_transport_options"):
@@ -174,9 +179,7 @@ def routes_of(config: EffectiveConfig) -> list[Any]:
 
     table = {t.name: t.route for t in config.tasks}
     fallbacks = [
-        MapRoute({k: v for k, v in entry.items() if isinstance(k, str)})
-        for entry in _as_list(config.task_routes)
-        if isinstance(entry, dict) and all(isinstance(v, dict | str) for v in entry.values())
+        MapRoute(pairs) for pairs in map(_plain_pairs, _as_list(config.task_routes)) if pairs
     ]
 
     def route(name: str, args: Any, kwargs: Any, options: Any, task: Any = None, **_: Any) -> Any:
@@ -190,6 +193,20 @@ def routes_of(config: EffectiveConfig) -> list[Any]:
         return None
 
     return [route]
+
+
+def _plain_pairs(entry: Any) -> list[tuple[str, Any]]:
+    """A routing table of the app, as (name or glob, route) pairs, from either form Celery
+    takes (a dict, or a list of pairs); entries keyed by a regex or naming a router in user
+    code are left out."""
+    pairs = entry.items() if isinstance(entry, dict) else entry if isinstance(entry, list) else []
+    found = []
+    for pair in pairs:
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            key, route = pair
+            if isinstance(key, str) and isinstance(route, dict | str):
+                found.append((key, route))
+    return found
 
 
 def _as_list(routes: Any) -> list[Any]:

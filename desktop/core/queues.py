@@ -210,7 +210,7 @@ class RedisQueues:
 
     def step_keys(self, queue: str) -> list[tuple[int, str]]:
         """(step, key) in the order a worker's BRPOP asks them: lowest step first."""
-        return [(step, self.config.step_key(queue, step)) for step in self.config.priority_steps]
+        return [(step, self.config.step_key(queue, step)) for step in self.config.stored_steps]
 
     def counts(self, queues: list[str], with_unacked: bool = True) -> list[QueueCounts]:
         """Every queue's every step, and the unacked hash, in one pipelined round trip."""

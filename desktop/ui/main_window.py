@@ -94,6 +94,11 @@ class MainWindow(QMainWindow):
         column.setSpacing(0)
         self.drift_banner = self._drift_banner()
         column.addWidget(self.drift_banner)
+        self.app_failure = QLabel()
+        self.app_failure.setProperty("role", "warning")
+        self.app_failure.setWordWrap(True)
+        self.app_failure.hide()
+        column.addWidget(self.app_failure)
         column.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
         self.statusBar().showMessage(f"Config: {session.services.paths.config_dir}")
@@ -110,6 +115,7 @@ class MainWindow(QMainWindow):
         session.facts_changed.connect(self._show_facts)
         session.app_config_changed.connect(self._show_app_config)
         session.drift_changed.connect(self._show_drift)
+        session.app_config_failed.connect(self._show_app_failure)
         session.rows_learned.connect(self.tasks.model.update_rows)
         session.diff_ready.connect(self.workers.apply_diff)
         session.diff_ready.connect(self.charts.apply_diff)
@@ -211,6 +217,11 @@ class MainWindow(QMainWindow):
         self.drift_label.setText(drift.summary())
         self.drift_banner.setVisible(drift.changed)
         self.queues.show_drift(drift)
+
+    def _show_app_failure(self, message: str) -> None:
+        """The app stopped importing after a change: said above the tabs until it does again."""
+        self.app_failure.setText(message)
+        self.app_failure.setVisible(bool(message))
 
     def show_drift_details(self) -> QMessageBox:
         changes = self.session.drift.changes

@@ -56,6 +56,7 @@ class Session(QObject):
     # not imported ("" when it was); sent again when the app's files change
     app_config_changed = Signal(object, str)
     drift_changed = Signal(object)  # Drift: what changed since the profile last read the app
+    app_config_failed = Signal(str)  # a re-read failed and the last good one is kept; "" when not
     journal_changed = Signal(object)  # Journal | None, for the tasks table
     diff_ready = Signal(object)  # StateDiff of the current profile, on the GUI thread
     events_state_changed = Signal(str, str)  # event stream state, message
@@ -301,6 +302,7 @@ class Session(QObject):
         self._files_poll.stop()
         self.app_config = None
         self.drift = Drift([], None)
+        self.drift_changed.emit(self.drift)
         what = "starting the embedded broker" if profile.is_embedded else "connecting"
         self._set_state(CONNECTING, f"{what} for profile '{profile.name}'…")
         services = self.services
@@ -311,8 +313,12 @@ class Session(QObject):
         )
         self._read_app_config(generation, profile)
 
-    def _read_app_config(self, generation: int, profile: Profile) -> None:
-        """In a child process, off the GUI thread; never fails (defaults when the app does)."""
+    def _read_app_config(
+        self, generation: int, profile: Profile, known_files: list[str] | None = None
+    ) -> None:
+        """In a child process, off the GUI thread; never fails (defaults when the app does).
+        `known_files`: the app's files when this is a re-read after one changed; watched on
+        even when the app no longer imports, so fixing it is noticed."""
         services = self.services
 
         def read() -> tuple[EffectiveConfig, Drift, dict[str, float]]:
@@ -320,13 +326,15 @@ class Session(QObject):
             with contextlib.suppress(EmbeddedBrokerError, ProfileError):
                 endpoints = services.endpoints(profile)
             config = app_config.read_effective_config(profile, endpoints)
-            return config, drift_of(profile, config, services.config_history()), _mtimes(config)
+            files = _mtimes_of(config.files or list(known_files or []))
+            return config, drift_of(profile, config, services.config_history()), files
 
-        self.background.submit(
-            read,
-            lambda found: self._on_app_config(generation, *found),
-            lambda exc: log.error("reading the app failed: %s: %s", type(exc).__name__, exc),
-        )
+        def failed(exc: BaseException) -> None:
+            log.error("reading the app failed: %s: %s", type(exc).__name__, exc)
+            if generation == self._generation and not self._closed:
+                self.app_config_failed.emit(f"reading the app failed: {exc}")
+
+        self.background.submit(read, lambda found: self._on_app_config(generation, *found), failed)
 
     def _check_health(self) -> None:
         if self._checking or self.profile is None:
@@ -370,8 +378,20 @@ class Session(QObject):
     ) -> None:
         if generation != self._generation or self._closed:
             return
-        self.app_config = config
         self._app_files = files
+        if files:
+            self._files_poll.start()
+        last_good = self.app_config
+        if not config.imported and last_good is not None and last_good.imported:
+            # A settings file saved half-way: keep acting as the app did until it imports
+            # again (its files are still watched), rather than fall back to Celery's defaults.
+            self.app_config_failed.emit(
+                f"The app no longer imports ({config.error}); the panel keeps the configuration "
+                "it last read until it does."
+            )
+            return
+        self.app_config = config
+        self.app_config_failed.emit("")
         profile = self.profile
         first_read = profile is not None and not profile.app_fingerprint and config.imported
         if first_read and profile is not None and profile is not self.adhoc:
@@ -379,8 +399,6 @@ class Session(QObject):
         self.drift = drift
         self.app_config_changed.emit(config, config.error)
         self.drift_changed.emit(drift)
-        if files:
-            self._files_poll.start()
         if self.monitor is None and self.state == CONNECTED and self.profile is not None:
             self._start_monitor(generation, self.profile)
 
@@ -413,7 +431,7 @@ class Session(QObject):
             self._watching_files = False
             if is_changed and generation == self._generation and not self._closed:
                 self._app_files = {}
-                self._read_app_config(generation, profile)
+                self._read_app_config(generation, profile, list(known))
 
         def failed(_exc: BaseException) -> None:
             self._watching_files = False
@@ -595,8 +613,3 @@ def _mtimes_of(paths: list[str]) -> dict[str, float]:
         except OSError:
             found[path] = -1.0  # gone: a change too
     return found
-
-
-def _mtimes(config: EffectiveConfig) -> dict[str, float]:
-    """The app's own source files (the probe lists them) and when each last changed."""
-    return _mtimes_of(config.files)

@@ -69,6 +69,16 @@ def test_an_edited_setting_shows_as_drift_until_accepted(
         assert stored == session.app_config.fingerprint
         assert window.queues.drift.isHidden()
 
+        # Saved half-way: the app no longer imports. The panel says so and goes on with what it
+        # last read (not Celery's defaults), and notices when the file is right again.
+        (tmp_path / "screenapp.py").write_text("from celery import Celery\napp = Celery(\n")
+        qtbot.waitUntil(window.app_failure.isVisible, timeout=20000)
+        assert "no longer imports" in window.app_failure.text()
+        assert session.app_config.imported and session.app_config.priority_steps == list(range(10))
+        _write_app(tmp_path, "list(range(10))", queue)
+        qtbot.waitUntil(lambda: not window.app_failure.isVisible(), timeout=20000)
+        assert session.app_config.imported and not window.drift_banner.isVisible()
+
 
 def test_the_priority_of_a_task_sent_elsewhere_is_read_off_the_queue(
     qtbot: QtBot, embedded_redis: Any, tmp_path: Path

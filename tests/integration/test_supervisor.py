@@ -352,3 +352,25 @@ def test_workers_get_the_apps_transport_options_unless_the_profile_overrides_one
         )
     ]
     assert config.redelivery_delay_s() == 6
+
+
+def test_an_override_is_refused_when_the_apps_options_cannot_go_on_a_command_line(
+    tmp_path: Path,
+) -> None:
+    """With an override the worker's whole broker_transport_options go after `--`: a value that
+    is not plain data would arrive as text, a password would show in `ps`. Refused, saying why."""
+    from tests.factories import app_config
+
+    spec = WorkerSpec("w", ["celery"])
+    chosen = make_profile(
+        "redis://h/0", "", "", transport=TransportOverrides(visibility_timeout=60)
+    )
+    for options, said in (
+        ({"socket_keepalive_options": {4: 60}}, "socket_keepalive_options"),
+        ({"sentinel_kwargs": {"password": "s3cret"}}, "password"),
+    ):
+        config = app_config(broker_transport_options=options, profile=chosen)
+        with pytest.raises(WorkerSpecError) as refused:
+            Supervisor(tmp_path, chosen).check(spec, config)
+        assert said in refused.value.errors["transport"]
+        assert "s3cret" not in str(refused.value)

@@ -236,6 +236,13 @@ def test_a_priority_no_worker_of_the_app_reads_is_refused() -> None:
     # The task's own priority (Celery merges it in when sending) counts too.
     own = canvas_checks.check(Canvas("", TaskNode("t.five")), target)
     assert [p.level for p in own] == ["error"]
+    # A container's priority wins over its member's own, as in Celery: priority 1 (step 1, not
+    # read by the app's workers) is refused although the task itself says 0.
+    wrapped = canvas.GroupNode(
+        [TaskNode("t.plain", options={"priority": 0})], options={"priority": 1}
+    )
+    refused = [p for p in canvas_checks.check(Canvas("", wrapped), target) if p.level == "error"]
+    assert refused and "priority 1" in refused[0].message
     # Without the override, nothing is refused: the panel sends as the app does.
     plain = app_config(tasks={"t.five": {"priority": 5}})
     assert canvas_checks.check(Canvas("", TaskNode("t.five")), Target.for_config(plain, True)) == []

@@ -23,7 +23,7 @@ from desktop.core import app_probe
 from desktop.core.app_config import ConfigHistory, defaults_config, drift_of, from_probe
 from desktop.core.effective_config import drift
 from desktop.core.panel_app import client_app
-from desktop.core.profiles import Endpoints, Profile, TransportOverrides
+from desktop.core.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
 from desktop.core.redaction import hide_secrets, redact
 from tests.factories import app_config
 
@@ -83,8 +83,6 @@ def test_the_redis_list_a_priority_lands_in_is_kombus_choice(
     )
     message: dict[str, Any] = {"properties": {"priority": priority}}
     clamped = channel._get_message_priority(clamp, message)  # type: ignore[arg-type]
-    if steps[0] > clamped:
-        return  # kombu would index steps[-1] here; no real configuration has no 0 step
     expected = kombu_redis.Channel.priority(SimpleNamespace(priority_steps=steps), clamped)  # type: ignore[arg-type]
     assert config.redis_step(priority) == expected
 
@@ -164,6 +162,8 @@ def test_a_name_only_workers_know_follows_the_apps_plain_routes() -> None:
 
 def test_queues_are_declared_exactly_as_the_app_declares_them() -> None:
     queues = [
+        Queue("own-max", Exchange("own-max"), routing_key="own-max", max_priority=10,
+              max_length_bytes=1024),
         Queue("t", Exchange("tx", type="topic"), routing_key="t.#",
               queue_arguments={"x-max-priority": 10, "x-queue-mode": "lazy"}),
         Queue("d", Exchange("d", durable=False), routing_key="d", auto_delete=True),
@@ -178,6 +178,63 @@ def test_queues_are_declared_exactly_as_the_app_declares_them() -> None:
     capped = app_config("amqp://", task_queues=[Queue("d", Exchange("d"), routing_key="d")],
                         task_queue_max_priority=5)  # fmt: skip
     assert capped.max_priority_of("d") == 5
+    assert config.max_priority_of("own-max") == 10  # kombu's attribute counts as x-max-priority
+
+
+def test_a_broadcast_queue_stays_a_broadcast() -> None:
+    """Celery publishes to a Broadcast's fanout exchange and declares no queue for it."""
+    from kombu.common import Broadcast
+
+    config = app_config("amqp://", task_queues=[Broadcast("everyone")])
+    (queue,) = [q for q in config.queues if q.broadcast]
+    assert queue.name == "everyone" and queue.exchange.type == "fanout"
+    rebuilt = queue.to_kombu()
+    assert isinstance(rebuilt, Broadcast) and rebuilt.alias == "everyone"
+    assert rebuilt.exchange.name == "everyone" and rebuilt.exchange.type == "fanout"
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"task_create_missing_queue_exchange_type": "topic"},
+        {"task_default_exchange_type": "topic"},
+        {"task_create_missing_queue_type": "quorum"},
+        {"task_queue_max_priority": 10},
+    ],
+)
+def test_an_extra_queue_is_declared_as_celery_makes_a_missing_one(settings: dict[str, Any]) -> None:
+    profile = Profile(name="p", queues=[QueueSpec("extra")])
+    config = app_config("amqp://", profile=profile, **settings)
+    made = config.queue("extra")
+    assert made is not None and made.source == "profile"
+    reference = Celery("ref", broker="amqp://", set_as_current=False)
+    reference.conf.update(settings)
+    expected = reference.amqp.queues["extra"]
+    assert made.to_kombu().as_dict(recurse=True) == expected.as_dict(recurse=True)
+
+
+def test_options_that_are_not_plain_data_are_not_handed_on() -> None:
+    """range(10) is plain data (a list); an int-keyed socket option is not: the panel's own
+    connection leaves it to kombu, and a worker is not started with an override then."""
+    config = app_config(
+        broker_transport_options={"priority_steps": range(10), "socket_keepalive_options": {4: 60}},
+        profile=Profile(name="p", transport=TransportOverrides(visibility_timeout=60)),
+    )
+    assert config.priority_steps == list(range(10))
+    sending = config.sending_transport_options()
+    assert sending["priority_steps"] == list(range(10))
+    assert "socket_keepalive_options" not in sending and sending["visibility_timeout"] == 60
+
+
+def test_an_override_is_not_drift_and_steps_read_are_both_senders() -> None:
+    plain = app_config(broker_transport_options={"priority_steps": [0, 3, 6, 9]})
+    overridden = app_config(
+        broker_transport_options={"priority_steps": [0, 3, 6, 9]},
+        profile=Profile(name="p", transport=TransportOverrides(priority_steps=[0, 5])),
+    )
+    assert plain.fingerprint == overridden.fingerprint
+    assert overridden.stored_steps == [0, 3, 5, 6, 9]
 
 
 def test_drift_lists_what_changed_and_history_remembers(tmp_path: Any) -> None:

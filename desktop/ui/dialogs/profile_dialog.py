@@ -555,6 +555,10 @@ class ProfileDialog(QDialog):
             return
         try:
             self.saved = self.session.save(profile, self.original_name)
+            read = self.config
+            if read is not None and read.imported and read.fingerprint == profile.app_fingerprint:
+                # the configuration the fingerprint stands for, so later drift says what changed
+                self.session.services.config_history().remember(profile.name, read)
         except ProfileError as exc:
             self.show_errors(exc.errors)
             return

@@ -121,7 +121,6 @@ class QueuesPanel(QWidget):
         self.session = session
         self.settings = settings
         self.profile: Profile | None = None
-        self.config: EffectiveConfig | None = None
         self.management: queues.Management | None = None  # RabbitMQ: which API answered
         self.snapshot: queues.Snapshot | None = None
         self.held_by_workers: list[dict[str, Any]] = []
@@ -240,9 +239,15 @@ class QueuesPanel(QWidget):
         self._find_management()
         self.refresh(inspect=True)
 
+    @property
+    def config(self) -> EffectiveConfig | None:
+        """The session's, never a copy: it is None from a profile switch until the new app is
+        read, so nothing here reads a new broker with the previous app's lists."""
+        config: EffectiveConfig | None = self.session.app_config
+        return config
+
     def show_app_config(self, config: EffectiveConfig, error: str) -> None:
-        del error
-        self.config = config
+        del config, error  # the session holds it (self.config)
         self._render_static()
         self._find_management()
         self.refresh(inspect=True)
@@ -255,7 +260,7 @@ class QueuesPanel(QWidget):
         """RabbitMQ: the profile's management API, else the one at RabbitMQ's default port
         with the broker's credentials; found once per profile, off the GUI thread."""
         profile, config = self.profile, self.config
-        if profile is None or config is None or config.is_redis or self.management is not None:
+        if profile is None or config is None or not config.is_rabbitmq or self.management:
             return
         services, generation = self.session.services, self._generation
         self.management = queues.Management("", "looking for the management API…")
@@ -459,7 +464,7 @@ class QueuesPanel(QWidget):
             self.note.setText("Reading the app's configuration…")
             return
         self.note.setText(priority_note(config))
-        rabbit = not config.is_redis
+        rabbit = config.is_rabbitmq
         self.peek.setVisible(rabbit)
         self.peek.setEnabled(bool(self._management_url()))
         self.remove_button.setVisible(not rabbit)
