@@ -157,12 +157,14 @@ def _bare_description(url: str) -> dict[str, Any]:
 def defaults_config(profile: Profile, broker_url: str, error: str) -> EffectiveConfig:
     """For an app that cannot be imported: Celery's and kombu's defaults, marked so."""
     # Never connected: the scheme only names the transport (the embedded broker is a Redis).
-    config = from_probe(
-        _bare_description(f"{urls.scheme_of(broker_url) or 'redis'}://"), profile, imported=False
-    )
-    config.main = profile.app_module
-    config.error = error
-    config.result_backend = ""
+    description = _bare_description(f"{urls.scheme_of(broker_url) or 'redis'}://")
+    return _as_defaults(description, profile, error)
+
+
+def _as_defaults(description: dict[str, Any], profile: Profile, error: str) -> EffectiveConfig:
+    """A bare app's description standing for the person's app that could not be imported."""
+    config = from_probe(description, profile, imported=False)
+    config.main, config.error, config.result_backend = profile.app_module, error, ""
     return config
 
 
@@ -176,10 +178,8 @@ def read_effective_config(
     except AppConfigError as exc:
         fallback = getattr(exc, "fallback", None)
         broker = endpoints.broker_url if endpoints else profile.broker_url
-        if isinstance(fallback, dict):
-            config = from_probe(fallback, profile, imported=False)
-            config.main, config.error, config.result_backend = profile.app_module, str(exc), ""
-            return config
+        if isinstance(fallback, dict):  # kombu's defaults from the profile's own interpreter
+            return _as_defaults(fallback, profile, str(exc))
         return defaults_config(profile, broker, str(exc))
     return from_probe(data, profile)
 

@@ -294,23 +294,22 @@ class ProfileDialog(QDialog):
 
     def _show_app_value(self, key: str) -> None:
         """A field not overridden shows what the app's workers use."""
-        value = self.config.app_transport_option(key) if self.config else None
-        if value is None:
-            return
-        if key == "queue_order_strategy":
-            self.strategy.setCurrentText(str(value))
-        elif key == "priority_steps" and isinstance(value, list):
+        if self.config is not None:
+            self._set_field(key, self.config.app_transport_option(key))
+
+    def _set_field(self, key: str, value: object) -> None:
+        """One transport option into its field; a value of another type leaves it as it is."""
+        field = self._field(key)
+        if isinstance(field, QComboBox) and isinstance(value, str):
+            field.setCurrentText(value)
+        elif isinstance(field, QSpinBox) and isinstance(value, int):
+            field.setValue(value)
+        elif field is self.steps and isinstance(value, list):
             self.steps.setText(", ".join(str(s) for s in value))
-        elif key == "sep":
-            self.sep.setText(_encode_sep(str(value)))
-        elif key == "global_keyprefix":
-            self.prefix.setText(str(value))
-        elif isinstance(value, int):
-            {
-                "visibility_timeout": self.visibility,
-                "unacked_restore_interval": self.restore_interval,
-                "unacked_restore_throttle": self.restore_throttle,
-            }[key].setValue(value)
+        elif field is self.sep and isinstance(value, str):
+            self.sep.setText(_encode_sep(value))
+        elif field is self.prefix and isinstance(value, str):
+            self.prefix.setText(value)
 
     def show_config(self, config: EffectiveConfig | None) -> None:
         """The app as read: its values in every field not overridden, and a summary."""
@@ -410,23 +409,9 @@ class ProfileDialog(QDialog):
         }[key]
 
     def _set_overrides(self, chosen: dict[str, object]) -> None:
-        if "queue_order_strategy" in chosen:
-            self.strategy.setCurrentText(str(chosen["queue_order_strategy"]))
-        steps = chosen.get("priority_steps")
-        if isinstance(steps, list):
-            self.steps.setText(", ".join(str(s) for s in steps))
-        if "sep" in chosen:
-            self.sep.setText(_encode_sep(str(chosen["sep"])))
-        if "global_keyprefix" in chosen:
-            self.prefix.setText(str(chosen["global_keyprefix"]))
-        for key, spin in (
-            ("visibility_timeout", self.visibility),
-            ("unacked_restore_interval", self.restore_interval),
-            ("unacked_restore_throttle", self.restore_throttle),
-        ):
-            value = chosen.get(key)
-            if isinstance(value, int):
-                spin.setValue(value)
+        for key, value in chosen.items():
+            if key in self.override_boxes:
+                self._set_field(key, value)
 
     def _update_redelivery(self) -> None:
         if self.config is None and not any(
