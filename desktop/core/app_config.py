@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core import app_probe, urls
+from desktop.core.app_queues import QueueInfo
 from desktop.core.effective_config import (
     Change,
     EffectiveConfig,
-    QueueInfo,
     TaskInfo,
     drift,
 )

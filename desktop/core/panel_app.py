@@ -15,7 +15,8 @@ from typing import Any
 from celery import Celery
 from kombu.connection import Connection
 
-from desktop.core.effective_config import EffectiveConfig, QueueInfo
+from desktop.core.app_queues import QueueInfo
+from desktop.core.effective_config import EffectiveConfig
 from desktop.core.profiles import Endpoints, QueueSpec
 
 # Settings taken from the person's app as they are: they decide where a message goes, how it

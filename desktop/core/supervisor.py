@@ -29,7 +29,6 @@ from desktop.core.effective_config import EffectiveConfig
 from desktop.core.files import locked, write_atomic
 from desktop.core.processes import argv_of, pid_alive
 from desktop.core.profiles import Endpoints, Profile
-from desktop.core.redaction import redact
 from desktop.core.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
 
 STARTING, ONLINE, STOPPING, STOPPED, CRASHED = (
@@ -267,10 +266,9 @@ class Supervisor:
     def check(self, spec: WorkerSpec, config: EffectiveConfig) -> None:
         """Refuse settings that cannot work, before anything starts."""
         errors = spec.problems(config.queue_names())
-        if config.overrides:
-            problem = _overrides_cannot_travel(config)
-            if problem:
-                errors["transport"] = problem
+        problem = config.overrides_cannot_travel()
+        if problem:
+            errors["transport"] = problem
         workdir = self._workdir()
         if not Path(workdir).is_dir():
             errors["workdir"] = f"the profile's working directory '{workdir}' does not exist"
@@ -522,22 +520,3 @@ def all_supervisors(root: Path) -> list[Supervisor]:
     if not root.is_dir():
         return []
     return [Supervisor(d, Profile(name=d.name)) for d in sorted(root.iterdir()) if d.is_dir()]
-
-
-def _overrides_cannot_travel(config: EffectiveConfig) -> str:
-    """With an override the worker gets the app's transport options, overridden, after `--`
-    (the whole setting is replaced). Some cannot go that way: values that are not plain data
-    (a socket option keyed by a number) would arrive as text, and a password would show in
-    `ps`. Then the override is refused, saying why, rather than the worker changed."""
-    inexact = sorted(k.split(".", 1)[1] for k in config.inexact if k.startswith("transport."))
-    if inexact:
-        return (
-            f"the app's broker_transport_options hold {', '.join(inexact)}, which cannot be "
-            "passed on a command line: set the override in the app's own configuration instead"
-        )
-    if redact(config.app_transport_options) != config.app_transport_options:
-        return (
-            "the app's broker_transport_options hold a password, which would show in `ps` on a "
-            "command line: set the override in the app's own configuration instead"
-        )
-    return ""

@@ -36,18 +36,24 @@ def _write_app(directory: Path, steps: str, queue: str) -> None:
     (directory / "screenapp.py").write_text(textwrap.dedent(source), encoding="utf-8")
 
 
+def _screen_profile(name: str, broker: str, directory: Path, **more: Any) -> Profile:
+    """A profile on the test's screenapp, with the app's own backend (none)."""
+    return Profile(
+        name=name,
+        broker_url=broker,
+        result_backend="",
+        app_module="screenapp",
+        workdir=str(directory),
+        **more,
+    )
+
+
 def test_an_edited_setting_shows_as_drift_until_accepted(
     qtbot: QtBot, embedded_redis: Any, tmp_path: Path
 ) -> None:
     queue = f"q-{uuid.uuid4().hex[:8]}"
     _write_app(tmp_path, "[0, 3, 6, 9]", queue)
-    profile = Profile(
-        name="drifting",
-        broker_url=embedded_redis.url(6),
-        result_backend="",
-        app_module="screenapp",
-        workdir=str(tmp_path),
-    )
+    profile = _screen_profile("drifting", embedded_redis.url(6), tmp_path)
     with window_on(qtbot, profile) as window:
         session = window.session
         assert not window.drift_banner.isVisible()
@@ -87,13 +93,8 @@ def test_the_priority_of_a_task_sent_elsewhere_is_read_off_the_queue(
     consumes: the Queues screen reads the message and the Tasks screen shows its priority."""
     queue = f"q-{uuid.uuid4().hex[:8]}"
     _write_app(tmp_path, "[0, 3, 6, 9]", queue)
-    profile = Profile(
-        name="learning",
-        broker_url=embedded_redis.url(7),
-        result_backend="",
-        app_module="screenapp",
-        workdir=str(tmp_path),
-        queues=[QueueSpec(queue)],
+    profile = _screen_profile(
+        "learning", embedded_redis.url(7), tmp_path, queues=[QueueSpec(queue)]
     )
     priority_column = [key for key, _title in COLUMNS].index("priority")
     with window_on(qtbot, profile) as window:
