@@ -116,6 +116,19 @@ def _app_target(
     return item, with_app_backend(endpoints, config), config
 
 
+def _step_timeout_option(func: F) -> F:
+    """--timeout: the bound of each step that waits on the broker (bounds.COMMAND_STEP_S)."""
+    from desktop.core.bounds import COMMAND_STEP_S
+
+    return click.option(
+        "--timeout",
+        type=float,
+        default=COMMAND_STEP_S,
+        show_default=True,
+        help="Seconds each step may wait on the broker; then say which did not answer, exit 1.",
+    )(func)
+
+
 def selection_options(func: F) -> F:
     """--profile / --broker / --backend / --app / --workdir / --config-dir on every command."""
     options = [
@@ -809,27 +822,44 @@ def worker_start(
 @worker.command("list")
 @selection_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@_step_timeout_option
 @click.pass_context
-def worker_list(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
-    """Local workers of the profile: node name, queues, pid and state."""
+def worker_list(ctx: click.Context, /, as_json: bool, timeout: float, **kwargs: Any) -> None:
+    """Local workers of the profile: node name, queues, pid and state. Exit 1 when the broker
+    did not answer the ping of workers still starting (their state is then the keeper's)."""
+    from desktop.core.bounds import NoAnswer, within
+
     supervisor, item, endpoints, _config = _supervisor_target(ctx, kwargs, need_broker=False)
+    silent = ""
     if endpoints is not None and any(w.state == "starting" for w in supervisor.workers()):
         from desktop.core.app_config import read_effective_config
 
-        with contextlib.suppress(Exception):  # unreachable broker: they stay 'starting'
+        def ping_starting() -> None:
             config = read_effective_config(item, endpoints)  # its control exchange
             supervisor.confirm_online(_ping_app(endpoints, config), timeout=1.0)
+
+        try:
+            what = f"the broker at {urls.mask(endpoints.broker_url)} (pinging workers starting)"
+            within(timeout, what, ping_starting)
+        except NoAnswer as exc:
+            silent = str(exc)
+        except Exception:  # unreachable broker: they stay 'starting'
+            pass
     found = supervisor.workers()
     if as_json:
         click.echo(json.dumps([w.as_json() for w in found], indent=2))
+        if silent:
+            _fail(silent)
         return
     if not found:
         click.echo(f"no local workers for profile '{item.name}'", err=True)
     for w in found:
         click.echo(
-            f"{w.nodename:<32} {w.state:<9} pid {w.pid or '-':<8} {','.join(w.spec.queues)}"
+            f"{w.nodename:<32} {w.state:<12} pid {w.pid or '-':<8} {','.join(w.spec.queues)}"
             + (f"  ({w.detail[:100]})" if w.detail else "")
         )
+    if silent:
+        _fail(silent)
 
 
 @worker.command("stop")
@@ -926,6 +956,14 @@ def worker_logs(ctx: click.Context, /, name: str, lines: int, follow: bool, **kw
     is_flag=True,
     help="Do not check task names and arguments against the app (sent the app's way still).",
 )
+@click.option(
+    "--step-timeout",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds the broker or backend may leave one message or one result read unanswered; "
+    "then say which did not answer and exit 1.",
+)
 @click.pass_context
 def run(
     ctx: click.Context,
@@ -935,15 +973,18 @@ def run(
     timeout: float,
     as_json: bool,
     no_check: bool,
+    step_timeout: float,
     **kwargs: Any,
 ) -> None:
     """Check and send a saved canvas (celery-desk/canvas JSON)."""
     import time
     from pathlib import Path
 
+    from celery.signals import after_task_publish
     from kombu.exceptions import OperationalError
 
     from desktop.core import canvas, canvas_checks
+    from desktop.core.bounds import Watchdog
     from desktop.core.journal import Journal
     from desktop.core.panel_app import client_app
 
@@ -974,17 +1015,27 @@ def run(
         def record(node: canvas.SentNode) -> None:
             journal.record_submitted(node.id, node.task, queue=node.queue, priority=node.priority)
 
+        def published(**_: Any) -> None:
+            guard.progress()  # a message went out: the broker answers
+
+        guard = Watchdog(step_timeout)
+        after_task_publish.connect(published, weak=False)
         try:
-            sent = canvas.send(loaded, app, record, config)
+            with guard.waiting_on(f"the broker at {urls.mask(endpoints.broker_url)} (sending)"):
+                sent = canvas.send(loaded, app, record, config)
         except (OSError, OperationalError) as exc:
             _fail(f"sending failed: {exc}")
+        finally:
+            after_task_publish.disconnect(published)
         states: dict[str, tuple[str, Any]] = {n.id: ("PENDING", None) for n in sent.nodes}
         deadline = time.monotonic() + timeout
+        reading = f"the result backend at {urls.mask(endpoints.result_backend)} (reading results)"
         while wait:
             for node in sent.nodes:
                 if states[node.id][0] in ("SUCCESS", "FAILURE", "REVOKED"):
                     continue
-                meta = app.backend.get_task_meta(node.id)
+                with guard.waiting_on(reading):
+                    meta = app.backend.get_task_meta(node.id)
                 value = meta.get("result")
                 if meta.get("status") == "FAILURE":
                     value = f"{type(value).__name__}: {value}"
@@ -1040,21 +1091,32 @@ def run(
     help="How many of the next messages to list per queue, in delivery order.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@_step_timeout_option
 @click.pass_context
 def queues_command(
-    ctx: click.Context, /, names: tuple[str, ...], limit: int, as_json: bool, **kwargs: Any
+    ctx: click.Context,
+    /,
+    names: tuple[str, ...],
+    limit: int,
+    as_json: bool,
+    timeout: float,
+    **kwargs: Any,
 ) -> None:
     """What waits in each queue, in the order the broker will deliver it."""
     from desktop.core import control, queues
+    from desktop.core.bounds import Watchdog
     from desktop.core.events import receiver_app
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
     _item, endpoints, config = _app_target(selection, services)
     chosen = list(names) or config.queue_names()
+    broker = f"the broker at {urls.mask(endpoints.broker_url)}"
+    guard = Watchdog(timeout)
     management_url = endpoints.management_url
     if config.is_rabbitmq:  # only RabbitMQ's own credentials go to its management API
-        management = queues.find_management(endpoints.broker_url, management_url)
+        with guard.waiting_on(f"the RabbitMQ management API of {broker}"):
+            management = queues.find_management(endpoints.broker_url, management_url)
         management_url = management.url if management.answered else ""
         click.echo(f"note: {management.note}", err=True)
     source = queues.inspector(endpoints.broker_url, config, management_url)
@@ -1062,13 +1124,15 @@ def queues_command(
     if config.is_redis:  # Redis keeps no consumer list: ask the workers
         app = receiver_app(endpoints.broker_url, config)
         try:
-            consumers = control.consumers_per_queue(app)
+            with guard.waiting_on(f"{broker} (asking the workers which queues they consume)"):
+                consumers = control.consumers_per_queue(app)
         except Exception as exc:  # no worker answering (or no broker) is not a failure here
             click.echo(f"warning: consumers not counted: {exc}", err=True)
         finally:
             app.close()
     try:
-        found = queues.report(source, chosen, limit, consumers)
+        with guard.waiting_on(f"{broker} (reading the queues)"):
+            found = queues.report(source, chosen, limit, consumers)
     except queues.QueueError as exc:
         _fail(str(exc))
     finally:

@@ -6,7 +6,6 @@ password, TLS or the vhost, so each failure kind gets its own outcome and senten
 
 from __future__ import annotations
 
-import concurrent.futures
 import socket
 import ssl
 import time
@@ -15,6 +14,7 @@ from enum import StrEnum
 from urllib.parse import unquote, urlsplit
 
 from desktop.core import urls
+from desktop.core.bounds import NoAnswer, within
 from desktop.core.profiles import Endpoints
 
 DEFAULT_TIMEOUT_S = 5.0
@@ -194,16 +194,13 @@ def check_broker(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> ConnectionRepo
             Outcome.UNSUPPORTED, f"cannot test '{scheme or url}' URLs; use redis:// or amqp://"
         )
     started = time.monotonic()
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="conn-test")
-    future = pool.submit(target, url, timeout)
+    # An overall deadline: a server trickling a byte a second never trips a socket timeout.
     try:
-        report = future.result(timeout=timeout + 0.5)
-    except concurrent.futures.TimeoutError:
+        report = within(timeout + 0.5, _where(url), target, url, timeout)
+    except NoAnswer:
         report = _timeout(url, timeout)
     except Exception as exc:  # a bug in a client library must not crash the caller
         report = ConnectionReport(Outcome.ERROR, f"{type(exc).__name__}: {exc}")
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
     elapsed = time.monotonic() - started
     return ConnectionReport(report.outcome, report.message, report.server, elapsed)
 
@@ -224,7 +221,7 @@ def check_profile_endpoints(
     """Everything the panel will connect to, each tried once ("Test connection" and
     `profile test` alike): a backend or management API that fails is as much a failure as a
     broker that does, since results or queue contents would then never show."""
-    from desktop.core.queues import find_management
+    from desktop.core.queues import Management, find_management
 
     broker = check_broker(endpoints.broker_url, timeout=timeout)
     found = [EndpointCheck("broker", broker.ok, broker.outcome.value, broker.message)]
@@ -250,8 +247,14 @@ def check_profile_endpoints(
             )
         )
     if urls.scheme_of(endpoints.broker_url) in ("amqp", "amqps", "pyamqp") and broker.ok:
-        management = find_management(endpoints.broker_url, endpoints.management_url)
         chosen = bool(endpoints.management_url)
+        try:
+            management = within(
+                timeout, "the management API", find_management, endpoints.broker_url,
+                endpoints.management_url,
+            )  # fmt: skip
+        except NoAnswer as exc:
+            management = Management(endpoints.management_url, str(exc))
         # None set and none found is not a failure of the profile: counts still work.
         found.append(
             EndpointCheck(

@@ -15,7 +15,9 @@ from typing import Any
 from celery import Celery
 from kombu.connection import Connection
 
+from desktop.core import urls
 from desktop.core.app_queues import QueueInfo
+from desktop.core.bounds import PANEL_SOCKET_TIMEOUT_S
 from desktop.core.effective_config import EffectiveConfig
 from desktop.core.profiles import Endpoints, QueueSpec
 
@@ -49,6 +51,21 @@ _MIRRORED = (
 # inspect never returned, its job thread never ended, and a window could not close. The panel
 # gives up after a few attempts and says so; sending tasks keeps Celery's own policy.
 CONTROL_RETRIES = 2
+
+
+def _with_panel_bounds(broker_url: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The panel's own socket bounds on a Redis broker connection (kombu waits for ever by
+    default: a paused Redis accepts the connection and never answers). Only ever on the
+    panel's connections: workers get the app's options (Supervisor.argv), messages carry none.
+    An app's own smaller bound is kept."""
+    if urls.scheme_of(broker_url) not in ("redis", "rediss", "sentinel"):
+        return options
+    bounded = dict(options)
+    for key in ("socket_timeout", "socket_connect_timeout"):
+        current = bounded.get(key)
+        if not isinstance(current, int | float) or not 0 < current <= PANEL_SOCKET_TIMEOUT_S:
+            bounded[key] = PANEL_SOCKET_TIMEOUT_S
+    return bounded
 
 
 class _BoundedConnection(Connection):
@@ -132,8 +149,12 @@ def panel_app(
         event_serializer="json",
         task_send_sent_event=True,
         result_extended=True,
-        broker_transport_options=dict(transport_options or {}),
+        broker_transport_options=_with_panel_bounds(broker_url, dict(transport_options or {})),
         broker_connection_retry_on_startup=False,
+        # The panel's own bounds (bounds.py), on its own connections only.
+        broker_connection_timeout=PANEL_SOCKET_TIMEOUT_S,
+        redis_socket_timeout=PANEL_SOCKET_TIMEOUT_S,
+        redis_socket_connect_timeout=PANEL_SOCKET_TIMEOUT_S,
     )
     if queues:
         # Declared as the workers declare them: RabbitMQ refuses a queue redeclared without

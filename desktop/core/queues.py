@@ -199,7 +199,10 @@ class RedisQueues:
     def __init__(self, url: str, config: EffectiveConfig) -> None:
         """The lists, separator, steps and key prefix are the app's effective ones (what its
         workers read), so what is shown is what they will take."""
-        self.client = redis.Redis.from_url(url, socket_timeout=HTTP_TIMEOUT_S)
+        # The panel's bounds (bounds.py): redis-py would retry a timeout 3 times with backoff.
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=HTTP_TIMEOUT_S, socket_connect_timeout=HTTP_TIMEOUT_S, retry=None
+        )
         self.config = config
         self.prefix = config.global_keyprefix
         self.routing = config.routing()  # routing key -> queue

@@ -9,6 +9,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Protocol
 
+from desktop.core.bounds import KEYRING_TIMEOUT_S, NoAnswer, within
 from desktop.core.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -57,30 +58,50 @@ class FileSecretStore:
             write_atomic(self.path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
 
 
+KEYRING = "the system keyring"
+
+
 class KeyringSecretStore:
+    """Each call bounded (bounds.within): a keyring daemon that never answers raises NoAnswer
+    ("the system keyring did not answer within N s") instead of hanging the command or window."""
+
     kind = "keyring"
 
     def get(self, key: str) -> str | None:
         import keyring
 
-        value: str | None = keyring.get_password(KEYRING_SERVICE, key)
+        value: str | None = within(
+            KEYRING_TIMEOUT_S, KEYRING, keyring.get_password, KEYRING_SERVICE, key
+        )
         return value
 
     def set(self, key: str, value: str) -> None:
         import keyring
 
-        keyring.set_password(KEYRING_SERVICE, key, value)
+        within(KEYRING_TIMEOUT_S, KEYRING, keyring.set_password, KEYRING_SERVICE, key, value)
 
     def delete(self, key: str) -> None:
         import keyring
         import keyring.errors
 
-        with suppress(keyring.errors.PasswordDeleteError):
-            keyring.delete_password(KEYRING_SERVICE, key)
+        def delete() -> None:
+            with suppress(keyring.errors.PasswordDeleteError):
+                keyring.delete_password(KEYRING_SERVICE, key)
+
+        within(KEYRING_TIMEOUT_S, KEYRING, delete)
 
 
-def keyring_works() -> bool:
-    """True when a real keyring backend answers (not the 'fail' or 'null' placeholders)."""
+def keyring_works(timeout: float = KEYRING_TIMEOUT_S) -> bool:
+    """True when a real keyring backend answers (not the 'fail' or 'null' placeholders) within
+    `timeout`; one that does not answer is said once on stderr (the log) and counts as none."""
+    try:
+        return within(timeout, KEYRING, _keyring_answers)
+    except NoAnswer as exc:
+        log.warning("%s; using the secrets file instead", exc)
+        return False
+
+
+def _keyring_answers() -> bool:
     try:
         import keyring
         from keyring.backends import fail
