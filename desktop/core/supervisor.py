@@ -29,14 +29,16 @@ from desktop.core.effective_config import EffectiveConfig
 from desktop.core.files import locked, write_atomic
 from desktop.core.processes import argv_of, pid_alive
 from desktop.core.profiles import Endpoints, Profile
+from desktop.core.worker_keeper import Watch, ping
 from desktop.core.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
 
-STARTING, ONLINE, STOPPING, STOPPED, CRASHED = (
+STARTING, ONLINE, STOPPING, STOPPED, CRASHED, UNRESPONSIVE = (
     "starting",
     "online",
     "stopping",
     "stopped",
     "crashed",
+    "unresponsive",  # alive, answered once, silent since while the broker answers (keeper)
 )
 DEFAULT_GRACE_S = 30.0
 START_TIMEOUT_S = 60.0
@@ -62,10 +64,13 @@ class LocalWorker:
 
     @property
     def running(self) -> bool:
-        return self.state in (STARTING, ONLINE, STOPPING) or self.next_restart is not None
+        return (
+            self.state in (STARTING, ONLINE, STOPPING, UNRESPONSIVE)
+            or self.next_restart is not None
+        )
 
     def uptime_s(self, now: float | None = None) -> float | None:
-        if self.started is None or self.state not in (ONLINE, STOPPING, STARTING):
+        if self.started is None or self.state not in (ONLINE, STOPPING, STARTING, UNRESPONSIVE):
             return None
         return (now or time.time()) - self.started
 
@@ -95,14 +100,6 @@ def describe_exit(code: int | None) -> str:
     return f"exit code {code}"
 
 
-def ping(app: Celery, nodenames: list[str], timeout: float = 0.5) -> set[str]:
-    """Which of these nodes answer a ping within `timeout` (returns early once all did)."""
-    if not nodenames:
-        return set()
-    replies = app.control.ping(destination=nodenames, timeout=timeout, limit=len(nodenames))
-    return {node for reply in replies or [] for node in reply}
-
-
 class Supervisor:
     """The local workers of one profile, kept in `directory`."""
 
@@ -113,6 +110,7 @@ class Supervisor:
         # Node names confirmed online, by worker pid: a restarted worker must answer again.
         self._online: dict[str, tuple[int | None, float]] = {}
         self._children: list[subprocess.Popen[bytes]] = []
+        self.watch = Watch()  # how keepers started from here watch their worker answer
 
     # -- files --------------------------------------------------------------------------------
     def record_path(self, name: str) -> Path:
@@ -187,12 +185,26 @@ class Supervisor:
                 or status.get("updated")
                 or created
             )
+        elif status.get("unresponsive_since") and worker_alive:
+            worker.state = UNRESPONSIVE
+            worker.since = float(status["unresponsive_since"])
+            worker.detail = self._silence_detail(worker)
         else:
             online = self._online.get(worker.nodename)
             if online is not None and online[0] == worker.pid:
                 worker.state = ONLINE
                 worker.since = online[1]
+            elif status.get("answered") and worker_alive:  # the keeper's own ping
+                worker.state = ONLINE
+                worker.since = float(status["answered"])
         return worker
+
+    def _silence_detail(self, worker: LocalWorker) -> str:
+        tail = self.log_tail(worker.name, 5, skip_own=True, read_bytes=16 * 1024)
+        silent = time.time() - worker.since
+        return f"no answer to pings for {silent:.0f} s while the broker answers" + (
+            ": " + " | ".join(tail) if tail else ""
+        )
 
     @staticmethod
     def _being_started(record: dict[str, Any]) -> bool:
@@ -339,6 +351,14 @@ class Supervisor:
             "argv": self.argv(spec, config),
             "workdir": self._workdir(),
             "auto_restart": spec.auto_restart,
+            "watch": self.watch.to_dict(),
+            # How the keeper pings its worker: the broker's URL by the name of the environment
+            # variable that holds it (never the URL: it may carry a password).
+            "ping": {
+                "broker_url_env": "CELERY_BROKER_URL",
+                "control_exchange": config.settings.get("control_exchange") or "celery",
+                "transport_options": config.sending_transport_options(),
+            },
             "created": time.time(),
             "host": socket.gethostname(),
         }

@@ -9,6 +9,16 @@ happened to `NAME.status.json`. The panel and the CLI only read that file and se
 - SIGTERM to the keeper: warm shutdown (SIGTERM to the worker; running tasks finish).
 - SIGUSR1 to the keeper: kill (SIGKILL to the worker's process group, pool included).
 
+The worker runs in its own process group; whatever is left in that group when the worker has
+exited (a child its app spawned at import, a task's own child) is killed then: a failed start
+leaves nothing behind.
+
+The keeper also watches that its worker answers (`Watch`): it pings it; a worker that has
+answered once and then stays silent while the broker answers the keeper is marked
+`unresponsive` (a worker wedged inside kombu, or stopped), and with auto-restart it is killed
+(SIGTERM, SIGKILL after a grace) and restarted. A worker of the solo pool runs each task in its
+only loop, so a long task silences it too: it is marked, never killed.
+
 The worker's environment (broker and backend URLs with their passwords) is inherited from the
 keeper's, never written to a file or an argv.
 """
@@ -22,7 +32,9 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +46,35 @@ RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
 STABLE_AFTER_S = 60.0  # a worker that ran this long before crashing restarts at once again
 
 RUNNING, STOPPING, EXITED, WAITING = "running", "stopping", "exited", "waiting"
+
+
+@dataclass(frozen=True)
+class Watch:
+    """How the keeper watches its worker answer: a ping every `every_s` (waiting `reply_s` for
+    the answer); silent for `unresponsive_after_s` while the broker answers = unresponsive;
+    with auto-restart, SIGTERM then SIGKILL after `kill_grace_s`. No judgement before the
+    worker's first answer: a worker still starting is the supervisor's to time out."""
+
+    every_s: float = 5.0
+    reply_s: float = 1.0
+    unresponsive_after_s: float = 30.0
+    kill_grace_s: float = 10.0
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Watch:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: float(v) for k, v in dict(data or {}).items() if k in known})
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def ping(app: Any, nodenames: list[str], timeout: float = 0.5) -> set[str]:
+    """Which of these nodes answer a ping within `timeout` (returns early once all did)."""
+    if not nodenames:
+        return set()
+    replies = app.control.ping(destination=nodenames, timeout=timeout, limit=len(nodenames))
+    return {node for reply in replies or [] for node in reply}
 
 
 def status_path(record: Path) -> Path:
@@ -60,6 +101,13 @@ class Keeper:
         self.argv: list[str] = list(spec["argv"])
         self.workdir: str = spec["workdir"]
         self.auto_restart: bool = bool(spec.get("auto_restart"))
+        self.nodename: str = str(spec.get("nodename") or "")
+        self.pool: str = str((spec.get("spec") or {}).get("pool") or "")
+        self.watch = Watch.from_dict(spec.get("watch"))
+        self.ping_target: dict[str, Any] = dict(spec.get("ping") or {})
+        self._wedged_at: float | None = None  # set by the watch thread, acted on by run_once
+        self._status_lock = threading.Lock()
+        self._log_lock = threading.Lock()
         self.log = log_path(record)
         self.status: dict[str, Any] = {
             "keeper_pid": os.getpid(),
@@ -72,15 +120,18 @@ class Keeper:
             "restarts": 0,
             "next_restart": None,
             "error": "",
+            "answered": None,
+            "unresponsive_since": None,
         }
         self.child: subprocess.Popen[bytes] | None = None
         self._log_file: Any = None
 
     # -- status -------------------------------------------------------------------------------
     def write_status(self, **changes: Any) -> None:
-        self.status.update(changes)
-        self.status["updated"] = time.time()
-        write_atomic(status_path(self.record), json.dumps(self.status), mode=0o600)
+        with self._status_lock:  # the main loop and the watch thread both write it
+            self.status.update(changes)
+            self.status["updated"] = time.time()
+            write_atomic(status_path(self.record), json.dumps(self.status), mode=0o600)
 
     # -- signals ------------------------------------------------------------------------------
     # Handlers only signal and set flags; the main loop writes the status file, so a
@@ -107,12 +158,13 @@ class Keeper:
         self._log_file = open(self.log, "ab")  # noqa: SIM115 - kept open while the worker runs
 
     def _write_log(self, data: bytes) -> None:
-        self._log_file.write(data)
-        self._log_file.flush()
-        if self._log_file.tell() >= LOG_MAX_BYTES:
-            self._log_file.close()
-            rotate(self.log)
-            self._open_log()
+        with self._log_lock:  # the watch thread notes here too
+            self._log_file.write(data)
+            self._log_file.flush()
+            if self._log_file.tell() >= LOG_MAX_BYTES:
+                self._log_file.close()
+                rotate(self.log)
+                self._open_log()
 
     def _note(self, text: str) -> None:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -146,14 +198,51 @@ class Keeper:
             exited=None,
             next_restart=None,
             error="",
+            answered=None,
+            unresponsive_since=None,
         )
         if requested:  # a stop arrived while it was being started
             self.child.send_signal(signal.SIGTERM)
         assert self.child.stdout is not None
         fd = self.child.stdout.fileno()
+        run_over = threading.Event()
+        self._wedged_at = None
+        if self.nodename and self.ping_target.get("broker_url_env"):
+            threading.Thread(
+                target=self._watch_answers, args=(run_over,), name="watch", daemon=True
+            ).start()
+        try:
+            self._copy_output(fd)
+        finally:
+            run_over.set()
+        code = self.child.wait()
+        self._kill_leftovers(self.child.pid)
+        self.child.stdout.close()
+        return code
+
+    def _copy_output(self, fd: int) -> None:
+        """Copy the worker's output to the log until it exits; kill it when it is wedged."""
+        assert self.child is not None
+        killing_since: float | None = None
         while True:
             if self.status["stop_requested"] and self.status["state"] == RUNNING:
                 self.write_status(state=STOPPING, stopping_since=time.time())
+            if self._wedged_at is not None and killing_since is None:
+                killing_since = time.monotonic()
+                self._note(
+                    f"no answer to pings for {self.watch.unresponsive_after_s:g} s while the "
+                    "broker answers: SIGTERM, SIGKILL after "
+                    f"{self.watch.kill_grace_s:g} s, then a restart"
+                )
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.child.pid, signal.SIGTERM)
+            if (
+                killing_since is not None
+                and time.monotonic() - killing_since >= self.watch.kill_grace_s
+                and self.child.poll() is None
+            ):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.child.pid, signal.SIGKILL)
             ready, _, _ = select.select([fd], [], [], 0.2)
             if not ready:
                 # A task's own child may hold the pipe open after the worker died: the exit
@@ -169,9 +258,66 @@ class Keeper:
             if not data:
                 break
             self._write_log(data)
-        code = self.child.wait()
-        self.child.stdout.close()
-        return code
+
+    def _kill_leftovers(self, group: int) -> None:
+        """The worker has exited: what is left in its process group goes too (a process its
+        app spawned at import, say). The group id stays reserved while anyone is in it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+
+    # -- is it answering? ---------------------------------------------------------------------
+    def _ping_app(self) -> Any:
+        from desktop.core.panel_app import panel_app
+
+        url = os.environ.get(str(self.ping_target["broker_url_env"]), "")
+        app = panel_app(url, "", dict(self.ping_target.get("transport_options") or {}))
+        if self.ping_target.get("control_exchange"):
+            app.conf.control_exchange = self.ping_target["control_exchange"]
+        return app
+
+    def _watch_answers(self, run_over: threading.Event) -> None:
+        """Ping the worker; mark it unresponsive after `unresponsive_after_s` of silence while
+        the broker answers (a ping that cannot reach the broker counts for nothing)."""
+        try:
+            app = self._ping_app()
+        except Exception as exc:  # an unusable URL: the worker itself will say so
+            self._note(f"cannot watch the worker's answers: {type(exc).__name__}: {exc}")
+            return
+        answered_once = False
+        silent_since: float | None = None
+        try:
+            while not run_over.wait(self.watch.every_s):
+                try:
+                    answered = self.nodename in ping(app, [self.nodename], self.watch.reply_s)
+                except Exception:  # the broker did not answer the keeper either
+                    silent_since = None
+                    continue
+                now = time.time()
+                if answered:
+                    answered_once, silent_since = True, None
+                    if self.status.get("unresponsive_since"):
+                        self._note("the worker answers again")
+                    self.write_status(answered=now, unresponsive_since=None)
+                    continue
+                if not answered_once or run_over.is_set():
+                    continue
+                silent_since = silent_since or now - self.watch.every_s
+                if self.status.get("unresponsive_since") is None and (
+                    now - silent_since >= self.watch.unresponsive_after_s
+                ):
+                    self.write_status(unresponsive_since=silent_since)
+                    if self.auto_restart and self.pool != "solo":
+                        self._wedged_at = now
+                    else:
+                        self._note(
+                            f"no answer to pings for {now - silent_since:.0f} s while the broker "
+                            "answers: unresponsive"
+                            + (" (solo pool: a long task does this too)" if self.pool == "solo"
+                               else "; not restarted (auto-restart is off)")
+                        )  # fmt: skip
+        finally:
+            with contextlib.suppress(Exception):
+                app.close()
 
     def _drain(self, fd: int) -> None:
         """What the exited worker left in the pipe, without waiting on whoever else holds it."""

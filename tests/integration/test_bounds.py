@@ -32,7 +32,9 @@ BOUND_S = 3.0  # the --timeout the tests give; each command must end within it +
 MARGIN_S = 7.0  # the interpreter and Celery start, the app probe
 
 
-def desk(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], float]:
+def desk(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "desktop", *args],
@@ -134,9 +136,15 @@ def test_run_on_a_paused_redis_says_so_within_its_bound(paused_redis: str, tmp_p
                 "format": "celery-desk/canvas",
                 "version": 1,
                 "name": "one",
-                "root": {"type": "task", "task": "workers.tasks.demo1", "args": [],
-                         "kwargs": {}, "immutable": False, "options": {}},
-            }  # fmt: skip
+                "root": {
+                    "type": "task",
+                    "task": "workers.tasks.demo1",
+                    "args": [],
+                    "kwargs": {},
+                    "immutable": False,
+                    "options": {},
+                },
+            }
         )
     )
     done, took = desk(

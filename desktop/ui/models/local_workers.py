@@ -10,7 +10,15 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 
 from desktop.core.state import WorkerRow
-from desktop.core.supervisor import CRASHED, ONLINE, STARTING, STOPPED, STOPPING, LocalWorker
+from desktop.core.supervisor import (
+    CRASHED,
+    ONLINE,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    UNRESPONSIVE,
+    LocalWorker,
+)
 
 Index = QModelIndex | QPersistentModelIndex
 COLUMNS = [
@@ -22,6 +30,7 @@ STATE_COLOURS = {
     STOPPING: "#d49a1c",
     STOPPED: "#6b7280",
     CRASHED: "#c8393b",
+    UNRESPONSIVE: "#c8393b",
 }
 
 
@@ -110,6 +119,8 @@ class LocalWorkersModel(QAbstractTableModel):
             return f"crashed, restarting in {max(0, worker.next_restart - now):.0f} s"
         if worker.state in (STOPPED, CRASHED, STOPPING):
             return f"{worker.state} {duration(now - worker.since)} ago"
+        if worker.state == UNRESPONSIVE:
+            return f"unresponsive for {duration(now - worker.since)}"
         return worker.state
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:

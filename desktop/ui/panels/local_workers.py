@@ -22,7 +22,15 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.state import WorkerRow
-from desktop.core.supervisor import CRASHED, DEFAULT_GRACE_S, ONLINE, STOPPED, STOPPING, LocalWorker
+from desktop.core.supervisor import (
+    CRASHED,
+    DEFAULT_GRACE_S,
+    ONLINE,
+    STOPPED,
+    STOPPING,
+    UNRESPONSIVE,
+    LocalWorker,
+)
 from desktop.core.worker_spec import WorkerSpec, free_name, presets
 from desktop.ui.dialogs.worker_dialog import WorkerDialog
 from desktop.ui.models.local_workers import LocalWorkersModel
@@ -152,6 +160,9 @@ class LocalWorkersPart(QWidget):
             elif worker.state == CRASHED:
                 errors = True
                 news.append(f"{worker.nodename} crashed: {worker.detail[:300]}")
+            elif worker.state == UNRESPONSIVE:
+                errors = True
+                news.append(f"{worker.nodename} is unresponsive: {worker.detail[:300]}")
         if news:
             self.show_message("; ".join(news), errors)
 
