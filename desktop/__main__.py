@@ -1162,7 +1162,12 @@ def _jsonable(value: Any) -> Any:
 
 
 def main() -> None:
-    cli(prog_name="celery-desk")
+    from desktop.core.bounds import NoAnswer
+
+    try:
+        cli(prog_name="celery-desk")
+    except NoAnswer as exc:  # the keyring, say, with CELERY_DESK_SECRETS=keyring
+        _fail(str(exc))
 
 
 if __name__ == "__main__":

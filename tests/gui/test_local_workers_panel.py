@@ -251,3 +251,44 @@ def test_a_panel_killed_with_sigkill_leaves_its_workers_to_the_next_one_once(
     finally:
         window.close_without_asking()
         session.shutdown()
+
+
+def test_a_wedged_worker_shows_as_unresponsive_with_its_last_log_lines(
+    qtbot: QtBot, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every process of the worker stopped (SIGSTOP) while the broker stays up: the screen
+    says unresponsive, in red, with its log, and says so on the message line (issue 13, 4)."""
+    from desktop.core import supervisor as supervisor_module
+    from desktop.core import worker_keeper
+    from desktop.core.worker_keeper import Watch
+
+    quick = Watch(every_s=0.5, reply_s=0.5, unresponsive_after_s=3.0, kill_grace_s=1.0)
+    monkeypatch.setattr(supervisor_module, "Watch", lambda: quick)
+    session, window = open_window(qtbot, services)
+    local = window.workers.local
+    try:
+        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+        names = session.app_config.queue_names()
+        spec = next(iter(presets(names).values()))[0]
+        local.start_preset([spec])
+        node = spec.nodename
+        qtbot.waitUntil(lambda: rows(window) == [(node, "online")], timeout=30000)
+        (worker,) = local.model.workers()
+        assert worker.pid is not None
+        status = worker_keeper.status_path(session.supervisor.record_path(spec.name))
+        # The keeper judges only after its own first answer (a worker starting is not wedged).
+        qtbot.waitUntil(lambda: '"answered": null' not in status.read_text(), timeout=15000)
+        os.killpg(worker.pid, signal.SIGSTOP)
+        try:
+            qtbot.waitUntil(lambda: rows(window) == [(node, "unresponsive")], timeout=15000)
+            assert f"{node} is unresponsive: no answer to pings" in local.message.text()
+            index = local.model.index(0, 1)
+            assert local.model.data(index).startswith("unresponsive for")
+            (shown,) = local.model.workers()
+            assert "no answer to pings" in shown.detail
+        finally:
+            os.killpg(worker.pid, signal.SIGCONT)
+        qtbot.waitUntil(lambda: rows(window) == [(node, "online")], timeout=15000)
+    finally:
+        window.close_without_asking()
+        session.shutdown()

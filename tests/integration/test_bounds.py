@@ -235,3 +235,23 @@ def test_a_keyring_that_never_answers_is_said_and_the_file_used(tmp_path: Path) 
     assert took < KEYRING_TIMEOUT_S + MARGIN_S, (took, done.stderr)
     assert f"the system keyring did not answer within {KEYRING_TIMEOUT_S:g} s" in done.stderr
     assert "secrets file" in done.stderr
+
+
+def test_a_chosen_keyring_that_never_answers_fails_clearly(tmp_path: Path) -> None:
+    """With CELERY_DESK_SECRETS=keyring there is no fallback: saving a password says the
+    keyring did not answer and exits 1 (the same fake keyring as above)."""
+    (tmp_path / "blocking_keyring.py").write_text(BLOCKING_KEYRING)
+    env = dict(os.environ)
+    env["CELERY_DESK_SECRETS"] = "keyring"
+    env["PYTHON_KEYRING_BACKEND"] = "blocking_keyring.BlockingKeyring"
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    from desktop.core.bounds import KEYRING_TIMEOUT_S
+
+    done, took = desk(
+        "profile", "add", "kept", "--broker", "redis://:s3cret@127.0.0.1:6399/0", env=env
+    )
+    assert done.returncode == 1, done
+    assert took < KEYRING_TIMEOUT_S + MARGIN_S, (took, done.stderr)
+    assert f"the system keyring did not answer within {KEYRING_TIMEOUT_S:g} s" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "s3cret" not in done.stdout + done.stderr
