@@ -287,6 +287,9 @@ class Keeper:
         silent_since: float | None = None
         try:
             while not run_over.wait(self.watch.every_s):
+                if self.status["stop_requested"]:  # a warm shutdown answers no ping either
+                    silent_since = None
+                    continue
                 try:
                     answered = self.nodename in ping(app, [self.nodename], self.watch.reply_s)
                 except Exception:  # the broker did not answer the keeper either
