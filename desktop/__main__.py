@@ -1024,7 +1024,7 @@ def run(
             with guard.waiting_on(f"the broker at {urls.mask(endpoints.broker_url)} (sending)"):
                 sent = canvas.send(loaded, app, record, config)
         except (OSError, OperationalError) as exc:
-            _fail(f"sending failed: {exc}")
+            _fail(f"sending failed: the broker at {urls.mask(endpoints.broker_url)}: {exc}")
         finally:
             after_task_publish.disconnect(published)
         states: dict[str, tuple[str, Any]] = {n.id: ("PENDING", None) for n in sent.nodes}
@@ -1134,7 +1134,7 @@ def queues_command(
         with guard.waiting_on(f"{broker} (reading the queues)"):
             found = queues.report(source, chosen, limit, consumers)
     except queues.QueueError as exc:
-        _fail(str(exc))
+        _fail(f"{broker} (reading the queues): {exc}")
     finally:
         source.close()
     if config.is_rabbitmq and limit and management_url:
