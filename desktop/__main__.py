@@ -1081,7 +1081,9 @@ def queues_command(
     for entry in found:
         counts = ", ".join(f"{k} {entry[k]}" for k in ("waiting", "unacked", "consumers")
                            if entry.get(k) is not None)  # fmt: skip
-        click.echo(f"{entry['queue']}: {counts or entry.get('error', 'not known')}")
+        error = entry.get("error", "")
+        shown = f"{counts} ({error})" if counts and error else counts or error or "not known"
+        click.echo(f"{entry['queue']}: {shown}")
         for place, message in enumerate(entry["next"]):
             what = message.get("not_decoded") or f"{message['task']} {message['id']}"
             click.echo(f"  {place:>4}  p{message.get('priority')}  {what}")
