@@ -44,9 +44,13 @@ class Selection:
         else:
             base = services.profiles.get(services.profiles.active_name())
         values = {**base.__dict__, **self.overrides}
-        if values.get("broker_url") and urls.password_of(values["broker_url"]):
+        if any(urls.mask(url) != url for url in self.overrides.values() if "://" in url):
             _warn_password_on_command_line()
-        return Profile(**values)
+        chosen_profile = Profile(**values)
+        refused = {k: v for k, v in validate(chosen_profile).items() if k in self.overrides}
+        if refused:  # a URL given here was never checked by `profile add`
+            raise ProfileError(refused)
+        return chosen_profile
 
 
 def _warn_password_on_command_line() -> None:

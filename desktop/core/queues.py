@@ -27,7 +27,9 @@ import redis
 
 from desktop.core.effective_config import EffectiveConfig
 from desktop.core.queue_messages import (
-    Message,
+    Message as Message,  # re-exported: the screens name it queues.Message
+)
+from desktop.core.queue_messages import (
     decode_envelope,
     decode_management,
     decode_unacked,
