@@ -46,11 +46,14 @@ class Selection:
         values = {**base.__dict__, **self.overrides}
         if any(urls.mask(url) != url for url in self.overrides.values() if "://" in url):
             _warn_password_on_command_line()
-        chosen_profile = Profile(**values)
-        refused = {k: v for k, v in validate(chosen_profile).items() if k in self.overrides}
-        if refused:  # a URL given here was never checked by `profile add`
-            raise ProfileError(refused)
-        return chosen_profile
+        unreadable = {  # a URL given here was never checked by `profile add`
+            key: f"URL {problem}"
+            for key, url in self.overrides.items()
+            if "://" in url and (problem := urls.unreadable(url))
+        }
+        if unreadable:
+            raise ProfileError(unreadable)
+        return Profile(**values)
 
 
 def _warn_password_on_command_line() -> None:
