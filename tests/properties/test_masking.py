@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from desktop.core import urls
 from desktop.core.profiles import Profile, validate
 
+pytestmark = pytest.mark.slow  # ~5-35 s each: 10,000 generated cases
 CASES = settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SCHEMES = ("redis", "rediss", "amqp", "amqps", "sentinel")
 

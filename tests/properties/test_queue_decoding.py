@@ -11,6 +11,7 @@ import base64
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from desktop.core.queue_messages import (
     decode_unacked,
 )
 
+pytestmark = pytest.mark.slow  # ~5-35 s each: 10,000 generated cases
 CASES = settings(
     max_examples=10_000,
     deadline=None,
