@@ -44,8 +44,15 @@ class Selection:
         else:
             base = services.profiles.get(services.profiles.active_name())
         values = {**base.__dict__, **self.overrides}
-        if values.get("broker_url") and urls.password_of(values["broker_url"]):
+        if any(urls.mask(url) != url for url in self.overrides.values() if "://" in url):
             _warn_password_on_command_line()
+        unreadable = {  # a URL given here was never checked by `profile add`
+            key: f"URL {problem}"
+            for key, url in self.overrides.items()
+            if "://" in url and (problem := urls.unreadable(url))
+        }
+        if unreadable:
+            raise ProfileError(unreadable)
         return Profile(**values)
 
 
@@ -1145,7 +1152,9 @@ def queues_command(
     for entry in found:
         counts = ", ".join(f"{k} {entry[k]}" for k in ("waiting", "unacked", "consumers")
                            if entry.get(k) is not None)  # fmt: skip
-        click.echo(f"{entry['queue']}: {counts or entry.get('error', 'not known')}")
+        error = entry.get("error", "")
+        shown = f"{counts} ({error})" if counts and error else counts or error or "not known"
+        click.echo(f"{entry['queue']}: {shown}")
         for place, message in enumerate(entry["next"]):
             what = message.get("not_decoded") or f"{message['task']} {message['id']}"
             click.echo(f"  {place:>4}  p{message.get('priority')}  {what}")

@@ -185,6 +185,9 @@ def _check_amqp(url: str, timeout: float) -> ConnectionReport:
 def check_broker(url: str, timeout: float = DEFAULT_TIMEOUT_S) -> ConnectionReport:
     """Try `url` once; never takes much longer than `timeout`, never raises."""
     scheme = urls.scheme_of(url)
+    unreadable = urls.unreadable(url) if scheme else None
+    if unreadable:
+        return ConnectionReport(Outcome.ERROR, f"the broker URL {unreadable}")
     if scheme in ("redis", "rediss"):
         target = _check_redis
     elif scheme in ("amqp", "amqps", "pyamqp"):

@@ -185,13 +185,11 @@ class ProfileError(ValueError):
 def _check_url(value: str, schemes: tuple[str, ...], what: str) -> str | None:
     if "://" not in value:
         return f"{what} must look like {schemes[0]}://host:port/… (got '{urls.mask(value)}')"
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError as exc:
-        if "port" in str(exc).lower():
-            return f"{what} port must be between 1 and 65535"
-        return f"{what} is not a valid URL: {exc}"
+    unreadable = urls.unreadable(value)
+    if unreadable:
+        return f"{what} {unreadable}"
+    parts = urlsplit(value)
+    port = parts.port
     scheme = parts.scheme.lower()
     if urls.has_query_password(value):
         return (

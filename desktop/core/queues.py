@@ -8,12 +8,14 @@ declare; contents only through the management API, whose "get" requeues what it 
 RabbitMQ marks those messages redelivered: that is said wherever contents are shown.
 
 Message bodies are decoded from JSON only; anything else is "not decoded" with its content type.
+Whatever the broker holds is outside input: one message or key that cannot be read (nested too
+deep, not JSON, a key of the wrong type) shows as "not decoded" or as that queue's error, and
+everything else still lists.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import urllib.error
 import urllib.parse
@@ -24,8 +26,16 @@ from typing import Any
 import redis
 
 from desktop.core.effective_config import EffectiveConfig
+from desktop.core.queue_messages import (
+    Message as Message,  # re-exported: the screens name it queues.Message
+)
+from desktop.core.queue_messages import (
+    decode_envelope,
+    decode_management,
+    decode_unacked,
+    not_decoded,
+)
 
-JSON_TYPES = ("application/json", "text/json")
 UNACKED_KEY = "unacked"
 HTTP_TIMEOUT_S = 5.0
 PEEK_NOTE = (
@@ -36,40 +46,6 @@ PEEK_NOTE = (
 
 class QueueError(RuntimeError):
     """The broker could not be asked; the message says why in a sentence."""
-
-
-@dataclass(frozen=True)
-class Message:
-    """A Celery message as the broker holds it, decoded from JSON when it is JSON."""
-
-    id: str | None = None
-    task: str | None = None
-    args: Any = None
-    kwargs: Any = None
-    priority: int | None = None
-    eta: str | None = None
-    retries: int | None = None
-    parent_id: str | None = None
-    root_id: str | None = None
-    content_type: str = ""
-    decoded: bool = True
-    note: str = ""  # why it is not decoded, or that RabbitMQ marked it redelivered
-
-    def to_json(self) -> dict[str, Any]:
-        found = {
-            "id": self.id,
-            "task": self.task,
-            "priority": self.priority,
-            "args": self.args,
-            "kwargs": self.kwargs,
-            "eta": self.eta,
-            "retries": self.retries,
-            "parent_id": self.parent_id,
-            "root_id": self.root_id,
-        }
-        if not self.decoded:
-            found["not_decoded"] = self.note or self.content_type
-        return found
 
 
 @dataclass(frozen=True)
@@ -103,95 +79,6 @@ class QueueCounts:
     error: str = ""
 
 
-# -- the Celery envelope ------------------------------------------------------------------------
-def _not_decoded(content_type: str, why: str) -> Message:
-    return Message(content_type=content_type, decoded=False, note=f"not decoded: {why}")
-
-
-def _body(raw: Any, encoding: str) -> Any:
-    if encoding == "base64":
-        raw = base64.b64decode(raw, validate=True)
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8")
-    return json.loads(raw)
-
-
-def _fields(headers: dict[str, Any], body: Any, properties: dict[str, Any], kind: str) -> Message:
-    priority = properties.get("priority")
-    if isinstance(body, list) and len(body) == 3 and "task" in headers:  # protocol 2
-        args, kwargs = body[0], body[1]
-        source = headers
-    elif isinstance(body, dict) and "task" in body:  # protocol 1
-        args, kwargs = body.get("args"), body.get("kwargs")
-        source = body
-    else:
-        return _not_decoded(kind, "JSON, but not a Celery task message")
-    retries = source.get("retries")
-    return Message(
-        id=_text(source.get("id")),
-        task=_text(source.get("task")),
-        args=args,
-        kwargs=kwargs,
-        priority=priority if isinstance(priority, int) else None,
-        eta=_text(source.get("eta")),
-        retries=retries if isinstance(retries, int) else None,
-        parent_id=_text(source.get("parent_id")),
-        root_id=_text(source.get("root_id")),
-        content_type=kind,
-    )
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def decode_envelope(raw: bytes | str) -> Message:
-    """A message as kombu's Redis transport stores it: a JSON envelope around the body."""
-    try:
-        envelope = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return _not_decoded("", "the stored message is not JSON (broken or cut short)")
-    if not isinstance(envelope, dict):
-        return _not_decoded("", "the stored message is not a kombu envelope")
-    properties = _as_dict(envelope.get("properties"))
-    return _decoded(
-        str(envelope.get("content-type") or ""),
-        envelope.get("body"),
-        str(properties.get("body_encoding") or ""),
-        _as_dict(envelope.get("headers")),
-        properties,
-    )
-
-
-def decode_management(item: dict[str, Any]) -> Message:
-    """A message as RabbitMQ's management API returns it from a queue's "get"."""
-    properties = _as_dict(item.get("properties"))  # the API sends [] for no properties
-    return _decoded(
-        str(properties.get("content_type") or ""),
-        item.get("payload"),
-        str(item.get("payload_encoding") or ""),
-        _as_dict(properties.get("headers")),
-        properties,
-    )
-
-
-def _as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _decoded(
-    kind: str, raw: Any, encoding: str, headers: dict[str, Any], properties: dict[str, Any]
-) -> Message:
-    """Where either source's message is decoded: JSON bodies only, never anything else."""
-    if kind not in JSON_TYPES:
-        return _not_decoded(kind, kind or "no content type")
-    try:
-        body = _body(raw, encoding)
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
-        return _not_decoded(kind, "the body is not valid JSON (broken or cut short)")
-    return _fields(headers, body, properties, kind)
-
-
 # -- Redis ------------------------------------------------------------------------------------
 class RedisQueues:
     """Reads the lists kombu's Redis transport keeps, never popping anything."""
@@ -206,7 +93,7 @@ class RedisQueues:
         self.config = config
         self.prefix = config.global_keyprefix
         self.routing = config.routing()  # routing key -> queue
-        self._unacked: dict[Any, Any] | None = None  # read by counts(), for unacked()
+        self._unacked: dict[Any, tuple[str, Message]] | None = None  # counts(), for unacked()
 
     def close(self) -> None:
         self.client.close()
@@ -216,7 +103,9 @@ class RedisQueues:
         return [(step, self.config.step_key(queue, step)) for step in self.config.stored_steps]
 
     def counts(self, queues: list[str], with_unacked: bool = True) -> list[QueueCounts]:
-        """Every queue's every step, and the unacked hash, in one pipelined round trip."""
+        """Every queue's every step, and the unacked hash, in one pipelined round trip. A key
+        of another type than kombu's (a list per step, a hash for unacked) is that queue's
+        error, or the unacked count's, and the rest is still counted."""
         pipe = self.client.pipeline(transaction=False)
         keys = {queue: self.step_keys(queue) for queue in queues}
         for queue in queues:
@@ -225,34 +114,58 @@ class RedisQueues:
         if with_unacked:
             pipe.hgetall(self.prefix + UNACKED_KEY)
         try:
-            replies = pipe.execute()
+            replies = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
             raise QueueError(f"Redis did not answer: {exc}") from exc
         held: dict[str, int] = {}
+        unacked_error = ""
         if with_unacked:
-            self._unacked = replies.pop()
-            for value in self._unacked.values():
-                routed = self._queue_of(_routing_key(value))
-                held[routed] = held.get(routed, 0) + 1
+            stored = replies.pop()
+            if isinstance(stored, redis.ResponseError):
+                unacked_error = f"unacked not known: {self._not_read(UNACKED_KEY, 'hash')}"
+                self._unacked = None
+            else:
+                self._unacked = {tag: decode_unacked(value) for tag, value in stored.items()}
+                for routing_key, _message in self._unacked.values():
+                    routed = self._queue_of(routing_key)
+                    held[routed] = held.get(routed, 0) + 1
         found = []
         at = 0
         for queue in queues:
-            steps = {step: int(replies[at + i]) for i, (step, _key) in enumerate(keys[queue])}
+            steps: dict[int, int] = {}
+            errors = []
+            for i, (step, key) in enumerate(keys[queue]):
+                reply = replies[at + i]
+                if isinstance(reply, redis.ResponseError):
+                    errors.append(self._not_read(key.removeprefix(self.prefix), "list"))
+                else:
+                    steps[step] = int(reply)
             at += len(keys[queue])
             found.append(
                 QueueCounts(
                     queue,
                     sum(steps.values()),
-                    held.get(queue, 0) if with_unacked else None,
+                    held.get(queue, 0) if with_unacked and not unacked_error else None,
                     steps={s: n for s, n in steps.items() if n},
+                    error="; ".join(errors) or unacked_error,
                 )
             )
         return found
 
+    def _not_read(self, name: str, expected: str) -> str:
+        """Why a key was skipped: it holds another type than kombu's."""
+        try:
+            kind = self.client.type(self.prefix + name)
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+        except redis.RedisError:
+            kind = "another type"
+        return f"'{name}' is a {kind}, not a {expected}: not read"
+
     def waiting(self, queue: str, offset: int = 0, limit: int = 50) -> list[Waiting]:
         """One page of the delivery order, read atomically in one round trip (a Lua script
         on the server), so a step emptied or filled meanwhile cannot skip or repeat one;
-        only the list ranges the page covers are read."""
+        only the list ranges the page covers are read. A step key that is not a list shows
+        as one "not decoded" entry where it would be, and the other steps still list."""
         keys = self.step_keys(queue)
         try:
             pages = self.client.eval(
@@ -262,7 +175,12 @@ class RedisQueues:
             raise QueueError(f"Redis did not answer: {exc}") from exc
         found = []
         for step_index, first, items in pages:
-            step = keys[int(step_index) - 1][0]
+            step, key = keys[int(step_index) - 1]
+            if int(first) < 0:  # not a list: [its type, its place]
+                kind, place = (v.decode() if isinstance(v, bytes) else str(v) for v in items)
+                why = f"'{key.removeprefix(self.prefix)}' is a {kind}, not a list: not read"
+                found.append(Waiting(int(place), step, not_decoded("", why)))
+                continue
             for index, raw in enumerate(reversed(items)):
                 found.append(Waiting(int(first) + index, step, decode_envelope(raw), bytes(raw)))
         return found
@@ -281,17 +199,21 @@ class RedisQueues:
         return self.routing.get(routing_key, routing_key)
 
     def unacked(self, queue: str | None = None) -> list[Held]:
-        """Messages taken and not yet acknowledged (by any worker), optionally of one queue."""
-        entries: dict[Any, Any] | None
+        """Messages taken and not yet acknowledged (by any worker), optionally of one queue.
+        An unacked key that is not a hash is one "not decoded" entry, shown for every queue."""
+        entries: dict[Any, tuple[str, Message]] | None
         entries, self._unacked = self._unacked, None  # what counts() just read, if it did
         if entries is None:
             try:
-                entries = dict(self.client.hgetall(self.prefix + UNACKED_KEY))
+                stored = dict(self.client.hgetall(self.prefix + UNACKED_KEY))
+            except redis.ResponseError:
+                why = self._not_read(UNACKED_KEY, "hash")
+                return [Held(queue or "", "", not_decoded("", why))]
             except redis.RedisError as exc:
                 raise QueueError(f"Redis did not answer: {exc}") from exc
+            entries = {tag: decode_unacked(value) for tag, value in stored.items()}
         found = []
-        for tag, value in entries.items():
-            routing_key, message = _unacked_entry(value)
+        for tag, (routing_key, message) in entries.items():
             routed = self._queue_of(routing_key)
             if queue is None or routed == queue:
                 name = tag.decode(errors="replace") if isinstance(tag, bytes) else str(tag)
@@ -312,24 +234,6 @@ class RedisQueues:
         return sum(int(n) for n in replies[:-1])
 
 
-def _unacked_entry(value: bytes | str) -> tuple[str, Message]:
-    """kombu stores [message, exchange, routing_key]; the routing key names the queue."""
-    try:
-        raw, _exchange, routing_key = json.loads(value)
-    except (ValueError, TypeError, UnicodeDecodeError):
-        return "", _not_decoded("", "the unacked entry is not kombu's [message, exchange, key]")
-    text = json.dumps(raw) if isinstance(raw, dict) else str(raw)
-    return str(routing_key), decode_envelope(text)
-
-
-def _routing_key(value: bytes | str) -> str:
-    try:
-        entry = json.loads(value)
-        return str(entry[2]) if isinstance(entry, list) and len(entry) == 3 else ""
-    except (ValueError, TypeError, UnicodeDecodeError):
-        return ""
-
-
 # What waiting() runs on the server: LLEN and LRANGE of the steps in delivery order, atomically.
 PAGE_SCRIPT = """
 local offset = tonumber(ARGV[1])
@@ -338,7 +242,13 @@ local start = 0
 local out = {}
 for i, key in ipairs(KEYS) do
   if start >= stop then break end
-  local length = redis.call('LLEN', key)
+  local kind = redis.call('TYPE', key)['ok']
+  local length = 0
+  if kind == 'list' then
+    length = redis.call('LLEN', key)
+  elseif kind ~= 'none' and start >= offset then
+    table.insert(out, {i, -1, {kind, start}})
+  end
   local first = math.max(offset, start)
   local last = math.min(stop, start + length)
   if first < last then
@@ -418,9 +328,15 @@ class RabbitQueues:
         )
         token = base64.b64encode(f"{user}:{password}".encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
+        opener = urllib.request.build_opener(SameServerRedirects)
         try:
-            with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as reply:
+            with opener.open(request, timeout=HTTP_TIMEOUT_S) as reply:
                 return json.loads(reply.read())
+        except RecursionError:
+            raise QueueError(
+                "the management API's answer is nested deeper than Python reads (a message's "
+                "headers?): not shown"
+            ) from None
         except urllib.error.HTTPError as exc:
             raise QueueError(f"the management API answered {exc.code} {exc.reason}") from exc
         except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -470,10 +386,12 @@ class RabbitQueues:
             {"count": offset + limit, "ackmode": "ack_requeue_true", "encoding": "auto",
              "truncate": 100_000},
         )  # fmt: skip
-        found = []
-        for index, item in enumerate(got[offset:], start=offset):
-            found.append(Waiting(index, None, decode_management(item)))
-        return found
+        if not isinstance(got, list):
+            raise QueueError("the management API's answer is not a list of messages")
+        return [
+            Waiting(index, None, decode_management(item))
+            for index, item in enumerate(got[offset:], start=offset)
+        ]
 
     def unacked(self, queue: str | None = None) -> list[Held]:
         """RabbitMQ does not show which messages a consumer holds; workers' `inspect` does."""
@@ -487,6 +405,40 @@ class RabbitQueues:
                 return int(connection.channel().queue_purge(queue) or 0)
         except (OSError, *_connection_errors()) as exc:  # type: ignore[misc]
             raise QueueError(f"RabbitMQ did not purge {queue}: {exc}") from exc
+
+
+class SameServerRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a management API redirect only to the same scheme, host and port: the request
+    carries the broker's credentials, which must never go to another server (urllib's own
+    handler resends every header to wherever it is sent)."""
+
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: Any,
+        code: int,
+        msg: str,
+        headers: Any,
+        newurl: str,
+    ) -> urllib.request.Request | None:
+        here, there = _server(req.full_url), _server(newurl)
+        if here != there:
+            scheme, host, port = there
+            raise QueueError(
+                f"the management API redirected to another server ({scheme}://{host}:{port}); "
+                "not followed, since the request carries the broker's credentials"
+            )
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _server(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or ""), port or default
 
 
 def _rate(stats: dict[str, Any], key: str) -> float | None:

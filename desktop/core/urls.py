@@ -73,15 +73,77 @@ def has_query_password(url: str) -> bool:
 
 
 def mask(url: str) -> str:
-    """The URL as it may be shown or logged: any password becomes ****."""
+    """The URL as it may be shown or logged: any password becomes ****, and never raises.
+
+    The password is found the way a person means it, not the way urllib splits it: a
+    password holding an unencoded '/', '?' or '#' ends urllib's authority early (and kombu's
+    and redis-py's, which use urllib), so the userinfo here runs to the LAST '@'. A ';'
+    followed by the same scheme starts another URL, as kombu reads failover and sentinel
+    lists. When a part cannot be read as host:port (a password with no '@' after it, say),
+    everything between '//' and the last '@' is hidden."""
     if "://" not in url:
         return url
     url = _QUERY_PASSWORD.sub(lambda m: m.group(1) + MASK, url)
+    scheme = url.split("://", 1)[0]
+    shown = [_mask_one(part) for part in _failover_parts(url, scheme)]
+    if any(part is None for part in shown):
+        rest = url.split("://", 1)[1]
+        return f"{scheme}://{MASK}" + (f"@{rest.rpartition('@')[2]}" if "@" in rest else "")
+    return ";".join(part for part in shown if part is not None)
+
+
+def _failover_parts(url: str, scheme: str) -> list[str]:
+    return re.split(f";(?={re.escape(scheme)}://)", url) if scheme else [url]
+
+
+def _mask_one(url: str) -> str | None:
+    """One URL with its userinfo's password masked; None when it cannot be read."""
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return None
+    userinfo, at, after = rest.rpartition("@")
+    if at:
+        if ":" not in userinfo:
+            return url  # a user name and no password
+        user = userinfo.split(":", 1)[0]
+        return f"{scheme}://{user}:{MASK}@{after}"
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    if ":" in authority and not authority.endswith("]"):
+        port = authority.rpartition(":")[2]
+        if not port.isdigit() and port:
+            return None  # not host:port: maybe a password whose '@' never came
+    return url
+
+
+ENCODE_HINT = (
+    "a password holding '/', '?', '#' or '@' must be percent-encoded (%2F, %3F, %23, %40), "
+    "or given in the password field"
+)
+
+
+def unreadable(url: str) -> str | None:
+    """Why urllib, and so kombu and redis-py, would misread this URL, in words that never
+    quote it (urllib's own errors quote the authority, password and all); None when fine."""
     try:
-        has_password = password_of(url) is not None
-    except ValueError:
-        return url.split("://", 1)[0] + "://" + MASK
-    return _with_password(url, MASK, encode=False) if has_password else url
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - urllib checks the port only when asked
+    except ValueError as exc:
+        text = str(exc)
+        if "Port out of range" in text:
+            return "port must be between 1 and 65535"
+        if "Port could not be cast" in text:
+            return f"port is not a number: {ENCODE_HINT}"
+        if "IPv6" in text:
+            return "is not a valid URL: an unbalanced '[' or ']' around the host"
+        if "NFKC" in text:
+            return (
+                "is not a valid URL: its host part holds characters that Unicode reads as "
+                "'/', '?', '#', '@' or ':'"
+            )
+        return "is not a valid URL"
+    if "@" in url.partition("://")[2][len(parts.netloc) :]:
+        return f"has an '@' after its host: {ENCODE_HINT}"
+    return None
 
 
 def host_port(url: str) -> tuple[str, int | None]:

@@ -48,3 +48,45 @@ def test_a_password_in_the_query_string_is_masked_and_refused() -> None:
     assert urls.mask(url) == "redis://host:6379/0?password=****&ssl_cert_reqs=none"
     errors = validate(Profile(name="p", broker_url=url, result_backend=""))
     assert "query string" in errors["broker_url"]
+
+
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("redis://:pa/ss@host:6379/0", "pa/ss"),
+        ("rediss://user:se?cr3t@host:6380", "se?cr3t"),
+        ("amqp://user:p#w0rd@host:5672/vhost", "p#w0rd"),
+        ("amqps://user:a/b#c?d@host/vhost?heartbeat=10", "a/b#c?d"),
+        ("redis://:p@ss/w0rd@host:6379/0", "p@ss/w0rd"),
+        ("sentinel://:pa/ss@h1:26379;sentinel://:pa/ss@h2:26379", "pa/ss"),
+        ("redis://:nohostatall", "nohostatall"),
+    ],
+)
+def test_mask_hides_a_password_holding_unencoded_slash_hash_question_or_at(
+    url: str, password: str
+) -> None:
+    """urllib (and so kombu and redis-py) ends the authority at the first '/', '?' or '#':
+    the password as the person wrote it runs to the last '@', and all of it is hidden."""
+    masked = urls.mask(url)
+    assert password not in masked
+    assert not any(piece in masked for piece in password.replace("?", "/").replace("#", "/")
+                   .replace("@", "/").split("/") if len(piece) > 2)  # fmt: skip
+    assert urls.MASK in masked
+
+
+def test_sentinel_lists_keep_every_host_and_user() -> None:
+    assert urls.mask("sentinel://u:pw1@h1:26379;sentinel://u:pw1@h2:26379/0") == (
+        "sentinel://u:****@h1:26379;sentinel://u:****@h2:26379/0"
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["redis://:Zq7/Wk9x@host:6379/0", "amqp://u:Zq7#Wk9x@host//", "redis://:Zq7?Wk9x@h"]
+)
+def test_why_a_url_cannot_be_read_never_quotes_it(url: str) -> None:
+    from desktop.core.profiles import Profile, validate
+
+    problem = urls.unreadable(url)
+    assert problem is not None and "percent-encoded" in problem
+    errors = validate(Profile(name="p", broker_url=url, result_backend=""))
+    assert "Zq7" not in errors["broker_url"] and "Wk9x" not in errors["broker_url"]

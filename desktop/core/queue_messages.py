@@ -1,0 +1,211 @@
+"""Celery messages as the broker holds them, decoded for showing: JSON only, never unpickled.
+
+Everything here is outside input (anyone who can write to the broker wrote it): every decode
+returns a Message, decoded or "not decoded" with why, and never raises; nesting is bounded
+(MAX_DEPTH) so showing or re-encoding a message can never recurse out.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+JSON_TYPES = ("application/json", "text/json")
+MAX_DEPTH = 100  # the panel's own bound on nesting in a message it shows (Celery sets none)
+
+
+@dataclass(frozen=True)
+class Message:
+    """A Celery message as the broker holds it, decoded from JSON when it is JSON."""
+
+    id: str | None = None
+    task: str | None = None
+    args: Any = None
+    kwargs: Any = None
+    priority: int | None = None
+    eta: str | None = None
+    retries: int | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
+    content_type: str = ""
+    decoded: bool = True
+    note: str = ""  # why it is not decoded, or that RabbitMQ marked it redelivered
+
+    def to_json(self) -> dict[str, Any]:
+        found = {
+            "id": self.id,
+            "task": self.task,
+            "priority": self.priority,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "eta": self.eta,
+            "retries": self.retries,
+            "parent_id": self.parent_id,
+            "root_id": self.root_id,
+        }
+        if not self.decoded:
+            found["not_decoded"] = self.note or self.content_type
+        return found
+
+
+def not_decoded(content_type: str, why: str) -> Message:
+    return Message(content_type=content_type, decoded=False, note=f"not decoded: {why}")
+
+
+def _body(raw: Any, encoding: str) -> Any:
+    if encoding == "base64":
+        raw = base64.b64decode(raw, validate=True)
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    return load_json(raw)
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than MAX_DEPTH: refused rather than risk a RecursionError later."""
+
+    def __init__(self) -> None:
+        super().__init__(f"nested deeper than {MAX_DEPTH} levels")
+
+
+def load_json(raw: Any) -> Any:
+    """json.loads bounded in nesting, where the panel reads JSON the broker holds: deeper than
+    MAX_DEPTH is TooDeep (a ValueError), so showing or re-encoding it can never recurse out."""
+    if isinstance(raw, str | bytes | bytearray) and _openings(raw) <= MAX_DEPTH:
+        return json.loads(raw)  # cannot nest deeper than it has brackets
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise TooDeep from None
+    if deeper_than(value, MAX_DEPTH):
+        raise TooDeep
+    return value
+
+
+def _openings(raw: str | bytes | bytearray) -> int:
+    if isinstance(raw, str):
+        return raw.count("[") + raw.count("{")
+    return raw.count(b"[") + raw.count(b"{")
+
+
+def deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and dicts nest deeper than `limit`, walked without recursion."""
+    pending = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                pending.append((child, depth + 1))
+    return False
+
+
+def _fields(headers: dict[str, Any], body: Any, properties: dict[str, Any], kind: str) -> Message:
+    priority = properties.get("priority")
+    if isinstance(body, list) and len(body) == 3 and "task" in headers:  # protocol 2
+        args, kwargs = body[0], body[1]
+        source = headers
+    elif isinstance(body, dict) and "task" in body:  # protocol 1
+        args, kwargs = body.get("args"), body.get("kwargs")
+        source = body
+    else:
+        return not_decoded(kind, "JSON, but not a Celery task message")
+    retries = source.get("retries")
+    return Message(
+        id=_text(source.get("id")),
+        task=_text(source.get("task")),
+        args=args,
+        kwargs=kwargs,
+        priority=priority if isinstance(priority, int) else None,
+        eta=_text(source.get("eta")),
+        retries=retries if isinstance(retries, int) else None,
+        parent_id=_text(source.get("parent_id")),
+        root_id=_text(source.get("root_id")),
+        content_type=kind,
+    )
+
+
+def _text(value: Any) -> str | None:
+    """A field as text that can be printed and shown: lone surrogates JSON allows become �."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def decode_envelope(raw: Any) -> Message:
+    """A message as kombu's Redis transport stores it: a JSON envelope around the body."""
+    try:
+        envelope = load_json(raw)
+    except TooDeep as exc:
+        return not_decoded("", f"the stored message is {exc}")
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return not_decoded("", "the stored message is not JSON (broken or cut short)")
+    return _from_envelope(envelope)
+
+
+def _from_envelope(envelope: Any) -> Message:
+    if not isinstance(envelope, dict):
+        return not_decoded("", "the stored message is not a kombu envelope")
+    properties = _as_dict(envelope.get("properties"))
+    return _decoded(
+        _text(envelope.get("content-type")) or "",
+        envelope.get("body"),
+        _text(properties.get("body_encoding")) or "",
+        _as_dict(envelope.get("headers")),
+        properties,
+    )
+
+
+def decode_management(item: Any) -> Message:
+    """A message as RabbitMQ's management API returns it from a queue's "get"."""
+    if not isinstance(item, dict):
+        return not_decoded("", "the management API's entry is not a message")
+    if deeper_than(item, MAX_DEPTH + 3):  # the entry, its properties, its headers
+        return not_decoded("", f"the message's headers are {TooDeep()}")
+    properties = _as_dict(item.get("properties"))  # the API sends [] for no properties
+    return _decoded(
+        _text(properties.get("content_type")) or "",
+        item.get("payload"),
+        _text(item.get("payload_encoding")) or "",
+        _as_dict(properties.get("headers")),
+        properties,
+    )
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _decoded(
+    kind: str, raw: Any, encoding: str, headers: dict[str, Any], properties: dict[str, Any]
+) -> Message:
+    """Where either source's message is decoded: JSON bodies only, never anything else."""
+    if kind not in JSON_TYPES:
+        return not_decoded(kind, kind or "no content type")
+    try:
+        body = _body(raw, encoding)
+    except TooDeep as exc:
+        return not_decoded(kind, f"the body is {exc}")
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        return not_decoded(kind, "the body is not valid JSON (broken or cut short)")
+    return _fields(headers, body, properties, kind)
+
+
+def decode_unacked(value: Any) -> tuple[str, Message]:
+    """An entry of the unacked hash: kombu stores [message, exchange, routing_key], and the
+    routing key names the queue ("" when the entry cannot be read)."""
+    try:
+        entry = load_json(value)
+    except TooDeep as exc:
+        return "", not_decoded("", f"the unacked entry is {exc}")
+    except (ValueError, TypeError, UnicodeDecodeError):
+        entry = None
+    if not isinstance(entry, list) or len(entry) != 3:
+        return "", not_decoded("", "the unacked entry is not kombu's [message, exchange, key]")
+    raw, _exchange, routing_key = entry
+    message = _from_envelope(raw) if isinstance(raw, dict) else decode_envelope(_text(raw))
+    return _text(routing_key) or "", message
