@@ -607,13 +607,18 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
     click.echo(f"recording profile '{item.name}' into {journal.path}", err=True)
     monitor.start()
     gave_up = False
+    next_status = time.monotonic() + RECORD_STATUS_EVERY_S
     try:
-        while not done.wait(RECORD_STATUS_EVERY_S):
-            click.echo(_record_status(monitor), err=True)
+        while not done.wait(1.0):
             failing_since = monitor.journal_failing_since
-            if failing_since is not None and time.time() - failing_since > JOURNAL_GIVE_UP_S:
+            if monitor.journal_damaged or (
+                failing_since is not None and time.time() - failing_since > JOURNAL_GIVE_UP_S
+            ):
                 gave_up = True
                 break
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + RECORD_STATUS_EVERY_S
+                click.echo(_record_status(monitor), err=True)
     finally:
         stopped = monitor.stop()
         journal.close()
@@ -622,6 +627,12 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
         + ("" if stopped else " (event threads did not stop in time)"),
         err=True,
     )
+    if gave_up and monitor.journal_damaged:
+        _fail(
+            f"the journal {journal.path} is damaged ({monitor.journal_error}); stopped without "
+            "writing to it. Move it aside (keep it to inspect) and run `record` again",
+            2,
+        )
     if gave_up:
         _fail(
             f"the journal {journal.path} refused every write for {JOURNAL_GIVE_UP_S:.0f} s "

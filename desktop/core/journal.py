@@ -51,7 +51,8 @@ CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent_id);
 CREATE TABLE IF NOT EXISTS events (
     task_id TEXT NOT NULL, type TEXT NOT NULL, timestamp REAL NOT NULL, fields TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_task ON events(task_id, timestamp);
+CREATE UNIQUE INDEX IF NOT EXISTS events_once ON events(task_id, timestamp, type);
+DROP INDEX IF EXISTS events_task;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS gaps (
     id INTEGER PRIMARY KEY, start REAL NOT NULL, end REAL NOT NULL, reason TEXT NOT NULL,
@@ -59,7 +60,12 @@ CREATE TABLE IF NOT EXISTS gaps (
     recorded REAL NOT NULL
 );
 """
-_INSERT_EVENT = "INSERT INTO events(task_id, type, timestamp, fields) VALUES (?, ?, ?, ?)"
+# An event stored twice (two recorders on one journal, a spilled batch retried) is kept once.
+_INSERT_EVENT = "INSERT OR IGNORE INTO events(task_id, type, timestamp, fields) VALUES (?, ?, ?, ?)"
+_DEDUPLICATE_EVENTS = (
+    "DELETE FROM events WHERE rowid NOT IN "
+    "(SELECT min(rowid) FROM events GROUP BY task_id, timestamp, type)"
+)
 # What the journal cannot store, whatever the disk: a value SQLite cannot bind (an int past
 # 64 bits, text with a lone surrogate), NULL where a value is required (a NaN timestamp).
 _VALUE_ERRORS = (
@@ -71,7 +77,13 @@ _VALUE_ERRORS = (
 class JournalUnwritable(Exception):
     """The journal refused a write for a reason that is not the data: the disk is full, the
     file or its directory is read-only, an I/O error, a damaged file. Nothing of the write
-    was kept; the caller keeps it and tries again (monitor.py)."""
+    was kept; the caller keeps it and tries again (monitor.py), unless the file is `damaged`
+    (not a database, or a malformed one): writing on would not help, and might harm."""
+
+    @property
+    def damaged(self) -> bool:
+        name = str(getattr(self.__cause__, "sqlite_errorname", ""))
+        return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
 
 
 @dataclass(frozen=True)
@@ -274,6 +286,7 @@ class Journal:
             self._db.execute("PRAGMA synchronous=NORMAL")
             # The window and its ingest process both write (submissions, events): wait, not fail.
             self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
             self._db.executescript(_SCHEMA)  # also the migration: every table IF NOT EXISTS
             self._db.execute(
                 "INSERT INTO meta(key, value) VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE "
@@ -283,6 +296,14 @@ class Journal:
         except sqlite3.Error as exc:
             self._db.close()
             raise JournalUnwritable(f"cannot use the journal {path}: {_said(exc)}") from exc
+
+    def _migrate(self) -> None:
+        """Schema 1 to 2: events kept once (a unique index, after dropping copies)."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "events" in tables and "events_once" not in tables:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(_DEDUPLICATE_EVENTS)
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

@@ -164,10 +164,11 @@ class Monitor:
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self.reconcile_every_s = reconcile_every_s
-        self.spill = spill or Spill()
+        self.spill = spill if spill is not None else Spill()
         self.journal_state = JOURNAL_OK
         self.journal_error = ""
         self.journal_failing_since: float | None = None
+        self.journal_damaged = False  # the file is not a sound database: no retry will help
         self._write_lock = threading.Lock()
         # Until when the journal is known to hold everything: a gap starts there.
         self._heard_until: float | None = None
@@ -268,6 +269,7 @@ class Monitor:
     def _journal_failed(self, exc: JournalUnwritable) -> None:
         first = self.journal_state != JOURNAL_FAILING
         self.journal_state, self.journal_error = JOURNAL_FAILING, str(exc)
+        self.journal_damaged = self.journal_damaged or exc.damaged
         if first:
             self.journal_failing_since = time.time()
             self._tell_journal(
