@@ -583,7 +583,7 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
     try:
         journal = Journal(services.journal_path(item))
     except JournalUnwritable as exc:
-        _fail(f"{exc}\nnothing was written; move the file aside or free the disk, then retry", 2)
+        _fail(f"{exc}\nnothing was written to it; `record` needs a journal it can write", 2)
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import re
 import sqlite3
 import string
@@ -138,6 +139,22 @@ def _said(exc: BaseException) -> str:
     """SQLite's own words for a failure, with its error name (SQLITE_FULL, SQLITE_READONLY)."""
     name = getattr(exc, "sqlite_errorname", None)
     return f"{exc} ({name})" if name else str(exc)
+
+
+def _disk_says(path: Path) -> str:
+    """What the file system says about writing beside `path`: SQLite's "unable to open
+    database file" names no cause."""
+    try:
+        disk = os.statvfs(path.parent)
+    except OSError as exc:
+        return f"; {exc.strerror or exc}"
+    if disk.f_flag & os.ST_RDONLY:
+        return "; its file system is mounted read-only"
+    if disk.f_bavail == 0:
+        return "; the disk is full"
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "; no permission to write there"
+    return ""
 
 
 def stored_value(text: str | None) -> Any:
@@ -295,7 +312,8 @@ class Journal:
             )
         except sqlite3.Error as exc:
             self._db.close()
-            raise JournalUnwritable(f"cannot use the journal {path}: {_said(exc)}") from exc
+            why = _said(exc) + _disk_says(path)
+            raise JournalUnwritable(f"cannot use the journal {path}: {why}") from exc
 
     def _migrate(self) -> None:
         """Schema 1 to 2: events kept once (a unique index, after dropping copies)."""
