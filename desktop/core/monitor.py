@@ -33,7 +33,7 @@ PRUNE_EVERY_S = 60.0
 RECONCILE_STALE_EVERY_S = 30.0
 # While the journal refuses writes, what it could not take is retried this often.
 JOURNAL_RETRY_S = 1.0
-JOURNAL_OK, JOURNAL_FAILING = "ok", "failing"
+JOURNAL_OK, JOURNAL_FAILING, JOURNAL_GAP = "ok", "failing", "gap"
 
 
 def backend_app(backend_url: str, config: EffectiveConfig | None = None) -> Celery:
@@ -94,19 +94,22 @@ def _finished_at(date_done: Any) -> float:
     return time.time() if done is None else done
 
 
-def fill_gap(journal: Journal, app: Celery, gap_id: int, start: float, end: float) -> int:
+def fill_gap(
+    journal: Journal, app: Celery, gap_id: int, start: float, end: float
+) -> tuple[int, str | None]:
     """Scan the result backend for what finished in a gap and store it; the gap row says how
-    many tasks it gave, or why this backend cannot be scanned. Returns the rows changed."""
+    many tasks it gave, or why this backend cannot be scanned. Returns the rows changed, and
+    that reason when it cannot."""
     scan = scan_results(app, start, end)
     if not scan.possible:
         journal.close_gap(gap_id, "cannot", 0, scan.note)
-        return 0
+        return 0, scan.note
     changed = journal.store_backend_results(scan.results)
     note = f"{scan.scanned} results scanned, {len(scan.results)} in the window"
     if scan.undecodable:
         note += f", {scan.undecodable} not JSON (never unpickled)"
     journal.close_gap(gap_id, "filled", changed, note)
-    return changed
+    return changed, None
 
 
 def _json_text(value: Any) -> str:
@@ -342,14 +345,18 @@ class Monitor:
                 log.info("gap not recorded yet: %s", exc)
                 self._add_gap(start, end, reason)
                 continue
+            what = f"{end - start:.1f} s not heard ({reason})"
             try:
                 if app is None:
                     self.journal.close_gap(gap_id, "cannot", 0, "no result backend to fill it")
+                    self._tell_journal(JOURNAL_GAP, f"{what}: no result backend to fill it")
                     continue
-                found = fill_gap(self.journal, app, gap_id, start, end)
+                found, cannot = fill_gap(self.journal, app, gap_id, start, end)
             except Exception as exc:  # stays "open": listed as not filled
-                log.warning("gap %d not filled: %s", gap_id, exc)
+                self._tell_journal(JOURNAL_GAP, f"{what}: not filled ({type(exc).__name__})")
                 continue
+            filled = f"not filled: {cannot}" if cannot else f"{found} tasks filled from the backend"
+            self._tell_journal(JOURNAL_GAP, f"{what}: {filled}")
             if found:
                 self.reconciled += found
                 self.on_reconciled(found)
