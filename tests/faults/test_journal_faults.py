@@ -315,6 +315,7 @@ def test_a_recorder_killed_mid_flood_fills_the_gap_when_started_again(setup: Set
         client.close()
         code = second.stop() if second else None
     assert code == 0, second.stderr() if second else ""
+    assert second is not None and "tasks filled from the backend" in second.stderr()
     listed = subprocess.run(
         [sys.executable, "-m", "desktop", "--profile", setup.profile, "gaps", "--json"],
         capture_output=True, text=True, timeout=60, check=True,
