@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
@@ -22,6 +25,10 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 ADHOC_PROFILE = "command-line"
+RECORD_STATUS_EVERY_S = 10.0
+# `record` stops (exit 3) when the journal has refused every write this long: past it, what
+# the bounded spill dropped is better filled by the next start's gap than held on.
+JOURNAL_GIVE_UP_S = 600.0
 
 
 @dataclass
@@ -587,13 +594,16 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
     import signal
     import threading
 
-    from desktop.core.journal import Journal
+    from desktop.core.journal import Journal, JournalUnwritable
     from desktop.core.monitor import Monitor
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
     item, endpoints, config = _app_target(selection, services)
-    journal = Journal(services.journal_path(item))
+    try:
+        journal = Journal(services.journal_path(item))
+    except JournalUnwritable as exc:
+        _fail(f"{exc}\nnothing was written to it; `record` needs a journal it can write", 2)
     done = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: done.set())
@@ -601,21 +611,34 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
     def status(state: str, message: str) -> None:
         click.echo(f"{state}: {message}", err=True)
 
+    def journal_status(state: str, message: str) -> None:
+        click.echo(f"journal {state}: {message}", err=True)
+
     monitor = Monitor(
         endpoints.broker_url,
         endpoints.result_backend,
         journal,
         config=config,
         on_status=status,
+        on_journal=journal_status,
         retention_tasks=keep,
         retention_age_s=max_age_days * 86400 if max_age_days else None,
     )
     click.echo(f"recording profile '{item.name}' into {journal.path}", err=True)
     monitor.start()
+    gave_up = False
+    next_status = time.monotonic() + RECORD_STATUS_EVERY_S
     try:
-        while not done.wait(10):
-            stats = monitor.stream.stats
-            click.echo(f"events {stats.received}, tasks in journal {journal.count()}", err=True)
+        while not done.wait(1.0):
+            failing_since = monitor.journal_failing_since
+            if monitor.journal_damaged or (
+                failing_since is not None and time.time() - failing_since > JOURNAL_GIVE_UP_S
+            ):
+                gave_up = True
+                break
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + RECORD_STATUS_EVERY_S
+                click.echo(_record_status(monitor), err=True)
     finally:
         stopped = monitor.stop()
         journal.close()
@@ -624,6 +647,70 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
         + ("" if stopped else " (event threads did not stop in time)"),
         err=True,
     )
+    if gave_up and monitor.journal_damaged:
+        _fail(
+            f"the journal {journal.path} is damaged ({monitor.journal_error}); stopped without "
+            "writing to it. Move it aside (keep it to inspect) and run `record` again",
+            2,
+        )
+    if gave_up:
+        _fail(
+            f"the journal {journal.path} refused every write for {JOURNAL_GIVE_UP_S:.0f} s "
+            f"({monitor.journal_error}); stopped. The next `record` fills the gap from the "
+            "result backend",
+            3,
+        )
+
+
+def _record_status(monitor: Any) -> str:
+    """One status line of `record`: never a healthy count while the journal is failing."""
+    stats = monitor.stream.stats
+    skipped = f", skipped {monitor.skipped}" if monitor.skipped else ""
+    if monitor.journal_failing_since is not None:
+        spilled = len(monitor.spill)
+        lost = f", {monitor.spill.lost} dropped (filled from the backend later)"
+        return (
+            f"events {stats.received}{skipped}; JOURNAL FAILING for "
+            f"{time.time() - monitor.journal_failing_since:.0f} s: {monitor.journal_error}; "
+            f"{spilled} kept in memory" + (lost if monitor.spill.lost else "")
+        )
+    try:
+        count = str(monitor.journal.count())
+    except Exception as exc:
+        count = f"not readable ({exc})"
+    return f"events {stats.received}{skipped}, tasks in journal {count}"
+
+
+@cli.command("gaps")
+@selection_options
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def gaps(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
+    """Windows the journal did not hear (the recorder stopped, a broker outage, a full disk)
+    and how each was filled from the result backend."""
+    from desktop.core.journal import Journal, JournalUnwritable
+
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    item = _profile_or_exit(selection, services)
+    path = services.journal_path(item)
+    if not path.exists():
+        _fail(f"no history for profile '{item.name}' yet: open the app or run `celery-desk record`")
+    try:
+        journal = Journal(path)
+    except JournalUnwritable as exc:
+        _fail(str(exc), 2)
+    listed = journal.gaps()
+    journal.close()
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(g) for g in listed], indent=2))
+        return
+    for gap in listed:
+        start = datetime.fromtimestamp(gap.start).isoformat(sep=" ", timespec="seconds")
+        click.echo(
+            f"{start}  {gap.end - gap.start:8.1f} s  {gap.status:<7} {gap.found:>6} tasks  "
+            f"{gap.reason}" + (f" ({gap.note})" if gap.note else "")
+        )
 
 
 @cli.command("tasks")

@@ -79,18 +79,37 @@ class _SenderTimeReceiver(EventReceiver):  # type: ignore[misc]
     instead (desktop/core/clocks.py). The Lamport clock and `local_received` are still set.
     """
 
+    on_malformed: Callable[[Exception], None] = staticmethod(lambda exc: None)
+
     def event_from_message(
         self, body: Event, localize: bool = False, **kwargs: Any
     ) -> tuple[str, Event]:
         del localize
         return super().event_from_message(body, localize=False, **kwargs)  # type: ignore[no-any-return]
 
+    def _receive(self, body: Any, message: Any, *args: Any) -> None:
+        """Celery's, one event at a time: a malformed event in a message's list is counted
+        and skipped alone (Celery's raised out of the consumer: the rest of the message was
+        lost and the connection dropped)."""
+        del message, args
+        for event in body if isinstance(body, list) else (body,):
+            try:
+                self.process(*self.event_from_message(event))
+            except Exception as exc:
+                self.on_malformed(exc)
+
 
 def event_receiver(
-    app: Celery, connection: Any, handlers: dict[str, Callable[[Event], None]] | None = None
+    app: Celery,
+    connection: Any,
+    handlers: dict[str, Callable[[Event], None]] | None = None,
+    on_malformed: Callable[[Exception], None] | None = None,
 ) -> Any:
     """The receiver both capture paths decode every event with (`event_from_message`)."""
-    return _SenderTimeReceiver(connection, handlers=handlers or {}, app=app)
+    receiver = _SenderTimeReceiver(connection, handlers=handlers or {}, app=app)
+    if on_malformed is not None:
+        receiver.on_malformed = on_malformed
+    return receiver
 
 
 class _SocketReader:
@@ -204,7 +223,9 @@ class EventStream:
             try:
                 with self.app.connection_for_read() as connection:
                     connection.ensure_connection(max_retries=1, timeout=5)
-                    receiver = event_receiver(self.app, connection, {"*": self._on_event})
+                    receiver = event_receiver(
+                        self.app, connection, {"*": self._on_event}, self._count_undecodable
+                    )
                     self._receiver = receiver
                     if self._stop.is_set():
                         break
@@ -294,17 +315,24 @@ class EventStream:
                     if envelope.get("properties", {}).get("body_encoding") == "base64":
                         body = b64decode(body)
                     payload = loads(body)
-                    for event in payload if isinstance(payload, list) else (payload,):
-                        append(from_message(event)[1])
                 except Exception as exc:  # not JSON, not an event: count it, keep reading
-                    self.stats.undecodable += 1
-                    if self.stats.undecodable in (1, 10, 100, 1000):
-                        log.warning("undecodable event skipped (%d so far): %s",
-                                    self.stats.undecodable, exc)  # fmt: skip
+                    self._count_undecodable(exc)
+                else:
+                    for event in payload if isinstance(payload, list) else (payload,):
+                        try:  # one malformed event in a message's list is skipped alone
+                            append(from_message(event)[1])
+                        except Exception as exc:
+                            self._count_undecodable(exc)
             now = time.monotonic()
             if now >= next_flush or len(self._buffer) >= self.batch_max:
                 next_flush = now + interval
                 self._handle_buffered()
+
+    def _count_undecodable(self, exc: Exception) -> None:
+        self.stats.undecodable += 1
+        if self.stats.undecodable in (1, 10, 100, 1000):
+            log.warning("undecodable event skipped (%d so far): %s",
+                        self.stats.undecodable, exc)  # fmt: skip
 
     def _wake_workers(self, receiver: Any) -> None:
         """What `capture(wakeup=True)` does: ask every worker for a heartbeat now."""

@@ -10,19 +10,21 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import re
 import sqlite3
 import string
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from desktop.core.state import EventRecord, StateDiff, TaskRow
 
-SCHEMA_VERSION = 1
+# 2: the `gaps` table (windows the journal did not hear, and how they were filled).
+SCHEMA_VERSION = 2
 COLUMNS = (
     "id", "name", "state", "queue", "routing_key", "exchange", "priority", "worker",
     "args", "kwargs", "result", "exception", "traceback", "sent", "received", "started",
@@ -50,9 +52,55 @@ CREATE INDEX IF NOT EXISTS tasks_parent ON tasks(parent_id);
 CREATE TABLE IF NOT EXISTS events (
     task_id TEXT NOT NULL, type TEXT NOT NULL, timestamp REAL NOT NULL, fields TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_task ON events(task_id, timestamp);
+CREATE UNIQUE INDEX IF NOT EXISTS events_once ON events(task_id, timestamp, type);
+DROP INDEX IF EXISTS events_task;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS gaps (
+    id INTEGER PRIMARY KEY, start REAL NOT NULL, end REAL NOT NULL, reason TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open', found INTEGER NOT NULL DEFAULT 0, note TEXT,
+    recorded REAL NOT NULL
+);
 """
+# An event stored twice (two recorders on one journal, a spilled batch retried) is kept once.
+_INSERT_EVENT = "INSERT OR IGNORE INTO events(task_id, type, timestamp, fields) VALUES (?, ?, ?, ?)"
+_DEDUPLICATE_EVENTS = (
+    "DELETE FROM events WHERE rowid NOT IN "
+    "(SELECT min(rowid) FROM events GROUP BY task_id, timestamp, type)"
+)
+# What the journal cannot store, whatever the disk: a value SQLite cannot bind (an int past
+# 64 bits, text with a lone surrogate), NULL where a value is required (a NaN timestamp).
+_VALUE_ERRORS = (
+    OverflowError, UnicodeEncodeError, ValueError, TypeError, sqlite3.IntegrityError,
+    sqlite3.InterfaceError, sqlite3.ProgrammingError, sqlite3.DataError,
+)  # fmt: skip
+
+
+class JournalUnwritable(Exception):
+    """The journal refused a write for a reason that is not the data: the disk is full, the
+    file or its directory is read-only, an I/O error, a damaged file. Nothing of the write
+    was kept; the caller keeps it and tries again (monitor.py), unless the file is `damaged`
+    (not a database, or a malformed one): writing on would not help, and might harm."""
+
+    @property
+    def damaged(self) -> bool:
+        name = str(getattr(self.__cause__, "sqlite_errorname", ""))
+        return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A window of time the journal did not hear events: the recorder was not running or
+    could not write. `status` is "open" until filled from the result backend ("filled"), or
+    "cannot" when that backend cannot be scanned (`note` says why)."""
+
+    id: int
+    start: float
+    end: float
+    reason: str
+    status: str
+    found: int
+    note: str | None
+
 
 _FINAL_SQL = ", ".join(f"'{s}'" for s in FINAL_STATES)
 # Event-derived values win when present; what the panel recorded on submission is kept; a
@@ -67,6 +115,46 @@ ON CONFLICT(id) DO UPDATE SET {_SET},
 state = CASE WHEN tasks.state IN ({_FINAL_SQL}) AND excluded.state NOT IN ({_FINAL_SQL})
              THEN tasks.state ELSE excluded.state END
 """
+
+
+_BACKEND_COLUMNS = (
+    "task_id", "name", "state", "queue", "worker", "args", "kwargs", "result", "exception",
+    "traceback", "finished", "retries", "parent_id", "root_id",
+)  # fmt: skip
+_KEPT = ("name", "queue", "worker", "args", "kwargs", "exception", "traceback", "retries",
+         "parent_id", "root_id")  # fmt: skip
+_KEEP_SQL = ", ".join(f"{c} = coalesce(tasks.{c}, excluded.{c})" for c in _KEPT)
+_STORE_RESULT = f"""
+INSERT INTO tasks(id, {", ".join(_BACKEND_COLUMNS[1:])}, updated)
+VALUES ({", ".join("?" * (len(_BACKEND_COLUMNS) + 1))})
+ON CONFLICT(id) DO UPDATE SET {_KEEP_SQL},
+    finished = coalesce(tasks.finished, excluded.finished),
+    result = coalesce(tasks.result, excluded.result),
+    state = excluded.state, updated = excluded.updated
+WHERE tasks.state NOT IN ({_FINAL_SQL}) AND tasks.state != excluded.state
+"""
+
+
+def _said(exc: BaseException) -> str:
+    """SQLite's own words for a failure, with its error name (SQLITE_FULL, SQLITE_READONLY)."""
+    name = getattr(exc, "sqlite_errorname", None)
+    return f"{exc} ({name})" if name else str(exc)
+
+
+def _disk_says(path: Path) -> str:
+    """What the file system says about writing beside `path`: SQLite's "unable to open
+    database file" names no cause."""
+    try:
+        disk = os.statvfs(path.parent)
+    except OSError as exc:
+        return f"; {exc.strerror or exc}"
+    if disk.f_flag & os.ST_RDONLY:
+        return "; its file system is mounted read-only"
+    if disk.f_bavail == 0:
+        return "; the disk is full"
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        return "; no permission to write there"
+    return ""
 
 
 def stored_value(text: str | None) -> Any:
@@ -200,41 +288,105 @@ class Journal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        # The window and its ingest process both write (submissions, events): wait, not fail.
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-        )
+        self.refused = 0  # rows and events skipped alone because SQLite cannot hold a value
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise JournalUnwritable(f"cannot open the journal {path}: {exc}") from exc
+        try:
+            self._db.row_factory = sqlite3.Row
+            # Read first: a file that is not a journal is reported, never written over.
+            self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            # The window and its ingest process both write (submissions, events): wait, not fail.
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._migrate()
+            self._db.executescript(_SCHEMA)  # also the migration: every table IF NOT EXISTS
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES ('schema', ?) ON CONFLICT(key) DO UPDATE "
+                "SET value = excluded.value WHERE CAST(value AS INTEGER) < ?",
+                (str(SCHEMA_VERSION), SCHEMA_VERSION),
+            )
+        except sqlite3.Error as exc:
+            self._db.close()
+            why = _said(exc) + _disk_says(path)
+            raise JournalUnwritable(f"cannot use the journal {path}: {why}") from exc
+
+    def _migrate(self) -> None:
+        """Schema 1 to 2: events kept once (a unique index, after dropping copies)."""
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "events" in tables and "events_once" not in tables:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(_DEDUPLICATE_EVENTS)
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     # -- writing ------------------------------------------------------------------------------
-    def write(self, rows: Iterable[TaskRow], events: Iterable[EventRecord]) -> None:
+    def write(self, rows: Iterable[TaskRow], events: Iterable[EventRecord]) -> int:
+        """Store a batch in one transaction; returns how many rows and events were skipped.
+
+        A value SQLite cannot hold (say `retries` = 2**63) fails the whole `executemany`: then
+        the batch is written again one by one, so only what cannot be stored is skipped (and
+        counted in `refused`), never the good ones beside it. A failure of the file itself
+        (disk full, read-only, I/O) raises `JournalUnwritable` with nothing written.
+        """
         task_values = [tuple(getattr(r, f) for f in _ROW_FIELDS) for r in rows]
         event_values = [(e.task_id, e.type, e.timestamp, e.fields) for e in events]
         if not task_values and not event_values:
-            return
+            return 0
         with self._lock:
-            self._db.execute("BEGIN")
             try:
-                self._db.executemany(_UPSERT, task_values)
-                self._db.executemany(
-                    "INSERT INTO events(task_id, type, timestamp, fields) VALUES (?, ?, ?, ?)",
-                    event_values,
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
+                return self._write_batch(task_values, event_values)
+            except sqlite3.Error as exc:
+                raise JournalUnwritable(_said(exc)) from exc
+
+    def _write_batch(self, task_values: list[tuple[Any, ...]], event_values: list[Any]) -> int:
+        try:
+            self._transaction(lambda: self._store_all(task_values, event_values))
+            return 0
+        except _VALUE_ERRORS:
+            pass
+        skipped = 0
+
+        def one_by_one() -> None:
+            nonlocal skipped
+            for sql, values in ((_UPSERT, task_values), (_INSERT_EVENT, event_values)):
+                for value in values:
+                    try:
+                        self._db.execute(sql, value)
+                    except _VALUE_ERRORS:
+                        skipped += 1
+
+        self._transaction(one_by_one)
+        self.refused += skipped
+        return skipped
+
+    def _store_all(self, task_values: list[tuple[Any, ...]], event_values: list[Any]) -> None:
+        self._db.executemany(_UPSERT, task_values)
+        self._db.executemany(_INSERT_EVENT, event_values)
+
+    def _transaction(self, work: Callable[[], None]) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            work()
+            self._db.execute(
+                "INSERT INTO meta(key, value) VALUES ('last_write', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (repr(time.time()),),
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR): a second
+            # ROLLBACK would raise "no transaction is active" and hide the real error.
+            if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
-                raise
+            raise
 
     def write_diff(self, diff: StateDiff, *, read_back: bool = True) -> None:
         """One batch of the event stream written; with `read_back`, `diff.journaled` then holds
@@ -321,6 +473,64 @@ class Journal:
             if removed:
                 self._db.execute("DELETE FROM events WHERE task_id NOT IN (SELECT id FROM tasks)")
             return removed
+
+    # -- gaps: windows the journal did not hear ----------------------------------------------
+    def last_write(self) -> float | None:
+        """When a batch was last stored (any writer): where a gap after it starts."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'last_write'").fetchone()
+            if row is None:  # a journal written before schema 2
+                row = self._db.execute("SELECT max(updated) FROM tasks").fetchone()
+        try:
+            return float(row[0]) if row and row[0] is not None else None
+        except ValueError:
+            return None
+
+    def open_gap(self, start: float, end: float, reason: str) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO gaps(start, end, reason, recorded) VALUES (?, ?, ?, ?)",
+                (start, end, reason, time.time()),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def close_gap(self, gap_id: int, status: str, found: int, note: str | None = None) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE gaps SET status = ?, found = ?, note = ? WHERE id = ?",
+                (status, found, note, gap_id),
+            )
+
+    def gaps(self, limit: int = 100) -> list[Gap]:
+        """The newest gaps first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, start, end, reason, status, found, note FROM gaps "
+                "ORDER BY start DESC, id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [Gap(*tuple(r)) for r in rows]
+
+    def store_backend_results(self, results: Iterable[Any]) -> int:
+        """Tasks read off the result backend (backend_scan.BackendResult): a task the journal
+        never heard of is added; one it has unfinished takes the backend's state; what events
+        already said is never overwritten. Returns how many rows changed."""
+        values = [(*(getattr(r, c) for c in _BACKEND_COLUMNS), time.time()) for r in results]
+        changed = 0
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                for value in values:
+                    try:
+                        changed += self._db.execute(_STORE_RESULT, value).rowcount
+                    except _VALUE_ERRORS:
+                        self.refused += 1
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise JournalUnwritable(_said(exc)) from exc
+        return changed
 
     # -- reading ------------------------------------------------------------------------------
     def count(self, query: TaskQuery | None = None) -> int:

@@ -10,18 +10,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from celery import Celery
 from kombu.exceptions import ContentDisallowed, DecodeError
 
 from desktop.core import urls
+from desktop.core.backend_scan import done_at, scan_results
 from desktop.core.effective_config import EffectiveConfig
 from desktop.core.events import CONNECTED, EventStream, receiver_app
-from desktop.core.journal import FINAL_STATES, Journal
+from desktop.core.journal import FINAL_STATES, Journal, JournalUnwritable
 from desktop.core.panel_app import panel_app
-from desktop.core.state import ClusterState, StateDiff
+from desktop.core.spill import Spill
+from desktop.core.state import ClusterState, EventRecord, StateDiff, TaskRow
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_TASKS = 1_000_000  # the journal keeps at least this many by default
@@ -30,6 +31,9 @@ PRUNE_EVERY_S = 60.0
 # (seen: Celery's "Unrecoverable error" on a broker outage) never sends task-succeeded, but the
 # pool stored the result. Tasks no event touched for this long are asked about again.
 RECONCILE_STALE_EVERY_S = 30.0
+# While the journal refuses writes, what it could not take is retried this often.
+JOURNAL_RETRY_S = 1.0
+JOURNAL_OK, JOURNAL_FAILING, JOURNAL_GAP = "ok", "failing", "gap"
 
 
 def backend_app(backend_url: str, config: EffectiveConfig | None = None) -> Celery:
@@ -85,18 +89,27 @@ def reconcile(
 
 
 def _finished_at(date_done: Any) -> float:
-    """A result's `date_done` as epoch seconds. JSON backends store ISO text in the app's
-    time zone with its offset (`app.now().isoformat()`); text without an offset is UTC, as
-    Celery wrote it before 4.0. Only when there is none is "now" the best there is."""
-    done: datetime | None = date_done if isinstance(date_done, datetime) else None
-    if isinstance(date_done, str):
-        try:
-            done = datetime.fromisoformat(date_done)
-        except ValueError:
-            done = None
-    if done is None:
-        return time.time()
-    return (done if done.tzinfo else done.replace(tzinfo=UTC)).timestamp()
+    """A result's `date_done` as epoch seconds; only when there is none is "now" the best."""
+    done = done_at(date_done)
+    return time.time() if done is None else done
+
+
+def fill_gap(
+    journal: Journal, app: Celery, gap_id: int, start: float, end: float
+) -> tuple[int, str | None]:
+    """Scan the result backend for what finished in a gap and store it; the gap row says how
+    many tasks it gave, or why this backend cannot be scanned. Returns the rows changed, and
+    that reason when it cannot."""
+    scan = scan_results(app, start, end)
+    if not scan.possible:
+        journal.close_gap(gap_id, "cannot", 0, scan.note)
+        return 0, scan.note
+    changed = journal.store_backend_results(scan.results)
+    note = f"{scan.scanned} results scanned, {len(scan.results)} in the window"
+    if scan.undecodable:
+        note += f", {scan.undecodable} not JSON (never unpickled)"
+    journal.close_gap(gap_id, "filled", changed, note)
+    return changed, None
 
 
 def _json_text(value: Any) -> str:
@@ -109,6 +122,16 @@ def _json_text(value: Any) -> str:
 
 
 class Monitor:
+    """Events -> state -> journal, on the stream's batch thread; reconciliation, gap filling
+    and journal retries on a thread of their own.
+
+    The journal may refuse writes (disk full, read-only, locked, damaged): what it could not
+    take waits in a bounded `Spill` and is retried every `JOURNAL_RETRY_S`, and `on_journal`
+    says at once that the journal is failing, then that it is written again. Any window the
+    journal did not hear (the recorder was not running or disconnected, or the spill
+    overflowed) is recorded as a gap and filled from the result backend (`fill_gap`).
+    """
+
     def __init__(
         self,
         broker_url: str,
@@ -119,11 +142,13 @@ class Monitor:
         on_diff: Callable[[StateDiff], None] | None = None,
         on_status: Callable[[str, str], None] = lambda state, message: None,
         on_reconciled: Callable[[int], None] = lambda count: None,
+        on_journal: Callable[[str, str], None] = lambda state, message: None,
         max_tasks_in_memory: int = 10_000,
         batch_interval: float = 0.1,
         retention_tasks: int = DEFAULT_RETENTION_TASKS,
         retention_age_s: float | None = None,
         reconcile_every_s: float = RECONCILE_STALE_EVERY_S,
+        spill: Spill | None = None,
     ) -> None:
         self.journal = journal
         self.backend_url = backend_url
@@ -132,14 +157,26 @@ class Monitor:
         self.on_diff = on_diff
         self.on_status = on_status
         self.on_reconciled = on_reconciled
+        self.on_journal = on_journal
         self.reconciled = 0
         self.retention_tasks = retention_tasks
         self.retention_age_s = retention_age_s
         self._next_prune = time.monotonic() + PRUNE_EVERY_S
         self._reconciler: threading.Thread | None = None
+        self._keeper: threading.Thread | None = None
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self.reconcile_every_s = reconcile_every_s
+        self.spill = spill if spill is not None else Spill()
+        self.journal_state = JOURNAL_OK
+        self.journal_error = ""
+        self.journal_failing_since: float | None = None
+        self.journal_damaged = False  # the file is not a sound database: no retry will help
+        self._write_lock = threading.Lock()
+        # Until when the journal is known to hold everything: a gap starts there.
+        self._heard_until: float | None = None
+        self._gaps: list[tuple[float, float, str]] = []  # found, not yet in the journal
+        self._gaps_lock = threading.Lock()
         self.stream = EventStream(
             receiver_app(broker_url, config),
             self._on_batch,
@@ -147,31 +184,131 @@ class Monitor:
             batch_interval=batch_interval,
         )
 
+    @property
+    def skipped(self) -> int:
+        """Events and values skipped alone: not decodable, malformed, or not storable."""
+        return self.stream.stats.undecodable + self.state.malformed + self.journal.refused
+
     def start(self) -> None:
+        try:
+            self._heard_until = self.journal.last_write()
+        except Exception as exc:
+            log.info("journal's last write time not read: %s", exc)
         self.stream.start()
-        if self.backend_url and self._reconciler is None:
+        if self._reconciler is None:
             self._reconciler = threading.Thread(
                 target=self._reconcile_loop, name="events-reconcile", daemon=True
             )
             self._reconciler.start()
+        if self._keeper is None:
+            self._keeper = threading.Thread(
+                target=self._keep_journal, name="journal-retry", daemon=True
+            )
+            self._keeper.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
         self._stopping.set()
         self._connected.set()  # wakes the reconciler, which then sees it is stopping
         stopped = self.stream.stop(timeout)
-        if self._reconciler is not None:
-            self._reconciler.join(timeout)
+        for thread in (self._reconciler, self._keeper):
+            if thread is not None:
+                thread.join(timeout)
+        with self._write_lock:
+            if len(self.spill):  # a last try; what stays is after the journal's last write,
+                self._flush_spill()  # so the next start's gap covers it
         self.stream.app.close()  # its producer pool holds a broker connection (enable_events)
         return stopped
 
     def _on_stream_status(self, state: str, message: str) -> None:
+        if state == CONNECTED:
+            # After a start or a reconnect: from the journal's last write to now nothing was
+            # heard. Filled on the reconciler's thread: the receiver must subscribe at once.
+            if self._heard_until is not None:
+                self._add_gap(self._heard_until, time.time(), "not listening (start or reconnect)")
+            self._heard_until = time.time()
         self.on_status(state, message)
         if state == CONNECTED:
-            # After a start or a reconnect: what ended while we were not listening? On its own
-            # thread: the receiver must subscribe at once, or it misses events meanwhile.
             self._connected.set()
 
+    def _add_gap(self, start: float, end: float, reason: str) -> None:
+        with self._gaps_lock:
+            self._gaps.append((start, end, reason))
+
+    # -- the journal: writes, the spill, retries ---------------------------------------------
+    def _store(self, rows: list[TaskRow], events: list[EventRecord]) -> bool:
+        """Write a batch, or keep it in the spill; True when the journal holds it."""
+        with self._write_lock:
+            if not len(self.spill):
+                try:
+                    self.journal.write(rows, events)
+                    self._heard_until = time.time()
+                    return True
+                except JournalUnwritable as exc:
+                    self.spill.add(rows, events)
+                    self._journal_failed(exc)
+                    return False
+            self.spill.add(rows, events)
+            return self._flush_spill()
+
+    def _flush_spill(self) -> bool:
+        spill = self.spill
+        try:
+            self.journal.write(list(spill.rows.values()), list(spill.events))
+        except JournalUnwritable as exc:
+            self._journal_failed(exc)
+            return False
+        held, lost, lost_since = len(spill), spill.lost, spill.lost_since
+        spill.clear()
+        self._heard_until = time.time()
+        message = f"journal written again: {held} rows and events kept in memory are stored"
+        if lost_since is not None:
+            message += f"; {lost} dropped past the memory bound are filled from the backend"
+            self._add_gap(lost_since, time.time(), "journal unwritable, memory bound passed")
+            self._connected.set()  # the reconciler fills it now
+        self.journal_state, self.journal_error, self.journal_failing_since = JOURNAL_OK, "", None
+        self._tell_journal(JOURNAL_OK, message)
+        return True
+
+    def _journal_failed(self, exc: JournalUnwritable) -> None:
+        first = self.journal_state != JOURNAL_FAILING
+        self.journal_state, self.journal_error = JOURNAL_FAILING, str(exc)
+        self.journal_damaged = self.journal_damaged or exc.damaged
+        if first:
+            self.journal_failing_since = time.time()
+            self._tell_journal(
+                JOURNAL_FAILING,
+                f"journal {self.journal.path} cannot be written: {exc}; events are kept in "
+                f"memory (up to {self.spill.max_tasks} tasks) and retried",
+            )
+
+    def _tell_journal(self, state: str, message: str) -> None:
+        (log.warning if state == JOURNAL_FAILING else log.info)("%s", message)
+        try:
+            self.on_journal(state, message)
+        except Exception:  # a listener's bug must not stop the writes
+            log.exception("journal status listener failed")
+
+    def _keep_journal(self) -> None:
+        while not self._stopping.wait(JOURNAL_RETRY_S):
+            with self._write_lock:
+                if len(self.spill):
+                    self._flush_spill()
+                elif self.stream.state == CONNECTED:
+                    self._heard_until = time.time()  # listening, and nothing waits
+
+    # -- reconciliation with the result backend ------------------------------------------------
     def _reconcile_loop(self) -> None:
+        app = backend_app(self.backend_url, self.config) if self._can_reconcile() else None
+        try:
+            self._reconcile_until_stopped(app)
+        finally:
+            if app is not None:
+                app.close()
+
+    def _can_reconcile(self) -> bool:
+        return bool(self.backend_url and urls.scheme_of(self.backend_url))
+
+    def _reconcile_until_stopped(self, app: Celery | None) -> None:
         while not self._stopping.is_set():
             just_connected = self._connected.wait(self.reconcile_every_s)
             if self._stopping.is_set():
@@ -179,6 +316,9 @@ class Monitor:
             if self.stream.state != CONNECTED:
                 continue
             self._connected.clear()
+            self._fill_gaps(app)
+            if app is None:
+                continue
             stale = None if just_connected else time.time() - self.reconcile_every_s
             try:
                 corrected = reconcile(
@@ -195,12 +335,46 @@ class Monitor:
             if corrected:
                 self.on_reconciled(corrected)
 
+    def _fill_gaps(self, app: Celery | None) -> None:
+        with self._gaps_lock:
+            gaps, self._gaps = self._gaps, []
+        for start, end, reason in gaps:
+            try:
+                gap_id = self.journal.open_gap(start, end, reason)
+            except Exception as exc:  # the journal cannot take it yet: try again later
+                log.info("gap not recorded yet: %s", exc)
+                self._add_gap(start, end, reason)
+                continue
+            what = f"{end - start:.1f} s not heard ({reason})"
+            try:
+                if app is None:
+                    self.journal.close_gap(gap_id, "cannot", 0, "no result backend to fill it")
+                    self._tell_journal(JOURNAL_GAP, f"{what}: no result backend to fill it")
+                    continue
+                found, cannot = fill_gap(self.journal, app, gap_id, start, end)
+            except Exception as exc:  # stays "open": listed as not filled
+                self._tell_journal(JOURNAL_GAP, f"{what}: not filled ({type(exc).__name__})")
+                continue
+            filled = f"not filled: {cannot}" if cannot else f"{found} tasks filled from the backend"
+            self._tell_journal(JOURNAL_GAP, f"{what}: {filled}")
+            if found:
+                self.reconciled += found
+                self.on_reconciled(found)
+
     def _on_batch(self, batch: list[dict[str, Any]]) -> None:
         diff = self.state.apply(batch)
-        # The stored rows are read back for a listener (the window); `record` has none.
-        self.journal.write_diff(diff, read_back=self.on_diff is not None)
+        rows = [*diff.tasks_added, *diff.tasks_changed]
+        if self._store(rows, diff.events) and self.on_diff is not None and rows:
+            # The stored rows are read back for a listener (the window); `record` has none.
+            try:
+                diff.journaled = self.journal.rows(row.id for row in rows)
+            except Exception as exc:
+                log.info("journal rows not read back: %s", exc)
         if self.on_diff is not None:
             self.on_diff(diff)
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + PRUNE_EVERY_S
-            self.journal.prune(self.retention_tasks, self.retention_age_s)
+            try:
+                self.journal.prune(self.retention_tasks, self.retention_age_s)
+            except Exception as exc:
+                log.info("journal not pruned: %s", exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from celery.states import PENDING, RETRY, precedence
 from desktop.core.clocks import TRUSTED_WITHIN_S, SenderClocks, drifted
 
 log = logging.getLogger(__name__)
+SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # SQLite's INTEGER is 64-bit signed
 
 _FINISHED = ("succeeded", "failed", "revoked", "rejected")
 _EVENT_TO_STATE: dict[str, str] = dict(TASK_EVENT_TO_STATE)
@@ -39,21 +41,46 @@ _FOLLOWS = {"received": "sent", "started": "received", **dict.fromkeys(_FINISHED
 
 
 def _text(value: Any) -> str | None:
+    """A field as the journal's text. Never raises: an event is outside input (a value too
+    deep for JSON, an int past Python's 4,300 digits, a lone surrogate SQLite cannot store)."""
     if value is None:
         return None
     if isinstance(value, str):
-        return value
+        return value if value.isascii() else _storable(value)
+    for show in (lambda v: json.dumps(v, default=repr), repr):
+        try:
+            return _storable(show(value))
+        except (TypeError, ValueError, RecursionError, MemoryError):
+            continue
+    return f"<{type(value).__name__} not shown: too large or too deeply nested>"
+
+
+def _storable(text: str) -> str:
+    """Text SQLite can store as UTF-8: a lone surrogate becomes its escape."""
     try:
-        return json.dumps(value, default=repr)
-    except (TypeError, ValueError):
-        return repr(value)
+        text.encode()
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
 
 
 def _number(value: Any) -> float | None:
+    """A finite number, or None (SQLite stores NaN as NULL; infinity is no time)."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int past a double's range
+            return None
+        return number if math.isfinite(number) else None
+    return None
+
+
+def sqlite_int(value: Any) -> int | None:
+    """An int SQLite's 64-bit INTEGER can hold, or None (`retries` = 2**63 is no count)."""
+    if type(value) is int and SQLITE_INT_MIN <= value <= SQLITE_INT_MAX:
+        return value
     return None
 
 
@@ -124,10 +151,11 @@ def _task_row(task_id: str, task: dict[str, Any], now: float) -> TaskRow:
     get = task.get
     finished = next((t for t in map(_number, map(get, _FINISHED)) if t), None)
     retries = get("retries")
+    state = task["state"]
     return TaskRow(
         id=task_id,
         name=_text(get("name")),
-        state=task["state"],
+        state=state if isinstance(state, str) else PENDING,
         worker=_text(get("worker")),
         routing_key=_text(get("routing_key")),
         exchange=_text(get("exchange")),
@@ -141,7 +169,7 @@ def _task_row(task_id: str, task: dict[str, Any], now: float) -> TaskRow:
         started=_number(get("started")),
         finished=finished,
         runtime=_number(get("runtime")),
-        retries=retries if isinstance(retries, int) and not isinstance(retries, bool) else None,
+        retries=sqlite_int(retries),
         parent_id=_text(get("parent_id")),
         root_id=_text(get("root_id")),
         eta=_text(get("eta")),
@@ -228,7 +256,11 @@ class ClusterState:
             task = tasks.get(task_id)
             if task is None:  # evicted again within this batch: its events are journaled
                 continue
-            row = _task_row(task_id, task, now)
+            try:
+                row = _task_row(task_id, task, now)
+            except Exception:  # its events are journaled; a row that cannot be made is not
+                diff.malformed += 1
+                continue
             (diff.tasks_added if created else diff.tasks_changed).append(row)
         diff.workers_changed = list(workers.values())
         self.malformed += diff.malformed
@@ -361,5 +393,5 @@ def _fields_text(event: dict[str, Any]) -> str:
     public = {k: v for k, v in event.items() if k not in _PRIVATE_FIELDS}
     try:
         return orjson.dumps(public, default=repr).decode()
-    except (TypeError, orjson.JSONEncodeError):  # ints past 64 bits, non-str keys
+    except (TypeError, orjson.JSONEncodeError):  # ints past 64 bits, non-str keys, nesting
         return _text(public) or "{}"

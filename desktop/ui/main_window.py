@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.app_config import Drift
 from desktop.core.effective_config import EffectiveConfig
+from desktop.core.monitor import JOURNAL_FAILING
 from desktop.core.profiles import ProfileError
 from desktop.core.session import ConnectionFacts
 from desktop.ui.dialogs.profile_dialog import ProfileDialog
@@ -129,6 +130,13 @@ class MainWindow(QMainWindow):
         self.events_label = QLabel("Events: not started")
         self.statusBar().addPermanentWidget(self.events_label)
         session.events_state_changed.connect(self._show_events_state)
+        # Shown only while the journal refuses writes (disk full, read-only): never a quiet
+        # loss of history.
+        self.journal_label = QLabel("Journal: not written")
+        self.journal_label.setStyleSheet("color: #b00020; font-weight: bold")
+        self.journal_label.hide()
+        self.statusBar().addPermanentWidget(self.journal_label)
+        session.journal_state_changed.connect(self._show_journal_state)
         self._restore_geometry()
 
     # -- profiles -------------------------------------------------------------------------------
@@ -174,6 +182,12 @@ class MainWindow(QMainWindow):
     def _show_events_state(self, state: str, message: str) -> None:
         self.events_label.setText(f"Events: {state}")
         self.events_label.setToolTip(message)
+
+    def _show_journal_state(self, state: str, message: str) -> None:
+        failing = state == JOURNAL_FAILING
+        self.journal_label.setVisible(failing)
+        self.journal_label.setToolTip(message)
+        self.statusBar().showMessage(message, 0 if failing else 15_000)
 
     def _open_in_builder(self, task_id: str, whole_workflow: bool) -> None:
         if self.builder.open_from_journal(task_id, whole_workflow):

@@ -61,6 +61,7 @@ class Session(QObject):
     diff_ready = Signal(object)  # StateDiff of the current profile, on the GUI thread
     events_state_changed = Signal(str, str)  # event stream state, message
     reconciled = Signal(int)  # rows corrected from the result backend
+    journal_state_changed = Signal(str, str)  # "ok" / "failing", what happened (monitor.py)
     local_workers_changed = Signal(list)  # list[LocalWorker] of the active profile
     local_worker_message = Signal(str, bool)  # message, is an error
     rows_learned = Signal(object)  # {task id: journal row}: facts learned off the broker
@@ -69,6 +70,7 @@ class Session(QObject):
     _monitor_diff = Signal(int, object)
     _monitor_status = Signal(int, str, str)
     _monitor_reconciled = Signal(int, int)
+    _monitor_journal = Signal(int, str, str)
 
     def __init__(
         self, services: Services, adhoc: Profile | None = None, parent: QObject | None = None
@@ -112,6 +114,7 @@ class Session(QObject):
         self._monitor_diff.connect(self._relay_diff)
         self._monitor_status.connect(self._relay_status)
         self._monitor_reconciled.connect(self._relay_reconciled)
+        self._monitor_journal.connect(self._relay_journal)
 
     # -- profiles ---------------------------------------------------------------------------
     def profile_names(self) -> list[str]:
@@ -207,6 +210,7 @@ class Session(QObject):
                 on_diff=lambda diff: self._monitor_diff.emit(tag, diff),
                 on_status=lambda state, text: self._monitor_status.emit(tag, state, text),
                 on_reconciled=lambda count: self._monitor_reconciled.emit(tag, count),
+                on_journal=lambda state, text: self._monitor_journal.emit(tag, state, text),
             )
             with self._monitors_lock:
                 if self._closed:
@@ -283,6 +287,10 @@ class Session(QObject):
     def _relay_status(self, generation: int, state: str, message: str) -> None:
         if generation == self._journal_generation and not self._closed:
             self.events_state_changed.emit(state, message)
+
+    def _relay_journal(self, generation: int, state: str, message: str) -> None:
+        if generation == self._journal_generation and not self._closed:
+            self.journal_state_changed.emit(state, message)
 
     def _relay_reconciled(self, generation: int, count: int) -> None:
         if generation == self._journal_generation and not self._closed:

@@ -120,3 +120,30 @@ def test_global_key_prefix_is_honoured(embedded_redis: Any, streams: list[EventS
     wait_for(lambda: prefixed in seen.ids(), 10, "the event sent with the key prefix")
     time.sleep(0.3)  # the unprefixed one was sent first: it would have arrived by now
     assert unprefixed not in seen.ids()
+
+
+def test_one_malformed_event_in_a_message_is_skipped_alone(
+    embedded_redis: Any, streams: list[EventStream]
+) -> None:
+    url = embedded_redis.url(7)
+    seen = Collected()
+    stream = start(EventStream(receiver_app(url), seen.batch), streams)
+    now = time.time()
+    good = [{"type": "task-sent", "uuid": str(uuid.uuid4()), "hostname": "c@t", "timestamp": now}
+            for _ in range(2)]  # fmt: skip
+    body = json.dumps([good[0], 42, ["not", "an", "event"], good[1]]).encode()
+    envelope = {
+        "body": base64.b64encode(body).decode(),
+        "content-type": "application/json",
+        "content-encoding": "utf-8",
+        "headers": {},
+        "properties": {"body_encoding": "base64", "delivery_info": {"exchange": "celeryev"}},
+    }
+    client = redis.Redis.from_url(url)
+    try:
+        client.publish("/7.celeryev/task.multi", json.dumps(envelope))
+    finally:
+        client.close()
+    wait_for(lambda: good[1]["uuid"] in seen.ids(), 10, "the event after the malformed ones")
+    assert {good[0]["uuid"], good[1]["uuid"]} <= seen.ids()  # before: the rest was dropped
+    assert stream.stats.undecodable == 2

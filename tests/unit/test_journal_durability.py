@@ -1,0 +1,177 @@
+"""The journal under what it cannot take: a full database (SQLite's own SQLITE_FULL, through
+`max_page_count`), values SQLite cannot hold, a journal written before gaps existed."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kombu import Connection
+
+from desktop.core import journal as journal_module
+from desktop.core.events import event_receiver, receiver_app
+from desktop.core.journal import SCHEMA_VERSION, Journal, JournalUnwritable
+from desktop.core.monitor import JOURNAL_FAILING, JOURNAL_OK, Monitor
+from desktop.core.spill import Spill
+from desktop.core.state import ClusterState
+
+
+def task_events(task_id: str, **extra: Any) -> list[dict[str, Any]]:
+    now = time.time()
+    common = {"uuid": task_id, "hostname": "w@test", "local_received": now}
+    return [
+        {**common, "type": "task-received", "timestamp": now, "name": "t.add", **extra},
+        {**common, "type": "task-succeeded", "timestamp": now + 0.01, "result": "3"},
+    ]
+
+
+def fill_up(journal: Journal) -> None:
+    """The database file may not grow past its current size: SQLite answers SQLITE_FULL."""
+    pages = journal._db.execute("PRAGMA page_count").fetchone()[0]
+    journal._db.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def make_room(journal: Journal) -> None:
+    journal._db.execute("PRAGMA max_page_count = 1073741823")
+
+
+def test_a_full_journal_raises_its_own_error_not_a_failed_rollback(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    state = ClusterState()
+    fill_up(journal)
+    batch = [e for _ in range(300) for e in task_events(str(uuid.uuid4()), args="x" * 500)]
+    diff = state.apply(batch)
+    with pytest.raises(JournalUnwritable) as raised:
+        journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)
+    assert "full" in str(raised.value), raised.value  # not "cannot rollback"
+    assert "SQLITE_FULL" in str(raised.value)
+    assert journal.count() == 0
+    make_room(journal)
+    journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)  # usable again
+    assert journal.count() == 300
+    journal.close()
+
+
+def test_poison_values_skip_only_their_own_event(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    state = ClusterState()
+    good = [str(uuid.uuid4()) for _ in range(50)]
+    batch = [e for task_id in good for e in task_events(task_id)]
+    poison = {
+        "retries": 2**63,  # past SQLite's INTEGER
+        "eta": {"a": [[[[[[[[1]]]]]]]] * 3},
+        "kwargs": 10**5000,  # past Python's int-to-text limit
+        "name": "bad\ud800name",  # a lone surrogate SQLite cannot encode
+    }
+    bad_ids = [str(uuid.uuid4()) for _ in poison]
+    for task_id, (key, value) in zip(bad_ids, poison.items(), strict=True):
+        batch += task_events(task_id, **{key: value})
+    batch.insert(3, {"type": "task-started", "uuid": "nan", "hostname": "w", "timestamp": "x"})
+    batch.insert(7, {"type": "task-started", "uuid": "inf", "hostname": "w", "timestamp": 1e999})
+    diff = state.apply(batch)
+    journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)
+    stored = journal.rows([*good, *bad_ids])
+    assert set(good) <= set(stored)  # before: OverflowError, the whole batch dropped
+    assert all(stored[t]["state"] == "SUCCESS" for t in good)
+    assert stored[bad_ids[0]]["retries"] is None  # stored, without the impossible count
+    assert diff.malformed == 2 and "nan" not in stored and "inf" not in stored
+    journal.close()
+
+
+def test_a_row_sqlite_cannot_hold_is_skipped_alone_and_counted(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    diff = ClusterState().apply(task_events("good") + task_events("bad"))
+    rows = {row.id: row for row in [*diff.tasks_added, *diff.tasks_changed]}
+    from dataclasses import replace
+
+    rows["bad"] = replace(rows["bad"], retries=2**64)  # as if a check were missed
+    skipped = journal.write(rows.values(), diff.events)
+    assert skipped == 1 and journal.refused == 1
+    assert journal.get("good") is not None and journal.get("bad") is None
+    assert len(journal.timeline("bad")) == 2  # its events are kept
+    journal.close()
+
+
+def test_one_malformed_event_in_a_message_is_skipped_alone_on_the_kombu_path() -> None:
+    seen: list[dict[str, Any]] = []
+    malformed: list[Exception] = []
+    app = receiver_app("memory://")
+    with Connection("memory://") as connection:
+        receiver = event_receiver(app, connection, {"*": seen.append}, malformed.append)
+        now = time.time()
+        good = {"type": "task-sent", "uuid": "a", "hostname": "c", "timestamp": now}
+        receiver._receive([good, 42, {"no": "type"}, {**good, "uuid": "b"}], None)
+    app.close()
+    assert [e["uuid"] for e in seen] == ["a", "b"]  # before: the list stopped at 42
+    assert len(malformed) == 2
+
+
+def test_a_refused_batch_waits_in_the_spill_and_is_written_when_there_is_room(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    said: list[tuple[str, str]] = []
+    monitor = Monitor("memory://", "", journal, on_journal=lambda *a: said.append(a))
+    fill_up(journal)
+    ids = [str(uuid.uuid4()) for _ in range(400)]
+    for chunk in range(0, 400, 100):
+        monitor._on_batch(
+            [e for t in ids[chunk : chunk + 100] for e in task_events(t, args="y" * 300)]
+        )
+    assert monitor.journal_state == JOURNAL_FAILING
+    assert said[0][0] == JOURNAL_FAILING and "full" in said[0][1]
+    assert len(monitor.spill.rows) == 400 and monitor.spill.lost == 0
+    make_room(journal)
+    monitor._on_batch(task_events("after"))
+    assert monitor.journal_state == JOURNAL_OK and said[-1][0] == JOURNAL_OK
+    assert journal.count() == 401 and len(monitor.spill) == 0
+    monitor.stream.app.close()
+    journal.close()
+
+
+def test_a_spill_past_its_bound_becomes_a_gap(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    monitor = Monitor("memory://", "", journal, spill=Spill(max_tasks=10, max_events=20))
+    fill_up(journal)
+    monitor._on_batch([e for _ in range(30) for e in task_events(str(uuid.uuid4()))])
+    assert len(monitor.spill.rows) == 10 and monitor.spill.lost == 20 + 40
+    make_room(journal)
+    assert monitor._flush_spill()
+    assert journal.count() == 10
+    assert monitor._gaps and monitor._gaps[0][2].startswith("journal unwritable")
+    monitor._fill_gaps(None)
+    (gap,) = journal.gaps()
+    assert gap.status == "cannot" and "no result backend" in (gap.note or "")
+    monitor.stream.app.close()
+    journal.close()
+
+
+def test_a_journal_of_schema_1_gains_the_gaps_table(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(journal_module._SCHEMA.split("CREATE TABLE IF NOT EXISTS gaps")[0])
+    db.execute("INSERT INTO meta VALUES ('schema', '1')")
+    db.execute("INSERT INTO tasks(id, name, state, updated) VALUES ('t', 'n', 'SUCCESS', 1000.0)")
+    db.commit()
+    db.close()
+    journal = Journal(path)
+    assert journal.last_write() == 1000.0  # no last_write yet: the newest row's time
+    gap_id = journal.open_gap(1000.0, 2000.0, "test")
+    journal.close_gap(gap_id, "filled", 3, "note")
+    assert [(g.status, g.found) for g in journal.gaps()] == [("filled", 3)]
+    journal.close()
+    schema = sqlite3.connect(path).execute("SELECT value FROM meta WHERE key='schema'")
+    assert schema.fetchone()[0] == str(SCHEMA_VERSION)
+
+
+def test_a_file_that_is_not_a_journal_is_reported_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.sqlite3"
+    garbage = b"this is not sqlite" * 1000
+    path.write_bytes(garbage)
+    with pytest.raises(JournalUnwritable, match="not a database"):
+        Journal(path)
+    assert path.read_bytes() == garbage
