@@ -237,8 +237,8 @@ def _rabbitmqctl(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def rabbit_vhost() -> Iterator[str]:
+@contextlib.contextmanager
+def own_vhost() -> Iterator[str]:
     """An AMQP URL on a virtual host of this run's own, so closing "all" its connections
     (`rabbitmqctl close_all_connections --vhost`) touches no one else's; deleted after."""
     base = os.environ.get("CELERY_DESK_TEST_AMQP_URL", DEFAULT_AMQP_URL)
@@ -253,7 +253,7 @@ def rabbit_vhost() -> Iterator[str]:
         pytest.skip(f"rabbitmqctl cannot manage the broker here: {listed.stderr.strip()[:200]}")
     vhost = f"celery-desk-faults-{RUN_ID}-{uuid.uuid4().hex[:6]}"
     parts = urlsplit(base)
-    user = parts.username or "guest"
+    user = unquote(parts.username or "guest")
     for command in (
         ("add_vhost", vhost),
         ("set_permissions", "-p", vhost, user, ".*", ".*", ".*"),
@@ -264,6 +264,20 @@ def rabbit_vhost() -> Iterator[str]:
         yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
     finally:
         _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="module")
+def rabbit_vhost_for_module() -> Iterator[str]:
+    """`own_vhost` for a module-scoped scenario."""
+    with own_vhost() as url:
+        yield url
+
+
+@pytest.fixture
+def rabbit_vhost() -> Iterator[str]:
+    """`own_vhost` for one test."""
+    with own_vhost() as url:
+        yield url
 
 
 def close_rabbit_connections(amqp_url: str) -> int:
