@@ -194,7 +194,7 @@ class Bench:
     prefix: str
 
     def worker(
-        self, broker_url: str, backend_url: str, name: str, **options: object
+        self, broker_url: str, backend_url: str, name: str, concurrency: int = 1
     ) -> WorkerProcess:
         """A `celery -A workers worker` of the demo app on the bench's queue, fast redelivery."""
         return WorkerProcess(
@@ -205,12 +205,14 @@ class Bench:
             queue_prefix=self.prefix,
             name=f"{name}-{uuid.uuid4().hex[:6]}",
             extra_env={"CELERY_DESK_TRANSPORT_OPTIONS": json.dumps(FAST_REDELIVERY)},
-            **options,  # type: ignore[arg-type]
+            concurrency=concurrency,
         )
 
 
 @contextlib.contextmanager
 def bench(root: Path) -> Iterator[Bench]:
+    """Config and data dirs under `root`, file secrets, queue names of its own and the demo
+    app's fast redelivery, in this process's environment until the block ends."""
     prefix = f"f{uuid.uuid4().hex[:8]}-"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("CELERY_DESK_CONFIG_DIR", str(root / "config"))
@@ -223,6 +225,7 @@ def bench(root: Path) -> Iterator[Bench]:
 
 @contextlib.contextmanager
 def killable_redis(root: Path) -> Iterator[KillableRedis]:
+    """A `KillableRedis` under `root`, resumed (if paused) and stopped at the end."""
     server = KillableRedis(root)
     server.start()
     try:
@@ -264,13 +267,6 @@ def own_vhost() -> Iterator[str]:
         yield urlunsplit(parts._replace(path="/" + quote(vhost, safe="")))
     finally:
         _rabbitmqctl("delete_vhost", vhost)
-
-
-@pytest.fixture(scope="module")
-def rabbit_vhost_for_module() -> Iterator[str]:
-    """`own_vhost` for a module-scoped scenario."""
-    with own_vhost() as url:
-        yield url
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,7 @@ from tests.faults.conftest import (
     bench,
     close_rabbit_connections,
     killable_redis,
+    own_vhost,
 )
 from tests.faults.truth import (
     JournalMismatch,
@@ -152,7 +153,7 @@ def _said_during_each_fault(outcome: Outcome, text: str, grace_s: float) -> None
 
 # -- Redis killed and restarted ---------------------------------------------------------------
 @pytest.fixture(scope="module")
-def redis_killed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
+def redis_killed(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """SIGKILL of the broker's redis-server x3 mid-flood, each restarted on its port 1 s later.
     The backend is another Redis: the truth survives."""
     root = tmp_path_factory.mktemp("redis-killed")
@@ -167,7 +168,8 @@ def redis_killed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
             time.sleep(1.0)
             broker.start()
 
-        yield _recorded_scenario(place, broker.url(0), backend.url(0), kill_and_restart)
+        outcome = _recorded_scenario(place, broker.url(0), backend.url(0), kill_and_restart)
+    return outcome  # the servers are gone: the verdict was taken inside
 
 
 @pytest.mark.xfail(
@@ -189,7 +191,7 @@ PAUSE_S = 30.0
 
 
 @pytest.fixture(scope="module")
-def redis_paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
+def redis_paused(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """SIGSTOP of the broker's redis-server for 30 s mid-flood, then SIGCONT: no connection
     closes, every client just stops hearing from it."""
     root = tmp_path_factory.mktemp("redis-paused")
@@ -204,9 +206,10 @@ def redis_paused(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outcome]:
             time.sleep(PAUSE_S)
             broker.resume()
 
-        yield _recorded_scenario(
+        outcome = _recorded_scenario(
             place, broker.url(0), backend.url(0), pause, faults=1, reconnects=False
         )
+    return outcome
 
 
 def test_redis_paused_loses_nothing(redis_paused: Outcome) -> None:
@@ -231,19 +234,21 @@ def test_redis_paused_is_said_while_it_lasts(redis_paused: Outcome) -> None:
 
 # -- RabbitMQ connections closed --------------------------------------------------------------
 @pytest.fixture(scope="module")
-def rabbit_closed(
-    tmp_path_factory: pytest.TempPathFactory, rabbit_vhost_for_module: str
-) -> Iterator[Outcome]:
+def rabbit_closed(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     """`rabbitmqctl close_all_connections` x3 mid-flood on the run's own virtual host; the
     backend is an embedded Redis."""
     root = tmp_path_factory.mktemp("rabbit-closed")
-    vhost_url = rabbit_vhost_for_module
-    with bench(root) as place, redis_server(root / "backend") as backend:
+    with (
+        own_vhost() as vhost_url,
+        bench(root) as place,
+        redis_server(root / "backend") as backend,
+    ):
 
         def close_connections() -> None:
             assert close_rabbit_connections(vhost_url) >= 2  # the worker's and the recorder's
 
-        yield _recorded_scenario(place, vhost_url, backend.url(0), close_connections)
+        outcome = _recorded_scenario(place, vhost_url, backend.url(0), close_connections)
+    return outcome
 
 
 @pytest.mark.rabbitmq
