@@ -43,9 +43,17 @@ from desktop.core.profiles import Endpoints
 log = logging.getLogger(__name__)
 
 CONNECTING, CONNECTED, RECONNECTING, STOPPED = "connecting", "connected", "reconnecting", "stopped"
+# Subscribed, but the broker has stopped answering (paused, overloaded, a network black hole):
+# nothing can be told from silence alone on an idle cluster, so the stream asks (PING) and says so.
+SILENT = "silent"
+# After this long without a byte from Redis the stream sends a PING on its subscription; a broker
+# that has not answered it this much later is called silent. The panel's own bound.
+SILENCE_PING_AFTER_S = 5.0
+SILENT_AFTER_S = 5.0
 Event = dict[str, Any]
 _PMESSAGE = (b"pmessage", "pmessage")
 _PSUBSCRIBE = (b"psubscribe", "psubscribe")
+_PONG = (b"pong", "pong")
 
 
 @dataclass
@@ -294,18 +302,56 @@ class EventStream:
             self._inline = True
             self._connected(where)
             self._wake_workers(receiver)
-            self._read_pubsub(socket_reader, receiver.event_from_message)
+            self._read_pubsub(
+                socket_reader,
+                receiver.event_from_message,
+                lambda: subscription.send_command("PING"),
+                where,
+            )
         finally:
             subscription.disconnect()
 
-    def _read_pubsub(self, socket_reader: _SocketReader, from_message: Callable[..., Any]) -> None:
+    def _read_pubsub(
+        self,
+        socket_reader: _SocketReader,
+        from_message: Callable[..., Any],
+        ping: Callable[[], None] = lambda: None,
+        where: str = "",
+    ) -> None:
+        """Events off the socket until stopped. A paused broker closes nothing: it just stops
+        talking. The subscription is kept (what Redis queued for it meanwhile still arrives, so
+        nothing is lost), and silence is asked about with a PING (Redis answers one on a
+        subscribed connection) and said as `SILENT` until Redis answers again."""
         append = self._buffer.append
         loads, b64decode = orjson.loads, base64.b64decode
         next_reply = socket_reader.next
         interval = self.batch_interval
         next_flush = time.monotonic() + interval
+        heard = time.monotonic()
+        pinged: float | None = None
+        silent_since: float | None = None
         while not self._stop.is_set():
             reply = next_reply(max(0.0, next_flush - time.monotonic()))
+            now = time.monotonic()
+            if reply is not None:
+                heard, pinged = now, None
+                if silent_since is not None:
+                    self._set_state(
+                        CONNECTED,
+                        f"{where} answers again after {now - silent_since + SILENT_AFTER_S:.0f} s"
+                        " of silence; still subscribed, nothing missed",
+                    )
+                    silent_since = None
+            elif pinged is None and now - heard >= SILENCE_PING_AFTER_S:
+                ping()
+                pinged = now
+            elif pinged is not None and silent_since is None and now - pinged >= SILENT_AFTER_S:
+                silent_since = now
+                self._set_state(
+                    SILENT,
+                    f"{where} has not answered for {now - heard:.0f} s (paused, overloaded or "
+                    "unreachable); still subscribed: events sent meanwhile arrive when it answers",
+                )
             if reply is not None and reply[0] in _PMESSAGE:
                 try:
                     envelope = loads(reply[3])

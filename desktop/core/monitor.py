@@ -18,7 +18,7 @@ from kombu.exceptions import ContentDisallowed, DecodeError
 from desktop.core import urls
 from desktop.core.backend_scan import done_at, scan_results
 from desktop.core.effective_config import EffectiveConfig
-from desktop.core.events import CONNECTED, EventStream, receiver_app
+from desktop.core.events import CONNECTED, SILENT, EventStream, receiver_app
 from desktop.core.journal import FINAL_STATES, Journal, JournalUnwritable
 from desktop.core.panel_app import panel_app
 from desktop.core.spill import Spill
@@ -175,6 +175,7 @@ class Monitor:
         self._write_lock = threading.Lock()
         # Until when the journal is known to hold everything: a gap starts there.
         self._heard_until: float | None = None
+        self._stream_state = ""
         self._gaps: list[tuple[float, float, str]] = []  # found, not yet in the journal
         self._gaps_lock = threading.Lock()
         self.stream = EventStream(
@@ -220,9 +221,12 @@ class Monitor:
         return stopped
 
     def _on_stream_status(self, state: str, message: str) -> None:
-        if state == CONNECTED:
+        resumed = state == CONNECTED and self._stream_state == SILENT
+        self._stream_state = state
+        if state == CONNECTED and not resumed:
             # After a start or a reconnect: from the journal's last write to now nothing was
             # heard. Filled on the reconciler's thread: the receiver must subscribe at once.
+            # (A broker that was only silent kept the subscription: nothing was missed.)
             if self._heard_until is not None:
                 self._add_gap(self._heard_until, time.time(), "not listening (start or reconnect)")
             self._heard_until = time.time()

@@ -172,12 +172,6 @@ def redis_killed(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
     return outcome  # the servers are gone: the verdict was taken inside
 
 
-@pytest.mark.xfail(
-    reason="issue 13 defect 2: tasks that ran while the event stream reconnected are never "
-    "filled in from the backend (reconciliation only asks about tasks the journal knows)",
-    strict=True,
-    raises=JournalMismatch,
-)
 def test_redis_killed_three_times_loses_nothing(redis_killed: Outcome) -> None:
     _loses_nothing(redis_killed, f"Redis SIGKILL x{OUTAGES}")
 
@@ -216,12 +210,6 @@ def test_redis_paused_loses_nothing(redis_paused: Outcome) -> None:
     _loses_nothing(redis_paused, f"Redis SIGSTOP {PAUSE_S:.0f} s")
 
 
-@pytest.mark.xfail(
-    reason="issue 13 defect 3: the event stream has no bound on a broker that stops "
-    "answering; record says nothing while Redis is paused",
-    strict=True,
-    raises=AssertionError,
-)
 def test_redis_paused_is_said_while_it_lasts(redis_paused: Outcome) -> None:
     (began, ended), *_ = redis_paused.faults
     said = [
@@ -252,12 +240,6 @@ def rabbit_closed(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
 
 
 @pytest.mark.rabbitmq
-@pytest.mark.xfail(
-    reason="issue 13 defect 2: tasks that ran while the event stream reconnected are never "
-    "filled in from the backend (reconciliation only asks about tasks the journal knows)",
-    strict=True,
-    raises=JournalMismatch,
-)
 def test_rabbitmq_connections_closed_three_times_loses_nothing(rabbit_closed: Outcome) -> None:
     _loses_nothing(rabbit_closed, f"RabbitMQ close_all_connections x{OUTAGES}")
 
@@ -351,12 +333,6 @@ def test_worker_killed_mid_task_on_rabbitmq_runs_it_again(
 
 
 # -- The window SIGKILLed mid-flood -----------------------------------------------------------
-@pytest.mark.xfail(
-    reason="issue 13 defect 2: a restarted recorder never fills the gap the killed window "
-    "left (tasks that ran meanwhile are unknown to the journal)",
-    strict=True,
-    raises=JournalMismatch,
-)
 def test_window_killed_mid_flood_then_record_fills_the_gap(tmp_path: Path, prefix: str) -> None:
     """The real window (offscreen) records a flood; kill -9 of it; 4 s later `record` starts:
     every task the backend knows ends in the journal with its state."""

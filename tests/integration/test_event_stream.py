@@ -147,3 +147,48 @@ def test_one_malformed_event_in_a_message_is_skipped_alone(
     wait_for(lambda: good[1]["uuid"] in seen.ids(), 10, "the event after the malformed ones")
     assert {good[0]["uuid"], good[1]["uuid"]} <= seen.ids()  # before: the rest was dropped
     assert stream.stats.undecodable == 2
+
+
+def test_a_paused_broker_is_said_silent_and_nothing_sent_meanwhile_is_lost(
+    tmp_path: Path, streams: list[EventStream]
+) -> None:
+    """SIGSTOP of redis-server closes no connection: before, the stream said nothing at all.
+    Now it asks (PING), says `silent` while Redis does not answer, keeps its subscription,
+    and what was published during the pause arrives once Redis runs again."""
+    import os
+    import signal
+
+    from desktop.core.events import SILENCE_PING_AFTER_S, SILENT, SILENT_AFTER_S
+    from tests.conftest import redis_server
+
+    states: list[tuple[str, str]] = []
+    with redis_server(tmp_path) as broker:
+        url = broker.url(0)
+        seen = Collected()
+        stream = EventStream(
+            receiver_app(url), seen.batch, lambda state, text: states.append((state, text))
+        )
+        start(stream, streams)
+        pid = broker.status().pid
+        assert pid is not None
+        sent_meanwhile = str(uuid.uuid4())
+        publisher: threading.Thread | None = None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            # A publisher whose PUBLISH waits in Redis's socket until it runs again.
+            publisher = threading.Thread(target=send_task_sent, args=(url, sent_meanwhile))
+            publisher.start()
+            bound = SILENCE_PING_AFTER_S + SILENT_AFTER_S + 3
+            wait_for(lambda: stream.state == SILENT, bound, "the stream to say it is silent")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: stream.state == CONNECTED, 10, "the stream to hear Redis again")
+        wait_for(lambda: sent_meanwhile in seen.ids(), 10, "the event published in the pause")
+        publisher.join(10)
+        assert stream.stats.reconnects == 0  # the subscription was kept, not replaced
+        said = [text for state, text in states if state == SILENT]
+        assert said and "has not answered" in said[0]
+        assert any("answers again" in text for state, text in states if state == CONNECTED)
+        streams.remove(stream)  # stopped while its broker still runs
+        assert stream.stop(), "event stream threads did not stop"
+        stream.app.close()
