@@ -941,8 +941,6 @@ def run(
     import time
     from pathlib import Path
 
-    from kombu.exceptions import OperationalError
-
     from desktop.core import canvas, canvas_checks
     from desktop.core.journal import Journal
     from desktop.core.panel_app import client_app
@@ -976,7 +974,7 @@ def run(
 
         try:
             sent = canvas.send(loaded, app, record, config)
-        except (OSError, OperationalError) as exc:
+        except canvas.SendError as exc:  # what was sent is in the journal, nothing else
             _fail(f"sending failed: {exc}")
         states: dict[str, tuple[str, Any]] = {n.id: ("PENDING", None) for n in sent.nodes}
         deadline = time.monotonic() + timeout

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import json
+import math
+import sys
 import threading
 import uuid
 from collections.abc import Iterator, Mapping
@@ -30,6 +32,12 @@ OPTION_TYPES: dict[str, str] = {
     "expires": "seconds from now (a number) or an ISO 8601 date and time",
 }
 MAX_PRIORITY = 255  # AMQP's limit; Redis priority steps and x-max-priority narrow it further
+# Celery turns a countdown or a numeric expires into a time, now + timedelta(seconds=...)
+# (celery/utils/time.py add_seconds_to_datetime), and a time into UTC and back into the app's
+# zone: all of it must stay inside Python's datetime range (years 1 to 9999). A day's margin at
+# either end leaves room for any time zone (offsets are under 24 hours).
+_ZONE_MARGIN = datetime.timedelta(days=1)
+DATETIME_RANGE = "Python's datetime range, in which Celery computes it"
 
 
 class CanvasError(ValueError):
@@ -101,6 +109,55 @@ def _is_time(text: Any) -> bool:
     return True
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def shown(value: Any) -> str:
+    """A value as JSON for a message, short, whatever it is (a whole number past Python's
+    4300 digits, a float infinity, something that is not JSON at all)."""
+    if isinstance(value, _HugeNumber):
+        return f"a whole number of {value.digits} digits"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 40_000:
+        return f"a whole number of about {int(value.bit_length() * math.log10(2))} digits"
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _utc(moment: datetime.datetime) -> datetime.datetime:
+    return moment if moment.tzinfo is None else moment.astimezone(datetime.UTC).replace(tzinfo=None)
+
+
+def seconds_problem(value: Any, now: datetime.datetime | None = None) -> str:
+    """Why a countdown or a numeric expires could not be sent ('' when it can): a finite
+    number, 0 or more, whose now + seconds is still a datetime."""
+    infinite = isinstance(value, float) and not math.isfinite(value)
+    if not _is_number(value) or infinite or value < 0:
+        return "must be a finite number of seconds, 0 or more"
+    now = _utc(now or datetime.datetime.now(datetime.UTC))
+    latest = datetime.datetime.max - _ZONE_MARGIN
+    if value > (latest - now).total_seconds():
+        return f"must end within the years 1 to 9999 when added to now ({DATETIME_RANGE})"
+    return ""
+
+
+def time_problem(text: str) -> str:
+    """Why an ISO date and time could not be sent ('' when it can): it must be a datetime
+    that Celery can move to UTC and into the app's time zone."""
+    try:
+        moment = _utc(datetime.datetime.fromisoformat(text))
+    except ValueError:
+        return "must be an ISO 8601 date and time, e.g. 2026-11-24T18:00:00+00:00"
+    except OverflowError:
+        return f"must be within the years 1 to 9999 ({DATETIME_RANGE})"
+    if not datetime.datetime.min + _ZONE_MARGIN <= moment <= datetime.datetime.max - _ZONE_MARGIN:
+        return f"must be within the years 1 to 9999 ({DATETIME_RANGE})"
+    return ""
+
+
 def check_options(options: Any, path: str) -> dict[str, Any]:
     if not isinstance(options, dict):
         raise CanvasError(path, f"must be an object, not {_kind(options)}")
@@ -108,20 +165,56 @@ def check_options(options: Any, path: str) -> dict[str, Any]:
         where = f"{path}.{key}"
         if key not in OPTION_TYPES:
             raise CanvasError(where, f"unknown option (allowed: {', '.join(sorted(OPTION_TYPES))})")
-        number = isinstance(value, int | float) and not isinstance(value, bool)
         ok = {
             "queue": isinstance(value, str) and bool(value),
             "routing_key": isinstance(value, str) and bool(value),
             "priority": isinstance(value, int)
             and not isinstance(value, bool)
             and 0 <= value <= MAX_PRIORITY,
-            "countdown": number and value >= 0,
+            "countdown": _is_number(value),
             "eta": _is_time(value),
-            "expires": (number and value >= 0) or _is_time(value),
+            "expires": _is_number(value) or _is_time(value),
         }[key]
         if not ok:
-            raise CanvasError(where, f"must be {OPTION_TYPES[key]}, not {json.dumps(value)}")
+            raise CanvasError(where, f"must be {OPTION_TYPES[key]}, not {shown(value)}")
+        if key in ("countdown", "expires", "eta"):
+            problem = time_problem(value) if isinstance(value, str) else seconds_problem(value)
+            if problem:
+                raise CanvasError(where, f"{problem}, not {shown(value)}")
     return dict(options)
+
+
+class _HugeNumber:
+    """A whole number in a file longer than Python turns into an int (sys.int_max_str_digits,
+    4300 by default): kept as its digit count so the loader can refuse it by its path."""
+
+    def __init__(self, text: str) -> None:
+        self.digits = len(text.lstrip("-"))
+
+
+def _parse_int(text: str) -> int | _HugeNumber:
+    limit = sys.get_int_max_str_digits()
+    if limit and len(text.lstrip("-")) > limit:
+        return _HugeNumber(text)
+    return int(text)
+
+
+def _refuse_huge_numbers(value: Any, path: str) -> None:
+    """A whole number too long for Python's JSON (and so for Celery's serializer here and on
+    the workers) is refused at its place in the arguments."""
+    if isinstance(value, _HugeNumber):
+        limit = sys.get_int_max_str_digits()
+        raise CanvasError(
+            path,
+            f"a whole number of {value.digits} digits: Python, and so Celery's JSON on both "
+            f"ends, reads at most {limit} digits",
+        )
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_huge_numbers(item, f"{path}[{index}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_huge_numbers(item, f"{path}.{key}")
 
 
 def _children(data: dict[str, Any], key: str, path: str, editing: bool) -> list[Node]:
@@ -152,6 +245,8 @@ def node_from_json(data: Any, path: str = "root", *, editing: bool = False) -> N
         kwargs = data.get("kwargs", {})
         if not isinstance(kwargs, dict):
             raise CanvasError(f"{path}.kwargs", f"must be an object, not {_kind(kwargs)}")
+        _refuse_huge_numbers(args, f"{path}.args")
+        _refuse_huge_numbers(kwargs, f"{path}.kwargs")
         immutable = data.get("immutable", False)
         if not isinstance(immutable, bool):
             raise CanvasError(f"{path}.immutable", "must be true (si) or false (s)")
@@ -193,7 +288,7 @@ def node_to_json(node: Node) -> dict[str, Any]:
 def loads(text: str) -> Canvas:
     """A canvas from file text; CanvasError names the first problem and its path."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise CanvasError(
             "file", f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
@@ -206,7 +301,7 @@ def loads(text: str) -> Canvas:
         raise CanvasError("format", f'must be "{FORMAT}" (this is not a Celery Desk canvas)')
     if data.get("version") != VERSION:
         raise CanvasError(
-            "version", f"version {json.dumps(data.get('version'))} is not supported (only 1)"
+            "version", f"version {shown(data.get('version'))} is not supported (only 1)"
         )
     _check_keys(data, {"format", "version", "name", "root"}, {"root"}, "file")
     name = data.get("name", "")
@@ -387,16 +482,34 @@ def _results_not_awaited(app: Any) -> Iterator[None]:
             backend.add_pending_result = own
 
 
+class SendError(Exception):
+    """Sending stopped part way; `sent` are the tasks whose messages the broker took (they are
+    the ones recorded), out of `total`."""
+
+    def __init__(self, cause: BaseException, sent: list[SentNode], total: int) -> None:
+        super().__init__(
+            f"{len(sent)} of {total} task(s) sent, then {type(cause).__name__}: {cause}"
+        )
+        self.sent = sent
+        self.total = total
+
+
 def send(
     canvas: Canvas, app: Any, record: Any = None, config: EffectiveConfig | None = None
 ) -> Sent:
-    """Give every task its id, let `record(SentNode)` keep them (the journal: priority and
-    queue travel in no event), then send. The ids are chosen here rather than read back from
-    Celery: Celery freezes copies of some signatures while sending (the header of a chord, a
-    group followed by a step in a chain), so ids read from our own signatures can be missing
-    or not the ones sent, while an id set beforehand is the one its task message carries.
-    With the app's configuration, a task sent without a queue or priority is recorded with the
-    queue the app's routes pick and the priority the app sends (its task_default_priority)."""
+    """Give every task its id, send, and let `record(SentNode)` keep what went out (the
+    journal: priority and queue travel in no event). The ids are chosen here rather than read
+    back from Celery: Celery freezes copies of some signatures while sending (the header of a
+    chord, a group followed by a step in a chain), so ids read from our own signatures can be
+    missing or not the ones sent, while an id set beforehand is the one its task message
+    carries. With the app's configuration, a task sent without a queue or priority is recorded
+    with the queue the app's routes pick and the priority the app sends (its
+    task_default_priority).
+
+    A task is recorded once the broker has taken its message (Celery's after_task_publish), so
+    a send that fails part way records only what was sent and raises SendError; the tasks
+    Celery hands on inside a message (a chain's later steps, a chord's body: a worker sends
+    them) are recorded when the whole canvas went out."""
     nodes = _sent_nodes(canvas.root, "", {})
     if config is not None:
         for node in nodes:
@@ -405,32 +518,40 @@ def send(
     built = to_signature(
         canvas.root, app, sending=True, task_ids={node.path: node.id for node in nodes}
     )
+    with _results_not_awaited(app), _as_published(nodes) as published:
+        try:
+            result = built.apply_async()
+        except Exception as exc:
+            if record is not None:
+                for node in published:
+                    record(node)
+            raise SendError(exc, list(published), len(nodes)) from exc
     if record is not None:
         for node in nodes:
             record(node)
-    with _results_not_awaited(app), _as_published(nodes) as published:
-        sent = Sent(_root_id(built.apply_async()), nodes)
-    if record is not None:
-        for node in published:
-            record(node)  # what Celery really sent, where it differs from what the canvas said
-    return sent
+    return Sent(_root_id(result), nodes)
 
 
 @contextlib.contextmanager
 def _as_published(nodes: list[SentNode]) -> Iterator[list[SentNode]]:
-    """Each task message as Celery publishes it (`before_task_publish`, in this thread): the
-    queue it is routed to and its priority. A container's options reach its tasks by Celery's
-    own rules (the outer ones win, and some containers drop theirs when sent inside another),
-    so what went out is taken from the message, not worked out again. Yields the nodes whose
-    queue or priority it corrected; a chord's body, which a worker sends later, keeps what the
-    canvas said."""
-    from celery.signals import before_task_publish
+    """Each task message as Celery publishes it, in this thread: `before_task_publish` gives
+    the queue it is routed to and its priority (a container's options reach its tasks by
+    Celery's own rules: the outer ones win, and some containers drop theirs when sent inside
+    another, so what went out is taken from the message, not worked out again);
+    `after_task_publish` says the broker took it. Yields the nodes published so far, in order;
+    a chord's body, which a worker sends later, keeps what the canvas said."""
+    from celery.signals import after_task_publish, before_task_publish
 
     by_id = {node.id: node for node in nodes}
-    corrected: list[SentNode] = []
+    published: list[SentNode] = []
     thread = threading.get_ident()
 
-    def seen(
+    def ours(headers: Any) -> SentNode | None:
+        if threading.get_ident() != thread:
+            return None
+        return by_id.get(str((headers or {}).get("id")))
+
+    def routed(
         sender: Any = None,
         headers: Any = None,
         properties: Any = None,
@@ -438,19 +559,23 @@ def _as_published(nodes: list[SentNode]) -> Iterator[list[SentNode]]:
         declare: Any = None,
         **_: Any,
     ) -> None:
-        node = by_id.get(str((headers or {}).get("id")))
-        if node is None or threading.get_ident() != thread:
+        node = ours(headers)
+        if node is None:
             return
         queue = next((str(q.name) for q in declare or [] if getattr(q, "name", None)), None)
         priority = (properties or {}).get("priority")
-        new_queue = queue or node.queue
-        new_priority = priority if isinstance(priority, int) else node.priority
-        if (new_queue, new_priority) != (node.queue, node.priority):
-            node.queue, node.priority = new_queue, new_priority
-            corrected.append(node)
+        node.queue = queue or node.queue
+        node.priority = priority if isinstance(priority, int) else node.priority
 
-    before_task_publish.connect(seen, weak=False)
+    def taken(sender: Any = None, headers: Any = None, **_: Any) -> None:
+        node = ours(headers)
+        if node is not None:
+            published.append(node)
+
+    before_task_publish.connect(routed, weak=False)
+    after_task_publish.connect(taken, weak=False)
     try:
-        yield corrected
+        yield published
     finally:
-        before_task_publish.disconnect(seen)
+        before_task_publish.disconnect(routed)
+        after_task_publish.disconnect(taken)
