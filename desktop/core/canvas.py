@@ -38,6 +38,12 @@ MAX_PRIORITY = 255  # AMQP's limit; Redis priority steps and x-max-priority narr
 # either end leaves room for any time zone (offsets are under 24 hours).
 _ZONE_MARGIN = datetime.timedelta(days=1)
 DATETIME_RANGE = "Python's datetime range, in which Celery computes it"
+# The panel's own bound on nesting, for containers and for argument values alike: Python's JSON
+# reads about 1000 levels, Celery's messages nest a canvas further (a chain's later steps inside
+# the first message, a chord's body inside its header's), and Celery prepares a chain nested
+# 200 deep in over a second (it copies every level at every level).
+MAX_NESTING = 100
+NESTING_WHY = "the panel's bound: Celery's messages nest a canvas further"
 
 
 class CanvasError(ValueError):
@@ -199,38 +205,54 @@ def _parse_int(text: str) -> int | _HugeNumber:
     return int(text)
 
 
-def _refuse_huge_numbers(value: Any, path: str) -> None:
-    """A whole number too long for Python's JSON (and so for Celery's serializer here and on
-    the workers) is refused at its place in the arguments."""
-    if isinstance(value, _HugeNumber):
-        limit = sys.get_int_max_str_digits()
-        raise CanvasError(
-            path,
-            f"a whole number of {value.digits} digits: Python, and so Celery's JSON on both "
-            f"ends, reads at most {limit} digits",
-        )
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            _refuse_huge_numbers(item, f"{path}[{index}]")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_huge_numbers(item, f"{path}.{key}")
+def argument_problem(value: Any, path: str) -> tuple[str, str] | None:
+    """(path, why) of the first part of an argument that could not be sent, or None: a whole
+    number too long for Python's JSON (and so for Celery's serializer here and on the workers),
+    or lists and objects nested past MAX_NESTING."""
+    stack = [(value, path, 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, _HugeNumber):
+            limit = sys.get_int_max_str_digits()
+            return where, (
+                f"a whole number of {item.digits} digits: Python, and so Celery's JSON on both "
+                f"ends, reads at most {limit} digits"
+            )
+        if isinstance(item, list | dict):
+            if depth >= MAX_NESTING:
+                return where, f"nested more than {MAX_NESTING} levels deep ({NESTING_WHY})"
+            inner = (
+                [(v, f"{where}[{i}]") for i, v in enumerate(item)]
+                if isinstance(item, list)
+                else [(v, f"{where}.{k}") for k, v in item.items()]
+            )
+            stack.extend((v, w, depth + 1) for v, w in reversed(inner))
+    return None
 
 
-def _children(data: dict[str, Any], key: str, path: str, editing: bool) -> list[Node]:
+def _refuse_unsendable(value: Any, path: str) -> None:
+    found = argument_problem(value, path)
+    if found:
+        raise CanvasError(*found)
+
+
+def _children(data: dict[str, Any], key: str, path: str, editing: bool, depth: int) -> list[Node]:
     items = data.get(key)
     if not isinstance(items, list) or not (items or editing):
         raise CanvasError(f"{path}.{key}", "must be a non-empty list of nodes")
     return [
-        node_from_json(item, f"{path}.{key}[{i}]", editing=editing) for i, item in enumerate(items)
+        node_from_json(item, f"{path}.{key}[{i}]", editing=editing, depth=depth + 1)
+        for i, item in enumerate(items)
     ]
 
 
-def node_from_json(data: Any, path: str = "root", *, editing: bool = False) -> Node:
+def node_from_json(data: Any, path: str = "root", *, editing: bool = False, depth: int = 0) -> Node:
     """One node; `editing` lets a chain or group be empty, as the builder's clipboard and drag
     data may hold one a person has not filled yet (files never do)."""
     if not isinstance(data, dict):
         raise CanvasError(path, f"must be an object, not {_kind(data)}")
+    if depth > MAX_NESTING:
+        raise CanvasError(path, f"nested more than {MAX_NESTING} levels deep ({NESTING_WHY})")
     kind = data.get("type")
     if kind == "task":
         _check_keys(
@@ -245,8 +267,8 @@ def node_from_json(data: Any, path: str = "root", *, editing: bool = False) -> N
         kwargs = data.get("kwargs", {})
         if not isinstance(kwargs, dict):
             raise CanvasError(f"{path}.kwargs", f"must be an object, not {_kind(kwargs)}")
-        _refuse_huge_numbers(args, f"{path}.args")
-        _refuse_huge_numbers(kwargs, f"{path}.kwargs")
+        _refuse_unsendable(args, f"{path}.args")
+        _refuse_unsendable(kwargs, f"{path}.kwargs")
         immutable = data.get("immutable", False)
         if not isinstance(immutable, bool):
             raise CanvasError(f"{path}.immutable", "must be true (si) or false (s)")
@@ -254,13 +276,13 @@ def node_from_json(data: Any, path: str = "root", *, editing: bool = False) -> N
         return TaskNode(name, list(args), dict(kwargs), immutable, options)
     if kind in ("chain", "group"):
         _check_keys(data, {"type", "children", "options"}, {"children"}, path)
-        children = _children(data, "children", path, editing)
+        children = _children(data, "children", path, editing, depth)
         options = check_options(data.get("options", {}), f"{path}.options")
         return ChainNode(children, options) if kind == "chain" else GroupNode(children, options)
     if kind == "chord":
         _check_keys(data, {"type", "header", "body", "options"}, {"header", "body"}, path)
-        header = _children(data, "header", path, False)
-        body = node_from_json(data["body"], f"{path}.body", editing=editing)
+        header = _children(data, "header", path, False, depth)
+        body = node_from_json(data["body"], f"{path}.body", editing=editing, depth=depth + 1)
         options = check_options(data.get("options", {}), f"{path}.options")
         return ChordNode(header, body, options)
     raise CanvasError(f"{path}.type", "must be one of task, chain, group, chord")

@@ -19,6 +19,7 @@ from desktop.core.canvas import (
     ChordNode,
     Node,
     TaskNode,
+    argument_problem,
     check_options,
     is_chord_in_chain,
     join_path,
@@ -149,12 +150,14 @@ def check(canvas: Canvas, target: Target) -> list[Problem]:
                 problem = _argument_problem(params, node, receives)
                 if problem:
                     problems.append(Problem(path, f"{node.task} {problem}"))
-        try:
-            json.dumps([node.args, node.kwargs], allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            problems.append(Problem(path, f"arguments are not JSON: {exc}"))
-        except RecursionError:
-            problems.append(Problem(path, "arguments are nested too deeply to be sent"))
+        unsendable = argument_problem(node.args, "args") or argument_problem(node.kwargs, "kwargs")
+        if unsendable:
+            problems.append(Problem(path, f"{unsendable[0]}: {unsendable[1]}"))
+        else:
+            try:
+                json.dumps([node.args, node.kwargs], allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                problems.append(Problem(path, f"arguments are not JSON: {exc}"))
         queue = options.get("queue") or ""
         config = target.config
         if config is not None and config.is_rabbitmq:

@@ -98,8 +98,8 @@ def test_rabbitmq_refuses_a_time_to_live_over_3650_days() -> None:
     in_twenty_years = (
         datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=7300)
     ).isoformat()
-    node = TaskNode("x", options={"expires": in_twenty_years})
-    found = canvas_checks.check(Canvas("", node), rabbit)
+    dated = TaskNode("x", options={"expires": in_twenty_years})
+    found = canvas_checks.check(Canvas("", dated), rabbit)
     assert found and "3650 days" in found[0].message
 
 
