@@ -130,3 +130,20 @@ def test_a_group_inside_a_group_is_sent_with_every_task_recorded() -> None:
     finally:
         app.close()
     assert sorted(recorded) == sorted(n.path for n in sent.nodes) == ["0.0", "0.1.0", "1"]
+
+
+def test_nesting_past_the_panels_bound_is_refused_on_its_node() -> None:
+    limit = canvas.MAX_NESTING
+    deep_args = "[" * (limit + 1) + "]" * (limit + 1)
+    with pytest.raises(CanvasError) as refused:
+        canvas.loads(_document(args=deep_args))
+    assert refused.value.path.startswith("root.children[1].args[0]")
+    assert f"more than {limit} levels" in refused.value.message
+    node: dict[str, Any] = {"type": "task", "task": "t"}
+    for _ in range(limit + 1):
+        node = {"type": "chain", "children": [node]}
+    document = {"format": "celery-desk/canvas", "version": 1, "root": node}
+    with pytest.raises(CanvasError) as refused:
+        canvas.loads(json.dumps(document))
+    assert refused.value.path == "root" + ".children[0]" * (limit + 1)
+    canvas.loads(json.dumps({**document, "root": node["children"][0]}))  # at the bound: taken
