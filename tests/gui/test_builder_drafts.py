@@ -20,6 +20,8 @@ from desktop.core.canvas import Canvas, ChainNode, GroupNode, TaskNode
 from desktop.core.profiles import Profile
 from desktop.core.services import Services
 from desktop.ui.main_window import MainWindow
+from desktop.ui.panels.builder import BuilderPanel
+from tests.gui.conftest import REAL_ASK_UNSAVED
 
 WORK = ChainNode([TaskNode("workers.tasks.add", [1, 2]), GroupNode([])])  # an unfilled group
 
@@ -31,6 +33,12 @@ def _profile(name: str, port: int) -> Profile:
         result_backend=f"redis://127.0.0.1:{port}/1",
         workdir=str(Path(__file__).resolve().parents[2]),
     )
+
+
+@pytest.fixture(autouse=True)
+def real_question(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This module drives the real question (tests/gui/conftest.py answers it elsewhere)."""
+    monkeypatch.setattr(BuilderPanel, "ask_unsaved", REAL_ASK_UNSAVED)
 
 
 @pytest.fixture
