@@ -37,6 +37,9 @@ MAX_PRIORITY = 255  # AMQP's limit; Redis priority steps and x-max-priority narr
 # zone: all of it must stay inside Python's datetime range (years 1 to 9999). A day's margin at
 # either end leaves room for any time zone (offsets are under 24 hours).
 _ZONE_MARGIN = datetime.timedelta(days=1)
+# The same as one number, for the JSON Schema (resources/canvas.schema.json): about 7,900 years,
+# inside that range from any date before the year 2100.
+MAX_SECONDS = 250_000_000_000
 DATETIME_RANGE = "Python's datetime range, in which Celery computes it"
 # The panel's own bound on nesting, for containers and for argument values alike: Python's JSON
 # reads about 1000 levels, Celery's messages nest a canvas further (a chain's later steps inside
@@ -145,8 +148,11 @@ def seconds_problem(value: Any, now: datetime.datetime | None = None) -> str:
         return "must be a finite number of seconds, 0 or more"
     now = _utc(now or datetime.datetime.now(datetime.UTC))
     latest = datetime.datetime.max - _ZONE_MARGIN
-    if value > (latest - now).total_seconds():
-        return f"must end within the years 1 to 9999 when added to now ({DATETIME_RANGE})"
+    if value > min(MAX_SECONDS, (latest - now).total_seconds()):
+        return (
+            f"must end within the years 1 to 9999 when added to now ({DATETIME_RANGE}; "
+            f"at most {MAX_SECONDS:,} s)"
+        )
     return ""
 
 
