@@ -19,14 +19,13 @@ from desktop.core.canvas import (
     ChordNode,
     Node,
     TaskNode,
-    argument_problem,
     check_options,
     is_chord_in_chain,
     join_path,
     options_of,
     passed_down,
-    shown,
 )
+from desktop.core.canvas_values import argument_problem, shown
 
 if TYPE_CHECKING:
     from desktop.core.effective_config import EffectiveConfig

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from desktop.core import canvas, canvas_checks
+from desktop.core import canvas, canvas_checks, canvas_values
 from desktop.core.canvas import Canvas, CanvasError, ChainNode, GroupNode, TaskNode
 from desktop.core.canvas_checks import Target
 from desktop.core.panel_app import panel_app
@@ -58,8 +58,8 @@ def test_times_celery_cannot_compute_are_refused_on_their_node(
 
 
 def test_the_longest_countdown_that_fits_is_taken_and_sent() -> None:
-    past_the_bound = canvas.MAX_SECONDS + 1  # the JSON Schema's maximum too
-    far = canvas.MAX_SECONDS  # about the year 9950
+    past_the_bound = canvas_values.MAX_SECONDS + 1  # the JSON Schema's maximum too
+    far = canvas_values.MAX_SECONDS  # about the year 9950
     canvas.loads(_document({"countdown": far, "expires": far}))
     with pytest.raises(CanvasError):
         canvas.loads(_document({"countdown": past_the_bound}))
@@ -133,7 +133,7 @@ def test_a_group_inside_a_group_is_sent_with_every_task_recorded() -> None:
 
 
 def test_nesting_past_the_panels_bound_is_refused_on_its_node() -> None:
-    limit = canvas.MAX_NESTING
+    limit = canvas_values.MAX_NESTING
     deep_args = "[" * (limit + 1) + "]" * (limit + 1)
     with pytest.raises(CanvasError) as refused:
         canvas.loads(_document(args=deep_args))
