@@ -1075,7 +1075,6 @@ def run(
     from pathlib import Path
 
     from celery.signals import after_task_publish
-    from kombu.exceptions import OperationalError
 
     from desktop.core import canvas, canvas_checks
     from desktop.core.bounds import Watchdog
@@ -1117,7 +1116,7 @@ def run(
         try:
             with guard.waiting_on(f"the broker at {urls.mask(endpoints.broker_url)} (sending)"):
                 sent = canvas.send(loaded, app, record, config)
-        except (OSError, OperationalError) as exc:
+        except canvas.SendError as exc:  # what was sent is in the journal, nothing else
             _fail(f"sending failed: the broker at {urls.mask(endpoints.broker_url)}: {exc}")
         finally:
             after_task_publish.disconnect(published)

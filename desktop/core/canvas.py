@@ -16,6 +16,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
+from desktop.core.canvas_values import (
+    MAX_NESTING,
+    NESTING_WHY,
+    argument_problem,
+    is_number,
+    parse_int,
+    seconds_problem,
+    shown,
+    time_problem,
+)
+
 if TYPE_CHECKING:
     from desktop.core.effective_config import EffectiveConfig
 
@@ -108,36 +119,48 @@ def check_options(options: Any, path: str) -> dict[str, Any]:
         where = f"{path}.{key}"
         if key not in OPTION_TYPES:
             raise CanvasError(where, f"unknown option (allowed: {', '.join(sorted(OPTION_TYPES))})")
-        number = isinstance(value, int | float) and not isinstance(value, bool)
         ok = {
             "queue": isinstance(value, str) and bool(value),
             "routing_key": isinstance(value, str) and bool(value),
             "priority": isinstance(value, int)
             and not isinstance(value, bool)
             and 0 <= value <= MAX_PRIORITY,
-            "countdown": number and value >= 0,
+            "countdown": is_number(value),
             "eta": _is_time(value),
-            "expires": (number and value >= 0) or _is_time(value),
+            "expires": is_number(value) or _is_time(value),
         }[key]
         if not ok:
-            raise CanvasError(where, f"must be {OPTION_TYPES[key]}, not {json.dumps(value)}")
+            raise CanvasError(where, f"must be {OPTION_TYPES[key]}, not {shown(value)}")
+        if key in ("countdown", "expires", "eta"):
+            problem = time_problem(value) if isinstance(value, str) else seconds_problem(value)
+            if problem:
+                raise CanvasError(where, f"{problem}, not {shown(value)}")
     return dict(options)
 
 
-def _children(data: dict[str, Any], key: str, path: str, editing: bool) -> list[Node]:
+def _refuse_unsendable(value: Any, path: str) -> None:
+    found = argument_problem(value, path)
+    if found:
+        raise CanvasError(*found)
+
+
+def _children(data: dict[str, Any], key: str, path: str, editing: bool, depth: int) -> list[Node]:
     items = data.get(key)
     if not isinstance(items, list) or not (items or editing):
         raise CanvasError(f"{path}.{key}", "must be a non-empty list of nodes")
     return [
-        node_from_json(item, f"{path}.{key}[{i}]", editing=editing) for i, item in enumerate(items)
+        node_from_json(item, f"{path}.{key}[{i}]", editing=editing, depth=depth + 1)
+        for i, item in enumerate(items)
     ]
 
 
-def node_from_json(data: Any, path: str = "root", *, editing: bool = False) -> Node:
+def node_from_json(data: Any, path: str = "root", *, editing: bool = False, depth: int = 0) -> Node:
     """One node; `editing` lets a chain or group be empty, as the builder's clipboard and drag
     data may hold one a person has not filled yet (files never do)."""
     if not isinstance(data, dict):
         raise CanvasError(path, f"must be an object, not {_kind(data)}")
+    if depth > MAX_NESTING:
+        raise CanvasError(path, f"nested more than {MAX_NESTING} levels deep ({NESTING_WHY})")
     kind = data.get("type")
     if kind == "task":
         _check_keys(
@@ -152,6 +175,8 @@ def node_from_json(data: Any, path: str = "root", *, editing: bool = False) -> N
         kwargs = data.get("kwargs", {})
         if not isinstance(kwargs, dict):
             raise CanvasError(f"{path}.kwargs", f"must be an object, not {_kind(kwargs)}")
+        _refuse_unsendable(args, f"{path}.args")
+        _refuse_unsendable(kwargs, f"{path}.kwargs")
         immutable = data.get("immutable", False)
         if not isinstance(immutable, bool):
             raise CanvasError(f"{path}.immutable", "must be true (si) or false (s)")
@@ -159,13 +184,13 @@ def node_from_json(data: Any, path: str = "root", *, editing: bool = False) -> N
         return TaskNode(name, list(args), dict(kwargs), immutable, options)
     if kind in ("chain", "group"):
         _check_keys(data, {"type", "children", "options"}, {"children"}, path)
-        children = _children(data, "children", path, editing)
+        children = _children(data, "children", path, editing, depth)
         options = check_options(data.get("options", {}), f"{path}.options")
         return ChainNode(children, options) if kind == "chain" else GroupNode(children, options)
     if kind == "chord":
         _check_keys(data, {"type", "header", "body", "options"}, {"header", "body"}, path)
-        header = _children(data, "header", path, False)
-        body = node_from_json(data["body"], f"{path}.body", editing=editing)
+        header = _children(data, "header", path, False, depth)
+        body = node_from_json(data["body"], f"{path}.body", editing=editing, depth=depth + 1)
         options = check_options(data.get("options", {}), f"{path}.options")
         return ChordNode(header, body, options)
     raise CanvasError(f"{path}.type", "must be one of task, chain, group, chord")
@@ -193,7 +218,7 @@ def node_to_json(node: Node) -> dict[str, Any]:
 def loads(text: str) -> Canvas:
     """A canvas from file text; CanvasError names the first problem and its path."""
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=parse_int)
     except json.JSONDecodeError as exc:
         raise CanvasError(
             "file", f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
@@ -206,7 +231,7 @@ def loads(text: str) -> Canvas:
         raise CanvasError("format", f'must be "{FORMAT}" (this is not a Celery Desk canvas)')
     if data.get("version") != VERSION:
         raise CanvasError(
-            "version", f"version {json.dumps(data.get('version'))} is not supported (only 1)"
+            "version", f"version {shown(data.get('version'))} is not supported (only 1)"
         )
     _check_keys(data, {"format", "version", "name", "root"}, {"root"}, "file")
     name = data.get("name", "")
@@ -387,16 +412,34 @@ def _results_not_awaited(app: Any) -> Iterator[None]:
             backend.add_pending_result = own
 
 
+class SendError(Exception):
+    """Sending stopped part way; `sent` are the tasks whose messages the broker took (they are
+    the ones recorded), out of `total`."""
+
+    def __init__(self, cause: BaseException, sent: list[SentNode], total: int) -> None:
+        super().__init__(
+            f"{len(sent)} of {total} task(s) sent, then {type(cause).__name__}: {cause}"
+        )
+        self.sent = sent
+        self.total = total
+
+
 def send(
     canvas: Canvas, app: Any, record: Any = None, config: EffectiveConfig | None = None
 ) -> Sent:
-    """Give every task its id, let `record(SentNode)` keep them (the journal: priority and
-    queue travel in no event), then send. The ids are chosen here rather than read back from
-    Celery: Celery freezes copies of some signatures while sending (the header of a chord, a
-    group followed by a step in a chain), so ids read from our own signatures can be missing
-    or not the ones sent, while an id set beforehand is the one its task message carries.
-    With the app's configuration, a task sent without a queue or priority is recorded with the
-    queue the app's routes pick and the priority the app sends (its task_default_priority)."""
+    """Give every task its id, send, and let `record(SentNode)` keep what went out (the
+    journal: priority and queue travel in no event). The ids are chosen here rather than read
+    back from Celery: Celery freezes copies of some signatures while sending (the header of a
+    chord, a group followed by a step in a chain), so ids read from our own signatures can be
+    missing or not the ones sent, while an id set beforehand is the one its task message
+    carries. With the app's configuration, a task sent without a queue or priority is recorded
+    with the queue the app's routes pick and the priority the app sends (its
+    task_default_priority).
+
+    A task is recorded once the broker has taken its message (Celery's after_task_publish), so
+    a send that fails part way records only what was sent and raises SendError; the tasks
+    Celery hands on inside a message (a chain's later steps, a chord's body: a worker sends
+    them) are recorded when the whole canvas went out."""
     nodes = _sent_nodes(canvas.root, "", {})
     if config is not None:
         for node in nodes:
@@ -405,32 +448,40 @@ def send(
     built = to_signature(
         canvas.root, app, sending=True, task_ids={node.path: node.id for node in nodes}
     )
+    with _results_not_awaited(app), _as_published(nodes) as published:
+        try:
+            result = built.apply_async()
+        except Exception as exc:
+            if record is not None:
+                for node in published:
+                    record(node)
+            raise SendError(exc, list(published), len(nodes)) from exc
     if record is not None:
         for node in nodes:
             record(node)
-    with _results_not_awaited(app), _as_published(nodes) as published:
-        sent = Sent(_root_id(built.apply_async()), nodes)
-    if record is not None:
-        for node in published:
-            record(node)  # what Celery really sent, where it differs from what the canvas said
-    return sent
+    return Sent(_root_id(result), nodes)
 
 
 @contextlib.contextmanager
 def _as_published(nodes: list[SentNode]) -> Iterator[list[SentNode]]:
-    """Each task message as Celery publishes it (`before_task_publish`, in this thread): the
-    queue it is routed to and its priority. A container's options reach its tasks by Celery's
-    own rules (the outer ones win, and some containers drop theirs when sent inside another),
-    so what went out is taken from the message, not worked out again. Yields the nodes whose
-    queue or priority it corrected; a chord's body, which a worker sends later, keeps what the
-    canvas said."""
-    from celery.signals import before_task_publish
+    """Each task message as Celery publishes it, in this thread: `before_task_publish` gives
+    the queue it is routed to and its priority (a container's options reach its tasks by
+    Celery's own rules: the outer ones win, and some containers drop theirs when sent inside
+    another, so what went out is taken from the message, not worked out again);
+    `after_task_publish` says the broker took it. Yields the nodes published so far, in order;
+    a chord's body, which a worker sends later, keeps what the canvas said."""
+    from celery.signals import after_task_publish, before_task_publish
 
     by_id = {node.id: node for node in nodes}
-    corrected: list[SentNode] = []
+    published: list[SentNode] = []
     thread = threading.get_ident()
 
-    def seen(
+    def ours(headers: Any) -> SentNode | None:
+        if threading.get_ident() != thread:
+            return None
+        return by_id.get(str((headers or {}).get("id")))
+
+    def routed(
         sender: Any = None,
         headers: Any = None,
         properties: Any = None,
@@ -438,19 +489,23 @@ def _as_published(nodes: list[SentNode]) -> Iterator[list[SentNode]]:
         declare: Any = None,
         **_: Any,
     ) -> None:
-        node = by_id.get(str((headers or {}).get("id")))
-        if node is None or threading.get_ident() != thread:
+        node = ours(headers)
+        if node is None:
             return
         queue = next((str(q.name) for q in declare or [] if getattr(q, "name", None)), None)
         priority = (properties or {}).get("priority")
-        new_queue = queue or node.queue
-        new_priority = priority if isinstance(priority, int) else node.priority
-        if (new_queue, new_priority) != (node.queue, node.priority):
-            node.queue, node.priority = new_queue, new_priority
-            corrected.append(node)
+        node.queue = queue or node.queue
+        node.priority = priority if isinstance(priority, int) else node.priority
 
-    before_task_publish.connect(seen, weak=False)
+    def taken(sender: Any = None, headers: Any = None, **_: Any) -> None:
+        node = ours(headers)
+        if node is not None:
+            published.append(node)
+
+    before_task_publish.connect(routed, weak=False)
+    after_task_publish.connect(taken, weak=False)
     try:
-        yield corrected
+        yield published
     finally:
-        before_task_publish.disconnect(seen)
+        before_task_publish.disconnect(routed)
+        after_task_publish.disconnect(taken)

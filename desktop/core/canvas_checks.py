@@ -7,26 +7,34 @@ consumes. Paths are the positions `canvas.send` records (`0.1`).
 
 from __future__ import annotations
 
+import datetime
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from desktop.core.canvas import (
     Canvas,
+    CanvasError,
     ChainNode,
     ChordNode,
     Node,
     TaskNode,
+    check_options,
     is_chord_in_chain,
     join_path,
     options_of,
     passed_down,
 )
+from desktop.core.canvas_values import argument_problem, shown
 
 if TYPE_CHECKING:
     from desktop.core.effective_config import EffectiveConfig
 
 ERROR, WARNING = "error", "warning"
+# RabbitMQ's longest per-message TTL, which Celery sets from `expires` (the `expiration`
+# property, in ms): 315,360,000,000 ms (3650 days) is taken, one more is refused with
+# PRECONDITION_FAILED value_too_large, which closes the channel after the publish returned.
+RABBITMQ_MAX_TTL_S = 315_360_000
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,10 @@ def check(canvas: Canvas, target: Target) -> list[Problem]:
     problems: list[Problem] = []
 
     def visit(node: Node, path: str, receives: bool, inherited: dict[str, Any]) -> None:
+        try:  # the file's own rules again: a canvas built in code, or loaded a while ago
+            check_options(node.options, "options")
+        except CanvasError as exc:
+            problems.append(Problem(path, f"{exc.path}: {exc.message}"))
         options = options_of(node, inherited)
         if isinstance(node, TaskNode):
             check_task(node, path, receives, options)
@@ -137,12 +149,18 @@ def check(canvas: Canvas, target: Target) -> list[Problem]:
                 problem = _argument_problem(params, node, receives)
                 if problem:
                     problems.append(Problem(path, f"{node.task} {problem}"))
-        try:
-            json.dumps([node.args, node.kwargs], allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            problems.append(Problem(path, f"arguments are not JSON: {exc}"))
+        unsendable = argument_problem(node.args, "args") or argument_problem(node.kwargs, "kwargs")
+        if unsendable:
+            problems.append(Problem(path, f"{unsendable[0]}: {unsendable[1]}"))
+        else:
+            try:
+                json.dumps([node.args, node.kwargs], allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                problems.append(Problem(path, f"arguments are not JSON: {exc}"))
         queue = options.get("queue") or ""
         config = target.config
+        if config is not None and config.is_rabbitmq:
+            problems.extend(_ttl_problems(options.get("expires"), path))
         chosen = queue or (config.routed_queue(node.task) if config else "")
         if config is not None:
             problems.extend(_priority_problems(config, node.task, options, chosen, path))
@@ -199,4 +217,29 @@ def _priority_problems(
                     WARNING,
                 )
             ]
+    return []
+
+
+def _ttl_problems(expires: Any, path: str) -> list[Problem]:
+    """RabbitMQ refuses a message whose time to live (Celery's `expires`) is over 3650 days."""
+    if isinstance(expires, str):
+        try:
+            moment = datetime.datetime.fromisoformat(expires)
+            if moment.tzinfo is None:  # Celery reads a naive time as UTC (maybe_make_aware)
+                moment = moment.replace(tzinfo=datetime.UTC)
+            seconds = (moment - datetime.datetime.now(datetime.UTC)).total_seconds()
+        except (ValueError, OverflowError):
+            return []  # the option's own check says what is wrong with it
+    elif isinstance(expires, int | float) and not isinstance(expires, bool):
+        seconds = expires
+    else:
+        return []
+    if seconds > RABBITMQ_MAX_TTL_S:
+        return [
+            Problem(
+                path,
+                f"expires {shown(expires)} is more than RabbitMQ keeps a message "
+                f"({RABBITMQ_MAX_TTL_S} s, 3650 days): it would refuse the message",
+            )
+        ]
     return []

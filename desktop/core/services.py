@@ -47,6 +47,11 @@ class Services:
         key = journal_name(profile.name).removesuffix(".sqlite3")
         return self.paths.data_dir / "workers" / key
 
+    def draft_path(self, profile: Profile) -> Path:
+        """The Builder's unsaved canvas of this profile (canvas_drafts), kept like its history."""
+        key = journal_name(profile.name).removesuffix(".sqlite3")
+        return self.paths.data_dir / "drafts" / f"{key}.json"
+
     def endpoints(self, profile: Profile) -> Endpoints:
         """URLs to connect with, passwords restored; the embedded broker must be running."""
         full = self.profiles.with_secrets(profile)

@@ -151,6 +151,10 @@ class MainWindow(QMainWindow):
     def _switch_profile(self, index: int) -> None:
         name = self.profiles.itemText(index)
         if self.session.profile is None or name != self.session.profile.name:
+            if not self.builder.confirm_leave(f"switching to profile '{name}'"):
+                self.profiles.setCurrentText(self.session.profile.name if self.session.profile
+                                             else "")  # fmt: skip
+                return
             try:
                 self.session.activate(name)
             except ProfileError as exc:
@@ -287,6 +291,9 @@ class MainWindow(QMainWindow):
         return "stop" if clicked is stop else "leave" if clicked is leave else "cancel"
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._ask_on_close and not self.builder.confirm_leave("closing the window"):
+            event.ignore()
+            return
         running = self.session.running_local_workers()
         choice = "stop"
         if running and self._ask_on_close:
@@ -300,4 +307,5 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/tab", self.tabs.currentIndex())
         self.settings.sync()
+        self.builder.drafts.close()  # unsaved and not asked about (a signal): kept as the draft
         event.accept()

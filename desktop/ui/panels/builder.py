@@ -52,6 +52,7 @@ from desktop.core.state import StateDiff, TaskRow
 from desktop.ui.dialogs.task_chooser import TaskChooser
 from desktop.ui.models.canvas import CanvasModel, label, node_mime
 from desktop.ui.models.palette import NameRole, PaletteModel
+from desktop.ui.panels.builder_drafts import DraftKeeper, DraftNote, ask_unsaved
 from desktop.ui.panels.common import muted
 from desktop.ui.session import Session
 from desktop.ui.widgets.canvas_view import FINISHED, CanvasView, NodeState
@@ -79,6 +80,8 @@ class BuilderPanel(QWidget):
         self._example_to_map: Node | None = None  # an example opened before the app was read
 
         self.model = CanvasModel(self)
+        self.drafts = DraftKeeper(self.model, self)
+        self.draft_note = DraftNote()
         self.view = CanvasView(self.model)
         self.palette_model = PaletteModel(self)
         self.editor = NodeEditor()
@@ -99,6 +102,8 @@ class BuilderPanel(QWidget):
         layout.addWidget(split, 1)
 
         self.model.tree_changed.connect(self._tree_changed)
+        self.drafts.failed.connect(self.say)
+        self.draft_note.discard_requested.connect(self.discard_draft)
         self._clean = True
         self.model.undo_stack.cleanChanged.connect(self._clean_changed)
         self._committing = False
@@ -218,6 +223,7 @@ class BuilderPanel(QWidget):
         side = QWidget()
         column = QVBoxLayout(side)
         column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.draft_note)
         self.canvas_scroll = QScrollArea()
         self.canvas_scroll.setWidget(self.view)
         self.canvas_scroll.setWidgetResizable(True)
@@ -266,6 +272,49 @@ class BuilderPanel(QWidget):
         self._fill_palette()
         self._map_example_opened_early()
         self._check()
+        self._use_profile_draft()
+
+    # -- unsaved work -------------------------------------------------------------------------
+    def _use_profile_draft(self) -> None:
+        """Drafts are kept per profile; this one's draft comes back when nothing unsaved is on
+        the canvas (at start, or after a switch where the person saved or discarded)."""
+        profile = self.session.profile
+        self.drafts.use(self.session.services.draft_path(profile) if profile else None)
+        if self.drafts.unsaved():
+            return
+        draft = self.drafts.read()
+        if draft is None or draft.root is None:
+            return
+        self.model.load(Canvas(draft.name, draft.root), draft.file)  # undoable, not clean
+        self.view.zoom_to_fit()
+        self.draft_note.show_restored(draft)
+
+    def discard_draft(self) -> None:
+        """The restored canvas is dropped (undo brings it back) and so is its draft."""
+        self.draft_note.hide()
+        self.model.clear()
+        self.model.undo_stack.setClean()
+        self.drafts.discard()
+        self.say("Draft discarded (Undo brings it back until the window closes).", error=False)
+
+    def ask_unsaved(self, doing: str) -> str:
+        """'save', 'discard' or 'cancel' (a method, so a test can answer it)."""
+        return ask_unsaved(self, doing)
+
+    def confirm_leave(self, doing: str) -> bool:
+        """Before `doing` drops the canvas: True to go on. Unsaved changes are saved, discarded
+        or kept (then nothing happens), as the person answers."""
+        if not self.drafts.unsaved():
+            return True
+        answer = self.ask_unsaved(doing)
+        if answer == "save":
+            return self.save()
+        if answer == "discard":
+            self.model.undo_stack.setClean()
+            self.drafts.discard()
+            self.draft_note.hide()
+            return True
+        return False
 
     def show_app_config(self, config: EffectiveConfig, error: str) -> None:
         self.config = config
@@ -556,6 +605,8 @@ class BuilderPanel(QWidget):
             self.say(mapped.summary()[:1].upper() + mapped.summary()[1:] + ".", error=False)
 
     def open_file(self) -> None:
+        if not self.confirm_leave("opening another canvas"):
+            return
         name, _ = QFileDialog.getOpenFileName(
             self, "Open canvas", str(self.library_dir()), "Canvas (*.json)"
         )
@@ -567,13 +618,17 @@ class BuilderPanel(QWidget):
         entries = canvas_library.entries(self.library_dir())
         own = [e for e in entries if not e.example]
         for entry in own:
-            self.library_menu.addAction(entry.title, partial(self.load_file, entry.path))
+            self.library_menu.addAction(entry.title, partial(self._open_listed, entry.path))
         if not own:
             self.library_menu.addAction("(no saved canvases yet)").setEnabled(False)
         examples = self.library_menu.addMenu("Tutorial examples")
         for entry in entries:
             if entry.example:
-                examples.addAction(entry.title, partial(self.load_file, entry.path))
+                examples.addAction(entry.title, partial(self._open_listed, entry.path))
+
+    def _open_listed(self, path: Path) -> None:
+        if self.confirm_leave("opening another canvas"):
+            self.load_file(path)
 
     def _canvas_or_say(self) -> Canvas | None:
         try:
@@ -737,6 +792,8 @@ class BuilderPanel(QWidget):
 
     def open_canvas(self, drawn: Canvas) -> None:
         """A canvas made elsewhere (a waiting message on the Queues screen), undoable."""
+        if not self.confirm_leave("opening another canvas"):
+            return
         self.model.load(drawn)
         self.view.zoom_to_fit()
         self.view.select(())
@@ -748,6 +805,8 @@ class BuilderPanel(QWidget):
         that was there)."""
         journal = self.session.journal
         row = journal.get(task_id) if journal else None
+        if not self.confirm_leave("opening another canvas"):
+            return False
         if journal is None or row is None:
             self.say(f"Task {task_id} is not in the journal.")
             return False
