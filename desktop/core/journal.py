@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import json
 import math
-import re
 import sqlite3
 import string
 import threading
@@ -20,9 +19,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from desktop.core.paths import profile_key
 from desktop.core.state import EventRecord, StateDiff, TaskRow
 
 SCHEMA_VERSION = 1
+JOURNAL_SUFFIX = ".sqlite3"
 COLUMNS = (
     "id", "name", "state", "queue", "routing_key", "exchange", "priority", "worker",
     "args", "kwargs", "result", "exception", "traceback", "sent", "received", "started",
@@ -108,7 +109,8 @@ def _json_holds(value: Any, depth: int = 0) -> bool:
 
 
 def journal_name(profile_name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", profile_name) + ".sqlite3"
+    """The journal's file name: one per profile name (paths.profile_key), never shared."""
+    return profile_key(profile_name) + JOURNAL_SUFFIX
 
 
 SEARCHED = ("id", "name", "args", "kwargs", "result", "exception")
