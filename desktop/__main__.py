@@ -13,7 +13,14 @@ import click
 
 from desktop.core import urls
 from desktop.core.embedded import EmbeddedBrokerError
-from desktop.core.profiles import Endpoints, Profile, ProfileError, QueueSpec, validate
+from desktop.core.profiles import (
+    Endpoints,
+    Profile,
+    ProfileError,
+    QueueSpec,
+    validate,
+    validate_fields,
+)
 from desktop.core.services import Services
 
 if TYPE_CHECKING:
@@ -22,6 +29,13 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 ADHOC_PROFILE = "command-line"
+# The option that sets each profile field for one command (see `_merge`).
+_OPTION_OF = {
+    "broker_url": "--broker",
+    "result_backend": "--backend",
+    "app_module": "--app",
+    "workdir": "--workdir",
+}
 
 
 @dataclass
@@ -44,9 +58,14 @@ class Selection:
         else:
             base = services.profiles.get(services.profiles.active_name())
         values = {**base.__dict__, **self.overrides}
+        chosen_profile = Profile(**values)
+        errors = validate_fields(chosen_profile)
+        wrong = {_OPTION_OF.get(k, k): v for k, v in errors.items() if k in self.overrides}
+        if wrong:  # a URL that cannot be parsed (say "redis://[::1/0") is refused here
+            raise ProfileError(wrong)
         if values.get("broker_url") and urls.password_of(values["broker_url"]):
             _warn_password_on_command_line()
-        return Profile(**values)
+        return chosen_profile
 
 
 def _warn_password_on_command_line() -> None:
@@ -55,6 +74,21 @@ def _warn_password_on_command_line() -> None:
         "store it in a profile with `celery-desk profile add NAME --broker URL --ask-password`",
         err=True,
     )
+
+
+class DeskGroup(click.Group):
+    """Every command ends with one clear line, never a traceback, when a store of the panel's
+    own (profiles.toml, secrets, the keyring, a journal, a directory) cannot be used."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ProfileError as exc:  # ConfigFileError included: it names the file
+            _profile_errors(exc)
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            _fail(f"{exc.filename}: {exc.strerror or exc}")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -153,7 +187,11 @@ def _merge(ctx: click.Context, /, kwargs: dict[str, Any]) -> Selection:
     )
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=DeskGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @selection_options
 @click.version_option(package_name="celery-desk")
 @click.pass_context
@@ -435,6 +473,10 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
     activate = options.pop("activate")
     replace_existing = options.pop("replace_existing")
     queue_texts = options.pop("queues")
+    given = Profile(name=name, **options)
+    problems = validate_fields(given)
+    if any(k in problems for k in ("broker_url", "result_backend", "management_url")):
+        _profile_errors(ProfileError(problems))
     if urls.password_of(options["broker_url"]) or urls.password_of(options["result_backend"]):
         _warn_password_on_command_line()
     if ask:
@@ -638,7 +680,11 @@ def tasks(
     if not path.exists():
         _fail(f"no history for profile '{item.name}' yet: open the app or run `celery-desk record`")
         return
-    journal = Journal(path)
+    import sqlite3
+
+    from desktop.core.journal import damaged_journal
+
+    journal = Journal(path, read_only=True)  # only read: a journal on a read-only disk serves
     query = TaskQuery(
         state=state.upper() if state else None,
         name=task_name,
@@ -646,8 +692,12 @@ def tasks(
         worker=worker,
         text=search,
     )
-    rows = journal.page(query, 0, limit)
-    journal.close()
+    try:
+        rows = journal.page(query, 0, limit)
+    except sqlite3.DatabaseError as exc:
+        raise damaged_journal(path, exc) from exc
+    finally:
+        journal.close()
     if as_json:
         click.echo(json.dumps([_task_json(r) for r in rows], indent=2))
         return

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import sqlite3
 import string
 import threading
@@ -19,6 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from desktop.core.config_errors import ConfigFileError, file_error
 from desktop.core.paths import profile_key
 from desktop.core.state import EventRecord, StateDiff, TaskRow
 
@@ -197,21 +199,87 @@ class TaskQuery:
         return all(term.holds(row) for term in self.terms())
 
 
+def damaged_journal(path: Path, exc: sqlite3.Error) -> ConfigFileError:
+    """The journal named with what is wrong: a place that cannot be written, or a file that
+    is not a journal."""
+    text = str(exc)
+    if "readonly" in text or "unable to open" in text or "read-only" in text:
+        return ConfigFileError(
+            path, f"cannot be opened for writing ({text}): is its directory read-only?"
+        )
+    return ConfigFileError(
+        path,
+        f"cannot be used as the task history ({exc}): move it aside and a new one is started",
+    )
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open for reading only (`mode=ro`), checked to be a journal. In a directory that cannot
+    be written, SQLite cannot make the WAL's index file, so the file is read as it stands
+    (`immutable=1`: what a writer left in the WAL, never checkpointed, is not seen)."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    attempts = [uri] if os.access(path.parent, os.W_OK) else []
+    attempts.append(uri + "&immutable=1")
+    failure: sqlite3.Error | None = None
+    for attempt in attempts:
+        try:
+            db = sqlite3.connect(attempt, uri=True, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            failure = exc
+            continue
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute("SELECT count(*) FROM tasks WHERE 0").fetchall()
+            return db
+        except sqlite3.Error as exc:
+            db.close()
+            failure = exc
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                break
+    assert failure is not None
+    raise damaged_journal(path, failure) from failure
+
+
 class Journal:
     """Thread-safe: one connection guarded by a lock (writes come from the batch thread)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """With `read_only` nothing is created or written (a journal on a read-only disk can
+        be read); a file that is not a journal raises ConfigFileError naming it."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
+        if read_only:
+            self._db = _connect_read_only(path)
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise file_error(path.parent, exc, "create the journal's directory") from exc
+        try:
+            self._db = self._connect_for_writing(path)
+        except sqlite3.DatabaseError as exc:
+            raise damaged_journal(path, exc) from exc
+
+    @staticmethod
+    def _connect_for_writing(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        try:
+            Journal._prepare(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @staticmethod
+    def _prepare(db: sqlite3.Connection) -> None:
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
         # The window and its ingest process both write (submissions, events): wait, not fail.
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        self._db.execute(
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        db.execute(
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
         )
 

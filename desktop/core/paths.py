@@ -10,6 +10,8 @@ from pathlib import Path
 
 import platformdirs
 
+from desktop.core.config_errors import file_error
+
 APP_NAME = "celery-desk"
 CONFIG_DIR_ENV = "CELERY_DESK_CONFIG_DIR"
 DATA_DIR_ENV = "CELERY_DESK_DATA_DIR"
@@ -80,5 +82,9 @@ class Paths:
         return self.data_dir / "embedded-redis"
 
     def ensure(self) -> None:
+        """Create both directories; one that cannot be made raises ConfigFileError."""
         for directory in (self.config_dir, self.data_dir):
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            try:
+                directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                raise file_error(directory, exc, "create the directory") from exc
