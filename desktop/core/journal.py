@@ -7,7 +7,6 @@ remembers what the panel itself submitted (queue, priority), which events do not
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.config_errors import ConfigFileError, file_error
+from desktop.core.literals import LITERAL_MAX_CHARS, read_literal
 from desktop.core.paths import profile_key
 from desktop.core.state import EventRecord, StateDiff, TaskRow
 
@@ -78,13 +78,16 @@ def stored_value(text: str | None) -> Any:
     The journal keeps these as text in two dialects: Celery's events carry them as Python
     reprs (`argsrepr` "(1, 2)", `kwargsrepr` "{'a': 1}", a result "'hi'"), and a result read
     from the backend is stored as JSON. JSON is tried first, then a Python literal
-    (`ast.literal_eval`: never eval, never unpickle). Text that is neither (an object's repr,
-    a list Celery's repr cut short) or whose value JSON cannot hold (a set, bytes, an infinite
-    float, keys that are not text) comes back as the text itself.
+    (`literals.read_literal`, bounded: never eval, never unpickle). Text that is neither (an
+    object's repr, a list Celery's repr cut short), longer than LITERAL_MAX_CHARS, or whose
+    value JSON cannot hold (a set, bytes, an infinite float, keys that are not text) comes
+    back as the text itself.
     """
     if text is None:
         return None
-    for parse in (json.loads, ast.literal_eval):
+    if len(text) > LITERAL_MAX_CHARS:  # a hostile event's megabytes are shown, not parsed
+        return text
+    for parse in (json.loads, read_literal):
         try:
             value = parse(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
