@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
@@ -58,14 +59,27 @@ class Selection:
         else:
             base = services.profiles.get(services.profiles.active_name())
         values = {**base.__dict__, **self.overrides}
-        chosen_profile = Profile(**values)
-        errors = validate_fields(chosen_profile)
-        wrong = {_OPTION_OF.get(k, k): v for k, v in errors.items() if k in self.overrides}
-        if wrong:  # a URL that cannot be parsed (say "redis://[::1/0") is refused here
+        wrong = {
+            _OPTION_OF[key]: "is not a URL that can be read (its host or port)"
+            for key in ("broker_url", "result_backend")
+            if not _parses(self.overrides.get(key, ""))
+        }
+        if wrong:  # say "redis://[::1/0" here, not as a traceback later
             raise ProfileError(wrong)
+        chosen_profile = Profile(**values)
         if values.get("broker_url") and urls.password_of(values["broker_url"]):
             _warn_password_on_command_line()
         return chosen_profile
+
+
+def _parses(url: str) -> bool:
+    """Whether the URL's host and port can be read (no text of it is echoed: a password with
+    an unencoded `/` would show in Python's port message)."""
+    try:
+        urlsplit(url).port  # noqa: B018 - reading it is the check
+    except ValueError:
+        return False
+    return True
 
 
 def _warn_password_on_command_line() -> None:

@@ -20,7 +20,8 @@ import tomlkit.exceptions
 from kombu.utils.scheduling import CYCLE_ALIASES
 
 from desktop.core import urls
-from desktop.core.config_errors import ConfigFileError, ProfileError, file_error
+from desktop.core.config_errors import ConfigFileError, file_error
+from desktop.core.config_errors import ProfileError as ProfileError  # its home before
 from desktop.core.files import write_atomic
 from desktop.core.paths import Paths
 from desktop.core.secret_store import SecretStore
@@ -206,7 +207,7 @@ def _check_types(values: dict[str, Any]) -> None:
             errors[f"transport.{key}"] = "unknown transport option"
         elif not isinstance(value, wanted) or isinstance(value, bool):
             errors[f"transport.{key}"] = f"must be {_type_name(wanted())}, not {_type_name(value)}"
-        elif wanted is list and not all(
+        elif isinstance(value, list) and not all(
             isinstance(v, int) and not isinstance(v, bool) for v in value
         ):
             errors[f"transport.{key}"] = "must be a list of whole numbers"

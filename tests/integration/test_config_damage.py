@@ -73,7 +73,10 @@ def test_a_damaged_profiles_file_is_named_and_never_written_over(
 
 
 def test_a_bad_url_on_the_command_line_is_refused_by_its_option() -> None:
-    assert_refused(desk("tasks", "--broker", "redis://[::1/0"), "--broker", says="IPv6")
+    assert_refused(desk("tasks", "--broker", "redis://[::1/0"), "--broker", says="can be read")
+    result = desk("tasks", "--backend", "redis://u:pa/ss@h:1/0")
+    assert_refused(result, "--backend", says="can be read")
+    assert "pa" not in result.stderr.replace("can be read", "")
     result = desk("profile", "add", "x", "--broker", "redis://[::1/0", "--no-from-app")
     assert_refused(result, "broker_url", says="IPv6")
 
