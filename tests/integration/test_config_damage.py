@@ -206,12 +206,13 @@ def test_read_only_config_and_data_directories(isolated_config: Paths) -> None:
     _refused(started, "embedded-redis", "Read-only file system")
 
 
-def test_a_config_directory_that_cannot_be_made_is_named(tmp_path: Path) -> None:
+def test_a_config_directory_that_cannot_be_made_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     parent = tmp_path / "locked"
     parent.mkdir()
     config = parent / "celery-desk"
-    env = {**os.environ, "CELERY_DESK_CONFIG_DIR": str(config)}
-    os.environ.update(env)
+    monkeypatch.setenv("CELERY_DESK_CONFIG_DIR", str(config))
     done = _read_only_run(parent, "profile", "list")
     _refused(done, str(config), "cannot create the directory")
 

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -94,6 +95,7 @@ contents = st.one_of(
 )
 
 
+@pytest.mark.slow  # 10,000 cases: about 30 s on a quiet core
 @settings(
     max_examples=int(os.environ.get("PROFILE_FILE_EXAMPLES", "10000")),
     deadline=None,
