@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from PySide6.QtWidgets import QDialog, QDialogButtonBox
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
 from desktop.core.paths import Paths
 from desktop.core.services import Services
+from desktop.ui.dialogs.profile_dialog import ProfileDialog
 from tests.support import shut_down
 
 
@@ -24,4 +26,29 @@ def test_window_on_a_damaged_profiles_file_shows_the_file_and_the_problem(
         assert "profiles.toml" in window.indicator.message
         assert "queues" in window.indicator.message
     finally:
+        shut_down(qtbot, session)
+
+
+def test_saving_a_profile_over_a_damaged_file_says_which_file_and_writes_nothing(
+    qtbot: QtBot, isolated_config: Paths
+) -> None:
+    services = Services.open()
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        damaged = b"# ours\n[[profiles]]\nname = 'a'\nbroker_url = 5\n"
+        isolated_config.profiles_file.write_bytes(damaged)
+        dialog = ProfileDialog(session, None, window)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        dialog.name.setText("fresh")
+        dialog.broker.setText("redis://127.0.0.1:1/0")
+        dialog.backend.setText("")
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+        assert "profiles.toml" in dialog.status.text()
+        assert "broker_url" in dialog.status.text()
+        assert dialog.result() != QDialog.DialogCode.Accepted
+        assert isolated_config.profiles_file.read_bytes() == damaged
+    finally:
+        window.close()
         shut_down(qtbot, session)
