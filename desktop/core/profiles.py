@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import tomlkit
 import tomlkit.exceptions
+import tomlkit.items
 from kombu.utils.scheduling import CYCLE_ALIASES
 
 from desktop.core import urls
@@ -468,16 +469,24 @@ class ProfileStore:
         except tomlkit.exceptions.TOMLKitError as exc:
             raise ConfigFileError(path, f"is not valid TOML: {exc}") from exc
         document["active"] = active
-        old = document.get("profiles")
-        tables = {t.get("name"): t for t in old} if isinstance(old, list) else {}
-        rewritten = tomlkit.aot()
+        tables = document.get("profiles")
+        if not isinstance(tables, tomlkit.items.AoT):  # none yet, or an inline array
+            document.pop("profiles", None)
+            tables = tomlkit.aot()
+            document.append("profiles", tables)
+        wanted = {p.name: p for p in profiles}
+        for index in reversed(range(len(tables))):  # [[profiles]] tables keep their comments
+            if tables[index].get("name") not in wanted:
+                del tables[index]
+        present = {t.get("name"): t for t in tables}
         for profile in profiles:
-            table = tables.get(profile.name)
+            table = present.get(profile.name)
             if table is None:
                 table = tomlkit.table()
-            _update_table(table, profile.to_dict())
-            rewritten.append(table)
-        document["profiles"] = rewritten
+                _update_table(table, profile.to_dict())
+                tables.append(table)
+            else:
+                _update_table(table, profile.to_dict())
         try:
             write_atomic(path, tomlkit.dumps(document), mode=0o600)
         except OSError as exc:
