@@ -14,17 +14,26 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from desktop.__main__ import Selection
 from desktop.core import urls
 from desktop.core.config_errors import ConfigFileError
+from desktop.core.embedded import EmbeddedRedis
 from desktop.core.paths import Paths
 from desktop.core.profiles import Profile, ProfileStore
 from desktop.core.secret_store import FileSecretStore
+from desktop.core.services import Services
 
 _ROOT = Path(
     tempfile.mkdtemp(prefix="profile-files-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
 )
+# Built here, not from the environment: collection runs before the per-test isolation.
 _PATHS = Paths(config_dir=_ROOT, data_dir=_ROOT / "data")
-_STORE = ProfileStore(_PATHS, FileSecretStore(_PATHS.secrets_file))
+_SECRETS = FileSecretStore(_PATHS.secrets_file)
+_SERVICES = Services(
+    _PATHS, _SECRETS, ProfileStore(_PATHS, _SECRETS), EmbeddedRedis(_PATHS.embedded_dir, _SECRETS)
+)
+_SELECTION = Selection()
+_PROFILES_FILE = _SERVICES.paths.profiles_file
 
 scalars = st.one_of(
     st.none(),
@@ -104,13 +113,16 @@ contents = st.one_of(
 )
 @given(contents)
 def test_any_profiles_file_loads_or_raises_the_one_config_error(content: bytes) -> None:
-    _PATHS.profiles_file.write_bytes(content)
+    """As `celery-desk profile list` and every command's profile choice read it."""
+    _PROFILES_FILE.write_bytes(content)
     try:
-        profiles = _STORE.load()
+        profiles = _SERVICES.profiles.load()
+        chosen = _SELECTION.resolve(_SERVICES)
     except ConfigFileError as exc:
-        assert str(_PATHS.profiles_file) in str(exc)
+        assert str(_PROFILES_FILE) in str(exc)
         return
+    assert chosen.name in {p.name for p in profiles}
     for profile in profiles:  # what the commands do next with a loaded profile
-        _STORE.with_secrets(profile).masked()
-        urls.scheme_of(profile.broker_url)
+        _SERVICES.profiles.with_secrets(profile).masked()
+        _SERVICES.journal_path(profile)
         assert profile.broker_kind in ("embedded", "redis", "rabbitmq")
