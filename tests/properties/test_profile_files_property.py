@@ -3,7 +3,9 @@ the one clear error naming the file (issue 13, defect 10): never a traceback."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import string
 import tempfile
 from pathlib import Path
@@ -26,6 +28,7 @@ from desktop.core.services import Services
 _ROOT = Path(
     tempfile.mkdtemp(prefix="profile-files-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)
 )
+atexit.register(shutil.rmtree, _ROOT, ignore_errors=True)
 # Built here, not from the environment: collection runs before the per-test isolation.
 _PATHS = Paths(config_dir=_ROOT, data_dir=_ROOT / "data")
 _SECRETS = FileSecretStore(_PATHS.secrets_file)
