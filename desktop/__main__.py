@@ -709,7 +709,7 @@ def tasks(
     try:
         rows = journal.page(query, 0, limit)
     except sqlite3.DatabaseError as exc:
-        raise damaged_journal(path, exc) from exc
+        raise damaged_journal(path, exc, writing=False) from exc
     finally:
         journal.close()
     if as_json:

@@ -202,11 +202,13 @@ class TaskQuery:
         return all(term.holds(row) for term in self.terms())
 
 
-def damaged_journal(path: Path, exc: sqlite3.Error) -> ConfigFileError:
+def damaged_journal(path: Path, exc: sqlite3.Error, *, writing: bool = True) -> ConfigFileError:
     """The journal named with what is wrong: a place that cannot be written, or a file that
     is not a journal."""
     text = str(exc)
-    if "readonly" in text or "unable to open" in text or "read-only" in text:
+    if "unable to open" in text and not writing:
+        return ConfigFileError(path, f"cannot be read ({text})")
+    if writing and ("readonly" in text or "unable to open" in text or "read-only" in text):
         return ConfigFileError(
             path, f"cannot be opened for writing ({text}): is its directory read-only?"
         )
@@ -221,8 +223,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     be written, SQLite cannot make the WAL's index file, so the file is read as it stands
     (`immutable=1`: what a writer left in the WAL, never checkpointed, is not seen)."""
     uri = path.resolve().as_uri() + "?mode=ro"
-    attempts = [uri] if os.access(path.parent, os.W_OK) else []
-    attempts.append(uri + "&immutable=1")
+    attempts = [uri] if os.access(path.parent, os.W_OK) else [uri, uri + "&immutable=1"]
     failure: sqlite3.Error | None = None
     for attempt in attempts:
         try:
@@ -241,7 +242,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
             if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
                 break
     assert failure is not None
-    raise damaged_journal(path, failure) from failure
+    raise damaged_journal(path, failure, writing=False) from failure
 
 
 class Journal:
