@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QMessageBox
 from pytestqt.qtbot import QtBot
 
-from desktop.app import build_window
+from desktop.app import build_window, run_gui
 from desktop.core.paths import Paths
 from desktop.core.services import Services
 from desktop.ui.dialogs.profile_dialog import ProfileDialog
@@ -52,3 +53,25 @@ def test_saving_a_profile_over_a_damaged_file_says_which_file_and_writes_nothing
     finally:
         window.close()
         shut_down(qtbot, session)
+
+
+def test_the_app_that_cannot_start_says_why_in_a_message_box(
+    qtbot: QtBot, isolated_config: Paths
+) -> None:
+    """`celery-desk --app x` reads the active profile before any window exists."""
+    isolated_config.ensure()
+    isolated_config.profiles_file.write_bytes(b"\xff\xfe not text")
+    shown: list[str] = []
+
+    def read_and_close() -> None:
+        box = QApplication.activeModalWidget()
+        if box is None:
+            QTimer.singleShot(20, read_and_close)
+            return
+        assert isinstance(box, QMessageBox)
+        shown.append(box.text())
+        box.close()
+
+    QTimer.singleShot(20, read_and_close)
+    assert run_gui(None, None, {"app_module": "other"}) == 2
+    assert shown and "profiles.toml" in shown[0] and "UTF-8" in shown[0]
