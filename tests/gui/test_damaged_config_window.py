@@ -72,6 +72,12 @@ def test_the_app_that_cannot_start_says_why_in_a_message_box(
         shown.append(box.text())
         box.close()
 
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    style = app.styleSheet()  # run_gui styles the shared application: undone for later tests
     QTimer.singleShot(20, read_and_close)
-    assert run_gui(None, None, {"app_module": "other"}) == 2
+    try:
+        assert run_gui(None, None, {"app_module": "other"}) == 2
+    finally:
+        app.setStyleSheet(style)
     assert shown and "profiles.toml" in shown[0] and "UTF-8" in shown[0]
