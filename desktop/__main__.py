@@ -11,12 +11,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
 import click
 
 from desktop.core import urls
 from desktop.core.embedded import EmbeddedBrokerError
-from desktop.core.profiles import Endpoints, Profile, ProfileError, QueueSpec, validate
+from desktop.core.profiles import (
+    Endpoints,
+    Profile,
+    ProfileError,
+    QueueSpec,
+    validate,
+    validate_fields,
+)
 from desktop.core.services import Services
 
 if TYPE_CHECKING:
@@ -29,6 +37,13 @@ RECORD_STATUS_EVERY_S = 10.0
 # `record` stops (exit 3) when the journal has refused every write this long: past it, what
 # the bounded spill dropped is better filled by the next start's gap than held on.
 JOURNAL_GIVE_UP_S = 600.0
+# The option that sets each profile field for one command (see `_merge`).
+_OPTION_OF = {
+    "broker_url": "--broker",
+    "result_backend": "--backend",
+    "app_module": "--app",
+    "workdir": "--workdir",
+}
 
 
 @dataclass
@@ -54,13 +69,30 @@ class Selection:
         if any(urls.mask(url) != url for url in self.overrides.values() if "://" in url):
             _warn_password_on_command_line()
         unreadable = {  # a URL given here was never checked by `profile add`
-            key: f"URL {problem}"
+            _OPTION_OF.get(key, key): f"URL {problem}"
             for key, url in self.overrides.items()
             if "://" in url and (problem := urls.unreadable(url))
         }
+        unreadable.update(
+            {  # say "redis://[::1/0" here, not as a traceback later
+                _OPTION_OF[key]: "is not a URL that can be read (its host or port)"
+                for key in ("broker_url", "result_backend")
+                if _OPTION_OF[key] not in unreadable and not _parses(self.overrides.get(key, ""))
+            }
+        )
         if unreadable:
             raise ProfileError(unreadable)
         return Profile(**values)
+
+
+def _parses(url: str) -> bool:
+    """Whether the URL's host and port can be read (no text of it is echoed: a password with
+    an unencoded `/` would show in Python's port message)."""
+    try:
+        urlsplit(url).port  # noqa: B018 - reading it is the check
+    except ValueError:
+        return False
+    return True
 
 
 def _warn_password_on_command_line() -> None:
@@ -69,6 +101,21 @@ def _warn_password_on_command_line() -> None:
         "store it in a profile with `celery-desk profile add NAME --broker URL --ask-password`",
         err=True,
     )
+
+
+class DeskGroup(click.Group):
+    """Every command ends with one clear line, never a traceback, when a store of the panel's
+    own (profiles.toml, secrets, the keyring, a journal, a directory) cannot be used."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ProfileError as exc:  # ConfigFileError included: it names the file
+            _profile_errors(exc)
+        except OSError as exc:
+            if exc.filename is None:
+                raise
+            _fail(f"{exc.filename}: {exc.strerror or exc}")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -180,7 +227,11 @@ def _merge(ctx: click.Context, /, kwargs: dict[str, Any]) -> Selection:
     )
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=DeskGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @selection_options
 @click.version_option(package_name="celery-desk")
 @click.pass_context
@@ -462,6 +513,10 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
     activate = options.pop("activate")
     replace_existing = options.pop("replace_existing")
     queue_texts = options.pop("queues")
+    given = Profile(name=name, **options)
+    problems = validate_fields(given)
+    if any(k in problems for k in ("broker_url", "result_backend", "management_url")):
+        _profile_errors(ProfileError(problems))
     if urls.password_of(options["broker_url"]) or urls.password_of(options["result_backend"]):
         _warn_password_on_command_line()
     if ask:
@@ -745,7 +800,11 @@ def tasks(
     if not path.exists():
         _fail(f"no history for profile '{item.name}' yet: open the app or run `celery-desk record`")
         return
-    journal = Journal(path)
+    import sqlite3
+
+    from desktop.core.journal import damaged_journal
+
+    journal = Journal(path, read_only=True)  # only read: a journal on a read-only disk serves
     query = TaskQuery(
         state=state.upper() if state else None,
         name=task_name,
@@ -753,8 +812,12 @@ def tasks(
         worker=worker,
         text=search,
     )
-    rows = journal.page(query, 0, limit)
-    journal.close()
+    try:
+        rows = journal.page(query, 0, limit)
+    except sqlite3.DatabaseError as exc:
+        raise damaged_journal(path, exc, writing=False) from exc
+    finally:
+        journal.close()
     if as_json:
         click.echo(json.dumps([_task_json(r) for r in rows], indent=2))
         return

@@ -16,9 +16,9 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QSocketNotifier
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
-from desktop.core.profiles import Profile
+from desktop.core.profiles import Profile, ProfileError
 from desktop.core.services import Services
 from desktop.ui.main_window import MainWindow
 from desktop.ui.session import Session
@@ -80,14 +80,19 @@ def run_gui(
     app.setApplicationName("Celery Desk")
     app.setOrganizationName("celery-desk")
     app.setStyleSheet(STYLESHEET)
-    services = Services.open(config_dir)
-    adhoc = None
-    if overrides and overrides.get("broker_url"):
-        adhoc = replace(Profile(name="command-line", result_backend=""), **overrides)
-    elif overrides:
-        base = services.profiles.get(profile_name or services.profiles.active_name())
-        adhoc = replace(base, name="command-line", **overrides)
-    session, window = build_window(services, adhoc)
+    try:
+        services = Services.open(config_dir)
+        adhoc = None
+        if overrides and overrides.get("broker_url"):
+            adhoc = replace(Profile(name="command-line", result_backend=""), **overrides)
+        elif overrides:
+            base = services.profiles.get(profile_name or services.profiles.active_name())
+            adhoc = replace(base, name="command-line", **overrides)
+        session, window = build_window(services, adhoc)
+    except ProfileError as exc:  # a damaged profiles.toml, secrets file or keyring: say which
+        log.error("cannot start: %s", exc)
+        QMessageBox.critical(None, "Celery Desk cannot start", str(exc))
+        return 2
 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)

@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -218,17 +219,20 @@ def _run_probe(profile: Profile, endpoints: Endpoints | None, timeout: float) ->
     with _running_lock:
         _running.add(child)
     try:
-        stdout, stderr = child.communicate(timeout=timeout)
+        stdout, stderr = _read_report(child, timeout)
     except subprocess.TimeoutExpired as exc:
-        _kill_group(child)
-        child.communicate()
         raise AppConfigError(
             f"importing '{profile.app_module}' did not finish within {timeout:.0f} s"
         ) from exc
     finally:
+        _kill_group(child)  # what the app started at import (threads, processes) goes too
+        child.wait()
+        for pipe in (child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
         with _running_lock:
             _running.discard(child)
-    if child.returncode and child.returncode < 0:
+    if child.returncode and child.returncode < 0 and app_probe.MARKER.encode() not in stdout:
         raise AppConfigError(f"reading '{profile.app_module}' was stopped")
     return parse_probe_output(
         stdout.decode("utf-8", "replace"),
@@ -236,6 +240,45 @@ def _run_probe(profile: Profile, endpoints: Endpoints | None, timeout: float) ->
         profile.app_module,
         secrets,
     )
+
+
+def _read_report(child: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes]:
+    """The probe's output up to its report line. Not to the end of its pipes: a process the
+    app started at import inherits them and would hold them open until the timeout, and the
+    import's real error would be said as "did not finish"."""
+    assert child.stdout is not None and child.stderr is not None
+    deadline = time.monotonic() + timeout
+    marker = app_probe.MARKER.encode()
+    out, err = bytearray(), bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(child.stdout, selectors.EVENT_READ, out)
+        selector.register(child.stderr, selectors.EVENT_READ, err)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(child.args, timeout)
+            for key, _events in selector.select(left):
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                key.data.extend(chunk)
+            if _holds_report(out, marker):
+                break
+    return bytes(out), bytes(err)
+
+
+def _holds_report(out: bytearray, marker: bytes) -> bool:
+    """The last line is the probe's whole report (an app may print a look-alike at import)."""
+    if not out.endswith(b"\n"):
+        return False
+    last = bytes(out[out.rfind(b"\n", 0, len(out) - 1) + 1 :])
+    if not last.startswith(marker):
+        return False
+    try:
+        json.loads(last[len(marker) :])
+    except ValueError:
+        return False
+    return True
 
 
 def _scheme_hint(profile: Profile, endpoints: Endpoints | None) -> str:

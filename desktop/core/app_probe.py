@@ -310,7 +310,7 @@ def main() -> int:
     except BaseException as exc:  # report anything user code raises, including SystemExit
         result = {
             "ok": False,
-            "error": f"{type(exc).__name__}: {exc}",
+            "error": _error_line(exc, workdir),
             "traceback": traceback.format_exc(limit=8),
         }
         try:  # the transport's defaults still hold, from the kombu this interpreter has
@@ -324,7 +324,29 @@ def main() -> int:
             result["fallback_error"] = f"{type(inner).__name__}: {inner}"
     sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")
     sys.stdout.flush()
-    return 0
+    sys.stderr.flush()
+    # Not `return`: a thread the app started at import would keep the interpreter alive.
+    os._exit(0)
+
+
+def _error_line(exc: BaseException, workdir: str) -> str:
+    """The exception's last line and where in the person's own code it was raised
+    ("RuntimeError: no settings (tasks.py:12)"): what a person needs to fix the import."""
+    line = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    root = os.path.realpath(workdir) + os.sep
+    if isinstance(exc, SyntaxError) and exc.filename:
+        found: tuple[str, int | None] | None = (exc.filename, exc.lineno)
+    else:
+        frames = traceback.extract_tb(exc.__traceback__)
+        own = [f for f in frames if os.path.realpath(f.filename).startswith(root)]
+        chosen = (own or frames)[-1] if (own or frames) else None
+        found = (chosen.filename, chosen.lineno) if chosen else None
+    if found is None:
+        return line
+    filename, lineno = found
+    real = os.path.realpath(filename)
+    shown = real[len(root) :] if real.startswith(root) else filename
+    return f"{line} ({shown}:{lineno})"
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@ run them off the GUI thread."""
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
 from celery import Celery
+
+from desktop.core.literals import LiteralRefused, read_literal
 
 TERMINATE_SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGUSR1")
 
@@ -34,8 +35,8 @@ def literal(text: str | None, empty: Any) -> Any:
             "so they cannot be sent again exactly"
         )
     try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
+        return read_literal(text)
+    except LiteralRefused as exc:
         raise ControlError(
             f"cannot read the arguments back: {text[:80]!r} is not a literal"
         ) from exc

@@ -97,6 +97,22 @@ def free_port(preferred: int | None = None) -> int:
     raise EmbeddedBrokerError("no free TCP port on 127.0.0.1")
 
 
+def redis_quoted(value: str) -> str:
+    """`value` as one argument of redis.conf: in double quotes, with `\\` and `"` escaped and
+    every byte outside printable ASCII as `\\xHH`, as Redis's own parser (sdssplitargs) reads
+    it. A data directory named `a" b\\` then stays one path, never a second directive."""
+    out = []
+    for byte in value.encode("utf-8", "surrogateescape"):
+        char = chr(byte)
+        if char in '\\"':
+            out.append("\\" + char)
+        elif 32 <= byte < 127:
+            out.append(char)
+        else:
+            out.append(f"\\x{byte:02x}")
+    return '"' + "".join(out) + '"'
+
+
 def _is_our_server(pid: int, port: int) -> bool:
     """The pid still belongs to a redis-server on our port (pids get reused)."""
     argv = argv_of(pid)
@@ -240,14 +256,14 @@ class EmbeddedRedis:
             f"port {port}",
             "protected-mode yes",
             f"requirepass {self.password}",
-            f'dir "{self.data_dir}"',
+            f"dir {redis_quoted(str(self.data_dir))}",
             "appendonly yes",
             'appendfilename "appendonly.aof"',
             "appendfsync everysec",
             'save ""',
             "daemonize no",
             'logfile ""',
-            f'pidfile "{self.directory / "redis.pid"}"',
+            f"pidfile {redis_quoted(str(self.directory / 'redis.pid'))}",
         ]
         write_atomic(self.config_file, "\n".join(lines) + "\n", mode=0o600)
 

@@ -7,11 +7,9 @@ remembers what the panel itself submitted (queue, priority), which events do not
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 import os
-import re
 import sqlite3
 import string
 import threading
@@ -21,10 +19,14 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from desktop.core.config_errors import ConfigFileError
+from desktop.core.literals import LITERAL_MAX_CHARS, read_literal
+from desktop.core.paths import profile_key
 from desktop.core.state import EventRecord, StateDiff, TaskRow
 
 # 2: the `gaps` table (windows the journal did not hear, and how they were filled).
 SCHEMA_VERSION = 2
+JOURNAL_SUFFIX = ".sqlite3"
 COLUMNS = (
     "id", "name", "state", "queue", "routing_key", "exchange", "priority", "worker",
     "args", "kwargs", "result", "exception", "traceback", "sent", "received", "started",
@@ -163,13 +165,16 @@ def stored_value(text: str | None) -> Any:
     The journal keeps these as text in two dialects: Celery's events carry them as Python
     reprs (`argsrepr` "(1, 2)", `kwargsrepr` "{'a': 1}", a result "'hi'"), and a result read
     from the backend is stored as JSON. JSON is tried first, then a Python literal
-    (`ast.literal_eval`: never eval, never unpickle). Text that is neither (an object's repr,
-    a list Celery's repr cut short) or whose value JSON cannot hold (a set, bytes, an infinite
-    float, keys that are not text) comes back as the text itself.
+    (`literals.read_literal`, bounded: never eval, never unpickle). Text that is neither (an
+    object's repr, a list Celery's repr cut short), longer than LITERAL_MAX_CHARS, or whose
+    value JSON cannot hold (a set, bytes, an infinite float, keys that are not text) comes
+    back as the text itself.
     """
     if text is None:
         return None
-    for parse in (json.loads, ast.literal_eval):
+    if len(text) > LITERAL_MAX_CHARS:  # a hostile event's megabytes are shown, not parsed
+        return text
+    for parse in (json.loads, read_literal):
         try:
             value = parse(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
@@ -196,7 +201,8 @@ def _json_holds(value: Any, depth: int = 0) -> bool:
 
 
 def journal_name(profile_name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", profile_name) + ".sqlite3"
+    """The journal's file name: one per profile name (paths.profile_key), never shared."""
+    return profile_key(profile_name) + JOURNAL_SUFFIX
 
 
 SEARCHED = ("id", "name", "args", "kwargs", "result", "exception")
@@ -283,13 +289,61 @@ class TaskQuery:
         return all(term.holds(row) for term in self.terms())
 
 
+def damaged_journal(path: Path, exc: sqlite3.Error, *, writing: bool = True) -> ConfigFileError:
+    """The journal named with what is wrong: a place that cannot be written, or a file that
+    is not a journal."""
+    text = str(exc)
+    if "unable to open" in text and not writing:
+        return ConfigFileError(path, f"cannot be read ({text})")
+    if writing and ("readonly" in text or "unable to open" in text or "read-only" in text):
+        return ConfigFileError(
+            path, f"cannot be opened for writing ({text}): is its directory read-only?"
+        )
+    return ConfigFileError(
+        path,
+        f"cannot be used as the task history ({exc}): move it aside and a new one is started",
+    )
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """Open for reading only (`mode=ro`), checked to be a journal. In a directory that cannot
+    be written, SQLite cannot make the WAL's index file, so the file is read as it stands
+    (`immutable=1`: what a writer left in the WAL, never checkpointed, is not seen)."""
+    uri = path.resolve().as_uri() + "?mode=ro"
+    attempts = [uri] if os.access(path.parent, os.W_OK) else [uri, uri + "&immutable=1"]
+    failure: sqlite3.Error | None = None
+    for attempt in attempts:
+        try:
+            db = sqlite3.connect(attempt, uri=True, check_same_thread=False, isolation_level=None)
+        except sqlite3.Error as exc:
+            failure = exc
+            continue
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout=5000")
+            db.execute("SELECT count(*) FROM tasks WHERE 0").fetchall()
+            return db
+        except sqlite3.Error as exc:
+            db.close()
+            failure = exc
+            if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+                break
+    assert failure is not None
+    raise damaged_journal(path, failure, writing=False) from failure
+
+
 class Journal:
     """Thread-safe: one connection guarded by a lock (writes come from the batch thread)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """With `read_only` nothing is created or written (a journal on a read-only disk can
+        be read); a file that is not a journal raises ConfigFileError naming it."""
         self.path = path
         self._lock = threading.Lock()
         self.refused = 0  # rows and events skipped alone because SQLite cannot hold a value
+        if read_only:
+            self._db = _connect_read_only(path)
+            return
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)

@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import tomli_w
+import tomlkit
+import tomlkit.exceptions
+import tomlkit.items
 from kombu.utils.scheduling import CYCLE_ALIASES
 
 from desktop.core import urls
+from desktop.core.config_errors import ConfigFileError, file_error
+from desktop.core.config_errors import ProfileError as ProfileError  # its home before
 from desktop.core.files import write_atomic
 from desktop.core.paths import Paths
 from desktop.core.secret_store import SecretStore
@@ -154,6 +158,7 @@ class Profile:
         if unknown:
             raise ProfileError({"profile": f"unknown setting(s): {', '.join(sorted(unknown))}"})
         values = dict(data)
+        _check_types(values)
         transport, queues = _from_legacy(
             values.pop("transport", None) or {}, values.pop("queues", None) or []
         )
@@ -174,12 +179,60 @@ class Profile:
             raise ProfileError({"profile": f"malformed profile: {exc}"}) from exc
 
 
-class ProfileError(ValueError):
-    """Field-level problems, keyed by field path (`broker_url`, `queues[1].name`)."""
+_TEXT_FIELDS = tuple(name for name, f in Profile.__dataclass_fields__.items() if f.type == "str")
+_TRANSPORT_TYPES: dict[str, type] = {
+    name: str if f.type == "str | None" else list if f.type == "list[int] | None" else int
+    for name, f in TransportOverrides.__dataclass_fields__.items()
+}
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+def _type_name(value: Any) -> str:
+    return {str: "text", int: "a whole number", list: "a list", dict: "a table"}.get(
+        type(value), type(value).__name__
+    )
+
+
+def _check_types(values: dict[str, Any]) -> None:
+    """Each value of a profile read from a file has the type its field takes: a hand-edited
+    file (`queues = 5`, `broker_url = 1`) is refused by field, never met later as a crash."""
+    errors: dict[str, str] = {}
+    for name in _TEXT_FIELDS:
+        if name in values and not isinstance(values[name], str):
+            errors[name] = f"must be text, not {_type_name(values[name])}"
+    transport = values.get("transport")
+    if transport is not None and not isinstance(transport, dict):
+        errors["transport"] = f"must be a table, not {_type_name(transport)}"
+    for key, value in (transport if isinstance(transport, dict) else {}).items():
+        wanted = _TRANSPORT_TYPES.get(key)
+        if wanted is None:
+            errors[f"transport.{key}"] = "unknown transport option"
+        elif not isinstance(value, wanted) or isinstance(value, bool):
+            errors[f"transport.{key}"] = f"must be {_type_name(wanted())}, not {_type_name(value)}"
+        elif isinstance(value, list) and not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            errors[f"transport.{key}"] = "must be a list of whole numbers"
+    queues = values.get("queues")
+    if queues is not None and not isinstance(queues, list):
+        errors["queues"] = f"must be a list of tables, not {_type_name(queues)}"
+    for index, queue in enumerate(queues if isinstance(queues, list) else []):
+        where = f"queues[{index}]"
+        if not isinstance(queue, dict):
+            errors[where] = f"must be a table, not {_type_name(queue)}"
+            continue
+        unknown = set(queue) - {"name", "max_priority", "routing_keys"}
+        if unknown:
+            errors[where] = f"unknown setting(s): {', '.join(sorted(unknown))}"
+        if not isinstance(queue.get("name"), str):
+            errors[f"{where}.name"] = "must be text"
+        priority = queue.get("max_priority")
+        if priority is not None and (not isinstance(priority, int) or isinstance(priority, bool)):
+            errors[f"{where}.max_priority"] = "must be a whole number"
+        keys = queue.get("routing_keys", [])
+        if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
+            errors[f"{where}.routing_keys"] = "must be a list of text"
+    if errors:
+        raise ProfileError(errors)
 
 
 def _check_url(value: str, schemes: tuple[str, ...], what: str) -> str | None:
@@ -219,6 +272,19 @@ def _dotted(value: str) -> bool:
 
 def validate(profile: Profile) -> dict[str, str]:
     """Every problem with the profile, by field; empty when it may be saved."""
+    errors = validate_fields(profile)
+    if profile.workdir and not Path(profile.workdir).expanduser().is_dir():
+        errors["workdir"] = f"Working directory '{profile.workdir}' does not exist"
+    if profile.python:
+        interpreter = Path(profile.python).expanduser()
+        if not (interpreter.is_file() and os.access(interpreter, os.X_OK)):
+            errors["python"] = f"Python interpreter '{profile.python}' is not an executable file"
+    return errors
+
+
+def validate_fields(profile: Profile) -> dict[str, str]:
+    """The problems of the profile's own values, by field, without asking the machine whether
+    its directory and interpreter exist (what a profile read from the file must pass)."""
     errors: dict[str, str] = {}
     if not _NAME_RE.match(profile.name or ""):
         errors["name"] = (
@@ -240,14 +306,8 @@ def validate(profile: Profile) -> dict[str, str]:
         errors["result_backend"] = "'embedded' result backend needs the embedded broker"
     if not profile.app_module or not _dotted(profile.app_module):
         errors["app_module"] = "App module must be a dotted Python name such as 'workers'"
-    if profile.workdir and not Path(profile.workdir).expanduser().is_dir():
-        errors["workdir"] = f"Working directory '{profile.workdir}' does not exist"
     if profile.django_settings and not _dotted(profile.django_settings):
         errors["django_settings"] = "DJANGO_SETTINGS_MODULE must be a dotted name"
-    if profile.python:
-        interpreter = Path(profile.python).expanduser()
-        if not (interpreter.is_file() and os.access(interpreter, os.X_OK)):
-            errors["python"] = f"Python interpreter '{profile.python}' is not an executable file"
     if profile.management_url:
         problem = _check_url(profile.management_url, ("http", "https"), "Management URL")
         if problem:
@@ -332,21 +392,55 @@ class ProfileStore:
     def builtin() -> Profile:
         return Profile(name=DEFAULT_PROFILE_NAME)
 
-    def _read(self) -> dict[str, Any]:
+    def _text(self) -> str | None:
+        """profiles.toml as text; None when there is none yet."""
+        path = self.paths.profiles_file
         try:
-            raw = self.paths.profiles_file.read_text(encoding="utf-8")
+            return path.read_bytes().decode("utf-8")
         except FileNotFoundError:
+            return None
+        except UnicodeDecodeError as exc:
+            raise ConfigFileError(
+                path, f"is not UTF-8 text (byte {exc.start}): fix or remove the file"
+            ) from exc
+        except OSError as exc:
+            raise file_error(path, exc, "read it") from exc
+
+    def _read(self) -> dict[str, Any]:
+        """The file's tables, shaped as the panel writes them (ConfigFileError otherwise)."""
+        path = self.paths.profiles_file
+        raw = self._text()
+        if raw is None:
             return {}
         try:
-            return tomllib.loads(raw)
+            data = tomllib.loads(raw)
         except tomllib.TOMLDecodeError as exc:
-            raise ProfileError(
-                {"file": f"{self.paths.profiles_file} is not valid TOML: {exc}"}
-            ) from exc
+            raise ConfigFileError(path, f"is not valid TOML: {exc}") from exc
+        if not isinstance(data.get("profiles", []), list):
+            raise ConfigFileError(path, "'profiles' must be a list of [[profiles]] tables")
+        if not isinstance(data.get("active", ""), str):
+            raise ConfigFileError(path, "'active' must be the name of a profile, as text")
+        return data
 
     def load(self) -> list[Profile]:
-        data = self._read()
-        profiles = [Profile.from_dict(item) for item in data.get("profiles", [])]
+        """Every profile of the file, each checked as when it was saved: a damaged or
+        hand-broken file raises ConfigFileError naming it, the profile and the field."""
+        profiles = []
+        for index, item in enumerate(self._read().get("profiles", [])):
+            where = f"profile {index + 1}"
+            if not isinstance(item, dict):
+                raise ConfigFileError(self.paths.profiles_file, f"{where} is not a table")
+            if isinstance(item.get("name"), str):
+                where += f" ('{item['name']}')"
+            try:
+                profile = Profile.from_dict(item)
+                errors = validate_fields(profile)
+            except ProfileError as exc:
+                errors = exc.errors
+            if errors:
+                problems = "; ".join(f"{k}: {v}" for k, v in errors.items())
+                raise ConfigFileError(self.paths.profiles_file, f"{where}: {problems}")
+            profiles.append(profile)
         if not any(p.name == DEFAULT_PROFILE_NAME for p in profiles):
             profiles.insert(0, self.builtin())
         return profiles
@@ -364,8 +458,37 @@ class ProfileStore:
         raise ProfileError({"name": f"no profile named '{name}' (known: {known})"})
 
     def _write(self, profiles: list[Profile], active: str) -> None:
-        document = {"active": active, "profiles": [p.to_dict() for p in profiles]}
-        write_atomic(self.paths.profiles_file, tomli_w.dumps(document), mode=0o600)
+        """Write the file with tomlkit over what it holds, so a person's comments and layout
+        stay; each profile's table is updated in place, key by key."""
+        path = self.paths.profiles_file
+        raw = self._text() or ""
+        try:
+            document = tomlkit.parse(raw)
+        except tomlkit.exceptions.TOMLKitError as exc:
+            raise ConfigFileError(path, f"is not valid TOML: {exc}") from exc
+        document["active"] = active
+        tables = document.get("profiles")
+        if not isinstance(tables, tomlkit.items.AoT):  # none yet, or an inline array
+            document.pop("profiles", None)
+            tables = tomlkit.aot()
+            document.append("profiles", tables)
+        wanted = {p.name: p for p in profiles}
+        for index in reversed(range(len(tables))):  # [[profiles]] tables keep their comments
+            if tables[index].get("name") not in wanted:
+                del tables[index]
+        present = {t.get("name"): t for t in tables}
+        for profile in profiles:
+            table = present.get(profile.name)
+            if table is None:
+                table = tomlkit.table()
+                _update_table(table, profile.to_dict())
+                tables.append(table)
+            else:
+                _update_table(table, profile.to_dict())
+        try:
+            write_atomic(path, tomlkit.dumps(document), mode=0o600)
+        except OSError as exc:
+            raise file_error(path, exc, "write it") from exc
 
     def _secret_key(self, profile_name: str, field_name: str) -> str:
         return f"profile/{profile_name}/{field_name}"
@@ -453,3 +576,17 @@ class ProfileStore:
                 bare = urls.split_password(value).url
                 setattr(restored, field_name, urls.join_password(bare, password))
         return restored
+
+
+def _update_table(table: Any, values: dict[str, Any]) -> None:
+    """Set what changed and drop what is gone; a key that keeps its value keeps its comment."""
+    for key in [k for k in table if k not in values]:
+        del table[key]
+    for key, value in values.items():
+        if key not in table or _plain(table[key]) != value:
+            table[key] = value
+
+
+def _plain(value: Any) -> Any:
+    unwrap = getattr(value, "unwrap", None)
+    return unwrap() if callable(unwrap) else value

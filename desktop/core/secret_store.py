@@ -7,9 +7,10 @@ import logging
 import os
 from contextlib import suppress
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from desktop.core.bounds import KEYRING_TIMEOUT_S, NoAnswer, within
+from desktop.core.config_errors import ConfigFileError, file_error
 from desktop.core.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -35,14 +36,32 @@ class FileSecretStore:
         self.path = path
 
     def _load(self) -> dict[str, str]:
+        """The stored passwords; a damaged file raises ConfigFileError (never a value from
+        it, never written over)."""
         try:
-            raw = self.path.read_text(encoding="utf-8")
+            raw = self.path.read_bytes().decode("utf-8")
         except FileNotFoundError:
             return {}
-        data = json.loads(raw) if raw.strip() else {}
+        except UnicodeDecodeError as exc:
+            raise ConfigFileError(self.path, "is not UTF-8 text: fix or remove the file") from exc
+        except OSError as exc:
+            raise file_error(self.path, exc, "read it") from exc
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+        except (ValueError, RecursionError) as exc:
+            raise ConfigFileError(self.path, f"is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
-            raise ValueError(f"{self.path} does not hold a JSON object")
-        return {str(k): str(v) for k, v in data.items()}
+            raise ConfigFileError(self.path, "must hold one JSON object of names and passwords")
+        wrong = sorted(str(k) for k, v in data.items() if not isinstance(v, str))
+        if wrong:
+            raise ConfigFileError(self.path, f"the value of {', '.join(wrong)} is not text")
+        return data
+
+    def _store(self, data: dict[str, str]) -> None:
+        try:
+            write_atomic(self.path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
+        except OSError as exc:
+            raise file_error(self.path, exc, "write it") from exc
 
     def get(self, key: str) -> str | None:
         return self._load().get(key)
@@ -50,35 +69,58 @@ class FileSecretStore:
     def set(self, key: str, value: str) -> None:
         data = self._load()
         data[key] = value
-        write_atomic(self.path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
+        self._store(data)
 
     def delete(self, key: str) -> None:
         data = self._load()
         if data.pop(key, None) is not None:
-            write_atomic(self.path, json.dumps(data, indent=2, sort_keys=True), mode=0o600)
+            self._store(data)
 
 
 KEYRING = "the system keyring"
 
 
 class KeyringSecretStore:
-    """Each call bounded (bounds.within): a keyring daemon that never answers raises NoAnswer
-    ("the system keyring did not answer within N s") instead of hanging the command or window."""
+    """The OS keyring. Each call is bounded (bounds.within): a keyring daemon that never answers
+    raises NoAnswer ("the system keyring did not answer within N s") instead of hanging the
+    command or window; a backend that fails (locked, gone, refusing) raises ConfigFileError
+    naming the keyring, never the backend's traceback."""
 
     kind = "keyring"
+
+    def _failed(self, exc: Exception, doing: str) -> ConfigFileError:
+        import keyring
+
+        kind = type(keyring.get_keyring())
+        backend = f"{kind.__module__}.{kind.__qualname__}"
+        return ConfigFileError(
+            f"the system keyring ({backend})",
+            f"cannot {doing}: {type(exc).__name__}: {exc} (set {BACKEND_ENV}=file to keep "
+            "passwords in a 0600 file instead)",
+        )
 
     def get(self, key: str) -> str | None:
         import keyring
 
-        value: str | None = within(
-            KEYRING_TIMEOUT_S, KEYRING, keyring.get_password, KEYRING_SERVICE, key
-        )
-        return value
+        try:
+            value: Any = within(
+                KEYRING_TIMEOUT_S, KEYRING, keyring.get_password, KEYRING_SERVICE, key
+            )
+        except NoAnswer:
+            raise
+        except Exception as exc:
+            raise self._failed(exc, "read a password") from exc
+        return value if isinstance(value, str) else None
 
     def set(self, key: str, value: str) -> None:
         import keyring
 
-        within(KEYRING_TIMEOUT_S, KEYRING, keyring.set_password, KEYRING_SERVICE, key, value)
+        try:
+            within(KEYRING_TIMEOUT_S, KEYRING, keyring.set_password, KEYRING_SERVICE, key, value)
+        except NoAnswer:
+            raise
+        except Exception as exc:
+            raise self._failed(exc, "store a password") from exc
 
     def delete(self, key: str) -> None:
         import keyring
@@ -88,7 +130,12 @@ class KeyringSecretStore:
             with suppress(keyring.errors.PasswordDeleteError):
                 keyring.delete_password(KEYRING_SERVICE, key)
 
-        within(KEYRING_TIMEOUT_S, KEYRING, delete)
+        try:
+            within(KEYRING_TIMEOUT_S, KEYRING, delete)
+        except NoAnswer:
+            raise
+        except Exception as exc:
+            raise self._failed(exc, "delete a password") from exc
 
 
 def keyring_works(timeout: float = KEYRING_TIMEOUT_S) -> bool:

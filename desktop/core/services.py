@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,10 +11,12 @@ from pathlib import Path
 from desktop.core import urls
 from desktop.core.app_config import ConfigHistory
 from desktop.core.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
-from desktop.core.journal import journal_name
-from desktop.core.paths import Paths
+from desktop.core.journal import JOURNAL_SUFFIX
+from desktop.core.paths import Paths, legacy_profile_key, profile_key
 from desktop.core.profiles import Endpoints, Profile, ProfileStore
 from desktop.core.secret_store import SecretStore, open_secret_store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,7 +40,7 @@ class Services:
 
     def journal_path(self, profile: Profile) -> Path:
         """Each profile keeps its own history: two clusters never mix in one table."""
-        return self.paths.data_dir / "journals" / journal_name(profile.name)
+        return self._profile_path(self.paths.data_dir / "journals", profile.name, JOURNAL_SUFFIX)
 
     def config_history(self) -> ConfigHistory:
         """What each profile's app configuration was when last read: drift is said against it."""
@@ -44,13 +48,38 @@ class Services:
 
     def workers_dir(self, profile: Profile) -> Path:
         """Local workers are kept per profile, like the history."""
-        key = journal_name(profile.name).removesuffix(".sqlite3")
-        return self.paths.data_dir / "workers" / key
+        return self._profile_path(self.paths.data_dir / "workers", profile.name, "")
+
+    def _profile_path(self, directory: Path, name: str, suffix: str) -> Path:
+        """`directory/<profile_key><suffix>`; an install of an earlier version kept it under
+        the legacy key, which different names could share. That file is taken over (a link
+        at the new name makes the choice stick) only when no other profile shares its legacy
+        key; when one does, it is left for the person to sort out, and the log says so."""
+        path = directory / (profile_key(name) + suffix)
+        legacy = directory / (legacy_profile_key(name) + suffix)
+        if path.is_symlink():
+            return path.resolve()
+        if path.exists() or legacy == path or not legacy.exists():
+            return path
+        sharing = sorted(
+            p.name
+            for p in self.profiles.load()
+            if p.name != name and legacy_profile_key(p.name) == legacy_profile_key(name)
+        )
+        if sharing:
+            log.warning(
+                "%s was kept for profile '%s' and also for %s by an earlier version; it is left "
+                "as it is and '%s' now uses %s",
+                legacy, name, ", ".join(f"'{n}'" for n in sharing), name, path,
+            )  # fmt: skip
+            return path
+        with contextlib.suppress(OSError):  # a read-only data dir: use it without the link
+            path.symlink_to(legacy.name)
+        return legacy
 
     def draft_path(self, profile: Profile) -> Path:
         """The Builder's unsaved canvas of this profile (canvas_drafts), kept like its history."""
-        key = journal_name(profile.name).removesuffix(".sqlite3")
-        return self.paths.data_dir / "drafts" / f"{key}.json"
+        return self.paths.data_dir / "drafts" / f"{profile_key(profile.name)}.json"
 
     def endpoints(self, profile: Profile) -> Endpoints:
         """URLs to connect with, passwords restored; the embedded broker must be running."""

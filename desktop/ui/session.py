@@ -178,7 +178,7 @@ class Session(QObject):
         self._journal_generation += 1
         try:
             self.journal = Journal(self.services.journal_path(profile))
-        except (OSError, sqlite3.Error) as exc:
+        except (OSError, sqlite3.Error, ProfileError) as exc:
             self.journal = None
             log.error("cannot open the task history: %s", exc)
         self.journal_changed.emit(self.journal)

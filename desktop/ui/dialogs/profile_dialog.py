@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core import urls
 from desktop.core.app_config import read_effective_config, with_app_backend
+from desktop.core.config_errors import ConfigFileError
 from desktop.core.connection import EndpointCheck, check_profile_endpoints
 from desktop.core.effective_config import EffectiveConfig
 from desktop.core.embedded import EmbeddedBrokerError
@@ -544,6 +545,9 @@ class ProfileDialog(QDialog):
             if read is not None and read.imported and read.fingerprint == profile.app_fingerprint:
                 # the configuration the fingerprint stands for, so later drift says what changed
                 self.session.services.config_history().remember(profile.name, read)
+        except ConfigFileError as exc:  # profiles.toml or the secrets cannot be used: say which
+            self._set_status(str(exc), error=True)
+            return
         except ProfileError as exc:
             self.show_errors(exc.errors)
             return
