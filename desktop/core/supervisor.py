@@ -324,6 +324,34 @@ class Supervisor:
         same environment the app probe reads the app's configuration in."""
         return app_environment(self.profile, endpoints)
 
+    def keeper_environment(self, endpoints: Endpoints, config: EffectiveConfig) -> dict[str, str]:
+        """The worker's environment plus the transport options the keeper pings with: they
+        may hold a password (a sentinel's), so they travel here and not in the record."""
+        options = json.dumps(config.sending_transport_options(), separators=(",", ":"))
+        return {**self.environment(endpoints), worker_keeper.TRANSPORT_OPTIONS_ENV: options}
+
+    def keeper_record(self, spec: WorkerSpec, config: EffectiveConfig) -> dict[str, Any]:
+        """What the keeper reads from `workers/<key>/<name>.json`: no secret, since that file
+        is outside the secret store. How the keeper pings its worker is there by the names of
+        the environment variables (`keeper_environment`) that hold the broker's URL and the
+        transport options, never their values."""
+        return {
+            "spec": spec.to_dict(),
+            "nodename": spec.nodename,
+            "profile": self.profile.name,
+            "argv": self.argv(spec, config),
+            "workdir": self._workdir(),
+            "auto_restart": spec.auto_restart,
+            "watch": self.watch.to_dict(),
+            "ping": {
+                "broker_url_env": "CELERY_BROKER_URL",
+                "transport_options_env": worker_keeper.TRANSPORT_OPTIONS_ENV,
+                "control_exchange": config.settings.get("control_exchange") or "celery",
+            },
+            "created": time.time(),
+            "host": socket.gethostname(),
+        }
+
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         """One start at a time per profile, across processes (a panel and the CLI)."""
         return locked(self.directory / ".lock")
@@ -344,30 +372,13 @@ class Supervisor:
         log = self.log_path(spec.name)
         if log.exists() and log.stat().st_size:
             worker_keeper.rotate(log)  # each start begins a fresh log; the last one is kept
-        data = {
-            "spec": spec.to_dict(),
-            "nodename": spec.nodename,
-            "profile": self.profile.name,
-            "argv": self.argv(spec, config),
-            "workdir": self._workdir(),
-            "auto_restart": spec.auto_restart,
-            "watch": self.watch.to_dict(),
-            # How the keeper pings its worker: the broker's URL by the name of the environment
-            # variable that holds it (never the URL: it may carry a password).
-            "ping": {
-                "broker_url_env": "CELERY_BROKER_URL",
-                "control_exchange": config.settings.get("control_exchange") or "celery",
-                "transport_options": config.sending_transport_options(),
-            },
-            "created": time.time(),
-            "host": socket.gethostname(),
-        }
+        data = self.keeper_record(spec, config)
         write_atomic(record, json.dumps(data), mode=0o600)
         log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(log, "ab") as keeper_errors:  # a keeper that cannot run says why in the log
             keeper = subprocess.Popen(
                 [sys.executable, "-m", "desktop.core.worker_keeper", str(record)],
-                env=self.environment(endpoints),
+                env=self.keeper_environment(endpoints, config),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=keeper_errors,

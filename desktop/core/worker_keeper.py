@@ -17,10 +17,12 @@ The keeper also watches that its worker answers (`Watch`): it pings it; a worker
 answered once and then stays silent while the broker answers the keeper is marked
 `unresponsive` (a worker wedged inside kombu, or stopped), and with auto-restart it is killed
 (SIGTERM, SIGKILL after a grace) and restarted. A worker of the solo pool runs each task in its
-only loop, so a long task silences it too: it is marked, never killed.
+only loop, and one of gevent or eventlet shares its hub with its tasks, so a long task silences
+it too: it is marked, never killed (`may_kill_for_silence`).
 
 The worker's environment (broker and backend URLs with their passwords) is inherited from the
-keeper's, never written to a file or an argv.
+keeper's, never written to a file or an argv; so are the transport options the keeper pings
+with (`TRANSPORT_OPTIONS_ENV`), which may hold a password too.
 """
 
 from __future__ import annotations
@@ -46,6 +48,23 @@ RESTART_BACKOFF_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
 STABLE_AFTER_S = 60.0  # a worker that ran this long before crashing restarts at once again
 
 RUNNING, STOPPING, EXITED, WAITING = "running", "stopping", "exited", "waiting"
+
+# The app's transport options the keeper pings with (a sentinel's password may be among them)
+# reach it in this environment variable, as JSON, never in its record; the keeper takes it out
+# of its environment before it starts the worker, which reads its options from the app.
+TRANSPORT_OPTIONS_ENV = "CELERY_DESK_KEEPER_TRANSPORT_OPTIONS"
+
+# Pools whose consumer runs in the task's own thread (solo) or shares its hub (gevent,
+# eventlet): a long or CPU-bound task keeps them from answering pings, so silence says nothing
+# of a wedge there. Threads and prefork answer from a thread or process of their own.
+POOLS_SILENT_WHILE_BUSY = frozenset({"solo", "gevent", "eventlet"})
+
+
+def may_kill_for_silence(pool: str) -> bool:
+    """Whether the keeper may kill (and restart) a worker of `pool` that answers no ping:
+    not when a busy task silences it too; killing it would lose the task (and, with
+    acks_late, kill it again each time it is redelivered)."""
+    return pool not in POOLS_SILENT_WHILE_BUSY
 
 
 @dataclass(frozen=True)
@@ -105,6 +124,7 @@ class Keeper:
         self.pool: str = str((spec.get("spec") or {}).get("pool") or "")
         self.watch = Watch.from_dict(spec.get("watch"))
         self.ping_target: dict[str, Any] = dict(spec.get("ping") or {})
+        self.ping_transport_options = _take_transport_options(self.ping_target)
         self._wedged_at: float | None = None  # set by the watch thread, acted on by run_once
         self._status_lock = threading.Lock()
         self._log_lock = threading.Lock()
@@ -270,7 +290,7 @@ class Keeper:
         from desktop.core.panel_app import panel_app
 
         url = os.environ.get(str(self.ping_target["broker_url_env"]), "")
-        app = panel_app(url, "", dict(self.ping_target.get("transport_options") or {}))
+        app = panel_app(url, "", dict(self.ping_transport_options))
         if self.ping_target.get("control_exchange"):
             app.conf.control_exchange = self.ping_target["control_exchange"]
         return app
@@ -309,13 +329,14 @@ class Keeper:
                     now - silent_since >= self.watch.unresponsive_after_s
                 ):
                     self.write_status(unresponsive_since=silent_since)
-                    if self.auto_restart and self.pool != "solo":
+                    if self.auto_restart and may_kill_for_silence(self.pool):
                         self._wedged_at = now
                     else:
                         self._note(
                             f"no answer to pings for {now - silent_since:.0f} s while the broker "
                             "answers: unresponsive"
-                            + (" (solo pool: a long task does this too)" if self.pool == "solo"
+                            + (f" ({self.pool} pool: a long task does this too)"
+                               if not may_kill_for_silence(self.pool)
                                else "; not restarted (auto-restart is off)")
                         )  # fmt: skip
         finally:
@@ -365,6 +386,15 @@ class Keeper:
                 self.write_status(state=EXITED)
                 return 0
             self.status["restarts"] += 1
+
+
+def _take_transport_options(ping_target: dict[str, Any]) -> dict[str, Any]:
+    """The transport options named in the record, taken out of this process's environment
+    (the worker it starts inherits that environment and needs them not)."""
+    name = str(ping_target.get("transport_options_env") or "")
+    text = os.environ.pop(name, "") if name else ""
+    options = json.loads(text) if text else {}
+    return dict(options) if isinstance(options, dict) else {}
 
 
 def main(argv: list[str]) -> int:

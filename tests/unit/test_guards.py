@@ -13,6 +13,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
+
 from desktop.core.paths import Paths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,3 +151,35 @@ def test_a_worker_command_line_never_holds_the_password(isolated_config: Paths) 
     assert argv and not any(password in part for part in argv)
     environment = supervisor.environment(Endpoints(profile.broker_url, profile.result_backend, ""))
     assert any(password in value for value in environment.values())  # where it does go
+
+
+def test_a_password_in_the_transport_options_stays_out_of_the_worker_files(
+    isolated_config: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sentinel's password in the app's broker_transport_options: a started worker's record,
+    status and log (outside the secret store) never hold it; its keeper still pings with it."""
+    from desktop.core.profiles import Endpoints, Profile
+    from desktop.core.supervisor import Supervisor
+    from desktop.core.worker_spec import WorkerSpec
+    from tests.factories import app_config
+
+    password = f"pw{uuid.uuid4().hex[:12]}"
+    options = {"sentinel_kwargs": {"password": password}, "master_name": "mymaster"}
+    broker = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens: the worker never connects
+    # An app module that does not exist: the worker exits at once, after its files are written.
+    profile = Profile(name="guarded", broker_url=broker, app_module=f"no_app_{uuid.uuid4().hex}")
+    config = app_config(broker, profile=profile, broker_transport_options=options)
+    assert config.sending_transport_options() == options
+    supervisor = Supervisor(isolated_config.data_dir / "workers" / "guarded", profile)
+    supervisor.start(WorkerSpec("w", ["celery"]), Endpoints(broker, "", ""), config)
+    assert supervisor.wait_stopped("w", 30).exit_code not in (None, 0)  # it did run, and fail
+    written = [p for p in isolated_config.data_dir.rglob("*") if p.is_file()]
+    assert supervisor.record_path("w") in written and supervisor.log_tail("w")
+    assert [p for p in written if password.encode() in p.read_bytes()] == []
+
+    from desktop.core.worker_keeper import TRANSPORT_OPTIONS_ENV, Keeper
+
+    keeper_environment = supervisor.keeper_environment(Endpoints(broker, "", ""), config)
+    monkeypatch.setenv(TRANSPORT_OPTIONS_ENV, keeper_environment[TRANSPORT_OPTIONS_ENV])
+    assert Keeper(supervisor.record_path("w")).ping_transport_options == options
+
