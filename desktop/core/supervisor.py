@@ -547,7 +547,14 @@ class Supervisor:
 def all_supervisors(root: Path) -> list[Supervisor]:
     """Every profile's local workers under `root` (quit must not forget another profile's).
 
-    Enough to read, stop and kill them; starting needs the profile itself."""
+    Enough to read, stop and kill them; starting needs the profile itself. A directory taken
+    over from an earlier install is also reached by a link at its new name (services'
+    `_profile_path`): each directory counts once, under its own name, or quit would count and
+    stop its workers twice."""
     if not root.is_dir():
         return []
-    return [Supervisor(d, Profile(name=d.name)) for d in sorted(root.iterdir()) if d.is_dir()]
+    directories: dict[Path, Path] = {}
+    for entry in sorted(root.iterdir(), key=lambda p: (p.is_symlink(), p.name)):
+        if entry.is_dir():
+            directories.setdefault(entry.resolve(), entry)
+    return [Supervisor(d, Profile(name=d.name)) for d in sorted(directories.values())]

@@ -10,6 +10,7 @@ from desktop.core.journal import Journal
 from desktop.core.paths import legacy_profile_key, profile_key
 from desktop.core.profiles import Profile
 from desktop.core.services import Services
+from desktop.core.supervisor import all_supervisors
 
 NAMES = ["team a", "team@a", "team_a", "team(a)", "Team a", "TEAM_A", "team  a", "team-a", "a.b"]
 
@@ -77,3 +78,18 @@ def test_legacy_worker_directory_is_used_when_not_shared() -> None:
     legacy = services.paths.data_dir / "workers" / "ops_team"
     legacy.mkdir(parents=True)
     assert services.workers_dir(services.profiles.get("ops team")) == legacy.resolve()
+
+
+def test_a_taken_over_worker_directory_is_listed_once_for_quit() -> None:
+    """The legacy directory and the link at the new name are one directory: quit counts (and
+    stops) its workers once."""
+    services = Services.open()
+    services.profiles.save(Profile(name="ops team"), create=True)
+    root = services.paths.data_dir / "workers"
+    legacy = root / "ops_team"
+    legacy.mkdir(parents=True)
+    services.workers_dir(services.profiles.get("ops team"))
+    assert (root / profile_key("ops team")).is_symlink()  # the layout an upgrade leaves
+    (root / "other").mkdir()
+    listed = [s.directory for s in all_supervisors(root)]
+    assert listed == [legacy, root / "other"]
