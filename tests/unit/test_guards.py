@@ -182,4 +182,3 @@ def test_a_password_in_the_transport_options_stays_out_of_the_worker_files(
     keeper_environment = supervisor.keeper_environment(Endpoints(broker, "", ""), config)
     monkeypatch.setenv(TRANSPORT_OPTIONS_ENV, keeper_environment[TRANSPORT_OPTIONS_ENV])
     assert Keeper(supervisor.record_path("w")).ping_transport_options == options
-

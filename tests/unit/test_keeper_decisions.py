@@ -17,4 +17,3 @@ def test_a_pool_whose_tasks_silence_its_consumer_is_never_killed_for_silence(poo
 def test_a_pool_that_answers_while_busy_is_killed_when_silent(pool: str) -> None:
     """Their consumer answers from a thread or process of its own: silence means a wedge."""
     assert may_kill_for_silence(pool)
-
