@@ -90,7 +90,9 @@ class Session(QObject):
         self._app_files: dict[str, float] = {}  # the app's source files and their mtimes
         self._watching_files = False
         self.journal: Journal | None = None
-        self.journal_unusable = False  # the profile's journal could not be opened
+        # The window shows the journal failing (not opened, or refusing writes): a journal
+        # of the next profile that opens says it is written again.
+        self.journal_failing = False
         self.monitor: Monitor | None = None
         # Every journal opened and not yet closed, whichever profile it belongs to: shutdown
         # closes those a late open or a pending close left (guarded by _monitors_lock).
@@ -209,8 +211,8 @@ class Session(QObject):
                 self.background.submit(lambda: self._close_journal(journal), lambda _: None)
                 return
             self.journal = journal
-            if self.journal_unusable:
-                self.journal_unusable = False
+            if self.journal_failing:
+                self.journal_failing = False
                 self.journal_state_changed.emit(JOURNAL_OK, f"journal {journal.path} opened")
             self.journal_changed.emit(journal)
             if self.monitor is None and self.state == CONNECTED and self.profile is not None:
@@ -220,7 +222,7 @@ class Session(QObject):
             if tag != self._journal_generation or self._closed:
                 return
             log.error("cannot open the task history: %s", exc)
-            self.journal_unusable = True
+            self.journal_failing = True
             self.journal_state_changed.emit(
                 JOURNAL_FAILING, f"the task history of '{profile.name}' is not kept: {exc}"
             )
@@ -340,6 +342,8 @@ class Session(QObject):
 
     def _relay_journal(self, generation: int, state: str, message: str) -> None:
         if generation == self._journal_generation and not self._closed:
+            if state in (JOURNAL_OK, JOURNAL_FAILING):
+                self.journal_failing = state == JOURNAL_FAILING
             self.journal_state_changed.emit(state, message)
 
     def _relay_reconciled(self, generation: int, count: int) -> None:
