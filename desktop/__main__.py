@@ -743,7 +743,9 @@ def _record_status(monitor: Any) -> str:
 def gaps(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
     """Windows the journal did not hear (the recorder stopped, a broker outage, a full disk)
     and how each was filled from the result backend."""
-    from desktop.core.journal import Journal, JournalUnwritable
+    import sqlite3
+
+    from desktop.core.journal import Journal, damaged_journal
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
@@ -751,12 +753,15 @@ def gaps(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
     path = services.journal_path(item)
     if not path.exists():
         _fail(f"no history for profile '{item.name}' yet: open the app or run `celery-desk record`")
+    # Only read, as `tasks`: a journal on a read-only disk, or one a recorder writes, serves
+    # as it is (a journal of schema 1 has no gaps yet).
+    journal = Journal(path, read_only=True)
     try:
-        journal = Journal(path)
-    except JournalUnwritable as exc:
-        _fail(str(exc), 2)
-    listed = journal.gaps()
-    journal.close()
+        listed = journal.gaps()
+    except sqlite3.DatabaseError as exc:
+        raise damaged_journal(path, exc, writing=False) from exc
+    finally:
+        journal.close()
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(g) for g in listed], indent=2))
         return

@@ -101,8 +101,12 @@ def run_gui(
     app.lastWindowClosed.connect(closed.set)
     bridge = SignalBridge(window.close_without_asking)
     window.show()
-    # An ad-hoc profile (flags on the command line) already includes --profile's settings.
-    session.start(None if adhoc is not None else profile_name)
+    try:
+        # An ad-hoc profile (flags on the command line) already includes --profile's settings.
+        session.start(None if adhoc is not None else profile_name)
+    except Exception as exc:  # unforeseen: the window says it and stays, never a traceback
+        log.exception("the profile was not opened")
+        session.fail(f"the profile was not opened: {type(exc).__name__}: {exc}")
     try:
         with loop:
             loop.run_until_complete(closed.wait())

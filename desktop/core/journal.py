@@ -556,10 +556,21 @@ class Journal:
             )
 
     def gaps(self, limit: int = 100) -> list[Gap]:
-        """The newest gaps first."""
+        """The newest gaps first; none in a journal of schema 1 (read-only: never migrated)."""
+        return self._gaps_where("", limit)
+
+    def open_gaps(self, limit: int = 100) -> list[Gap]:
+        """Gaps not filled yet (a fill that failed, or one never tried), newest first."""
+        return self._gaps_where(" WHERE status = 'open'", limit)
+
+    def _gaps_where(self, where: str, limit: int) -> list[Gap]:
         with self._lock:
+            if not self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'gaps'"
+            ).fetchone():
+                return []
             rows = self._db.execute(
-                "SELECT id, start, end, reason, status, found, note FROM gaps "
+                f"SELECT id, start, end, reason, status, found, note FROM gaps{where} "
                 "ORDER BY start DESC, id DESC LIMIT ?",
                 (limit,),
             ).fetchall()

@@ -19,7 +19,7 @@ from desktop.core import urls
 from desktop.core.backend_scan import done_at, scan_results
 from desktop.core.effective_config import EffectiveConfig
 from desktop.core.events import CONNECTED, SILENT, EventStream, receiver_app
-from desktop.core.journal import FINAL_STATES, Journal, JournalUnwritable
+from desktop.core.journal import FINAL_STATES, Gap, Journal, JournalUnwritable
 from desktop.core.panel_app import panel_app
 from desktop.core.spill import Spill
 from desktop.core.state import ClusterState, EventRecord, StateDiff, TaskRow
@@ -164,7 +164,10 @@ class Monitor:
         self._next_prune = time.monotonic() + PRUNE_EVERY_S
         self._reconciler: threading.Thread | None = None
         self._keeper: threading.Thread | None = None
-        self._connected = threading.Event()
+        # Wakes the reconciler (a connect, gaps to fill, stopping); `_fresh_connect` says a
+        # connect did, so every unfinished task is asked about, not only the stale ones.
+        self._wake = threading.Event()
+        self._fresh_connect = False
         self._stopping = threading.Event()
         self.reconcile_every_s = reconcile_every_s
         self.spill = spill if spill is not None else Spill()
@@ -176,8 +179,10 @@ class Monitor:
         # Until when the journal is known to hold everything: a gap starts there.
         self._heard_until: float | None = None
         self._stream_state = ""
-        self._gaps: list[tuple[float, float, str]] = []  # found, not yet in the journal
+        # Gaps found while the journal refused even their row: recorded at the next chance.
+        self._gaps: list[tuple[float, float, str]] = []
         self._gaps_lock = threading.Lock()
+        self._gaps_said_unfilled: set[int] = set()  # said once, retried quietly
         self.stream = EventStream(
             receiver_app(broker_url, config),
             self._on_batch,
@@ -209,7 +214,7 @@ class Monitor:
 
     def stop(self, timeout: float = 5.0) -> bool:
         self._stopping.set()
-        self._connected.set()  # wakes the reconciler, which then sees it is stopping
+        self._wake.set()  # wakes the reconciler, which then sees it is stopping
         stopped = self.stream.stop(timeout)
         for thread in (self._reconciler, self._keeper):
             if thread is not None:
@@ -232,27 +237,46 @@ class Monitor:
             self._heard_until = time.time()
         self.on_status(state, message)
         if state == CONNECTED:
-            self._connected.set()
+            self._fresh_connect = True
+            self._wake.set()
 
     def _add_gap(self, start: float, end: float, reason: str) -> None:
+        """Record the gap in the journal at once, before any batch after it is written: a gap
+        only in memory would be lost with the process. Filling it is the reconciler's job."""
         with self._gaps_lock:
             self._gaps.append((start, end, reason))
+        self._record_gaps()
+
+    def _record_gaps(self) -> None:
+        """Gaps not yet in the journal get their row ("open" until filled); those the journal
+        refuses stay in memory for the next try."""
+        with self._gaps_lock:
+            waiting, self._gaps = self._gaps, []
+            for index, (start, end, reason) in enumerate(waiting):
+                try:
+                    self.journal.open_gap(start, end, reason)
+                except Exception as exc:  # the journal cannot take it yet: try again later
+                    log.info("gap not recorded yet: %s", exc)
+                    self._gaps = waiting[index:]
+                    return
 
     # -- the journal: writes, the spill, retries ---------------------------------------------
     def _store(self, rows: list[TaskRow], events: list[EventRecord]) -> bool:
         """Write a batch, or keep it in the spill; True when the journal holds it."""
         with self._write_lock:
-            if not len(self.spill):
-                try:
-                    self.journal.write(rows, events)
-                    self._heard_until = time.time()
-                    return True
-                except JournalUnwritable as exc:
-                    self.spill.add(rows, events)
-                    self._journal_failed(exc)
-                    return False
-            self.spill.add(rows, events)
-            return self._flush_spill()
+            if len(self.spill):
+                # Already failing: only kept. Rebuilding and retrying up to the whole spill
+                # on every batch (10 a second) is `_keep_journal`'s job, once a second.
+                self.spill.add(rows, events)
+                return False
+            try:
+                self.journal.write(rows, events)
+                self._heard_until = time.time()
+                return True
+            except JournalUnwritable as exc:
+                self.spill.add(rows, events)
+                self._journal_failed(exc)
+                return False
 
     def _flush_spill(self) -> bool:
         spill = self.spill
@@ -263,12 +287,16 @@ class Monitor:
             return False
         held, lost, lost_since = len(spill), spill.lost, spill.lost_since
         spill.clear()
-        self._heard_until = time.time()
+        if self.stream.state == CONNECTED:
+            # Only while listening: during a reconnect the next gap starts where hearing
+            # stopped, not at this write.
+            self._heard_until = time.time()
         message = f"journal written again: {held} rows and events kept in memory are stored"
         if lost_since is not None:
             message += f"; {lost} dropped past the memory bound are filled from the backend"
             self._add_gap(lost_since, time.time(), "journal unwritable, memory bound passed")
-            self._connected.set()  # the reconciler fills it now
+        self._record_gaps()  # any the journal refused while failing
+        self._wake.set()  # the reconciler fills open gaps now (it waits for the broker)
         self.journal_state, self.journal_error, self.journal_failing_since = JOURNAL_OK, "", None
         self._tell_journal(JOURNAL_OK, message)
         return True
@@ -314,12 +342,13 @@ class Monitor:
 
     def _reconcile_until_stopped(self, app: Celery | None) -> None:
         while not self._stopping.is_set():
-            just_connected = self._connected.wait(self.reconcile_every_s)
+            self._wake.wait(self.reconcile_every_s)
+            self._wake.clear()  # whatever woke it is handled now, or at the next connect
             if self._stopping.is_set():
                 return
             if self.stream.state != CONNECTED:
-                continue
-            self._connected.clear()
+                continue  # the next connect wakes it: never a busy loop meanwhile
+            just_connected, self._fresh_connect = self._fresh_connect, False
             self._fill_gaps(app)
             if app is None:
                 continue
@@ -340,30 +369,42 @@ class Monitor:
                 self.on_reconciled(corrected)
 
     def _fill_gaps(self, app: Celery | None) -> None:
-        with self._gaps_lock:
-            gaps, self._gaps = self._gaps, []
-        for start, end, reason in gaps:
+        """Every gap the journal has "open" (this run's, or one an earlier run could not
+        fill): run on every connect and every reconcile, so a failed fill is tried again."""
+        self._record_gaps()
+        try:
+            gaps = self.journal.open_gaps()
+        except Exception as exc:
+            log.info("open gaps not read: %s", exc)
+            return
+        for gap in gaps:
             try:
-                gap_id = self.journal.open_gap(start, end, reason)
-            except Exception as exc:  # the journal cannot take it yet: try again later
-                log.info("gap not recorded yet: %s", exc)
-                self._add_gap(start, end, reason)
-                continue
-            what = f"{end - start:.1f} s not heard ({reason})"
-            try:
-                if app is None:
-                    self.journal.close_gap(gap_id, "cannot", 0, "no result backend to fill it")
-                    self._tell_journal(JOURNAL_GAP, f"{what}: no result backend to fill it")
-                    continue
-                found, cannot = fill_gap(self.journal, app, gap_id, start, end)
-            except Exception as exc:  # stays "open": listed as not filled
-                self._tell_journal(JOURNAL_GAP, f"{what}: not filled ({type(exc).__name__})")
-                continue
-            filled = f"not filled: {cannot}" if cannot else f"{found} tasks filled from the backend"
-            self._tell_journal(JOURNAL_GAP, f"{what}: {filled}")
-            if found:
-                self.reconciled += found
-                self.on_reconciled(found)
+                self._fill_gap(app, gap)
+            except Exception as exc:  # the journal refused the gap's result: stays "open"
+                log.info("gap %s not closed: %s", gap.id, exc)
+
+    def _fill_gap(self, app: Celery | None, gap: Gap) -> None:
+        what = f"{gap.end - gap.start:.1f} s not heard ({gap.reason})"
+        if app is None:
+            self.journal.close_gap(gap.id, "cannot", 0, "no result backend to fill it")
+            self._tell_journal(JOURNAL_GAP, f"{what}: no result backend to fill it")
+            return
+        try:
+            found, cannot = fill_gap(self.journal, app, gap.id, gap.start, gap.end)
+        except Exception as exc:  # stays "open": tried again at the next reconcile
+            log.info("gap %s not filled: %s", gap.id, exc)
+            if gap.id not in self._gaps_said_unfilled:  # said once, not every 30 s
+                self._gaps_said_unfilled.add(gap.id)
+                self._tell_journal(
+                    JOURNAL_GAP, f"{what}: not filled yet ({type(exc).__name__}), tried again"
+                )
+            return
+        self._gaps_said_unfilled.discard(gap.id)
+        filled = f"not filled: {cannot}" if cannot else f"{found} tasks filled from the backend"
+        self._tell_journal(JOURNAL_GAP, f"{what}: {filled}")
+        if found:
+            self.reconciled += found
+            self.on_reconciled(found)
 
     def _on_batch(self, batch: list[dict[str, Any]]) -> None:
         diff = self.state.apply(batch)

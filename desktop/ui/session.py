@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sqlite3
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -24,7 +23,7 @@ from desktop.core.effective_config import EffectiveConfig
 from desktop.core.embedded import EmbeddedBrokerError
 from desktop.core.events import receiver_app
 from desktop.core.journal import Journal
-from desktop.core.monitor import Monitor
+from desktop.core.monitor import JOURNAL_FAILING, JOURNAL_OK, Monitor
 from desktop.core.panel_app import client_app
 from desktop.core.profiles import Endpoints, Profile, ProfileError
 from desktop.core.services import Services
@@ -57,7 +56,11 @@ class Session(QObject):
     app_config_changed = Signal(object, str)
     drift_changed = Signal(object)  # Drift: what changed since the profile last read the app
     app_config_failed = Signal(str)  # a re-read failed and the last good one is kept; "" when not
-    journal_changed = Signal(object)  # Journal | None, for the tasks table
+    # A profile was opened: what views show of the previous one goes (its journal opens later)
+    profile_switched = Signal(str)
+    # Journal | None, for the tasks table: None at once on a switch, the journal once it is
+    # open (off the GUI thread: opening an old one migrates it, seconds on a big file)
+    journal_changed = Signal(object)
     diff_ready = Signal(object)  # StateDiff of the current profile, on the GUI thread
     events_state_changed = Signal(str, str)  # event stream state, message
     reconciled = Signal(int)  # rows corrected from the result backend
@@ -87,7 +90,13 @@ class Session(QObject):
         self._app_files: dict[str, float] = {}  # the app's source files and their mtimes
         self._watching_files = False
         self.journal: Journal | None = None
+        # The window shows the journal failing (not opened, or refusing writes): a journal
+        # of the next profile that opens says it is written again.
+        self.journal_failing = False
         self.monitor: Monitor | None = None
+        # Every journal opened and not yet closed, whichever profile it belongs to: shutdown
+        # closes those a late open or a pending close left (guarded by _monitors_lock).
+        self._journals: set[Journal] = set()
         # Every monitor that may still run, including one starting or closing on a pool
         # thread: shutdown stops them all, so none outlives the window or its journal.
         self._monitors: set[Monitor] = set()
@@ -139,6 +148,7 @@ class Session(QObject):
                 self.services.profiles.set_active(name)
         self.profile = profile
         self.profiles_changed.emit(self.profile_names(), profile.name)
+        self.profile_switched.emit(profile.name)
         self._open_journal(profile)
         # Workers belong to the profile: its own dir, adopted from there on every start.
         self.supervisor = Supervisor(self.services.workers_dir(profile), profile)
@@ -172,16 +182,50 @@ class Session(QObject):
 
     # -- history and live events --------------------------------------------------------------
     def _open_journal(self, profile: Profile) -> None:
-        """Each profile has its own history; the old monitor and journal close off-thread."""
+        """Each profile has its own history, opened on the pool: the first open of an older
+        journal migrates it (seconds on a big file), never on the GUI thread. Until it is
+        open the views have none; the old monitor and journal close off-thread. A journal
+        that cannot be opened is said in the window, and this profile then has none: never
+        the previous profile's."""
         old_monitor, old_journal = self.monitor, self.journal
         self.monitor = None
+        self.journal = None
         self._journal_generation += 1
-        try:
-            self.journal = Journal(self.services.journal_path(profile))
-        except (OSError, sqlite3.Error, ProfileError) as exc:
-            self.journal = None
+        tag = self._journal_generation
+        self.journal_changed.emit(None)
+        services = self.services
+
+        def open_journal() -> Journal | None:
+            journal = Journal(services.journal_path(profile))
+            with self._monitors_lock:
+                if not self._closed:
+                    self._journals.add(journal)
+                    return journal
+            journal.close()  # the window closed meanwhile
+            return None
+
+        def opened(journal: Journal | None) -> None:
+            if journal is None:
+                return
+            if tag != self._journal_generation or self._closed:  # another profile since
+                self.background.submit(lambda: self._close_journal(journal), lambda _: None)
+                return
+            self.journal = journal
+            if self.journal_failing:
+                self.journal_failing = False
+                self.journal_state_changed.emit(JOURNAL_OK, f"journal {journal.path} opened")
+            self.journal_changed.emit(journal)
+            if self.monitor is None and self.state == CONNECTED and self.profile is not None:
+                self._start_monitor(self._generation, self.profile)
+
+        def failed(exc: BaseException) -> None:
+            if tag != self._journal_generation or self._closed:
+                return
             log.error("cannot open the task history: %s", exc)
-        self.journal_changed.emit(self.journal)
+            self.journal_failing = True
+            self.journal_state_changed.emit(
+                JOURNAL_FAILING, f"the task history of '{profile.name}' is not kept: {exc}"
+            )
 
         def close_old() -> None:
             if old_monitor is not None:
@@ -189,10 +233,18 @@ class Session(QObject):
                 with self._monitors_lock:
                     self._monitors.discard(old_monitor)
             if old_journal is not None:
-                old_journal.close()
+                self._close_journal(old_journal)
 
         if old_monitor is not None or old_journal is not None:
             self.background.submit(close_old, lambda _: None)
+        self.background.submit(open_journal, opened, failed)
+
+    def _close_journal(self, journal: Journal) -> None:
+        with self._monitors_lock:
+            if journal not in self._journals:
+                return  # shutdown closed it
+            self._journals.discard(journal)
+        journal.close()
 
     def _start_monitor(self, generation: int, profile: Profile) -> None:
         journal, config = self.journal, self.app_config
@@ -290,6 +342,8 @@ class Session(QObject):
 
     def _relay_journal(self, generation: int, state: str, message: str) -> None:
         if generation == self._journal_generation and not self._closed:
+            if state in (JOURNAL_OK, JOURNAL_FAILING):
+                self.journal_failing = state == JOURNAL_FAILING
             self.journal_state_changed.emit(state, message)
 
     def _relay_reconciled(self, generation: int, count: int) -> None:
@@ -446,6 +500,10 @@ class Session(QObject):
 
         self.background.submit(changed, done, failed)
 
+    def fail(self, message: str) -> None:
+        """What went wrong opening a profile, shown as the connection's state."""
+        self._set_state(FAILED, message)
+
     def _set_state(self, state: str, message: str) -> None:
         self.state = state
         self.state_changed.emit(state, message)
@@ -594,8 +652,12 @@ class Session(QObject):
         for monitor in monitors:
             monitor.stop()
         if self.journal is not None:
-            journal, self.journal = self.journal, None
+            self.journal = None
             self.journal_changed.emit(None)  # views let go of it before it closes
+        with self._monitors_lock:
+            journals = list(self._journals)
+            self._journals.clear()
+        for journal in journals:
             journal.close()
         if self.quit_workers == "stop":
             log.info("stopping local workers (running tasks finish first)")

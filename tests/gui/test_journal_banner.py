@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from pathlib import Path
 
+import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
 from desktop.core.journal import Journal
 from desktop.core.monitor import Monitor
+from desktop.core.profiles import Profile
 from desktop.core.services import Services
+from desktop.ui import session as session_module
 from tests.support import shut_down
 from tests.unit.test_journal_durability import fill_up, make_room, task_events
 
@@ -43,7 +47,10 @@ def test_a_full_journal_shows_in_the_status_bar_until_it_is_written_again(
         assert "full" in window.journal_label.toolTip()
         assert "cannot be written" in window.statusBar().currentMessage()
         make_room(journal)
-        batch_on_the_stream_thread(task_events("after"))
+        batch_on_the_stream_thread(task_events("after"))  # kept behind the spill
+        retry = threading.Thread(target=monitor._flush_spill)  # as `_keep_journal` does
+        retry.start()
+        retry.join(10)
         qtbot.waitUntil(lambda: not window.journal_label.isVisible(), timeout=5000)
         assert "written again" in window.statusBar().currentMessage()
         assert journal.count() == 301
@@ -52,3 +59,68 @@ def test_a_full_journal_shows_in_the_status_bar_until_it_is_written_again(
         window.close()
         shut_down(qtbot, session)
         journal.close()
+
+
+def _refused_profiles(services: Services, unused_port: int, *names: str) -> None:
+    """Profiles on a broker nobody answers: only their journals matter here."""
+    for name in names:
+        url = f"redis://127.0.0.1:{unused_port}/0"
+        services.profiles.save(Profile(name=name, broker_url=url, result_backend=""), create=True)
+
+
+def test_a_journal_that_cannot_be_opened_is_said_and_never_the_previous_profiles(
+    qtbot: QtBot, unused_port: int
+) -> None:
+    services = Services.open()
+    _refused_profiles(services, unused_port, "good", "damaged")
+    damaged = services.journal_path(services.profiles.get("damaged"))
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_bytes(os.urandom(16384))
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        session.start("damaged")  # before: JournalUnwritable out of start(), a traceback
+        qtbot.waitUntil(window.journal_label.isVisible, timeout=5000)
+        assert "damaged" in window.journal_label.toolTip()
+        assert "not a database" in window.journal_label.toolTip()
+        assert session.journal is None
+        session.activate("good")
+        qtbot.waitUntil(lambda: session.journal is not None, timeout=5000)
+        assert not window.journal_label.isVisible()
+        session.activate("damaged")  # before: "good"'s journal stayed attached to "damaged"
+        qtbot.waitUntil(window.journal_label.isVisible, timeout=5000)
+        assert session.journal is None and window.tasks.model.journal is None
+        assert damaged.stat().st_size == 16384  # never written over
+    finally:
+        window.close()
+        shut_down(qtbot, session)
+
+
+def test_the_journal_is_opened_and_migrated_off_the_gui_thread(
+    qtbot: QtBot, unused_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened_on: list[threading.Thread] = []
+
+    class Watched(Journal):
+        def __init__(self, path: Path, *, read_only: bool = False) -> None:
+            opened_on.append(threading.current_thread())
+            super().__init__(path, read_only=read_only)
+
+    monkeypatch.setattr(session_module, "Journal", Watched)
+    services = Services.open()
+    _refused_profiles(services, unused_port, "first", "second")
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        session.start("first")
+        session.activate("second")  # the first's journal, if late, is dropped and closed
+        qtbot.waitUntil(lambda: session.journal is not None, timeout=5000)
+        assert session.journal is not None
+        assert session.journal.path == services.journal_path(services.profiles.get("second"))
+        assert window.tasks.model.journal is session.journal
+        assert len(opened_on) == 2
+        assert threading.main_thread() not in opened_on  # before: the GUI thread, frozen
+    finally:
+        window.close()
+        shut_down(qtbot, session)

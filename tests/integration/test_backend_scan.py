@@ -15,7 +15,7 @@ from celery import Celery
 
 from desktop.core.backend_scan import scan_results
 from desktop.core.journal import Journal
-from desktop.core.monitor import backend_app, fill_gap
+from desktop.core.monitor import Monitor, backend_app, fill_gap
 
 pytestmark = pytest.mark.slow
 
@@ -90,4 +90,34 @@ def test_a_backend_that_cannot_be_scanned_says_so_in_the_gap(tmp_path: Path) -> 
         assert found == 0 and note and says in note
         app.close()
     assert [g.status for g in journal.gaps()] == ["cannot", "cannot"]
+    journal.close()
+
+
+def test_a_gap_whose_fill_raised_stays_open_and_is_filled_at_the_next_try(
+    embedded_redis: Any, tmp_path: Path, unused_port: int
+) -> None:
+    url = embedded_redis.url(10)
+    writer = Celery("writer", backend=url, set_as_current=False)
+    writer.conf.result_extended = True
+    done = str(uuid.uuid4())
+    store(writer, done, "SUCCESS", 7)
+    journal = Journal(tmp_path / "j.sqlite3")
+    told: list[tuple[str, str]] = []
+    monitor = Monitor("memory://", url, journal, on_journal=lambda *said: told.append(said))
+    now = time.time()
+    monitor._add_gap(now - 30, now, "not listening (start or reconnect)")
+    unreachable = backend_app(f"redis://127.0.0.1:{unused_port}/0")
+    monitor._fill_gaps(unreachable)  # the backend is down too: the fill raises
+    (gap,) = journal.gaps()
+    assert gap.status == "open" and "not filled yet" in told[-1][1]
+    monitor._fill_gaps(unreachable)
+    assert len(told) == 1  # said once, tried again quietly
+    reader = backend_app(url)
+    monitor._fill_gaps(reader)  # before: an open gap was never read back, never retried
+    (gap,) = journal.gaps()
+    assert gap.status == "filled" and gap.found == 1
+    row = journal.get(done)
+    assert row is not None and row["state"] == "SUCCESS"
+    for app in (writer, unreachable, reader, monitor.stream.app):
+        app.close()
     journal.close()

@@ -4,8 +4,10 @@ nothing written over."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from desktop.__main__ import cli
+from desktop.core import journal as journal_module
 from desktop.core.journal import Journal
 from desktop.core.paths import Paths
 from desktop.core.services import Services
@@ -204,6 +207,23 @@ def test_read_only_config_and_data_directories(isolated_config: Paths) -> None:
     _refused(recorded, "command-line", "read-only")
     started = _read_only_run(isolated_config.data_dir, "broker", "start")
     _refused(started, "embedded-redis", "Read-only file system")
+
+
+def test_gaps_read_a_journal_of_schema_1_on_a_read_only_disk(isolated_config: Paths) -> None:
+    services = Services.open()
+    services.profiles.save(services.profiles.builtin())
+    path = services.journal_path(services.profiles.get("embedded"))
+    path.parent.mkdir(parents=True)
+    db = sqlite3.connect(path)  # as a recorder before gaps existed left it
+    db.executescript(journal_module._SCHEMA.split("CREATE TABLE IF NOT EXISTS gaps")[0])
+    db.execute("INSERT INTO meta VALUES ('schema', '1')")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    listed = _read_only_run(isolated_config.data_dir, "gaps", "--json")
+    assert listed.returncode == 0, listed.stderr  # before: opened for writing, refused
+    assert json.loads(listed.stdout) == []  # no gaps table yet: none, never an error
+    assert path.read_bytes() == before  # not migrated by a command that only reads
 
 
 def test_a_config_directory_that_cannot_be_made_is_named(

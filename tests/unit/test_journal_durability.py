@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from kombu import Connection
 
 from desktop.core import journal as journal_module
-from desktop.core.events import event_receiver, receiver_app
+from desktop.core.events import CONNECTED, event_receiver, receiver_app
 from desktop.core.journal import SCHEMA_VERSION, Journal, JournalUnwritable
 from desktop.core.monitor import JOURNAL_FAILING, JOURNAL_OK, Monitor
 from desktop.core.spill import Spill
@@ -126,7 +127,9 @@ def test_a_refused_batch_waits_in_the_spill_and_is_written_when_there_is_room(
     assert said[0][0] == JOURNAL_FAILING and "full" in said[0][1]
     assert len(monitor.spill.rows) == 400 and monitor.spill.lost == 0
     make_room(journal)
-    monitor._on_batch(task_events("after"))
+    monitor._on_batch(task_events("after"))  # kept behind the spill: the retry writes it
+    assert journal.count() == 0 and len(monitor.spill.rows) == 401
+    assert monitor._flush_spill()  # what `_keep_journal` does every JOURNAL_RETRY_S
     assert monitor.journal_state == JOURNAL_OK and said[-1][0] == JOURNAL_OK
     assert journal.count() == 401 and len(monitor.spill) == 0
     monitor.stream.app.close()
@@ -142,7 +145,8 @@ def test_a_spill_past_its_bound_becomes_a_gap(tmp_path: Path) -> None:
     make_room(journal)
     assert monitor._flush_spill()
     assert journal.count() == 10
-    assert monitor._gaps and monitor._gaps[0][2].startswith("journal unwritable")
+    (recorded,) = journal.open_gaps()  # in the journal at once, not only in memory
+    assert recorded.reason.startswith("journal unwritable")
     monitor._fill_gaps(None)
     (gap,) = journal.gaps()
     assert gap.status == "cannot" and "no result backend" in (gap.note or "")
@@ -175,3 +179,70 @@ def test_a_file_that_is_not_a_journal_is_reported_and_left_alone(tmp_path: Path)
     with pytest.raises(JournalUnwritable, match="not a database"):
         Journal(path)
     assert path.read_bytes() == garbage
+
+
+def test_while_the_spill_holds_batches_a_batch_is_only_added_not_retried(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    monitor = Monitor("memory://", "", journal)
+    tries = 0
+    write = journal.write
+
+    def counted_write(*args: Any) -> int:
+        nonlocal tries
+        tries += 1
+        return write(*args)
+
+    journal.write = counted_write  # type: ignore[method-assign]
+    fill_up(journal)
+    while monitor.journal_state != JOURNAL_FAILING:  # the file's last free pages fill up
+        monitor._on_batch(task_events(str(uuid.uuid4()), args="w" * 300))
+    tries, held = 0, len(monitor.spill.rows)
+    for _ in range(20):  # two seconds of 100 ms batches
+        monitor._on_batch(task_events(str(uuid.uuid4()), args="w" * 300))
+    assert tries == 0  # before: 20, each rebuilding and writing the whole spill
+    assert len(monitor.spill.rows) == held + 20
+    monitor.stream.app.close()
+    journal.close()
+
+
+def test_a_gap_is_in_the_journal_before_any_batch_after_the_connect(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    monitor = Monitor("memory://", "", journal)
+    monitor._heard_until = time.time() - 60
+    monitor._on_stream_status(CONNECTED, "connected")
+    (gap,) = journal.open_gaps()  # before: only in memory until the reconciler ran
+    assert gap.status == "open" and 59 < gap.end - gap.start < 70
+    journal.close()
+    monitor.stream.app.close()
+
+
+def test_a_gap_left_open_by_an_earlier_run_is_filled_by_the_next(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.open_gap(time.time() - 60, time.time() - 30, "a fill that raised")
+    monitor = Monitor("memory://", "", journal)
+    monitor._fill_gaps(None)
+    (gap,) = journal.gaps()
+    assert gap.status == "cannot"  # before: left "open" for good, nothing read it back
+    monitor.stream.app.close()
+    journal.close()
+
+
+def test_a_flush_while_not_listening_neither_spins_the_reconciler_nor_moves_the_gap(
+    tmp_path: Path,
+) -> None:
+    journal = Journal(tmp_path / "j.sqlite3")
+    monitor = Monitor("memory://", "", journal, spill=Spill(max_tasks=10, max_events=20))
+    fill_up(journal)
+    monitor._on_batch([e for _ in range(30) for e in task_events(str(uuid.uuid4()))])
+    make_room(journal)
+    monitor._reconciler = threading.Thread(target=monitor._reconcile_loop, daemon=True)
+    monitor._reconciler.start()
+    assert monitor.stream.state != CONNECTED  # as while reconnecting to the broker
+    monitor._heard_until = heard = time.time() - 100
+    cpu = time.process_time()
+    assert monitor._flush_spill()  # the spill had overflowed: a gap for the reconciler
+    time.sleep(2)
+    assert time.process_time() - cpu < 0.5  # before: a busy loop, ~2 s of CPU
+    assert monitor._heard_until == heard  # before: now, and the next gap too short
+    monitor.stop()
+    journal.close()
