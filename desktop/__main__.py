@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
-from urllib.parse import urlsplit
 
 import click
 
@@ -73,26 +72,9 @@ class Selection:
             for key, url in self.overrides.items()
             if "://" in url and (problem := urls.unreadable(url))
         }
-        unreadable.update(
-            {  # say "redis://[::1/0" here, not as a traceback later
-                _OPTION_OF[key]: "is not a URL that can be read (its host or port)"
-                for key in ("broker_url", "result_backend")
-                if _OPTION_OF[key] not in unreadable and not _parses(self.overrides.get(key, ""))
-            }
-        )
         if unreadable:
             raise ProfileError(unreadable)
         return Profile(**values)
-
-
-def _parses(url: str) -> bool:
-    """Whether the URL's host and port can be read (no text of it is echoed: a password with
-    an unencoded `/` would show in Python's port message)."""
-    try:
-        urlsplit(url).port  # noqa: B018 - reading it is the check
-    except ValueError:
-        return False
-    return True
 
 
 def _warn_password_on_command_line() -> None:

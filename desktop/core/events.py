@@ -288,7 +288,7 @@ class EventStream:
         # hiredis reader of our own: redis-py's per-message bookkeeping (push handlers that
         # format every message for a debug log) cost more than decoding the event.
         subscription = client.connection_pool.make_connection()
-        subscription.health_check_interval = 0  # a subscribed connection cannot answer PING
+        subscription.health_check_interval = 0  # redis-py's check would read our socket; we PING
         try:
             subscription.connect()
             subscription.send_command("PSUBSCRIBE", pattern)

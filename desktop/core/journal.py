@@ -348,7 +348,9 @@ class Journal:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
-            raise JournalUnwritable(f"cannot open the journal {path}: {exc}") from exc
+            raise JournalUnwritable(
+                f"cannot open the journal {path}: {_said(exc)}{_disk_says(path)}"
+            ) from exc
         try:
             self._db.row_factory = sqlite3.Row
             # Read first: a file that is not a journal is reported, never written over.

@@ -134,7 +134,7 @@ def unreadable(url: str) -> str | None:
         if "Port could not be cast" in text:
             return f"port is not a number: {ENCODE_HINT}"
         if "IPv6" in text:
-            return "is not a valid URL: an unbalanced '[' or ']' around the host"
+            return "is not a valid URL: an unbalanced '[' or ']' around its IPv6 host"
         if "NFKC" in text:
             return (
                 "is not a valid URL: its host part holds characters that Unicode reads as "

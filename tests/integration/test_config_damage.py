@@ -47,7 +47,7 @@ PROFILES_DAMAGE = {
     "url a number": (b'[[profiles]]\nname = "a"\nbroker_url = 5\n', "broker_url"),
     "bad ipv6 url": (
         b'[[profiles]]\nname = "a"\nbroker_url = "redis://[::1/0"\nresult_backend = ""\n',
-        "Invalid IPv6 URL",
+        "IPv6",
     ),
     "transport of the wrong type": (
         b'[[profiles]]\nname = "a"\n[profiles.transport]\nvisibility_timeout = "x"\n',
@@ -76,10 +76,10 @@ def test_a_damaged_profiles_file_is_named_and_never_written_over(
 
 
 def test_a_bad_url_on_the_command_line_is_refused_by_its_option() -> None:
-    assert_refused(desk("tasks", "--broker", "redis://[::1/0"), "--broker", says="can be read")
-    result = desk("tasks", "--backend", "redis://u:pa/ss@h:1/0")
-    assert_refused(result, "--backend", says="can be read")
-    assert "pa" not in result.stderr.replace("can be read", "")
+    assert_refused(desk("tasks", "--broker", "redis://[::1/0"), "--broker", says="IPv6")
+    result = desk("tasks", "--backend", "redis://u:qz/xk@h:1/0")
+    assert_refused(result, "--backend", says="port is not a number")
+    assert "qz" not in result.stderr and "xk" not in result.stderr
     result = desk("profile", "add", "x", "--broker", "redis://[::1/0", "--no-from-app")
     assert_refused(result, "broker_url", says="IPv6")
 
