@@ -68,7 +68,6 @@ def test_a_full_journal_leaves_a_failed_send_said_as_a_send_failure(
     app: Any, tmp_path: Path
 ) -> None:
     journal = full_journal(tmp_path / "j.sqlite3")
-    before = journal.count()
     children = [TaskNode(LONG, [1]), TaskNode(LONG, [2]), TaskNode(LONG, [object()])]
     with pytest.raises(canvas.SendError) as failed:
         canvas.send(Canvas("", GroupNode(children)), app, _recorder(journal))
@@ -77,6 +76,7 @@ def test_a_full_journal_leaves_a_failed_send_said_as_a_send_failure(
     assert [n.path for n in failed.value.unjournaled.nodes] == ["0", "1"]
     assert "2 of 3 task(s) sent, then " in str(failed.value)
     assert "2 of them not journaled: database or disk is full" in str(failed.value)
+    assert journal.count() == 0
     journal.close()
 
 
