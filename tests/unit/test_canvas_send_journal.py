@@ -5,6 +5,7 @@ Sent through kombu's in-memory transport: Celery's and kombu's real sending code
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ def _recorder(journal: Journal) -> Any:
 def test_a_full_journal_is_said_as_sent_but_not_journaled(app: Any, tmp_path: Path) -> None:
     journal = full_journal(tmp_path / "j.sqlite3")
     before = journal.count()
-    drawn = Canvas("", GroupNode([TaskNode(LONG, [i]) for i in range(3)]))
+    queue = f"q-{uuid.uuid4().hex}"  # the memory transport's queues live as long as the process
+    drawn = Canvas("", GroupNode([TaskNode(LONG, [i], options={"queue": queue}) for i in range(3)]))
     sent = canvas.send(drawn, app, _recorder(journal))  # no exception: the tasks went out
     assert len(sent.nodes) == 3
     assert sent.unjournaled is not None
@@ -59,7 +61,7 @@ def test_a_full_journal_is_said_as_sent_but_not_journaled(app: Any, tmp_path: Pa
         "database or disk is full"
     )
     with app.connection_for_write() as conn:  # the broker has all three
-        assert conn.default_channel.queue_declare("celery", passive=True).message_count == 3
+        assert conn.default_channel.queue_declare(queue, passive=True).message_count == 3
     assert journal.count() == before
     journal.close()
 
