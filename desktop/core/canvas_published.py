@@ -61,10 +61,16 @@ class Keeper:
             self.missed.append(node)
 
 
-def _carried_ids(value: Any, wanted: Mapping[str, SentNode], found: list[str]) -> None:
+def _carried_ids(
+    value: Any, wanted: Mapping[str, SentNode], found: list[str], walked: dict[int, Any]
+) -> None:
     """The ids of `wanted` tasks inside a message body (a chain's later steps, a chord's body:
     signatures as dicts whose options hold the task_id). A plain task's own arguments are the
-    person's values, not signatures, and are not walked."""
+    person's values, not signatures, and are not walked; nor is a container already walked in
+    this send (every header task of a chord carries the same body)."""
+    if id(value) in walked:
+        return
+    walked[id(value)] = value  # kept, so that its id is not reused while sending
     if isinstance(value, dict):
         options = value.get("options")
         if isinstance(options, dict):
@@ -76,11 +82,11 @@ def _carried_ids(value: Any, wanted: Mapping[str, SentNode], found: list[str]) -
             if plain_task and key in ("args", "kwargs"):
                 continue
             if isinstance(inner, (dict, list, tuple)):
-                _carried_ids(inner, wanted, found)
+                _carried_ids(inner, wanted, found, walked)
     elif isinstance(value, (list, tuple)):
         for inner in value:
             if isinstance(inner, (dict, list, tuple)):
-                _carried_ids(inner, wanted, found)
+                _carried_ids(inner, wanted, found, walked)
 
 
 def _embedded(body: Any) -> Any:
@@ -106,6 +112,7 @@ def as_published(nodes: list[SentNode], keep: Any = None) -> Iterator[list[SentN
     by_id = {node.id: node for node in nodes}
     published: list[SentNode] = []
     seen: set[str] = set()
+    walked: dict[int, Any] = {}
     thread = threading.get_ident()
 
     def ours(headers: Any) -> SentNode | None:
@@ -140,7 +147,7 @@ def as_published(nodes: list[SentNode], keep: Any = None) -> Iterator[list[SentN
             if keep is not None:
                 keep(node)
         carried: list[str] = []
-        _carried_ids(_embedded(body) if node is not None else body, by_id, carried)
+        _carried_ids(_embedded(body) if node is not None else body, by_id, carried, walked)
         for task_id in carried:
             if task_id not in seen:
                 seen.add(task_id)
