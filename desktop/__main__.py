@@ -1120,7 +1120,14 @@ def run(
     step_timeout: float,
     **kwargs: Any,
 ) -> None:
-    """Check and send a saved canvas (celery-desk/canvas JSON)."""
+    """Check and send a saved canvas (celery-desk/canvas JSON).
+
+    Each task is journaled as the broker takes it. Exit status: 0 sent (and with --wait, all
+    succeeded); 1 sending failed part way, a step did not answer, or with --wait a task failed
+    or did not finish; 2 refused before sending (a bad file or call, or a journal that cannot
+    be written: nothing is sent that could not be journaled); 3 SENT, but the journal could
+    not record some of them (disk full, locked): do not send again."""
+    import sqlite3
     import time
     from pathlib import Path
 
@@ -1128,7 +1135,7 @@ def run(
 
     from desktop.core import canvas, canvas_checks
     from desktop.core.bounds import Watchdog
-    from desktop.core.journal import Journal
+    from desktop.core.journal import Journal, JournalUnwritable
     from desktop.core.panel_app import client_app
 
     try:
@@ -1151,12 +1158,20 @@ def run(
         click.echo(f"{problem.level}: {where}: {problem.message}", err=True)
     if any(p.level == canvas_checks.ERROR for p in problems):
         sys.exit(2)
+    journal_path = services.journal_path(item)
+    try:
+        journal = Journal(journal_path)
+    except JournalUnwritable as exc:
+        _fail(f"not sent: what is sent could not be journaled: {exc}", 2)
     app = client_app(config, endpoints, poll_results=True)
-    journal = Journal(services.journal_path(item))
+    unjournaled = ""
     try:
 
         def record(node: canvas.SentNode) -> None:
-            journal.record_submitted(node.id, node.task, queue=node.queue, priority=node.priority)
+            with guard.waiting_on(f"the journal {journal_path} (recording what was sent)"):
+                journal.record_submitted(
+                    node.id, node.task, queue=node.queue, priority=node.priority
+                )
 
         def published(**_: Any) -> None:
             guard.progress()  # a message went out: the broker answers
@@ -1170,6 +1185,12 @@ def run(
             _fail(f"sending failed: the broker at {urls.mask(endpoints.broker_url)}: {exc}")
         finally:
             after_task_publish.disconnect(published)
+        if sent.unjournaled is not None:
+            unjournaled = (
+                f"{sent.unjournaled.said(len(sent.nodes))} (the journal {journal_path}); "
+                "the tasks WERE sent: do not send them again"
+            )
+            click.echo(f"error: {unjournaled}", err=True)
         states: dict[str, tuple[str, Any]] = {n.id: ("PENDING", None) for n in sent.nodes}
         deadline = time.monotonic() + timeout
         reading = f"the result backend at {urls.mask(endpoints.result_backend)} (reading results)"
@@ -1187,9 +1208,14 @@ def run(
             if done or time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
-        for task_id, (state, value) in states.items():
-            if state in ("SUCCESS", "FAILURE", "REVOKED"):  # what the backend says is final
-                journal.set_final(task_id, state, repr(value), time.time())
+        try:
+            for task_id, (state, value) in states.items():
+                if state in ("SUCCESS", "FAILURE", "REVOKED"):  # what the backend says is final
+                    journal.set_final(task_id, state, repr(value), time.time())
+        except (sqlite3.Error, JournalUnwritable) as exc:
+            if not unjournaled:
+                unjournaled = f"the results were not journaled: {exc} (the journal {journal_path})"
+                click.echo(f"error: {unjournaled}", err=True)
     finally:
         journal.close()
         app.close()
@@ -1217,6 +1243,9 @@ def run(
             click.echo(f"  {n.path or 'root':<8} {n.task:<32} {n.id}  {state}{shown}")
     if wait and unfinished:
         click.echo(f"error: {len(unfinished)} task(s) unfinished after {timeout:.0f} s", err=True)
+    if unjournaled:
+        sys.exit(3)
+    if wait and unfinished:
         sys.exit(1)
     if wait and any(states[n.id][0] != "SUCCESS" for n in sent.nodes):
         sys.exit(1)

@@ -86,14 +86,20 @@ class Watchdog:
 
     @contextmanager
     def waiting_on(self, what: str) -> Iterator[None]:
+        """Steps nest: a step inside another (the journal written while a canvas is sent) is
+        named while it lasts, and the outer one gets a full bound again after it."""
         with self._changed:
+            outer = self._what if self._deadline is not None else None
             self._what, self._deadline = what, time.monotonic() + self.seconds
             self._changed.notify()
         try:
             yield
         finally:
             with self._changed:
-                self._deadline = None
+                if outer is None:
+                    self._deadline = None
+                else:
+                    self._what, self._deadline = outer, time.monotonic() + self.seconds
                 self._changed.notify()
 
     def progress(self) -> None:

@@ -7,15 +7,14 @@ path (`root.children[2].args`), so a broken file is refused whole and nothing on
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
-import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
+from desktop.core.canvas_published import Keeper, as_published, results_not_awaited
 from desktop.core.canvas_values import (
     MAX_NESTING,
     NESTING_WHY,
@@ -359,9 +358,24 @@ class SentNode:
 
 
 @dataclass
+class Unjournaled:
+    """Tasks the broker took that the journal could not keep (disk full, locked, unwritable),
+    and why. They WERE sent: sending them again would run them twice."""
+
+    nodes: list[SentNode]
+    reason: str
+
+    def said(self, sent: int) -> str:
+        return f"sent {sent} task(s), {len(self.nodes)} of them not journaled: {self.reason}"
+
+
+@dataclass
 class Sent:
+    """What went out; `unjournaled` when the journal failed to keep some of it (still sent)."""
+
     root_id: str
     nodes: list[SentNode]
+    unjournaled: Unjournaled | None = None
 
 
 def _sent_nodes(node: Node, path: str, options: dict[str, Any]) -> list[SentNode]:
@@ -391,37 +405,24 @@ def _root_id(result: Any) -> str:
     return str(result.id)
 
 
-@contextlib.contextmanager
-def _results_not_awaited(app: Any) -> Iterator[None]:
-    """While sending, Celery registers the result objects of group members with an
-    asynchronous result backend (Redis, RPC) to wake whoever waits on them: it subscribes to
-    each task's result and keeps the object until the result arrives. Nobody here waits on a
-    result (states are read with get_task_meta), so those objects would live, subscribed, until
-    the process exits, and then reconnect to unsubscribe while Python shuts down ("Exception
-    ignored in AsyncResult.__del__"). While it sends, this thread's backend (Celery makes one
-    per thread) registers nothing, as a synchronous backend never does."""
-    backend = app.backend
-    own = vars(backend).get("add_pending_result")
-    backend.add_pending_result = lambda result, *args, **kwargs: result
-    try:
-        yield
-    finally:
-        if own is None:
-            del backend.add_pending_result
-        else:
-            backend.add_pending_result = own
-
-
 class SendError(Exception):
     """Sending stopped part way; `sent` are the tasks whose messages the broker took (they are
-    the ones recorded), out of `total`."""
+    the ones recorded), out of `total`; `unjournaled` those of them the journal failed to keep."""
 
-    def __init__(self, cause: BaseException, sent: list[SentNode], total: int) -> None:
-        super().__init__(
-            f"{len(sent)} of {total} task(s) sent, then {type(cause).__name__}: {cause}"
-        )
+    def __init__(
+        self,
+        cause: BaseException,
+        sent: list[SentNode],
+        total: int,
+        unjournaled: Unjournaled | None = None,
+    ) -> None:
+        said = f"{len(sent)} of {total} task(s) sent, then {type(cause).__name__}: {cause}"
+        if unjournaled is not None:
+            said += f"; {len(unjournaled.nodes)} of them not journaled: {unjournaled.reason}"
+        super().__init__(said)
         self.sent = sent
         self.total = total
+        self.unjournaled = unjournaled
 
 
 def send(
@@ -436,10 +437,14 @@ def send(
     with the queue the app's routes pick and the priority the app sends (its
     task_default_priority).
 
-    A task is recorded once the broker has taken its message (Celery's after_task_publish), so
-    a send that fails part way records only what was sent and raises SendError; the tasks
-    Celery hands on inside a message (a chain's later steps, a chord's body: a worker sends
-    them) are recorded when the whole canvas went out."""
+    A task is recorded as soon as the broker has taken its message (Celery's
+    after_task_publish), with the tasks that message carries for a worker to send later (a
+    chain's later steps, a chord's body): a process ended mid-send has journaled what went out,
+    and a send that fails part way records only what was sent and raises SendError.
+
+    A `record` that fails (the journal full, locked, unwritable) never makes a sent task look
+    unsent: the rest are sent and not recorded (one failure is enough to stop asking a failing
+    journal), and `Sent.unjournaled` (or `SendError.unjournaled`) says which and why."""
     nodes = _sent_nodes(canvas.root, "", {})
     if config is not None:
         for node in nodes:
@@ -448,64 +453,16 @@ def send(
     built = to_signature(
         canvas.root, app, sending=True, task_ids={node.path: node.id for node in nodes}
     )
-    with _results_not_awaited(app), _as_published(nodes) as published:
+    keeper = Keeper(record)
+    with results_not_awaited(app), as_published(nodes, keeper.keep) as published:
         try:
             result = built.apply_async()
         except Exception as exc:
-            if record is not None:
-                for node in published:
-                    record(node)
-            raise SendError(exc, list(published), len(nodes)) from exc
-    if record is not None:
-        for node in nodes:
-            record(node)
-    return Sent(_root_id(result), nodes)
+            raise SendError(exc, list(published), len(nodes), _unjournaled(keeper)) from exc
+    for node in nodes:  # anything Celery sent in a way not seen above is recorded now
+        keeper.keep(node, again=False)
+    return Sent(_root_id(result), nodes, _unjournaled(keeper))
 
 
-@contextlib.contextmanager
-def _as_published(nodes: list[SentNode]) -> Iterator[list[SentNode]]:
-    """Each task message as Celery publishes it, in this thread: `before_task_publish` gives
-    the queue it is routed to and its priority (a container's options reach its tasks by
-    Celery's own rules: the outer ones win, and some containers drop theirs when sent inside
-    another, so what went out is taken from the message, not worked out again);
-    `after_task_publish` says the broker took it. Yields the nodes published so far, in order;
-    a chord's body, which a worker sends later, keeps what the canvas said."""
-    from celery.signals import after_task_publish, before_task_publish
-
-    by_id = {node.id: node for node in nodes}
-    published: list[SentNode] = []
-    thread = threading.get_ident()
-
-    def ours(headers: Any) -> SentNode | None:
-        if threading.get_ident() != thread:
-            return None
-        return by_id.get(str((headers or {}).get("id")))
-
-    def routed(
-        sender: Any = None,
-        headers: Any = None,
-        properties: Any = None,
-        routing_key: Any = None,
-        declare: Any = None,
-        **_: Any,
-    ) -> None:
-        node = ours(headers)
-        if node is None:
-            return
-        queue = next((str(q.name) for q in declare or [] if getattr(q, "name", None)), None)
-        priority = (properties or {}).get("priority")
-        node.queue = queue or node.queue
-        node.priority = priority if isinstance(priority, int) else node.priority
-
-    def taken(sender: Any = None, headers: Any = None, **_: Any) -> None:
-        node = ours(headers)
-        if node is not None:
-            published.append(node)
-
-    before_task_publish.connect(routed, weak=False)
-    after_task_publish.connect(taken, weak=False)
-    try:
-        yield published
-    finally:
-        before_task_publish.disconnect(routed)
-        after_task_publish.disconnect(taken)
+def _unjournaled(keeper: Keeper) -> Unjournaled | None:
+    return None if keeper.failure is None else Unjournaled(list(keeper.missed), keeper.failure)

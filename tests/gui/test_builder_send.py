@@ -5,12 +5,14 @@ priority order."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
@@ -260,3 +262,49 @@ def test_a_group_then_a_step_in_a_chain_is_watched_under_the_ids_celery_sent(
             )
     finally:
         client.close()
+
+
+def test_a_send_the_journal_could_not_keep_is_shown_as_sent_with_a_warning(
+    qtbot: QtBot, embedded_redis: Any, prefix: str, tmp_path: Path
+) -> None:
+    """The journal is locked by another writer (past its 5 s wait) once the broker took the
+    tasks: the screen says they were sent and not journaled, never "Sending failed" (which
+    would have the person send them again)."""
+    queue = prefix + "tasks"
+    profile = Profile(
+        name="builder-journal",
+        broker_url=embedded_redis.url(0),
+        result_backend=embedded_redis.url(1),
+        workdir=str(REPO_ROOT),
+        queues=[QueueSpec(queue, 10)],
+    )
+    add = {"type": "task", "task": "workers.tasks.add", "args": [1, 2], "options": {"queue": queue}}
+    path = tmp_path / "three.json"
+    root = {"type": "group", "children": [add] * 3}
+    path.write_text(json.dumps({"format": "celery-desk/canvas", "version": 1, "root": root}))
+    with window_on(qtbot, profile) as shown:
+        panel = shown.builder
+        shown.tabs.setCurrentWidget(panel)
+        assert panel.load_file(path), panel.message.text()
+        journal = panel.session.journal
+        assert journal is not None
+        blocker = sqlite3.connect(journal.path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        try:
+            panel.send()
+            qtbot.waitUntil(lambda: panel.message.text() != "Sending…", timeout=30000)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        said = panel.message.text()
+        assert said.startswith("Sent '") and "Sending failed" not in said, said
+        assert "sent 3 task(s), 3 of them not journaled: database is locked" in said, said
+        assert "do not send them again" in said and panel.message.property("role") == "error"
+        assert len(panel.sent_ids) == 3  # watched under the ids the broker took
+        waiting = redis.Redis.from_url(embedded_redis.url(0))
+        try:
+            ids = {json.loads(m)["headers"]["id"] for k in waiting.scan_iter(match=f"*{queue}*")
+                   if waiting.type(k) == b"list" for m in waiting.lrange(k, 0, -1)}  # fmt: skip
+        finally:
+            waiting.close()
+        assert ids == set(panel.sent_ids)

@@ -708,10 +708,15 @@ class BuilderPanel(QWidget):
         def done(sent: canvas.Sent) -> None:
             self.send_button.setEnabled(True)
             if self.model.root != drawn.root:
+                warning = (
+                    ""
+                    if sent.unjournaled is None
+                    else (f" Warning: {sent.unjournaled.said(len(sent.nodes))}; do not send again.")
+                )
                 self.say(
                     f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}); the canvas "
-                    "changed since, so its nodes are not coloured. See the Tasks screen.",
-                    error=False,
+                    f"changed since, so its nodes are not coloured. See the Tasks screen.{warning}",
+                    error=bool(warning),
                 )
                 return
             self.sent_root = drawn.root
@@ -722,7 +727,14 @@ class BuilderPanel(QWidget):
             }
             self.view.update()
             self.send_button.setText("Run again")
-            self.say(f"Sent '{drawn.name or 'canvas'}': root id {sent.root_id}", error=False)
+            if sent.unjournaled is not None:  # sent all the same: never to be sent again
+                self.say(
+                    f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}), but "
+                    f"{sent.unjournaled.said(len(sent.nodes))}. The tasks WERE sent: do not "
+                    "send them again."
+                )
+            else:
+                self.say(f"Sent '{drawn.name or 'canvas'}': root id {sent.root_id}", error=False)
             self._sent_at = time.monotonic()
             self._result_timer.start()
 

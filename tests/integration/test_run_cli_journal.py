@@ -1,0 +1,203 @@
+"""`celery-desk run` when the journal fails around a send (issue 13 review), on the embedded
+Redis: a journal that cannot be opened refuses the send (exit 2, nothing sent); one that is
+locked once the broker took the messages says they WERE sent (exit 3), never a traceback; a
+broker that stops answering mid-send ends the command with what went out already journaled.
+
+Real faults: a journal file of random bytes or in a read-only directory, a second SQLite
+connection holding the write lock, and a proxy in front of Redis that holds or swallows what
+comes after the first task message (a broker that stops answering part way)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+
+from desktop.core.journal import Journal
+from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.services import Services
+from tests.integration.test_run_cli import desk
+from tests.integration.worker_process import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+
+class RedisProxy:
+    """TCP in front of Redis. `hold`: the first task message (LPUSH) waits until `release` is
+    set. Otherwise that first message goes through, and nothing sent after it does (the
+    broker stops answering part way)."""
+
+    def __init__(self, upstream: int, *, hold: bool) -> None:
+        self.upstream = upstream
+        self.hold = hold
+        self.reached = threading.Event()
+        self.release = threading.Event()
+        self.swallowing = False
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream))
+            self.sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, False), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                if outbound and self.swallowing:
+                    continue
+                if outbound and b"LPUSH" in chunk and not self.reached.is_set():
+                    self.reached.set()
+                    if self.hold:
+                        self.release.wait(60)
+                    else:
+                        self.swallowing = True
+                sink.sendall(chunk)
+
+    def close(self) -> None:
+        self.release.set()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+@contextlib.contextmanager
+def proxied(embedded_redis: Any, *, hold: bool) -> Iterator[RedisProxy]:
+    proxy = RedisProxy(int(urlsplit(embedded_redis.url(0)).port or 0), hold=hold)
+    try:
+        yield proxy
+    finally:
+        proxy.close()
+
+
+def _profile(broker_url: str, backend_url: str, prefix: str) -> Path:
+    services = Services.open()
+    profile = Profile(
+        name="runner",
+        broker_url=broker_url,
+        result_backend=backend_url,
+        workdir=str(REPO_ROOT),
+        queues=[QueueSpec(prefix + "tasks", 10)],
+    )
+    services.profiles.save(profile)  # made, or pointed at another broker
+    return services.journal_path(profile)
+
+
+def _canvas(tmp_path: Path, prefix: str, count: int = 3) -> str:
+    add = {"type": "task", "task": "workers.tasks.add", "args": [1, 2],
+           "options": {"queue": prefix + "tasks"}}  # fmt: skip
+    root = {"type": "group", "children": [add] * count}
+    path = tmp_path / "group.json"
+    path.write_text(json.dumps({"format": "celery-desk/canvas", "version": 1, "root": root}))
+    return str(path)
+
+
+def _waiting_ids(embedded_redis: Any, queue: str) -> list[str]:
+    """The ids of the task messages waiting in `queue` (each of its priority steps' lists)."""
+    client = redis.Redis.from_url(embedded_redis.url(0))
+    try:
+        lists = [k for k in client.scan_iter(match=f"*{queue}*") if client.type(k) == b"list"]
+        return [json.loads(m)["headers"]["id"] for k in lists for m in client.lrange(k, 0, -1)]
+    finally:
+        client.close()
+
+
+def _journaled() -> list[str]:
+    listed = desk("tasks", "--json", "--limit", "1000")
+    assert listed.returncode == 0, listed.stderr
+    return [task["id"] for task in json.loads(listed.stdout)]
+
+
+@pytest.mark.parametrize("damage", ["random bytes", "a directory", "read-only directory"])
+def test_a_journal_that_cannot_be_written_refuses_the_send(
+    embedded_redis: Any, prefix: str, tmp_path: Path, damage: str
+) -> None:
+    journal = _profile(embedded_redis.url(0), embedded_redis.url(1), prefix)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    if damage == "random bytes":
+        journal.write_bytes(os.urandom(8192))
+    elif damage == "a directory":
+        journal.mkdir()
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into a read-only directory")
+        Journal(journal).close()  # a good journal, then its directory made read-only
+        for leftover in journal.parent.glob(journal.name + "-*"):
+            leftover.unlink()
+        journal.parent.chmod(0o500)
+    try:
+        refused = desk("run", _canvas(tmp_path, prefix), "--no-check")
+    finally:
+        journal.parent.chmod(0o700)
+    assert refused.returncode == 2, refused.stderr
+    assert "Traceback" not in refused.stderr, refused.stderr
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: not sent: "), refused.stderr
+    assert str(journal) in lines[0]
+    assert _waiting_ids(embedded_redis, prefix + "tasks") == []  # nothing was sent
+
+
+def test_a_journal_locked_after_the_broker_took_the_tasks_says_they_were_sent(
+    embedded_redis: Any, prefix: str, tmp_path: Path
+) -> None:
+    with proxied(embedded_redis, hold=True) as proxy:
+        broker = embedded_redis.url(0).replace(f":{proxy.upstream}/", f":{proxy.port}/")
+        journal = _profile(broker, embedded_redis.url(1), prefix)
+        running = subprocess.Popen(
+            [sys.executable, "-m", "desktop", "run", _canvas(tmp_path, prefix), "--no-check",
+             "--profile", "runner"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+        )  # fmt: skip
+        try:
+            assert proxy.reached.wait(60), "the run never sent its first task"
+            blocker = sqlite3.connect(journal, isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")  # held past the journal's 5 s busy timeout
+            proxy.release.set()
+            out, err = running.communicate(timeout=90)
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        finally:
+            running.kill()
+    assert running.returncode == 3, err
+    assert "Traceback" not in err, err
+    assert "sent 3 task(s), 3 of them not journaled: database is locked" in err, err
+    assert "WERE sent" in err and str(journal) in err
+    waiting = _waiting_ids(embedded_redis, prefix + "tasks")
+    assert len(waiting) == 3 and all(task_id in out for task_id in waiting)
+
+
+def test_a_broker_that_stops_mid_send_leaves_what_went_out_journaled(
+    embedded_redis: Any, prefix: str, tmp_path: Path
+) -> None:
+    with proxied(embedded_redis, hold=False) as proxy:
+        broker = embedded_redis.url(0).replace(f":{proxy.upstream}/", f":{proxy.port}/")
+        _profile(broker, embedded_redis.url(1), prefix)
+        ended = desk("run", _canvas(tmp_path, prefix), "--no-check", "--step-timeout", "2")
+    assert ended.returncode == 1, ended.stderr
+    assert "did not answer within 2 s" in ended.stderr and "(sending)" in ended.stderr
+    waiting = _waiting_ids(embedded_redis, prefix + "tasks")
+    assert len(waiting) == 1  # the first message went out, then the broker stopped answering
+    _profile(embedded_redis.url(0), embedded_redis.url(1), prefix)
+    assert _journaled() == waiting
