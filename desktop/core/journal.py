@@ -369,6 +369,10 @@ class Journal:
         except sqlite3.Error as exc:
             self._db.close()
             why = _said(exc) + _disk_says(path)
+            if str(getattr(exc, "sqlite_errorname", "")).startswith(
+                ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+            ):  # what to do, since the panel will not write over it
+                why += "; move it aside and a new journal is started"
             raise JournalUnwritable(f"cannot use the journal {path}: {why}") from exc
 
     def _migrate(self) -> None:
