@@ -173,6 +173,9 @@ class EventStream:
         self.enable_events_every = enable_events_every
         self.max_backoff = max_backoff
         self.stats = StreamStats()
+        # Wall time of the last thing heard from the broker (an event, a PONG): up to then the
+        # stream has taken everything, so a gap found later starts no earlier than this.
+        self.heard_at = time.time()
         self._buffer: deque[Event] = deque()
         self._stop = threading.Event()
         self._receiver: Any = None
@@ -221,6 +224,7 @@ class EventStream:
 
     # -- receiving --------------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
+        self.heard_at = time.time()
         self._buffer.append(event)
 
     def _receive_loop(self) -> None:
@@ -335,6 +339,7 @@ class EventStream:
             now = time.monotonic()
             if reply is not None:
                 heard, pinged = now, None
+                self.heard_at = time.time()
                 if silent_since is not None:
                     self._set_state(
                         CONNECTED,

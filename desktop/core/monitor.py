@@ -31,6 +31,8 @@ PRUNE_EVERY_S = 60.0
 # (seen: Celery's "Unrecoverable error" on a broker outage) never sends task-succeeded, but the
 # pool stored the result. Tasks no event touched for this long are asked about again.
 RECONCILE_STALE_EVERY_S = 30.0
+# A gap whose fill failed is tried again after 30 s, 60 s, 120 s, ... up to this.
+GAP_RETRY_MAX_S = 600.0
 # While the journal refuses writes, what it could not take is retried this often.
 JOURNAL_RETRY_S = 1.0
 JOURNAL_OK, JOURNAL_FAILING, JOURNAL_GAP = "ok", "failing", "gap"
@@ -183,6 +185,8 @@ class Monitor:
         self._gaps: list[tuple[float, float, str]] = []
         self._gaps_lock = threading.Lock()
         self._gaps_said_unfilled: set[int] = set()  # said once, retried quietly
+        self._gap_tries: dict[int, int] = {}  # failed fills per gap: the retry backs off
+        self._gap_retry_at: dict[int, float] = {}
         self.stream = EventStream(
             receiver_app(broker_url, config),
             self._on_batch,
@@ -261,7 +265,7 @@ class Monitor:
                     return
 
     # -- the journal: writes, the spill, retries ---------------------------------------------
-    def _store(self, rows: list[TaskRow], events: list[EventRecord]) -> bool:
+    def _store(self, rows: list[TaskRow], events: list[EventRecord], taken_at: float) -> bool:
         """Write a batch, or keep it in the spill; True when the journal holds it."""
         with self._write_lock:
             if len(self.spill):
@@ -271,7 +275,9 @@ class Monitor:
                 return False
             try:
                 self.journal.write(rows, events)
-                self._heard_until = time.time()
+                # What was heard by the time this batch was taken is kept: not the end of a
+                # write that may have waited on a busy journal while the stream dropped.
+                self._heard_until = taken_at
                 return True
             except JournalUnwritable as exc:
                 self.spill.add(rows, events)
@@ -290,7 +296,7 @@ class Monitor:
         if self.stream.state == CONNECTED:
             # Only while listening: during a reconnect the next gap starts where hearing
             # stopped, not at this write.
-            self._heard_until = time.time()
+            self._heard_until = self._heard_now()
         message = f"journal written again: {held} rows and events kept in memory are stored"
         if lost_since is not None:
             message += f"; {lost} dropped past the memory bound are filled from the backend"
@@ -326,7 +332,13 @@ class Monitor:
                 if len(self.spill):
                     self._flush_spill()
                 elif self.stream.state == CONNECTED:
-                    self._heard_until = time.time()  # listening, and nothing waits
+                    self._heard_until = self._heard_now()  # listening, and nothing waits
+
+    def _heard_now(self) -> float:
+        """Until when the journal holds everything while nothing waits: the last thing the
+        stream heard (a dead TCP path still looks connected for a few seconds), and never
+        later than now."""
+        return min(time.time(), max(self.stream.heard_at, self._heard_until or 0.0))
 
     # -- reconciliation with the result backend ------------------------------------------------
     def _reconcile_loop(self) -> None:
@@ -377,7 +389,10 @@ class Monitor:
         except Exception as exc:
             log.info("open gaps not read: %s", exc)
             return
+        now = time.monotonic()
         for gap in gaps:
+            if self._gap_retry_at.get(gap.id, 0.0) > now:
+                continue  # failed recently: a full backend scan is not repeated every 30 s
             try:
                 self._fill_gap(app, gap)
             except Exception as exc:  # the journal refused the gap's result: stays "open"
@@ -393,6 +408,11 @@ class Monitor:
             found, cannot = fill_gap(self.journal, app, gap.id, gap.start, gap.end)
         except Exception as exc:  # stays "open": tried again at the next reconcile
             log.info("gap %s not filled: %s", gap.id, exc)
+            tries = self._gap_tries.get(gap.id, 0) + 1
+            self._gap_tries[gap.id] = tries
+            self._gap_retry_at[gap.id] = time.monotonic() + min(
+                GAP_RETRY_MAX_S, self.reconcile_every_s * 2 ** (tries - 1)
+            )
             if gap.id not in self._gaps_said_unfilled:  # said once, not every 30 s
                 self._gaps_said_unfilled.add(gap.id)
                 self._tell_journal(
@@ -407,9 +427,10 @@ class Monitor:
             self.on_reconciled(found)
 
     def _on_batch(self, batch: list[dict[str, Any]]) -> None:
+        taken_at = time.time()
         diff = self.state.apply(batch)
         rows = [*diff.tasks_added, *diff.tasks_changed]
-        if self._store(rows, diff.events) and self.on_diff is not None and rows:
+        if self._store(rows, diff.events, taken_at) and self.on_diff is not None and rows:
             # The stored rows are read back for a listener (the window); `record` has none.
             try:
                 diff.journaled = self.journal.rows(row.id for row in rows)

@@ -103,16 +103,23 @@ def test_a_gap_whose_fill_raised_stays_open_and_is_filled_at_the_next_try(
     store(writer, done, "SUCCESS", 7)
     journal = Journal(tmp_path / "j.sqlite3")
     told: list[tuple[str, str]] = []
-    monitor = Monitor("memory://", url, journal, on_journal=lambda *said: told.append(said))
+    monitor = Monitor(
+        "memory://", url, journal, on_journal=lambda *said: told.append(said),
+        reconcile_every_s=0.2,  # the first retry after 0.2 s, then 0.4 s, 0.8 s, ...
+    )  # fmt: skip
     now = time.time()
     monitor._add_gap(now - 30, now, "not listening (start or reconnect)")
     unreachable = backend_app(f"redis://127.0.0.1:{unused_port}/0")
     monitor._fill_gaps(unreachable)  # the backend is down too: the fill raises
     (gap,) = journal.gaps()
     assert gap.status == "open" and "not filled yet" in told[-1][1]
+    reader = backend_app(url)
+    monitor._fill_gaps(reader)
+    assert journal.gaps()[0].status == "open"  # backing off: no new scan at once
+    time.sleep(0.3)
     monitor._fill_gaps(unreachable)
     assert len(told) == 1  # said once, tried again quietly
-    reader = backend_app(url)
+    time.sleep(0.5)
     monitor._fill_gaps(reader)  # before: an open gap was never read back, never retried
     (gap,) = journal.gaps()
     assert gap.status == "filled" and gap.found == 1

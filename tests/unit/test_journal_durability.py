@@ -246,3 +246,27 @@ def test_a_flush_while_not_listening_neither_spins_the_reconciler_nor_moves_the_
     assert monitor._heard_until == heard  # before: now, and the next gap too short
     monitor.stop()
     journal.close()
+
+
+def test_a_gap_starts_where_the_stream_last_heard_not_where_it_looked_connected(
+    tmp_path: Path,
+) -> None:
+    """A dead TCP path looks connected for seconds after its last byte; the journal holds
+    everything only up to what the stream heard (an event, a PONG). Before, every idle second
+    while "connected" moved the start of the next gap to now, past what was never heard."""
+    journal = Journal(tmp_path / "j.sqlite3")
+    monitor = Monitor("memory://", "", journal)
+    try:
+        now = time.time()
+        monitor.stream.state = CONNECTED
+        monitor.stream.heard_at = now - 8  # the last PONG or event
+        monitor._heard_until = now - 20
+        assert now - 8 <= monitor._heard_now() < now - 7
+        monitor.stream.heard_at = now + 60  # never later than now
+        assert monitor._heard_now() <= time.time()
+        taken = time.time()
+        monitor._on_batch(task_events("t1"))
+        assert monitor._heard_until == pytest.approx(taken, abs=0.5)
+    finally:
+        monitor.stream.app.close()
+        journal.close()
