@@ -88,6 +88,13 @@ class JournalUnwritable(Exception):
         name = str(getattr(self.__cause__, "sqlite_errorname", ""))
         return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB"))
 
+    @property
+    def busy(self) -> bool:
+        """Another connection held the write lock past the busy timeout: the file is fine,
+        trying again later succeeds."""
+        name = str(getattr(self.__cause__, "sqlite_errorname", ""))
+        return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
+
 
 @dataclass(frozen=True)
 class Gap:

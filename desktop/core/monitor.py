@@ -36,6 +36,7 @@ GAP_RETRY_MAX_S = 600.0
 # While the journal refuses writes, what it could not take is retried this often.
 JOURNAL_RETRY_S = 1.0
 JOURNAL_OK, JOURNAL_FAILING, JOURNAL_GAP = "ok", "failing", "gap"
+JOURNAL_WAITING = "waiting"  # the window waits for a journal another connection has locked
 
 
 def backend_app(backend_url: str, config: EffectiveConfig | None = None) -> Celery:

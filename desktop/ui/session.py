@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from celery import Celery
@@ -22,8 +23,8 @@ from desktop.core.connection import Outcome
 from desktop.core.effective_config import EffectiveConfig
 from desktop.core.embedded import EmbeddedBrokerError
 from desktop.core.events import receiver_app
-from desktop.core.journal import Journal
-from desktop.core.monitor import JOURNAL_FAILING, JOURNAL_OK, Monitor
+from desktop.core.journal import Journal, JournalUnwritable
+from desktop.core.monitor import JOURNAL_FAILING, JOURNAL_OK, JOURNAL_WAITING, Monitor
 from desktop.core.panel_app import client_app
 from desktop.core.profiles import Endpoints, Profile, ProfileError
 from desktop.core.services import Services
@@ -45,6 +46,10 @@ HEALTH_INTERVAL_MS = 5000
 WORKER_POLL_MS = 500
 WORKER_POLL_STARTING_MS = 100  # while a worker starts: show it online soon after it is
 APP_FILES_POLL_MS = 3000  # how often the app's own source files are looked at for changes
+# A journal another connection holds locked (its recorder pruning, the previous monitor's last
+# flush) is opened again after these waits, each on top of SQLite's own 5 s busy timeout; then
+# on every health tick until it opens: busy is never a reason to give up on the history.
+JOURNAL_BUSY_RETRY_S = (0.5, 1.0, 2.0, 4.0)
 
 
 class Session(QObject):
@@ -94,6 +99,16 @@ class Session(QObject):
         # of the next profile that opens says it is written again.
         self.journal_failing = False
         self.monitor: Monitor | None = None
+        # (journal generation, connection generation) of a monitor start still on the pool:
+        # a health tick or a re-read of the app meanwhile must not start a second one.
+        self._monitor_pending: tuple[int, int] | None = None
+        # The current profile's journal is being opened on the pool; `_journal_busy_tries`
+        # counts the opens that found it locked (None: not waiting on a busy journal).
+        self._journal_opening = False
+        self._journal_busy_tries: int | None = None
+        self._journal_retry = QTimer(self)
+        self._journal_retry.setSingleShot(True)
+        self._journal_retry.timeout.connect(self._retry_journal)
         # Every journal opened and not yet closed, whichever profile it belongs to: shutdown
         # closes those a late open or a pending close left (guarded by _monitors_lock).
         self._journals: set[Journal] = set()
@@ -186,17 +201,56 @@ class Session(QObject):
         journal migrates it (seconds on a big file), never on the GUI thread. Until it is
         open the views have none; the old monitor and journal close off-thread. A journal
         that cannot be opened is said in the window, and this profile then has none: never
-        the previous profile's."""
+        the previous profile's. One that is only locked by another connection is waited for."""
         old_monitor, old_journal = self.monitor, self.journal
         self.monitor = None
         self.journal = None
+        self._monitor_pending = None
         self._journal_generation += 1
-        tag = self._journal_generation
+        self._journal_busy_tries = None
+        self._journal_retry.stop()
         self.journal_changed.emit(None)
+
+        closing = threading.Lock()
+        closed_old = False
+
+        def close_old() -> None:
+            """Once, whichever job comes first; the other waits until it is done."""
+            nonlocal closed_old
+            with closing:
+                if closed_old:
+                    return
+                closed_old = True
+                if old_monitor is not None:
+                    old_monitor.stop()
+                    with self._monitors_lock:
+                        self._monitors.discard(old_monitor)
+                if old_journal is not None:
+                    self._close_journal(old_journal)
+
+        def close_if_same_file(path: Path) -> None:
+            # The same file (the profile saved): the old monitor's last flush would hold the
+            # write lock the open needs, so the open waits until the old one is closed.
+            if old_journal is not None and old_journal.path == path:
+                close_old()
+
+        if old_monitor is not None or old_journal is not None:
+            self.background.submit(close_old, lambda _: None)
+        self._submit_journal_open(profile, before=close_if_same_file)
+
+    def _submit_journal_open(
+        self, profile: Profile, before: Callable[[Path], None] | None = None
+    ) -> None:
+        """Open `profile`'s journal on the pool; `before(path)` runs there first."""
+        tag = self._journal_generation
         services = self.services
+        self._journal_opening = True
 
         def open_journal() -> Journal | None:
-            journal = Journal(services.journal_path(profile))
+            path = services.journal_path(profile)
+            if before is not None:
+                before(path)
+            journal = Journal(path)
             with self._monitors_lock:
                 if not self._closed:
                     self._journals.add(journal)
@@ -210,8 +264,11 @@ class Session(QObject):
             if tag != self._journal_generation or self._closed:  # another profile since
                 self.background.submit(lambda: self._close_journal(journal), lambda _: None)
                 return
+            self._journal_opening = False
+            waited = self._journal_busy_tries is not None
+            self._journal_busy_tries = None
             self.journal = journal
-            if self.journal_failing:
+            if self.journal_failing or waited:
                 self.journal_failing = False
                 self.journal_state_changed.emit(JOURNAL_OK, f"journal {journal.path} opened")
             self.journal_changed.emit(journal)
@@ -221,23 +278,43 @@ class Session(QObject):
         def failed(exc: BaseException) -> None:
             if tag != self._journal_generation or self._closed:
                 return
+            self._journal_opening = False
+            if isinstance(exc, JournalUnwritable) and exc.busy:
+                self._wait_for_busy_journal(profile, exc)
+                return
+            self._journal_busy_tries = None
             log.error("cannot open the task history: %s", exc)
             self.journal_failing = True
             self.journal_state_changed.emit(
                 JOURNAL_FAILING, f"the task history of '{profile.name}' is not kept: {exc}"
             )
 
-        def close_old() -> None:
-            if old_monitor is not None:
-                old_monitor.stop()
-                with self._monitors_lock:
-                    self._monitors.discard(old_monitor)
-            if old_journal is not None:
-                self._close_journal(old_journal)
-
-        if old_monitor is not None or old_journal is not None:
-            self.background.submit(close_old, lambda _: None)
         self.background.submit(open_journal, opened, failed)
+
+    def _wait_for_busy_journal(self, profile: Profile, exc: JournalUnwritable) -> None:
+        """Another connection holds the journal's write lock: open it again later, sooner
+        at first; once the waits run out, on every health tick (`_check_health`)."""
+        tries = (self._journal_busy_tries or 0) + 1
+        self._journal_busy_tries = tries
+        log.info("the task history is busy, opened again later: %s", exc)
+        self.journal_failing = False
+        self.journal_state_changed.emit(
+            JOURNAL_WAITING, f"waiting for the journal (busy) of '{profile.name}': {exc}"
+        )
+        if tries <= len(JOURNAL_BUSY_RETRY_S):
+            self._journal_retry.start(int(JOURNAL_BUSY_RETRY_S[tries - 1] * 1000))
+
+    def _retry_journal(self) -> None:
+        """Open the current profile's busy journal again, unless it opened or is opening."""
+        if (
+            self._closed
+            or self.profile is None
+            or self.journal is not None
+            or self._journal_opening
+            or self._journal_busy_tries is None
+        ):
+            return
+        self._submit_journal_open(self.profile)
 
     def _close_journal(self, journal: Journal) -> None:
         with self._monitors_lock:
@@ -248,9 +325,13 @@ class Session(QObject):
 
     def _start_monitor(self, generation: int, profile: Profile) -> None:
         journal, config = self.journal, self.app_config
+        tag = self._journal_generation
+        pending = (tag, generation)
         if journal is None or self.monitor is not None or config is None:
             return
-        tag = self._journal_generation
+        if self._monitor_pending == pending:
+            return  # already starting on the pool: one monitor per journal
+        self._monitor_pending = pending
 
         def start() -> Monitor:
             endpoints = self.endpoints(profile, config)
@@ -276,20 +357,21 @@ class Session(QObject):
             with self._monitors_lock:
                 self._monitors.discard(monitor)
 
+        def start_failed(exc: BaseException) -> None:
+            if self._monitor_pending == pending:
+                self._monitor_pending = None
+            self.events_state_changed.emit("failed", f"event stream not started: {exc}")
+
         def started(monitor: Monitor) -> None:
+            if self._monitor_pending == pending:
+                self._monitor_pending = None
             current = tag == self._journal_generation and generation == self._generation
             if not current or self._closed or self.monitor is not None:
                 self.background.submit(lambda: discard(monitor), lambda _: None)
                 return
             self.monitor = monitor
 
-        self.background.submit(
-            start,
-            started,
-            lambda exc: self.events_state_changed.emit(
-                "failed", f"event stream not started: {exc}"
-            ),
-        )
+        self.background.submit(start, started, start_failed)
 
     def control(
         self,
@@ -399,6 +481,8 @@ class Session(QObject):
         self.background.submit(read, lambda found: self._on_app_config(generation, *found), failed)
 
     def _check_health(self) -> None:
+        if self._journal_busy_tries is not None and not self._journal_retry.isActive():
+            self._retry_journal()  # the quick waits ran out: every tick until it opens
         if self._checking or self.profile is None:
             return
         self._checking = True
@@ -643,6 +727,7 @@ class Session(QObject):
             monitors = list(self._monitors)
             self._monitors.clear()
         self._health.stop()
+        self._journal_retry.stop()
         self._worker_poll.stop()
         self._files_poll.stop()
         self.background.shutdown()

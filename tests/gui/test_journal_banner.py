@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pytestqt.qtbot import QtBot
@@ -121,6 +123,73 @@ def test_the_journal_is_opened_and_migrated_off_the_gui_thread(
         assert window.tasks.model.journal is session.journal
         assert len(opened_on) == 2
         assert threading.main_thread() not in opened_on  # before: the GUI thread, frozen
+    finally:
+        window.close()
+        shut_down(qtbot, session)
+
+
+def test_a_journal_locked_by_another_connection_is_waited_for_not_given_up(
+    qtbot: QtBot, embedded_redis: Any
+) -> None:
+    services = Services.open()
+    services.profiles.save(
+        Profile(name="busy", broker_url=embedded_redis.url(5), result_backend=""), create=True
+    )
+    path = services.journal_path(services.profiles.get("busy"))
+    Journal(path).close()
+    holder = sqlite3.connect(path, isolation_level=None)  # a recorder pruning, say
+    holder.execute("BEGIN IMMEDIATE")
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        session.start("busy")
+        # SQLite's own busy timeout (5 s) runs out first; before: red for good, no monitor
+        qtbot.waitUntil(
+            lambda: "waiting for the journal (busy)" in window.statusBar().currentMessage(),
+            timeout=9000,
+        )
+        assert not window.journal_label.isVisible() and session.journal is None
+        holder.execute("COMMIT")
+        qtbot.waitUntil(lambda: session.journal is not None, timeout=9000)
+        qtbot.waitUntil(lambda: session.monitor is not None, timeout=9000)
+        assert not window.journal_label.isVisible()
+        assert "opened" in window.statusBar().currentMessage()
+        assert window.tasks.model.journal is session.journal
+    finally:
+        holder.close()
+        window.close()
+        shut_down(qtbot, session)
+
+
+def test_a_monitor_still_starting_is_never_started_twice(
+    qtbot: QtBot, unused_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    constructed: list[Monitor] = []
+
+    class Counted(Monitor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            constructed.append(self)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(session_module, "Monitor", Counted)
+    services = Services.open()
+    _refused_profiles(services, unused_port, "only")
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        session.start("only")
+        qtbot.waitUntil(
+            lambda: session.journal is not None and session.app_config is not None, timeout=9000
+        )
+        assert session.profile is not None
+        # a health tick and a re-read of the app, both before the first start is back
+        session._start_monitor(session._generation, session.profile)
+        session._start_monitor(session._generation, session.profile)
+        qtbot.waitUntil(lambda: session.monitor is not None, timeout=5000)
+        qtbot.wait(300)  # a second start, had one been submitted, is back by now
+        assert len(constructed) == 1  # before: 2, two reconcilers filling the same gaps
+        assert session.monitor is constructed[0]
     finally:
         window.close()
         shut_down(qtbot, session)
