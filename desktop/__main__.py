@@ -1106,7 +1106,7 @@ def worker_logs(ctx: click.Context, /, name: str, lines: int, follow: bool, **kw
     default=10.0,
     show_default=True,
     help="Seconds the broker or backend may leave one message or one result read unanswered; "
-    "then say which did not answer and exit 1.",
+    "then say which did not answer and exit 1 (3 when it is the journal, after a send).",
 )
 @click.pass_context
 def run(
@@ -1125,8 +1125,9 @@ def run(
     Each task is journaled as the broker takes it. Exit status: 0 sent (and with --wait, all
     succeeded); 1 sending failed part way, a step did not answer, or with --wait a task failed
     or did not finish; 2 refused before sending (a bad file or call, or a journal that cannot
-    be written: nothing is sent that could not be journaled); 3 SENT, but the journal could
-    not record some of them (disk full, locked): do not send again."""
+    be written: nothing is sent that could not be journaled); 3 SENT (all, or part way before
+    a failure), but the journal could not record some of them (disk full, locked, or it did
+    not answer): do not send again."""
     import sqlite3
     import time
     from pathlib import Path
@@ -1134,8 +1135,8 @@ def run(
     from celery.signals import after_task_publish
 
     from desktop.core import canvas, canvas_checks
-    from desktop.core.bounds import Watchdog
-    from desktop.core.journal import Journal, JournalUnwritable
+    from desktop.core.bounds import Watchdog, exit_now
+    from desktop.core.journal import BUSY_TIMEOUT_S, Journal, JournalUnwritable
     from desktop.core.panel_app import client_app
 
     try:
@@ -1165,10 +1166,26 @@ def run(
         _fail(f"not sent: what is sent could not be journaled: {exc}", 2)
     app = client_app(config, endpoints, poll_results=True)
     unjournaled = ""
+    went_out: set[str] = set()  # the tasks handed to the journal: the broker took them
+
+    def were_sent(tasks: str) -> str:
+        return f"{tasks} WERE sent: do not send them again (the journal {journal_path})"
+
     try:
 
+        def journal_stuck(message: str) -> None:
+            """The broker took these tasks: a journal that never answers is exit 3, not 1."""
+            exit_now(f"{message}; {were_sent(f'{len(went_out)} task(s), not all journaled,')}", 3)
+
         def record(node: canvas.SentNode) -> None:
-            with guard.waiting_on(f"the journal {journal_path} (recording what was sent)"):
+            went_out.add(node.id)
+            # Past SQLite's own wait for a locked journal, so that a locked one is said as
+            # such and the send goes on; a journal stuck longer than that ends with exit 3.
+            with guard.waiting_on(
+                f"the journal {journal_path} (recording what was sent)",
+                max(step_timeout, BUSY_TIMEOUT_S + 1),
+                journal_stuck,
+            ):
                 journal.record_submitted(
                     node.id, node.task, queue=node.queue, priority=node.priority
                 )
@@ -1182,14 +1199,14 @@ def run(
             with guard.waiting_on(f"the broker at {urls.mask(endpoints.broker_url)} (sending)"):
                 sent = canvas.send(loaded, app, record, config)
         except canvas.SendError as exc:  # what was sent is in the journal, nothing else
-            _fail(f"sending failed: the broker at {urls.mask(endpoints.broker_url)}: {exc}")
+            failed = f"sending failed: the broker at {urls.mask(endpoints.broker_url)}: {exc}"
+            if exc.unjournaled is not None:  # and some of what was sent is in no journal
+                _fail(f"{failed}; those {len(exc.sent)} of {exc.total} {were_sent('task(s)')}", 3)
+            _fail(failed)
         finally:
             after_task_publish.disconnect(published)
         if sent.unjournaled is not None:
-            unjournaled = (
-                f"{sent.unjournaled.said(len(sent.nodes))} (the journal {journal_path}); "
-                "the tasks WERE sent: do not send them again"
-            )
+            unjournaled = f"{sent.unjournaled.said(len(sent.nodes))}; {were_sent('the tasks')}"
             click.echo(f"error: {unjournaled}", err=True)
         states: dict[str, tuple[str, Any]] = {n.id: ("PENDING", None) for n in sent.nodes}
         deadline = time.monotonic() + timeout

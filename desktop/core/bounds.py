@@ -9,7 +9,8 @@ byte in time, and client libraries retry a timeout several times). Two tools her
   command that had given up still never ended.
 - `Watchdog`: a command-line command names the step it waits on; when one step overstays its
   bound the process says which and exits 1 (whatever the step was stuck in cannot be cut short
-  from Python, and nothing after it could help).
+  from Python, and nothing after it could help); a step may have its own bound and its own
+  way out (the journal written after a send: the tasks went out, so that is said, exit 3).
 
 These bounds are the panel's, on its own connections; they never reach the person's app, what
 the panel sends, or the workers it starts.
@@ -64,33 +65,44 @@ def within(seconds: float, what: str, fn: Callable[..., T], *args: Any, **kwargs
     return outcome["value"]  # type: ignore[no-any-return]
 
 
-def _exit_now(message: str) -> None:
+def exit_now(message: str, code: int = 1) -> None:
     os.write(sys.stderr.fileno(), f"error: {message}\n".encode())
-    os._exit(1)
+    os._exit(code)
 
 
 class Watchdog:
     """A command's guard: `with dog.waiting_on(what):` arms a bound of `seconds` for that step;
     `dog.progress()` restarts it (a canvas sent node by node, a wait polled round by round).
     When a step overstays, `on_expiry` gets "WHAT did not answer within N s" (by default that
-    goes to stderr and the process exits 1)."""
+    goes to stderr and the process exits 1); a step given its own `seconds` and `on_expiry`
+    has those instead."""
 
-    def __init__(self, seconds: float, on_expiry: Callable[[str], None] = _exit_now) -> None:
+    def __init__(self, seconds: float, on_expiry: Callable[[str], None] = exit_now) -> None:
         self.seconds = seconds
         self.on_expiry = on_expiry
         self._what = ""
+        self._bound = seconds
+        self._expired = on_expiry
         self._deadline: float | None = None
         self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._watch, name="watchdog", daemon=True)
         self._thread.start()
 
     @contextmanager
-    def waiting_on(self, what: str) -> Iterator[None]:
+    def waiting_on(
+        self,
+        what: str,
+        seconds: float | None = None,
+        on_expiry: Callable[[str], None] | None = None,
+    ) -> Iterator[None]:
         """Steps nest: a step inside another (the journal written while a canvas is sent) is
-        named while it lasts, and the outer one gets a full bound again after it."""
+        named while it lasts, with its own bound and way out if given, and the outer one gets
+        a full bound again after it."""
         with self._changed:
-            outer = self._what if self._deadline is not None else None
-            self._what, self._deadline = what, time.monotonic() + self.seconds
+            outer = (self._what, self._bound, self._expired) if self._deadline is not None else None
+            self._what, self._bound = what, self.seconds if seconds is None else seconds
+            self._expired = on_expiry or self.on_expiry
+            self._deadline = time.monotonic() + self._bound
             self._changed.notify()
         try:
             yield
@@ -99,13 +111,14 @@ class Watchdog:
                 if outer is None:
                     self._deadline = None
                 else:
-                    self._what, self._deadline = outer, time.monotonic() + self.seconds
+                    self._what, self._bound, self._expired = outer
+                    self._deadline = time.monotonic() + self._bound
                 self._changed.notify()
 
     def progress(self) -> None:
         with self._changed:
             if self._deadline is not None:
-                self._deadline = time.monotonic() + self.seconds
+                self._deadline = time.monotonic() + self._bound
 
     def _watch(self) -> None:
         with self._changed:
@@ -118,4 +131,4 @@ class Watchdog:
                     self._changed.wait(left)
                     continue
                 self._deadline = None
-                self.on_expiry(str(NoAnswer(self._what, self.seconds)))
+                self._expired(str(NoAnswer(self._what, self._bound)))

@@ -27,6 +27,10 @@ from desktop.core.state import EventRecord, StateDiff, TaskRow
 # 2: the `gaps` table (windows the journal did not hear, and how they were filled).
 SCHEMA_VERSION = 2
 JOURNAL_SUFFIX = ".sqlite3"
+# How long a write waits for another writer (the window, its ingest process, `record`) before
+# SQLite answers "database is locked".
+BUSY_TIMEOUT_S = 5.0
+BUSY_TIMEOUT_MS = int(BUSY_TIMEOUT_S * 1000)
 COLUMNS = (
     "id", "name", "state", "queue", "routing_key", "exchange", "priority", "worker",
     "args", "kwargs", "result", "exception", "traceback", "sent", "received", "started",
@@ -327,7 +331,7 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
             continue
         try:
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA busy_timeout=5000")
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             db.execute("SELECT count(*) FROM tasks WHERE 0").fetchall()
             return db
         except sqlite3.Error as exc:
@@ -365,7 +369,7 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             # The window and its ingest process both write (submissions, events): wait, not fail.
-            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             self._migrate()
             self._db.executescript(_SCHEMA)  # also the migration: every table IF NOT EXISTS
             self._db.execute(

@@ -95,6 +95,8 @@ class Session(QObject):
         self._app_files: dict[str, float] = {}  # the app's source files and their mtimes
         self._watching_files = False
         self.journal: Journal | None = None
+        # Why this profile's journal could not be opened; None while it opens or once open.
+        self.journal_open_error: str | None = None
         # The window shows the journal failing (not opened, or refusing writes): a journal
         # of the next profile that opens says it is written again.
         self.journal_failing = False
@@ -206,6 +208,7 @@ class Session(QObject):
         self.monitor = None
         self.journal = None
         self._monitor_pending = None
+        self.journal_open_error = None
         self._journal_generation += 1
         self._journal_busy_tries = None
         self._journal_retry.stop()
@@ -284,6 +287,7 @@ class Session(QObject):
                 return
             self._journal_busy_tries = None
             log.error("cannot open the task history: %s", exc)
+            self.journal_open_error = str(exc) or type(exc).__name__
             self.journal_failing = True
             self.journal_state_changed.emit(
                 JOURNAL_FAILING, f"the task history of '{profile.name}' is not kept: {exc}"
@@ -315,6 +319,11 @@ class Session(QObject):
         ):
             return
         self._submit_journal_open(self.profile)
+
+    @property
+    def journal_opening(self) -> bool:
+        """The profile's journal is being opened (on the pool): not yet there, not failed."""
+        return self.profile is not None and self.journal is None and not self.journal_open_error
 
     def _close_journal(self, journal: Journal) -> None:
         with self._monitors_lock:

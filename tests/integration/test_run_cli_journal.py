@@ -37,11 +37,15 @@ pytestmark = pytest.mark.slow
 class RedisProxy:
     """TCP in front of Redis. `hold`: the first task message (LPUSH) waits until `release` is
     set. Otherwise that first message goes through, and nothing sent after it does (the
-    broker stops answering part way)."""
+    broker stops answering part way). `cut`: once Redis answered that first message, the
+    connection that sent it is closed at its next command and no new one is taken (the
+    broker goes away part way: the send fails)."""
 
-    def __init__(self, upstream: int, *, hold: bool) -> None:
+    def __init__(self, upstream: int, *, hold: bool, cut: bool = False) -> None:
         self.upstream = upstream
         self.hold = hold
+        self.cut = cut
+        self.cut_client: socket.socket | None = None
         self.reached = threading.Event()
         self.release = threading.Event()
         self.swallowing = False
@@ -66,6 +70,11 @@ class RedisProxy:
     def _pump(self, source: socket.socket, sink: socket.socket, outbound: bool) -> None:
         with contextlib.suppress(OSError):
             while chunk := source.recv(65536):
+                if outbound and source is self.cut_client:  # answered: now it goes away
+                    self.listener.close()
+                    source.close()
+                    sink.close()
+                    return
                 if outbound and self.swallowing:
                     continue
                 if outbound and b"LPUSH" in chunk and not self.reached.is_set():
@@ -74,6 +83,8 @@ class RedisProxy:
                         self.release.wait(60)
                     else:
                         self.swallowing = True
+                    if self.cut:
+                        self.cut_client = source
                 sink.sendall(chunk)
 
     def close(self) -> None:
@@ -84,8 +95,8 @@ class RedisProxy:
 
 
 @contextlib.contextmanager
-def proxied(embedded_redis: Any, *, hold: bool) -> Iterator[RedisProxy]:
-    proxy = RedisProxy(int(urlsplit(embedded_redis.url(0)).port or 0), hold=hold)
+def proxied(embedded_redis: Any, *, hold: bool, cut: bool = False) -> Iterator[RedisProxy]:
+    proxy = RedisProxy(int(urlsplit(embedded_redis.url(0)).port or 0), hold=hold, cut=cut)
     try:
         yield proxy
     finally:
@@ -159,15 +170,17 @@ def test_a_journal_that_cannot_be_written_refuses_the_send(
     assert _waiting_ids(embedded_redis, prefix + "tasks") == []  # nothing was sent
 
 
-def test_a_journal_locked_after_the_broker_took_the_tasks_says_they_were_sent(
-    embedded_redis: Any, prefix: str, tmp_path: Path
-) -> None:
-    with proxied(embedded_redis, hold=True) as proxy:
+def _run_with_the_journal_locked_once_sending(
+    embedded_redis: Any, prefix: str, tmp_path: Path, *options: str, cut: bool = False
+) -> tuple[subprocess.Popen[str], str, str, Path]:
+    """`run` through the proxy; the journal is locked by another writer (past its 5 s busy
+    timeout) once the first task message reached the broker."""
+    with proxied(embedded_redis, hold=True, cut=cut) as proxy:
         broker = embedded_redis.url(0).replace(f":{proxy.upstream}/", f":{proxy.port}/")
         journal = _profile(broker, embedded_redis.url(1), prefix)
         running = subprocess.Popen(
             [sys.executable, "-m", "desktop", "run", _canvas(tmp_path, prefix), "--no-check",
-             "--profile", "runner"],
+             "--profile", "runner", *options],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
         )  # fmt: skip
         try:
@@ -180,6 +193,18 @@ def test_a_journal_locked_after_the_broker_took_the_tasks_says_they_were_sent(
             blocker.close()
         finally:
             running.kill()
+    return running, out, err, journal
+
+
+@pytest.mark.parametrize("step_timeout", ["10", "3"])
+def test_a_journal_locked_after_the_broker_took_the_tasks_says_they_were_sent(
+    embedded_redis: Any, prefix: str, tmp_path: Path, step_timeout: str
+) -> None:
+    """Also with a step timeout shorter than SQLite's 5 s wait on a locked journal: the
+    journal step is bound past that wait, and its expiry would say WERE sent too (exit 3)."""
+    running, out, err, journal = _run_with_the_journal_locked_once_sending(
+        embedded_redis, prefix, tmp_path, "--step-timeout", step_timeout
+    )
     assert running.returncode == 3, err
     assert "Traceback" not in err, err
     assert "sent 3 task(s), 3 of them not journaled: database is locked" in err, err
@@ -201,3 +226,20 @@ def test_a_broker_that_stops_mid_send_leaves_what_went_out_journaled(
     assert len(waiting) == 1  # the first message went out, then the broker stopped answering
     _profile(embedded_redis.url(0), embedded_redis.url(1), prefix)
     assert _journaled() == waiting
+
+
+def test_a_send_that_fails_part_way_with_the_journal_locked_says_those_sent_were_sent(
+    embedded_redis: Any, prefix: str, tmp_path: Path
+) -> None:
+    """The broker goes away after taking the first of three tasks, which the locked journal
+    could not keep: exit 3 and "WERE sent" for that one, never exit 1 (which reads as "send
+    again")."""
+    running, _out, err, journal = _run_with_the_journal_locked_once_sending(
+        embedded_redis, prefix, tmp_path, cut=True
+    )
+    assert running.returncode == 3, err
+    assert "Traceback" not in err, err
+    assert "1 of 3 task(s) sent, then " in err and "1 of them not journaled" in err, err
+    assert "those 1 of 3 task(s) WERE sent: do not send them again" in err, err
+    assert str(journal) in err
+    assert len(_waiting_ids(embedded_redis, prefix + "tasks")) == 1

@@ -127,6 +127,11 @@ class BuilderPanel(QWidget):
         self._result_timer = QTimer(self)
         self._result_timer.setInterval(RESULT_POLL_MS)
         self._result_timer.timeout.connect(self._poll_results)
+        self._sending = False
+        # Nothing is sent while the history opens (it would go unjournaled for no reason).
+        session.journal_changed.connect(lambda _journal: self._sync_send_button())
+        session.journal_state_changed.connect(lambda _state, _text: self._sync_send_button())
+        self._sync_send_button()
         self._tree_changed()
 
     # -- layout -----------------------------------------------------------------------------
@@ -681,6 +686,33 @@ class BuilderPanel(QWidget):
         self.say(f"Copied {code.count(chr(10))} lines of Python to the clipboard.", error=False)
 
     # -- sending and watching -------------------------------------------------------------------
+    def _sync_send_button(self) -> None:
+        opening = self.session.journal_opening
+        self.send_button.setEnabled(not self._sending and not opening)
+        self.send_button.setToolTip(
+            "The task history is still opening; Send is possible in a moment"
+            if opening
+            else "Check the canvas, then send it (Ctrl+Return)"
+        )
+
+    def _sending_now(self, sending: bool) -> None:
+        self._sending = sending
+        self._sync_send_button()
+
+    def _watch(self, drawn: Canvas, nodes: list[canvas.SentNode]) -> bool:
+        """Colour `nodes` (sent) on the canvas from now on; False when it changed since."""
+        if self.model.root != drawn.root:
+            return False
+        self.sent_root = drawn.root
+        self.sent_ids = {n.id: canvas_edit.parse_position(n.path) for n in nodes}
+        self.view.states = {
+            position: NodeState("PENDING", task_id) for task_id, position in self.sent_ids.items()
+        }
+        self.view.update()
+        self._sent_at = time.monotonic()
+        self._result_timer.start()
+        return True
+
     def send(self) -> None:
         drawn = self._canvas_or_say()
         if drawn is None:
@@ -693,21 +725,25 @@ class BuilderPanel(QWidget):
         if self.session.profile is None:
             self.say("Not sent: no profile is active.")
             return
-        journal = self.session.journal
+        if self.session.journal_opening:
+            self.say("Not sent: the task history is still opening; send again in a moment.")
+            return
+        journal, not_opened = self.session.journal, self.session.journal_open_error
         config = self.config
 
         def work(app: Any) -> canvas.Sent:
             def record(node: canvas.SentNode) -> None:
-                if journal is not None:
-                    journal.record_submitted(
-                        node.id, node.task, queue=node.queue, priority=node.priority
-                    )
+                if journal is None:  # sent all the same, and said to be in no history
+                    raise RuntimeError(f"the task history could not be opened ({not_opened})")
+                journal.record_submitted(
+                    node.id, node.task, queue=node.queue, priority=node.priority
+                )
 
             return canvas.send(drawn, app, record, config)
 
         def done(sent: canvas.Sent) -> None:
-            self.send_button.setEnabled(True)
-            if self.model.root != drawn.root:
+            self._sending_now(False)
+            if not self._watch(drawn, sent.nodes):
                 warning = (
                     ""
                     if sent.unjournaled is None
@@ -719,13 +755,6 @@ class BuilderPanel(QWidget):
                     error=bool(warning),
                 )
                 return
-            self.sent_root = drawn.root
-            self.sent_ids = {n.id: canvas_edit.parse_position(n.path) for n in sent.nodes}
-            self.view.states = {
-                position: NodeState("PENDING", task_id)
-                for task_id, position in self.sent_ids.items()
-            }
-            self.view.update()
             self.send_button.setText("Run again")
             if sent.unjournaled is not None:  # sent all the same: never to be sent again
                 self.say(
@@ -735,14 +764,25 @@ class BuilderPanel(QWidget):
                 )
             else:
                 self.say(f"Sent '{drawn.name or 'canvas'}': root id {sent.root_id}", error=False)
-            self._sent_at = time.monotonic()
-            self._result_timer.start()
 
         def failed(exc: BaseException) -> None:
-            self.send_button.setEnabled(True)
-            self.say(f"Sending failed: {exc}")
+            self._sending_now(False)
+            if not isinstance(exc, canvas.SendError) or not exc.sent:
+                self.say(f"Sending failed: {exc}")
+                return
+            self._watch(drawn, exc.sent)  # what went out is watched, as a whole send is
+            missed = exc.unjournaled
+            if missed is None:  # all of it journaled
+                self.say(f"Sending failed: {exc}")
+                return
+            cause = exc.__cause__
+            self.say(
+                f"Partly sent: {len(exc.sent)} of {exc.total} sent, {len(missed.nodes)} not "
+                f"journaled; do not send them again. Sending stopped on "
+                f"{type(cause).__name__}: {cause}; the journal failed: {missed.reason}."
+            )
 
-        self.send_button.setEnabled(False)
+        self._sending_now(True)
         self.say("Sending…", error=False)
         self.session.control(work, done, failed)
 
