@@ -28,6 +28,7 @@ import redis
 from desktop.core.journal import Journal
 from desktop.core.profiles import Profile, QueueSpec
 from desktop.core.services import Services
+from tests.integration.test_config_damage import _read_only_run
 from tests.integration.test_run_cli import desk
 from tests.integration.worker_process import REPO_ROOT
 
@@ -147,21 +148,19 @@ def test_a_journal_that_cannot_be_written_refuses_the_send(
 ) -> None:
     journal = _profile(embedded_redis.url(0), embedded_redis.url(1), prefix)
     journal.parent.mkdir(parents=True, exist_ok=True)
+    run = ("run", _canvas(tmp_path, prefix), "--no-check")
     if damage == "random bytes":
         journal.write_bytes(os.urandom(8192))
+        refused = desk(*run)
     elif damage == "a directory":
         journal.mkdir()
+        refused = desk(*run)
     else:
-        if os.geteuid() == 0:
-            pytest.skip("root writes into a read-only directory")
         Journal(journal).close()  # a good journal, then its directory made read-only
         for leftover in journal.parent.glob(journal.name + "-*"):
             leftover.unlink()
-        journal.parent.chmod(0o500)
-    try:
-        refused = desk("run", _canvas(tmp_path, prefix), "--no-check")
-    finally:
-        journal.parent.chmod(0o700)
+        # A real read-only mount (root ignores a directory's mode), as a full disk's neighbour
+        refused = _read_only_run(journal.parent, *run, "--profile", "runner")
     assert refused.returncode == 2, refused.stderr
     assert "Traceback" not in refused.stderr, refused.stderr
     lines = refused.stderr.strip().splitlines()
