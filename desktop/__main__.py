@@ -28,9 +28,11 @@ from desktop.core.services import Services
 
 if TYPE_CHECKING:
     from desktop.core.effective_config import EffectiveConfig
+    from desktop.core.journal import Journal
     from desktop.core.supervisor import Supervisor
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 ADHOC_PROFILE = "command-line"
 RECORD_STATUS_EVERY_S = 10.0
 # `record` stops (exit 3) when the journal has refused every write this long: past it, what
@@ -725,6 +727,24 @@ def _record_status(monitor: Any) -> str:
 def gaps(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
     """Windows the journal did not hear (the recorder stopped, a broker outage, a full disk)
     and how each was filled from the result backend."""
+    from desktop.core.journal import Journal
+
+    listed = _read_journal(ctx, kwargs, Journal.gaps)  # schema 1: none yet
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(g) for g in listed], indent=2))
+        return
+    for gap in listed:
+        start = datetime.fromtimestamp(gap.start).isoformat(sep=" ", timespec="seconds")
+        click.echo(
+            f"{start}  {gap.end - gap.start:8.1f} s  {gap.status:<7} {gap.found:>6} tasks  "
+            f"{gap.reason}" + (f" ({gap.note})" if gap.note else "")
+        )
+
+
+def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Journal], T]) -> T:
+    """`read(journal)` of the selected profile's journal, opened read-only: a journal on a
+    read-only disk, or one a recorder writes, serves as it is; one that is not a journal is
+    named with what is wrong (ConfigFileError)."""
     import sqlite3
 
     from desktop.core.journal import Journal, damaged_journal
@@ -735,24 +755,13 @@ def gaps(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
     path = services.journal_path(item)
     if not path.exists():
         _fail(f"no history for profile '{item.name}' yet: open the app or run `celery-desk record`")
-    # Only read, as `tasks`: a journal on a read-only disk, or one a recorder writes, serves
-    # as it is (a journal of schema 1 has no gaps yet).
     journal = Journal(path, read_only=True)
     try:
-        listed = journal.gaps()
+        return read(journal)
     except sqlite3.DatabaseError as exc:
         raise damaged_journal(path, exc, writing=False) from exc
     finally:
         journal.close()
-    if as_json:
-        click.echo(json.dumps([dataclasses.asdict(g) for g in listed], indent=2))
-        return
-    for gap in listed:
-        start = datetime.fromtimestamp(gap.start).isoformat(sep=" ", timespec="seconds")
-        click.echo(
-            f"{start}  {gap.end - gap.start:8.1f} s  {gap.status:<7} {gap.found:>6} tasks  "
-            f"{gap.reason}" + (f" ({gap.note})" if gap.note else "")
-        )
 
 
 @cli.command("tasks")
@@ -778,20 +787,8 @@ def tasks(
     **kwargs: Any,
 ) -> None:
     """List tasks from the journal, newest first."""
-    from desktop.core.journal import Journal, TaskQuery
+    from desktop.core.journal import TaskQuery
 
-    selection = _merge(ctx, kwargs)
-    services = selection.services()
-    item = _profile_or_exit(selection, services)
-    path = services.journal_path(item)
-    if not path.exists():
-        _fail(f"no history for profile '{item.name}' yet: open the app or run `celery-desk record`")
-        return
-    import sqlite3
-
-    from desktop.core.journal import damaged_journal
-
-    journal = Journal(path, read_only=True)  # only read: a journal on a read-only disk serves
     query = TaskQuery(
         state=state.upper() if state else None,
         name=task_name,
@@ -799,12 +796,7 @@ def tasks(
         worker=worker,
         text=search,
     )
-    try:
-        rows = journal.page(query, 0, limit)
-    except sqlite3.DatabaseError as exc:
-        raise damaged_journal(path, exc, writing=False) from exc
-    finally:
-        journal.close()
+    rows = _read_journal(ctx, kwargs, lambda journal: journal.page(query, 0, limit))
     if as_json:
         click.echo(json.dumps([_task_json(r) for r in rows], indent=2))
         return
