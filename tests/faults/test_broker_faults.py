@@ -35,6 +35,7 @@ from tests.conftest import redis_server
 from tests.faults.conftest import (
     Bench,
     Flood,
+    KeptWorker,
     Recorder,
     bench,
     close_rabbit_connections,
@@ -71,6 +72,7 @@ class Outcome:
     faults: list[tuple[float, float]]  # (fault began, fault ended), time.monotonic()
     recorder: Recorder
     seconds: float
+    worker_deaths: list[str]  # the last log lines of each worker that died and was restarted
 
 
 def _save_profile(broker_url: str, backend_url: str) -> Path:
@@ -87,15 +89,17 @@ def _flood_through_faults(
     cause_fault: Callable[[], None],
     faults: int,
     reconnects: Recorder | None = None,
-) -> tuple[Flood, list[tuple[float, float]]]:
-    """Flood one worker and cause `faults` faults 2 s apart in the middle; wait until the
-    backend is settled. `cause_fault()` returns when the fault is over; with `reconnects` the
-    next fault waits until that recorder is connected again."""
+) -> tuple[Flood, list[tuple[float, float]], list[str]]:
+    """Flood one worker (started again if it dies) and cause `faults` faults 2 s apart in the
+    middle; wait until the backend is settled. `cause_fault()` returns when the fault is over;
+    with `reconnects` the next fault waits until that recorder is connected again. Returns the
+    flood, the fault windows and the last lines of each worker that died."""
     client = create_app(broker_url, backend_url, queue_prefix=place.prefix)
-    worker = place.worker(broker_url, backend_url, "flooded", concurrency=2)
     windows = []
     try:
-        with running_worker(client, worker, ready_timeout=60):
+        with KeptWorker(
+            client, lambda n: place.worker(broker_url, backend_url, f"flooded-{n}", concurrency=2)
+        ) as kept:
             flood = Flood(client, FLOOD_TASKS, FLOOD_PER_SECOND).start()
             for _ in range(faults):
                 time.sleep(2.0)
@@ -105,10 +109,12 @@ def _flood_through_faults(
                 if reconnects is not None:
                     reconnects.wait_said("connected:", 60, after=windows[-1][1])
             flood.wait(120)
-            wait_backend_settled(backend_url, flood.sent, quiet_s=10, timeout=90)
+            wait_backend_settled(
+                backend_url, flood.sent, quiet_s=10, timeout=90, woke=kept.last_started
+            )
     finally:
         client.close()
-    return flood, windows
+    return flood, windows, kept.died
 
 
 def _recorded_scenario(
@@ -125,20 +131,23 @@ def _recorded_scenario(
     recorder = Recorder(PROFILE, place.root / "record.log")
     try:
         recorder.wait_said("connected:", 60)
-        flood, windows = _flood_through_faults(
+        flood, windows, deaths = _flood_through_faults(
             place, broker_url, backend_url, cause_fault, faults, recorder if reconnects else None
         )
         tally, problems = verdict(journal, backend_url, flood.sent, JOURNAL_CATCH_UP_S)
     finally:
         recorder.stop()
-    return Outcome(tally, problems, windows, recorder, time.monotonic() - started)
+    return Outcome(tally, problems, windows, recorder, time.monotonic() - started, deaths)
 
 
 def _loses_nothing(outcome: Outcome, what: str) -> None:
     if outcome.problems:
         raise JournalMismatch(f"{what}: {outcome.problems} ({outcome.tally})")
     assert outcome.tally.finished == outcome.tally.sent, f"tasks never finished: {outcome.tally}"
-    print(f"{what}: {outcome.tally}; {outcome.seconds:.0f} s")
+    restarted = f"; worker restarted {len(outcome.worker_deaths)}x" if outcome.worker_deaths else ""
+    print(f"{what}: {outcome.tally}; {outcome.seconds:.0f} s{restarted}")
+    for last_lines in outcome.worker_deaths:
+        print(f"  a worker died (Celery's own error, restarted as the panel would):\n{last_lines}")
 
 
 def _said_during_each_fault(outcome: Outcome, text: str, grace_s: float) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,10 +142,15 @@ def assert_journal_matches_backend(
 
 
 def wait_backend_settled(
-    backend_url: str, ids: Collection[str], quiet_s: float, timeout: float
+    backend_url: str,
+    ids: Collection[str],
+    quiet_s: float,
+    timeout: float,
+    woke: Callable[[], float] | None = None,
 ) -> int:
     """Wait until every id is finished in the backend, or none finished for `quiet_s` (the rest
-    are stuck or lost: the comparison says which). Returns how many finished."""
+    are stuck or lost: the comparison says which). `woke()`, when given, is a time.monotonic()
+    that counts as a change too (a worker started again). Returns how many finished."""
     deadline = time.monotonic() + timeout
     wanted = set(ids)
     last, last_change = -1, time.monotonic()
@@ -154,6 +159,8 @@ def wait_backend_settled(
         finished = sum(1 for i in wanted if states.get(i) in FINAL_STATES)
         if finished == len(wanted):
             return finished
+        if woke is not None:
+            last_change = max(last_change, woke())
         if finished != last:
             last, last_change = finished, time.monotonic()
         elif time.monotonic() - last_change >= quiet_s:
