@@ -307,17 +307,17 @@ def consume_pipeline(url: str, expected: int, quiet: float, scratch: Path) -> di
     from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
     from PySide6.QtWidgets import QApplication, QTableView
 
-    from desktop.core.journal import Journal
-    from desktop.core.monitor import Monitor
-    from desktop.core.state import StateDiff
+    from desktop.core.monitor.journal import Journal
+    from desktop.core.monitor.pipeline import Monitor
+    from desktop.core.monitor.state import StateDiff
 
     app = QApplication([sys.argv[0]])
     gc_pauses = GcPauses()
     journal_path = scratch / "journal.sqlite3"
     journal = Journal(journal_path)
-    model_used = "desktop.ui.models.tasks.TasksModel"
+    model_used = "desktop.ui.tasks.model.TasksModel"
     try:
-        from desktop.ui.models.tasks import TasksModel
+        from desktop.ui.tasks.model import TasksModel
 
         model = TasksModel(journal)
     except Exception as exc:  # the model is being written elsewhere: say so, measure anyway
@@ -498,8 +498,8 @@ def _log_progress(stream: Any, progress: dict[str, Any]) -> None:
 
 def consume_headless(url: str, expected: int, quiet: float, scratch: Path) -> dict[str, Any]:
     """The pipeline without Qt (what `celery-desk record` runs): tells Qt's share of (b)."""
-    from desktop.core.journal import Journal
-    from desktop.core.monitor import Monitor
+    from desktop.core.monitor.journal import Journal
+    from desktop.core.monitor.pipeline import Monitor
 
     journal = Journal(scratch / "journal.sqlite3")
     monitor = Monitor(url, "", journal)
@@ -955,8 +955,8 @@ def main() -> int:
 
     import redis
 
-    from desktop.core.embedded import EmbeddedRedis
-    from desktop.core.secret_store import FileSecretStore
+    from desktop.core.broker.embedded import EmbeddedRedis
+    from desktop.core.settings.secret_store import FileSecretStore
 
     roles = [r.strip() for r in args.consumers.split(",") if r.strip()]
     unknown = set(roles) - set(CONSUMERS)

@@ -24,7 +24,7 @@ STATES = ["SUCCESS"] * 8 + ["FAILURE", "STARTED"]
 
 
 def fill(journal: object, count: int) -> float:
-    from desktop.core.state import TaskRow
+    from desktop.core.monitor.state import TaskRow
 
     started = time.perf_counter()
     base = time.time() - count
@@ -81,8 +81,8 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from desktop.core.journal import Journal, TaskQuery
-    from desktop.ui.models.tasks import TasksModel
+    from desktop.core.monitor.journal import Journal, TaskQuery
+    from desktop.ui.tasks.model import TasksModel
 
     app = QApplication(sys.argv)
     path = Path(tempfile.mkdtemp(prefix="cd-journal-")) / "journal.sqlite3"

@@ -52,16 +52,16 @@ import redis.connection  # noqa: E402
 from celery import Celery  # noqa: E402
 from flower.utils.broker import Broker  # noqa: E402
 
-from desktop.core.embedded import EmbeddedRedis  # noqa: E402
-from desktop.core.profiles import TransportOptions  # noqa: E402
-from desktop.core.queues import RedisQueues, snapshot  # noqa: E402
-from desktop.core.secret_store import FileSecretStore  # noqa: E402
+from desktop.core.broker.embedded import EmbeddedRedis  # noqa: E402
+from desktop.core.broker.queues import RedisQueues, snapshot  # noqa: E402
+from desktop.core.settings.profiles import TransportOptions  # noqa: E402
+from desktop.core.settings.secret_store import FileSecretStore  # noqa: E402
 
 TASK = "bench.queues.noop"  # never run: no worker consumes these queues
 STEPS = list(range(10))
 CUSTOM_STEPS = [0, 3, 6, 9]
 PAGE = 50
-PANEL_PAGE = 200  # desktop/ui/panels/queues.py PAGE
+PANEL_PAGE = 200  # desktop/ui/queues/panel.py PAGE
 
 
 def make_app(url: str, steps: list[int]) -> Celery:

@@ -77,9 +77,9 @@ def main() -> int:
     from PySide6.QtWidgets import QApplication
 
     from desktop.app import build_window
-    from desktop.core.embedded import EmbeddedRedis, find_binary
-    from desktop.core.secret_store import FileSecretStore
+    from desktop.core.broker.embedded import EmbeddedRedis, find_binary
     from desktop.core.services import Services
+    from desktop.core.settings.secret_store import FileSecretStore
 
     binary = find_binary()
     bare, cold, reuse, window = [], [], [], []

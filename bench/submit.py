@@ -26,11 +26,11 @@ os.environ["CELERY_DESK_SECRETS"] = "file"
 
 from celery import group  # noqa: E402
 
-from desktop.core import canvas  # noqa: E402
-from desktop.core.embedded import EmbeddedRedis  # noqa: E402
-from desktop.core.journal import Journal  # noqa: E402
-from desktop.core.panel_app import panel_app  # noqa: E402
-from desktop.core.secret_store import FileSecretStore  # noqa: E402
+from desktop.core.app.panel_app import panel_app  # noqa: E402
+from desktop.core.broker.embedded import EmbeddedRedis  # noqa: E402
+from desktop.core.canvas import model as canvas  # noqa: E402
+from desktop.core.monitor.journal import Journal  # noqa: E402
+from desktop.core.settings.secret_store import FileSecretStore  # noqa: E402
 
 
 def main() -> int:

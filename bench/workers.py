@@ -26,12 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ["CELERY_DESK_SECRETS"] = "file"
 
-from desktop.core.embedded import EmbeddedRedis  # noqa: E402
-from desktop.core.events import receiver_app  # noqa: E402
-from desktop.core.profiles import Endpoints, Profile  # noqa: E402
-from desktop.core.secret_store import FileSecretStore  # noqa: E402
-from desktop.core.supervisor import Supervisor, ping  # noqa: E402
-from desktop.core.worker_spec import WorkerSpec  # noqa: E402
+from desktop.core.broker.embedded import EmbeddedRedis  # noqa: E402
+from desktop.core.local.supervisor import Supervisor, ping  # noqa: E402
+from desktop.core.local.worker_spec import WorkerSpec  # noqa: E402
+from desktop.core.monitor.events import receiver_app  # noqa: E402
+from desktop.core.settings.profiles import Endpoints, Profile  # noqa: E402
+from desktop.core.settings.secret_store import FileSecretStore  # noqa: E402
 
 
 def wait_ping(app: Any, node: str, alive: Any, timeout: float = 60.0) -> float:
@@ -97,7 +97,7 @@ def screen_lag(scratch: Path, rounds: int) -> list[float]:
     from PySide6.QtWidgets import QApplication
 
     from desktop.core.services import Services
-    from desktop.ui.session import Session
+    from desktop.ui.session.session import Session
 
     qt = QApplication.instance() or QApplication([])
     session = Session(Services.open())

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from desktop.core import urls
-from desktop.core.embedded import EmbeddedBrokerError
-from desktop.core.profiles import (
+from desktop.core.broker.embedded import EmbeddedBrokerError
+from desktop.core.services import Services
+from desktop.core.settings import urls
+from desktop.core.settings.profiles import (
     Endpoints,
     Profile,
     ProfileError,
@@ -24,12 +25,11 @@ from desktop.core.profiles import (
     validate,
     validate_fields,
 )
-from desktop.core.services import Services
 
 if TYPE_CHECKING:
-    from desktop.core.effective_config import EffectiveConfig
-    from desktop.core.journal import Journal
-    from desktop.core.supervisor import Supervisor
+    from desktop.core.app.effective_config import EffectiveConfig
+    from desktop.core.local.supervisor import Supervisor
+    from desktop.core.monitor.journal import Journal
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
@@ -138,7 +138,7 @@ def _app_target(
     """The chosen profile, its URLs and its app's effective configuration. An app that cannot
     be imported is said on stderr and Celery's and kombu's defaults are used; so is a change of
     the app's configuration since the profile last read it."""
-    from desktop.core.app_config import drift_of, read_effective_config, with_app_backend
+    from desktop.core.app.config import drift_of, read_effective_config, with_app_backend
 
     item, endpoints = _connect_target(selection, services, name)
     config = read_effective_config(item, endpoints)
@@ -163,7 +163,7 @@ def _app_target(
 
 def _step_timeout_option(func: F) -> F:
     """--timeout: the bound of each step that waits on the broker (bounds.COMMAND_STEP_S)."""
-    from desktop.core.bounds import COMMAND_STEP_S
+    from desktop.core.base.bounds import COMMAND_STEP_S
 
     return click.option(
         "--timeout",
@@ -338,7 +338,7 @@ def profile_list(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
 def _effective_rows(config: EffectiveConfig) -> list[dict[str, Any]]:
     """Every value the panel acts on, with where it came from (app, Celery or kombu default,
     profile override); passwords masked."""
-    from desktop.core.redaction import redact
+    from desktop.core.settings.redaction import redact
 
     backend = urls.mask(config.result_backend) or None
     rows: list[dict[str, Any]] = [
@@ -379,7 +379,7 @@ def profile_show(
 ) -> None:
     """Show a profile (passwords masked), its app's effective configuration with where each
     value comes from, and what changed since the profile last read it."""
-    from desktop.core.app_config import drift_of, read_effective_config
+    from desktop.core.app.config import drift_of, read_effective_config
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
@@ -516,7 +516,7 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
         _profile_errors(ProfileError(problems))
     config = None
     if from_app is not False:
-        from desktop.core.app_config import read_effective_config
+        from desktop.core.app.config import read_effective_config
 
         endpoints = None
         with contextlib.suppress(EmbeddedBrokerError):
@@ -558,7 +558,7 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
 def profile_refresh(ctx: click.Context, /, name: str | None, config_dir: str | None) -> None:
     """Read the app's configuration again and remember it: say what changed; exit 1 when the
     app cannot be imported."""
-    from desktop.core.app_config import drift_of, read_effective_config
+    from desktop.core.app.config import drift_of, read_effective_config
 
     selection = ctx.ensure_object(Selection)
     services = Services.open(config_dir or selection.config_dir)
@@ -608,7 +608,7 @@ def profile_test(ctx: click.Context, /, name: str | None, timeout: float, **kwar
     """Connect to the broker, the result backend (the app's own when the profile names none)
     and the RabbitMQ management API once each, and say what happened; exit 1 when one that is
     configured cannot be used."""
-    from desktop.core.connection import check_profile_endpoints
+    from desktop.core.broker.connection import check_profile_endpoints
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
@@ -633,8 +633,8 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
     import signal
     import threading
 
-    from desktop.core.journal import Journal, JournalUnwritable
-    from desktop.core.monitor import Monitor
+    from desktop.core.monitor.journal import Journal, JournalUnwritable
+    from desktop.core.monitor.pipeline import Monitor
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
@@ -727,7 +727,7 @@ def _record_status(monitor: Any) -> str:
 def gaps(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
     """Windows the journal did not hear (the recorder stopped, a broker outage, a full disk)
     and how each was filled from the result backend."""
-    from desktop.core.journal import Journal
+    from desktop.core.monitor.journal import Journal
 
     listed = _read_journal(ctx, kwargs, Journal.gaps)  # schema 1: none yet
     if as_json:
@@ -747,7 +747,7 @@ def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Jo
     named with what is wrong (ConfigFileError)."""
     import sqlite3
 
-    from desktop.core.journal import Journal, damaged_journal
+    from desktop.core.monitor.journal import Journal, damaged_journal
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
@@ -787,7 +787,7 @@ def tasks(
     **kwargs: Any,
 ) -> None:
     """List tasks from the journal, newest first."""
-    from desktop.core.journal import TaskQuery
+    from desktop.core.monitor.journal import TaskQuery
 
     query = TaskQuery(
         state=state.upper() if state else None,
@@ -811,7 +811,7 @@ def tasks(
 def _task_json(row: dict[str, Any]) -> dict[str, Any]:
     """Args, kwargs and result as JSON values where the journal's text is one (or a Python
     literal, as Celery's events give them); the text itself where it is not."""
-    from desktop.core.journal import stored_value
+    from desktop.core.monitor.journal import stored_value
 
     return {
         "id": row["id"],
@@ -845,7 +845,7 @@ def _supervisor_target(
     ctx: click.Context, kwargs: dict[str, Any], *, need_broker: bool
 ) -> tuple[Supervisor, Profile, Endpoints | None, EffectiveConfig | None]:
     """With `need_broker` the app's configuration is read too (starting a worker needs it)."""
-    from desktop.core.supervisor import Supervisor
+    from desktop.core.local.supervisor import Supervisor
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
@@ -871,7 +871,7 @@ def _supervisor_target(
 
 
 def _ping_app(endpoints: Endpoints, config: EffectiveConfig | None) -> Any:
-    from desktop.core.events import receiver_app
+    from desktop.core.monitor.events import receiver_app
 
     return receiver_app(endpoints.broker_url, config)
 
@@ -909,7 +909,7 @@ def worker_start(
     **kwargs: Any,
 ) -> None:
     """Start a worker and return once it answers a ping; prints its node name."""
-    from desktop.core.worker_spec import WorkerError, WorkerSpec, WorkerSpecError, free_name
+    from desktop.core.local.worker_spec import WorkerError, WorkerSpec, WorkerSpecError, free_name
 
     wanted = [q for text in queues for q in text.split(",") if q.strip()]
     high = low = None
@@ -963,12 +963,12 @@ def worker_start(
 def worker_list(ctx: click.Context, /, as_json: bool, timeout: float, **kwargs: Any) -> None:
     """Local workers of the profile: node name, queues, pid and state. Exit 1 when the broker
     did not answer the ping of workers still starting (their state is then the keeper's)."""
-    from desktop.core.bounds import NoAnswer, within
+    from desktop.core.base.bounds import NoAnswer, within
 
     supervisor, item, endpoints, _config = _supervisor_target(ctx, kwargs, need_broker=False)
     silent = ""
     if endpoints is not None and any(w.state == "starting" for w in supervisor.workers()):
-        from desktop.core.app_config import read_effective_config
+        from desktop.core.app.config import read_effective_config
 
         def ping_starting() -> None:
             config = read_effective_config(item, endpoints)  # its control exchange
@@ -1015,8 +1015,8 @@ def worker_stop(
     **kwargs: Any,
 ) -> None:
     """Warm shutdown (running tasks finish), then print each exit status."""
-    from desktop.core.supervisor import describe_exit
-    from desktop.core.worker_spec import WorkerError
+    from desktop.core.local.supervisor import describe_exit
+    from desktop.core.local.worker_spec import WorkerError
 
     if bool(name) == stop_all:
         _fail("give a worker NAME or --all", 2)
@@ -1126,10 +1126,11 @@ def run(
 
     from celery.signals import after_task_publish
 
-    from desktop.core import canvas, canvas_checks
-    from desktop.core.bounds import Watchdog, exit_now
-    from desktop.core.journal import BUSY_TIMEOUT_S, Journal, JournalUnwritable
-    from desktop.core.panel_app import client_app
+    from desktop.core.app.panel_app import client_app
+    from desktop.core.base.bounds import Watchdog, exit_now
+    from desktop.core.canvas import checks as canvas_checks
+    from desktop.core.canvas import model as canvas
+    from desktop.core.monitor.journal import BUSY_TIMEOUT_S, Journal, JournalUnwritable
 
     try:
         loaded = canvas.loads(Path(file).read_text(encoding="utf-8"))
@@ -1284,9 +1285,9 @@ def queues_command(
     **kwargs: Any,
 ) -> None:
     """What waits in each queue, in the order the broker will deliver it."""
-    from desktop.core import control, queues
-    from desktop.core.bounds import Watchdog
-    from desktop.core.events import receiver_app
+    from desktop.core.base.bounds import Watchdog
+    from desktop.core.broker import control, queues
+    from desktop.core.monitor.events import receiver_app
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
@@ -1345,7 +1346,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def main() -> None:
-    from desktop.core.bounds import NoAnswer
+    from desktop.core.base.bounds import NoAnswer
 
     try:
         cli(prog_name="celery-desk")

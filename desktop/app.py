@@ -18,11 +18,11 @@ from typing import Any
 from PySide6.QtCore import QSocketNotifier
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from desktop.core.profiles import Profile, ProfileError
 from desktop.core.services import Services
-from desktop.ui.main_window import MainWindow
-from desktop.ui.session import Session
-from desktop.ui.theme import STYLESHEET
+from desktop.core.settings.profiles import Profile, ProfileError
+from desktop.ui.common.theme import STYLESHEET
+from desktop.ui.session.session import Session
+from desktop.ui.shell.main_window import MainWindow
 
 log = logging.getLogger("celery_desk")
 

@@ -31,7 +31,7 @@ def pump(app: Any, seconds: float, until: Any = None) -> None:
 
 def start_local_workers(app: Any, session: Any, window: Any) -> bool:
     """The tutorial's set-ups from the Workers screen's presets: real local workers."""
-    from desktop.core.worker_spec import presets
+    from desktop.core.local.worker_spec import presets
 
     local = window.workers.local
     pump(app, 30, lambda: session.app_config is not None)
@@ -86,7 +86,7 @@ def send_priority_demo(endpoints: Any) -> None:
 
 
 def demo_finished(session: Any, expected: int) -> bool:
-    from desktop.core.journal import TaskQuery
+    from desktop.core.monitor.journal import TaskQuery
 
     journal = session.journal
     if journal is None:
@@ -97,7 +97,7 @@ def demo_finished(session: Any, expected: int) -> bool:
 
 def sized_canvas(tasks: int) -> Any:
     """A readable workflow of about `tasks` tasks: a chain of steps and fan-out groups."""
-    from desktop.core.canvas import Canvas, ChainNode, GroupNode, TaskNode
+    from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
 
     def t(name: str, *args: Any, **options: Any) -> TaskNode:
         return TaskNode(f"workers.tasks.{name}", list(args), {}, False, options)
@@ -121,7 +121,7 @@ def sized_canvas(tasks: int) -> Any:
 
 def shoot_builder(app: Any, window: Any, out: Path) -> bool:
     """The canvas at 1, 10 and 50 tasks, then the chain example sent and coloured live."""
-    from desktop.core import canvas_library
+    from desktop.core.canvas import library as canvas_library
 
     builder = window.builder
     window.tabs.setCurrentWidget(builder)
@@ -195,7 +195,7 @@ def main() -> int:
 
     from desktop.app import build_window
     from desktop.core.services import Services
-    from desktop.ui.theme import STYLESHEET
+    from desktop.ui.common.theme import STYLESHEET
 
     app = QApplication(sys.argv)
     app.setStyleSheet(STYLESHEET)

@@ -6,7 +6,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from desktop.core.canvas import Canvas, ChainNode, ChordNode, GroupNode, TaskNode
+from desktop.core.canvas.model import Canvas, ChainNode, ChordNode, GroupNode, TaskNode
 
 json_values = st.recursive(
     st.none()

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.embedded import EmbeddedRedis
-from desktop.core.paths import Paths
-from desktop.core.secret_store import FileSecretStore
+from desktop.core.broker.embedded import EmbeddedRedis
+from desktop.core.settings.paths import Paths
+from desktop.core.settings.secret_store import FileSecretStore
 
 os.environ.setdefault("CELERY_DESK_SECRETS", "file")
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
@@ -106,7 +106,7 @@ def amqp_url() -> str:
 @pytest.fixture(scope="session")
 def management_url(amqp_url: str) -> str:
     """CELERY_DESK_TEST_MANAGEMENT_URL, else the local one; skip when its API does not answer."""
-    from desktop.core.queues import QueueError, RabbitQueues
+    from desktop.core.broker.queues import QueueError, RabbitQueues
 
     url = os.environ.get("CELERY_DESK_TEST_MANAGEMENT_URL", DEFAULT_MANAGEMENT_URL)
     try:

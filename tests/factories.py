@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from desktop.core.effective_config import EffectiveConfig
-from desktop.core.state import TaskRow
+from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.monitor.state import TaskRow
 
 
 def task_row(task_id: str, **values: Any) -> TaskRow:
@@ -29,9 +29,9 @@ def app_config(
     options (queue, priority…)."""
     from celery import Celery
 
-    from desktop.core import app_probe
-    from desktop.core.app_config import from_probe
-    from desktop.core.profiles import Profile
+    from desktop.core.app import probe as app_probe
+    from desktop.core.app.config import from_probe
+    from desktop.core.settings.profiles import Profile
 
     app = Celery("t", broker=broker, set_as_current=False)
     app.conf.update(settings)

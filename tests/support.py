@@ -8,10 +8,10 @@ from pathlib import Path
 
 from pytestqt.qtbot import QtBot
 
-from desktop.core.processes import pid_alive
-from desktop.core.profiles import Profile
-from desktop.ui.main_window import MainWindow
-from desktop.ui.session import Session
+from desktop.core.base.processes import pid_alive
+from desktop.core.settings.profiles import Profile
+from desktop.ui.session.session import Session
+from desktop.ui.shell.main_window import MainWindow
 
 __all__ = ["pid_alive", "shut_down"]
 

@@ -8,13 +8,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from desktop.core import urls
-from desktop.core.app_config import ConfigHistory
-from desktop.core.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
-from desktop.core.journal import JOURNAL_SUFFIX
-from desktop.core.paths import Paths, legacy_profile_key, profile_key
-from desktop.core.profiles import Endpoints, Profile, ProfileStore
-from desktop.core.secret_store import SecretStore, open_secret_store
+from desktop.core.app.config import ConfigHistory
+from desktop.core.broker.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
+from desktop.core.monitor.journal import JOURNAL_SUFFIX
+from desktop.core.settings import urls
+from desktop.core.settings.paths import Paths, legacy_profile_key, profile_key
+from desktop.core.settings.profiles import Endpoints, Profile, ProfileStore
+from desktop.core.settings.secret_store import SecretStore, open_secret_store
 
 log = logging.getLogger(__name__)
 

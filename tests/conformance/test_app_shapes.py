@@ -30,11 +30,11 @@ from typing import Any
 
 import pytest
 
-from desktop.core import canvas
-from desktop.core.app_config import read_effective_config, with_app_backend
-from desktop.core.embedded import EmbeddedRedis
-from desktop.core.panel_app import client_app
-from desktop.core.profiles import Endpoints, Profile
+from desktop.core.app.config import read_effective_config, with_app_backend
+from desktop.core.app.panel_app import client_app
+from desktop.core.broker.embedded import EmbeddedRedis
+from desktop.core.canvas import model as canvas
+from desktop.core.settings.profiles import Endpoints, Profile
 from tests.conftest import DEFAULT_MANAGEMENT_URL, redis_server, stop_with_this_process
 from tests.integration.worker_process import REPO_ROOT
 

@@ -26,8 +26,8 @@ import pytest
 import redis
 from celery import Celery
 
-from desktop.core.embedded import EmbeddedRedis
-from desktop.core.secret_store import FileSecretStore
+from desktop.core.broker.embedded import EmbeddedRedis
+from desktop.core.settings.secret_store import FileSecretStore
 from tests.conftest import DEFAULT_AMQP_URL, RUN_ID, _amqp_answers, stop_with_this_process
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess
 from tests.waiting import wait_for

@@ -25,12 +25,12 @@ import pytest
 import redis
 
 import workers.tasks  # noqa: F401
-from desktop.core.events import CONNECTED
-from desktop.core.journal import Journal
-from desktop.core.monitor import RECONCILE_STALE_EVERY_S, Monitor
-from desktop.core.profiles import Profile
+from desktop.core.monitor.events import CONNECTED
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.pipeline import RECONCILE_STALE_EVERY_S, Monitor
+from desktop.core.monitor.state import StateDiff, WorkerRow
 from desktop.core.services import Services
-from desktop.core.state import StateDiff, WorkerRow
+from desktop.core.settings.profiles import Profile
 from tests.conftest import redis_server
 from tests.faults.conftest import (
     Bench,
@@ -280,7 +280,7 @@ def _worker_killed_mid_task(root: Path, broker_url: str, backend_url: str, prefi
     """Two workers of the demo app (acks_late, prefetch 1); the one running a 3 s task is
     SIGKILLed with its pool. The broker gives the message back, the other worker runs it, the
     journal says SUCCESS, and the Workers screen's rule shows the killed one offline."""
-    from desktop.ui.models.workers import OFFLINE_AFTER_S, WorkersModel
+    from desktop.ui.workers.model import OFFLINE_AFTER_S, WorkersModel
 
     workers_seen: dict[str, WorkerRow] = {}
 

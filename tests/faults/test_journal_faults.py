@@ -24,8 +24,8 @@ import redis
 
 import workers.tasks  # noqa: F401
 from desktop.__main__ import RECORD_STATUS_EVERY_S
-from desktop.core.profiles import Profile
 from desktop.core.services import Services
+from desktop.core.settings.profiles import Profile
 from tests.conftest import redis_server
 from tests.integration.worker_process import WorkerProcess, running_worker
 from tests.waiting import wait_for
@@ -271,8 +271,8 @@ def test_a_damaged_journal_is_reported_and_not_written(setup: Setup) -> None:
 
 
 def test_a_journal_damaged_inside_is_reported_and_not_written(setup: Setup) -> None:
-    from desktop.core.journal import Journal
-    from desktop.core.state import ClusterState
+    from desktop.core.monitor.journal import Journal
+    from desktop.core.monitor.state import ClusterState
     from tests.unit.test_journal_durability import task_events
 
     journal = Journal(setup.journal)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from desktop.core.journal import FINAL_STATES
+from desktop.core.monitor.journal import FINAL_STATES
 
 META_PREFIX = "celery-task-meta-"
 SHOWN_IN_A_DIFF = 10  # ids listed per kind of difference; the counts say the rest

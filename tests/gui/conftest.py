@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.ui.panels.builder import BuilderPanel
+from desktop.ui.builder.panel import BuilderPanel
 
 REAL_ASK_UNSAVED = BuilderPanel.ask_unsaved
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from desktop.core.panel_app import panel_app
-from desktop.core.profiles import Profile, QueueSpec
-from desktop.ui.models.tasks import COLUMNS
+from desktop.core.app.panel_app import panel_app
+from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.ui.tasks.model import COLUMNS
 from tests.support import window_on
 
 pytestmark = pytest.mark.slow

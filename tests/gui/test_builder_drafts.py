@@ -15,12 +15,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core import canvas_edit
-from desktop.core.canvas import Canvas, ChainNode, GroupNode, TaskNode
-from desktop.core.profiles import Profile
+from desktop.core.canvas import edit as canvas_edit
+from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
 from desktop.core.services import Services
-from desktop.ui.main_window import MainWindow
-from desktop.ui.panels.builder import BuilderPanel
+from desktop.core.settings.profiles import Profile
+from desktop.ui.builder.panel import BuilderPanel
+from desktop.ui.shell.main_window import MainWindow
 from tests.gui.conftest import REAL_ASK_UNSAVED
 
 WORK = ChainNode([TaskNode("workers.tasks.add", [1, 2]), GroupNode([])])  # an unfilled group

@@ -14,13 +14,15 @@ from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core import canvas, canvas_checks, canvas_library
-from desktop.core.canvas import ChainNode, GroupNode, TaskNode
-from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.canvas import checks as canvas_checks
+from desktop.core.canvas import library as canvas_library
+from desktop.core.canvas import model as canvas
+from desktop.core.canvas.model import ChainNode, GroupNode, TaskNode
 from desktop.core.services import Services
-from desktop.ui.main_window import MainWindow
-from desktop.ui.models.palette import NameRole
-from desktop.ui.panels.builder import BuilderPanel
+from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.ui.builder.palette import NameRole
+from desktop.ui.builder.panel import BuilderPanel
+from desktop.ui.shell.main_window import MainWindow
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
 from tests.support import window_on
 from workers import create_app

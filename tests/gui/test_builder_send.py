@@ -16,13 +16,14 @@ import redis
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from desktop.core import canvas_checks, canvas_library
-from desktop.core.canvas import Canvas, ChainNode, GroupNode, TaskNode
-from desktop.core.panel_app import panel_app
-from desktop.core.profiles import Profile, QueueSpec
-from desktop.core.urls import scheme_of
-from desktop.ui.main_window import MainWindow
-from desktop.ui.panels.builder import BuilderPanel
+from desktop.core.app.panel_app import panel_app
+from desktop.core.canvas import checks as canvas_checks
+from desktop.core.canvas import library as canvas_library
+from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
+from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.urls import scheme_of
+from desktop.ui.builder.panel import BuilderPanel
+from desktop.ui.shell.main_window import MainWindow
 from tests.integration.test_run_cli import EXPECTED
 from tests.integration.worker_process import (
     REPO_ROOT,

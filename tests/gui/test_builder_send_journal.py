@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from desktop.core.journal import Journal
-from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.monitor.journal import Journal
 from desktop.core.services import Services
-from desktop.ui.main_window import MainWindow
+from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.ui.shell.main_window import MainWindow
 from tests.integration.test_run_cli_journal import _waiting_ids, proxied
 from tests.integration.worker_process import REPO_ROOT
 from tests.support import window_on

@@ -8,9 +8,15 @@ from celery import Celery
 from hypothesis import HealthCheck, given, settings
 from PySide6.QtCore import QMimeData, QModelIndex, Qt
 
-from desktop.core import canvas
-from desktop.core.canvas import Canvas, ChainNode, GroupNode, TaskNode
-from desktop.ui.models.canvas import MOVE_MIME, NODE_MIME, CanvasModel, empty_container, node_mime
+from desktop.core.canvas import model as canvas
+from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
+from desktop.ui.builder.canvas_model import (
+    MOVE_MIME,
+    NODE_MIME,
+    CanvasModel,
+    empty_container,
+    node_mime,
+)
 from tests.canvas_strategies import canvases
 
 APP = Celery("canvas-model-tests", set_as_current=False)

@@ -4,8 +4,8 @@ import time
 
 from pytestqt.qtbot import QtBot
 
-from desktop.core.state import EventRecord, StateDiff
-from desktop.ui.panels.charts import ChartsPanel
+from desktop.core.monitor.state import EventRecord, StateDiff
+from desktop.ui.charts.panel import ChartsPanel
 from tests.factories import task_row
 
 

@@ -7,9 +7,9 @@ from PySide6.QtWidgets import QApplication, QDialog, QDialogButtonBox, QMessageB
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window, run_gui
-from desktop.core.paths import Paths
 from desktop.core.services import Services
-from desktop.ui.dialogs.profile_dialog import ProfileDialog
+from desktop.core.settings.paths import Paths
+from desktop.ui.profiles.dialog import ProfileDialog
 from tests.support import shut_down
 
 

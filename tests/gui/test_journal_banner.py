@@ -13,11 +13,11 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core.journal import Journal
-from desktop.core.monitor import Monitor
-from desktop.core.profiles import Profile
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.pipeline import Monitor
 from desktop.core.services import Services
-from desktop.ui import session as session_module
+from desktop.core.settings.profiles import Profile
+from desktop.ui.session import session as session_module
 from tests.support import shut_down
 from tests.unit.test_journal_durability import fill_up, make_room, task_events
 

@@ -16,12 +16,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core.panel_app import panel_app
-from desktop.core.profiles import Profile
+from desktop.core.app.panel_app import panel_app
+from desktop.core.local.supervisor import Supervisor
+from desktop.core.local.worker_spec import WorkerSpec, presets
 from desktop.core.services import Services
-from desktop.core.supervisor import Supervisor
-from desktop.core.worker_spec import WorkerSpec, presets
-from desktop.ui.dialogs.worker_dialog import WorkerDialog
+from desktop.core.settings.profiles import Profile
+from desktop.ui.workers.worker_dialog import WorkerDialog
 from tests.conftest import stop_with_this_process
 from tests.integration.test_supervisor import read_line
 from tests.support import pid_alive
@@ -182,7 +182,7 @@ import sys, time
 from PySide6.QtWidgets import QApplication
 from desktop.app import build_window
 from desktop.core.services import Services
-from desktop.core.worker_spec import presets
+from desktop.core.local.worker_spec import presets
 app = QApplication([])
 session, window = build_window(Services.open())
 window.show()
@@ -258,9 +258,9 @@ def test_a_wedged_worker_shows_as_unresponsive_with_its_last_log_lines(
 ) -> None:
     """Every process of the worker stopped (SIGSTOP) while the broker stays up: the screen
     says unresponsive, in red, with its log, and says so on the message line (issue 13, 4)."""
-    from desktop.core import supervisor as supervisor_module
-    from desktop.core import worker_keeper
-    from desktop.core.worker_keeper import Watch
+    from desktop.core.local import supervisor as supervisor_module
+    from desktop.core.local import worker_keeper
+    from desktop.core.local.worker_keeper import Watch
 
     quick = Watch(every_s=0.5, reply_s=0.5, unresponsive_after_s=3.0, kill_grace_s=1.0)
     monkeypatch.setattr(supervisor_module, "Watch", lambda: quick)

@@ -11,10 +11,10 @@ from PySide6.QtCore import QSize, Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core.profiles import Profile
 from desktop.core.services import Services
-from desktop.ui.main_window import MainWindow
-from desktop.ui.session import Session
+from desktop.core.settings.profiles import Profile
+from desktop.ui.session.session import Session
+from desktop.ui.shell.main_window import MainWindow
 from tests.support import pid_alive, shut_down
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from kombu import Exchange, Queue
 from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
-from desktop.core.canvas import ChainNode, TaskNode
-from desktop.ui.widgets.node_editor import EditorContext, NodeEditor
+from desktop.core.canvas.model import ChainNode, TaskNode
+from desktop.ui.builder.node_editor import EditorContext, NodeEditor
 from tests.factories import app_config
 
 

@@ -12,12 +12,12 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTableWidgetItem
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core import urls
-from desktop.core.profiles import QueueSpec, validate
 from desktop.core.services import Services
-from desktop.ui.dialogs.profile_dialog import ProfileDialog
-from desktop.ui.main_window import MainWindow
-from desktop.ui.session import Session
+from desktop.core.settings import urls
+from desktop.core.settings.profiles import QueueSpec, validate
+from desktop.ui.profiles.dialog import ProfileDialog
+from desktop.ui.session.session import Session
+from desktop.ui.shell.main_window import MainWindow
 from tests.support import shut_down
 
 Mutation = Callable[[ProfileDialog, Path], None]
@@ -375,7 +375,7 @@ def test_an_override_is_kept_and_marked(
 
 def test_editing_a_command_line_profile_does_not_break(qtbot: QtBot, tmp_path: Path) -> None:
     """`celery-desk --broker URL` makes an in-memory profile; its editor must still work."""
-    from desktop.core.profiles import Profile as ProfileModel
+    from desktop.core.settings.profiles import Profile as ProfileModel
 
     services = Services.open()
     adhoc = ProfileModel(
@@ -386,7 +386,7 @@ def test_editing_a_command_line_profile_does_not_break(qtbot: QtBot, tmp_path: P
     qtbot.addWidget(dialog)
     profile, errors = dialog.profile_from_form()
     assert errors == {}
-    from desktop.core import urls as url_tools
+    from desktop.core.settings import urls as url_tools
 
     assert url_tools.password_of(profile.broker_url) == url_tools.MASK  # "keep the password"
     assert dialog._restore_masked(profile).broker_url == "redis://:pw@127.0.0.1:1/0"

@@ -11,10 +11,10 @@ import pytest
 import redis
 from pytestqt.qtbot import QtBot
 
-from desktop.core import canvas_library
-from desktop.core.panel_app import panel_app
-from desktop.core.profiles import Profile, QueueSpec
-from desktop.ui.main_window import MainWindow
+from desktop.core.app.panel_app import panel_app
+from desktop.core.canvas import library as canvas_library
+from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.ui.shell.main_window import MainWindow
 from tests.integration.worker_process import (
     REPO_ROOT,
     WorkerProcess,

@@ -10,7 +10,7 @@ from typing import Any
 import redis
 from pytestqt.qtbot import QtBot
 
-from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.settings.profiles import Profile, QueueSpec
 from tests.hostile_messages import (
     deep_args_message,
     deep_headers_message,

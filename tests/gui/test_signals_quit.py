@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from desktop.core.embedded import EmbeddedStatus
-from desktop.core.profiles import Profile
+from desktop.core.broker.embedded import EmbeddedStatus
 from desktop.core.services import Services
+from desktop.core.settings.profiles import Profile
 from tests.support import pid_alive
 from tests.waiting import wait_for
 

@@ -9,9 +9,9 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from desktop.core.journal import Journal, TaskQuery
-from desktop.core.state import ClusterState, StateDiff, TaskRow
-from desktop.ui.models.tasks import COLUMNS, PAGE_SIZE, TasksModel
+from desktop.core.monitor.journal import Journal, TaskQuery
+from desktop.core.monitor.state import ClusterState, StateDiff, TaskRow
+from desktop.ui.tasks.model import COLUMNS, PAGE_SIZE, TasksModel
 from tests.factories import task_row
 
 

@@ -12,14 +12,14 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 import workers.tasks  # noqa: F401  (registers the shared tasks on the client app)
-from desktop.core.canvas import Canvas, TaskNode
-from desktop.core.journal import Journal
-from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.canvas.model import Canvas, TaskNode
+from desktop.core.monitor.journal import Journal
 from desktop.core.services import Services
-from desktop.ui.main_window import MainWindow
-from desktop.ui.models.tasks import COLUMNS
-from desktop.ui.panels.tasks import ALL, TasksPanel
-from desktop.ui.session import Session
+from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.ui.session.session import Session
+from desktop.ui.shell.main_window import MainWindow
+from desktop.ui.tasks.model import COLUMNS
+from desktop.ui.tasks.panel import ALL, TasksPanel
 from tests.factories import task_row
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
 from tests.support import shut_down, window_on

@@ -10,9 +10,9 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core.panel_app import panel_app
+from desktop.core.app.panel_app import panel_app
 from desktop.core.services import Services
-from desktop.ui.models.workers import HEARTBEAT_COLUMN
+from desktop.ui.workers.model import HEARTBEAT_COLUMN
 from tests.integration.worker_process import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.slow

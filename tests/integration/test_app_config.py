@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.app_config import (
+from desktop.core.app.config import (
     AppConfigError,
     read_app_config,
     read_effective_config,
     with_app_backend,
 )
-from desktop.core.effective_config import EffectiveConfig
-from desktop.core.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
+from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.settings.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
 from tests.support import pid_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

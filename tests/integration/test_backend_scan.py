@@ -13,9 +13,9 @@ import pytest
 import redis
 from celery import Celery
 
-from desktop.core.backend_scan import scan_results
-from desktop.core.journal import Journal
-from desktop.core.monitor import Monitor, backend_app, fill_gap
+from desktop.core.monitor.backend_scan import scan_results
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.pipeline import Monitor, backend_app, fill_gap
 
 pytestmark = pytest.mark.slow
 

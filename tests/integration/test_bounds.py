@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core import urls
-from desktop.core.profiles import Profile
 from desktop.core.services import Services
+from desktop.core.settings import urls
+from desktop.core.settings.profiles import Profile
 from tests.conftest import redis_server
 
 pytestmark = pytest.mark.slow
@@ -162,7 +162,7 @@ def test_worker_list_on_a_black_hole_says_so_within_its_bound(
     url = f"redis://127.0.0.1:{black_hole}/0"
     services = Services.open()
     services.profiles.save(Profile(name="hole", broker_url=url, result_backend=""))
-    from desktop.core.supervisor import Supervisor
+    from desktop.core.local.supervisor import Supervisor
 
     directory = services.workers_dir(services.profiles.get("hole"))
     directory.mkdir(parents=True, exist_ok=True)
@@ -228,7 +228,7 @@ def test_a_keyring_that_never_answers_is_said_and_the_file_used(tmp_path: Path) 
     env.pop("CELERY_DESK_SECRETS", None)  # automatic: the keyring when one works
     env["PYTHON_KEYRING_BACKEND"] = "blocking_keyring.BlockingKeyring"
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
-    from desktop.core.bounds import KEYRING_TIMEOUT_S
+    from desktop.core.base.bounds import KEYRING_TIMEOUT_S
 
     done, took = desk("profile", "list", env=env)
     assert done.returncode == 0, done
@@ -245,7 +245,7 @@ def test_a_chosen_keyring_that_never_answers_fails_clearly(tmp_path: Path) -> No
     env["CELERY_DESK_SECRETS"] = "keyring"
     env["PYTHON_KEYRING_BACKEND"] = "blocking_keyring.BlockingKeyring"
     env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
-    from desktop.core.bounds import KEYRING_TIMEOUT_S
+    from desktop.core.base.bounds import KEYRING_TIMEOUT_S
 
     done, took = desk(
         "profile", "add", "kept", "--broker", "redis://:s3cret@127.0.0.1:6399/0", env=env

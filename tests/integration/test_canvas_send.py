@@ -23,10 +23,10 @@ import redis
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from desktop.core import canvas
-from desktop.core.canvas import Canvas, ChainNode, ChordNode, GroupNode, Node, TaskNode
-from desktop.core.panel_app import panel_app
-from desktop.core.profiles import QueueSpec
+from desktop.core.app.panel_app import panel_app
+from desktop.core.canvas import model as canvas
+from desktop.core.canvas.model import Canvas, ChainNode, ChordNode, GroupNode, Node, TaskNode
+from desktop.core.settings.profiles import QueueSpec
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
 
 pytestmark = pytest.mark.slow
@@ -276,8 +276,8 @@ def test_sending_leaves_no_result_to_reconnect_when_python_exits(embedded_redis:
     kept until exit, they reconnect to unsubscribe while Python shuts down."""
     script = """
 import os
-from desktop.core import canvas
-from desktop.core.panel_app import panel_app
+from desktop.core.canvas import model as canvas
+from desktop.core.app.panel_app import panel_app
 from tests.integration.test_canvas_send import SHAPES
 app = panel_app(os.environ["CELERY_BROKER"], os.environ["CELERY_BACKEND"])
 for name in ("group", "chord", "group then a step (a chord in a chain)"):

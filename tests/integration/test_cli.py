@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from desktop.core import urls
-from desktop.core.journal import Journal
-from desktop.core.paths import Paths
-from desktop.core.profiles import Profile
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.state import ClusterState
 from desktop.core.services import Services
-from desktop.core.state import ClusterState
+from desktop.core.settings import urls
+from desktop.core.settings.paths import Paths
+from desktop.core.settings.profiles import Profile
 
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from desktop.__main__ import cli
-from desktop.core import journal as journal_module
-from desktop.core.journal import Journal
-from desktop.core.paths import Paths
+from desktop.core.monitor import journal as journal_module
+from desktop.core.monitor.journal import Journal
 from desktop.core.services import Services
+from desktop.core.settings.paths import Paths
 
 
 def desk(*args: str, env: dict[str, str] | None = None) -> Result:

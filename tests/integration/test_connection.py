@@ -7,8 +7,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from desktop.core import urls
-from desktop.core.connection import Outcome, check_broker
+from desktop.core.broker.connection import Outcome, check_broker
+from desktop.core.settings import urls
 
 
 def test_good_redis_reports_the_version(embedded_redis: Any) -> None:

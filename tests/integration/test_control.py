@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import redis
 
-from desktop.core.control import ControlError, literal, send_again
-from desktop.core.panel_app import panel_app
+from desktop.core.app.panel_app import panel_app
+from desktop.core.broker.control import ControlError, literal, send_again
 
 
 def test_literal_reads_argsrepr_and_refuses_code() -> None:
@@ -53,7 +53,7 @@ def test_send_again_to_a_priority_queue_on_rabbitmq(amqp_url: str, run_id: str) 
     """The queue is declared with the x-max-priority the workers use, so RabbitMQ accepts it."""
     from kombu import Connection
 
-    from desktop.core.profiles import QueueSpec
+    from desktop.core.settings.profiles import QueueSpec
 
     name = f"cdtest-{run_id}-retry"
     with Connection(amqp_url) as conn:  # created first as the workers would: priority 10

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from desktop.core.embedded import EmbeddedBrokerError, EmbeddedRedis, find_binary
-from desktop.core.secret_store import FileSecretStore
+from desktop.core.broker.embedded import EmbeddedBrokerError, EmbeddedRedis, find_binary
+from desktop.core.settings.secret_store import FileSecretStore
 from tests.support import pid_alive
 
 
@@ -33,8 +33,8 @@ def start_owner_app(tmp_path: Path) -> subprocess.Popen[str]:
         f"""
         import time
         from pathlib import Path
-        from desktop.core.embedded import EmbeddedRedis
-        from desktop.core.secret_store import FileSecretStore
+        from desktop.core.broker.embedded import EmbeddedRedis
+        from desktop.core.settings.secret_store import FileSecretStore
         b = EmbeddedRedis(Path({str(tmp_path / "embedded")!r}),
                           FileSecretStore(Path({str(tmp_path / "secrets.json")!r})))
         print(b.start().pid, flush=True)

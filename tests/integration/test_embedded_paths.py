@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.embedded import EmbeddedRedis, redis_quoted
-from desktop.core.secret_store import FileSecretStore
+from desktop.core.broker.embedded import EmbeddedRedis, redis_quoted
+from desktop.core.settings.secret_store import FileSecretStore
 
 
 @pytest.mark.parametrize(

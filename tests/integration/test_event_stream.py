@@ -17,7 +17,7 @@ import pytest
 import redis
 from celery import Celery
 
-from desktop.core.events import CONNECTED, EventStream, receiver_app
+from desktop.core.monitor.events import CONNECTED, EventStream, receiver_app
 from tests.factories import app_config
 from tests.waiting import wait_for
 
@@ -158,7 +158,7 @@ def test_a_paused_broker_is_said_silent_and_nothing_sent_meanwhile_is_lost(
     import os
     import signal
 
-    from desktop.core.events import SILENCE_PING_AFTER_S, SILENT, SILENT_AFTER_S
+    from desktop.core.monitor.events import SILENCE_PING_AFTER_S, SILENT, SILENT_AFTER_S
     from tests.conftest import redis_server
 
     states: list[tuple[str, str]] = []

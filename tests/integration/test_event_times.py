@@ -18,14 +18,14 @@ from typing import Any
 import pytest
 from celery.utils.time import utcoffset
 
-from desktop.core import run_order
-from desktop.core.clocks import drifted
-from desktop.core.events import CONNECTED
-from desktop.core.journal import Journal
-from desktop.core.monitor import Monitor
-from desktop.core.panel_app import panel_app
-from desktop.core.rates import Rates
-from desktop.core.state import StateDiff
+from desktop.core.app.panel_app import panel_app
+from desktop.core.base.clocks import drifted
+from desktop.core.broker import run_order
+from desktop.core.monitor.events import CONNECTED
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.pipeline import Monitor
+from desktop.core.monitor.rates import Rates
+from desktop.core.monitor.state import StateDiff
 from tests.factories import app_config
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
 from tests.waiting import wait_for

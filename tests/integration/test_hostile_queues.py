@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import redis
 
-from desktop.core import queues
-from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.broker import queues
 from desktop.core.services import Services
+from desktop.core.settings.profiles import Profile, QueueSpec
 from tests.factories import app_config
 from tests.hostile_messages import (
     deep_args_message,

@@ -13,12 +13,12 @@ import pytest
 from celery import Celery
 
 import workers.tasks  # noqa: F401  (registers the shared tasks on the client app)
-from desktop.core.embedded import EmbeddedRedis
-from desktop.core.events import CONNECTED, RECONNECTING
-from desktop.core.journal import Journal
-from desktop.core.monitor import Monitor
-from desktop.core.secret_store import FileSecretStore
-from desktop.core.state import StateDiff
+from desktop.core.broker.embedded import EmbeddedRedis
+from desktop.core.monitor.events import CONNECTED, RECONNECTING
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.pipeline import Monitor
+from desktop.core.monitor.state import StateDiff
+from desktop.core.settings.secret_store import FileSecretStore
 from tests.integration.worker_process import WorkerProcess, running_worker
 from tests.waiting import wait_for
 from workers import create_app
@@ -137,7 +137,7 @@ def test_a_pickled_result_is_shown_as_not_decoded_and_never_unpickled(
 
     import redis
 
-    from desktop.core.monitor import reconcile
+    from desktop.core.monitor.pipeline import reconcile
     from tests.integration.test_event_stream import Exploding
 
     journal = Journal(tmp_path / "journal.sqlite3")

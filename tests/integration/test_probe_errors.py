@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core.app_config import read_effective_config
-from desktop.core.profiles import Profile
+from desktop.core.app.config import read_effective_config
+from desktop.core.settings.profiles import Profile
 
 LEFTOVERS = {
     "plain": "",

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 import redis
 
-from desktop.core import queues
-from desktop.core.effective_config import EffectiveConfig
-from desktop.core.panel_app import panel_app
-from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.app.panel_app import panel_app
+from desktop.core.broker import queues
 from desktop.core.services import Services
+from desktop.core.settings.profiles import Profile, QueueSpec
 from tests.factories import app_config
 from tests.integration.worker_process import REPO_ROOT, delete_rabbitmq_entities
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 import workers.tasks  # noqa: F401
-from desktop.core.profiles import Profile
 from desktop.core.services import Services
+from desktop.core.settings.profiles import Profile
 from tests.integration.worker_process import WorkerProcess, running_worker
 from workers import create_app
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from desktop.core.profiles import Endpoints, TransportOverrides
-from desktop.core.supervisor import STOPPED
-from desktop.core.worker_spec import WorkerSpec
+from desktop.core.local.supervisor import STOPPED
+from desktop.core.local.worker_spec import WorkerSpec
+from desktop.core.settings.profiles import Endpoints, TransportOverrides
 from tests.integration.test_supervisor import Harness, make_profile
 
 pytestmark = pytest.mark.slow

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from desktop.core.panel_app import panel_app
-from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.app.panel_app import panel_app
 from desktop.core.services import Services
+from desktop.core.settings.profiles import Profile, QueueSpec
 from tests.integration.worker_process import (
     REPO_ROOT,
     WorkerProcess,
@@ -207,7 +207,7 @@ def test_the_priority_demo_runs_in_the_brokers_priority_order(
 ) -> None:
     """One worker, concurrency 1, prefetch 1, acks_late, kept busy first; then t2 (5), t1 (1),
     t3 (10) are sent in that order. RabbitMQ runs the highest first, Redis the lowest."""
-    from desktop.core.urls import scheme_of
+    from desktop.core.settings.urls import scheme_of
 
     rabbit = scheme_of(broker_url).startswith("amqp")
     queues = [QueueSpec(prefix + name, 10) for name in ("queue1", "queue2", "tasks")]

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from desktop.core.panel_app import panel_app
-from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.app.panel_app import panel_app
 from desktop.core.services import Services
+from desktop.core.settings.profiles import Profile, QueueSpec
 from tests.integration.test_run_cli import desk
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
 

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from desktop.core.journal import Journal
-from desktop.core.profiles import Profile, QueueSpec
+from desktop.core.monitor.journal import Journal
 from desktop.core.services import Services
+from desktop.core.settings.profiles import Profile, QueueSpec
 from tests.integration.test_config_damage import _read_only_run
 from tests.integration.test_run_cli import desk
 from tests.integration.worker_process import REPO_ROOT

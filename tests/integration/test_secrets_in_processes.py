@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from desktop.core import urls
-from desktop.core.paths import Paths
-from desktop.core.profiles import Profile
 from desktop.core.services import Services
+from desktop.core.settings import urls
+from desktop.core.settings.paths import Paths
+from desktop.core.settings.profiles import Profile
 from tests.integration.worker_process import REPO_ROOT
 
 pytestmark = pytest.mark.slow

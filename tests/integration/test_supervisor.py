@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from desktop.core.app_config import read_effective_config
-from desktop.core.panel_app import client_app
-from desktop.core.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
-from desktop.core.supervisor import CRASHED, ONLINE, STOPPED, Supervisor, all_supervisors
-from desktop.core.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
+from desktop.core.app.config import read_effective_config
+from desktop.core.app.panel_app import client_app
+from desktop.core.local.supervisor import CRASHED, ONLINE, STOPPED, Supervisor, all_supervisors
+from desktop.core.local.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
+from desktop.core.settings.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
 from tests.conftest import stop_with_this_process
 from tests.integration.worker_process import REPO_ROOT
 
@@ -183,10 +183,10 @@ def test_an_app_that_does_not_import_fails_with_its_own_error_output(
 
 OWNER = """
 import sys, time
-from desktop.core.app_config import read_effective_config
-from desktop.core.profiles import Endpoints, Profile, QueueSpec
-from desktop.core.supervisor import Supervisor
-from desktop.core.worker_spec import WorkerSpec
+from desktop.core.app.config import read_effective_config
+from desktop.core.settings.profiles import Endpoints, Profile, QueueSpec
+from desktop.core.local.supervisor import Supervisor
+from desktop.core.local.worker_spec import WorkerSpec
 broker, backend, prefix, directory = sys.argv[1:5]
 profile = Profile(name="supervised", broker_url=broker, result_backend=backend,
                   queues=[QueueSpec(prefix + "tasks", 10)], workdir=sys.argv[5])

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from desktop.core import queues
+from desktop.core.broker import queues
 from tests.hostile_messages import deep_args_message, deeply_nested
 
 SECRET = "Zq7Wk9xR"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from celery import Celery
 
-from desktop.core.control import ControlError, inspect_workers, worker_command
-from desktop.core.panel_app import panel_app
+from desktop.core.app.panel_app import panel_app
+from desktop.core.broker.control import ControlError, inspect_workers, worker_command
 from tests.integration.worker_process import WorkerProcess, running_worker
 
 pytestmark = pytest.mark.slow

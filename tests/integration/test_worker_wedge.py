@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from desktop.core.profiles import Endpoints
-from desktop.core.supervisor import ONLINE, UNRESPONSIVE, Supervisor, Watch, ping
-from desktop.core.worker_spec import WorkerError, WorkerSpec
+from desktop.core.local.supervisor import ONLINE, UNRESPONSIVE, Supervisor, Watch, ping
+from desktop.core.local.worker_spec import WorkerError, WorkerSpec
+from desktop.core.settings.profiles import Endpoints
 from tests.integration.test_supervisor import Harness, make_profile
 
 pytestmark = pytest.mark.slow

@@ -28,10 +28,11 @@ from celery import Celery
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core import canvas, canvas_checks
-from desktop.core.canvas import CanvasError
-from desktop.core.canvas_edit import task_count
-from desktop.core.panel_app import panel_app
+from desktop.core.app.panel_app import panel_app
+from desktop.core.canvas import checks as canvas_checks
+from desktop.core.canvas import model as canvas
+from desktop.core.canvas.edit import task_count
+from desktop.core.canvas.model import CanvasError
 from tests.canvas_strategies import canvases
 
 CASES = int(os.environ.get("CANVAS_PROPERTY_CASES", "10000"))

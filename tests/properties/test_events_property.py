@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.journal import Journal
-from desktop.core.state import ClusterState
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.state import ClusterState
 
 _ids = itertools.count()
 

@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from desktop.__main__ import Selection
-from desktop.core import urls
-from desktop.core.config_errors import ConfigFileError
-from desktop.core.embedded import EmbeddedRedis
-from desktop.core.paths import Paths
-from desktop.core.profiles import Profile, ProfileStore
-from desktop.core.secret_store import FileSecretStore
+from desktop.core.broker.embedded import EmbeddedRedis
 from desktop.core.services import Services
+from desktop.core.settings import urls
+from desktop.core.settings.config_errors import ConfigFileError
+from desktop.core.settings.paths import Paths
+from desktop.core.settings.profiles import Profile, ProfileStore
+from desktop.core.settings.secret_store import FileSecretStore
 
 _ROOT = Path(
     tempfile.mkdtemp(prefix="profile-files-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.queue_messages import (
+from desktop.core.broker.queue_messages import (
     Message,
     decode_envelope,
     decode_management,

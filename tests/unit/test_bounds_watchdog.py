@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
-from desktop.core.bounds import Watchdog
+from desktop.core.base.bounds import Watchdog
 
 
 def test_a_step_of_its_own_expires_its_own_way_and_the_outer_step_gets_its_bound_back() -> None:

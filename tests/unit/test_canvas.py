@@ -13,16 +13,18 @@ from celery import Celery, signature
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core import canvas, canvas_checks, canvas_python
-from desktop.core.app_probe import _signature
-from desktop.core.canvas import (
+from desktop.core.app.probe import _signature
+from desktop.core.canvas import checks as canvas_checks
+from desktop.core.canvas import model as canvas
+from desktop.core.canvas import python_text as canvas_python
+from desktop.core.canvas.checks import Target
+from desktop.core.canvas.model import (
     Canvas,
     CanvasError,
     ChainNode,
     GroupNode,
     TaskNode,
 )
-from desktop.core.canvas_checks import Target
 from tests.canvas_strategies import canvases, json_values
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,9 +169,9 @@ def _registered() -> dict[str, list[dict[str, Any]]]:
 
 def test_checks_before_sending_mark_each_problem_on_its_node() -> None:
     chain_text = (ROOT / "resources/canvases/chain-s-and-si.json").read_text()
-    from desktop.core import app_probe
-    from desktop.core.app_config import from_probe
-    from desktop.core.profiles import Profile
+    from desktop.core.app import probe as app_probe
+    from desktop.core.app.config import from_probe
+    from desktop.core.settings.profiles import Profile
     from workers import app
 
     app.loader.import_default_modules()
@@ -217,7 +219,7 @@ def test_checks_before_sending_mark_each_problem_on_its_node() -> None:
 def test_a_priority_no_worker_of_the_app_reads_is_refused() -> None:
     """The app uses kombu's default steps [0, 3, 6, 9]; a profile overriding them with 0..9
     would push priority 5 into the step-5 list, which those workers never read."""
-    from desktop.core.profiles import Profile, TransportOverrides
+    from desktop.core.settings.profiles import Profile, TransportOverrides
     from tests.factories import app_config
 
     profile = Profile(name="p", transport=TransportOverrides(priority_steps=list(range(10))))

@@ -8,9 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from desktop.core import canvas, canvas_edit
-from desktop.core.canvas import ChainNode, ChordNode, GroupNode, Node, TaskNode
-from desktop.core.canvas_edit import EditError
+from desktop.core.canvas import edit as canvas_edit
+from desktop.core.canvas import model as canvas
+from desktop.core.canvas.edit import EditError
+from desktop.core.canvas.model import ChainNode, ChordNode, GroupNode, Node, TaskNode
 from tests.canvas_strategies import nodes
 
 

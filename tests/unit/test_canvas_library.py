@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop.core import canvas_library
-from desktop.core.canvas import Canvas, ChainNode, ChordNode, GroupNode, TaskNode
+from desktop.core.canvas import library as canvas_library
+from desktop.core.canvas.model import Canvas, ChainNode, ChordNode, GroupNode, TaskNode
 
 EXAMPLES = canvas_library.EXAMPLES_DIR
 # The tutorial's Django app, as tests/fixtures/dcelery/apis/tasks.py registers it.

@@ -15,8 +15,9 @@ from celery.canvas import Signature, _chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core import canvas, canvas_python
-from desktop.core.canvas import Canvas, ChainNode, ChordNode, GroupNode, TaskNode
+from desktop.core.canvas import model as canvas
+from desktop.core.canvas import python_text as canvas_python
+from desktop.core.canvas.model import Canvas, ChainNode, ChordNode, GroupNode, TaskNode
 from tests.canvas_strategies import canvases_of
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from desktop.core.canvas import ChainNode, GroupNode, TaskNode
-from desktop.core.canvas_recall import task_node, workflow
-from desktop.core.control import ControlError
+from desktop.core.broker.control import ControlError
+from desktop.core.canvas.model import ChainNode, GroupNode, TaskNode
+from desktop.core.canvas.recall import task_node, workflow
 
 
 def _row(task_id: str, name: str, args: str = "()", parent: str | None = None,

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
-from desktop.core import canvas, canvas_checks, canvas_values
-from desktop.core.canvas import Canvas, CanvasError, ChainNode, GroupNode, TaskNode
-from desktop.core.canvas_checks import Target
-from desktop.core.panel_app import panel_app
+from desktop.core.app.panel_app import panel_app
+from desktop.core.canvas import checks as canvas_checks
+from desktop.core.canvas import model as canvas
+from desktop.core.canvas import values as canvas_values
+from desktop.core.canvas.checks import Target
+from desktop.core.canvas.model import Canvas, CanvasError, ChainNode, GroupNode, TaskNode
 from tests.factories import app_config
 
 

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from celery.signals import after_task_publish
 
-from desktop.core import canvas
-from desktop.core.canvas import Canvas, ChainNode, GroupNode, TaskNode
-from desktop.core.journal import Journal
-from desktop.core.panel_app import panel_app
+from desktop.core.app.panel_app import panel_app
+from desktop.core.canvas import model as canvas
+from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
+from desktop.core.monitor.journal import Journal
 from tests.unit.test_journal_durability import fill_up
 
 

@@ -6,7 +6,7 @@ import math
 
 from celery.events.state import HEARTBEAT_DRIFT_MAX
 
-from desktop.core.clocks import TRUSTED_WITHIN_S, SenderClocks, drifted
+from desktop.core.base.clocks import TRUSTED_WITHIN_S, SenderClocks, drifted
 
 
 def close(value: float | None, expected: float) -> bool:

@@ -19,12 +19,12 @@ from kombu import Exchange, Queue
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import base as kombu_virtual
 
-from desktop.core import app_probe
-from desktop.core.app_config import ConfigHistory, defaults_config, drift_of, from_probe
-from desktop.core.effective_config import drift
-from desktop.core.panel_app import client_app
-from desktop.core.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
-from desktop.core.redaction import hide_secrets, redact
+from desktop.core.app import probe as app_probe
+from desktop.core.app.config import ConfigHistory, defaults_config, drift_of, from_probe
+from desktop.core.app.effective_config import drift
+from desktop.core.app.panel_app import client_app
+from desktop.core.settings.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
+from desktop.core.settings.redaction import hide_secrets, redact
 from tests.factories import app_config
 
 

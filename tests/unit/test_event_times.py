@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from celery.events.event import Event
 
-from desktop.core import run_order
-from desktop.core.events import event_receiver, receiver_app
-from desktop.core.journal import Journal
-from desktop.core.monitor import Monitor
-from desktop.core.rates import Rates
-from desktop.core.state import StateDiff
+from desktop.core.broker import run_order
+from desktop.core.monitor.events import event_receiver, receiver_app
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.pipeline import Monitor
+from desktop.core.monitor.rates import Rates
+from desktop.core.monitor.state import StateDiff
 from tests.factories import app_config
 
 CHICAGO = 6.0  # what celery.utils.time.utcoffset() says in America/Chicago in winter (CST)

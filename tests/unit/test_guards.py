@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from desktop.core.paths import Paths
+from desktop.core.settings.paths import Paths
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("desktop", "workers")
@@ -134,9 +134,9 @@ def test_a_password_given_to_the_cli_shows_nowhere_but_the_secret_store(
 def test_a_worker_command_line_never_holds_the_password(isolated_config: Paths) -> None:
     """What the supervisor would run (and write into the worker's record): broker and backend
     reach the worker through its environment only."""
-    from desktop.core.profiles import Endpoints, Profile
-    from desktop.core.supervisor import Supervisor
-    from desktop.core.worker_spec import WorkerSpec
+    from desktop.core.local.supervisor import Supervisor
+    from desktop.core.local.worker_spec import WorkerSpec
+    from desktop.core.settings.profiles import Endpoints, Profile
     from tests.factories import app_config
 
     password = f"pw{uuid.uuid4().hex[:12]}"
@@ -158,9 +158,9 @@ def test_a_password_in_the_transport_options_stays_out_of_the_worker_files(
 ) -> None:
     """A sentinel's password in the app's broker_transport_options: a started worker's record,
     status and log (outside the secret store) never hold it; its keeper still pings with it."""
-    from desktop.core.profiles import Endpoints, Profile
-    from desktop.core.supervisor import Supervisor
-    from desktop.core.worker_spec import WorkerSpec
+    from desktop.core.local.supervisor import Supervisor
+    from desktop.core.local.worker_spec import WorkerSpec
+    from desktop.core.settings.profiles import Endpoints, Profile
     from tests.factories import app_config
 
     password = f"pw{uuid.uuid4().hex[:12]}"
@@ -177,7 +177,7 @@ def test_a_password_in_the_transport_options_stays_out_of_the_worker_files(
     assert supervisor.record_path("w") in written and supervisor.log_tail("w")
     assert [p for p in written if password.encode() in p.read_bytes()] == []
 
-    from desktop.core.worker_keeper import TRANSPORT_OPTIONS_ENV, Keeper
+    from desktop.core.local.worker_keeper import TRANSPORT_OPTIONS_ENV, Keeper
 
     keeper_environment = supervisor.keeper_environment(Endpoints(broker, "", ""), config)
     monkeypatch.setenv(TRANSPORT_OPTIONS_ENV, keeper_environment[TRANSPORT_OPTIONS_ENV])

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from kombu import Connection
 
-from desktop.core import journal as journal_module
-from desktop.core.events import CONNECTED, event_receiver, receiver_app
-from desktop.core.journal import SCHEMA_VERSION, Journal, JournalUnwritable
-from desktop.core.monitor import JOURNAL_FAILING, JOURNAL_OK, Monitor
-from desktop.core.spill import Spill
-from desktop.core.state import ClusterState
+from desktop.core.monitor import journal as journal_module
+from desktop.core.monitor.events import CONNECTED, event_receiver, receiver_app
+from desktop.core.monitor.journal import SCHEMA_VERSION, Journal, JournalUnwritable
+from desktop.core.monitor.pipeline import JOURNAL_FAILING, JOURNAL_OK, Monitor
+from desktop.core.monitor.spill import Spill
+from desktop.core.monitor.state import ClusterState
 
 
 def task_events(task_id: str, **extra: Any) -> list[dict[str, Any]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop.core.journal import Journal
-from desktop.core.queues import Held, Message, Snapshot, Waiting
+from desktop.core.broker.queues import Held, Message, Snapshot, Waiting
+from desktop.core.monitor.journal import Journal
 from tests.factories import task_row
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from desktop.core.worker_keeper import may_kill_for_silence
+from desktop.core.local.worker_keeper import may_kill_for_silence
 
 
 @pytest.mark.parametrize("pool", ["solo", "gevent", "eventlet"])

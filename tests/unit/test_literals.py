@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from desktop.core.control import ControlError, literal
-from desktop.core.journal import stored_value
-from desktop.core.literals import LITERAL_MAX_CHARS, LiteralRefused, read_literal
+from desktop.core.base.literals import LITERAL_MAX_CHARS, LiteralRefused, read_literal
+from desktop.core.broker.control import ControlError, literal
+from desktop.core.monitor.journal import stored_value
 
 
 def test_huge_or_deep_text_is_shown_as_text_quickly() -> None:

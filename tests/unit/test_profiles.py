@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from desktop.core import urls
-from desktop.core.paths import Paths
-from desktop.core.profiles import (
+from desktop.core.settings import urls
+from desktop.core.settings.paths import Paths
+from desktop.core.settings.profiles import (
     Profile,
     ProfileError,
     ProfileStore,
@@ -17,7 +17,7 @@ from desktop.core.profiles import (
     TransportOverrides,
     validate,
 )
-from desktop.core.secret_store import FileSecretStore
+from desktop.core.settings.secret_store import FileSecretStore
 
 
 @pytest.fixture

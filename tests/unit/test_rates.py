@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from desktop.core.rates import Rates
-from desktop.core.state import EventRecord, StateDiff, TaskRow
+from desktop.core.monitor.rates import Rates
+from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
 from tests.factories import task_row
 
 

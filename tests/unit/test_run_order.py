@@ -6,7 +6,7 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
-from desktop.core.run_order import started_order
+from desktop.core.broker.run_order import started_order
 from tests.factories import app_config
 
 RABBIT = app_config(

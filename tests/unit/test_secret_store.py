@@ -3,7 +3,7 @@ from __future__ import annotations
 import stat
 from pathlib import Path
 
-from desktop.core.secret_store import FileSecretStore, open_secret_store
+from desktop.core.settings.secret_store import FileSecretStore, open_secret_store
 
 
 def test_file_store_is_private_and_survives_reopen(tmp_path: Path) -> None:

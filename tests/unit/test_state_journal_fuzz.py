@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.journal import Journal, TaskQuery, stored_value
-from desktop.core.state import ClusterState
+from desktop.core.monitor.journal import Journal, TaskQuery, stored_value
+from desktop.core.monitor.state import ClusterState
 from tests.factories import task_row
 
 scalars = st.one_of(
@@ -115,8 +115,8 @@ def test_journal_survives_a_sigkill_mid_write(tmp_path: Path) -> None:
     script = f"""
 import time
 from pathlib import Path
-from desktop.core.journal import Journal
-from desktop.core.state import ClusterState
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.state import ClusterState
 journal = Journal(Path({str(path)!r}))
 state = ClusterState()
 i = 0
@@ -142,7 +142,7 @@ while True:
 
 def test_stop_is_prompt_with_a_backlog(tmp_path: Path) -> None:
     """A flood still queued when stop() is asked must not keep the batch thread writing."""
-    from desktop.core.monitor import Monitor
+    from desktop.core.monitor.pipeline import Monitor
 
     journal = Journal(tmp_path / "j.sqlite3")
     monitor = Monitor("redis://127.0.0.1:1/0", "", journal)  # nothing listens: only the backlog

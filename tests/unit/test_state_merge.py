@@ -6,7 +6,7 @@ from typing import Any
 
 from celery.events.state import State
 
-from desktop.core.state import ClusterState
+from desktop.core.monitor.state import ClusterState
 
 FIELDS = ("name", "args", "kwargs", "result", "runtime", "retries", "exception")
 

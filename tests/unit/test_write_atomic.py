@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from desktop.core.files import write_atomic
+from desktop.core.base.files import write_atomic
 
 
 def test_a_link_planted_at_the_old_predictable_temporary_name_is_not_followed(

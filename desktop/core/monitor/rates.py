@@ -1,0 +1,92 @@
+"""Moving-window rates and runtime percentiles for the charts, from the same diffs as tables.
+
+Per-second buckets, kept for `window_s` seconds: memory stays flat however long the panel runs.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import Counter, deque
+from dataclasses import dataclass
+
+from desktop.core.monitor.state import StateDiff
+
+STATE_OF_EVENT = {
+    "task-sent": "sent",
+    "task-received": "received",
+    "task-started": "started",
+    "task-succeeded": "succeeded",
+    "task-failed": "failed",
+    "task-retried": "retried",
+    "task-revoked": "revoked",
+}
+FINISHED = ("succeeded", "failed")
+
+
+@dataclass(frozen=True)
+class RuntimeStats:
+    name: str
+    count: int
+    p50: float
+    p90: float
+    p99: float
+    max: float
+
+
+class Rates:
+    def __init__(self, window_s: int = 120) -> None:
+        self.window_s = window_s
+        self._buckets: dict[int, Counter[tuple[str, str]]] = {}
+        self._runtimes: deque[tuple[float, str, float]] = deque()
+
+    def add(self, diff: StateDiff, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        queue_of = {
+            row.id: row.routing_key or "?" for row in (*diff.tasks_added, *diff.tasks_changed)
+        }
+        for event in diff.events:
+            state = STATE_OF_EVENT.get(event.type)
+            if state is None:
+                continue
+            second = int(min(event.timestamp, now))
+            counter = self._buckets.setdefault(second, Counter())
+            counter[("state", state)] += 1
+            if state in FINISHED:
+                counter[("queue", queue_of.get(event.task_id, "?"))] += 1
+        for row in (*diff.tasks_added, *diff.tasks_changed):
+            if row.state == "SUCCESS" and row.runtime is not None and row.name:
+                self._runtimes.append((now, row.name, row.runtime))
+        self._trim(now)
+
+    def _trim(self, now: float) -> None:
+        oldest = int(now) - self.window_s
+        for second in [s for s in self._buckets if s < oldest]:
+            del self._buckets[second]
+        while self._runtimes and self._runtimes[0][0] < now - self.window_s:
+            self._runtimes.popleft()
+
+    def keys(self, kind: str) -> list[str]:
+        return sorted({key for c in self._buckets.values() for k, key in c if k == kind})
+
+    def series(self, kind: str, key: str, now: float | None = None) -> tuple[list[int], list[int]]:
+        """Seconds ago (negative, oldest first) and tasks per second, zero where nothing came."""
+        now_s = int(time.time() if now is None else now)
+        counts = {second: counter[(kind, key)] for second, counter in self._buckets.items()}
+        xs = list(range(-self.window_s, 1))
+        return xs, [counts.get(now_s + x, 0) for x in xs]
+
+    def runtimes(self) -> list[RuntimeStats]:
+        by_name: dict[str, list[float]] = {}
+        for _, name, runtime in self._runtimes:
+            by_name.setdefault(name, []).append(runtime)
+        stats = []
+        for name, values in sorted(by_name.items()):
+            values.sort()
+            if len(values) >= 2:
+                cuts = statistics.quantiles(values, n=100, method="inclusive")
+                p50, p90, p99 = cuts[49], cuts[89], cuts[98]
+            else:
+                p50 = p90 = p99 = values[0]
+            stats.append(RuntimeStats(name, len(values), p50, p90, p99, values[-1]))
+        return stats

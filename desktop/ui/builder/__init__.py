@@ -1,0 +1,1 @@
+"""The Builder screen: palette, canvas view, node editor, drafts, sending."""

@@ -1,0 +1,1 @@
+"""The Charts screen: rates and runtimes from the same diffs as the tables."""

@@ -1,0 +1,115 @@
+"""Charts: tasks per second by state and by queue, runtime percentiles per task, last 2 min.
+
+Fed by the same diffs as the tables; redrawn once a second, and only while visible.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
+
+from desktop.core.monitor.rates import Rates
+from desktop.core.monitor.state import StateDiff
+from desktop.ui.common.panel_parts import fill_table, heading, muted, read_only_table
+
+STATE_PENS = {
+    "sent": "#9ca3af",
+    "received": "#7b5cc4",
+    "started": "#2f6fd6",
+    "succeeded": "#2e9d57",
+    "failed": "#c8393b",
+    "retried": "#d49a1c",
+    "revoked": "#6b7280",
+}
+QUEUE_PENS = ["#2f6fd6", "#2e9d57", "#d49a1c", "#c8393b", "#7b5cc4", "#0891b2", "#db2777"]
+
+
+def _plot(title: str) -> pg.PlotWidget:
+    plot = pg.PlotWidget(background="w")
+    plot.setTitle(title, color="#111827", size="10pt")
+    plot.setLabel("left", "tasks/s")
+    plot.setLabel("bottom", "seconds ago")
+    plot.showGrid(x=True, y=True, alpha=0.2)
+    plot.addLegend(offset=(10, 10))
+    plot.setMouseEnabled(x=False, y=False)
+    plot.setMinimumHeight(140)
+    return plot
+
+
+class ChartsPanel(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.rates = Rates(window_s=120)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading("Charts — last 2 minutes"))
+        layout.addWidget(
+            muted("From the live event stream: events per second by state, finished tasks per "
+                  "second by queue, and runtime percentiles of succeeded tasks.")
+        )  # fmt: skip
+        plots = QHBoxLayout()
+        self.by_state = _plot("By state")
+        self.by_queue = _plot("Finished, by queue")
+        plots.addWidget(self.by_state)
+        plots.addWidget(self.by_queue)
+        layout.addLayout(plots, 3)
+        box = QGroupBox("Runtime per task (succeeded, last 2 minutes)")
+        inner = QVBoxLayout(box)
+        self.runtimes = read_only_table(["Task", "Count", "p50", "p90", "p99", "Max"])
+        inner.addWidget(self.runtimes)
+        layout.addWidget(box, 2)
+        self._curves: dict[tuple[str, str], Any] = {}
+        self._timer = QTimer(self)
+        self._timer.setInterval(1000)
+        self._timer.timeout.connect(self.redraw)
+        self._timer.start()
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        self.redraw(force=True)  # up to date the moment the tab opens, not a second later
+
+    def apply_diff(self, diff: StateDiff) -> None:
+        self.rates.add(diff)
+
+    def reset(self) -> None:
+        self.rates = Rates(window_s=self.rates.window_s)
+        for plot in (self.by_state, self.by_queue):
+            plot.clear()
+        self._curves.clear()
+        self.redraw(force=True)
+
+    def _curve(self, kind: str, key: str) -> Any:
+        curve = self._curves.get((kind, key))
+        if curve is None:
+            if kind == "state":
+                plot, colour = self.by_state, STATE_PENS.get(key, "#111827")
+            else:
+                queues = [k for (k_kind, k) in self._curves if k_kind == "queue"]
+                plot, colour = self.by_queue, QUEUE_PENS[len(queues) % len(QUEUE_PENS)]
+            curve = plot.plot(name=key, pen=pg.mkPen(colour, width=2))
+            self._curves[(kind, key)] = curve
+        return curve
+
+    def redraw(self, force: bool = False) -> None:
+        if not (force or self.isVisible()):
+            return
+        for kind in ("state", "queue"):
+            for key in self.rates.keys(kind):
+                xs, ys = self.rates.series(kind, key)
+                self._curve(kind, key).setData(xs, ys)
+        fill_table(
+            self.runtimes,
+            [
+                (
+                    s.name,
+                    str(s.count),
+                    f"{s.p50:.3f} s",
+                    f"{s.p90:.3f} s",
+                    f"{s.p99:.3f} s",
+                    f"{s.max:.3f} s",
+                )
+                for s in self.rates.runtimes()
+            ],
+        )

@@ -1,0 +1,2 @@
+"""Pieces every screen uses: the background pool, the theme, panel parts, the log
+view and fact lists."""

@@ -1,0 +1,113 @@
+"""Screen work as asyncio jobs on the qasync loop: latest wins per key, a closed screen cancels.
+
+Why asyncio and not callbacks: a refresh written as `async def` reads top to bottom (ask the
+network or the journal, then show), and cancelling it is a language feature. A newer refresh
+under the same key cancels the older one, and a screen that closes cancels all of its jobs, so
+no answer ever lands on a widget that moved on or is gone: no generation counters, no busy
+flags, no matching of Qt's "already deleted" error text.
+
+Blocking calls (a broker round trip, a journal read) go through `Jobs.blocking`, which runs them
+on a thread pool and awaits the result: the GUI thread never waits on them. A cancelled job's
+thread call still finishes (threads cannot be interrupted); its answer is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from PySide6.QtCore import QObject
+from PySide6.QtWidgets import QApplication
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_POOL_THREADS = 4
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The qasync loop the window runs on.
+
+    `run_gui` installs one and runs it; under a test (pytest-qt processes Qt's events itself)
+    one is installed here as already running, so jobs advance whenever Qt's events are processed.
+    """
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    import qasync
+
+    app = QApplication.instance()
+    assert app is not None, "jobs need a QApplication"
+    loop = qasync.QEventLoop(app, already_running=True)
+    asyncio.set_event_loop(loop)
+    return loop
+
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _shared_pool() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = concurrent.futures.ThreadPoolExecutor(_POOL_THREADS, thread_name_prefix="job")
+    return _pool
+
+
+class Jobs(QObject):
+    """The jobs of one screen (or dialog): a child of it, so it goes when the screen goes."""
+
+    def __init__(self, owner: QObject) -> None:
+        super().__init__(owner)
+        self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._closed = False
+        owner.destroyed.connect(self.cancel_all)
+
+    def run(self, key: str, job: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
+        """Start `job` under `key`, cancelling the one running under the same key (superseded).
+
+        Exceptions a job does not handle itself are logged, never shown as a traceback."""
+        if self._closed:
+            job.close()
+            return None
+        older = self._tasks.pop(key, None)
+        if older is not None:
+            older.cancel()
+        task = event_loop().create_task(job, name=key)
+        self._tasks[key] = task
+        task.add_done_callback(functools.partial(self._finished, key))
+        return task
+
+    def running(self, key: str) -> bool:
+        task = self._tasks.get(key)
+        return task is not None and not task.done()
+
+    def cancel(self, key: str) -> None:
+        task = self._tasks.pop(key, None)
+        if task is not None:
+            task.cancel()
+
+    def cancel_all(self) -> None:
+        self._closed = True
+        for task in self._tasks.values():
+            task.cancel()
+        self._tasks.clear()
+
+    def _finished(self, key: str, task: asyncio.Task[Any]) -> None:
+        if self._tasks.get(key) is task:
+            del self._tasks[key]
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None:
+            log.error("job %s failed: %s: %s", key, type(error).__name__, error, exc_info=error)
+
+    @staticmethod
+    async def blocking(fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the job pool, awaited: the GUI thread goes on while it runs."""
+        return await event_loop().run_in_executor(_shared_pool(), functools.partial(fn, *args))

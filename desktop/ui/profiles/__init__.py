@@ -1,0 +1,1 @@
+"""Profiles: the dialog that adds, edits and tests a broker profile."""

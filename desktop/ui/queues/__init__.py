@@ -1,0 +1,1 @@
+"""The Queues screen: what waits, what workers hold, what ran in what order."""

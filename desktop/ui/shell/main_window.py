@@ -1,0 +1,311 @@
+"""The main window: profile switcher and connection indicator on top, one tab per area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.app.config import Drift
+from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.monitor.pipeline import JOURNAL_FAILING
+from desktop.core.opening import ConnectionFacts
+from desktop.core.settings.profiles import ProfileError
+from desktop.ui.builder.panel import BuilderPanel
+from desktop.ui.charts.panel import ChartsPanel
+from desktop.ui.profiles.dialog import ProfileDialog
+from desktop.ui.queues.panel import QueuesPanel
+from desktop.ui.session.session import Session
+from desktop.ui.shell.connection_indicator import ConnectionIndicator
+from desktop.ui.tasks.panel import TasksPanel
+from desktop.ui.workers.panel import WorkersPanel
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session, settings_file: Path) -> None:
+        super().__init__()
+        self.session = session
+        self._ask_on_close = True
+        self.settings = QSettings(str(settings_file), QSettings.Format.IniFormat)
+        self.setWindowTitle("Celery Desk")
+        self.resize(1180, 760)
+
+        toolbar = QToolBar("Profile")
+        toolbar.setObjectName("profile-toolbar")
+        toolbar.setMovable(False)
+        self.addToolBar(toolbar)
+        toolbar.addWidget(QLabel(" Profile: "))
+        self.profiles = QComboBox()
+        self.profiles.setMinimumWidth(200)
+        self.profiles.setAccessibleName("Profile")
+        self.profiles.activated.connect(self._switch_profile)
+        toolbar.addWidget(self.profiles)
+        self.edit_action = QAction("Edit…", self)
+        self.edit_action.triggered.connect(self.edit_profile)
+        self.new_action = QAction("New…", self)
+        self.new_action.setShortcut(QKeySequence.StandardKey.New)
+        self.new_action.triggered.connect(self.new_profile)
+        self.remove_action = QAction("Remove", self)
+        self.remove_action.triggered.connect(self.remove_profile)
+        self.reconnect_action = QAction("Reconnect", self)
+        self.reconnect_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.reconnect_action.triggered.connect(session.reconnect)
+        for action in (
+            self.edit_action,
+            self.new_action,
+            self.remove_action,
+            self.reconnect_action,
+        ):
+            toolbar.addAction(action)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        toolbar.addWidget(spacer)
+        self.indicator = ConnectionIndicator()
+        toolbar.addWidget(self.indicator)
+
+        self.tabs = QTabWidget()
+        self.workers = WorkersPanel(session)
+        self.builder = BuilderPanel(session)
+        self.tasks = TasksPanel(session)
+        self.queues = QueuesPanel(session, self.settings)
+        self.charts = ChartsPanel()
+        self.tabs.addTab(self.workers, "Workers")
+        self.tabs.addTab(self.builder, "Builder")
+        self.tabs.addTab(self.tasks, "Tasks")
+        self.tabs.addTab(self.queues, "Queues")
+        self.tabs.addTab(self.charts, "Charts")
+        central = QWidget()
+        column = QVBoxLayout(central)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        self.drift_banner = self._drift_banner()
+        column.addWidget(self.drift_banner)
+        self.app_failure = QLabel()
+        self.app_failure.setProperty("role", "warning")
+        self.app_failure.setWordWrap(True)
+        self.app_failure.hide()
+        column.addWidget(self.app_failure)
+        column.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+        self.statusBar().showMessage(f"Config: {session.services.paths.config_dir}")
+
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        quit_action.triggered.connect(self.close)
+        self.addAction(quit_action)
+        self.quit_action = quit_action
+
+        session.profiles_changed.connect(self._show_profiles)
+        session.state_changed.connect(self.indicator.set_state)
+        session.facts_changed.connect(self._show_facts)
+        session.app_config_changed.connect(self._show_app_config)
+        session.drift_changed.connect(self._show_drift)
+        session.app_config_failed.connect(self._show_app_failure)
+        session.rows_learned.connect(self.tasks.model.update_rows)
+        session.diff_ready.connect(self.workers.apply_diff)
+        session.diff_ready.connect(self.charts.apply_diff)
+        session.diff_ready.connect(self.builder.apply_diff)
+        self.tasks.open_in_builder.connect(self._open_in_builder)
+        session.diff_ready.connect(self.queues.apply_diff)
+        self.queues.open_in_builder.connect(self._open_canvas_in_builder)
+        session.profile_switched.connect(lambda _name: self.charts.reset())
+        session.profile_switched.connect(lambda _name: self.workers.model.clear())
+        session.profile_switched.connect(lambda _name: self.builder.forget_profile())
+        self.events_label = QLabel("Events: not started")
+        self.statusBar().addPermanentWidget(self.events_label)
+        session.events_state_changed.connect(self._show_events_state)
+        # Shown only while the journal refuses writes (disk full, read-only): never a quiet
+        # loss of history.
+        self.journal_label = QLabel("Journal: not written")
+        self.journal_label.setStyleSheet("color: #b00020; font-weight: bold")
+        self.journal_label.hide()
+        self.statusBar().addPermanentWidget(self.journal_label)
+        session.journal_state_changed.connect(self._show_journal_state)
+        self._restore_geometry()
+
+    # -- profiles -------------------------------------------------------------------------------
+    def _show_profiles(self, names: list[str], active: str) -> None:
+        self.profiles.blockSignals(True)
+        self.profiles.clear()
+        self.profiles.addItems(names)
+        self.profiles.setCurrentText(active)
+        self.profiles.blockSignals(False)
+        self.remove_action.setEnabled(active != "embedded")
+
+    def _switch_profile(self, index: int) -> None:
+        name = self.profiles.itemText(index)
+        if self.session.profile is None or name != self.session.profile.name:
+            if not self.builder.confirm_leave(f"switching to profile '{name}'"):
+                self.profiles.setCurrentText(self.session.profile.name if self.session.profile
+                                             else "")  # fmt: skip
+                return
+            try:
+                self.session.activate(name)
+            except ProfileError as exc:
+                QMessageBox.warning(self, "Profile", str(exc))
+
+    def edit_profile(self) -> ProfileDialog:
+        dialog = ProfileDialog(self.session, self.session.profile, self)
+        dialog.open()
+        return dialog
+
+    def new_profile(self) -> ProfileDialog:
+        dialog = ProfileDialog(self.session, None, self)
+        dialog.open()
+        return dialog
+
+    def remove_profile(self) -> None:
+        profile = self.session.profile
+        if profile is None or (profile.is_embedded and profile.name == "embedded"):
+            return
+        answer = QMessageBox.question(
+            self, "Remove profile", f"Remove profile '{profile.name}' and its stored password?"
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            try:
+                self.session.remove(profile.name)
+            except ProfileError as exc:
+                QMessageBox.warning(self, "Profile", str(exc))
+
+    def _show_events_state(self, state: str, message: str) -> None:
+        self.events_label.setText(f"Events: {state}")
+        self.events_label.setToolTip(message)
+
+    def _show_journal_state(self, state: str, message: str) -> None:
+        failing = state == JOURNAL_FAILING
+        self.journal_label.setVisible(failing)
+        self.journal_label.setToolTip(message)
+        self.statusBar().showMessage(message, 0 if failing else 15_000)
+
+    def _open_in_builder(self, task_id: str, whole_workflow: bool) -> None:
+        if self.builder.open_from_journal(task_id, whole_workflow):
+            self.tabs.setCurrentWidget(self.builder)
+
+    def _open_canvas_in_builder(self, canvas: Any) -> None:
+        self.builder.open_canvas(canvas)
+        self.tabs.setCurrentWidget(self.builder)
+
+    # -- facts ------------------------------------------------------------------------------------
+    def _show_facts(self, facts: ConnectionFacts) -> None:
+        for panel in (self.workers, self.builder, self.tasks, self.queues):
+            panel.show_facts(facts)
+
+    def _show_app_config(self, config: EffectiveConfig, error: str) -> None:
+        for panel in (self.workers, self.builder, self.tasks, self.queues):
+            panel.show_app_config(config, error)
+
+    # -- the app's configuration changed -------------------------------------------------------
+    def _drift_banner(self) -> QWidget:
+        banner = QWidget()
+        row = QHBoxLayout(banner)
+        row.setContentsMargins(8, 4, 8, 4)
+        self.drift_label = QLabel()
+        self.drift_label.setProperty("role", "warning")
+        self.drift_label.setWordWrap(True)
+        row.addWidget(self.drift_label, 1)
+        self.drift_details = QPushButton("Differences…")
+        self.drift_details.clicked.connect(self.show_drift_details)
+        self.drift_accept = QPushButton("Accept")
+        self.drift_accept.setToolTip(
+            "Take the app's present configuration as the one this profile was read with"
+        )
+        self.drift_accept.clicked.connect(self.session.accept_app_config)
+        row.addWidget(self.drift_details)
+        row.addWidget(self.drift_accept)
+        banner.hide()
+        return banner
+
+    def _show_drift(self, drift: Drift) -> None:
+        self.drift_label.setText(drift.summary())
+        self.drift_banner.setVisible(drift.changed)
+        self.queues.show_drift(drift)
+
+    def _show_app_failure(self, message: str) -> None:
+        """The app stopped importing after a change: said above the tabs until it does again."""
+        self.app_failure.setText(message)
+        self.app_failure.setVisible(bool(message))
+
+    def show_drift_details(self) -> QMessageBox:
+        changes = self.session.drift.changes
+        box = QMessageBox(self)
+        box.setWindowTitle("The app's configuration changed")
+        box.setText(
+            f"{len(changes)} setting(s) differ from when profile "
+            f"'{self.session.profile.name if self.session.profile else ''}' last read its app. "
+            "The panel already uses the new values; workers started before the change keep "
+            "the old ones until restarted."
+        )
+        box.setDetailedText("\n".join(change.text() for change in changes))
+        box.open()
+        return box
+
+    # -- geometry and closing ------------------------------------------------------------------
+    def _restore_geometry(self) -> None:
+        geometry = self.settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        tab = self.settings.value("window/tab")
+        if tab is not None:
+            self.tabs.setCurrentIndex(int(str(tab)))
+
+    def close_without_asking(self) -> None:
+        """SIGINT/SIGTERM: quit with the default answer (stop local workers gracefully)."""
+        self._ask_on_close = False
+        self.close()
+
+    def ask_about_local_workers(self, count: int) -> str:
+        """'stop', 'leave' or 'cancel': what to do with running local workers on quit."""
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Local workers are running")
+        box.setText(f"{count} local worker{'s' if count != 1 else ''} of this profile still run.")
+        box.setInformativeText(
+            "Stop them gracefully (running tasks finish first), or leave them running? "
+            "Left running, they show up here again as your own when you reopen the panel."
+        )
+        stop = box.addButton("Stop them", QMessageBox.ButtonRole.AcceptRole)
+        leave = box.addButton("Leave running", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(stop)
+        box.exec()
+        clicked = box.clickedButton()
+        return "stop" if clicked is stop else "leave" if clicked is leave else "cancel"
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._ask_on_close and not self.builder.confirm_leave("closing the window"):
+            event.ignore()
+            return
+        running = self.session.running_local_workers()
+        choice = "stop"
+        if running and self._ask_on_close:
+            choice = self.ask_about_local_workers(len(running))
+            if choice == "cancel":
+                event.ignore()
+                return
+        self.session.quit_workers = choice if running else "none"
+        self.session.quit_grace_s = float(self.workers.local.grace.value())
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/tab", self.tabs.currentIndex())
+        self.settings.sync()
+        self.builder.drafts.close()  # unsaved and not asked about (a signal): kept as the draft
+        event.accept()

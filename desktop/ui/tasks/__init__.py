@@ -1,0 +1,1 @@
+"""The Tasks screen: the journal's tasks, live, with their timelines."""

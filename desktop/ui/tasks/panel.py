@@ -1,0 +1,401 @@
+"""Tasks: every task the journal knows, live, filtered in SQL, with details and actions."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import QModelIndex, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.broker import control
+from desktop.core.monitor.journal import Journal, TaskQuery, stored_value
+from desktop.core.monitor.state import StateDiff
+from desktop.core.opening import ConnectionFacts
+from desktop.core.settings import urls
+from desktop.ui.common.panel_parts import heading, muted
+from desktop.ui.session.session import Session
+from desktop.ui.tasks.model import TasksModel, format_time
+
+STATES = ["PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
+ALL = "(all)"
+
+
+def pretty(text: str | None) -> str:
+    """JSON or a Python literal (Celery's argsrepr) indented; anything else as it is."""
+    if text is None:
+        return ""
+    value = stored_value(text)
+    return text if value is text else json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class TasksPanel(QWidget):
+    open_in_builder = Signal(str, bool)  # task id, its whole workflow
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        self.model = TasksModel(None, self)
+        layout = QVBoxLayout(self)
+        layout.addWidget(heading("Tasks"))
+        self.delivery = muted()
+        layout.addWidget(self.delivery)
+
+        filters = QHBoxLayout()
+        self.state_filter = self._combo("State", [ALL, *STATES], editable=False)
+        self.name_filter = self._combo("Name", [ALL])
+        self.queue_filter = self._combo("Queue", [ALL])
+        self.worker_filter = self._combo("Worker", [ALL])
+        self.search = QLineEdit()
+        self.search.setPlaceholderText("Search id, args, kwargs, result, exception")
+        self.search.setAccessibleName("Search tasks")
+        for label, widget in (
+            ("State", self.state_filter),
+            ("Name", self.name_filter),
+            ("Queue", self.queue_filter),
+            ("Worker", self.worker_filter),
+        ):
+            filters.addWidget(QLabel(label))
+            filters.addWidget(widget, 1)
+        filters.addWidget(self.search, 2)
+        self.count = QLabel()
+        filters.addWidget(self.count)
+        self.pending_button = QPushButton()
+        self.pending_button.setVisible(False)
+        self.pending_button.clicked.connect(lambda: self.model.reload())
+        filters.addWidget(self.pending_button)
+        layout.addLayout(filters)
+
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSortingEnabled(True)
+        self.table.horizontalHeader().setSortIndicator(9, Qt.SortOrder.DescendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in ((0, 250), (1, 190), (2, 80), (3, 70), (4, 55), (5, 170)):
+            self.table.setColumnWidth(column, width)
+        self.table.setAlternatingRowColors(True)
+        self.table.selectionModel().currentRowChanged.connect(self._show_selected)
+
+        details = QWidget()
+        box = QVBoxLayout(details)
+        box.setContentsMargins(0, 0, 0, 0)
+        actions = QHBoxLayout()
+        self.copy_button = QPushButton("Copy id")
+        self.revoke_button = QPushButton("Revoke")
+        self.terminate_button = QPushButton("Terminate…")
+        self.retry_button = QPushButton("Send again")
+        self.builder_button = QPushButton("Open in builder")
+        self.builder_button.setToolTip("This task, editable, on the Builder's canvas")
+        self.workflow_button = QPushButton("Open workflow")
+        self.workflow_button.setToolTip("Every task of its workflow (same root id) on the canvas")
+        for button in (
+            self.copy_button,
+            self.revoke_button,
+            self.terminate_button,
+            self.retry_button,
+            self.builder_button,
+            self.workflow_button,
+        ):
+            button.setEnabled(False)
+            actions.addWidget(button)
+        actions.addStretch(1)
+        self.action_status = muted()
+        actions.addWidget(self.action_status)
+        box.addLayout(actions)
+        self.detail = QTextBrowser()
+        self.detail.setOpenLinks(False)
+        self.detail.anchorClicked.connect(self._follow_link)
+        box.addWidget(self.detail)
+        self.copy_button.clicked.connect(self._copy_id)
+        self.revoke_button.clicked.connect(lambda: self._revoke(terminate=False))
+        self.terminate_button.clicked.connect(lambda: self._revoke(terminate=True))
+        self.retry_button.clicked.connect(self._send_again)
+        self.builder_button.clicked.connect(
+            lambda: self.open_in_builder.emit(self.current_id, False)
+        )
+        self.workflow_button.clicked.connect(
+            lambda: self.open_in_builder.emit(self.current_id, True)
+        )
+
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(self.table)
+        splitter.addWidget(details)
+        splitter.setSizes([420, 220])
+        layout.addWidget(splitter, 1)
+
+        self.current_id: str | None = None
+        self.backend = ""
+        self._search_delay = QTimer(self)
+        self._search_delay.setSingleShot(True)
+        self._search_delay.setInterval(250)
+        self._search_delay.timeout.connect(self._apply_filters)
+        self.search.textChanged.connect(lambda _: self._search_delay.start())
+        for combo in (self.state_filter, self.name_filter, self.queue_filter, self.worker_filter):
+            combo.currentTextChanged.connect(lambda _: self._apply_filters())
+        self._choices = QTimer(self)
+        self._choices.setInterval(5000)
+        self._choices.timeout.connect(self._refresh_choices_if_visible)
+        self._choices.start()
+        self.model.modelReset.connect(self._update_count)
+        self.model.modelReset.connect(self._select_current_again)
+        self.model.rowsInserted.connect(self._update_count)
+        self.model.rowsRemoved.connect(self._update_count)
+        self.model.pending_changed.connect(self._show_pending)
+
+        session.journal_changed.connect(self.set_journal)
+        session.diff_ready.connect(self.apply_diff)
+        session.reconciled.connect(lambda _count: self.model.reload())
+        self.set_journal(session.journal)
+
+    @staticmethod
+    def _combo(name: str, items: list[str], editable: bool = True) -> QComboBox:
+        combo = QComboBox()
+        combo.setEditable(editable)
+        combo.addItems(items)
+        combo.setAccessibleName(f"{name} filter")
+        combo.setMinimumContentsLength(8)
+        return combo
+
+    # -- data ------------------------------------------------------------------------------
+    def set_journal(self, journal: Journal | None) -> None:
+        self.model.set_journal(journal)
+        self._refresh_choices()
+        self._show_task(None)
+
+    def apply_diff(self, diff: StateDiff) -> None:
+        self.model.apply_diff(diff)
+        changed = {t.id for t in (*diff.tasks_added, *diff.tasks_changed)}
+        if self.current_id in changed:
+            self._show_task(self.current_id)
+
+    def _refresh_choices_if_visible(self) -> None:
+        if self.isVisible():  # four DISTINCT scans on the GUI thread: not for a hidden tab
+            self._refresh_choices()
+
+    def _refresh_choices(self) -> None:
+        journal = self.model.journal
+        if journal is None:
+            return
+        for combo, column in (
+            (self.name_filter, "name"),
+            (self.queue_filter, "routing_key"),
+            (self.worker_filter, "worker"),
+        ):
+            values = [ALL, *journal.distinct(column)]
+            if column == "routing_key":
+                values = [ALL, *sorted({*journal.distinct("queue"), *values[1:]})]
+            current = combo.currentText()
+            existing = [combo.itemText(i) for i in range(combo.count())]
+            if existing != values:
+                combo.blockSignals(True)
+                combo.clear()
+                combo.addItems(values)
+                combo.setCurrentText(current)
+                combo.blockSignals(False)
+
+    def current_query(self) -> TaskQuery:
+        def chosen(combo: QComboBox) -> str | None:
+            text = combo.currentText().strip()
+            return None if not text or text == ALL else text
+
+        return replace(
+            self.model.query,
+            state=chosen(self.state_filter),
+            name=chosen(self.name_filter),
+            queue=chosen(self.queue_filter),
+            worker=chosen(self.worker_filter),
+            text=self.search.text().strip() or None,
+        )
+
+    def _apply_filters(self) -> None:
+        self.model.set_query(self.current_query())
+
+    def _show_pending(self, count: int) -> None:
+        self.pending_button.setText(f"{count:,} new — refresh")
+        self.pending_button.setToolTip(
+            "New tasks arrived; sorted by this column they are not inserted live. "
+            "Refresh, or sort by Sent (newest first) to follow them."
+        )
+        self.pending_button.setVisible(count > 0)
+
+    def _update_count(self) -> None:
+        self.count.setText(f"{self.model.total:,} tasks")
+
+    # -- facts from the profile and app ---------------------------------------------------------
+    def show_facts(self, facts: ConnectionFacts) -> None:
+        self.backend = urls.mask(facts.endpoints.result_backend if facts.endpoints else "")
+
+    def show_app_config(self, config: EffectiveConfig, error: str) -> None:
+        """The settings that decide delivery, each marked when it is Celery's default."""
+        backend = self.backend or urls.mask(config.result_backend) or "none"
+
+        def mark(key: str) -> str:
+            return " (Celery default)" if config.setting_source(key) != "app" else ""
+
+        prefix = f"App not readable ({error}); Celery's defaults apply · " if error else ""
+        self.delivery.setText(
+            f"{prefix}Result backend {backend} · default queue '{config.default_queue}'"
+            f"{mark('task_default_queue')} · default priority {config.default_priority}"
+            f"{mark('task_default_priority')} · acks "
+            f"{'late' if config.acks_late else 'early'}{mark('task_acks_late')} · prefetch "
+            f"multiplier {config.prefetch_multiplier}{mark('worker_prefetch_multiplier')}"
+        )
+
+    # -- details ------------------------------------------------------------------------------
+    def _show_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._show_task(self.model.task_id(current.row()) if current.isValid() else None)
+
+    def _select_current_again(self) -> None:
+        """A reload (filter, sort, refresh) forgets the selection: the detail pane follows it,
+        so the task shown is selected again where the table still has it, else none is shown."""
+        position = self.model.position(self.current_id) if self.current_id else None
+        if position is None:
+            self._show_task(None)
+        else:  # the reset left no current row: this change shows the task (_show_selected)
+            self.table.setCurrentIndex(self.model.index(position, 0))
+
+    def _show_task(self, task_id: str | None) -> None:
+        journal = self.model.journal
+        row = journal.get(task_id) if journal and task_id else None
+        self.current_id = row["id"] if row else None
+        for button in (
+            self.copy_button,
+            self.revoke_button,
+            self.terminate_button,
+            self.retry_button,
+            self.builder_button,
+            self.workflow_button,
+        ):
+            button.setEnabled(row is not None)
+        if row is None or journal is None:
+            self.detail.setHtml("<p style='color:#6b7280'>Select a task to see its details.</p>")
+            return
+        self.detail.setHtml(self._detail_html(row, journal))
+
+    def _detail_html(self, row: dict[str, Any], journal: Journal) -> str:
+        def link(task_id: str | None) -> str:
+            if not task_id:
+                return "—"
+            return f"<a href='task:{html.escape(task_id)}'>{html.escape(task_id)}</a>"
+
+        def block(title: str, text: str | None) -> str:
+            if not text:
+                return ""
+            return f"<h4>{title}</h4><pre>{html.escape(text)}</pre>"
+
+        kids = journal.children(row["id"])
+        timeline = "".join(
+            f"<tr><td>{format_time(e['timestamp'])}</td><td>{html.escape(e['type'])}</td></tr>"
+            for e in journal.timeline(row["id"])
+        )
+        facts = [
+            ("Task", html.escape(str(row["name"] or "?"))),
+            ("State", html.escape(str(row["state"]))),
+            ("Worker", html.escape(str(row["worker"] or "—"))),
+            ("Queue", html.escape(str(row["queue"] or row["routing_key"] or "—"))),
+            ("Priority", html.escape(str(row["priority"] if row["priority"] is not None else "—"))),
+            ("Retries", html.escape(str(row["retries"] or 0))),
+            ("Parent", link(row["parent_id"])),
+            ("Root", link(row["root_id"])),
+            ("Children", ", ".join(link(k) for k in kids) or "—"),
+        ]
+        table = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in facts)
+        return (
+            f"<h3>{html.escape(row['id'])}</h3><table cellspacing=4>{table}</table>"
+            + block("Args", pretty(row["args"]))
+            + block("Kwargs", pretty(row["kwargs"]))
+            + block("Result", pretty(row["result"]))
+            + block("Exception", row["exception"])
+            + block("Traceback", row["traceback"])
+            + (f"<h4>Timeline</h4><table cellspacing=4>{timeline}</table>" if timeline else "")
+        )
+
+    def _follow_link(self, url: QUrl) -> None:
+        text = url.toString()
+        if text.startswith("task:"):
+            self._show_task(text[len("task:") :])
+
+    # -- actions ------------------------------------------------------------------------------
+    def _copy_id(self) -> None:
+        if self.current_id:
+            QGuiApplication.clipboard().setText(self.current_id)
+            self.action_status.setText(f"Copied {self.current_id}")
+
+    def _revoke(self, *, terminate: bool) -> None:
+        task_id = self.current_id
+        if task_id is None:
+            return
+        signal = "SIGTERM"
+        if terminate:
+            signal, ok = QInputDialog.getItem(
+                self,
+                "Terminate task",
+                f"Terminate {task_id} by sending its worker process the signal:",
+                list(control.TERMINATE_SIGNALS),
+                0,
+                False,
+            )
+            if not ok:
+                return
+            answer = QMessageBox.question(
+                self,
+                "Terminate task",
+                f"Send {signal} to the process running {task_id}? The task is lost.",
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        what = f"terminate ({signal})" if terminate else "revoke"
+        self.action_status.setText(f"Sending {what} for {task_id}…")
+        self.session.control(
+            lambda app: control.revoke(app, task_id, terminate=terminate, signal=signal),
+            lambda _: self.action_status.setText(f"Sent {what} for {task_id}"),
+            lambda exc: self.action_status.setText(f"{what} failed: {exc}"),
+        )
+
+    def _send_again(self) -> None:
+        journal = self.model.journal
+        row = journal.get(self.current_id) if journal and self.current_id else None
+        if row is None:
+            return
+        self.action_status.setText(f"Sending {row['name']} again…")
+
+        def sent(new_id: str) -> None:
+            self.action_status.setText(f"Sent again as {new_id}")
+            if self.model.journal is not None:  # events never carry the queue and priority
+                self.model.journal.record_submitted(
+                    new_id,
+                    str(row["name"]),
+                    args=row["args"],
+                    kwargs=row["kwargs"],
+                    queue=row["queue"] or row["routing_key"],
+                    priority=row["priority"],
+                )
+
+        self.session.control(
+            lambda app: control.send_again(app, row),
+            sent,
+            lambda exc: self.action_status.setText(f"Cannot send again: {exc}"),
+        )

@@ -1,0 +1,1 @@
+"""The Workers screen: the cluster's workers and the profile's local workers."""
