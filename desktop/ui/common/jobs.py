@@ -44,7 +44,7 @@ def event_loop() -> asyncio.AbstractEventLoop:
 
     app = QApplication.instance()
     assert app is not None, "jobs need a QApplication"
-    loop = qasync.QEventLoop(app, already_running=True)
+    loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app, already_running=True)
     asyncio.set_event_loop(loop)
     return loop
 
