@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -34,7 +35,7 @@ class SignalBridge:
     for the next event; the wakeup fd makes the kernel signal an event the loop sees at once.
     """
 
-    def __init__(self, on_signal: object) -> None:
+    def __init__(self, on_signal: Callable[[], object]) -> None:
         self._read, self._write = socket.socketpair()
         self._read.setblocking(False)
         self._write.setblocking(False)
@@ -50,7 +51,7 @@ class SignalBridge:
             data = self._read.recv(64)
         except BlockingIOError:
             return
-        if data and callable(self._on_signal):
+        if data:
             log.info("signal %s received: quitting", ", ".join(str(b) for b in data))
             self._on_signal()
 

@@ -5,10 +5,9 @@ Fed by the same diffs as the tables; redrawn once a second, and only while visib
 
 from __future__ import annotations
 
-from typing import Any
-
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from desktop.core.monitor.rates import Rates
@@ -60,13 +59,14 @@ class ChartsPanel(QWidget):
         self.runtimes = read_only_table(["Task", "Count", "p50", "p90", "p99", "Max"])
         inner.addWidget(self.runtimes)
         layout.addWidget(box, 2)
-        self._curves: dict[tuple[str, str], Any] = {}
+        # pyqtgraph ships no type hints: its items are Any to mypy whatever is written here.
+        self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self.redraw)
         self._timer.start()
 
-    def showEvent(self, event: Any) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         self.redraw(force=True)  # up to date the moment the tab opens, not a second later
 
@@ -80,7 +80,7 @@ class ChartsPanel(QWidget):
         self._curves.clear()
         self.redraw(force=True)
 
-    def _curve(self, kind: str, key: str) -> Any:
+    def _curve(self, kind: str, key: str) -> pg.PlotDataItem:
         curve = self._curves.get((kind, key))
         if curve is None:
             if kind == "state":

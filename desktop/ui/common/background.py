@@ -5,11 +5,13 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, Signal
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class _Relay(QObject):
@@ -29,21 +31,29 @@ class Background(QObject):
 
     def submit(
         self,
-        fn: Callable[[], Any],
-        on_result: Callable[[Any], None],
+        fn: Callable[[], T],
+        on_result: Callable[[T], None],
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         if self._closed:
             return
         future = self._pool.submit(fn)
 
-        def done(f: concurrent.futures.Future[Any]) -> None:
+        def done(f: concurrent.futures.Future[T]) -> None:
             if not self._closed:
                 self._relay.finished.emit((f, on_result, on_error))
 
         future.add_done_callback(done)
 
-    def _deliver(self, item: tuple[Any, Callable[[Any], None], Any]) -> None:
+    def _deliver(
+        self,
+        item: tuple[
+            concurrent.futures.Future[Any],
+            Callable[[Any], None],
+            Callable[[BaseException], None] | None,
+        ],
+    ) -> None:
+        # Any: the relay's signal carries any job's outcome; submit() matched fn to on_result.
         future, on_result, on_error = item
         if self._closed:  # shut down: whoever asked is going away, drop the answer
             return

@@ -10,6 +10,7 @@ from PySide6.QtGui import (
     QColor,
     QDesktopServices,
     QFont,
+    QKeyEvent,
     QSyntaxHighlighter,
     QTextCharFormat,
     QTextCursor,
@@ -186,20 +187,11 @@ class LogView(QWidget):
         if self.path is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.path)))
 
-    def line_count(self) -> int:
-        return int(self.text.document().blockCount())
-
     def stop(self) -> None:
         self._timer.stop()
 
-    def keyPressEvent(self, event: object) -> None:  # Ctrl+F focuses the search
-        from PySide6.QtGui import QKeyEvent
-
-        if (
-            isinstance(event, QKeyEvent)
-            and event.key() == Qt.Key.Key_F
-            and event.modifiers() & Qt.KeyboardModifier.ControlModifier
-        ):
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # Ctrl+F focuses the search
+        if event.key() == Qt.Key.Key_F and event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             self.search.setFocus()
             return
-        super().keyPressEvent(event)  # type: ignore[arg-type]
+        super().keyPressEvent(event)

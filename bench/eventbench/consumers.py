@@ -1,0 +1,191 @@
+"""Consumers without Qt, each run alone in its own process: (a) the bare Celery receiver,
+(b0) the panel's pipeline headless (as `celery-desk record` runs it), (c) Flower."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .common import FLOWER_MAX_TASKS, FLOWER_MAX_WORKERS, Control, emit, memory_mb
+
+
+def consume_bare(url: str, expected: int, quiet: float) -> dict[str, Any]:
+    """Reference: JSON decode + a handler that only counts; reconnects at once when dropped."""
+    from celery import Celery
+
+    app = Celery("bench-bare", broker=url, set_as_current=False)
+    control = Control()
+    seen = {"count": 0, "first": 0.0, "last": 0.0}
+    reconnects = 0
+    receiver: Any = None
+    done = threading.Event()
+
+    def on_event(event: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        if not seen["count"]:
+            seen["first"] = now
+        seen["count"] += 1
+        seen["last"] = now
+        if seen["count"] >= expected:
+            done.set()
+            receiver.should_stop = True
+
+    def watchdog() -> None:
+        while not done.is_set():
+            time.sleep(0.2)
+            if control.quiet_for(seen["last"], quiet):
+                done.set()
+                if receiver is not None:
+                    receiver.should_stop = True
+
+    threading.Thread(target=watchdog, name="bench-watchdog", daemon=True).start()
+    emit("READY", memory_mb())
+    while not done.is_set():
+        try:
+            with app.connection_for_read() as connection:
+                receiver = app.events.Receiver(connection, handlers={"*": on_event})
+                receiver.capture(limit=None, timeout=None, wakeup=False)
+        except Exception as exc:  # dropped by Redis (output buffer limit): count, go again
+            if done.is_set():
+                break
+            reconnects += 1
+            print(f"bare receiver dropped: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return {**_span(seen), "reconnects": reconnects, **memory_mb()}
+
+
+def _log_progress(stream: Any, progress: dict[str, Any]) -> None:
+    """Once a second to the consumer's log (stderr): taken from Redis, processed, queued."""
+    started = time.perf_counter()
+
+    def run() -> None:
+        while True:
+            time.sleep(1.0)
+            print(
+                f"t={time.perf_counter() - started:6.1f}s taken={stream.stats.received:>7} "
+                f"processed={progress['processed']:>7} queued={stream.backlog:>7} "
+                f"reconnects={stream.stats.reconnects}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    threading.Thread(target=run, name="bench-progress", daemon=True).start()
+
+
+def consume_headless(url: str, expected: int, quiet: float, scratch: Path) -> dict[str, Any]:
+    """The pipeline without Qt (what `celery-desk record` runs): tells Qt's share of (b)."""
+    from desktop.core.monitor.journal import Journal
+    from desktop.core.monitor.pipeline import Monitor
+
+    journal = Journal(scratch / "journal.sqlite3")
+    monitor = Monitor(url, "", journal)
+    stream = monitor.stream
+    pipeline_batch = stream.on_batch
+    control = Control()
+    progress = {"processed": 0, "first": 0.0, "last": 0.0, "moved": 0.0}
+
+    def on_batch(batch: list[dict[str, Any]]) -> None:
+        pipeline_batch(batch)
+        progress["processed"] += len(batch)
+        progress["last"] = time.perf_counter()
+
+    stream.on_batch = on_batch
+    monitor.start()
+    emit("READY", memory_mb())
+    _log_progress(stream, progress)
+    backlog = 0
+    seen: tuple[int, ...] = ()
+    while not (progress["processed"] >= expected or control.quiet_for(progress["moved"], quiet)):
+        if not progress["first"] and (stream.backlog or stream.stats.received):
+            progress["first"] = time.perf_counter()
+        backlog = max(backlog, stream.backlog)
+        now = (stream.stats.received, stream.backlog, progress["processed"])
+        if now != seen:
+            seen, progress["moved"] = now, time.perf_counter()
+        time.sleep(0.001 if not progress["first"] else 0.01)
+    memory = memory_mb()
+    monitor.stop()
+    journal.close()
+    elapsed = progress["last"] - progress["first"] if progress["first"] else 0.0
+    return {
+        "received": progress["processed"],
+        "elapsed_s": elapsed,
+        "eps": progress["processed"] / elapsed if elapsed else 0.0,
+        "reconnects": stream.stats.reconnects,
+        "max_backlog_events": backlog,
+        **memory,
+    }
+
+
+def consume_flower(url: str, expected: int, quiet: float) -> dict[str, Any]:
+    """Flower's own `Events` thread and `EventsState` on a tornado IOLoop, Flower's defaults."""
+    from celery import Celery
+    from flower.events import Events
+    from tornado.ioloop import IOLoop, PeriodicCallback
+
+    io_loop = IOLoop.current()
+    capp = Celery("bench-flower", broker=url, set_as_current=False)
+    events = Events(
+        capp,
+        io_loop,
+        enable_events=True,  # Flower's default (--enable-events)
+        max_tasks_in_memory=FLOWER_MAX_TASKS,
+        max_workers_in_memory=FLOWER_MAX_WORKERS,
+    )
+    control = Control()
+    seen = {"count": 0, "first": 0.0, "last": 0.0}
+    flower_event: Callable[[dict[str, Any]], None] = events.state.event
+
+    def counted(event: dict[str, Any]) -> None:
+        # Runs on the IOLoop, where Flower applies every event (on_event -> add_callback).
+        flower_event(event)
+        now = time.perf_counter()
+        if not seen["count"]:
+            seen["first"] = now
+        seen["count"] += 1
+        seen["last"] = now
+
+    events.state.event = counted  # type: ignore[method-assign]
+    taken = {"count": 0, "last": 0.0}
+    flower_on_event: Callable[[dict[str, Any]], None] = events.on_event
+
+    def taken_counted(event: dict[str, Any]) -> None:
+        # Flower's capture thread: what it took from Redis, before the IOLoop applies it.
+        taken["count"] += 1
+        taken["last"] = time.perf_counter()
+        flower_on_event(event)
+
+    events.on_event = taken_counted  # type: ignore[method-assign]
+
+    def check() -> None:
+        moved = max(seen["last"], taken["last"])
+        if seen["count"] >= expected or control.quiet_for(moved, quiet):
+            io_loop.stop()
+
+    checker = PeriodicCallback(check, 50)
+    events.start()
+    checker.start()
+    emit("READY", memory_mb())
+    io_loop.start()
+    memory = memory_mb()
+    state = events.state
+    succeeded = sum(1 for _, task in state.tasks.items() if task.state == "SUCCESS")
+    return {
+        **_span(seen),
+        "taken": taken["count"],
+        "tasks_in_memory": len(state.tasks),
+        "tasks_success_in_memory": succeeded,
+        **memory,
+    }
+
+
+def _span(seen: dict[str, Any]) -> dict[str, Any]:
+    elapsed = seen["last"] - seen["first"] if seen["count"] > 1 else 0.0
+    return {
+        "received": seen["count"],
+        "elapsed_s": elapsed,
+        "eps": seen["count"] / elapsed if elapsed else 0.0,
+    }
