@@ -1128,6 +1128,7 @@ def run(
 
     from desktop.core.app.panel_app import client_app
     from desktop.core.base.bounds import Watchdog, exit_now
+    from desktop.core.base.task_states import is_finished
     from desktop.core.canvas import checks as canvas_checks
     from desktop.core.canvas import model as canvas
     from desktop.core.monitor.journal import BUSY_TIMEOUT_S, Journal, JournalUnwritable
@@ -1206,7 +1207,7 @@ def run(
         reading = f"the result backend at {urls.mask(endpoints.result_backend)} (reading results)"
         while wait:
             for node in sent.nodes:
-                if states[node.id][0] in ("SUCCESS", "FAILURE", "REVOKED"):
+                if is_finished(states[node.id][0]):
                     continue
                 with guard.waiting_on(reading):
                     meta = app.backend.get_task_meta(node.id)
@@ -1214,13 +1215,13 @@ def run(
                 if meta.get("status") == "FAILURE":
                     value = f"{type(value).__name__}: {value}"
                 states[node.id] = (str(meta.get("status")), value)
-            done = all(s in ("SUCCESS", "FAILURE", "REVOKED") for s, _ in states.values())
+            done = all(is_finished(s) for s, _ in states.values())
             if done or time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
         try:
             for task_id, (state, value) in states.items():
-                if state in ("SUCCESS", "FAILURE", "REVOKED"):  # what the backend says is final
+                if is_finished(state):  # what the backend says is final
                     journal.set_final(task_id, state, repr(value), time.time())
         except (sqlite3.Error, JournalUnwritable) as exc:
             if not unjournaled:
@@ -1229,7 +1230,7 @@ def run(
     finally:
         journal.close()
         app.close()
-    unfinished = [n for n in sent.nodes if states[n.id][0] not in ("SUCCESS", "FAILURE", "REVOKED")]
+    unfinished = [n for n in sent.nodes if not is_finished(states[n.id][0])]
     if as_json:
         document = {
             "root_id": sent.root_id,

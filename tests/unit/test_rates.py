@@ -33,3 +33,20 @@ def test_rates_per_state_and_queue_in_a_moving_window() -> None:
     assert abs(stats[0].p50 - 0.3) < 1e-9 and abs(stats[0].p99 - 0.496) < 1e-9
     rates.add(StateDiff(), now=now + 30)  # everything falls out of the window
     assert rates.keys("state") == [] and rates.runtimes() == []
+
+
+def test_every_finished_event_counts_as_finished_by_queue() -> None:
+    """A revoked or rejected task ended too (base/task_states.py); the chart counted only
+    succeeded and failed ones, and never drew task-rejected at all."""
+    rates = Rates(window_s=10)
+    now = 1000.0
+    events = [
+        EventRecord("v", "task-revoked", now, "{}"),
+        EventRecord("j", "task-rejected", now, "{}"),
+        EventRecord("s", "task-started", now, "{}"),
+    ]
+    rows = [row("v", "q", None, "REVOKED"), row("j", "q", None, "REJECTED")]
+    rows.append(row("s", "q", None, "STARTED"))
+    rates.add(StateDiff(tasks_changed=rows, events=events), now=now)
+    assert rates.series("queue", "q", now=now)[1][-1] == 2
+    assert rates.keys("state") == ["rejected", "revoked", "started"]

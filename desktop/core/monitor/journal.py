@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.base.literals import LITERAL_MAX_CHARS, read_literal
+from desktop.core.base.task_states import FINISHED_ORDERED, finished_sql
 from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.core.settings.paths import profile_key
@@ -39,7 +40,6 @@ COLUMNS = (
 )  # fmt: skip
 SORTABLE = frozenset(COLUMNS) - {"traceback"}
 _ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
-FINAL_STATES = ("SUCCESS", "FAILURE", "REVOKED", "REJECTED", "IGNORED")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -115,7 +115,7 @@ class Gap:
     note: str | None
 
 
-_FINAL_SQL = ", ".join(f"'{s}'" for s in FINAL_STATES)
+_FINAL_SQL = finished_sql()
 # Event-derived values win when present; what the panel recorded on submission is kept; a
 # late event (say task-received after the in-memory state forgot the task) never turns a
 # finished task back into a running one.
@@ -697,9 +697,9 @@ class Journal:
     def unfinished_ids(self, limit: int = 10_000, updated_before: float | None = None) -> list[str]:
         """Tasks not in a final state, most recently updated first; with `updated_before`,
         only those no event has touched since then."""
-        placeholders = ", ".join("?" * len(FINAL_STATES))
+        placeholders = ", ".join("?" * len(FINISHED_ORDERED))
         stale = " AND updated < ?" if updated_before is not None else ""
-        params: list[Any] = [*FINAL_STATES]
+        params: list[Any] = [*FINISHED_ORDERED]
         if updated_before is not None:
             params.append(updated_before)
         with self._lock:

@@ -17,9 +17,10 @@ from kombu.exceptions import ContentDisallowed, DecodeError
 
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.app.panel_app import panel_app
+from desktop.core.base.task_states import is_finished
 from desktop.core.monitor.backend_scan import done_at, scan_results
 from desktop.core.monitor.events import CONNECTED, SILENT, EventStream, receiver_app
-from desktop.core.monitor.journal import FINAL_STATES, Gap, Journal, JournalUnwritable
+from desktop.core.monitor.journal import Gap, Journal, JournalUnwritable
 from desktop.core.monitor.spill import Spill
 from desktop.core.monitor.state import ClusterState, EventRecord, StateDiff, TaskRow
 from desktop.core.settings import urls
@@ -81,7 +82,7 @@ def reconcile(
             if isinstance(meta.get("priority"), int):  # a backend that keeps it (not Celery's)
                 journal.learn_priorities({task_id: meta["priority"]})
             state = str(meta.get("status") or "")
-            if state in FINAL_STATES:
+            if is_finished(state):
                 result = meta.get("result")
                 shown = repr(result) if state == "FAILURE" else _json_text(result)
                 journal.set_final(task_id, state, shown, _finished_at(meta.get("date_done")))

@@ -10,18 +10,13 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
+from celery.events.state import TASK_EVENT_TO_STATE
+
+from desktop.core.base.task_states import FINISHED_EVENTS
 from desktop.core.monitor.state import StateDiff
 
-STATE_OF_EVENT = {
-    "task-sent": "sent",
-    "task-received": "received",
-    "task-started": "started",
-    "task-succeeded": "succeeded",
-    "task-failed": "failed",
-    "task-retried": "retried",
-    "task-revoked": "revoked",
-}
-FINISHED = ("succeeded", "failed")
+# Every task event Celery knows (task-sent ... task-rejected) -> its series, "succeeded".
+STATE_OF_EVENT = {f"task-{subject}": subject for subject in TASK_EVENT_TO_STATE}
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,7 @@ class Rates:
             second = int(min(event.timestamp, now))
             counter = self._buckets.setdefault(second, Counter())
             counter[("state", state)] += 1
-            if state in FINISHED:
+            if state in FINISHED_EVENTS:
                 counter[("queue", queue_of.get(event.task_id, "?"))] += 1
         for row in (*diff.tasks_added, *diff.tasks_changed):
             if row.state == "SUCCESS" and row.runtime is not None and row.name:

@@ -21,11 +21,12 @@ from celery.events.state import TASK_EVENT_TO_STATE, State, Task
 from celery.states import PENDING, RETRY, precedence
 
 from desktop.core.base.clocks import TRUSTED_WITHIN_S, SenderClocks, drifted
+from desktop.core.base.task_states import FINISHED_EVENTS
 
 log = logging.getLogger(__name__)
 SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # SQLite's INTEGER is 64-bit signed
 
-_FINISHED = ("succeeded", "failed", "revoked", "rejected")
+_FINISHED = FINISHED_EVENTS
 _EVENT_TO_STATE: dict[str, str] = dict(TASK_EVENT_TO_STATE)
 _ROUTE_FIELDS = ("routing_key", "exchange", "queue")
 _MERGE_RULES: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in Task.merge_rules.items()}

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.task_states import FINISHED_STATES as FINISHED
 from desktop.core.broker import control
 from desktop.core.canvas import checks as canvas_checks
 from desktop.core.canvas import edit as canvas_edit
@@ -48,7 +49,7 @@ from desktop.core.canvas.model import Canvas, Node, TaskNode
 from desktop.core.monitor.state import StateDiff, TaskRow
 from desktop.core.opening import ConnectionFacts
 from desktop.ui.builder.canvas_model import CanvasModel, label, node_mime
-from desktop.ui.builder.canvas_view import FINISHED, CanvasView, NodeState
+from desktop.ui.builder.canvas_view import CanvasView, NodeState
 from desktop.ui.builder.drafts import DraftKeeper, DraftNote, ask_unsaved
 from desktop.ui.builder.node_editor import EditorContext, NodeEditor
 from desktop.ui.builder.palette import NameRole, PaletteModel

@@ -1,0 +1,36 @@
+"""When a task is finished: the one rule the journal, state, spill, the Builder, the charts and
+the CLI share (they each kept a copy, and the copies disagreed: the Builder and `run --wait`
+kept polling a REJECTED task forever, the charts counted no revoked task as finished).
+
+Celery's `READY_STATES` (SUCCESS, FAILURE, REVOKED) plus what the panel also treats as an end:
+REJECTED (a worker rejected the message; it sends task-rejected and never runs the task again)
+and IGNORED (the task asked Celery not to store a state: nothing more will come). A state not
+in this set may still change (PENDING, RECEIVED, STARTED, RETRY, or a custom state)."""
+
+from __future__ import annotations
+
+from celery import states
+from celery.events.state import TASK_EVENT_TO_STATE
+
+FINISHED_STATES: frozenset[str] = states.READY_STATES | {states.REJECTED, states.IGNORED}
+# The same set in a fixed order, for SQL text and placeholders (a frozenset's order is not).
+FINISHED_ORDERED: tuple[str, ...] = tuple(sorted(FINISHED_STATES))
+# Worker event subjects ("succeeded" for task-succeeded) that end a task, as Celery's
+# `TASK_EVENT_TO_STATE` maps them: succeeded, failed, revoked, rejected (IGNORED has no event).
+FINISHED_EVENTS: tuple[str, ...] = tuple(
+    subject for subject, state in TASK_EVENT_TO_STATE.items() if state in FINISHED_STATES
+)
+# The same as event types on the wire ("task-succeeded").
+FINISHED_EVENT_TYPES: frozenset[str] = frozenset(f"task-{s}" for s in FINISHED_EVENTS)
+
+
+def is_finished(state: object) -> bool:
+    """A state (a task row's, or a result backend's status) after which nothing more comes."""
+    return isinstance(state, str) and state in FINISHED_STATES
+
+
+def finished_sql() -> str:
+    """The finished states as an SQL list of literals, `'FAILURE', 'IGNORED', ...`, for
+    statements built once (the journal's upserts). They are Celery's constant names, so
+    quoting them needs no escaping."""
+    return ", ".join(f"'{s}'" for s in FINISHED_ORDERED)
