@@ -28,6 +28,7 @@ from desktop.core.settings.profiles import (
 
 if TYPE_CHECKING:
     from desktop.core.app.effective_config import EffectiveConfig
+    from desktop.core.base.task_record import TaskRecord
     from desktop.core.local.supervisor import Supervisor
     from desktop.core.monitor.journal import Journal
 
@@ -808,9 +809,10 @@ def tasks(
         )
 
 
-def _task_json(row: dict[str, Any]) -> dict[str, Any]:
+def _task_json(row: TaskRecord) -> dict[str, Any]:
     """Args, kwargs and result as JSON values where the journal's text is one (or a Python
     literal, as Celery's events give them); the text itself where it is not."""
+    from desktop.core.base.task_record import queue_of
     from desktop.core.monitor.journal import stored_value
 
     return {
@@ -822,7 +824,7 @@ def _task_json(row: dict[str, Any]) -> dict[str, Any]:
         "result": stored_value(row["result"]),
         "exception": row["exception"],
         "worker": row["worker"],
-        "queue": row["queue"] or row["routing_key"],
+        "queue": queue_of(row),
         "priority": row["priority"],
         "sent": row["sent"],
         "received": row["received"],

@@ -21,6 +21,7 @@ from celery.events.state import TASK_EVENT_TO_STATE, State, Task
 from celery.states import PENDING, RETRY, precedence
 
 from desktop.core.base.clocks import TRUSTED_WITHIN_S, SenderClocks, drifted
+from desktop.core.base.task_record import TaskRecord
 from desktop.core.base.task_states import FINISHED_EVENTS
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class StateDiff:
     # The journal's row of each task above once this batch is written (`Journal.rows`): what
     # events never carry (the queue and priority the panel recorded when sending) and the
     # journal's merge (a finished state stays). Filled by the Monitor for its listeners.
-    journaled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    journaled: dict[str, TaskRecord] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:

@@ -861,12 +861,14 @@ class BuilderPanel(QWidget):
         if journal is None or row is None:
             self.say(f"Task {task_id} is not in the journal.")
             return False
+        routing = self.config.routing() if self.config else None
         try:
             if whole_workflow:
-                node = canvas_recall.workflow(journal.workflow(row.get("root_id") or task_id))
+                rows = journal.workflow(row.get("root_id") or task_id)
+                node = canvas_recall.workflow(rows, routing)
                 title = f"workflow of {task_id[:8]}"
             else:
-                node = canvas_recall.task_node(row)
+                node = canvas_recall.task_node(row, routing=routing)
                 title = f"again: {node.task.rsplit('.', 1)[-1]}"
         except control.ControlError as exc:
             self.say(f"Cannot open it in the builder: {exc}")
