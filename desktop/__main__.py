@@ -1129,6 +1129,7 @@ def run(
     from celery.signals import after_task_publish
 
     from desktop.core.app.panel_app import client_app
+    from desktop.core.app.results import read_result
     from desktop.core.base.bounds import Watchdog, exit_now
     from desktop.core.base.task_states import is_finished
     from desktop.core.canvas import checks as canvas_checks
@@ -1212,11 +1213,8 @@ def run(
                 if is_finished(states[node.id][0]):
                     continue
                 with guard.waiting_on(reading):
-                    meta = app.backend.get_task_meta(node.id)
-                value = meta.get("result")
-                if meta.get("status") == "FAILURE":
-                    value = f"{type(value).__name__}: {value}"
-                states[node.id] = (str(meta.get("status")), value)
+                    read = read_result(app, node.id)
+                states[node.id] = (read.state, read.outcome)
             done = all(is_finished(s) for s, _ in states.values())
             if done or time.monotonic() >= deadline:
                 break

@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.app.results import read_result
 from desktop.core.base.task_states import FINISHED_STATES as FINISHED
 from desktop.core.broker import control
 from desktop.core.canvas import checks as canvas_checks
@@ -815,17 +816,12 @@ class BuilderPanel(QWidget):
             found = {}
             for task_id in waiting:
                 try:
-                    meta = app.backend.get_task_meta(task_id)
+                    read = read_result(app, task_id)
                 except Exception as exc:  # pickle or garbage in the backend: never unpickled
                     found[task_id] = (NOT_DECODED, f"{type(exc).__name__}: {exc}")
                     continue
-                status = str(meta.get("status"))
-                if status in FINISHED:
-                    value = meta.get("result")
-                    text = (
-                        f"{type(value).__name__}: {value}" if status == "FAILURE" else repr(value)
-                    )
-                    found[task_id] = (status, text)
+                if read.finished:
+                    found[task_id] = (read.state, read.text)
             return found
 
         def done(found: dict[str, tuple[str, str]]) -> None:
