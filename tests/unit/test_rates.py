@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from desktop.core.monitor.rates import Rates
 from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
 from tests.factories import task_row
@@ -50,3 +52,21 @@ def test_every_finished_event_counts_as_finished_by_queue() -> None:
     rates.add(StateDiff(tasks_changed=rows, events=events), now=now)
     assert rates.series("queue", "q", now=now)[1][-1] == 2
     assert rates.keys("state") == ["rejected", "revoked", "started"]
+
+
+def test_in_and_out_per_queue_for_the_queues_screen() -> None:
+    """Sent tasks enter their queue, started ones leave it; the queue is the recorded one,
+    else where the routing key delivers by the app's routing."""
+    rates = Rates(window_s=60)
+    now = 1000.0
+    events = [EventRecord(f"s{i}", "task-sent", now - i, "{}") for i in range(4)]
+    events.append(EventRecord("s0", "task-started", now, "{}"))
+    rows = [task_row(f"s{i}", state="PENDING", routing_key="hi.x") for i in range(4)]
+    journaled: Any = {"s3": {"queue": "recorded", "routing_key": "hi.x"}}
+    diff = StateDiff(tasks_changed=rows, events=events, journaled=journaled)
+    rates.add(diff, now=now, routing={"hi.x": "high"})
+    assert rates.per_second("in", "high", 10, now=now) == 3 / 10
+    assert rates.per_second("in", "high", 2, now=now) == 2 / 2  # s0 and s1, this second and last
+    assert rates.per_second("out", "high", 10, now=now) == 1 / 10
+    assert rates.per_second("in", "recorded", 10, now=now) == 1 / 10
+    assert rates.per_second("in", "high", 10, now=now + 30) == 0
