@@ -31,7 +31,7 @@ def test_running_and_unknown_states_are_not_finished() -> None:
 
 
 def test_the_event_subjects_are_those_celery_maps_to_a_finished_state() -> None:
-    assert set(FINISHED_EVENTS) == {"succeeded", "failed", "revoked", "rejected"}
+    assert FINISHED_EVENTS == ("succeeded", "failed", "revoked", "rejected")
     assert all(TASK_EVENT_TO_STATE[s] in FINISHED_STATES for s in FINISHED_EVENTS)
     assert {f"task-{s}" for s in FINISHED_EVENTS} == FINISHED_EVENT_TYPES
     assert "task-retried" not in FINISHED_EVENT_TYPES
@@ -43,10 +43,9 @@ def test_the_sql_list_names_every_finished_state_once() -> None:
 
 def test_every_layer_uses_the_one_set() -> None:
     """The copies the journal, spill, the Builder and the CLI kept are gone: each reads this."""
-    from desktop.core.monitor import journal, rates, spill, state
+    from desktop.core.monitor import journal, rates, spill
 
     assert journal.FINISHED_ORDERED is task_states.FINISHED_ORDERED
     assert spill.FINISHED_STATES is FINISHED_STATES
-    assert state._FINISHED is FINISHED_EVENTS
     assert rates.FINISHED_EVENTS is FINISHED_EVENTS
     assert {f"task-{s}" for s in FINISHED_EVENTS} <= set(rates.STATE_OF_EVENT)

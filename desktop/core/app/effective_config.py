@@ -1,9 +1,9 @@
 """The effective configuration of the person's app: what it declares, sends and reads, each
-value with where it came from, and the broker's priority rules that follow from it.
+value with where it came from.
 
 Built by app_config from what the app probe reports (or from a bare Celery app's defaults when
-the person's app cannot be imported). This is the one home of the rules the screens, the CLI
-and sending share: which Redis list a priority lands in, what order a broker delivers in, which
+the person's app cannot be imported). The facts the screens, the CLI and sending share: the
+priority steps and range (priorities.py turns them into the broker's priority rules), which
 queue a task is routed to, what an override contradicts.
 """
 

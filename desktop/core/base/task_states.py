@@ -16,9 +16,14 @@ FINISHED_STATES: frozenset[str] = states.READY_STATES | {states.REJECTED, states
 # The same set in a fixed order, for SQL text and placeholders (a frozenset's order is not).
 FINISHED_ORDERED: tuple[str, ...] = tuple(sorted(FINISHED_STATES))
 # Worker event subjects ("succeeded" for task-succeeded) that end a task, as Celery's
-# `TASK_EVENT_TO_STATE` maps them: succeeded, failed, revoked, rejected (IGNORED has no event).
+# `TASK_EVENT_TO_STATE` maps them (IGNORED has no event), in Celery's state precedence:
+# succeeded, failed, revoked, rejected. A task that has two (run twice after a redelivery)
+# is finished at the first of them that has a time (state.py).
 FINISHED_EVENTS: tuple[str, ...] = tuple(
-    subject for subject, state in TASK_EVENT_TO_STATE.items() if state in FINISHED_STATES
+    sorted(
+        (s for s, state in TASK_EVENT_TO_STATE.items() if state in FINISHED_STATES),
+        key=lambda s: states.precedence(TASK_EVENT_TO_STATE[s]),
+    )
 )
 # The same as event types on the wire ("task-succeeded").
 FINISHED_EVENT_TYPES: frozenset[str] = frozenset(f"task-{s}" for s in FINISHED_EVENTS)
