@@ -7,7 +7,6 @@ from celery.events.state import TASK_EVENT_TO_STATE
 
 from desktop.core.base import task_states
 from desktop.core.base.task_states import (
-    FINISHED_EVENT_TYPES,
     FINISHED_EVENTS,
     FINISHED_ORDERED,
     FINISHED_STATES,
@@ -33,8 +32,7 @@ def test_running_and_unknown_states_are_not_finished() -> None:
 def test_the_event_subjects_are_those_celery_maps_to_a_finished_state() -> None:
     assert FINISHED_EVENTS == ("succeeded", "failed", "revoked", "rejected")
     assert all(TASK_EVENT_TO_STATE[s] in FINISHED_STATES for s in FINISHED_EVENTS)
-    assert {f"task-{s}" for s in FINISHED_EVENTS} == FINISHED_EVENT_TYPES
-    assert "task-retried" not in FINISHED_EVENT_TYPES
+    assert "retried" not in FINISHED_EVENTS
 
 
 def test_the_sql_list_names_every_finished_state_once() -> None:

@@ -25,8 +25,6 @@ FINISHED_EVENTS: tuple[str, ...] = tuple(
         key=lambda s: states.precedence(TASK_EVENT_TO_STATE[s]),
     )
 )
-# The same as event types on the wire ("task-succeeded").
-FINISHED_EVENT_TYPES: frozenset[str] = frozenset(f"task-{s}" for s in FINISHED_EVENTS)
 
 
 def is_finished(state: object) -> bool:
