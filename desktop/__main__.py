@@ -28,6 +28,7 @@ from desktop.core.settings.profiles import (
 
 if TYPE_CHECKING:
     from desktop.core.app.effective_config import EffectiveConfig
+    from desktop.core.base.task_record import TaskRecord
     from desktop.core.local.supervisor import Supervisor
     from desktop.core.monitor.journal import Journal
 
@@ -808,9 +809,10 @@ def tasks(
         )
 
 
-def _task_json(row: dict[str, Any]) -> dict[str, Any]:
+def _task_json(row: TaskRecord) -> dict[str, Any]:
     """Args, kwargs and result as JSON values where the journal's text is one (or a Python
     literal, as Celery's events give them); the text itself where it is not."""
+    from desktop.core.base.task_record import queue_of
     from desktop.core.monitor.journal import stored_value
 
     return {
@@ -822,7 +824,7 @@ def _task_json(row: dict[str, Any]) -> dict[str, Any]:
         "result": stored_value(row["result"]),
         "exception": row["exception"],
         "worker": row["worker"],
-        "queue": row["queue"] or row["routing_key"],
+        "queue": queue_of(row),
         "priority": row["priority"],
         "sent": row["sent"],
         "received": row["received"],
@@ -1127,7 +1129,9 @@ def run(
     from celery.signals import after_task_publish
 
     from desktop.core.app.panel_app import client_app
+    from desktop.core.app.results import read_result
     from desktop.core.base.bounds import Watchdog, exit_now
+    from desktop.core.base.task_states import is_finished
     from desktop.core.canvas import checks as canvas_checks
     from desktop.core.canvas import model as canvas
     from desktop.core.monitor.journal import BUSY_TIMEOUT_S, Journal, JournalUnwritable
@@ -1206,21 +1210,18 @@ def run(
         reading = f"the result backend at {urls.mask(endpoints.result_backend)} (reading results)"
         while wait:
             for node in sent.nodes:
-                if states[node.id][0] in ("SUCCESS", "FAILURE", "REVOKED"):
+                if is_finished(states[node.id][0]):
                     continue
                 with guard.waiting_on(reading):
-                    meta = app.backend.get_task_meta(node.id)
-                value = meta.get("result")
-                if meta.get("status") == "FAILURE":
-                    value = f"{type(value).__name__}: {value}"
-                states[node.id] = (str(meta.get("status")), value)
-            done = all(s in ("SUCCESS", "FAILURE", "REVOKED") for s, _ in states.values())
+                    read = read_result(app, node.id)
+                states[node.id] = (read.state, read.outcome)
+            done = all(is_finished(s) for s, _ in states.values())
             if done or time.monotonic() >= deadline:
                 break
             time.sleep(0.1)
         try:
             for task_id, (state, value) in states.items():
-                if state in ("SUCCESS", "FAILURE", "REVOKED"):  # what the backend says is final
+                if is_finished(state):  # what the backend says is final
                     journal.set_final(task_id, state, repr(value), time.time())
         except (sqlite3.Error, JournalUnwritable) as exc:
             if not unjournaled:
@@ -1229,7 +1230,7 @@ def run(
     finally:
         journal.close()
         app.close()
-    unfinished = [n for n in sent.nodes if states[n.id][0] not in ("SUCCESS", "FAILURE", "REVOKED")]
+    unfinished = [n for n in sent.nodes if not is_finished(states[n.id][0])]
     if as_json:
         document = {
             "root_id": sent.root_id,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from desktop.core.monitor.journal import FINAL_STATES
+from desktop.core.base.task_states import FINISHED_STATES
 
 META_PREFIX = "celery-task-meta-"
 SHOWN_IN_A_DIFF = 10  # ids listed per kind of difference; the counts say the rest
@@ -98,7 +98,7 @@ def compare(
     tally = Tally(
         sent=len(expected),
         in_backend=len(expected & set(truth)),
-        finished=sum(1 for i in expected if truth.get(i) in FINAL_STATES),
+        finished=sum(1 for i in expected if truth.get(i) in FINISHED_STATES),
         in_journal=len(expected & set(journal)),
         lost=len(missing) + len(wrong),
     )
@@ -156,7 +156,7 @@ def wait_backend_settled(
     last, last_change = -1, time.monotonic()
     while time.monotonic() < deadline:
         states = backend_states(backend_url)
-        finished = sum(1 for i in wanted if states.get(i) in FINAL_STATES)
+        finished = sum(1 for i in wanted if states.get(i) in FINISHED_STATES)
         if finished == len(wanted):
             return finished
         if woke is not None:

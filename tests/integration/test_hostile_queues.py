@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import redis
 
+from desktop.core.app import priorities
 from desktop.core.broker import queues
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Profile, QueueSpec
@@ -118,14 +119,14 @@ def test_keys_of_the_wrong_type_fail_only_their_own_queue(
     that is a list: each is said where it is; every other queue and step still lists."""
     hostile, calm = names
     config = app_config(broker_transport_options={"priority_steps": [0, 3, 6, 9]})
-    step_3 = config.step_key(calm, 3)
+    step_3 = priorities.step_key(config, calm, 3)
     unacked_key = config.global_keyprefix + queues.UNACKED_KEY
     saved_unacked = raw.dump(unacked_key)
     try:
         raw.hset(hostile, "not", "a list")
         raw.lpush(calm, good_message("workers.tasks.first"))
         raw.set(step_3, "not a list either")
-        raw.lpush(config.step_key(calm, 6), good_message("workers.tasks.later"))
+        raw.lpush(priorities.step_key(config, calm, 6), good_message("workers.tasks.later"))
         raw.delete(unacked_key)
         raw.rpush(unacked_key, "not a hash")
         source = queues.RedisQueues(embedded_redis.url(0), config)
@@ -159,6 +160,6 @@ def test_keys_of_the_wrong_type_fail_only_their_own_queue(
         assert text.returncode == 0, text.stderr[-2000:]
         assert f"'{hostile}' is a hash, not a list: not read" in text.stdout
     finally:
-        raw.delete(hostile, calm, step_3, config.step_key(calm, 6), unacked_key)
+        raw.delete(hostile, calm, step_3, priorities.step_key(config, calm, 6), unacked_key)
         if saved_unacked is not None:
             raw.restore(unacked_key, 0, saved_unacked)

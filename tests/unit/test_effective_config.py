@@ -19,6 +19,7 @@ from kombu import Exchange, Queue
 from kombu.transport import redis as kombu_redis
 from kombu.transport.virtual import base as kombu_virtual
 
+from desktop.core.app import priorities
 from desktop.core.app import probe as app_probe
 from desktop.core.app.config import ConfigHistory, defaults_config, drift_of, from_probe
 from desktop.core.app.effective_config import drift
@@ -84,7 +85,7 @@ def test_the_redis_list_a_priority_lands_in_is_kombus_choice(
     message: dict[str, Any] = {"properties": {"priority": priority}}
     clamped = channel._get_message_priority(clamp, message)  # type: ignore[arg-type]
     expected = kombu_redis.Channel.priority(SimpleNamespace(priority_steps=steps), clamped)  # type: ignore[arg-type]
-    assert config.redis_step(priority) == expected
+    assert priorities.redis_step(config, priority) == expected
 
 
 def test_delivery_rank_follows_each_broker() -> None:
@@ -95,13 +96,14 @@ def test_delivery_rank_follows_each_broker() -> None:
             Queue("flat", Exchange("flat"), routing_key="flat"),
         ],
     )
-    assert rabbit.delivery_rank(9, "hi") < rabbit.delivery_rank(1, "hi")  # type: ignore[operator]
-    assert rabbit.delivery_rank(12, "hi") == rabbit.delivery_rank(10, "hi")
-    assert rabbit.delivery_rank(9, "flat") == rabbit.delivery_rank(1, "flat")  # no x-max-priority
+    rank = priorities.delivery_rank
+    assert rank(rabbit, 9, "hi") < rank(rabbit, 1, "hi")  # type: ignore[operator]
+    assert rank(rabbit, 12, "hi") == rank(rabbit, 10, "hi")
+    assert rank(rabbit, 9, "flat") == rank(rabbit, 1, "flat")  # no x-max-priority
     redis = app_config()
-    assert redis.delivery_rank(1, "q") < redis.delivery_rank(9, "q")  # type: ignore[operator]
-    assert redis.delivery_rank(4, "q") == redis.delivery_rank(5, "q")  # one step: FIFO
-    assert redis.delivery_rank(None, "q") is None
+    assert rank(redis, 1, "q") < rank(redis, 9, "q")  # type: ignore[operator]
+    assert rank(redis, 4, "q") == rank(redis, 5, "q")  # one step: FIFO
+    assert priorities.delivery_rank(redis, None, "q") is None
 
 
 def _route_test_app() -> Celery:
@@ -150,7 +152,7 @@ def test_the_panel_routes_a_registered_task_as_the_app_does(name: str) -> None:
     found = client.amqp.router.route(dict(merged), name, (), {})
     assert found["queue"].name == expected["queue"].name == config.routed_queue(name)
     assert found.get("priority") == expected.get("priority")
-    assert config.sent_priority(name, {}) == expected.get("priority")
+    assert priorities.sent_priority(config, name, {}) == expected.get("priority")
 
 
 def test_a_name_only_workers_know_follows_the_apps_plain_routes() -> None:
@@ -177,8 +179,10 @@ def test_queues_are_declared_exactly_as_the_app_declares_them() -> None:
     # task_queue_max_priority reaches queues declared without one, as Celery applies it.
     capped = app_config("amqp://", task_queues=[Queue("d", Exchange("d"), routing_key="d")],
                         task_queue_max_priority=5)  # fmt: skip
-    assert capped.max_priority_of("d") == 5
-    assert config.max_priority_of("own-max") == 10  # kombu's attribute counts as x-max-priority
+    assert priorities.max_priority_of(capped, "d") == 5
+    assert (
+        priorities.max_priority_of(config, "own-max") == 10
+    )  # kombu's attribute counts as x-max-priority
 
 
 def test_a_broadcast_queue_stays_a_broadcast() -> None:
@@ -234,7 +238,7 @@ def test_an_override_is_not_drift_and_steps_read_are_both_senders() -> None:
         profile=Profile(name="p", transport=TransportOverrides(priority_steps=[0, 5])),
     )
     assert plain.fingerprint == overridden.fingerprint
-    assert overridden.stored_steps == [0, 3, 5, 6, 9]
+    assert priorities.stored_steps(overridden) == [0, 3, 5, 6, 9]
 
 
 def test_drift_lists_what_changed_and_history_remembers(tmp_path: Any) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from desktop.core.monitor.rates import Rates
 from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
 from tests.factories import task_row
@@ -33,3 +35,38 @@ def test_rates_per_state_and_queue_in_a_moving_window() -> None:
     assert abs(stats[0].p50 - 0.3) < 1e-9 and abs(stats[0].p99 - 0.496) < 1e-9
     rates.add(StateDiff(), now=now + 30)  # everything falls out of the window
     assert rates.keys("state") == [] and rates.runtimes() == []
+
+
+def test_every_finished_event_counts_as_finished_by_queue() -> None:
+    """A revoked or rejected task ended too (base/task_states.py); the chart counted only
+    succeeded and failed ones, and never drew task-rejected at all."""
+    rates = Rates(window_s=10)
+    now = 1000.0
+    events = [
+        EventRecord("v", "task-revoked", now, "{}"),
+        EventRecord("j", "task-rejected", now, "{}"),
+        EventRecord("s", "task-started", now, "{}"),
+    ]
+    rows = [row("v", "q", None, "REVOKED"), row("j", "q", None, "REJECTED")]
+    rows.append(row("s", "q", None, "STARTED"))
+    rates.add(StateDiff(tasks_changed=rows, events=events), now=now)
+    assert rates.series("queue", "q", now=now)[1][-1] == 2
+    assert rates.keys("state") == ["rejected", "revoked", "started"]
+
+
+def test_in_and_out_per_queue_for_the_queues_screen() -> None:
+    """Sent tasks enter their queue, started ones leave it; the queue is the recorded one,
+    else where the routing key delivers by the app's routing."""
+    rates = Rates(window_s=60)
+    now = 1000.0
+    events = [EventRecord(f"s{i}", "task-sent", now - i, "{}") for i in range(4)]
+    events.append(EventRecord("s0", "task-started", now, "{}"))
+    rows = [task_row(f"s{i}", state="PENDING", routing_key="hi.x") for i in range(4)]
+    journaled: Any = {"s3": {"queue": "recorded", "routing_key": "hi.x"}}
+    diff = StateDiff(tasks_changed=rows, events=events, journaled=journaled)
+    rates.add(diff, now=now, routing={"hi.x": "high"})
+    assert rates.per_second("in", "high", 10, now=now) == 3 / 10
+    assert rates.per_second("in", "high", 2, now=now) == 2 / 2  # s0 and s1, this second and last
+    assert rates.per_second("out", "high", 10, now=now) == 1 / 10
+    assert rates.per_second("in", "recorded", 10, now=now) == 1 / 10
+    assert rates.per_second("in", "high", 10, now=now + 30) == 0

@@ -1,9 +1,9 @@
 """The effective configuration of the person's app: what it declares, sends and reads, each
-value with where it came from, and the broker's priority rules that follow from it.
+value with where it came from.
 
 Built by app_config from what the app probe reports (or from a bare Celery app's defaults when
-the person's app cannot be imported). This is the one home of the rules the screens, the CLI
-and sending share: which Redis list a priority lands in, what order a broker delivers in, which
+the person's app cannot be imported). The facts the screens, the CLI and sending share: the
+priority steps and range (priorities.py turns them into the broker's priority rules), which
 queue a task is routed to, what an override contradicts.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from bisect import bisect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,119 +193,6 @@ class EffectiveConfig:
         if not all(isinstance(n, int | float) for n in numbers):
             return None
         return float(numbers[0] + numbers[1] * numbers[2])
-
-    # -- priorities (the one home of the broker's priority rules) ---------------------------
-    def clamp_priority(self, priority: int) -> int:
-        """kombu's virtual transports clamp a message priority before choosing a list."""
-        if self.priority_range is None:
-            return priority
-        low, high = self.priority_range
-        return max(low, min(priority, high))
-
-    def redis_step(self, priority: int | None, steps: list[int] | None = None) -> int:
-        """The Redis list a priority lands in, as kombu picks it: the sent priority (or the
-        transport's default when none) clamped, then the highest step not above it
-        (kombu/transport/redis.py, Channel.priority)."""
-        ordered = sorted(set(steps if steps is not None else self.priority_steps)) or [0]
-        value = self.clamp_priority(
-            self.transport_default_priority if priority is None else priority
-        )
-        return ordered[bisect(ordered, value) - 1]  # kombu's index; -1 (the top step) included
-
-    @property
-    def stored_steps(self) -> list[int]:
-        """Every Redis step list a message can sit in: the panel's (overrides included) and
-        those of the app's own senders and workers, so nothing waits unseen or unpurged."""
-        return sorted(set(self.priority_steps) | set(self.app_priority_steps))
-
-    def unread_step(self, priority: int | None) -> str:
-        """Why a message of this priority would never run, or "": on Redis, the list it goes
-        to must be one the app's workers read (their steps may differ from the overrides)."""
-        if not self.is_redis or self.app_priority_steps == self.priority_steps:
-            return ""
-        step = self.redis_step(priority)
-        if step in self.app_priority_steps:
-            return ""
-        shown = "no priority" if priority is None else f"priority {priority}"
-        return (
-            f"{shown} would go to the step-{step} list (the profile's priority_steps "
-            f"{_listed(self.priority_steps)}), which workers of the app never read (they read "
-            f"steps {_listed(self.app_priority_steps)}): the task would wait forever. Remove "
-            "the profile's priority_steps override, or set the same steps in the app."
-        )
-
-    def sent_priority(self, task: str, options: dict[str, Any]) -> int | None:
-        """The priority Celery puts on the message: the one given, else the task's own
-        (task_default_priority lands there); None when neither."""
-        value = options.get("priority")
-        if value is None:
-            value = self.exec_options(task).get("priority")
-        return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
-
-    def priority_note(self, priority: int | None, queue: str | None, task: str = "") -> str:
-        """What the chosen priority does on this broker, so nobody expects 255 to beat 9 on
-        Redis, or a priority to count in a RabbitMQ queue without x-max-priority."""
-        sent = priority if priority is not None else self.exec_options(task).get("priority")
-        if priority is None and sent is not None:
-            whose = (
-                "its task_default_priority"
-                if sent == self.default_priority
-                else "the task's own priority"
-            )
-            subject = f"no priority given: the app sends {sent} ({whose})"
-        elif priority is None:
-            subject = "no priority given"
-        else:
-            subject = f"priority {priority}"
-        if self.is_redis:
-            step = self.redis_step(sent)
-            top = self.priority_range[1] if self.priority_range else None
-            if isinstance(sent, int) and top is not None and sent > top:
-                subject += f" (kombu caps it at {top})"
-            elif sent is None:
-                subject += f" (kombu counts it as {self.transport_default_priority})"
-            same = [n for n in range(0, (top or 9) + 1) if self.redis_step(n) == step]
-            shared = str(same[0]) if len(same) == 1 else f"{same[0]} to {same[-1]}"
-            source = self.transport_source("priority_steps")
-            text = (
-                f"Redis: a lower number runs first. Steps {_listed(self.priority_steps)} "
-                f"({source}): {subject} is served with the {step} step, first in first out "
-                f"with priorities {shared}."
-            )
-            unread = self.unread_step(sent)
-            return f"{text} {unread}" if unread else text
-        text = "RabbitMQ: a higher number runs first; needs x-max-priority on the queue. "
-        text += subject[0].upper() + subject[1:] + (" counts as 0." if sent is None else ".")
-        if queue:
-            top = self.max_priority_of(queue)
-            if top is None:
-                text += f" Queue '{queue}' has no x-max-priority: priority is ignored."
-            else:
-                text += f" Queue '{queue}' has x-max-priority {top}; above it counts as {top}."
-        return text
-
-    def max_priority_of(self, queue: str) -> int | None:
-        found = self.queue(queue)
-        if found is not None:
-            return found.max_priority
-        top = self.settings.get("task_queue_max_priority")
-        return int(top) if isinstance(top, int) else None
-
-    def delivery_rank(self, priority: int | None, queue: str) -> int | None:
-        """Lower is delivered first; None when the priority is not known. Redis: by step
-        (first in, first out within one); RabbitMQ: higher first, capped at x-max-priority,
-        and all alike in a queue without it."""
-        if priority is None:
-            return None
-        if self.is_redis:
-            return self.redis_step(priority)
-        top = self.max_priority_of(queue)
-        return -min(priority, top if top is not None else 0)
-
-    def step_key(self, queue: str, step: int) -> str:
-        """The Redis list holding a queue's messages of one step (kombu's _q_for_pri)."""
-        name = f"{queue}{self.sep}{step}" if step else queue
-        return self.global_keyprefix + name
 
     # -- queues, routes, tasks --------------------------------------------------------------
     def queue(self, name: str) -> QueueInfo | None:

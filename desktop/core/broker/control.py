@@ -8,6 +8,7 @@ from typing import Any
 from celery import Celery
 
 from desktop.core.base.literals import LiteralRefused, read_literal
+from desktop.core.base.task_record import TaskRecord, queue_of
 
 TERMINATE_SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGUSR1")
 
@@ -42,7 +43,7 @@ def literal(text: str | None, empty: Any) -> Any:
         ) from exc
 
 
-def send_again(app: Celery, row: dict[str, Any]) -> str:
+def send_again(app: Celery, row: TaskRecord) -> str:
     """Retry from the tasks screen: the same task, arguments, queue and priority, a new id."""
     name = row.get("name")
     if not name:
@@ -52,7 +53,7 @@ def send_again(app: Celery, row: dict[str, Any]) -> str:
     if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
         raise ControlError("the stored arguments are not a list and a dict")
     options: dict[str, Any] = {}
-    queue = row.get("queue") or row.get("routing_key")
+    queue = queue_of(row)
     if queue:
         options["queue"] = queue
     if isinstance(row.get("priority"), int):

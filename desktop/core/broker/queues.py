@@ -25,7 +25,9 @@ from typing import Any
 
 import redis
 
+from desktop.core.app import priorities
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.task_record import queue_of_routing_key
 from desktop.core.broker.queue_messages import (
     Message as Message,  # re-exported: the screens name it queues.Message
 )
@@ -100,7 +102,8 @@ class RedisQueues:
 
     def step_keys(self, queue: str) -> list[tuple[int, str]]:
         """(step, key) in the order a worker's BRPOP asks them: lowest step first."""
-        return [(step, self.config.step_key(queue, step)) for step in self.config.stored_steps]
+        config = self.config
+        return [(s, priorities.step_key(config, queue, s)) for s in priorities.stored_steps(config)]
 
     def counts(self, queues: list[str], with_unacked: bool = True) -> list[QueueCounts]:
         """Every queue's every step, and the unacked hash, in one pipelined round trip. A key
@@ -196,7 +199,7 @@ class RedisQueues:
             raise QueueError(f"Redis did not answer: {exc}") from exc
 
     def _queue_of(self, routing_key: str) -> str:
-        return self.routing.get(routing_key, routing_key)
+        return queue_of_routing_key(routing_key, self.routing) or routing_key
 
     def unacked(self, queue: str | None = None) -> list[Held]:
         """Messages taken and not yet acknowledged (by any worker), optionally of one queue.

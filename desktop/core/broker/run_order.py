@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from desktop.core.app import priorities
+
 if TYPE_CHECKING:
     from desktop.core.app.effective_config import EffectiveConfig
 
@@ -39,8 +41,8 @@ def _still_waiting(row: dict[str, Any], moment: float) -> bool:
 
 def started_order(rows: list[dict[str, Any]], queue: str, config: EffectiveConfig) -> list[Ran]:
     """The journal's rows of one queue, most recent start first, inversions marked by the
-    broker's own delivery rule for that queue (config.delivery_rank)."""
-    ranked = [(row, config.delivery_rank(row.get("priority"), queue)) for row in rows]
+    broker's own delivery rule for that queue (priorities.delivery_rank)."""
+    ranked = [(row, priorities.delivery_rank(config, row.get("priority"), queue)) for row in rows]
     found = []
     for row, own in ranked:
         started = row.get("started")

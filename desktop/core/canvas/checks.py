@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from desktop.core.app import priorities
 from desktop.core.canvas.model import (
     Canvas,
     CanvasError,
@@ -182,42 +183,15 @@ def _priority_problems(
 ) -> list[Problem]:
     """A priority sent into a Redis list no worker of the app reads is refused (the task would
     wait forever); one the broker caps or ignores is a warning."""
-    priority = config.sent_priority(task, options)
-    unread = config.unread_step(priority)
+    priority = priorities.sent_priority(config, task, options)
+    unread = priorities.unread_step(config, priority)
     if unread:
         return [Problem(path, unread)]
     given = options.get("priority")
     if not isinstance(given, int):
         return []
-    if config.is_redis and config.priority_range and given > config.priority_range[1]:
-        top = config.priority_range[1]
-        return [
-            Problem(
-                path,
-                f"priority {given} is above kombu's maximum {top}: it is treated as {top}",
-                WARNING,
-            )
-        ]
-    if not config.is_redis and queue:
-        cap = config.max_priority_of(queue)
-        if cap is None:
-            return [
-                Problem(
-                    path,
-                    f"queue '{queue}' has no x-max-priority: RabbitMQ ignores priority {given}",
-                    WARNING,
-                )
-            ]
-        if given > cap:
-            return [
-                Problem(
-                    path,
-                    f"priority {given} is above the x-max-priority {cap} of queue '{queue}': "
-                    f"it is treated as {cap}",
-                    WARNING,
-                )
-            ]
-    return []
+    said = priorities.capped(config, given, queue)
+    return [Problem(path, said, WARNING)] if said else []
 
 
 def _ttl_problems(expires: Any, path: str) -> list[Problem]:

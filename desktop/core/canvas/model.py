@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
+from desktop.core.app import priorities
 from desktop.core.canvas.published import Keeper, as_published, results_not_awaited
 from desktop.core.canvas.values import (
     MAX_NESTING,
@@ -449,7 +450,7 @@ def send(
     if config is not None:
         for node in nodes:
             node.queue = node.queue or config.routed_queue(node.task)
-            node.priority = config.sent_priority(node.task, {"priority": node.priority})
+            node.priority = priorities.sent_priority(config, node.task, {"priority": node.priority})
     built = to_signature(
         canvas.root, app, sending=True, task_ids={node.path: node.id for node in nodes}
     )

@@ -9,14 +9,22 @@ canvas's s() passes it on by itself.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
+from desktop.core.base.task_record import TaskRecord, queue_of
 from desktop.core.broker.control import ControlError, literal
 from desktop.core.canvas.model import ChainNode, GroupNode, Node, TaskNode
 
 
-def task_node(row: dict[str, Any], previous: dict[str, Any] | None = None) -> TaskNode:
-    """ControlError when the arguments were shortened or are not literals."""
+def task_node(
+    row: TaskRecord,
+    previous: TaskRecord | None = None,
+    routing: Mapping[str, str] | None = None,
+) -> TaskNode:
+    """ControlError when the arguments were shortened or are not literals. The task keeps its
+    queue (`queue_of`: the one recorded, else where its routing key went, named by the app's
+    `routing` when given), as sending it again from the Tasks screen does."""
     args = literal(row.get("args"), [])
     kwargs = literal(row.get("kwargs"), {})
     if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
@@ -33,21 +41,21 @@ def task_node(row: dict[str, Any], previous: dict[str, Any] | None = None) -> Ta
         elif passed is not None:
             immutable = True  # the worker prepends the result unless the step was si()
     options: dict[str, Any] = {}
-    queue = row.get("queue")
+    queue = queue_of(row, routing)
     if queue:
-        options["queue"] = str(queue)
+        options["queue"] = queue
     if isinstance(row.get("priority"), int):
         options["priority"] = row["priority"]
     return TaskNode(str(row.get("name") or "unknown"), args, dict(kwargs), immutable, options)
 
 
 def _chord_bodies(
-    rows: list[dict[str, Any]], following: dict[str, list[dict[str, Any]]]
-) -> dict[str, dict[str, Any]]:
+    rows: list[TaskRecord], following: dict[str, list[TaskRecord]]
+) -> dict[str, TaskRecord]:
     """Celery sends a chord's body from the header task that finishes last, so the body's
     parent is that one member, not the group. A member's only follower whose first argument
     is the list of all the members' results is the body of their group: parent id -> body."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, TaskRecord] = {}
     for parent_id, members in following.items():
         if len(members) < 2:
             continue
@@ -65,25 +73,26 @@ def _chord_bodies(
     return found
 
 
-def workflow(rows: list[dict[str, Any]]) -> Node:
+def workflow(rows: list[TaskRecord], routing: Mapping[str, str] | None = None) -> Node:
     """Steps linked by parent id become a chain; several children of one task, a group,
     followed by its chord body when there is one."""
     if not rows:
         raise ControlError("no task of this workflow is in the journal")
     by_id = {row["id"]: row for row in rows}
-    following: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    following: dict[str, list[TaskRecord]] = defaultdict(list)
     for row in rows:
-        if row.get("parent_id") in by_id:
-            following[row["parent_id"]].append(row)
+        parent_id = row.get("parent_id")
+        if parent_id is not None and parent_id in by_id:
+            following[parent_id].append(row)
     bodies = _chord_bodies(rows, following)
 
-    def steps_from(row: dict[str, Any], previous: dict[str, Any] | None) -> Node:
-        steps: list[Node] = [task_node(row, previous)]
+    def steps_from(row: TaskRecord, previous: TaskRecord | None) -> Node:
+        steps: list[Node] = [task_node(row, previous, routing)]
         current = row
         while True:
             after = following.get(current["id"], [])
             if len(after) == 1:
-                steps.append(task_node(after[0], current))
+                steps.append(task_node(after[0], current, routing))
                 current = after[0]
                 continue
             if not after:
@@ -92,7 +101,7 @@ def workflow(rows: list[dict[str, Any]]) -> Node:
             body = bodies.get(current["id"])
             if body is None:
                 break
-            node = task_node(body)
+            node = task_node(body, routing=routing)
             node.args = node.args[1:]  # the header's results, which the chord passes on
             steps.append(node)
             current = body

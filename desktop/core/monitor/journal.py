@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.base.literals import LITERAL_MAX_CHARS, read_literal
+from desktop.core.base.task_record import TASK_RECORD_KEYS, TaskRecord, task_record
+from desktop.core.base.task_states import FINISHED_ORDERED, finished_sql
 from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.core.settings.paths import profile_key
@@ -31,15 +33,9 @@ JOURNAL_SUFFIX = ".sqlite3"
 # SQLite answers "database is locked".
 BUSY_TIMEOUT_S = 5.0
 BUSY_TIMEOUT_MS = int(BUSY_TIMEOUT_S * 1000)
-COLUMNS = (
-    "id", "name", "state", "queue", "routing_key", "exchange", "priority", "worker",
-    "args", "kwargs", "result", "exception", "traceback", "sent", "received", "started",
-    "finished", "runtime", "retries", "parent_id", "root_id", "eta", "expires", "submitted",
-    "updated",
-)  # fmt: skip
+COLUMNS = TASK_RECORD_KEYS  # the tasks table's columns are a TaskRecord's keys
 SORTABLE = frozenset(COLUMNS) - {"traceback"}
 _ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
-FINAL_STATES = ("SUCCESS", "FAILURE", "REVOKED", "REJECTED", "IGNORED")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -115,7 +111,7 @@ class Gap:
     note: str | None
 
 
-_FINAL_SQL = ", ".join(f"'{s}'" for s in FINAL_STATES)
+_FINAL_SQL = finished_sql()
 # Event-derived values win when present; what the panel recorded on submission is kept; a
 # late event (say task-received after the in-memory state forgot the task) never turns a
 # finished task back into a running one.
@@ -243,7 +239,7 @@ class FilterTerm:
         clause = " OR ".join(f"{column} {test}" for column in self.columns)
         return f"({clause})", [param] * len(self.columns)
 
-    def holds(self, row: dict[str, Any]) -> bool:
+    def holds(self, row: Mapping[str, Any]) -> bool:
         values = (row.get(column) for column in self.columns)
         if not self.contains:
             return any(value == self.value for value in values)
@@ -295,7 +291,7 @@ class TaskQuery:
             params += values
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
-    def matches(self, row: dict[str, Any]) -> bool:
+    def matches(self, row: Mapping[str, Any]) -> bool:
         """Whether `where()` selects this journal row."""
         return all(term.holds(row) for term in self.terms())
 
@@ -623,7 +619,7 @@ class Journal:
 
     def page(
         self, query: TaskQuery | None = None, offset: int = 0, limit: int = 200
-    ) -> list[dict[str, Any]]:
+    ) -> list[TaskRecord]:
         query = query or TaskQuery()
         if query.order_by not in SORTABLE:
             raise ValueError(f"cannot sort by '{query.order_by}'")
@@ -637,9 +633,9 @@ class Journal:
         )
         with self._lock:
             rows = self._db.execute(sql, [*params, limit, offset]).fetchall()
-        return [dict(r) for r in rows]
+        return [task_record(r) for r in rows]
 
-    def rows(self, task_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    def rows(self, task_ids: Iterable[str]) -> dict[str, TaskRecord]:
         """The stored rows of these tasks, by id: what a batch's events became once merged
         with what the journal already knew (the queue and priority the panel recorded when
         sending, a final state a late event cannot undo)."""
@@ -648,12 +644,12 @@ class Journal:
             found = self._db.execute(
                 "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", (ids,)
             ).fetchall()
-        return {str(r["id"]): dict(r) for r in found}
+        return {str(r["id"]): task_record(r) for r in found}
 
-    def get(self, task_id: str) -> dict[str, Any] | None:
+    def get(self, task_id: str) -> TaskRecord | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        return dict(row) if row else None
+        return task_record(row) if row else None
 
     def timeline(self, task_id: str) -> list[dict[str, Any]]:
         """A task's events by time; at the same time (state.py keeps a task's stages in order
@@ -685,21 +681,21 @@ class Journal:
             ).fetchall()
         return [dict(r) for r in rows]
 
-    def workflow(self, root_id: str, limit: int = 500) -> list[dict[str, Any]]:
+    def workflow(self, root_id: str, limit: int = 500) -> list[TaskRecord]:
         """Every task of one workflow (its root and all that share the root id), oldest first."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT * FROM tasks WHERE root_id = ? OR id = ? ORDER BY sent, rowid LIMIT ?",
                 (root_id, root_id, limit),
             ).fetchall()
-        return [dict(r) for r in rows]
+        return [task_record(r) for r in rows]
 
     def unfinished_ids(self, limit: int = 10_000, updated_before: float | None = None) -> list[str]:
         """Tasks not in a final state, most recently updated first; with `updated_before`,
         only those no event has touched since then."""
-        placeholders = ", ".join("?" * len(FINAL_STATES))
+        placeholders = ", ".join("?" * len(FINISHED_ORDERED))
         stale = " AND updated < ?" if updated_before is not None else ""
-        params: list[Any] = [*FINAL_STATES]
+        params: list[Any] = [*FINISHED_ORDERED]
         if updated_before is not None:
             params.append(updated_before)
         with self._lock:

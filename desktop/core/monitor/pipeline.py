@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
-from kombu.exceptions import ContentDisallowed, DecodeError
 
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.app.panel_app import panel_app
+from desktop.core.app.results import UNDECODABLE, read_result
 from desktop.core.monitor.backend_scan import done_at, scan_results
 from desktop.core.monitor.events import CONNECTED, SILENT, EventStream, receiver_app
-from desktop.core.monitor.journal import FINAL_STATES, Gap, Journal, JournalUnwritable
+from desktop.core.monitor.journal import Gap, Journal, JournalUnwritable
 from desktop.core.monitor.spill import Spill
 from desktop.core.monitor.state import ClusterState, EventRecord, StateDiff, TaskRow
 from desktop.core.settings import urls
@@ -68,8 +68,8 @@ def reconcile(
     try:
         for task_id in journal.unfinished_ids(limit, updated_before):
             try:
-                meta = app.backend.get_task_meta(task_id)
-            except (ContentDisallowed, DecodeError) as exc:
+                read = read_result(app, task_id)
+            except UNDECODABLE as exc:
                 # Pickle (or anything not JSON): say so on the row, never unpickle it.
                 note = f"not decoded: the backend's value is not JSON ({type(exc).__name__}); "
                 if journal.note_result(task_id, note + "the panel never unpickles"):
@@ -78,13 +78,12 @@ def reconcile(
             except Exception as exc:  # unreachable, or a key of another kind: leave it
                 log.info("reconcile %s skipped: %s", task_id, type(exc).__name__)
                 continue
-            if isinstance(meta.get("priority"), int):  # a backend that keeps it (not Celery's)
-                journal.learn_priorities({task_id: meta["priority"]})
-            state = str(meta.get("status") or "")
-            if state in FINAL_STATES:
-                result = meta.get("result")
-                shown = repr(result) if state == "FAILURE" else _json_text(result)
-                journal.set_final(task_id, state, shown, _finished_at(meta.get("date_done")))
+            if read.priority is not None:  # a backend that keeps it (not Celery's)
+                journal.learn_priorities({task_id: read.priority})
+            if read.finished:
+                result = read.value
+                shown = repr(result) if read.state == "FAILURE" else _json_text(result)
+                journal.set_final(task_id, read.state, shown, _finished_at(read.date_done))
                 corrected += 1
     finally:
         app.close()

@@ -1,6 +1,11 @@
-"""Moving-window rates and runtime percentiles for the charts, from the same diffs as tables.
+"""Moving-window rates and runtime percentiles, from the same diffs as the tables: the one rate
+engine of the Charts screen and the Queues screen's In/s and Out/s.
 
 Per-second buckets, kept for `window_s` seconds: memory stays flat however long the panel runs.
+Counted per second: events by state ("state", "succeeded"), finished tasks by queue ("queue",
+q), tasks sent to a queue ("in", q) and taken from it to run ("out", q). A task's queue is the
+one rule of task_record.queue_of: the queue the panel recorded, else where its routing key
+delivers (by the app's `routing` when the caller gives it).
 """
 
 from __future__ import annotations
@@ -8,20 +13,19 @@ from __future__ import annotations
 import statistics
 import time
 from collections import Counter, deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+from celery.events.state import TASK_EVENT_TO_STATE
+
+from desktop.core.base.task_record import queue_of
+from desktop.core.base.task_states import FINISHED_EVENTS
 from desktop.core.monitor.state import StateDiff
 
-STATE_OF_EVENT = {
-    "task-sent": "sent",
-    "task-received": "received",
-    "task-started": "started",
-    "task-succeeded": "succeeded",
-    "task-failed": "failed",
-    "task-retried": "retried",
-    "task-revoked": "revoked",
-}
-FINISHED = ("succeeded", "failed")
+# Every task event Celery knows (task-sent ... task-rejected) -> its series, "succeeded".
+STATE_OF_EVENT = {f"task-{subject}": subject for subject in TASK_EVENT_TO_STATE}
+# A task enters its queue when sent, and leaves it when a worker starts it.
+QUEUE_MOVES = {"sent": "in", "started": "out"}
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,15 @@ class Rates:
         self._buckets: dict[int, Counter[tuple[str, str]]] = {}
         self._runtimes: deque[tuple[float, str, float]] = deque()
 
-    def add(self, diff: StateDiff, now: float | None = None) -> None:
+    def add(
+        self, diff: StateDiff, now: float | None = None, routing: Mapping[str, str] | None = None
+    ) -> None:
         now = time.time() if now is None else now
-        queue_of = {
-            row.id: row.routing_key or "?" for row in (*diff.tasks_added, *diff.tasks_changed)
+        journaled = diff.journaled
+        queues = {
+            row.id: queue_of(journaled.get(row.id) or {"routing_key": row.routing_key}, routing)
+            or "?"
+            for row in (*diff.tasks_added, *diff.tasks_changed)
         }
         for event in diff.events:
             state = STATE_OF_EVENT.get(event.type)
@@ -52,8 +61,12 @@ class Rates:
             second = int(min(event.timestamp, now))
             counter = self._buckets.setdefault(second, Counter())
             counter[("state", state)] += 1
-            if state in FINISHED:
-                counter[("queue", queue_of.get(event.task_id, "?"))] += 1
+            queue = queues.get(event.task_id, "?")
+            if state in FINISHED_EVENTS:
+                counter[("queue", queue)] += 1
+            move = QUEUE_MOVES.get(state)
+            if move is not None:
+                counter[(move, queue)] += 1
         for row in (*diff.tasks_added, *diff.tasks_changed):
             if row.state == "SUCCESS" and row.runtime is not None and row.name:
                 self._runtimes.append((now, row.name, row.runtime))
@@ -75,6 +88,17 @@ class Rates:
         counts = {second: counter[(kind, key)] for second, counter in self._buckets.items()}
         xs = list(range(-self.window_s, 1))
         return xs, [counts.get(now_s + x, 0) for x in xs]
+
+    def per_second(self, kind: str, key: str, seconds: int, now: float | None = None) -> float:
+        """The mean per second over the last `seconds` (at most the window), this one
+        included: the Queues screen's In/s and Out/s."""
+        now_s = int(time.time() if now is None else now)
+        seconds = max(1, min(seconds, self.window_s))
+        buckets = self._buckets
+        total = sum(
+            buckets[s][(kind, key)] for s in range(now_s - seconds + 1, now_s + 1) if s in buckets
+        )
+        return total / seconds
 
     def runtimes(self) -> list[RuntimeStats]:
         by_name: dict[str, list[float]] = {}

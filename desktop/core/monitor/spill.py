@@ -12,7 +12,7 @@ import dataclasses
 import time
 from collections import OrderedDict, deque
 
-from desktop.core.monitor.journal import FINAL_STATES
+from desktop.core.base.task_states import FINISHED_STATES
 from desktop.core.monitor.state import EventRecord, TaskRow
 
 MAX_SPILLED_TASKS = 100_000  # ~0.5 KB each: ~50 MB at worst
@@ -69,6 +69,6 @@ def merged(old: TaskRow, new: TaskRow) -> TaskRow:
         for f in dataclasses.fields(TaskRow)
         if getattr(new, f.name) is None and getattr(old, f.name) is not None
     }
-    if old.state in FINAL_STATES and new.state not in FINAL_STATES:
+    if old.state in FINISHED_STATES and new.state not in FINISHED_STATES:
         changes["state"] = old.state
     return dataclasses.replace(new, **changes) if changes else new

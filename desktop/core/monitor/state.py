@@ -21,11 +21,12 @@ from celery.events.state import TASK_EVENT_TO_STATE, State, Task
 from celery.states import PENDING, RETRY, precedence
 
 from desktop.core.base.clocks import TRUSTED_WITHIN_S, SenderClocks, drifted
+from desktop.core.base.task_record import TaskRecord
+from desktop.core.base.task_states import FINISHED_EVENTS
 
 log = logging.getLogger(__name__)
 SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1  # SQLite's INTEGER is 64-bit signed
 
-_FINISHED = ("succeeded", "failed", "revoked", "rejected")
 _EVENT_TO_STATE: dict[str, str] = dict(TASK_EVENT_TO_STATE)
 _ROUTE_FIELDS = ("routing_key", "exchange", "queue")
 _MERGE_RULES: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in Task.merge_rules.items()}
@@ -37,7 +38,7 @@ _PRIVATE_FIELDS = frozenset(("local_received", "clock", "pid"))
 _NUMBERS = (float, int)  # what a timestamp may be (not bool, a subclass of int)
 _SANE_S = 1e10  # a clock offset past three centuries is no clock
 # The stage each worker event follows in a task's life (for `_in_lifecycle_order`).
-_FOLLOWS = {"received": "sent", "started": "received", **dict.fromkeys(_FINISHED, "started")}
+_FOLLOWS = {"received": "sent", "started": "received", **dict.fromkeys(FINISHED_EVENTS, "started")}
 
 
 def _text(value: Any) -> str | None:
@@ -140,7 +141,7 @@ class StateDiff:
     # The journal's row of each task above once this batch is written (`Journal.rows`): what
     # events never carry (the queue and priority the panel recorded when sending) and the
     # journal's merge (a finished state stays). Filled by the Monitor for its listeners.
-    journaled: dict[str, dict[str, Any]] = field(default_factory=dict)
+    journaled: dict[str, TaskRecord] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -149,7 +150,7 @@ class StateDiff:
 
 def _task_row(task_id: str, task: dict[str, Any], now: float) -> TaskRow:
     get = task.get
-    finished = next((t for t in map(_number, map(get, _FINISHED)) if t), None)
+    finished = next((t for t in map(_number, map(get, FINISHED_EVENTS)) if t), None)
     retries = get("retries")
     state = task["state"]
     return TaskRow(

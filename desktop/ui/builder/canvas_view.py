@@ -34,6 +34,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QApplication, QScrollArea, QToolTip, QWidget
 
+from desktop.core.base.task_states import FINISHED_STATES as FINISHED
 from desktop.core.canvas import edit as canvas_edit
 from desktop.core.canvas.checks import ERROR, Problem
 from desktop.core.canvas.edit import EditError, Position
@@ -46,7 +47,6 @@ PAD, HEAD = 8, 20
 GAP_X, GAP_Y = 38, 8
 MARGIN = 16
 EMPTY_W, EMPTY_H = 150, 64
-FINISHED = {"SUCCESS", "FAILURE", "REVOKED"}
 ZOOM_MIN, ZOOM_MAX = 0.4, 2.0
 READABLE_ZOOM = 0.65
 CHORD_IN_CHAIN = "group → chord"

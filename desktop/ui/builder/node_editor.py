@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.app import priorities
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.canvas.model import (
     CanvasError,
@@ -507,7 +508,7 @@ class NodeEditor(QWidget):
             self.priority_note.setText("")
         else:
             where = queue or routed or config.default_queue
-            text = config.priority_note(priority, where, task)
+            text = priorities.priority_note(config, priority, where, task)
             self.priority_note.setText(
                 f"{text}\n{self._context.drift}" if self._context.drift else text
             )

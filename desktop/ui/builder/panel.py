@@ -35,6 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.app.results import read_result
+from desktop.core.base.task_states import FINISHED_STATES as FINISHED
 from desktop.core.broker import control
 from desktop.core.canvas import checks as canvas_checks
 from desktop.core.canvas import edit as canvas_edit
@@ -48,7 +50,7 @@ from desktop.core.canvas.model import Canvas, Node, TaskNode
 from desktop.core.monitor.state import StateDiff, TaskRow
 from desktop.core.opening import ConnectionFacts
 from desktop.ui.builder.canvas_model import CanvasModel, label, node_mime
-from desktop.ui.builder.canvas_view import FINISHED, CanvasView, NodeState
+from desktop.ui.builder.canvas_view import CanvasView, NodeState
 from desktop.ui.builder.drafts import DraftKeeper, DraftNote, ask_unsaved
 from desktop.ui.builder.node_editor import EditorContext, NodeEditor
 from desktop.ui.builder.palette import NameRole, PaletteModel
@@ -814,17 +816,12 @@ class BuilderPanel(QWidget):
             found = {}
             for task_id in waiting:
                 try:
-                    meta = app.backend.get_task_meta(task_id)
+                    read = read_result(app, task_id)
                 except Exception as exc:  # pickle or garbage in the backend: never unpickled
                     found[task_id] = (NOT_DECODED, f"{type(exc).__name__}: {exc}")
                     continue
-                status = str(meta.get("status"))
-                if status in FINISHED:
-                    value = meta.get("result")
-                    text = (
-                        f"{type(value).__name__}: {value}" if status == "FAILURE" else repr(value)
-                    )
-                    found[task_id] = (status, text)
+                if read.finished:
+                    found[task_id] = (read.state, read.text)
             return found
 
         def done(found: dict[str, tuple[str, str]]) -> None:
@@ -860,12 +857,14 @@ class BuilderPanel(QWidget):
         if journal is None or row is None:
             self.say(f"Task {task_id} is not in the journal.")
             return False
+        routing = self.config.routing() if self.config else None
         try:
             if whole_workflow:
-                node = canvas_recall.workflow(journal.workflow(row.get("root_id") or task_id))
+                rows = journal.workflow(row.get("root_id") or task_id)
+                node = canvas_recall.workflow(rows, routing)
                 title = f"workflow of {task_id[:8]}"
             else:
-                node = canvas_recall.task_node(row)
+                node = canvas_recall.task_node(row, routing=routing)
                 title = f"again: {node.task.rsplit('.', 1)[-1]}"
         except control.ControlError as exc:
             self.say(f"Cannot open it in the builder: {exc}")

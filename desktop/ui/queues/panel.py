@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.app import priorities
 from desktop.core.app.config import Drift
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.task_record import queue_of_routing_key
 from desktop.core.broker import control, queues, run_order
 from desktop.core.canvas.model import Canvas, TaskNode
 from desktop.core.monitor.state import StateDiff
@@ -49,28 +51,6 @@ QUEUE_COLUMNS = ["Queue", "Waiting", "Unacked", "Reserved", "Active", "Consumers
 WAITING_COLUMNS = ["#", "Priority", "Task", "Id", "Args", "Kwargs", "ETA", "Retries"]
 HELD_COLUMNS = ["Worker", "Holds it as", "Task", "Id", "Priority", "Started / ETA"]
 RAN_COLUMNS = ["Started", "Task", "Priority", "Waited", "Worker", "State", "Order"]
-
-
-def priority_note(config: EffectiveConfig) -> str:
-    """How this broker orders a queue, by the app's own settings (each with its source)."""
-    if not config.is_redis:
-        return (
-            "RabbitMQ: a higher number runs first, on queues declared with x-max-priority; "
-            "it shows with prefetch multiplier 1 and acks_late."
-        )
-    steps = ", ".join(map(str, config.priority_steps))
-    text = (
-        f"Redis: a lower number runs first; priorities go to the steps {steps} "
-        f"({config.transport_source('priority_steps')}), first in first out within a step."
-    )
-    delay = config.redelivery_delay_s()
-    if delay is not None:
-        text += (
-            f" A task held by a killed worker returns after ~{delay:.0f} s (visibility timeout "
-            f"{config.transport_option('visibility_timeout')} s, "
-            f"{config.transport_source('visibility_timeout')}, + restore sweep)."
-        )
-    return text
 
 
 def _item(text: Any, tip: str = "", colour: str = "") -> QTableWidgetItem:
@@ -282,9 +262,7 @@ class QueuesPanel(QWidget):
 
     def queue_of(self, routing_key: str | None) -> str | None:
         """Events and delivery info name the routing key; the app's queues say which queue."""
-        if not routing_key or self.config is None:
-            return routing_key
-        return self.config.routing().get(routing_key, routing_key)
+        return queue_of_routing_key(routing_key, self.config.routing() if self.config else None)
 
     def apply_diff(self, diff: StateDiff) -> None:
         """Events move tasks in and out of queues: count them, and refresh soon."""
@@ -463,7 +441,7 @@ class QueuesPanel(QWidget):
         if self.profile is None or config is None:
             self.note.setText("Reading the app's configuration…")
             return
-        self.note.setText(priority_note(config))
+        self.note.setText(priorities.broker_note(config))
         rabbit = config.is_rabbitmq
         self.peek.setVisible(rabbit)
         self.peek.setEnabled(bool(self._management_url()))

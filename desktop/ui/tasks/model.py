@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
+from desktop.core.base.task_record import TaskRecord
 from desktop.core.monitor.journal import Journal, TaskQuery
 from desktop.core.monitor.state import StateDiff
 from desktop.ui.common.theme import TASK_STATE_COLOURS
@@ -59,7 +60,7 @@ def shorten(value: Any) -> str:
     return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
 
 
-def display(row: dict[str, Any], key: str) -> str:
+def display(row: TaskRecord, key: str) -> str:
     value = row.get(key)
     if key in ("sent", "received", "started"):
         return format_time(value)
@@ -85,7 +86,7 @@ class TasksModel(QAbstractTableModel):
         self.pending = 0
         self.journal = journal
         self.query = TaskQuery()
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[TaskRecord] = []
         # id -> sequence number; row index = seq - _first_seq. Inserting k rows at the top
         # lowers _first_seq by k, so no other entry changes: O(k), not O(rows), per batch.
         self._seq: dict[str, int] = {}
@@ -120,7 +121,7 @@ class TasksModel(QAbstractTableModel):
         """Newest first by a time column: new tasks belong at the top, where they go live."""
         return self.query.descending and self.query.order_by in LIVE_ORDERS
 
-    def _append(self, rows: list[dict[str, Any]]) -> None:
+    def _append(self, rows: list[TaskRecord]) -> None:
         for row in rows:
             self._seq[row["id"]] = self._first_seq + len(self._rows)
             self._rows.append(row)
@@ -152,8 +153,8 @@ class TasksModel(QAbstractTableModel):
         loaded row that stops matching leaves, a task that starts matching joins."""
         changed: list[int] = []
         leaving: list[int] = []
-        fresh: list[dict[str, Any]] = []  # new tasks: newest first, at the top
-        joining: list[dict[str, Any]] = []  # known tasks that match the query now
+        fresh: list[TaskRecord] = []  # new tasks: newest first, at the top
+        joining: list[TaskRecord] = []  # known tasks that match the query now
         added = {task.id for task in diff.tasks_added}
         for task in (*diff.tasks_added, *diff.tasks_changed):
             row = diff.journaled.get(task.id)
@@ -190,7 +191,7 @@ class TasksModel(QAbstractTableModel):
             self._total += len(fresh)
             self.endInsertRows()
 
-    def update_rows(self, rows: dict[str, dict[str, Any]]) -> None:
+    def update_rows(self, rows: dict[str, TaskRecord]) -> None:
         """Rows the journal learned more about (a priority read off the broker), in place."""
         changed = []
         for task_id, row in rows.items():
@@ -221,12 +222,12 @@ class TasksModel(QAbstractTableModel):
             self.endRemoveRows()
         self._renumber()
 
-    def _place(self, rows: list[dict[str, Any]]) -> None:
+    def _place(self, rows: list[TaskRecord]) -> None:
         """Known tasks that now match, each where the query's order puts it. One that sorts
         past the loaded rows is left to the page that reaches it (`fetchMore`)."""
         column = self.query.order_by
 
-        def key(row: dict[str, Any]) -> tuple[bool, float, str]:
+        def key(row: TaskRecord) -> tuple[bool, float, str]:
             value = row.get(column)  # NULL sorts lowest in SQLite: last when descending
             return (value is not None, value if isinstance(value, int | float) else 0.0, row["id"])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import json
 from dataclasses import replace
-from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.task_record import TaskRecord, queue_of
 from desktop.core.broker import control
 from desktop.core.monitor.journal import Journal, TaskQuery, stored_value
 from desktop.core.monitor.state import StateDiff
@@ -295,7 +295,7 @@ class TasksPanel(QWidget):
             return
         self.detail.setHtml(self._detail_html(row, journal))
 
-    def _detail_html(self, row: dict[str, Any], journal: Journal) -> str:
+    def _detail_html(self, row: TaskRecord, journal: Journal) -> str:
         def link(task_id: str | None) -> str:
             if not task_id:
                 return "—"
@@ -390,7 +390,7 @@ class TasksPanel(QWidget):
                     str(row["name"]),
                     args=row["args"],
                     kwargs=row["kwargs"],
-                    queue=row["queue"] or row["routing_key"],
+                    queue=queue_of(row),
                     priority=row["priority"],
                 )
 
