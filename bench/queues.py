@@ -61,7 +61,7 @@ TASK = "bench.queues.noop"  # never run: no worker consumes these queues
 STEPS = list(range(10))
 CUSTOM_STEPS = [0, 3, 6, 9]
 PAGE = 50
-PANEL_PAGE = 200  # desktop/ui/queues/panel.py PAGE
+PANEL_PAGE = 200  # desktop/ui/queues/reading.py PAGE
 
 
 def make_app(url: str, steps: list[int]) -> Celery:

@@ -43,12 +43,17 @@ def window(
         yield shown
 
 
+def _cell(table: Any, row: int, column: int) -> str:
+    """What the table shows in that cell (its model's display text)."""
+    return str(table.model().index(row, column).data())
+
+
 def _waiting_tasks(window: MainWindow) -> list[str]:
     table = window.queues.waiting
     return [
-        table.item(r, 2).text().rsplit(".", 1)[-1]
-        for r in range(table.rowCount())
-        if table.item(r, 2) is not None and table.item(r, 2).text().startswith("workers.")
+        _cell(table, r, 2).rsplit(".", 1)[-1]
+        for r in range(table.model().rowCount())
+        if _cell(table, r, 2).startswith("workers.")
     ]
 
 
@@ -71,14 +76,14 @@ def test_the_priority_demo_waits_in_delivery_order_then_runs_in_it(
         assert panel.peek.isVisible() and panel.peek.isEnabled()
         row = lambda: [c.queue for c in panel.snapshot.counts].index(prefix + "tasks")  # noqa: E731
         qtbot.waitUntil(lambda: panel.snapshot is not None
-                        and panel.table.item(row(), 1).text() == "3", timeout=15000)  # fmt: skip
+                        and _cell(panel.table, row(), 1) == "3", timeout=15000)  # fmt: skip
         assert _waiting_tasks(window) == []
         panel.ask_read_contents()  # no consumer yet: no question asked
     qtbot.waitUntil(lambda: _waiting_tasks(window) == expected, timeout=15000)
     row = [c.queue for c in panel.snapshot.counts].index(prefix + "tasks")  # type: ignore[union-attr]
     # RabbitMQ's "get" takes the messages out and puts them back: a count read meanwhile is
     # short by those in flight, and settles at 3 on the next refresh.
-    qtbot.waitUntil(lambda: panel.table.item(row, 1).text() == "3", timeout=10000)
+    qtbot.waitUntil(lambda: _cell(panel.table, row, 1) == "3", timeout=10000)
     # A waiting message opens in the builder, editable.
     panel.waiting.selectRow(0)
     assert panel.builder_button.isEnabled()
@@ -103,14 +108,14 @@ def test_the_priority_demo_waits_in_delivery_order_then_runs_in_it(
             def started() -> list[str]:
                 panel.refresh()
                 table = panel.ran
-                return [table.item(r, 1).text().rsplit(".", 1)[-1]
-                        for r in range(table.rowCount())]  # fmt: skip
+                return [_cell(table, r, 1).rsplit(".", 1)[-1]
+                        for r in range(table.model().rowCount())]  # fmt: skip
 
             qtbot.waitUntil(lambda: len(started()) == 3, timeout=30000)
             assert list(reversed(started())) == expected, worker.output()
-            orders = [panel.ran.item(r, 6).text() for r in range(panel.ran.rowCount())]
+            orders = [_cell(panel.ran, r, 6) for r in range(panel.ran.model().rowCount())]
             assert orders == ["", "", ""]  # no inversion: the broker's own order
-            priorities = [panel.ran.item(r, 2).text() for r in range(panel.ran.rowCount())]
+            priorities = [_cell(panel.ran, r, 2) for r in range(panel.ran.model().rowCount())]
             assert priorities == [{"t1": "1", "t2": "5", "t3": "10"}[n] for n in started()]
     finally:
         client.close()
@@ -131,7 +136,7 @@ def test_undecodable_messages_show_as_such_and_the_screen_keeps_working(
 
         def notes() -> list[str]:
             table = panel.waiting
-            return [table.item(r, 2).text() for r in range(table.rowCount()) if table.item(r, 2)]
+            return [_cell(table, r, 2) for r in range(table.model().rowCount())]
 
         qtbot.waitUntil(lambda: len(notes()) == 2, timeout=10000)
         assert notes() == [

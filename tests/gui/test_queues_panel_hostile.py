@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import redis
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.core.settings.profiles import Profile, QueueSpec
@@ -24,10 +25,8 @@ TOO_DEEP = "nested deeper than 100 levels"
 
 
 def _column(table: Any, column: int) -> list[str]:
-    return [
-        table.item(row, column).text() if table.item(row, column) else ""
-        for row in range(table.rowCount())
-    ]
+    model = table.model()
+    return [model.index(row, column).data() or "" for row in range(model.rowCount())]
 
 
 def test_hostile_entries_show_alone_and_everything_else_lists(
@@ -64,7 +63,8 @@ def test_hostile_entries_show_alone_and_everything_else_lists(
             names = _column(panel.table, 0)
             assert {hostile, calm, broken} <= set(names)
             row = names.index(broken)
-            assert "is a hash, not a list" in panel.table.item(row, 0).toolTip()
+            tip = panel.table.model().index(row, 0).data(Qt.ItemDataRole.ToolTipRole)
+            assert "is a hash, not a list" in tip
             assert _column(panel.table, 1)[names.index(calm)] == "1"
             panel.select_queue(calm)
             qtbot.waitUntil(

@@ -224,7 +224,7 @@ def check_profile_endpoints(
     """Everything the panel will connect to, each tried once ("Test connection" and
     `profile test` alike): a backend or management API that fails is as much a failure as a
     broker that does, since results or queue contents would then never show."""
-    from desktop.core.broker.queues import Management, find_management
+    from desktop.core.broker.queue_rabbitmq import Management, find_management
 
     broker = check_broker(endpoints.broker_url, timeout=timeout)
     found = [EndpointCheck("broker", broker.ok, broker.outcome.value, broker.message)]

@@ -6,8 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QModelIndex
 
 from desktop.core.local.supervisor import (
     CRASHED,
@@ -19,11 +18,8 @@ from desktop.core.local.supervisor import (
     LocalWorker,
 )
 from desktop.core.monitor.state import WorkerRow
+from desktop.ui.common.table_model import Column, TableModel
 
-Index = QModelIndex | QPersistentModelIndex
-COLUMNS = [
-    "Worker", "State", "Uptime", "PID", "Queues", "Pool", "Active", "Processed", "Detail",
-]  # fmt: skip
 STATE_COLOURS = {
     STARTING: "#d49a1c",
     ONLINE: "#2e9d57",
@@ -61,12 +57,30 @@ def pool_text(worker: LocalWorker) -> str:
     return " ".join([spec.pool, size, *([", ".join(extras)] if extras else [])])
 
 
-class LocalWorkersModel(QAbstractTableModel):
+class LocalWorkersModel(TableModel[LocalWorker]):
     def __init__(
         self, counters: Callable[[str], WorkerRow | None] | None = None, parent: Any = None
     ) -> None:
-        super().__init__(parent)
-        self._rows: list[LocalWorker] = []
+        super().__init__([], parent)
+        self.columns = [
+            Column("Worker", lambda worker: worker.nodename),
+            Column(
+                "State",
+                lambda worker: self.state_text(worker, time.time()),
+                colour=lambda worker: STATE_COLOURS.get(worker.state, "#6b7280"),
+            ),
+            Column("Uptime", lambda worker: duration(worker.uptime_s(time.time()))),
+            Column("PID", lambda worker: worker.pid or ""),
+            Column("Queues", lambda worker: ", ".join(worker.spec.queues)),
+            Column("Pool", pool_text),
+            Column("Active", lambda worker: self._live(worker, "active")),
+            Column("Processed", lambda worker: self._live(worker, "processed")),
+            Column(
+                "Detail",
+                lambda worker: worker.detail.splitlines()[0][:160] if worker.detail else "",
+                tip=lambda worker: worker.detail,
+            ),
+        ]
         self._counters = counters or (lambda _node: None)
 
     def set_workers(self, workers: list[LocalWorker]) -> None:
@@ -83,7 +97,7 @@ class LocalWorkersModel(QAbstractTableModel):
                 self._rows[present[name]] = worker
         if self._rows:
             self.dataChanged.emit(
-                self.index(0, 0), self.index(len(self._rows) - 1, len(COLUMNS) - 1)
+                self.index(0, 0), self.index(len(self._rows) - 1, len(self.columns) - 1)
             )
         fresh = [w for name, w in wanted.items() if name not in present]
         if fresh:
@@ -93,26 +107,13 @@ class LocalWorkersModel(QAbstractTableModel):
             self.endInsertRows()
 
     def worker(self, row: int) -> LocalWorker | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return self.row(row)
 
     def row_of(self, name: str) -> int | None:
         return next((i for i, w in enumerate(self._rows) if w.name == name), None)
 
     def workers(self) -> list[LocalWorker]:
-        return list(self._rows)
-
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
+        return self.rows()
 
     def state_text(self, worker: LocalWorker, now: float) -> str:
         if worker.next_restart is not None:
@@ -123,28 +124,8 @@ class LocalWorkersModel(QAbstractTableModel):
             return f"unresponsive for {duration(now - worker.since)}"
         return worker.state
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        worker = self._rows[index.row()]
-        column = index.column()
-        if role == Qt.ItemDataRole.ForegroundRole and column == 1:
-            return QColor(STATE_COLOURS.get(worker.state, "#6b7280"))
-        if role == Qt.ItemDataRole.ToolTipRole and column == 8:
-            return worker.detail or None
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        now = time.time()
+    def _live(self, worker: LocalWorker, counter: str) -> int | None:
+        """What events last said of a running worker (active, processed)."""
         live = self._counters(worker.nodename) if worker.state == ONLINE else None
-        values = [
-            worker.nodename,
-            self.state_text(worker, now),
-            duration(worker.uptime_s(now)),
-            str(worker.pid or ""),
-            ", ".join(worker.spec.queues),
-            pool_text(worker),
-            "" if live is None or live.active is None else str(live.active),
-            "" if live is None or live.processed is None else str(live.processed),
-            worker.detail.splitlines()[0][:160] if worker.detail else "",
-        ]
-        return values[column]
+        value: int | None = None if live is None else getattr(live, counter)
+        return value

@@ -5,27 +5,37 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QModelIndex
 
 from desktop.core.base.clocks import DRIFT_WARNING_S, drifted
 from desktop.core.monitor.state import StateDiff, WorkerRow
+from desktop.ui.common.table_model import Column, TableModel
 from desktop.ui.common.theme import WARNING_COLOUR
 
-Index = QModelIndex | QPersistentModelIndex
 HEARTBEAT_COLUMN = 6
 # Celery workers beat every 2 s by default; silence this long means the worker is gone.
 OFFLINE_AFTER_S = 15.0
-COLUMNS = [
-    "Worker", "Status", "Active", "Processed", "Load average", "Software", "Last heartbeat",
-    "Pool", "Concurrency", "Queues",
-]  # fmt: skip
 
 
-class WorkersModel(QAbstractTableModel):
+class WorkersModel(TableModel[WorkerRow]):
     def __init__(self, parent: Any = None) -> None:
-        super().__init__(parent)
-        self._rows: list[WorkerRow] = []
+        super().__init__([], parent)
+        self.columns = [
+            Column("Worker", lambda worker: worker.hostname),
+            Column(
+                "Status",
+                lambda worker: "online" if self.online(worker) else "offline",
+                colour=lambda worker: "#2e9d57" if self.online(worker) else "#c8393b",
+            ),
+            Column("Active", lambda worker: worker.active),
+            Column("Processed", lambda worker: worker.processed),
+            Column("Load average", load_text),
+            Column("Software", lambda worker: worker.software),
+            Column("Last heartbeat", heartbeat_text, tip=drift_tip, colour=drift_colour),
+            Column("Pool", lambda worker: self._facts(worker).get("pool") or ""),
+            Column("Concurrency", self._concurrency),
+            Column("Queues", lambda worker: ", ".join(self._facts(worker).get("queues") or [])),
+        ]
         self._position: dict[str, int] = {}
         self.facts: dict[str, dict[str, Any]] = {}  # from `inspect`: pool, concurrency, queues
 
@@ -59,7 +69,7 @@ class WorkersModel(QAbstractTableModel):
                 changed.append(position)
         if changed:
             self.dataChanged.emit(
-                self.index(min(changed), 0), self.index(max(changed), len(COLUMNS) - 1)
+                self.index(min(changed), 0), self.index(max(changed), len(self.columns) - 1)
             )
         if fresh:
             start = len(self._rows)
@@ -89,59 +99,38 @@ class WorkersModel(QAbstractTableModel):
         return None if position is None else self._rows[position]
 
     def worker(self, row: int) -> WorkerRow | None:
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        return self.row(row)
 
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
+    def _facts(self, worker: WorkerRow) -> dict[str, Any]:
+        return self.facts.get(worker.hostname, {})
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
+    def _concurrency(self, worker: WorkerRow) -> str:
+        value = self._facts(worker).get("processes") or self._facts(worker).get("concurrency")
+        return "" if value is None else str(value)
 
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
 
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        worker = self._rows[index.row()]
-        column = index.column()
-        online = self.online(worker)
-        if role == Qt.ItemDataRole.ForegroundRole and column == 1:
-            return QColor("#2e9d57" if online else "#c8393b")
-        off = worker.clock_offset if drifted(worker.clock_offset) else None
-        if column == HEARTBEAT_COLUMN and off is not None:
-            if role == Qt.ItemDataRole.ForegroundRole:
-                return QColor(WARNING_COLOUR)
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return drift_explained(worker.hostname, off)
-        if role != Qt.ItemDataRole.DisplayRole:
-            return None
-        if column == 0:
-            return worker.hostname
-        if column == 1:
-            return "online" if online else "offline"
-        if column == 2:
-            return "" if worker.active is None else str(worker.active)
-        if column == 3:
-            return "" if worker.processed is None else str(worker.processed)
-        if column == 4:
-            return ", ".join(f"{x:.2f}" for x in worker.loadavg) if worker.loadavg else ""
-        if column == 5:
-            return worker.software or ""
-        if column == HEARTBEAT_COLUMN:
-            ago = "" if worker.heartbeat is None else f"{time.time() - worker.heartbeat:.0f} s ago"
-            return ago if off is None else f"{ago} · clock {clock_difference(off)}".lstrip(" ·")
-        facts = self.facts.get(worker.hostname, {})
-        if column == 7:
-            return facts.get("pool") or ""
-        if column == 8:
-            value = facts.get("processes") or facts.get("concurrency")
-            return "" if value is None else str(value)
-        return ", ".join(facts.get("queues") or [])
+def load_text(worker: WorkerRow) -> str:
+    return ", ".join(f"{x:.2f}" for x in worker.loadavg) if worker.loadavg else ""
+
+
+def heartbeat_text(worker: WorkerRow) -> str:
+    ago = "" if worker.heartbeat is None else f"{time.time() - worker.heartbeat:.0f} s ago"
+    off = _drift(worker)
+    return ago if off is None else f"{ago} · clock {clock_difference(off)}".lstrip(" ·")
+
+
+def drift_tip(worker: WorkerRow) -> str:
+    off = _drift(worker)
+    return "" if off is None else drift_explained(worker.hostname, off)
+
+
+def drift_colour(worker: WorkerRow) -> str:
+    return "" if _drift(worker) is None else WARNING_COLOUR
+
+
+def _drift(worker: WorkerRow) -> float | None:
+    """The worker's clock offset when it is past what Celery tolerates, else None."""
+    return worker.clock_offset if drifted(worker.clock_offset) else None
 
 
 def clock_difference(offset: float, *, of: str = "") -> str:

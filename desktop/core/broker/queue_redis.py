@@ -1,0 +1,208 @@
+"""What waits in a Redis queue, in the order kombu's Redis transport will deliver it.
+
+Redis keeps one list per priority step (`queue`, `queue<sep><step>`, all under the global key
+prefix); kombu pushes with LPUSH and its BRPOP asks the steps lowest first, so each step's list
+read from its tail, steps in ascending order, is the exact delivery order. Messages a worker
+took but has not acknowledged sit in the `unacked` hash. Nothing here pops anything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from desktop.core.app import priorities
+from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.task_record import queue_of_routing_key
+from desktop.core.broker.queue_messages import (
+    Message,
+    decode_envelope,
+    decode_unacked,
+    not_decoded,
+)
+from desktop.core.broker.queue_types import HTTP_TIMEOUT_S, Held, QueueCounts, QueueError, Waiting
+
+UNACKED_KEY = "unacked"
+
+
+class RedisQueues:
+    """Reads the lists kombu's Redis transport keeps, never popping anything."""
+
+    def __init__(self, url: str, config: EffectiveConfig) -> None:
+        """The lists, separator, steps and key prefix are the app's effective ones (what its
+        workers read), so what is shown is what they will take."""
+        # The panel's bounds (bounds.py): redis-py would retry a timeout 3 times with backoff.
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=HTTP_TIMEOUT_S, socket_connect_timeout=HTTP_TIMEOUT_S, retry=None
+        )
+        self.config = config
+        self.prefix = config.global_keyprefix
+        self.routing = config.routing()  # routing key -> queue
+        self._unacked: dict[Any, tuple[str, Message]] | None = None  # counts(), for unacked()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def step_keys(self, queue: str) -> list[tuple[int, str]]:
+        """(step, key) in the order a worker's BRPOP asks them: lowest step first."""
+        config = self.config
+        return [(s, priorities.step_key(config, queue, s)) for s in priorities.stored_steps(config)]
+
+    def counts(self, queues: list[str], with_unacked: bool = True) -> list[QueueCounts]:
+        """Every queue's every step, and the unacked hash, in one pipelined round trip. A key
+        of another type than kombu's (a list per step, a hash for unacked) is that queue's
+        error, or the unacked count's, and the rest is still counted."""
+        pipe = self.client.pipeline(transaction=False)
+        keys = {queue: self.step_keys(queue) for queue in queues}
+        for queue in queues:
+            for _step, key in keys[queue]:
+                pipe.llen(key)
+        if with_unacked:
+            pipe.hgetall(self.prefix + UNACKED_KEY)
+        try:
+            replies = pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:
+            raise QueueError(f"Redis did not answer: {exc}") from exc
+        held: dict[str, int] = {}
+        unacked_error = ""
+        if with_unacked:
+            stored = replies.pop()
+            if isinstance(stored, redis.ResponseError):
+                unacked_error = f"unacked not known: {self._not_read(UNACKED_KEY, 'hash')}"
+                self._unacked = None
+            else:
+                self._unacked = {tag: decode_unacked(value) for tag, value in stored.items()}
+                for routing_key, _message in self._unacked.values():
+                    routed = self._queue_of(routing_key)
+                    held[routed] = held.get(routed, 0) + 1
+        found = []
+        at = 0
+        for queue in queues:
+            steps: dict[int, int] = {}
+            errors = []
+            for i, (step, key) in enumerate(keys[queue]):
+                reply = replies[at + i]
+                if isinstance(reply, redis.ResponseError):
+                    errors.append(self._not_read(key.removeprefix(self.prefix), "list"))
+                else:
+                    steps[step] = int(reply)
+            at += len(keys[queue])
+            found.append(
+                QueueCounts(
+                    queue,
+                    sum(steps.values()),
+                    held.get(queue, 0) if with_unacked and not unacked_error else None,
+                    steps={s: n for s, n in steps.items() if n},
+                    error="; ".join(errors) or unacked_error,
+                )
+            )
+        return found
+
+    def _not_read(self, name: str, expected: str) -> str:
+        """Why a key was skipped: it holds another type than kombu's."""
+        try:
+            kind = self.client.type(self.prefix + name)
+            kind = kind.decode() if isinstance(kind, bytes) else str(kind)
+        except redis.RedisError:
+            kind = "another type"
+        return f"'{name}' is a {kind}, not a {expected}: not read"
+
+    def waiting(self, queue: str, offset: int = 0, limit: int = 50) -> list[Waiting]:
+        """One page of the delivery order, read atomically in one round trip (a Lua script
+        on the server), so a step emptied or filled meanwhile cannot skip or repeat one;
+        only the list ranges the page covers are read. A step key that is not a list shows
+        as one "not decoded" entry where it would be, and the other steps still list."""
+        keys = self.step_keys(queue)
+        try:
+            pages = self.client.eval(
+                PAGE_SCRIPT, len(keys), *[key for _step, key in keys], offset, limit
+            )
+        except redis.RedisError as exc:
+            raise QueueError(f"Redis did not answer: {exc}") from exc
+        found = []
+        for step_index, first, items in pages:
+            step, key = keys[int(step_index) - 1]
+            if int(first) < 0:  # not a list: [its type, its place]
+                kind, place = (v.decode() if isinstance(v, bytes) else str(v) for v in items)
+                why = f"'{key.removeprefix(self.prefix)}' is a {kind}, not a list: not read"
+                found.append(Waiting(int(place), step, not_decoded("", why)))
+                continue
+            for index, raw in enumerate(reversed(items)):
+                found.append(Waiting(int(first) + index, step, decode_envelope(raw), bytes(raw)))
+        return found
+
+    def remove(self, queue: str, entry: Waiting) -> int:
+        """Delete exactly this stored message (LREM of its value): 1, or 0 if it has gone."""
+        key = dict(self.step_keys(queue)).get(entry.step if entry.step is not None else 0)
+        if key is None or entry.raw is None:
+            return 0
+        try:
+            return int(self.client.lrem(key, 1, entry.raw))  # type: ignore[arg-type]
+        except redis.RedisError as exc:
+            raise QueueError(f"Redis did not answer: {exc}") from exc
+
+    def _queue_of(self, routing_key: str) -> str:
+        return queue_of_routing_key(routing_key, self.routing) or routing_key
+
+    def unacked(self, queue: str | None = None) -> list[Held]:
+        """Messages taken and not yet acknowledged (by any worker), optionally of one queue.
+        An unacked key that is not a hash is one "not decoded" entry, shown for every queue."""
+        entries: dict[Any, tuple[str, Message]] | None
+        entries, self._unacked = self._unacked, None  # what counts() just read, if it did
+        if entries is None:
+            try:
+                stored = dict(self.client.hgetall(self.prefix + UNACKED_KEY))
+            except redis.ResponseError:
+                why = self._not_read(UNACKED_KEY, "hash")
+                return [Held(queue or "", "", not_decoded("", why))]
+            except redis.RedisError as exc:
+                raise QueueError(f"Redis did not answer: {exc}") from exc
+            entries = {tag: decode_unacked(value) for tag, value in stored.items()}
+        found = []
+        for tag, (routing_key, message) in entries.items():
+            routed = self._queue_of(routing_key)
+            if queue is None or routed == queue:
+                name = tag.decode(errors="replace") if isinstance(tag, bytes) else str(tag)
+                found.append(Held(routed, name, message))
+        return found
+
+    def purge(self, queue: str) -> int:
+        """Delete every waiting message of the queue (all its steps); the count deleted."""
+        keys = [key for _step, key in self.step_keys(queue)]
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            for key in keys:
+                pipe.llen(key)
+            pipe.delete(*keys)
+            replies = pipe.execute()
+        except redis.RedisError as exc:
+            raise QueueError(f"Redis did not answer: {exc}") from exc
+        return sum(int(n) for n in replies[:-1])
+
+
+# What waiting() runs on the server: LLEN and LRANGE of the steps in delivery order, atomically.
+PAGE_SCRIPT = """
+local offset = tonumber(ARGV[1])
+local stop = offset + tonumber(ARGV[2])
+local start = 0
+local out = {}
+for i, key in ipairs(KEYS) do
+  if start >= stop then break end
+  local kind = redis.call('TYPE', key)['ok']
+  local length = 0
+  if kind == 'list' then
+    length = redis.call('LLEN', key)
+  elseif kind ~= 'none' and start >= offset then
+    table.insert(out, {i, -1, {kind, start}})
+  end
+  local first = math.max(offset, start)
+  local last = math.min(stop, start + length)
+  if first < last then
+    local items = redis.call('LRANGE', key, -(last - start), -(first - start) - 1)
+    table.insert(out, {i, first, items})
+  end
+  start = start + length
+end
+return out
+"""

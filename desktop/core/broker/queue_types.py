@@ -1,0 +1,48 @@
+"""The shared shapes of what the Queues screen and `celery-desk queues` read from a broker.
+
+Each broker module (queue_redis, queue_rabbitmq) answers in these, so the screen, the CLI and
+the dispatch (queues) never ask which broker they read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from desktop.core.broker.queue_messages import Message
+
+HTTP_TIMEOUT_S = 5.0
+
+
+class QueueError(RuntimeError):
+    """The broker could not be asked; the message says why in a sentence."""
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """A message at its place in the delivery order (0: delivered next)."""
+
+    position: int
+    step: int | None  # the Redis priority step list it sits in
+    message: Message
+    raw: bytes | None = None  # Redis: the stored value, to remove exactly this message
+
+
+@dataclass(frozen=True)
+class Held:
+    """A message a worker took and has not acknowledged yet."""
+
+    queue: str
+    delivery_tag: str
+    message: Message
+
+
+@dataclass
+class QueueCounts:
+    queue: str
+    waiting: int | None
+    unacked: int | None = None
+    consumers: int | None = None
+    steps: dict[int, int] = field(default_factory=dict)  # Redis: waiting per priority step
+    rate_in: float | None = None  # messages/s, when the broker says
+    rate_out: float | None = None
+    error: str = ""

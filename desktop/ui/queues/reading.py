@@ -1,0 +1,120 @@
+"""What the Queues screen asks the broker, the workers and the journal: blocking calls that its
+jobs run off the GUI thread (`Jobs.blocking`), and the awaitable form of the session's Celery
+app for `inspect` and `revoke`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from celery import Celery
+
+from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.broker import queues, run_order
+from desktop.core.settings.profiles import Profile
+from desktop.ui.common.jobs import event_loop
+
+T = TypeVar("T")
+PAGE = 200  # waiting messages shown for the selected queue (Redis: read without taking)
+RAN_ROWS = 200  # started tasks shown; the inversion check is pairwise, so keep it bounded
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one refresh reads: the same reading asked again while one runs is not started twice
+    (its answer is on the way), another one supersedes it."""
+
+    profile: Profile
+    config: EffectiveConfig
+    names: tuple[str, ...]
+    selected: str | None
+    management_url: str
+
+
+@dataclass(frozen=True)
+class Read:
+    """A refresh's answer: the broker's snapshot, and what started from the selected queue
+    (the journal's, most recent first; empty without a journal)."""
+
+    snapshot: queues.Snapshot
+    ran: list[run_order.Ran]
+
+
+def on_broker(
+    services: Any,
+    profile: Profile,
+    config: EffectiveConfig,
+    management_url: str,
+    use: Callable[[queues.Inspector], T],
+) -> T:
+    """Runs on a pool thread: one inspector for the profile's broker, reading the lists the
+    app's workers read (config), closed after `use`."""
+    endpoints = services.endpoints(profile)
+    source = queues.inspector(endpoints.broker_url, config, management_url)
+    try:
+        return use(source)
+    finally:
+        source.close()
+
+
+def read_queues(session: Any, journal: Any, reading: Reading) -> Read:
+    """Every queue's counts, the selected queue's waiting page and held list, and what started
+    from it. Priorities read off the broker go to the journal (session.learn_priorities)."""
+    profile, config, selected = reading.profile, reading.config, reading.selected
+    taken = on_broker(
+        session.services,
+        profile,
+        config,
+        reading.management_url,
+        lambda source: queues.snapshot(source, list(reading.names), selected, PAGE, peek=False),
+    )
+    session.learn_priorities(taken.priorities_seen())
+    ran: list[run_order.Ran] = []
+    if journal is not None and selected is not None:
+        ran = run_order.started_order(
+            journal.started_in_queue(selected, RAN_ROWS), selected, config
+        )
+    return Read(taken, ran)
+
+
+def read_contents(session: Any, reading: Reading, queue: str, limit: int) -> list[queues.Waiting]:
+    """RabbitMQ: the queue's first `limit` messages through the management API (which marks
+    them redelivered); their priorities go to the journal."""
+    found = on_broker(
+        session.services,
+        reading.profile,
+        reading.config,
+        reading.management_url,
+        lambda source: source.waiting(queue, 0, limit),
+    )
+    session.learn_priorities(queues.Snapshot([], queue, found).priorities_seen())
+    return found
+
+
+def find_management(services: Any, profile: Profile) -> queues.Management:
+    """RabbitMQ: the profile's management API, else the one at RabbitMQ's default port."""
+    endpoints = services.endpoints(profile)
+    return queues.find_management(endpoints.broker_url, endpoints.management_url)
+
+
+async def with_app(session: Any, action: Callable[[Celery], T]) -> T:
+    """`action` with the session's Celery app for its profile, on its pool, awaited.
+
+    The session calls back on the GUI thread; the answer lands in a future this job awaits,
+    so a job cancelled meanwhile (a newer one, a closed screen) simply never sees it."""
+    if session.profile is None:  # the session would not call back at all
+        raise RuntimeError("no profile is open")
+    answer: asyncio.Future[T] = event_loop().create_future()
+
+    def done(value: T) -> None:
+        if not answer.done():
+            answer.set_result(value)
+
+    def failed(exc: BaseException) -> None:
+        if not answer.done():
+            answer.set_exception(exc)
+
+    session.control(action, done, failed)
+    return await answer

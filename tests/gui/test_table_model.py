@@ -1,0 +1,52 @@
+"""The shared table model: a column spec gives headers, text, tooltips and colours, and new rows
+replace the old in place, so a selection survives a refresh that keeps its row."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor
+from pytestqt.qtbot import QtBot
+
+from desktop.ui.common.table_model import Column, TableModel, read_only_view
+
+COLUMNS: list[Column[tuple[str, int | None]]] = [
+    Column("Name", lambda row: row[0], colour=lambda row: "#c8393b" if row[1] is None else ""),
+    Column("Count", lambda row: row[1], tip=lambda row: "unknown" if row[1] is None else ""),
+]
+
+
+def _shown(model: TableModel[tuple[str, int | None]], role: Qt.ItemDataRole) -> list[list[object]]:
+    return [
+        [model.index(r, c).data(role) for c in range(model.columnCount())]
+        for r in range(model.rowCount())
+    ]
+
+
+def test_the_column_spec_says_what_each_cell_shows(qtbot: QtBot) -> None:
+    model = TableModel(COLUMNS, text_tips=True)
+    model.set_rows([("a", 1), ("b", None)])
+    headers = [model.headerData(c, Qt.Orientation.Horizontal) for c in range(2)]
+    assert headers == ["Name", "Count"]
+    assert _shown(model, Qt.ItemDataRole.DisplayRole) == [["a", "1"], ["b", ""]]
+    assert _shown(model, Qt.ItemDataRole.ToolTipRole) == [["a", "1"], ["b", "unknown"]]
+    colours = _shown(model, Qt.ItemDataRole.ForegroundRole)
+    assert colours[0] == [None, None] and colours[1][0] == QColor("#c8393b")
+    plain = TableModel(COLUMNS)
+    plain.set_rows([("a", 1)])
+    assert _shown(plain, Qt.ItemDataRole.ToolTipRole) == [[None, None]]
+
+
+def test_new_rows_replace_the_old_in_place_and_the_selection_stays(qtbot: QtBot) -> None:
+    model = TableModel(COLUMNS)
+    view = read_only_view(model)
+    qtbot.addWidget(view)
+    model.set_rows([("a", 1), ("b", 2), ("c", 3)])
+    view.selectRow(1)
+    model.set_rows([("a", 1), ("b", 5), ("c", 3), ("d", 4)])
+    assert [i.row() for i in view.selectionModel().selectedRows()] == [1]
+    assert _shown(model, Qt.ItemDataRole.DisplayRole)[1:] == [["b", "5"], ["c", "3"], ["d", "4"]]
+    model.set_rows([("a", 0)])
+    assert model.rowCount() == 1 and model.row(0) == ("a", 0) and model.row(1) is None
+    assert view.selectionModel().selectedRows() == []
+    model.set_rows([])
+    assert model.rows() == []
