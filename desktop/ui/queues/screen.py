@@ -37,6 +37,7 @@ from desktop.core.app.config import Drift
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.task_record import queue_of_routing_key
 from desktop.core.broker import control, queues, run_order
+from desktop.core.monitor.rates import Rates
 from desktop.core.monitor.state import StateDiff
 from desktop.core.opening import ConnectionFacts
 from desktop.core.settings.profiles import Profile
@@ -73,7 +74,7 @@ class QueuesScreen(QWidget):
         self._peeked: list[queues.Waiting] = []
         self._peek_note = ""
         self._last_inspect = 0.0
-        self._moves: dict[str, list[tuple[float, str]]] = {}  # queue -> (when, "in"/"out")
+        self._rates = Rates(window_s=int(RATE_WINDOW_S))  # In/s, Out/s: the charts' engine
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Queues"))
@@ -162,7 +163,8 @@ class QueuesScreen(QWidget):
         if facts.profile != self.profile:  # another profile, or this one edited
             for key in ("refresh", "inspect", "contents", "management"):
                 self.jobs.cancel(key)  # their answers are the previous profile's
-            self.snapshot, self.held_by_workers, self._moves = None, [], {}
+            self.snapshot, self.held_by_workers = None, []
+            self._rates = Rates(window_s=int(RATE_WINDOW_S))
             self.consumers, self.selected = None, None
             self._peeked_queue, self._peeked, self._reading, self._ran = None, [], None, None
             for rows in (self.queue_rows, self.waiting_rows, self.held_rows, self.ran_rows):
@@ -221,16 +223,10 @@ class QueuesScreen(QWidget):
 
     def apply_diff(self, diff: StateDiff) -> None:
         """Events move tasks in and out of queues: count them, and refresh soon."""
-        now = time.monotonic()
-        touched = False
-        for row in (*diff.tasks_added, *diff.tasks_changed):
-            queue = self.queue_of(row.routing_key)
-            if not queue:
-                continue
-            kind = "in" if row.state == "PENDING" else "out" if row.state == "STARTED" else ""
-            if kind:
-                self._moves.setdefault(queue, []).append((now, kind))
-            touched = True
+        self._rates.add(diff, routing=self.config.routing() if self.config else None)
+        touched = any(
+            self.queue_of(row.routing_key) for row in (*diff.tasks_added, *diff.tasks_changed)
+        )
         if touched and self.isVisible() and not self._soon.isActive():
             self._soon.start()
 
@@ -333,11 +329,7 @@ class QueuesScreen(QWidget):
         self.transport.setText(transport_facts(config, self.management))
 
     def _rate(self, queue: str, kind: str) -> str:
-        now = time.monotonic()
-        moves = [m for m in self._moves.get(queue, []) if now - m[0] <= RATE_WINDOW_S]
-        self._moves[queue] = moves
-        count = sum(1 for _when, what in moves if what == kind)
-        return f"{count / RATE_WINDOW_S:.1f}"
+        return f"{self._rates.per_second(kind, queue, int(RATE_WINDOW_S)):.1f}"
 
     def _render(self) -> None:
         taken = self.snapshot
