@@ -186,9 +186,6 @@ class LogView(QWidget):
         if self.path is not None:
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.path)))
 
-    def line_count(self) -> int:
-        return int(self.text.document().blockCount())
-
     def stop(self) -> None:
         self._timer.stop()
 
