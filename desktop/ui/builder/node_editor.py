@@ -31,15 +31,8 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.canvas.model import (
-    CanvasError,
-    ChainNode,
-    GroupNode,
-    Node,
-    TaskNode,
-    check_options,
-    node_to_json,
-)
+from desktop.core.canvas.format import CanvasError, check_options, node_to_json
+from desktop.core.canvas.model import ChainNode, GroupNode, Node, TaskNode
 
 POSITIONAL = ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")
 VARIADIC = ("VAR_POSITIONAL", "VAR_KEYWORD")

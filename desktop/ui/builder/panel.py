@@ -38,10 +38,11 @@ from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.broker import control
 from desktop.core.canvas import checks as canvas_checks
 from desktop.core.canvas import edit as canvas_edit
+from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas import library as canvas_library
-from desktop.core.canvas import model as canvas
 from desktop.core.canvas import python_text as canvas_python
 from desktop.core.canvas import recall as canvas_recall
+from desktop.core.canvas import sending as canvas_sending
 from desktop.core.canvas.checks import ERROR, Problem
 from desktop.core.canvas.edit import EditError, Position
 from desktop.core.canvas.model import Canvas, Node, TaskNode
@@ -563,7 +564,7 @@ class BuilderPanel(QWidget):
         """A bad file is refused whole, with the path of its first bad element."""
         try:
             loaded = canvas_library.read(path)
-        except canvas.CanvasError as exc:
+        except canvas_format.CanvasError as exc:
             self.say(f"{path.name} was not opened: {exc}")
             return False
         example = path.parent == canvas_library.EXAMPLES_DIR
@@ -697,7 +698,7 @@ class BuilderPanel(QWidget):
         self._sending = sending
         self._sync_send_button()
 
-    def _watch(self, drawn: Canvas, nodes: list[canvas.SentNode]) -> bool:
+    def _watch(self, drawn: Canvas, nodes: list[canvas_sending.SentNode]) -> bool:
         """Colour `nodes` (sent) on the canvas from now on; False when it changed since."""
         if self.model.root != drawn.root:
             return False
@@ -729,17 +730,17 @@ class BuilderPanel(QWidget):
         journal, not_opened = self.session.journal, self.session.journal_open_error
         config = self.config
 
-        def work(app: Any) -> canvas.Sent:
-            def record(node: canvas.SentNode) -> None:
+        def work(app: Any) -> canvas_sending.Sent:
+            def record(node: canvas_sending.SentNode) -> None:
                 if journal is None:  # sent all the same, and said to be in no history
                     raise RuntimeError(f"the task history could not be opened ({not_opened})")
                 journal.record_submitted(
                     node.id, node.task, queue=node.queue, priority=node.priority
                 )
 
-            return canvas.send(drawn, app, record, config)
+            return canvas_sending.send(drawn, app, record, config)
 
-        def done(sent: canvas.Sent) -> None:
+        def done(sent: canvas_sending.Sent) -> None:
             self._sending_now(False)
             if not self._watch(drawn, sent.nodes):
                 warning = (
@@ -765,7 +766,7 @@ class BuilderPanel(QWidget):
 
         def failed(exc: BaseException) -> None:
             self._sending_now(False)
-            if not isinstance(exc, canvas.SendError) or not exc.sent:
+            if not isinstance(exc, canvas_sending.SendError) or not exc.sent:
                 self.say(f"Sending failed: {exc}")
                 return
             self._watch(drawn, exc.sent)  # what went out is watched, as a whole send is
