@@ -1,7 +1,7 @@
 """Sending a group of N tasks: from a canvas (the panel's path) vs `group(...).apply_async()`.
 
 Both use the same JSON-only app with task-sent events on one embedded Redis, rounds
-alternating. (a) is the group written by hand; (b) is `canvas.send`: the canvas turned into
+alternating. (a) is the group written by hand; (b) is `sending.send`: the canvas turned into
 signatures, frozen for every id, each id recorded in a journal with its queue and priority,
 then sent. Target: b/a <= 1.2. Prints figures; asserts nothing.
 Usage: python bench/submit.py [--tasks N] [--rounds R] [--json]
@@ -29,6 +29,7 @@ from celery import group  # noqa: E402
 from desktop.core.app.panel_app import panel_app  # noqa: E402
 from desktop.core.broker.embedded import EmbeddedRedis  # noqa: E402
 from desktop.core.canvas import model as canvas  # noqa: E402
+from desktop.core.canvas import sending as canvas_sending  # noqa: E402
 from desktop.core.monitor.journal import Journal  # noqa: E402
 from desktop.core.settings.secret_store import FileSecretStore  # noqa: E402
 
@@ -58,7 +59,7 @@ def main() -> int:
             ),
         )
 
-        def record(node: canvas.SentNode) -> None:
+        def record(node: canvas_sending.SentNode) -> None:
             journal.record_submitted(node.id, node.task, queue=node.queue, priority=node.priority)
 
         for round_ in range(options.rounds):
@@ -71,7 +72,7 @@ def main() -> int:
                     ).apply_async()
                     hand.append(time.perf_counter() - started)
                 else:
-                    canvas.send(workflow, app, record)
+                    canvas_sending.send(workflow, app, record)
                     panel.append(time.perf_counter() - started)
             print(
                 f"round {round_ + 1}: (a) by hand {hand[-1]:.3f} s, (b) canvas {panel[-1]:.3f} s",

@@ -1133,16 +1133,17 @@ def run(
     from desktop.core.base.bounds import Watchdog, exit_now
     from desktop.core.base.task_states import is_finished
     from desktop.core.canvas import checks as canvas_checks
-    from desktop.core.canvas import model as canvas
+    from desktop.core.canvas import format as canvas_format
+    from desktop.core.canvas import sending as canvas_sending
     from desktop.core.monitor.journal import BUSY_TIMEOUT_S, Journal, JournalUnwritable
 
     try:
-        loaded = canvas.loads(Path(file).read_text(encoding="utf-8"))
+        loaded = canvas_format.loads(Path(file).read_text(encoding="utf-8"))
     except OSError as exc:
         _fail(f"cannot read {file}: {exc.strerror or exc}", 2)
     except UnicodeDecodeError:
         _fail(f"{file} is not UTF-8 text", 2)
-    except canvas.CanvasError as exc:
+    except canvas_format.CanvasError as exc:
         _fail(f"{file}: {exc}", 2)
     selection = _merge(ctx, kwargs)
     services = selection.services()
@@ -1174,7 +1175,7 @@ def run(
             """The broker took these tasks: a journal that never answers is exit 3, not 1."""
             exit_now(f"{message}; {were_sent(f'{len(went_out)} task(s), not all journaled,')}", 3)
 
-        def record(node: canvas.SentNode) -> None:
+        def record(node: canvas_sending.SentNode) -> None:
             went_out.add(node.id)
             # Past SQLite's own wait for a locked journal, so that a locked one is said as
             # such and the send goes on; a journal stuck longer than that ends with exit 3.
@@ -1194,8 +1195,8 @@ def run(
         after_task_publish.connect(published, weak=False)
         try:
             with guard.waiting_on(f"the broker at {urls.mask(endpoints.broker_url)} (sending)"):
-                sent = canvas.send(loaded, app, record, config)
-        except canvas.SendError as exc:  # what was sent is in the journal, nothing else
+                sent = canvas_sending.send(loaded, app, record, config)
+        except canvas_sending.SendError as exc:  # what was sent is in the journal, nothing else
             failed = f"sending failed: the broker at {urls.mask(endpoints.broker_url)}: {exc}"
             if exc.unjournaled is not None:  # and some of what was sent is in no journal
                 _fail(f"{failed}; those {len(exc.sent)} of {exc.total} {were_sent('task(s)')}", 3)

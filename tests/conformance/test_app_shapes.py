@@ -33,7 +33,9 @@ import pytest
 from desktop.core.app.config import read_effective_config, with_app_backend
 from desktop.core.app.panel_app import client_app
 from desktop.core.broker.embedded import EmbeddedRedis
+from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas import model as canvas
+from desktop.core.canvas import sending as canvas_sending
 from desktop.core.settings.profiles import Endpoints, Profile
 from tests.conftest import DEFAULT_MANAGEMENT_URL, redis_server, stop_with_this_process
 from tests.integration.worker_process import REPO_ROOT
@@ -220,7 +222,7 @@ def _label(node: canvas.TaskNode) -> str:
 def _send_by_cli(panel: Panel, profile: str, work: Path) -> dict[str, str]:
     drawn = _demo_canvas()
     path = work / "demo.json"
-    path.write_text(canvas.dumps(drawn), encoding="utf-8")
+    path.write_text(canvas_format.dumps(drawn), encoding="utf-8")
     done = panel.run("run", str(path), "--profile", profile, "--json")
     sent = json.loads(done.stdout)["nodes"]
     root = drawn.root
@@ -230,13 +232,13 @@ def _send_by_cli(panel: Panel, profile: str, work: Path) -> dict[str, str]:
 
 def _send_as_the_builder(profile: Profile, endpoints: Endpoints) -> dict[str, str]:
     """What the Builder's Send runs on its job thread: the app's effective configuration, the
-    panel app built from it, canvas.send with the journal's record."""
+    panel app built from it, canvas_sending.send with the journal's record."""
     config = read_effective_config(profile, endpoints)
     assert config.imported, config.error
     app = client_app(config, with_app_backend(endpoints, config), poll_results=True)
     drawn = _demo_canvas()
     try:
-        sent = canvas.send(drawn, app, None, config)
+        sent = canvas_sending.send(drawn, app, None, config)
     finally:
         app.close()
     root = drawn.root

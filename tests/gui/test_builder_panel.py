@@ -15,8 +15,10 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
 from desktop.core.canvas import checks as canvas_checks
+from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas import library as canvas_library
 from desktop.core.canvas import model as canvas
+from desktop.core.canvas import signatures as canvas_signatures
 from desktop.core.canvas.model import ChainNode, GroupNode, TaskNode
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Profile, QueueSpec
@@ -171,7 +173,7 @@ def test_save_open_library_bad_file_and_copy_as_python(window: MainWindow, tmp_p
     assert [e.title for e in canvas_library.entries(panel.library_dir()) if not e.example] == [
         "mine"
     ]
-    assert canvas.loads((panel.library_dir() / "mine.json").read_text()) == example
+    assert canvas_format.loads((panel.library_dir() / "mine.json").read_text()) == example
     bad = tmp_path / "bad.json"
     root = {"type": "chain", "children": [{"type": "task"}]}
     bad.write_text(json.dumps({"format": "celery-desk/canvas", "version": 1, "root": root}))
@@ -188,13 +190,13 @@ def test_save_open_library_bad_file_and_copy_as_python(window: MainWindow, tmp_p
     runnable = code.replace("from workers import app", "from workers.app import app")
     runnable = runnable.replace("result = workflow.apply_async()\n", "")
     exec(compile(runnable, "copied", "exec"), namespace)
-    assert canvas.from_signature(namespace["workflow"]) == example.root
+    assert canvas_signatures.from_signature(namespace["workflow"]) == example.root
     # An empty container cannot be saved: nothing is written, and the message says where.
     panel.view.select(())
     assert _drag(panel, "group", _centre(panel, (3,)) + QPointF(200, 0))
     assert not panel._write(panel.library_dir() / "mine.json")
     assert "node 4 is an empty container" in panel.message.text()
-    assert canvas.loads((panel.library_dir() / "mine.json").read_text()) == example
+    assert canvas_format.loads((panel.library_dir() / "mine.json").read_text()) == example
 
 
 def test_typing_in_the_node_editor_commits_without_losing_the_field(
@@ -234,8 +236,8 @@ def test_undoing_an_open_also_restores_where_save_writes(window: MainWindow) -> 
     panel.model.undo_stack.undo()
     assert panel.model.file == first and panel.model.name == "first"
     assert panel.save()
-    assert canvas.loads(other.read_text()).root == TaskNode("workers.tasks.t3")  # untouched
-    assert canvas.loads(first.read_text()).root == TaskNode("workers.tasks.t2")
+    assert canvas_format.loads(other.read_text()).root == TaskNode("workers.tasks.t3")  # untouched
+    assert canvas_format.loads(first.read_text()).root == TaskNode("workers.tasks.t2")
 
 
 def test_drops_on_an_empty_root_and_moves_select_where_the_node_landed(

@@ -8,7 +8,8 @@ from celery import Celery
 from hypothesis import HealthCheck, given, settings
 from PySide6.QtCore import QMimeData, QModelIndex, Qt
 
-from desktop.core.canvas import model as canvas
+from desktop.core.canvas import format as canvas_format
+from desktop.core.canvas import signatures as canvas_signatures
 from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
 from desktop.ui.builder.canvas_model import (
     MOVE_MIME,
@@ -33,10 +34,10 @@ def test_random_canvases_round_trip_through_json_the_editor_model_and_signatures
     drawn: Canvas,
 ) -> None:
     model = CanvasModel()
-    model.load(canvas.loads(canvas.dumps(drawn)))
+    model.load(canvas_format.loads(canvas_format.dumps(drawn)))
     assert model.canvas() == drawn
-    signature = canvas.to_signature(model.canvas().root, APP)
-    assert canvas.from_signature(signature) == drawn.root
+    signature = canvas_signatures.to_signature(model.canvas().root, APP)
+    assert canvas_signatures.from_signature(signature) == drawn.root
     # Dragged out whole and dropped on an empty canvas elsewhere: the same tree.
     other = CanvasModel()
     dragged = model.mimeData([model.index(0, 0)])

@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QComboBox, QLineEdit, QPushButton
 from pytestqt.qtbot import QtBot
 
 from desktop.core.canvas.model import ChainNode, TaskNode
-from desktop.ui.builder.node_editor import EditorContext, NodeEditor
+from desktop.ui.builder.node_editor import NodeEditor
+from desktop.ui.builder.node_options import EditorContext
 from tests.factories import app_config
 
 

@@ -1,4 +1,4 @@
-"""`canvas.send` against what Celery really publishes: the ids it records for every task are
+"""`sending.send` against what Celery really publishes: the ids it records for every task are
 the ids of the task messages, for every canvas shape, and the root id is the workflow's.
 
 Without a worker, Celery publishes the first tasks of a canvas and carries the others inside
@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from desktop.core.app.panel_app import panel_app
-from desktop.core.canvas import model as canvas
+from desktop.core.canvas import sending as canvas_sending
 from desktop.core.canvas.model import Canvas, ChainNode, ChordNode, GroupNode, Node, TaskNode
 from desktop.core.settings.profiles import QueueSpec
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
@@ -148,8 +148,8 @@ def no_worker(embedded_redis: Any) -> Iterator[tuple[Any, redis.Redis]]:
 
 def _check_against_messages(app: Any, client: redis.Redis, root: Node) -> None:
     client.flushdb()
-    recorded: list[canvas.SentNode] = []
-    sent = canvas.send(Canvas("ids", root), app, recorded.append)
+    recorded: list[canvas_sending.SentNode] = []
+    sent = canvas_sending.send(Canvas("ids", root), app, recorded.append)
     found = Published(client)
     # Every task recorded as its message went out, or with the message that carries it.
     assert {n.id for n in recorded} == {n.id for n in sent.nodes}
@@ -250,7 +250,9 @@ def test_a_worker_runs_exactly_the_recorded_ids_of_every_shape(
     )
     try:
         with running_worker(app, worker):
-            sent = {name: canvas.send(Canvas(name, root), app) for name, root in SHAPES.items()}
+            sent = {
+                name: canvas_sending.send(Canvas(name, root), app) for name, root in SHAPES.items()
+            }
             recorded = {n.id: n.task for each in sent.values() for n in each.nodes}
             keys = [f"celery-task-meta-{task_id}" for task_id in recorded]
             deadline = time.monotonic() + 30
@@ -276,12 +278,13 @@ def test_sending_leaves_no_result_to_reconnect_when_python_exits(embedded_redis:
     kept until exit, they reconnect to unsubscribe while Python shuts down."""
     script = """
 import os
+from desktop.core.canvas import sending as canvas_sending
 from desktop.core.canvas import model as canvas
 from desktop.core.app.panel_app import panel_app
 from tests.integration.test_canvas_send import SHAPES
 app = panel_app(os.environ["CELERY_BROKER"], os.environ["CELERY_BACKEND"])
 for name in ("group", "chord", "group then a step (a chord in a chain)"):
-    canvas.send(canvas.Canvas(name, SHAPES[name]), app)
+    canvas_sending.send(canvas.Canvas(name, SHAPES[name]), app)
 app.close()
 print("sent")
 """
@@ -329,10 +332,12 @@ def test_the_journal_records_the_queue_and_priority_celery_sent(
         client.flushdb()
         recorded: dict[str, tuple[Any, Any]] = {}  # as the journal keeps it: the last record
 
-        def keep(node: canvas.SentNode, into: dict[str, tuple[Any, Any]] = recorded) -> None:
+        def keep(
+            node: canvas_sending.SentNode, into: dict[str, tuple[Any, Any]] = recorded
+        ) -> None:
             into[node.id] = (node.priority, node.queue)
 
-        canvas.send(Canvas(name, root), app, keep)
+        canvas_sending.send(Canvas(name, root), app, keep)
         messages = {m["headers"]["id"]: m for m in Published(client).messages}
         went = sorted(
             (m["properties"]["priority"], m["properties"]["delivery_info"]["routing_key"])

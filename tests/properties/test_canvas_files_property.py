@@ -1,6 +1,6 @@
 """Canvas files from outside (issue 13): 10,000 generated files through load and the checks.
 
-Whatever the text, `canvas.loads` gives a canvas or raises CanvasError, and the checks never
+Whatever the text, `format.loads` gives a canvas or raises CanvasError, and the checks never
 raise; whatever passes both is sent by Celery's and kombu's own sending code (JSON messages on
 kombu's in-memory transport, a chord's bookkeeping in an in-memory result backend), so nothing
 that passed can crash at the publish, as countdowns of 1e12 and 4301-digit numbers used to.
@@ -30,9 +30,11 @@ from hypothesis import strategies as st
 
 from desktop.core.app.panel_app import panel_app
 from desktop.core.canvas import checks as canvas_checks
+from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas import model as canvas
+from desktop.core.canvas import sending as canvas_sending
 from desktop.core.canvas.edit import task_count
-from desktop.core.canvas.model import CanvasError
+from desktop.core.canvas.format import CanvasError
 from tests.canvas_strategies import canvases
 
 CASES = int(os.environ.get("CANVAS_PROPERTY_CASES", "10000"))
@@ -73,7 +75,7 @@ TIMES = [
     "",
     "2026-11-24T18:00:00+14:30",
 ]
-KEYS = [*canvas.OPTION_TYPES, "type", "task", "args", "kwargs", "children", "header", "body",
+KEYS = [*canvas_format.OPTION_TYPES, "type", "task", "args", "kwargs", "children", "header", "body",
         "options", "immutable", "retry", ""]  # fmt: skip
 
 
@@ -168,7 +170,7 @@ def _file(rng: random.Random, pool: list[dict[str, Any]]) -> str:
     elif roll < 0.6:
         document = rng.choice(pool)
     elif roll < 0.75:
-        document = {"format": canvas.FORMAT, "version": 1, "root": _random_node(rng)}
+        document = {"format": canvas_format.FORMAT, "version": 1, "root": _random_node(rng)}
     elif roll < 0.82:
         document = _wild(rng)
     elif roll < 0.9:
@@ -190,7 +192,7 @@ def pool() -> list[dict[str, Any]]:
               suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(canvases)
     def collect(value: canvas.Canvas) -> None:
-        drawn.append(json.loads(canvas.dumps(value)))
+        drawn.append(json.loads(canvas_format.dumps(value)))
 
     collect()
     return drawn
@@ -215,7 +217,7 @@ def test_any_canvas_file_is_refused_clearly_or_sent(
     def one(seed: int) -> None:
         text = _file(random.Random(seed), pool)
         try:
-            loaded = canvas.loads(text)
+            loaded = canvas_format.loads(text)
         except CanvasError as exc:
             assert exc.path and exc.message, text[:2000]
             seen["refused by the loader"] += 1
@@ -225,7 +227,7 @@ def test_any_canvas_file_is_refused_clearly_or_sent(
             seen["refused by the checks"] += 1
             return
         try:
-            sent = canvas.send(loaded, app)
+            sent = canvas_sending.send(loaded, app)
         except Exception as exc:
             message = f"passed the checks, failed to send: {exc}\n{text[:2000]}"
             raise AssertionError(message) from exc

@@ -15,16 +15,13 @@ from hypothesis import strategies as st
 
 from desktop.core.app.probe import _signature
 from desktop.core.canvas import checks as canvas_checks
+from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas import model as canvas
 from desktop.core.canvas import python_text as canvas_python
+from desktop.core.canvas import signatures as canvas_signatures
 from desktop.core.canvas.checks import Target
-from desktop.core.canvas.model import (
-    Canvas,
-    CanvasError,
-    ChainNode,
-    GroupNode,
-    TaskNode,
-)
+from desktop.core.canvas.format import CanvasError
+from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
 from tests.canvas_strategies import canvases, json_values
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,9 +34,12 @@ APP = Celery("canvas-tests", set_as_current=False)
 def test_shipped_examples_load_match_the_schema_and_round_trip(path: Path) -> None:
     text = path.read_text()
     jsonschema.validate(json.loads(text), SCHEMA)
-    loaded = canvas.loads(text)
-    assert canvas.loads(canvas.dumps(loaded)) == loaded
-    assert canvas.from_signature(canvas.to_signature(loaded.root, APP)) == loaded.root
+    loaded = canvas_format.loads(text)
+    assert canvas_format.loads(canvas_format.dumps(loaded)) == loaded
+    assert (
+        canvas_signatures.from_signature(canvas_signatures.to_signature(loaded.root, APP))
+        == loaded.root
+    )
 
 
 def test_the_tutorials_scenarios_are_all_shipped() -> None:
@@ -50,7 +50,7 @@ def test_the_tutorials_scenarios_are_all_shipped() -> None:
         "routed-task1-task2",
         "t1-args-and-kwargs",
     ]
-    demo = canvas.loads((ROOT / "resources/canvases/priority-demo.json").read_text()).root
+    demo = canvas_format.loads((ROOT / "resources/canvases/priority-demo.json").read_text()).root
     assert isinstance(demo, GroupNode)
     sent = [(c.task.rsplit(".", 1)[1], c.options["priority"]) for c in demo.children]  # type: ignore[union-attr]
     assert sent == [("t2", 5), ("t1", 1), ("t3", 10)]
@@ -59,14 +59,14 @@ def test_the_tutorials_scenarios_are_all_shipped() -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(canvases)
 def test_random_canvases_survive_json_and_celery_signatures_unchanged(drawn: Canvas) -> None:
-    text = canvas.dumps(drawn)
+    text = canvas_format.dumps(drawn)
     jsonschema.validate(json.loads(text), SCHEMA)
-    assert canvas.loads(text) == drawn
-    built = canvas.to_signature(drawn.root, APP)
-    assert canvas.from_signature(built) == drawn.root
+    assert canvas_format.loads(text) == drawn
+    built = canvas_signatures.to_signature(drawn.root, APP)
+    assert canvas_signatures.from_signature(built) == drawn.root
     # As a message would carry it: a plain dict, turned back into a signature by Celery.
     carried = signature(json.loads(json.dumps(built)), app=APP)
-    assert canvas.from_signature(carried) == drawn.root
+    assert canvas_signatures.from_signature(carried) == drawn.root
 
 
 def _mutations(document: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -110,18 +110,18 @@ def test_malformed_files_are_refused_with_a_path_and_never_crash(data: st.DataOb
         parsed = json.loads(text)
     except json.JSONDecodeError:
         with pytest.raises(CanvasError) as refused:
-            canvas.loads(text)
+            canvas_format.loads(text)
         assert refused.value.path == "file" and "not valid JSON" in refused.value.message
         return
     schema_ok = jsonschema.Draft202012Validator(SCHEMA).is_valid(parsed)
     try:
-        loaded = canvas.loads(text)
+        loaded = canvas_format.loads(text)
     except CanvasError as exc:
         assert exc.path and exc.message
         assert not schema_ok, f"the schema accepts what the loader refuses: {exc}"
         return
     assert schema_ok, "the loader accepts what the schema refuses"
-    assert canvas.loads(canvas.dumps(loaded)) == loaded
+    assert canvas_format.loads(canvas_format.dumps(loaded)) == loaded
 
 
 @pytest.mark.parametrize(
@@ -149,14 +149,14 @@ def test_a_bad_element_is_named_by_its_path(change: Any, path: str, words: str) 
     document = json.loads((ROOT / "resources/canvases/group-of-four-demos.json").read_text())
     change(document)
     with pytest.raises(CanvasError) as refused:
-        canvas.loads(json.dumps(document))
+        canvas_format.loads(json.dumps(document))
     assert refused.value.path == path
     assert words in refused.value.message
 
 
 def test_invalid_json_is_refused_with_its_position() -> None:
     with pytest.raises(CanvasError, match=r"not valid JSON .* line 1, column 2"):
-        canvas.loads("{]")
+        canvas_format.loads("{]")
 
 
 def _registered() -> dict[str, list[dict[str, Any]]]:
@@ -178,7 +178,7 @@ def test_checks_before_sending_mark_each_problem_on_its_node() -> None:
     config = from_probe(app_probe.describe(app), Profile(name="t"))
     target = Target.for_config(config, True, consumed=frozenset({"tasks"}))
     assert target.tasks is not None and set(_registered()) <= set(target.tasks)
-    assert canvas_checks.check(canvas.loads(chain_text), target) == []
+    assert canvas_checks.check(canvas_format.loads(chain_text), target) == []
 
     broken = ChainNode(
         [
@@ -252,9 +252,9 @@ def test_a_priority_no_worker_of_the_app_reads_is_refused() -> None:
 
 def test_copy_as_python_builds_the_same_workflow() -> None:
     for path in EXAMPLES:
-        loaded = canvas.loads(path.read_text())
+        loaded = canvas_format.loads(path.read_text())
         code = canvas_python.python_code(loaded)
         runnable = code.replace("result = workflow.apply_async()\n", "")
         namespace: dict[str, Any] = {}
         exec(compile(runnable, str(path), "exec"), namespace)
-        assert canvas.from_signature(namespace["workflow"]) == loaded.root, code
+        assert canvas_signatures.from_signature(namespace["workflow"]) == loaded.root, code

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from desktop.core.canvas import edit as canvas_edit
-from desktop.core.canvas import model as canvas
+from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas.edit import EditError
 from desktop.core.canvas.model import ChainNode, ChordNode, GroupNode, Node, TaskNode
 from tests.canvas_strategies import nodes
@@ -139,7 +139,9 @@ def test_an_empty_container_is_kept_while_editing_but_not_saved() -> None:
     with pytest.raises(EditError, match="empty"):
         canvas_edit.as_canvas("x", None)
     filled = canvas_edit.insert(tree, (1,), 0, _t("mul", args=[2]))
-    assert canvas.loads(canvas.dumps(canvas_edit.as_canvas("x", filled))).root == filled
+    assert (
+        canvas_format.loads(canvas_format.dumps(canvas_edit.as_canvas("x", filled))).root == filled
+    )
 
 
 def test_which_nodes_get_the_previous_result() -> None:

@@ -15,8 +15,9 @@ from celery.canvas import Signature, _chain
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.canvas import model as canvas
+from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas import python_text as canvas_python
+from desktop.core.canvas import signatures as canvas_signatures
 from desktop.core.canvas.model import Canvas, ChainNode, ChordNode, GroupNode, TaskNode
 from tests.canvas_strategies import canvases_of
 
@@ -119,7 +120,9 @@ def _tasks(node: Any) -> list[TaskNode]:
 def test_copied_python_builds_the_canvas_signature(drawn: Canvas) -> None:
     code = canvas_python.python_code(drawn)
     namespace = run(code)
-    assert namespace["workflow"] == as_written(canvas.to_signature(drawn.root, APP)), code
+    assert namespace["workflow"] == as_written(canvas_signatures.to_signature(drawn.root, APP)), (
+        code
+    )
     names = {t.task for t in _tasks(drawn.root)}
     for name in names:
         short = name.rsplit(".", 1)[-1]
@@ -138,7 +141,7 @@ def test_copied_python_builds_the_canvas_signature(drawn: Canvas) -> None:
 
 def test_the_examples_read_as_a_person_writes_them() -> None:
     """The tutorial's own shapes: `t2.s().set(queue=..., priority=...)`, `demo2.si()`."""
-    code = {p.stem: canvas_python.python_code(canvas.loads(p.read_text())) for p in EXAMPLES}
+    code = {p.stem: canvas_python.python_code(canvas_format.loads(p.read_text())) for p in EXAMPLES}
     assert "from workers.tasks import t1, t2, t3\n" in code["priority-demo"]
     assert "t2.s().set(queue='tasks', priority=5)," in code["priority-demo"]
     assert "t1.s(1, 2).set(queue='tasks', priority=1)," in code["priority-demo"]
@@ -147,8 +150,10 @@ def test_the_examples_read_as_a_person_writes_them() -> None:
     assert "from celery import" not in code["t1-args-and-kwargs"]  # nothing of it is used
     assert all("app.signature" not in text for text in code.values())
     for path in EXAMPLES:
-        loaded = canvas.loads(path.read_text())
-        assert run(code[path.stem])["workflow"] == as_written(canvas.to_signature(loaded.root, APP))
+        loaded = canvas_format.loads(path.read_text())
+        assert run(code[path.stem])["workflow"] == as_written(
+            canvas_signatures.to_signature(loaded.root, APP)
+        )
 
 
 def test_what_cannot_be_imported_by_its_name_stays_app_signature() -> None:
@@ -172,7 +177,7 @@ def test_what_cannot_be_imported_by_its_name_stays_app_signature() -> None:
     assert "app.signature('workers.tasks.mul', args=(2,), kwargs={'self': 1, 'y': 2})" in code
     assert "xsum.s([1, 2], **{'if': 1, 'y': 2})" in code  # `if=1` is not Python
     assert code.startswith("# clash and a second line: made with Celery Desk\n")
-    assert run(code)["workflow"] == as_written(canvas.to_signature(clashing, APP))
+    assert run(code)["workflow"] == as_written(canvas_signatures.to_signature(clashing, APP))
 
 
 def test_a_group_of_one_group_keeps_its_own_options() -> None:
@@ -180,7 +185,7 @@ def test_a_group_of_one_group_keeps_its_own_options() -> None:
     inner = GroupNode([TaskNode("workers.tasks.add", [1, 2])], {"queue": "queue1"})
     nested = GroupNode([inner])
     built = run(canvas_python.python_code(Canvas("", nested)))["workflow"]
-    assert canvas.from_signature(built) == nested
+    assert canvas_signatures.from_signature(built) == nested
 
 
 def test_the_app_comes_from_the_profiles_app_module() -> None:
@@ -190,6 +195,6 @@ def test_the_app_comes_from_the_profiles_app_module() -> None:
     assert f"from {PROJECT} import celery_app as app\n" in code
     namespace = run(code)
     assert namespace["app"] is sys.modules[PROJECT].celery_app
-    assert namespace["workflow"] == as_written(canvas.to_signature(drawn.root, APP))
+    assert namespace["workflow"] == as_written(canvas_signatures.to_signature(drawn.root, APP))
     assert "from workers.app import app\n" in canvas_python.python_code(drawn, "workers.app:app")
     assert "from workers import app\n" in canvas_python.python_code(drawn, "workers")

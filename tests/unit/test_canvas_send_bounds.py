@@ -12,10 +12,12 @@ import pytest
 
 from desktop.core.app.panel_app import panel_app
 from desktop.core.canvas import checks as canvas_checks
-from desktop.core.canvas import model as canvas
+from desktop.core.canvas import format as canvas_format
+from desktop.core.canvas import sending as canvas_sending
 from desktop.core.canvas import values as canvas_values
 from desktop.core.canvas.checks import Target
-from desktop.core.canvas.model import Canvas, CanvasError, ChainNode, GroupNode, TaskNode
+from desktop.core.canvas.format import CanvasError
+from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
 from tests.factories import app_config
 
 
@@ -49,7 +51,7 @@ def test_times_celery_cannot_compute_are_refused_on_their_node(
 ) -> None:
     key = next(iter(options))
     with pytest.raises(CanvasError) as refused:
-        canvas.loads(_document(options))
+        canvas_format.loads(_document(options))
     assert refused.value.path == f"root.children[1].options.{key}"
     assert words in refused.value.message
     # A canvas built in code gets the same answer from the checks, on the node's position.
@@ -62,13 +64,13 @@ def test_times_celery_cannot_compute_are_refused_on_their_node(
 def test_the_longest_countdown_that_fits_is_taken_and_sent() -> None:
     past_the_bound = canvas_values.MAX_SECONDS + 1  # the JSON Schema's maximum too
     far = canvas_values.MAX_SECONDS  # about the year 9950
-    canvas.loads(_document({"countdown": far, "expires": far}))
+    canvas_format.loads(_document({"countdown": far, "expires": far}))
     with pytest.raises(CanvasError):
-        canvas.loads(_document({"countdown": past_the_bound}))
+        canvas_format.loads(_document({"countdown": past_the_bound}))
     app = panel_app("memory://", "cache+memory://")
     try:
         node = TaskNode("t.add", [1, 2], options={"countdown": far, "expires": far})
-        sent = canvas.send(Canvas("", node), app)
+        sent = canvas_sending.send(Canvas("", node), app)
         assert len(sent.nodes) == 1
     finally:
         app.close()
@@ -77,11 +79,11 @@ def test_the_longest_countdown_that_fits_is_taken_and_sent() -> None:
 def test_a_number_too_long_for_python_is_refused_at_its_place() -> None:
     huge = "7" * 5000
     with pytest.raises(CanvasError) as refused:
-        canvas.loads(_document(args=f'[1, {{"deep": [2, {huge}]}}]'))
+        canvas_format.loads(_document(args=f'[1, {{"deep": [2, {huge}]}}]'))
     assert refused.value.path == "root.children[1].args[1].deep[1]"
     assert "5000 digits" in refused.value.message and "4300" in refused.value.message
     with pytest.raises(CanvasError) as refused:
-        canvas.loads(_document({"priority": int("9" * 10)}).replace("9999999999", huge))
+        canvas_format.loads(_document({"priority": int("9" * 10)}).replace("9999999999", huge))
     assert refused.value.path == "root.children[1].options.priority"
     node = TaskNode("t.add", [10**5000])  # built in code: the checks say it
     problems = canvas_checks.check(Canvas("", node), Target())
@@ -109,12 +111,12 @@ def test_a_send_that_fails_part_way_records_only_what_was_sent() -> None:
     """The third task's arguments cannot be encoded (built in code, past the checks): the
     first two were published and are recorded, the rest never were and are not."""
     app = panel_app("memory://", "cache+memory://")
-    recorded: list[canvas.SentNode] = []
+    recorded: list[canvas_sending.SentNode] = []
     children = [TaskNode("t.add", [1]), TaskNode("t.add", [2]), TaskNode("t.add", [object()])]
     drawn = Canvas("", GroupNode([*children, TaskNode("t.add", [4])]))
     try:
-        with pytest.raises(canvas.SendError) as failed:
-            canvas.send(drawn, app, recorded.append)
+        with pytest.raises(canvas_sending.SendError) as failed:
+            canvas_sending.send(drawn, app, recorded.append)
     finally:
         app.close()
     assert [n.path for n in recorded] == ["0", "1"]
@@ -127,7 +129,7 @@ def test_a_group_inside_a_group_is_sent_with_every_task_recorded() -> None:
     recorded: list[str] = []
     inner = GroupNode([TaskNode("t.add", [1]), GroupNode([TaskNode("t.add", [2])])])
     try:
-        sent = canvas.send(Canvas("", GroupNode([inner, TaskNode("t.add", [3])])), app,
+        sent = canvas_sending.send(Canvas("", GroupNode([inner, TaskNode("t.add", [3])])), app,
                            lambda node: recorded.append(node.path))  # fmt: skip
     finally:
         app.close()
@@ -138,7 +140,7 @@ def test_nesting_past_the_panels_bound_is_refused_on_its_node() -> None:
     limit = canvas_values.MAX_NESTING
     deep_args = "[" * (limit + 1) + "]" * (limit + 1)
     with pytest.raises(CanvasError) as refused:
-        canvas.loads(_document(args=deep_args))
+        canvas_format.loads(_document(args=deep_args))
     assert refused.value.path.startswith("root.children[1].args[0]")
     assert f"more than {limit} levels" in refused.value.message
     node: dict[str, Any] = {"type": "task", "task": "t"}
@@ -146,6 +148,8 @@ def test_nesting_past_the_panels_bound_is_refused_on_its_node() -> None:
         node = {"type": "chain", "children": [node]}
     document = {"format": "celery-desk/canvas", "version": 1, "root": node}
     with pytest.raises(CanvasError) as refused:
-        canvas.loads(json.dumps(document))
+        canvas_format.loads(json.dumps(document))
     assert refused.value.path == "root" + ".children[0]" * (limit + 1)
-    canvas.loads(json.dumps({**document, "root": node["children"][0]}))  # at the bound: taken
+    canvas_format.loads(
+        json.dumps({**document, "root": node["children"][0]})
+    )  # at the bound: taken

@@ -14,7 +14,7 @@ import pytest
 from celery.signals import after_task_publish
 
 from desktop.core.app.panel_app import panel_app
-from desktop.core.canvas import model as canvas
+from desktop.core.canvas import sending as canvas_sending
 from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
 from desktop.core.monitor.journal import Journal
 from tests.unit.test_journal_durability import fill_up
@@ -42,7 +42,7 @@ LONG = "t." + "x" * 3000
 
 
 def _recorder(journal: Journal) -> Any:
-    def record(node: canvas.SentNode) -> None:
+    def record(node: canvas_sending.SentNode) -> None:
         journal.record_submitted(node.id, node.task, queue=node.queue, priority=node.priority)
 
     return record
@@ -53,7 +53,7 @@ def test_a_full_journal_is_said_as_sent_but_not_journaled(app: Any, tmp_path: Pa
     before = journal.count()
     queue = f"q-{uuid.uuid4().hex}"  # the memory transport's queues live as long as the process
     drawn = Canvas("", GroupNode([TaskNode(LONG, [i], options={"queue": queue}) for i in range(3)]))
-    sent = canvas.send(drawn, app, _recorder(journal))  # no exception: the tasks went out
+    sent = canvas_sending.send(drawn, app, _recorder(journal))  # no exception: the tasks went out
     assert len(sent.nodes) == 3
     assert sent.unjournaled is not None
     assert [n.id for n in sent.unjournaled.nodes] == [n.id for n in sent.nodes]
@@ -71,8 +71,8 @@ def test_a_full_journal_leaves_a_failed_send_said_as_a_send_failure(
 ) -> None:
     journal = full_journal(tmp_path / "j.sqlite3")
     children = [TaskNode(LONG, [1]), TaskNode(LONG, [2]), TaskNode(LONG, [object()])]
-    with pytest.raises(canvas.SendError) as failed:
-        canvas.send(Canvas("", GroupNode(children)), app, _recorder(journal))
+    with pytest.raises(canvas_sending.SendError) as failed:
+        canvas_sending.send(Canvas("", GroupNode(children)), app, _recorder(journal))
     assert [n.path for n in failed.value.sent] == ["0", "1"]
     assert failed.value.unjournaled is not None
     assert [n.path for n in failed.value.unjournaled.nodes] == ["0", "1"]
@@ -92,7 +92,7 @@ def test_each_task_is_journaled_as_its_message_is_published(app: Any) -> None:
     after_task_publish.connect(published, weak=False)
     try:
         drawn = Canvas("", GroupNode([TaskNode("t.add", [i]) for i in range(3)]))
-        sent = canvas.send(drawn, app, lambda node: happened.append(f"recorded {node.id}"))
+        sent = canvas_sending.send(drawn, app, lambda node: happened.append(f"recorded {node.id}"))
     finally:
         after_task_publish.disconnect(published)
     assert happened == [f"{what} {n.id}" for n in sent.nodes for what in ("published", "recorded")]
@@ -106,7 +106,7 @@ def test_a_chains_later_steps_are_journaled_with_the_message_that_carries_them(
     recorded: list[str] = []
     chain = ChainNode([TaskNode("t.add", [1]), TaskNode("t.add", [2]), TaskNode("t.add", [3])])
     drawn = Canvas("", GroupNode([chain, TaskNode("t.add", [object()])]))
-    with pytest.raises(canvas.SendError) as failed:
-        canvas.send(drawn, app, lambda node: recorded.append(node.path))
+    with pytest.raises(canvas_sending.SendError) as failed:
+        canvas_sending.send(drawn, app, lambda node: recorded.append(node.path))
     assert sorted(recorded) == ["0.0", "0.1", "0.2"]
     assert sorted(n.path for n in failed.value.sent) == ["0.0", "0.1", "0.2"]

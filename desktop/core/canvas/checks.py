@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from desktop.core.app import priorities
+from desktop.core.canvas.format import CanvasError, check_options
 from desktop.core.canvas.model import (
     Canvas,
-    CanvasError,
     ChainNode,
     ChordNode,
     Node,
     TaskNode,
-    check_options,
     is_chord_in_chain,
     join_path,
     options_of,

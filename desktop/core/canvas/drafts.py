@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.base.files import write_atomic
-from desktop.core.canvas.model import CanvasError, Node, node_from_json, node_to_json
+from desktop.core.canvas.format import CanvasError, node_from_json, node_to_json
+from desktop.core.canvas.model import Node
 
 FORMAT = "celery-desk/canvas-draft"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from desktop.core.base.files import write_atomic
 from desktop.core.canvas import edit as canvas_edit
-from desktop.core.canvas import model as canvas
+from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas.model import Canvas, TaskNode
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[3] / "resources" / "canvases"
@@ -42,10 +42,12 @@ def read(path: Path) -> Canvas:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise canvas.CanvasError("file", f"{path.name} is not UTF-8 text") from None
+        raise canvas_format.CanvasError("file", f"{path.name} is not UTF-8 text") from None
     except OSError as exc:
-        raise canvas.CanvasError("file", f"cannot read {path}: {exc.strerror or exc}") from None
-    return canvas.loads(text)
+        raise canvas_format.CanvasError(
+            "file", f"cannot read {path}: {exc.strerror or exc}"
+        ) from None
+    return canvas_format.loads(text)
 
 
 def file_name(title: str) -> str:
@@ -57,7 +59,7 @@ def file_name(title: str) -> str:
 def write(path: Path, drawn: Canvas) -> None:
     """All or nothing: a crash mid-save leaves the previous file as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, canvas.dumps(drawn), mode=0o644)
+    write_atomic(path, canvas_format.dumps(drawn), mode=0o644)
 
 
 @dataclass(frozen=True)

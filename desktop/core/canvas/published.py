@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from desktop.core.canvas.model import SentNode
+    from desktop.core.canvas.sending import SentNode
 
 
 @contextlib.contextmanager

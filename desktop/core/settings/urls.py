@@ -144,8 +144,3 @@ def unreadable(url: str) -> str | None:
     if "@" in url.partition("://")[2][len(parts.netloc) :]:
         return f"has an '@' after its host: {ENCODE_HINT}"
     return None
-
-
-def host_port(url: str) -> tuple[str, int | None]:
-    parts = urlsplit(url)
-    return parts.hostname or "", parts.port

@@ -22,16 +22,8 @@ from PySide6.QtGui import QUndoCommand, QUndoStack
 
 from desktop.core.canvas import edit as canvas_edit
 from desktop.core.canvas.edit import EditError, Position
-from desktop.core.canvas.model import (
-    Canvas,
-    CanvasError,
-    ChainNode,
-    GroupNode,
-    Node,
-    TaskNode,
-    node_from_json,
-    node_to_json,
-)
+from desktop.core.canvas.format import CanvasError, node_from_json, node_to_json
+from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, Node, TaskNode
 
 Index = QModelIndex | QPersistentModelIndex
 NODE_MIME = "application/x-celery-desk-node"  # a node as canvas JSON: from the palette or a copy

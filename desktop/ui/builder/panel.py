@@ -3,21 +3,22 @@
 The palette comes from the app read in a child process (never imported here) and from
 `inspect registered`; the canvas is a CanvasModel edited through its undo stack; sending runs
 off the GUI thread and the sent nodes are then coloured from the event stream's diffs, with
-the result backend polled as well, so a worker started without -E still shows its results."""
+the result backend polled as well, so a worker started without -E still shows its results.
+
+This module lays the screen out, wires it, edits the selected node and shows the checks; the
+rest is in the parts BuilderPanel is made of: panel_files (open, save, library, copy as
+Python, unsaved work), panel_sending (send and watch), panel_recall (a canvas from another
+screen) and panel_palette (the app's and the workers' tasks), on the state panel_base names."""
 
 from __future__ import annotations
 
-import time
 from functools import partial
-from pathlib import Path
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -35,36 +36,31 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.app.results import read_result
-from desktop.core.base.task_states import FINISHED_STATES as FINISHED
-from desktop.core.broker import control
 from desktop.core.canvas import checks as canvas_checks
 from desktop.core.canvas import edit as canvas_edit
-from desktop.core.canvas import library as canvas_library
-from desktop.core.canvas import model as canvas
-from desktop.core.canvas import python_text as canvas_python
-from desktop.core.canvas import recall as canvas_recall
 from desktop.core.canvas.checks import ERROR, Problem
 from desktop.core.canvas.edit import EditError, Position
 from desktop.core.canvas.model import Canvas, Node, TaskNode
-from desktop.core.monitor.state import StateDiff, TaskRow
-from desktop.core.opening import ConnectionFacts
 from desktop.ui.builder.canvas_model import CanvasModel, label, node_mime
-from desktop.ui.builder.canvas_view import CanvasView, NodeState
-from desktop.ui.builder.drafts import DraftKeeper, DraftNote, ask_unsaved
-from desktop.ui.builder.node_editor import EditorContext, NodeEditor
+from desktop.ui.builder.canvas_view import CanvasView
+from desktop.ui.builder.drafts import DraftKeeper, DraftNote
+from desktop.ui.builder.node_editor import NodeEditor
+from desktop.ui.builder.node_options import EditorContext
 from desktop.ui.builder.palette import NameRole, PaletteModel
+from desktop.ui.builder.panel_palette import PanelPalette
+from desktop.ui.builder.panel_recall import PanelRecall
+from desktop.ui.builder.panel_sending import RESULT_POLL_MS, PanelSending
 from desktop.ui.builder.task_chooser import TaskChooser
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.session.session import Session
 
 INSPECT_EVERY_MS = 10_000
-RESULT_POLL_MS = 1500
-NOT_DECODED = "RESULT NOT DECODED"
-POLL_DONE = FINISHED | {NOT_DECODED}
 
 
-class BuilderPanel(QWidget):
+class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
+    """The Builder screen: its layout and wiring, editing the selected node, and the checks;
+    files, sending, recall and the palette's data are the Panel* parts it is made of."""
+
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -264,135 +260,7 @@ class BuilderPanel(QWidget):
         column.addLayout(line)
         return side
 
-    # -- app, facts, inspect ------------------------------------------------------------------
-    def forget_profile(self) -> None:
-        """A profile was (re)opened: the palette's tasks came from the previous one's app and
-        workers, so it empties until this one's app is read and its workers answer."""
-        self._profile_generation += 1
-        self._inspecting = False
-        self.config = None
-        self.registered = {}
-        self.consumed = None
-        self._show_status("Reading the Celery app…", error=False)
-        self._fill_palette()
-        self._map_example_opened_early()
-        self._check()
-        self._use_profile_draft()
-
-    # -- unsaved work -------------------------------------------------------------------------
-    def _use_profile_draft(self) -> None:
-        """Drafts are kept per profile; this one's draft comes back when nothing unsaved is on
-        the canvas (at start, or after a switch where the person saved or discarded)."""
-        profile = self.session.profile
-        self.drafts.use(self.session.services.draft_path(profile) if profile else None)
-        if self.drafts.unsaved():
-            return
-        draft = self.drafts.read()
-        if draft is None or draft.root is None:
-            return
-        self.model.load(Canvas(draft.name, draft.root), draft.file)  # undoable, not clean
-        self.view.zoom_to_fit()
-        self.draft_note.show_restored(draft)
-
-    def discard_draft(self) -> None:
-        """The restored canvas is dropped (undo brings it back) and so is its draft."""
-        self.draft_note.hide()
-        self.model.clear()
-        self.model.undo_stack.setClean()
-        self.drafts.discard()
-        self.say("Draft discarded (Undo brings it back until the window closes).", error=False)
-
-    def ask_unsaved(self, doing: str) -> str:
-        """'save', 'discard' or 'cancel' (a method, so a test can answer it)."""
-        return ask_unsaved(self, doing)
-
-    def confirm_leave(self, doing: str) -> bool:
-        """Before `doing` drops the canvas: True to go on. Unsaved changes are saved, discarded
-        or kept (then nothing happens), as the person answers."""
-        if not self.drafts.unsaved():
-            return True
-        answer = self.ask_unsaved(doing)
-        if answer == "save":
-            return self.save()
-        if answer == "discard":
-            self.model.undo_stack.setClean()
-            self.drafts.discard()
-            self.draft_note.hide()
-            return True
-        return False
-
-    def show_app_config(self, config: EffectiveConfig, error: str) -> None:
-        self.config = config
-        if error:
-            self._show_status(
-                f"Could not read the app: {error}. Sending uses Celery's defaults; tasks are "
-                "known only from workers.",
-                error=True,
-            )
-        else:
-            text = f"{len(config.tasks)} tasks registered by '{config.main}'"
-            self._show_status(text, error=False)
-        self._fill_palette()
-        self._check()
-        self._inspect_if_visible()
-
-    def _show_status(self, text: str, *, error: bool) -> None:
-        self.status.setText(text)
-        self.status.setProperty("role", "error" if error else "muted")
-        self.status.style().unpolish(self.status)
-        self.status.style().polish(self.status)
-
-    def show_facts(self, facts: ConnectionFacts) -> None:
-        self.consumed = None
-        self._check()
-        if facts.report.ok:
-            self._inspect_if_visible(force=True)
-
-    def _fill_palette(self) -> None:
-        self.palette_model.set_tasks(self.config.tasks if self.config else [], self.registered)
-        self.tree.expandAll()
-
-    def _inspect_if_visible(self, force: bool = False) -> None:
-        if self._inspecting or not (force or self.isVisible()):
-            return
-        if self.session.app_config is None or (self.session.state != "connected" and not force):
-            return  # the app's control exchange is where its workers listen
-        self._inspecting = True
-        generation = self._profile_generation
-
-        def done(result: tuple[dict[str, list[str]], set[str]]) -> None:
-            if generation != self._profile_generation:
-                return  # the previous profile's workers
-            self._inspecting = False
-            registered, consumed = result
-            changed = registered != self.registered
-            self.registered = registered
-            self.consumed = frozenset(consumed) if registered else frozenset()
-            if changed:
-                self._fill_palette()
-            self._check()
-
-        def failed(_exc: BaseException) -> None:
-            if generation == self._profile_generation:
-                self._inspecting = False
-
-        self.session.control(control.registered_and_consumed, done, failed)
-
-    def showEvent(self, event: Any) -> None:
-        super().showEvent(event)
-        self._inspect_if_visible()
-
-    def _filter_palette(self, text: str) -> None:
-        self.proxy.setFilterFixedString(text.strip())
-        self.tree.expandAll()
-
     # -- editing ------------------------------------------------------------------------------
-    def say(self, text: str, error: bool = True) -> None:
-        self.message.setText(text)
-        self.message.setProperty("role", "error" if error else "muted")
-        self.message.style().unpolish(self.message)
-        self.message.style().polish(self.message)
-
     def add_from_palette(self, index: Any) -> None:
         """Enter or double-click in the palette: after the selected node, or into it."""
         node = self.palette_model.node_for(self.proxy.mapToSource(index))
@@ -417,19 +285,6 @@ class BuilderPanel(QWidget):
             self.send_button.setText("Send")
         self._check()
         self._show_title()
-
-    def _clean_changed(self, clean: bool) -> None:
-        self._clean = clean
-        if shiboken6.isValid(self.summary):  # the stack says so once more while being deleted
-            self._show_title()
-
-    def _show_title(self) -> None:
-        count = 0 if self.model.root is None else canvas_edit.task_count(self.model.root)
-        if self.model.file is None:
-            where = "not saved yet"
-        else:
-            where = self.model.file.name + ("" if self._clean else " (changed)")
-        self.summary.setText(f"{count} tasks · {where}")
 
     def _rename(self) -> None:
         name = self.name_edit.text().strip()
@@ -553,332 +408,3 @@ class BuilderPanel(QWidget):
         if path is not None:
             self.view.select(canvas_edit.parse_position(str(path)))
             self.view.setFocus()
-
-    # -- files --------------------------------------------------------------------------------
-    def library_dir(self) -> Path:
-        return self.session.services.paths.config_dir / "canvases"
-
-    def new_canvas(self) -> None:
-        self.model.clear()
-
-    def load_file(self, path: Path) -> bool:
-        """A bad file is refused whole, with the path of its first bad element."""
-        try:
-            loaded = canvas_library.read(path)
-        except canvas.CanvasError as exc:
-            self.say(f"{path.name} was not opened: {exc}")
-            return False
-        example = path.parent == canvas_library.EXAMPLES_DIR
-        note = ""
-        if example:
-            loaded, note = self._for_this_app(loaded)
-        self.model.load(loaded, None if example else path)
-        self.view.zoom_to_fit()
-        self.model.undo_stack.setClean()
-        self.say(f"Opened {path.name}" + (f"; {note}." if note else "."), error=False)
-        self._show_title()
-        return True
-
-    def _app_task_names(self) -> list[str] | None:
-        return None if self.config is None else [t.name for t in self.config.tasks]
-
-    def _for_this_app(self, example: Canvas) -> tuple[Canvas, str]:
-        """An example names the shipped demo app's tasks: on another app, each becomes the
-        app's task of the same short name, or the tutorial's name for it, where exactly one app
-        task has it (canvas_library.map_to_app); the note says what was matched."""
-        names = self._app_task_names()
-        if names is None:
-            self._example_to_map = example.root
-            return example, "its tasks are matched to the app's once the app has been read"
-        self._example_to_map = None
-        mapped = canvas_library.map_to_app(example, names)
-        return mapped.canvas, mapped.summary()
-
-    def _map_example_opened_early(self) -> None:
-        """The app was read after an example was opened: match its tasks now, as one undoable
-        step, if the canvas is still that example untouched."""
-        names = self._app_task_names()
-        if names is None:
-            return  # not read (or not readable): still pending
-        pending, self._example_to_map = self._example_to_map, None
-        if pending is None or self.model.root != pending:
-            return
-        mapped = canvas_library.map_to_app(Canvas(self.model.name, pending), names)
-        if mapped.mapped:
-            self.model.edit(mapped.canvas.root, "match tasks to this app")
-        if mapped.summary():
-            self.say(mapped.summary()[:1].upper() + mapped.summary()[1:] + ".", error=False)
-
-    def open_file(self) -> None:
-        if not self.confirm_leave("opening another canvas"):
-            return
-        name, _ = QFileDialog.getOpenFileName(
-            self, "Open canvas", str(self.library_dir()), "Canvas (*.json)"
-        )
-        if name:
-            self.load_file(Path(name))
-
-    def _fill_library(self) -> None:
-        self.library_menu.clear()
-        entries = canvas_library.entries(self.library_dir())
-        own = [e for e in entries if not e.example]
-        for entry in own:
-            self.library_menu.addAction(entry.title, partial(self._open_listed, entry.path))
-        if not own:
-            self.library_menu.addAction("(no saved canvases yet)").setEnabled(False)
-        examples = self.library_menu.addMenu("Tutorial examples")
-        for entry in entries:
-            if entry.example:
-                examples.addAction(entry.title, partial(self._open_listed, entry.path))
-
-    def _open_listed(self, path: Path) -> None:
-        if self.confirm_leave("opening another canvas"):
-            self.load_file(path)
-
-    def _canvas_or_say(self) -> Canvas | None:
-        try:
-            return self.model.canvas()
-        except EditError as exc:
-            self.say(str(exc))
-            return None
-
-    def save(self) -> bool:
-        if self.model.file is None:
-            return self.save_as()
-        return self._write(self.model.file)
-
-    def save_as(self) -> bool:
-        drawn = self._canvas_or_say()
-        if drawn is None:
-            return False
-        suggested = self.library_dir() / canvas_library.file_name(drawn.name or "canvas")
-        self.library_dir().mkdir(parents=True, exist_ok=True)
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Save canvas", str(suggested), "Canvas (*.json)"
-        )
-        if not name:
-            return False
-        path = Path(name if name.endswith(".json") else name + ".json")
-        return self._write(path)
-
-    def _write(self, path: Path) -> bool:
-        drawn = self._canvas_or_say()
-        if drawn is None:
-            return False
-        try:
-            canvas_library.write(path, drawn)
-        except OSError as exc:
-            self.say(f"Not saved: {exc.strerror or exc} ({path})")
-            return False
-        self.model.file = path
-        self.model.undo_stack.setClean()
-        self.say(f"Saved {path}.", error=False)
-        self._show_title()
-        return True
-
-    def copy_python(self) -> None:
-        drawn = self._canvas_or_say()
-        if drawn is None:
-            return
-        module = self.session.profile.app_module if self.session.profile else "workers"
-        code = canvas_python.python_code(drawn, module)
-        QGuiApplication.clipboard().setText(code)
-        self.say(f"Copied {code.count(chr(10))} lines of Python to the clipboard.", error=False)
-
-    # -- sending and watching -------------------------------------------------------------------
-    def _sync_send_button(self) -> None:
-        opening = self.session.journal_opening
-        self.send_button.setEnabled(not self._sending and not opening)
-        self.send_button.setToolTip(
-            "The task history is still opening; Send is possible in a moment"
-            if opening
-            else "Check the canvas, then send it (Ctrl+Return)"
-        )
-
-    def _sending_now(self, sending: bool) -> None:
-        self._sending = sending
-        self._sync_send_button()
-
-    def _watch(self, drawn: Canvas, nodes: list[canvas.SentNode]) -> bool:
-        """Colour `nodes` (sent) on the canvas from now on; False when it changed since."""
-        if self.model.root != drawn.root:
-            return False
-        self.sent_root = drawn.root
-        self.sent_ids = {n.id: canvas_edit.parse_position(n.path) for n in nodes}
-        self.view.states = {
-            position: NodeState("PENDING", task_id) for task_id, position in self.sent_ids.items()
-        }
-        self.view.update()
-        self._sent_at = time.monotonic()
-        self._result_timer.start()
-        return True
-
-    def send(self) -> None:
-        drawn = self._canvas_or_say()
-        if drawn is None:
-            return
-        problems = self.current_problems()
-        errors = [p for p in problems if p.level == ERROR]
-        if errors:
-            self.say(f"Not sent: {len(errors)} problem(s) marked on the canvas; fix them first.")
-            return
-        if self.session.profile is None:
-            self.say("Not sent: no profile is active.")
-            return
-        if self.session.journal_opening:
-            self.say("Not sent: the task history is still opening; send again in a moment.")
-            return
-        journal, not_opened = self.session.journal, self.session.journal_open_error
-        config = self.config
-
-        def work(app: Any) -> canvas.Sent:
-            def record(node: canvas.SentNode) -> None:
-                if journal is None:  # sent all the same, and said to be in no history
-                    raise RuntimeError(f"the task history could not be opened ({not_opened})")
-                journal.record_submitted(
-                    node.id, node.task, queue=node.queue, priority=node.priority
-                )
-
-            return canvas.send(drawn, app, record, config)
-
-        def done(sent: canvas.Sent) -> None:
-            self._sending_now(False)
-            if not self._watch(drawn, sent.nodes):
-                warning = (
-                    ""
-                    if sent.unjournaled is None
-                    else (f" Warning: {sent.unjournaled.said(len(sent.nodes))}; do not send again.")
-                )
-                self.say(
-                    f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}); the canvas "
-                    f"changed since, so its nodes are not coloured. See the Tasks screen.{warning}",
-                    error=bool(warning),
-                )
-                return
-            self.send_button.setText("Run again")
-            if sent.unjournaled is not None:  # sent all the same: never to be sent again
-                self.say(
-                    f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}), but "
-                    f"{sent.unjournaled.said(len(sent.nodes))}. The tasks WERE sent: do not "
-                    "send them again."
-                )
-            else:
-                self.say(f"Sent '{drawn.name or 'canvas'}': root id {sent.root_id}", error=False)
-
-        def failed(exc: BaseException) -> None:
-            self._sending_now(False)
-            if not isinstance(exc, canvas.SendError) or not exc.sent:
-                self.say(f"Sending failed: {exc}")
-                return
-            self._watch(drawn, exc.sent)  # what went out is watched, as a whole send is
-            missed = exc.unjournaled
-            if missed is None:  # all of it journaled
-                self.say(f"Sending failed: {exc}")
-                return
-            cause = exc.__cause__
-            self.say(
-                f"Partly sent: {len(exc.sent)} of {exc.total} sent, {len(missed.nodes)} not "
-                f"journaled; do not send them again. Sending stopped on "
-                f"{type(cause).__name__}: {cause}; the journal failed: {missed.reason}."
-            )
-
-        self._sending_now(True)
-        self.say("Sending…", error=False)
-        self.session.control(work, done, failed)
-
-    def apply_diff(self, diff: StateDiff) -> None:
-        if not self.sent_ids:
-            return
-        changed = False
-        for row in (*diff.tasks_added, *diff.tasks_changed):
-            position = self.sent_ids.get(row.id)
-            if position is not None:
-                self.view.states[position] = NodeState(row.state, row.id, _detail(row))
-                changed = True
-        if changed:
-            self.view.update()
-
-    def _poll_results(self) -> None:
-        """Results from the backend, for workers that send no events."""
-        waiting = [s.task_id for s in self.view.states.values() if s.state not in POLL_DONE]
-        if not waiting:
-            self._result_timer.stop()
-            return
-        profile, config = self.session.profile, self.config
-        has_backend = profile is not None and bool(
-            profile.result_backend or (config and config.result_backend)
-        )
-        if self._polling or not has_backend:
-            return
-        self._polling = True
-
-        def work(app: Any) -> dict[str, tuple[str, str]]:
-            found = {}
-            for task_id in waiting:
-                try:
-                    read = read_result(app, task_id)
-                except Exception as exc:  # pickle or garbage in the backend: never unpickled
-                    found[task_id] = (NOT_DECODED, f"{type(exc).__name__}: {exc}")
-                    continue
-                if read.finished:
-                    found[task_id] = (read.state, read.text)
-            return found
-
-        def done(found: dict[str, tuple[str, str]]) -> None:
-            self._polling = False
-            for task_id, (status, text) in found.items():
-                position = self.sent_ids.get(task_id)
-                if position is not None:
-                    self.view.states[position] = NodeState(status, task_id, f"result: {text}")
-            self.view.update()
-
-        def failed(_exc: BaseException) -> None:
-            self._polling = False
-
-        self.session.control(work, done, failed)
-
-    def open_canvas(self, drawn: Canvas) -> None:
-        """A canvas made elsewhere (a waiting message on the Queues screen), undoable."""
-        if not self.confirm_leave("opening another canvas"):
-            return
-        self.model.load(drawn)
-        self.view.zoom_to_fit()
-        self.view.select(())
-        self.say(f"Opened '{drawn.name}'; edit it, then Send.", error=False)
-
-    # -- from the tasks screen ----------------------------------------------------------------
-    def open_from_journal(self, task_id: str, whole_workflow: bool) -> bool:
-        """A past task, or its whole workflow, back onto the canvas (undo brings back the one
-        that was there)."""
-        journal = self.session.journal
-        row = journal.get(task_id) if journal else None
-        if not self.confirm_leave("opening another canvas"):
-            return False
-        if journal is None or row is None:
-            self.say(f"Task {task_id} is not in the journal.")
-            return False
-        routing = self.config.routing() if self.config else None
-        try:
-            if whole_workflow:
-                rows = journal.workflow(row.get("root_id") or task_id)
-                node = canvas_recall.workflow(rows, routing)
-                title = f"workflow of {task_id[:8]}"
-            else:
-                node = canvas_recall.task_node(row, routing=routing)
-                title = f"again: {node.task.rsplit('.', 1)[-1]}"
-        except control.ControlError as exc:
-            self.say(f"Cannot open it in the builder: {exc}")
-            return False
-        self.model.load(Canvas(title, node))
-        self.view.zoom_to_fit()
-        self.view.select(())
-        self.say(f"Opened {title} from the tasks screen; edit it, then Send.", error=False)
-        return True
-
-
-def _detail(row: TaskRow) -> str:
-    if row.exception:
-        return f"error: {row.exception}"
-    if row.result is not None:
-        return f"result: {row.result}" + (f" · on {row.worker}" if row.worker else "")
-    return f"on {row.worker}" if row.worker else ""

@@ -1,0 +1,198 @@
+"""The Builder's sending and watching: a checked canvas goes out off the GUI thread, then its
+nodes are coloured from the event stream's diffs, with the result backend polled as well, so a
+worker started without -E still shows its results."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QPushButton
+
+from desktop.core.app.results import read_result
+from desktop.core.base.task_states import FINISHED_STATES as FINISHED
+from desktop.core.canvas import edit as canvas_edit
+from desktop.core.canvas import sending as canvas_sending
+from desktop.core.canvas.checks import ERROR, Problem
+from desktop.core.canvas.edit import Position
+from desktop.core.canvas.model import Canvas
+from desktop.core.monitor.state import StateDiff, TaskRow
+from desktop.ui.builder.canvas_view import NodeState
+from desktop.ui.builder.panel_files import PanelFiles
+
+RESULT_POLL_MS = 1500
+NOT_DECODED = "RESULT NOT DECODED"
+POLL_DONE = FINISHED | {NOT_DECODED}
+
+
+class PanelSending(PanelFiles):
+    """Send the canvas and colour its nodes as their tasks run."""
+
+    # set by BuilderPanel.__init__
+    sent_ids: dict[str, Position]
+    sent_root: Any
+    _polling: bool
+    _sending: bool
+    _result_timer: QTimer
+    send_button: QPushButton
+    current_problems: Callable[[], list[Problem]]  # the checks, BuilderPanel's
+
+    # -- sending and watching -------------------------------------------------------------------
+    def _sync_send_button(self) -> None:
+        opening = self.session.journal_opening
+        self.send_button.setEnabled(not self._sending and not opening)
+        self.send_button.setToolTip(
+            "The task history is still opening; Send is possible in a moment"
+            if opening
+            else "Check the canvas, then send it (Ctrl+Return)"
+        )
+
+    def _sending_now(self, sending: bool) -> None:
+        self._sending = sending
+        self._sync_send_button()
+
+    def _watch(self, drawn: Canvas, nodes: list[canvas_sending.SentNode]) -> bool:
+        """Colour `nodes` (sent) on the canvas from now on; False when it changed since."""
+        if self.model.root != drawn.root:
+            return False
+        self.sent_root = drawn.root
+        self.sent_ids = {n.id: canvas_edit.parse_position(n.path) for n in nodes}
+        self.view.states = {
+            position: NodeState("PENDING", task_id) for task_id, position in self.sent_ids.items()
+        }
+        self.view.update()
+        self._result_timer.start()
+        return True
+
+    def send(self) -> None:
+        drawn = self._canvas_or_say()
+        if drawn is None:
+            return
+        problems = self.current_problems()
+        errors = [p for p in problems if p.level == ERROR]
+        if errors:
+            self.say(f"Not sent: {len(errors)} problem(s) marked on the canvas; fix them first.")
+            return
+        if self.session.profile is None:
+            self.say("Not sent: no profile is active.")
+            return
+        if self.session.journal_opening:
+            self.say("Not sent: the task history is still opening; send again in a moment.")
+            return
+        journal, not_opened = self.session.journal, self.session.journal_open_error
+        config = self.config
+
+        def work(app: Any) -> canvas_sending.Sent:
+            def record(node: canvas_sending.SentNode) -> None:
+                if journal is None:  # sent all the same, and said to be in no history
+                    raise RuntimeError(f"the task history could not be opened ({not_opened})")
+                journal.record_submitted(
+                    node.id, node.task, queue=node.queue, priority=node.priority
+                )
+
+            return canvas_sending.send(drawn, app, record, config)
+
+        def done(sent: canvas_sending.Sent) -> None:
+            self._sending_now(False)
+            if not self._watch(drawn, sent.nodes):
+                warning = (
+                    ""
+                    if sent.unjournaled is None
+                    else (f" Warning: {sent.unjournaled.said(len(sent.nodes))}; do not send again.")
+                )
+                self.say(
+                    f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}); the canvas "
+                    f"changed since, so its nodes are not coloured. See the Tasks screen.{warning}",
+                    error=bool(warning),
+                )
+                return
+            self.send_button.setText("Run again")
+            if sent.unjournaled is not None:  # sent all the same: never to be sent again
+                self.say(
+                    f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}), but "
+                    f"{sent.unjournaled.said(len(sent.nodes))}. The tasks WERE sent: do not "
+                    "send them again."
+                )
+            else:
+                self.say(f"Sent '{drawn.name or 'canvas'}': root id {sent.root_id}", error=False)
+
+        def failed(exc: BaseException) -> None:
+            self._sending_now(False)
+            if not isinstance(exc, canvas_sending.SendError) or not exc.sent:
+                self.say(f"Sending failed: {exc}")
+                return
+            self._watch(drawn, exc.sent)  # what went out is watched, as a whole send is
+            missed = exc.unjournaled
+            if missed is None:  # all of it journaled
+                self.say(f"Sending failed: {exc}")
+                return
+            cause = exc.__cause__
+            self.say(
+                f"Partly sent: {len(exc.sent)} of {exc.total} sent, {len(missed.nodes)} not "
+                f"journaled; do not send them again. Sending stopped on "
+                f"{type(cause).__name__}: {cause}; the journal failed: {missed.reason}."
+            )
+
+        self._sending_now(True)
+        self.say("Sending…", error=False)
+        self.session.control(work, done, failed)
+
+    def apply_diff(self, diff: StateDiff) -> None:
+        if not self.sent_ids:
+            return
+        changed = False
+        for row in (*diff.tasks_added, *diff.tasks_changed):
+            position = self.sent_ids.get(row.id)
+            if position is not None:
+                self.view.states[position] = NodeState(row.state, row.id, _detail(row))
+                changed = True
+        if changed:
+            self.view.update()
+
+    def _poll_results(self) -> None:
+        """Results from the backend, for workers that send no events."""
+        waiting = [s.task_id for s in self.view.states.values() if s.state not in POLL_DONE]
+        if not waiting:
+            self._result_timer.stop()
+            return
+        profile, config = self.session.profile, self.config
+        has_backend = profile is not None and bool(
+            profile.result_backend or (config and config.result_backend)
+        )
+        if self._polling or not has_backend:
+            return
+        self._polling = True
+
+        def work(app: Any) -> dict[str, tuple[str, str]]:
+            found = {}
+            for task_id in waiting:
+                try:
+                    read = read_result(app, task_id)
+                except Exception as exc:  # pickle or garbage in the backend: never unpickled
+                    found[task_id] = (NOT_DECODED, f"{type(exc).__name__}: {exc}")
+                    continue
+                if read.finished:
+                    found[task_id] = (read.state, read.text)
+            return found
+
+        def done(found: dict[str, tuple[str, str]]) -> None:
+            self._polling = False
+            for task_id, (status, text) in found.items():
+                position = self.sent_ids.get(task_id)
+                if position is not None:
+                    self.view.states[position] = NodeState(status, task_id, f"result: {text}")
+            self.view.update()
+
+        def failed(_exc: BaseException) -> None:
+            self._polling = False
+
+        self.session.control(work, done, failed)
+
+
+def _detail(row: TaskRow) -> str:
+    if row.exception:
+        return f"error: {row.exception}"
+    if row.result is not None:
+        return f"result: {row.result}" + (f" · on {row.worker}" if row.worker else "")
+    return f"on {row.worker}" if row.worker else ""
