@@ -5,7 +5,7 @@ exit codes that end a command instead of a traceback."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -91,9 +91,20 @@ def _fail(message: str, code: int = 1) -> NoReturn:
 
 
 def _profile_errors(exc: ProfileError) -> NoReturn:
-    for where, message in exc.errors.items():
+    _field_errors(exc.errors)
+
+
+def _field_errors(errors: Mapping[str, str]) -> NoReturn:
+    """A refused profile or worker: one line per field, exit 2 (nothing was done)."""
+    for where, message in errors.items():
         click.echo(f"error: {where}: {message}", err=True)
     sys.exit(2)
+
+
+def _services_of(ctx: click.Context, config_dir: str | None) -> Services:
+    """The services of a command whose only selection option is --config-dir (given to it or
+    before it): one that names a profile itself, by argument."""
+    return Services.open(config_dir or ctx.ensure_object(Selection).config_dir)
 
 
 def _profile_or_exit(selection: Selection, services: Services, name: str | None = None) -> Profile:

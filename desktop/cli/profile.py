@@ -1,4 +1,7 @@
-"""`celery-desk profile`: saved broker profiles, and the app configuration each one acts on."""
+"""`celery-desk profile`: saved broker profiles, and the app configuration each one acts on.
+
+A profile refused (a bad field, a damaged profiles.toml, a keyring that cannot be used) is a
+ProfileError wherever it is raised: `DeskGroup` ends the command with one line per field, exit 2."""
 
 from __future__ import annotations
 
@@ -10,17 +13,17 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from desktop.cli.base import (
-    Selection,
     _app_target,
     _fail,
     _merge,
     _profile_errors,
+    _profile_or_exit,
+    _services_of,
     _warn_password_on_command_line,
     cli,
     selection_options,
 )
 from desktop.core.broker.embedded import EmbeddedBrokerError
-from desktop.core.services import Services
 from desktop.core.settings import urls
 from desktop.core.settings.profiles import (
     Profile,
@@ -57,12 +60,8 @@ def _profile_row(item: Profile, active: str) -> dict[str, Any]:
 def profile_list(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
     """List saved profiles; * marks the active one."""
     services = _merge(ctx, kwargs).services()
-    try:
-        items = services.profiles.load()
-        active = services.profiles.active_name()
-    except ProfileError as exc:
-        _profile_errors(exc)
-        return
+    items = services.profiles.load()
+    active = services.profiles.active_name()
     rows = [_profile_row(services.profiles.with_secrets(p), active) for p in items]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -120,11 +119,7 @@ def profile_show(
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    try:
-        chosen = selection.resolve(services, name)
-    except ProfileError as exc:
-        _profile_errors(exc)
-        return
+    chosen = _profile_or_exit(selection, services, name)
     item = services.profiles.with_secrets(chosen).masked()
     data = item.to_dict()
     config = None
@@ -227,8 +222,7 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
 
     Queues, routes, transport options and the result backend are the app's own, read from it
     whenever the panel acts; the profile keeps only what is given here on purpose."""
-    selection = ctx.ensure_object(Selection)
-    services = Services.open(options.pop("config_dir") or selection.config_dir)
+    services = _services_of(ctx, options.pop("config_dir"))
     ask = options.pop("ask_password")
     from_app = options.pop("from_app")
     activate = options.pop("activate")
@@ -270,15 +264,11 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
             config = None
         else:
             item.app_fingerprint = config.fingerprint
-    try:
-        saved = services.profiles.save(item, create=not replace_existing)
-        if config is not None:
-            services.config_history().remember(saved.name, config)
-        if activate:
-            services.profiles.set_active(saved.name)
-    except ProfileError as exc:
-        _profile_errors(exc)
-        return
+    saved = services.profiles.save(item, create=not replace_existing)
+    if config is not None:
+        services.config_history().remember(saved.name, config)
+    if activate:
+        services.profiles.set_active(saved.name)
     click.echo(f"saved profile '{saved.name}' ({saved.broker_kind}, {urls.mask(item.broker_url)})")
     if config is not None:
         click.echo(
@@ -297,13 +287,8 @@ def profile_refresh(ctx: click.Context, /, name: str | None, config_dir: str | N
     app cannot be imported."""
     from desktop.core.app.config import drift_of, read_effective_config
 
-    selection = ctx.ensure_object(Selection)
-    services = Services.open(config_dir or selection.config_dir)
-    try:
-        item = services.profiles.get(name or services.profiles.active_name())
-    except ProfileError as exc:
-        _profile_errors(exc)
-        return
+    services = _services_of(ctx, config_dir)
+    item = services.profiles.get(name or services.profiles.active_name())
     endpoints = None
     with contextlib.suppress(EmbeddedBrokerError):
         endpoints = services.endpoints(item)
@@ -326,13 +311,7 @@ def profile_refresh(ctx: click.Context, /, name: str | None, config_dir: str | N
 @click.pass_context
 def profile_remove(ctx: click.Context, /, name: str, config_dir: str | None) -> None:
     """Remove a profile and its stored passwords."""
-    selection = ctx.ensure_object(Selection)
-    services = Services.open(config_dir or selection.config_dir)
-    try:
-        services.profiles.remove(name)
-    except ProfileError as exc:
-        _profile_errors(exc)
-        return
+    _services_of(ctx, config_dir).profiles.remove(name)
     click.echo(f"removed profile '{name}'")
 
 

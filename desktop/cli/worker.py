@@ -13,6 +13,7 @@ import click
 from desktop.cli.base import (
     _app_target,
     _fail,
+    _field_errors,
     _merge,
     _profile_or_exit,
     _step_timeout_option,
@@ -134,9 +135,7 @@ def worker_start(
         supervisor.start(spec, endpoints, config)
         started = supervisor.wait_online(spec.name, _ping_app(endpoints, config), timeout)
     except WorkerSpecError as exc:
-        for where, message in exc.errors.items():
-            click.echo(f"error: {where}: {message}", err=True)
-        sys.exit(2)
+        _field_errors(exc.errors)
     except WorkerError as exc:
         _fail(str(exc))
     click.echo(started.nodename)
