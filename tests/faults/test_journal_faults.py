@@ -23,7 +23,7 @@ import pytest
 import redis
 
 import workers.tasks  # noqa: F401
-from desktop.__main__ import RECORD_STATUS_EVERY_S
+from desktop.cli.record import RECORD_STATUS_EVERY_S
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Profile
 from tests.conftest import redis_server

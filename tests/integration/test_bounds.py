@@ -14,7 +14,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from desktop.core.services import Services
 from desktop.core.settings import urls
 from desktop.core.settings.profiles import Profile
 from tests.conftest import redis_server
+from tests.desk_cli import celery_desk
 
 pytestmark = pytest.mark.slow
 BOUND_S = 3.0  # the --timeout the tests give; each command must end within it + MARGIN_S
@@ -36,14 +36,7 @@ def desk(
     *args: str, env: dict[str, str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-m", "desktop", *args],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env=env or dict(os.environ),
-        check=False,
-    )
+    done = celery_desk(*args, timeout=90, env=env)
     return done, time.monotonic() - started
 
 

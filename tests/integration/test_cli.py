@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,18 +15,7 @@ from desktop.core.services import Services
 from desktop.core.settings import urls
 from desktop.core.settings.paths import Paths
 from desktop.core.settings.profiles import Profile
-
-
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop", *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=60,
-        env=dict(os.environ),
-        check=False,
-    )
+from tests.desk_cli import celery_desk as run
 
 
 @pytest.fixture

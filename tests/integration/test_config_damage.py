@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from desktop.__main__ import cli
+from desktop.cli import cli
 from desktop.core.monitor import journal as journal_module
 from desktop.core.monitor.journal import Journal
 from desktop.core.services import Services

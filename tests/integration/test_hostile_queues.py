@@ -5,9 +5,7 @@ or that queue's error, and everything else lists (core, CLI text and --json)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +17,7 @@ from desktop.core.app import priorities
 from desktop.core.broker import queues
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Profile, QueueSpec
+from tests.desk_cli import celery_desk
 from tests.factories import app_config
 from tests.hostile_messages import (
     deep_args_message,
@@ -45,10 +44,7 @@ def names() -> tuple[str, str]:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop", "queues", "--profile", "h", *args],
-        capture_output=True, text=True, timeout=60, check=False, env=dict(os.environ),
-    )  # fmt: skip
+    return celery_desk("queues", "--profile", "h", *args)
 
 
 def _profile(broker_url: str, *queue_names: str) -> None:

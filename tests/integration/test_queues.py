@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import pickle
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,6 +19,7 @@ from desktop.core.app.panel_app import panel_app
 from desktop.core.broker import queues
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Profile, QueueSpec
+from tests.desk_cli import celery_desk
 from tests.factories import app_config
 from tests.integration.worker_process import REPO_ROOT, delete_rabbitmq_entities
 
@@ -188,10 +186,7 @@ def test_the_cli_prints_the_next_messages_in_delivery_order(
     if not rabbit:
         expected.reverse()
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "desktop", "queues", "--profile", "qs", "--json"],
-            capture_output=True, text=True, timeout=60, check=False, env=dict(os.environ),
-        )  # fmt: skip
+        done = celery_desk("queues", "--profile", "qs", "--json")
         assert done.returncode == 0, done.stderr
         listed = {item["queue"]: item for item in json.loads(done.stdout)}
         # The app's own queues and the profile's extra one.

@@ -16,17 +16,11 @@ import pytest
 import workers.tasks  # noqa: F401
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Profile
+from tests.desk_cli import celery_desk as cli
 from tests.integration.worker_process import WorkerProcess, running_worker
 from workers import create_app
 
 pytestmark = pytest.mark.slow
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop", *args],
-        capture_output=True, text=True, timeout=60, env=dict(os.environ), check=False,
-    )  # fmt: skip
 
 
 def test_record_then_list_tasks(embedded_redis: Any, tmp_path: Path) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from desktop.core.app.panel_app import panel_app
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Profile, QueueSpec
+from tests.desk_cli import celery_desk
 from tests.integration.worker_process import (
     REPO_ROOT,
     WorkerProcess,
@@ -29,37 +29,35 @@ EXAMPLES = REPO_ROOT / "resources" / "canvases"
 
 
 def desk(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop", *args, "--profile", "runner"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=dict(os.environ),
-        cwd=REPO_ROOT,
-        check=False,
-    )
+    return celery_desk(*args, "--profile", "runner", timeout=120, cwd=REPO_ROOT)
 
 
-@pytest.fixture
-def worker(
-    broker_url: str, embedded_redis: Any, prefix: str, tmp_path: Path
-) -> Iterator[WorkerProcess]:
-    """A profile named 'runner' on the broker and one worker for all three queues."""
-    services = Services.open()
+def save_runner(broker_url: str, backend_url: str, prefix: str) -> list[QueueSpec]:
+    """A profile named 'runner' on the broker with the app's three queues (max priority 10)."""
     queues = [QueueSpec(prefix + name, 10) for name in ("queue1", "queue2", "tasks")]
-    profile = Profile(
-        name="runner",
-        broker_url=broker_url,
-        result_backend=embedded_redis.url(1),
-        workdir=str(REPO_ROOT),
-        queues=queues,
+    Services.open().profiles.save(
+        Profile(
+            name="runner",
+            broker_url=broker_url,
+            result_backend=backend_url,
+            workdir=str(REPO_ROOT),
+            queues=queues,
+        ),
+        create=True,
     )
-    services.profiles.save(profile, create=True)
-    client = panel_app(broker_url, embedded_redis.url(1), None, queues)
+    return queues
+
+
+@contextlib.contextmanager
+def runner_worker(
+    broker_url: str, backend_url: str, queues: list[QueueSpec], prefix: str, tmp_path: Path
+) -> Iterator[WorkerProcess]:
+    """One worker (4 processes) for all of `queues`, online until the block ends."""
+    client = panel_app(broker_url, backend_url, None, queues)
     process = WorkerProcess(
         queues=[q.name for q in queues],
         broker_url=broker_url,
-        backend_url=embedded_redis.url(1),
+        backend_url=backend_url,
         log_path=tmp_path / "worker.log",
         queue_prefix=prefix,
         concurrency=4,
@@ -69,6 +67,18 @@ def worker(
             yield running
     finally:
         client.close()
+
+
+@pytest.fixture
+def worker(
+    broker_url: str, embedded_redis: Any, prefix: str, tmp_path: Path
+) -> Iterator[WorkerProcess]:
+    """A profile named 'runner' on the broker and one worker for all three queues."""
+    queues = save_runner(broker_url, embedded_redis.url(1), prefix)
+    try:
+        with runner_worker(broker_url, embedded_redis.url(1), queues, prefix, tmp_path) as running:
+            yield running
+    finally:
         if broker_url.startswith("amqp"):
             delete_rabbitmq_entities(broker_url, [q.name for q in queues])
 

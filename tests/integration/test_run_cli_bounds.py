@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
-from desktop.core.app.panel_app import panel_app
-from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile, QueueSpec
-from tests.integration.test_run_cli import desk
-from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
+from desktop.core.settings.profiles import QueueSpec
+from tests.integration.test_run_cli import desk, runner_worker, save_runner
+from tests.integration.worker_process import WorkerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -32,38 +30,17 @@ def _add(*args: int, **options: Any) -> dict[str, Any]:
 
 @pytest.fixture
 def profile(embedded_redis: Any, prefix: str) -> list[QueueSpec]:
-    queues = [QueueSpec(prefix + name, 10) for name in ("queue1", "queue2", "tasks")]
-    Services.open().profiles.save(
-        Profile(
-            name="runner",
-            broker_url=embedded_redis.url(0),
-            result_backend=embedded_redis.url(1),
-            workdir=str(REPO_ROOT),
-            queues=queues,
-        ),
-        create=True,
-    )
-    return queues
+    return save_runner(embedded_redis.url(0), embedded_redis.url(1), prefix)
 
 
 @pytest.fixture
 def worker(
     profile: list[QueueSpec], embedded_redis: Any, prefix: str, tmp_path: Path
 ) -> Iterator[WorkerProcess]:
-    client = panel_app(embedded_redis.url(0), embedded_redis.url(1), None, profile)
-    process = WorkerProcess(
-        queues=[q.name for q in profile],
-        broker_url=embedded_redis.url(0),
-        backend_url=embedded_redis.url(1),
-        log_path=tmp_path / "worker.log",
-        queue_prefix=prefix,
-        concurrency=4,
-    )
-    try:
-        with running_worker(client, process) as running:
-            yield running
-    finally:
-        client.close()
+    with runner_worker(
+        embedded_redis.url(0), embedded_redis.url(1), profile, prefix, tmp_path
+    ) as running:
+        yield running
 
 
 def _journaled() -> list[dict[str, Any]]:

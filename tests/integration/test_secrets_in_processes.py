@@ -4,9 +4,7 @@ its record does; and the real window on that profile shows it in no widget."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +16,14 @@ from desktop.core.services import Services
 from desktop.core.settings import urls
 from desktop.core.settings.paths import Paths
 from desktop.core.settings.profiles import Profile
+from tests.desk_cli import celery_desk
 from tests.integration.worker_process import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
 
 def _cli(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop", *args],
-        capture_output=True, text=True, timeout=timeout, check=False, env=dict(os.environ),
-    )  # fmt: skip
+    return celery_desk(*args, timeout=timeout)
 
 
 def _every_argv() -> Iterator[tuple[int, bytes]]:

@@ -22,6 +22,7 @@ from desktop.core.local.supervisor import CRASHED, ONLINE, STOPPED, Supervisor, 
 from desktop.core.local.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
 from desktop.core.settings.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
 from tests.conftest import stop_with_this_process
+from tests.desk_cli import celery_desk
 from tests.integration.worker_process import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -260,13 +261,7 @@ def test_cli_start_list_logs_and_stop(embedded_redis: Any, tmp_path: Path, prefi
     assert subprocess.run(add, env=env, capture_output=True, text=True).returncode == 0
 
     def desk(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "desktop", *args, "--profile", "cli", "--broker", broker],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
+        return celery_desk(*args, "--profile", "cli", "--broker", broker, env=env, timeout=90)
 
     broker = embedded_redis.url(0)
     try:

@@ -7,9 +7,6 @@ from __future__ import annotations
 import base64
 import http.server
 import json
-import os
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +14,7 @@ from typing import Any
 import pytest
 
 from desktop.core.broker import queues
+from tests.desk_cli import celery_desk
 from tests.hostile_messages import deep_args_message, deeply_nested
 
 SECRET = "Zq7Wk9xR"
@@ -34,10 +32,7 @@ def test_a_url_urllib_misreads_is_refused_without_quoting_it(url: str) -> None:
     """The port error urllib raises ("Port could not be cast to integer value as 'Zq7W'")
     quoted the password and ended `queues` in a traceback."""
     for command in (["queues", "--broker", url], ["worker", "list", "--broker", url]):
-        done = subprocess.run(
-            [sys.executable, "-m", "desktop", *command],
-            capture_output=True, text=True, timeout=60, check=False, env=dict(os.environ),
-        )  # fmt: skip
+        done = celery_desk(*command)
         assert done.returncode == 2, done.stderr[-2000:]
         assert "percent-encoded" in done.stderr
         for piece in (SECRET[:4], SECRET[4:]):

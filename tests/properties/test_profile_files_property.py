@@ -16,7 +16,7 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.__main__ import Selection
+from desktop.cli.base import Selection
 from desktop.core.broker.embedded import EmbeddedRedis
 from desktop.core.services import Services
 from desktop.core.settings import urls

@@ -6,9 +6,6 @@ in what it prints, in files outside the secret store, or on a worker's command l
 from __future__ import annotations
 
 import ast
-import os
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from urllib.parse import quote
@@ -16,6 +13,7 @@ from urllib.parse import quote
 import pytest
 
 from desktop.core.settings.paths import Paths
+from tests.desk_cli import celery_desk as _cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ("desktop", "workers")
@@ -84,13 +82,6 @@ def test_no_module_can_unpickle_eval_exec_or_run_a_shell() -> None:
 
 
 # -- secrets --------------------------------------------------------------------------------
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "desktop", *args],
-        capture_output=True, text=True, timeout=60, check=False, env=dict(os.environ),
-    )  # fmt: skip
-
-
 def _free_port() -> int:
     import socket
 

@@ -1,0 +1,93 @@
+"""`celery-desk queues`: what waits in each queue, in the broker's delivery order."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from desktop.cli.base import (
+    _app_target,
+    _fail,
+    _merge,
+    _step_timeout_option,
+    cli,
+    selection_options,
+)
+from desktop.core.settings import urls
+
+
+@cli.command("queues")
+@selection_options
+@click.option("--queue", "names", multiple=True, help="Only this queue (repeatable).")
+@click.option(
+    "--limit",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="How many of the next messages to list per queue, in delivery order.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@_step_timeout_option
+@click.pass_context
+def queues_command(
+    ctx: click.Context,
+    /,
+    names: tuple[str, ...],
+    limit: int,
+    as_json: bool,
+    timeout: float,
+    **kwargs: Any,
+) -> None:
+    """What waits in each queue, in the order the broker will deliver it."""
+    from desktop.core.base.bounds import Watchdog
+    from desktop.core.broker import control, queues
+    from desktop.core.monitor.events import receiver_app
+
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    _item, endpoints, config = _app_target(selection, services)
+    chosen = list(names) or config.queue_names()
+    broker = f"the broker at {urls.mask(endpoints.broker_url)}"
+    guard = Watchdog(timeout)
+    management_url = endpoints.management_url
+    if config.is_rabbitmq:  # only RabbitMQ's own credentials go to its management API
+        with guard.waiting_on(f"the RabbitMQ management API of {broker}"):
+            management = queues.find_management(endpoints.broker_url, management_url)
+        management_url = management.url if management.answered else ""
+        click.echo(f"note: {management.note}", err=True)
+    source = queues.inspector(endpoints.broker_url, config, management_url)
+    consumers = None
+    if config.is_redis:  # Redis keeps no consumer list: ask the workers
+        app = receiver_app(endpoints.broker_url, config)
+        try:
+            with guard.waiting_on(f"{broker} (asking the workers which queues they consume)"):
+                consumers = control.consumers_per_queue(app)
+        except Exception as exc:  # no worker answering (or no broker) is not a failure here
+            click.echo(f"warning: consumers not counted: {exc}", err=True)
+        finally:
+            app.close()
+    try:
+        with guard.waiting_on(f"{broker} (reading the queues)"):
+            found = queues.report(source, chosen, limit, consumers)
+    except queues.QueueError as exc:
+        _fail(f"{broker} (reading the queues): {exc}")
+    finally:
+        source.close()
+    if config.is_rabbitmq and limit and management_url:
+        click.echo(f"note: {queues.PEEK_NOTE}", err=True)
+    if as_json:
+        click.echo(json.dumps(found, indent=2, default=repr))
+        return
+    for entry in found:
+        counts = ", ".join(f"{k} {entry[k]}" for k in ("waiting", "unacked", "consumers")
+                           if entry.get(k) is not None)  # fmt: skip
+        error = entry.get("error", "")
+        shown = f"{counts} ({error})" if counts and error else counts or error or "not known"
+        click.echo(f"{entry['queue']}: {shown}")
+        for place, message in enumerate(entry["next"]):
+            what = message.get("not_decoded") or f"{message['task']} {message['id']}"
+            click.echo(f"  {place:>4}  p{message.get('priority')}  {what}")
+        if entry.get("next_error"):
+            click.echo(f"  ({entry['next_error']})")

@@ -1,0 +1,113 @@
+"""`celery-desk record`: the event stream into the journal without a window, for a headless
+recorder whose status lines never show a healthy count while the journal is failing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from desktop.cli.base import _app_target, _fail, _merge, cli, selection_options
+
+RECORD_STATUS_EVERY_S = 10.0
+# `record` stops (exit 3) when the journal has refused every write this long: past it, what
+# the bounded spill dropped is better filled by the next start's gap than held on.
+JOURNAL_GIVE_UP_S = 600.0
+
+
+@cli.command("record")
+@selection_options
+@click.option("--keep", default=1_000_000, show_default=True, help="Tasks kept in the journal.")
+@click.option("--max-age-days", type=float, default=None, help="Drop tasks older than this.")
+@click.pass_context
+def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwargs: Any) -> None:
+    """Record the event stream into the journal without a window, until SIGINT/SIGTERM."""
+    import signal
+    import threading
+
+    from desktop.core.monitor.journal import Journal, JournalUnwritable
+    from desktop.core.monitor.pipeline import Monitor
+
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    item, endpoints, config = _app_target(selection, services)
+    try:
+        journal = Journal(services.journal_path(item))
+    except JournalUnwritable as exc:
+        _fail(f"{exc}\nnothing was written to it; `record` needs a journal it can write", 2)
+    done = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: done.set())
+
+    def status(state: str, message: str) -> None:
+        click.echo(f"{state}: {message}", err=True)
+
+    def journal_status(state: str, message: str) -> None:
+        click.echo(f"journal {state}: {message}", err=True)
+
+    monitor = Monitor(
+        endpoints.broker_url,
+        endpoints.result_backend,
+        journal,
+        config=config,
+        on_status=status,
+        on_journal=journal_status,
+        retention_tasks=keep,
+        retention_age_s=max_age_days * 86400 if max_age_days else None,
+    )
+    click.echo(f"recording profile '{item.name}' into {journal.path}", err=True)
+    monitor.start()
+    gave_up = False
+    next_status = time.monotonic() + RECORD_STATUS_EVERY_S
+    try:
+        while not done.wait(1.0):
+            failing_since = monitor.journal_failing_since
+            if monitor.journal_damaged or (
+                failing_since is not None and time.time() - failing_since > JOURNAL_GIVE_UP_S
+            ):
+                gave_up = True
+                break
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + RECORD_STATUS_EVERY_S
+                click.echo(_record_status(monitor), err=True)
+    finally:
+        stopped = monitor.stop()
+        journal.close()
+    click.echo(
+        f"stopped: {monitor.stream.stats.received} events recorded"
+        + ("" if stopped else " (event threads did not stop in time)"),
+        err=True,
+    )
+    if gave_up and monitor.journal_damaged:
+        _fail(
+            f"the journal {journal.path} is damaged ({monitor.journal_error}); stopped without "
+            "writing to it. Move it aside (keep it to inspect) and run `record` again",
+            2,
+        )
+    if gave_up:
+        _fail(
+            f"the journal {journal.path} refused every write for {JOURNAL_GIVE_UP_S:.0f} s "
+            f"({monitor.journal_error}); stopped. The next `record` fills the gap from the "
+            "result backend",
+            3,
+        )
+
+
+def _record_status(monitor: Any) -> str:
+    """One status line of `record`: never a healthy count while the journal is failing."""
+    stats = monitor.stream.stats
+    skipped = f", skipped {monitor.skipped}" if monitor.skipped else ""
+    if monitor.journal_failing_since is not None:
+        spilled = len(monitor.spill)
+        lost = f", {monitor.spill.lost} dropped (filled from the backend later)"
+        return (
+            f"events {stats.received}{skipped}; JOURNAL FAILING for "
+            f"{time.time() - monitor.journal_failing_since:.0f} s: {monitor.journal_error}; "
+            f"{spilled} kept in memory" + (lost if monitor.spill.lost else "")
+        )
+    try:
+        count = str(monitor.journal.count())
+    except Exception as exc:
+        count = f"not readable ({exc})"
+    return f"events {stats.received}{skipped}, tasks in journal {count}"

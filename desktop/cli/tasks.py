@@ -1,0 +1,136 @@
+"""`celery-desk tasks` and `gaps`: the journal read back, read-only, so that a recorder writing
+it (or a read-only disk) does not stop a script from reading history."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from desktop.cli.base import _fail, _merge, _profile_or_exit, cli, selection_options
+
+if TYPE_CHECKING:
+    from desktop.core.base.task_record import TaskRecord
+    from desktop.core.monitor.journal import Journal
+
+T = TypeVar("T")
+
+
+@cli.command("gaps")
+@selection_options
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def gaps(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
+    """Windows the journal did not hear (the recorder stopped, a broker outage, a full disk)
+    and how each was filled from the result backend."""
+    from desktop.core.monitor.journal import Journal
+
+    listed = _read_journal(ctx, kwargs, Journal.gaps)  # schema 1: none yet
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(g) for g in listed], indent=2))
+        return
+    for gap in listed:
+        start = datetime.fromtimestamp(gap.start).isoformat(sep=" ", timespec="seconds")
+        click.echo(
+            f"{start}  {gap.end - gap.start:8.1f} s  {gap.status:<7} {gap.found:>6} tasks  "
+            f"{gap.reason}" + (f" ({gap.note})" if gap.note else "")
+        )
+
+
+def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Journal], T]) -> T:
+    """`read(journal)` of the selected profile's journal, opened read-only: a journal on a
+    read-only disk, or one a recorder writes, serves as it is; one that is not a journal is
+    named with what is wrong (ConfigFileError)."""
+    import sqlite3
+
+    from desktop.core.monitor.journal import Journal, damaged_journal
+
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    item = _profile_or_exit(selection, services)
+    path = services.journal_path(item)
+    if not path.exists():
+        _fail(f"no history for profile '{item.name}' yet: open the app or run `celery-desk record`")
+    journal = Journal(path, read_only=True)
+    try:
+        return read(journal)
+    except sqlite3.DatabaseError as exc:
+        raise damaged_journal(path, exc, writing=False) from exc
+    finally:
+        journal.close()
+
+
+@cli.command("tasks")
+@selection_options
+@click.option("--state", help="SUCCESS, FAILURE, STARTED, …")
+@click.option("--name", "task_name", help="Exact task name.")
+@click.option("--queue", help="Queue or routing key.")
+@click.option("--worker", help="Worker node name.")
+@click.option("--search", help="Text in id, name, args, kwargs, result or exception.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.pass_context
+def tasks(
+    ctx: click.Context,
+    /,
+    state: str | None,
+    task_name: str | None,
+    queue: str | None,
+    worker: str | None,
+    search: str | None,
+    limit: int,
+    as_json: bool,
+    **kwargs: Any,
+) -> None:
+    """List tasks from the journal, newest first."""
+    from desktop.core.monitor.journal import TaskQuery
+
+    query = TaskQuery(
+        state=state.upper() if state else None,
+        name=task_name,
+        queue=queue,
+        worker=worker,
+        text=search,
+    )
+    rows = _read_journal(ctx, kwargs, lambda journal: journal.page(query, 0, limit))
+    if as_json:
+        click.echo(json.dumps([_task_json(r) for r in rows], indent=2))
+        return
+    for row in rows:
+        runtime = f"{row['runtime']:.3f}s" if row["runtime"] is not None else "-"
+        click.echo(
+            f"{row['id']}  {row['state']:<8} {row['name'] or '?':<32} "
+            f"{row['worker'] or '-':<24} {runtime}"
+        )
+
+
+def _task_json(row: TaskRecord) -> dict[str, Any]:
+    """Args, kwargs and result as JSON values where the journal's text is one (or a Python
+    literal, as Celery's events give them); the text itself where it is not."""
+    from desktop.core.base.task_record import queue_of
+    from desktop.core.monitor.journal import stored_value
+
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "state": row["state"],
+        "args": stored_value(row["args"]),
+        "kwargs": stored_value(row["kwargs"]),
+        "result": stored_value(row["result"]),
+        "exception": row["exception"],
+        "worker": row["worker"],
+        "queue": queue_of(row),
+        "priority": row["priority"],
+        "sent": row["sent"],
+        "received": row["received"],
+        "started": row["started"],
+        "finished": row["finished"],
+        "runtime": row["runtime"],
+        "retries": row["retries"],
+        "parent_id": row["parent_id"],
+        "root_id": row["root_id"],
+    }
