@@ -64,6 +64,11 @@ def window(
         yield shown
 
 
+def settle(qtbot: QtBot, panel: TasksPanel) -> None:
+    """Until the table's reads (off the GUI thread) are in it."""
+    qtbot.waitUntil(lambda: not panel.model.loading, timeout=10000)
+
+
 def _row_of(panel: TasksPanel, task_id: str) -> int | None:
     model = panel.model
     return next((r for r in range(model.rowCount()) if model.task_id(r) == task_id), None)
@@ -114,6 +119,7 @@ def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_o
 
     try:
         tasks.state_filter.setCurrentText("PENDING")
+        settle(qtbot, tasks)
         waiting = client.tasks["workers.tasks.add"].apply_async(args=[2, 3], queue=held[0])
         qtbot.waitUntil(lambda: _cell(tasks, waiting.id, "state") == "PENDING", timeout=10000)
         start_consuming(held[0])
@@ -122,6 +128,7 @@ def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_o
         assert tasks.model.total == 0 and tasks.count.text() == "0 tasks"
 
         tasks.state_filter.setCurrentText("STARTED")
+        settle(qtbot, tasks)
         sleeping = client.tasks["workers.tasks.sleep"].apply_async(args=[1.5], queue=held[1])
         qtbot.waitUntil(lambda: (journal.get(sleeping.id) or {}).get("state") == "PENDING")
         qtbot.wait(300)  # the batch that journaled it reached the table too
@@ -133,6 +140,7 @@ def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_o
         # ...and leaves it when it succeeds.
         qtbot.waitUntil(lambda: _row_of(tasks, sleeping.id) is None, timeout=10000)
         tasks.state_filter.setCurrentText(ALL)
+        settle(qtbot, tasks)
         assert _cell(tasks, sleeping.id, "state") == "SUCCESS"
     finally:
         for queue in held:
@@ -156,9 +164,11 @@ def test_the_detail_pane_follows_the_selection_across_filter_changes(
     )
     try:
         panel.set_journal(journal)
+        settle(qtbot, panel)
         panel.table.selectRow(_row_of(panel, "done-1"))  # type: ignore[arg-type]
         assert panel.current_id == "done-1" and "done-1" in panel.detail.toPlainText()
         panel.state_filter.setCurrentText("FAILURE")  # the selected task is filtered out
+        settle(qtbot, panel)
         assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == ["failed-1"]
         assert panel.current_id is None
         assert "done-1" not in panel.detail.toPlainText()
@@ -166,6 +176,7 @@ def test_the_detail_pane_follows_the_selection_across_filter_changes(
         panel.table.selectRow(0)
         assert panel.current_id == "failed-1"
         panel.state_filter.setCurrentText(ALL)  # still listed: still selected, still shown
+        settle(qtbot, panel)
         selected = panel.table.selectionModel().selectedRows()
         assert [panel.model.task_id(i.row()) for i in selected] == ["failed-1"]
         assert panel.current_id == "failed-1" and "failed-1" in panel.detail.toPlainText()
