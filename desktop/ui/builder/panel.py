@@ -8,6 +8,7 @@ the result backend polled as well, so a worker started without -E still shows it
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from desktop.core.canvas import recall as canvas_recall
 from desktop.core.canvas.checks import ERROR, Problem
 from desktop.core.canvas.edit import EditError, Position
 from desktop.core.canvas.model import Canvas, Node, TaskNode
+from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.state import StateDiff, TaskRow
 from desktop.core.opening import ConnectionFacts
 from desktop.ui.builder.canvas_model import CanvasModel, label, node_mime
@@ -53,6 +55,7 @@ from desktop.ui.builder.drafts import DraftKeeper, DraftNote, ask_unsaved
 from desktop.ui.builder.node_editor import EditorContext, NodeEditor
 from desktop.ui.builder.palette import NameRole, PaletteModel
 from desktop.ui.builder.task_chooser import TaskChooser
+from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.session.session import Session
 
@@ -66,6 +69,7 @@ class BuilderPanel(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self._jobs = Jobs(self)
         self.config: EffectiveConfig | None = None
         self.registered: dict[str, list[str]] = {}
         self.consumed: frozenset[str] | None = None
@@ -850,31 +854,56 @@ class BuilderPanel(QWidget):
         self.say(f"Opened '{drawn.name}'; edit it, then Send.", error=False)
 
     # -- from the tasks screen ----------------------------------------------------------------
-    def open_from_journal(self, task_id: str, whole_workflow: bool) -> bool:
+    def open_from_journal(
+        self, task_id: str, whole_workflow: bool, opened: Callable[[], None] | None = None
+    ) -> None:
         """A past task, or its whole workflow, back onto the canvas (undo brings back the one
-        that was there)."""
+        that was there). The journal is read off the GUI thread; `opened` runs once it is on
+        the canvas."""
+        self._jobs.run(
+            "open-from-journal", self._open_from_journal(task_id, whole_workflow, opened)
+        )
+
+    async def _open_from_journal(
+        self, task_id: str, whole_workflow: bool, opened: Callable[[], None] | None
+    ) -> None:
         journal = self.session.journal
-        row = journal.get(task_id) if journal else None
+        row, rows = (
+            await Jobs.blocking(_journal_task, journal, task_id, whole_workflow)
+            if journal
+            else (None, [])
+        )
         if not self.confirm_leave("opening another canvas"):
-            return False
+            return
         if journal is None or row is None:
             self.say(f"Task {task_id} is not in the journal.")
-            return False
+            return
         try:
             if whole_workflow:
-                node = canvas_recall.workflow(journal.workflow(row.get("root_id") or task_id))
+                node = canvas_recall.workflow(rows)
                 title = f"workflow of {task_id[:8]}"
             else:
                 node = canvas_recall.task_node(row)
                 title = f"again: {node.task.rsplit('.', 1)[-1]}"
         except control.ControlError as exc:
             self.say(f"Cannot open it in the builder: {exc}")
-            return False
+            return
         self.model.load(Canvas(title, node))
         self.view.zoom_to_fit()
         self.view.select(())
         self.say(f"Opened {title} from the tasks screen; edit it, then Send.", error=False)
-        return True
+        if opened is not None:
+            opened()
+
+
+def _journal_task(
+    journal: JournalReader, task_id: str, whole_workflow: bool
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A task's row and, for its workflow, every task sharing its root: one trip to the pool."""
+    row = journal.get(task_id)
+    if row is None or not whole_workflow:
+        return row, []
+    return row, journal.workflow(row.get("root_id") or task_id)
 
 
 def _detail(row: TaskRow) -> str:

@@ -96,6 +96,14 @@ def display(row: dict[str, Any], key: str) -> str:
 
 
 LIVE_ORDERS = ("sent", "received", "updated")
+_ROLES = frozenset(
+    {
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.ForegroundRole,
+        Qt.ItemDataRole.ToolTipRole,
+        Qt.ItemDataRole.UserRole,
+    }
+)
 
 
 class TasksModel(QAbstractTableModel):
@@ -368,7 +376,9 @@ class TasksModel(QAbstractTableModel):
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        # A view asks a dozen roles per cell on each paint (font, alignment, size hint...):
+        # those this model has nothing for leave first, or painting 40 rows costs 30 ms.
+        if role not in _ROLES or not index.isValid():
             return None
         row = self._rows[index.row()]
         key = COLUMNS[index.column()][0]
