@@ -16,17 +16,21 @@ import argparse
 import json
 import os
 import random
+import sqlite3
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CELERY_DESK_SECRETS"] = "file"
+
+from desktop.core.monitor.state import EventRecord, TaskRow  # noqa: E402
 
 NAMES = [f"workers.tasks.{n}" for n in ("add", "mul", "fail", "sleep", "fetch", "resize")] + [
     f"shop.orders.{n}" for n in ("charge", "refund", "ship", "notify", "invoice", "audit")
@@ -39,8 +43,6 @@ BATCH = 5000
 
 
 def _rows(start: int, count: int, base: float, rng: random.Random) -> tuple[list, list]:  # type: ignore[type-arg]
-    from desktop.core.monitor.state import EventRecord, TaskRow
-
     rows, events = [], []
     roots: list[str] = []
     for i in range(start, start + count):
@@ -101,19 +103,42 @@ def _rows(start: int, count: int, base: float, rng: random.Random) -> tuple[list
 
 
 def build(path: Path, tasks: int) -> float:
-    """The journal at `path` holding at least `tasks` tasks (what it holds is kept)."""
-    from desktop.core.monitor.journal import Journal
+    """The journal at `path` holding at least `tasks` tasks (what it holds is kept). A new one
+    is filled in bulk with its indexes made after (through the recorder's batches, each row
+    updating a dozen indexes, a million tasks take most of an hour); a smaller one is topped
+    up through `Journal.write`."""
+    from dataclasses import astuple
 
-    journal = Journal(path)
-    have = journal.count()
+    from desktop.core.monitor.journal import Journal
+    from desktop.core.monitor.journal_schema import SCHEMA
+
     started = time.perf_counter()
-    rng = random.Random(have)
+    rng = random.Random(tasks)
     base = time.time() - tasks * 0.05
-    for start in range(have, tasks, BATCH):
+    if not path.exists():
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        tables = [s for s in SCHEMA.split(";") if "CREATE TABLE" in s]
+        db.executescript(";".join(tables) + ";")
+        columns = [f.name for f in fields(TaskRow)]
+        insert_task = (
+            f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        )
+        db.execute("BEGIN")
+        for start in range(0, tasks, BATCH):
+            rows, events = _rows(start, min(BATCH, tasks - start), base, rng)
+            db.executemany(insert_task, [astuple(r) for r in rows])
+            db.executemany("INSERT INTO events VALUES (?, ?, ?, ?)", [astuple(e) for e in events])
+            if (start // BATCH) % 20 == 0:
+                print(f"  built {start + len(rows):,} of {tasks:,}", file=sys.stderr)
+        db.execute("COMMIT")
+        db.close()
+        print("  indexing", file=sys.stderr)
+    journal = Journal(path)  # makes the indexes a new file lacks, in WAL from here on
+    for start in range(journal.count(), tasks, BATCH):
         rows, events = _rows(start, min(BATCH, tasks - start), base, rng)
         journal.write(rows, events)
-        if (start // BATCH) % 20 == 0:
-            print(f"  built {start + len(rows):,} of {tasks:,}", file=sys.stderr)
     journal.close()
     return time.perf_counter() - started
 

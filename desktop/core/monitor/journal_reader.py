@@ -82,11 +82,15 @@ def _keyset_parts(
     """
     column, desc = query.order_by, query.descending
     less, way = ("<", "DESC") if desc else (">", "ASC")
+    if column == "id" and after is None:
+        return [("1", [], f"id {way}")]
     valued: tuple[str, list[Any], str] = (f"{column} IS NOT NULL", [], f"{column} {way}, id {way}")
     empty: tuple[str, list[Any], str] = (f"{column} IS NULL", [], f"id {way}")
     if after is None:
         return [valued, empty] if desc else [empty, valued]
     value, last_id = after
+    if column == "id":  # unique: the id alone is the key
+        return [(f"id {less} ?", [last_id], f"id {way}")]
     if value is None:  # inside the NULL rows: desc, they come last; asc, the valued ones follow
         rest = (f"{column} IS NULL AND id {less} ?", [last_id], f"id {way}")
         return [rest] if desc else [rest, valued]
