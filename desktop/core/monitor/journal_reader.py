@@ -70,24 +70,19 @@ def _json_holds(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def _keyset_parts(
-    query: TaskQuery, after: tuple[Any, str] | None
-) -> list[tuple[str, list[Any], str]]:
-    """The page as up to two index-friendly reads, in order: (condition, parameters, ORDER BY).
+def _keyset_parts(query: TaskQuery, after: tuple[Any, str]) -> list[tuple[str, list[Any], str]]:
+    """The page after a row as up to two index-friendly reads, in order: (condition,
+    parameters, ORDER BY).
 
     SQLite puts NULLs first ascending and last descending; one read for the rows with a value
     and one for those without keeps each a plain range of an index (column, id): an `OR ...
     IS NULL` in one query made SQLite sort every row. `after` is the (sort value, id) of the
-    last row already read; None reads from the start.
+    last row already read.
     """
     column, desc = query.order_by, query.descending
     less, way = ("<", "DESC") if desc else (">", "ASC")
-    if column == "id" and after is None:
-        return [("1", [], f"id {way}")]
     valued: tuple[str, list[Any], str] = (f"{column} IS NOT NULL", [], f"{column} {way}, id {way}")
     empty: tuple[str, list[Any], str] = (f"{column} IS NULL", [], f"id {way}")
-    if after is None:
-        return [valued, empty] if desc else [empty, valued]
     value, last_id = after
     if column == "id":  # unique: the id alone is the key
         return [(f"id {less} ?", [last_id], f"id {way}")]
@@ -139,9 +134,9 @@ class JournalReader:
         query = query or TaskQuery()
         if query.order_by not in SORTABLE:
             raise ValueError(f"cannot sort by '{query.order_by}'")
-        clauses, params = query.clauses()
-        if offset and after is None:
+        if after is None:  # one query: SQLite orders the NULLs itself, from the sort's index
             return self._page_by_offset(query, offset, limit)
+        clauses, params = query.clauses()
         rows: list[dict[str, Any]] = []
         for condition, values, order in _keyset_parts(query, after):
             where = " AND ".join([*clauses, condition])
