@@ -113,6 +113,12 @@ class JournalReader:
         with self._lock:
             self._db.close()
 
+    def interrupt(self) -> None:
+        """Stop the statement running on this connection now (from any thread): a superseded
+        search stops scanning instead of holding the connection for seconds. The interrupted
+        call raises sqlite3.OperationalError ("interrupted")."""
+        self._db.interrupt()
+
     # -- pages of tasks ---------------------------------------------------------------------
     def count(self, query: TaskQuery | None = None) -> int:
         where, params = (query or TaskQuery()).where()

@@ -15,12 +15,14 @@ the rows it read, so none is lost between the read and the reset.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
@@ -35,6 +37,7 @@ from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.theme import TASK_STATE_COLOURS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Index = QModelIndex | QPersistentModelIndex
 PAGE_SIZE = 500
@@ -174,8 +177,26 @@ class TasksModel(QAbstractTableModel):
         self._held = []
         self.jobs.run("load", self._load(self.query))
 
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the job pool; once more if a superseded reload interrupted it (the
+        connection is shared: `_load` interrupts its own scan when a newer one replaces it)."""
+        try:
+            return await Jobs.blocking(fn, *args)
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            return await Jobs.blocking(fn, *args)
+
     async def _load(self, query: TaskQuery) -> None:
         reader = await self.reader()
+        try:
+            await self._load_from(reader, query)
+        except asyncio.CancelledError:
+            if reader is not None:  # superseded: stop its scan (a search counting 1M rows)
+                reader.interrupt()
+            raise
+
+    async def _load_from(self, reader: JournalReader | None, query: TaskQuery) -> None:
         rows = await Jobs.blocking(reader.page, query, 0, PAGE_SIZE) if reader else []
         held, self._held = self._held or [], None
         self.beginResetModel()
@@ -232,7 +253,7 @@ class TasksModel(QAbstractTableModel):
         reader = await self.reader()
         if reader is None:
             return
-        page = await Jobs.blocking(functools.partial(reader.page, after=after), query, 0, PAGE_SIZE)
+        page = await self.read(functools.partial(reader.page, after=after), query, 0, PAGE_SIZE)
         self._more = len(page) == PAGE_SIZE
         if page:
             self._after = query.key(page[-1])

@@ -215,7 +215,7 @@ class TasksPanel(QWidget):
         reader = await self.model.reader()
         if reader is None:
             return
-        found = await Jobs.blocking(reader.choices)
+        found = await self.model.read(reader.choices)
         self._learn_choices(
             [{column: value} for column, values in found.items() for value in values]
         )
@@ -321,7 +321,7 @@ class TasksPanel(QWidget):
             if not shown:
                 self._show_row(None)
             return
-        row, kids, timeline = await Jobs.blocking(_details, reader, task_id)
+        row, kids, timeline = await self.model.read(_details, reader, task_id)
         self._show_row(row, kids, timeline)
 
     def _show_row(
@@ -439,7 +439,7 @@ class TasksPanel(QWidget):
     async def _send_again_read(self, task_id: str) -> None:
         """The task as the journal holds it now (read off the GUI thread), sent again."""
         reader = await self.model.reader()
-        row = await Jobs.blocking(reader.get, task_id) if reader else None
+        row = await self.model.read(reader.get, task_id) if reader else None
         if row is None:
             return
         self.action_status.setText(f"Sending {row['name']} again…")
