@@ -192,7 +192,9 @@ class TasksModel(QAbstractTableModel):
         try:
             await self._load_from(reader, query)
         except asyncio.CancelledError:
-            if reader is not None:  # superseded: stop its scan (a search counting 1M rows)
+            # Superseded: stop its scan (a search counting 1M rows); never on the recorder's
+            # own connection (the fallback), whose statement may be a batch being written.
+            if reader is not None and not isinstance(reader, Journal):
                 reader.interrupt()
             raise
 
