@@ -79,12 +79,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from PySide6.QtWidgets import QApplication
-
     from desktop.core.monitor.journal import Journal, TaskQuery
-    from desktop.ui.tasks.model import TasksModel
+    from desktop.core.monitor.journal_reader import JournalReader
 
-    app = QApplication(sys.argv)
     path = Path(tempfile.mkdtemp(prefix="cd-journal-")) / "journal.sqlite3"
     journal = Journal(path)
     fill_s = fill(journal, args.tasks)
@@ -92,10 +89,13 @@ def main() -> int:
     page_ms, page_max = timed(lambda: journal.page(query, 0, 500))
     count_ms, _count_max = timed(lambda: journal.count(query))
     text_ms, _text_max = timed(lambda: journal.page(TaskQuery(text="(4242, "), 0, 500), runs=3)
-    model = TasksModel(journal)
-    open_ms, _open_max = timed(lambda: model.set_query(query))
-    unfiltered_ms, _unfiltered_max = timed(lambda: model.set_query(TaskQuery()))
-    del app
+    # What the tasks table's reload job reads (off the GUI thread, on a read-only connection).
+    reader = JournalReader(path)
+    open_ms, _open_max = timed(lambda: (reader.page(query, 0, 500), reader.count(query)))
+    unfiltered_ms, _unfiltered_max = timed(
+        lambda: (reader.page(TaskQuery(), 0, 500), reader.count(TaskQuery()))
+    )
+    reader.close()
     size_mb = path.stat().st_size / 1e6
     figures = {
         "tasks": args.tasks,
@@ -114,8 +114,8 @@ def main() -> int:
         "(target 100 ms)"
     )
     print(f"count for the same filter:           {count_ms:.1f} ms median")
-    print(f"tasks table open, filtered:          {open_ms:.1f} ms median (page + count + reset)")
-    print(f"tasks table open, unfiltered:        {unfiltered_ms:.1f} ms median")
+    print(f"tasks table reload, filtered:        {open_ms:.1f} ms median (page + count, off GUI)")
+    print(f"tasks table reload, unfiltered:      {unfiltered_ms:.1f} ms median")
     print(f"free-text search (LIKE, full scan):  {text_ms:.1f} ms median")
     if args.json:
         print(json.dumps(figures))

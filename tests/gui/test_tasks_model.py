@@ -33,6 +33,11 @@ def live(journal: Journal, **lists: list[TaskRow]) -> StateDiff:
     return diff
 
 
+def settle(qtbot: QtBot, model: TasksModel) -> None:
+    """Until the model's reads (off the GUI thread) are in the table."""
+    qtbot.waitUntil(lambda: not model.loading, timeout=10000)
+
+
 @pytest.fixture
 def journal(tmp_path: Path) -> Journal:
     j = Journal(tmp_path / "j.sqlite3")
@@ -43,28 +48,36 @@ def journal(tmp_path: Path) -> Journal:
 
 def test_pages_load_on_demand(qtbot: QtBot, journal: Journal) -> None:
     model = TasksModel(journal)
+    settle(qtbot, model)
     assert model.total == 1500
     assert model.rowCount() == PAGE_SIZE
     assert model.canFetchMore()
     model.fetchMore()
+    settle(qtbot, model)
     assert model.rowCount() == 2 * PAGE_SIZE
     assert model.data(model.index(0, 0)) == "task-001499"  # newest first
 
 
 def test_filters_and_sorting_run_in_sql(qtbot: QtBot, journal: Journal) -> None:
     model = TasksModel(journal)
+    settle(qtbot, model)
     model.set_query(TaskQuery(state="FAILURE"))
+    settle(qtbot, model)
     assert model.total == 150 and model.rowCount() == 150
     assert {model.data(model.index(r, 2)) for r in range(model.rowCount())} == {"FAILURE"}
     model.set_query(TaskQuery(text="(42, 1)"))
+    settle(qtbot, model)
     assert model.total == 1 and model.data(model.index(0, 0)) == "task-000042"
     model.set_query(TaskQuery())
+    settle(qtbot, model)
     model.sort(0, Qt.SortOrder.AscendingOrder)
+    settle(qtbot, model)
     assert model.data(model.index(0, 0)) == "task-000000"
 
 
 def test_a_diff_is_one_insert_and_one_change(qtbot: QtBot, journal: Journal) -> None:
     model = TasksModel(journal)
+    settle(qtbot, model)
     inserts: list[tuple[int, int]] = []
     changes: list[tuple[int, int]] = []
     model.rowsInserted.connect(lambda _p, first, last: inserts.append((first, last)))
@@ -85,7 +98,9 @@ def test_live_rows_respect_the_filter_and_finished_states_stay(
     qtbot: QtBot, journal: Journal
 ) -> None:
     model = TasksModel(journal)
+    settle(qtbot, model)
     model.set_query(TaskQuery(state="FAILURE"))
+    settle(qtbot, model)
     before = model.total
     model.apply_diff(live(journal, tasks_added=[row(3000, "SUCCESS"), row(3001, "FAILURE")]))
     assert model.total == before + 1
@@ -99,6 +114,7 @@ def test_a_large_journal_is_read_one_page_at_a_time(qtbot: QtBot, tmp_path: Path
     journal = Journal(tmp_path / "big.sqlite3")
     journal.write([row(i) for i in range(20_000)], [])
     model = TasksModel(journal)
+    settle(qtbot, model)
     assert model.rowCount() == PAGE_SIZE
     journal.close()
 
@@ -106,6 +122,7 @@ def test_a_large_journal_is_read_one_page_at_a_time(qtbot: QtBot, tmp_path: Path
 def test_state_diff_from_real_event_shapes_reaches_the_model(qtbot: QtBot, tmp_path: Path) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
     model = TasksModel(journal)
+    settle(qtbot, model)
     state = ClusterState()
     now = time.time()
     diff = state.apply(
@@ -143,33 +160,40 @@ def test_other_sort_orders_hold_new_rows_back_and_paging_stays_whole(
     journal = Journal(tmp_path / "j.sqlite3")
     journal.write([row(i) for i in range(600)], [])
     model = TasksModel(journal)
+    settle(qtbot, model)
     model.sort(9, Qt.SortOrder.AscendingOrder)  # sent, oldest first
+    settle(qtbot, model)
     pending: list[int] = []
     model.pending_changed.connect(pending.append)
     model.apply_diff(live(journal, tasks_added=[row(1000 + i) for i in range(10)]))
     assert pending == [10] and model.rowCount() == PAGE_SIZE
     while model.canFetchMore():
         model.fetchMore()
+        settle(qtbot, model)
     ids = [model.task_id(r) for r in range(model.rowCount())]
     # Oldest first, the new ones are last, where SQL puts them: nothing skipped, nothing doubled.
     assert ids == [f"task-{i:06d}" for i in [*range(600), *range(1000, 1010)]]
     model.reload()
+    settle(qtbot, model)
     assert pending[-1] == 0 and model.total == 610
     journal.close()
 
 
 def test_a_changed_task_that_is_not_loaded_is_not_inserted(qtbot: QtBot, journal: Journal) -> None:
     model = TasksModel(journal)
+    settle(qtbot, model)
     model.apply_diff(live(journal, tasks_changed=[row(3, "RETRY")]))  # beyond the loaded page
     assert model.total == 1500 and model.rowCount() == PAGE_SIZE
 
 
 def test_positions_stay_right_across_inserts_and_pages(qtbot: QtBot, journal: Journal) -> None:
     model = TasksModel(journal)
+    settle(qtbot, model)
     for round_ in range(3):  # three batches of new rows at the top
         fresh = [row(5000 + 10 * round_ + i, "STARTED") for i in range(10)]
         model.apply_diff(live(journal, tasks_added=fresh))
     model.fetchMore()
+    settle(qtbot, model)
     changes: list[tuple[int, int]] = []
     model.dataChanged.connect(lambda a, b: changes.append((a.row(), b.row())))
     for task_id in ("task-005000", "task-001499", "task-001000"):
@@ -217,7 +241,9 @@ def test_the_filter_is_one_rule_for_sql_and_for_live_rows(tmp_path: Path) -> Non
 
 def test_live_rows_leave_and_join_as_the_filter_says(qtbot: QtBot, journal: Journal) -> None:
     model = TasksModel(journal)
+    settle(qtbot, model)
     model.set_query(TaskQuery(state="STARTED"))
+    settle(qtbot, model)
     assert model.total == 0
     removed: list[tuple[int, int]] = []
     model.rowsRemoved.connect(lambda _p, first, last: removed.append((first, last)))
@@ -246,6 +272,7 @@ def test_live_rows_leave_and_join_as_the_filter_says(qtbot: QtBot, journal: Jour
     assert shown() == ["task-003500"]
     assert model.total == journal.count(model.query) == 1
     model.reload()
+    settle(qtbot, model)
     assert shown() == ["task-003500"]
 
 
@@ -254,6 +281,7 @@ def test_a_live_row_carries_the_queue_and_priority_the_panel_recorded(
 ) -> None:
     journal = Journal(tmp_path / "j.sqlite3")
     model = TasksModel(journal)
+    settle(qtbot, model)
     journal.record_submitted("sent-by-panel", "x.add", queue="urgent", priority=7)
     model.apply_diff(live(journal, tasks_added=[task_row("sent-by-panel", state="STARTED")]))
     columns = [key for key, _title in COLUMNS]

@@ -3,6 +3,8 @@ what the journal knows and follow the filter; the detail pane follows the select
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,8 @@ from pytestqt.qtbot import QtBot
 import workers.tasks  # noqa: F401  (registers the shared tasks on the client app)
 from desktop.core.canvas.model import Canvas, TaskNode
 from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_reader import JournalReader
+from desktop.core.monitor.state import ClusterState
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Profile, QueueSpec
 from desktop.ui.session.session import Session
@@ -62,6 +66,11 @@ def window(
     with window_on(qtbot, profile) as shown:
         shown.tabs.setCurrentWidget(shown.tasks)
         yield shown
+
+
+def settle(qtbot: QtBot, panel: TasksPanel) -> None:
+    """Until the table's reads (off the GUI thread) are in it."""
+    qtbot.waitUntil(lambda: not panel.model.loading, timeout=10000)
 
 
 def _row_of(panel: TasksPanel, task_id: str) -> int | None:
@@ -114,6 +123,7 @@ def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_o
 
     try:
         tasks.state_filter.setCurrentText("PENDING")
+        settle(qtbot, tasks)
         waiting = client.tasks["workers.tasks.add"].apply_async(args=[2, 3], queue=held[0])
         qtbot.waitUntil(lambda: _cell(tasks, waiting.id, "state") == "PENDING", timeout=10000)
         start_consuming(held[0])
@@ -122,6 +132,7 @@ def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_o
         assert tasks.model.total == 0 and tasks.count.text() == "0 tasks"
 
         tasks.state_filter.setCurrentText("STARTED")
+        settle(qtbot, tasks)
         sleeping = client.tasks["workers.tasks.sleep"].apply_async(args=[1.5], queue=held[1])
         qtbot.waitUntil(lambda: (journal.get(sleeping.id) or {}).get("state") == "PENDING")
         qtbot.wait(300)  # the batch that journaled it reached the table too
@@ -133,6 +144,7 @@ def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_o
         # ...and leaves it when it succeeds.
         qtbot.waitUntil(lambda: _row_of(tasks, sleeping.id) is None, timeout=10000)
         tasks.state_filter.setCurrentText(ALL)
+        settle(qtbot, tasks)
         assert _cell(tasks, sleeping.id, "state") == "SUCCESS"
     finally:
         for queue in held:
@@ -156,9 +168,11 @@ def test_the_detail_pane_follows_the_selection_across_filter_changes(
     )
     try:
         panel.set_journal(journal)
+        settle(qtbot, panel)
         panel.table.selectRow(_row_of(panel, "done-1"))  # type: ignore[arg-type]
         assert panel.current_id == "done-1" and "done-1" in panel.detail.toPlainText()
         panel.state_filter.setCurrentText("FAILURE")  # the selected task is filtered out
+        settle(qtbot, panel)
         assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == ["failed-1"]
         assert panel.current_id is None
         assert "done-1" not in panel.detail.toPlainText()
@@ -166,9 +180,109 @@ def test_the_detail_pane_follows_the_selection_across_filter_changes(
         panel.table.selectRow(0)
         assert panel.current_id == "failed-1"
         panel.state_filter.setCurrentText(ALL)  # still listed: still selected, still shown
+        settle(qtbot, panel)
         selected = panel.table.selectionModel().selectedRows()
         assert [panel.model.task_id(i.row()) for i in selected] == ["failed-1"]
         assert panel.current_id == "failed-1" and "failed-1" in panel.detail.toPlainText()
+    finally:
+        shut_down(qtbot, session)
+        journal.close()
+
+
+def _event(kind: str, task_id: str, at: float, **fields: Any) -> dict[str, Any]:
+    """An event as a worker publishes it (the shapes test_tasks_model feeds ClusterState)."""
+    return {"type": kind, "uuid": task_id, "hostname": "w@h", "timestamp": at, **fields}
+
+
+def test_a_task_that_fails_in_a_later_batch_joins_the_failure_filter_live(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """Received in one batch (not a FAILURE: not listed), failed in the next: the changed row
+    is tested against the filter again and joins the table, without a reload."""
+    session = Session(Services.open())
+    panel = TasksPanel(session)
+    qtbot.addWidget(panel)
+    journal = Journal(tmp_path / "j.sqlite3")
+    state = ClusterState()
+    now = time.time()
+    try:
+        panel.set_journal(journal)
+        panel.state_filter.setCurrentText("FAILURE")
+        settle(qtbot, panel)
+        resets: list[bool] = []
+        panel.model.modelReset.connect(lambda: resets.append(True))
+
+        def batch(*events: dict[str, Any]) -> None:
+            diff = state.apply(list(events))
+            journal.write_diff(diff)
+            session.diff_ready.emit(diff)  # as the Monitor hands a batch to the window
+
+        batch(
+            _event("task-received", "doomed", now, name="x.fail", args="(1,)", kwargs="{}"),
+            _event("task-received", "fine", now + 0.1, name="x.add", args="(2,)", kwargs="{}"),
+        )
+        assert panel.model.rowCount() == 0
+        batch(_event("task-started", "doomed", now + 1), _event("task-started", "fine", now + 1))
+        assert panel.model.rowCount() == 0
+        batch(
+            _event("task-failed", "doomed", now + 2, exception="ValueError('no')"),
+            _event("task-succeeded", "fine", now + 2, result="3", runtime=0.1),
+        )
+        assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == ["doomed"]
+        assert _cell(panel, "doomed", "state") == "FAILURE"
+        assert panel.count.text() == "1 tasks" and not resets
+        # What a reload reads back is what the live rows showed.
+        panel.model.reload()
+        settle(qtbot, panel)
+        assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == ["doomed"]
+    finally:
+        shut_down(qtbot, session)
+        journal.close()
+
+
+def test_journal_reads_leave_the_gui_thread_and_filter_choices_grow_from_live_rows(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table, the details and the choices are read on the job pool through a read-only
+    connection; the choices are read once, then learned from each batch (no DISTINCT scan
+    every few seconds)."""
+    threads: list[tuple[str, str, bool]] = []
+    for method in ("page", "count", "get", "timeline", "children", "distinct"):
+        original = getattr(JournalReader, method)
+
+        def recorded(self: JournalReader, *args: Any, _o: Any = original, _m: str = method) -> Any:
+            threads.append((_m, threading.current_thread().name, isinstance(self, Journal)))
+            return _o(self, *args)
+
+        monkeypatch.setattr(JournalReader, method, recorded)
+    session = Session(Services.open())
+    panel = TasksPanel(session)
+    qtbot.addWidget(panel)
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.write([task_row("old-1", name="x.add", worker="w1@h", routing_key="q1")], [])
+    try:
+        panel.set_journal(journal)
+        settle(qtbot, panel)
+        choices = [panel.name_filter.itemText(i) for i in range(panel.name_filter.count())]
+        qtbot.waitUntil(lambda: panel.name_filter.count() == 2, timeout=5000)
+        panel.table.selectRow(0)
+        qtbot.waitUntil(lambda: any(m == "timeline" for m, _t, _w in threads), timeout=5000)
+        scans = sum(1 for m, _t, _w in threads if m == "distinct")
+        state = ClusterState()
+        diff = state.apply(
+            [_event("task-received", "new-1", time.time(), name="y.mul", routing_key="q2")]
+        )
+        journal.write_diff(diff)
+        session.diff_ready.emit(diff)
+        names = [panel.name_filter.itemText(i) for i in range(panel.name_filter.count())]
+        assert names == [ALL, "x.add", "y.mul"], choices
+        queues = [panel.queue_filter.itemText(i) for i in range(panel.queue_filter.count())]
+        assert queues == [ALL, "q1", "q2"]
+        qtbot.wait(300)
+        assert sum(1 for m, _t, _w in threads if m == "distinct") == scans  # none since
+        main = threading.main_thread().name
+        assert threads and all(thread != main for _m, thread, _w in threads), threads
+        assert not any(writer for _m, _t, writer in threads), "read through the writer's link"
     finally:
         shut_down(qtbot, session)
         journal.close()

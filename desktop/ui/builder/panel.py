@@ -51,6 +51,7 @@ from desktop.ui.builder.panel_palette import PanelPalette
 from desktop.ui.builder.panel_recall import PanelRecall
 from desktop.ui.builder.panel_sending import RESULT_POLL_MS, PanelSending
 from desktop.ui.builder.task_chooser import TaskChooser
+from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.session.session import Session
 
@@ -64,6 +65,7 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self._jobs = Jobs(self)
         self.config: EffectiveConfig | None = None
         self.registered: dict[str, list[str]] = {}
         self.consumed: frozenset[str] | None = None

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.ui.builder.canvas_model import CanvasModel
 from desktop.ui.builder.canvas_view import CanvasView
+from desktop.ui.common.jobs import Jobs
 from desktop.ui.session.session import Session
 
 
@@ -16,6 +17,7 @@ class PanelBase(QWidget):
 
     # set by BuilderPanel.__init__
     session: Session
+    _jobs: Jobs  # the panel's jobs (journal reads, off the GUI thread)
     config: EffectiveConfig | None
     model: CanvasModel
     view: CanvasView

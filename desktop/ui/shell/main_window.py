@@ -194,8 +194,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 0 if failing else 15_000)
 
     def _open_in_builder(self, task_id: str, whole_workflow: bool) -> None:
-        if self.builder.open_from_journal(task_id, whole_workflow):
-            self.tabs.setCurrentWidget(self.builder)
+        self.builder.open_from_journal(
+            task_id, whole_workflow, lambda: self.tabs.setCurrentWidget(self.builder)
+        )
 
     def _open_canvas_in_builder(self, canvas: Any) -> None:
         self.builder.open_canvas(canvas)

@@ -5,21 +5,40 @@ A million journaled tasks never sit in memory: rows come from SQL a page at a ti
 most one `beginInsertRows` at the top and one `dataChanged` over the changed range, plus a
 removal for each run of rows that stopped matching the filter and an insertion for each known
 task that started matching it.
+
+Every read runs off the GUI thread (`Jobs.blocking`) on the model's own read-only connection
+(`JournalReader`: in WAL it never waits for the recorder's write lock); a newer reload cancels
+an older one, and a page is read by keyset (after the sort key and id of the last row read),
+never by OFFSET. Diffs that arrive while a reload is reading are held and applied on top of
+the rows it read, so none is lost between the read and the reset.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
+import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 
 from desktop.core.base.task_record import TaskRecord
-from desktop.core.monitor.journal import Journal, TaskQuery
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_reader import JournalReader
+from desktop.core.monitor.journal_schema import INDEXED_SORTS
 from desktop.core.monitor.state import StateDiff
+from desktop.core.monitor.task_query import TaskQuery
+from desktop.core.settings.config_errors import ConfigFileError
+from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.theme import TASK_STATE_COLOURS
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 Index = QModelIndex | QPersistentModelIndex
 PAGE_SIZE = 500
@@ -44,6 +63,13 @@ COLUMNS: list[tuple[str, str]] = [
     ("root_id", "Root"),
 ]
 SORT_KEYS = {"result": "result", "queue": "queue"}
+# Columns with no index (long text): sorting them in SQL scans a million rows, so their header
+# sorts only the rows loaded so far, and says so.
+PAGE_SORTED = frozenset(
+    key for key, _title in COLUMNS if SORT_KEYS.get(key, key) not in INDEXED_SORTS
+)
+PAGE_SORT_MARK = " (loaded rows)"
+PAGE_SORT_TIP = "Sorts only the rows loaded so far: this column has no index to sort them all."
 STATE_COLOURS = TASK_STATE_COLOURS
 
 
@@ -74,52 +100,138 @@ def display(row: TaskRecord, key: str) -> str:
 
 
 LIVE_ORDERS = ("sent", "received", "updated")
+_ROLES = frozenset(
+    {
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.ForegroundRole,
+        Qt.ItemDataRole.ToolTipRole,
+        Qt.ItemDataRole.UserRole,
+    }
+)
 
 
 class TasksModel(QAbstractTableModel):
     # New tasks that arrived while the table is sorted by something else than time (newest
     # first): they cannot be placed without a reload, so the screen offers one.
     pending_changed = Signal(int)
+    # A reload or a page finished reading (the rows are in the table, the count is known).
+    loaded = Signal()
 
     def __init__(self, journal: Journal | None = None, parent: Any = None) -> None:
         super().__init__(parent)
         self.pending = 0
         self.journal = journal
         self.query = TaskQuery()
+        self.jobs = Jobs(self)
+        self._reader: JournalReader | None = None
         self._rows: list[TaskRecord] = []
         # id -> sequence number; row index = seq - _first_seq. Inserting k rows at the top
         # lowers _first_seq by k, so no other entry changes: O(k), not O(rows), per batch.
         self._seq: dict[str, int] = {}
         self._first_seq = 0
         self._total = 0
+        self._more = False  # the last page read was full: there may be more after it
+        self._after: tuple[Any, str] | None = None  # keyset of the last row read from SQL
+        self._held: list[StateDiff] | None = None  # diffs arriving while a reload reads
+        self._page_sort: tuple[str, bool] | None = None  # a column sorted in the loaded rows
         self.reload()
 
     # -- loading ---------------------------------------------------------------------------
     def set_journal(self, journal: Journal | None) -> None:
         self.journal = journal
+        old, self._reader = self._reader, None
+        if old is not None:  # waits for a read still using it, off the GUI thread
+            self.jobs.run(f"close-{id(old)}", Jobs.blocking(old.close))
         self.reload()
 
     def set_query(self, query: TaskQuery) -> None:
         self.query = query
         self.reload()
 
+    @property
+    def loading(self) -> bool:
+        """A reload or a page is being read."""
+        return self.jobs.running("load") or self.jobs.running("more")
+
+    async def reader(self) -> JournalReader | None:
+        """This model's read-only connection to the journal, opened off the GUI thread on
+        first use; the journal's own connection if the file cannot be opened read-only."""
+        journal = self.journal
+        if journal is None:
+            return None
+        if self._reader is None or self._reader.path != journal.path:
+            try:
+                reader: JournalReader = await Jobs.blocking(JournalReader, journal.path)
+            except (ConfigFileError, sqlite3.Error, OSError) as exc:
+                log.warning("the tasks table reads through the recorder's connection: %s", exc)
+                reader = journal
+            if self.journal is not journal:  # another journal meanwhile: not this one's
+                if reader is not journal:
+                    await Jobs.blocking(reader.close)
+                return None
+            self._reader = reader
+        return self._reader
+
     def reload(self) -> None:
+        """Read the first page (and then the count) again, off the GUI thread."""
+        self.jobs.cancel("more")
+        self._held = []
+        self.jobs.run("load", self._load(self.query))
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` on the job pool; once more if a superseded reload interrupted it (the
+        connection is shared: `_load` interrupts its own scan when a newer one replaces it)."""
+        try:
+            return await Jobs.blocking(fn, *args)
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            return await Jobs.blocking(fn, *args)
+
+    async def _load(self, query: TaskQuery) -> None:
+        reader = await self.reader()
+        try:
+            await self._load_from(reader, query)
+        except asyncio.CancelledError:
+            # Superseded: stop its scan (a search counting 1M rows); never on the recorder's
+            # own connection (the fallback), whose statement may be a batch being written.
+            if reader is not None and not isinstance(reader, Journal):
+                reader.interrupt()
+            raise
+
+    async def _load_from(self, reader: JournalReader | None, query: TaskQuery) -> None:
+        rows = await Jobs.blocking(reader.page, query, 0, PAGE_SIZE) if reader else []
+        held, self._held = self._held or [], None
         self.beginResetModel()
         self._rows = []
         self._seq = {}
         self._first_seq = 0
-        self._total = self.journal.count(self.query) if self.journal else 0
-        if self.journal:
-            self._append(self.journal.page(self.query, 0, PAGE_SIZE))
+        self._total = len(rows)
+        self._more = len(rows) == PAGE_SIZE
+        self._after = query.key(rows[-1]) if rows else None
+        self._append(rows)
+        if self._page_sort is not None:
+            self._rows.sort(key=self._page_sort_key, reverse=self._page_sort[1])
+            self._renumber()
         self.endResetModel()
         if self.pending:
             self.pending = 0
             self.pending_changed.emit(0)
+        for diff in held:
+            self.apply_diff(diff)
+        if reader is not None and self._more:
+            # A count reads every matching row (a search: a scan of the table): after the
+            # rows are shown, never before them.
+            total = await Jobs.blocking(reader.count, query)
+            self._total = max(total, len(self._rows))
+        self.loaded.emit()
 
     @property
     def live_order(self) -> bool:
         """Newest first by a time column: new tasks belong at the top, where they go live."""
-        return self.query.descending and self.query.order_by in LIVE_ORDERS
+        return (
+            self._page_sort is None and self.query.descending and self.query.order_by in LIVE_ORDERS
+        )
 
     def _append(self, rows: list[TaskRecord]) -> None:
         for row in rows:
@@ -127,20 +239,37 @@ class TasksModel(QAbstractTableModel):
             self._rows.append(row)
 
     def canFetchMore(self, parent: Index = QModelIndex()) -> bool:  # noqa: B008
-        return not parent.isValid() and len(self._rows) < self._total
+        return (
+            not parent.isValid()
+            and self._more
+            and self._page_sort is None
+            and self._held is None
+            and not self.jobs.running("more")
+        )
 
     def fetchMore(self, parent: Index = QModelIndex()) -> None:  # noqa: B008
-        if parent.isValid() or self.journal is None:
+        if parent.isValid() or self.journal is None or not self.canFetchMore():
             return
-        page = self.journal.page(self.query, len(self._rows), PAGE_SIZE)
-        page = [r for r in page if r["id"] not in self._seq]
-        if not page:
+        self.jobs.run("more", self._fetch_more(self.query, self._after))
+
+    async def _fetch_more(self, query: TaskQuery, after: tuple[Any, str] | None) -> None:
+        reader = await self.reader()
+        if reader is None:
+            return
+        page = await self.read(functools.partial(reader.page, after=after), query, 0, PAGE_SIZE)
+        self._more = len(page) == PAGE_SIZE
+        if page:
+            self._after = query.key(page[-1])
+        page = [r for r in page if r["id"] not in self._seq]  # a live row already placed
+        if page:
+            start = len(self._rows)
+            self.beginInsertRows(QModelIndex(), start, start + len(page) - 1)
+            self._append(page)
+            self._total = max(self._total, len(self._rows))
+            self.endInsertRows()
+        if not self._more:
             self._total = len(self._rows)
-            return
-        start = len(self._rows)
-        self.beginInsertRows(QModelIndex(), start, start + len(page) - 1)
-        self._append(page)
-        self.endInsertRows()
+        self.loaded.emit()
 
     @property
     def total(self) -> int:
@@ -149,8 +278,13 @@ class TasksModel(QAbstractTableModel):
     # -- live updates ----------------------------------------------------------------------
     def apply_diff(self, diff: StateDiff) -> None:
         """Each task as the journal holds it after the batch (`diff.journaled`), so a live row
-        carries what a page read from SQL carries. The query's own rule decides membership: a
-        loaded row that stops matching leaves, a task that starts matching joins."""
+        carries what a page read from SQL carries. The query's own rule decides membership,
+        tested again on every changed row: a loaded row that stops matching leaves, a task
+        that starts matching joins (one received in an earlier batch that fails now joins a
+        FAILURE filter). While a reload reads, the diff waits for its rows."""
+        if self._held is not None:
+            self._held.append(diff)
+            return
         changed: list[int] = []
         leaving: list[int] = []
         fresh: list[TaskRecord] = []  # new tasks: newest first, at the top
@@ -234,7 +368,7 @@ class TasksModel(QAbstractTableModel):
         for row in rows:
             wanted = key(row)
             at = next((i for i, r in enumerate(self._rows) if key(r) < wanted), len(self._rows))
-            if at == len(self._rows) and self.canFetchMore():
+            if at == len(self._rows) and self._more:
                 continue
             self.beginInsertRows(QModelIndex(), at, at)
             self._rows.insert(at, row)
@@ -256,12 +390,19 @@ class TasksModel(QAbstractTableModel):
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
     ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section][1]
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        key, title = COLUMNS[section]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return title + PAGE_SORT_MARK if key in PAGE_SORTED else title
+        if role == Qt.ItemDataRole.ToolTipRole and key in PAGE_SORTED:
+            return PAGE_SORT_TIP
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        # A view asks a dozen roles per cell on each paint (font, alignment, size hint...):
+        # those this model has nothing for leave first, or painting 40 rows costs 30 ms.
+        if role not in _ROLES or not index.isValid():
             return None
         row = self._rows[index.row()]
         key = COLUMNS[index.column()][0]
@@ -279,14 +420,30 @@ class TasksModel(QAbstractTableModel):
         return None
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """By an indexed column: in SQL, from the first page. By one without an index: the
+        loaded rows only (PAGE_SORTED), with no more pages read under that order."""
         key = COLUMNS[column][0]
-        self.set_query(
-            replace(
-                self.query,
-                order_by=SORT_KEYS.get(key, key),
-                descending=order == Qt.SortOrder.DescendingOrder,
-            )
-        )
+        descending = order == Qt.SortOrder.DescendingOrder
+        if key in PAGE_SORTED:
+            self._page_sort = (SORT_KEYS.get(key, key), descending)
+            self.layoutAboutToBeChanged.emit()
+            self._rows.sort(key=self._page_sort_key, reverse=descending)
+            self._renumber()
+            self.layoutChanged.emit()
+            return
+        self._page_sort = None
+        self.set_query(replace(self.query, order_by=SORT_KEYS.get(key, key), descending=descending))
+
+    def _page_sort_key(self, row: TaskRecord) -> tuple[bool, str]:
+        """As SQLite orders text: NULL lowest."""
+        assert self._page_sort is not None
+        value = row.get(self._page_sort[0])
+        return value is not None, "" if value is None else str(value)
+
+    def row(self, task_id: str) -> TaskRecord | None:
+        """The loaded row of this task, if the table holds it."""
+        position = self.position(task_id)
+        return self._rows[position] if position is not None else None
 
     def task_id(self, row: int) -> str | None:
         return self._rows[row]["id"] if 0 <= row < len(self._rows) else None

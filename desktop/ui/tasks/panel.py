@@ -1,10 +1,18 @@
-"""Tasks: every task the journal knows, live, filtered in SQL, with details and actions."""
+"""Tasks: every task the journal knows, live, filtered in SQL, with details and actions.
+
+Nothing here reads the journal on the GUI thread: the table's pages, the details and timeline
+of a task, the row a "send again" repeats and the first read of the filter choices run as jobs
+(desktop/ui/common/jobs.py) on the model's read-only connection; a newer read cancels an older
+one. The filter choices then grow from the rows of each live batch, never by a DISTINCT scan.
+"""
 
 from __future__ import annotations
 
 import html
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QGuiApplication
@@ -28,16 +36,21 @@ from PySide6.QtWidgets import (
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.task_record import TaskRecord, queue_of
 from desktop.core.broker import control
-from desktop.core.monitor.journal import Journal, TaskQuery, stored_value
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_reader import JournalReader, stored_value
 from desktop.core.monitor.state import StateDiff
+from desktop.core.monitor.task_query import TaskQuery
 from desktop.core.opening import ConnectionFacts
 from desktop.core.settings import urls
+from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted
 from desktop.ui.session.session import Session
 from desktop.ui.tasks.model import TasksModel, format_time
 
 STATES = ["PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
 ALL = "(all)"
+# Filter choices: which combo offers the values of which journal columns.
+CHOICE_SOURCES = {"name": ("name",), "queue": ("queue", "routing_key"), "worker": ("worker",)}
 
 
 def pretty(text: str | None) -> str:
@@ -54,7 +67,10 @@ class TasksPanel(QWidget):
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.jobs = Jobs(self)
         self.model = TasksModel(None, self)
+        # Every value seen per filter combo: one read when a journal opens, then live rows.
+        self._seen: dict[str, set[str]] = {combo: set() for combo in CHOICE_SOURCES}
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Tasks"))
         self.delivery = muted()
@@ -155,11 +171,8 @@ class TasksPanel(QWidget):
         self.search.textChanged.connect(lambda _: self._search_delay.start())
         for combo in (self.state_filter, self.name_filter, self.queue_filter, self.worker_filter):
             combo.currentTextChanged.connect(lambda _: self._apply_filters())
-        self._choices = QTimer(self)
-        self._choices.setInterval(5000)
-        self._choices.timeout.connect(self._refresh_choices_if_visible)
-        self._choices.start()
         self.model.modelReset.connect(self._update_count)
+        self.model.loaded.connect(self._update_count)
         self.model.modelReset.connect(self._select_current_again)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
@@ -167,7 +180,7 @@ class TasksPanel(QWidget):
 
         session.journal_changed.connect(self.set_journal)
         session.diff_ready.connect(self.apply_diff)
-        session.reconciled.connect(lambda _count: self.model.reload())
+        session.reconciled.connect(lambda _count: self._reload_all())
         self.set_journal(session.journal)
 
     @staticmethod
@@ -182,39 +195,55 @@ class TasksPanel(QWidget):
     # -- data ------------------------------------------------------------------------------
     def set_journal(self, journal: Journal | None) -> None:
         self.model.set_journal(journal)
-        self._refresh_choices()
+        self._seen = {combo: set() for combo in CHOICE_SOURCES}
         self._show_task(None)
+        self.jobs.run("choices", self._read_choices())
+
+    def _reload_all(self) -> None:
+        """Reconciliation wrote rows no diff carried: the table and the choices read again."""
+        self.model.reload()
+        self.jobs.run("choices", self._read_choices())
 
     def apply_diff(self, diff: StateDiff) -> None:
         self.model.apply_diff(diff)
-        changed = {t.id for t in (*diff.tasks_added, *diff.tasks_changed)}
-        if self.current_id in changed:
-            self._show_task(self.current_id)
+        self._learn_choices(diff.journaled.values())
+        if self.current_id is not None and self.current_id in diff.journaled:
+            self._show_task(self.current_id, diff.journaled[self.current_id])
 
-    def _refresh_choices_if_visible(self) -> None:
-        if self.isVisible():  # four DISTINCT scans on the GUI thread: not for a hidden tab
-            self._refresh_choices()
-
-    def _refresh_choices(self) -> None:
-        journal = self.model.journal
-        if journal is None:
+    async def _read_choices(self) -> None:
+        """The values already in the journal, read once off the GUI thread (a DISTINCT scan
+        per column: half a second on a million tasks); live rows add to them after."""
+        reader = await self.model.reader()
+        if reader is None:
             return
-        for combo, column in (
-            (self.name_filter, "name"),
-            (self.queue_filter, "routing_key"),
-            (self.worker_filter, "worker"),
-        ):
-            values = [ALL, *journal.distinct(column)]
-            if column == "routing_key":
-                values = [ALL, *sorted({*journal.distinct("queue"), *values[1:]})]
-            current = combo.currentText()
-            existing = [combo.itemText(i) for i in range(combo.count())]
-            if existing != values:
-                combo.blockSignals(True)
-                combo.clear()
-                combo.addItems(values)
-                combo.setCurrentText(current)
-                combo.blockSignals(False)
+        found = await self.model.read(reader.choices)
+        self._learn_choices(
+            [{column: value} for column, values in found.items() for value in values]
+        )
+
+    def _learn_choices(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """New values of the filter columns join the combos (sorted); none is ever dropped."""
+        grown: set[str] = set()
+        for row in rows:
+            for combo, columns in CHOICE_SOURCES.items():
+                for column in columns:
+                    value = row.get(column)
+                    if value is not None and str(value) not in self._seen[combo]:
+                        self._seen[combo].add(str(value))
+                        grown.add(combo)
+        widgets = {
+            "name": self.name_filter,
+            "queue": self.queue_filter,
+            "worker": self.worker_filter,
+        }
+        for combo in grown:
+            widget = widgets[combo]
+            current = widget.currentText()
+            widget.blockSignals(True)
+            widget.clear()
+            widget.addItems([ALL, *sorted(self._seen[combo])])
+            widget.setCurrentText(current)
+            widget.blockSignals(False)
 
     def current_query(self) -> TaskQuery:
         def chosen(combo: QComboBox) -> str | None:
@@ -277,9 +306,31 @@ class TasksPanel(QWidget):
         else:  # the reset left no current row: this change shows the task (_show_selected)
             self.table.setCurrentIndex(self.model.index(position, 0))
 
-    def _show_task(self, task_id: str | None) -> None:
-        journal = self.model.journal
-        row = journal.get(task_id) if journal and task_id else None
+    def _show_task(self, task_id: str | None, row: TaskRecord | None = None) -> None:
+        """The task's details at once from the row the table holds (or the batch brought),
+        then its children and timeline read off the GUI thread."""
+        self.jobs.cancel("details")
+        row = row or (self.model.row(task_id) if task_id else None)
+        if task_id is None or row is not None:
+            self._show_row(row)
+        if task_id is not None:
+            self.jobs.run("details", self._read_details(task_id, shown=row is not None))
+
+    async def _read_details(self, task_id: str, *, shown: bool) -> None:
+        reader = await self.model.reader()
+        if reader is None:
+            if not shown:
+                self._show_row(None)
+            return
+        row, kids, timeline = await self.model.read(_details, reader, task_id)
+        self._show_row(row, kids, timeline)
+
+    def _show_row(
+        self,
+        row: TaskRecord | None,
+        kids: list[str] | None = None,
+        timeline: list[dict[str, Any]] | None = None,
+    ) -> None:
         self.current_id = row["id"] if row else None
         for button in (
             self.copy_button,
@@ -290,12 +341,19 @@ class TasksPanel(QWidget):
             self.workflow_button,
         ):
             button.setEnabled(row is not None)
-        if row is None or journal is None:
+        if row is None:
             self.detail.setHtml("<p style='color:#6b7280'>Select a task to see its details.</p>")
             return
-        self.detail.setHtml(self._detail_html(row, journal))
+        self.detail.setHtml(self._detail_html(row, kids, timeline))
 
-    def _detail_html(self, row: TaskRecord, journal: Journal) -> str:
+    def _detail_html(
+        self,
+        row: TaskRecord,
+        kids: list[str] | None,
+        events: list[dict[str, Any]] | None,
+    ) -> str:
+        """`kids` and `events` are None while they are being read."""
+
         def link(task_id: str | None) -> str:
             if not task_id:
                 return "—"
@@ -306,21 +364,21 @@ class TasksPanel(QWidget):
                 return ""
             return f"<h4>{title}</h4><pre>{html.escape(text)}</pre>"
 
-        kids = journal.children(row["id"])
         timeline = "".join(
             f"<tr><td>{format_time(e['timestamp'])}</td><td>{html.escape(e['type'])}</td></tr>"
-            for e in journal.timeline(row["id"])
+            for e in events or ()
         )
+        children = "…" if kids is None else ", ".join(link(k) for k in kids) or "—"
         facts = [
             ("Task", html.escape(str(row["name"] or "?"))),
             ("State", html.escape(str(row["state"]))),
             ("Worker", html.escape(str(row["worker"] or "—"))),
-            ("Queue", html.escape(str(row["queue"] or row["routing_key"] or "—"))),
+            ("Queue", html.escape(str(queue_of(row) or "—"))),
             ("Priority", html.escape(str(row["priority"] if row["priority"] is not None else "—"))),
             ("Retries", html.escape(str(row["retries"] or 0))),
             ("Parent", link(row["parent_id"])),
             ("Root", link(row["root_id"])),
-            ("Children", ", ".join(link(k) for k in kids) or "—"),
+            ("Children", children),
         ]
         table = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in facts)
         return (
@@ -376,8 +434,13 @@ class TasksPanel(QWidget):
         )
 
     def _send_again(self) -> None:
-        journal = self.model.journal
-        row = journal.get(self.current_id) if journal and self.current_id else None
+        if self.current_id is not None:
+            self.jobs.run("send-again", self._send_again_read(self.current_id))
+
+    async def _send_again_read(self, task_id: str) -> None:
+        """The task as the journal holds it now (read off the GUI thread), sent again."""
+        reader = await self.model.reader()
+        row = await self.model.read(reader.get, task_id) if reader else None
         if row is None:
             return
         self.action_status.setText(f"Sending {row['name']} again…")
@@ -399,3 +462,13 @@ class TasksPanel(QWidget):
             sent,
             lambda exc: self.action_status.setText(f"Cannot send again: {exc}"),
         )
+
+
+def _details(
+    reader: JournalReader, task_id: str
+) -> tuple[TaskRecord | None, list[str], list[dict[str, Any]]]:
+    """A task's row, children and timeline, in one trip off the GUI thread."""
+    row = reader.get(task_id)
+    if row is None:
+        return None, [], []
+    return row, reader.children(task_id), reader.timeline(task_id)
