@@ -41,9 +41,10 @@ def test_the_sql_list_names_every_finished_state_once() -> None:
 
 def test_every_layer_uses_the_one_set() -> None:
     """The copies the journal, spill, the Builder and the CLI kept are gone: each reads this."""
-    from desktop.core.monitor import journal, rates, spill
+    from desktop.core.monitor import journal, journal_reader, rates, spill
 
-    assert journal.FINISHED_ORDERED is task_states.FINISHED_ORDERED
+    assert journal_reader.FINISHED_ORDERED is task_states.FINISHED_ORDERED
+    assert journal._FINAL_SQL == task_states.finished_sql()
     assert spill.FINISHED_STATES is FINISHED_STATES
     assert rates.FINISHED_EVENTS is FINISHED_EVENTS
     assert {f"task-{s}" for s in FINISHED_EVENTS} <= set(rates.STATE_OF_EVENT)
