@@ -28,7 +28,7 @@ def shut_down(qtbot: QtBot, session: Session) -> None:
     session.shutdown()
     session.background._pool.shutdown(wait=True)  # every job done, its references released
     qtbot.wait(20)  # anything still queued is delivered (and dropped) on the GUI thread
-    assert not session._health.isActive()
+    assert not session.connection._health.isActive()
 
 
 def with_prefix(path: Path, prefix: str, directory: Path) -> Path:

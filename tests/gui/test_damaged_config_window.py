@@ -46,6 +46,7 @@ def test_saving_a_profile_over_a_damaged_file_says_which_file_and_writes_nothing
         dialog.broker.setText("redis://127.0.0.1:1/0")
         dialog.backend.setText("")
         dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+        qtbot.waitUntil(lambda: not dialog.saving, timeout=10000)  # written off the GUI thread
         assert "profiles.toml" in dialog.status.text()
         assert "broker_url" in dialog.status.text()
         assert dialog.result() != QDialog.DialogCode.Accepted

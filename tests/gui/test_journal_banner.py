@@ -17,7 +17,7 @@ from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.pipeline import Monitor
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Profile
-from desktop.ui.session import session as session_module
+from desktop.ui.session import feed as feed_module
 from tests.support import shut_down
 from tests.unit.test_journal_durability import fill_up, make_room, task_events
 
@@ -28,10 +28,10 @@ def test_a_full_journal_shows_in_the_status_bar_until_it_is_written_again(
     session, window = build_window(Services.open())
     qtbot.addWidget(window)
     journal = Journal(tmp_path / "j.sqlite3")
-    tag = session._journal_generation
+    tag = session.feed._journal_generation
     monitor = Monitor(
         "memory://", "", journal,
-        on_journal=lambda state, text: session._monitor_journal.emit(tag, state, text),
+        on_journal=lambda state, text: session.feed._monitor_journal.emit(tag, state, text),
     )  # fmt: skip
 
     def batch_on_the_stream_thread(events: list[dict[str, object]]) -> None:
@@ -109,7 +109,7 @@ def test_the_journal_is_opened_and_migrated_off_the_gui_thread(
             opened_on.append(threading.current_thread())
             super().__init__(path, read_only=read_only)
 
-    monkeypatch.setattr(session_module, "Journal", Watched)
+    monkeypatch.setattr(feed_module, "Journal", Watched)
     services = Services.open()
     _refused_profiles(services, unused_port, "first", "second")
     session, window = build_window(services)
@@ -172,7 +172,7 @@ def test_a_monitor_still_starting_is_never_started_twice(
             constructed.append(self)
             super().__init__(*args, **kwargs)
 
-    monkeypatch.setattr(session_module, "Monitor", Counted)
+    monkeypatch.setattr(feed_module, "Monitor", Counted)
     services = Services.open()
     _refused_profiles(services, unused_port, "only")
     session, window = build_window(services)
@@ -184,8 +184,8 @@ def test_a_monitor_still_starting_is_never_started_twice(
         )
         assert session.profile is not None
         # a health tick and a re-read of the app, both before the first start is back
-        session._start_monitor(session._generation, session.profile)
-        session._start_monitor(session._generation, session.profile)
+        session.feed.start_monitor()
+        session.feed.start_monitor()
         qtbot.waitUntil(lambda: session.monitor is not None, timeout=5000)
         qtbot.wait(300)  # a second start, had one been submitted, is back by now
         assert len(constructed) == 1  # before: 2, two reconcilers filling the same gaps

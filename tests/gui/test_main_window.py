@@ -219,4 +219,4 @@ def test_shutdown_is_final_with_a_result_on_its_way(
     session.app_config_changed.connect(lambda config, error: after.append("app_config"))
     qtbot.wait(200)
     assert after == [], f"signals after shutdown: {after}"
-    assert not session._health.isActive(), "the health timer runs again after shutdown"
+    assert not session.connection._health.isActive(), "the health timer runs again after shutdown"

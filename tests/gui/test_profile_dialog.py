@@ -41,11 +41,13 @@ def _open(qtbot: QtBot, session: Session, main: MainWindow | None, profile: Any 
     qtbot.addWidget(dialog)
     dialog.show()
     qtbot.waitExposed(dialog)
+    qtbot.waitUntil(lambda: dialog.secrets_read, timeout=5000)  # read off the GUI thread
     return dialog
 
 
-def _save(dialog: ProfileDialog) -> None:
+def _save(qtbot: QtBot, dialog: ProfileDialog) -> None:
     dialog.buttons.button(QDialogButtonBox.StandardButton.Save).click()
+    qtbot.waitUntil(lambda: not dialog.saving, timeout=10000)  # written off the GUI thread
 
 
 def _set_queue_cell(dialog: ProfileDialog, row: int, column: int, text: str) -> None:
@@ -184,7 +186,7 @@ def test_bad_field_shows_its_message_and_saves_nothing(
     baseline, parse_errors = dialog.profile_from_form()
     assert parse_errors == {} and validate(baseline) == {}
     mutate(dialog, tmp_path)
-    _save(dialog)
+    _save(qtbot, dialog)
 
     label = dialog.error_labels[field]
     assert label.isVisible(), f"no message under {field}"
@@ -209,7 +211,7 @@ def test_errors_leave_an_existing_file_unchanged(
     dialog = _open(qtbot, session, main)
     dialog.name.setText("x y!")
     dialog.broker.setText("redis://")
-    _save(dialog)
+    _save(qtbot, dialog)
     assert dialog.error_labels["name"].isVisible()
     assert dialog.error_labels["broker_url"].isVisible()
     assert "2 problem(s)" in dialog.status.text()
@@ -218,7 +220,7 @@ def test_errors_leave_an_existing_file_unchanged(
     dialog.name.setText("fixed")
     dialog.broker.setText("redis://127.0.0.1:1/0")
     dialog.backend.setText("")
-    _save(dialog)
+    _save(qtbot, dialog)
     assert not dialog.error_labels["name"].isVisible()
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert services.paths.profiles_file.read_bytes() != before
@@ -238,7 +240,7 @@ def test_password_goes_to_secret_store_and_is_kept_on_edit(
     dialog.broker.setText(split.url)
     dialog.password.setText(password)
     dialog.backend.setText("")
-    _save(dialog)
+    _save(qtbot, dialog)
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert not dialog.isVisible()
     assert dialog.saved is not None and dialog.saved.name == "secret-redis"
@@ -263,7 +265,7 @@ def test_password_goes_to_secret_store_and_is_kept_on_edit(
     assert edit.password.placeholderText().startswith("stored")
     assert password not in edit.broker.text()
     edit.app_module.setText("workers.app")
-    _save(edit)
+    _save(qtbot, edit)
     assert edit.result() == QDialog.DialogCode.Accepted
     stored = services.profiles.get("secret-redis")
     assert stored.app_module == "workers.app"
@@ -348,7 +350,7 @@ def test_read_from_app_shows_the_apps_values_and_stores_none_of_them(
     assert dialog.source_labels["priority_steps"].text() == "app"
     assert dialog.source_labels["visibility_timeout"].text() == "kombu default"
     assert dialog.visibility.value() == 3600
-    _save(dialog)
+    _save(qtbot, dialog)
     assert dialog.result() == QDialog.DialogCode.Accepted
     text = services.paths.profiles_file.read_text(encoding="utf-8")
     assert "app-s3cret" not in text
@@ -368,7 +370,7 @@ def test_an_override_is_kept_and_marked(
     assert dialog.visibility.isEnabled()
     assert dialog.source_labels["visibility_timeout"].text() == "override"
     dialog.visibility.setValue(120)
-    _save(dialog)
+    _save(qtbot, dialog)
     assert dialog.result() == QDialog.DialogCode.Accepted
     assert services.profiles.get("tuned").transport.chosen() == {"visibility_timeout": 120}
 

@@ -13,91 +13,32 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from celery import Celery
 
-from desktop.core.app.config import app_environment
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.files import locked, write_atomic
 from desktop.core.base.processes import argv_of, pid_alive
-from desktop.core.local import worker_keeper
-from desktop.core.local.worker_keeper import Watch, ping
+from desktop.core.local import launch, worker_keeper
+from desktop.core.local.local_worker import CRASHED as CRASHED
+from desktop.core.local.local_worker import DEFAULT_GRACE_S as DEFAULT_GRACE_S
+from desktop.core.local.local_worker import ONLINE as ONLINE
+from desktop.core.local.local_worker import START_TIMEOUT_S as START_TIMEOUT_S
+from desktop.core.local.local_worker import STARTING as STARTING
+from desktop.core.local.local_worker import STOPPED as STOPPED
+from desktop.core.local.local_worker import STOPPING as STOPPING
+from desktop.core.local.local_worker import UNRESPONSIVE as UNRESPONSIVE
+from desktop.core.local.local_worker import LocalWorker as LocalWorker
+from desktop.core.local.local_worker import describe_exit as describe_exit
+from desktop.core.local.worker_keeper import Watch as Watch
+from desktop.core.local.worker_keeper import ping as ping
 from desktop.core.local.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
 from desktop.core.settings.profiles import Endpoints, Profile
-
-STARTING, ONLINE, STOPPING, STOPPED, CRASHED, UNRESPONSIVE = (
-    "starting",
-    "online",
-    "stopping",
-    "stopped",
-    "crashed",
-    "unresponsive",  # alive, answered once, silent since while the broker answers (keeper)
-)
-DEFAULT_GRACE_S = 30.0
-START_TIMEOUT_S = 60.0
-
-
-@dataclass
-class LocalWorker:
-    """One local worker as the screens and the CLI show it."""
-
-    name: str
-    nodename: str
-    spec: WorkerSpec
-    state: str
-    since: float
-    pid: int | None = None
-    keeper_pid: int | None = None
-    started: float | None = None
-    exit_code: int | None = None
-    restarts: int = 0
-    next_restart: float | None = None
-    detail: str = ""
-    log_path: Path = field(default_factory=Path)
-
-    @property
-    def running(self) -> bool:
-        return (
-            self.state in (STARTING, ONLINE, STOPPING, UNRESPONSIVE)
-            or self.next_restart is not None
-        )
-
-    def uptime_s(self, now: float | None = None) -> float | None:
-        if self.started is None or self.state not in (ONLINE, STOPPING, STARTING, UNRESPONSIVE):
-            return None
-        return (now or time.time()) - self.started
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "node": self.nodename,
-            "queues": list(self.spec.queues),
-            "pid": self.pid,
-            "state": self.state,
-            "since": self.since,
-            "started": self.started,
-            "exit_code": self.exit_code,
-            "restarts": self.restarts,
-            "detail": self.detail,
-            "log": str(self.log_path),
-        }
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "exit status unknown"
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"killed by {signal.Signals(-code).name}"
-        return f"killed by signal {-code}"
-    return f"exit code {code}"
 
 
 class Supervisor:
@@ -297,60 +238,22 @@ class Supervisor:
             raise WorkerSpecError(errors)
 
     def _workdir(self) -> str:
-        return str(Path(self.profile.workdir).expanduser()) if self.profile.workdir else os.getcwd()
+        return launch.workdir(self.profile)
 
     def _interpreter(self) -> str:
-        return (
-            str(Path(self.profile.python).expanduser()) if self.profile.python else sys.executable
-        )
+        return launch.interpreter(self.profile)
 
     def argv(self, spec: WorkerSpec, config: EffectiveConfig) -> list[str]:
-        """`celery -A APP worker` as a person would start it. Settings `celery worker` has no
-        option for go after `--` as config overrides; they hold no secret (ps shows them).
-        The transport options are the app's own unless the profile overrides one on purpose:
-        then the app's options with the overrides over them (the whole setting is replaced)."""
-        argv = [self._interpreter(), "-m", "celery", "-A", self.profile.app_module]
-        argv += spec.worker_args()
-        extra: list[str] = []
-        if spec.acks_late is not None:
-            extra.append(f"task_acks_late={'true' if spec.acks_late else 'false'}")
-        if config.overrides:
-            options = json.dumps(config.sending_transport_options(), separators=(",", ":"))
-            extra.append(f"broker_transport_options=(json){options}")
-        return argv + (["--", *extra] if extra else [])
+        return launch.worker_argv(self.profile, spec, config)
 
     def environment(self, endpoints: Endpoints) -> dict[str, str]:
-        """Broker and backend reach the worker here, never in its argv (ps shows argv): the
-        same environment the app probe reads the app's configuration in."""
-        return app_environment(self.profile, endpoints)
+        return launch.worker_environment(self.profile, endpoints)
 
     def keeper_environment(self, endpoints: Endpoints, config: EffectiveConfig) -> dict[str, str]:
-        """The worker's environment plus the transport options the keeper pings with: they
-        may hold a password (a sentinel's), so they travel here and not in the record."""
-        options = json.dumps(config.sending_transport_options(), separators=(",", ":"))
-        return {**self.environment(endpoints), worker_keeper.TRANSPORT_OPTIONS_ENV: options}
+        return launch.keeper_environment(self.profile, endpoints, config)
 
     def keeper_record(self, spec: WorkerSpec, config: EffectiveConfig) -> dict[str, Any]:
-        """What the keeper reads from `workers/<key>/<name>.json`: no secret, since that file
-        is outside the secret store. How the keeper pings its worker is there by the names of
-        the environment variables (`keeper_environment`) that hold the broker's URL and the
-        transport options, never their values."""
-        return {
-            "spec": spec.to_dict(),
-            "nodename": spec.nodename,
-            "profile": self.profile.name,
-            "argv": self.argv(spec, config),
-            "workdir": self._workdir(),
-            "auto_restart": spec.auto_restart,
-            "watch": self.watch.to_dict(),
-            "ping": {
-                "broker_url_env": "CELERY_BROKER_URL",
-                "transport_options_env": worker_keeper.TRANSPORT_OPTIONS_ENV,
-                "control_exchange": config.settings.get("control_exchange") or "celery",
-            },
-            "created": time.time(),
-            "host": socket.gethostname(),
-        }
+        return launch.keeper_record(self.profile, spec, config, self.watch)
 
     def _lock(self) -> contextlib.AbstractContextManager[None]:
         """One start at a time per profile, across processes (a panel and the CLI)."""

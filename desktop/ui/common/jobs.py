@@ -66,7 +66,10 @@ class Jobs(QObject):
         super().__init__(owner)
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._closed = False
-        owner.destroyed.connect(self.cancel_all)
+        # A plain callable, not this object's slot: a QWidget deletes its children (this one)
+        # before it says it is destroyed, and Qt does not call a slot of a deleted receiver
+        # (PySide says "Slot 'Jobs::' not found"); the jobs must be cancelled all the same.
+        owner.destroyed.connect(lambda *_: self.cancel_all())
 
     def run(self, key: str, job: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
         """Start `job` under `key`, cancelling the one running under the same key (superseded).

@@ -1,7 +1,10 @@
 """Create or edit a broker profile, with a message under each field that is wrong.
 
 The password has its own field and is never shown: leaving it empty keeps the stored one.
-"Test connection" and "Read from app" run off the GUI thread.
+Everything that waits runs as a job off the GUI thread, the dialog usable meanwhile: the
+secret store (read when an existing profile opens, written on Save; a keyring may take
+seconds, or wait on an unlock prompt), "Test connection" and "Read from app". A newer read of
+the app supersedes an older one, and closing the dialog drops whatever is still running.
 """
 
 from __future__ import annotations
@@ -10,21 +13,11 @@ from dataclasses import replace
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
-    QFormLayout,
-    QGroupBox,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QScrollArea,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -33,49 +26,34 @@ from desktop.core.app.config import read_effective_config, with_app_backend
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.broker.connection import EndpointCheck, check_profile_endpoints
 from desktop.core.broker.embedded import EmbeddedBrokerError
+from desktop.core.services import Services
 from desktop.core.settings import urls
 from desktop.core.settings.config_errors import ConfigFileError
-from desktop.core.settings.profiles import (
-    QUEUE_ORDER_STRATEGIES,
-    Profile,
-    ProfileError,
-    QueueSpec,
-    TransportOverrides,
-    validate,
-)
-from desktop.ui.common.background import Background
+from desktop.core.settings.profiles import Profile, ProfileError, validate
+from desktop.ui.common.jobs import Jobs
+from desktop.ui.profiles.form import ProfileForm
 from desktop.ui.session.session import Session
 
 
-def _encode_sep(sep: str) -> str:
-    return sep.encode("unicode_escape").decode("ascii")
-
-
-def _decode_sep(text: str) -> str:
-    try:
-        return text.encode("ascii").decode("unicode_escape")
-    except (UnicodeError, ValueError):
-        return text
-
-
-class ProfileDialog(QDialog):
+class ProfileDialog(ProfileForm, QDialog):
     def __init__(
         self, session: Session, profile: Profile | None, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self.session = session
         self.original_name = profile.name if profile else None
-        self.background = Background(self)
+        self.jobs = Jobs(self)
         self.setWindowTitle(f"Edit profile '{profile.name}'" if profile else "New profile")
         self.resize(720, 760)
-        self.error_labels: dict[str, QLabel] = {}
-        # Real URLs behind fields shown masked; a field left as shown gets its real URL back.
-        self._unmasked: dict[str, str] = {}
         self.saved: Profile | None = None
-        # The app as last read for this form, and the fingerprint the profile was read with.
-        self.config: EffectiveConfig | None = None
+        # The fingerprint of the app the profile was read with.
         self._fingerprint = profile.app_fingerprint if profile else ""
-        self._reads = 0
+        adhoc = session.adhoc
+        self._original_has_password = (
+            urls.password_of(adhoc.broker_url) is not None  # in memory: nothing to wait for
+            if adhoc is not None and adhoc.name == self.original_name
+            else None
+        )
 
         outer = QVBoxLayout(self)
         scroll = QScrollArea()
@@ -83,109 +61,8 @@ class ProfileDialog(QDialog):
         body = QWidget()
         scroll.setWidget(body)
         outer.addWidget(scroll, 1)
-        layout = QVBoxLayout(body)
-
-        general = QGroupBox("Connection")
-        form = QFormLayout(general)
-        self.name = QLineEdit()
-        self.broker = QLineEdit()
-        self.broker.setPlaceholderText("embedded, redis://host:6379/0 or amqp://user@host:5672//")
-        self.password = QLineEdit()
-        self.password.setEchoMode(QLineEdit.EchoMode.Password)
-        self.backend = QLineEdit()
-        self.backend.setPlaceholderText("embedded, redis://host:6379/1, rpc:// or empty")
-        self.management = QLineEdit()
-        self.management.setPlaceholderText("http://host:15672 (RabbitMQ management API)")
-        self.broker.textChanged.connect(
-            lambda text: self.password.setEnabled(text.strip() != urls.EMBEDDED)
-        )
-        self._row(form, "Name", self.name, "name")
-        self._row(form, "Broker URL", self.broker, "broker_url")
-        self._row(form, "Broker password", self.password, "password")
-        self._row(form, "Result backend", self.backend, "result_backend")
-        self._row(form, "Management URL", self.management, "management_url")
-        layout.addWidget(general)
-
-        app_box = QGroupBox("Celery app")
-        form = QFormLayout(app_box)
-        self.app_module = QLineEdit()
-        self.workdir = QLineEdit()
-        self.django = QLineEdit()
-        self.django.setPlaceholderText("e.g. dcelery.settings (Django projects only)")
-        self.python = QLineEdit()
-        self.python.setPlaceholderText("(the panel's own interpreter)")
-        self._row(form, "App module", self.app_module, "app_module")
-        self._row(form, "Working directory", self._with_browse(self.workdir, True), "workdir")
-        self._row(form, "DJANGO_SETTINGS_MODULE", self.django, "django_settings")
-        self._row(form, "Python for workers", self._with_browse(self.python, False), "python")
-        self.read_app = QPushButton("Read the app's configuration")
-        self.read_app.clicked.connect(self._read_from_app)
-        form.addRow("", self.read_app)
-        self.app_summary = QLabel("The app has not been read yet.")
-        self.app_summary.setProperty("role", "muted")
-        self.app_summary.setWordWrap(True)
-        form.addRow("", self.app_summary)
-        layout.addWidget(app_box)
-
-        transport = QGroupBox("Redis transport options: the app's, unless overridden here")
-        form = QFormLayout(transport)
-        explain = QLabel(
-            "Each value is the app's own broker_transport_options, else kombu's default. Tick "
-            "Override only to differ on purpose: the panel then sends and reads with it and "
-            "starts its workers with it, but workers started by hand keep the app's."
-        )
-        explain.setProperty("role", "muted")
-        explain.setWordWrap(True)
-        form.addRow(explain)
-        self.strategy = QComboBox()
-        self.strategy.addItems(list(QUEUE_ORDER_STRATEGIES))
-        self.steps = QLineEdit()
-        self.sep = QLineEdit()
-        self.prefix = QLineEdit()
-        self.visibility = self._spin(1, 7 * 24 * 3600, " s")
-        self.restore_interval = self._spin(1, 3600, " s")
-        self.restore_throttle = self._spin(1, 1000, "")
-        self.redelivery = QLabel()
-        self.redelivery.setProperty("role", "muted")
-        self.redelivery.setWordWrap(True)
-        for spin in (self.visibility, self.restore_interval, self.restore_throttle):
-            spin.valueChanged.connect(self._update_redelivery)
-        self.override_boxes: dict[str, QCheckBox] = {}
-        self.source_labels: dict[str, QLabel] = {}
-        for key, title, field in (
-            ("queue_order_strategy", "Queue order strategy", self.strategy),
-            ("priority_steps", "Priority steps", self.steps),
-            ("sep", "Separator", self.sep),
-            ("global_keyprefix", "Global key prefix", self.prefix),
-            ("visibility_timeout", "Visibility timeout", self.visibility),
-            ("unacked_restore_interval", "Restore interval", self.restore_interval),
-            ("unacked_restore_throttle", "Restore throttle", self.restore_throttle),
-        ):
-            self._row(form, title, self._overridable(key, field), f"transport.{key}")
-        form.addRow("", self.redelivery)
-        layout.addWidget(transport)
-
-        queues = QGroupBox("Extra queues (the app's own queues come from its configuration)")
-        box = QVBoxLayout(queues)
-        self.queues = QTableWidget(0, 3)
-        self.queues.setHorizontalHeaderLabels(
-            ["Name", "x-max-priority", "Routing keys (comma separated)"]
-        )
-        self.queues.horizontalHeader().setStretchLastSection(True)
-        self.queues.setMinimumHeight(140)
-        box.addWidget(self.queues)
-        buttons = QHBoxLayout()
-        add = QPushButton("Add queue")
-        add.clicked.connect(lambda: self._add_queue_row(QueueSpec("")))
-        remove = QPushButton("Remove selected")
-        remove.clicked.connect(self._remove_queue_rows)
-        buttons.addWidget(add)
-        buttons.addWidget(remove)
-        buttons.addStretch(1)
-        box.addLayout(buttons)
-        self.queue_errors = self._error_label("queues")
-        box.addWidget(self.queue_errors)
-        layout.addWidget(queues)
+        self._build_form(QVBoxLayout(body))
+        self.read_app.clicked.connect(lambda: self._read_from_app())
 
         self.status = QLabel()
         self.status.setWordWrap(True)
@@ -221,340 +98,91 @@ class ProfileDialog(QDialog):
         else:
             self._read_from_app(quiet=True)
 
-    # -- construction helpers ---------------------------------------------------------------
-    def _error_label(self, key: str) -> QLabel:
-        label = QLabel()
-        label.setProperty("role", "error")
-        label.setWordWrap(True)
-        label.hide()
-        self.error_labels[key] = label
-        return label
+    @property
+    def save_button(self) -> QPushButton:
+        return self.buttons.button(QDialogButtonBox.StandardButton.Save)
 
-    def _row(self, form: QFormLayout, title: str, field: QWidget, key: str) -> None:
-        holder = QWidget()
-        column = QVBoxLayout(holder)
-        column.setContentsMargins(0, 0, 0, 0)
-        column.setSpacing(2)
-        column.addWidget(field)
-        column.addWidget(self._error_label(key))
-        form.addRow(title, holder)
+    @property
+    def secrets_read(self) -> bool:
+        """The stored passwords are in the form (at once for a new profile)."""
+        return not self.jobs.running("secrets")
 
-    def _with_browse(self, edit: QLineEdit, directory: bool) -> QWidget:
-        holder = QWidget()
-        row = QHBoxLayout(holder)
-        row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(edit, 1)
-        button = QPushButton("Browse…")
+    @property
+    def saving(self) -> bool:
+        return self.jobs.running("save")
 
-        def browse() -> None:
-            if directory:
-                chosen = QFileDialog.getExistingDirectory(self, "Working directory", edit.text())
-            else:
-                chosen, _ = QFileDialog.getOpenFileName(self, "Python interpreter", edit.text())
-            if chosen:
-                edit.setText(chosen)
-
-        button.clicked.connect(browse)
-        row.addWidget(button)
-        return holder
-
-    def _overridable(self, key: str, field: QWidget) -> QWidget:
-        """An "Override" box before the field and where the value comes from after it."""
-        holder = QWidget()
-        row = QHBoxLayout(holder)
-        row.setContentsMargins(0, 0, 0, 0)
-        box = QCheckBox("Override")
-        box.setAccessibleName(f"Override {key}")
-        source = QLabel()
-        source.setProperty("role", "muted")
-        box.toggled.connect(lambda on: self._override_toggled(key, field, on))
-        row.addWidget(box)
-        row.addWidget(field, 1)
-        row.addWidget(source)
-        self.override_boxes[key] = box
-        self.source_labels[key] = source
-        field.setEnabled(False)
-        return holder
-
-    def _override_toggled(self, key: str, field: QWidget, on: bool) -> None:
-        field.setEnabled(on)
-        if not on:
-            self._show_app_value(key)
-        self._show_source(key)
-        self._update_redelivery()
-
-    def _show_source(self, key: str) -> None:
-        label = self.source_labels[key]
-        if self.override_boxes[key].isChecked():
-            label.setText("override")
-        elif self.config is None:
-            label.setText("the app's (not read yet)")
-        else:
-            label.setText(self.config.transport_source(key) if key in self.config.transport_defaults
-                          or key in self.config.app_transport_options else "")  # fmt: skip
-
-    def _show_app_value(self, key: str) -> None:
-        """A field not overridden shows what the app's workers use."""
-        if self.config is not None:
-            self._set_field(key, self.config.app_transport_option(key))
-
-    def _set_field(self, key: str, value: object) -> None:
-        """One transport option into its field; a value of another type leaves it as it is."""
-        field = self._field(key)
-        if isinstance(field, QComboBox) and isinstance(value, str):
-            field.setCurrentText(value)
-        elif isinstance(field, QSpinBox) and isinstance(value, int):
-            field.setValue(value)
-        elif field is self.steps and isinstance(value, list):
-            self.steps.setText(", ".join(str(s) for s in value))
-        elif field is self.sep and isinstance(value, str):
-            self.sep.setText(_encode_sep(value))
-        elif field is self.prefix and isinstance(value, str):
-            self.prefix.setText(value)
-
-    def show_config(self, config: EffectiveConfig | None) -> None:
-        """The app as read: its values in every field not overridden, and a summary."""
-        self.config = config
-        for key, box in self.override_boxes.items():
-            if not box.isChecked():
-                self._show_app_value(key)
-            self._show_source(key)
-        self._update_redelivery()
-        if config is None:
-            return
-        if not config.imported:
-            self.app_summary.setText(
-                f"Could not import the app ({config.error}); the fields show Celery's and "
-                "kombu's defaults."
-            )
-            return
-        queues = ", ".join(
-            f"{q.name}" + (f" (x-max-priority {q.max_priority})" if q.max_priority else "")
-            for q in config.queues
-        )
-        chosen = self.backend.text().strip()
-        if chosen:
-            backend = f"{chosen} (this profile's)"
-        elif config.result_backend:
-            backend = f"{urls.mask(config.result_backend)} (the app's)"
-        else:
-            backend = "none (Celery default)"
-        self.app_summary.setText(
-            f"Read '{config.main}': {len(config.tasks)} task(s); queues {queues or 'none'}; "
-            f"default queue {config.default_queue}; result backend {backend}."
-        )
-
-    @staticmethod
-    def _spin(low: int, high: int, suffix: str) -> QSpinBox:
-        spin = QSpinBox()
-        spin.setRange(low, high)
-        spin.setSuffix(suffix)
-        return spin
-
-    # -- profile <-> form --------------------------------------------------------------------
+    # -- the secret store ----------------------------------------------------------------------
     def load(self, profile: Profile) -> None:
-        self.name.setText(profile.name)
-        self.name.setReadOnly(profile.name == "embedded")
-        self.broker.setText(urls.split_password(profile.broker_url).url)
-        stored = self.session.services.profiles.with_secrets(profile)
-        has_password = urls.password_of(stored.broker_url) is not None
-        self.password.clear()
-        self.password.setPlaceholderText(
-            "stored — leave empty to keep it" if has_password else "none"
-        )
-        self._unmasked = {
-            "result_backend": stored.result_backend,
-            "management_url": stored.management_url,
-        }
-        self.backend.setText(urls.mask(stored.result_backend))
-        self.management.setText(urls.mask(stored.management_url))
-        self.app_module.setText(profile.app_module)
-        self.workdir.setText(profile.workdir)
-        self.django.setText(profile.django_settings)
-        self.python.setText(profile.python)
-        chosen = profile.transport.chosen()
-        for key, box in self.override_boxes.items():
-            box.blockSignals(True)
-            box.setChecked(key in chosen)
-            box.blockSignals(False)
-        self._set_overrides(chosen)
-        for key, box in self.override_boxes.items():
-            self._override_toggled(key, self._field(key), box.isChecked())
-        self.queues.setRowCount(0)
-        for queue in profile.queues:
-            self._add_queue_row(queue)
-        self._update_redelivery()
-
-    def _add_queue_row(self, queue: QueueSpec) -> None:
-        row = self.queues.rowCount()
-        self.queues.insertRow(row)
-        self.queues.setItem(row, 0, QTableWidgetItem(queue.name))
-        self.queues.setItem(
-            row, 1, QTableWidgetItem("" if queue.max_priority is None else str(queue.max_priority))
-        )
-        self.queues.setItem(row, 2, QTableWidgetItem(", ".join(queue.routing_keys)))
-
-    def _remove_queue_rows(self) -> None:
-        for row in sorted({i.row() for i in self.queues.selectedIndexes()}, reverse=True):
-            self.queues.removeRow(row)
-
-    def _field(self, key: str) -> QWidget:
-        return {
-            "queue_order_strategy": self.strategy,
-            "priority_steps": self.steps,
-            "sep": self.sep,
-            "global_keyprefix": self.prefix,
-            "visibility_timeout": self.visibility,
-            "unacked_restore_interval": self.restore_interval,
-            "unacked_restore_throttle": self.restore_throttle,
-        }[key]
-
-    def _set_overrides(self, chosen: dict[str, object]) -> None:
-        for key, value in chosen.items():
-            if key in self.override_boxes:
-                self._set_field(key, value)
-
-    def _update_redelivery(self) -> None:
-        if self.config is None and not any(
-            self.override_boxes[k].isChecked()
-            for k in ("visibility_timeout", "unacked_restore_interval", "unacked_restore_throttle")
-        ):
-            self.redelivery.setText("")
+        """The profile into the form; its passwords follow from the secret store, read off the
+        GUI thread. Until they are in, the fields they belong in are read-only and Save waits:
+        a URL saved without its password would delete the stored one."""
+        self.fill(profile)
+        if self.original_name is None:  # a new profile: nothing stored to read
+            self._original_has_password = False
+            self.show_secrets(profile)
             return
-        delay = self.visibility.value() + (
-            self.restore_interval.value() * self.restore_throttle.value()
-        )
-        self.redelivery.setText(
-            f"On Redis, a task held by a killed worker runs again after about {delay} s."
-        )
+        self._hold_secret_fields(True)
+        self.password.setPlaceholderText("reading the stored password…")
+        self.jobs.run("secrets", self._read_secrets(profile))
 
-    def profile_from_form(self) -> tuple[Profile, dict[str, str]]:
-        """The profile the form describes, and the errors found while parsing the fields."""
-        errors: dict[str, str] = {}
-        steps: list[int] = []
+    def _hold_secret_fields(self, hold: bool) -> None:
+        for field in (self.backend, self.management):
+            field.setReadOnly(hold)
+        self.save_button.setEnabled(not hold)
+
+    async def _read_secrets(self, profile: Profile) -> None:
+        services, adhoc, name = self.session.services, self.session.adhoc, self.original_name
         try:
-            steps = [int(part) for part in self.steps.text().replace(" ", "").split(",") if part]
-        except ValueError:
-            if self.override_boxes["priority_steps"].isChecked():
-                errors["transport.priority_steps"] = "Priority steps must be numbers, e.g. 0,3,6,9"
-        queues: list[QueueSpec] = []
-        for row in range(self.queues.rowCount()):
-            cells = [self.queues.item(row, c) for c in range(3)]
-            name, priority_text, keys = (cell.text().strip() if cell else "" for cell in cells)
-            priority: int | None = None
-            if priority_text:
-                try:
-                    priority = int(priority_text)
-                except ValueError:
-                    errors[f"queues[{row}].max_priority"] = "x-max-priority must be a number"
-            queues.append(QueueSpec(name, priority, [k.strip() for k in keys.split(",") if k]))
-        broker = self.broker.text().strip()
-        if self.password.text():
-            broker = urls.join_password(urls.split_password(broker).url, self.password.text())
-        elif self.original_name and urls.password_of(broker) is None:
-            stored = self._stored_original()
-            if urls.password_of(stored.broker_url) is not None:
-                broker = urls.join_password(broker, urls.MASK)
-        profile = Profile(
-            name=self.name.text().strip(),
-            broker_url=broker,
-            result_backend=self._real_url("result_backend", self.backend.text().strip()),
-            app_module=self.app_module.text().strip(),
-            workdir=self.workdir.text().strip(),
-            django_settings=self.django.text().strip(),
-            python=self.python.text().strip(),
-            management_url=self._real_url("management_url", self.management.text().strip()),
-            transport=self._overrides(steps),
-            queues=queues,
-            app_fingerprint=self._fingerprint,
-        )
-        return profile, errors
-
-    def _overrides(self, steps: list[int]) -> TransportOverrides:
-        """Only the ticked fields: everything else stays the app's."""
-
-        def on(key: str) -> bool:
-            return bool(self.override_boxes[key].isChecked())
-
-        return TransportOverrides(
-            queue_order_strategy=self.strategy.currentText()
-            if on("queue_order_strategy")
-            else None,
-            priority_steps=steps if on("priority_steps") else None,
-            sep=_decode_sep(self.sep.text()) if on("sep") else None,
-            global_keyprefix=self.prefix.text() if on("global_keyprefix") else None,
-            visibility_timeout=self.visibility.value() if on("visibility_timeout") else None,
-            unacked_restore_interval=self.restore_interval.value()
-            if on("unacked_restore_interval")
-            else None,
-            unacked_restore_throttle=self.restore_throttle.value()
-            if on("unacked_restore_throttle")
-            else None,
-        )
+            stored, original = await Jobs.blocking(
+                _secrets_of, services, adhoc, name or "", profile
+            )
+        except Exception as exc:  # a keyring that refuses, a damaged secrets file: say which
+            self.password.setPlaceholderText("")
+            self._set_status(f"The stored passwords could not be read: {exc}", error=True)
+            return  # Save stays off: saving now would drop the passwords it could not read
+        self._original_has_password = urls.password_of(original.broker_url) is not None
+        self.show_secrets(stored)
+        self._hold_secret_fields(False)
+        if self.config is not None:
+            self.show_config(self.config)  # its summary names the result backend, now masked
 
     def _stored_original(self) -> Profile:
-        """The profile being edited with its passwords; a command-line one lives in memory."""
-        adhoc = self.session.adhoc
-        if adhoc is not None and adhoc.name == self.original_name:
-            return adhoc
-        try:
-            stored = self.session.services.profiles.get(self.original_name or "")
-        except ProfileError:
-            return Profile(name=self.original_name or "", broker_url="", result_backend="")
-        return self.session.services.profiles.with_secrets(stored)
-
-    def _real_url(self, field_name: str, shown: str) -> str:
-        real = self._unmasked.get(field_name, "")
-        return real if real and shown == urls.mask(real) else shown
-
-    def show_errors(self, errors: dict[str, str]) -> None:
-        queue_messages = []
-        for key, label in self.error_labels.items():
-            if key == "queues":
-                continue
-            message = errors.get(key)
-            label.setText(message or "")
-            label.setVisible(bool(message))
-        for key, message in sorted(errors.items()):
-            if key.startswith("queues["):
-                row = int(key[len("queues[") : key.index("]")])
-                queue_messages.append(f"Row {row + 1}: {message}")
-            elif key not in self.error_labels:
-                queue_messages.append(message)
-        self.queue_errors.setText("\n".join(queue_messages))
-        self.queue_errors.setVisible(bool(queue_messages))
-        if errors:
-            self._set_status(f"{len(errors)} problem(s) to fix before saving.", error=True)
-
-    def _set_status(self, text: str, *, error: bool = False) -> None:
-        self.status.setText(text)
-        self.status.setProperty("role", "error" if error else "muted")
-        self.status.style().unpolish(self.status)
-        self.status.style().polish(self.status)
+        """The profile being edited with its passwords; a command-line one lives in memory.
+        Blocking on the secret store: called on job threads only."""
+        return _stored_original(self.session.services, self.session.adhoc, self.original_name)
 
     # -- actions -------------------------------------------------------------------------------
     def _save(self) -> None:
         profile, errors = self.profile_from_form()
         errors = {**validate(profile), **errors}
         self.show_errors(errors)
-        if errors:
+        if errors or self.saving:
             return
+        self.jobs.run("save", self._store(profile))
+
+    async def _store(self, profile: Profile) -> None:
+        """Write the profile (passwords into the secret store) off the GUI thread, then open
+        it if it is the one in use, as `Session.save` does."""
+        services, replace_name = self.session.services, self.original_name
+        self.save_button.setEnabled(False)
         try:
-            self.saved = self.session.save(profile, self.original_name)
+            saved = await Jobs.blocking(_write_profile, services, profile, replace_name)
+            self.session.after_save(saved, replace_name)
+            self.saved = saved
             read = self.config
             if read is not None and read.imported and read.fingerprint == profile.app_fingerprint:
                 # the configuration the fingerprint stands for, so later drift says what changed
-                self.session.services.config_history().remember(profile.name, read)
+                services.config_history().remember(profile.name, read)
         except ConfigFileError as exc:  # profiles.toml or the secrets cannot be used: say which
             self._set_status(str(exc), error=True)
-            return
         except ProfileError as exc:
             self.show_errors(exc.errors)
-            return
         except OSError as exc:
             self._set_status(f"Could not write the profile: {exc}", error=True)
+        else:
+            self.accept()
             return
-        self.accept()
+        self.save_button.setEnabled(True)  # not on cancel: the dialog may be gone by then
 
     def _test_connection(self) -> None:
         """Broker, result backend (the app's own when the profile names none) and the RabbitMQ
@@ -568,31 +196,35 @@ class ProfileDialog(QDialog):
         self.show_errors(connection_errors)
         if connection_errors:
             return
-        services = self.session.services
-        config = self.config
         self.test_button.setEnabled(False)
         self._set_status("Testing the broker, the result backend and the management API…")
+        self.jobs.run("test", self._test(profile, self.config))
+
+    async def _test(self, profile: Profile, config: EffectiveConfig | None) -> None:
+        # Nothing of the dialog goes to the thread: a dialog closed meanwhile is let go.
+        services, adhoc, name = self.session.services, self.session.adhoc, self.original_name
 
         def work() -> list[EndpointCheck]:
             try:
-                endpoints = services.endpoints(self._restore_masked(profile))
+                endpoints = services.endpoints(_restore_masked(services, adhoc, name, profile))
             except EmbeddedBrokerError as exc:
                 return [EndpointCheck("broker", False, "error", str(exc))]
             if config is not None:
                 endpoints = with_app_backend(endpoints, config)
             return check_profile_endpoints(endpoints)
 
-        self.background.submit(work, self._show_report, self._show_crash)
+        try:
+            checks = await Jobs.blocking(work)
+        except Exception as exc:
+            self._show_crash(exc)
+            return
+        self._show_report(checks)
 
     def _restore_masked(self, profile: Profile) -> Profile:
-        """Give a masked password back its stored value before connecting."""
-        if urls.password_of(profile.broker_url) != urls.MASK or not self.original_name:
-            return profile
-        stored = self._stored_original()
-        password = urls.password_of(stored.broker_url)
-        return replace(
-            profile,
-            broker_url=urls.join_password(urls.split_password(profile.broker_url).url, password),
+        """Give a masked password back its stored value before connecting (on a job thread:
+        it reads the secret store)."""
+        return _restore_masked(
+            self.session.services, self.session.adhoc, self.original_name, profile
         )
 
     def _show_report(self, checks: list[EndpointCheck]) -> None:
@@ -607,7 +239,8 @@ class ProfileDialog(QDialog):
 
     def _read_from_app(self, quiet: bool = False) -> None:
         """Import the app in a child process (its interpreter, directory, settings) and show
-        what it sets; `quiet` when the dialog opens: no message while it reads."""
+        what it sets; `quiet` when the dialog opens: no message while it reads. A later read
+        (other fields) supersedes this one."""
         profile, _ = self.profile_from_form()
         problems = {
             k: v
@@ -621,38 +254,77 @@ class ProfileDialog(QDialog):
         self.read_app.setEnabled(False)
         if not quiet:
             self._set_status(f"Importing '{profile.app_module}' in a child process…")
-        services = self.session.services
-        self._reads += 1
-        reading = self._reads  # a later read (other fields) makes this one's answer stale
+        self.jobs.run("read-app", self._read_app(profile, quiet))
+
+    async def _read_app(self, profile: Profile, quiet: bool) -> None:
+        # Nothing of the dialog goes to the thread: a dialog closed meanwhile is let go.
+        services, adhoc, name = self.session.services, self.session.adhoc, self.original_name
 
         def work() -> EffectiveConfig:
             endpoints = None
             try:
-                endpoints = services.endpoints(self._restore_masked(profile))
+                endpoints = services.endpoints(_restore_masked(services, adhoc, name, profile))
             except (EmbeddedBrokerError, ProfileError):
                 endpoints = None
             return read_effective_config(profile, endpoints)
 
-        def done(config: EffectiveConfig) -> None:
-            if reading != self._reads:
-                return
-            self.read_app.setEnabled(True)
-            self.show_config(config)
-            if config.imported:
-                self._fingerprint = config.fingerprint
-            if not quiet:
-                self._set_status(
-                    f"Read '{config.main}'." if config.imported else config.error,
-                    error=not config.imported,
-                )
-
-        def failed(exc: BaseException) -> None:
+        try:
+            config = await Jobs.blocking(work)
+        except Exception as exc:
             self.read_app.setEnabled(True)
             if not quiet:
                 self._show_crash(exc)
-
-        self.background.submit(work, done, failed)
+            return
+        self.read_app.setEnabled(True)
+        self.show_config(config)
+        if config.imported:
+            self._fingerprint = config.fingerprint
+        if not quiet:
+            self._set_status(
+                f"Read '{config.main}'." if config.imported else config.error,
+                error=not config.imported,
+            )
 
     def done(self, result: int) -> None:
-        self.background.shutdown()
+        self.jobs.cancel_all()  # closed: nothing still running lands on it
         super().done(result)
+
+
+def _stored_original(services: Services, adhoc: Profile | None, name: str | None) -> Profile:
+    """The profile named `name` as stored, with its passwords; a command-line one lives in
+    memory. Blocking on the secret store."""
+    if adhoc is not None and adhoc.name == name:
+        return adhoc
+    try:
+        stored = services.profiles.get(name or "")
+    except ProfileError:
+        return Profile(name=name or "", broker_url="", result_backend="")
+    return services.profiles.with_secrets(stored)
+
+
+def _restore_masked(
+    services: Services, adhoc: Profile | None, name: str | None, profile: Profile
+) -> Profile:
+    """`profile` with a masked broker password given back its stored value, before
+    connecting. Blocking on the secret store."""
+    if urls.password_of(profile.broker_url) != urls.MASK or not name:
+        return profile
+    stored = _stored_original(services, adhoc, name)
+    password = urls.password_of(stored.broker_url)
+    return replace(
+        profile,
+        broker_url=urls.join_password(urls.split_password(profile.broker_url).url, password),
+    )
+
+
+def _secrets_of(
+    services: Services, adhoc: Profile | None, name: str, profile: Profile
+) -> tuple[Profile, Profile]:
+    """On a job thread: `profile` with its stored passwords, and the stored original."""
+    return services.profiles.with_secrets(profile), _stored_original(services, adhoc, name)
+
+
+def _write_profile(services: Services, profile: Profile, replace_name: str | None) -> Profile:
+    """On a job thread: the profile into profiles.toml, its passwords into the secret store.
+    `replace_name` None means a new profile, which must not overwrite an existing one."""
+    return services.profiles.save(profile, replace_name=replace_name, create=replace_name is None)

@@ -1,4 +1,5 @@
-"""The main window: profile switcher and connection indicator on top, one tab per area."""
+"""The main window: profile switcher and connection indicator on top, one tab per screen, each
+registered as a `Screen` and wired to the session the same way."""
 
 from __future__ import annotations
 
@@ -22,9 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.config import Drift
-from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.monitor.pipeline import JOURNAL_FAILING
-from desktop.core.opening import ConnectionFacts
 from desktop.core.settings.profiles import ProfileError
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
@@ -32,6 +31,7 @@ from desktop.ui.profiles.dialog import ProfileDialog
 from desktop.ui.queues.panel import QueuesPanel
 from desktop.ui.session.session import Session
 from desktop.ui.shell.connection_indicator import ConnectionIndicator
+from desktop.ui.shell.screen import Screen, wire
 from desktop.ui.tasks.panel import TasksPanel
 from desktop.ui.workers.panel import WorkersPanel
 
@@ -84,11 +84,6 @@ class MainWindow(QMainWindow):
         self.tasks = TasksPanel(session)
         self.queues = QueuesPanel(session, self.settings)
         self.charts = ChartsPanel()
-        self.tabs.addTab(self.workers, "Workers")
-        self.tabs.addTab(self.builder, "Builder")
-        self.tabs.addTab(self.tasks, "Tasks")
-        self.tabs.addTab(self.queues, "Queues")
-        self.tabs.addTab(self.charts, "Charts")
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
@@ -113,20 +108,12 @@ class MainWindow(QMainWindow):
 
         session.profiles_changed.connect(self._show_profiles)
         session.state_changed.connect(self.indicator.set_state)
-        session.facts_changed.connect(self._show_facts)
-        session.app_config_changed.connect(self._show_app_config)
         session.drift_changed.connect(self._show_drift)
         session.app_config_failed.connect(self._show_app_failure)
-        session.rows_learned.connect(self.tasks.model.update_rows)
-        session.diff_ready.connect(self.workers.apply_diff)
-        session.diff_ready.connect(self.charts.apply_diff)
-        session.diff_ready.connect(self.builder.apply_diff)
+        for screen in self._screens():
+            self.register(screen)
         self.tasks.open_in_builder.connect(self._open_in_builder)
-        session.diff_ready.connect(self.queues.apply_diff)
         self.queues.open_in_builder.connect(self._open_canvas_in_builder)
-        session.profile_switched.connect(lambda _name: self.charts.reset())
-        session.profile_switched.connect(lambda _name: self.workers.model.clear())
-        session.profile_switched.connect(lambda _name: self.builder.forget_profile())
         self.events_label = QLabel("Events: not started")
         self.statusBar().addPermanentWidget(self.events_label)
         session.events_state_changed.connect(self._show_events_state)
@@ -202,14 +189,51 @@ class MainWindow(QMainWindow):
         self.builder.open_canvas(canvas)
         self.tabs.setCurrentWidget(self.builder)
 
-    # -- facts ------------------------------------------------------------------------------------
-    def _show_facts(self, facts: ConnectionFacts) -> None:
-        for panel in (self.workers, self.builder, self.tasks, self.queues):
-            panel.show_facts(facts)
+    # -- screens ----------------------------------------------------------------------------------
+    def _screens(self) -> list[Screen]:
+        """The tabs, in order, and what each needs from the session."""
+        workers, builder, tasks, queues, charts = (
+            self.workers, self.builder, self.tasks, self.queues, self.charts
+        )  # fmt: skip
+        return [
+            Screen(
+                "Workers",
+                workers,
+                profile_switched=workers.model.clear,
+                diffs=workers.apply_diff,
+                facts=workers.show_facts,
+                app_config=workers.show_app_config,
+            ),
+            Screen(
+                "Builder",
+                builder,
+                profile_switched=builder.forget_profile,
+                diffs=builder.apply_diff,
+                facts=builder.show_facts,
+                app_config=builder.show_app_config,
+            ),
+            Screen(
+                "Tasks",
+                tasks,
+                facts=tasks.show_facts,
+                app_config=tasks.show_app_config,
+                rows_learned=tasks.model.update_rows,
+            ),
+            Screen(
+                "Queues",
+                queues,
+                diffs=queues.apply_diff,
+                facts=queues.show_facts,
+                app_config=queues.show_app_config,
+                drift=queues.show_drift,
+            ),
+            Screen("Charts", charts, profile_switched=charts.reset, diffs=charts.apply_diff),
+        ]
 
-    def _show_app_config(self, config: EffectiveConfig, error: str) -> None:
-        for panel in (self.workers, self.builder, self.tasks, self.queues):
-            panel.show_app_config(config, error)
+    def register(self, screen: Screen) -> None:
+        """A tab for the screen, told what it asked for of the session."""
+        self.tabs.addTab(screen.widget, screen.title)
+        wire(screen, self.session)
 
     # -- the app's configuration changed -------------------------------------------------------
     def _drift_banner(self) -> QWidget:
@@ -235,7 +259,6 @@ class MainWindow(QMainWindow):
     def _show_drift(self, drift: Drift) -> None:
         self.drift_label.setText(drift.summary())
         self.drift_banner.setVisible(drift.changed)
-        self.queues.show_drift(drift)
 
     def _show_app_failure(self, message: str) -> None:
         """The app stopped importing after a change: said above the tabs until it does again."""

@@ -105,6 +105,7 @@ class WorkersPanel(QWidget):
         self._inspect_timer.timeout.connect(self._auto_inspect)
         self._inspect_timer.start()
         self._inspecting = False
+        self._inspect_again = False
         self.local = LocalWorkersPart(session, self.model.by_hostname)
         connection = QGroupBox("Connection for workers of this profile")
         self.facts = FactsView()
@@ -148,12 +149,19 @@ class WorkersPanel(QWidget):
 
     def inspect(self) -> None:
         if self._inspecting:
+            # Asked while one is on its way (a refresh right after a new worker showed up):
+            # once more after it, since the one on its way may have left before the worker
+            # listened.
+            self._inspect_again = True
             return
         self._inspecting = True
+        self._inspect_again = False
 
         def done(facts: dict[str, dict[str, Any]]) -> None:
             self._inspecting = False
             self.model.set_facts(facts)
+            if self._inspect_again:
+                self.inspect()
 
         def failed(exc: BaseException) -> None:
             self._inspecting = False
