@@ -44,7 +44,7 @@ def test_every_layer_uses_the_one_set() -> None:
     from desktop.core.monitor import journal, journal_reader, rates, spill
 
     assert journal_reader.FINISHED_ORDERED is task_states.FINISHED_ORDERED
-    assert journal._FINAL_SQL == task_states.finished_sql()
+    assert task_states.finished_sql() == journal._FINAL_SQL
     assert spill.FINISHED_STATES is FINISHED_STATES
     assert rates.FINISHED_EVENTS is FINISHED_EVENTS
     assert {f"task-{s}" for s in FINISHED_EVENTS} <= set(rates.STATE_OF_EVENT)
