@@ -71,9 +71,7 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         self.consumed: frozenset[str] | None = None
         self.sent_ids: dict[str, Position] = {}
         self.sent_root: Any = None
-        self._inspecting = False
         self._polling = False
-        self._profile_generation = 0  # bumped by forget_profile: drops a late inspect answer
         self.task_chooser: TaskChooser | None = None  # open while the person picks a task
         self._example_to_map: Node | None = None  # an example opened before the app was read
 

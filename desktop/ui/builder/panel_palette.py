@@ -15,6 +15,8 @@ from desktop.core.opening import ConnectionFacts
 from desktop.ui.builder.palette import PaletteModel
 from desktop.ui.builder.panel_files import PanelFiles
 
+INSPECT = "inspect"  # the palette's one job: a newer profile cancels it
+
 
 class PanelPalette(PanelFiles):
     """Read the app's tasks and its workers' into the palette."""
@@ -22,8 +24,6 @@ class PanelPalette(PanelFiles):
     # set by BuilderPanel.__init__
     registered: dict[str, list[str]]
     consumed: frozenset[str] | None
-    _inspecting: bool
-    _profile_generation: int
     palette_model: PaletteModel
     proxy: QSortFilterProxyModel
     tree: QTreeView
@@ -34,8 +34,7 @@ class PanelPalette(PanelFiles):
     def forget_profile(self) -> None:
         """A profile was (re)opened: the palette's tasks came from the previous one's app and
         workers, so it empties until this one's app is read and its workers answer."""
-        self._profile_generation += 1
-        self._inspecting = False
+        self._jobs.cancel(INSPECT)  # the previous profile's workers: never shown
         self.config = None
         self.registered = {}
         self.consumed = None
@@ -77,30 +76,25 @@ class PanelPalette(PanelFiles):
         self.tree.expandAll()
 
     def _inspect_if_visible(self, force: bool = False) -> None:
-        if self._inspecting or not (force or self.isVisible()):
+        if self._jobs.running(INSPECT) or not (force or self.isVisible()):
             return
         if self.session.app_config is None or (self.session.state != "connected" and not force):
             return  # the app's control exchange is where its workers listen
-        self._inspecting = True
-        generation = self._profile_generation
+        self._jobs.run(INSPECT, self._inspect())
 
-        def done(result: tuple[dict[str, list[str]], set[str]]) -> None:
-            if generation != self._profile_generation:
-                return  # the previous profile's workers
-            self._inspecting = False
-            registered, consumed = result
-            changed = registered != self.registered
-            self.registered = registered
-            self.consumed = frozenset(consumed) if registered else frozenset()
-            if changed:
-                self._fill_palette()
-            self._check()
-
-        def failed(_exc: BaseException) -> None:
-            if generation == self._profile_generation:
-                self._inspecting = False
-
-        self.session.control(control.registered_and_consumed, done, failed)
+    async def _inspect(self) -> None:
+        """`inspect registered` and `active_queues`: the tasks workers know, the queues they
+        consume. A failure leaves the palette as it was (the app's own tasks stay)."""
+        try:
+            registered, consumed = await self.session.with_app(control.registered_and_consumed)
+        except Exception:  # a broker gone or not answering: the next show or facts ask again
+            return
+        changed = registered != self.registered
+        self.registered = registered
+        self.consumed = frozenset(consumed) if registered else frozenset()
+        if changed:
+            self._fill_palette()
+        self._check()
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)

@@ -103,7 +103,7 @@ class QueuesPanel(QueuesScreen):
 
     async def _revoke(self, task_id: str, said: str) -> None:
         try:
-            await reading.with_app(self.session, lambda app: control.revoke(app, task_id))
+            await self.session.with_app(lambda app: control.revoke(app, task_id))
         except Exception as exc:
             self.status.setText(f"Revoke failed: {exc}")
             return

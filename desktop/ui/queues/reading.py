@@ -4,17 +4,13 @@ app for `inspect` and `revoke`."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from celery import Celery
-
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.broker import queues, run_order
 from desktop.core.settings.profiles import Profile
-from desktop.ui.common.jobs import event_loop
 
 T = TypeVar("T")
 PAGE = 200  # waiting messages shown for the selected queue (Redis: read without taking)
@@ -97,24 +93,3 @@ def find_management(services: Any, profile: Profile) -> queues.Management:
     """RabbitMQ: the profile's management API, else the one at RabbitMQ's default port."""
     endpoints = services.endpoints(profile)
     return queues.find_management(endpoints.broker_url, endpoints.management_url)
-
-
-async def with_app(session: Any, action: Callable[[Celery], T]) -> T:
-    """`action` with the session's Celery app for its profile, on its pool, awaited.
-
-    The session calls back on the GUI thread; the answer lands in a future this job awaits,
-    so a job cancelled meanwhile (a newer one, a closed screen) simply never sees it."""
-    if session.profile is None:  # the session would not call back at all
-        raise RuntimeError("no profile is open")
-    answer: asyncio.Future[T] = event_loop().create_future()
-
-    def done(value: T) -> None:
-        if not answer.done():
-            answer.set_result(value)
-
-    def failed(exc: BaseException) -> None:
-        if not answer.done():
-            answer.set_exception(exc)
-
-    session.control(action, done, failed)
-    return await answer

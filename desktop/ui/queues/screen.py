@@ -304,7 +304,7 @@ class QueuesScreen(QWidget):
             return held, control.consumers_per_queue(app)
 
         try:
-            self.held_by_workers, self.consumers = await reading.with_app(session, work)
+            self.held_by_workers, self.consumers = await session.with_app(work)
         except Exception:
             return  # no worker answered in time: the next beat asks again
         self._asked_at = time.strftime("%H:%M:%S")

@@ -10,9 +10,10 @@ read-only properties, so no screen reaches into a part.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Celery
 from PySide6.QtCore import QObject, Signal
@@ -27,11 +28,15 @@ from desktop.core.opening import ConnectionFacts
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Endpoints, Profile
 from desktop.ui.common.background import Background
+from desktop.ui.common.jobs import event_loop
 from desktop.ui.session.connection import ProfileConnection
 from desktop.ui.session.feed import LiveFeed
 from desktop.ui.session.workers_host import LocalWorkersHost
 
 log = logging.getLogger(__name__)
+
+
+T = TypeVar("T")
 
 
 class Session(QObject):
@@ -180,6 +185,26 @@ class Session(QObject):
     ) -> None:
         """Run a control/send action with the panel's Celery app for this profile, off-thread."""
         self.connection.control(action, on_done, on_error)
+
+    async def with_app(self, action: Callable[[Celery], T]) -> T:
+        """`control`, awaited from a job: `action` with this profile's Celery app on the pool.
+
+        The answer lands in a future the job awaits, so a job cancelled meanwhile (a newer
+        one, a closed screen, another profile) simply never sees it."""
+        if self.profile is None:  # `control` would not call back at all
+            raise RuntimeError("no profile is open")
+        answer: asyncio.Future[T] = event_loop().create_future()
+
+        def done(value: T) -> None:
+            if not answer.done():
+                answer.set_result(value)
+
+        def failed(exc: BaseException) -> None:
+            if not answer.done():
+                answer.set_exception(exc)
+
+        self.control(action, done, failed)
+        return await answer
 
     def endpoints(self, profile: Profile, config: EffectiveConfig) -> Endpoints:
         """The profile's URLs, passwords restored, with the app's own result backend when the
