@@ -127,14 +127,15 @@ class TasksPanel(QWidget):
         self.builder_button.setToolTip("This task, editable, on the Builder's canvas")
         self.workflow_button = QPushButton("Open workflow")
         self.workflow_button.setToolTip("Every task of its workflow (same root id) on the canvas")
-        for button in (
+        self.task_buttons = (  # each acts on the selected task: enabled while there is one
             self.copy_button,
             self.revoke_button,
             self.terminate_button,
             self.retry_button,
             self.builder_button,
             self.workflow_button,
-        ):
+        )
+        for button in self.task_buttons:
             button.setEnabled(False)
             actions.addWidget(button)
         actions.addStretch(1)
@@ -332,14 +333,7 @@ class TasksPanel(QWidget):
         timeline: list[dict[str, Any]] | None = None,
     ) -> None:
         self.current_id = row["id"] if row else None
-        for button in (
-            self.copy_button,
-            self.revoke_button,
-            self.terminate_button,
-            self.retry_button,
-            self.builder_button,
-            self.workflow_button,
-        ):
+        for button in self.task_buttons:
             button.setEnabled(row is not None)
         if row is None:
             self.detail.setHtml("<p style='color:#6b7280'>Select a task to see its details.</p>")
