@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.core.services import Services
 from desktop.core.settings.profiles import Profile, ProfileError
+from desktop.ui.common.jobs import install_event_loop
 from desktop.ui.common.theme import STYLESHEET
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
@@ -73,14 +74,15 @@ def run_gui(
     profile_name: str | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> int:
-    import qasync
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName("Celery Desk")
     app.setOrganizationName("celery-desk")
     app.setStyleSheet(STYLESHEET)
+    # Before any screen exists: a job started while the window is built, or by the session
+    # before the loop runs, must land on the loop that will run it.
+    loop = install_event_loop(app)
     try:
         services = Services.open(config_dir)
         adhoc = None
@@ -95,8 +97,6 @@ def run_gui(
         QMessageBox.critical(None, "Celery Desk cannot start", str(exc))
         return 2
 
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
     closed = asyncio.Event()
     app.aboutToQuit.connect(closed.set)
     app.lastWindowClosed.connect(closed.set)

@@ -149,6 +149,28 @@ def test_signal_quits_cleanly_and_stops_the_broker(
     assert "Traceback" not in app.text()
 
 
+def test_the_app_connects_and_listens_to_events_on_its_own_loop(apps: Callable[[], App]) -> None:
+    """The real `python -m desktop`: the profile opens as a job on the loop the window runs
+    (a job started before the loop ran once landed on a second loop: "attached to a different
+    loop", the profile never connected, no event was ever heard), and the event monitor then
+    subscribes to the broker's event channel."""
+    services = Services.open()
+    app = apps()
+    _wait_running(app, services)
+    client = redis.Redis.from_url(services.embedded.url(0), socket_timeout=5)
+    try:
+
+        def listening() -> bool:
+            if app.process.poll() is not None:
+                raise AssertionError(f"the app exited ({app.process.returncode}):\n{app.text()}")
+            return int(client.execute_command("PUBSUB", "NUMPAT")) >= 1
+
+        wait_for(listening, START_TIMEOUT_S + 15, "the app's event monitor to subscribe")
+    finally:
+        client.close()
+    assert "job failed" not in app.text() and "different loop" not in app.text(), app.text()
+
+
 def test_kill_9_leaves_a_broker_the_next_app_adopts_then_stops(
     apps: Callable[[], App],
 ) -> None:

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import qasync
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QApplication
 
@@ -30,23 +31,36 @@ T = TypeVar("T")
 _POOL_THREADS = 4
 
 
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def install_event_loop(app: QApplication) -> qasync.QEventLoop:
+    """The qasync loop `run_gui` runs the window on: installed before the session starts, so
+    a job started before the loop runs (the profile opening) lands on this same loop."""
+    global _loop
+    _loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(_loop)
+    return _loop
+
+
 def event_loop() -> asyncio.AbstractEventLoop:
     """The qasync loop the window runs on.
 
-    `run_gui` installs one and runs it; under a test (pytest-qt processes Qt's events itself)
-    one is installed here as already running, so jobs advance whenever Qt's events are processed.
-    """
+    `run_gui` installs one (`install_event_loop`) and runs it; under a test (pytest-qt
+    processes Qt's events itself) one is installed here as already running, so jobs advance
+    whenever Qt's events are processed. Never a second loop: a task and the futures it awaits
+    must share one ("attached to a different loop")."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
         pass
-    import qasync
-
-    app = QApplication.instance()
-    assert app is not None, "jobs need a QApplication"
-    loop: asyncio.AbstractEventLoop = qasync.QEventLoop(app, already_running=True)
-    asyncio.set_event_loop(loop)
-    return loop
+    global _loop
+    if _loop is None or _loop.is_closed():
+        app = QApplication.instance()
+        assert isinstance(app, QApplication), "jobs need a QApplication"
+        _loop = qasync.QEventLoop(app, already_running=True)
+        asyncio.set_event_loop(_loop)
+    return _loop
 
 
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
