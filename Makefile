@@ -28,8 +28,19 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# Two pytest processes side by side: the fault suite (mostly waiting on real processes) and the
+# property tests (CPU) beside everything else, so both cores work. Each must pass; "no tests
+# collected" (exit 5) fails too. The side run's output follows the main one's.
+SIDE_TESTS := tests/faults tests/properties
 test: lint
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest
+	@rm -f .pytest-side.log
+	@QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -p no:cacheprovider $(SIDE_TESTS) \
+		> .pytest-side.log 2>&1 & side=$$!; \
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(addprefix --ignore=,$(SIDE_TESTS)); \
+	main=$$?; wait $$side; side_rc=$$?; \
+	echo "======== $(SIDE_TESTS), run beside the rest ========"; cat .pytest-side.log; \
+	echo "pytest exit codes: main $$main, $(SIDE_TESTS) $$side_rc"; \
+	test $$main -eq 0 && test $$side_rc -eq 0
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
