@@ -68,8 +68,8 @@ SORT_KEYS = {"result": "result", "queue": "queue"}
 PAGE_SORTED = frozenset(
     key for key, _title in COLUMNS if SORT_KEYS.get(key, key) not in INDEXED_SORTS
 )
-PAGE_SORT_MARK = " (loaded rows)"
-PAGE_SORT_TIP = "Sorts only the rows loaded so far: this column has no index to sort them all."
+PAGE_SORT_MARK = " *"  # short, so the column keeps its width; the tooltip says why
+PAGE_SORT_TIP = "* Sorts only the rows loaded so far: this column has no index to sort them all."
 STATE_COLOURS = TASK_STATE_COLOURS
 
 
