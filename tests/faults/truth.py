@@ -8,6 +8,7 @@ itself lost (never run, so unknown to the backend) are counted, never blamed on 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import time
@@ -43,6 +44,33 @@ class Tally:
             f"sent {self.sent}, in the backend {self.in_backend} ({self.finished} finished), "
             f"in the journal {self.in_journal}, lost {self.lost}"
         )
+
+
+def waiting_in_redis_broker(broker_url: str) -> set[str]:
+    """Task ids a Redis broker still holds: in a queue's lists, or in the unacked hash (given
+    back only by a worker's restore sweep, which kombu's restore mutex can hold off for up to
+    its 300 s expiry when the broker was killed while a worker held it). JSON only."""
+    client = redis.Redis.from_url(broker_url, socket_timeout=5, socket_connect_timeout=5)
+    found: set[str] = set()
+
+    def note(message: object) -> None:
+        if isinstance(message, dict) and isinstance(message.get("headers"), dict):
+            found.add(str(message["headers"].get("id")))
+
+    try:
+        for key in client.scan_iter(count=1000):
+            kind = client.type(key)
+            if kind == b"list":
+                for raw in client.lrange(key, 0, -1):
+                    with contextlib.suppress(ValueError):
+                        note(json.loads(raw))
+            elif kind == b"hash" and key == b"unacked":
+                for raw in client.hvals(key):
+                    with contextlib.suppress(ValueError, IndexError, TypeError):
+                        note(json.loads(raw)[0])
+    finally:
+        client.close()
+    return found
 
 
 def backend_states(backend_url: str) -> dict[str, str]:
