@@ -9,6 +9,7 @@ the screen reads again.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QSettings, Signal
@@ -120,16 +121,21 @@ class QueuesPanel(QueuesScreen):
         entry = taken.waiting[rows[0].row()]
         self.jobs.run("remove", self._remove(profile, config, queue, entry))
 
+    async def _on_broker(
+        self, profile: Profile, config: EffectiveConfig, action: Callable[[Any], int]
+    ) -> int:
+        """`action` on the profile's queue inspector, on the job pool (remove, purge)."""
+        return await Jobs.blocking(
+            reading.on_broker, self.session.services, profile, config, "", action
+        )
+
     async def _remove(
         self, profile: Profile, config: EffectiveConfig, queue: str, entry: queues.Waiting
     ) -> None:
         try:
-            count = await Jobs.blocking(
-                reading.on_broker,
-                self.session.services,
+            count = await self._on_broker(
                 profile,
                 config,
-                "",
                 lambda source: (
                     source.remove(queue, entry) if isinstance(source, queues.RedisQueues) else 0
                 ),
@@ -181,14 +187,7 @@ class QueuesPanel(QueuesScreen):
 
     async def _purge(self, profile: Profile, config: EffectiveConfig, queue: str) -> None:
         try:
-            count = await Jobs.blocking(
-                reading.on_broker,
-                self.session.services,
-                profile,
-                config,
-                "",
-                lambda source: source.purge(queue),
-            )
+            count = await self._on_broker(profile, config, lambda source: source.purge(queue))
         except Exception as exc:
             self.status.setText(f"Purge failed: {exc}")
             return

@@ -223,9 +223,11 @@ class QueuesScreen(QWidget):
 
     def apply_diff(self, diff: StateDiff) -> None:
         """Events move tasks in and out of queues: count them, and refresh soon."""
-        self._rates.add(diff, routing=self.config.routing() if self.config else None)
+        routing = self.config.routing() if self.config else None  # once a batch, not a row
+        self._rates.add(diff, routing=routing)
         touched = any(
-            self.queue_of(row.routing_key) for row in (*diff.tasks_added, *diff.tasks_changed)
+            queue_of_routing_key(row.routing_key, routing)
+            for row in (*diff.tasks_added, *diff.tasks_changed)
         )
         if touched and self.isVisible() and not self._soon.isActive():
             self._soon.start()
