@@ -174,6 +174,45 @@ class Gaps:
         self._last, self._cpu = time.perf_counter(), time.thread_time()
 
 
+class SlowEvents:
+    """With --explain: the slowest events Qt delivered in each phase (what they were and to
+    which widget), by timing QApplication.notify. It costs a Python call per event, so the
+    gaps measured with it are a little longer; it says where a gap comes from."""
+
+    def __init__(self) -> None:
+        self.phase = ""
+        self.slowest: dict[str, list[tuple[float, str]]] = {}
+
+    def record(self, receiver: object, event: object, took_ms: float) -> None:
+        if took_ms < 8 or not self.phase:
+            return
+        try:
+            what = f"{type(receiver).__name__} {event.type().name}"  # type: ignore[attr-defined]
+            parent = receiver.parent()  # type: ignore[attr-defined]
+            if parent is not None:
+                what += f" in {type(parent).__name__}"
+        except (AttributeError, RuntimeError):
+            what = type(receiver).__name__
+        kept = self.slowest.setdefault(self.phase, [])
+        kept.append((took_ms, what))
+        kept.sort(reverse=True)
+        del kept[5:]
+
+
+def explaining_application(slow: SlowEvents) -> type:
+    from PySide6.QtWidgets import QApplication
+
+    class Explaining(QApplication):
+        def notify(self, receiver, event):  # type: ignore[no-untyped-def]
+            started = time.perf_counter()
+            try:
+                return super().notify(receiver, event)
+            finally:
+                slow.record(receiver, event, (time.perf_counter() - started) * 1000)
+
+    return Explaining
+
+
 def run_for(seconds: float, steps: list[tuple[float, Callable[[], object]]] = ()) -> None:  # type: ignore[assignment]
     """The Qt event loop for `seconds`, doing each step at its time."""
     from PySide6.QtCore import QEventLoop, QTimer
@@ -230,6 +269,7 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--explain", action="store_true", help="print each phase's slowest events")
     args = parser.parse_args()
     journal_path: Path = args.journal.resolve()
 
@@ -248,7 +288,8 @@ def main() -> int:
     from desktop.core.services import Services
     from desktop.ui.tasks.model import COLUMNS
 
-    app = QApplication(sys.argv)
+    slow_events = SlowEvents()
+    app = (explaining_application(slow_events) if args.explain else QApplication)(sys.argv)
     services = Services.open()
     profile = services.profiles.get(services.profiles.active_name())
     link = services.journal_path(profile)
@@ -265,15 +306,21 @@ def main() -> int:
     tasks = window.tasks
     wait_until(lambda: tasks.model.rowCount() > 0 and not tasks.model.loading)
     figures["journal_open_to_rows_s"] = time.perf_counter() - t0
+    # Opening ends when the window has connected and read the person's app (the palette,
+    # the queues and the settings line fill from it) and has painted what that changed.
+    wait_until(lambda: session.state == "connected" and session.app_config is not None)
+    run_for(1.0)
     figures["window_open_gap_ms"] = gaps.longest
     figures["window_open_busy_ms"] = gaps.busiest
 
     seconds = args.seconds
+    slow_events.phase = "idle"
     gaps.reset()
     run_for(seconds)
     figures["idle_gap_ms"] = gaps.longest
     figures["idle_busy_ms"] = gaps.busiest
 
+    slow_events.phase = "search"
     words = ["order-42", "bad input 77", "eu-3", "charge", "'value': 1234", "zz-not-there"]
     gaps.reset()
     step = seconds / len(words)
@@ -287,6 +334,7 @@ def main() -> int:
     tasks.search.setText("")
     wait_until(lambda: not tasks.model.loading)
 
+    slow_events.phase = "sort"
     header = tasks.table.horizontalHeader()
     sort_gaps: dict[str, float] = {}
     sort_busy: dict[str, float] = {}
@@ -309,6 +357,7 @@ def main() -> int:
     figures["sort_busy_ms"] = max(sort_busy.values())
     worst_sort = max(sort_gaps, key=lambda k: sort_gaps[k])
 
+    slow_events.phase = "details"
     gaps.reset()
     rows = min(tasks.model.rowCount(), 200)
     picks = max(1, int(seconds / 0.1))
@@ -319,6 +368,7 @@ def main() -> int:
     figures["details_gap_ms"] = gaps.longest
     figures["details_busy_ms"] = gaps.busiest
 
+    slow_events.phase = ""
     # The floor no read can lower: the table painting its visible rows, with nothing read.
     paints = []
     for _ in range(7):
@@ -331,8 +381,11 @@ def main() -> int:
     session.shutdown()
     del app
     phases = ("window_open", "idle", "search", "sort", "details")
-    worst = max(figures[f"{p}_gap_ms"] for p in phases)
-    worst_busy = max(figures[f"{p}_busy_ms"] for p in phases)
+    # The target is for a window in use (idle, searching, sorting, opening details); opening
+    # it (first show, connecting, reading the app) is reported beside it.
+    in_use = phases[1:]
+    worst = max(figures[f"{p}_gap_ms"] for p in in_use)
+    worst_busy = max(figures[f"{p}_busy_ms"] for p in in_use)
     print(f"journal: {journal_path} ({args.tasks:,} tasks; built/topped up in {build_s:.1f} s)")
     print(f"window open -> first rows: {figures['journal_open_to_rows_s']:.2f} s")
     print(f"{'longest event-loop gap (GUI thread CPU in it), ms':52} gap   busy")
@@ -344,7 +397,7 @@ def main() -> int:
         strict=True,
     ):  # fmt: skip
         print(f"  {title:50} {figures[f'{phase}_gap_ms']:5.1f} {figures[f'{phase}_busy_ms']:5.1f}")
-    print(f"  {'longest of those (target 16 ms)':50} {worst:5.1f} {worst_busy:5.1f}")
+    print(f"  {'longest in use, all but opening (target 16 ms)':50} {worst:5.1f} {worst_busy:5.1f}")
     print(
         f"one repaint of the tasks table, nothing read (median): "
         f"{figures['table_repaint_ms']:.1f} ms"
@@ -361,6 +414,8 @@ def main() -> int:
         "slowest sorts to rows (off the GUI thread): "
         + ", ".join(f"{k[5:-2]} {v:.2f} s" for v, k in reversed(slow))
     )
+    for phase, events in slow_events.slowest.items():
+        print(f"slowest events while {phase}: " + "; ".join(f"{w} {t:.0f} ms" for t, w in events))
     if args.json:
         print(json.dumps(figures))
     return 0

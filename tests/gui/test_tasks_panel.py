@@ -250,9 +250,11 @@ def test_journal_reads_leave_the_gui_thread_and_filter_choices_grow_from_live_ro
     for method in ("page", "count", "get", "timeline", "children", "distinct"):
         original = getattr(JournalReader, method)
 
-        def recorded(self: JournalReader, *args: Any, _o: Any = original, _m: str = method) -> Any:
+        def recorded(
+            self: JournalReader, *args: Any, _o: Any = original, _m: str = method, **kwargs: Any
+        ) -> Any:
             threads.append((_m, threading.current_thread().name, isinstance(self, Journal)))
-            return _o(self, *args)
+            return _o(self, *args, **kwargs)
 
         monkeypatch.setattr(JournalReader, method, recorded)
     session = Session(Services.open())

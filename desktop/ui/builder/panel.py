@@ -71,7 +71,6 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         self.consumed: frozenset[str] | None = None
         self.sent_ids: dict[str, Position] = {}
         self.sent_root: Any = None
-        self._polling = False
         self.task_chooser: TaskChooser | None = None  # open while the person picks a task
         self._example_to_map: Node | None = None  # an example opened before the app was read
 
@@ -123,7 +122,6 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         self._result_timer = QTimer(self)
         self._result_timer.setInterval(RESULT_POLL_MS)
         self._result_timer.timeout.connect(self._poll_results)
-        self._sending = False
         # Nothing is sent while the history opens (it would go unjournaled for no reason).
         session.journal_changed.connect(lambda _journal: self._sync_send_button())
         session.journal_state_changed.connect(lambda _state, _text: self._sync_send_button())

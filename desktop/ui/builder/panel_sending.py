@@ -4,6 +4,7 @@ worker started without -E still shows its results."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ from desktop.ui.builder.canvas_view import NodeState
 from desktop.ui.builder.panel_files import PanelFiles
 
 RESULT_POLL_MS = 1500
+SEND = "send"  # the panel's job keys
+POLL = "poll results"
 NOT_DECODED = "RESULT NOT DECODED"
 POLL_DONE = FINISHED | {NOT_DECODED}
 
@@ -32,8 +35,6 @@ class PanelSending(PanelFiles):
     # set by BuilderPanel.__init__
     sent_ids: dict[str, Position]
     sent_root: Any
-    _polling: bool
-    _sending: bool
     _result_timer: QTimer
     send_button: QPushButton
     current_problems: Callable[[], list[Problem]]  # the checks, BuilderPanel's
@@ -41,16 +42,12 @@ class PanelSending(PanelFiles):
     # -- sending and watching -------------------------------------------------------------------
     def _sync_send_button(self) -> None:
         opening = self.session.journal_opening
-        self.send_button.setEnabled(not self._sending and not opening)
+        self.send_button.setEnabled(not self._jobs.running(SEND) and not opening)
         self.send_button.setToolTip(
             "The task history is still opening; Send is possible in a moment"
             if opening
             else "Check the canvas, then send it (Ctrl+Return)"
         )
-
-    def _sending_now(self, sending: bool) -> None:
-        self._sending = sending
-        self._sync_send_button()
 
     def _watch(self, drawn: Canvas, nodes: list[canvas_sending.SentNode]) -> bool:
         """Colour `nodes` (sent) on the canvas from now on; False when it changed since."""
@@ -66,6 +63,8 @@ class PanelSending(PanelFiles):
         return True
 
     def send(self) -> None:
+        if self._jobs.running(SEND):  # Ctrl+Return while the button is off: one send at a time
+            return
         drawn = self._canvas_or_say()
         if drawn is None:
             return
@@ -80,6 +79,19 @@ class PanelSending(PanelFiles):
         if self.session.journal_opening:
             self.say("Not sent: the task history is still opening; send again in a moment.")
             return
+        self.say("Sending…", error=False)
+        task = self._jobs.run(SEND, self._send(drawn))
+        if task is not None:
+            # After the job layer let go of it, so the button sees no send running; not when
+            # cancelled, which only happens as the panel goes.
+            task.add_done_callback(self._send_ended)
+        self._sync_send_button()
+
+    def _send_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled():
+            self._sync_send_button()
+
+    async def _send(self, drawn: Canvas) -> None:
         journal, not_opened = self.session.journal, self.session.journal_open_error
         config = self.config
 
@@ -93,50 +105,48 @@ class PanelSending(PanelFiles):
 
             return canvas_sending.send(drawn, app, record, config)
 
-        def done(sent: canvas_sending.Sent) -> None:
-            self._sending_now(False)
-            if not self._watch(drawn, sent.nodes):
-                warning = (
-                    ""
-                    if sent.unjournaled is None
-                    else (f" Warning: {sent.unjournaled.said(len(sent.nodes))}; do not send again.")
-                )
-                self.say(
-                    f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}); the canvas "
-                    f"changed since, so its nodes are not coloured. See the Tasks screen.{warning}",
-                    error=bool(warning),
-                )
-                return
-            self.send_button.setText("Run again")
-            if sent.unjournaled is not None:  # sent all the same: never to be sent again
-                self.say(
-                    f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}), but "
-                    f"{sent.unjournaled.said(len(sent.nodes))}. The tasks WERE sent: do not "
-                    "send them again."
-                )
-            else:
-                self.say(f"Sent '{drawn.name or 'canvas'}': root id {sent.root_id}", error=False)
-
-        def failed(exc: BaseException) -> None:
-            self._sending_now(False)
-            if not isinstance(exc, canvas_sending.SendError) or not exc.sent:
-                self.say(f"Sending failed: {exc}")
-                return
-            self._watch(drawn, exc.sent)  # what went out is watched, as a whole send is
-            missed = exc.unjournaled
-            if missed is None:  # all of it journaled
-                self.say(f"Sending failed: {exc}")
-                return
-            cause = exc.__cause__
-            self.say(
-                f"Partly sent: {len(exc.sent)} of {exc.total} sent, {len(missed.nodes)} not "
-                f"journaled; do not send them again. Sending stopped on "
-                f"{type(cause).__name__}: {cause}; the journal failed: {missed.reason}."
+        try:
+            sent = await self.session.with_app(work)
+        except Exception as exc:
+            self._send_failed(drawn, exc)
+            return
+        if not self._watch(drawn, sent.nodes):
+            warning = (
+                ""
+                if sent.unjournaled is None
+                else (f" Warning: {sent.unjournaled.said(len(sent.nodes))}; do not send again.")
             )
+            self.say(
+                f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}); the canvas "
+                f"changed since, so its nodes are not coloured. See the Tasks screen.{warning}",
+                error=bool(warning),
+            )
+            return
+        self.send_button.setText("Run again")
+        if sent.unjournaled is not None:  # sent all the same: never to be sent again
+            self.say(
+                f"Sent '{drawn.name or 'canvas'}' (root id {sent.root_id}), but "
+                f"{sent.unjournaled.said(len(sent.nodes))}. The tasks WERE sent: do not "
+                "send them again."
+            )
+        else:
+            self.say(f"Sent '{drawn.name or 'canvas'}': root id {sent.root_id}", error=False)
 
-        self._sending_now(True)
-        self.say("Sending…", error=False)
-        self.session.control(work, done, failed)
+    def _send_failed(self, drawn: Canvas, exc: BaseException) -> None:
+        if not isinstance(exc, canvas_sending.SendError) or not exc.sent:
+            self.say(f"Sending failed: {exc}")
+            return
+        self._watch(drawn, exc.sent)  # what went out is watched, as a whole send is
+        missed = exc.unjournaled
+        if missed is None:  # all of it journaled
+            self.say(f"Sending failed: {exc}")
+            return
+        cause = exc.__cause__
+        self.say(
+            f"Partly sent: {len(exc.sent)} of {exc.total} sent, {len(missed.nodes)} not "
+            f"journaled; do not send them again. Sending stopped on "
+            f"{type(cause).__name__}: {cause}; the journal failed: {missed.reason}."
+        )
 
     def apply_diff(self, diff: StateDiff) -> None:
         if not self.sent_ids:
@@ -160,10 +170,11 @@ class PanelSending(PanelFiles):
         has_backend = profile is not None and bool(
             profile.result_backend or (config and config.result_backend)
         )
-        if self._polling or not has_backend:
-            return
-        self._polling = True
+        if self._jobs.running(POLL) or not has_backend:
+            return  # the timer asks again in a moment
+        self._jobs.run(POLL, self._read_results(waiting))
 
+    async def _read_results(self, waiting: list[str]) -> None:
         def work(app: Any) -> dict[str, tuple[str, str]]:
             found = {}
             for task_id in waiting:
@@ -176,18 +187,15 @@ class PanelSending(PanelFiles):
                     found[task_id] = (read.state, read.text)
             return found
 
-        def done(found: dict[str, tuple[str, str]]) -> None:
-            self._polling = False
-            for task_id, (status, text) in found.items():
-                position = self.sent_ids.get(task_id)
-                if position is not None:
-                    self.view.states[position] = NodeState(status, task_id, f"result: {text}")
-            self.view.update()
-
-        def failed(_exc: BaseException) -> None:
-            self._polling = False
-
-        self.session.control(work, done, failed)
+        try:
+            found = await self.session.with_app(work)
+        except Exception:  # a backend gone for now: the timer asks again in a moment
+            return
+        for task_id, (status, text) in found.items():
+            position = self.sent_ids.get(task_id)
+            if position is not None:
+                self.view.states[position] = NodeState(status, task_id, f"result: {text}")
+        self.view.update()
 
 
 def _detail(row: TaskRow) -> str:

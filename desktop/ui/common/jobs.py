@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import logging
 from collections.abc import Callable, Coroutine
@@ -79,6 +80,7 @@ class Jobs(QObject):
     def __init__(self, owner: QObject) -> None:
         super().__init__(owner)
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._again: dict[str, Callable[[], Coroutine[Any, Any, Any]]] = {}
         self._closed = False
         # A plain callable, not this object's slot: a QWidget deletes its children (this one)
         # before it says it is destroyed, and Qt does not call a slot of a deleted receiver
@@ -100,29 +102,57 @@ class Jobs(QObject):
         task.add_done_callback(functools.partial(self._finished, key))
         return task
 
+    def run_again(self, key: str, make: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        """Start `make()` under `key`, or, while one runs there, once more when it ends (asked
+        any number of times meanwhile, once). For a refresh that must not be cancelled by the
+        next one (a burst of triggers would never let one finish) yet was asked for a reason
+        the one on its way may have missed, such as a worker that came online after it left."""
+        if self.running(key):
+            self._again[key] = make
+            return
+        self.run(key, make())
+
     def running(self, key: str) -> bool:
         task = self._tasks.get(key)
         return task is not None and not task.done()
 
     def cancel(self, key: str) -> None:
+        self._again.pop(key, None)
         task = self._tasks.pop(key, None)
         if task is not None:
             task.cancel()
 
     def cancel_all(self) -> None:
         self._closed = True
+        self._again.clear()
         for task in self._tasks.values():
-            task.cancel()
+            # When the application itself is torn down, qasync's timer object can go before
+            # the screen that owns these jobs; cancelling then fails to schedule the wake-up
+            # (RuntimeError "already deleted"). Nothing would run the task again anyway.
+            with contextlib.suppress(RuntimeError):
+                task.cancel()
         self._tasks.clear()
 
     def _finished(self, key: str, task: asyncio.Task[Any]) -> None:
         if self._tasks.get(key) is task:
             del self._tasks[key]
+        again = self._again.pop(key, None)
+        if again is not None and not self._closed and key not in self._tasks:
+            self.run(key, again())
         if task.cancelled():
             return
         error = task.exception()
         if error is not None:
             log.error("job %s failed: %s: %s", key, type(error).__name__, error, exc_info=error)
+
+    @staticmethod
+    def release(objects: list[Any]) -> None:
+        """Drop `objects` on the job pool, emptying the list. Qt items made in Python cost a
+        call back into Python each as they are deleted (a thousand rows of a table: some
+        20 ms); items no model holds can go on any thread, the GUI thread need not wait."""
+        kept = objects.copy()
+        objects.clear()
+        _shared_pool().submit(kept.clear)
 
     @staticmethod
     async def blocking(fn: Callable[..., T], *args: Any) -> T:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtWidgets import QLabel, QTableWidget, QTableWidgetItem
+from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget, QTableWidgetItem
 
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.ui.common.table_model import make_read_only
@@ -21,6 +21,19 @@ def muted(text: str = "") -> QLabel:
     label.setProperty("role", "muted")
     label.setWordWrap(True)
     return label
+
+
+def show_steadily(widget: QLabel | QPushButton, text: str) -> None:
+    """Show `text` in a widget whose size only grows, to fit the widest text it has shown.
+
+    A label or button whose text changes as work goes on (a count) would otherwise ask for a
+    new layout on each change, and that goes up to the window: every screen measured, the
+    whole window repainted, some 50 ms on the GUI thread for each reload of the tasks table.
+    A widget of fixed size asks for none; it grows (one layout) when a text needs more room."""
+    widget.setText(text)
+    needed = widget.sizeHint()
+    if needed.width() > widget.maximumWidth() or widget.minimumWidth() != widget.maximumWidth():
+        widget.setFixedSize(max(needed.width(), widget.minimumWidth()), needed.height())
 
 
 def read_only_table(columns: Sequence[str]) -> QTableWidget:

@@ -16,7 +16,6 @@ the rows it read, so none is lost between the read and the reset.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import sqlite3
 import time
@@ -35,6 +34,7 @@ from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_query import TaskQuery
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.ui.common.jobs import Jobs
+from desktop.ui.common.table_model import contiguous_runs
 from desktop.ui.common.theme import TASK_STATE_COLOURS
 
 log = logging.getLogger(__name__)
@@ -62,12 +62,9 @@ COLUMNS: list[tuple[str, str]] = [
     ("parent_id", "Parent"),
     ("root_id", "Root"),
 ]
-SORT_KEYS = {"result": "result", "queue": "queue"}
 # Columns with no index (long text): sorting them in SQL scans a million rows, so their header
 # sorts only the rows loaded so far, and says so.
-PAGE_SORTED = frozenset(
-    key for key, _title in COLUMNS if SORT_KEYS.get(key, key) not in INDEXED_SORTS
-)
+PAGE_SORTED = frozenset(key for key, _title in COLUMNS if key not in INDEXED_SORTS)
 PAGE_SORT_MARK = " *"  # short, so the column keeps its width; the tooltip says why
 PAGE_SORT_TIP = "* Sorts only the rows loaded so far: this column has no index to sort them all."
 STATE_COLOURS = TASK_STATE_COLOURS
@@ -134,6 +131,10 @@ class TasksModel(QAbstractTableModel):
         self._after: tuple[Any, str] | None = None  # keyset of the last row read from SQL
         self._held: list[StateDiff] | None = None  # diffs arriving while a reload reads
         self._page_sort: tuple[str, bool] | None = None  # a column sorted in the loaded rows
+        # How the table shows a row (cells.TaskCells sets it): made off the GUI thread with
+        # each page read, kept by task id until the table takes them.
+        self.make_cells: Callable[[TaskRecord], Any] | None = None
+        self._cells: dict[str, Any] = {}
         self.reload()
 
     # -- loading ---------------------------------------------------------------------------
@@ -199,9 +200,22 @@ class TasksModel(QAbstractTableModel):
                 reader.interrupt()
             raise
 
+    def _page(
+        self, reader: JournalReader, query: TaskQuery, after: tuple[Any, str] | None
+    ) -> tuple[list[TaskRecord], dict[str, Any]]:
+        """A page and its cells, on a job thread."""
+        rows = reader.page(query, 0, PAGE_SIZE, after=after)
+        make = self.make_cells
+        return rows, ({row["id"]: make(row) for row in rows} if make else {})
+
+    def take_cells(self, task_id: str) -> Any:
+        """The cells made for this task's row with its page, once; None when none were."""
+        return self._cells.pop(task_id, None)
+
     async def _load_from(self, reader: JournalReader | None, query: TaskQuery) -> None:
-        rows = await Jobs.blocking(reader.page, query, 0, PAGE_SIZE) if reader else []
+        rows, cells = await Jobs.blocking(self._page, reader, query, None) if reader else ([], {})
         held, self._held = self._held or [], None
+        self._cells = cells
         self.beginResetModel()
         self._rows = []
         self._seq = {}
@@ -256,7 +270,8 @@ class TasksModel(QAbstractTableModel):
         reader = await self.reader()
         if reader is None:
             return
-        page = await self.read(functools.partial(reader.page, after=after), query, 0, PAGE_SIZE)
+        page, cells = await self.read(self._page, reader, query, after)
+        self._cells.update(cells)
         self._more = len(page) == PAGE_SIZE
         if page:
             self._after = query.key(page[-1])
@@ -304,9 +319,7 @@ class TasksModel(QAbstractTableModel):
                     leaving.append(position)
             elif wanted:
                 (fresh if task.id in added else joining).append(row)
-        if changed:
-            last = len(COLUMNS) - 1
-            self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), last))
+        self._changed(changed)
         if leaving:
             self._remove(leaving)
         if (fresh or joining) and not self.live_order:
@@ -333,9 +346,14 @@ class TasksModel(QAbstractTableModel):
             if position is not None and 0 <= position < len(self._rows):
                 self._rows[position] = row
                 changed.append(position)
-        if changed:
+        self._changed(changed)
+
+    def _changed(self, positions: list[int]) -> None:
+        """One signal over the span of the changed rows (a view repaints what it shows of it;
+        cells.TaskCells updates only the rows whose record changed)."""
+        if positions:
             last = len(COLUMNS) - 1
-            self.dataChanged.emit(self.index(min(changed), 0), self.index(max(changed), last))
+            self.dataChanged.emit(self.index(min(positions), 0), self.index(max(positions), last))
 
     def position(self, task_id: str) -> int | None:
         seq = self._seq.get(task_id)
@@ -343,13 +361,7 @@ class TasksModel(QAbstractTableModel):
 
     def _remove(self, positions: list[int]) -> None:
         """Rows that no longer match, removed bottom up, one contiguous run at a time."""
-        runs: list[list[int]] = []
-        for position in sorted(positions, reverse=True):
-            if runs and runs[-1][0] == position + 1:
-                runs[-1][0] = position
-            else:
-                runs.append([position, position])
-        for first, last in runs:
+        for first, last in reversed(contiguous_runs(positions)):
             self.beginRemoveRows(QModelIndex(), first, last)
             del self._rows[first : last + 1]
             self._total -= last - first + 1
@@ -425,20 +437,25 @@ class TasksModel(QAbstractTableModel):
         key = COLUMNS[column][0]
         descending = order == Qt.SortOrder.DescendingOrder
         if key in PAGE_SORTED:
-            self._page_sort = (SORT_KEYS.get(key, key), descending)
-            self.layoutAboutToBeChanged.emit()
+            # A reset, not a layout change: the table's cells (cells.TaskCells) are put back in
+            # the new order, and the screen selects its task again as after any reload.
+            self._page_sort = (key, descending)
+            self.beginResetModel()
             self._rows.sort(key=self._page_sort_key, reverse=descending)
             self._renumber()
-            self.layoutChanged.emit()
+            self.endResetModel()
             return
         self._page_sort = None
-        self.set_query(replace(self.query, order_by=SORT_KEYS.get(key, key), descending=descending))
+        self.set_query(replace(self.query, order_by=key, descending=descending))
 
     def _page_sort_key(self, row: TaskRecord) -> tuple[bool, str]:
         """As SQLite orders text: NULL lowest."""
         assert self._page_sort is not None
         value = row.get(self._page_sort[0])
         return value is not None, "" if value is None else str(value)
+
+    def row_at(self, position: int) -> TaskRecord | None:
+        return self._rows[position] if 0 <= position < len(self._rows) else None
 
     def row(self, task_id: str) -> TaskRecord | None:
         """The loaded row of this task, if the table holds it."""

@@ -43,8 +43,9 @@ from desktop.core.monitor.task_query import TaskQuery
 from desktop.core.opening import ConnectionFacts
 from desktop.core.settings import urls
 from desktop.ui.common.jobs import Jobs
-from desktop.ui.common.panel_parts import heading, muted
+from desktop.ui.common.panel_parts import heading, muted, show_steadily
 from desktop.ui.session.session import Session
+from desktop.ui.tasks.cells import CellTips, TaskCells
 from desktop.ui.tasks.model import TasksModel, format_time
 
 STATES = ["PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
@@ -94,6 +95,7 @@ class TasksPanel(QWidget):
             filters.addWidget(widget, 1)
         filters.addWidget(self.search, 2)
         self.count = QLabel()
+        self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         filters.addWidget(self.count)
         self.pending_button = QPushButton()
         self.pending_button.setVisible(False)
@@ -102,7 +104,10 @@ class TasksPanel(QWidget):
         layout.addLayout(filters)
 
         self.table = QTableView()
-        self.table.setModel(self.model)
+        self.cells = TaskCells(self.model)  # what the table paints, kept in step with the model
+        self.table.setModel(self.cells)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        CellTips(self.table, self.model)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(9, Qt.SortOrder.DescendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -264,7 +269,7 @@ class TasksPanel(QWidget):
         self.model.set_query(self.current_query())
 
     def _show_pending(self, count: int) -> None:
-        self.pending_button.setText(f"{count:,} new — refresh")
+        show_steadily(self.pending_button, f"{count:,} new — refresh")
         self.pending_button.setToolTip(
             "New tasks arrived; sorted by this column they are not inserted live. "
             "Refresh, or sort by Sent (newest first) to follow them."
@@ -272,7 +277,7 @@ class TasksPanel(QWidget):
         self.pending_button.setVisible(count > 0)
 
     def _update_count(self) -> None:
-        self.count.setText(f"{self.model.total:,} tasks")
+        show_steadily(self.count, f"{self.model.total:,} tasks")
 
     # -- facts from the profile and app ---------------------------------------------------------
     def show_facts(self, facts: ConnectionFacts) -> None:
@@ -305,7 +310,7 @@ class TasksPanel(QWidget):
         if position is None:
             self._show_task(None)
         else:  # the reset left no current row: this change shows the task (_show_selected)
-            self.table.setCurrentIndex(self.model.index(position, 0))
+            self.table.setCurrentIndex(self.cells.index(position, 0))
 
     def _show_task(self, task_id: str | None, row: TaskRecord | None = None) -> None:
         """The task's details at once from the row the table holds (or the batch brought),

@@ -27,10 +27,13 @@ from desktop.core.monitor.state import StateDiff
 from desktop.core.opening import ConnectionFacts
 from desktop.core.settings import urls
 from desktop.ui.common.facts import FactsView
+from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import fill_table, heading, muted, read_only_table
 from desktop.ui.session.session import Session
 from desktop.ui.workers.local_panel import LocalWorkersPart
 from desktop.ui.workers.model import HEARTBEAT_COLUMN, WorkersModel, drift_explained
+
+INSPECT = "inspect"
 
 
 def worker_command_line(app_module: str, queue: str) -> str:
@@ -104,8 +107,7 @@ class WorkersPanel(QWidget):
         self._inspect_timer.setInterval(10_000)
         self._inspect_timer.timeout.connect(self._auto_inspect)
         self._inspect_timer.start()
-        self._inspecting = False
-        self._inspect_again = False
+        self._jobs = Jobs(self)
         self.local = LocalWorkersPart(session, self.model.by_hostname)
         connection = QGroupBox("Connection for workers of this profile")
         self.facts = FactsView()
@@ -148,26 +150,18 @@ class WorkersPanel(QWidget):
             self.inspect()
 
     def inspect(self) -> None:
-        if self._inspecting:
-            # Asked while one is on its way (a refresh right after a new worker showed up):
-            # once more after it, since the one on its way may have left before the worker
-            # listened.
-            self._inspect_again = True
-            return
-        self._inspecting = True
-        self._inspect_again = False
+        """Ask every worker for its pool, queues and what it holds. Asked while one is on its
+        way (a refresh right after a new worker showed up): once more after it, since the one
+        on its way may have left before the worker listened."""
+        self._jobs.run_again(INSPECT, self._inspect)
 
-        def done(facts: dict[str, dict[str, Any]]) -> None:
-            self._inspecting = False
-            self.model.set_facts(facts)
-            if self._inspect_again:
-                self.inspect()
-
-        def failed(exc: BaseException) -> None:
-            self._inspecting = False
+    async def _inspect(self) -> None:
+        try:
+            facts = await self.session.with_app(control.inspect_workers)
+        except Exception as exc:  # a broker's or a worker's error, shown
             self.reply.setText(f"inspect failed: {exc}")
-
-        self.session.control(control.inspect_workers, done, failed)
+            return
+        self.model.set_facts(facts)
 
     def _ask(self, command: str, node: str) -> dict[str, Any] | None:
         """The arguments a command needs, asked in a small dialog; None when cancelled."""
