@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from desktop.core.app.config import read_effective_config  # noqa: E402
-from desktop.core.settings.profiles import Profile  # noqa: E402
+from desktop.core.settings.profile_model import Profile  # noqa: E402
 
 APPS = {
     "workers (shipped)": Profile(name="w", app_module="workers", workdir=str(ROOT)),

@@ -79,8 +79,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from desktop.core.monitor.journal import Journal, TaskQuery
+    from desktop.core.monitor.journal import Journal
     from desktop.core.monitor.journal_reader import JournalReader
+    from desktop.core.monitor.task_query import TaskQuery
 
     path = Path(tempfile.mkdtemp(prefix="cd-journal-")) / "journal.sqlite3"
     journal = Journal(path)

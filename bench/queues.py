@@ -53,7 +53,8 @@ from celery import Celery  # noqa: E402
 from flower.utils.broker import Broker  # noqa: E402
 
 from desktop.core.broker.embedded import EmbeddedRedis  # noqa: E402
-from desktop.core.broker.queues import RedisQueues, snapshot  # noqa: E402
+from desktop.core.broker.queue_redis import RedisQueues  # noqa: E402
+from desktop.core.broker.queues import snapshot  # noqa: E402
 from desktop.core.settings.profiles import TransportOptions  # noqa: E402
 from desktop.core.settings.secret_store import FileSecretStore  # noqa: E402
 

@@ -27,10 +27,11 @@ sys.path.insert(0, str(ROOT))
 os.environ["CELERY_DESK_SECRETS"] = "file"
 
 from desktop.core.broker.embedded import EmbeddedRedis  # noqa: E402
-from desktop.core.local.supervisor import Supervisor, ping  # noqa: E402
+from desktop.core.local.supervisor import Supervisor  # noqa: E402
+from desktop.core.local.worker_keeper import ping  # noqa: E402
 from desktop.core.local.worker_spec import WorkerSpec  # noqa: E402
 from desktop.core.monitor.events import receiver_app  # noqa: E402
-from desktop.core.settings.profiles import Endpoints, Profile  # noqa: E402
+from desktop.core.settings.profile_model import Endpoints, Profile  # noqa: E402
 from desktop.core.settings.secret_store import FileSecretStore  # noqa: E402
 
 

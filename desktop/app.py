@@ -20,7 +20,8 @@ from PySide6.QtCore import QSocketNotifier
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile, ProfileError
+from desktop.core.settings.config_errors import ProfileError
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.jobs import install_event_loop
 from desktop.ui.common.theme import STYLESHEET
 from desktop.ui.session.session import Session

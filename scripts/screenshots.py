@@ -86,7 +86,7 @@ def send_priority_demo(endpoints: Any) -> None:
 
 
 def demo_finished(session: Any, expected: int) -> bool:
-    from desktop.core.monitor.journal import TaskQuery
+    from desktop.core.monitor.task_query import TaskQuery
 
     journal = session.journal
     if journal is None:

@@ -106,7 +106,8 @@ def amqp_url() -> str:
 @pytest.fixture(scope="session")
 def management_url(amqp_url: str) -> str:
     """CELERY_DESK_TEST_MANAGEMENT_URL, else the local one; skip when its API does not answer."""
-    from desktop.core.broker.queues import QueueError, RabbitQueues
+    from desktop.core.broker.queue_rabbitmq import RabbitQueues
+    from desktop.core.broker.queue_types import QueueError
 
     url = os.environ.get("CELERY_DESK_TEST_MANAGEMENT_URL", DEFAULT_MANAGEMENT_URL)
     try:

@@ -31,7 +31,7 @@ def app_config(
 
     from desktop.core.app import probe as app_probe
     from desktop.core.app.config import from_probe
-    from desktop.core.settings.profiles import Profile
+    from desktop.core.settings.profile_model import Profile
 
     app = Celery("t", broker=broker, set_as_current=False)
     app.conf.update(settings)

@@ -9,7 +9,7 @@ from pathlib import Path
 from pytestqt.qtbot import QtBot
 
 from desktop.core.base.processes import pid_alive
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
 

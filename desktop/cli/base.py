@@ -14,7 +14,8 @@ import click
 from desktop.core.broker.embedded import EmbeddedBrokerError
 from desktop.core.services import Services
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import Endpoints, Profile, ProfileError
+from desktop.core.settings.config_errors import ProfileError
+from desktop.core.settings.profile_model import Endpoints, Profile
 
 if TYPE_CHECKING:
     from desktop.core.app.effective_config import EffectiveConfig

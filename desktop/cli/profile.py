@@ -25,13 +25,9 @@ from desktop.cli.base import (
 )
 from desktop.core.broker.embedded import EmbeddedBrokerError
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import (
-    Profile,
-    ProfileError,
-    QueueSpec,
-    validate,
-    validate_fields,
-)
+from desktop.core.settings.config_errors import ProfileError
+from desktop.core.settings.profile_checks import validate, validate_fields
+from desktop.core.settings.profile_model import Profile, QueueSpec
 
 if TYPE_CHECKING:
     from desktop.core.app.effective_config import EffectiveConfig

@@ -42,7 +42,7 @@ def queues_command(
 ) -> None:
     """What waits in each queue, in the order the broker will deliver it."""
     from desktop.core.base.bounds import Watchdog
-    from desktop.core.broker import control, queues
+    from desktop.core.broker import control, queue_rabbitmq, queue_types, queues
     from desktop.core.monitor.events import receiver_app
 
     selection = _merge(ctx, kwargs)
@@ -54,7 +54,7 @@ def queues_command(
     management_url = endpoints.management_url
     if config.is_rabbitmq:  # only RabbitMQ's own credentials go to its management API
         with guard.waiting_on(f"the RabbitMQ management API of {broker}"):
-            management = queues.find_management(endpoints.broker_url, management_url)
+            management = queue_rabbitmq.find_management(endpoints.broker_url, management_url)
         management_url = management.url if management.answered else ""
         click.echo(f"note: {management.note}", err=True)
     source = queues.inspector(endpoints.broker_url, config, management_url)
@@ -71,12 +71,12 @@ def queues_command(
     try:
         with guard.waiting_on(f"{broker} (reading the queues)"):
             found = queues.report(source, chosen, limit, consumers)
-    except queues.QueueError as exc:
+    except queue_types.QueueError as exc:
         _fail(f"{broker} (reading the queues): {exc}")
     finally:
         source.close()
     if config.is_rabbitmq and limit and management_url:
-        click.echo(f"note: {queues.PEEK_NOTE}", err=True)
+        click.echo(f"note: {queue_rabbitmq.PEEK_NOTE}", err=True)
     if as_json:
         click.echo(json.dumps(found, indent=2, default=repr))
         return

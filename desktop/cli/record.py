@@ -26,7 +26,8 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
     import signal
     import threading
 
-    from desktop.core.monitor.journal import Journal, JournalUnwritable
+    from desktop.core.monitor.journal import Journal
+    from desktop.core.monitor.journal_schema import JournalUnwritable
     from desktop.core.monitor.pipeline import Monitor
 
     selection = _merge(ctx, kwargs)

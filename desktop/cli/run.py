@@ -65,7 +65,8 @@ def run(
     from desktop.core.canvas import checks as canvas_checks
     from desktop.core.canvas import format as canvas_format
     from desktop.core.canvas import sending as canvas_sending
-    from desktop.core.monitor.journal import BUSY_TIMEOUT_S, Journal, JournalUnwritable
+    from desktop.core.monitor.journal import Journal
+    from desktop.core.monitor.journal_schema import BUSY_TIMEOUT_S, JournalUnwritable
 
     try:
         loaded = canvas_format.loads(Path(file).read_text(encoding="utf-8"))

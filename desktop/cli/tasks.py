@@ -47,7 +47,8 @@ def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Jo
     named with what is wrong (ConfigFileError)."""
     import sqlite3
 
-    from desktop.core.monitor.journal import Journal, damaged_journal
+    from desktop.core.monitor.journal import Journal
+    from desktop.core.monitor.journal_schema import damaged_journal
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
@@ -87,7 +88,7 @@ def tasks(
     **kwargs: Any,
 ) -> None:
     """List tasks from the journal, newest first."""
-    from desktop.core.monitor.journal import TaskQuery
+    from desktop.core.monitor.task_query import TaskQuery
 
     query = TaskQuery(
         state=state.upper() if state else None,
@@ -112,7 +113,7 @@ def _task_json(row: TaskRecord) -> dict[str, Any]:
     """Args, kwargs and result as JSON values where the journal's text is one (or a Python
     literal, as Celery's events give them); the text itself where it is not."""
     from desktop.core.base.task_record import queue_of
-    from desktop.core.monitor.journal import stored_value
+    from desktop.core.monitor.journal_reader import stored_value
 
     return {
         "id": row["id"],

@@ -22,7 +22,8 @@ from desktop.cli.base import (
 )
 from desktop.core.broker.embedded import EmbeddedBrokerError
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import Endpoints, Profile, ProfileError
+from desktop.core.settings.config_errors import ProfileError
+from desktop.core.settings.profile_model import Endpoints, Profile
 
 if TYPE_CHECKING:
     from desktop.core.app.effective_config import EffectiveConfig
@@ -206,7 +207,7 @@ def worker_stop(
     **kwargs: Any,
 ) -> None:
     """Warm shutdown (running tasks finish), then print each exit status."""
-    from desktop.core.local.supervisor import describe_exit
+    from desktop.core.local.local_worker import describe_exit
     from desktop.core.local.worker_spec import WorkerError
 
     if bool(name) == stop_all:

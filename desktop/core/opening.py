@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from desktop.core.broker.connection import ConnectionReport, Outcome, check_broker
 from desktop.core.broker.embedded import EmbeddedBrokerError, EmbeddedStatus
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Endpoints, Profile
+from desktop.core.settings.profile_model import Endpoints, Profile
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from desktop.core.app.config import ConfigHistory
 from desktop.core.broker.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
-from desktop.core.monitor.journal import JOURNAL_SUFFIX
+from desktop.core.monitor.journal_schema import JOURNAL_SUFFIX
 from desktop.core.settings import urls
 from desktop.core.settings.paths import Paths, legacy_profile_key, profile_key
-from desktop.core.settings.profiles import Endpoints, Profile, ProfileStore
+from desktop.core.settings.profile_model import Endpoints, Profile
+from desktop.core.settings.profiles import ProfileStore
 from desktop.core.settings.secret_store import SecretStore, open_secret_store
 
 log = logging.getLogger(__name__)

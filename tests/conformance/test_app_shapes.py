@@ -36,7 +36,7 @@ from desktop.core.broker.embedded import EmbeddedRedis
 from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas import model as canvas
 from desktop.core.canvas import sending as canvas_sending
-from desktop.core.settings.profiles import Endpoints, Profile
+from desktop.core.settings.profile_model import Endpoints, Profile
 from tests.conftest import DEFAULT_MANAGEMENT_URL, redis_server, stop_with_this_process
 from tests.integration.worker_process import REPO_ROOT
 

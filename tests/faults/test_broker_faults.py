@@ -31,7 +31,7 @@ from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.pipeline import RECONCILE_STALE_EVERY_S, Monitor
 from desktop.core.monitor.state import StateDiff, WorkerRow
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from tests.conftest import redis_server
 from tests.faults.conftest import (
     Bench,

@@ -25,7 +25,7 @@ import redis
 import workers.tasks  # noqa: F401
 from desktop.cli.record import RECORD_STATUS_EVERY_S
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from tests.conftest import redis_server
 from tests.integration.worker_process import WorkerProcess, running_worker
 from tests.waiting import wait_for

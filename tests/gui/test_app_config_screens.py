@@ -13,7 +13,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.core.app.panel_app import panel_app
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from desktop.ui.tasks.model import COLUMNS
 from tests.support import window_on
 

@@ -18,7 +18,7 @@ from desktop.app import build_window
 from desktop.core.canvas import edit as canvas_edit
 from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.shell.main_window import MainWindow
 from tests.gui.conftest import REAL_ASK_UNSAVED

@@ -21,7 +21,7 @@ from desktop.core.canvas import model as canvas
 from desktop.core.canvas import signatures as canvas_signatures
 from desktop.core.canvas.model import ChainNode, GroupNode, TaskNode
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from desktop.ui.builder.palette import NameRole
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.shell.main_window import MainWindow

@@ -20,7 +20,7 @@ from desktop.core.app.panel_app import panel_app
 from desktop.core.canvas import checks as canvas_checks
 from desktop.core.canvas import library as canvas_library
 from desktop.core.canvas.model import Canvas, ChainNode, GroupNode, TaskNode
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from desktop.core.settings.urls import scheme_of
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.shell.main_window import MainWindow

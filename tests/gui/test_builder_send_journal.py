@@ -22,7 +22,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.core.monitor.journal import Journal
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from desktop.ui.shell.main_window import MainWindow
 from tests.integration.test_run_cli_journal import _waiting_ids, proxied
 from tests.integration.worker_process import REPO_ROOT

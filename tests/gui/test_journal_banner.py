@@ -16,7 +16,7 @@ from desktop.app import build_window
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.pipeline import Monitor
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.session import feed as feed_module
 from tests.support import shut_down
 from tests.unit.test_journal_durability import fill_up, make_room, task_events

@@ -20,7 +20,7 @@ from desktop.core.app.panel_app import panel_app
 from desktop.core.local.supervisor import Supervisor
 from desktop.core.local.worker_spec import WorkerSpec, presets
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.workers.worker_dialog import WorkerDialog
 from tests.conftest import stop_with_this_process
 from tests.integration.test_supervisor import read_line

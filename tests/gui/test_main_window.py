@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
 from tests.support import pid_alive, shut_down

@@ -14,7 +14,8 @@ from pytestqt.qtbot import QtBot
 from desktop.app import build_window
 from desktop.core.services import Services
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import QueueSpec, validate
+from desktop.core.settings.profile_checks import validate
+from desktop.core.settings.profile_model import QueueSpec
 from desktop.ui.profiles.dialog import ProfileDialog
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
@@ -377,7 +378,7 @@ def test_an_override_is_kept_and_marked(
 
 def test_editing_a_command_line_profile_does_not_break(qtbot: QtBot, tmp_path: Path) -> None:
     """`celery-desk --broker URL` makes an in-memory profile; its editor must still work."""
-    from desktop.core.settings.profiles import Profile as ProfileModel
+    from desktop.core.settings.profile_model import Profile as ProfileModel
 
     services = Services.open()
     adhoc = ProfileModel(

@@ -13,7 +13,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.core.app.panel_app import panel_app
 from desktop.core.canvas import library as canvas_library
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from desktop.ui.shell.main_window import MainWindow
 from tests.integration.worker_process import (
     REPO_ROOT,

@@ -11,7 +11,7 @@ import redis
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from tests.hostile_messages import (
     deep_args_message,
     deep_headers_message,

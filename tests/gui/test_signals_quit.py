@@ -20,7 +20,7 @@ import redis
 
 from desktop.core.broker.embedded import EmbeddedStatus
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from tests.support import pid_alive
 from tests.waiting import wait_for
 

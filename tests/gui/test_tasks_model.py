@@ -9,8 +9,9 @@ import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
-from desktop.core.monitor.journal import Journal, TaskQuery
+from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.state import ClusterState, StateDiff, TaskRow
+from desktop.core.monitor.task_query import TaskQuery
 from desktop.ui.tasks.model import COLUMNS, PAGE_SIZE, TasksModel
 from tests.factories import task_row
 

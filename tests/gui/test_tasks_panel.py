@@ -19,7 +19,7 @@ from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.state import ClusterState
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
 from desktop.ui.tasks.model import COLUMNS

@@ -17,7 +17,7 @@ from desktop.core.app.config import (
     with_app_backend,
 )
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.settings.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
+from desktop.core.settings.profile_model import Endpoints, Profile, QueueSpec, TransportOverrides
 from tests.support import pid_alive
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

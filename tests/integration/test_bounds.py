@@ -23,7 +23,7 @@ import pytest
 
 from desktop.core.services import Services
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from tests.conftest import redis_server
 from tests.desk_cli import celery_desk
 

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from desktop.core.app.panel_app import panel_app
 from desktop.core.canvas import sending as canvas_sending
 from desktop.core.canvas.model import Canvas, ChainNode, ChordNode, GroupNode, Node, TaskNode
-from desktop.core.settings.profiles import QueueSpec
+from desktop.core.settings.profile_model import QueueSpec
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
 
 pytestmark = pytest.mark.slow

@@ -53,7 +53,7 @@ def test_send_again_to_a_priority_queue_on_rabbitmq(amqp_url: str, run_id: str) 
     """The queue is declared with the x-max-priority the workers use, so RabbitMQ accepts it."""
     from kombu import Connection
 
-    from desktop.core.settings.profiles import QueueSpec
+    from desktop.core.settings.profile_model import QueueSpec
 
     name = f"cdtest-{run_id}-retry"
     with Connection(amqp_url) as conn:  # created first as the workers would: priority 10

@@ -15,8 +15,9 @@ import redis
 
 from desktop.core.app import priorities
 from desktop.core.broker import queues
+from desktop.core.broker.queue_redis import UNACKED_KEY, RedisQueues
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from tests.desk_cli import celery_desk
 from tests.factories import app_config
 from tests.hostile_messages import (
@@ -65,7 +66,7 @@ def test_deeply_nested_messages_and_unacked_entries_are_not_decoded_alone(
 ) -> None:
     hostile, calm = names
     config = app_config()
-    unacked_key = config.global_keyprefix + queues.UNACKED_KEY
+    unacked_key = config.global_keyprefix + UNACKED_KEY
     deep_tag, good_tag = f"deep-{hostile}", f"good-{hostile}"
     try:
         for message in (good_message(), deep_args_message(), deep_headers_message()):
@@ -73,7 +74,7 @@ def test_deeply_nested_messages_and_unacked_entries_are_not_decoded_alone(
         raw.lpush(calm, good_message("workers.tasks.calm"))
         raw.hset(unacked_key, deep_tag, unacked_entry(deep_args_message(), hostile))
         raw.hset(unacked_key, good_tag, unacked_entry(good_message(), hostile))
-        source = queues.RedisQueues(embedded_redis.url(0), config)
+        source = RedisQueues(embedded_redis.url(0), config)
         try:
             counts = {c.queue: c for c in source.counts([hostile, calm])}
             assert (counts[hostile].waiting, counts[calm].waiting) == (3, 1)
@@ -116,7 +117,7 @@ def test_keys_of_the_wrong_type_fail_only_their_own_queue(
     hostile, calm = names
     config = app_config(broker_transport_options={"priority_steps": [0, 3, 6, 9]})
     step_3 = priorities.step_key(config, calm, 3)
-    unacked_key = config.global_keyprefix + queues.UNACKED_KEY
+    unacked_key = config.global_keyprefix + UNACKED_KEY
     saved_unacked = raw.dump(unacked_key)
     try:
         raw.hset(hostile, "not", "a list")
@@ -125,7 +126,7 @@ def test_keys_of_the_wrong_type_fail_only_their_own_queue(
         raw.lpush(priorities.step_key(config, calm, 6), good_message("workers.tasks.later"))
         raw.delete(unacked_key)
         raw.rpush(unacked_key, "not a hash")
-        source = queues.RedisQueues(embedded_redis.url(0), config)
+        source = RedisQueues(embedded_redis.url(0), config)
         try:
             counts = {c.queue: c for c in source.counts([hostile, calm])}
             assert counts[hostile].error.startswith(f"'{hostile}' is a hash, not a list")

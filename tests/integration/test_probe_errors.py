@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from desktop.core.app.config import read_effective_config
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 
 LEFTOVERS = {
     "plain": "",

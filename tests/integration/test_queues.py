@@ -17,8 +17,11 @@ import redis
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.app.panel_app import panel_app
 from desktop.core.broker import queues
+from desktop.core.broker.queue_rabbitmq import RabbitQueues
+from desktop.core.broker.queue_redis import RedisQueues
+from desktop.core.broker.queue_types import QueueError
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from tests.desk_cli import celery_desk
 from tests.factories import app_config
 from tests.integration.worker_process import REPO_ROOT, delete_rabbitmq_entities
@@ -58,7 +61,7 @@ def test_redis_lists_the_priority_demo_in_delivery_order_lowest_first(embedded_r
     queue = f"q-{uuid.uuid4().hex[:8]}"
     transport = _redis(**STEPS_0_9)
     ids = _send_demo(embedded_redis.url(0), queue, transport)
-    source = queues.RedisQueues(embedded_redis.url(0), transport)
+    source = RedisQueues(embedded_redis.url(0), transport)
     try:
         waiting = source.waiting(queue)
         assert [w.message.task for w in waiting] == [
@@ -95,7 +98,7 @@ def test_custom_steps_separator_and_key_prefix_are_read_as_kombu_writes_them(
     assert {k.decode() for k in raw.keys(f"pfx-{queue}*")} == {
         f"pfx-{queue}", f"pfx-{queue}:3", f"pfx-{queue}:6", f"pfx-{queue}:9"
     }  # fmt: skip
-    source = queues.RedisQueues(embedded_redis.url(0), transport)
+    source = RedisQueues(embedded_redis.url(0), transport)
     try:
         order = [(w.message.task, w.step) for w in source.waiting(queue)]
         assert order == [
@@ -138,7 +141,7 @@ def test_undecodable_truncated_and_pickled_messages_are_shown_as_such(
         raw.lpush(queue, json.dumps(pickled))
         raw.lpush(queue, good[: len(good) // 2])  # cut short
         raw.lpush(queue, b"\xff\xfe not even text")
-        source = queues.RedisQueues(embedded_redis.url(0), transport)
+        source = RedisQueues(embedded_redis.url(0), transport)
         waiting = source.waiting(queue)
         notes = [w.message.note for w in waiting if not w.message.decoded]
         assert notes == [
@@ -153,7 +156,7 @@ def test_undecodable_truncated_and_pickled_messages_are_shown_as_such(
         assert source.counts([queue])[0].waiting == 6
         source.close()
     finally:
-        for _step, key in queues.RedisQueues(embedded_redis.url(0), transport).step_keys(queue):
+        for _step, key in RedisQueues(embedded_redis.url(0), transport).step_keys(queue):
             raw.delete(key)
         raw.close()
 
@@ -180,7 +183,7 @@ def test_the_cli_prints_the_next_messages_in_delivery_order(
     )
     ids = _send_demo(broker_url, queue, None if rabbit else _redis(**STEPS_0_9))
     if rabbit:
-        counting = queues.RabbitQueues(broker_url)
+        counting = RabbitQueues(broker_url)
         assert _settled(lambda: counting.counts([queue])[0].waiting, 3) == 3
     expected = [("t3", 10, ids[2]), ("t2", 5, ids[0]), ("t1", 1, ids[1])]
     if not rabbit:
@@ -206,7 +209,7 @@ def test_the_cli_prints_the_next_messages_in_delivery_order(
         if rabbit:
             delete_rabbitmq_entities(broker_url, [queue])
         else:
-            source = queues.RedisQueues(broker_url, _redis(**STEPS_0_9))
+            source = RedisQueues(broker_url, _redis(**STEPS_0_9))
             source.purge(queue)
             source.close()
 
@@ -222,14 +225,14 @@ def test_rabbitmq_counts_by_passive_declare_and_lists_highest_first(
     request: pytest.FixtureRequest, amqp_url: str, rabbit_queue: str
 ) -> None:
     ids = _send_demo(amqp_url, rabbit_queue, None)
-    declared = queues.RabbitQueues(amqp_url)
+    declared = RabbitQueues(amqp_url)
     assert _settled(lambda: declared.counts([rabbit_queue])[0].waiting, 3) == 3
     counts = declared.counts([rabbit_queue, rabbit_queue + "-missing"])
     assert (counts[0].waiting, counts[0].consumers) == (3, 0)
     assert counts[1].waiting is None and counts[1].error == "no such queue on the broker"
-    with pytest.raises(queues.QueueError, match="management URL"):
+    with pytest.raises(QueueError, match="management URL"):
         declared.waiting(rabbit_queue)
-    managed = queues.RabbitQueues(amqp_url, str(request.getfixturevalue("management_url")))
+    managed = RabbitQueues(amqp_url, str(request.getfixturevalue("management_url")))
     waiting = managed.waiting(rabbit_queue)
     assert [w.message.task for w in waiting] == [
         "workers.tasks.t3", "workers.tasks.t2", "workers.tasks.t1"
@@ -264,7 +267,7 @@ def test_a_message_taken_and_not_acknowledged_shows_under_its_queue_and_can_be_r
     finally:
         app.close()
     source = queues.inspector(embedded_redis.url(0), transport, "")
-    assert isinstance(source, queues.RedisQueues)
+    assert isinstance(source, RedisQueues)
     taken: list[Any] = []
     conn = Connection(
         embedded_redis.url(0), transport_options=transport.sending_transport_options()

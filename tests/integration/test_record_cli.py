@@ -15,7 +15,7 @@ import pytest
 
 import workers.tasks  # noqa: F401
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from tests.desk_cli import celery_desk as cli
 from tests.integration.worker_process import WorkerProcess, running_worker
 from workers import create_app

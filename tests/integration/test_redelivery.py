@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from desktop.core.local.supervisor import STOPPED
+from desktop.core.local.local_worker import STOPPED
 from desktop.core.local.worker_spec import WorkerSpec
-from desktop.core.settings.profiles import Endpoints, TransportOverrides
+from desktop.core.settings.profile_model import Endpoints, TransportOverrides
 from tests.integration.test_supervisor import Harness, make_profile
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 
 from desktop.core.app.panel_app import panel_app
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from tests.desk_cli import celery_desk
 from tests.integration.worker_process import (
     REPO_ROOT,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from desktop.core.settings.profiles import QueueSpec
+from desktop.core.settings.profile_model import QueueSpec
 from tests.integration.test_run_cli import desk, runner_worker, save_runner
 from tests.integration.worker_process import WorkerProcess
 

@@ -27,7 +27,7 @@ import redis
 
 from desktop.core.monitor.journal import Journal
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 from tests.integration.test_config_damage import _read_only_run
 from tests.integration.test_run_cli import desk
 from tests.integration.worker_process import REPO_ROOT

@@ -15,7 +15,7 @@ import pytest
 from desktop.core.services import Services
 from desktop.core.settings import urls
 from desktop.core.settings.paths import Paths
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from tests.desk_cli import celery_desk
 from tests.integration.worker_process import REPO_ROOT
 

@@ -18,9 +18,10 @@ from celery import Celery
 
 from desktop.core.app.config import read_effective_config
 from desktop.core.app.panel_app import client_app
-from desktop.core.local.supervisor import CRASHED, ONLINE, STOPPED, Supervisor, all_supervisors
+from desktop.core.local.local_worker import CRASHED, ONLINE, STOPPED
+from desktop.core.local.supervisor import Supervisor, all_supervisors
 from desktop.core.local.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
-from desktop.core.settings.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
+from desktop.core.settings.profile_model import Endpoints, Profile, QueueSpec, TransportOverrides
 from tests.conftest import stop_with_this_process
 from tests.desk_cli import celery_desk
 from tests.integration.worker_process import REPO_ROOT

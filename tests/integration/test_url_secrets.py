@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from desktop.core.broker import queues
+from desktop.core.broker.queue_rabbitmq import RabbitQueues
+from desktop.core.broker.queue_types import QueueError
 from tests.desk_cli import celery_desk
 from tests.hostile_messages import deep_args_message, deeply_nested
 
@@ -88,8 +89,8 @@ def test_the_management_client_never_sends_credentials_to_another_server(serve: 
         "/api/overview-here": (200, {}, b'{"ok": true}'),
     })  # fmt: skip
     broker = f"amqp://guest:{SECRET}@127.0.0.1:1//"
-    client = queues.RabbitQueues(broker, f"http://127.0.0.1:{first.server_address[1]}")
-    with pytest.raises(queues.QueueError, match="redirected to another server"):
+    client = RabbitQueues(broker, f"http://127.0.0.1:{first.server_address[1]}")
+    with pytest.raises(QueueError, match="redirected to another server"):
         client.check_management()
     assert other.RequestHandlerClass.seen == []
     assert client._api("/api/moved") == {"ok": True}  # the same server: followed
@@ -119,7 +120,7 @@ def test_hostile_messages_from_the_management_api_are_not_decoded_alone(serve: A
         "/api/queues/%2F/hostile/get": (200, {}, page),
         "/api/queues/%2F/deeper/get": (200, {}, too_deep),
     })  # fmt: skip
-    client = queues.RabbitQueues("amqp://guest:guest@127.0.0.1:1//",
+    client = RabbitQueues("amqp://guest:guest@127.0.0.1:1//",
                                  f"http://127.0.0.1:{server.server_address[1]}")  # fmt: skip
     listed = client.waiting("hostile")
     assert [(w.message.task, w.message.note) for w in listed] == [
@@ -127,5 +128,5 @@ def test_hostile_messages_from_the_management_api_are_not_decoded_alone(serve: A
         (None, "not decoded: the body is nested deeper than 100 levels"),
         (None, "not decoded: the management API's entry is not a message"),
     ]
-    with pytest.raises(queues.QueueError, match="nested deeper"):
+    with pytest.raises(QueueError, match="nested deeper"):
         client.waiting("deeper")

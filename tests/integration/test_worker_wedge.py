@@ -18,9 +18,11 @@ from typing import Any
 
 import pytest
 
-from desktop.core.local.supervisor import ONLINE, UNRESPONSIVE, Supervisor, Watch, ping
+from desktop.core.local.local_worker import ONLINE, UNRESPONSIVE
+from desktop.core.local.supervisor import Supervisor
+from desktop.core.local.worker_keeper import Watch, ping
 from desktop.core.local.worker_spec import WorkerError, WorkerSpec
-from desktop.core.settings.profiles import Endpoints
+from desktop.core.settings.profile_model import Endpoints
 from tests.integration.test_supervisor import Harness, make_profile
 
 pytestmark = pytest.mark.slow

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import Profile, validate
+from desktop.core.settings.profile_checks import validate
+from desktop.core.settings.profile_model import Profile
 
 pytestmark = pytest.mark.slow  # ~5-35 s each: 10,000 generated cases
 CASES = settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])

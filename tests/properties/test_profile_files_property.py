@@ -22,7 +22,8 @@ from desktop.core.services import Services
 from desktop.core.settings import urls
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.core.settings.paths import Paths
-from desktop.core.settings.profiles import Profile, ProfileStore
+from desktop.core.settings.profile_model import Profile
+from desktop.core.settings.profiles import ProfileStore
 from desktop.core.settings.secret_store import FileSecretStore
 
 _ROOT = Path(

@@ -171,7 +171,7 @@ def test_checks_before_sending_mark_each_problem_on_its_node() -> None:
     chain_text = (ROOT / "resources/canvases/chain-s-and-si.json").read_text()
     from desktop.core.app import probe as app_probe
     from desktop.core.app.config import from_probe
-    from desktop.core.settings.profiles import Profile
+    from desktop.core.settings.profile_model import Profile
     from workers import app
 
     app.loader.import_default_modules()
@@ -219,7 +219,7 @@ def test_checks_before_sending_mark_each_problem_on_its_node() -> None:
 def test_a_priority_no_worker_of_the_app_reads_is_refused() -> None:
     """The app uses kombu's default steps [0, 3, 6, 9]; a profile overriding them with 0..9
     would push priority 5 into the step-5 list, which those workers never read."""
-    from desktop.core.settings.profiles import Profile, TransportOverrides
+    from desktop.core.settings.profile_model import Profile, TransportOverrides
     from tests.factories import app_config
 
     profile = Profile(name="p", transport=TransportOverrides(priority_steps=list(range(10))))

@@ -24,7 +24,7 @@ from desktop.core.app import probe as app_probe
 from desktop.core.app.config import ConfigHistory, defaults_config, drift_of, from_probe
 from desktop.core.app.effective_config import drift
 from desktop.core.app.panel_app import client_app
-from desktop.core.settings.profiles import Endpoints, Profile, QueueSpec, TransportOverrides
+from desktop.core.settings.profile_model import Endpoints, Profile, QueueSpec, TransportOverrides
 from desktop.core.settings.redaction import hide_secrets, redact
 from tests.factories import app_config
 

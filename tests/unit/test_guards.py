@@ -127,7 +127,7 @@ def test_a_worker_command_line_never_holds_the_password(isolated_config: Paths) 
     reach the worker through its environment only."""
     from desktop.core.local.supervisor import Supervisor
     from desktop.core.local.worker_spec import WorkerSpec
-    from desktop.core.settings.profiles import Endpoints, Profile
+    from desktop.core.settings.profile_model import Endpoints, Profile
     from tests.factories import app_config
 
     password = f"pw{uuid.uuid4().hex[:12]}"
@@ -151,7 +151,7 @@ def test_a_password_in_the_transport_options_stays_out_of_the_worker_files(
     status and log (outside the secret store) never hold it; its keeper still pings with it."""
     from desktop.core.local.supervisor import Supervisor
     from desktop.core.local.worker_spec import WorkerSpec
-    from desktop.core.settings.profiles import Endpoints, Profile
+    from desktop.core.settings.profile_model import Endpoints, Profile
     from tests.factories import app_config
 
     password = f"pw{uuid.uuid4().hex[:12]}"

@@ -15,7 +15,8 @@ from kombu import Connection
 
 from desktop.core.monitor import journal as journal_module
 from desktop.core.monitor.events import CONNECTED, event_receiver, receiver_app
-from desktop.core.monitor.journal import SCHEMA_VERSION, Journal, JournalUnwritable
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_schema import SCHEMA_VERSION, JournalUnwritable
 from desktop.core.monitor.pipeline import JOURNAL_FAILING, JOURNAL_OK, Monitor
 from desktop.core.monitor.spill import Spill
 from desktop.core.monitor.state import ClusterState

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from desktop.core.broker.queues import Held, Message, Snapshot, Waiting
+from desktop.core.broker.queue_messages import Message
+from desktop.core.broker.queue_types import Held, Waiting
+from desktop.core.broker.queues import Snapshot
 from desktop.core.monitor.journal import Journal
 from tests.factories import task_row
 

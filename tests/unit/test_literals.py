@@ -8,7 +8,7 @@ import pytest
 
 from desktop.core.base.literals import LITERAL_MAX_CHARS, LiteralRefused, read_literal
 from desktop.core.broker.control import ControlError, literal
-from desktop.core.monitor.journal import stored_value
+from desktop.core.monitor.journal_reader import stored_value
 
 
 def test_huge_or_deep_text_is_shown_as_text_quickly() -> None:

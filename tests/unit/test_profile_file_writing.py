@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from desktop.core.services import Services
 from desktop.core.settings.paths import Paths
-from desktop.core.settings.profiles import Profile, QueueSpec
+from desktop.core.settings.profile_model import Profile, QueueSpec
 
 
 def test_saving_again_changes_nothing_and_a_removed_profile_leaves_no_trace(

@@ -10,7 +10,7 @@ from desktop.core.local.supervisor import all_supervisors
 from desktop.core.monitor.journal import Journal
 from desktop.core.services import Services
 from desktop.core.settings.paths import legacy_profile_key, profile_key
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 
 NAMES = ["team a", "team@a", "team_a", "team(a)", "Team a", "TEAM_A", "team  a", "team-a", "a.b"]
 

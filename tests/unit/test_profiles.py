@@ -8,15 +8,11 @@ from pathlib import Path
 import pytest
 
 from desktop.core.settings import urls
+from desktop.core.settings.config_errors import ProfileError
 from desktop.core.settings.paths import Paths
-from desktop.core.settings.profiles import (
-    Profile,
-    ProfileError,
-    ProfileStore,
-    QueueSpec,
-    TransportOverrides,
-    validate,
-)
+from desktop.core.settings.profile_checks import validate
+from desktop.core.settings.profile_model import Profile, QueueSpec, TransportOverrides
+from desktop.core.settings.profiles import ProfileStore
 from desktop.core.settings.secret_store import FileSecretStore
 
 

@@ -12,8 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from desktop.core.monitor.journal import Journal, TaskQuery, stored_value
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_reader import stored_value
 from desktop.core.monitor.state import ClusterState
+from desktop.core.monitor.task_query import TaskQuery
 from tests.factories import task_row
 
 scalars = st.one_of(

@@ -11,7 +11,8 @@ from desktop.core.base.task_record import (
     queue_of_routing_key,
 )
 from desktop.core.canvas.recall import task_node
-from desktop.core.monitor.journal import COLUMNS, Journal
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_schema import COLUMNS
 from tests.factories import task_row
 
 

@@ -42,7 +42,8 @@ def test_any_password_round_trips_and_never_shows_masked(password: str) -> None:
 
 
 def test_a_password_in_the_query_string_is_masked_and_refused() -> None:
-    from desktop.core.settings.profiles import Profile, validate
+    from desktop.core.settings.profile_checks import validate
+    from desktop.core.settings.profile_model import Profile
 
     url = "redis://host:6379/0?password=s3cret&ssl_cert_reqs=none"
     assert urls.mask(url) == "redis://host:6379/0?password=****&ssl_cert_reqs=none"
@@ -84,7 +85,8 @@ def test_sentinel_lists_keep_every_host_and_user() -> None:
     "url", ["redis://:Zq7/Wk9x@host:6379/0", "amqp://u:Zq7#Wk9x@host//", "redis://:Zq7?Wk9x@h"]
 )
 def test_why_a_url_cannot_be_read_never_quotes_it(url: str) -> None:
-    from desktop.core.settings.profiles import Profile, validate
+    from desktop.core.settings.profile_checks import validate
+    from desktop.core.settings.profile_model import Profile
 
     problem = urls.unreadable(url)
     assert problem is not None and "percent-encoded" in problem

@@ -38,7 +38,7 @@ from desktop.core.app.effective_config import (
 from desktop.core.app.queues import QueueInfo
 from desktop.core.base.files import write_atomic
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import Endpoints, Profile
+from desktop.core.settings.profile_model import Endpoints, Profile
 from desktop.core.settings.redaction import hide_secrets
 
 PROBE_TIMEOUT_S = 20.0

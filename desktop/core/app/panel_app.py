@@ -19,7 +19,7 @@ from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.app.queues import QueueInfo
 from desktop.core.base.bounds import PANEL_SOCKET_TIMEOUT_S
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import Endpoints, QueueSpec
+from desktop.core.settings.profile_model import Endpoints, QueueSpec
 
 # Settings taken from the person's app as they are: they decide where a message goes, how it
 # is declared and encoded, and where control and events travel.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from desktop.core.settings.profiles import QueueSpec
+from desktop.core.settings.profile_model import QueueSpec
 
 FROM_APP = "app"
 FROM_PROFILE = "profile"

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 from desktop.core.base.bounds import NoAnswer, within
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import Endpoints
+from desktop.core.settings.profile_model import Endpoints
 
 DEFAULT_TIMEOUT_S = 5.0
 

@@ -3,8 +3,7 @@
 One inspector per broker answers in the shared shapes (queue_types): Redis lists read without
 popping (queue_redis), RabbitMQ counts by passive declare and contents through its management
 API (queue_rabbitmq). This module picks the inspector for a broker URL and composes what the
-Queues screen (snapshot) and `celery-desk queues` (report) show; the names screens and tests
-use are importable from here.
+Queues screen (snapshot) and `celery-desk queues` (report) show.
 
 Message bodies are decoded from JSON only; anything else is "not decoded" with its content type.
 Whatever the broker holds is outside input: one message or key that cannot be read (nested too
@@ -18,37 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.broker.queue_messages import Message
-from desktop.core.broker.queue_rabbitmq import (
-    PEEK_NOTE,
-    Management,
-    RabbitQueues,
-    conventional_management_url,
-    find_management,
-)
-from desktop.core.broker.queue_redis import UNACKED_KEY, RedisQueues
-from desktop.core.broker.queue_types import HTTP_TIMEOUT_S, Held, QueueCounts, QueueError, Waiting
-
-__all__ = [
-    "HTTP_TIMEOUT_S",
-    "PEEK_NOTE",
-    "UNACKED_KEY",
-    "Held",
-    "Inspector",
-    "Management",
-    "Message",
-    "QueueCounts",
-    "QueueError",
-    "RabbitQueues",
-    "RedisQueues",
-    "Snapshot",
-    "Waiting",
-    "conventional_management_url",
-    "find_management",
-    "inspector",
-    "report",
-    "snapshot",
-]
+from desktop.core.broker.queue_rabbitmq import RabbitQueues
+from desktop.core.broker.queue_redis import RedisQueues
+from desktop.core.broker.queue_types import Held, QueueCounts, QueueError, Waiting
 
 Inspector = RedisQueues | RabbitQueues
 

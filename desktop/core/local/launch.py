@@ -21,7 +21,7 @@ from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.local import worker_keeper
 from desktop.core.local.worker_keeper import Watch
 from desktop.core.local.worker_spec import WorkerSpec
-from desktop.core.settings.profiles import Endpoints, Profile
+from desktop.core.settings.profile_model import Endpoints, Profile
 
 
 def workdir(profile: Profile) -> str:

@@ -25,20 +25,21 @@ from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.files import locked, write_atomic
 from desktop.core.base.processes import argv_of, pid_alive
 from desktop.core.local import launch, worker_keeper
-from desktop.core.local.local_worker import CRASHED as CRASHED
-from desktop.core.local.local_worker import DEFAULT_GRACE_S as DEFAULT_GRACE_S
-from desktop.core.local.local_worker import ONLINE as ONLINE
-from desktop.core.local.local_worker import START_TIMEOUT_S as START_TIMEOUT_S
-from desktop.core.local.local_worker import STARTING as STARTING
-from desktop.core.local.local_worker import STOPPED as STOPPED
-from desktop.core.local.local_worker import STOPPING as STOPPING
-from desktop.core.local.local_worker import UNRESPONSIVE as UNRESPONSIVE
-from desktop.core.local.local_worker import LocalWorker as LocalWorker
-from desktop.core.local.local_worker import describe_exit as describe_exit
-from desktop.core.local.worker_keeper import Watch as Watch
-from desktop.core.local.worker_keeper import ping as ping
+from desktop.core.local.local_worker import (
+    CRASHED,
+    DEFAULT_GRACE_S,
+    ONLINE,
+    START_TIMEOUT_S,
+    STARTING,
+    STOPPED,
+    STOPPING,
+    UNRESPONSIVE,
+    LocalWorker,
+    describe_exit,
+)
+from desktop.core.local.worker_keeper import Watch, ping
 from desktop.core.local.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
-from desktop.core.settings.profiles import Endpoints, Profile
+from desktop.core.settings.profile_model import Endpoints, Profile
 
 
 class Supervisor:

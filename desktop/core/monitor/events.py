@@ -38,7 +38,7 @@ from celery.events.receiver import EventReceiver
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.app.panel_app import client_app, panel_app
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import Endpoints
+from desktop.core.settings.profile_model import Endpoints
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ remembers what the panel itself submitted (queue, priority), which events do not
 
 This module is the writer (`Journal`, which reads too, through the same connection); the
 file's schema and how it is opened are in journal_schema, the reads in journal_reader, the
-filters in task_query. Their names are importable from here as before.
+filters in task_query.
 """
 
 from __future__ import annotations
@@ -20,25 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.base.task_states import finished_sql
-from desktop.core.monitor.journal_reader import JournalReader as JournalReader
-from desktop.core.monitor.journal_reader import stored_value as stored_value
-from desktop.core.monitor.journal_schema import BUSY_TIMEOUT_MS as BUSY_TIMEOUT_MS
-from desktop.core.monitor.journal_schema import BUSY_TIMEOUT_S as BUSY_TIMEOUT_S
-from desktop.core.monitor.journal_schema import COLUMNS as COLUMNS
-from desktop.core.monitor.journal_schema import INDEXED_SORTS as INDEXED_SORTS
-from desktop.core.monitor.journal_schema import JOURNAL_SUFFIX as JOURNAL_SUFFIX
-from desktop.core.monitor.journal_schema import SCHEMA, connect_read_only, connect_writable
-from desktop.core.monitor.journal_schema import SCHEMA_VERSION as SCHEMA_VERSION
-from desktop.core.monitor.journal_schema import SORTABLE as SORTABLE
-from desktop.core.monitor.journal_schema import Gap as Gap
-from desktop.core.monitor.journal_schema import JournalUnwritable as JournalUnwritable
-from desktop.core.monitor.journal_schema import damaged_journal as damaged_journal
-from desktop.core.monitor.journal_schema import journal_name as journal_name
+from desktop.core.monitor.journal_reader import JournalReader
+from desktop.core.monitor.journal_schema import (
+    SCHEMA,
+    JournalUnwritable,
+    connect_read_only,
+    connect_writable,
+)
 from desktop.core.monitor.journal_schema import said as _said
 from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
-from desktop.core.monitor.task_query import SEARCHED as SEARCHED
-from desktop.core.monitor.task_query import FilterTerm as FilterTerm
-from desktop.core.monitor.task_query import TaskQuery as TaskQuery
 
 _SCHEMA = SCHEMA  # the schema text, which tests build a schema-1 journal from
 

@@ -19,7 +19,8 @@ from desktop.core.app.panel_app import panel_app
 from desktop.core.app.results import UNDECODABLE, read_result
 from desktop.core.monitor.backend_scan import done_at, scan_results
 from desktop.core.monitor.events import CONNECTED, SILENT, EventStream, receiver_app
-from desktop.core.monitor.journal import Gap, Journal, JournalUnwritable
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_schema import Gap, JournalUnwritable
 from desktop.core.monitor.spill import Spill
 from desktop.core.monitor.state import ClusterState, EventRecord, StateDiff, TaskRow
 from desktop.core.settings import urls

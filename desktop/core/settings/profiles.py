@@ -2,8 +2,7 @@
 
 Passwords never reach the TOML file: `ProfileStore.save` moves them to the secret store and
 `ProfileStore.endpoints` puts them back only in memory, just before a connection is made. The
-profile's shape lives in `profile_model` and its checks in `profile_checks`; both are named
-here too, where the rest of the code has always imported them from.
+profile's shape lives in `profile_model` and its checks in `profile_checks`.
 """
 
 from __future__ import annotations
@@ -18,19 +17,10 @@ import tomlkit.items
 
 from desktop.core.base.files import write_atomic
 from desktop.core.settings import urls
-from desktop.core.settings.config_errors import ConfigFileError, file_error
-from desktop.core.settings.config_errors import ProfileError as ProfileError  # its home before
+from desktop.core.settings.config_errors import ConfigFileError, ProfileError, file_error
 from desktop.core.settings.paths import Paths
-from desktop.core.settings.profile_checks import validate as validate
-from desktop.core.settings.profile_checks import validate_fields as validate_fields
-from desktop.core.settings.profile_model import _SECRET_FIELDS
-from desktop.core.settings.profile_model import DEFAULT_APP_MODULE as DEFAULT_APP_MODULE
-from desktop.core.settings.profile_model import DEFAULT_PROFILE_NAME as DEFAULT_PROFILE_NAME
-from desktop.core.settings.profile_model import QUEUE_ORDER_STRATEGIES as QUEUE_ORDER_STRATEGIES
-from desktop.core.settings.profile_model import Endpoints as Endpoints
-from desktop.core.settings.profile_model import Profile as Profile
-from desktop.core.settings.profile_model import QueueSpec as QueueSpec
-from desktop.core.settings.profile_model import TransportOverrides as TransportOverrides
+from desktop.core.settings.profile_checks import validate, validate_fields
+from desktop.core.settings.profile_model import _SECRET_FIELDS, DEFAULT_PROFILE_NAME, Profile
 from desktop.core.settings.secret_store import SecretStore
 
 

@@ -28,8 +28,9 @@ from desktop.core.broker.connection import EndpointCheck, check_profile_endpoint
 from desktop.core.broker.embedded import EmbeddedBrokerError
 from desktop.core.services import Services
 from desktop.core.settings import urls
-from desktop.core.settings.config_errors import ConfigFileError
-from desktop.core.settings.profiles import Profile, ProfileError, validate
+from desktop.core.settings.config_errors import ConfigFileError, ProfileError
+from desktop.core.settings.profile_checks import validate
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.profiles.form import ProfileForm
 from desktop.ui.session.session import Session

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.settings import urls
-from desktop.core.settings.profiles import (
+from desktop.core.settings.profile_model import (
     QUEUE_ORDER_STRATEGIES,
     Profile,
     QueueSpec,

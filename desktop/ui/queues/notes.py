@@ -4,11 +4,11 @@ settings behind that order, each with where it came from (the app's own configur
 from __future__ import annotations
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.broker import queues
+from desktop.core.broker.queue_rabbitmq import Management
 from desktop.ui.common.panel_parts import routed_summary
 
 
-def transport_facts(config: EffectiveConfig, management: queues.Management | None) -> str:
+def transport_facts(config: EffectiveConfig, management: Management | None) -> str:
     """The line under the tables: routes, and Redis' ordering settings or which RabbitMQ
     management API answered."""
     rabbit = config.is_rabbitmq

@@ -16,9 +16,11 @@ from PySide6.QtCore import QSettings, Signal
 from PySide6.QtWidgets import QMessageBox
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.broker import control, queues
+from desktop.core.broker import control
+from desktop.core.broker.queue_redis import RedisQueues
+from desktop.core.broker.queue_types import Waiting
 from desktop.core.canvas.model import Canvas, TaskNode
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.queues import reading
 from desktop.ui.queues.reading import Reading
@@ -130,14 +132,14 @@ class QueuesPanel(QueuesScreen):
         )
 
     async def _remove(
-        self, profile: Profile, config: EffectiveConfig, queue: str, entry: queues.Waiting
+        self, profile: Profile, config: EffectiveConfig, queue: str, entry: Waiting
     ) -> None:
         try:
             count = await self._on_broker(
                 profile,
                 config,
                 lambda source: (
-                    source.remove(queue, entry) if isinstance(source, queues.RedisQueues) else 0
+                    source.remove(queue, entry) if isinstance(source, RedisQueues) else 0
                 ),
             )
         except Exception as exc:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.broker import queues, run_order
-from desktop.core.settings.profiles import Profile
+from desktop.core.broker import queue_rabbitmq, queue_types, queues, run_order
+from desktop.core.settings.profile_model import Profile
 
 T = TypeVar("T")
 PAGE = 200  # waiting messages shown for the selected queue (Redis: read without taking)
@@ -75,7 +75,9 @@ def read_queues(session: Any, journal: Any, reading: Reading) -> Read:
     return Read(taken, ran)
 
 
-def read_contents(session: Any, reading: Reading, queue: str, limit: int) -> list[queues.Waiting]:
+def read_contents(
+    session: Any, reading: Reading, queue: str, limit: int
+) -> list[queue_types.Waiting]:
     """RabbitMQ: the queue's first `limit` messages through the management API (which marks
     them redelivered); their priorities go to the journal."""
     found = on_broker(
@@ -89,7 +91,7 @@ def read_contents(session: Any, reading: Reading, queue: str, limit: int) -> lis
     return found
 
 
-def find_management(services: Any, profile: Profile) -> queues.Management:
+def find_management(services: Any, profile: Profile) -> queue_rabbitmq.Management:
     """RabbitMQ: the profile's management API, else the one at RabbitMQ's default port."""
     endpoints = services.endpoints(profile)
-    return queues.find_management(endpoints.broker_url, endpoints.management_url)
+    return queue_rabbitmq.find_management(endpoints.broker_url, endpoints.management_url)

@@ -36,11 +36,18 @@ from desktop.core.app import priorities
 from desktop.core.app.config import Drift
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.task_record import queue_of_routing_key
-from desktop.core.broker import control, queues, run_order
+from desktop.core.broker import (
+    control,
+    queue_messages,
+    queue_rabbitmq,
+    queue_types,
+    queues,
+    run_order,
+)
 from desktop.core.monitor.rates import Rates
 from desktop.core.monitor.state import StateDiff
 from desktop.core.opening import ConnectionFacts
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted
 from desktop.ui.common.table_model import read_only_view
@@ -61,7 +68,7 @@ class QueuesScreen(QWidget):
         self.session = session
         self.settings = settings
         self.profile: Profile | None = None
-        self.management: queues.Management | None = None  # RabbitMQ: which API answered
+        self.management: queue_rabbitmq.Management | None = None  # RabbitMQ: which API answered
         self.snapshot: queues.Snapshot | None = None
         self.held_by_workers: list[dict[str, Any]] = []
         self.consumers: dict[str, int] | None = None  # from workers' active_queues
@@ -71,7 +78,7 @@ class QueuesScreen(QWidget):
         self._ran: tuple[str, list[run_order.Ran]] | None = None  # a queue's started order
         self._read_at = self._asked_at = ""
         self._peeked_queue: str | None = None
-        self._peeked: list[queues.Waiting] = []
+        self._peeked: list[queue_types.Waiting] = []
         self._peek_note = ""
         self._last_inspect = 0.0
         self._rates = Rates(window_s=int(RATE_WINDOW_S))  # In/s, Out/s: the charts' engine
@@ -97,7 +104,7 @@ class QueuesScreen(QWidget):
         self.refresh_button.clicked.connect(lambda: self.refresh(inspect=True))
         controls.addWidget(self.refresh_button)
         self.peek = QPushButton("Read contents once…")
-        self.peek.setToolTip(queues.PEEK_NOTE)
+        self.peek.setToolTip(queue_rabbitmq.PEEK_NOTE)
         controls.addWidget(self.peek)
         controls.addStretch(1)
         self.read_at = muted("")
@@ -202,7 +209,7 @@ class QueuesScreen(QWidget):
         profile, config = self.profile, self.config
         if profile is None or config is None or not config.is_rabbitmq or self.management:
             return
-        self.management = queues.Management("", "looking for the management API…")
+        self.management = queue_rabbitmq.Management("", "looking for the management API…")
         self.jobs.run("management", self._look_for_management(profile))
 
     async def _look_for_management(self, profile: Profile) -> None:
@@ -326,7 +333,7 @@ class QueuesScreen(QWidget):
         self.remove_button.setVisible(not rabbit)
         if rabbit and self.management is not None:
             self.peek.setToolTip(
-                queues.PEEK_NOTE if self.management.answered else self.management.note
+                queue_rabbitmq.PEEK_NOTE if self.management.answered else self.management.note
             )
         self.transport.setText(transport_facts(config, self.management))
 
@@ -421,7 +428,7 @@ class QueuesScreen(QWidget):
         self._render_selected()
         self.refresh(inspect=True)
 
-    def selected_message(self) -> queues.Message | None:
+    def selected_message(self) -> queue_messages.Message | None:
         taken = self.snapshot
         rows = self.waiting.selectionModel().selectedRows()
         if taken is None or not rows or rows[0].row() >= len(taken.waiting):

@@ -15,7 +15,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 
-from desktop.core.broker import queues
+from desktop.core.broker.queue_messages import Message
+from desktop.core.broker.queue_types import Held, QueueCounts, Waiting
 from desktop.core.broker.run_order import Ran
 from desktop.ui.common.table_model import Column, TableModel
 from desktop.ui.common.theme import ERROR_COLOUR, MUTED_COLOUR, WARNING_COLOUR
@@ -25,7 +26,7 @@ from desktop.ui.common.theme import ERROR_COLOUR, MUTED_COLOUR, WARNING_COLOUR
 class QueueLine:
     """A queue as its row shows it: the broker's counts and what the workers and events add."""
 
-    counts: queues.QueueCounts
+    counts: QueueCounts
     reserved: int  # held by workers, from `inspect`
     active: int
     consumers: int | None  # the broker's, else the workers' active_queues
@@ -59,12 +60,12 @@ QUEUE_COLUMNS: list[Column[QueueLine]] = [
 
 # A waiting row is a message at its place, or (last) the sentence saying why the page is not
 # there or how it was read (RabbitMQ).
-WaitingLine = queues.Waiting | str
+WaitingLine = Waiting | str
 
 
-def _decoded(line: WaitingLine) -> queues.Message | None:
+def _decoded(line: WaitingLine) -> Message | None:
     """The message of a decoded entry; None for one not decoded and for the page's sentence."""
-    if isinstance(line, queues.Waiting) and line.message.decoded:
+    if isinstance(line, Waiting) and line.message.decoded:
         return line.message
     return None
 
@@ -89,20 +90,20 @@ def _task_colour(line: WaitingLine) -> str:
 
 
 def _step(line: WaitingLine) -> str:
-    if isinstance(line, queues.Waiting) and line.message.decoded and line.step is not None:
+    if isinstance(line, Waiting) and line.message.decoded and line.step is not None:
         return f"step {line.step}"
     return ""
 
 
 def _message_column(
-    title: str, shown: Callable[[queues.Message], Any], **more: Any
+    title: str, shown: Callable[[Message], Any], **more: Any
 ) -> Column[WaitingLine]:
     """A column only a decoded message fills."""
     return Column(title, lambda line: "" if (m := _decoded(line)) is None else shown(m), **more)
 
 
 WAITING_COLUMNS: list[Column[WaitingLine]] = [
-    Column("#", lambda line: line.position if isinstance(line, queues.Waiting) else ""),
+    Column("#", lambda line: line.position if isinstance(line, Waiting) else ""),
     _message_column("Priority", lambda m: m.priority, tip=_step),
     Column("Task", _task_text, colour=_task_colour),
     _message_column("Id", lambda m: m.id),
@@ -139,7 +140,7 @@ def held_line(held: dict[str, Any]) -> HeldLine:
     return HeldLine(held["worker"], held["kind"], held["task"], held["id"], held["priority"], since)
 
 
-def unacked_line(entry: queues.Held) -> HeldLine:
+def unacked_line(entry: Held) -> HeldLine:
     """Redis: taken, unacknowledged, and no worker said so."""
     message = entry.message
     return HeldLine(

@@ -27,7 +27,8 @@ from desktop.core.broker.connection import Outcome
 from desktop.core.broker.embedded import EmbeddedBrokerError
 from desktop.core.opening import ConnectionFacts, check_profile, open_profile
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Endpoints, Profile, ProfileError
+from desktop.core.settings.config_errors import ProfileError
+from desktop.core.settings.profile_model import Endpoints, Profile
 from desktop.ui.common.jobs import Jobs
 
 if TYPE_CHECKING:

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from desktop.core.monitor.journal import Journal, JournalUnwritable
+from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_schema import JournalUnwritable
 from desktop.core.monitor.pipeline import JOURNAL_FAILING, JOURNAL_OK, JOURNAL_WAITING, Monitor
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.session.connection import CONNECTED
 
 if TYPE_CHECKING:

@@ -20,13 +20,14 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.core.app.config import Drift
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.local.supervisor import LocalWorker, Supervisor
+from desktop.core.local.local_worker import LocalWorker
+from desktop.core.local.supervisor import Supervisor
 from desktop.core.local.worker_spec import WorkerSpec
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.pipeline import Monitor
 from desktop.core.opening import ConnectionFacts
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Endpoints, Profile
+from desktop.core.settings.profile_model import Endpoints, Profile
 from desktop.ui.common.background import Background
 from desktop.ui.common.jobs import event_loop
 from desktop.ui.session.connection import ProfileConnection

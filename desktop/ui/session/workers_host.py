@@ -18,17 +18,12 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.local.supervisor import (
-    START_TIMEOUT_S,
-    STARTING,
-    LocalWorker,
-    Supervisor,
-    all_supervisors,
-)
+from desktop.core.local.local_worker import START_TIMEOUT_S, STARTING, LocalWorker
+from desktop.core.local.supervisor import Supervisor, all_supervisors
 from desktop.core.local.worker_spec import WorkerSpec
 from desktop.core.monitor.events import receiver_app
 from desktop.core.services import Services
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.background import Background
 from desktop.ui.common.jobs import Jobs
 

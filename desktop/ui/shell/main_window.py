@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.app.config import Drift
 from desktop.core.monitor.pipeline import JOURNAL_FAILING
-from desktop.core.settings.profiles import ProfileError
+from desktop.core.settings.config_errors import ProfileError
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
 from desktop.ui.profiles.dialog import ProfileDialog

@@ -8,7 +8,7 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex
 
-from desktop.core.local.supervisor import (
+from desktop.core.local.local_worker import (
     CRASHED,
     ONLINE,
     STARTING,

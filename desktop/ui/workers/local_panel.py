@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.local.supervisor import (
+from desktop.core.local.local_worker import (
     CRASHED,
     DEFAULT_GRACE_S,
     ONLINE,

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.local.worker_spec import LOG_LEVELS, POOLS, WorkerSpec
-from desktop.core.settings.profiles import Profile
+from desktop.core.settings.profile_model import Profile
 
 
 def redelivery_note(config: EffectiveConfig, acks_late: bool | None) -> str:
