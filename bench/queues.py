@@ -52,10 +52,13 @@ import redis.connection  # noqa: E402
 from celery import Celery  # noqa: E402
 from flower.utils.broker import Broker  # noqa: E402
 
+from desktop.core.app import probe as app_probe  # noqa: E402
+from desktop.core.app.config import from_probe  # noqa: E402
+from desktop.core.app.effective_config import EffectiveConfig  # noqa: E402
 from desktop.core.broker.embedded import EmbeddedRedis  # noqa: E402
 from desktop.core.broker.queue_redis import RedisQueues  # noqa: E402
 from desktop.core.broker.queues import snapshot  # noqa: E402
-from desktop.core.settings.profiles import TransportOptions  # noqa: E402
+from desktop.core.settings.profile_model import Profile  # noqa: E402
 from desktop.core.settings.secret_store import FileSecretStore  # noqa: E402
 
 TASK = "bench.queues.noop"  # never run: no worker consumes these queues
@@ -74,6 +77,11 @@ def make_app(url: str, steps: list[int]) -> Celery:
         broker_transport_options={"queue_order_strategy": "priority", "priority_steps": steps},
     )
     return app
+
+
+def effective(app: Celery) -> EffectiveConfig:
+    """The app's effective configuration, read as the panel reads a person's app."""
+    return from_probe(app_probe.describe(app), Profile(name="bench-queues"))
 
 
 def publish(app: Celery, items: list[tuple[str, int, int]]) -> list[str]:
@@ -194,7 +202,7 @@ def main() -> int:
         url = broker.url(0)
         admin = redis.Redis.from_url(url)
         app = make_app(url, STEPS)
-        transport = TransportOptions(priority_steps=STEPS)
+        transport = effective(app)
         tag = uuid.uuid4().hex[:6]
 
         # -- fill -----------------------------------------------------------------------------
@@ -340,11 +348,11 @@ def main() -> int:
         custom_app = make_app(url, CUSTOM_STEPS)
         custom = f"bench-queues-{tag}-steps"
         publish(custom_app, [(custom, 5, 0)])
-        sep = TransportOptions().sep
+        sep = effective(custom_app).sep
         lists = {
             step: int(admin.llen(f"{custom}{sep}{step}" if step else custom)) for step in STEPS
         }
-        desk_custom = RedisQueues(url, TransportOptions(priority_steps=CUSTOM_STEPS))
+        desk_custom = RedisQueues(url, effective(custom_app))
         try:
             ours = desk_custom.counts([custom])[0]
         finally:

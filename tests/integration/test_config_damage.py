@@ -16,8 +16,8 @@ import pytest
 from click.testing import CliRunner, Result
 
 from desktop.cli import cli
-from desktop.core.monitor import journal as journal_module
 from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_schema import SCHEMA
 from desktop.core.services import Services
 from desktop.core.settings.paths import Paths
 
@@ -215,7 +215,7 @@ def test_gaps_read_a_journal_of_schema_1_on_a_read_only_disk(isolated_config: Pa
     path = services.journal_path(services.profiles.get("embedded"))
     path.parent.mkdir(parents=True)
     db = sqlite3.connect(path)  # as a recorder before gaps existed left it
-    db.executescript(journal_module._SCHEMA.split("CREATE TABLE IF NOT EXISTS gaps")[0])
+    db.executescript(SCHEMA.split("CREATE TABLE IF NOT EXISTS gaps")[0])
     db.execute("INSERT INTO meta VALUES ('schema', '1')")
     db.commit()
     db.close()

@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 from kombu import Connection
 
-from desktop.core.monitor import journal as journal_module
 from desktop.core.monitor.events import CONNECTED, event_receiver, receiver_app
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_schema import SCHEMA_VERSION, JournalUnwritable
+from desktop.core.monitor.journal_schema import SCHEMA, SCHEMA_VERSION, JournalUnwritable
 from desktop.core.monitor.pipeline import JOURNAL_FAILING, JOURNAL_OK, Monitor
 from desktop.core.monitor.spill import Spill
 from desktop.core.monitor.state import ClusterState
@@ -158,7 +157,7 @@ def test_a_spill_past_its_bound_becomes_a_gap(tmp_path: Path) -> None:
 def test_a_journal_of_schema_1_gains_the_gaps_table(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     db = sqlite3.connect(path)
-    db.executescript(journal_module._SCHEMA.split("CREATE TABLE IF NOT EXISTS gaps")[0])
+    db.executescript(SCHEMA.split("CREATE TABLE IF NOT EXISTS gaps")[0])
     db.execute("INSERT INTO meta VALUES ('schema', '1')")
     db.execute("INSERT INTO tasks(id, name, state, updated) VALUES ('t', 'n', 'SUCCESS', 1000.0)")
     db.commit()

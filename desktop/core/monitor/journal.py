@@ -22,15 +22,12 @@ from typing import Any
 from desktop.core.base.task_states import finished_sql
 from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.journal_schema import (
-    SCHEMA,
     JournalUnwritable,
     connect_read_only,
     connect_writable,
 )
 from desktop.core.monitor.journal_schema import said as _said
 from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
-
-_SCHEMA = SCHEMA  # the schema text, which tests build a schema-1 journal from
 
 _ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
 # An event stored twice (two recorders on one journal, a spilled batch retried) is kept once.
