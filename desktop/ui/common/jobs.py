@@ -146,15 +146,6 @@ class Jobs(QObject):
             log.error("job %s failed: %s: %s", key, type(error).__name__, error, exc_info=error)
 
     @staticmethod
-    def release(objects: list[Any]) -> None:
-        """Drop `objects` on the job pool, emptying the list. Qt items made in Python cost a
-        call back into Python each as they are deleted (a thousand rows of a table: some
-        20 ms); items no model holds can go on any thread, the GUI thread need not wait."""
-        kept = objects.copy()
-        objects.clear()
-        _shared_pool().submit(kept.clear)
-
-    @staticmethod
     async def blocking(fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` on the job pool, awaited: the GUI thread goes on while it runs."""
         return await event_loop().run_in_executor(_shared_pool(), functools.partial(fn, *args))

@@ -42,6 +42,7 @@ T = TypeVar("T")
 
 Index = QModelIndex | QPersistentModelIndex
 PAGE_SIZE = 500
+COUNT_AFTER_S = 0.1  # a few frames: the new rows painted before the count's scan starts
 CELL_LIMIT = 200  # characters shown in a cell; the detail pane shows the whole value
 
 COLUMNS: list[tuple[str, str]] = [
@@ -96,6 +97,11 @@ def display(row: TaskRecord, key: str) -> str:
     return shorten(value)
 
 
+def cell_texts(row: TaskRecord) -> tuple[str, ...]:
+    """What each column's cell says for this row."""
+    return tuple(display(row, key) for key, _title in COLUMNS)
+
+
 LIVE_ORDERS = ("sent", "received", "updated")
 _ROLES = frozenset(
     {
@@ -131,10 +137,10 @@ class TasksModel(QAbstractTableModel):
         self._after: tuple[Any, str] | None = None  # keyset of the last row read from SQL
         self._held: list[StateDiff] | None = None  # diffs arriving while a reload reads
         self._page_sort: tuple[str, bool] | None = None  # a column sorted in the loaded rows
-        # How the table shows a row (cells.TaskCells sets it): made off the GUI thread with
-        # each page read, kept by task id until the table takes them.
-        self.make_cells: Callable[[TaskRecord], Any] | None = None
-        self._cells: dict[str, Any] = {}
+        # What each row's cells say, made once per record (off the GUI thread for a page read,
+        # on it for a live row when first painted): a view asks for every cell on each paint,
+        # and formatting times and shortening text each time cost a paint 3 ms of its ~17.
+        self._texts: dict[str, tuple[TaskRecord, tuple[str, ...]]] = {}
         self.reload()
 
     # -- loading ---------------------------------------------------------------------------
@@ -200,22 +206,18 @@ class TasksModel(QAbstractTableModel):
                 reader.interrupt()
             raise
 
+    @staticmethod
     def _page(
-        self, reader: JournalReader, query: TaskQuery, after: tuple[Any, str] | None
-    ) -> tuple[list[TaskRecord], dict[str, Any]]:
-        """A page and its cells, on a job thread."""
+        reader: JournalReader, query: TaskQuery, after: tuple[Any, str] | None
+    ) -> tuple[list[TaskRecord], dict[str, tuple[TaskRecord, tuple[str, ...]]]]:
+        """A page and what its cells say, on a job thread."""
         rows = reader.page(query, 0, PAGE_SIZE, after=after)
-        make = self.make_cells
-        return rows, ({row["id"]: make(row) for row in rows} if make else {})
-
-    def take_cells(self, task_id: str) -> Any:
-        """The cells made for this task's row with its page, once; None when none were."""
-        return self._cells.pop(task_id, None)
+        return rows, {row["id"]: (row, cell_texts(row)) for row in rows}
 
     async def _load_from(self, reader: JournalReader | None, query: TaskQuery) -> None:
-        rows, cells = await Jobs.blocking(self._page, reader, query, None) if reader else ([], {})
+        rows, texts = await Jobs.blocking(self._page, reader, query, None) if reader else ([], {})
         held, self._held = self._held or [], None
-        self._cells = cells
+        self._texts = texts
         self.beginResetModel()
         self._rows = []
         self._seq = {}
@@ -235,7 +237,10 @@ class TasksModel(QAbstractTableModel):
             self.apply_diff(diff)
         if reader is not None and self._more:
             # A count reads every matching row (a search: a scan of the table): after the
-            # rows are shown, never before them.
+            # rows are shown, never before them, and after they are painted: the scan keeps
+            # another core busy, and on a 2-CPU machine the table's paint beside it was seen
+            # to take twice as long (bench/gui_journal.py --explain).
+            await asyncio.sleep(COUNT_AFTER_S)
             total = await Jobs.blocking(reader.count, query)
             self._total = max(total, len(self._rows))
         self.loaded.emit()
@@ -270,8 +275,8 @@ class TasksModel(QAbstractTableModel):
         reader = await self.reader()
         if reader is None:
             return
-        page, cells = await self.read(self._page, reader, query, after)
-        self._cells.update(cells)
+        page, texts = await self.read(self._page, reader, query, after)
+        self._texts.update(texts)
         self._more = len(page) == PAGE_SIZE
         if page:
             self._after = query.key(page[-1])
@@ -349,8 +354,7 @@ class TasksModel(QAbstractTableModel):
         self._changed(changed)
 
     def _changed(self, positions: list[int]) -> None:
-        """One signal over the span of the changed rows (a view repaints what it shows of it;
-        cells.TaskCells updates only the rows whose record changed)."""
+        """One signal over the span of the changed rows: a view repaints what it shows of it."""
         if positions:
             last = len(COLUMNS) - 1
             self.dataChanged.emit(self.index(min(positions), 0), self.index(max(positions), last))
@@ -419,7 +423,10 @@ class TasksModel(QAbstractTableModel):
         row = self._rows[index.row()]
         key = COLUMNS[index.column()][0]
         if role == Qt.ItemDataRole.DisplayRole:
-            return display(row, key)
+            known = self._texts.get(row["id"])
+            if known is None or known[0] is not row:  # a live row, or one changed since
+                known = self._texts[row["id"]] = (row, cell_texts(row))
+            return known[1][index.column()]
         if role == Qt.ItemDataRole.ForegroundRole and key == "state":
             return QColor(STATE_COLOURS.get(str(row.get("state")), "#111827"))
         if role == Qt.ItemDataRole.ToolTipRole and key in ("args", "kwargs", "result"):
@@ -437,13 +444,11 @@ class TasksModel(QAbstractTableModel):
         key = COLUMNS[column][0]
         descending = order == Qt.SortOrder.DescendingOrder
         if key in PAGE_SORTED:
-            # A reset, not a layout change: the table's cells (cells.TaskCells) are put back in
-            # the new order, and the screen selects its task again as after any reload.
             self._page_sort = (key, descending)
-            self.beginResetModel()
+            self.layoutAboutToBeChanged.emit()
             self._rows.sort(key=self._page_sort_key, reverse=descending)
             self._renumber()
-            self.endResetModel()
+            self.layoutChanged.emit()
             return
         self._page_sort = None
         self.set_query(replace(self.query, order_by=key, descending=descending))
@@ -453,9 +458,6 @@ class TasksModel(QAbstractTableModel):
         assert self._page_sort is not None
         value = row.get(self._page_sort[0])
         return value is not None, "" if value is None else str(value)
-
-    def row_at(self, position: int) -> TaskRecord | None:
-        return self._rows[position] if 0 <= position < len(self._rows) else None
 
     def row(self, task_id: str) -> TaskRecord | None:
         """The loaded row of this task, if the table holds it."""

@@ -45,7 +45,6 @@ from desktop.core.settings import urls
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
 from desktop.ui.session.session import Session
-from desktop.ui.tasks.cells import CellTips, TaskCells
 from desktop.ui.tasks.model import TasksModel, format_time
 
 STATES = ["PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
@@ -104,10 +103,7 @@ class TasksPanel(QWidget):
         layout.addLayout(filters)
 
         self.table = QTableView()
-        self.cells = TaskCells(self.model)  # what the table paints, kept in step with the model
-        self.table.setModel(self.cells)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        CellTips(self.table, self.model)
+        self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(9, Qt.SortOrder.DescendingOrder)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -310,7 +306,7 @@ class TasksPanel(QWidget):
         if position is None:
             self._show_task(None)
         else:  # the reset left no current row: this change shows the task (_show_selected)
-            self.table.setCurrentIndex(self.cells.index(position, 0))
+            self.table.setCurrentIndex(self.model.index(position, 0))
 
     def _show_task(self, task_id: str | None, row: TaskRecord | None = None) -> None:
         """The task's details at once from the row the table holds (or the batch brought),
