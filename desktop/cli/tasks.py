@@ -72,6 +72,12 @@ def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Jo
 @click.option("--queue", help="Queue or routing key.")
 @click.option("--worker", help="Worker node name.")
 @click.option("--search", help="Text in id, name, args, kwargs, result or exception.")
+@click.option(
+    "--query",
+    "query_text",
+    help="The query language, e.g. 'name:proj.* -state:SUCCESS runtime>2 after:-1h' "
+    "(desktop/core/monitor/task_search.py); ANDed with the other filters.",
+)
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
@@ -83,19 +89,26 @@ def tasks(
     queue: str | None,
     worker: str | None,
     search: str | None,
+    query_text: str | None,
     limit: int,
     as_json: bool,
     **kwargs: Any,
 ) -> None:
     """List tasks from the journal, newest first."""
     from desktop.core.monitor.task_query import TaskQuery
+    from desktop.core.monitor.task_search import SearchSyntaxError, parse
 
+    try:
+        parsed = parse(query_text) if query_text is not None else None
+    except SearchSyntaxError as exc:
+        _fail(f"--query: {exc}", code=2)
     query = TaskQuery(
         state=state.upper() if state else None,
         name=task_name,
         queue=queue,
         worker=worker,
         text=search,
+        search=parsed,
     )
     rows = _read_journal(ctx, kwargs, lambda journal: journal.page(query, 0, limit))
     if as_json:

@@ -12,7 +12,10 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from desktop.core.monitor.task_search import Search
 
 SEARCHED = ("id", "name", "args", "kwargs", "result", "exception")
 LIKE_ESCAPE = "\\"
@@ -20,9 +23,13 @@ _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
 def like_pattern(text: str) -> str:
-    """`text` as a LIKE pattern (with ESCAPE '\\') that finds it anywhere, literally."""
+    """`text` as a LIKE pattern (with ESCAPE '\\') that finds it anywhere, literally. SQLite
+    reads a pattern only up to a NUL (as `as_like_reads` says), which would drop the closing
+    `%` and anchor the match at the end: the text is cut there first, as the live test cuts
+    it."""
     escaped = (
-        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        text.split("\x00", 1)[0]
+        .replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
         .replace("%", LIKE_ESCAPE + "%")
         .replace("_", LIKE_ESCAPE + "_")
     )
@@ -33,6 +40,15 @@ def as_like_reads(text: str) -> str:
     """Text as SQLite's LIKE compares it: ASCII letters in one case, and nothing after a NUL
     (it reads both sides as C strings)."""
     return text.split("\x00", 1)[0].translate(_ASCII_LOWER)
+
+
+class Condition(Protocol):
+    """One condition said twice, alike: `sql()` a WHERE fragment with `?` parameters, and
+    `holds(row)` whether that fragment selects the row."""
+
+    def sql(self) -> tuple[str, list[Any]]: ...
+
+    def holds(self, row: Mapping[str, Any]) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -75,9 +91,10 @@ class TaskQuery:
     text: str | None = None
     order_by: str = "sent"
     descending: bool = True
+    search: Search | None = None  # the query language (task_search.parse), ANDed with the rest
 
-    def terms(self) -> list[FilterTerm]:
-        terms = [
+    def terms(self) -> list[Condition]:
+        terms: list[Condition] = [
             FilterTerm((column,), value)
             for column in ("state", "name", "worker")
             if (value := getattr(self, column))
@@ -86,6 +103,8 @@ class TaskQuery:
             terms.append(FilterTerm(("queue", "routing_key"), self.queue))
         if self.text:
             terms.append(FilterTerm(SEARCHED, self.text, contains=True))
+        if self.search is not None and self.search.condition is not None:
+            terms.append(self.search.condition)
         return terms
 
     def clauses(self) -> tuple[list[str], list[Any]]:

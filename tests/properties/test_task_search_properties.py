@@ -1,0 +1,129 @@
+"""The query language on generated text: `parse` raises nothing but SearchSyntaxError, and
+for every valid query SQLite and `holds` select the same rows."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from desktop.core.monitor.journal_schema import SCHEMA
+from desktop.core.monitor.task_search import SearchSyntaxError, parse
+
+NOW = datetime(2026, 11, 29, 12, 0).timestamp()
+CASES = settings(
+    max_examples=400,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+ALPHABET = "aAbé%_*\\\x00"
+TEXTS = [None, "", "a", "A", "ab", "a%b", "a_b", "aAb", "é", "É", "*", "\\", "b\x00a", "%_"]
+COLUMNS = ("id", "name", "state", "queue", "routing_key", "worker", "args", "kwargs", "result",
+           "exception", "root_id", "parent_id", "priority", "runtime", "retries", "sent",
+           "received", "updated")  # fmt: skip
+
+
+def _rows() -> list[dict[str, Any]]:
+    rows = []
+    for i in range(40):
+        text = TEXTS[i % len(TEXTS)]
+        other = TEXTS[(i * 7 + 3) % len(TEXTS)]
+        rows.append(
+            {
+                "id": f"id{i}{other or ''}",
+                "name": text, "state": ("SUCCESS", "FAILURE", "A", None)[i % 4],
+                "queue": other, "routing_key": text if i % 3 else None,
+                "worker": other, "args": text, "kwargs": other, "result": text,
+                "exception": other if i % 2 else None, "root_id": text, "parent_id": other,
+                "priority": None if i % 5 == 0 else i % 4,
+                "runtime": None if i % 6 == 0 else (i % 7) / 2,
+                "retries": None if i % 4 == 1 else i % 3,
+                "sent": None if i % 3 == 0 else NOW - i * 3000,
+                "received": None if i % 5 == 0 else NOW - i * 2000,
+                "updated": float(i),
+            }
+        )  # fmt: skip
+    return rows
+
+
+ROWS = _rows()
+
+
+@pytest.fixture(scope="module")
+def db() -> Iterator[sqlite3.Connection]:
+    connection = sqlite3.connect(":memory:")
+    connection.executescript(SCHEMA)
+    placeholders = ", ".join("?" * len(COLUMNS))
+    connection.executemany(
+        f"INSERT INTO tasks({', '.join(COLUMNS)}) VALUES ({placeholders})",
+        [[row[c] for c in COLUMNS] for row in ROWS],
+    )
+    yield connection
+    connection.close()
+
+
+@CASES
+@given(st.text())
+def test_parse_raises_only_syntax_errors(text: str) -> None:
+    try:
+        search = parse(text, now=NOW)
+    except SearchSyntaxError as exc:
+        assert 1 <= exc.column <= len(text) + 1
+        return
+    search.sql()
+
+
+values = st.text(alphabet=ALPHABET, min_size=1, max_size=4)
+
+
+def quoted(value: str) -> str:
+    """A value in double quotes, its backslashes escaped (inside quotes `\\` is one)."""
+    return '"' + value.replace("\\", "\\\\") + '"'
+
+
+field_terms = st.builds(
+    lambda field, value: f"{field}:{quoted(value)}",
+    st.sampled_from(["name", "state", "queue", "worker", "id", "root", "parent", "args",
+                     "kwargs", "result", "exception"]),
+    values,
+)  # fmt: skip
+glob_terms = st.builds(
+    lambda field, value: f"{field}:{value}",
+    st.sampled_from(["name", "queue", "args", "state", "id"]),
+    st.text(alphabet=ALPHABET, min_size=1, max_size=5),
+)
+comparisons = st.builds(
+    "{}{}{}".format,
+    st.sampled_from(["runtime", "retries", "priority"]),
+    st.sampled_from([">", ">=", "<", "<=", "="]),
+    st.sampled_from(["0", "1", "1.5", "2", "3", "-1"]),
+)
+times = st.builds(
+    "{}:{}".format,
+    st.sampled_from(["after", "before", "sent"]),
+    st.sampled_from(["-1h", "-30m", "-2d", "-45s", "2026-11-29", "2026-11-28T10:00", "today",
+                     "yesterday"]),
+)  # fmt: skip
+words = st.one_of(values, values.map(lambda v: quoted(f"{v} {v}")))
+terms = st.one_of(field_terms, glob_terms, comparisons, times, words)
+negated = st.builds(lambda neg, term: ("-" if neg else "") + term, st.booleans(), terms)
+queries = st.lists(st.lists(negated, min_size=1, max_size=3), max_size=3).map(
+    lambda groups: " OR ".join(" ".join(group) for group in groups)
+)
+
+
+@CASES
+@given(queries)
+def test_sql_and_holds_agree_on_every_valid_query(db: sqlite3.Connection, text: str) -> None:
+    search = parse(text, now=NOW)  # every generated query is valid
+    where, params = search.sql()
+    sql = "SELECT id FROM tasks" + (f" WHERE {where}" if where else "")
+    by_sql = {r[0] for r in db.execute(sql, params)}
+    assert {row["id"] for row in ROWS if search.holds(row)} == by_sql
