@@ -288,3 +288,90 @@ def test_journal_reads_leave_the_gui_thread_and_filter_choices_grow_from_live_ro
     finally:
         shut_down(qtbot, session)
         journal.close()
+
+
+def test_the_search_box_speaks_the_query_language_and_says_what_it_cannot_read(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """Fields and comparisons filter in SQL and live alike; a query that does not parse is
+    shown under the box with its column, and the table keeps the last good search's rows."""
+    from desktop.core.monitor.state import StateDiff
+
+    session = Session(Services.open())
+    panel = TasksPanel(session)
+    qtbot.addWidget(panel)
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.write(
+        [
+            task_row("slow-fail", name="x.fail", state="FAILURE", runtime=3.0, sent=3.0),
+            task_row("fast-fail", name="x.fail", state="FAILURE", runtime=0.1, sent=2.0),
+            task_row("slow-ok", name="x.add", state="SUCCESS", runtime=5.0, sent=1.0),
+        ],
+        [],
+    )
+    try:
+        panel.set_journal(journal)
+        settle(qtbot, panel)
+        panel.search.setText("state:failure runtime>2")
+        qtbot.waitUntil(lambda: _row_of(panel, "slow-ok") is None, timeout=5000)
+        settle(qtbot, panel)
+        listed = [panel.model.task_id(r) for r in range(panel.model.rowCount())]
+        assert listed == ["slow-fail"]
+        assert panel.search_error.isHidden()
+
+        # A task that fails slowly later joins the live rows, by the same rule.
+        late = task_row("late-fail", name="x.fail", state="FAILURE", runtime=9.0, sent=4.0)
+        diff = StateDiff(tasks_added=[late])
+        journal.write_diff(diff)
+        panel.apply_diff(diff)
+        assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == [
+            "late-fail",
+            "slow-fail",
+        ]
+
+        panel.search.setText("colour:red")
+        qtbot.waitUntil(lambda: not panel.search_error.isHidden(), timeout=5000)
+        assert "column 1" in panel.search_error.text()
+        assert "colour" in panel.search_error.text()
+        assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == [
+            "late-fail",
+            "slow-fail",
+        ]
+    finally:
+        shut_down(qtbot, session)
+        journal.close()
+
+
+def test_the_search_line_completes_the_word_being_typed_from_what_the_journal_holds(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    session = Session(Services.open())
+    panel = TasksPanel(session)
+    qtbot.addWidget(panel)
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.write(
+        [
+            task_row("a", name="x.fail", state="FAILURE", worker="w1@h"),
+            task_row("b", name="report nightly", state="SUCCESS", worker="w2@h"),
+        ],
+        [],
+    )
+    try:
+        panel.set_journal(journal)
+        settle(qtbot, panel)
+        completer = panel.completer
+
+        def completions(text: str) -> list[str]:
+            panel.search.setText(text)
+            completer.setCompletionPrefix(completer.splitPath(text)[0])
+            found = completer.completionModel()
+            return [completer.pathFromIndex(found.index(row, 0)) for row in range(found.rowCount())]
+
+        qtbot.waitUntil(lambda: "runtime>2 -name:x.fail" in completions("runtime>2 -name:x"))
+        assert completions("name:rep") == ['name:"report nightly"']  # quoted: it has a space
+        assert "worker:w2@h" in completions("wor")
+        assert "state:FAILURE" in completions("state:f")  # any case
+        assert completions("zzz") == []
+    finally:
+        shut_down(qtbot, session)
+        journal.close()

@@ -186,7 +186,7 @@ def test_an_app_that_does_not_import_fails_with_its_own_error_output(
 OWNER = """
 import sys, time
 from desktop.core.app.config import read_effective_config
-from desktop.core.settings.profiles import Endpoints, Profile, QueueSpec
+from desktop.core.settings.profile_model import Endpoints, Profile, QueueSpec
 from desktop.core.local.supervisor import Supervisor
 from desktop.core.local.worker_spec import WorkerSpec
 broker, backend, prefix, directory = sys.argv[1:5]

@@ -65,6 +65,16 @@ CONTAINS_FIELDS = ("args", "kwargs", "result", "exception")
 NUMERIC_FIELDS = ("runtime", "retries", "priority")
 TIME_FIELDS = ("after", "before", "sent")
 KNOWN_FIELDS = (*EXACT_FIELDS, *CONTAINS_FIELDS, *NUMERIC_FIELDS, *TIME_FIELDS)
+# What the language offers, in a few lines (the search box's tooltip).
+SEARCH_HELP = (
+    "Free words are found in the id, name, args, kwargs, result and exception.\n"
+    'Quotes keep words together: "bad input".\n'
+    "Fields: name: state: queue: worker: id: root: parent: (exact, * for any run of "
+    "characters), args: kwargs: result: exception: (contained).\n"
+    "Numbers: runtime>2.5 retries>=1 priority<3. Times: after:2026-11-29T10:00 "
+    "before:-1h sent:today.\n"
+    "-term leaves out what matches; OR between terms."
+)
 # SQLite refuses an expression deeper than 1000 (a chain of ORs nests one level a term, and a
 # free word is six columns): a longer query is refused here, with its column, not by SQLite.
 MAX_TERMS = 100
@@ -298,6 +308,16 @@ def _chunks(text: str) -> list[_Chunk]:
             i += 1
         chunks.append(chunk)
     return chunks
+
+
+def field_term(field: str, value: str) -> str:
+    """`field:value` as this language reads it back: quoted (with `\\` and `\\"`) when the
+    value has a space, a quote or a `*` that must stay literal, as a task name or a worker
+    name may."""
+    if value and not any(c.isspace() or c in '"*\\' for c in value):
+        return f"{field}:{value}"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'{field}:"{escaped}"'
 
 
 def parse(text: str, now: float | None = None) -> Search:

@@ -40,12 +40,14 @@ from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import JournalReader, stored_value
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_query import TaskQuery
+from desktop.core.monitor.task_search import SEARCH_HELP, SearchSyntaxError, parse
 from desktop.core.opening import ConnectionFacts
 from desktop.core.settings import urls
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
 from desktop.ui.session.session import Session
 from desktop.ui.tasks.model import TasksModel, format_time
+from desktop.ui.tasks.search_completer import SearchCompleter
 
 STATES = ["PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
 ALL = "(all)"
@@ -82,8 +84,13 @@ class TasksPanel(QWidget):
         self.queue_filter = self._combo("Queue", [ALL])
         self.worker_filter = self._combo("Worker", [ALL])
         self.search = QLineEdit()
-        self.search.setPlaceholderText("Search id, args, kwargs, result, exception")
+        self.search.setPlaceholderText(
+            "Search: words, name:proj.*, -state:SUCCESS, runtime>2, after:-1h"
+        )
+        self.search.setToolTip(SEARCH_HELP)
         self.search.setAccessibleName("Search tasks")
+        self.completer = SearchCompleter(self.search)
+        self.completer.set_known({"state": STATES})
         for label, widget in (
             ("State", self.state_filter),
             ("Name", self.name_filter),
@@ -101,6 +108,11 @@ class TasksPanel(QWidget):
         self.pending_button.clicked.connect(lambda: self.model.reload())
         filters.addWidget(self.pending_button)
         layout.addLayout(filters)
+        # What is wrong with the search as typed (the table keeps the last good search's rows).
+        self.search_error = QLabel()
+        self.search_error.setProperty("role", "error")
+        self.search_error.setVisible(False)
+        layout.addWidget(self.search_error)
 
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -238,6 +250,8 @@ class TasksPanel(QWidget):
             "queue": self.queue_filter,
             "worker": self.worker_filter,
         }
+        if grown:
+            self.completer.set_known({**self._seen, "state": STATES})
         for combo in grown:
             widget = widgets[combo]
             current = widget.currentText()
@@ -248,21 +262,32 @@ class TasksPanel(QWidget):
             widget.blockSignals(False)
 
     def current_query(self) -> TaskQuery:
+        """The filters as set; raises SearchSyntaxError when the search does not parse."""
+
         def chosen(combo: QComboBox) -> str | None:
             text = combo.currentText().strip()
             return None if not text or text == ALL else text
 
+        typed = self.search.text().strip()
         return replace(
             self.model.query,
             state=chosen(self.state_filter),
             name=chosen(self.name_filter),
             queue=chosen(self.queue_filter),
             worker=chosen(self.worker_filter),
-            text=self.search.text().strip() or None,
+            text=None,
+            search=parse(typed) if typed else None,
         )
 
     def _apply_filters(self) -> None:
-        self.model.set_query(self.current_query())
+        try:
+            query = self.current_query()
+        except SearchSyntaxError as exc:
+            self.search_error.setText(f"Search not applied: {exc}")
+            self.search_error.setVisible(True)
+            return
+        self.search_error.setVisible(False)
+        self.model.set_query(query)
 
     def _show_pending(self, count: int) -> None:
         show_steadily(self.pending_button, f"{count:,} new — refresh")
