@@ -7,6 +7,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,23 @@ def window(
 def settle(qtbot: QtBot, panel: TasksPanel) -> None:
     """Until the table's reads (off the GUI thread) are in it."""
     qtbot.waitUntil(lambda: not panel.model.loading, timeout=10000)
+
+
+@contextmanager
+def panel_on(qtbot: QtBot, tmp_path: Path, rows: list[Any]) -> Iterator[TasksPanel]:
+    """A Tasks screen (no window) on a journal of these rows, read and shown; closed after."""
+    session = Session(Services.open())
+    panel = TasksPanel(session)
+    qtbot.addWidget(panel)
+    journal = Journal(tmp_path / "j.sqlite3")
+    journal.write(rows, [])
+    try:
+        panel.set_journal(journal)
+        settle(qtbot, panel)
+        yield panel
+    finally:
+        shut_down(qtbot, session)
+        journal.close()
 
 
 def _row_of(panel: TasksPanel, task_id: str) -> int | None:
@@ -155,20 +173,11 @@ def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_o
 def test_the_detail_pane_follows_the_selection_across_filter_changes(
     qtbot: QtBot, tmp_path: Path
 ) -> None:
-    session = Session(Services.open())
-    panel = TasksPanel(session)
-    qtbot.addWidget(panel)
-    journal = Journal(tmp_path / "j.sqlite3")
-    journal.write(
-        [
-            task_row("done-1", name="x.add", state="SUCCESS", sent=2.0, updated=2.0),
-            task_row("failed-1", name="x.fail", state="FAILURE", sent=1.0, updated=1.0),
-        ],
-        [],
-    )
-    try:
-        panel.set_journal(journal)
-        settle(qtbot, panel)
+    rows = [
+        task_row("done-1", name="x.add", state="SUCCESS", sent=2.0, updated=2.0),
+        task_row("failed-1", name="x.fail", state="FAILURE", sent=1.0, updated=1.0),
+    ]
+    with panel_on(qtbot, tmp_path, rows) as panel:
         panel.table.selectRow(_row_of(panel, "done-1"))  # type: ignore[arg-type]
         assert panel.current_id == "done-1" and "done-1" in panel.detail.toPlainText()
         panel.state_filter.setCurrentText("FAILURE")  # the selected task is filtered out
@@ -184,9 +193,6 @@ def test_the_detail_pane_follows_the_selection_across_filter_changes(
         selected = panel.table.selectionModel().selectedRows()
         assert [panel.model.task_id(i.row()) for i in selected] == ["failed-1"]
         assert panel.current_id == "failed-1" and "failed-1" in panel.detail.toPlainText()
-    finally:
-        shut_down(qtbot, session)
-        journal.close()
 
 
 def _event(kind: str, task_id: str, at: float, **fields: Any) -> dict[str, Any]:
@@ -297,21 +303,12 @@ def test_the_search_box_speaks_the_query_language_and_says_what_it_cannot_read(
     shown under the box with its column, and the table keeps the last good search's rows."""
     from desktop.core.monitor.state import StateDiff
 
-    session = Session(Services.open())
-    panel = TasksPanel(session)
-    qtbot.addWidget(panel)
-    journal = Journal(tmp_path / "j.sqlite3")
-    journal.write(
-        [
-            task_row("slow-fail", name="x.fail", state="FAILURE", runtime=3.0, sent=3.0),
-            task_row("fast-fail", name="x.fail", state="FAILURE", runtime=0.1, sent=2.0),
-            task_row("slow-ok", name="x.add", state="SUCCESS", runtime=5.0, sent=1.0),
-        ],
-        [],
-    )
-    try:
-        panel.set_journal(journal)
-        settle(qtbot, panel)
+    rows = [
+        task_row("slow-fail", name="x.fail", state="FAILURE", runtime=3.0, sent=3.0),
+        task_row("fast-fail", name="x.fail", state="FAILURE", runtime=0.1, sent=2.0),
+        task_row("slow-ok", name="x.add", state="SUCCESS", runtime=5.0, sent=1.0),
+    ]
+    with panel_on(qtbot, tmp_path, rows) as panel:
         panel.search.setText("state:failure runtime>2")
         qtbot.waitUntil(lambda: _row_of(panel, "slow-ok") is None, timeout=5000)
         settle(qtbot, panel)
@@ -322,7 +319,8 @@ def test_the_search_box_speaks_the_query_language_and_says_what_it_cannot_read(
         # A task that fails slowly later joins the live rows, by the same rule.
         late = task_row("late-fail", name="x.fail", state="FAILURE", runtime=9.0, sent=4.0)
         diff = StateDiff(tasks_added=[late])
-        journal.write_diff(diff)
+        assert panel.model.journal is not None
+        panel.model.journal.write_diff(diff)
         panel.apply_diff(diff)
         assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == [
             "late-fail",
@@ -337,28 +335,16 @@ def test_the_search_box_speaks_the_query_language_and_says_what_it_cannot_read(
             "late-fail",
             "slow-fail",
         ]
-    finally:
-        shut_down(qtbot, session)
-        journal.close()
 
 
 def test_the_search_line_completes_the_word_being_typed_from_what_the_journal_holds(
     qtbot: QtBot, tmp_path: Path
 ) -> None:
-    session = Session(Services.open())
-    panel = TasksPanel(session)
-    qtbot.addWidget(panel)
-    journal = Journal(tmp_path / "j.sqlite3")
-    journal.write(
-        [
-            task_row("a", name="x.fail", state="FAILURE", worker="w1@h"),
-            task_row("b", name="report nightly", state="SUCCESS", worker="w2@h"),
-        ],
-        [],
-    )
-    try:
-        panel.set_journal(journal)
-        settle(qtbot, panel)
+    rows = [
+        task_row("a", name="x.fail", state="FAILURE", worker="w1@h"),
+        task_row("b", name="report nightly", state="SUCCESS", worker="w2@h"),
+    ]
+    with panel_on(qtbot, tmp_path, rows) as panel:
         completer = panel.completer
 
         def completions(text: str) -> list[str]:
@@ -372,6 +358,3 @@ def test_the_search_line_completes_the_word_being_typed_from_what_the_journal_ho
         assert "worker:w2@h" in completions("wor")
         assert "state:FAILURE" in completions("state:f")  # any case
         assert completions("zzz") == []
-    finally:
-        shut_down(qtbot, session)
-        journal.close()
