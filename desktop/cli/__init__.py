@@ -6,7 +6,16 @@ here so that `cli` holds every command once this package is imported."""
 from __future__ import annotations
 
 # Each command module registers its commands on `cli` when imported.
-from desktop.cli import broker, profile, queues, record, run, tasks, worker  # noqa: F401
+from desktop.cli import (  # noqa: F401
+    broker,
+    failures,
+    profile,
+    queues,
+    record,
+    run,
+    tasks,
+    worker,
+)
 from desktop.cli.base import _fail, cli
 
 __all__ = ["cli", "main"]

@@ -28,6 +28,35 @@ from desktop.core.monitor.task_query import TaskQuery
 
 # The columns the Tasks screen offers as filter choices, and where each choice is read from.
 CHOICE_COLUMNS = ("state", "name", "queue", "routing_key", "worker")
+# The states a failure can be read from (failures.py): FAILURE, and RETRY (a failure Celery
+# will try again) and REVOKED (stopped) when asked for.
+FAILED_STATES = ("FAILURE", "RETRY", "REVOKED")
+# A failure's time: when it finished, else when the journal last heard of it.
+FAILURE_TIME_SQL = "COALESCE(finished, updated)"
+
+
+def failed_rows_of(
+    db: sqlite3.Connection, since: float | None = None, states: Sequence[str] = ("FAILURE",)
+) -> list[dict[str, Any]]:
+    """The tasks in `states` (among FAILED_STATES) whose time (FAILURE_TIME_SQL, as `at`) is
+    at or after `since`: only what grouping failures needs (id, name, worker, queue,
+    routing_key, exception, at), never args, results or tracebacks."""
+    unknown = [s for s in states if s not in FAILED_STATES]
+    if unknown or not states:
+        raise ValueError(f"not a failed state: {', '.join(unknown) or '(none given)'}")
+    placeholders = ", ".join("?" * len(states))
+    params: list[Any] = list(states)
+    recent = ""
+    if since is not None:
+        recent = f" AND {FAILURE_TIME_SQL} >= ?"
+        params.append(since)
+    cursor = db.execute(
+        "SELECT id, name, worker, queue, routing_key, exception, "
+        f"{FAILURE_TIME_SQL} AS at FROM tasks WHERE state IN ({placeholders}){recent}",
+        params,
+    )
+    columns = [d[0] for d in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def stored_value(text: str | None) -> Any:
@@ -255,6 +284,13 @@ class JournalReader:
     def choices(self) -> dict[str, set[str]]:
         """The values of every filter column, for the Tasks screen's first read."""
         return {column: set(self.distinct(column)) for column in CHOICE_COLUMNS}
+
+    def failed_rows(
+        self, since: float | None = None, states: Sequence[str] = ("FAILURE",)
+    ) -> list[dict[str, Any]]:
+        """See `failed_rows_of`: the rows failures.py groups by cause."""
+        with self._lock:
+            return failed_rows_of(self._db, since, states)
 
     # -- gaps: windows the journal did not hear ----------------------------------------------
     def last_write(self) -> float | None:

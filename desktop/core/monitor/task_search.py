@@ -459,6 +459,21 @@ def _moment(field: str, value: str, column: int, now: float) -> tuple[float, flo
     )
 
 
+def time_start(value: str, now: float | None = None, field: str = "since") -> float:
+    """The instant a time names, as `after:` reads it, for options outside a query
+    (`celery-desk failures --since`): 2026-11-29, 2026-11-29T10:00, today, yesterday, and a
+    relative time with or without its minus (`1h` and `-1h` are both an hour ago). Raises
+    ValueError with the forms it reads, naming `field`."""
+    moment = time.time() if now is None else now
+    text = value.strip()
+    if re.fullmatch(r"\d{1,9}[smhd]", text):
+        text = "-" + text
+    try:
+        return _moment(field, text, 1, moment)[0]
+    except SearchSyntaxError as exc:
+        raise ValueError(exc.message) from None
+
+
 def _day_span(day: date) -> tuple[float, float]:
     """A local day, midnight to midnight (23 or 25 hours across a clock change)."""
     start = datetime.combine(day, datetime.min.time())
