@@ -42,3 +42,14 @@ def app_config(
 
         app.task(name=name, shared=False, **options)(run)
     return from_probe(app_probe.describe(app), profile or Profile(name="t"))
+
+
+def default_profile_journal() -> Any:
+    """The journal of the built-in profile in the configuration the environment points at
+    (saved first, as the window's first start saves it), for CLI tests that read it back."""
+    from desktop.core.monitor.journal import Journal
+    from desktop.core.services import Services
+
+    services = Services.open()
+    services.profiles.save(services.profiles.builtin())
+    return Journal(services.journal_path(services.profiles.get("embedded")))

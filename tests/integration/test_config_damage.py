@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 from desktop.cli import cli
-from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_schema import SCHEMA
 from desktop.core.services import Services
 from desktop.core.settings.paths import Paths
+from tests.factories import default_profile_journal
 
 
 def desk(*args: str, env: dict[str, str] | None = None) -> Result:
@@ -179,9 +179,7 @@ def _refused(done: subprocess.CompletedProcess[str], named: str, says: str) -> N
 
 
 def test_read_only_config_and_data_directories(isolated_config: Paths) -> None:
-    services = Services.open()
-    services.profiles.save(services.profiles.builtin())
-    journal = Journal(services.journal_path(services.profiles.get("embedded")))
+    journal = default_profile_journal()
     journal.record_submitted("task-on-a-read-only-disk", "demo.add")
     journal.close()
     before = isolated_config.profiles_file.read_bytes()

@@ -22,8 +22,7 @@ from desktop.core.monitor.failures import (
 )
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.task_search import time_start
-from desktop.core.services import Services
-from tests.factories import task_row
+from tests.factories import default_profile_journal, task_row
 
 NOW = datetime(2026, 11, 29, 12, 0).timestamp()
 
@@ -261,14 +260,8 @@ def test_since_reads_relative_times_and_dates() -> None:
 
 
 # -- the command line ---------------------------------------------------------------------------
-def _journal_of_the_default_profile() -> Journal:
-    services = Services.open()
-    services.profiles.save(services.profiles.builtin())
-    return Journal(services.journal_path(services.profiles.get("embedded")))
-
-
 def test_failures_json_lists_the_groups() -> None:
-    journal = _journal_of_the_default_profile()
+    journal = default_profile_journal()
     journal.write(_failures(), [])  # type: ignore[arg-type]
     journal.close()
     result = CliRunner().invoke(cli, ["failures", "--json"])

@@ -17,8 +17,7 @@ from desktop.cli import cli
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.task_query import TaskQuery, like_pattern
 from desktop.core.monitor.task_search import Search, SearchSyntaxError, parse
-from desktop.core.services import Services
-from tests.factories import task_row
+from tests.factories import default_profile_journal, task_row
 
 NOW = datetime(2026, 11, 29, 12, 0).timestamp()  # local noon
 HOUR = 3600.0
@@ -259,14 +258,8 @@ def test_the_agreement_queries_each_select_some_rows_but_not_all(journal: Journa
 
 
 # -- the command line ---------------------------------------------------------------------------
-def _journal_of_the_default_profile() -> Journal:
-    services = Services.open()
-    services.profiles.save(services.profiles.builtin())
-    return Journal(services.journal_path(services.profiles.get("embedded")))
-
-
 def test_tasks_query_selects_with_the_query_language_and_the_options() -> None:
-    journal = _journal_of_the_default_profile()
+    journal = default_profile_journal()
     journal.write(
         [
             task_row("one", name="proj.add", state="FAILURE", runtime=3.0, sent=NOW),
