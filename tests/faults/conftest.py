@@ -328,3 +328,17 @@ def close_rabbit_connections(amqp_url: str) -> int:
     done = _rabbitmqctl("close_all_connections", "--vhost", vhost, "test")
     assert done.returncode == 0, done.stderr
     return before
+
+
+def waiting_in_rabbit_broker(amqp_url: str) -> int:
+    """Messages (ready or unacknowledged) the URL's virtual host still holds in its task
+    queues: the panel's event queues and the workers' control queues are not tasks."""
+    vhost = unquote(urlsplit(amqp_url).path.lstrip("/"))
+    listed = _rabbitmqctl("list_queues", "-p", vhost, "--no-table-headers", "name", "messages")
+    assert listed.returncode == 0, listed.stderr
+    held = 0
+    for line in listed.stdout.splitlines():
+        name, _, messages = line.strip().rpartition("\t")
+        if name and not name.startswith("celeryev") and ".pidbox" not in name:
+            held += int(messages or 0)
+    return held
