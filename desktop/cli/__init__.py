@@ -12,6 +12,7 @@ from desktop.cli import (  # noqa: F401
     profile,
     queues,
     record,
+    retry,
     run,
     tasks,
     worker,

@@ -8,7 +8,8 @@ import pytest
 import redis
 
 from desktop.core.app.panel_app import panel_app
-from desktop.core.broker.control import ControlError, literal, send_again
+from desktop.core.broker.control import ControlError, literal
+from desktop.core.broker.retrying import send_again
 
 
 def test_literal_reads_argsrepr_and_refuses_code() -> None:

@@ -43,6 +43,7 @@ class TaskRecord(TypedDict):
     expires: str | None
     submitted: int  # 1 when the panel itself sent it
     updated: float
+    retry_of: str | None  # the task this one sends again (schema 4), None for the rest
 
 
 # The journal's columns, in the table's order.

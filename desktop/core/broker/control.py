@@ -1,5 +1,5 @@
-"""Commands a person sends to the cluster: revoke, terminate, send again. Blocking: callers
-run them off the GUI thread."""
+"""Commands a person sends to the cluster: revoke, terminate, worker commands (sending a task
+again is broker/retrying.py). Blocking: callers run them off the GUI thread."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 from celery import Celery
 
 from desktop.core.base.literals import LiteralRefused, read_literal
-from desktop.core.base.task_record import TaskRecord, queue_of
 
 TERMINATE_SIGNALS = ("SIGTERM", "SIGKILL", "SIGINT", "SIGQUIT", "SIGUSR1")
 
@@ -41,25 +40,6 @@ def literal(text: str | None, empty: Any) -> Any:
         raise ControlError(
             f"cannot read the arguments back: {text[:80]!r} is not a literal"
         ) from exc
-
-
-def send_again(app: Celery, row: TaskRecord) -> str:
-    """Retry from the tasks screen: the same task, arguments, queue and priority, a new id."""
-    name = row.get("name")
-    if not name:
-        raise ControlError("the task's name is not known, so it cannot be sent again")
-    args = literal(row.get("args"), ())
-    kwargs = literal(row.get("kwargs"), {})
-    if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):
-        raise ControlError("the stored arguments are not a list and a dict")
-    options: dict[str, Any] = {}
-    queue = queue_of(row)
-    if queue:
-        options["queue"] = queue
-    if isinstance(row.get("priority"), int):
-        options["priority"] = row["priority"]
-    result = app.send_task(str(name), args=list(args), kwargs=dict(kwargs), **options)
-    return str(result.id)
 
 
 # -- workers: inspect and remote control ------------------------------------------------------

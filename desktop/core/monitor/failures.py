@@ -199,6 +199,19 @@ def _group(key: str, rows: list[Mapping[str, Any]]) -> FailureGroup:
     )
 
 
+def unresolved(
+    groups: Iterable[FailureGroup], resolved: Mapping[str, float]
+) -> tuple[list[FailureGroup], list[FailureGroup]]:
+    """(shown, hidden): a group marked resolved (`JournalReader.resolved_failures`) is hidden
+    until it fails again after the moment it was resolved."""
+    shown: list[FailureGroup] = []
+    hidden: list[FailureGroup] = []
+    for group in groups:
+        at = resolved.get(group.fingerprint)
+        (hidden if at is not None and group.last <= at else shown).append(group)
+    return shown, hidden
+
+
 def _at(row: Mapping[str, Any]) -> float:
     at = row.get("at")
     return float(at) if at is not None else 0.0
@@ -212,4 +225,5 @@ __all__ = [
     "failure_groups",
     "fingerprint",
     "group_failures",
+    "unresolved",
 ]

@@ -163,18 +163,36 @@ class Journal(JournalReader):
         priority: int | None = None,
         parent_id: str | None = None,
         root_id: str | None = None,
+        retry_of: str | None = None,
     ) -> None:
-        """What the panel sent: priority and queue are not in any event, so keep them here."""
+        """What the panel sent: priority and queue are not in any event, so keep them here;
+        so is `retry_of`, the task it sends again."""
         now = time.time()
         with self._lock:
             self._db.execute(
                 """INSERT INTO tasks(id, name, state, queue, priority, args, kwargs, parent_id,
-                       root_id, sent, submitted, updated)
-                   VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, 1, ?)
+                       root_id, sent, submitted, updated, retry_of)
+                   VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
                    ON CONFLICT(id) DO UPDATE SET queue = excluded.queue,
-                       priority = excluded.priority, submitted = 1""",
-                (task_id, name, queue, priority, args, kwargs, parent_id, root_id, now, now),
+                       priority = excluded.priority, submitted = 1,
+                       retry_of = coalesce(tasks.retry_of, excluded.retry_of)""",
+                (task_id, name, queue, priority, args, kwargs, parent_id, root_id, now, now,
+                 retry_of),
+            )  # fmt: skip
+
+    def resolve_failure(self, fingerprint: str, at: float | None = None) -> None:
+        """A failure cause a person marked resolved: its group is hidden until it fails again
+        after `at` (now by default). Kept in the journal, so every reader agrees."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO resolved_failures(fingerprint, resolved) VALUES (?, ?) "
+                "ON CONFLICT(fingerprint) DO UPDATE SET resolved = excluded.resolved",
+                (fingerprint, time.time() if at is None else at),
             )
+
+    def unresolve_failure(self, fingerprint: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM resolved_failures WHERE fingerprint = ?", (fingerprint,))
 
     def learn_priorities(self, seen: Mapping[str, int]) -> list[str]:
         """Priorities read off the broker (a waiting message, a worker's delivery info) or the

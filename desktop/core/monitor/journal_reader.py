@@ -292,6 +292,31 @@ class JournalReader:
         with self._lock:
             return failed_rows_of(self._db, since, states)
 
+    def resolved_failures(self) -> dict[str, float]:
+        """Failure causes marked resolved, and when (none in a journal before schema 4)."""
+        with self._lock:
+            if not self._has_table("resolved_failures"):
+                return {}
+            rows = self._db.execute("SELECT fingerprint, resolved FROM resolved_failures")
+            return {str(r[0]): float(r[1]) for r in rows}
+
+    def retries_of(self, task_id: str, limit: int = 100) -> list[str]:
+        """The tasks the panel sent to retry `task_id`, oldest first."""
+        with self._lock:
+            if "retry_of" not in {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}:
+                return []
+            rows = self._db.execute(
+                "SELECT id FROM tasks WHERE retry_of = ? ORDER BY sent, id LIMIT ?",
+                (task_id, limit),
+            )
+            return [str(r[0]) for r in rows]
+
+    def _has_table(self, name: str) -> bool:
+        found = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return found is not None
+
     # -- gaps: windows the journal did not hear ----------------------------------------------
     def last_write(self) -> float | None:
         """When a batch was last stored (any writer): where a gap after it starts."""
@@ -314,9 +339,7 @@ class JournalReader:
 
     def _gaps_where(self, where: str, limit: int) -> list[Gap]:
         with self._lock:
-            if not self._db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'gaps'"
-            ).fetchone():
+            if not self._has_table("gaps"):
                 return []
             rows = self._db.execute(
                 f"SELECT id, start, end, reason, status, found, note FROM gaps{where} "

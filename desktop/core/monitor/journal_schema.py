@@ -21,7 +21,9 @@ from desktop.core.settings.paths import profile_key
 # 3: an index (column, id) for every column the Tasks screen sorts in SQL, so a page is read
 #    by keyset (the sort key and task id of the last row) from an index, never by a sort of
 #    every row (1 s on a million tasks).
-SCHEMA_VERSION = 3
+# 4: `retry_of` on a task the panel sent again (the task it retries), and the failure causes
+#    a person marked resolved (`resolved_failures`).
+SCHEMA_VERSION = 4
 JOURNAL_SUFFIX = ".sqlite3"
 # How long a write waits for another writer (the window, its ingest process, `record`) before
 # SQLite answers "database is locked".
@@ -44,8 +46,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     priority INTEGER, worker TEXT, args TEXT, kwargs TEXT, result TEXT, exception TEXT,
     traceback TEXT, sent REAL, received REAL, started REAL, finished REAL, runtime REAL,
     retries INTEGER, parent_id TEXT, root_id TEXT, eta TEXT, expires TEXT,
-    submitted INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL
+    submitted INTEGER NOT NULL DEFAULT 0, updated REAL NOT NULL, retry_of TEXT
 );
+CREATE INDEX IF NOT EXISTS tasks_retry_of ON tasks(retry_of) WHERE retry_of IS NOT NULL;
 CREATE INDEX IF NOT EXISTS tasks_updated ON tasks(updated);
 CREATE INDEX IF NOT EXISTS tasks_name_state_sent ON tasks(name, state, sent);
 CREATE INDEX IF NOT EXISTS tasks_state_sent ON tasks(state, sent);
@@ -59,6 +62,9 @@ CREATE TABLE IF NOT EXISTS gaps (
     id INTEGER PRIMARY KEY, start REAL NOT NULL, end REAL NOT NULL, reason TEXT NOT NULL,
     status TEXT NOT NULL DEFAULT 'open', found INTEGER NOT NULL DEFAULT 0, note TEXT,
     recorded REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS resolved_failures (
+    fingerprint TEXT PRIMARY KEY, resolved REAL NOT NULL
 );
 """
     + "".join(
@@ -223,9 +229,14 @@ def connect_writable(path: Path) -> sqlite3.Connection:
 def migrate(db: sqlite3.Connection) -> None:
     """Schema 1 to 2: events kept once (a unique index, after dropping copies). Schema 2 to 3
     only adds indexes, which SCHEMA creates (seconds on a million tasks: the session opens the
-    journal on its pool, never on the GUI thread)."""
+    journal on its pool, never on the GUI thread). Schema 3 to 4 adds the `retry_of` column
+    (at the table's end, where a TaskRecord has it; instant: no row is rewritten)."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     if "events" in tables and "events_once" not in tables:
         db.execute("BEGIN IMMEDIATE")
         db.execute(DEDUPLICATE_EVENTS)
         db.execute("COMMIT")
+    if "tasks" in tables:
+        columns = {r[1] for r in db.execute("PRAGMA table_info(tasks)")}
+        if "retry_of" not in columns:
+            db.execute("ALTER TABLE tasks ADD COLUMN retry_of TEXT")

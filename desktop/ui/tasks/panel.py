@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.task_record import TaskRecord, queue_of
-from desktop.core.broker import control
+from desktop.core.broker import control, retrying
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import JournalReader, stored_value
 from desktop.core.monitor.state import StateDiff
@@ -475,10 +475,11 @@ class TasksPanel(QWidget):
                     kwargs=row["kwargs"],
                     queue=queue_of(row),
                     priority=row["priority"],
+                    retry_of=task_id,
                 )
 
         self.session.control(
-            lambda app: control.send_again(app, row),
+            lambda app: retrying.send_again(app, row),
             sent,
             lambda exc: self.action_status.setText(f"Cannot send again: {exc}"),
         )
