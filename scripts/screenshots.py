@@ -19,7 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-TABS = ["workers", "builder", "tasks", "queues", "charts"]
+TABS = ["workers", "builder", "tasks", "failures", "queues", "charts"]
 
 
 def pump(app: Any, seconds: float, until: Any = None) -> None:
@@ -68,8 +68,12 @@ def send_demo_tasks(endpoints: Any) -> int:
     ).apply_async()
     client.send_task("workers.tasks.fail", args=["this task always fails"])
     client.send_task("workers.tasks.long_running", kwargs={"steps": 3, "delay": 0.2})
+    for n in range(6):  # failures of two more causes, for the Failures screen
+        client.send_task("workers.tasks.fail", args=[f"bad input {n}"])
+    for n in range(3):
+        client.send_task("workers.tasks.add", args=[n, "x"])
     client.close()
-    return 9  # tasks sent, counting both links of the chain and both group members
+    return 18  # tasks sent, counting both links of the chain and both group members
 
 
 def send_priority_demo(endpoints: Any) -> None:
@@ -161,6 +165,7 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
     pump(app, 1.0)
     out.mkdir(parents=True, exist_ok=True)
     window.tasks.table.selectRow(0)
+    window.failures.period.setCurrentIndex(0)  # the last hour
     window.workers.local.table.selectRow(2)
     built = shoot_builder(app, window, out)
     send_priority_demo(endpoints)

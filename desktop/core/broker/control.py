@@ -16,7 +16,10 @@ class ControlError(ValueError):
     """A command that cannot be sent as asked; the message says why."""
 
 
-def revoke(app: Celery, task_id: str, *, terminate: bool = False, signal: str = "SIGTERM") -> None:
+def revoke(
+    app: Celery, task_id: str | list[str], *, terminate: bool = False, signal: str = "SIGTERM"
+) -> None:
+    """Revoke one task, or many in one broadcast (workers keep the ids and discard them)."""
     if signal not in TERMINATE_SIGNALS:
         raise ControlError(f"unknown signal '{signal}'")
     app.control.revoke(task_id, terminate=terminate, signal=signal)

@@ -17,6 +17,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from desktop.core.base.task_record import queue_of
@@ -25,6 +26,7 @@ from desktop.core.monitor.journal_reader import (
     JournalReader,
     failed_rows_of,
 )
+from desktop.core.monitor.task_query import Condition
 
 NO_EXCEPTION = "(no exception text)"
 # Only the start of a text is fingerprinted: a megabyte of exception text from a hostile or
@@ -144,21 +146,24 @@ class FailureGroup:
     example_id: str  # the newest failure's task id
     ids: tuple[str, ...]  # every task of the group, newest first
     by_name: tuple[tuple[str, int], ...]  # failures per task name, most first
+    times: tuple[float, ...] = ()  # when each failed, in the order of `ids` (a sparkline's)
 
 
 def failure_groups(
     source: JournalReader | sqlite3.Connection,
     since: float | None = None,
     states: Sequence[str] = ("FAILURE",),
+    search: Condition | None = None,
 ) -> list[FailureGroup]:
     """The journal's failures since `since` (UNIX seconds; None: all), grouped by cause, the
     most frequent first (then the most recent). `states` are among FAILED_STATES: FAILURE
-    alone by default; RETRY and REVOKED only when asked. A task's time is when it finished,
-    else when the journal last updated it."""
+    alone by default; RETRY and REVOKED only when asked; `search` (the query language's
+    `parse`) keeps only the failures it finds. A task's time is when it finished, else when
+    the journal last updated it."""
     rows = (
-        source.failed_rows(since, states)
+        source.failed_rows(since, states, search)
         if isinstance(source, JournalReader)
-        else failed_rows_of(source, since, states)
+        else failed_rows_of(source, since, states, search)
     )
     return group_failures(rows)
 
@@ -196,6 +201,7 @@ def _group(key: str, rows: list[Mapping[str, Any]]) -> FailureGroup:
         example_id=str(newest["id"]),
         ids=tuple(str(r["id"]) for r in ordered),
         by_name=tuple(sorted(names.items(), key=lambda item: (-item[1], item[0]))),
+        times=tuple(_at(r) for r in ordered),
     )
 
 
@@ -212,6 +218,60 @@ def unresolved(
     return shown, hidden
 
 
+def occurrences(times: Iterable[float], start: float, end: float, buckets: int) -> list[int]:
+    """How many of `times` fall in each of `buckets` equal slices of [start, end] (the last
+    slice holds `end`): a sparkline's heights. Times outside are not counted."""
+    counts = [0] * max(1, buckets)
+    span = end - start
+    for at in times:
+        if start <= at <= end:
+            slot = int((at - start) / span * len(counts)) if span > 0 else len(counts) - 1
+            counts[min(slot, len(counts) - 1)] += 1
+    return counts
+
+
+REPORT_IDS = 50  # task ids listed in a report; the rest are counted
+
+
+def markdown_report(group: FailureGroup, example: Mapping[str, Any] | None = None) -> str:
+    """A group as a person pastes it in a ticket or a chat: the cause, how often and when,
+    which tasks, workers and queues, one example with its arguments and traceback, and the
+    task ids (the first REPORT_IDS)."""
+
+    def when(at: float) -> str:
+        return datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    names = ", ".join(f"`{name}` ({count})" for name, count in group.by_name)
+    plural = "s" if group.count != 1 else ""
+    lines = [
+        f"### {group.count} failure{plural}: `{_code(group.fingerprint)}`",
+        "",
+        f"- **First seen:** {when(group.first)}",
+        f"- **Last seen:** {when(group.last)}",
+        f"- **Tasks:** {names or '(name not known)'}",
+        f"- **Workers:** {', '.join(group.workers) or '(not known)'}",
+        f"- **Queues:** {', '.join(group.queues) or '(not known)'}",
+        "",
+        f"**Example** `{group.example_id}`: `{_code(group.example_exception)}`",
+    ]
+    if example is not None:
+        lines.append(f"- args: `{_code(str(example.get('args') or '()'))}`")
+        lines.append(f"- kwargs: `{_code(str(example.get('kwargs') or '{}'))}`")
+        traceback = str(example.get("traceback") or "").strip()
+        if traceback:  # a fence inside would end the block early
+            lines += ["", "```", traceback.replace("```", "'''"), "```"]
+    shown = group.ids[:REPORT_IDS]
+    lines += ["", "**Task ids:**", "", *(f"- `{task_id}`" for task_id in shown)]
+    if group.count > len(shown):
+        lines.append(f"- … and {group.count - len(shown)} more")
+    return "\n".join(lines) + "\n"
+
+
+def _code(text: str) -> str:
+    """Text inside a Markdown code span: one line, no backtick to end it early."""
+    return " ".join(text.split()).replace("`", "'")
+
+
 def _at(row: Mapping[str, Any]) -> float:
     at = row.get("at")
     return float(at) if at is not None else 0.0
@@ -225,5 +285,7 @@ __all__ = [
     "failure_groups",
     "fingerprint",
     "group_failures",
+    "markdown_report",
+    "occurrences",
     "unresolved",
 ]

@@ -24,7 +24,7 @@ from desktop.core.monitor.journal_schema import (
     Gap,
     connect_read_only,
 )
-from desktop.core.monitor.task_query import TaskQuery
+from desktop.core.monitor.task_query import Condition, TaskQuery
 
 # The columns the Tasks screen offers as filter choices, and where each choice is read from.
 CHOICE_COLUMNS = ("state", "name", "queue", "routing_key", "worker")
@@ -36,11 +36,15 @@ FAILURE_TIME_SQL = "COALESCE(finished, updated)"
 
 
 def failed_rows_of(
-    db: sqlite3.Connection, since: float | None = None, states: Sequence[str] = ("FAILURE",)
+    db: sqlite3.Connection,
+    since: float | None = None,
+    states: Sequence[str] = ("FAILURE",),
+    search: Condition | None = None,
 ) -> list[dict[str, Any]]:
     """The tasks in `states` (among FAILED_STATES) whose time (FAILURE_TIME_SQL, as `at`) is
-    at or after `since`: only what grouping failures needs (id, name, worker, queue,
-    routing_key, exception, at), never args, results or tracebacks."""
+    at or after `since`, and that `search` (the query language) finds: only what grouping
+    failures needs (id, name, worker, queue, routing_key, exception, at), never args, results
+    or tracebacks."""
     unknown = [s for s in states if s not in FAILED_STATES]
     if unknown or not states:
         raise ValueError(f"not a failed state: {', '.join(unknown) or '(none given)'}")
@@ -50,6 +54,10 @@ def failed_rows_of(
     if since is not None:
         recent = f" AND {FAILURE_TIME_SQL} >= ?"
         params.append(since)
+    if search is not None:
+        clause, found = search.sql()
+        recent += f" AND {clause}"
+        params.extend(found)
     cursor = db.execute(
         "SELECT id, name, worker, queue, routing_key, exception, "
         f"{FAILURE_TIME_SQL} AS at FROM tasks WHERE state IN ({placeholders}){recent}",
@@ -286,11 +294,14 @@ class JournalReader:
         return {column: set(self.distinct(column)) for column in CHOICE_COLUMNS}
 
     def failed_rows(
-        self, since: float | None = None, states: Sequence[str] = ("FAILURE",)
+        self,
+        since: float | None = None,
+        states: Sequence[str] = ("FAILURE",),
+        search: Condition | None = None,
     ) -> list[dict[str, Any]]:
         """See `failed_rows_of`: the rows failures.py groups by cause."""
         with self._lock:
-            return failed_rows_of(self._db, since, states)
+            return failed_rows_of(self._db, since, states, search)
 
     def resolved_failures(self) -> dict[str, float]:
         """Failure causes marked resolved, and when (none in a journal before schema 4)."""
@@ -300,16 +311,26 @@ class JournalReader:
             rows = self._db.execute("SELECT fingerprint, resolved FROM resolved_failures")
             return {str(r[0]): float(r[1]) for r in rows}
 
-    def retries_of(self, task_id: str, limit: int = 100) -> list[str]:
+    def retries_of(self, task_id: str) -> list[str]:
         """The tasks the panel sent to retry `task_id`, oldest first."""
+        return self.retried_as([task_id]).get(task_id, [])
+
+    def retried_as(self, task_ids: Iterable[str]) -> dict[str, list[str]]:
+        """For each of `task_ids` the panel retried: the new tasks, oldest first (none in a
+        journal before schema 4)."""
+        ids = json.dumps(list(task_ids))
         with self._lock:
             if "retry_of" not in {r[1] for r in self._db.execute("PRAGMA table_info(tasks)")}:
-                return []
+                return {}
             rows = self._db.execute(
-                "SELECT id FROM tasks WHERE retry_of = ? ORDER BY sent, id LIMIT ?",
-                (task_id, limit),
-            )
-            return [str(r[0]) for r in rows]
+                "SELECT retry_of, id FROM tasks WHERE retry_of IN "
+                "(SELECT value FROM json_each(?)) ORDER BY sent, id",
+                (ids,),
+            ).fetchall()
+        found: dict[str, list[str]] = {}
+        for old, new in rows:
+            found.setdefault(str(old), []).append(str(new))
+        return found
 
     def _has_table(self, name: str) -> bool:
         found = self._db.execute(

@@ -27,6 +27,7 @@ from desktop.core.monitor.pipeline import JOURNAL_FAILING
 from desktop.core.settings.config_errors import ProfileError
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
+from desktop.ui.failures.panel import FailuresPanel
 from desktop.ui.profiles.dialog import ProfileDialog
 from desktop.ui.queues.panel import QueuesPanel
 from desktop.ui.session.session import Session
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.workers = WorkersPanel(session)
         self.builder = BuilderPanel(session)
         self.tasks = TasksPanel(session)
+        self.failures = FailuresPanel(session)
         self.queues = QueuesPanel(session, self.settings)
         self.charts = ChartsPanel()
         central = QWidget()
@@ -113,6 +115,7 @@ class MainWindow(QMainWindow):
         for screen in self._screens():
             self.register(screen)
         self.tasks.open_in_builder.connect(self._open_in_builder)
+        self.failures.open_in_builder.connect(self._open_in_builder)
         self.queues.open_in_builder.connect(self._open_canvas_in_builder)
         self.events_label = QLabel("Events: not started")
         self.statusBar().addPermanentWidget(self.events_label)
@@ -219,6 +222,7 @@ class MainWindow(QMainWindow):
                 app_config=tasks.show_app_config,
                 rows_learned=tasks.model.update_rows,
             ),
+            Screen("Failures", self.failures, app_config=self.failures.show_app_config),
             Screen(
                 "Queues",
                 queues,
