@@ -34,6 +34,17 @@ _STATE_CHOICES = ("FAILURE", "RETRY", "REVOKED")
     type=click.Choice(_STATE_CHOICES, case_sensitive=False),
     help="A state read as a failure (repeatable); FAILURE when none is given.",
 )
+@click.option(
+    "--query",
+    "query_text",
+    help="Only the failures this query finds, e.g. 'name:proj.* queue:emails'.",
+)
+@click.option(
+    "--all",
+    "with_resolved",
+    is_flag=True,
+    help="Also the causes marked resolved on the Failures screen that have not failed since.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 @click.pass_context
 def failures(
@@ -41,13 +52,16 @@ def failures(
     /,
     since: str | None,
     states: tuple[str, ...],
+    query_text: str | None,
+    with_resolved: bool,
     as_json: bool,
     **kwargs: Any,
 ) -> None:
     """Failures grouped by cause: the exception with its numbers, ids, paths and addresses
-    left out, most frequent first."""
-    from desktop.core.monitor.failures import failure_groups
-    from desktop.core.monitor.task_search import time_start
+    left out, most frequent first. Causes marked resolved are left out (said on stderr) until
+    they fail again, unless --all."""
+    from desktop.core.monitor.failures import failure_groups, unresolved
+    from desktop.core.monitor.task_search import SearchSyntaxError, parse, time_start
 
     start = None
     if since is not None:
@@ -55,8 +69,23 @@ def failures(
             start = time_start(since, field="--since")
         except ValueError as exc:
             _fail(str(exc), code=2)
+    try:
+        search = parse(query_text) if query_text else None
+    except SearchSyntaxError as exc:
+        _fail(f"--query: {exc}", code=2)
     chosen = tuple(dict.fromkeys(s.upper() for s in states)) or ("FAILURE",)
-    groups = _read_journal(ctx, kwargs, lambda journal: failure_groups(journal, start, chosen))
+    groups, hidden = _read_journal(
+        ctx,
+        kwargs,
+        lambda journal: unresolved(
+            failure_groups(journal, start, chosen, search), journal.resolved_failures()
+        ),
+    )
+    if with_resolved:
+        groups, hidden = groups + hidden, []
+    elif hidden:
+        click.echo(f"note: {len(hidden)} cause(s) marked resolved left out (--all shows them)",
+                   err=True)  # fmt: skip
     if as_json:
         click.echo(json.dumps([_group_json(g) for g in groups], indent=2))
         return

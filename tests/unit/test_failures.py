@@ -287,6 +287,27 @@ def test_failures_json_lists_the_groups() -> None:
     assert lines[0].rstrip().endswith("proj.clean, proj.parse")
 
 
+def test_failures_narrowed_by_a_query_and_resolved_causes_left_out_until_all() -> None:
+    journal = default_profile_journal()
+    journal.write(_failures(), [])  # type: ignore[arg-type]
+    keyerror = next(g for g in failure_groups(journal) if g.exception_type == "KeyError")
+    journal.resolve_failure(keyerror.fingerprint, at=keyerror.last)
+    journal.close()
+    result = CliRunner().invoke(cli, ["failures", "--json", "--query", "name:proj.clean"])
+    assert result.exit_code == 0, result.output
+    assert [g["count"] for g in json.loads(result.stdout)] == [30]
+    result = CliRunner().invoke(cli, ["failures", "--json"])
+    assert [g["fingerprint"].split("(")[0] for g in json.loads(result.stdout)] == [
+        "ValueError",
+        "ConnectionError",
+    ]
+    assert "1 cause(s) marked resolved left out" in result.stderr
+    result = CliRunner().invoke(cli, ["failures", "--json", "--all"])
+    assert len(json.loads(result.stdout)) == 3
+    result = CliRunner().invoke(cli, ["failures", "--query", "runtime>"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: --query:")
+
+
 def test_a_bad_since_exits_2_saying_what_it_reads() -> None:
     result = CliRunner().invoke(cli, ["failures", "--since", "last tuesday"])
     assert result.exit_code == 2
