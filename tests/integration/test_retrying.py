@@ -116,7 +116,7 @@ def test_a_batch_goes_out_through_one_producer_and_is_journaled_with_its_link(
         outcome = retrying.resend(app, planned, record, lambda done, _: progress.append(done))
         assert outcome.failure is None and not outcome.cancelled and outcome.unrecorded is None
         assert len(acquired) == 1, "every message of the batch through one connection"
-        assert progress == list(range(1, 51))
+        assert progress == [50]  # one flush: fewer than SEND_BATCH
         messages = _waiting(client, queue)
         assert [m["headers"]["id"] for m in messages] == [r.new_id for r in outcome.resent]
         assert [m["headers"]["argsrepr"] for m in messages] == [f"({n}, {n})" for n in range(50)]
@@ -132,24 +132,26 @@ def test_a_batch_goes_out_through_one_producer_and_is_journaled_with_its_link(
         journal.close()
 
 
-def test_a_cancelled_batch_stops_between_two_messages(embedded_redis: Any, run_id: str) -> None:
+def test_a_cancelled_batch_stops_between_two_flushes(embedded_redis: Any, run_id: str) -> None:
     queue = f"desk-test-cancel-retry-{run_id}"
     planned = [
         retrying.Planned(f"old-{n}", "workers.tasks.add", [n, n], {}, queue, None)
-        for n in range(20)
+        for n in range(3 * retrying.SEND_BATCH)
     ]
+    said: list[int] = []
     app = panel_app(embedded_redis.url(0))
     client = redis.Redis.from_url(embedded_redis.url(0))
     cancel = threading.Event()
     try:
 
         def progress(done: int, _total: int) -> None:
-            if done == 7:
-                cancel.set()
+            said.append(done)
+            cancel.set()
 
         outcome = retrying.resend(app, planned, None, progress, cancel)
-        assert outcome.cancelled and len(outcome.resent) == 7
-        assert client.llen(queue) == 7
+        assert outcome.cancelled and len(outcome.resent) == retrying.SEND_BATCH
+        assert client.llen(queue) == retrying.SEND_BATCH  # what was said sent, and no more
+        assert said == [retrying.SEND_BATCH, retrying.SEND_BATCH]  # the last flush: nothing
     finally:
         client.delete(queue)
         client.close()

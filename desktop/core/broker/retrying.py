@@ -8,8 +8,9 @@ an object's repr) is refused with the reason, never sent with something else.
 
 Planning (`plan`) reads and checks every task before anything is sent, so a bulk retry that
 would refuse some says so up front; sending (`resend`) uses one producer (one connection and
-channel) for the whole batch, records each new task as soon as the broker took it, with
-`retry_of` linking it to the task it retries, and stops between two messages when cancelled.
+channel) for the whole batch, flushed every SEND_BATCH messages, records each new task once
+the broker took it, with `retry_of` linking it to the task it retries, and stops between two
+flushes when cancelled.
 Blocking: callers run it off the GUI thread.
 """
 
@@ -147,6 +148,9 @@ class RetryOutcome:
     unrecorded: str | None = None  # the journal refused to record them: why
 
 
+SEND_BATCH = 100  # messages buffered per flush (kombu's Producer.batch: Redis pipelines them)
+
+
 def resend(
     app: Celery,
     planned: list[Planned],
@@ -154,13 +158,33 @@ def resend(
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> RetryOutcome:
-    """Send `planned` through one producer; `record(planned, new_id)` keeps each as the broker
-    takes it, `progress(done, total)` after each. A failing `record` never stops the sending
-    (the tasks went out; `unrecorded` says the journal missed them)."""
+    """Send `planned` through one producer, SEND_BATCH messages per flush (kombu's
+    `Producer.batch`; a transport without batches publishes each at once). After each flush
+    the broker holds them: `record(planned, new_id)` keeps each, `progress(done, total)` is
+    told, and `cancel` is looked at. A failing `record` never stops the sending (the tasks
+    went out; `unrecorded` says the journal missed them); a broker error ends it, and what
+    was not flushed was not sent (kombu discards it) nor recorded."""
     outcome = RetryOutcome()
     total = len(planned)
+    flushed: list[tuple[Planned, str]] = []
+
+    def taken() -> None:
+        for item, new_id in flushed:
+            outcome.resent.append(Resent(item.retry_of, new_id, item.name))
+            if record is not None and outcome.unrecorded is None:
+                try:
+                    record(item, new_id)
+                except Exception as exc:  # the journal's failure: said, never unsent
+                    outcome.unrecorded = str(exc)
+        flushed.clear()
+        if progress is not None:
+            progress(len(outcome.resent), total)
+
     try:
-        with app.producer_or_acquire() as producer:  # one connection for the whole batch
+        with (
+            app.producer_or_acquire() as producer,  # one connection for the whole batch
+            producer.batch(SEND_BATCH) as batch,
+        ):
             for item in planned:
                 if cancel is not None and cancel.is_set():
                     outcome.cancelled = True
@@ -174,14 +198,12 @@ def resend(
                     producer=producer,
                     **item.options(),
                 )
-                outcome.resent.append(Resent(item.retry_of, new_id, item.name))
-                if record is not None and outcome.unrecorded is None:
-                    try:
-                        record(item, new_id)
-                    except Exception as exc:  # the journal's failure: said, never unsent
-                        outcome.unrecorded = str(exc)
-                if progress is not None:
-                    progress(len(outcome.resent), total)
+                flushed.append((item, new_id))
+                if len(flushed) >= SEND_BATCH:
+                    batch.flush()
+                    taken()
+            batch.flush()
+            taken()
     except Exception as exc:  # the broker refused: what went out before stays out
         outcome.failure = f"{type(exc).__name__}: {exc}"
     return outcome
