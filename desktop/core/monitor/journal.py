@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from desktop.core.base.task_states import finished_sql
-from desktop.core.monitor.journal_reader import JournalReader
+from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
 from desktop.core.monitor.journal_schema import (
     JournalUnwritable,
     connect_read_only,
@@ -40,6 +40,7 @@ _VALUE_ERRORS = (
 )  # fmt: skip
 
 _FINAL_SQL = finished_sql()
+_FAILED_SQL = ", ".join(f"'{state}'" for state in FAILED_STATES)
 # Event-derived values win when present; what the panel recorded on submission is kept; a
 # late event (say task-received after the in-memory state forgot the task) never turns a
 # finished task back into a running one.
@@ -210,25 +211,53 @@ class Journal(JournalReader):
             )
         return cursor.rowcount > 0
 
-    def prune(self, max_tasks: int, max_age_s: float | None = None) -> int:
-        """Retention: keep the newest `max_tasks`, and none older than `max_age_s`."""
+    def prune(
+        self,
+        max_tasks: int,
+        max_age_s: float | None = None,
+        *,
+        failures_kept: int | None = None,
+        failures_max_age_s: float | None = None,
+    ) -> int:
+        """Retention: keep the newest `max_tasks`, and none older than `max_age_s`.
+
+        With `failures_kept`, failed tasks (FAILED_STATES) go by their own rule: the newest
+        `failures_kept` of them, none older than `failures_max_age_s`, and they are not counted
+        in `max_tasks` -- a failure is what a person comes back for days later, when a busy
+        cluster has long pushed it past the task limit. Every step is a range of an index
+        (tasks_updated, tasks_state_sent), never a scan of the table.
+        """
         with self._lock:
-            removed = 0
-            if max_age_s is not None:
-                cutoff = time.time() - max_age_s
-                removed += self._db.execute(
-                    "DELETE FROM tasks WHERE updated < ?", (cutoff,)
-                ).rowcount
-            count = self._db.execute("SELECT count(*) FROM tasks").fetchone()[0]
-            if count > max_tasks:
-                removed += self._db.execute(
-                    "DELETE FROM tasks WHERE id IN "
-                    "(SELECT id FROM tasks ORDER BY updated ASC LIMIT ?)",
-                    (count - max_tasks,),
-                ).rowcount
+            total = int(self._db.execute("SELECT count(*) FROM tasks").fetchone()[0])
+            if failures_kept is None:
+                removed = self._prune_rows("1", total, max_tasks, max_age_s)
+            else:
+                failed = f"state IN ({_FAILED_SQL})"
+                failures = int(
+                    self._db.execute(f"SELECT count(*) FROM tasks WHERE {failed}").fetchone()[0]
+                )
+                removed = self._prune_rows(f"NOT {failed}", total - failures, max_tasks, max_age_s)
+                removed += self._prune_rows(failed, failures, failures_kept, failures_max_age_s)
             if removed:
                 self._db.execute("DELETE FROM events WHERE task_id NOT IN (SELECT id FROM tasks)")
             return removed
+
+    def _prune_rows(self, which: str, count: int, max_tasks: int, max_age_s: float | None) -> int:
+        """Of the `count` tasks `which` (an SQL condition), drop those older than `max_age_s`,
+        then the oldest past `max_tasks`."""
+        removed = 0
+        if max_age_s is not None:
+            cutoff = time.time() - max_age_s
+            removed = self._db.execute(
+                f"DELETE FROM tasks WHERE updated < ? AND {which}", (cutoff,)
+            ).rowcount
+        if count - removed > max_tasks:
+            removed += self._db.execute(
+                "DELETE FROM tasks WHERE id IN "
+                f"(SELECT id FROM tasks WHERE {which} ORDER BY updated ASC LIMIT ?)",
+                (count - removed - max_tasks,),
+            ).rowcount
+        return removed
 
     def open_gap(self, start: float, end: float, reason: str) -> int:
         with self._lock:
