@@ -123,3 +123,24 @@ def test_a_hand_broken_failure_retention_is_refused_by_name(store: ProfileStore)
     store.paths.profiles_file.write_text('[[profiles]]\nname = "p"\nfailure_retention_tasks = 0\n')
     with pytest.raises(ConfigFileError, match="failure_retention_tasks"):
         store.load()
+
+
+def test_profile_add_takes_the_failure_retention(store: ProfileStore) -> None:
+    from click.testing import CliRunner
+
+    from desktop.cli.base import cli
+
+    result = CliRunner().invoke(
+        cli,
+        ["profile", "add", "kept", "--broker", "redis://127.0.0.1:6379/0", "--no-from-app",
+         "--failure-retention-tasks", "5000", "--failure-retention-days", "90"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    kept = store.get("kept")
+    assert (kept.failure_retention_tasks, kept.failure_retention_days) == (5000, 90)
+    refused = CliRunner().invoke(
+        cli,
+        ["profile", "add", "none", "--broker", "redis://127.0.0.1:6379/0", "--no-from-app",
+         "--failure-retention-days", "0"],
+    )  # fmt: skip
+    assert refused.exit_code == 2 and "Days failed tasks are kept" in refused.output
