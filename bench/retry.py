@@ -20,6 +20,7 @@ Usage: python bench/retry.py [--tasks N] [--runs R] [--amqp URL|none]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -81,10 +82,8 @@ def measure(broker_url: str, tasks: int, runs: int, scratch: Path, label: str) -
     def empty() -> None:
         with Connection(broker_url) as conn:
             channel = conn.default_channel
-            try:
+            with contextlib.suppress(Exception):  # not declared yet
                 channel.queue_purge(queue)
-            except Exception:  # not declared yet
-                pass
 
     planning = median_s(lambda: retrying.plan(journal.rows(ids).values()), lambda: None, runs)
     planned, refused = retrying.plan(rows.values())
@@ -99,11 +98,8 @@ def measure(broker_url: str, tasks: int, runs: int, scratch: Path, label: str) -
         assert outcome.failure is None and len(outcome.resent) == tasks, outcome.failure
 
     def journaled() -> None:
-        def record(item: retrying.Planned, new_id: str) -> None:
-            journal.record_submitted(
-                new_id, item.name, args=retrying.argsrepr(item.args), queue=item.queue,
-                retry_of=item.retry_of,
-            )  # fmt: skip
+        def record(taken: list[tuple[retrying.Planned, str]]) -> None:
+            journal.record_submitted_many(retrying.submitted(taken))
 
         outcome = retrying.resend(app, planned, record)
         assert outcome.unrecorded is None and len(outcome.resent) == tasks
@@ -124,11 +120,8 @@ def measure(broker_url: str, tasks: int, runs: int, scratch: Path, label: str) -
             f"  {name:<40} {seconds * 1000:8.1f} ms  {tasks / seconds:9,.0f} tasks/s  "
             f"x{reference / seconds:.2f} of bare"
         )
-    with Connection(broker_url) as conn:
-        try:
-            conn.default_channel.queue_delete(queue)
-        except Exception:
-            pass
+    with Connection(broker_url) as conn, contextlib.suppress(Exception):
+        conn.default_channel.queue_delete(queue)
     journal.close()
     app.close()
 

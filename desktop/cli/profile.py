@@ -27,7 +27,12 @@ from desktop.core.broker.embedded import EmbeddedBrokerError
 from desktop.core.settings import urls
 from desktop.core.settings.config_errors import ProfileError
 from desktop.core.settings.profile_checks import validate, validate_fields
-from desktop.core.settings.profile_model import Profile, QueueSpec
+from desktop.core.settings.profile_model import (
+    DEFAULT_FAILURE_RETENTION_DAYS,
+    DEFAULT_FAILURE_RETENTION_TASKS,
+    Profile,
+    QueueSpec,
+)
 
 if TYPE_CHECKING:
     from desktop.core.app.effective_config import EffectiveConfig
@@ -202,6 +207,20 @@ def _parse_queue(text: str) -> QueueSpec:
     help="RabbitMQ management API (default: http://BROKER-HOST:15672 when it answers).",
 )
 @click.option("--queue", "queues", multiple=True, help="Extra queue name[:max-priority[:key,key]].")
+@click.option(
+    "--failure-retention-tasks",
+    type=int,
+    default=DEFAULT_FAILURE_RETENTION_TASKS,
+    show_default=True,
+    help="Failed tasks the journal keeps, apart from its task limit.",
+)
+@click.option(
+    "--failure-retention-days",
+    type=int,
+    default=DEFAULT_FAILURE_RETENTION_DAYS,
+    show_default=True,
+    help="Days the journal keeps failed tasks, past its task limit.",
+)
 @click.option("--ask-password", is_flag=True, help="Prompt for the broker password (hidden).")
 @click.option(
     "--from-app/--no-from-app",

@@ -20,8 +20,28 @@ JOURNAL_GIVE_UP_S = 600.0
 @selection_options
 @click.option("--keep", default=1_000_000, show_default=True, help="Tasks kept in the journal.")
 @click.option("--max-age-days", type=float, default=None, help="Drop tasks older than this.")
+@click.option(
+    "--keep-failures",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Failed tasks kept, apart from --keep (default: the profile's, 100,000).",
+)
+@click.option(
+    "--failures-max-age-days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Drop failed tasks older than this (default: the profile's, 30).",
+)
 @click.pass_context
-def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwargs: Any) -> None:
+def record(
+    ctx: click.Context,
+    /,
+    keep: int,
+    max_age_days: float | None,
+    keep_failures: int | None,
+    failures_max_age_days: float | None,
+    **kwargs: Any,
+) -> None:
     """Record the event stream into the journal without a window, until SIGINT/SIGTERM."""
     import signal
     import threading
@@ -56,6 +76,8 @@ def record(ctx: click.Context, /, keep: int, max_age_days: float | None, **kwarg
         on_journal=journal_status,
         retention_tasks=keep,
         retention_age_s=max_age_days * 86400 if max_age_days else None,
+        failure_retention_tasks=keep_failures or item.failure_retention_tasks,
+        failure_retention_age_s=(failures_max_age_days or item.failure_retention_days) * 86400.0,
     )
     click.echo(f"recording profile '{item.name}' into {journal.path}", err=True)
     monitor.start()

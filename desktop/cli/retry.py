@@ -150,16 +150,8 @@ def _send(journal: Any, planned: list[Any], config: Any, endpoints: Any, step_s:
     app = client_app(config, endpoints)
     guard = Watchdog(step_s)
 
-    def record(item: retrying.Planned, new_id: str) -> None:
-        journal.record_submitted(
-            new_id,
-            item.name,
-            args=retrying.argsrepr(item.args),
-            kwargs=retrying.argsrepr(item.kwargs),
-            queue=item.queue,
-            priority=item.priority,
-            retry_of=item.retry_of,
-        )
+    def record(taken: list[tuple[retrying.Planned, str]]) -> None:
+        journal.record_submitted_many(retrying.submitted(taken))
 
     try:
         with guard.waiting_on(f"the broker at {urls.mask(endpoints.broker_url)} (sending)"):

@@ -111,9 +111,7 @@ def test_failures_grouped_retried_resolved_and_reported(
     assert panel.retry_group_button.text() == "Retry all 30"
 
     # Retry all of it: confirmed, sent through the broker, journaled with the link.
-    monkeypatch.setattr(
-        QMessageBox, "question", lambda *_a, **_k: QMessageBox.StandardButton.Yes
-    )
+    monkeypatch.setattr(QMessageBox, "question", lambda *_a, **_k: QMessageBox.StandardButton.Yes)
     panel.retry_group_button.click()
     qtbot.waitUntil(lambda: panel.action_status.text().startswith("Sent "), timeout=20000)
     assert panel.action_status.text() == "Sent 30 of 30 again"
@@ -134,9 +132,7 @@ def test_failures_grouped_retried_resolved_and_reported(
         old, new = journal.get(old_id), journal.get(new_id)
         assert old is not None and new is not None
         assert new["retry_of"] == old_id and sent[new_id] == old["args"]
-    qtbot.waitUntil(
-        lambda: all(line.retried_as for line in panel.members.rows()), timeout=10000
-    )
+    qtbot.waitUntil(lambda: all(line.retried_as for line in panel.members.rows()), timeout=10000)
 
     # Copy the cause as a report.
     panel.copy_button.click()

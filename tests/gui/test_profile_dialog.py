@@ -394,3 +394,20 @@ def test_editing_a_command_line_profile_does_not_break(qtbot: QtBot, tmp_path: P
     assert url_tools.password_of(profile.broker_url) == url_tools.MASK  # "keep the password"
     assert dialog._restore_masked(profile).broker_url == "redis://:pw@127.0.0.1:1/0"
     shut_down(qtbot, session)
+
+
+def test_the_failure_retention_is_edited_and_saved_with_the_profile(qtbot: QtBot) -> None:
+    from desktop.core.settings.profile_model import Profile as ProfileModel
+
+    services = Services.open()
+    session = Session(services)
+    services.profiles.save(ProfileModel(name="kept", failure_retention_days=7))
+    dialog = _open(qtbot, session, None, services.profiles.get("kept"))
+    assert dialog.failures_days.value() == 7
+    assert dialog.failures_kept.value() == 100_000
+    dialog.failures_kept.setValue(2500)
+    dialog.failures_days.setValue(90)
+    _save(qtbot, dialog)
+    stored = services.profiles.get("kept")
+    assert (stored.failure_retention_tasks, stored.failure_retention_days) == (2500, 90)
+    shut_down(qtbot, session)

@@ -107,11 +107,8 @@ def test_a_batch_goes_out_through_one_producer_and_is_journaled_with_its_link(
     progress: list[int] = []
     try:
 
-        def record(item: retrying.Planned, new_id: str) -> None:
-            journal.record_submitted(
-                new_id, item.name, args=retrying.argsrepr(item.args), queue=item.queue,
-                retry_of=item.retry_of,
-            )  # fmt: skip
+        def record(taken: list[tuple[retrying.Planned, str]]) -> None:
+            journal.record_submitted_many(retrying.submitted(taken))
 
         outcome = retrying.resend(app, planned, record, lambda done, _: progress.append(done))
         assert outcome.failure is None and not outcome.cancelled and outcome.unrecorded is None
@@ -167,7 +164,7 @@ def test_a_journal_that_refuses_never_stops_the_sending(embedded_redis: Any, run
     client = redis.Redis.from_url(embedded_redis.url(0))
     try:
 
-        def record(_item: retrying.Planned, _new_id: str) -> None:
+        def record(_taken: list[tuple[retrying.Planned, str]]) -> None:
             raise sqlite3.OperationalError("database or disk is full")
 
         outcome = retrying.resend(app, planned, record)

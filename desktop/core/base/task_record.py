@@ -14,6 +14,7 @@ routing key -> queue map) when the caller knows it.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypedDict, cast
 
 
@@ -48,6 +49,21 @@ class TaskRecord(TypedDict):
 
 # The journal's columns, in the table's order.
 TASK_RECORD_KEYS: tuple[str, ...] = tuple(TaskRecord.__annotations__)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A task the panel sent, as the journal keeps it before any event about it arrives."""
+
+    task_id: str
+    name: str
+    args: str | None = None
+    kwargs: str | None = None
+    queue: str | None = None
+    priority: int | None = None
+    parent_id: str | None = None
+    root_id: str | None = None
+    retry_of: str | None = None
 
 
 def task_record(row: Mapping[str, Any]) -> TaskRecord:

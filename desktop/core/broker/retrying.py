@@ -26,7 +26,7 @@ from typing import Any
 from celery import Celery
 from celery.utils.saferepr import saferepr
 
-from desktop.core.base.task_record import TaskRecord, queue_of
+from desktop.core.base.task_record import Submitted, TaskRecord, queue_of
 from desktop.core.broker.control import ARGSREPR_LIMIT, ControlError, literal
 
 RetryRefused = ControlError  # a task that cannot be sent again as asked; the message says why
@@ -154,13 +154,14 @@ SEND_BATCH = 100  # messages buffered per flush (kombu's Producer.batch: Redis p
 def resend(
     app: Celery,
     planned: list[Planned],
-    record: Callable[[Planned, str], None] | None = None,
+    record: Callable[[list[tuple[Planned, str]]], None] | None = None,
     progress: Callable[[int, int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> RetryOutcome:
     """Send `planned` through one producer, SEND_BATCH messages per flush (kombu's
     `Producer.batch`; a transport without batches publishes each at once). After each flush
-    the broker holds them: `record(planned, new_id)` keeps each, `progress(done, total)` is
+    the broker holds them: `record([(planned, new_id), ...])` keeps them (one journal
+    transaction per flush), `progress(done, total)` is
     told, and `cancel` is looked at. A failing `record` never stops the sending (the tasks
     went out; `unrecorded` says the journal missed them); a broker error ends it, and what
     was not flushed was not sent (kombu discards it) nor recorded."""
@@ -169,13 +170,12 @@ def resend(
     flushed: list[tuple[Planned, str]] = []
 
     def taken() -> None:
-        for item, new_id in flushed:
-            outcome.resent.append(Resent(item.retry_of, new_id, item.name))
-            if record is not None and outcome.unrecorded is None:
-                try:
-                    record(item, new_id)
-                except Exception as exc:  # the journal's failure: said, never unsent
-                    outcome.unrecorded = str(exc)
+        outcome.resent += [Resent(item.retry_of, new_id, item.name) for item, new_id in flushed]
+        if record is not None and outcome.unrecorded is None and flushed:
+            try:
+                record(list(flushed))
+            except Exception as exc:  # the journal's failure: said, never unsent
+                outcome.unrecorded = str(exc)
         flushed.clear()
         if progress is not None:
             progress(len(outcome.resent), total)
@@ -218,6 +218,23 @@ def send_again(
     new_id = str(uuid.uuid4())
     app.send_task(item.name, args=item.args, kwargs=item.kwargs, task_id=new_id, **item.options())
     return new_id
+
+
+def submitted(taken: list[tuple[Planned, str]]) -> list[Submitted]:
+    """Sent retries as the journal records them: the call as Celery's argsrepr shows it,
+    linked to the task each retries."""
+    return [
+        Submitted(
+            new_id,
+            item.name,
+            args=argsrepr(item.args),
+            kwargs=argsrepr(item.kwargs),
+            queue=item.queue,
+            priority=item.priority,
+            retry_of=item.retry_of,
+        )
+        for item, new_id in taken
+    ]
 
 
 def argsrepr(value: Any) -> str:

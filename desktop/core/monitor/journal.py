@@ -14,13 +14,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from desktop.core.base.task_record import Submitted
 from desktop.core.base.task_states import finished_sql
-from desktop.core.monitor.journal_reader import JournalReader
+from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
 from desktop.core.monitor.journal_schema import (
     JournalUnwritable,
     connect_read_only,
@@ -40,6 +41,7 @@ _VALUE_ERRORS = (
 )  # fmt: skip
 
 _FINAL_SQL = finished_sql()
+_FAILED_SQL = ", ".join(f"'{state}'" for state in FAILED_STATES)
 # Event-derived values win when present; what the panel recorded on submission is kept; a
 # late event (say task-received after the in-memory state forgot the task) never turns a
 # finished task back into a running one.
@@ -70,6 +72,13 @@ ON CONFLICT(id) DO UPDATE SET {_KEEP_SQL},
     state = excluded.state, updated = excluded.updated
 WHERE tasks.state NOT IN ({_FINAL_SQL}) AND tasks.state != excluded.state
 """
+
+
+_SUBMITTED = """INSERT INTO tasks(id, name, state, queue, priority, args, kwargs, parent_id,
+        root_id, sent, submitted, updated, retry_of)
+    VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+    ON CONFLICT(id) DO UPDATE SET queue = excluded.queue, priority = excluded.priority,
+        submitted = 1, retry_of = coalesce(tasks.retry_of, excluded.retry_of)"""
 
 
 class Journal(JournalReader):
@@ -167,18 +176,30 @@ class Journal(JournalReader):
     ) -> None:
         """What the panel sent: priority and queue are not in any event, so keep them here;
         so is `retry_of`, the task it sends again."""
+        self.record_submitted_many(
+            [Submitted(task_id, name, args, kwargs, queue, priority, parent_id, root_id, retry_of)]
+        )
+
+    def record_submitted_many(self, sent: Sequence[Submitted]) -> None:
+        """`record_submitted` of many tasks in one transaction (a bulk retry's flush: one
+        commit per task made the journal, not the broker, the slow part)."""
         now = time.time()
-        with self._lock:
-            self._db.execute(
-                """INSERT INTO tasks(id, name, state, queue, priority, args, kwargs, parent_id,
-                       root_id, sent, submitted, updated, retry_of)
-                   VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
-                   ON CONFLICT(id) DO UPDATE SET queue = excluded.queue,
-                       priority = excluded.priority, submitted = 1,
-                       retry_of = coalesce(tasks.retry_of, excluded.retry_of)""",
-                (task_id, name, queue, priority, args, kwargs, parent_id, root_id, now, now,
-                 retry_of),
-            )  # fmt: skip
+        values = [
+            (t.task_id, t.name, t.queue, t.priority, t.args, t.kwargs, t.parent_id, t.root_id,
+             now, now, t.retry_of)
+            for t in sent
+        ]  # fmt: skip
+        if not values:
+            return
+        with self._lock:  # not `_transaction`: `last_write` says when events were stored
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(_SUBMITTED, values)
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back already
+                    self._db.execute("ROLLBACK")
+                raise
 
     def resolve_failure(self, fingerprint: str, at: float | None = None) -> None:
         """A failure cause a person marked resolved: its group is hidden until it fails again
@@ -228,25 +249,53 @@ class Journal(JournalReader):
             )
         return cursor.rowcount > 0
 
-    def prune(self, max_tasks: int, max_age_s: float | None = None) -> int:
-        """Retention: keep the newest `max_tasks`, and none older than `max_age_s`."""
+    def prune(
+        self,
+        max_tasks: int,
+        max_age_s: float | None = None,
+        *,
+        failures_kept: int | None = None,
+        failures_max_age_s: float | None = None,
+    ) -> int:
+        """Retention: keep the newest `max_tasks`, and none older than `max_age_s`.
+
+        With `failures_kept`, failed tasks (FAILED_STATES) go by their own rule: the newest
+        `failures_kept` of them, none older than `failures_max_age_s`, and they are not counted
+        in `max_tasks` -- a failure is what a person comes back for days later, when a busy
+        cluster has long pushed it past the task limit. Every step is a range of an index
+        (tasks_updated, tasks_state_sent), never a scan of the table.
+        """
         with self._lock:
-            removed = 0
-            if max_age_s is not None:
-                cutoff = time.time() - max_age_s
-                removed += self._db.execute(
-                    "DELETE FROM tasks WHERE updated < ?", (cutoff,)
-                ).rowcount
-            count = self._db.execute("SELECT count(*) FROM tasks").fetchone()[0]
-            if count > max_tasks:
-                removed += self._db.execute(
-                    "DELETE FROM tasks WHERE id IN "
-                    "(SELECT id FROM tasks ORDER BY updated ASC LIMIT ?)",
-                    (count - max_tasks,),
-                ).rowcount
+            total = int(self._db.execute("SELECT count(*) FROM tasks").fetchone()[0])
+            if failures_kept is None:
+                removed = self._prune_rows("1", total, max_tasks, max_age_s)
+            else:
+                failed = f"state IN ({_FAILED_SQL})"
+                failures = int(
+                    self._db.execute(f"SELECT count(*) FROM tasks WHERE {failed}").fetchone()[0]
+                )
+                removed = self._prune_rows(f"NOT {failed}", total - failures, max_tasks, max_age_s)
+                removed += self._prune_rows(failed, failures, failures_kept, failures_max_age_s)
             if removed:
                 self._db.execute("DELETE FROM events WHERE task_id NOT IN (SELECT id FROM tasks)")
             return removed
+
+    def _prune_rows(self, which: str, count: int, max_tasks: int, max_age_s: float | None) -> int:
+        """Of the `count` tasks `which` (an SQL condition), drop those older than `max_age_s`,
+        then the oldest past `max_tasks`."""
+        removed = 0
+        if max_age_s is not None:
+            cutoff = time.time() - max_age_s
+            removed = self._db.execute(
+                f"DELETE FROM tasks WHERE updated < ? AND {which}", (cutoff,)
+            ).rowcount
+        if count - removed > max_tasks:
+            removed += self._db.execute(
+                "DELETE FROM tasks WHERE id IN "
+                f"(SELECT id FROM tasks WHERE {which} ORDER BY updated ASC LIMIT ?)",
+                (count - removed - max_tasks,),
+            ).rowcount
+        return removed
 
     def open_gap(self, start: float, end: float, reason: str) -> int:
         with self._lock:

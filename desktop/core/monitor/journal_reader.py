@@ -164,6 +164,17 @@ class JournalReader:
             row = self._db.execute(f"SELECT count(*) FROM tasks{where}", params).fetchone()
         return int(row[0])
 
+    def recent_runtimes(self, limit: int) -> list[tuple[str, float]]:
+        """(name, runtime) of the latest `limit` succeeded tasks that have both, newest
+        first: a range of the (state, sent) index, never the whole table."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT name, runtime FROM tasks WHERE state = 'SUCCESS' AND name IS NOT NULL "
+                "AND runtime IS NOT NULL ORDER BY sent DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [(str(name), float(runtime)) for name, runtime in rows]
+
     def page(
         self,
         query: TaskQuery | None = None,

@@ -24,6 +24,10 @@ from desktop.core.monitor.journal_schema import Gap, JournalUnwritable
 from desktop.core.monitor.spill import Spill
 from desktop.core.monitor.state import ClusterState, EventRecord, StateDiff, TaskRow
 from desktop.core.settings import urls
+from desktop.core.settings.profile_model import (
+    DEFAULT_FAILURE_RETENTION_DAYS,
+    DEFAULT_FAILURE_RETENTION_TASKS,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_TASKS = 1_000_000  # the journal keeps at least this many by default
@@ -150,6 +154,8 @@ class Monitor:
         batch_interval: float = 0.1,
         retention_tasks: int = DEFAULT_RETENTION_TASKS,
         retention_age_s: float | None = None,
+        failure_retention_tasks: int = DEFAULT_FAILURE_RETENTION_TASKS,
+        failure_retention_age_s: float | None = DEFAULT_FAILURE_RETENTION_DAYS * 86400.0,
         reconcile_every_s: float = RECONCILE_STALE_EVERY_S,
         spill: Spill | None = None,
     ) -> None:
@@ -164,6 +170,9 @@ class Monitor:
         self.reconciled = 0
         self.retention_tasks = retention_tasks
         self.retention_age_s = retention_age_s
+        # Failed tasks are kept by their own rule, past the task limit (Journal.prune).
+        self.failure_retention_tasks = failure_retention_tasks
+        self.failure_retention_age_s = failure_retention_age_s
         self._next_prune = time.monotonic() + PRUNE_EVERY_S
         self._reconciler: threading.Thread | None = None
         self._keeper: threading.Thread | None = None
@@ -442,6 +451,11 @@ class Monitor:
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + PRUNE_EVERY_S
             try:
-                self.journal.prune(self.retention_tasks, self.retention_age_s)
+                self.journal.prune(
+                    self.retention_tasks,
+                    self.retention_age_s,
+                    failures_kept=self.failure_retention_tasks,
+                    failures_max_age_s=self.failure_retention_age_s,
+                )
             except Exception as exc:
                 log.info("journal not pruned: %s", exc)

@@ -28,6 +28,15 @@ STATE_OF_EVENT = {f"task-{subject}": subject for subject in TASK_EVENT_TO_STATE}
 QUEUE_MOVES = {"sent": "in", "started": "out"}
 
 
+def percentiles(values: list[float]) -> tuple[float, float, float]:
+    """p50, p90 and p99 of `values` (not empty), by statistics' inclusive method: the Charts'
+    runtime table and the Tasks screen's Slow view say "p99" by this one rule."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return cuts[49], cuts[89], cuts[98]
+
+
 @dataclass(frozen=True)
 class RuntimeStats:
     name: str
@@ -107,10 +116,6 @@ class Rates:
         stats = []
         for name, values in sorted(by_name.items()):
             values.sort()
-            if len(values) >= 2:
-                cuts = statistics.quantiles(values, n=100, method="inclusive")
-                p50, p90, p99 = cuts[49], cuts[89], cuts[98]
-            else:
-                p50 = p90 = p99 = values[0]
+            p50, p90, p99 = percentiles(values)
             stats.append(RuntimeStats(name, len(values), p50, p90, p99, values[-1]))
         return stats

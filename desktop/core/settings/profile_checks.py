@@ -99,6 +99,20 @@ def validate_fields(profile: Profile) -> dict[str, str]:
             errors["management_url"] = problem
     errors.update(_validate_transport(profile.transport))
     errors.update(_validate_queues(profile.queues))
+    errors.update(_validate_failure_retention(profile))
+    return errors
+
+
+def _validate_failure_retention(profile: Profile) -> dict[str, str]:
+    """At least one failure for at least a day: keeping none is what the task limit is for."""
+    errors: dict[str, str] = {}
+    for name, what in (
+        ("failure_retention_tasks", "Failed tasks kept"),
+        ("failure_retention_days", "Days failed tasks are kept"),
+    ):
+        value = getattr(profile, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            errors[name] = f"{what} must be a whole number >= 1"
     return errors
 
 

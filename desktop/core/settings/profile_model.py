@@ -21,6 +21,10 @@ DEFAULT_APP_MODULE = "workers"
 # kombu's own names for the Redis transport's queue order strategies.
 QUEUE_ORDER_STRATEGIES = tuple(CYCLE_ALIASES)
 _SECRET_FIELDS = ("broker_url", "result_backend", "management_url")
+# Failed tasks are kept by their own rule (Journal.prune), past the journal's task limit: the
+# failures of the last DEFAULT_FAILURE_RETENTION_DAYS, at most DEFAULT_FAILURE_RETENTION_TASKS.
+DEFAULT_FAILURE_RETENTION_TASKS = 100_000
+DEFAULT_FAILURE_RETENTION_DAYS = 30
 
 
 @dataclass
@@ -109,6 +113,9 @@ class Profile:
     # The effective configuration of the app this profile was last read with (app_config):
     # when the app's settings change, the screens and `profile show` say what changed.
     app_fingerprint: str = ""
+    # How many failed tasks the journal keeps, and for how long, apart from the other tasks.
+    failure_retention_tasks: int = DEFAULT_FAILURE_RETENTION_TASKS
+    failure_retention_days: int = DEFAULT_FAILURE_RETENTION_DAYS
 
     @property
     def is_embedded(self) -> bool:
@@ -168,6 +175,7 @@ class Profile:
 
 
 _TEXT_FIELDS = tuple(name for name, f in Profile.__dataclass_fields__.items() if f.type == "str")
+_WHOLE_FIELDS = tuple(name for name, f in Profile.__dataclass_fields__.items() if f.type == "int")
 _TRANSPORT_TYPES: dict[str, type] = {
     name: str if f.type == "str | None" else list if f.type == "list[int] | None" else int
     for name, f in TransportOverrides.__dataclass_fields__.items()
@@ -187,6 +195,10 @@ def _check_types(values: dict[str, Any]) -> None:
     for name in _TEXT_FIELDS:
         if name in values and not isinstance(values[name], str):
             errors[name] = f"must be text, not {_type_name(values[name])}"
+    for name in _WHOLE_FIELDS:
+        value = values.get(name, 0)
+        if not isinstance(value, int) or isinstance(value, bool):
+            errors[name] = f"must be a whole number, not {_type_name(value)}"
     transport = values.get("transport")
     if transport is not None and not isinstance(transport, dict):
         errors["transport"] = f"must be a table, not {_type_name(transport)}"

@@ -33,4 +33,5 @@ QLabel[role="heading"] {{ font-size: 15px; font-weight: 600; }}
 QLabel[role="fact-key"] {{ color: {MUTED_COLOUR}; }}
 QGroupBox {{ font-weight: 600; }}
 QTableWidget {{ gridline-color: #e5e7eb; }}
+QTreeWidget[role="views"]::item {{ padding: 4px 6px; }}
 """

@@ -82,16 +82,8 @@ class FailureActions:
             self._total = len(planned)
             cancel = self._cancel = threading.Event()
 
-            def record(item: retrying.Planned, new_id: str) -> None:
-                journal.record_submitted(
-                    new_id,
-                    item.name,
-                    args=retrying.argsrepr(item.args),
-                    kwargs=retrying.argsrepr(item.kwargs),
-                    queue=item.queue,
-                    priority=item.priority,
-                    retry_of=item.retry_of,
-                )
+            def record(taken: list[tuple[retrying.Planned, str]]) -> None:
+                journal.record_submitted_many(retrying.submitted(taken))
 
             def progress(done: int, _total: int) -> None:
                 self._done = done

@@ -167,6 +167,14 @@ class ProfileForm:
         box.addWidget(self.queue_errors)
         layout.addWidget(queues)
 
+        kept = QGroupBox("Failed tasks in the journal: kept apart from its task limit")
+        form = QFormLayout(kept)
+        self.failures_kept = self._spin(1, 100_000_000, " failed tasks")
+        self.failures_days = self._spin(1, 36_500, " days")
+        self._row(form, "Keep at most", self.failures_kept, "failure_retention_tasks")
+        self._row(form, "Keep for", self.failures_days, "failure_retention_days")
+        layout.addWidget(kept)
+
     # -- construction helpers ---------------------------------------------------------------
     def _error_label(self, key: str) -> QLabel:
         label = QLabel()
@@ -324,6 +332,8 @@ class ProfileForm:
         for queue in profile.queues:
             self._add_queue_row(queue)
         self._update_redelivery()
+        self.failures_kept.setValue(profile.failure_retention_tasks)
+        self.failures_days.setValue(profile.failure_retention_days)
 
     def show_secrets(self, stored: Profile) -> None:
         """The profile with its passwords (read off the GUI thread): whether the broker has
@@ -423,6 +433,8 @@ class ProfileForm:
             transport=self._overrides(steps),
             queues=queues,
             app_fingerprint=self._fingerprint,
+            failure_retention_tasks=self.failures_kept.value(),
+            failure_retention_days=self.failures_days.value(),
         )
         return profile, errors
 

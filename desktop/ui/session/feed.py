@@ -272,6 +272,8 @@ class LiveFeed(QObject):
                 on_status=lambda state, text: self._monitor_status.emit(tag, state, text),
                 on_reconciled=lambda count: self._monitor_reconciled.emit(tag, count),
                 on_journal=lambda state, text: self._monitor_journal.emit(tag, state, text),
+                failure_retention_tasks=profile.failure_retention_tasks,
+                failure_retention_age_s=profile.failure_retention_days * 86400.0,
             )
             with self._lock:
                 if self._closed:

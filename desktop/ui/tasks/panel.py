@@ -8,8 +8,6 @@ one. The filter choices then grow from the rows of each live batch, never by a D
 
 from __future__ import annotations
 
-import html
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
@@ -37,30 +35,24 @@ from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.task_record import TaskRecord, queue_of
 from desktop.core.broker import control, retrying
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_reader import JournalReader, stored_value
+from desktop.core.monitor.saved_views import SavedView
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_query import TaskQuery
-from desktop.core.monitor.task_search import SEARCH_HELP, SearchSyntaxError, parse
+from desktop.core.monitor.task_search import SEARCH_HELP, SearchSyntaxError, field_term, parse
 from desktop.core.opening import ConnectionFacts
 from desktop.core.settings import urls
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
 from desktop.ui.session.session import Session
-from desktop.ui.tasks.model import TasksModel, format_time
+from desktop.ui.tasks.details import detail_html, read_details
+from desktop.ui.tasks.model import COLUMNS, TasksModel
 from desktop.ui.tasks.search_completer import SearchCompleter
+from desktop.ui.tasks.views_sidebar import ViewsSidebar
 
 STATES = ["PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
 ALL = "(all)"
 # Filter choices: which combo offers the values of which journal columns.
 CHOICE_SOURCES = {"name": ("name",), "queue": ("queue", "routing_key"), "worker": ("worker",)}
-
-
-def pretty(text: str | None) -> str:
-    """JSON or a Python literal (Celery's argsrepr) indented; anything else as it is."""
-    if text is None:
-        return ""
-    value = stored_value(text)
-    return text if value is text else json.dumps(value, indent=2, ensure_ascii=False)
 
 
 class TasksPanel(QWidget):
@@ -174,7 +166,14 @@ class TasksPanel(QWidget):
         splitter.addWidget(self.table)
         splitter.addWidget(details)
         splitter.setSizes([420, 220])
-        layout.addWidget(splitter, 1)
+        self.views = ViewsSidebar(session, self.model, self.current_view)
+        self.views.chosen.connect(self.apply_view)
+        beside = QSplitter(Qt.Orientation.Horizontal)
+        beside.addWidget(self.views)
+        beside.addWidget(splitter)
+        beside.setStretchFactor(1, 1)
+        beside.setSizes([230, 1000])
+        layout.addWidget(beside, 1)
 
         self.current_id: str | None = None
         self.backend = ""
@@ -289,6 +288,49 @@ class TasksPanel(QWidget):
         self.search_error.setVisible(False)
         self.model.set_query(query)
 
+    def apply_view(self, view: SavedView) -> None:
+        """A saved view: its query in the search box (seen, editable), the filters above the
+        table back to (all), its sort and columns on the table."""
+        for combo in (self.state_filter, self.name_filter, self.queue_filter, self.worker_filter):
+            combo.blockSignals(True)
+            combo.setCurrentText(ALL)
+            combo.blockSignals(False)
+        keys = [key for key, _title in COLUMNS]
+        for index, key in enumerate(keys):
+            self.table.setColumnHidden(index, bool(view.columns) and key not in view.columns)
+        if view.sort in keys:  # the header sorts the model (in SQL for an indexed column)
+            order = Qt.SortOrder.DescendingOrder if view.descending else Qt.SortOrder.AscendingOrder
+            self.table.horizontalHeader().setSortIndicator(keys.index(view.sort), order)
+        self.search.setText(view.query)
+        self._search_delay.stop()
+        self._apply_filters()
+
+    def current_view(self) -> SavedView:
+        """The search as the screen has it, as a view to name: the filters above the table
+        become field terms of its query. ValueError when they cannot join a query with OR
+        (AND binds tighter, and the language has no parentheses)."""
+        typed = self.search.text().strip()
+        chosen = [
+            field_term(field, combo.currentText().strip())
+            for field, combo in (("state", self.state_filter), ("name", self.name_filter),
+                                 ("queue", self.queue_filter), ("worker", self.worker_filter))
+            if combo.currentText().strip() not in ("", ALL)
+        ]  # fmt: skip
+        if chosen and "OR" in typed.split():
+            raise ValueError(
+                "the filters above the table cannot join a search with OR: write them in the "
+                "search (say state:FAILURE) in each alternative, and set them to (all)"
+            )
+        keys = [key for key, _title in COLUMNS]
+        shown = tuple(k for i, k in enumerate(keys) if not self.table.isColumnHidden(i))
+        return SavedView(
+            "",
+            " ".join([*chosen, typed]).strip(),
+            self.model.query.order_by,
+            self.model.query.descending,
+            () if len(shown) == len(keys) else shown,
+        )
+
     def _show_pending(self, count: int) -> None:
         show_steadily(self.pending_button, f"{count:,} new — refresh")
         self.pending_button.setToolTip(
@@ -349,7 +391,7 @@ class TasksPanel(QWidget):
             if not shown:
                 self._show_row(None)
             return
-        row, kids, timeline = await self.model.read(_details, reader, task_id)
+        row, kids, timeline = await self.model.read(read_details, reader, task_id)
         self._show_row(row, kids, timeline)
 
     def _show_row(
@@ -364,52 +406,7 @@ class TasksPanel(QWidget):
         if row is None:
             self.detail.setHtml("<p style='color:#6b7280'>Select a task to see its details.</p>")
             return
-        self.detail.setHtml(self._detail_html(row, kids, timeline))
-
-    def _detail_html(
-        self,
-        row: TaskRecord,
-        kids: list[str] | None,
-        events: list[dict[str, Any]] | None,
-    ) -> str:
-        """`kids` and `events` are None while they are being read."""
-
-        def link(task_id: str | None) -> str:
-            if not task_id:
-                return "—"
-            return f"<a href='task:{html.escape(task_id)}'>{html.escape(task_id)}</a>"
-
-        def block(title: str, text: str | None) -> str:
-            if not text:
-                return ""
-            return f"<h4>{title}</h4><pre>{html.escape(text)}</pre>"
-
-        timeline = "".join(
-            f"<tr><td>{format_time(e['timestamp'])}</td><td>{html.escape(e['type'])}</td></tr>"
-            for e in events or ()
-        )
-        children = "…" if kids is None else ", ".join(link(k) for k in kids) or "—"
-        facts = [
-            ("Task", html.escape(str(row["name"] or "?"))),
-            ("State", html.escape(str(row["state"]))),
-            ("Worker", html.escape(str(row["worker"] or "—"))),
-            ("Queue", html.escape(str(queue_of(row) or "—"))),
-            ("Priority", html.escape(str(row["priority"] if row["priority"] is not None else "—"))),
-            ("Retries", html.escape(str(row["retries"] or 0))),
-            ("Parent", link(row["parent_id"])),
-            ("Root", link(row["root_id"])),
-            ("Children", children),
-        ]
-        table = "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in facts)
-        return (
-            f"<h3>{html.escape(row['id'])}</h3><table cellspacing=4>{table}</table>"
-            + block("Args", pretty(row["args"]))
-            + block("Kwargs", pretty(row["kwargs"]))
-            + block("Result", pretty(row["result"]))
-            + block("Exception", row["exception"])
-            + block("Traceback", row["traceback"])
-            + (f"<h4>Timeline</h4><table cellspacing=4>{timeline}</table>" if timeline else "")
-        )
+        self.detail.setHtml(detail_html(row, kids, timeline))
 
     def _follow_link(self, url: QUrl) -> None:
         text = url.toString()
@@ -483,13 +480,3 @@ class TasksPanel(QWidget):
             sent,
             lambda exc: self.action_status.setText(f"Cannot send again: {exc}"),
         )
-
-
-def _details(
-    reader: JournalReader, task_id: str
-) -> tuple[TaskRecord | None, list[str], list[dict[str, Any]]]:
-    """A task's row, children and timeline, in one trip off the GUI thread."""
-    row = reader.get(task_id)
-    if row is None:
-        return None, [], []
-    return row, reader.children(task_id), reader.timeline(task_id)
