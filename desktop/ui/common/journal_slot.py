@@ -23,9 +23,12 @@ log = logging.getLogger(__name__)
 class JournalSlot:
     """The journal a screen shows (the session's, writable) and its own reader of it."""
 
-    def __init__(self, jobs: Jobs, who: str) -> None:
+    def __init__(self, jobs: Jobs, who: str, *, fall_back: bool = True) -> None:
         self.jobs = jobs
         self.who = who  # for the log: which screen fell back on the recorder's connection
+        # Without `fall_back`, no reader when the file cannot be opened read-only: for reads
+        # that may wait (the views' counts) rather than take turns with the recorder's writes.
+        self.fall_back = fall_back
         self.journal: Journal | None = None
         self._reader: JournalReader | None = None
 
@@ -37,8 +40,8 @@ class JournalSlot:
 
     async def reader(self) -> JournalReader | None:
         """The read-only connection, opened on first use; the journal's own connection if
-        the file cannot be opened read-only. None while no journal is open, or when another
-        replaced it while this one was opening."""
+        the file cannot be opened read-only (unless made without `fall_back`). None while no
+        journal is open, or when another replaced it while this one was opening."""
         journal = self.journal
         if journal is None:
             return None
@@ -46,6 +49,9 @@ class JournalSlot:
             try:
                 reader: JournalReader = await Jobs.blocking(JournalReader, journal.path)
             except (ConfigFileError, sqlite3.Error, OSError) as exc:
+                if not self.fall_back:
+                    log.warning("%s cannot read the journal: %s", self.who, exc)
+                    return None
                 log.warning("%s reads through the recorder's connection: %s", self.who, exc)
                 reader = journal
             if self.journal is not journal:  # another journal meanwhile: not this one's

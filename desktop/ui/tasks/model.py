@@ -32,8 +32,8 @@ from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.journal_schema import INDEXED_SORTS
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_query import TaskQuery
-from desktop.core.settings.config_errors import ConfigFileError
 from desktop.ui.common.jobs import Jobs
+from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.table_model import contiguous_runs
 from desktop.ui.common.theme import TASK_STATE_COLOURS
 
@@ -123,10 +123,10 @@ class TasksModel(QAbstractTableModel):
     def __init__(self, journal: Journal | None = None, parent: Any = None) -> None:
         super().__init__(parent)
         self.pending = 0
-        self.journal = journal
         self.query = TaskQuery()
         self.jobs = Jobs(self)
-        self._reader: JournalReader | None = None
+        self.slot = JournalSlot(self.jobs, "the tasks table")
+        self.slot.set_journal(journal)
         self._rows: list[TaskRecord] = []
         # id -> sequence number; row index = seq - _first_seq. Inserting k rows at the top
         # lowers _first_seq by k, so no other entry changes: O(k), not O(rows), per batch.
@@ -145,11 +145,12 @@ class TasksModel(QAbstractTableModel):
 
     # -- loading ---------------------------------------------------------------------------
     def set_journal(self, journal: Journal | None) -> None:
-        self.journal = journal
-        old, self._reader = self._reader, None
-        if old is not None:  # waits for a read still using it, off the GUI thread
-            self.jobs.run(f"close-{id(old)}", Jobs.blocking(old.close))
+        self.slot.set_journal(journal)
         self.reload()
+
+    @property
+    def journal(self) -> Journal | None:
+        return self.slot.journal
 
     def set_query(self, query: TaskQuery) -> None:
         self.query = query
@@ -161,23 +162,8 @@ class TasksModel(QAbstractTableModel):
         return self.jobs.running("load") or self.jobs.running("more")
 
     async def reader(self) -> JournalReader | None:
-        """This model's read-only connection to the journal, opened off the GUI thread on
-        first use; the journal's own connection if the file cannot be opened read-only."""
-        journal = self.journal
-        if journal is None:
-            return None
-        if self._reader is None or self._reader.path != journal.path:
-            try:
-                reader: JournalReader = await Jobs.blocking(JournalReader, journal.path)
-            except (ConfigFileError, sqlite3.Error, OSError) as exc:
-                log.warning("the tasks table reads through the recorder's connection: %s", exc)
-                reader = journal
-            if self.journal is not journal:  # another journal meanwhile: not this one's
-                if reader is not journal:
-                    await Jobs.blocking(reader.close)
-                return None
-            self._reader = reader
-        return self._reader
+        """This model's read-only connection to the journal (JournalSlot)."""
+        return await self.slot.reader()
 
     def reload(self) -> None:
         """Read the first page (and then the count) again, off the GUI thread."""

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -56,6 +55,7 @@ from desktop.core.monitor.task_search import SearchSyntaxError, parse
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.core.settings.profile_model import DEFAULT_PROFILE_NAME
 from desktop.ui.common.jobs import Jobs
+from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.theme import MUTED_COLOUR
 from desktop.ui.session.session import Session
 from desktop.ui.tasks.model import TasksModel
@@ -90,7 +90,7 @@ class ViewsSidebar(QWidget):
         self.path: Path | None = None
         self._slow: tuple[float, str | None] | None = None  # when made, the query
         self._slow_count: tuple[str, str] | None = None  # the query counted, the count shown
-        self._reader: JournalReader | None = None
+        self.slot = JournalSlot(self.jobs, "the views' counts", fall_back=False)
         self._last_round = 0.0
         self._stale = False  # rows changed while the list was not on screen
 
@@ -220,25 +220,11 @@ class ViewsSidebar(QWidget):
         return query
 
     async def reader(self) -> JournalReader | None:
-        """The sidebar's read-only connection to the table's journal, opened off the GUI
-        thread; None when there is no journal or it cannot be opened read-only (no counts)."""
-        journal = self.model.journal
-        if journal is None:
-            return None
-        if self._reader is not None and self._reader.path == journal.path:
-            return self._reader
-        old, self._reader = self._reader, None
-        if old is not None:
-            await Jobs.blocking(old.close)
-        try:
-            reader = await Jobs.blocking(JournalReader, journal.path)
-        except (ConfigFileError, sqlite3.Error, OSError):
-            return None
-        if self.model.journal is not journal:  # another journal meanwhile
-            await Jobs.blocking(reader.close)
-            return None
-        self._reader = reader
-        return reader
+        """The sidebar's read-only connection to the table's journal (JournalSlot, without
+        falling back on the recorder's connection: no counts rather than taking turns)."""
+        if self.slot.journal is not self.model.journal:
+            self.slot.set_journal(self.model.journal)
+        return await self.slot.reader()
 
     # -- counts -----------------------------------------------------------------------------
     def schedule_counts(self) -> None:
@@ -261,10 +247,8 @@ class ViewsSidebar(QWidget):
         """Another journal (or none): what was counted goes, and a connection to a journal
         no longer shown is closed (off the GUI thread)."""
         self.jobs.cancel("counts")
-        old = self._reader
-        if journal is None and old is not None:
-            self._reader = None
-            self.jobs.run(f"close-{id(old)}", Jobs.blocking(old.close))
+        if journal is None:
+            self.slot.set_journal(None)
         self._slow = self._slow_count = None
         for view in self.views.views:
             self._show_count(view.name, "", None)
