@@ -17,6 +17,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMessageBox
 from pytestqt.qtbot import QtBot
 
+import workers.tasks  # noqa: F401  (registers the shared tasks on the client app)
 from desktop.core.monitor.journal import Journal
 from desktop.core.settings.profile_model import Profile, QueueSpec
 from desktop.ui.failures.groups import SPARKLINE_ROLE, TREND_COLUMN
@@ -155,3 +156,71 @@ def test_failures_grouped_retried_resolved_and_reported(
     qtbot.waitUntil(panel.filter_error.isVisible, timeout=5000)
     assert "column" in panel.filter_error.text()
     assert len(panel.groups.rows()) == 1
+
+
+def test_a_real_worker_s_failures_grouped_in_the_window_and_one_cause_retried(
+    qtbot: QtBot, embedded_redis: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 tasks failing three ways on a real `celery worker`, seen live through the event
+    stream: the screen shows exactly three causes with their counts; "Retry all" on one sends
+    exactly its tasks again, the worker runs them (and they fail the same way), and each new
+    task is linked to the one it retried."""
+    from tests.integration.worker_process import WorkerProcess, running_worker
+    from workers import create_app
+
+    prefix = f"f{uuid.uuid4().hex[:8]}-"
+    monkeypatch.setenv("CELERY_DESK_QUEUE_PREFIX", prefix)  # the app read follows the worker
+    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix=prefix)
+    worker = WorkerProcess(
+        queues=[prefix + "tasks"],
+        broker_url=embedded_redis.url(0),
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        queue_prefix=prefix,
+        concurrency=4,
+    )
+    profile = Profile(
+        name="failing",
+        broker_url=embedded_redis.url(0),
+        result_backend=embedded_redis.url(1),
+        workdir=str(REPO_ROOT),
+        queues=[QueueSpec(prefix + "tasks", 10)],
+    )
+    try:
+        with running_worker(client, worker), window_on(qtbot, profile) as shown:
+            shown.tabs.setCurrentWidget(shown.failures)
+            panel = shown.failures
+            fail, add = client.tasks["workers.tasks.fail"], client.tasks["workers.tasks.add"]
+            bad = [fail.delay(f"bad input {n}").id for n in range(100)]
+            for n in range(60):
+                add.delay(n, "x")
+            for n in range(40):
+                fail.delay(f"cannot reach 10.0.0.{n}:6379")
+            expected = {
+                "ValueError('bad input <n>')": 100,
+                "TypeError(\"unsupported operand type(s) for +: 'int' and 'str'\")": 60,
+                "ValueError('cannot reach <addr>')": 40,
+            }
+            qtbot.waitUntil(lambda: _groups(panel) == expected, timeout=60000)
+            qtbot.waitUntil(lambda: panel.retry_group_button.text() == "Retry all 100",
+                            timeout=10000)  # fmt: skip
+            monkeypatch.setattr(
+                QMessageBox, "question", lambda *_a, **_k: QMessageBox.StandardButton.Yes
+            )
+            panel.retry_group_button.click()
+            qtbot.waitUntil(lambda: panel.action_status.text().startswith("Sent "), timeout=30000)
+            assert panel.action_status.text() == "Sent 100 of 100 again"
+            expected["ValueError('bad input <n>')"] = 200  # they ran again, and failed again
+            qtbot.waitUntil(lambda: _groups(panel) == expected, timeout=60000)
+            journal = shown.session.journal
+            assert journal is not None
+            retried = journal.retried_as(bad)
+            assert sorted(retried) == sorted(bad)
+            for old_id, (new_id,) in retried.items():
+                old, new = journal.get(old_id), journal.get(new_id)
+                assert old is not None and new is not None
+                assert (new["name"], new["args"], new["state"]) == (
+                    "workers.tasks.fail", old["args"], "FAILURE"
+                )  # fmt: skip
+    finally:
+        client.close()
