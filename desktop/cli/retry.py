@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from desktop.cli.audit import audit_cli_action
 from desktop.cli.base import _app_target, _fail, _merge, cli, selection_options
 from desktop.core.settings import urls
 
@@ -120,6 +121,12 @@ def retry(
             _print(as_json, [(p.retry_of, None, p.name) for p in planned], refused, dry_run)
             sys.exit(1 if refused else 0)
         outcome = _send(journal, planned, config, endpoints, step_timeout)
+        audit_cli_action(
+            services, item, "retry", f"{len(planned)} task(s)",
+            {"retry_of": [p.retry_of for p in planned[:100]], "tasks": len(planned)},
+            outcome="failed" if outcome.failure else "ok", reply=outcome.summary(),
+            journal=journal,
+        )  # fmt: skip
     finally:
         journal.close()
     _print(as_json, [(r.old_id, r.new_id, r.name) for r in outcome.resent], refused, dry_run)

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from desktop.cli.audit import audit_cli_action
 from desktop.cli.base import _app_target, _fail, _merge, cli, selection_options
 from desktop.core.settings import urls
 
@@ -129,11 +130,19 @@ def run(
                 sent = canvas_sending.send(loaded, app, record, config)
         except canvas_sending.SendError as exc:  # what was sent is in the journal, nothing else
             failed = f"sending failed: the broker at {urls.mask(endpoints.broker_url)}: {exc}"
+            audit_cli_action(
+                services, item, "send", loaded.name or file, {"file": file}, outcome="failed",
+                reply=f"{len(exc.sent)} of {exc.total} sent: {exc}", journal=journal,
+            )  # fmt: skip
             if exc.unjournaled is not None:  # and some of what was sent is in no journal
                 _fail(f"{failed}; those {len(exc.sent)} of {exc.total} {were_sent('task(s)')}", 3)
             _fail(failed)
         finally:
             after_task_publish.disconnect(published)
+        audit_cli_action(
+            services, item, "send", loaded.name or file, {"file": file},
+            reply={"root_id": sent.root_id, "tasks": len(sent.nodes)}, journal=journal,
+        )  # fmt: skip
         if sent.unjournaled is not None:
             unjournaled = f"{sent.unjournaled.said(len(sent.nodes))}; {were_sent('the tasks')}"
             click.echo(f"error: {unjournaled}", err=True)

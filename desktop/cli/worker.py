@@ -4,12 +4,14 @@ supervisor so they outlive the command that started them."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from desktop.cli.audit import audit_cli_action
 from desktop.cli.base import (
     _app_target,
     _fail,
@@ -113,7 +115,7 @@ def worker_start(
             high, low = int(high_text), int(low_text or 0)
         except ValueError:
             _fail(f"--autoscale takes MAX,MIN (e.g. 8,2), not '{autoscale}'", 2)
-    supervisor, _item, endpoints, config = _supervisor_target(ctx, kwargs, need_broker=True)
+    supervisor, item, endpoints, config = _supervisor_target(ctx, kwargs, need_broker=True)
     assert endpoints is not None and config is not None
     spec = WorkerSpec(
         name=name
@@ -132,13 +134,18 @@ def worker_start(
         loglevel=loglevel,
         auto_restart=auto_restart,
     )
+    services = _merge(ctx, kwargs).services()
     try:
         supervisor.start(spec, endpoints, config)
         started = supervisor.wait_online(spec.name, _ping_app(endpoints, config), timeout)
     except WorkerSpecError as exc:
         _field_errors(exc.errors)
     except WorkerError as exc:
+        audit_cli_action(services, item, "worker start", spec.nodename, dataclasses.asdict(spec),
+                         outcome="failed", reply=str(exc))  # fmt: skip
         _fail(str(exc))
+    audit_cli_action(services, item, "worker start", spec.nodename, dataclasses.asdict(spec),
+                     reply={"state": started.state, "pid": started.pid})  # fmt: skip
     click.echo(started.nodename)
     click.echo(
         f"online: pid {started.pid}, queues {', '.join(spec.queues)}; "
@@ -212,7 +219,8 @@ def worker_stop(
 
     if bool(name) == stop_all:
         _fail("give a worker NAME or --all", 2)
-    supervisor, _item, _endpoints, _config = _supervisor_target(ctx, kwargs, need_broker=False)
+    supervisor, item, _endpoints, _config = _supervisor_target(ctx, kwargs, need_broker=False)
+    services = _merge(ctx, kwargs).services()
     names = [w.name for w in supervisor.workers() if w.running] if stop_all else [str(name)]
     failed = False
     for each in names:
@@ -225,6 +233,10 @@ def worker_stop(
         if done.running and kill_after:
             supervisor.kill(each)
             done = supervisor.wait_stopped(each, 10.0)
+            audit_cli_action(services, item, "worker kill", each, reply={"state": done.state})
+        else:
+            audit_cli_action(services, item, "worker stop", each, {"timeout_s": timeout},
+                             reply={"state": done.state, "exit": done.exit_code})  # fmt: skip
         if done.running:
             failed = True
             click.echo(

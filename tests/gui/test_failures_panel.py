@@ -135,6 +135,16 @@ def test_failures_grouped_retried_resolved_and_reported(
         assert new["retry_of"] == old_id and sent[new_id] == old["args"]
     qtbot.waitUntil(lambda: all(line.retried_as for line in panel.members.rows()), timeout=10000)
 
+    # The retry is in the audit log, on the Audit screen.
+    window.tabs.setCurrentWidget(window.audit)
+    qtbot.waitUntil(lambda: window.audit.model.rowCount() == 1, timeout=10000)
+    (entry,) = window.audit.model.rows()
+    assert (entry.action, entry.target, entry.source, entry.outcome) == (
+        "retry", "30 task(s)", "window", "ok"
+    )  # fmt: skip
+    assert json.loads(entry.reply)["sent"] == 30
+    window.tabs.setCurrentWidget(panel)
+
     # Copy the cause as a report.
     panel.copy_button.click()
     report = QGuiApplication.clipboard().text()

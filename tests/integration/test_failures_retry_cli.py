@@ -106,6 +106,11 @@ def test_two_hundred_failures_of_three_causes_grouped_and_one_cause_retried(
                     groups = _failures("fails")
                     return groups if groups[0]["count"] == 2 * BAD_INPUT else []
 
+                audited = json.loads(cli("--profile", "fails", "audit", "--json").stdout)
+                assert [(e["action"], e["target"], e["source"]) for e in audited] == [
+                    ("retry", f"{BAD_INPUT} task(s)", "cli")
+                ]  # the dry run sent nothing, so it is not an action on the cluster
+                assert json.loads(audited[0]["reply"])["sent"] == BAD_INPUT
                 groups = _wait_for(failed_again, 60, "the retried tasks failed again")
                 assert {g["fingerprint"]: g["count"] for g in groups}[
                     "ValueError('cannot reach <addr>')"

@@ -238,6 +238,6 @@ def test_a_schema_3_journal_gains_the_link_without_losing_a_row(tmp_path: Path) 
         journal.record_submitted("new", "workers.tasks.add", retry_of="kept")
         assert journal.retries_of("kept") == ["new"]
         schema = journal._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
-        assert int(schema) == SCHEMA_VERSION == 4
+        assert int(schema) == SCHEMA_VERSION >= 4
     finally:
         journal.close()

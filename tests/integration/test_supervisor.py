@@ -285,6 +285,13 @@ def cli_round_trip(desk: Any, prefix: str) -> None:
     assert stopped.returncode == 0, stopped.stderr
     assert "stopped (exit code 0)" in stopped.stdout
     assert json.loads(desk("worker", "list", "--json").stdout)[0]["state"] == "stopped"
+    audited = json.loads(desk("audit", "--json").stdout)  # what the commands did, newest first
+    assert [(e["action"], e["source"], e["outcome"]) for e in audited] == [
+        ("worker stop", "cli", "ok"),
+        ("worker start", "cli", "ok"),
+    ]
+    assert audited[1]["params"]["queues"] == [prefix + "queue1"]
+    assert json.loads(audited[0]["reply"]) == {"state": "stopped", "exit": 0}
 
 
 def test_a_worker_that_never_comes_online_is_stopped_not_left_starting(

@@ -147,6 +147,15 @@ class RetryOutcome:
     failure: str | None = None
     unrecorded: str | None = None  # the journal refused to record them: why
 
+    def summary(self) -> dict[str, Any]:
+        """What the audit log keeps of it: counts and what went wrong, not every id."""
+        return {
+            "sent": len(self.resent),
+            "cancelled": self.cancelled,
+            "failure": self.failure,
+            "unrecorded": self.unrecorded,
+        }
+
 
 SEND_BATCH = 100  # messages buffered per flush (kombu's Producer.batch: Redis pipelines them)
 

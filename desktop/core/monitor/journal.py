@@ -21,6 +21,7 @@ from typing import Any
 
 from desktop.core.base.task_record import Submitted
 from desktop.core.base.task_states import finished_sql
+from desktop.core.monitor.audit import AUDIT_COLUMNS, AuditEntry
 from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
 from desktop.core.monitor.journal_schema import (
     JournalUnwritable,
@@ -79,6 +80,11 @@ _SUBMITTED = """INSERT INTO tasks(id, name, state, queue, priority, args, kwargs
     VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
     ON CONFLICT(id) DO UPDATE SET queue = excluded.queue, priority = excluded.priority,
         submitted = 1, retry_of = coalesce(tasks.retry_of, excluded.retry_of)"""
+
+
+_AUDIT_INSERT = (
+    f"INSERT INTO audit({', '.join(AUDIT_COLUMNS)}) VALUES ({', '.join('?' * len(AUDIT_COLUMNS))})"
+)
 
 
 class Journal(JournalReader):
@@ -210,6 +216,11 @@ class Journal(JournalReader):
                 "ON CONFLICT(fingerprint) DO UPDATE SET resolved = excluded.resolved",
                 (fingerprint, time.time() if at is None else at),
             )
+
+    def record_audit(self, entry: AuditEntry) -> None:
+        """One action on the cluster, kept (monitor/audit.py); never pruned with the tasks."""
+        with self._lock:
+            self._db.execute(_AUDIT_INSERT, entry.stored())
 
     def unresolve_failure(self, fingerprint: str) -> None:
         with self._lock:

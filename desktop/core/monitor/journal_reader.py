@@ -19,6 +19,7 @@ from typing import Any
 from desktop.core.base.literals import LITERAL_MAX_CHARS, read_literal
 from desktop.core.base.task_record import TaskRecord, task_record
 from desktop.core.base.task_states import FINISHED_ORDERED
+from desktop.core.monitor.audit import AuditEntry, entry_of
 from desktop.core.monitor.journal_schema import (
     SORTABLE,
     Gap,
@@ -342,6 +343,27 @@ class JournalReader:
         for old, new in rows:
             found.setdefault(str(old), []).append(str(new))
         return found
+
+    def audit_entries(
+        self, limit: int = 500, since: float | None = None, action: str | None = None
+    ) -> list[AuditEntry]:
+        """The audit log, newest first (none in a journal before schema 5)."""
+        where: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        if action is not None:
+            where.append("action = ?")
+            params.append(action)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        with self._lock:
+            if not self._has_table("audit"):
+                return []
+            rows = self._db.execute(
+                f"SELECT * FROM audit{clause} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit]
+            ).fetchall()
+        return [entry_of(r) for r in rows]
 
     def _has_table(self, name: str) -> bool:
         found = self._db.execute(

@@ -23,7 +23,8 @@ from desktop.core.settings.paths import profile_key
 #    every row (1 s on a million tasks).
 # 4: `retry_of` on a task the panel sent again (the task it retries), and the failure causes
 #    a person marked resolved (`resolved_failures`).
-SCHEMA_VERSION = 4
+# 5: the `audit` table: every action the panel or its CLI took on the cluster (monitor/audit.py).
+SCHEMA_VERSION = 5
 JOURNAL_SUFFIX = ".sqlite3"
 # How long a write waits for another writer (the window, its ingest process, `record`) before
 # SQLite answers "database is locked".
@@ -66,6 +67,11 @@ CREATE TABLE IF NOT EXISTS gaps (
 CREATE TABLE IF NOT EXISTS resolved_failures (
     fingerprint TEXT PRIMARY KEY, resolved REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY, at REAL NOT NULL, profile TEXT, user TEXT, source TEXT,
+    action TEXT NOT NULL, target TEXT NOT NULL, params TEXT, outcome TEXT NOT NULL, reply TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
 """
     + "".join(
         # Schema 3. The task id breaks ties, so a column of few values (state, name), or of

@@ -106,7 +106,13 @@ class PanelSending(PanelFiles):
             return canvas_sending.send(drawn, app, record, config)
 
         try:
-            sent = await self.session.with_app(work)
+            sent = await self.session.act(
+                "send",
+                drawn.name or "canvas",
+                {},
+                work,
+                lambda sent: {"root_id": sent.root_id, "tasks": len(sent.nodes)},
+            )
         except Exception as exc:
             self._send_failed(drawn, exc)
             return

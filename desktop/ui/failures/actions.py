@@ -89,8 +89,12 @@ class FailureActions:
                 self._done = done
 
             if planned:
-                outcome = await panel.session.with_app(
-                    lambda app: retrying.resend(app, planned, record, progress, cancel)
+                outcome = await panel.session.act(
+                    "retry",
+                    f"{len(planned)} task(s)",
+                    {"retry_of": [p.retry_of for p in planned[:100]], "tasks": len(planned)},
+                    lambda app: retrying.resend(app, planned, record, progress, cancel),
+                    retrying.RetryOutcome.summary,
                 )
             else:
                 outcome = retrying.RetryOutcome()
@@ -170,7 +174,10 @@ class FailureActions:
             self.say("None of them is waiting or running: nothing to revoke.")
             return
         try:
-            await self.panel.session.with_app(lambda app: control.revoke(app, waiting))
+            await self.panel.session.act(
+                "revoke", f"{len(waiting)} task(s)", {"task_ids": waiting[:100]},
+                lambda app: control.revoke(app, waiting),
+            )  # fmt: skip
         except Exception as exc:
             self.say(f"Revoke failed: {exc}")
             return

@@ -20,6 +20,7 @@ from desktop.core.broker import control
 from desktop.core.broker.queue_redis import RedisQueues
 from desktop.core.broker.queue_types import Waiting
 from desktop.core.canvas.model import Canvas, TaskNode
+from desktop.core.monitor.audit import FAILED
 from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.queues import reading
@@ -106,7 +107,12 @@ class QueuesPanel(QueuesScreen):
 
     async def _revoke(self, task_id: str, said: str) -> None:
         try:
-            await self.session.with_app(lambda app: control.revoke(app, task_id))
+            await self.session.act(
+                "revoke",
+                task_id,
+                {"queue": self.selected},
+                lambda app: control.revoke(app, task_id),
+            )
         except Exception as exc:
             self.status.setText(f"Revoke failed: {exc}")
             return
@@ -143,8 +149,15 @@ class QueuesPanel(QueuesScreen):
                 ),
             )
         except Exception as exc:
+            self.session.audit_later(
+                "remove from queue", queue, {"task_id": entry.message.id}, outcome=FAILED,
+                reply=str(exc),
+            )  # fmt: skip
             self.status.setText(f"Remove failed: {exc}")
             return
+        self.session.audit_later(
+            "remove from queue", queue, {"task_id": entry.message.id}, reply={"removed": count}
+        )
         what = entry.message.id or entry.message.note
         self.status.setText(
             f"Removed {what} from '{queue}'." if count else f"{what} was no longer waiting."
@@ -191,7 +204,9 @@ class QueuesPanel(QueuesScreen):
         try:
             count = await self._on_broker(profile, config, lambda source: source.purge(queue))
         except Exception as exc:
+            self.session.audit_later("purge", queue, outcome=FAILED, reply=str(exc))
             self.status.setText(f"Purge failed: {exc}")
             return
+        self.session.audit_later("purge", queue, reply={"purged": count})
         self.status.setText(f"Purged {count} message(s) from '{queue}'.")
         self.refresh()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from celery import Celery
@@ -23,6 +23,7 @@ from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.local.local_worker import LocalWorker
 from desktop.core.local.supervisor import Supervisor
 from desktop.core.local.worker_spec import WorkerSpec
+from desktop.core.monitor.audit import FAILED, OK, AuditSink
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.pipeline import Monitor
 from desktop.core.opening import ConnectionFacts
@@ -61,6 +62,7 @@ class Session(QObject):
     local_workers_changed = Signal(list)  # list[LocalWorker] of the active profile
     local_worker_message = Signal(str, bool)  # message, is an error
     rows_learned = Signal(object)  # {task id: journal row}: facts learned off the broker
+    audited = Signal()  # an action on the cluster was added to the audit log
 
     def __init__(
         self, services: Services, adhoc: Profile | None = None, parent: QObject | None = None
@@ -186,6 +188,88 @@ class Session(QObject):
     ) -> None:
         """Run a control/send action with the panel's Celery app for this profile, off-thread."""
         self.connection.control(action, on_done, on_error)
+
+    # -- actions on the cluster, audited ----------------------------------------------------
+    def audit(
+        self,
+        action: str,
+        target: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        outcome: str = OK,
+        reply: Any = None,
+    ) -> None:
+        """Keep an action in the profile's audit log (monitor/audit.py). Blocking on the
+        journal's lock: call it off the GUI thread (`audited_call` does)."""
+        journal, profile = self.journal, self.profile
+        if journal is None or profile is None:
+            return
+        AuditSink(journal, profile.name, "window").record(
+            action, target, params, outcome=outcome, reply=reply
+        )
+        self.audited.emit()
+
+    def audit_later(
+        self,
+        action: str,
+        target: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        outcome: str = OK,
+        reply: Any = None,
+    ) -> None:
+        """`audit` on the background pool, for an action done elsewhere (the queue inspector's
+        remove and purge, a local worker started by its keeper)."""
+        self.background.submit(
+            lambda: self.audit(action, target, params, outcome=outcome, reply=reply),
+            lambda _: None,
+            lambda exc: log.warning("audit: %s", exc),
+        )
+
+    def audited_call(
+        self,
+        action: str,
+        target: str,
+        params: Mapping[str, Any],
+        call: Callable[[Celery], T],
+        summary: Callable[[T], Any] | None = None,
+    ) -> Callable[[Celery], T]:
+        """`call`, kept in the audit log with its reply (or `summary(reply)`) or its error
+        once it returns (on the pool thread that ran it)."""
+
+        def run(app: Celery) -> T:
+            try:
+                result = call(app)
+            except Exception as exc:
+                self.audit(action, target, params, outcome=FAILED, reply=str(exc))
+                raise
+            self.audit(action, target, params, reply=summary(result) if summary else result)
+            return result
+
+        return run
+
+    def control_audited(
+        self,
+        action: str,
+        target: str,
+        params: Mapping[str, Any],
+        call: Callable[[Celery], Any],
+        on_done: Callable[[Any], None],
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        """`control`, with the action kept in the audit log."""
+        self.control(self.audited_call(action, target, params, call), on_done, on_error)
+
+    async def act(
+        self,
+        action: str,
+        target: str,
+        params: Mapping[str, Any],
+        call: Callable[[Celery], T],
+        summary: Callable[[T], Any] | None = None,
+    ) -> T:
+        """`with_app`, with the action kept in the audit log."""
+        return await self.with_app(self.audited_call(action, target, params, call, summary))
 
     async def with_app(self, action: Callable[[Celery], T]) -> T:
         """`control`, awaited from a job: `action` with this profile's Celery app on the pool.

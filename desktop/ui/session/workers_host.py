@@ -11,6 +11,7 @@ job threads the screens refresh on.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.local.local_worker import START_TIMEOUT_S, STARTING, LocalWorker
 from desktop.core.local.supervisor import Supervisor, all_supervisors
 from desktop.core.local.worker_spec import WorkerSpec
+from desktop.core.monitor.audit import FAILED
 from desktop.core.monitor.events import receiver_app
 from desktop.core.services import Services
 from desktop.core.settings.profile_model import Profile
@@ -100,11 +102,30 @@ class LocalWorkersHost(QObject):
 
     # -- actions ------------------------------------------------------------------------------
     def _worker_job(
-        self, what: str, job: Callable[[Supervisor], Any], *, long: bool = False
+        self,
+        what: str,
+        job: Callable[[Supervisor], Any],
+        *,
+        long: bool = False,
+        audit: tuple[str, str, dict[str, Any]] | None = None,
     ) -> None:
+        """`job` on a pool; with `audit` (action, worker, parameters) kept in the audit log
+        with the worker's state after it, or the error."""
         supervisor, profile = self.supervisor, self.session.connection.profile
         if supervisor is None or profile is None:
             return
+
+        def run() -> Any:
+            try:
+                result = job(supervisor)
+            except Exception as exc:
+                if audit is not None:
+                    self.session.audit(*audit, outcome=FAILED, reply=str(exc))
+                raise
+            if audit is not None:
+                state = {"state": result.state, "pid": result.pid} if result else None
+                self.session.audit(*audit, reply=state)
+            return result
 
         def done(_result: Any) -> None:
             self.poll_local_workers()
@@ -114,7 +135,7 @@ class LocalWorkersHost(QObject):
             self.poll_local_workers()
 
         pool = self.worker_background if long else self.session.background
-        pool.submit(lambda: job(supervisor), done, failed)
+        pool.submit(run, done, failed)
 
     def _ready(self) -> tuple[Profile, EffectiveConfig] | None:
         """The profile and the app's configuration a start needs; None (and said) while the
@@ -139,13 +160,18 @@ class LocalWorkersHost(QObject):
         self._worker_job(
             f"starting {spec.name}",
             lambda sup: sup.start(spec, endpoints(profile, config), config),
+            audit=("worker start", spec.nodename, dataclasses.asdict(spec)),
         )
 
     def stop_local_worker(self, name: str) -> None:
-        self._worker_job(f"stopping {name}", lambda sup: sup.stop(name))
+        self._worker_job(
+            f"stopping {name}", lambda sup: sup.stop(name), audit=("worker stop", name, {})
+        )
 
     def kill_local_worker(self, name: str) -> None:
-        self._worker_job(f"killing {name}", lambda sup: sup.kill(name))
+        self._worker_job(
+            f"killing {name}", lambda sup: sup.kill(name), audit=("worker kill", name, {})
+        )
 
     def restart_local_worker(self, name: str, grace_s: float) -> None:
         ready = self._ready()
@@ -157,6 +183,7 @@ class LocalWorkersHost(QObject):
             f"restarting {name}",
             lambda sup: sup.restart(name, endpoints(profile, config), config, grace_s),
             long=True,
+            audit=("worker restart", name, {"grace_s": grace_s}),
         )
 
     def forget_local_worker(self, name: str) -> None:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from desktop.core.app.config import Drift
 from desktop.core.monitor.pipeline import JOURNAL_FAILING
 from desktop.core.settings.config_errors import ProfileError
+from desktop.ui.audit.panel import AuditPanel
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
 from desktop.ui.failures.panel import FailuresPanel
@@ -86,6 +87,7 @@ class MainWindow(QMainWindow):
         self.failures = FailuresPanel(session)
         self.queues = QueuesPanel(session, self.settings)
         self.charts = ChartsPanel()
+        self.audit = AuditPanel(session)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
@@ -232,6 +234,7 @@ class MainWindow(QMainWindow):
                 drift=queues.show_drift,
             ),
             Screen("Charts", charts, profile_switched=charts.reset, diffs=charts.apply_diff),
+            Screen("Audit", self.audit),
         ]
 
     def register(self, screen: Screen) -> None:

@@ -444,7 +444,10 @@ class TasksPanel(QWidget):
                 return
         what = f"terminate ({signal})" if terminate else "revoke"
         self.action_status.setText(f"Sending {what} for {task_id}…")
-        self.session.control(
+        self.session.control_audited(
+            "terminate" if terminate else "revoke",
+            task_id,
+            {"signal": signal} if terminate else {},
             lambda app: control.revoke(app, task_id, terminate=terminate, signal=signal),
             lambda _: self.action_status.setText(f"Sent {what} for {task_id}"),
             lambda exc: self.action_status.setText(f"{what} failed: {exc}"),
@@ -475,7 +478,10 @@ class TasksPanel(QWidget):
                     retry_of=task_id,
                 )
 
-        self.session.control(
+        self.session.control_audited(
+            "send again",
+            task_id,
+            {"name": row["name"]},
             lambda app: retrying.send_again(app, row),
             sent,
             lambda exc: self.action_status.setText(f"Cannot send again: {exc}"),

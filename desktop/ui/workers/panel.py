@@ -235,7 +235,10 @@ class WorkersPanel(QWidget):
             self.reply.setText(text)
             self.inspect()
 
-        self.session.control(
+        self.session.control_audited(
+            command,
+            node,
+            arguments,
             lambda app: control.worker_command(app, command, node, **arguments),
             done,
             lambda exc: self.reply.setText(f"{command} failed: {exc}"),
