@@ -33,12 +33,11 @@ def audit_cli_action(
     has it open, else opened for this one write. A journal that cannot be written is said on
     stderr; the action happened all the same."""
     from desktop.core.monitor.audit import AuditSink
-    from desktop.core.monitor.journal import Journal
 
     opened = None
     try:
         if journal is None:
-            journal = opened = Journal(services.journal_path(item))
+            journal = opened = services.open_journal(item)
         AuditSink(journal, item.name, "cli").record(
             action, target, params, outcome=outcome, reply=reply
         )

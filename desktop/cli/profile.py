@@ -23,6 +23,7 @@ from desktop.cli.base import (
     cli,
     selection_options,
 )
+from desktop.core.base.argument_redaction import DEFAULT_REDACTED_NAMES
 from desktop.core.broker.embedded import EmbeddedBrokerError
 from desktop.core.settings import urls
 from desktop.core.settings.config_errors import ProfileError
@@ -221,6 +222,13 @@ def _parse_queue(text: str) -> QueueSpec:
     show_default=True,
     help="Days the journal keeps failed tasks, past its task limit.",
 )
+@click.option(
+    "--hide-argument",
+    "hidden_arguments",
+    multiple=True,
+    help="Hide the values of arguments whose name contains this (repeatable), beside "
+    f"{', '.join(DEFAULT_REDACTED_NAMES)}; --hide-argument '' hides only the names given.",
+)
 @click.option("--ask-password", is_flag=True, help="Prompt for the broker password (hidden).")
 @click.option(
     "--from-app/--no-from-app",
@@ -243,6 +251,9 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
     activate = options.pop("activate")
     replace_existing = options.pop("replace_existing")
     queue_texts = options.pop("queues")
+    hidden = options.pop("hidden_arguments")
+    names = [n for n in hidden if n.strip()]
+    options["redacted_arguments"] = names if "" in hidden else [*DEFAULT_REDACTED_NAMES, *names]
     given = Profile(name=name, **options)
     problems = validate_fields(given)
     if any(k in problems for k in ("broker_url", "result_backend", "management_url")):

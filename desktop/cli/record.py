@@ -46,7 +46,6 @@ def record(
     import signal
     import threading
 
-    from desktop.core.monitor.journal import Journal
     from desktop.core.monitor.journal_schema import JournalUnwritable
     from desktop.core.monitor.pipeline import Monitor
 
@@ -54,7 +53,7 @@ def record(
     services = selection.services()
     item, endpoints, config = _app_target(selection, services)
     try:
-        journal = Journal(services.journal_path(item))
+        journal = services.open_journal(item)
     except JournalUnwritable as exc:
         _fail(f"{exc}\nnothing was written to it; `record` needs a journal it can write", 2)
     done = threading.Event()

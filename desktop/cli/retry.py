@@ -72,7 +72,6 @@ def retry(
     some of them (do not send again)."""
     from desktop.core.broker import retrying
     from desktop.core.monitor.failures import failure_groups
-    from desktop.core.monitor.journal import Journal
     from desktop.core.monitor.journal_schema import JournalUnwritable
     from desktop.core.monitor.task_query import TaskQuery
     from desktop.core.monitor.task_search import SearchSyntaxError, parse
@@ -92,9 +91,8 @@ def retry(
     selection = _merge(ctx, kwargs)
     services = selection.services()
     item, endpoints, config = _app_target(selection, services)
-    journal_path = services.journal_path(item)
     try:
-        journal = Journal(journal_path)
+        journal = services.open_journal(item)
     except JournalUnwritable as exc:
         _fail(f"not sent: what is sent could not be journaled: {exc}", 2)
     try:

@@ -66,7 +66,6 @@ def run(
     from desktop.core.canvas import checks as canvas_checks
     from desktop.core.canvas import format as canvas_format
     from desktop.core.canvas import sending as canvas_sending
-    from desktop.core.monitor.journal import Journal
     from desktop.core.monitor.journal_schema import BUSY_TIMEOUT_S, JournalUnwritable
 
     try:
@@ -91,7 +90,7 @@ def run(
         sys.exit(2)
     journal_path = services.journal_path(item)
     try:
-        journal = Journal(journal_path)
+        journal = services.open_journal(item)
     except JournalUnwritable as exc:
         _fail(f"not sent: what is sent could not be journaled: {exc}", 2)
     app = client_app(config, endpoints, poll_results=True)

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.app.config import ConfigHistory
+from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.broker.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
+from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_schema import JOURNAL_SUFFIX
 from desktop.core.settings import urls
 from desktop.core.settings.paths import Paths, legacy_profile_key, profile_key
@@ -42,6 +44,13 @@ class Services:
     def journal_path(self, profile: Profile) -> Path:
         """Each profile keeps its own history: two clusters never mix in one table."""
         return self._profile_path(self.paths.data_dir / "journals", profile.name, JOURNAL_SUFFIX)
+
+    def open_journal(self, profile: Profile) -> Journal:
+        """The profile's journal opened for writing, hiding the values under the profile's
+        redacted argument names (raises JournalUnwritable when it cannot be written)."""
+        return Journal(
+            self.journal_path(profile), redactor=ArgumentRedactor(profile.redacted_arguments)
+        )
 
     def config_history(self) -> ConfigHistory:
         """What each profile's app configuration was when last read: drift is said against it."""

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.core.base.argument_redaction import ArgumentRedactor
+
 JSON_TYPES = ("application/json", "text/json")
 MAX_DEPTH = 100  # the panel's own bound on nesting in a message it shows (Celery sets none)
 
@@ -117,8 +119,8 @@ def _fields(headers: dict[str, Any], body: Any, properties: dict[str, Any], kind
     return Message(
         id=_text(source.get("id")),
         task=_text(source.get("task")),
-        args=args,
-        kwargs=kwargs,
+        args=_HIDDEN.value(args),  # what a screen or a command shows: no secret values
+        kwargs=_HIDDEN.value(kwargs),
         priority=priority if isinstance(priority, int) else None,
         eta=_text(source.get("eta")),
         retries=retries if isinstance(retries, int) else None,
@@ -126,6 +128,11 @@ def _fields(headers: dict[str, Any], body: Any, properties: dict[str, Any], kind
         root_id=_text(source.get("root_id")),
         content_type=kind,
     )
+
+
+# Values under secret-like argument names, hidden in every message read off the broker
+# (Celery Desk's default names; the journal uses the profile's own).
+_HIDDEN = ArgumentRedactor()
 
 
 def _text(value: Any) -> str | None:

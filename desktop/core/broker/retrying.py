@@ -26,6 +26,7 @@ from typing import Any
 from celery import Celery
 from celery.utils.saferepr import saferepr
 
+from desktop.core.base.argument_redaction import MASK
 from desktop.core.base.task_record import Submitted, TaskRecord, queue_of
 from desktop.core.broker.control import ARGSREPR_LIMIT, ControlError, literal
 
@@ -98,6 +99,12 @@ def plan_one(
     if not name:
         raise RetryRefused("the task's name is not known, so it cannot be sent again")
     edit = edit or ArgumentEdit()
+    for key, given in (("args", edit.args), ("kwargs", edit.kwargs)):
+        if given is None and repr(MASK) in str(row.get(key) or ""):
+            raise RetryRefused(
+                f"its {key} hold values the journal keeps hidden ({MASK}, a password or a "
+                "token): give them (--edit-args, or the Builder) to send it again"
+            )
     args = edit.args if edit.args is not None else literal(row.get("args"), ())
     kwargs = edit.kwargs if edit.kwargs is not None else literal(row.get("kwargs"), {})
     if not isinstance(args, list | tuple) or not isinstance(kwargs, dict):

@@ -19,6 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.base.task_record import Submitted
 from desktop.core.base.task_states import finished_sql
 from desktop.core.monitor.audit import AUDIT_COLUMNS, AuditEntry
@@ -32,6 +33,18 @@ from desktop.core.monitor.journal_schema import said as _said
 from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
 
 _ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
+_ARGUMENT_FIELDS = frozenset({"args", "kwargs"})  # what the redactor hides values in
+_ARGUMENT_AT = [_ROW_FIELDS.index(f) for f in sorted(_ARGUMENT_FIELDS)]
+
+
+def _row_values(row: TaskRow, hide: Callable[[str | None], str | None]) -> tuple[Any, ...]:
+    """A row's values for the upsert, its arguments redacted."""
+    values = [getattr(row, f) for f in _ROW_FIELDS]
+    for at in _ARGUMENT_AT:
+        values[at] = hide(values[at])
+    return tuple(values)
+
+
 # An event stored twice (two recorders on one journal, a spilled batch retried) is kept once.
 _INSERT_EVENT = "INSERT OR IGNORE INTO events(task_id, type, timestamp, fields) VALUES (?, ?, ?, ?)"
 # What the journal cannot store, whatever the disk: a value SQLite cannot bind (an int past
@@ -90,10 +103,15 @@ _AUDIT_INSERT = (
 class Journal(JournalReader):
     """Thread-safe: one connection guarded by a lock (writes come from the batch thread)."""
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, read_only: bool = False, redactor: ArgumentRedactor | None = None
+    ) -> None:
         """With `read_only` nothing is created or written (a journal on a read-only disk can
-        be read); a file that is not a journal raises ConfigFileError naming it."""
+        be read); a file that is not a journal raises ConfigFileError naming it. Arguments
+        are kept with the values under secret-like names hidden (`redactor`: the profile's
+        names, Celery Desk's defaults when none is given), in rows and in event timelines."""
         self.path = path
+        self.redactor = redactor or ArgumentRedactor()
         self._lock = threading.Lock()
         self.refused = 0  # rows and events skipped alone because SQLite cannot hold a value
         self._db = connect_read_only(path) if read_only else connect_writable(path)
@@ -107,8 +125,9 @@ class Journal(JournalReader):
         counted in `refused`), never the good ones beside it. A failure of the file itself
         (disk full, read-only, I/O) raises `JournalUnwritable` with nothing written.
         """
-        task_values = [tuple(getattr(r, f) for f in _ROW_FIELDS) for r in rows]
-        event_values = [(e.task_id, e.type, e.timestamp, e.fields) for e in events]
+        hide, hide_json = self.redactor.text, self.redactor.json_text
+        task_values = [_row_values(r, hide) for r in rows]
+        event_values = [(e.task_id, e.type, e.timestamp, hide_json(e.fields)) for e in events]
         if not task_values and not event_values:
             return 0
         with self._lock:
@@ -189,10 +208,10 @@ class Journal(JournalReader):
     def record_submitted_many(self, sent: Sequence[Submitted]) -> None:
         """`record_submitted` of many tasks in one transaction (a bulk retry's flush: one
         commit per task made the journal, not the broker, the slow part)."""
-        now = time.time()
+        now, hide = time.time(), self.redactor.text
         values = [
-            (t.task_id, t.name, t.queue, t.priority, t.args, t.kwargs, t.parent_id, t.root_id,
-             now, now, t.retry_of)
+            (t.task_id, t.name, t.queue, t.priority, hide(t.args), hide(t.kwargs), t.parent_id,
+             t.root_id, now, now, t.retry_of)
             for t in sent
         ]  # fmt: skip
         if not values:
@@ -327,7 +346,12 @@ class Journal(JournalReader):
         """Tasks read off the result backend (backend_scan.BackendResult): a task the journal
         never heard of is added; one it has unfinished takes the backend's state; what events
         already said is never overwritten. Returns how many rows changed."""
-        values = [(*(getattr(r, c) for c in _BACKEND_COLUMNS), time.time()) for r in results]
+        hide = self.redactor.text
+        values = [
+            (*(hide(getattr(r, c)) if c in _ARGUMENT_FIELDS else getattr(r, c)
+               for c in _BACKEND_COLUMNS), time.time())
+            for r in results
+        ]  # fmt: skip
         changed = 0
         with self._lock:
             try:

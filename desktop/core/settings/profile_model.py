@@ -12,6 +12,7 @@ from typing import Any
 
 from kombu.utils.scheduling import CYCLE_ALIASES
 
+from desktop.core.base.argument_redaction import DEFAULT_REDACTED_NAMES
 from desktop.core.settings import urls
 from desktop.core.settings.config_errors import ProfileError
 
@@ -116,6 +117,9 @@ class Profile:
     # How many failed tasks the journal keeps, and for how long, apart from the other tasks.
     failure_retention_tasks: int = DEFAULT_FAILURE_RETENTION_TASKS
     failure_retention_days: int = DEFAULT_FAILURE_RETENTION_DAYS
+    # Argument names whose values are hidden in the journal, the screens and the CLI
+    # (base/argument_redaction.py); matched case-insensitively anywhere in a name.
+    redacted_arguments: list[str] = field(default_factory=lambda: list(DEFAULT_REDACTED_NAMES))
 
     @property
     def is_embedded(self) -> bool:
@@ -212,6 +216,9 @@ def _check_types(values: dict[str, Any]) -> None:
             isinstance(v, int) and not isinstance(v, bool) for v in value
         ):
             errors[f"transport.{key}"] = "must be a list of whole numbers"
+    hidden = values.get("redacted_arguments", [])
+    if not isinstance(hidden, list) or not all(isinstance(n, str) for n in hidden):
+        errors["redacted_arguments"] = "must be a list of names (text)"
     queues = values.get("queues")
     if queues is not None and not isinstance(queues, list):
         errors["queues"] = f"must be a list of tables, not {_type_name(queues)}"

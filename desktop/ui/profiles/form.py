@@ -167,12 +167,19 @@ class ProfileForm:
         box.addWidget(self.queue_errors)
         layout.addWidget(queues)
 
-        kept = QGroupBox("Failed tasks in the journal: kept apart from its task limit")
+        kept = QGroupBox("The journal: failed tasks kept apart from its task limit, secrets hidden")
         form = QFormLayout(kept)
         self.failures_kept = self._spin(1, 100_000_000, " failed tasks")
         self.failures_days = self._spin(1, 36_500, " days")
         self._row(form, "Keep at most", self.failures_kept, "failure_retention_tasks")
         self._row(form, "Keep for", self.failures_days, "failure_retention_days")
+        self.hidden_arguments = QLineEdit()
+        self.hidden_arguments.setAccessibleName("Hidden arguments")
+        self.hidden_arguments.setToolTip(
+            "Argument names (comma-separated) whose values the journal, the screens and the "
+            "command line show as ****: any name containing one of these, in nested dicts too."
+        )
+        self._row(form, "Hide arguments named", self.hidden_arguments, "redacted_arguments")
         layout.addWidget(kept)
 
     # -- construction helpers ---------------------------------------------------------------
@@ -334,6 +341,7 @@ class ProfileForm:
         self._update_redelivery()
         self.failures_kept.setValue(profile.failure_retention_tasks)
         self.failures_days.setValue(profile.failure_retention_days)
+        self.hidden_arguments.setText(", ".join(profile.redacted_arguments))
 
     def show_secrets(self, stored: Profile) -> None:
         """The profile with its passwords (read off the GUI thread): whether the broker has
@@ -435,6 +443,9 @@ class ProfileForm:
             app_fingerprint=self._fingerprint,
             failure_retention_tasks=self.failures_kept.value(),
             failure_retention_days=self.failures_days.value(),
+            redacted_arguments=[
+                n.strip() for n in self.hidden_arguments.text().split(",") if n.strip()
+            ],
         )
         return profile, errors
 

@@ -139,7 +139,7 @@ class LiveFeed(QObject):
             path = services.journal_path(profile)
             if before is not None:
                 before(path)
-            journal = Journal(path)
+            journal = services.open_journal(profile)
             with self._lock:
                 if not self._closed:
                     self._journals.add(journal)
