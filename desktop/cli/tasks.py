@@ -67,6 +67,12 @@ def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Jo
 
 @cli.command("tasks")
 @selection_options
+@click.argument("task_id", required=False)
+@click.option(
+    "--logs",
+    is_flag=True,
+    help="With TASK_ID: the lines of the local worker's log that belong to the task.",
+)
 @click.option("--state", help="SUCCESS, FAILURE, STARTED, …")
 @click.option("--name", "task_name", help="Exact task name.")
 @click.option("--queue", help="Queue or routing key.")
@@ -84,6 +90,8 @@ def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Jo
 def tasks(
     ctx: click.Context,
     /,
+    task_id: str | None,
+    logs: bool,
     state: str | None,
     task_name: str | None,
     queue: str | None,
@@ -94,8 +102,15 @@ def tasks(
     as_json: bool,
     **kwargs: Any,
 ) -> None:
-    """List tasks from the journal, newest first."""
+    """List tasks from the journal, newest first; or one task (TASK_ID), with --logs the
+    lines its local worker logged about it."""
     from desktop.core.monitor.task_query import TaskQuery
+
+    if task_id is not None:
+        _one_task(ctx, kwargs, task_id, logs, as_json)
+        return
+    if logs:
+        _fail("--logs needs a TASK_ID", code=2)
     from desktop.core.monitor.task_search import SearchSyntaxError, parse
 
     try:
@@ -120,6 +135,42 @@ def tasks(
             f"{row['id']}  {row['state']:<8} {row['name'] or '?':<32} "
             f"{row['worker'] or '-':<24} {runtime}"
         )
+
+
+def _one_task(
+    ctx: click.Context, kwargs: dict[str, Any], task_id: str, logs: bool, as_json: bool
+) -> None:
+    from desktop.core.local.supervisor import Supervisor
+    from desktop.core.local.task_logs import local_log_of, task_log_lines
+
+    row = _read_journal(ctx, kwargs, lambda journal: journal.get(task_id))
+    if row is None:
+        _fail(f"no task {task_id} in the journal", code=1)
+    lines: list[str] = []
+    if logs:
+        selection = _merge(ctx, kwargs)
+        services = selection.services()
+        item = _profile_or_exit(selection, services)
+        workers = Supervisor(services.workers_dir(item), item).workers()
+        log = local_log_of(workers, row["worker"])
+        if log is None:
+            click.echo(
+                f"note: {row['worker'] or 'no worker'} is not a local worker of this profile: "
+                "its log is on its own machine",
+                err=True,
+            )
+        else:
+            lines = task_log_lines(log, task_id)
+    if as_json:
+        document = _task_json(row)
+        if logs:
+            document["logs"] = lines
+        click.echo(json.dumps(document, indent=2))
+        return
+    for key, value in _task_json(row).items():
+        click.echo(f"{key:<10} {value}")
+    for line in lines:
+        click.echo(line)
 
 
 def _task_json(row: TaskRecord) -> dict[str, Any]:

@@ -377,3 +377,35 @@ def test_an_override_is_refused_when_the_apps_options_cannot_go_on_a_command_lin
             Supervisor(tmp_path, chosen).check(spec, config)
         assert said in refused.value.errors["transport"]
         assert "s3cret" not in str(refused.value)
+
+
+def test_a_task_s_own_lines_are_found_in_its_local_worker_s_log(
+    redis_harness: Harness, prefix: str
+) -> None:
+    """A failing task on a supervised worker: its received line, its error and the whole
+    traceback, and none of another task's lines (task_logs.task_log_lines on the real log)."""
+    from desktop.core.local.task_logs import local_log_of, task_log_lines
+
+    running = redis_harness.start(WorkerSpec("logs", [prefix + "tasks"], concurrency=1))
+    app = redis_harness.app
+    failed = app.send_task("workers.tasks.fail", args=["logged boom"], queue=prefix + "tasks")
+    other = app.send_task("workers.tasks.add", args=[1, 2], queue=prefix + "tasks")
+    with pytest.raises(ValueError):
+        failed.get(timeout=20)
+    assert other.get(timeout=20) == 3
+    log = local_log_of(redis_harness.supervisor.workers(), running.nodename)
+    assert log == running.log_path
+
+    def lines() -> list[str]:
+        return task_log_lines(log, failed.id)
+
+    deadline = time.monotonic() + 10
+    while not any("raised unexpected" in line for line in lines()):
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.2)
+    found = lines()
+    assert f"workers.tasks.fail[{failed.id}] received" in found[0]
+    assert any("Traceback (most recent call last)" in line for line in found)
+    assert any("ValueError: logged boom" in line for line in found)
+    assert not any(other.id in line for line in found)
+    assert task_log_lines(log, "no-such-task") == []

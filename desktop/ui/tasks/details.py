@@ -23,8 +23,10 @@ def detail_html(
     row: TaskRecord,
     kids: list[str] | None,
     events: list[dict[str, Any]] | None,
+    logs: list[str] | None = None,
 ) -> str:
-    """`kids` and `events` are None while they are being read."""
+    """`kids` and `events` are None while they are being read; `logs` are the lines of the
+    local worker's log that belong to the task (None: not a local worker's, or not read)."""
 
     def link(task_id: str | None) -> str:
         if not task_id:
@@ -61,6 +63,7 @@ def detail_html(
         + block("Exception", row["exception"])
         + block("Traceback", row["traceback"])
         + (f"<h4>Timeline</h4><table cellspacing=4>{timeline}</table>" if timeline else "")
+        + block("Log (the local worker's lines for this task)", "\n".join(logs or ()))
     )
 
 

@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.task_record import TaskRecord, queue_of
 from desktop.core.broker import control, retrying
+from desktop.core.local.task_logs import local_log_of, task_log_lines
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.saved_views import SavedView
 from desktop.core.monitor.state import StateDiff
@@ -393,12 +394,18 @@ class TasksPanel(QWidget):
             return
         row, kids, timeline = await self.model.read(read_details, reader, task_id)
         self._show_row(row, kids, timeline)
+        log = local_log_of(self.session.local_workers, row["worker"] if row else None)
+        if row is not None and log is not None:  # a local worker ran it: its lines
+            lines = await Jobs.blocking(task_log_lines, log, task_id)
+            if lines and self.current_id == task_id:
+                self._show_row(row, kids, timeline, lines)
 
     def _show_row(
         self,
         row: TaskRecord | None,
         kids: list[str] | None = None,
         timeline: list[dict[str, Any]] | None = None,
+        logs: list[str] | None = None,
     ) -> None:
         self.current_id = row["id"] if row else None
         for button in self.task_buttons:
@@ -406,7 +413,7 @@ class TasksPanel(QWidget):
         if row is None:
             self.detail.setHtml("<p style='color:#6b7280'>Select a task to see its details.</p>")
             return
-        self.detail.setHtml(detail_html(row, kids, timeline))
+        self.detail.setHtml(detail_html(row, kids, timeline, logs))
 
     def _follow_link(self, url: QUrl) -> None:
         text = url.toString()
