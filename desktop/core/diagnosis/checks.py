@@ -11,13 +11,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from celery import states
 
-from desktop.core.base.task_record import queue_of
 from desktop.core.base.task_states import is_finished
+from desktop.core.diagnosis.evidence import (
+    backend_expired,
+    consumers,
+    failed_unregistered,
+    failure_text,
+    final_state,
+    held_entry,
+    live_workers,
+    moment_of,
+    revoked_events,
+    shown,
+    task_name,
+    task_queue,
+)
 from desktop.core.diagnosis.facts import Facts
 
 Verdict = Literal["ok", "problem", "unknown"]
@@ -49,112 +61,6 @@ class Diagnosis:
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.task_id, "checks": [asdict(c) for c in self.checks]}
-
-
-# -- what the facts say, whichever source said it ---------------------------------------------
-def task_name(f: Facts) -> str | None:
-    entry = held_entry(f)
-    for name in (
-        f.record.get("name") if f.record else None,
-        f.place.message.task if f.place else None,
-        f.unacked.message.task if f.unacked else None,
-        entry.get("task") if entry else None,
-    ):
-        if name:
-            return str(name)
-    return None
-
-
-def task_queue(f: Facts) -> str | None:
-    if f.record is not None and (found := queue_of(f.record, f.config.routing())):
-        return found
-    if f.place is not None:
-        return f.place.queue
-    if f.unacked is not None and f.unacked.queue:
-        return f.unacked.queue
-    entry = held_entry(f)
-    return str(entry["queue"]) if entry and entry.get("queue") else None
-
-
-def held_entry(f: Facts) -> dict[str, Any] | None:
-    """The task as a live worker holds it (active, reserved or scheduled), if one does."""
-    return next((e for e in f.held or [] if e.get("id") == f.task_id), None)
-
-
-def final_state(f: Facts) -> str | None:
-    """The state the task ended in, by the backend or the journal; None while unfinished."""
-    for state in (f.result_state, f.record.get("state") if f.record else None):
-        if is_finished(state):
-            return str(state)
-    return None
-
-
-def live_workers(f: Facts) -> set[str] | None:
-    if f.workers is None:
-        return None
-    return set(f.workers) | set(f.registered or {})
-
-
-def consumers(f: Facts, queue: str) -> list[str]:
-    return sorted(n for n, w in (f.workers or {}).items() if queue in (w.get("queues") or []))
-
-
-def moment(text: Any) -> float | None:
-    """An ETA or expiry as Celery sends it (ISO 8601; naive means UTC) in epoch seconds."""
-    if isinstance(text, int | float):
-        return float(text)
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
-
-
-def shown(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
-
-
-def _from_sources(f: Facts, key: str) -> float | None:
-    entry = held_entry(f)
-    for value in (
-        entry.get(key) if entry else None,
-        f.record.get(key) if f.record else None,
-        getattr(f.place.message, key) if f.place else None,
-        getattr(f.unacked.message, key) if f.unacked else None,
-    ):
-        if (found := moment(value)) is not None:
-            return found
-    return None
-
-
-def _revoked_events(f: Facts) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The journal's task-revoked events: (expired ones, the others)."""
-    events = f.events("task-revoked")
-    return [e for e in events if e.get("expired")], [e for e in events if not e.get("expired")]
-
-
-def _failed_unregistered(f: Facts) -> bool:
-    """A worker took it and did not know its name: Celery fails it with NotRegistered."""
-    if final_state(f) != states.FAILURE:
-        return False
-    value = f.result_value if f.result_state == states.FAILURE else None
-    exception = f.record.get("exception") if f.record else None
-    return type(value).__name__ == "NotRegistered" or str(exception or "").startswith(
-        "NotRegistered"
-    )
-
-
-def failure_text(f: Facts) -> str:
-    """A failure as "ExceptionType: message", from the backend, else the journal."""
-    if f.result_state == states.FAILURE and isinstance(f.result_value, BaseException):
-        return f"{type(f.result_value).__name__}: {f.result_value}"
-    return str(f.record.get("exception") or "") if f.record else ""
-
-
-def _backend_expired(f: Facts) -> bool:
-    return f.result_state == states.REVOKED and "expired" in str(f.result_value or "").lower()
 
 
 # -- the checks --------------------------------------------------------------------------------
@@ -196,7 +102,7 @@ def location(f: Facts) -> Check:
         )
     if f.result_state and f.result_state != states.PENDING:
         return Check(name, OK, f"in the result backend: {f.result_state}")
-    looked = []
+    looked = [f.broker_note] if f.broker_note else []
     if f.queues_read is not None:
         looked.append(f"not in the queues read ({', '.join(f.queues_read) or 'none'})")
     if f.held is not None:
@@ -213,13 +119,13 @@ def location(f: Facts) -> Check:
 def expired(f: Facts) -> Check:
     name = "expired"
     fix = f"it will not run: {RETRY_FIX.format(id=f.task_id)}, with no `expires` in the past"
-    gone, _others = _revoked_events(f)
+    gone, _others = revoked_events(f)
     if gone:
         by = gone[0].get("hostname") or "a worker"
         return Check(name, PROBLEM, f"{by} discarded it: its expiry had passed", fix)
-    if _backend_expired(f):
+    if backend_expired(f):
         return Check(name, PROBLEM, "the result backend says REVOKED: expired", fix)
-    expires = _from_sources(f, "expires")
+    expires = moment_of(f, "expires")
     if expires is None:
         return Check(name, OK, "it has no expiry")
     if final_state(f) is None and expires < f.now:
@@ -236,13 +142,13 @@ def expired(f: Facts) -> Check:
 def revoked(f: Facts) -> Check:
     name = "revoked"
     fix = f"a revoked task never runs: {RETRY_FIX.format(id=f.task_id)}"
-    _expired, events = _revoked_events(f)
+    _expired, events = revoked_events(f)
     if events:
         event = events[-1]
         how = " and terminated" if event.get("terminated") else ""
         return Check(name, PROBLEM, f"revoked{how}: {event.get('hostname') or 'a worker'} "
                      "discarded it (task-revoked)", fix)  # fmt: skip
-    if f.result_state == states.REVOKED and not _backend_expired(f):
+    if f.result_state == states.REVOKED and not backend_expired(f):
         return Check(name, PROBLEM, "the result backend says REVOKED", fix)
     if final_state(f) is not None:
         return Check(name, OK, "it finished without being revoked")
@@ -318,7 +224,7 @@ def _lost_fix(f: Facts) -> str:
 
 def eta_pending(f: Facts) -> Check:
     name = "eta-pending"
-    eta = _from_sources(f, "eta")
+    eta = moment_of(f, "eta")
     if eta is None:
         return Check(name, OK, "no ETA or countdown")
     if final_state(f) is not None or eta <= f.now:
@@ -356,7 +262,7 @@ def unregistered(f: Facts) -> Check:
         f"deploy the code that defines {task} to the workers of '{queue}' and restart them, "
         "or route it to a queue whose workers know it (check the name's spelling)"
     )
-    if _failed_unregistered(f):
+    if failed_unregistered(f):
         by = f.record.get("worker") if f.record else None
         return Check(
             name,
@@ -439,7 +345,11 @@ def workers_busy(f: Facts) -> Check:
     name = "workers-busy"
     queue, entry = task_queue(f), held_entry(f)
     waiting = f.place is not None or (entry is not None and entry.get("kind") == "reserved")
-    if final_state(f) is not None or not waiting:
+    if final_state(f) is not None:
+        return Check(name, OK, "it finished")
+    if not waiting:
+        if f.queues_read is None and f.held is None:
+            return Check(name, UNKNOWN, "neither the queues nor the workers were read")
         return Check(name, OK, "it is not waiting for a worker")
     if queue is None or f.workers is None or f.held is None:
         return Check(name, UNKNOWN, "the workers were not asked what they run")
