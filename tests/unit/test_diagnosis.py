@@ -179,6 +179,7 @@ def test_rate_limited_when_its_type_waits_on_workers_for_a_turn() -> None:
     mine = {"worker": "w1@h", "kind": "reserved", "id": ID, "task": "proj.slow", "queue": "jobs"}
     found = facts(record=record(name="proj.slow"), held=[mine])
     assert cause(found) == "rate-limited" and "1/m" in judged.rate_limited(found).evidence
+    assert judged.location(found).evidence.startswith("reserved (prefetched) by w1@h")
     assert judged.rate_limited(facts(place=place())).verdict == "ok"
 
 

@@ -80,7 +80,11 @@ def location(f: Facts) -> Check:
             return Check(name, OK, f"running on {worker}{when}")
         if kind == "scheduled":
             return Check(name, OK, f"held by {worker} until its ETA {entry.get('eta')}")
-        return Check(name, OK, f"reserved (prefetched) by {worker}, waiting for a free process")
+        received = f.record.get("received") if f.record else None
+        since = f" since {shown(received)} ({f.now - received:.0f} s)" if received else ""
+        return Check(
+            name, OK, f"reserved (prefetched) by {worker}{since}, waiting for a free process"
+        )
     if f.place is not None:
         ahead = ", ".join(
             f"{n} at priority {p}" for p, n in sorted(f.place.ahead_by_priority.items(),
