@@ -81,9 +81,9 @@ def location(f: Facts) -> Check:
         if kind == "scheduled":
             return Check(name, OK, f"held by {worker} until its ETA {entry.get('eta')}")
         received = f.record.get("received") if f.record else None
-        since = f" since {shown(received)} ({f.now - received:.0f} s)" if received else ""
+        held_since = f" since {shown(received)} ({f.now - received:.0f} s)" if received else ""
         return Check(
-            name, OK, f"reserved (prefetched) by {worker}{since}, waiting for a free process"
+            name, OK, f"reserved (prefetched) by {worker}{held_since}, waiting for a free process"
         )
     if f.place is not None:
         ahead = ", ".join(
