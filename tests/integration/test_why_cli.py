@@ -206,3 +206,31 @@ def test_a_task_whose_worker_was_killed_while_running_it(cluster: Cluster) -> No
     assert lost.nodename in problem["evidence"]
     assert "unacked hash" in problem["evidence"]  # acks_late: Redis will deliver it again,
     assert "between" in problem["evidence"]  # from when the worker took it
+
+
+def test_a_broker_that_does_not_answer_is_exit_1_with_the_checks_unknown(
+    tmp_path: Path, unused_port: int
+) -> None:
+    """Nothing listens: every source is named on stderr, the diagnosis still prints (its
+    checks unknown, none a made-up problem), and the URL's password is never shown."""
+    url = f"redis://:s3cret-pw@127.0.0.1:{unused_port}"
+    done = celery_desk(
+        "why", "some-task", "--json", "--timeout", "3", "--broker", f"{url}/0",
+        "--backend", f"{url}/1", "--app", "workers", "--workdir", str(REPO_ROOT),
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    found = json.loads(done.stdout)
+    assert found["id"] == "some-task"
+    verdicts = {c["check"]: c["verdict"] for c in found["checks"]}
+    assert verdicts["location"] == verdicts["worker-lost"] == verdicts["no-consumer"] == "unknown"
+    assert "problem" not in verdicts.values()
+    for source in ("the result backend", "the broker (reading the queues)", "the workers"):
+        assert f"error: {source}" in done.stderr
+    assert "s3cret-pw" not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("task_id", ["", "two words", "bell\x07"])
+def test_a_task_id_that_cannot_be_one_is_exit_2(task_id: str) -> None:
+    done = celery_desk("why", task_id, "--broker", "redis://127.0.0.1:1/0")
+    assert done.returncode == 2
+    assert "give a task id" in done.stderr and not done.stdout

@@ -114,11 +114,12 @@ def test_unregistered_when_the_consumers_lack_the_name_or_it_failed_not_register
 
 
 def test_workers_busy_when_every_consumer_runs_all_it_can() -> None:
-    running = {"worker": "w1@h", "kind": "active", "id": "other", "task": "proj.slow"}
+    running = {"worker": "w1@h", "kind": "active", "id": "other", "task": "proj.slow",
+               "started": NOW - 42}  # fmt: skip
     found = facts(place=place(), held=[running])
     assert cause(found) == "workers-busy"
     assert "1/1 processes busy" in judged.workers_busy(found).evidence
-    assert "other" in judged.workers_busy(found).evidence
+    assert "proj.slow other (for 42 s)" in judged.workers_busy(found).evidence
     roomy = facts(place=place(), held=[running], workers={"w1@h": worker(["jobs"], 2)})
     assert judged.workers_busy(roomy).verdict == "ok"
 

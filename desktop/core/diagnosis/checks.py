@@ -75,7 +75,7 @@ def location(f: Facts) -> Check:
     if entry is not None:
         worker, kind = entry.get("worker"), entry.get("kind")
         if kind == "active":
-            since = f.record.get("started") if f.record else None
+            since = (f.record.get("started") if f.record else None) or entry.get("started")
             when = f" since {shown(since)} ({f.now - since:.0f} s)" if since else ""
             return Check(name, OK, f"running on {worker}{when}")
         if kind == "scheduled":
@@ -371,7 +371,7 @@ def workers_busy(f: Facts) -> Check:
     if free:
         return Check(name, OK, "; ".join(t for t, _ in free))
     longest = sorted((e for _, run in busy for e in run), key=lambda e: e.get("started") or 0)
-    names = ", ".join(f"{e.get('task')} {e.get('id')}" for e in longest[:3])
+    names = ", ".join(f"{e.get('task')} {e.get('id')}{_for(f, e)}" for e in longest[:3])
     return Check(
         name,
         PROBLEM,
@@ -380,6 +380,12 @@ def workers_busy(f: Facts) -> Check:
         "add workers or processes for it (`celery-desk worker start -Q "
         f"{queue}`, pool_grow, autoscale), or route long tasks to a queue of their own",
     )
+
+
+def _for(f: Facts, entry: dict[str, Any]) -> str:
+    """How long a worker has run a task (its own clock's start: Celery's time_start)."""
+    started = entry.get("started")
+    return f" (for {f.now - started:.0f} s)" if isinstance(started, int | float) else ""
 
 
 def events_off(f: Facts) -> Check:

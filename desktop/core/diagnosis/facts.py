@@ -172,6 +172,12 @@ def _read_queues(facts: Facts, source: Inspector) -> None:
     names = list(dict.fromkeys([*_journal_queue(facts), *facts.config.queue_names()]))
     if not isinstance(source, RedisQueues):
         facts.broker_note = "RabbitMQ's queue contents are not read (only by taking them)"
+        for counts in source.counts(_journal_queue(facts)):
+            facts.broker_note += (
+                f"; '{counts.queue}' holds {counts.waiting} waiting, {counts.unacked} unacked"
+                if counts.waiting is not None
+                else f"; '{counts.queue}': {counts.error or 'not counted'}"
+            )
         return
     for held in source.unacked():
         if held.message.id == facts.task_id:
