@@ -32,10 +32,8 @@ def why(ctx: click.Context, /, task_id: str, as_json: bool, timeout: float, **kw
 
     Exit status: 0 it ran (whatever the verdicts); 1 something did not answer (the journal,
     the result backend, the broker or the workers: their checks say unknown); 2 bad input."""
-    from desktop.core.app.panel_app import client_app
     from desktop.core.base.bounds import Watchdog
-    from desktop.core.broker import queues
-    from desktop.core.diagnosis import diagnose, gather
+    from desktop.core.diagnosis import diagnose, gather_for
 
     task_id = task_id.strip()
     if not task_id or any(c.isspace() or not c.isprintable() for c in task_id):
@@ -44,17 +42,12 @@ def why(ctx: click.Context, /, task_id: str, as_json: bool, timeout: float, **kw
     services = selection.services()
     item, endpoints, config = _app_target(selection, services)
     journal = _open_journal(services.journal_path(item))
-    app = client_app(config, endpoints, poll_results=True)
-    source = queues.inspector(endpoints.broker_url, config, endpoints.management_url)
     # Each source has its own bound inside gather; this one ends a command stuck past them all.
     guard = Watchdog(timeout * 4 + 10)
     try:
         with guard.waiting_on(f"the broker at {urls.mask(endpoints.broker_url)} (diagnosing)"):
-            facts = gather(task_id, config, app=app, journal=journal, queues=source,
-                           timeout=timeout)  # fmt: skip
+            facts = gather_for(task_id, config, endpoints, journal, timeout)
     finally:
-        source.close()
-        app.close()
         if journal is not None:
             journal.close()
     found = diagnose(facts)

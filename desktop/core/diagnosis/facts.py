@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from celery import Celery
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.app.panel_app import client_app
 from desktop.core.app.results import UNDECODABLE, read_result
 from desktop.core.base.bounds import NoAnswer, within
 from desktop.core.base.task_record import TaskRecord, queue_of
@@ -28,7 +29,8 @@ from desktop.core.broker.control import REPLY_TIMEOUT_S
 from desktop.core.broker.queue_messages import Message
 from desktop.core.broker.queue_redis import RedisQueues
 from desktop.core.broker.queue_types import Held, QueueError
-from desktop.core.broker.queues import Inspector
+from desktop.core.broker.queues import Inspector, inspector
+from desktop.core.settings.profile_model import Endpoints
 
 # How far down each queue the search for the task reads (Redis: one page per round trip).
 SEARCH_PAGE = 1000
@@ -125,6 +127,25 @@ def gather(
             facts, max(timeout, 8 * REPLY_TIMEOUT_S), "the workers (inspect)", _inspect, facts, app
         )
     return facts
+
+
+def gather_for(
+    task_id: str,
+    config: EffectiveConfig,
+    endpoints: Endpoints,
+    journal: TaskJournal | None,
+    timeout: float,
+) -> Facts:
+    """`gather` on a profile's broker and backend: the panel's client app of the person's app
+    and the broker's queue reader made here and closed after (what the CLI and a window's
+    job call, off the GUI thread)."""
+    app = client_app(config, endpoints, poll_results=True)
+    source = inspector(endpoints.broker_url, config, endpoints.management_url)
+    try:
+        return gather(task_id, config, app=app, journal=journal, queues=source, timeout=timeout)
+    finally:
+        source.close()
+        app.close()
 
 
 def _ask(facts: Facts, seconds: float, what: str, read: Any, *args: Any) -> None:
