@@ -196,6 +196,14 @@ def test_what_keeps_pending_from_ever_changing_is_named_by_its_setting() -> None
     assert "task_ignore_result" in judged.ignore_result(facts(config(task_ignore_result=True))).fix
 
 
+def test_settings_of_an_app_that_could_not_be_read_are_unknown_not_celerys_defaults() -> None:
+    unread = config()
+    unread.imported, unread.error = False, "No module named 'proj'"
+    found = facts(unread)
+    assert judged.events_off(found).verdict == judged.ignore_result(found).verdict == "unknown"
+    assert "No module named 'proj'" in judged.events_off(found).evidence
+
+
 @pytest.mark.parametrize("state", ["SUCCESS", "FAILURE"])
 def test_a_finished_task_is_located_in_the_backend(state: str) -> None:
     found = facts(result_state=state, result_value=ValueError("boom"))

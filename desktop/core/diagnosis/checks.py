@@ -390,6 +390,8 @@ def _for(f: Facts, entry: dict[str, Any]) -> str:
 
 def events_off(f: Facts) -> Check:
     name = "events-off"
+    if not f.config.imported:
+        return Check(name, UNKNOWN, f"the app's settings are not known: {f.config.error}")
     setting = f.config.setting
     off = []
     if not setting("task_send_sent_event") and not f.events("task-sent"):
@@ -417,6 +419,8 @@ def no_result_backend(f: Facts) -> Check:
 
 def ignore_result(f: Facts) -> Check:
     name = "ignore-result"
+    if not f.config.imported:
+        return Check(name, UNKNOWN, f"the app's settings are not known: {f.config.error}")
     task = task_name(f)
     info = f.config.task(task) if task else None
     if f.config.setting("task_ignore_result") or (info is not None and info.ignore_result):
