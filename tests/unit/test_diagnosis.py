@@ -100,6 +100,21 @@ def test_no_consumer_names_the_queue_and_how_to_start_one() -> None:
     assert judged.no_consumer(facts(place=place(), workers={})).verdict == "problem"
 
 
+def test_a_priority_list_no_consumer_reads_is_no_consumer() -> None:
+    """The app's workers read kombu's steps 0, 3, 6, 9; the profile sent with 0..9, so
+    priority 5 sits in the step-5 list, which its consumer never reads."""
+    from desktop.core.settings.profile_model import Profile, TransportOverrides
+
+    profile = Profile(name="p", transport=TransportOverrides(priority_steps=list(range(10))))
+    steps = app_config(
+        broker_transport_options={"queue_order_strategy": "priority"}, profile=profile, **TRACKED
+    )
+    stranded = facts(steps, place=place(priority=5))
+    assert cause(stranded) == "no-consumer"
+    assert "never read" in judged.no_consumer(stranded).evidence
+    assert judged.no_consumer(facts(steps, place=place(priority=3))).verdict == "ok"
+
+
 def test_unregistered_when_the_consumers_lack_the_name_or_it_failed_not_registered() -> None:
     found = facts(place=place(), registered={"w1@h": ["proj.other"]})
     assert cause(found) == "unregistered"
