@@ -16,6 +16,7 @@ from desktop.cli import (  # noqa: F401
     retry,
     run,
     tasks,
+    why,
     worker,
 )
 from desktop.cli.base import _fail, cli

@@ -107,6 +107,7 @@ def from_probe(data: dict[str, Any], profile: Profile, *, imported: bool = True)
                 params=list(item.get("params") or []),
                 doc=str(item.get("doc") or ""),
                 rate_limit=item.get("rate_limit"),
+                ignore_result=bool(item.get("ignore_result")),
                 exec_options=dict(item.get("exec_options") or {}),
                 route=_route_of(route.get("raw")),
                 queue=route.get("queue"),

@@ -32,6 +32,7 @@ class TaskInfo:
     params: list[dict[str, Any]]
     doc: str = ""
     rate_limit: str | None = None
+    ignore_result: bool = False  # the task's own (task_ignore_result, or its decorator's)
     exec_options: dict[str, Any] = field(default_factory=dict)
     # raw, as the app's routers give it: options, or just a queue name
     route: dict[str, Any] | str = field(default_factory=dict)

@@ -43,6 +43,8 @@ SETTINGS = (
     "result_extended",
     "result_backend_transport_options",
     "task_acks_late",
+    "task_reject_on_worker_lost",
+    "task_ignore_result",
     "task_track_started",
     "worker_prefetch_multiplier",
     "worker_concurrency",
@@ -241,6 +243,7 @@ def describe(app: Any) -> dict[str, Any]:
                 "params": _signature(task),
                 "doc": doc[0] if doc else "",
                 "rate_limit": getattr(task, "rate_limit", None),
+                "ignore_result": bool(getattr(task, "ignore_result", False)),
                 "exec_options": options,
             }
         )

@@ -64,9 +64,19 @@ def _reply_text(replies: Any) -> str:
     return "; ".join(parts)
 
 
-def inspect_workers(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> dict[str, dict[str, Any]]:
-    """Pool, concurrency and consumed queues of every worker that answers (`celery inspect`)."""
-    inspector = app.control.inspect(timeout=timeout)
+def answering_workers(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> list[str]:
+    """The workers that answer a ping: how many replies the inspections after it may stop at
+    (`expected`), instead of each waiting out its whole timeout."""
+    replies = app.control.inspect(timeout=timeout).ping() or {}
+    return sorted(replies)
+
+
+def inspect_workers(
+    app: Celery, timeout: float = REPLY_TIMEOUT_S, expected: int | None = None
+) -> dict[str, dict[str, Any]]:
+    """Pool, concurrency and consumed queues of every worker that answers (`celery inspect`);
+    `expected`: stop waiting once that many workers replied (answering_workers)."""
+    inspector = app.control.inspect(timeout=timeout, limit=expected)
     stats = inspector.stats() or {}
     queues = inspector.active_queues() or {}
     facts: dict[str, dict[str, Any]] = {}
@@ -85,11 +95,11 @@ def inspect_workers(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> dict[str, 
 
 
 def registered_and_consumed(
-    app: Celery, timeout: float = REPLY_TIMEOUT_S
+    app: Celery, timeout: float = REPLY_TIMEOUT_S, expected: int | None = None
 ) -> tuple[dict[str, list[str]], set[str]]:
     """What the builder checks against: each worker's registered task names, and the queues
     any live worker consumes."""
-    inspector = app.control.inspect(timeout=timeout)
+    inspector = app.control.inspect(timeout=timeout, limit=expected)
     registered = {node: list(names) for node, names in (inspector.registered() or {}).items()}
     queues = inspector.active_queues() or {}
     consumed = {str(q.get("name")) for entries in queues.values() for q in entries or []}
@@ -105,10 +115,12 @@ def priorities_held(held: list[dict[str, Any]]) -> dict[str, int]:
     }
 
 
-def held_by_workers(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> list[dict[str, Any]]:
+def held_by_workers(
+    app: Celery, timeout: float = REPLY_TIMEOUT_S, expected: int | None = None
+) -> list[dict[str, Any]]:
     """What each worker holds: running (active), prefetched (reserved) and waiting for their
     ETA (scheduled), with the priority and queue from their delivery info."""
-    inspector = app.control.inspect(timeout=timeout)
+    inspector = app.control.inspect(timeout=timeout, limit=expected)
     found: list[dict[str, Any]] = []
     for kind, replies in (
         ("active", inspector.active() or {}),
@@ -134,6 +146,16 @@ def held_by_workers(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> list[dict[
                     }
                 )
     return found
+
+
+def holding_revocation(
+    app: Celery, task_id: str, timeout: float = REPLY_TIMEOUT_S, expected: int | None = None
+) -> list[str]:
+    """The workers that keep `task_id` among their revoked ids (`inspect revoked`): any of
+    them discards the task when it takes it. Revocations live in each worker's memory (and
+    its --statedb), so a worker started after the revoke does not hold it."""
+    replies = app.control.inspect(timeout=timeout, limit=expected).revoked() or {}
+    return sorted(node for node, ids in replies.items() if task_id in (ids or []))
 
 
 def consumers_per_queue(app: Celery, timeout: float = REPLY_TIMEOUT_S) -> dict[str, int]:

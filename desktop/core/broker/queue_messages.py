@@ -29,6 +29,7 @@ class Message:
     kwargs: Any = None
     priority: int | None = None
     eta: str | None = None
+    expires: str | None = None  # after this the worker that takes it discards it (REVOKED)
     retries: int | None = None
     parent_id: str | None = None
     root_id: str | None = None
@@ -44,6 +45,7 @@ class Message:
             "args": self.args,
             "kwargs": self.kwargs,
             "eta": self.eta,
+            "expires": self.expires,
             "retries": self.retries,
             "parent_id": self.parent_id,
             "root_id": self.root_id,
@@ -123,6 +125,7 @@ def _fields(headers: dict[str, Any], body: Any, properties: dict[str, Any], kind
         kwargs=_HIDDEN.value(kwargs),
         priority=priority if isinstance(priority, int) else None,
         eta=_text(source.get("eta")),
+        expires=_text(source.get("expires")),
         retries=retries if isinstance(retries, int) else None,
         parent_id=_text(source.get("parent_id")),
         root_id=_text(source.get("root_id")),

@@ -24,6 +24,7 @@ from desktop.core.broker.queue_messages import (
 from desktop.core.broker.queue_types import HTTP_TIMEOUT_S, Held, QueueCounts, QueueError, Waiting
 
 UNACKED_KEY = "unacked"
+UNACKED_INDEX_KEY = "unacked_index"  # delivery tag -> when a worker took it (kombu's zset)
 
 
 class RedisQueues:
@@ -166,6 +167,17 @@ class RedisQueues:
                 name = tag.decode(errors="replace") if isinstance(tag, bytes) else str(tag)
                 found.append(Held(routed, name, message))
         return found
+
+    def taken_at(self, delivery_tag: str) -> float | None:
+        """When a worker took this unacknowledged message (epoch seconds, kombu's own stamp):
+        Redis gives it back visibility_timeout after that, at the next restore sweep."""
+        try:
+            score = self.client.zscore(self.prefix + UNACKED_INDEX_KEY, delivery_tag)
+        except redis.ResponseError:
+            return None  # not kombu's zset: not known
+        except redis.RedisError as exc:
+            raise QueueError(f"Redis did not answer: {exc}") from exc
+        return float(score) if isinstance(score, int | float) else None
 
     def purge(self, queue: str) -> int:
         """Delete every waiting message of the queue (all its steps); the count deleted."""
