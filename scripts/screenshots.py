@@ -19,7 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-TABS = ["workers", "builder", "tasks", "failures", "queues", "charts"]
+TABS = ["workers", "builder", "tasks", "failures", "queues", "charts", "audit"]
 
 
 def pump(app: Any, seconds: float, until: Any = None) -> None:
@@ -186,7 +186,24 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
     pump(app, 0.3)
     add.grab().save(str(out / "worker-dialog.png"))
     add.reject()
+    shoot_why(app, session, window, endpoints, out)
     return demo_finished(session, expected) and built
+
+
+def shoot_why(app: Any, session: Any, window: Any, endpoints: Any, out: Path) -> None:
+    """The "Why?" window on a task sent to a queue no worker consumes."""
+    from desktop.ui.session.why_dialog import WhyDialog
+    from workers import create_app
+
+    client = create_app(endpoints.broker_url, endpoints.result_backend, queue_prefix="")
+    waiting = client.send_task("workers.tasks.add", args=[2, 3], queue="reports")
+    client.close()
+    dialog = WhyDialog(session, waiting.id, window)
+    dialog.show()
+    pump(app, 20, lambda: dialog.diagnosis is not None)
+    pump(app, 0.3)
+    dialog.grab().save(str(out / "why-dialog.png"))
+    dialog.close()
 
 
 def main() -> int:
@@ -216,7 +233,7 @@ def main() -> int:
         session.shutdown()
     print(
         f"state: {session.state}; demo tasks finished: {finished}; "
-        f"wrote {len(TABS) + 5} screenshots to {out}"
+        f"wrote {len(TABS) + 6} screenshots to {out}"
     )
     return 0 if session.state == "connected" and finished else 1
 

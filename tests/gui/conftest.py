@@ -1,13 +1,15 @@
 """GUI tests: the Builder's unsaved-canvas question is answered "discard" unless a test asks
-for it. pytest-qt closes every window it was given before the fixtures' own teardown (so
-before `close_without_asking`), and a window holding an edited canvas would then wait on a
-modal question no one answers. Tests of the question itself restore `REAL_ASK_UNSAVED`."""
+for it, and the one about running local workers "stop them". pytest-qt closes every window
+it was given before the fixtures' own teardown (so before `close_without_asking`), and a
+window holding an edited canvas, or running local workers, would then wait on a modal
+question no one answers. Tests of the question itself restore `REAL_ASK_UNSAVED`."""
 
 from __future__ import annotations
 
 import pytest
 
 from desktop.ui.builder.panel import BuilderPanel
+from desktop.ui.shell.main_window import MainWindow
 
 REAL_ASK_UNSAVED = BuilderPanel.ask_unsaved
 
@@ -15,3 +17,9 @@ REAL_ASK_UNSAVED = BuilderPanel.ask_unsaved
 @pytest.fixture(autouse=True)
 def unsaved_canvas_discarded_on_teardown(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(BuilderPanel, "ask_unsaved", lambda self, doing: "discard")
+
+
+@pytest.fixture(autouse=True)
+def local_workers_stopped_on_teardown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same for the question about running local workers: "stop them" (the default)."""
+    monkeypatch.setattr(MainWindow, "ask_about_local_workers", lambda self, count: "stop")

@@ -54,6 +54,7 @@ from desktop.ui.builder.task_chooser import TaskChooser
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.session.session import Session
+from desktop.ui.session.why_dialog import WhyDialog
 
 INSPECT_EVERY_MS = 10_000
 
@@ -185,7 +186,21 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         self.send_button.setShortcut(QKeySequence("Ctrl+Return"))
         self.send_button.clicked.connect(self.send)
         bar.addWidget(self.send_button)
+        self.why_button = QPushButton("Why?")
+        self.why_button.setToolTip("The selected task once sent: why it has not run, and the fix")
+        self.why_button.setEnabled(False)
+        self.why_button.clicked.connect(self.why_selected)
+        bar.addWidget(self.why_button)
         return bar
+
+    def sent_id_at(self, position: Position | None) -> str | None:
+        """The id the task at `position` was sent with (the last send of this canvas)."""
+        return next((i for i, at in self.sent_ids.items() if at == position), None)
+
+    def why_selected(self) -> None:
+        task_id = self.sent_id_at(self.view.selected)
+        if task_id is not None:
+            WhyDialog(self.session, task_id, self).show()
 
     def _palette_side(self) -> QWidget:
         side = QWidget()
@@ -304,6 +319,7 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         )
 
     def _show_selected(self, position: Position | None) -> None:
+        self.why_button.setEnabled(self.sent_id_at(position) is not None)
         if position is None or self.model.root is None:
             self.editor.show_node(None, "", self._empty_context())
             return

@@ -26,6 +26,7 @@ from desktop.ui.common.jobs import Jobs
 from desktop.ui.queues import reading
 from desktop.ui.queues.reading import Reading
 from desktop.ui.queues.screen import QueuesScreen
+from desktop.ui.session.why_dialog import WhyDialog
 
 PEEK_PAGE = 50  # RabbitMQ: taken out and put back, once per click, never on the timer
 
@@ -40,6 +41,12 @@ class QueuesPanel(QueuesScreen):
         self.revoke_button.clicked.connect(self.revoke_selected)
         self.builder_button.clicked.connect(self.open_selected_in_builder)
         self.remove_button.clicked.connect(self.remove_selected)
+        self.why_button.clicked.connect(self.why_selected)
+
+    def why_selected(self) -> None:
+        message = self.selected_message()
+        if message is not None and message.id:
+            WhyDialog(self.session, message.id, self).show()
 
     # -- RabbitMQ contents, on request --------------------------------------------------------
     def ask_read_contents(self) -> None:

@@ -142,7 +142,10 @@ class QueuesScreen(QWidget):
         self.builder_button = QPushButton("Open in builder")
         self.remove_button = QPushButton("Remove from queue")
         self.remove_button.setToolTip("Redis: delete this one message, so no worker gets it")
-        for button in (self.revoke_button, self.builder_button, self.remove_button):
+        self.why_button = QPushButton("Why?")
+        self.why_button.setToolTip("Why this task has not run yet: each check, and the fix")
+        for button in (self.why_button, self.revoke_button, self.builder_button,
+                       self.remove_button):  # fmt: skip
             button.setEnabled(False)
             message_actions.addWidget(button)
         message_actions.addStretch(1)
@@ -439,5 +442,6 @@ class QueuesScreen(QWidget):
         message = self.selected_message()
         usable = message is not None and message.decoded and bool(message.id)
         self.revoke_button.setEnabled(usable)
+        self.why_button.setEnabled(usable)
         self.builder_button.setEnabled(usable and bool(message and message.task))
         self.remove_button.setEnabled(message is not None)  # a broken one can go too

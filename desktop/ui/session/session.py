@@ -20,11 +20,15 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.core.app.config import Drift
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.diagnosis.checks import Diagnosis, diagnose
+from desktop.core.diagnosis.evidence import task_queue
+from desktop.core.diagnosis.facts import gather_for
 from desktop.core.local.local_worker import LocalWorker
 from desktop.core.local.supervisor import Supervisor
 from desktop.core.local.worker_spec import WorkerSpec
 from desktop.core.monitor.audit import FAILED, OK, AuditSink
 from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.pipeline import Monitor
 from desktop.core.opening import ConnectionFacts
 from desktop.core.services import Services
@@ -39,6 +43,7 @@ log = logging.getLogger(__name__)
 
 
 T = TypeVar("T")
+WHY_TIMEOUT_S = 5.0  # each source a diagnosis asks (broker, backend, workers) may take this long
 
 
 class Session(QObject):
@@ -270,6 +275,23 @@ class Session(QObject):
     ) -> T:
         """`with_app`, with the action kept in the audit log."""
         return await self.with_app(self.audited_call(action, target, params, call, summary))
+
+    def diagnose(
+        self, task_id: str, timeout: float = WHY_TIMEOUT_S
+    ) -> tuple[Diagnosis, list[str], str | None]:
+        """Why a task has not run (core/diagnosis): its checks, the sources that did not
+        answer within `timeout`, and its queue when known. Blocking (broker, backend, workers,
+        the journal): call it off the GUI thread."""
+        profile, config, journal = self.profile, self.app_config, self.journal
+        if profile is None or config is None:
+            raise RuntimeError("the profile's app is still being read")
+        reader = JournalReader(journal.path) if journal is not None else None
+        try:
+            facts = gather_for(task_id, config, self.endpoints(profile, config), reader, timeout)
+        finally:
+            if reader is not None:
+                reader.close()
+        return diagnose(facts), list(facts.unanswered), task_queue(facts)
 
     async def with_app(self, action: Callable[[Celery], T]) -> T:
         """`control`, awaited from a job: `action` with this profile's Celery app on the pool.

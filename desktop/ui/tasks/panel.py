@@ -13,16 +13,13 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTableView,
@@ -32,8 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.base.task_record import TaskRecord, queue_of
-from desktop.core.broker import control, retrying
+from desktop.core.base.task_record import TaskRecord
 from desktop.core.local.task_logs import local_log_of, task_log_lines
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.saved_views import SavedView
@@ -45,6 +41,8 @@ from desktop.core.settings import urls
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
 from desktop.ui.session.session import Session
+from desktop.ui.session.why_dialog import WhyDialog
+from desktop.ui.tasks.actions import TaskActions
 from desktop.ui.tasks.details import detail_html, read_details
 from desktop.ui.tasks.model import COLUMNS, TasksModel
 from desktop.ui.tasks.search_completer import SearchCompleter
@@ -133,7 +131,10 @@ class TasksPanel(QWidget):
         self.builder_button.setToolTip("This task, editable, on the Builder's canvas")
         self.workflow_button = QPushButton("Open workflow")
         self.workflow_button.setToolTip("Every task of its workflow (same root id) on the canvas")
+        self.why_button = QPushButton("Why?")
+        self.why_button.setToolTip("Why it has not run (or ran as it did): each check, the fix")
         self.task_buttons = (  # each acts on the selected task: enabled while there is one
+            self.why_button,
             self.copy_button,
             self.revoke_button,
             self.terminate_button,
@@ -152,10 +153,10 @@ class TasksPanel(QWidget):
         self.detail.setOpenLinks(False)
         self.detail.anchorClicked.connect(self._follow_link)
         box.addWidget(self.detail)
-        self.copy_button.clicked.connect(self._copy_id)
-        self.revoke_button.clicked.connect(lambda: self._revoke(terminate=False))
-        self.terminate_button.clicked.connect(lambda: self._revoke(terminate=True))
-        self.retry_button.clicked.connect(self._send_again)
+        self.why_button.clicked.connect(
+            lambda: WhyDialog(self.session, str(self.current_id), self).show()
+        )
+        self.task_actions = TaskActions(self)
         self.builder_button.clicked.connect(
             lambda: self.open_in_builder.emit(self.current_id, False)
         )
@@ -419,77 +420,3 @@ class TasksPanel(QWidget):
         text = url.toString()
         if text.startswith("task:"):
             self._show_task(text[len("task:") :])
-
-    # -- actions ------------------------------------------------------------------------------
-    def _copy_id(self) -> None:
-        if self.current_id:
-            QGuiApplication.clipboard().setText(self.current_id)
-            self.action_status.setText(f"Copied {self.current_id}")
-
-    def _revoke(self, *, terminate: bool) -> None:
-        task_id = self.current_id
-        if task_id is None:
-            return
-        signal = "SIGTERM"
-        if terminate:
-            signal, ok = QInputDialog.getItem(
-                self,
-                "Terminate task",
-                f"Terminate {task_id} by sending its worker process the signal:",
-                list(control.TERMINATE_SIGNALS),
-                0,
-                False,
-            )
-            if not ok:
-                return
-            answer = QMessageBox.question(
-                self,
-                "Terminate task",
-                f"Send {signal} to the process running {task_id}? The task is lost.",
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                return
-        what = f"terminate ({signal})" if terminate else "revoke"
-        self.action_status.setText(f"Sending {what} for {task_id}…")
-        self.session.control_audited(
-            "terminate" if terminate else "revoke",
-            task_id,
-            {"signal": signal} if terminate else {},
-            lambda app: control.revoke(app, task_id, terminate=terminate, signal=signal),
-            lambda _: self.action_status.setText(f"Sent {what} for {task_id}"),
-            lambda exc: self.action_status.setText(f"{what} failed: {exc}"),
-        )
-
-    def _send_again(self) -> None:
-        if self.current_id is not None:
-            self.jobs.run("send-again", self._send_again_read(self.current_id))
-
-    async def _send_again_read(self, task_id: str) -> None:
-        """The task as the journal holds it now (read off the GUI thread), sent again."""
-        reader = await self.model.reader()
-        row = await self.model.read(reader.get, task_id) if reader else None
-        if row is None:
-            return
-        self.action_status.setText(f"Sending {row['name']} again…")
-
-        def sent(new_id: str) -> None:
-            self.action_status.setText(f"Sent again as {new_id}")
-            if self.model.journal is not None:  # events never carry the queue and priority
-                self.model.journal.record_submitted(
-                    new_id,
-                    str(row["name"]),
-                    args=row["args"],
-                    kwargs=row["kwargs"],
-                    queue=queue_of(row),
-                    priority=row["priority"],
-                    retry_of=task_id,
-                )
-
-        self.session.control_audited(
-            "send again",
-            task_id,
-            {"name": row["name"]},
-            lambda app: retrying.send_again(app, row),
-            sent,
-            lambda exc: self.action_status.setText(f"Cannot send again: {exc}"),
-        )
