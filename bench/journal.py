@@ -1,7 +1,13 @@
 """Journal query figures over a million tasks: first page filtered by name and state, sorted by
 time, and what the tasks table pays to open on it. Prints figures; asserts nothing.
 
+With `--search JOURNAL`, the search language's examples on a realistic journal (built by
+bench/gui_journal.py's `build` when missing, reused after): each query's first page, read
+through the text index and by LIKE alone side by side, and what the index costs: the
+migration that makes it, and the writer's time per 1,000 tasks with and without it.
+
 Usage: python bench/journal.py [--tasks 1000000] [--json]
+       python bench/journal.py --search JOURNAL [--tasks 1000000] [--migrate] [--json]
 """
 
 from __future__ import annotations
@@ -77,7 +83,13 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--search", type=Path, help="a realistic journal: the search figures")
+    parser.add_argument("--migrate", action="store_true", help="with --search: time schema 3->4")
     args = parser.parse_args()
+    if args.search is not None:
+        from journal_search import search_main
+
+        return search_main(args.search, args.tasks, migrate=args.migrate, as_json=args.json)
 
     from desktop.core.monitor.journal import Journal
     from desktop.core.monitor.journal_reader import JournalReader

@@ -12,7 +12,7 @@ import pytest
 
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import JournalReader
-from desktop.core.monitor.journal_schema import INDEXED_SORTS, SORTABLE
+from desktop.core.monitor.journal_schema import INDEXED_SORTS, SCHEMA_VERSION, SORTABLE
 from desktop.core.monitor.task_query import TaskQuery, like_pattern
 from tests.factories import task_row
 
@@ -158,4 +158,4 @@ def test_an_older_journal_gains_the_sort_indexes_when_opened(tmp_path: Path) -> 
     schema = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
     db.close()
     wanted = {f"tasks_by_{c}" for c in INDEXED_SORTS - {"id", "updated"}}
-    assert wanted <= indexes and schema == "3"
+    assert wanted <= indexes and schema == str(SCHEMA_VERSION)

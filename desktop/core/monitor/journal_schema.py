@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.base.task_record import TASK_RECORD_KEYS
+from desktop.core.monitor.journal_text import TEXT_INDEX_DDL, add_text_index
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.core.settings.paths import profile_key
 
@@ -21,7 +22,9 @@ from desktop.core.settings.paths import profile_key
 # 3: an index (column, id) for every column the Tasks screen sorts in SQL, so a page is read
 #    by keyset (the sort key and task id of the last row) from an index, never by a sort of
 #    every row (1 s on a million tasks).
-SCHEMA_VERSION = 3
+# 4: the text index (journal_text.py): an FTS5 table of trigrams over the searched columns,
+#    kept by triggers, so a free word found in few tasks is not a scan of every row.
+SCHEMA_VERSION = 4
 JOURNAL_SUFFIX = ".sqlite3"
 # How long a write waits for another writer (the window, its ingest process, `record`) before
 # SQLite answers "database is locked".
@@ -72,6 +75,7 @@ CREATE TABLE IF NOT EXISTS gaps (
         "DROP INDEX IF EXISTS tasks_root;\nDROP INDEX IF EXISTS tasks_parent;\n"
         "DROP INDEX IF EXISTS tasks_sent;\n"
     )
+    + "".join(f"{statement};\n" for statement in TEXT_INDEX_DDL)  # schema 4
 )
 # An event stored twice (two recorders on one journal, a spilled batch retried) is kept once.
 DEDUPLICATE_EVENTS = (
@@ -223,9 +227,13 @@ def connect_writable(path: Path) -> sqlite3.Connection:
 def migrate(db: sqlite3.Connection) -> None:
     """Schema 1 to 2: events kept once (a unique index, after dropping copies). Schema 2 to 3
     only adds indexes, which SCHEMA creates (seconds on a million tasks: the session opens the
-    journal on its pool, never on the GUI thread)."""
+    journal on its pool, never on the GUI thread). Schema 3 to 4: the text index, made and
+    filled from the tasks in one transaction (journal_text.add_text_index; half a minute on a
+    million tasks, on the same pool). A new journal gets all of it from SCHEMA."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     if "events" in tables and "events_once" not in tables:
         db.execute("BEGIN IMMEDIATE")
         db.execute(DEDUPLICATE_EVENTS)
         db.execute("COMMIT")
+    if "tasks" in tables:
+        add_text_index(db)  # does nothing when the journal has it
