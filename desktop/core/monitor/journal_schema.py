@@ -228,7 +228,7 @@ def migrate(db: sqlite3.Connection) -> None:
     """Schema 1 to 2: events kept once (a unique index, after dropping copies). Schema 2 to 3
     only adds indexes, which SCHEMA creates (seconds on a million tasks: the session opens the
     journal on its pool, never on the GUI thread). Schema 3 to 4: the text index, made and
-    filled from the tasks in one transaction (journal_text.add_text_index; half a minute on a
+    filled from the tasks in one transaction (journal_text.add_text_index; about a minute on a
     million tasks, on the same pool). A new journal gets all of it from SCHEMA."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     if "events" in tables and "events_once" not in tables:

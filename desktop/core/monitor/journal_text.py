@@ -1,6 +1,6 @@
 """The journal's text index (schema 4): an FTS5 table of trigrams over the columns free words
 search, so a word found in a few of a million tasks is read from the index instead of by a
-LIKE over every row (2.5 s).
+LIKE over every row (1.2-1.9 s).
 
 External content (`content='tasks'`): the index holds only the trigrams, the text stays in
 `tasks`; triggers keep it in the same transaction as every write of the table (an update only
@@ -13,6 +13,10 @@ a condition keeps its LIKE beside it and the rows chosen are exactly those of th
 (task_query.FilterTerm). And it is used only where it is faster: a word in most rows (`eu-1`
 in 200,000 of them) is found by the scan in a few milliseconds, as the page's first rows
 match, while reading its 200,000 row ids from the index takes a second. Qt-free.
+
+The index names rows by `tasks`' rowid, which the journal never renumbers; a VACUUM may (the
+table has no INTEGER PRIMARY KEY), so whatever runs one must run REBUILD after it, or searches
+miss rows (the LIKE beside the index keeps them from finding wrong ones).
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ def has_text_index(db: sqlite3.Connection) -> bool:
 
 def add_text_index(db: sqlite3.Connection) -> bool:
     """Schema 3 to 4: the index made and filled from every task in one transaction (a reader
-    sees the journal before or after, never half indexed; 30-60 s on a million tasks, on the
+    sees the journal before or after, never half indexed; 43-61 s on a million tasks, on the
     session's pool). Returns whether it was added (another writer may have done it). A
     journal that has it is not locked to find out."""
     if has_text_index(db):
