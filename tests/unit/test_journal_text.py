@@ -14,7 +14,7 @@ import pytest
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.journal_schema import SCHEMA_VERSION
-from desktop.core.monitor.journal_text import TEXT_TABLE, TextIndex, has_text_index
+from desktop.core.monitor.journal_text import LONGEST, TEXT_TABLE, TextIndex, has_text_index
 from desktop.core.monitor.task_query import TaskQuery
 from desktop.core.monitor.task_search import parse
 from tests.factories import task_row
@@ -176,4 +176,21 @@ def test_a_batch_with_a_value_sqlite_cannot_hold_keeps_the_others_indexed(tmp_pa
     assert ids(journal, "kept") == {"good-1", "good-2"}
     assert journal._db.execute("SELECT count(*) FROM temp.staged_rows").fetchone()[0] == 0
     _integrity(journal._db)
+    journal.close()
+
+
+def test_a_long_piece_is_asked_of_the_index_by_its_start_and_decided_by_like(
+    tmp_path: Path,
+) -> None:
+    """Only LONGEST characters go to the index (a phrase of thousands of trigrams took it
+    seconds); the LIKE beside it still tells rows with the same start apart."""
+    journal = Journal(tmp_path / "j.sqlite3")
+    start = "x" * (LONGEST + 10)
+    journal.write(
+        [task_row("end", args=start + "END"), task_row("other", args=start + "OTHER")], []
+    )
+    where, _params = parse(start + "END").sql(TextIndex(journal._db))
+    assert f"{TEXT_TABLE} MATCH" in where
+    assert ids(journal, start + "END") == {"end"}
+    assert ids(journal, start) == {"end", "other"}
     journal.close()

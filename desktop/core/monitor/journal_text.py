@@ -30,6 +30,10 @@ from desktop.core.monitor.task_query import SEARCHED
 TEXT_TABLE = "tasks_fts"
 TEXT_COLUMNS = SEARCHED  # the id too: a piece of an id is found by a free word
 SHORTEST = 3  # a trigram: a shorter piece is in no token, and only LIKE finds it
+# A piece is asked of the index by its first characters only (any part of it is in every row
+# that holds it): a pasted page of text as one phrase of thousands of trigrams took the index
+# seconds on a row of repeated characters.
+LONGEST = 64
 # More rows than this and the scan in the page's order finds a page sooner than the index
 # gives its rows (1M tasks: ~5 us a row read from the index, sorted, and tested; the scan
 # ~2.5 us a row, reading ~page / share rows: equal near 15,000 matches for a page of 500).
@@ -110,7 +114,7 @@ class TextIndex:
         one of `pieces` (ASCII case ignored), or None when the index cannot help: a column it
         does not hold, no piece of SHORTEST characters, or the pieces found in more than
         `most_rows` rows."""
-        usable = [piece for piece in pieces if len(piece) >= SHORTEST]
+        usable = [piece[:LONGEST] for piece in pieces if len(piece) >= SHORTEST]
         if not usable or not set(columns) <= set(TEXT_COLUMNS):
             return None
         match = "{" + " ".join(columns) + "}: (" + " AND ".join(map(fts_string, usable)) + ")"
