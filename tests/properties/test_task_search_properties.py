@@ -1,5 +1,6 @@
 """The query language on generated text: `parse` raises nothing but SearchSyntaxError, and
-for every valid query SQLite and `holds` select the same rows."""
+for every valid query SQLite and `holds` select the same rows: by LIKE alone, through the
+journal's text index for every piece of text, and through it only for the rare ones."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from desktop.core.monitor.journal_schema import SCHEMA
+from desktop.core.monitor.journal_text import TextIndex
 from desktop.core.monitor.task_search import SearchSyntaxError, parse
 
 NOW = datetime(2026, 11, 29, 12, 0).timestamp()
@@ -23,8 +25,9 @@ CASES = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 
-ALPHABET = "aAbé%_*\\\x00"
-TEXTS = [None, "", "a", "A", "ab", "a%b", "a_b", "aAb", "é", "É", "*", "\\", "b\x00a", "%_"]
+ALPHABET = "aAbéÉ%_*\\\x00"
+TEXTS = [None, "", "a", "A", "ab", "a%b", "a_b", "aAb", "é", "É", "*", "\\", "b\x00a", "%_",
+         "xAbÉ%_a", 'say "aAb"', "bAb\x00aAb", "ÉéÉa"]  # fmt: skip
 COLUMNS = ("id", "name", "state", "queue", "routing_key", "worker", "args", "kwargs", "result",
            "exception", "root_id", "parent_id", "priority", "runtime", "retries", "sent",
            "received", "updated")  # fmt: skip
@@ -84,8 +87,26 @@ values = st.text(alphabet=ALPHABET, min_size=1, max_size=4)
 
 
 def quoted(value: str) -> str:
-    """A value in double quotes, its backslashes escaped (inside quotes `\\` is one)."""
-    return '"' + value.replace("\\", "\\\\") + '"'
+    """A value in double quotes, its backslashes and quotes escaped (`\\` and `\\"`)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# Pieces of the rows' own text, long enough for the text index (3 characters and more), in
+# other cases: the index folds É to é where LIKE does not, and finds a glob's part anywhere.
+PIECES = sorted(
+    {text[i : i + n] for text in TEXTS if text for n in (3, 4) for i in range(len(text) - n + 1)}
+)
+_FLIP = str.maketrans("aAbBéÉ", "AaBbÉé")
+pieces = st.sampled_from(PIECES).flatmap(
+    lambda piece: st.sampled_from([piece, piece.translate(_FLIP), piece.upper(), piece.lower()])
+)
+piece_terms = st.builds(
+    lambda form, field, piece: form.format(field=field, piece=quoted(piece)),
+    st.sampled_from(["{piece}", "{field}:{piece}", "{field}:*{piece}", "{field}:{piece}*",
+                     "{field}:*{piece}*"]),
+    st.sampled_from(["name", "id", "args", "kwargs", "result", "exception"]),
+    pieces,
+)  # fmt: skip
 
 
 field_terms = st.builds(
@@ -112,7 +133,7 @@ times = st.builds(
                      "yesterday"]),
 )  # fmt: skip
 words = st.one_of(values, values.map(lambda v: quoted(f"{v} {v}")))
-terms = st.one_of(field_terms, glob_terms, comparisons, times, words)
+terms = st.one_of(field_terms, glob_terms, comparisons, times, words, piece_terms, piece_terms)
 negated = st.builds(lambda neg, term: ("-" if neg else "") + term, st.booleans(), terms)
 queries = st.lists(st.lists(negated, min_size=1, max_size=3), max_size=3).map(
     lambda groups: " OR ".join(" ".join(group) for group in groups)
@@ -120,10 +141,13 @@ queries = st.lists(st.lists(negated, min_size=1, max_size=3), max_size=3).map(
 
 
 @CASES
-@given(queries)
-def test_sql_and_holds_agree_on_every_valid_query(db: sqlite3.Connection, text: str) -> None:
+@given(queries, st.sampled_from(["like", "index", "index for rare text"]))
+def test_sql_and_holds_agree_on_every_valid_query(
+    db: sqlite3.Connection, text: str, reading: str
+) -> None:
     search = parse(text, now=NOW)  # every generated query is valid
-    where, params = search.sql()
+    index = {"like": None, "index": TextIndex(db, most_rows=None)}.get(reading, TextIndex(db, 3))
+    where, params = search.sql(index)
     sql = "SELECT id FROM tasks" + (f" WHERE {where}" if where else "")
     by_sql = {r[0] for r in db.execute(sql, params)}
     assert {row["id"] for row in ROWS if search.holds(row)} == by_sql

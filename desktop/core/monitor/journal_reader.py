@@ -25,6 +25,7 @@ from desktop.core.monitor.journal_schema import (
     Gap,
     connect_read_only,
 )
+from desktop.core.monitor.journal_text import TextIndex, has_text_index
 from desktop.core.monitor.task_query import Condition, TaskQuery
 
 # The columns the Tasks screen offers as filter choices, and where each choice is read from.
@@ -140,6 +141,7 @@ class JournalReader:
     """Reads; thread-safe (one connection guarded by a lock), opened read-only on its own."""
 
     _db: sqlite3.Connection
+    _text: TextIndex | None = None
 
     def __init__(self, path: Path) -> None:
         """Nothing is created or written (a journal on a read-only disk can be read); a file
@@ -158,10 +160,18 @@ class JournalReader:
         call raises sqlite3.OperationalError ("interrupted")."""
         self._db.interrupt()
 
+    def _text_index(self) -> TextIndex | None:
+        """The journal's text index, once it has one: a journal at schema 3 (read-only, not
+        migrated yet) is searched by LIKE alone, and through the index from the first query
+        after a writer added it. Called with the lock held."""
+        if self._text is None and has_text_index(self._db):
+            self._text = TextIndex(self._db)
+        return self._text
+
     # -- pages of tasks ---------------------------------------------------------------------
     def count(self, query: TaskQuery | None = None) -> int:
-        where, params = (query or TaskQuery()).where()
         with self._lock:
+            where, params = (query or TaskQuery()).where(self._text_index())
             row = self._db.execute(f"SELECT count(*) FROM tasks{where}", params).fetchone()
         return int(row[0])
 
@@ -192,7 +202,8 @@ class JournalReader:
             raise ValueError(f"cannot sort by '{query.order_by}'")
         if after is None:  # one query: SQLite orders the NULLs itself, from the sort's index
             return self._page_by_offset(query, offset, limit)
-        clauses, params = query.clauses()
+        with self._lock:
+            clauses, params = query.clauses(self._text_index())
         rows: list[TaskRecord] = []
         for condition, values, order in _keyset_parts(query, after):
             where = " AND ".join([*clauses, condition])
@@ -205,18 +216,15 @@ class JournalReader:
         return rows
 
     def _page_by_offset(self, query: TaskQuery, offset: int, limit: int) -> list[TaskRecord]:
-        where, params = query.where()
         direction = "DESC" if query.descending else "ASC"
         # A bare column keeps the index usable (an `IS NULL` term forced a sort of every row:
         # 1 s on a million tasks); SQLite puts NULLs last when descending, first ascending.
         # By id alone when sorting by id: `ORDER BY id, id` made SQLite sort every row (7 s).
         tie = "" if query.order_by == "id" else f", id {direction}"
-        sql = (
-            f"SELECT * FROM tasks{where} ORDER BY {query.order_by} {direction}{tie} "
-            "LIMIT ? OFFSET ?"
-        )
         with self._lock:
-            rows = self._db.execute(sql, [*params, limit, offset]).fetchall()
+            where, params = query.where(self._text_index())
+            sql = f"SELECT * FROM tasks{where} ORDER BY {query.order_by} {direction}{tie} "
+            rows = self._db.execute(sql + "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
         return [task_record(r) for r in rows]
 
     def rows(self, task_ids: Iterable[str]) -> dict[str, TaskRecord]:

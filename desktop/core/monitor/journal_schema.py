@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.base.task_record import TASK_RECORD_KEYS
+from desktop.core.monitor.journal_text import TEXT_INDEX_DDL, add_text_index
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.core.settings.paths import profile_key
 
@@ -24,7 +25,9 @@ from desktop.core.settings.paths import profile_key
 # 4: `retry_of` on a task the panel sent again (the task it retries), and the failure causes
 #    a person marked resolved (`resolved_failures`).
 # 5: the `audit` table: every action the panel or its CLI took on the cluster (monitor/audit.py).
-SCHEMA_VERSION = 5
+# 6: the text index (journal_text.py): an FTS5 table of trigrams over the searched columns,
+#    kept by triggers, so a free word found in few tasks is not a scan of every row.
+SCHEMA_VERSION = 6
 JOURNAL_SUFFIX = ".sqlite3"
 # How long a write waits for another writer (the window, its ingest process, `record`) before
 # SQLite answers "database is locked".
@@ -84,6 +87,7 @@ CREATE INDEX IF NOT EXISTS audit_at ON audit(at);
         "DROP INDEX IF EXISTS tasks_root;\nDROP INDEX IF EXISTS tasks_parent;\n"
         "DROP INDEX IF EXISTS tasks_sent;\n"
     )
+    + "".join(f"{statement};\n" for statement in TEXT_INDEX_DDL)  # schema 4
 )
 # An event stored twice (two recorders on one journal, a spilled batch retried) is kept once.
 DEDUPLICATE_EVENTS = (
@@ -236,7 +240,10 @@ def migrate(db: sqlite3.Connection) -> None:
     """Schema 1 to 2: events kept once (a unique index, after dropping copies). Schema 2 to 3
     only adds indexes, which SCHEMA creates (seconds on a million tasks: the session opens the
     journal on its pool, never on the GUI thread). Schema 3 to 4 adds the `retry_of` column
-    (at the table's end, where a TaskRecord has it; instant: no row is rewritten)."""
+    (at the table's end, where a TaskRecord has it; instant: no row is rewritten); 4 to 5
+    only tables SCHEMA creates. Schema 5 to 6: the text index, made and filled from the
+    tasks in one transaction (journal_text.add_text_index; about a minute on a million
+    tasks, on the same pool). A new journal gets all of it from SCHEMA."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     if "events" in tables and "events_once" not in tables:
         db.execute("BEGIN IMMEDIATE")
@@ -246,3 +253,4 @@ def migrate(db: sqlite3.Connection) -> None:
         columns = {r[1] for r in db.execute("PRAGMA table_info(tasks)")}
         if "retry_of" not in columns:
             db.execute("ALTER TABLE tasks ADD COLUMN retry_of TEXT")
+        add_text_index(db)  # does nothing when the journal has it

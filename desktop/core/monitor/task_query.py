@@ -4,13 +4,15 @@
 live (the rows arriving in each batch's diff) with the same rule, so the Tasks table never
 holds a row the same query would not read back, and never misses one it would. Free text is
 matched with `LIKE … ESCAPE '\\'`, with `%`, `_` and `\\` escaped: literal in SQL and in the
-live test alike. Qt-free: the CLI and the screens share it.
+live test alike; given the journal's text index, a piece of text found in few rows is narrowed
+through it first (journal_text.py), never changing which rows are chosen. Qt-free: the CLI and
+the screens share it.
 """
 
 from __future__ import annotations
 
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -28,7 +30,7 @@ def like_pattern(text: str) -> str:
     `%` and anchor the match at the end: the text is cut there first, as the live test cuts
     it."""
     escaped = (
-        text.split("\x00", 1)[0]
+        like_reads(text)
         .replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
         .replace("%", LIKE_ESCAPE + "%")
         .replace("_", LIKE_ESCAPE + "_")
@@ -36,17 +38,46 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def like_reads(text: str) -> str:
+    """The part of `text` SQLite's LIKE reads: up to a NUL (it reads both sides as C
+    strings)."""
+    return text.split("\x00", 1)[0]
+
+
 def as_like_reads(text: str) -> str:
-    """Text as SQLite's LIKE compares it: ASCII letters in one case, and nothing after a NUL
-    (it reads both sides as C strings)."""
-    return text.split("\x00", 1)[0].translate(_ASCII_LOWER)
+    """Text as SQLite's LIKE compares it: ASCII letters in one case, and nothing after a NUL."""
+    return like_reads(text).translate(_ASCII_LOWER)
+
+
+def narrowed(
+    index: TextIndex, columns: Sequence[str], pieces: Sequence[str], clause: str, params: list[Any]
+) -> tuple[str, list[Any]]:
+    """A LIKE `clause` over `columns`, read through the text index first when it narrows the
+    rows holding `pieces` (the text the LIKE needs to find): the index chooses a superset,
+    the LIKE decides, so the rows are those of the LIKE alone."""
+    narrowing = index.narrowing(columns, pieces)
+    if narrowing is None:
+        return f"({clause})", params
+    return f"({narrowing[0]} AND ({clause}))", [*narrowing[1], *params]
+
+
+class TextIndex(Protocol):
+    """The journal's text index as a condition asks it (journal_text.TextIndex)."""
+
+    def narrowing(
+        self, columns: Sequence[str], pieces: Sequence[str]
+    ) -> tuple[str, list[Any]] | None:
+        """A WHERE fragment choosing a superset of the rows where one of `columns` holds every
+        one of `pieces`, or None when the index would not be faster than LIKE alone."""
+        ...
 
 
 class Condition(Protocol):
     """One condition said twice, alike: `sql()` a WHERE fragment with `?` parameters, and
-    `holds(row)` whether that fragment selects the row."""
+    `holds(row)` whether that fragment selects the row. Given a text index, `sql` may narrow
+    its text through it: the rows chosen are the same."""
 
-    def sql(self) -> tuple[str, list[Any]]: ...
+    def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]: ...
 
     def holds(self, row: Mapping[str, Any]) -> bool: ...
 
@@ -60,13 +91,16 @@ class FilterTerm:
     value: str
     contains: bool = False
 
-    def sql(self) -> tuple[str, list[Any]]:
+    def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
         if self.contains:
             test, param = f"LIKE ? ESCAPE '{LIKE_ESCAPE}'", like_pattern(self.value)
         else:
             test, param = "= ?", self.value
         clause = " OR ".join(f"{column} {test}" for column in self.columns)
-        return f"({clause})", [param] * len(self.columns)
+        params = [param] * len(self.columns)
+        if self.contains and index is not None:
+            return narrowed(index, self.columns, [like_reads(self.value)], clause, params)
+        return f"({clause})", params
 
     def holds(self, row: Mapping[str, Any]) -> bool:
         values = (row.get(column) for column in self.columns)
@@ -107,17 +141,19 @@ class TaskQuery:
             terms.append(self.search.condition)
         return terms
 
-    def clauses(self) -> tuple[list[str], list[Any]]:
+    def clauses(self, index: TextIndex | None = None) -> tuple[list[str], list[Any]]:
         clauses: list[str] = []
         params: list[Any] = []
         for term in self.terms():
-            clause, values = term.sql()
+            clause, values = term.sql(index)
             clauses.append(clause)
             params += values
         return clauses, params
 
-    def where(self) -> tuple[str, list[Any]]:
-        clauses, params = self.clauses()
+    def where(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
+        """The WHERE clause; with the journal's text index, text found in few rows is read
+        through it (the same rows, sooner)."""
+        clauses, params = self.clauses(index)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def matches(self, row: Mapping[str, Any]) -> bool:

@@ -1,0 +1,131 @@
+"""The journal's text index (schema 6): an FTS5 table of trigrams over the columns free words
+search, so a word found in a few of a million tasks is read from the index instead of by a
+LIKE over every row (1.2-1.9 s).
+
+External content (`content='tasks'`): the index holds only the trigrams, the text stays in
+`tasks`; triggers keep it in the same transaction as every write of the table (an update only
+when a searched column changed, so a state change costs the index nothing). Trigrams find any
+piece of text of 3 characters or more anywhere in a value, the "contains" the search language
+promises; shorter pieces are left to LIKE.
+
+The index only narrows: it folds case beyond ASCII (`é` finds `É`, which LIKE tells apart), so
+a condition keeps its LIKE beside it and the rows chosen are exactly those of the LIKE alone
+(task_query.FilterTerm). And it is used only where it is faster: a word in most rows (`eu-1`
+in 200,000 of them) is found by the scan in a few milliseconds, as the page's first rows
+match, while reading its 200,000 row ids from the index takes a second. Qt-free.
+
+The index names rows by `tasks`' rowid, which the journal never renumbers; a VACUUM may (the
+table has no INTEGER PRIMARY KEY), so whatever runs one must run REBUILD after it, or searches
+miss rows (the LIKE beside the index keeps them from finding wrong ones).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from desktop.core.monitor.task_query import SEARCHED
+
+TEXT_TABLE = "tasks_fts"
+TEXT_COLUMNS = SEARCHED  # the id too: a piece of an id is found by a free word
+SHORTEST = 3  # a trigram: a shorter piece is in no token, and only LIKE finds it
+# A piece is asked of the index by its first characters only (any part of it is in every row
+# that holds it): a pasted page of text as one phrase of thousands of trigrams took the index
+# seconds on a row of repeated characters.
+LONGEST = 64
+# More rows than this and the scan in the page's order finds a page sooner than the index
+# gives its rows (1M tasks: ~5 us a row read from the index, sorted, and tested; the scan
+# ~2.5 us a row, reading ~page / share rows: equal near 15,000 matches for a page of 500).
+MOST_ROWS = 10_000
+
+_COLUMN_LIST = ", ".join(TEXT_COLUMNS)
+_NEW = ", ".join(f"new.{c}" for c in TEXT_COLUMNS)
+_OLD = ", ".join(f"old.{c}" for c in TEXT_COLUMNS)
+_CHANGED = " OR ".join(f"old.{c} IS NOT new.{c}" for c in TEXT_COLUMNS)
+_FORGET_OLD = (
+    f"INSERT INTO {TEXT_TABLE}({TEXT_TABLE}, rowid, {_COLUMN_LIST}) "
+    f"VALUES ('delete', old.rowid, {_OLD});"
+)
+_LEARN_NEW = f"INSERT INTO {TEXT_TABLE}(rowid, {_COLUMN_LIST}) VALUES (new.rowid, {_NEW});"
+# One statement each (a trigger's body has its own semicolons): executed one by one inside
+# the migration's transaction, joined into journal_schema.SCHEMA for a new journal.
+TEXT_INDEX_DDL = (
+    f"CREATE VIRTUAL TABLE IF NOT EXISTS {TEXT_TABLE} USING fts5({_COLUMN_LIST}, "
+    "content='tasks', content_rowid='rowid', tokenize='trigram', columnsize=0)",
+    f"CREATE TRIGGER IF NOT EXISTS tasks_fts_insert AFTER INSERT ON tasks BEGIN {_LEARN_NEW} END",
+    f"CREATE TRIGGER IF NOT EXISTS tasks_fts_delete AFTER DELETE ON tasks BEGIN {_FORGET_OLD} END",
+    f"CREATE TRIGGER IF NOT EXISTS tasks_fts_update AFTER UPDATE OF {_COLUMN_LIST} ON tasks "
+    f"WHEN {_CHANGED} BEGIN {_FORGET_OLD} {_LEARN_NEW} END",
+)
+REBUILD = f"INSERT INTO {TEXT_TABLE}({TEXT_TABLE}) VALUES ('rebuild')"
+
+
+def has_text_index(db: sqlite3.Connection) -> bool:
+    """Whether this journal has the index (a read-only reader of a journal at schema 3, not
+    migrated yet, searches by LIKE alone)."""
+    found = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TEXT_TABLE,)
+    ).fetchone()
+    return found is not None
+
+
+def add_text_index(db: sqlite3.Connection) -> bool:
+    """Schema 3 to 4: the index made and filled from every task in one transaction (a reader
+    sees the journal before or after, never half indexed; 43-61 s on a million tasks, on the
+    session's pool). Returns whether it was added (another writer may have done it). A
+    journal that has it is not locked to find out."""
+    if has_text_index(db):
+        return False
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if has_text_index(db):  # made by another writer while this one waited for the lock
+            db.execute("COMMIT")
+            return False
+        for statement in TEXT_INDEX_DDL:
+            db.execute(statement)
+        db.execute(REBUILD)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return True
+
+
+def fts_string(text: str) -> str:
+    """`text` as an FTS5 string: every character literal, a quote doubled."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+class TextIndex:
+    """The index of one connection, as a condition asks it (task_query.TextIndex). Called
+    with the connection's lock held: it reads to tell a rare piece of text from a common one."""
+
+    def __init__(self, db: sqlite3.Connection, most_rows: int | None = MOST_ROWS) -> None:
+        """`most_rows` None: always narrow through the index, however many rows (tests)."""
+        self._db = db
+        self._most_rows = most_rows
+
+    def narrowing(
+        self, columns: Sequence[str], pieces: Sequence[str]
+    ) -> tuple[str, list[Any]] | None:
+        """A WHERE fragment choosing a superset of the rows where one of `columns` holds every
+        one of `pieces` (ASCII case ignored), or None when the index cannot help: a column it
+        does not hold, no piece of SHORTEST characters, or the pieces found in more than
+        `most_rows` rows."""
+        usable = [piece[:LONGEST] for piece in pieces if len(piece) >= SHORTEST]
+        if not usable or not set(columns) <= set(TEXT_COLUMNS):
+            return None
+        match = "{" + " ".join(columns) + "}: (" + " AND ".join(map(fts_string, usable)) + ")"
+        if self._most_rows is not None and self._found_in(match) > self._most_rows:
+            return None
+        return f"rowid IN (SELECT rowid FROM {TEXT_TABLE} WHERE {TEXT_TABLE} MATCH ?)", [match]
+
+    def _found_in(self, match: str) -> int:
+        """How many rows hold the pieces, counted up to one more than `most_rows` (the index
+        gives its rows one at a time: a common word stops early)."""
+        found = f"SELECT 1 FROM {TEXT_TABLE} WHERE {TEXT_TABLE} MATCH ? LIMIT ?"
+        limit = (self._most_rows or 0) + 1
+        row = self._db.execute(f"SELECT count(*) FROM ({found})", (match, limit)).fetchone()
+        return int(row[0])
