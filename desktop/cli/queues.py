@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -16,6 +17,9 @@ from desktop.cli.base import (
     selection_options,
 )
 from desktop.core.settings import urls
+
+if TYPE_CHECKING:
+    from desktop.core.monitor.journal import Journal
 
 
 @cli.command("queues")
@@ -47,7 +51,7 @@ def queues_command(
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    _item, endpoints, config = _app_target(selection, services)
+    item, endpoints, config = _app_target(selection, services)
     chosen = list(names) or config.queue_names()
     broker = f"the broker at {urls.mask(endpoints.broker_url)}"
     guard = Watchdog(timeout)
@@ -68,13 +72,16 @@ def queues_command(
             click.echo(f"warning: consumers not counted: {exc}", err=True)
         finally:
             app.close()
+    journal = _sent_times(services.journal_path(item))
     try:
         with guard.waiting_on(f"{broker} (reading the queues)"):
-            found = queues.report(source, chosen, limit, consumers)
+            found = queues.report(source, chosen, limit, consumers, journal)
     except queue_types.QueueError as exc:
         _fail(f"{broker} (reading the queues): {exc}")
     finally:
         source.close()
+        if journal is not None:
+            journal.close()
     if config.is_rabbitmq and limit and management_url:
         click.echo(f"note: {queue_rabbitmq.PEEK_NOTE}", err=True)
     if as_json:
@@ -85,9 +92,36 @@ def queues_command(
                            if entry.get(k) is not None)  # fmt: skip
         error = entry.get("error", "")
         shown = f"{counts} ({error})" if counts and error else counts or error or "not known"
-        click.echo(f"{entry['queue']}: {shown}")
+        click.echo(f"{entry['queue']}: {shown}{_oldest_text(entry)}")
         for place, message in enumerate(entry["next"]):
             what = message.get("not_decoded") or f"{message['task']} {message['id']}"
             click.echo(f"  {place:>4}  p{message.get('priority')}  {what}")
         if entry.get("next_error"):
             click.echo(f"  ({entry['next_error']})")
+
+
+def _sent_times(path: Path) -> Journal | None:
+    """The profile's journal, read-only, for the send times of the tasks at the queues' heads
+    (the ages of messages Celery does not date); None without one, or one that cannot be read
+    (the ages it would date are then unknown, said as such)."""
+    import sqlite3
+
+    from desktop.core.monitor.journal import Journal
+
+    if not path.exists():
+        return None
+    try:
+        return Journal(path, read_only=True)
+    except (sqlite3.DatabaseError, OSError) as exc:
+        click.echo(f"warning: the journal was not read for send times: {exc}", err=True)
+        return None
+
+
+def _oldest_text(entry: dict[str, Any]) -> str:
+    """ ", oldest 12.5 s (journal)": the oldest waiting message's age and what dates it."""
+    if not entry.get("waiting"):
+        return ""
+    age = entry.get("oldest_age_s")
+    if age is None:
+        return ", oldest ? (nothing dates it: no timestamp, no task-sent event journaled)"
+    return f", oldest {age:.1f} s ({entry.get('oldest_source')})"

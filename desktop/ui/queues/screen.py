@@ -38,6 +38,7 @@ from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.task_record import queue_of_routing_key
 from desktop.core.broker import (
     control,
+    queue_latency,
     queue_messages,
     queue_rabbitmq,
     queue_types,
@@ -82,6 +83,7 @@ class QueuesScreen(QWidget):
         self._peek_note = ""
         self._last_inspect = 0.0
         self._rates = Rates(window_s=int(RATE_WINDOW_S))  # In/s, Out/s: the charts' engine
+        self.first_seen = queue_latency.FirstSeen()  # when each head was first seen (Oldest)
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Queues"))
@@ -172,6 +174,7 @@ class QueuesScreen(QWidget):
                 self.jobs.cancel(key)  # their answers are the previous profile's
             self.snapshot, self.held_by_workers = None, []
             self._rates = Rates(window_s=int(RATE_WINDOW_S))
+            self.first_seen = queue_latency.FirstSeen()
             self.consumers, self.selected = None, None
             self._peeked_queue, self._peeked, self._reading, self._ran = None, [], None, None
             for rows in (self.queue_rows, self.waiting_rows, self.held_rows, self.ran_rows):
@@ -274,7 +277,7 @@ class QueuesScreen(QWidget):
         """The broker's counts and the selected queue's page, and what started from it."""
         try:
             read = await Jobs.blocking(
-                reading.read_queues, self.session, self.session.journal, asked
+                reading.read_queues, self.session, self.session.journal, asked, self.first_seen
             )
         except Exception as exc:
             self.status.setText(f"Could not read the queues: {exc}")
@@ -362,6 +365,7 @@ class QueuesScreen(QWidget):
                     consumers=consumers,
                     rate_in=rate_in if isinstance(rate_in, str) else f"{rate_in:.1f}",
                     rate_out=rate_out if isinstance(rate_out, str) else f"{rate_out:.1f}",
+                    oldest=taken.oldest.get(name),
                 )
             )
         names = [c.queue for c in taken.counts]
