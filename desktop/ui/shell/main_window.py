@@ -86,6 +86,8 @@ class MainWindow(QMainWindow):
         self.failures = FailuresPanel(session)
         self.queues = QueuesPanel(session, self.settings)
         self.charts = ChartsPanel()
+        self.queues.oldest_read.connect(self.charts.add_oldest)
+        self.charts.watching.connect(self.queues.keep_reading)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
