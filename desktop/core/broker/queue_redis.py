@@ -228,19 +228,22 @@ return out
 COUNT_SCRIPT = """
 local heads = ARGV[1] == '1'
 local out = {}
-for _, key in ipairs(KEYS) do
+local n = 0
+for i = 1, #KEYS do
+  local key = KEYS[i]
   local length = redis.pcall('LLEN', key)
   if type(length) == 'table' then
-    table.insert(out, -1)
-    table.insert(out, '')
+    out[n + 1] = -1
+    out[n + 2] = ''
   else
-    table.insert(out, length)
+    out[n + 1] = length
     if heads and length > 0 then
-      table.insert(out, redis.call('LINDEX', key, -1))
+      out[n + 2] = redis.call('LINDEX', key, -1)
     else
-      table.insert(out, '')
+      out[n + 2] = ''
     end
   end
+  n = n + 2
 end
 return out
 """
