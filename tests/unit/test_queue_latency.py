@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from desktop.core.broker import queue_latency
 from desktop.core.broker.queue_latency import FirstSeen, oldest_waiting
 from desktop.core.broker.queue_messages import decode_envelope, decode_envelope_headers
-from desktop.core.broker.queue_types import Head
+from desktop.core.broker.queue_types import Head, QueueCounts
 
 NOW = 1_800_000_000.0
 
@@ -89,3 +89,18 @@ def test_only_the_headers_are_read_for_dating_but_protocol_1_is_read_whole() -> 
     })  # fmt: skip
     assert decode_envelope_headers(protocol_1).id == "v1"
     assert not decode_envelope_headers(b"not json").decoded
+
+
+def test_a_queue_not_counted_keeps_its_memory_and_an_empty_one_forgets_it() -> None:
+    memory = FirstSeen()
+    waiting = QueueCounts("q", 2, heads=[Head("a", "a")])
+    assert queue_latency.oldest_per_queue([waiting], {}, memory, 100.0)["q"].age_s == 0.0
+    failed = QueueCounts("q", None, error="Redis did not answer")
+    assert queue_latency.oldest_per_queue([failed], {}, memory, 105.0) == {}
+    dated = queue_latency.oldest_per_queue([waiting], {}, memory, 110.0)["q"]
+    assert (dated.age_s, dated.source) == (10.0, queue_latency.FROM_FIRST_SEEN)
+    assert queue_latency.oldest_per_queue([QueueCounts("q", 0)], {}, memory, 111.0) == {}
+    assert queue_latency.oldest_per_queue([waiting], {}, memory, 112.0)["q"].age_s == 0.0
+    # Waiting, but no head read (RabbitMQ without a timestamp): known to wait, age unknown.
+    unread = queue_latency.oldest_per_queue([QueueCounts("r", 3)], {}, None, 112.0)["r"]
+    assert unread.age_s is None and unread.to_json()["oldest_source"] is None

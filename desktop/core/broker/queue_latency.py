@@ -167,6 +167,8 @@ def oldest_per_queue(
     unknown rather than "just seen"."""
     found = {}
     for entry in counts:
+        if entry.waiting is None:
+            continue  # not counted this time (its error says why): what was seen stays
         identities = [h.identity for h in entry.heads if h.identity]
         seen = memory.saw(entry.queue, identities, now) if memory is not None else {}
         if entry.waiting:  # waiting, but no head read (RabbitMQ stamps nothing): unknown
