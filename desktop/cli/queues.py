@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
@@ -17,9 +18,6 @@ from desktop.cli.base import (
     selection_options,
 )
 from desktop.core.settings import urls
-
-if TYPE_CHECKING:
-    from desktop.core.monitor.journal import Journal
 
 
 @cli.command("queues")
@@ -72,7 +70,7 @@ def queues_command(
             click.echo(f"warning: consumers not counted: {exc}", err=True)
         finally:
             app.close()
-    journal = _sent_times(services.journal_path(item))
+    journal = _SentTimes(services.journal_path(item))
     try:
         with guard.waiting_on(f"{broker} (reading the queues)"):
             found = queues.report(source, chosen, limit, consumers, journal)
@@ -80,8 +78,7 @@ def queues_command(
         _fail(f"{broker} (reading the queues): {exc}")
     finally:
         source.close()
-        if journal is not None:
-            journal.close()
+        journal.close()
     if config.is_rabbitmq and limit and management_url:
         click.echo(f"note: {queue_rabbitmq.PEEK_NOTE}", err=True)
     if as_json:
@@ -100,21 +97,38 @@ def queues_command(
             click.echo(f"  ({entry['next_error']})")
 
 
-def _sent_times(path: Path) -> Journal | None:
-    """The profile's journal, read-only, for the send times of the tasks at the queues' heads
-    (the ages of messages Celery does not date); None without one, or one that cannot be read
-    (the ages it would date are then unknown, said as such)."""
-    import sqlite3
+class _SentTimes:
+    """The profile's journal, read-only, as far as the queues' ages read it: the send times of
+    the tasks at the queues' heads. A journal that cannot be opened or read (damaged, locked,
+    not a journal) is a warning, and the ages it would date are unknown: `queues` still lists."""
 
-    from desktop.core.monitor.journal import Journal
+    def __init__(self, path: Path) -> None:
+        from desktop.core.monitor.journal import Journal
 
-    if not path.exists():
-        return None
-    try:
-        return Journal(path, read_only=True)
-    except (sqlite3.DatabaseError, OSError) as exc:
+        self.journal: Journal | None = None
+        if path.exists():
+            try:
+                self.journal = Journal(path, read_only=True)
+            except Exception as exc:  # a damaged journal must not cost the queue listing
+                self._warn(exc)
+
+    def rows(self, task_ids: Iterable[str]) -> Mapping[str, Any]:
+        import sqlite3
+
+        if self.journal is None:
+            return {}
+        try:
+            return self.journal.rows(task_ids)
+        except sqlite3.Error as exc:
+            self._warn(exc)
+            return {}
+
+    def _warn(self, exc: BaseException) -> None:
         click.echo(f"warning: the journal was not read for send times: {exc}", err=True)
-        return None
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
 
 
 def _oldest_text(entry: dict[str, Any]) -> str:

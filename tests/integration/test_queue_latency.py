@@ -191,3 +191,32 @@ def test_rabbitmq_dates_the_head_by_its_timestamp_without_taking_it(
     finally:
         app.close()
         delete_rabbitmq_entities(amqp_url, [queue])
+
+
+def test_a_damaged_journal_leaves_the_ages_unknown_and_the_queues_listed(
+    embedded_redis: Any,
+) -> None:
+    services = Services.open()
+    queue = f"lat{uuid.uuid4().hex[:8]}"
+    profile = Profile(
+        name="damaged",
+        broker_url=embedded_redis.url(0),
+        result_backend="",
+        workdir=str(REPO_ROOT),
+        queues=[QueueSpec(queue, 10)],
+    )
+    services.profiles.save(profile, create=True)
+    journal = services.journal_path(profile)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    journal.write_bytes(b"not a journal at all " * 100)
+    app = create_app(embedded_redis.url(0), "", queue_prefix="")
+    try:
+        app.send_task("workers.tasks.add", queue=queue)
+        done = celery_desk("queues", "--profile", "damaged", "--queue", queue, "--json")
+        assert done.returncode == 0, done.stderr
+        assert "the journal was not read for send times" in done.stderr
+        (entry,) = json.loads(done.stdout)
+        assert entry["waiting"] == 1 and entry["oldest_age_s"] is None
+    finally:
+        _redis_inspector(embedded_redis.url(0), app).purge(queue)
+        app.close()
