@@ -70,6 +70,14 @@ def test_redis_oldest_is_dated_by_first_sight_the_journal_and_the_message(
             queue_latency.FROM_FIRST_SEEN, queue_latency.FROM_JOURNAL, queue_latency.FROM_MESSAGE
         ]  # fmt: skip
         assert later.oldest[plain].step == 9  # both steps' heads read, the older one chosen
+        # A head still there is not sent again: the script answers "still there" for it.
+        known = memory.last_heads()
+        again = {c.queue: c.heads for c in source.counts(names, known=known)}
+        assert [h.step for h in again[plain]] == [0, 9]
+        assert all(head is known[(plain, head.step)] for head in again[plain])
+        assert [h.task_id for h in source.counts([plain])[0].heads] == [
+            h.task_id for h in again[plain]
+        ]  # read afresh, the same messages
         assert later.oldest[journaled].task_id == sent.id
         assert empty not in later.oldest
         # Without memory (a one-shot CLI run) the undated head is unknown, not "just seen".
@@ -80,9 +88,10 @@ def test_redis_oldest_is_dated_by_first_sight_the_journal_and_the_message(
         assert report[empty]["oldest_age_s"] is None and report[empty]["waiting"] == 0
         # Once the head is taken, the next one is dated from when it was first seen there.
         source.purge(plain)
-        app.send_task("workers.tasks.add", queue=plain)
+        fresh = app.send_task("workers.tasks.add", queue=plain, priority=9)  # a known step
         after = queues.snapshot(source, names, None, 0, False, journal, memory)
         assert after.oldest[plain].age_s is not None and after.oldest[plain].age_s < 1
+        assert after.oldest[plain].task_id == fresh.id  # not taken for the one it replaced
     finally:
         for name in (plain, journaled, stamped):
             source.purge(name)

@@ -68,6 +68,17 @@ class FirstSeen:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._seen: dict[str, dict[str, float]] = {}
+        self._heads: dict[tuple[str, int | None], Head] = {}  # the last refresh's heads
+
+    def last_heads(self) -> dict[tuple[str, int | None], Head]:
+        """(queue, step) -> the head the last refresh read there: a head still there is not
+        sent again (queue_redis.RedisQueues.counts `known`)."""
+        with self._lock:
+            return dict(self._heads)
+
+    def keep_heads(self, counts: list[QueueCounts]) -> None:
+        with self._lock:
+            self._heads = {(c.queue, h.step): h for c in counts for h in c.heads}
 
     def saw(self, queue: str, identities: Iterable[str], now: float) -> dict[str, float]:
         """Notes these identities as seen now unless seen before; their first-seen times.
@@ -87,6 +98,7 @@ class FirstSeen:
     def forget(self) -> None:
         with self._lock:
             self._seen.clear()
+            self._heads.clear()
 
 
 def _due_at(eta: str | None) -> float | None:

@@ -13,6 +13,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,9 +47,15 @@ class RabbitQueues:
     def close(self) -> None:
         """Nothing stays open between calls."""
 
-    def counts(self, queues: list[str], with_unacked: bool = True) -> list[QueueCounts]:
-        """Waiting and consumers exact, by passive declare; unacked and rates from the
-        management API, whose statistics lag by up to its collection interval (5 s)."""
+    def counts(
+        self,
+        queues: list[str],
+        with_unacked: bool = True,
+        known: Mapping[tuple[str, int | None], Head] | None = None,
+    ) -> list[QueueCounts]:
+        """Waiting and consumers exact, by passive declare; unacked, rates and the head's
+        timestamp from the management API, whose statistics lag by up to its collection
+        interval (5 s). `known` is Redis' (no message is read here)."""
         found = self._counts_by_declare(queues)
         if self.management_url and with_unacked:
             try:

@@ -66,7 +66,9 @@ def snapshot(
     """`peek`: read RabbitMQ contents (which marks them redelivered); Redis is always read,
     since looking at its lists takes nothing. Each queue's oldest waiting message is dated by
     its own timestamp, the journal's send time, or `memory` (queue_latency)."""
-    counted = source.counts(names)
+    counted = source.counts(names, known=memory.last_heads() if memory is not None else None)
+    if memory is not None:
+        memory.keep_heads(counted)
     sent = queue_latency.journal_sent(journal, counted)
     oldest = queue_latency.oldest_per_queue(counted, sent, memory, time.time())
     taken = Snapshot(counted, selected, oldest=oldest)
