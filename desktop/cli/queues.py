@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -47,7 +49,7 @@ def queues_command(
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
-    _item, endpoints, config = _app_target(selection, services)
+    item, endpoints, config = _app_target(selection, services)
     chosen = list(names) or config.queue_names()
     broker = f"the broker at {urls.mask(endpoints.broker_url)}"
     guard = Watchdog(timeout)
@@ -68,13 +70,15 @@ def queues_command(
             click.echo(f"warning: consumers not counted: {exc}", err=True)
         finally:
             app.close()
+    journal = _SentTimes(services.journal_path(item))
     try:
         with guard.waiting_on(f"{broker} (reading the queues)"):
-            found = queues.report(source, chosen, limit, consumers)
+            found = queues.report(source, chosen, limit, consumers, journal)
     except queue_types.QueueError as exc:
         _fail(f"{broker} (reading the queues): {exc}")
     finally:
         source.close()
+        journal.close()
     if config.is_rabbitmq and limit and management_url:
         click.echo(f"note: {queue_rabbitmq.PEEK_NOTE}", err=True)
     if as_json:
@@ -85,9 +89,53 @@ def queues_command(
                            if entry.get(k) is not None)  # fmt: skip
         error = entry.get("error", "")
         shown = f"{counts} ({error})" if counts and error else counts or error or "not known"
-        click.echo(f"{entry['queue']}: {shown}")
+        click.echo(f"{entry['queue']}: {shown}{_oldest_text(entry)}")
         for place, message in enumerate(entry["next"]):
             what = message.get("not_decoded") or f"{message['task']} {message['id']}"
             click.echo(f"  {place:>4}  p{message.get('priority')}  {what}")
         if entry.get("next_error"):
             click.echo(f"  ({entry['next_error']})")
+
+
+class _SentTimes:
+    """The profile's journal, read-only, as far as the queues' ages read it: the send times of
+    the tasks at the queues' heads. A journal that cannot be opened or read (damaged, locked,
+    not a journal) is a warning, and the ages it would date are unknown: `queues` still lists."""
+
+    def __init__(self, path: Path) -> None:
+        from desktop.core.monitor.journal import Journal
+
+        self.journal: Journal | None = None
+        if path.exists():
+            try:
+                self.journal = Journal(path, read_only=True)
+            except Exception as exc:  # a damaged journal must not cost the queue listing
+                self._warn(exc)
+
+    def rows(self, task_ids: Iterable[str]) -> Mapping[str, Any]:
+        import sqlite3
+
+        if self.journal is None:
+            return {}
+        try:
+            return self.journal.rows(task_ids)
+        except sqlite3.Error as exc:
+            self._warn(exc)
+            return {}
+
+    def _warn(self, exc: BaseException) -> None:
+        click.echo(f"warning: the journal was not read for send times: {exc}", err=True)
+
+    def close(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+
+
+def _oldest_text(entry: dict[str, Any]) -> str:
+    """ ", oldest 12.5 s (journal)": the oldest waiting message's age and what dates it."""
+    if not entry.get("waiting"):
+        return ""
+    age = entry.get("oldest_age_s")
+    if age is None:
+        return ", oldest ? (nothing dates it: no timestamp, no task-sent event journaled)"
+    return f", oldest {age:.1f} s ({entry.get('oldest_source')})"

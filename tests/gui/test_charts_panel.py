@@ -40,3 +40,25 @@ def test_charts_draw_what_the_diffs_say(qtbot: QtBot) -> None:
     assert panel.runtimes.item(0, 2).text() == "0.250 s"
     panel.reset()
     assert panel.runtimes.rowCount() == 0 and not panel._curves
+
+
+def test_charts_draw_each_queues_oldest_waiting_age_where_it_was_read(qtbot: QtBot) -> None:
+    panel = ChartsPanel()
+    qtbot.addWidget(panel)
+    watched: list[bool] = []
+    panel.watching.connect(watched.append)
+    now = time.time()
+    panel.rates.sample("oldest", {"queue1": 1.0}, now - 500)  # out of the 2 min window
+    panel.rates.sample("oldest", {"queue1": 3.0, "queue2": 0.0}, now - 4)
+    panel.rates.sample("oldest", {"queue1": 7.0, "queue2": 0.0}, now - 2)
+    panel.add_oldest({"queue1": 9.0})
+    panel.show()
+    qtbot.waitExposed(panel)
+    xs, ys = panel._curves[("oldest", "queue1")].getData()
+    assert list(ys) == [3.0, 7.0, 9.0]
+    assert -4.5 < xs[0] < -3.5 and -1 < xs[-1] <= 0
+    assert list(panel._curves[("oldest", "queue2")].getData()[1]) == [0.0, 0.0]
+    panel.hide()
+    assert watched == [True, False]  # the Queues screen reads for it only while it shows
+    panel.reset()
+    assert not panel._curves

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ class Message:
     retries: int | None = None
     parent_id: str | None = None
     root_id: str | None = None
+    sent_at: float | None = None  # when it was published, if the publisher stamped it
     content_type: str = ""
     decoded: bool = True
     note: str = ""  # why it is not decoded, or that RabbitMQ marked it redelivered
@@ -49,6 +51,7 @@ class Message:
             "retries": self.retries,
             "parent_id": self.parent_id,
             "root_id": self.root_id,
+            "sent_at": self.sent_at,
         }
         if not self.decoded:
             found["not_decoded"] = self.note or self.content_type
@@ -129,6 +132,7 @@ def _fields(headers: dict[str, Any], body: Any, properties: dict[str, Any], kind
         retries=retries if isinstance(retries, int) else None,
         parent_id=_text(source.get("parent_id")),
         root_id=_text(source.get("root_id")),
+        sent_at=published_at(properties, headers),
         content_type=kind,
     )
 
@@ -136,6 +140,30 @@ def _fields(headers: dict[str, Any], body: Any, properties: dict[str, Any], kind
 # Values under secret-like argument names, hidden in every message read off the broker
 # (Celery Desk's default names; the journal uses the profile's own).
 _HIDDEN = ArgumentRedactor()
+
+
+MS_PER_S = 1000.0
+
+
+def published_at(properties: dict[str, Any], headers: dict[str, Any]) -> float | None:
+    """When the message was published, in Unix seconds, if anything in it says so. Celery's
+    own messages do not (protocol 2 carries no send time); a publisher may set the AMQP
+    `timestamp` property (whole seconds; RabbitMQ's message_timestamp plugin sets it and the
+    `timestamp_in_ms` header), which kombu's Redis transport keeps in the envelope's properties.
+    Not a number, or not a plausible time (before 2000 or a day ahead), is "not said"."""
+    stamped = _plausible(headers.get("timestamp_in_ms"), MS_PER_S)
+    return stamped if stamped is not None else _plausible(properties.get("timestamp"), 1.0)
+
+
+def _plausible(value: Any, per_second: float) -> float | None:
+    """`value` in Unix seconds, if it is a number that could be a publish time."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    seconds = float(value) / per_second
+    return seconds if EPOCH_2000 <= seconds <= time.time() + 86_400 else None
+
+
+EPOCH_2000 = 946_684_800
 
 
 def _text(value: Any) -> str | None:
@@ -155,6 +183,30 @@ def decode_envelope(raw: Any) -> Message:
     except (ValueError, TypeError, UnicodeDecodeError):
         return not_decoded("", "the stored message is not JSON (broken or cut short)")
     return _from_envelope(envelope)
+
+
+def decode_envelope_headers(raw: Any) -> Message:
+    """What dates a stored message, from its envelope's headers and properties only: the body
+    (arguments, possibly large, possibly not JSON) is not decoded, since the Queues screen reads
+    every list's oldest message on each refresh (queue_redis.RedisQueues.counts). A protocol 1
+    message keeps its id in the body: decoded whole (decode_envelope)."""
+    try:
+        envelope = load_json(raw)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        return decode_envelope(raw)  # says why in its own words
+    headers = _as_dict(envelope.get("headers")) if isinstance(envelope, dict) else {}
+    if "task" not in headers:
+        return _from_envelope(envelope)
+    properties = _as_dict(envelope.get("properties"))
+    priority = properties.get("priority")
+    return Message(
+        id=_text(headers.get("id")),
+        task=_text(headers.get("task")),
+        priority=priority if isinstance(priority, int) else None,
+        eta=_text(headers.get("eta")),
+        sent_at=published_at(properties, headers),
+        content_type=_text(envelope.get("content-type")) or "",
+    )
 
 
 def _from_envelope(envelope: Any) -> Message:

@@ -13,11 +13,19 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from desktop.core.broker.queue_messages import decode_management
-from desktop.core.broker.queue_types import HTTP_TIMEOUT_S, Held, QueueCounts, QueueError, Waiting
+from desktop.core.broker.queue_messages import decode_management, published_at
+from desktop.core.broker.queue_types import (
+    HTTP_TIMEOUT_S,
+    Head,
+    Held,
+    QueueCounts,
+    QueueError,
+    Waiting,
+)
 
 PEEK_NOTE = (
     "RabbitMQ shows message contents only by taking them and putting them back (management "
@@ -39,9 +47,15 @@ class RabbitQueues:
     def close(self) -> None:
         """Nothing stays open between calls."""
 
-    def counts(self, queues: list[str], with_unacked: bool = True) -> list[QueueCounts]:
-        """Waiting and consumers exact, by passive declare; unacked and rates from the
-        management API, whose statistics lag by up to its collection interval (5 s)."""
+    def counts(
+        self,
+        queues: list[str],
+        with_unacked: bool = True,
+        known: Mapping[tuple[str, int | None], Head] | None = None,
+    ) -> list[QueueCounts]:
+        """Waiting and consumers exact, by passive declare; unacked, rates and the head's
+        timestamp from the management API, whose statistics lag by up to its collection
+        interval (5 s). `known` is Redis' (no message is read here)."""
         found = self._counts_by_declare(queues)
         if self.management_url and with_unacked:
             try:
@@ -55,6 +69,7 @@ class RabbitQueues:
                 if other is not None and counts.waiting is not None:
                     counts.unacked = other.unacked
                     counts.rate_in, counts.rate_out = other.rate_in, other.rate_out
+                    counts.heads = other.heads if counts.waiting else []
         return found
 
     def _counts_by_declare(self, queues: list[str]) -> list[QueueCounts]:
@@ -115,7 +130,8 @@ class RabbitQueues:
 
     def _counts_from_management(self, queues: list[str]) -> list[QueueCounts]:
         listed = self._api(self._queue_path() + "?columns=name,messages_ready,"
-                           "messages_unacknowledged,consumers,message_stats")  # fmt: skip
+                           "messages_unacknowledged,consumers,message_stats,"
+                           "head_message_timestamp")  # fmt: skip
         by_name = {item.get("name"): item for item in listed if isinstance(item, dict)}
         found = []
         for queue in queues:
@@ -124,6 +140,8 @@ class RabbitQueues:
                 found.append(QueueCounts(queue, None, error="no such queue on the broker"))
                 continue
             stats = item.get("message_stats") or {}
+            # The head's AMQP timestamp, when its publisher set one: read without taking it.
+            stamped = published_at({"timestamp": item.get("head_message_timestamp")}, {})
             found.append(
                 QueueCounts(
                     queue,
@@ -132,6 +150,7 @@ class RabbitQueues:
                     int(item.get("consumers") or 0),
                     rate_in=_rate(stats, "publish_details"),
                     rate_out=_rate(stats, "deliver_get_details"),
+                    heads=[Head(None, sent_at=stamped)] if stamped is not None else [],
                 )
             )
         return found

@@ -8,6 +8,8 @@ took but has not acknowledged sit in the `unacked` hash. Nothing here pops anyth
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 import redis
@@ -15,13 +17,22 @@ import redis
 from desktop.core.app import priorities
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.task_record import queue_of_routing_key
+from desktop.core.broker.queue_latency import head_of
 from desktop.core.broker.queue_messages import (
     Message,
     decode_envelope,
+    decode_envelope_headers,
     decode_unacked,
     not_decoded,
 )
-from desktop.core.broker.queue_types import HTTP_TIMEOUT_S, Held, QueueCounts, QueueError, Waiting
+from desktop.core.broker.queue_types import (
+    HTTP_TIMEOUT_S,
+    Head,
+    Held,
+    QueueCounts,
+    QueueError,
+    Waiting,
+)
 
 UNACKED_KEY = "unacked"
 UNACKED_INDEX_KEY = "unacked_index"  # delivery tag -> when a worker took it (kombu's zset)
@@ -50,25 +61,40 @@ class RedisQueues:
         config = self.config
         return [(s, priorities.step_key(config, queue, s)) for s in priorities.stored_steps(config)]
 
-    def counts(self, queues: list[str], with_unacked: bool = True) -> list[QueueCounts]:
+    def counts(
+        self,
+        queues: list[str],
+        with_unacked: bool = True,
+        with_heads: bool = True,
+        known: Mapping[tuple[str, int | None], Head] | None = None,
+    ) -> list[QueueCounts]:
         """Every queue's every step, and the unacked hash, in one pipelined round trip. A key
         of another type than kombu's (a list per step, a hash for unacked) is that queue's
-        error, or the unacked count's, and the rest is still counted."""
-        pipe = self.client.pipeline(transaction=False)
+        error, or the unacked count's, and the rest is still counted. `with_heads`: also each
+        step's tail, the message of that step waiting longest (its latency), in the same
+        trip; an empty step reads nothing, and one whose tail is still the head in `known`
+        ((queue, step) -> the last refresh's head) is not sent again: in steady state a
+        refresh transfers no message for the ages."""
         keys = {queue: self.step_keys(queue) for queue in queues}
-        for queue in queues:
-            for _step, key in keys[queue]:
-                pipe.llen(key)
+        every_key = [key for queue in queues for _step, key in keys[queue]]
+        still = [
+            _still_there((known or {}).get((queue, step))) for queue in queues
+            for step, _key in keys[queue]
+        ]  # fmt: skip
+        pipe = self.client.pipeline(transaction=False)
+        pipe.eval(COUNT_SCRIPT, len(every_key), *every_key, 1 if with_heads else 0, *still)
         if with_unacked:
             pipe.hgetall(self.prefix + UNACKED_KEY)
         try:
             replies = pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:
             raise QueueError(f"Redis did not answer: {exc}") from exc
+        if isinstance(replies[0], redis.RedisError):
+            raise QueueError(f"Redis did not answer: {replies[0]}")
         held: dict[str, int] = {}
         unacked_error = ""
         if with_unacked:
-            stored = replies.pop()
+            stored = replies[1]
             if isinstance(stored, redis.ResponseError):
                 unacked_error = f"unacked not known: {self._not_read(UNACKED_KEY, 'hash')}"
                 self._unacked = None
@@ -77,18 +103,26 @@ class RedisQueues:
                 for routing_key, _message in self._unacked.values():
                     routed = self._queue_of(routing_key)
                     held[routed] = held.get(routed, 0) + 1
+        lengths_and_tails = replies[0]
         found = []
         at = 0
         for queue in queues:
             steps: dict[int, int] = {}
             errors = []
-            for i, (step, key) in enumerate(keys[queue]):
-                reply = replies[at + i]
-                if isinstance(reply, redis.ResponseError):
+            heads = []
+            for step, key in keys[queue]:
+                length, tail = lengths_and_tails[at], lengths_and_tails[at + 1]
+                at += 2
+                if int(length) < 0:  # not a list
                     errors.append(self._not_read(key.removeprefix(self.prefix), "list"))
-                else:
-                    steps[step] = int(reply)
-            at += len(keys[queue])
+                    continue
+                steps[step] = int(length)
+                if tail == SAME_HEAD and known and (queue, step) in known:
+                    heads.append(known[(queue, step)])
+                elif tail:
+                    place = sum(steps.values()) - 1  # its place in the delivery order
+                    message = decode_envelope_headers(tail)
+                    heads.append(head_of(Waiting(place, step, message, bytes(tail))))
             found.append(
                 QueueCounts(
                     queue,
@@ -96,6 +130,7 @@ class RedisQueues:
                     held.get(queue, 0) if with_unacked and not unacked_error else None,
                     steps={s: n for s, n in steps.items() if n},
                     error="; ".join(errors) or unacked_error,
+                    heads=heads,
                 )
             )
         return found
@@ -215,6 +250,52 @@ for i, key in ipairs(KEYS) do
     table.insert(out, {i, first, items})
   end
   start = start + length
+end
+return out
+"""
+
+
+SAME_HEAD = b"="  # the script's answer for a tail that is still the head the caller knows
+
+
+def _still_there(head: Head | None) -> str:
+    """What the script looks for in a step's tail to tell it is still `head`: its id as
+    kombu's envelope writes it (json.dumps: `"id": "…"`, which "root_id" and "parent_id" do not
+    contain, quote first). "" (always send the tail) when the head has no task id."""
+    if head is None or not head.task_id:
+        return ""
+    return '"id": ' + json.dumps(head.task_id)
+
+
+# What counts() runs on the server: each step list's length and, when asked (ARGV[1] = 1), its
+# tail (the message of that step waiting longest), only for lists that hold one; "=" instead
+# of a tail that contains ARGV[i + 1] (the id of the head the caller already has: it is still
+# there). A key of another type answers -1. Flat pairs, "" for no tail: Lua arrays cannot hold
+# nil.
+COUNT_SCRIPT = """
+local heads = ARGV[1] == '1'
+local out = {}
+local n = 0
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  local length = redis.pcall('LLEN', key)
+  if type(length) == 'table' then
+    out[n + 1] = -1
+    out[n + 2] = ''
+  else
+    out[n + 1] = length
+    out[n + 2] = ''
+    if heads and length > 0 then
+      local tail = redis.call('LINDEX', key, -1)
+      local still = ARGV[i + 1]
+      if still and still ~= '' and string.find(tail, still, 1, true) then
+        out[n + 2] = '='
+      else
+        out[n + 2] = tail
+      end
+    end
+  end
+  n = n + 2
 end
 return out
 """

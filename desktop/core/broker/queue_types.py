@@ -36,6 +36,19 @@ class Held:
     message: Message
 
 
+@dataclass(frozen=True)
+class Head:
+    """The longest-waiting message of one first-in-first-out list (a Redis priority step's
+    tail, a RabbitMQ queue's head): only what can say how long it has waited
+    (queue_latency.oldest_waiting)."""
+
+    identity: str | None  # the task id, else a digest of the stored message; None: not known
+    task_id: str | None = None
+    sent_at: float | None = None  # the publisher's timestamp, when it set one
+    eta: str | None = None
+    step: int | None = None
+
+
 @dataclass
 class QueueCounts:
     queue: str
@@ -46,3 +59,4 @@ class QueueCounts:
     rate_in: float | None = None  # messages/s, when the broker says
     rate_out: float | None = None
     error: str = ""
+    heads: list[Head] = field(default_factory=list)  # each FIFO list's oldest, when read

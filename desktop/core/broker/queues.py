@@ -13,10 +13,13 @@ everything else still lists.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.broker import queue_latency
+from desktop.core.broker.queue_latency import Oldest
 from desktop.core.broker.queue_rabbitmq import RabbitQueues
 from desktop.core.broker.queue_redis import RedisQueues
 from desktop.core.broker.queue_types import Held, QueueCounts, QueueError, Waiting
@@ -39,6 +42,7 @@ class Snapshot:
     waiting: list[Waiting] = field(default_factory=list)
     held: list[Held] = field(default_factory=list)
     waiting_error: str = ""
+    oldest: dict[str, Oldest] = field(default_factory=dict)  # queues where something waits
 
     def priorities_seen(self) -> dict[str, int]:
         """Task id -> priority of every message read (waiting or taken and unacknowledged):
@@ -51,11 +55,23 @@ class Snapshot:
 
 
 def snapshot(
-    source: Inspector, names: list[str], selected: str | None, limit: int, peek: bool
+    source: Inspector,
+    names: list[str],
+    selected: str | None,
+    limit: int,
+    peek: bool,
+    journal: queue_latency.SentTimes | None = None,
+    memory: queue_latency.FirstSeen | None = None,
 ) -> Snapshot:
     """`peek`: read RabbitMQ contents (which marks them redelivered); Redis is always read,
-    since looking at its lists takes nothing."""
-    taken = Snapshot(source.counts(names), selected)
+    since looking at its lists takes nothing. Each queue's oldest waiting message is dated by
+    its own timestamp, the journal's send time, or `memory` (queue_latency)."""
+    counted = source.counts(names, known=memory.last_heads() if memory is not None else None)
+    if memory is not None:
+        memory.keep_heads(counted)
+    sent = queue_latency.journal_sent(journal, counted)
+    oldest = queue_latency.oldest_per_queue(counted, sent, memory, time.time())
+    taken = Snapshot(counted, selected, oldest=oldest)
     if selected is None:
         return taken
     if isinstance(source, RedisQueues) or peek:
@@ -77,12 +93,28 @@ def report(
     queues: list[str],
     limit: int,
     consumers: dict[str, int] | None = None,
+    journal: queue_latency.SentTimes | None = None,
 ) -> list[dict[str, Any]]:
-    """What `celery-desk queues --json` prints: counts, and the next `limit` messages in
-    delivery order. `consumers` (from workers' `inspect active_queues`) fills what Redis
-    cannot say; RabbitMQ counts its own consumers."""
+    """What `celery-desk queues --json` prints: counts, the age of the oldest waiting message
+    (queue_latency; a one-shot run has no first-seen memory, so a message nothing dates is
+    null with source null), and the next `limit` messages in delivery order. `consumers`
+    (from workers' `inspect active_queues`) fills what Redis cannot say; RabbitMQ counts its
+    own consumers."""
     found = []
-    for counts in source.counts(queues):
+    counted = source.counts(queues)
+    pages: dict[str, list[Waiting]] = {}
+    errors: dict[str, str] = {}
+    for counts in counted:
+        if limit > 0 and counts.waiting:
+            try:
+                pages[counts.queue] = source.waiting(counts.queue, 0, limit)
+            except QueueError as exc:
+                errors[counts.queue] = str(exc)
+        if not counts.heads and pages.get(counts.queue):  # RabbitMQ: the head, as read
+            counts.heads = [queue_latency.head_of(pages[counts.queue][0])]
+    sent = queue_latency.journal_sent(journal, counted)
+    oldest = queue_latency.oldest_per_queue(counted, sent, None, time.time())
+    for counts in counted:
         entry: dict[str, Any] = {
             "queue": counts.queue,
             "waiting": counts.waiting,
@@ -95,13 +127,10 @@ def report(
             entry["steps"] = {str(step): n for step, n in sorted(counts.steps.items())}
         if counts.error:
             entry["error"] = counts.error
-        next_messages: list[dict[str, Any]] = []
-        if limit > 0 and counts.waiting:
-            try:
-                page = source.waiting(counts.queue, 0, limit)
-                next_messages = [item.message.to_json() for item in page]
-            except QueueError as exc:
-                entry["next_error"] = str(exc)
-        entry["next"] = next_messages
+        dated = oldest.get(counts.queue)
+        entry.update(dated.to_json() if dated else queue_latency.NOT_WAITING)
+        if counts.queue in errors:
+            entry["next_error"] = errors[counts.queue]
+        entry["next"] = [item.message.to_json() for item in pages.get(counts.queue, [])]
         found.append(entry)
     return found

@@ -2,6 +2,8 @@
 engine of the Charts screen and the Queues screen's In/s and Out/s.
 
 Per-second buckets, kept for `window_s` seconds: memory stays flat however long the panel runs.
+Values read rather than counted (a queue's oldest waiting age) are kept as samples over the
+same window (`sample`).
 Counted per second: events by state ("state", "succeeded"), finished tasks by queue ("queue",
 q), tasks sent to a queue ("in", q) and taken from it to run ("out", q). A task's queue is the
 one rule of task_record.queue_of: the queue the panel recorded, else where its routing key
@@ -52,6 +54,9 @@ class Rates:
         self.window_s = window_s
         self._buckets: dict[int, Counter[tuple[str, str]]] = {}
         self._runtimes: deque[tuple[float, str, float]] = deque()
+        # Values read now and then rather than counted (a queue's oldest age: "oldest", q),
+        # kept over the same window: (kind, key) -> (when, value), oldest first.
+        self._samples: dict[tuple[str, str], deque[tuple[float, float]]] = {}
 
     def add(
         self, diff: StateDiff, now: float | None = None, routing: Mapping[str, str] | None = None
@@ -87,6 +92,30 @@ class Rates:
             del self._buckets[second]
         while self._runtimes and self._runtimes[0][0] < now - self.window_s:
             self._runtimes.popleft()
+        for name, read in list(self._samples.items()):
+            while read and read[0][0] < now - self.window_s:
+                read.popleft()
+            if not read:
+                del self._samples[name]
+
+    def sample(self, kind: str, values: Mapping[str, float], now: float | None = None) -> None:
+        """Values read at `now` (the Queues screen's oldest waiting age per queue, each time it
+        reads the broker): drawn where they were read, with nothing between readings."""
+        now = time.time() if now is None else now
+        for key, value in values.items():
+            self._samples.setdefault((kind, key), deque()).append((now, value))
+        self._trim(now)
+
+    def sample_keys(self, kind: str) -> list[str]:
+        return sorted(key for k, key in self._samples if k == kind)
+
+    def samples(
+        self, kind: str, key: str, now: float | None = None
+    ) -> tuple[list[float], list[float]]:
+        """Seconds ago (negative, oldest first) and the values read then."""
+        now = time.time() if now is None else now
+        read = self._samples.get((kind, key), ())
+        return [at - now for at, _value in read], [value for _at, value in read]
 
     def keys(self, kind: str) -> list[str]:
         return sorted({key for c in self._buckets.values() for k, key in c if k == kind})

@@ -1,13 +1,16 @@
-"""Charts: tasks per second by state and by queue, runtime percentiles per task, last 2 min.
+"""Charts: tasks per second by state and by queue, the age of each queue's oldest waiting
+message, runtime percentiles per task, last 2 min.
 
-Fed by the same diffs as the tables; redrawn once a second, and only while visible.
+Rates are fed by the same diffs as the tables; the oldest ages by the Queues screen each time
+it reads the broker (`add_oldest`), which it keeps doing while this screen shows (`watching`).
+Redrawn once a second, and only while visible.
 """
 
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QShowEvent
+from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from desktop.core.monitor.rates import Rates
@@ -24,12 +27,13 @@ STATE_PENS = {
     "revoked": "#6b7280",
 }
 QUEUE_PENS = ["#2f6fd6", "#2e9d57", "#d49a1c", "#c8393b", "#7b5cc4", "#0891b2", "#db2777"]
+OLDEST = "oldest"  # the samples of each queue's oldest waiting age
 
 
-def _plot(title: str) -> pg.PlotWidget:
+def _plot(title: str, unit: str = "tasks/s") -> pg.PlotWidget:
     plot = pg.PlotWidget(background="w")
     plot.setTitle(title, color="#111827", size="10pt")
-    plot.setLabel("left", "tasks/s")
+    plot.setLabel("left", unit)
     plot.setLabel("bottom", "seconds ago")
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.addLegend(offset=(10, 10))
@@ -39,6 +43,8 @@ def _plot(title: str) -> pg.PlotWidget:
 
 
 class ChartsPanel(QWidget):
+    watching = Signal(bool)  # shown or hidden: the Queues screen reads the broker meanwhile
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.rates = Rates(window_s=120)
@@ -46,13 +52,17 @@ class ChartsPanel(QWidget):
         layout.addWidget(heading("Charts — last 2 minutes"))
         layout.addWidget(
             muted("From the live event stream: events per second by state, finished tasks per "
-                  "second by queue, and runtime percentiles of succeeded tasks.")
+                  "second by queue, and runtime percentiles of succeeded tasks. From the broker, "
+                  "each time the queues are read: how long the oldest waiting message of each "
+                  "queue has waited (0 when none waits).")
         )  # fmt: skip
         plots = QHBoxLayout()
         self.by_state = _plot("By state")
         self.by_queue = _plot("Finished, by queue")
+        self.oldest = _plot("Oldest waiting, by queue", "seconds")
         plots.addWidget(self.by_state)
         plots.addWidget(self.by_queue)
+        plots.addWidget(self.oldest)
         layout.addLayout(plots, 3)
         box = QGroupBox("Runtime per task (succeeded, last 2 minutes)")
         inner = QVBoxLayout(box)
@@ -68,14 +78,23 @@ class ChartsPanel(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
+        self.watching.emit(True)
         self.redraw(force=True)  # up to date the moment the tab opens, not a second later
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        super().hideEvent(event)
+        self.watching.emit(False)
 
     def apply_diff(self, diff: StateDiff) -> None:
         self.rates.add(diff)
 
+    def add_oldest(self, ages: dict[str, float]) -> None:
+        """Queue -> its oldest waiting message's age in seconds, as the broker was just read."""
+        self.rates.sample(OLDEST, ages)
+
     def reset(self) -> None:
         self.rates = Rates(window_s=self.rates.window_s)
-        for plot in (self.by_state, self.by_queue):
+        for plot in (self.by_state, self.by_queue, self.oldest):
             plot.clear()
         self._curves.clear()
         self.redraw(force=True)
@@ -86,8 +105,9 @@ class ChartsPanel(QWidget):
             if kind == "state":
                 plot, colour = self.by_state, STATE_PENS.get(key, "#111827")
             else:
-                queues = [k for (k_kind, k) in self._curves if k_kind == "queue"]
-                plot, colour = self.by_queue, QUEUE_PENS[len(queues) % len(QUEUE_PENS)]
+                plot = self.by_queue if kind == "queue" else self.oldest
+                queues = [k for (k_kind, k) in self._curves if k_kind == kind]
+                colour = QUEUE_PENS[len(queues) % len(QUEUE_PENS)]
             curve = plot.plot(name=key, pen=pg.mkPen(colour, width=2))
             self._curves[(kind, key)] = curve
         return curve
@@ -99,6 +119,10 @@ class ChartsPanel(QWidget):
             for key in self.rates.keys(kind):
                 xs, ys = self.rates.series(kind, key)
                 self._curve(kind, key).setData(xs, ys)
+        for key in self.rates.sample_keys(OLDEST):
+            ages_at, ages = self.rates.samples(OLDEST, key)
+            self._curve(OLDEST, key).setData(ages_at, ages)
+        self.oldest.setXRange(-self.rates.window_s, 0)
         fill_table(
             self.runtimes,
             [

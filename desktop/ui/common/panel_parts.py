@@ -55,3 +55,15 @@ def routed_summary(config: EffectiveConfig) -> str:
     parts = [f"{task} → {queue}" for task, queue in config.routed_elsewhere()]
     parts.append(f"everything else → {config.default_queue}")
     return "; ".join(parts)
+
+
+def duration(seconds: float | None) -> str:
+    """A span as people read it: "42 s", "3 min 05 s", "2 h 10 min"; "" when not known."""
+    if seconds is None:
+        return ""
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"

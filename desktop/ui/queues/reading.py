@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.broker import queue_rabbitmq, queue_types, queues, run_order
+from desktop.core.broker import queue_latency, queue_rabbitmq, queue_types, queues, run_order
 from desktop.core.settings.profile_model import Profile
 
 T = TypeVar("T")
@@ -55,16 +55,21 @@ def on_broker(
         source.close()
 
 
-def read_queues(session: Any, journal: Any, reading: Reading) -> Read:
-    """Every queue's counts, the selected queue's waiting page and held list, and what started
-    from it. Priorities read off the broker go to the journal (session.learn_priorities)."""
+def read_queues(
+    session: Any, journal: Any, reading: Reading, memory: queue_latency.FirstSeen | None = None
+) -> Read:
+    """Every queue's counts and oldest waiting message (dated by the journal's send times or
+    `memory`), the selected queue's waiting page and held list, and what started from it.
+    Priorities read off the broker go to the journal (session.learn_priorities)."""
     profile, config, selected = reading.profile, reading.config, reading.selected
     taken = on_broker(
         session.services,
         profile,
         config,
         reading.management_url,
-        lambda source: queues.snapshot(source, list(reading.names), selected, PAGE, peek=False),
+        lambda source: queues.snapshot(
+            source, list(reading.names), selected, PAGE, False, journal, memory
+        ),
     )
     session.learn_priorities(taken.priorities_seen())
     ran: list[run_order.Ran] = []

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QGroupBox,
@@ -38,6 +38,7 @@ from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.task_record import queue_of_routing_key
 from desktop.core.broker import (
     control,
+    queue_latency,
     queue_messages,
     queue_rabbitmq,
     queue_types,
@@ -63,6 +64,10 @@ class QueuesScreen(QWidget):
     """The tables and what fills them; QueuesPanel (panel.py) adds the actions, wiring the
     buttons made here to them."""
 
+    # Queue -> the age in seconds of its oldest waiting message (0 when none waits), after
+    # each read of the broker: the Charts screen's series.
+    oldest_read = Signal(object)
+
     def __init__(self, session: Any, settings: QSettings | None = None) -> None:
         super().__init__()
         self.session = session
@@ -81,7 +86,9 @@ class QueuesScreen(QWidget):
         self._peeked: list[queue_types.Waiting] = []
         self._peek_note = ""
         self._last_inspect = 0.0
+        self._read_for_others = False  # another screen shows what is read (keep_reading)
         self._rates = Rates(window_s=int(RATE_WINDOW_S))  # In/s, Out/s: the charts' engine
+        self.first_seen = queue_latency.FirstSeen()  # when each head was first seen (Oldest)
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Queues"))
@@ -175,6 +182,7 @@ class QueuesScreen(QWidget):
                 self.jobs.cancel(key)  # their answers are the previous profile's
             self.snapshot, self.held_by_workers = None, []
             self._rates = Rates(window_s=int(RATE_WINDOW_S))
+            self.first_seen = queue_latency.FirstSeen()
             self.consumers, self.selected = None, None
             self._peeked_queue, self._peeked, self._reading, self._ran = None, [], None, None
             for rows in (self.queue_rows, self.waiting_rows, self.held_rows, self.ran_rows):
@@ -247,9 +255,16 @@ class QueuesScreen(QWidget):
         if self.settings is not None:
             self.settings.setValue("queues/poll_s", seconds)
 
+    def keep_reading(self, on: bool) -> None:
+        """Read the queues at the poll interval while hidden too, for another screen (Charts);
+        what only this screen shows (a queue's page, what workers hold) waits until it shows."""
+        self._read_for_others = on
+
     def _tick(self) -> None:
         if self.isVisible():
             self.refresh(inspect=time.monotonic() - self._last_inspect >= INSPECT_EVERY_S)
+        elif self._read_for_others:
+            self.refresh()
 
     def showEvent(self, event: Any) -> None:
         super().showEvent(event)
@@ -265,7 +280,8 @@ class QueuesScreen(QWidget):
             return
         if inspect:
             self._inspect()
-        asked = Reading(profile, config, tuple(self.names()), self.selected, self._management_url())
+        selected = self.selected if self.isVisible() else None  # hidden: no page to show
+        asked = Reading(profile, config, tuple(self.names()), selected, self._management_url())
         if asked == self._reading and self.jobs.running("refresh"):
             # Its answer is on the way but may predate what prompted this: read again soon.
             self._soon.start()
@@ -277,7 +293,7 @@ class QueuesScreen(QWidget):
         """The broker's counts and the selected queue's page, and what started from it."""
         try:
             read = await Jobs.blocking(
-                reading.read_queues, self.session, self.session.journal, asked
+                reading.read_queues, self.session, self.session.journal, asked, self.first_seen
             )
         except Exception as exc:
             self.status.setText(f"Could not read the queues: {exc}")
@@ -286,6 +302,7 @@ class QueuesScreen(QWidget):
         if taken.queue is not None and taken.queue == self._peeked_queue:
             taken.waiting, taken.waiting_error = self._peeked, self._peek_note
         self.snapshot = taken
+        self.oldest_read.emit(oldest_ages(taken))
         self._ran = (taken.queue, read.ran) if taken.queue is not None else None
         self._read_at = time.strftime("%H:%M:%S")
         self._show_times()
@@ -365,6 +382,7 @@ class QueuesScreen(QWidget):
                     consumers=consumers,
                     rate_in=rate_in if isinstance(rate_in, str) else f"{rate_in:.1f}",
                     rate_out=rate_out if isinstance(rate_out, str) else f"{rate_out:.1f}",
+                    oldest=taken.oldest.get(name),
                 )
             )
         names = [c.queue for c in taken.counts]
@@ -445,3 +463,16 @@ class QueuesScreen(QWidget):
         self.why_button.setEnabled(usable)
         self.builder_button.setEnabled(usable and bool(message and message.task))
         self.remove_button.setEnabled(message is not None)  # a broken one can go too
+
+
+def oldest_ages(taken: queues.Snapshot) -> dict[str, float]:
+    """Queue -> its oldest waiting age in seconds, 0 when nothing waits; a queue whose count
+    or oldest age is not known is left out (a gap in the chart, not a 0)."""
+    found = {}
+    for counts in taken.counts:
+        oldest = taken.oldest.get(counts.queue)
+        if oldest is not None and oldest.age_s is not None:
+            found[counts.queue] = oldest.age_s
+        elif counts.waiting == 0:
+            found[counts.queue] = 0.0
+    return found

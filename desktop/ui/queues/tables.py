@@ -15,9 +15,16 @@ from typing import Any
 
 from PySide6.QtCore import QObject
 
+from desktop.core.broker.queue_latency import (
+    FROM_FIRST_SEEN,
+    FROM_JOURNAL,
+    FROM_MESSAGE,
+    Oldest,
+)
 from desktop.core.broker.queue_messages import Message
 from desktop.core.broker.queue_types import Held, QueueCounts, Waiting
 from desktop.core.broker.run_order import Ran
+from desktop.ui.common.panel_parts import duration
 from desktop.ui.common.table_model import Column, TableModel
 from desktop.ui.common.theme import ERROR_COLOUR, MUTED_COLOUR, WARNING_COLOUR
 
@@ -32,6 +39,52 @@ class QueueLine:
     consumers: int | None  # the broker's, else the workers' active_queues
     rate_in: str  # messages/s, the broker's or counted from events
     rate_out: str
+    oldest: Oldest | None = None  # the oldest waiting message's age; None: nothing waits
+
+
+OLDEST_WARNING_S = 60.0  # the Oldest cell turns amber from here...
+OLDEST_ERROR_S = 600.0  # ...and red from here
+OLDEST_SOURCES = {
+    FROM_MESSAGE: "dated by the message's own timestamp (set by its publisher)",
+    FROM_JOURNAL: "dated by the journal: when the task was sent (task-sent event)",
+    FROM_FIRST_SEEN: (
+        "at least this: the message says nothing of when it was sent and no task-sent event "
+        "was journaled, so this counts from when the panel first saw it at the head"
+    ),
+}
+
+
+def _oldest_text(line: QueueLine) -> str:
+    oldest = line.oldest
+    if oldest is None:
+        return ""
+    if oldest.age_s is None:
+        return "?"
+    shown = duration(oldest.age_s)
+    return f"≥ {shown}" if oldest.source == FROM_FIRST_SEEN else shown
+
+
+def _oldest_tip(line: QueueLine) -> str:
+    oldest = line.oldest
+    if oldest is None:
+        return "nothing waits"
+    if oldest.age_s is None:
+        return (
+            "not known: the head message carries no timestamp and no task-sent event was "
+            "journaled for it (RabbitMQ: the panel reads only the head's timestamp property)"
+        )
+    about = f"{oldest.task_id}: " if oldest.task_id else ""
+    step = f" (priority step {oldest.step})" if oldest.step is not None else ""
+    return f"{about}{OLDEST_SOURCES.get(oldest.source, oldest.source)}{step}"
+
+
+def _oldest_colour(line: QueueLine) -> str:
+    age = line.oldest.age_s if line.oldest is not None else None
+    if age is None:
+        return MUTED_COLOUR if line.oldest is not None else ""
+    if age >= OLDEST_ERROR_S:
+        return ERROR_COLOUR
+    return WARNING_COLOUR if age >= OLDEST_WARNING_S else ""
 
 
 QUEUE_COLUMNS: list[Column[QueueLine]] = [
@@ -46,6 +99,7 @@ QUEUE_COLUMNS: list[Column[QueueLine]] = [
         lambda line: "?" if line.counts.waiting is None else line.counts.waiting,
         tip=lambda line: line.counts.error,
     ),
+    Column("Oldest", _oldest_text, tip=_oldest_tip, colour=_oldest_colour),
     Column("Unacked", lambda line: "—" if line.counts.unacked is None else line.counts.unacked),
     Column("Reserved", lambda line: line.reserved),
     Column("Active", lambda line: line.active),

@@ -88,6 +88,8 @@ class MainWindow(QMainWindow):
         self.queues = QueuesPanel(session, self.settings)
         self.charts = ChartsPanel()
         self.audit = AuditPanel(session)
+        self.queues.oldest_read.connect(self.charts.add_oldest)
+        self.charts.watching.connect(self.queues.keep_reading)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)

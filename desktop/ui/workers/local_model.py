@@ -18,6 +18,7 @@ from desktop.core.local.local_worker import (
     LocalWorker,
 )
 from desktop.core.monitor.state import WorkerRow
+from desktop.ui.common.panel_parts import duration
 from desktop.ui.common.table_model import Column, TableModel
 
 STATE_COLOURS = {
@@ -28,17 +29,6 @@ STATE_COLOURS = {
     CRASHED: "#c8393b",
     UNRESPONSIVE: "#c8393b",
 }
-
-
-def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def pool_text(worker: LocalWorker) -> str:
