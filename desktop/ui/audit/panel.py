@@ -9,7 +9,7 @@ from datetime import datetime
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QShowEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from desktop.core.monitor.audit import FAILED, AuditEntry
 from desktop.core.monitor.journal import Journal
@@ -21,6 +21,7 @@ from desktop.ui.common.theme import ERROR_COLOUR
 from desktop.ui.session.session import Session
 
 SHOWN = 1000
+WIDTHS = (150, 80, 60, 130, 220, 240, 70)  # the reply takes what is left
 REFRESH_S = 1.0
 
 
@@ -73,6 +74,10 @@ class AuditPanel(QWidget):
         layout.addLayout(row)
         self.model: TableModel[AuditEntry] = TableModel(COLUMNS, self, text_tips=True)
         self.table = read_only_view(self.model)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        for column, width in enumerate(WIDTHS):
+            self.table.setColumnWidth(column, width)
         layout.addWidget(self.table, 1)
         self.entries: list[AuditEntry] = []
         self._dirty = True

@@ -154,3 +154,6 @@ def make_read_only(view: QTableView) -> None:
     view.horizontalHeader().setResizeContentsPrecision(SIZED_BY_VISIBLE_ROWS)
     view.horizontalHeader().setStretchLastSection(True)
     view.setAlternatingRowColors(True)
+    # One line a row: a cut cell ends in … (its tooltip has it whole); wrapped at a hyphen,
+    # ids made rows of two heights.
+    view.setWordWrap(False)

@@ -187,7 +187,6 @@ class FailuresPanel(QWidget):
         self.members_view.setModel(self.members)
         make_read_only(self.members_view)
         self.members_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.members_view.setWordWrap(False)  # an id on one line, cut with … when narrow
         self.members_view.verticalHeader().setDefaultSectionSize(22)
         self.members_view.horizontalHeader().setSectionResizeMode(
             QHeaderView.ResizeMode.Interactive

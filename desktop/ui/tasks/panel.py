@@ -117,6 +117,7 @@ class TasksPanel(QWidget):
         for column, width in ((0, 250), (1, 190), (2, 80), (3, 70), (4, 55), (5, 170)):
             self.table.setColumnWidth(column, width)
         self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
         self.table.selectionModel().currentRowChanged.connect(self._show_selected)
 
         details = QWidget()
