@@ -218,3 +218,18 @@ def test_unfit_rules_are_refused() -> None:
 def test_an_alert_is_json_a_command_can_read() -> None:
     alert = Alert("late", "queue-latency", FIRING, "m", 5.5, 5.0, T0, {"queue": "q"})
     assert json.loads(json.dumps(alert.to_json()))["target"] == {"queue": "q"}
+
+
+def test_a_flood_is_counted_up_to_the_bound_and_the_count_stays_true(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from desktop.core.monitor import alerts
+
+    monkeypatch.setattr(alerts, "MAX_FINISHED_KEPT", 3)
+    engine = AlertEngine([AlertRule("rate", "failure-rate", 50)], clock=lambda: T0)
+    states = ["FAILURE", "FAILURE", "SUCCESS", "SUCCESS", "FAILURE"]  # the last 3: 1 of 3 failed
+    for i, state in enumerate(states):
+        engine.feed_diff(_finished(f"t{i}", "x", state, T0 + i), at=T0 + i)
+    assert engine.tick(T0 + 5) == []
+    engine.feed_diff(_finished("t9", "x", "FAILURE", T0 + 6), at=T0 + 6)  # 2 of 3
+    assert [round(a.value or 0) for a in engine.tick(T0 + 6)] == [67]

@@ -82,9 +82,18 @@ class _TaskWindow:
     """The finished tasks one task rule counts: (finished at, failed), oldest first."""
 
     search: Search
-    finished: deque[tuple[float, bool]] = field(
-        default_factory=lambda: deque(maxlen=MAX_FINISHED_KEPT)
-    )
+    finished: deque[tuple[float, bool]] = field(default_factory=deque)
+    failed: int = 0  # of `finished`, kept as they come and go: a tick never counts them
+
+    def add(self, at: float, failed: bool) -> None:
+        if len(self.finished) >= MAX_FINISHED_KEPT:
+            self.failed -= self.finished.popleft()[1]
+        self.finished.append((at, failed))
+        self.failed += failed
+
+    def forget_before(self, since: float) -> None:
+        while self.finished and self.finished[0][0] < since:
+            self.failed -= self.finished.popleft()[1]
 
 
 @dataclass(frozen=True)
@@ -209,7 +218,7 @@ class AlertEngine:
         finished_at = row.finished or now
         for window in self._windows.values():
             if window.search.holds(fields):
-                window.finished.append((finished_at, failed))
+                window.add(finished_at, failed)
 
     def _feed_workers(self, rows: Iterable[WorkerRow], now: float) -> None:
         for row in rows:
@@ -270,11 +279,8 @@ class AlertEngine:
 
     def _task_check(self, rule: AlertRule, now: float) -> _Check:
         window = self._windows[rule.name]
-        since = now - rule.minutes * 60.0
-        while window.finished and window.finished[0][0] < since:
-            window.finished.popleft()
-        finished = len(window.finished)
-        failed = sum(1 for _, is_failure in window.finished if is_failure)
+        window.forget_before(now - rule.minutes * 60.0)
+        finished, failed = len(window.finished), window.failed
         tasks = f"tasks matching '{rule.task}'" if rule.task else "tasks"
         target = {"task": rule.search().text}
         minutes = f"{rule.minutes:g} min"
