@@ -158,3 +158,39 @@ def test_a_failing_alert_command_is_said_and_recording_goes_on(tmp_path: Path) -
     assert "alert command no-such-command-anywhere: could not be run" in stderr, stderr
     listed = cli("--profile", "quiet", "alerts", "log", "--json")
     assert [e["rule"] for e in json.loads(listed.stdout)] == ["quiet"]
+
+
+def test_task_failures_by_a_query_fire_once_from_the_recorded_events(tmp_path: Path) -> None:
+    with redis_server(tmp_path) as broker:
+        _profile("fails", broker)
+        added = cli("--profile", "fails", "alerts", "add", "fails", "--kind", "task-failures",
+                    "--threshold", "1", "--minutes", "1",
+                    "--task", "name:workers.tasks.fail queue:tasks")  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        out = tmp_path / "alerts.jsonl"
+        client = create_app(broker.url(0), broker.url(1), queue_prefix="")
+        worker = WorkerProcess(
+            queues=["tasks"],
+            broker_url=broker.url(0),
+            backend_url=broker.url(1),
+            log_path=tmp_path / "worker.log",
+        )
+        try:
+            with _recording("fails", out):
+                worker.start()
+                worker.wait_until_ready(client, timeout=60)
+                for count in range(3):
+                    sent = client.tasks["workers.tasks.fail"].apply_async(queue="tasks")
+                    with pytest.raises(ValueError):
+                        sent.get(timeout=20)
+                    time.sleep(1.5)  # the first failure alone is not more than 1
+                    if count == 0:
+                        assert _alerts(out) == []
+                found = _alerts(out)
+        finally:
+            worker.stop(timeout=10)
+            client.close()
+    assert len(found) == 1, found
+    alert = found[0]["alert"]
+    assert alert["kind"] == "task-failures" and alert["value"] == 2, alert
+    assert alert["target"] == {"task": "name:workers.tasks.fail queue:tasks"}
