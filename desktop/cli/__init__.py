@@ -7,6 +7,7 @@ from __future__ import annotations
 
 # Each command module registers its commands on `cli` when imported.
 from desktop.cli import (  # noqa: F401
+    alerts,
     audit,
     broker,
     failures,

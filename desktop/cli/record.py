@@ -32,6 +32,12 @@ JOURNAL_GIVE_UP_S = 600.0
     default=None,
     help="Drop failed tasks older than this (default: the profile's, 30).",
 )
+@click.option(
+    "--alert-command",
+    default=None,
+    help="Run this command for each alert the profile's rules fire (`celery-desk alerts`), "
+    "the alert as JSON on its stdin; split like a shell would, never run through one.",
+)
 @click.pass_context
 def record(
     ctx: click.Context,
@@ -40,18 +46,41 @@ def record(
     max_age_days: float | None,
     keep_failures: int | None,
     failures_max_age_days: float | None,
+    alert_command: str | None,
     **kwargs: Any,
 ) -> None:
-    """Record the event stream into the journal without a window, until SIGINT/SIGTERM."""
+    """Record the event stream into the journal without a window, until SIGINT/SIGTERM.
+    The profile's alert rules are checked as it records: each alert is said on stderr (and
+    given to --alert-command)."""
     import signal
     import threading
 
+    from desktop.cli.alerts import AlertCommand, say_alert, watch_alerts
+    from desktop.core.monitor.alert_log import AlertLog, log_path
+    from desktop.core.monitor.alert_rules import load_rules, rules_path
+    from desktop.core.monitor.alerts import AlertEngine
     from desktop.core.monitor.journal_schema import JournalUnwritable
     from desktop.core.monitor.pipeline import Monitor
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
     item, endpoints, config = _app_target(selection, services)
+    loaded = load_rules(rules_path(services.paths, item.name))
+    if loaded.problem:
+        click.echo(f"warning: {loaded.problem}", err=True)
+    try:
+        command = AlertCommand(alert_command) if alert_command is not None else None
+    except ValueError as exc:
+        _fail(f"--alert-command: {exc}", 2)
+    engine = None
+    if loaded.rules:
+        engine = AlertEngine(loaded.rules, alert_log=AlertLog(log_path(services.paths, item.name)))
+        engine.subscribe(say_alert)
+        if command is not None:
+            engine.subscribe(command)
+    elif command is not None:
+        click.echo("note: --alert-command given, but the profile has no alert rule "
+                   "(`celery-desk alerts add`)", err=True)  # fmt: skip
     try:
         journal = services.open_journal(item)
     except JournalUnwritable as exc:
@@ -73,6 +102,7 @@ def record(
         config=config,
         on_status=status,
         on_journal=journal_status,
+        on_diff=engine.feed_diff if engine is not None else None,
         retention_tasks=keep,
         retention_age_s=max_age_days * 86400 if max_age_days else None,
         failure_retention_tasks=keep_failures or item.failure_retention_tasks,
@@ -80,6 +110,16 @@ def record(
     )
     click.echo(f"recording profile '{item.name}' into {journal.path}", err=True)
     monitor.start()
+    watcher = None
+    if engine is not None:
+        click.echo(f"checking {len(engine.rules)} alert rule(s)", err=True)
+        watcher = threading.Thread(
+            target=watch_alerts,
+            args=(engine, done, endpoints, config, journal),
+            name="alerts",
+            daemon=True,
+        )
+        watcher.start()
     gave_up = False
     next_status = time.monotonic() + RECORD_STATUS_EVERY_S
     try:
@@ -94,6 +134,11 @@ def record(
                 next_status = time.monotonic() + RECORD_STATUS_EVERY_S
                 click.echo(_record_status(monitor), err=True)
     finally:
+        done.set()  # the alerts loop stops with the recording
+        if watcher is not None:
+            watcher.join(5.0)
+        if command is not None:
+            command.stop()
         stopped = monitor.stop()
         journal.close()
     click.echo(

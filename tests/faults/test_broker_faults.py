@@ -323,7 +323,8 @@ def _worker_killed_mid_task(root: Path, broker_url: str, backend_url: str, prefi
     """Two workers of the demo app (acks_late, prefetch 1); the one running a 3 s task is
     SIGKILLed with its pool. The broker gives the message back, the other worker runs it, the
     journal says SUCCESS, and the Workers screen's rule shows the killed one offline."""
-    from desktop.ui.workers.model import OFFLINE_AFTER_S, WorkersModel
+    from desktop.core.monitor.state import OFFLINE_AFTER_S
+    from desktop.ui.workers.model import WorkersModel
 
     workers_seen: dict[str, WorkerRow] = {}
 

@@ -123,6 +123,20 @@ class WorkerRow:
     clock_offset: float | None = None  # its clock behind the panel's (s, measured; - = ahead)
 
 
+# A worker is offline after its worker-offline event, or when the panel heard nothing from it
+# for this long: Celery's heartbeats come every 2 s, and the margin keeps a busy broker or a
+# slow event batch from calling a live worker gone. One rule for the Workers screen and alerts.
+OFFLINE_AFTER_S = 15.0
+
+
+def worker_online(worker: WorkerRow, now: float | None = None) -> bool:
+    """Whether `worker` counts as online at `now`: its row says so, and its last heartbeat
+    is recent (a SIGKILLed worker sends no worker-offline event; its heartbeats just stop)."""
+    if worker.heartbeat is None:
+        return worker.online
+    return worker.online and (now or time.time()) - worker.heartbeat < OFFLINE_AFTER_S
+
+
 @dataclass(frozen=True)
 class EventRecord:
     task_id: str

@@ -8,13 +8,11 @@ from typing import Any
 from PySide6.QtCore import QModelIndex
 
 from desktop.core.base.clocks import DRIFT_WARNING_S, drifted
-from desktop.core.monitor.state import StateDiff, WorkerRow
+from desktop.core.monitor.state import StateDiff, WorkerRow, worker_online
 from desktop.ui.common.table_model import Column, TableModel
 from desktop.ui.common.theme import WARNING_COLOUR
 
 HEARTBEAT_COLUMN = 6
-# Celery workers beat every 2 s by default; silence this long means the worker is gone.
-OFFLINE_AFTER_S = 15.0
 
 
 class WorkersModel(TableModel[WorkerRow]):
@@ -86,9 +84,7 @@ class WorkersModel(TableModel[WorkerRow]):
 
     @staticmethod
     def online(worker: WorkerRow, now: float | None = None) -> bool:
-        if worker.heartbeat is None:
-            return worker.online
-        return worker.online and (now or time.time()) - worker.heartbeat < OFFLINE_AFTER_S
+        return worker_online(worker, now)  # state.py: one rule with the alerts
 
     def drifted(self) -> list[WorkerRow]:
         """Workers whose clock is off from this computer's by more than Celery tolerates."""
