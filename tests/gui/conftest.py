@@ -20,6 +20,10 @@ def unsaved_canvas_discarded_on_teardown(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.fixture(autouse=True)
-def local_workers_stopped_on_teardown(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same for the question about running local workers: "stop them" (the default)."""
-    monkeypatch.setattr(MainWindow, "ask_about_local_workers", lambda self, count: "stop")
+def local_workers_stopped_on_teardown(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same for the question about running local workers: "stop them" (the default),
+    except in the tests that answer it themselves (marked `asks_about_local_workers`)."""
+    if request.node.get_closest_marker("asks_about_local_workers") is None:
+        monkeypatch.setattr(MainWindow, "ask_about_local_workers", lambda self, count: "stop")

@@ -13,6 +13,7 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
+from desktop.core import services as services_module
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.pipeline import Monitor
 from desktop.core.services import Services
@@ -105,11 +106,11 @@ def test_the_journal_is_opened_and_migrated_off_the_gui_thread(
     opened_on: list[threading.Thread] = []
 
     class Watched(Journal):
-        def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        def __init__(self, path: Path, **options: Any) -> None:
             opened_on.append(threading.current_thread())
-            super().__init__(path, read_only=read_only)
+            super().__init__(path, **options)
 
-    monkeypatch.setattr(feed_module, "Journal", Watched)
+    monkeypatch.setattr(services_module, "Journal", Watched)  # what Services.open_journal makes
     services = Services.open()
     _refused_profiles(services, unused_port, "first", "second")
     session, window = build_window(services)

@@ -150,6 +150,7 @@ def _host() -> str:
     return WorkerSpec("x", []).nodename.split("@", 1)[1]
 
 
+@pytest.mark.asks_about_local_workers
 def test_quit_leaves_workers_running_when_asked_and_the_next_window_owns_them(
     qtbot: QtBot, services: Services
 ) -> None:

@@ -43,14 +43,17 @@ def test_screenshot_script_under_xvfb(tmp_path: Path) -> None:
         assert "state: connected" in result.stdout
         shots = sorted(p.name for p in tmp_path.glob("*.png"))
         assert shots == [
+            "audit.png",
             "builder-1.png",
             "builder-10.png",
             "builder-50.png",
             "builder.png",
             "charts.png",
+            "failures.png",
             "profile-dialog.png",
             "queues.png",
             "tasks.png",
+            "why-dialog.png",
             "worker-dialog.png",
             "workers.png",
         ]
