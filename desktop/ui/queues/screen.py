@@ -67,6 +67,7 @@ class QueuesScreen(QWidget):
     # Queue -> the age in seconds of its oldest waiting message (0 when none waits), after
     # each read of the broker: the Charts screen's series.
     oldest_read = Signal(object)
+    snapshot_read = Signal(object)  # every Snapshot read (the alerts' queue rules take it)
 
     def __init__(self, session: Any, settings: QSettings | None = None) -> None:
         super().__init__()
@@ -86,7 +87,7 @@ class QueuesScreen(QWidget):
         self._peeked: list[queue_types.Waiting] = []
         self._peek_note = ""
         self._last_inspect = 0.0
-        self._read_for_others = False  # another screen shows what is read (keep_reading)
+        self._read_for: set[str] = set()  # who else uses what is read (keep_reading)
         self._rates = Rates(window_s=int(RATE_WINDOW_S))  # In/s, Out/s: the charts' engine
         self.first_seen = queue_latency.FirstSeen()  # when each head was first seen (Oldest)
 
@@ -255,15 +256,19 @@ class QueuesScreen(QWidget):
         if self.settings is not None:
             self.settings.setValue("queues/poll_s", seconds)
 
-    def keep_reading(self, on: bool) -> None:
-        """Read the queues at the poll interval while hidden too, for another screen (Charts);
-        what only this screen shows (a queue's page, what workers hold) waits until it shows."""
-        self._read_for_others = on
+    def keep_reading(self, on: bool, who: str = "charts") -> None:
+        """Read the queues at the poll interval while hidden too, for another screen (Charts)
+        or the alerts' queue rules; what only this screen shows (a queue's page, what workers
+        hold) waits until it shows."""
+        if on:
+            self._read_for.add(who)
+        else:
+            self._read_for.discard(who)
 
     def _tick(self) -> None:
         if self.isVisible():
             self.refresh(inspect=time.monotonic() - self._last_inspect >= INSPECT_EVERY_S)
-        elif self._read_for_others:
+        elif self._read_for:
             self.refresh()
 
     def showEvent(self, event: Any) -> None:
@@ -303,6 +308,7 @@ class QueuesScreen(QWidget):
             taken.waiting, taken.waiting_error = self._peeked, self._peek_note
         self.snapshot = taken
         self.oldest_read.emit(oldest_ages(taken))
+        self.snapshot_read.emit(taken)
         self._ran = (taken.queue, read.ran) if taken.queue is not None else None
         self._read_at = time.strftime("%H:%M:%S")
         self._show_times()

@@ -35,6 +35,7 @@ from desktop.core.services import Services
 from desktop.core.settings.profile_model import Endpoints, Profile
 from desktop.ui.common.background import Background
 from desktop.ui.common.jobs import event_loop
+from desktop.ui.session.alerts_host import AlertsHost
 from desktop.ui.session.connection import ProfileConnection
 from desktop.ui.session.feed import LiveFeed
 from desktop.ui.session.workers_host import LocalWorkersHost
@@ -81,6 +82,7 @@ class Session(QObject):
         self.connection = ProfileConnection(self)
         self.feed = LiveFeed(self)
         self.workers_host = LocalWorkersHost(self)
+        self.alerts = AlertsHost(self)
 
     # -- state, as the parts keep it --------------------------------------------------------
     @property

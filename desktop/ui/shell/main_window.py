@@ -28,6 +28,7 @@ from desktop.core.settings.config_errors import ProfileError
 from desktop.ui.audit.panel import AuditPanel
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
+from desktop.ui.common.theme import ERROR_COLOUR
 from desktop.ui.failures.panel import FailuresPanel
 from desktop.ui.profiles.dialog import ProfileDialog
 from desktop.ui.queues.panel import QueuesPanel
@@ -90,6 +91,9 @@ class MainWindow(QMainWindow):
         self.audit = AuditPanel(session)
         self.queues.oldest_read.connect(self.charts.add_oldest)
         self.charts.watching.connect(self.queues.keep_reading)
+        self.queues.snapshot_read.connect(session.alerts.feed_queues)
+        session.alerts.rules_problem.connect(self._rules_loaded)
+        session.alerts.fired.connect(self._show_alerts)
         central = QWidget()
         column = QVBoxLayout(central)
         column.setContentsMargins(0, 0, 0, 0)
@@ -121,6 +125,10 @@ class MainWindow(QMainWindow):
         self.tasks.open_in_builder.connect(self._open_in_builder)
         self.failures.open_in_builder.connect(self._open_in_builder)
         self.queues.open_in_builder.connect(self._open_canvas_in_builder)
+        self.alerts_label = QLabel()
+        self.alerts_label.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold")
+        self.alerts_label.hide()
+        self.statusBar().addPermanentWidget(self.alerts_label)
         self.events_label = QLabel("Events: not started")
         self.statusBar().addPermanentWidget(self.events_label)
         session.events_state_changed.connect(self._show_events_state)
@@ -132,6 +140,24 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.journal_label)
         session.journal_state_changed.connect(self._show_journal_state)
         self._restore_geometry()
+
+    # -- alerts ---------------------------------------------------------------------------------
+    def _rules_loaded(self, problem: str) -> None:
+        """The profile's alert rules were read: the Queues keep reading for queue rules, and a
+        rules file that could not be read is said (its alerts would never fire)."""
+        self.queues.keep_reading(self.session.alerts.engine.watches_queues, "alerts")
+        if problem:
+            self.statusBar().showMessage(f"Alert rules not read: {problem}")
+        self._show_alerts(None)
+
+    def _show_alerts(self, _alert: Any) -> None:
+        firing = self.session.alerts.engine.firing()
+        self.alerts_label.setVisible(bool(firing))
+        if firing:
+            self.alerts_label.setText(
+                f"⚠ {len(firing)} alert{'s' if len(firing) != 1 else ''}: {firing[-1].message}"[:90]
+            )
+            self.alerts_label.setToolTip("\n".join(f"{a.rule}: {a.message}" for a in firing))
 
     # -- profiles -------------------------------------------------------------------------------
     def _show_profiles(self, names: list[str], active: str) -> None:
