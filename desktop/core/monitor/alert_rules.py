@@ -11,18 +11,14 @@ moved aside (`.damaged`) first, never written over. Qt-free.
 from __future__ import annotations
 
 import math
-import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
-from desktop.core.base.files import write_atomic
 from desktop.core.monitor.task_search import Search, SearchSyntaxError, parse
-from desktop.core.settings.config_errors import file_error, os_problem
+from desktop.core.settings.config_errors import os_problem
 from desktop.core.settings.paths import Paths, profile_key
+from desktop.core.settings.table_lists import read_table_list, write_table_list
 
 TASK_FAILURES = "task-failures"  # tasks matching `task` failing more than N in M minutes
 FAILURE_RATE = "failure-rate"  # failed / finished over M minutes above P %
@@ -170,19 +166,9 @@ def _rule_of(table: Any, index: int) -> AlertRule:
 def read_rules(path: Path) -> tuple[AlertRule, ...] | None:
     """The rules the file holds; None when there is no file. ValueError says what is wrong
     with a file that cannot be read as rules (OSError: the file system's reason)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    tables = read_table_list(path, "rules")
+    if tables is None:
         return None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"is not UTF-8 text (byte {exc.start})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"is not valid TOML: {exc}") from exc
-    tables = data.get("rules", [])
-    if not isinstance(tables, list):
-        raise ValueError("'rules' must be a list of [[rules]] tables")
     rules: list[AlertRule] = []
     for index, table in enumerate(tables):
         rule = _rule_of(table, index)
@@ -213,26 +199,11 @@ def save_rules(path: Path, rules: tuple[AlertRule, ...]) -> Path | None:
         problem = rule_problem(rule, rules[:index])
         if problem:
             raise ValueError(problem)
-    kept_aside = None
-    try:
-        read_rules(path)
-    except (ValueError, OSError):
-        kept_aside = path.with_name(path.name + ".damaged")
-        try:
-            os.replace(path, kept_aside)
-        except OSError as exc:
-            raise file_error(path, exc, "move the damaged file aside") from exc
-    document = tomlkit.document()
-    document.add(tomlkit.comment("Alert rules (Celery Desk), one per table; kinds: "
-                                 + ", ".join(KINDS)))  # fmt: skip
-    tables = tomlkit.aot()
-    for rule in rules:
-        table = tomlkit.table()
-        table.update(rule.to_table())
-        tables.append(table)
-    document.append("rules", tables)
-    try:
-        write_atomic(path, tomlkit.dumps(document), mode=0o600)
-    except OSError as exc:
-        raise file_error(path, exc, "write it") from exc
-    return kept_aside
+    tables = [each.to_table() for each in rules]
+    return write_table_list(
+        path,
+        "rules",
+        tables,
+        "Alert rules (Celery Desk), one per table; kinds: " + ", ".join(KINDS),
+        read_rules,
+    )

@@ -14,20 +14,16 @@ Writing is atomic, and never over a file that could not be read: that one is mov
 from __future__ import annotations
 
 import math
-import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-
-from desktop.core.base.files import write_atomic
 from desktop.core.monitor.journal_schema import SORTABLE
 from desktop.core.monitor.rates import percentiles
 from desktop.core.monitor.task_search import MAX_TERMS, field_term
-from desktop.core.settings.config_errors import file_error, os_problem
+from desktop.core.settings.config_errors import os_problem
 from desktop.core.settings.paths import Paths, profile_key
+from desktop.core.settings.table_lists import read_table_list, write_table_list
 
 MAX_NAME_CHARS = 64
 # Views whose rule the query language cannot say: their query is made when they are used.
@@ -131,19 +127,9 @@ def _view_of(table: Any, index: int) -> SavedView:
 def read_views(path: Path) -> tuple[SavedView, ...] | None:
     """The views the file holds; None when there is no file. ValueError says what is wrong
     with a file that cannot be read as views (OSError: the file system's reason)."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    tables = read_table_list(path, "views")
+    if tables is None:
         return None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"is not UTF-8 text (byte {exc.start})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"is not valid TOML: {exc}") from exc
-    tables = data.get("views", [])
-    if not isinstance(tables, list):
-        raise ValueError("'views' must be a list of [[views]] tables")
     views: list[SavedView] = []
     for index, table in enumerate(tables):
         view = _view_of(table, index)
@@ -175,28 +161,14 @@ def save_views(path: Path, views: tuple[SavedView, ...]) -> Path | None:
         problem = view_problem(view, views[:index])
         if problem:
             raise ValueError(problem)
-    kept_aside = None
-    try:
-        read_views(path)
-    except (ValueError, OSError):
-        kept_aside = path.with_name(path.name + ".damaged")
-        try:
-            os.replace(path, kept_aside)
-        except OSError as exc:
-            raise file_error(path, exc, "move the damaged file aside") from exc
-    document = tomlkit.document()
-    document.add(tomlkit.comment("Saved views of the Tasks screen (Celery Desk), one per table."))
-    tables = tomlkit.aot()
-    for view in views:
-        table = tomlkit.table()
-        table.update(view.to_table())
-        tables.append(table)
-    document.append("views", tables)
-    try:
-        write_atomic(path, tomlkit.dumps(document), mode=0o600)
-    except OSError as exc:
-        raise file_error(path, exc, "write it") from exc
-    return kept_aside
+    tables = [each.to_table() for each in views]
+    return write_table_list(
+        path,
+        "views",
+        tables,
+        "Saved views of the Tasks screen (Celery Desk), one per table.",
+        read_views,
+    )
 
 
 @dataclass
