@@ -122,6 +122,17 @@ class TextIndex:
             return None
         return f"rowid IN (SELECT rowid FROM {TEXT_TABLE} WHERE {TEXT_TABLE} MATCH ?)", [match]
 
+    def few(self, clause: str, params: list[Any]) -> bool:
+        """Whether `clause` holds in at most `most_rows` rows (counted up to one more, from
+        the column's index: a common value stops early)."""
+        if self._most_rows is None:
+            return True
+        found = f"SELECT 1 FROM tasks WHERE {clause} LIMIT ?"
+        row = self._db.execute(
+            f"SELECT count(*) FROM ({found})", [*params, self._most_rows + 1]
+        ).fetchone()
+        return int(row[0]) <= self._most_rows
+
     def _found_in(self, match: str) -> int:
         """How many rows hold the pieces, counted up to one more than `most_rows` (the index
         gives its rows one at a time: a common word stops early)."""

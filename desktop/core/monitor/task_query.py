@@ -71,6 +71,11 @@ class TextIndex(Protocol):
         one of `pieces`, or None when the index would not be faster than LIKE alone."""
         ...
 
+    def few(self, clause: str, params: list[Any]) -> bool:
+        """Whether `clause` (on one indexed column) holds in few rows: then they are best read
+        from that column's index first, not found by walking the page's order."""
+        ...
+
 
 class Condition(Protocol):
     """One condition said twice, alike: `sql()` a WHERE fragment with `?` parameters, and

@@ -178,7 +178,14 @@ class Comparison:
     number: float
 
     def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
-        return f"({self.column} {self.op} ?)", [self.number]
+        """With an index advisor, a comparison that holds in few rows (`runtime>2.5` in a
+        million) picks its rows from the column's own index (schema 3) first: SQLite would
+        otherwise walk the page's time order testing every row (~1 s at a million). The rows
+        chosen are the same."""
+        clause, params = f"({self.column} {self.op} ?)", [self.number]
+        if index is not None and index.few(clause, params):
+            return f"(rowid IN (SELECT rowid FROM tasks WHERE {clause}))", params
+        return clause, params
 
     def holds(self, row: Mapping[str, Any]) -> bool:
         value = row.get(self.column)
