@@ -178,15 +178,19 @@ class Journal(JournalReader):
             self._db.execute("DELETE FROM temp.staged_rows")
         self._db.executemany(_INSERT_EVENT, event_values)
 
-    def _transaction(self, work: Callable[[], None]) -> None:
+    def _transaction(self, work: Callable[[], object], *, events_stored: bool = True) -> None:
+        """`work` in one write transaction. `events_stored`: it stored what the event stream
+        said, so `last_write` (where a gap after it starts) moves; what the panel itself sent
+        does not move it."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             work()
-            self._db.execute(
-                "INSERT INTO meta(key, value) VALUES ('last_write', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (repr(time.time()),),
-            )
+            if events_stored:
+                self._db.execute(
+                    "INSERT INTO meta(key, value) VALUES ('last_write', ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (repr(time.time()),),
+                )
             self._db.execute("COMMIT")
         except BaseException:
             # SQLite rolls back by itself on some errors (SQLITE_FULL, SQLITE_IOERR): a second
@@ -233,15 +237,8 @@ class Journal(JournalReader):
         ]  # fmt: skip
         if not values:
             return
-        with self._lock:  # not `_transaction`: `last_write` says when events were stored
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(_SUBMITTED, values)
-                self._db.execute("COMMIT")
-            except BaseException:
-                if self._db.in_transaction:  # SQLite may have rolled back already
-                    self._db.execute("ROLLBACK")
-                raise
+        with self._lock:
+            self._transaction(lambda: self._db.executemany(_SUBMITTED, values), events_stored=False)
 
     def resolve_failure(self, fingerprint: str, at: float | None = None) -> None:
         """A failure cause a person marked resolved: its group is hidden until it fails again
