@@ -345,10 +345,6 @@ class FailuresPanel(QWidget):
         rows = sorted({index.row() for index in self.members_view.selectionModel().selectedRows()})
         return [line.row["id"] for line in map(self.members.row, rows) if line is not None]
 
-    def selected_lines(self) -> list[MemberLine]:
-        rows = sorted({index.row() for index in self.members_view.selectionModel().selectedRows()})
-        return [line for line in map(self.members.row, rows) if line is not None]
-
     def _sync(self) -> None:
         """Buttons enabled for what is chosen, and none while a bulk action runs."""
         busy = self.failure_actions.busy
