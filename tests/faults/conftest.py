@@ -157,6 +157,7 @@ class Flood:
     per_second: float
     task: str = "workers.tasks.add"
     sent: list[str] = field(default_factory=list)
+    sent_at: dict[str, float] = field(default_factory=dict)  # id -> time.monotonic() when sent
     refused: list[str] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -172,6 +173,7 @@ class Flood:
                 try:
                     self.app.send_task(self.task, args=[number, number], task_id=task_id)
                     self.sent.append(task_id)
+                    self.sent_at[task_id] = time.monotonic()
                 except Exception:
                     self.refused.append(task_id)
                     time.sleep(0.2)

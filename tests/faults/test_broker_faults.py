@@ -18,7 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -78,6 +78,10 @@ class Outcome:
     seconds: float
     worker_deaths: list[str]  # the last log lines of each worker that died and was restarted
     still_in_broker: int = 0  # sent, unfinished, and still held by the broker (not lost)
+    # Redis only: each task sent and neither finished nor held by the broker, with the seconds
+    # between its publish and the start of the next fault (None: sent after the last one)
+    vanished_before_fault: dict[str, float | None] = field(default_factory=dict)
+    worker_logs: str = ""  # every worker's log, whole
 
 
 def _save_profile(broker_url: str, backend_url: str) -> Path:
@@ -150,22 +154,44 @@ def _recorded_scenario(
         )
         tally, problems = verdict(journal, backend_url, flood.sent, JOURNAL_CATCH_UP_S)
         held = 0
+        vanished: dict[str, float | None] = {}
         if broker_url.startswith("redis"):
             states = backend_states(backend_url)
             unfinished = {i for i in flood.sent if states.get(i) not in FINISHED_STATES}
-            held = len(unfinished & waiting_in_redis_broker(broker_url))
+            held_ids = unfinished & waiting_in_redis_broker(broker_url)
+            held = len(held_ids)
+            for task_id in unfinished - held_ids:
+                sent_at = flood.sent_at[task_id]
+                ahead = [began - sent_at for began, _ in windows if began >= sent_at]
+                vanished[task_id] = min(ahead, default=None)
         else:
             held = waiting_in_rabbit_broker(broker_url)
     finally:
         recorder.stop()
     seconds = time.monotonic() - started
-    return Outcome(tally, problems, windows, recorder, seconds, deaths, held)
+    logs = "\n".join(log.read_text(errors="replace") for log in place.root.glob("flooded-*.log"))
+    return Outcome(tally, problems, windows, recorder, seconds, deaths, held, vanished, logs)
 
 
 # What Celery's Redis transport says as it dies restoring unacknowledged messages on a
 # connection a broker SIGKILL closed; it removes a message from the unacked hash before it puts
 # it back in its queue, so a message it was restoring when it died is gone from the broker.
 KOMBU_RESTORE_CRASH = "'NoneType' object has no attribute 'hostname'"
+
+# Celery's Redis transport takes a message with BRPOP (gone from the list at once) and only then
+# writes it to the unacked hash, in a second round trip (kombu's `QoS.append`, before the message
+# reaches Celery); a broker killed between the two loses the message: no worker ever logs it
+# received and the broker holds it nowhere (the at-most-once window of kombu issue #305). Such a
+# task was published at most this long before the kill, with the worker keeping up.
+BRPOP_WINDOW_S = 1.0
+
+
+def _lost_in_kombus_brpop_window(outcome: Outcome) -> bool:
+    """Every vanished task was sent just before a broker kill and never reached a worker."""
+    return bool(outcome.vanished_before_fault) and all(
+        ahead is not None and ahead <= BRPOP_WINDOW_S and task_id not in outcome.worker_logs
+        for task_id, ahead in outcome.vanished_before_fault.items()
+    )
 
 
 def _loses_nothing(outcome: Outcome, what: str) -> None:
@@ -181,9 +207,18 @@ def _loses_nothing(outcome: Outcome, what: str) -> None:
             f"died restoring unacknowledged messages ({KOMBU_RESTORE_CRASH}); the journal "
             f"matched the backend ({outcome.tally})"
         )
+    if vanished and _lost_in_kombus_brpop_window(outcome):
+        pytest.xfail(
+            f"{what}: {vanished} task(s) taken from the broker by a worker's BRPOP just as the "
+            f"broker was killed, before kombu wrote them to its unacked hash (never received by "
+            f"a worker, held nowhere: Celery's Redis transport's own at-most-once window); the "
+            f"journal matched the backend ({outcome.tally}; seconds before a kill: "
+            f"{list(outcome.vanished_before_fault.values())})"
+        )
     assert finished_or_held == outcome.tally.sent, (
         f"tasks neither finished nor held by the broker: {outcome.tally}, "
-        f"{outcome.still_in_broker} still in the broker"
+        f"{outcome.still_in_broker} still in the broker; vanished (id: seconds before a fault): "
+        f"{outcome.vanished_before_fault}"
     )
     if outcome.still_in_broker:
         print(f"  {outcome.still_in_broker} task(s) still in the broker's unacked set or queue")
