@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from desktop.core.monitor.journal_schema import SCHEMA
 from desktop.core.monitor.journal_text import TextIndex
-from desktop.core.monitor.task_search import SearchSyntaxError, parse
+from desktop.core.monitor.search_time import SearchSyntaxError
+from desktop.core.monitor.task_search import parse
 
 NOW = datetime(2026, 11, 29, 12, 0).timestamp()
 CASES = settings(

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 
 from desktop.cli import cli
 from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.search_time import SearchSyntaxError
 from desktop.core.monitor.task_query import TaskQuery, like_pattern
-from desktop.core.monitor.task_search import Search, SearchSyntaxError, parse
+from desktop.core.monitor.task_search import Search, parse
 from tests.factories import default_profile_journal, task_row
 
 NOW = datetime(2026, 11, 29, 12, 0).timestamp()  # local noon

@@ -42,8 +42,9 @@ from desktop.core.monitor.failures import (
 )
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
+from desktop.core.monitor.search_time import SearchSyntaxError
 from desktop.core.monitor.state import StateDiff
-from desktop.core.monitor.task_search import SEARCH_HELP, Search, SearchSyntaxError, parse
+from desktop.core.monitor.task_search import SEARCH_HELP, Search, parse
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.panel_parts import heading, muted, show_steadily

@@ -33,9 +33,10 @@ from desktop.core.base.task_record import TaskRecord
 from desktop.core.local.task_logs import local_log_of, task_log_lines
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.saved_views import SavedView
+from desktop.core.monitor.search_time import SearchSyntaxError
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_query import TaskQuery
-from desktop.core.monitor.task_search import SEARCH_HELP, SearchSyntaxError, field_term, parse
+from desktop.core.monitor.task_search import SEARCH_HELP, field_term, parse
 from desktop.core.opening import ConnectionFacts
 from desktop.core.settings import urls
 from desktop.ui.common.jobs import Jobs
