@@ -51,19 +51,23 @@ def open_window(qtbot: QtBot, services: Services) -> tuple[Any, Any]:
     return session, window
 
 
-def answer_next_question(button_text: str) -> None:
-    """Click a button of the next message box, as a person would."""
+def answer_next_question(button_text: str) -> list[str]:
+    """Click a button of the next message box, as a person would; the list returned gets
+    the question's text once it is answered."""
+    asked: list[str] = []
 
     def click() -> None:
         box = QApplication.activeModalWidget()
         if isinstance(box, QMessageBox):
             for button in box.buttons():
                 if button.text() == button_text:
+                    asked.append(box.text())
                     button.click()
                     return
         QTimer.singleShot(50, click)
 
     QTimer.singleShot(50, click)
+    return asked
 
 
 def rows(window: Any) -> list[tuple[str, str]]:
@@ -162,8 +166,9 @@ def test_quit_leaves_workers_running_when_asked_and_the_next_window_owns_them(
     wanted = sorted((spec.nodename, "online") for spec in routed)
     qtbot.waitUntil(lambda: sorted(rows(window)) == wanted, timeout=30000)
     pids = sorted(w.pid for w in window.workers.local.model.workers())
-    answer_next_question("Leave running")
+    asked = answer_next_question("Leave running")
     window.close()
+    assert asked == [f"{len(routed)} local workers of this profile still run."]
     session.shutdown()
     assert all(pid_alive(pid) for pid in pids)
     assert services.embedded.status().running, "the workers' broker was stopped under them"
@@ -194,7 +199,7 @@ while (session.state != "connected" or session.app_config is None) and (
 ):
     app.processEvents(); time.sleep(0.02)
 names = session.app_config.queue_names()
-window.workers.local.start_preset(presets(names)["one worker for every queue"])
+window.workers.local.start_preset(presets(names)["one worker consuming every queue"])
 while time.monotonic() < deadline:
     app.processEvents(); time.sleep(0.02)
     if [w.state for w in session.local_workers] == ["online"]:
@@ -293,3 +298,13 @@ def test_a_wedged_worker_shows_as_unresponsive_with_its_last_log_lines(
     finally:
         window.close_without_asking()
         session.shutdown()
+
+
+def test_the_quit_question_counts_each_profiles_workers() -> None:
+    from desktop.ui.shell.main_window import quit_question
+
+    assert quit_question(1, 0) == "1 local worker of this profile still runs."
+    assert quit_question(0, 2) == "2 local workers of other profiles still run."
+    assert quit_question(2, 1) == (
+        "3 local workers still run: 2 of this profile and 1 of other profiles."
+    )

@@ -148,5 +148,5 @@ def presets(names: list[str]) -> dict[str, list[WorkerSpec]]:
             )
         ]
     if names:
-        found["one worker for every queue"] = [WorkerSpec(name="all", queues=names)]
+        found["one worker consuming every queue"] = [WorkerSpec(name="all", queues=names)]
     return found

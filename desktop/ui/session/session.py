@@ -351,6 +351,9 @@ class Session(QObject):
         """Every profile's, not only the active one: quit asks about all of them."""
         return self.workers_host.running_local_workers()
 
+    def running_here_and_elsewhere(self) -> tuple[int, int]:
+        return self.workers_host.running_here_and_elsewhere()
+
     def stop_local_workers_on_quit(self, grace_s: float) -> list[LocalWorker]:
         return self.workers_host.stop_local_workers_on_quit(grace_s)
 

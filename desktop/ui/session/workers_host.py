@@ -197,6 +197,19 @@ class LocalWorkersHost(QObject):
         """Every profile's, not only the active one: quit asks about all of them."""
         return [w for sup in self._all_supervisors() for w in sup.workers() if w.running]
 
+    def running_here_and_elsewhere(self) -> tuple[int, int]:
+        """How many local workers run for the active profile, and for every other profile:
+        quit stops or leaves them all, and says so."""
+        here = self.supervisor.directory if self.supervisor is not None else None
+        mine = others = 0
+        for supervisor in self._all_supervisors():
+            running = sum(1 for worker in supervisor.workers() if worker.running)
+            if supervisor.directory == here:
+                mine += running
+            else:
+                others += running
+        return mine, others
+
     def stop_local_workers_on_quit(self, grace_s: float) -> list[LocalWorker]:
         """Quit with 'stop': warm shutdown, waiting up to the grace period; what still runs
         then keeps running (its keeper finishes the shutdown) and keeps the broker up."""

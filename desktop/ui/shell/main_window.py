@@ -331,12 +331,13 @@ class MainWindow(QMainWindow):
         self._ask_on_close = False
         self.close()
 
-    def ask_about_local_workers(self, count: int) -> str:
-        """'stop', 'leave' or 'cancel': what to do with running local workers on quit."""
+    def ask_about_local_workers(self, here: int, elsewhere: int) -> str:
+        """'stop', 'leave' or 'cancel': what to do on quit with the running local workers of
+        every profile (`here`: the active one's, `elsewhere`: the others')."""
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("Local workers are running")
-        box.setText(f"{count} local worker{'s' if count != 1 else ''} of this profile still run.")
+        box.setText(quit_question(here, elsewhere))
         box.setInformativeText(
             "Stop them gracefully (running tasks finish first), or leave them running? "
             "Left running, they show up here again as your own when you reopen the panel."
@@ -356,7 +357,7 @@ class MainWindow(QMainWindow):
         running = self.session.running_local_workers()
         choice = "stop"
         if running and self._ask_on_close:
-            choice = self.ask_about_local_workers(len(running))
+            choice = self.ask_about_local_workers(*self.session.running_here_and_elsewhere())
             if choice == "cancel":
                 event.ignore()
                 return
@@ -368,3 +369,19 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.builder.drafts.close()  # unsaved and not asked about (a signal): kept as the draft
         event.accept()
+
+
+def quit_question(here: int, elsewhere: int) -> str:
+    """What quitting would stop or leave, counted per profile as the workers are kept."""
+
+    def workers(count: int) -> str:
+        return f"{count} local worker{'s' if count != 1 else ''}"
+
+    if not elsewhere:
+        return f"{workers(here)} of this profile still run{'s' if here == 1 else ''}."
+    if not here:
+        return f"{workers(elsewhere)} of other profiles still run{'s' if elsewhere == 1 else ''}."
+    return (
+        f"{workers(here + elsewhere)} still run: {here} of this profile and {elsewhere} of "
+        "other profiles."
+    )
