@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
@@ -129,6 +129,22 @@ def test_bad_settings_are_refused_in_the_form_and_a_broken_app_shows_its_error(
         dialog.name.setText("fine")
         dialog.queues.item(0).setCheckState(dialog.queues.item(0).checkState().Checked)
         assert dialog.validate() == {}
+
+        # The name follows the ticked queues until the person types one of their own.
+        named = WorkerDialog(session.profile, session.app_config, set(), WorkerSpec("", []))
+        qtbot.addWidget(named)
+        items = [named.queues.item(row) for row in range(named.queues.count())]
+        ticks = {item.text(): item for item in items}
+        checked, unchecked = Qt.CheckState.Checked, Qt.CheckState.Unchecked
+        ticks["queue1"].setCheckState(checked)
+        assert named.name.text() == "queue1"
+        ticks["queue2"].setCheckState(checked)
+        assert named.name.text() == "queue1-queue2"
+        ticks["queue1"].setCheckState(unchecked)
+        assert named.name.text() == "queue2"
+        named.name.setText("mine")
+        ticks["queue1"].setCheckState(checked)
+        assert named.name.text() == "mine"
 
         broken = Profile(name="broken", app_module="no_such_app_module", workdir=str(REPO_ROOT))
         session.save(broken, None)

@@ -30,7 +30,7 @@ from desktop.core.local.local_worker import (
     UNRESPONSIVE,
     LocalWorker,
 )
-from desktop.core.local.worker_spec import WorkerSpec, free_name, presets
+from desktop.core.local.worker_spec import WorkerSpec, presets, suggested_name
 from desktop.core.monitor.state import WorkerRow
 from desktop.ui.common.log_view import LogView
 from desktop.ui.common.panel_parts import muted
@@ -225,8 +225,7 @@ class LocalWorkersPart(QWidget):
             return None
         if spec is None:
             first = config.default_queue
-            names = {w.name for w in self.model.workers()}
-            spec = WorkerSpec(name=free_name(first or "worker", names), queues=[first])
+            spec = WorkerSpec(name=suggested_name([first], self.taken_names()), queues=[first])
         dialog = WorkerDialog(profile, config, self.taken_names(), spec, self)
         dialog.accepted.connect(lambda: self.session.start_local_worker(dialog.spec()))
         dialog.open()
