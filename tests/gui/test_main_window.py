@@ -15,6 +15,7 @@ from desktop.core.services import Services
 from desktop.core.settings.profile_model import Profile
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
+from tests.desk_cli import celery_desk
 from tests.support import pid_alive, shut_down
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -174,6 +175,24 @@ def test_switching_to_refused_profile_fails_without_blocking(
     assert session.profile is not None and session.profile.name == "refused"
     assert services.profiles.active_name() == "refused"
     assert window.workers.facts.values["Broker"] == f"redis://127.0.0.1:{unused_port}/0"
+
+
+def test_a_profile_added_or_removed_by_the_cli_shows_without_a_switch(
+    qtbot: QtBot, opened: tuple[Services, Session, MainWindow], unused_port: int
+) -> None:
+    _, session, window = opened
+    window.show()
+    session.start()
+    qtbot.waitUntil(lambda: session.state == "connected", timeout=5000)
+    assert _combo_items(window) == ["embedded"]
+    broker = f"redis://127.0.0.1:{unused_port}/0"
+    added = celery_desk("profile", "add", "from-cli", "--broker", broker, cwd=REPO_ROOT)
+    assert added.returncode == 0, added.stderr
+    qtbot.waitUntil(lambda: _combo_items(window) == ["embedded", "from-cli"], timeout=10000)
+    assert window.profiles.currentText() == "embedded" and session.state == "connected"
+    removed = celery_desk("profile", "remove", "from-cli", cwd=REPO_ROOT)
+    assert removed.returncode == 0, removed.stderr
+    qtbot.waitUntil(lambda: _combo_items(window) == ["embedded"], timeout=10000)
 
 
 def test_tasks_panel_masks_the_apps_own_backend_password(
