@@ -29,6 +29,7 @@ from desktop.ui.audit.panel import AuditPanel
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
 from desktop.ui.common.theme import ERROR_COLOUR
+from desktop.ui.common.wheel_guard import wheel_only_when_focused
 from desktop.ui.failures.panel import FailuresPanel
 from desktop.ui.profiles.dialog import ProfileDialog
 from desktop.ui.queues.panel import QueuesPanel
@@ -140,6 +141,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.journal_label)
         session.journal_state_changed.connect(self._show_journal_state)
         self._restore_geometry()
+        wheel_only_when_focused(self)
 
     # -- alerts ---------------------------------------------------------------------------------
     def _rules_loaded(self, problem: str) -> None:

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.local.worker_spec import LOG_LEVELS, POOLS, WorkerSpec, suggested_name
 from desktop.core.settings.profile_model import Profile
+from desktop.ui.common.wheel_guard import wheel_only_when_focused
 
 
 def redelivery_note(config: EffectiveConfig, acks_late: bool | None) -> str:
@@ -177,6 +178,7 @@ class WorkerDialog(QDialog):
         self._named_for: list[str] = []  # the queues the name was last suggested for
         self.queues.itemChanged.connect(self._follow_queues)
         self.set_spec(spec or WorkerSpec(name="", queues=[]))
+        wheel_only_when_focused(self)
         self.resize(560, self.sizeHint().height())
 
     def _follow_queues(self) -> None:
