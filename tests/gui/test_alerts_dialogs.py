@@ -17,7 +17,7 @@ from pytestqt.qtbot import QtBot
 
 import workers.tasks  # noqa: F401
 from desktop.core.monitor.alert_rules import AlertRule, load_rules, rules_path, save_rules
-from desktop.core.monitor.state import StateDiff
+from desktop.core.monitor.state import StateDiff, WorkerRow
 from desktop.core.services import Services
 from desktop.core.settings.profile_model import Profile, QueueSpec
 from desktop.ui.alerts.rule_form import RuleDialog
@@ -136,9 +136,12 @@ def test_rules_added_edited_and_refused_in_the_dialog(
     written = path.read_bytes()
     dialog = _open_rules(qtbot, window)
     assert [r.name for r in dialog.model.rows()] == ["backlog", "failing"]
+    dialog.table.setFocus()
     dialog.table.selectRow(0)
-    form = dialog.edit_selected()
-    assert form is not None and form.name.text() == "backlog" and form.threshold.value() == 10
+    qtbot.keyClick(dialog.table, Qt.Key.Key_Return)  # edits the rule, and saves nothing yet
+    form = dialog.form
+    assert form is not None and form.isVisible() and dialog.isVisible()
+    assert form.name.text() == "backlog" and form.threshold.value() == 10
     form.name.setText(" backlog")
     _ok(qtbot, form)
     assert form.error.isVisible() and form.isVisible()
@@ -212,6 +215,7 @@ def test_a_fired_alert_badges_its_tab_and_is_logged_and_opening_it_clears_the_ba
         log.table.selectRow(1)
         qtbot.keyClick(log.table, Qt.Key.Key_Return)
         assert tabs.currentWidget() is window.queues
+        assert log.isVisible()  # still open for the next line
         assert tabs.tabText(queues_tab) == "Queues" and window.alerts.badge("Queues") == 0
         assert window.queues.selected == queue
         assert tabs.tabText(failures_tab) == "Failures (1)"  # not opened yet
@@ -226,4 +230,20 @@ def test_a_fired_alert_badges_its_tab_and_is_logged_and_opening_it_clears_the_ba
         alerts.notification_clicked()
         assert tabs.currentWidget() is window.failures
         assert window.failures.filter_box.text() == "name:workers.tasks.boom"
+
+        # Saved again from the dialog: the same engine takes the rules, nothing is said twice
+        fired: list[Any] = []
+        alerts.fired.connect(fired.append)
+        dialog = _open_rules(qtbot, window)
+        with qtbot.waitSignal(alerts.rules_problem, timeout=5000):
+            _save(qtbot, dialog)
+        qtbot.wait(1500)  # three ticks and a Queues read while both stay true
+        assert fired == [] and len(alerts.engine.firing()) == 2
+
+        # A worker's alert goes to the Workers screen, on that worker's row
+        seen = WorkerRow("w1@alerted", False, 0, 0, None, None, time.time())
+        window.session.diff_ready.emit(StateDiff(workers_changed=[seen]))
+        assert window.alerts.go_to("worker-offline", {"worker": "w1@alerted"})
+        assert tabs.currentWidget() is window.workers
+        assert window.workers.selected_node() == "w1@alerted"
         log.close()

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from desktop.core.monitor.alert_log import read_log
 from desktop.ui.alerts.views import LogLine
 from desktop.ui.common.jobs import Jobs
-from desktop.ui.common.panel_parts import muted
+from desktop.ui.common.panel_parts import muted, no_default_button
 from desktop.ui.common.table_model import Column, TableModel, read_only_view
 from desktop.ui.common.theme import ERROR_COLOUR, TASK_STATE_COLOURS
 
@@ -85,6 +85,7 @@ class AlertsLogDialog(QDialog):
         self.rules_button.clicked.connect(self.rules_asked.emit)
         self.refresh_button.clicked.connect(self.refresh)
         buttons.rejected.connect(self.reject)
+        no_default_button(buttons)  # Enter goes to a line's view and leaves the log open
         layout.addWidget(buttons)
         alerts.fired.connect(self._fired)  # a bound method: let go with the dialog
         self.refresh()

@@ -28,7 +28,7 @@ from desktop.core.monitor.alert_rules import AlertRule, load_rules, save_rules
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.ui.alerts.rule_form import KIND_LABELS, RuleDialog
 from desktop.ui.common.jobs import Jobs
-from desktop.ui.common.panel_parts import muted
+from desktop.ui.common.panel_parts import muted, no_default_button
 from desktop.ui.common.table_model import Column, TableModel, read_only_view
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ class AlertRulesDialog(QDialog):
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
+        no_default_button(self.buttons)  # Enter on a rule edits it; never Save as well
         layout.addWidget(self.buttons)
         self._sync()
         if self.path is not None:
