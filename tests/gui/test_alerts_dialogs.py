@@ -142,6 +142,7 @@ def test_rules_added_edited_and_refused_in_the_dialog(
     form = dialog.form
     assert form is not None and form.isVisible() and dialog.isVisible()
     assert form.name.text() == "backlog" and form.threshold.value() == 10
+    assert not dialog.jobs.running("save") and "Saving" not in dialog.status.text()
     form.name.setText(" backlog")
     _ok(qtbot, form)
     assert form.error.isVisible() and form.isVisible()
@@ -166,6 +167,7 @@ def test_a_fired_alert_badges_its_tab_and_is_logged_and_opening_it_clears_the_ba
     qtbot: QtBot, embedded_redis: Any, queue: str
 ) -> None:
     paths = Services.open().paths
+    declared, queue = queue, f"{queue}-undeclared"  # only the rule names it: still read
     save_rules(
         rules_path(paths, "alerting"),
         (
@@ -173,7 +175,7 @@ def test_a_fired_alert_badges_its_tab_and_is_logged_and_opening_it_clears_the_ba
             AlertRule("boom", "task-failures", 1, 5, "workers.tasks.boom"),
         ),
     )
-    with window_on(qtbot, _profile(embedded_redis, queue)) as window:
+    with window_on(qtbot, _profile(embedded_redis, declared)) as window:
         tabs, alerts = window.tabs, window.session.alerts
         tabs.setCurrentWidget(window.tasks)
         qtbot.waitUntil(lambda: alerts.engine.watches_queues, timeout=10000)

@@ -21,8 +21,13 @@ from PySide6.QtWidgets import (
 from desktop.core.monitor.alert_log import read_log
 from desktop.ui.alerts.views import LogLine
 from desktop.ui.common.jobs import Jobs
-from desktop.ui.common.panel_parts import muted, no_default_button
-from desktop.ui.common.table_model import Column, TableModel, read_only_view
+from desktop.ui.common.panel_parts import muted
+from desktop.ui.common.table_model import (
+    Column,
+    TableModel,
+    enter_activates_only,
+    read_only_view,
+)
 from desktop.ui.common.theme import ERROR_COLOUR, TASK_STATE_COLOURS
 
 if TYPE_CHECKING:
@@ -70,6 +75,7 @@ class AlertsLogDialog(QDialog):
                 self.table.setColumnWidth(column, width)
         # Enter, and a double click (or one click where the platform opens items so)
         self.table.activated.connect(self._activated)
+        enter_activates_only(self.table)  # and leaves the log open
         layout.addWidget(self.table, 1)
         self.status = muted()
         self.status.setAccessibleName("Alerts log status")
@@ -85,7 +91,6 @@ class AlertsLogDialog(QDialog):
         self.rules_button.clicked.connect(self.rules_asked.emit)
         self.refresh_button.clicked.connect(self.refresh)
         buttons.rejected.connect(self.reject)
-        no_default_button(buttons)  # Enter goes to a line's view and leaves the log open
         layout.addWidget(buttons)
         alerts.fired.connect(self._fired)  # a bound method: let go with the dialog
         self.refresh()

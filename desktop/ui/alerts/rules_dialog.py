@@ -28,8 +28,13 @@ from desktop.core.monitor.alert_rules import AlertRule, load_rules, save_rules
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.ui.alerts.rule_form import KIND_LABELS, RuleDialog
 from desktop.ui.common.jobs import Jobs
-from desktop.ui.common.panel_parts import muted, no_default_button
-from desktop.ui.common.table_model import Column, TableModel, read_only_view
+from desktop.ui.common.panel_parts import muted
+from desktop.ui.common.table_model import (
+    Column,
+    TableModel,
+    enter_activates_only,
+    read_only_view,
+)
 
 if TYPE_CHECKING:
     from desktop.ui.session.alerts_host import AlertsHost
@@ -77,6 +82,7 @@ class AlertRulesDialog(QDialog):
         for column, width in enumerate(RULE_WIDTHS):
             self.table.setColumnWidth(column, width)
         self.table.activated.connect(lambda _index: self.edit_selected())
+        enter_activates_only(self.table)  # Enter edits the rule, never Saves as well
         self.table.selectionModel().selectionChanged.connect(lambda *_: self._sync())
         layout.addWidget(self.table, 1)
         row = QHBoxLayout()
@@ -100,7 +106,6 @@ class AlertRulesDialog(QDialog):
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
-        no_default_button(self.buttons)  # Enter on a rule edits it; never Save as well
         layout.addWidget(self.buttons)
         self._sync()
         if self.path is not None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtWidgets import (
-    QDialogButtonBox,
     QLabel,
     QPushButton,
     QTableWidget,
@@ -40,16 +39,6 @@ def show_steadily(widget: QLabel | QPushButton, text: str) -> None:
     needed = widget.sizeHint()
     if needed.width() > widget.maximumWidth() or widget.minimumWidth() != widget.maximumWidth():
         widget.setFixedSize(max(needed.width(), widget.minimumWidth()), needed.height())
-
-
-def no_default_button(buttons: QDialogButtonBox) -> None:
-    """A dialog whose table takes Enter (to open a line): a table lets the key on to the
-    dialog after it acted, and the dialog's default button would then be pressed too (Save,
-    Close), so none of these buttons is a default."""
-    for button in buttons.buttons():
-        if isinstance(button, QPushButton):
-            button.setAutoDefault(False)
-            button.setDefault(False)
 
 
 def read_only_table(columns: Sequence[str]) -> QTableWidget:
