@@ -270,6 +270,13 @@ class FailuresPanel(QWidget):
         self.filter_error.setVisible(False)
         self.refresh()
 
+    def narrow(self, text: str) -> None:
+        """Show the failures of these tasks (an alert's query; "" for every task) now, not
+        after the typing delay."""
+        self.filter_box.setText(text)
+        self._filter_delay.stop()
+        self._apply_filter()
+
     def refresh(self) -> None:
         """Read the groups again off the GUI thread (only while shown; else when next shown)."""
         self._dirty = True

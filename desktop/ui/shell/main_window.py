@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QTabWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -34,6 +35,7 @@ from desktop.ui.failures.panel import FailuresPanel
 from desktop.ui.profiles.dialog import ProfileDialog
 from desktop.ui.queues.panel import QueuesPanel
 from desktop.ui.session.session import Session
+from desktop.ui.shell.alerts_shell import AlertsShell
 from desktop.ui.shell.connection_indicator import ConnectionIndicator
 from desktop.ui.shell.screen import Screen, wire
 from desktop.ui.tasks.panel import TasksPanel
@@ -69,11 +71,16 @@ class MainWindow(QMainWindow):
         self.reconnect_action = QAction("Reconnect", self)
         self.reconnect_action.setShortcut(QKeySequence.StandardKey.Refresh)
         self.reconnect_action.triggered.connect(session.reconnect)
+        # The profile's alert rules and its alerts log (also from the status bar's alerts)
+        self.alert_rules_action = QAction("Alert rules…", self)
+        self.alerts_log_action = QAction("Alerts log…", self)
         for action in (
             self.edit_action,
             self.new_action,
             self.remove_action,
             self.reconnect_action,
+            self.alert_rules_action,
+            self.alerts_log_action,
         ):
             toolbar.addAction(action)
         spacer = QWidget()
@@ -90,6 +97,9 @@ class MainWindow(QMainWindow):
         self.queues = QueuesPanel(session, self.settings)
         self.charts = ChartsPanel()
         self.audit = AuditPanel(session)
+        self.alerts = AlertsShell(self)
+        self.alert_rules_action.triggered.connect(self.alerts.open_rules)
+        self.alerts_log_action.triggered.connect(self.alerts.open_log)
         self.queues.oldest_read.connect(self.charts.add_oldest)
         self.charts.watching.connect(self.queues.keep_reading)
         self.queues.snapshot_read.connect(session.alerts.feed_queues)
@@ -126,8 +136,10 @@ class MainWindow(QMainWindow):
         self.tasks.open_in_builder.connect(self._open_in_builder)
         self.failures.open_in_builder.connect(self._open_in_builder)
         self.queues.open_in_builder.connect(self._open_canvas_in_builder)
-        self.alerts_label = QLabel()
+        self.alerts_label = QToolButton()  # a click opens the alerts log
+        self.alerts_label.setAutoRaise(True)
         self.alerts_label.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold")
+        self.alerts_label.clicked.connect(self.alerts.status_clicked)
         self.alerts_label.hide()
         self.statusBar().addPermanentWidget(self.alerts_label)
         self.events_label = QLabel("Events: not started")
@@ -159,7 +171,8 @@ class MainWindow(QMainWindow):
             self.alerts_label.setText(
                 f"⚠ {len(firing)} alert{'s' if len(firing) != 1 else ''}: {firing[-1].message}"[:90]
             )
-            self.alerts_label.setToolTip("\n".join(f"{a.rule}: {a.message}" for a in firing))
+            said = "\n".join(f"{a.rule}: {a.message}" for a in firing)
+            self.alerts_label.setToolTip(f"{said}\n\nClick for the alerts log.")
 
     # -- profiles -------------------------------------------------------------------------------
     def _show_profiles(self, names: list[str], active: str) -> None:
@@ -270,6 +283,7 @@ class MainWindow(QMainWindow):
     def register(self, screen: Screen) -> None:
         """A tab for the screen, told what it asked for of the session."""
         self.tabs.addTab(screen.widget, screen.title)
+        self.alerts.screen_added(screen.title, screen.widget)
         wire(screen, self.session)
 
     # -- the app's configuration changed -------------------------------------------------------

@@ -143,6 +143,15 @@ class WorkersPanel(QWidget):
         worker = self.model.worker(index.row()) if index.isValid() else None
         return worker.hostname if worker else None
 
+    def select_worker(self, hostname: str) -> bool:
+        """Select the worker's row (an alert about it); False when it has none."""
+        for position, worker in enumerate(self.model.rows()):
+            if worker.hostname == hostname:
+                self.table.selectRow(position)
+                self.table.scrollTo(self.model.index(position, 0))
+                return True
+        return False
+
     def _auto_inspect(self) -> None:
         """Not before the app is read: its control exchange is where its workers listen."""
         ready = self.session.state == "connected" and self.session.app_config is not None
