@@ -38,6 +38,7 @@ from desktop.core.monitor.alert_rules import (
 )
 from desktop.core.monitor.task_search import SEARCH_HELP
 from desktop.ui.common.panel_parts import muted
+from desktop.ui.common.wheel_guard import wheel_only_when_focused
 
 KIND_LABELS = {
     TASK_FAILURES: "Tasks failing (more than N in M minutes)",
@@ -124,6 +125,7 @@ class RuleDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
         layout.addWidget(self.buttons)
+        wheel_only_when_focused(self)
         if rule is not None:
             self._fill(rule)
         self.kind.currentIndexChanged.connect(lambda _i: self._kind_changed())
