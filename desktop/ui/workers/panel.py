@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.app.effective_config import EffectiveConfig, TaskInfo
 from desktop.core.broker import control
 from desktop.core.monitor.state import StateDiff
 from desktop.core.opening import ConnectionFacts
@@ -172,6 +173,26 @@ class WorkersPanel(QWidget):
             return
         self.model.set_facts(facts)
 
+    def _task_info(self, name: str) -> TaskInfo | None:
+        config = self.session.app_config
+        return next((t for t in config.tasks if t.name == name), None) if config else None
+
+    def _pick_task(self, title: str, prefer: Callable[[TaskInfo], bool]) -> str | None:
+        """One of the app's tasks (the Builder palette's list), the first that `prefer`s
+        chosen; a name the app does not list can still be typed (a worker's own task)."""
+        config = self.session.app_config
+        tasks = config.tasks if config is not None else []
+        first = next((i for i, info in enumerate(tasks) if prefer(info)), 0)
+        name, ok = QInputDialog.getItem(
+            self,
+            title,
+            f"Task ({len(tasks)} in the app; or type another's name):",
+            [info.name for info in tasks],
+            first,
+            True,
+        )
+        return name.strip() if ok and name.strip() else None
+
     def _ask(self, command: str, node: str) -> dict[str, Any] | None:
         """The arguments a command needs, asked in a small dialog; None when cancelled."""
 
@@ -201,13 +222,18 @@ class WorkersPanel(QWidget):
             low, ok = QInputDialog.getInt(self, "Autoscale", "Fewest processes:", 1, 0, high)
             return {"max": high, "min": low} if ok else None
         if command == "rate_limit":
-            task = text("Rate limit", "Task name:", "workers.tasks.rate_limited")
-            rate = task and text(
-                "Rate limit", f"Rate for {task} (e.g. 10/m, 1/s, 0 = none):", "10/m"
+            task = self._pick_task("Rate limit", lambda info: info.rate_limit is not None)
+            if not task:
+                return None
+            info = self._task_info(task)
+            own = info.rate_limit if info is not None else None
+            said = f"the app sets {own}; " if own else ""
+            rate = text(
+                "Rate limit", f"Rate for {task} ({said}e.g. 10/m, 1/s, 0 = none):", own or "10/m"
             )
-            return {"task": task, "rate": rate} if task and rate else None
+            return {"task": task, "rate": rate} if rate else None
         if command == "time_limit":
-            task = text("Time limits", "Task name:", "workers.tasks.sleep")
+            task = self._pick_task("Time limits", lambda _info: False)
             if not task:
                 return None
             soft, ok = QInputDialog.getInt(self, "Time limits", "Soft limit (s):", 30, 1, 86400)
