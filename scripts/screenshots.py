@@ -253,7 +253,7 @@ def main() -> int:
     app.setStyleSheet(STYLESHEET)
     services = Services.open()
     session, window = build_window(services)
-    window.resize(1180, 720)
+    window.resize(1280, 800)  # the size issue 17 judges every screen at
     window.show()
     session.start()
     try:

@@ -13,8 +13,10 @@ from pytestqt.qtbot import QtBot
 from desktop.app import build_window
 from desktop.core.services import Services
 from desktop.core.settings.profile_model import Profile
+from desktop.ui.common.table_state import column_menu
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
+from desktop.ui.tasks.model import COLUMNS, DEFAULT_COLUMNS
 from tests.desk_cli import celery_desk
 from tests.support import pid_alive, shut_down
 
@@ -116,6 +118,18 @@ def test_window_geometry_is_remembered(qtbot: QtBot) -> None:
         size = QSize(max(720, narrowest), 480)
         window.resize(size)
         qtbot.waitUntil(lambda: window.size() == size, timeout=2000)
+        # The Tasks table's columns as the person left them: Kwargs shown from its header's
+        # menu, Worker hidden, Name widened.
+        table, keys = window.tasks.table, [key for key, _title in COLUMNS]
+        assert [k for i, k in enumerate(keys) if not table.isColumnHidden(i)] == list(
+            DEFAULT_COLUMNS
+        )
+        titles = [title for _key, title in COLUMNS]
+        menu = column_menu(table, keys, titles, DEFAULT_COLUMNS)
+        by_title = {a.text(): a for a in menu.actions()}
+        by_title["Kwargs"].setChecked(True)
+        by_title["Worker"].setChecked(False)
+        table.setColumnWidth(keys.index("name"), 333)
         window.close()
     finally:
         shut_down(qtbot, session)
@@ -131,6 +145,15 @@ def test_window_geometry_is_remembered(qtbot: QtBot) -> None:
         qtbot.waitExposed(window2)
         assert window2.size() == size
         assert window2.tabs.currentIndex() == 2
+        table = window2.tasks.table
+        shown = [k for i, k in enumerate(keys) if not table.isColumnHidden(i)]
+        assert "kwargs" in shown and "worker" not in shown
+        assert table.columnWidth(keys.index("name")) == 333
+        menu = column_menu(table, keys, titles, DEFAULT_COLUMNS)
+        next(a for a in menu.actions() if a.text() == "Default columns").trigger()
+        assert [k for i, k in enumerate(keys) if not table.isColumnHidden(i)] == list(
+            DEFAULT_COLUMNS
+        )
     finally:
         window2.close()
         shut_down(qtbot, session2)

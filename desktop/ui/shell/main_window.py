@@ -29,6 +29,7 @@ from desktop.core.settings.config_errors import ProfileError
 from desktop.ui.audit.panel import AuditPanel
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
+from desktop.ui.common.table_state import restore_tables, save_tables
 from desktop.ui.common.theme import ERROR_COLOUR
 from desktop.ui.common.wheel_guard import wheel_only_when_focused
 from desktop.ui.failures.panel import FailuresPanel
@@ -341,6 +342,7 @@ class MainWindow(QMainWindow):
         tab = self.settings.value("window/tab")
         if tab is not None:
             self.tabs.setCurrentIndex(int(str(tab)))
+        restore_tables(self, self.settings)
 
     def close_without_asking(self) -> None:
         """SIGINT/SIGTERM: quit with the default answer (stop local workers gracefully)."""
@@ -382,6 +384,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/tab", self.tabs.currentIndex())
+        save_tables(self, self.settings)
         self.settings.sync()
         self.builder.drafts.close()  # unsaved and not asked about (a signal): kept as the draft
         event.accept()

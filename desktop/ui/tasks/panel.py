@@ -41,16 +41,22 @@ from desktop.core.opening import ConnectionFacts
 from desktop.core.settings import urls
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
+from desktop.ui.common.table_state import offer_columns, show_columns
 from desktop.ui.session.session import Session
 from desktop.ui.session.why_dialog import WhyDialog
 from desktop.ui.tasks.actions import TaskActions
 from desktop.ui.tasks.details import detail_html, read_details
-from desktop.ui.tasks.model import COLUMNS, TasksModel
+from desktop.ui.tasks.model import COLUMNS, DEFAULT_COLUMNS, TasksModel
 from desktop.ui.tasks.search_completer import SearchCompleter
 from desktop.ui.tasks.views_sidebar import ViewsSidebar
 
 STATES = ["PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
 ALL = "(all)"
+# Starting widths: the default columns fit a 1280 px window beside the views (ids cut, whole
+# in the details and with Copy id), the others a readable start; the person's own are kept.
+TASK_COLUMN_WIDTHS = {"id": 112, "name": 165, "state": 75, "queue": 70, "priority": 58,
+                      "worker": 115, "args": 90, "kwargs": 120, "result": 140, "sent": 95,
+                      "received": 95, "started": 95, "runtime": 70}  # fmt: skip
 # Filter choices: which combo offers the values of which journal columns.
 CHOICE_SOURCES = {"name": ("name",), "queue": ("queue", "routing_key"), "worker": ("worker",)}
 
@@ -107,6 +113,7 @@ class TasksPanel(QWidget):
         layout.addWidget(self.search_error)
 
         self.table = QTableView()
+        self.table.setObjectName("tasks")  # its header is remembered (table_state)
         self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(9, Qt.SortOrder.DescendingOrder)
@@ -115,8 +122,12 @@ class TasksPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in ((0, 250), (1, 190), (2, 80), (3, 70), (4, 55), (5, 170)):
-            self.table.setColumnWidth(column, width)
+        keys = [key for key, _title in COLUMNS]
+        for key, width in TASK_COLUMN_WIDTHS.items():
+            self.table.setColumnWidth(keys.index(key), width)
+        show_columns(self.table, keys, DEFAULT_COLUMNS)
+        titles = [self.model.headerData(i, Qt.Orientation.Horizontal) for i in range(len(keys))]
+        offer_columns(self.table, keys, [str(t) for t in titles], DEFAULT_COLUMNS)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.selectionModel().currentRowChanged.connect(self._show_selected)
@@ -300,8 +311,8 @@ class TasksPanel(QWidget):
             combo.setCurrentText(ALL)
             combo.blockSignals(False)
         keys = [key for key, _title in COLUMNS]
-        for index, key in enumerate(keys):
-            self.table.setColumnHidden(index, bool(view.columns) and key not in view.columns)
+        if view.columns:  # a view without its own columns leaves the person's as they are
+            show_columns(self.table, keys, view.columns)
         if view.sort in keys:  # the header sorts the model (in SQL for an indexed column)
             order = Qt.SortOrder.DescendingOrder if view.descending else Qt.SortOrder.AscendingOrder
             self.table.horizontalHeader().setSortIndicator(keys.index(view.sort), order)
