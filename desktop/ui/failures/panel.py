@@ -131,6 +131,7 @@ class FailuresPanel(QWidget):
 
         self.groups = GroupsModel(self)
         self.groups_view = QTableView()
+        self.groups_view.setObjectName("failure-causes")  # its header is remembered
         self.groups_view.setModel(self.groups)
         make_read_only(self.groups_view)
         self.groups_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -185,6 +186,7 @@ class FailuresPanel(QWidget):
         details = QSplitter(Qt.Orientation.Horizontal)
         self.members = members_model(self)
         self.members_view = QTableView()
+        self.members_view.setObjectName("failure-tasks")
         self.members_view.setModel(self.members)
         make_read_only(self.members_view)
         self.members_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)

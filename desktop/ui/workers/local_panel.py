@@ -101,6 +101,7 @@ class LocalWorkersPart(QWidget):
         layout.addWidget(self.message)
         split = QSplitter(Qt.Orientation.Vertical)
         self.table = QTableView()
+        self.table.setObjectName("local-workers")  # its header is remembered
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

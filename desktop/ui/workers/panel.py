@@ -60,6 +60,7 @@ class WorkersPanel(QWidget):
         seen_box.addWidget(self.clock_warning)
         self.model.modelReset.connect(self._show_clock_warning)
         self.table = QTableView()
+        self.table.setObjectName("workers")  # its header is remembered
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
