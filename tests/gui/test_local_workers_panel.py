@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
+from desktop.core.app.config import read_effective_config
 from desktop.core.app.panel_app import panel_app
 from desktop.core.local.supervisor import Supervisor
 from desktop.core.local.worker_spec import WorkerSpec, presets
@@ -324,3 +325,40 @@ def test_the_quit_question_counts_each_profiles_workers() -> None:
     assert quit_question(2, 1) == (
         "3 local workers still run: 2 of this profile and 1 of other profiles."
     )
+
+
+def test_other_profiles_local_workers_are_said_and_can_be_stopped(
+    qtbot: QtBot, services: Services
+) -> None:
+    """A worker another profile started (another window, the CLI) is not in this profile's
+    list, but the screen says it runs and All local workers… lists and stops it."""
+    session, window = open_window(qtbot, services)
+    try:
+        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+        endpoints = services.endpoints(session.profile)
+        other = Profile(name="other", app_module="workers", workdir=str(REPO_ROOT))
+        supervisor = Supervisor(services.workers_dir(other), other)
+        spec = WorkerSpec("elsewhere", ["queue1"], concurrency=1)
+        supervisor.start(spec, endpoints, read_effective_config(other, endpoints))
+        local = window.workers.local
+        qtbot.waitUntil(local.elsewhere.isVisible, timeout=20000)
+        assert "1 local worker of other profiles runs" in local.elsewhere.text()
+        assert [w.name for w in local.model.workers()] == []
+        dialog = local.show_all_local_workers()
+        qtbot.addWidget(dialog)
+
+        def listed() -> list[tuple[str, str]]:
+            return [(p.profile, p.worker.name) for p in dialog.model.rows()]
+
+        qtbot.waitUntil(
+            lambda: listed() == [(supervisor.directory.name, "elsewhere")], timeout=10000
+        )
+        assert "1 of them of other profiles" in dialog.summary.text()
+        dialog.table.selectRow(0)
+        assert dialog.stop_button.isEnabled()
+        dialog.stop_button.click()
+        qtbot.waitUntil(lambda: not dialog.model.rows()[0].worker.running, timeout=30000)
+        qtbot.waitUntil(lambda: not local.elsewhere.isVisible(), timeout=20000)
+    finally:
+        window.close_without_asking()
+        session.shutdown()

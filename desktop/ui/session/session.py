@@ -66,6 +66,7 @@ class Session(QObject):
     reconciled = Signal(int)  # rows corrected from the result backend
     journal_state_changed = Signal(str, str)  # "ok" / "failing", what happened (monitor.py)
     local_workers_changed = Signal(list)  # list[LocalWorker] of the active profile
+    local_workers_elsewhere = Signal(int)  # how many of other profiles run on this machine
     local_worker_message = Signal(str, bool)  # message, is an error
     rows_learned = Signal(object)  # {task id: journal row}: facts learned off the broker
     audited = Signal()  # an action on the cluster was added to the audit log
