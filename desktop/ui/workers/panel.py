@@ -65,9 +65,11 @@ class WorkersPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setColumnWidth(0, 200)
-        self.table.setColumnWidth(4, 150)
-        self.table.setColumnWidth(HEARTBEAT_COLUMN, 200)  # room for "· clock 120 s behind"
+        # Widths that fit a 1280 px window with no horizontal scroll bar; Queues takes the rest.
+        widths = {0: 190, 1: 70, 2: 55, 3: 75, 4: 125, 5: 110, 7: 70, 8: 90}
+        widths[HEARTBEAT_COLUMN] = 160  # room for "· clock 120 s behind"
+        for column, width in widths.items():
+            self.table.setColumnWidth(column, width)
         self.table.setMinimumHeight(70)
         seen_box.addWidget(self.table)
         # A tool bar, not a row of buttons: on a narrow window the rest folds into a » menu.
