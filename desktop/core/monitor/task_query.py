@@ -161,8 +161,9 @@ def alternatives(
     """The SQL of conditions to be ORed, each with its parameters in order. An OR holds
     wherever one of its parts holds: once a part is found in many rows (every count it asked
     of the index found many), the walk of the page's order meets a page within its first
-    rows, so the parts left are not counted, and none is read through an index (`order-4242
-    OR order-17` at a million tasks: 74 -> 54 ms)."""
+    rows, so the parts left are not counted, and none is read through an index (`order-17 OR
+    order-4242` at a million tasks: 69-74 -> 55-61 ms; the parts counted before the common
+    one are still paid for: docs/PERFORMANCE.md)."""
     found: list[tuple[str, list[Any]]] = []
     for part in parts:
         asked = index.asking() if index is not None else None
