@@ -163,5 +163,6 @@ def test_an_or_with_a_part_many_rows_hold_is_walked_and_one_of_rare_parts_reads_
             walked = page_ids(reader, query)
             assert walked == [r["id"] for r in journal.page(query, 0, 1000)], text
             assert walked and len(walked) == reader.count(query), text
+        assert reader._text._answers is None  # the reader's advisor keeps no search's counts
     finally:
         reader.close()

@@ -115,7 +115,7 @@ class TextIndex:
         self._equal: frozenset[str] = frozenset()  # columns the rest of the query holds equal
         self._indexes: tuple[tuple[str, ...], ...] | None = None
         self._walk = False  # every condition left to the walk of the page's order
-        self._answers: list[bool] = []  # what the counts since `asking()` found: True few
+        self._answers: list[bool] | None = None  # what counts since `asking()` found: few
 
     def for_page(self, order_by: str) -> TextIndex:
         """This advisor for a page sorted by `order_by` (then by id), where an equality many
@@ -136,7 +136,8 @@ class TextIndex:
     def only_many(self) -> bool:
         """Whether, for a page, every count since `asking()` found many rows (and there was
         one): the condition asked is read by the walk of the page's order."""
-        return self._walks() and bool(self._answers) and not any(self._answers)
+        answers = self._answers or []
+        return self._walks() and bool(answers) and not any(answers)
 
     def walking(self) -> TextIndex:
         """This advisor sending every condition to the walk of the page's order: no text
@@ -150,7 +151,7 @@ class TextIndex:
         advisor = TextIndex(self._db, self._most_rows)
         advisor._order, advisor._equal = order, frozenset(equal)
         advisor._indexes, advisor._walk = self._tasks_indexes(), self._walk
-        advisor._answers = self._answers  # heard by whoever asked
+        advisor._answers = self._answers  # heard by whoever asked (None: nobody listens)
         return advisor
 
     def sets_aside(self, column: str, clause: str, params: list[Any]) -> bool:
@@ -226,7 +227,8 @@ class TextIndex:
         """Whether `rows` (a count up to one more than `most_rows`) are few, noted for
         `only_many`."""
         few = rows <= (self._most_rows or 0)
-        self._answers.append(few)
+        if self._answers is not None:
+            self._answers.append(few)
         return few
 
     def _found_in(self, match: str) -> int:
