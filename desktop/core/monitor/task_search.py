@@ -41,7 +41,9 @@ from desktop.core.monitor.task_query import (
     Condition,
     FilterTerm,
     TextIndex,
+    alternatives,
     as_like_reads,
+    conjoined,
     like_reads,
     narrowed,
 )
@@ -236,11 +238,7 @@ class Junction:
     parts: tuple[Condition, ...]
 
     def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        for part in self.parts:
-            clause, values = part.sql(index)
-            clauses.append(clause)
-            params += values
+        clauses, params = (conjoined if self.word == "AND" else alternatives)(self.parts, index)
         return "(" + f" {self.word} ".join(clauses) + ")", params
 
     def holds(self, row: Mapping[str, Any]) -> bool:
