@@ -327,13 +327,25 @@ def test_the_search_box_speaks_the_query_language_and_says_what_it_cannot_read(
             "slow-fail",
         ]
 
+        # A word too short for the text index is searched all the same, and said to be slow.
+        assert panel.search_note.isHidden()
+        panel.search.setText("ok")
+        qtbot.waitUntil(lambda: _row_of(panel, "late-fail") is None, timeout=5000)
+        assert not panel.search_note.isHidden() and "'ok': under 3 characters" in (
+            panel.search_note.text()
+        )
+        panel.search.setText("slow")
+        qtbot.waitUntil(panel.search_note.isHidden, timeout=5000)
+        qtbot.waitUntil(lambda: _row_of(panel, "slow-ok") is not None, timeout=5000)
+        settle(qtbot, panel)
+
         panel.search.setText("colour:red")
         qtbot.waitUntil(lambda: not panel.search_error.isHidden(), timeout=5000)
         assert "column 1" in panel.search_error.text()
         assert "colour" in panel.search_error.text()
         assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == [
-            "late-fail",
             "slow-fail",
+            "slow-ok",
         ]
 
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from desktop.core.monitor.journal_text import SHORTEST
 from desktop.core.monitor.search_time import SearchSyntaxError, named_time
 from desktop.core.monitor.task_query import (
     LIKE_ESCAPE,
@@ -261,6 +262,25 @@ class Search:
 
     def holds(self, row: Mapping[str, Any]) -> bool:
         return self.condition is None or self.condition.holds(row)
+
+    def scanned_words(self) -> list[str]:
+        """The "contains" texts too short for the text index (SHORTEST), which only a read of
+        every task finds: what a person is told, since such a search is slow on a big history."""
+        found: list[str] = []
+
+        def visit(condition: Condition) -> None:
+            if isinstance(condition, FilterTerm) and condition.contains:
+                if len(condition.value) < SHORTEST:
+                    found.append(condition.value)
+            elif isinstance(condition, Negation):
+                visit(condition.inner)
+            elif isinstance(condition, Junction):
+                for part in condition.parts:
+                    visit(part)
+
+        if self.condition is not None:
+            visit(self.condition)
+        return found
 
 
 # -- reading the text ------------------------------------------------------------------------

@@ -111,6 +111,11 @@ class TasksPanel(QWidget):
         self.search_error.setProperty("role", "error")
         self.search_error.setVisible(False)
         layout.addWidget(self.search_error)
+        self.search_note = QLabel()  # why a search of short words may take a while
+        self.search_note.setProperty("role", "muted")
+        self.search_note.setWordWrap(True)
+        self.search_note.setVisible(False)
+        layout.addWidget(self.search_note)
 
         self.table = QTableView()
         self.table.setObjectName("tasks")  # its header is remembered (table_state)
@@ -301,6 +306,15 @@ class TasksPanel(QWidget):
             self.search_error.setVisible(True)
             return
         self.search_error.setVisible(False)
+        short = query.search.scanned_words() if query.search is not None else []
+        self.search_note.setVisible(bool(short))
+        if short:
+            words = ", ".join(f"'{w}'" for w in dict.fromkeys(short))
+            self.search_note.setText(
+                f"{words}: under 3 characters, found by reading the tasks one by one (slow on a "
+                "large history unless another term narrows it); a longer word or a field:value "
+                "is read through the index."
+            )
         self.model.set_query(query)
 
     def apply_view(self, view: SavedView) -> None:
