@@ -50,3 +50,23 @@ def test_new_rows_replace_the_old_in_place_and_the_selection_stays(qtbot: QtBot)
     assert view.selectionModel().selectedRows() == []
     model.set_rows([])
     assert model.rows() == []
+
+
+def test_rows_added_to_a_table_on_show_widen_its_columns_to_them(qtbot: QtBot) -> None:
+    """Qt's ResizeToContents left every column as narrow as its title for rows added after
+    the table was shown ("w…" for each task name on the Queues screen)."""
+    columns: list[Column[tuple[str, str]]] = [
+        Column("Task", lambda row: row[0]),
+        Column("Id", lambda row: row[1]),
+        Column("Retries", lambda row: ""),
+    ]
+    model: TableModel[tuple[str, str]] = TableModel(columns)
+    view = read_only_view(model)
+    qtbot.addWidget(view)
+    view.resize(540, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    model.set_rows([("workers.tasks.sleep", "0a1b2c3d-4e5f-6789-abcd-ef0123456789")] * 3)
+    header = view.horizontalHeader()
+    qtbot.waitUntil(lambda: header.sectionSize(0) >= view.sizeHintForColumn(0), timeout=2000)
+    assert header.sectionSize(0) > header.sectionSizeFromContents(0).width()  # not the title's

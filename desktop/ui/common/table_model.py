@@ -27,6 +27,7 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     Qt,
+    QTimer,
 )
 from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
@@ -164,6 +165,39 @@ def make_read_only(view: QTableView) -> None:
     # One line a row: a cut cell ends in … (its tooltip has it whole); wrapped at a hyphen,
     # ids made rows of two heights.
     view.setWordWrap(False)
+    _SizedToRows(view)
+
+
+class _SizedToRows(QObject):
+    """Qt's ResizeToContents measured nothing for rows added to a table already shown (and a
+    table filled while its screen was hidden measured none): every column stayed as narrow
+    as its title, "w…" for each task name. So the columns are measured again, once per turn of
+    the event loop, when rows come or go and when the table is shown; only the rows on show
+    are measured (SIZED_BY_VISIBLE_ROWS), so a big table costs no more than a small one."""
+
+    def __init__(self, view: QTableView) -> None:
+        super().__init__(view)
+        self.view = view
+        self.soon = QTimer(self)
+        self.soon.setSingleShot(True)
+        self.soon.setInterval(0)
+        self.soon.timeout.connect(self._measure)
+        model = view.model()
+        for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+            signal.connect(self.soon.start)
+        view.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Show:
+            self.soon.start()  # after the show is laid out: at the event no row is on show
+        return False
+
+    def _measure(self) -> None:
+        """Only the columns sized by their contents: a width a screen or person chose stays."""
+        header = self.view.horizontalHeader()
+        for column in range(header.count()):
+            if header.sectionResizeMode(column) == QHeaderView.ResizeMode.ResizeToContents:
+                self.view.resizeColumnToContents(column)
 
 
 class _EnterActivates(QObject):
