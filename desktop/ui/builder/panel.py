@@ -94,7 +94,7 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         editor_scroll.setMinimumWidth(240)
         split.addWidget(editor_scroll)
         split.setStretchFactor(1, 1)
-        split.setSizes([180, 740, 260])
+        split.setSizes([180, 700, 340])  # the editor wide enough for its fields at 1280 px
         layout.addWidget(split, 1)
 
         self.model.tree_changed.connect(self._tree_changed)
