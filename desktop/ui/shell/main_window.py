@@ -38,6 +38,7 @@ from desktop.ui.queues.panel import QueuesPanel
 from desktop.ui.session.session import Session
 from desktop.ui.shell.alerts_shell import AlertsShell
 from desktop.ui.shell.connection_indicator import ConnectionIndicator
+from desktop.ui.shell.keyboard import ScreenKeys
 from desktop.ui.shell.screen import Screen, wire
 from desktop.ui.tasks.panel import TasksPanel
 from desktop.ui.workers.panel import WorkersPanel
@@ -70,7 +71,7 @@ class MainWindow(QMainWindow):
         self.remove_action = QAction("Remove", self)
         self.remove_action.triggered.connect(self.remove_profile)
         self.reconnect_action = QAction("Reconnect", self)
-        self.reconnect_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.reconnect_action.setShortcut(QKeySequence("Ctrl+Shift+R"))  # F5 refreshes a screen
         self.reconnect_action.triggered.connect(session.reconnect)
         # The profile's alert rules and its alerts log (also from the status bar's alerts)
         self.alert_rules_action = QAction("Alert rules…", self)
@@ -134,6 +135,14 @@ class MainWindow(QMainWindow):
         session.app_config_failed.connect(self._show_app_failure)
         for screen in self._screens():
             self.register(screen)
+        self.keys = ScreenKeys(self, self.tabs)  # Ctrl+1..9, Ctrl+F, F5, Ctrl+K, F1
+        self.keys.add(self.workers, refresh=self.workers.inspect)
+        self.keys.add(self.builder, search=self.builder.search)
+        self.keys.add(self.tasks, refresh=self.tasks.model.reload, search=self.tasks.search)
+        self.keys.add(self.failures, refresh=self.failures.refresh, search=self.failures.filter_box)
+        self.keys.add(self.queues, refresh=lambda: self.queues.refresh(inspect=True))
+        self.keys.add(self.audit, refresh=self.audit.refresh, search=self.audit.filter_box)
+        self.keys.install()
         self.tasks.open_in_builder.connect(self._open_in_builder)
         self.failures.open_in_builder.connect(self._open_in_builder)
         self.queues.open_in_builder.connect(self._open_canvas_in_builder)
