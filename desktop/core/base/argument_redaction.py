@@ -109,6 +109,20 @@ class ArgumentRedactor:
         }
         return json.dumps(redacted)
 
+    def hides_value(self, text: str | None) -> bool:
+        """Whether `text` holds a value under a hidden name that is not MASK already: what a
+        journal keeping real values has to reveal (`text` would show differently)."""
+        if not text or self._pattern is None or not self.mentions(text):
+            return False
+        try:
+            parsed = read_literal(text)
+        except (LiteralRefused, ValueError, RecursionError):
+            parsed = _UNREAD
+        if parsed is not _UNREAD and "..." not in text:
+            return bool(self.value(parsed) != parsed)
+        return any(m.group("value") not in (repr(MASK), f'"{MASK}"') for m in
+                   self._pattern.finditer(text))  # fmt: skip
+
     def redacts(self, text: str | None) -> bool:
         """Whether `text` holds a value this redactor hides (or hid: MASK under a name)."""
         return bool(text and self._pattern is not None and self._pattern.search(text))

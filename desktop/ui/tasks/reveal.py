@@ -1,0 +1,72 @@
+"""The Tasks detail pane's "Reveal arguments": the real values of one task's hidden arguments,
+on an explicit click, for as long as that task stays selected.
+
+Every read of the journal hides values under the profile's redacted names (table, detail,
+copies, exports); this button is the only way to see one, one task at a time, and each reveal
+is kept in the audit log. When the journal stores the values hidden (the profile's default)
+it says there is nothing to reveal, and why. The read runs off the GUI thread.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QPushButton
+
+from desktop.core.base.task_record import TaskRecord
+from desktop.core.monitor.argument_reveal import Revealed, reveal
+
+if TYPE_CHECKING:
+    from desktop.ui.tasks.panel import TasksPanel
+
+BANNER = (
+    "<p style='background:#fef3c7;color:#92400e;padding:4px'><b>Arguments revealed</b>: "
+    "the real values of this task only, hidden again when another task is selected.</p>"
+)
+
+
+class ArgumentReveal:
+    """The button and what it revealed (one task's values, while it is the one shown)."""
+
+    def __init__(self, panel: TasksPanel) -> None:
+        self.panel = panel
+        self.button = QPushButton("Reveal arguments")
+        self.button.setToolTip(
+            "Show this task's real argument values where the screens show ****: only when "
+            "the profile keeps them in the journal; each reveal goes to the audit log"
+        )
+        self.button.clicked.connect(self.reveal)
+        self.shown: Revealed | None = None
+
+    def follow(self, row: TaskRecord | None) -> tuple[TaskRecord | None, str]:
+        """The row as the pane shows it, and a banner above it: the real values only while
+        the task whose values were revealed is the one shown."""
+        if row is None or self.shown is None or self.shown.task_id != row["id"]:
+            self.shown = None
+            return row, ""
+        real = dict(row, args=self.shown.args, kwargs=self.shown.kwargs)
+        return real, BANNER  # type: ignore[return-value]  # a TaskRecord with two keys set
+
+    def reveal(self) -> None:
+        task_id = self.panel.current_id
+        if task_id is not None:
+            self.panel.jobs.run("reveal", self._reveal(task_id))
+
+    async def _reveal(self, task_id: str) -> None:
+        panel = self.panel
+        reader, journal = await panel.model.reader(), panel.model.journal
+        if reader is None or journal is None:
+            panel.action_status.setText("No journal is open: nothing to reveal.")
+            return
+        found = await panel.model.read(reveal, reader, task_id, journal.keep_argument_values)
+        if panel.current_id != task_id:  # another task was chosen meanwhile
+            return
+        if found is None:
+            panel.action_status.setText(f"{task_id} is not in the journal any more.")
+        elif not found.revealed:
+            panel.action_status.setText(found.why_not)
+        else:
+            self.shown = found
+            panel.session.audit_later("reveal arguments", task_id)
+            panel.action_status.setText(f"Revealed the arguments of {task_id} (audit log).")
+            panel.show_task_again()
