@@ -19,7 +19,8 @@ KEEP_TIP = (
     "Off (the default): the journal stores the values of hidden arguments as ****, so nothing "
     "can show them again. On: it keeps them as they were; the screens, copies and the command "
     "line still show ****, and the Tasks screen's 'Reveal arguments' shows one task's on "
-    "request (kept in the audit log). Anyone who can read the journal file can read them."
+    "request (kept in the audit log). The search line finds tasks by them too, and anyone "
+    "who can read the journal file can read them."
 )
 
 

@@ -9,6 +9,7 @@ it says there is nothing to reveal, and why. The read runs off the GUI thread.
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QPushButton
@@ -19,14 +20,15 @@ from desktop.core.monitor.argument_reveal import Revealed, reveal
 if TYPE_CHECKING:
     from desktop.ui.tasks.panel import TasksPanel
 
-BANNER = (
+REVEALED = (
     "<p style='background:#fef3c7;color:#92400e;padding:4px'><b>Arguments revealed</b>: "
     "the real values of this task only, hidden again when another task is selected.</p>"
 )
+NOT_REVEALED = "<p style='background:#f3f4f6;color:#374151;padding:4px'>{}</p>"
 
 
 class ArgumentReveal:
-    """The button and what it revealed (one task's values, while it is the one shown)."""
+    """The button, and what it found for the task shown: its real values, or why none."""
 
     def __init__(self, panel: TasksPanel) -> None:
         self.panel = panel
@@ -39,13 +41,15 @@ class ArgumentReveal:
         self.shown: Revealed | None = None
 
     def follow(self, row: TaskRecord | None) -> tuple[TaskRecord | None, str]:
-        """The row as the pane shows it, and a banner above it: the real values only while
-        the task whose values were revealed is the one shown."""
+        """The row as the pane shows it, and a note above it: the real values (or why there
+        are none) only while the task they were asked for is the one shown."""
         if row is None or self.shown is None or self.shown.task_id != row["id"]:
             self.shown = None
             return row, ""
+        if not self.shown.revealed:
+            return row, NOT_REVEALED.format(html.escape(self.shown.why_not))
         real = dict(row, args=self.shown.args, kwargs=self.shown.kwargs)
-        return real, BANNER  # type: ignore[return-value]  # a TaskRecord with two keys set
+        return real, REVEALED  # type: ignore[return-value]  # a TaskRecord with two keys set
 
     def reveal(self) -> None:
         task_id = self.panel.current_id
@@ -63,10 +67,11 @@ class ArgumentReveal:
             return
         if found is None:
             panel.action_status.setText(f"{task_id} is not in the journal any more.")
-        elif not found.revealed:
-            panel.action_status.setText(found.why_not)
-        else:
-            self.shown = found
+            return
+        self.shown = found
+        if found.revealed:
             panel.session.audit_later("reveal arguments", task_id)
-            panel.action_status.setText(f"Revealed the arguments of {task_id} (audit log).")
-            panel.show_task_again()
+            panel.action_status.setText("Revealed (audited)")
+        else:
+            panel.action_status.setText("Nothing to reveal")
+        panel.show_task_again()
