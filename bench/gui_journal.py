@@ -306,6 +306,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--explain", action="store_true", help="print each phase's slowest events")
     parser.add_argument("--gc", action="store_true", help="print the longest garbage collections")
+    parser.add_argument(
+        "--profile", action="store_true", help="print where the GUI thread's Python time goes"
+    )
     args = parser.parse_args()
     journal_path: Path = args.journal.resolve()
 
@@ -352,6 +355,12 @@ def main() -> int:
     figures["window_open_busy_ms"] = gaps.busiest
 
     seconds = args.seconds
+    profiler = None
+    if args.profile:  # the GUI thread's Python only: cProfile follows the thread it starts on
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     slow_events.phase = "idle"
     gaps.reset()
     run_for(seconds)
@@ -407,6 +416,11 @@ def main() -> int:
     figures["details_busy_ms"] = gaps.busiest
 
     slow_events.phase = ""
+    if profiler is not None:
+        import pstats
+
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     # The floor no read can lower: the table painting its visible rows, with nothing read.
     paints = []
     for _ in range(7):

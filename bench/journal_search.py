@@ -39,6 +39,9 @@ EXAMPLES = [
     ("a piece of a task id", "{id}"),
     ("short word (2 characters: LIKE)", "zz"),
     ("name:", "name:shop.orders.refund"),
+    ("worker: (1 in 8 tasks)", "worker:celery@worker-3"),
+    ("name: and state: (one index holds both)", "name:shop.orders.refund state:FAILURE"),
+    ("name: and worker:", "name:shop.orders.refund worker:celery@worker-3"),
     ("name: glob", "name:shop.*"),
     ("state:FAILURE", "state:FAILURE"),
     ("args:", "args:4242"),
@@ -53,6 +56,9 @@ EXAMPLES = [
     ("negation", "-state:SUCCESS"),
     ("negated word", "state:FAILURE -order-4242"),
     ("OR of words", "order-4242 OR order-17"),
+    ("OR of words, the common one first", "order-17 OR order-4242"),
+    ("OR of rare words", "order-4242 OR order-4243"),
+    ("OR of a name and a state", "name:shop.orders.refund OR state:RETRY"),
     ("OR of fields", "state:FAILURE OR retries>=1"),
 ]
 RUNS = 5

@@ -66,7 +66,7 @@ def audit(
 ) -> None:
     """What the panel and its commands did to the cluster, newest first: who, what, to which
     target, with which parameters (redacted), and what came back."""
-    from desktop.core.monitor.task_search import time_start
+    from desktop.core.monitor.search_time import time_start
 
     start = None
     if since is not None:

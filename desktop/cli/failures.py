@@ -61,7 +61,8 @@ def failures(
     left out, most frequent first. Causes marked resolved are left out (said on stderr) until
     they fail again, unless --all."""
     from desktop.core.monitor.failures import failure_groups, unresolved
-    from desktop.core.monitor.task_search import SearchSyntaxError, parse, time_start
+    from desktop.core.monitor.search_time import SearchSyntaxError, time_start
+    from desktop.core.monitor.task_search import parse
 
     start = None
     if since is not None:

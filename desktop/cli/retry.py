@@ -73,8 +73,9 @@ def retry(
     from desktop.core.broker import retrying
     from desktop.core.monitor.failures import failure_groups
     from desktop.core.monitor.journal_schema import JournalUnwritable
+    from desktop.core.monitor.search_time import SearchSyntaxError
     from desktop.core.monitor.task_query import TaskQuery
-    from desktop.core.monitor.task_search import SearchSyntaxError, parse
+    from desktop.core.monitor.task_search import parse
 
     if sum(map(bool, (task_ids, query_text, fingerprint))) != 1:
         _fail("give task ids, --query or --failure-group (one of them)", 2)

@@ -112,7 +112,8 @@ def tasks(
         return
     if logs:
         _fail("--logs needs a TASK_ID", code=2)
-    from desktop.core.monitor.task_search import SearchSyntaxError, parse
+    from desktop.core.monitor.search_time import SearchSyntaxError
+    from desktop.core.monitor.task_search import parse
 
     try:
         parsed = parse(query_text) if query_text is not None else None

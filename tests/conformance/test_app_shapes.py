@@ -13,17 +13,15 @@ panel outside the secret store.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
 import urllib.parse
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,12 +30,11 @@ import pytest
 
 from desktop.core.app.config import read_effective_config, with_app_backend
 from desktop.core.app.panel_app import client_app
-from desktop.core.broker.embedded import EmbeddedRedis
 from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas import model as canvas
 from desktop.core.canvas import sending as canvas_sending
 from desktop.core.settings.profile_model import Endpoints, Profile
-from tests.conftest import DEFAULT_MANAGEMENT_URL, redis_server, stop_with_this_process
+from tests.conftest import stop_with_this_process
 from tests.integration.worker_process import REPO_ROOT
 
 pytestmark = [pytest.mark.slow]
@@ -81,51 +78,6 @@ SHAPES = [
     Shape("a-django-tutorial-rabbit", "dtutorial", "rabbitmq", "tasks", "tasks",
           django_settings="dtutorial.settings", default_priority=5),
 ]  # fmt: skip
-
-
-# -- brokers ----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def second_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    """Another password-protected Redis: the (g) app keeps its results there."""
-    with redis_server(tmp_path_factory.mktemp("results-redis")) as server:
-        yield server
-
-
-def _management(method: str, path: str, body: dict[str, Any] | None = None) -> None:
-    """The guest administrator's management API, for setting up a vhost and a user."""
-    url = os.environ.get("CELERY_DESK_TEST_MANAGEMENT_URL", DEFAULT_MANAGEMENT_URL) + path
-    request = urllib.request.Request(
-        url,
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"content-type": "application/json"},
-    )
-    token = base64.b64encode(b"guest:guest").decode()
-    request.add_header("Authorization", f"Basic {token}")
-    with urllib.request.urlopen(request, timeout=10):
-        pass
-
-
-@pytest.fixture
-def rabbit_url(request: pytest.FixtureRequest, run_id: str) -> Iterator[str]:
-    """A vhost and a user of the test's own (the user tagged for the management API, as a
-    person's would be to use its web UI); both deleted after."""
-    request.getfixturevalue("management_url")  # skips when RabbitMQ or its API is not there
-    vhost = f"cd-{run_id}-{uuid.uuid4().hex[:6]}"
-    user, password = f"u-{vhost}", secrets.token_hex(12)
-    quoted = urllib.parse.quote(vhost, safe="")
-    _management("PUT", f"/api/vhosts/{quoted}")
-    _management("PUT", f"/api/users/{user}", {"password": password, "tags": "management"})
-    _management(
-        "PUT",
-        f"/api/permissions/{quoted}/{user}",
-        {"configure": ".*", "write": ".*", "read": ".*"},
-    )
-    try:
-        yield f"amqp://{user}:{password}@127.0.0.1:5672/{quoted}"
-    finally:
-        _management("DELETE", f"/api/vhosts/{quoted}")
-        _management("DELETE", f"/api/users/{user}")
 
 
 # -- the person's side -------------------------------------------------------------------------

@@ -26,4 +26,6 @@ def local_workers_stopped_on_teardown(
     """The same for the question about running local workers: "stop them" (the default),
     except in the tests that answer it themselves (marked `asks_about_local_workers`)."""
     if request.node.get_closest_marker("asks_about_local_workers") is None:
-        monkeypatch.setattr(MainWindow, "ask_about_local_workers", lambda self, count: "stop")
+        monkeypatch.setattr(
+            MainWindow, "ask_about_local_workers", lambda self, here, elsewhere: "stop"
+        )

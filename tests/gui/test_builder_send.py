@@ -311,3 +311,59 @@ def test_a_send_the_journal_could_not_keep_is_shown_as_sent_with_a_warning(
         finally:
             waiting.close()
         assert ids == set(panel.sent_ids)
+
+
+def test_a_failure_is_sent_on_purpose_only_after_asking(
+    qtbot: QtBot, embedded_redis: Any, prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task name no worker knows and a call missing its arguments are refused by Send; Send
+    anyway… asks, sends nothing on Cancel, and on Yes sends them as drawn (the broker takes
+    them, the worker will fail them: a failure tested on purpose). An empty group cannot be
+    sent at all: no Send anyway."""
+    queue = prefix + "tasks"
+    profile = Profile(
+        name="builder-anyway",
+        broker_url=embedded_redis.url(0),
+        result_backend=embedded_redis.url(1),
+        workdir=str(REPO_ROOT),
+        queues=[QueueSpec(queue, 10)],
+    )
+    options = {"queue": queue}
+    drawn = Canvas(
+        "failures",
+        GroupNode([TaskNode("workers.tasks.nope", [], options=options),
+                   TaskNode("workers.tasks.add", [], options=options)]),
+    )  # fmt: skip
+    with window_on(qtbot, profile) as shown:
+        panel = shown.builder
+        shown.tabs.setCurrentWidget(panel)
+        qtbot.waitUntil(lambda: panel.config is not None, timeout=30000)
+        panel.open_canvas(Canvas("empty", GroupNode([])))
+        assert not panel.send_anyway_action.isVisible()
+        panel.open_canvas(drawn)
+        qtbot.waitUntil(panel.send_anyway_action.isVisible, timeout=5000)
+        panel.send()
+        assert "Send anyway" in panel.message.text() and not panel.sent_ids
+        asked: list[list[str]] = []
+
+        def answer(yes: bool) -> None:
+            def confirm(errors: list[canvas_checks.Problem]) -> bool:
+                asked.append([p.message for p in errors])
+                return yes
+
+            monkeypatch.setattr(panel, "confirm_send_anyway", confirm)
+
+        answer(False)
+        panel.send_anyway_button.click()
+        assert len(asked) == 1 and not panel.sent_ids
+        assert any("unknown task 'workers.tasks.nope'" in m for m in asked[0]), asked
+        answer(True)
+        panel.send_anyway_button.click()
+        qtbot.waitUntil(lambda: len(panel.sent_ids) == 2, timeout=30000)
+        waiting = redis.Redis.from_url(embedded_redis.url(0))
+        try:
+            ids = {json.loads(m)["headers"]["id"] for k in waiting.scan_iter(match=f"*{queue}*")
+                   if waiting.type(k) == b"list" for m in waiting.lrange(k, 0, -1)}  # fmt: skip
+        finally:
+            waiting.close()
+        assert ids == set(panel.sent_ids)

@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
+from desktop.core.app.config import read_effective_config
 from desktop.core.app.panel_app import panel_app
 from desktop.core.local.supervisor import Supervisor
 from desktop.core.local.worker_spec import WorkerSpec, presets
@@ -51,19 +52,23 @@ def open_window(qtbot: QtBot, services: Services) -> tuple[Any, Any]:
     return session, window
 
 
-def answer_next_question(button_text: str) -> None:
-    """Click a button of the next message box, as a person would."""
+def answer_next_question(button_text: str) -> list[str]:
+    """Click a button of the next message box, as a person would; the list returned gets
+    the question's text once it is answered."""
+    asked: list[str] = []
 
     def click() -> None:
         box = QApplication.activeModalWidget()
         if isinstance(box, QMessageBox):
             for button in box.buttons():
                 if button.text() == button_text:
+                    asked.append(box.text())
                     button.click()
                     return
         QTimer.singleShot(50, click)
 
     QTimer.singleShot(50, click)
+    return asked
 
 
 def rows(window: Any) -> list[tuple[str, str]]:
@@ -126,6 +131,22 @@ def test_bad_settings_are_refused_in_the_form_and_a_broken_app_shows_its_error(
         dialog.queues.item(0).setCheckState(dialog.queues.item(0).checkState().Checked)
         assert dialog.validate() == {}
 
+        # The name follows the ticked queues until the person types one of their own.
+        named = WorkerDialog(session.profile, session.app_config, set(), WorkerSpec("", []))
+        qtbot.addWidget(named)
+        items = [named.queues.item(row) for row in range(named.queues.count())]
+        ticks = {item.text(): item for item in items}
+        checked, unchecked = Qt.CheckState.Checked, Qt.CheckState.Unchecked
+        ticks["queue1"].setCheckState(checked)
+        assert named.name.text() == "queue1"
+        ticks["queue2"].setCheckState(checked)
+        assert named.name.text() == "queue1-queue2"
+        ticks["queue1"].setCheckState(unchecked)
+        assert named.name.text() == "queue2"
+        named.name.setText("mine")
+        ticks["queue1"].setCheckState(checked)
+        assert named.name.text() == "mine"
+
         broken = Profile(name="broken", app_module="no_such_app_module", workdir=str(REPO_ROOT))
         session.save(broken, None)
         session.activate("broken")
@@ -162,8 +183,9 @@ def test_quit_leaves_workers_running_when_asked_and_the_next_window_owns_them(
     wanted = sorted((spec.nodename, "online") for spec in routed)
     qtbot.waitUntil(lambda: sorted(rows(window)) == wanted, timeout=30000)
     pids = sorted(w.pid for w in window.workers.local.model.workers())
-    answer_next_question("Leave running")
+    asked = answer_next_question("Leave running")
     window.close()
+    assert asked == [f"{len(routed)} local workers of this profile still run."]
     session.shutdown()
     assert all(pid_alive(pid) for pid in pids)
     assert services.embedded.status().running, "the workers' broker was stopped under them"
@@ -194,7 +216,7 @@ while (session.state != "connected" or session.app_config is None) and (
 ):
     app.processEvents(); time.sleep(0.02)
 names = session.app_config.queue_names()
-window.workers.local.start_preset(presets(names)["one worker for every queue"])
+window.workers.local.start_preset(presets(names)["one worker consuming every queue"])
 while time.monotonic() < deadline:
     app.processEvents(); time.sleep(0.02)
     if [w.state for w in session.local_workers] == ["online"]:
@@ -290,6 +312,53 @@ def test_a_wedged_worker_shows_as_unresponsive_with_its_last_log_lines(
         finally:
             os.killpg(worker.pid, signal.SIGCONT)
         qtbot.waitUntil(lambda: rows(window) == [(node, "online")], timeout=15000)
+    finally:
+        window.close_without_asking()
+        session.shutdown()
+
+
+def test_the_quit_question_counts_each_profiles_workers() -> None:
+    from desktop.ui.shell.main_window import quit_question
+
+    assert quit_question(1, 0) == "1 local worker of this profile still runs."
+    assert quit_question(0, 2) == "2 local workers of other profiles still run."
+    assert quit_question(2, 1) == (
+        "3 local workers still run: 2 of this profile and 1 of other profiles."
+    )
+
+
+def test_other_profiles_local_workers_are_said_and_can_be_stopped(
+    qtbot: QtBot, services: Services
+) -> None:
+    """A worker another profile started (another window, the CLI) is not in this profile's
+    list, but the screen says it runs and All local workers… lists and stops it."""
+    session, window = open_window(qtbot, services)
+    try:
+        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+        endpoints = services.endpoints(session.profile)
+        other = Profile(name="other", app_module="workers", workdir=str(REPO_ROOT))
+        supervisor = Supervisor(services.workers_dir(other), other)
+        spec = WorkerSpec("elsewhere", ["queue1"], concurrency=1)
+        supervisor.start(spec, endpoints, read_effective_config(other, endpoints))
+        local = window.workers.local
+        qtbot.waitUntil(local.elsewhere.isVisible, timeout=20000)
+        assert "1 local worker of other profiles runs" in local.elsewhere.text()
+        assert [w.name for w in local.model.workers()] == []
+        dialog = local.show_all_local_workers()
+        qtbot.addWidget(dialog)
+
+        def listed() -> list[tuple[str, str]]:
+            return [(p.profile, p.worker.name) for p in dialog.model.rows()]
+
+        qtbot.waitUntil(
+            lambda: listed() == [(supervisor.directory.name, "elsewhere")], timeout=10000
+        )
+        assert "1 of them of other profiles" in dialog.summary.text()
+        dialog.table.selectRow(0)
+        assert dialog.stop_button.isEnabled()
+        dialog.stop_button.click()
+        qtbot.waitUntil(lambda: not dialog.model.rows()[0].worker.running, timeout=30000)
+        qtbot.waitUntil(lambda: not local.elsewhere.isVisible(), timeout=20000)
     finally:
         window.close_without_asking()
         session.shutdown()

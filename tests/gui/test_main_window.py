@@ -13,8 +13,11 @@ from pytestqt.qtbot import QtBot
 from desktop.app import build_window
 from desktop.core.services import Services
 from desktop.core.settings.profile_model import Profile
+from desktop.ui.common.table_state import column_menu
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
+from desktop.ui.tasks.model import COLUMNS, DEFAULT_COLUMNS
+from tests.desk_cli import celery_desk
 from tests.support import pid_alive, shut_down
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -115,6 +118,18 @@ def test_window_geometry_is_remembered(qtbot: QtBot) -> None:
         size = QSize(max(720, narrowest), 480)
         window.resize(size)
         qtbot.waitUntil(lambda: window.size() == size, timeout=2000)
+        # The Tasks table's columns as the person left them: Kwargs shown from its header's
+        # menu, Worker hidden, Name widened.
+        table, keys = window.tasks.table, [key for key, _title in COLUMNS]
+        assert [k for i, k in enumerate(keys) if not table.isColumnHidden(i)] == list(
+            DEFAULT_COLUMNS
+        )
+        titles = [title for _key, title in COLUMNS]
+        menu = column_menu(table, keys, titles, DEFAULT_COLUMNS)
+        by_title = {a.text(): a for a in menu.actions()}
+        by_title["Kwargs"].setChecked(True)
+        by_title["Worker"].setChecked(False)
+        table.setColumnWidth(keys.index("name"), 333)
         window.close()
     finally:
         shut_down(qtbot, session)
@@ -130,6 +145,15 @@ def test_window_geometry_is_remembered(qtbot: QtBot) -> None:
         qtbot.waitExposed(window2)
         assert window2.size() == size
         assert window2.tabs.currentIndex() == 2
+        table = window2.tasks.table
+        shown = [k for i, k in enumerate(keys) if not table.isColumnHidden(i)]
+        assert "kwargs" in shown and "worker" not in shown
+        assert table.columnWidth(keys.index("name")) == 333
+        menu = column_menu(table, keys, titles, DEFAULT_COLUMNS)
+        next(a for a in menu.actions() if a.text() == "Default columns").trigger()
+        assert [k for i, k in enumerate(keys) if not table.isColumnHidden(i)] == list(
+            DEFAULT_COLUMNS
+        )
     finally:
         window2.close()
         shut_down(qtbot, session2)
@@ -174,6 +198,24 @@ def test_switching_to_refused_profile_fails_without_blocking(
     assert session.profile is not None and session.profile.name == "refused"
     assert services.profiles.active_name() == "refused"
     assert window.workers.facts.values["Broker"] == f"redis://127.0.0.1:{unused_port}/0"
+
+
+def test_a_profile_added_or_removed_by_the_cli_shows_without_a_switch(
+    qtbot: QtBot, opened: tuple[Services, Session, MainWindow], unused_port: int
+) -> None:
+    _, session, window = opened
+    window.show()
+    session.start()
+    qtbot.waitUntil(lambda: session.state == "connected", timeout=5000)
+    assert _combo_items(window) == ["embedded"]
+    broker = f"redis://127.0.0.1:{unused_port}/0"
+    added = celery_desk("profile", "add", "from-cli", "--broker", broker, cwd=REPO_ROOT)
+    assert added.returncode == 0, added.stderr
+    qtbot.waitUntil(lambda: _combo_items(window) == ["embedded", "from-cli"], timeout=10000)
+    assert window.profiles.currentText() == "embedded" and session.state == "connected"
+    removed = celery_desk("profile", "remove", "from-cli", cwd=REPO_ROOT)
+    assert removed.returncode == 0, removed.stderr
+    qtbot.waitUntil(lambda: _combo_items(window) == ["embedded"], timeout=10000)
 
 
 def test_tasks_panel_masks_the_apps_own_backend_password(

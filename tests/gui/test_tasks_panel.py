@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
 from pytestqt.qtbot import QtBot
 
 import workers.tasks  # noqa: F401  (registers the shared tasks on the client app)
@@ -331,13 +331,25 @@ def test_the_search_box_speaks_the_query_language_and_says_what_it_cannot_read(
             "slow-fail",
         ]
 
+        # A word too short for the text index is searched all the same, and said to be slow.
+        assert panel.search_note.isHidden()
+        panel.search.setText("ok")
+        qtbot.waitUntil(lambda: _row_of(panel, "late-fail") is None, timeout=5000)
+        assert not panel.search_note.isHidden() and "'ok': under 3 characters" in (
+            panel.search_note.text()
+        )
+        panel.search.setText("slow")
+        qtbot.waitUntil(panel.search_note.isHidden, timeout=5000)
+        qtbot.waitUntil(lambda: _row_of(panel, "slow-ok") is not None, timeout=5000)
+        settle(qtbot, panel)
+
         panel.search.setText("colour:red")
         qtbot.waitUntil(lambda: not panel.search_error.isHidden(), timeout=5000)
         assert "column 1" in panel.search_error.text()
         assert "colour" in panel.search_error.text()
         assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == [
-            "late-fail",
             "slow-fail",
+            "slow-ok",
         ]
 
 
@@ -370,6 +382,7 @@ SECRET_ROWS = [
              args="('bob',)", kwargs=f"{{'db': {{'Password': '{SECRET}'}}, 'n': 1}}"),
     task_row("login-2", name="x.login", state="SUCCESS", sent=1.0, updated=1.0,
              kwargs=f"{{'api_key': '{SECRET}'}}"),
+    task_row("plain", name="x.add", state="SUCCESS", sent=0.5, updated=0.5, args="(1, 2)"),
 ]  # fmt: skip
 
 
@@ -389,6 +402,13 @@ def _select(qtbot: QtBot, panel: TasksPanel, task_id: str) -> None:
     qtbot.waitUntil(lambda: not panel.jobs.running("details"), timeout=5000)
 
 
+def click_reveal(panel: TasksPanel) -> None:
+    """A click on the detail pane's "Reveal arguments" link, offered for the task shown."""
+    link = f"reveal:{panel.current_id}"
+    assert f'href="{link}"' in panel.detail.toHtml(), panel.detail.toHtml()
+    panel.detail.anchorClicked.emit(QUrl(link))
+
+
 def test_hidden_arguments_show_as_mask_until_one_task_is_revealed_by_a_click(
     qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -403,7 +423,7 @@ def test_hidden_arguments_show_as_mask_until_one_task_is_revealed_by_a_click(
         _select(qtbot, panel, "login-1")
         assert SECRET not in panel.detail.toPlainText()
         assert '"Password": "****"' in panel.detail.toPlainText()
-        qtbot.mouseClick(panel.reveal.button, Qt.MouseButton.LeftButton)
+        click_reveal(panel)
         qtbot.waitUntil(lambda: SECRET in panel.detail.toPlainText(), timeout=5000)
         assert "Arguments revealed" in panel.detail.toPlainText()
         assert audited == [("reveal arguments", "login-1")]
@@ -413,6 +433,10 @@ def test_hidden_arguments_show_as_mask_until_one_task_is_revealed_by_a_click(
         _select(qtbot, panel, "login-1")  # and the revealed one is hidden again
         assert SECRET not in panel.detail.toPlainText()
         assert "Arguments revealed" not in panel.detail.toPlainText()
+        assert "Reveal arguments" in panel.detail.toPlainText()  # offered again
+        panel.table.selectRow(_row_of(panel, "plain"))  # type: ignore[arg-type]
+        qtbot.waitUntil(lambda: "plain" in panel.detail.toPlainText(), timeout=5000)
+        assert "Reveal arguments" not in panel.detail.toPlainText()  # nothing hidden: no offer
 
 
 def test_reveal_says_why_there_is_nothing_to_reveal_when_the_journal_stores_values_hidden(
@@ -420,7 +444,7 @@ def test_reveal_says_why_there_is_nothing_to_reveal_when_the_journal_stores_valu
 ) -> None:
     with panel_on(qtbot, tmp_path, SECRET_ROWS, keep=False) as panel:
         _select(qtbot, panel, "login-1")
-        qtbot.mouseClick(panel.reveal.button, Qt.MouseButton.LeftButton)
+        click_reveal(panel)
         qtbot.waitUntil(lambda: "Nothing to reveal" in panel.detail.toPlainText(), timeout=5000)
         assert "Keep real argument values" in panel.detail.toPlainText()
         assert "Nothing to reveal" in panel.action_status.text()

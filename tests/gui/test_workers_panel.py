@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QInputDialog
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -106,6 +107,44 @@ def test_a_worker_whose_clock_is_off_is_flagged(qtbot: QtBot) -> None:
         warning = panel.clock_warning.text()
         assert "slow-clock@elsewhere" in warning and "120 s behind" in warning
         assert "right-clock@elsewhere" not in warning
+    finally:
+        window.close()
+        session.shutdown()
+
+
+def test_rate_and_time_limits_pick_a_task_of_the_persons_app(
+    qtbot: QtBot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The task is chosen from the app's own tasks (the palette's), the one with a rate limit
+    first, and the rate offered is the app's own; no name of another app is prefilled."""
+    services = Services.open()
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    session.start()
+    try:
+        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
+        config = session.app_config
+        offered: list[tuple[list[str], int]] = []
+        asked_rate: list[tuple[str, str]] = []
+
+        def get_item(_parent, _title, _label, items, current, _editable):  # type: ignore[no-untyped-def]
+            offered.append((list(items), current))
+            return items[current], True
+
+        def get_text(_parent, _title, label, text=""):  # type: ignore[no-untyped-def]
+            asked_rate.append((label, text))
+            return text, True
+
+        monkeypatch.setattr(QInputDialog, "getItem", get_item)
+        monkeypatch.setattr(QInputDialog, "getText", get_text)
+        asked = window.workers._ask("rate_limit", "w@host")
+        names, current = offered[0]
+        assert names == [t.name for t in config.tasks] and names
+        assert not any(n.startswith("celery.") for n in names)
+        limited = next(t for t in config.tasks if t.rate_limit)
+        assert names[current] == limited.name
+        assert asked == {"task": limited.name, "rate": limited.rate_limit}
+        assert f"the app sets {limited.rate_limit}" in asked_rate[0][0]
     finally:
         window.close()
         session.shutdown()

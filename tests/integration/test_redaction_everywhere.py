@@ -143,6 +143,7 @@ def _in_the_window(
     and example, the copied Markdown report and the idle queue's waiting message shown; then,
     when the journal keeps real values, one "Reveal arguments" (which must show the secret,
     and hide it again when another task is selected)."""
+    from PySide6.QtCore import QUrl
     from PySide6.QtGui import QGuiApplication
 
     from tests.support import every_text, window_on
@@ -176,7 +177,8 @@ def _in_the_window(
                                        if tasks.model.task_id(r) == task_id))  # fmt: skip
             window.tabs.setCurrentWidget(tasks)
             qtbot.waitUntil(lambda: not tasks.jobs.running("details"), timeout=5000)
-            tasks.reveal.button.click()
+            assert f'href="reveal:{task_id}"' in tasks.detail.toHtml()  # offered in the pane
+            tasks.detail.anchorClicked.emit(QUrl(f"reveal:{task_id}"))  # and clicked
             qtbot.waitUntil(lambda: secret in tasks.detail.toPlainText(), timeout=5000)
             tasks.table.selectRow(0 if tasks.model.task_id(0) != task_id else 1)
             qtbot.waitUntil(lambda: secret not in tasks.detail.toPlainText(), timeout=5000)

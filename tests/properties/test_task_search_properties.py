@@ -1,6 +1,7 @@
 """The query language on generated text: `parse` raises nothing but SearchSyntaxError, and
 for every valid query SQLite and `holds` select the same rows: by LIKE alone, through the
-journal's text index for every piece of text, and through it only for the rare ones."""
+journal's text index for every piece of text, through it only for the rare ones, and as a
+page's first rows are read."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from hypothesis import strategies as st
 
 from desktop.core.monitor.journal_schema import SCHEMA
 from desktop.core.monitor.journal_text import TextIndex
-from desktop.core.monitor.task_search import SearchSyntaxError, parse
+from desktop.core.monitor.search_time import SearchSyntaxError
+from desktop.core.monitor.task_search import parse
 
 NOW = datetime(2026, 11, 29, 12, 0).timestamp()
 CASES = settings(
@@ -141,12 +143,22 @@ queries = st.lists(st.lists(negated, min_size=1, max_size=3), max_size=3).map(
 
 
 @CASES
-@given(queries, st.sampled_from(["like", "index", "index for rare text"]))
+@given(
+    queries,
+    st.sampled_from(["like", "index", "index for rare text", "a page by sent", "a page by name"]),
+)
 def test_sql_and_holds_agree_on_every_valid_query(
     db: sqlite3.Connection, text: str, reading: str
 ) -> None:
+    """A page's advisor also sets common equalities' indexes aside (`+name = ?`) and leaves an
+    OR with a common part to the walk of the page's order: the same rows."""
     search = parse(text, now=NOW)  # every generated query is valid
-    index = {"like": None, "index": TextIndex(db, most_rows=None)}.get(reading, TextIndex(db, 3))
+    index = {
+        "like": None,
+        "index": TextIndex(db, most_rows=None),
+        "a page by sent": TextIndex(db, 3).for_page("sent"),
+        "a page by name": TextIndex(db, 3).for_page("name"),
+    }.get(reading, TextIndex(db, 3))
     where, params = search.sql(index)
     sql = "SELECT id FROM tasks" + (f" WHERE {where}" if where else "")
     by_sql = {r[0] for r in db.execute(sql, params)}

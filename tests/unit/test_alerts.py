@@ -165,6 +165,11 @@ def test_a_kept_rule_keeps_its_state_and_a_removed_one_is_forgotten() -> None:
     engine.tick(T0 + 2)
     engine.set_rules((quiet, AlertRule("long", "queue-length", 5)))
     assert engine.tick(T0 + 3) == [] and len(engine.firing()) == 1
+    # The same name on another kind: its old target is never checked again, so it goes
+    engine.set_rules((AlertRule("quiet", "queue-length", 5),))
+    assert engine.firing() == []
+    engine.set_rules((quiet,))
+    engine.tick(T0 + 4)
     engine.set_rules(())
     assert engine.firing() == []
 

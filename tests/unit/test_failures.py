@@ -21,7 +21,7 @@ from desktop.core.monitor.failures import (
     fingerprint,
 )
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.task_search import time_start
+from desktop.core.monitor.search_time import time_start
 from tests.factories import default_profile_journal, task_row
 
 NOW = datetime(2026, 11, 29, 12, 0).timestamp()

@@ -15,8 +15,9 @@ from click.testing import CliRunner
 
 from desktop.cli import cli
 from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.search_time import SearchSyntaxError
 from desktop.core.monitor.task_query import TaskQuery, like_pattern
-from desktop.core.monitor.task_search import Search, SearchSyntaxError, parse
+from desktop.core.monitor.task_search import Search, parse
 from tests.factories import default_profile_journal, task_row
 
 NOW = datetime(2026, 11, 29, 12, 0).timestamp()  # local noon
@@ -295,3 +296,9 @@ def test_a_nul_cuts_a_contains_pattern_as_sqlite_reads_it() -> None:
     while the live test looked for "a" anywhere (found by the property test)."""
     assert like_pattern("a\x00b") == "%a%"
     assert parse("args:a\x00").holds(row(args="xay"))
+
+
+def test_words_too_short_for_the_text_index_are_named() -> None:
+    assert parse("zz").scanned_words() == ["zz"]
+    assert parse("state:FAILURE OR -ab args:x").scanned_words() == ["ab", "x"]
+    assert parse('abc "a b" name:x state:FAILURE').scanned_words() == []

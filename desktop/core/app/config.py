@@ -116,6 +116,7 @@ def from_probe(data: dict[str, Any], profile: Profile, *, imported: bool = True)
         )
     config = EffectiveConfig(
         main=str(data.get("main") or profile.app_module),
+        namespace=str(data.get("namespace") or ""),
         broker_kind=kind,
         settings=settings,
         celery_defaults=dict(data.get("defaults") or {}),

@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from celery.utils.collections import match_case
+
 from desktop.core.app.queues import FROM_APP, QueueInfo
 from desktop.core.settings import urls
 from desktop.core.settings.redaction import redact
@@ -66,10 +68,22 @@ class EffectiveConfig:
     # socket option, an SSLContext): shown, but never handed on to the panel's own app or to
     # a worker's command line, where they would arrive as text.
     inexact: frozenset[str] = frozenset()
+    # The namespace the app reads its settings under (`config_from_object(..., namespace=
+    # "CELERY")`, as a Django project does): a setting's name in the person's own files.
+    namespace: str = ""
 
     # -- settings ---------------------------------------------------------------------------
     def setting(self, key: str) -> Any:
         return self.settings.get(key)
+
+    def spelled(self, key: str) -> str:
+        """`key` as the person writes it in their configuration: `result_backend` is
+        `CELERY_RESULT_BACKEND` in a Django project's settings. Celery's own rule (its
+        `Settings` prefixes the key and matches the prefix's case)."""
+        if not self.namespace:
+            return key
+        prefix = self.namespace.rstrip("_") + "_"
+        return str(match_case(prefix + key, prefix))
 
     def setting_source(self, key: str) -> str:
         if not self.imported:

@@ -254,6 +254,7 @@ def describe(app: Any) -> dict[str, Any]:
     raw_routes = conf.task_routes
     return {
         "main": app.main or "",
+        "namespace": str(app.namespace or ""),
         "broker_url": str(conf.broker_url or ""),
         "result_backend": str(conf.result_backend or ""),
         "settings": {key: _json_safe(conf.get(key)) for key in SETTINGS},

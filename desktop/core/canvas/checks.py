@@ -39,11 +39,17 @@ RABBITMQ_MAX_TTL_S = 315_360_000
 
 @dataclass(frozen=True)
 class Problem:
-    """Something wrong with one node; `path` is its position ('' for the root)."""
+    """Something wrong with one node; `path` is its position ('' for the root).
+
+    `testable`: an error the broker still takes, so the worker is what fails or refuses
+    (a name no worker knows, arguments the task's signature rejects, a priority list nobody
+    reads): a person testing that failure may send it anyway, on purpose. Errors that cannot
+    be sent at all (bad options, values JSON cannot carry, what the broker refuses) are not."""
 
     path: str
     message: str
     level: str = ERROR
+    testable: bool = False
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,12 @@ def _argument_problem(params: list[dict[str, Any]], node: TaskNode, receives: bo
     return ""
 
 
+def only_testable(problems: list[Problem]) -> bool:
+    """Errors there are, and each can be sent anyway to test the failure it names."""
+    errors = [p for p in problems if p.level == ERROR]
+    return bool(errors) and all(p.testable for p in errors)
+
+
 def check(canvas: Canvas, target: Target) -> list[Problem]:
     """Everything that would fail or surprise once sent, each on its node."""
     problems: list[Problem] = []
@@ -144,11 +156,13 @@ def check(canvas: Canvas, target: Target) -> list[Problem]:
         if target.tasks is not None:
             params = target.tasks.get(node.task)
             if params is None:
-                problems.append(Problem(path, f"unknown task '{node.task}' (not registered)"))
+                problems.append(
+                    Problem(path, f"unknown task '{node.task}' (not registered)", testable=True)
+                )
             else:
                 problem = _argument_problem(params, node, receives)
                 if problem:
-                    problems.append(Problem(path, f"{node.task} {problem}"))
+                    problems.append(Problem(path, f"{node.task} {problem}", testable=True))
         unsendable = argument_problem(node.args, "args") or argument_problem(node.kwargs, "kwargs")
         if unsendable:
             problems.append(Problem(path, f"{unsendable[0]}: {unsendable[1]}"))
@@ -185,7 +199,7 @@ def _priority_problems(
     priority = priorities.sent_priority(config, task, options)
     unread = priorities.unread_step(config, priority)
     if unread:
-        return [Problem(path, unread)]
+        return [Problem(path, unread, testable=True)]
     given = options.get("priority")
     if not isinstance(given, int):
         return []

@@ -106,6 +106,15 @@ def location(f: Facts) -> Check:
         )
     if f.result_state and f.result_state != states.PENDING:
         return Check(name, OK, f"in the result backend: {f.result_state}")
+    if f.uncounted_waiting and f.held is not None:
+        queue, count = next(iter(f.uncounted_waiting.items()))
+        return Check(
+            name,
+            UNKNOWN,
+            f"most likely waiting in queue '{queue}': it holds {count} waiting and no worker "
+            "that answered holds this task (RabbitMQ shows a queue's contents only by taking "
+            "them, so its position is not read)",
+        )
     looked = [f.broker_note] if f.broker_note else []
     if f.queues_read is not None:
         looked.append(f"not in the queues read ({', '.join(f.queues_read) or 'none'})")
@@ -190,8 +199,8 @@ def _comes_back(f: Facts) -> str:
     config = f.config
     if not config.acks_late:
         return (
-            "task_acks_late is off, so the message was acknowledged when taken and nothing "
-            "brings it back"
+            f"{config.spelled('task_acks_late')} is off, so the message was acknowledged when "
+            "taken and nothing brings it back"
         )
     if config.is_redis:
         delay = config.redelivery_delay_s()
@@ -220,9 +229,10 @@ def _lost_fix(f: Facts) -> str:
     if f.config.acks_late and (f.unacked is not None or not f.config.is_redis):
         return f"wait for the broker to deliver it again, or {RETRY_FIX.format(id=f.task_id)} "\
             "(it may then run twice)"  # fmt: skip
+    spelled = f.config.spelled
     return (
-        f"{RETRY_FIX.format(id=f.task_id)}; set task_acks_late=True (with "
-        "task_reject_on_worker_lost=True) so a dead worker's tasks come back"
+        f"{RETRY_FIX.format(id=f.task_id)}; set {spelled('task_acks_late')}=True (with "
+        f"{spelled('task_reject_on_worker_lost')}=True) so a dead worker's tasks come back"
     )
 
 
@@ -392,13 +402,16 @@ def events_off(f: Facts) -> Check:
     name = "events-off"
     if not f.config.imported:
         return Check(name, UNKNOWN, f"the app's settings are not known: {f.config.error}")
-    setting = f.config.setting
+    setting, spelled = f.config.setting, f.config.spelled
     off = []
     if not setting("task_send_sent_event") and not f.events("task-sent"):
-        off.append("task_send_sent_event (the journal knows a task only once a worker takes it)")
+        off.append(
+            f"{spelled('task_send_sent_event')} (the journal knows a task only once a worker "
+            "takes it)"
+        )
     worker_events = ("task-received", "task-started", "task-succeeded", "task-failed")
     if not setting("worker_send_task_events") and not any(f.events(k) for k in worker_events):
-        off.append("worker_send_task_events (start workers with -E, or set it)")
+        off.append(f"{spelled('worker_send_task_events')} (start workers with -E, or set it)")
     if not off:
         return Check(name, OK, "task events are on")
     return Check(name, PROBLEM, "off in the app: " + "; ".join(off),
@@ -413,7 +426,8 @@ def no_result_backend(f: Facts) -> Check:
         name,
         PROBLEM,
         "the app has no result backend: its state stays PENDING whatever happens",
-        "set result_backend in the app (e.g. a Redis database), or follow the task by events",
+        f"set {f.config.spelled('result_backend')} in the app (e.g. a Redis database), or "
+        "follow the task by events",
     )
 
 
@@ -424,8 +438,8 @@ def ignore_result(f: Facts) -> Check:
     task = task_name(f)
     info = f.config.task(task) if task else None
     if f.config.setting("task_ignore_result") or (info is not None and info.ignore_result):
-        which = "task_ignore_result" if f.config.setting("task_ignore_result") else \
-            f"{task}'s ignore_result"  # fmt: skip
+        which = f.config.spelled("task_ignore_result") if f.config.setting(
+            "task_ignore_result") else f"{task}'s ignore_result"  # fmt: skip
         return Check(
             name,
             PROBLEM,

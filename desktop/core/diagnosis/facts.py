@@ -80,6 +80,8 @@ class Facts:
     unacked: Held | None = None
     unacked_since: float | None = None  # when the worker took it (Redis keeps the time)
     broker_note: str = ""  # why the contents were not read (RabbitMQ), when they were not
+    # RabbitMQ: how many wait in the task's queue, counted without reading the contents
+    uncounted_waiting: dict[str, int] = field(default_factory=dict)
     # the workers
     workers: dict[str, dict[str, Any]] | None = None  # inspect_workers
     registered: dict[str, list[str]] | None = None
@@ -194,6 +196,8 @@ def _read_queues(facts: Facts, source: Inspector) -> None:
     if not isinstance(source, RedisQueues):
         facts.broker_note = "RabbitMQ's queue contents are not read (only by taking them)"
         for counts in source.counts(_journal_queue(facts)):
+            if counts.waiting:
+                facts.uncounted_waiting[counts.queue] = counts.waiting
             facts.broker_note += (
                 f"; '{counts.queue}' holds {counts.waiting} waiting, {counts.unacked} unacked"
                 if counts.waiting is not None

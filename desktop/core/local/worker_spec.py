@@ -131,6 +131,13 @@ def free_name(base: str, taken: set[str]) -> str:
     return next(f"{base}-{n}" for n in range(2, 10_000) if f"{base}-{n}" not in taken)
 
 
+def suggested_name(queues: list[str], taken: set[str]) -> str:
+    """A worker's name said by the queues it consumes (`queue1`, `queue1-queue2`), with what a
+    node name cannot hold left out, and free among `taken`."""
+    base = "-".join(re.sub(r"[^A-Za-z0-9_.-]+", "", q) for q in queues).strip("-.") or "worker"
+    return free_name(base[:60].rstrip("-."), taken)
+
+
 def presets(names: list[str]) -> dict[str, list[WorkerSpec]]:
     """The tutorial's set-ups, one click each, for the queues the app has."""
     found: dict[str, list[WorkerSpec]] = {}
@@ -148,5 +155,5 @@ def presets(names: list[str]) -> dict[str, list[WorkerSpec]]:
             )
         ]
     if names:
-        found["one worker for every queue"] = [WorkerSpec(name="all", queues=names)]
+        found["one worker consuming every queue"] = [WorkerSpec(name="all", queues=names)]
     return found

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from desktop.core.monitor.task_search import Search, SearchSyntaxError, parse
+from desktop.core.monitor.search_time import SearchSyntaxError
+from desktop.core.monitor.task_search import Search, parse
 from desktop.core.settings.config_errors import os_problem
 from desktop.core.settings.paths import Paths, profile_key
 from desktop.core.settings.table_lists import read_table_list, write_table_list

@@ -148,11 +148,12 @@ class AlertEngine:
 
     def set_rules(self, rules: tuple[AlertRule, ...]) -> None:
         """Replace the rules (an edited file): a kept rule keeps its state and counts; a
-        removed one is forgotten without a resolution."""
+        removed one, or one whose kind changed (its targets are no longer checked), is
+        forgotten without a resolution."""
         with self._lock:
             self._rules = rules
-            names = {rule.name for rule in rules}
-            self._firing = {k: a for k, a in self._firing.items() if k[0] in names}
+            kinds = {rule.name: rule.kind for rule in rules}
+            self._firing = {k: a for k, a in self._firing.items() if kinds.get(k[0]) == a.kind}
             windows = {}
             for rule in rules:
                 if rule.kind in TASK_KINDS:

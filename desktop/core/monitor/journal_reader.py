@@ -187,6 +187,12 @@ class JournalReader:
             self._text = TextIndex(self._db)
         return self._text
 
+    def _page_index(self, query: TaskQuery) -> TextIndex | None:
+        """The text index as it advises a page in the query's order. Called with the lock
+        held."""
+        index = self._text_index()
+        return index.for_page(query.order_by) if index is not None else None
+
     # -- pages of tasks ---------------------------------------------------------------------
     def count(self, query: TaskQuery | None = None) -> int:
         with self._lock:
@@ -222,7 +228,7 @@ class JournalReader:
         if after is None:  # one query: SQLite orders the NULLs itself, from the sort's index
             return self._page_by_offset(query, offset, limit)
         with self._lock:
-            clauses, params = query.clauses(self._text_index())
+            clauses, params = query.clauses(self._page_index(query))
         rows: list[TaskRecord] = []
         for condition, values, order in _keyset_parts(query, after):
             where = " AND ".join([*clauses, condition])
@@ -241,7 +247,7 @@ class JournalReader:
         # By id alone when sorting by id: `ORDER BY id, id` made SQLite sort every row (7 s).
         tie = "" if query.order_by == "id" else f", id {direction}"
         with self._lock:
-            where, params = query.where(self._text_index())
+            where, params = query.where(self._page_index(query))
             sql = f"SELECT * FROM tasks{where} ORDER BY {query.order_by} {direction}{tie} "
             rows = self._db.execute(sql + "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
         return [self._record(r) for r in rows]

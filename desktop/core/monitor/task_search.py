@@ -32,16 +32,19 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
 from typing import Any
 
+from desktop.core.monitor.journal_text import SHORTEST
+from desktop.core.monitor.search_time import SearchSyntaxError, named_time
 from desktop.core.monitor.task_query import (
     LIKE_ESCAPE,
     SEARCHED,
     Condition,
     FilterTerm,
     TextIndex,
+    alternatives,
     as_like_reads,
+    conjoined,
     like_reads,
     narrowed,
 )
@@ -92,18 +95,7 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
 }
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_RELATIVE = re.compile(r"-(\d{1,9})([smhd])")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _FIELD = re.compile(r"[A-Za-z_]+")
-
-
-class SearchSyntaxError(ValueError):
-    """A query that cannot be read, and the 1-based column of the problem."""
-
-    def __init__(self, message: str, column: int) -> None:
-        super().__init__(f"column {column}: {message}")
-        self.message = message
-        self.column = column
 
 
 @dataclass(frozen=True)
@@ -247,11 +239,7 @@ class Junction:
     parts: tuple[Condition, ...]
 
     def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
-        clauses, params = [], []
-        for part in self.parts:
-            clause, values = part.sql(index)
-            clauses.append(clause)
-            params += values
+        clauses, params = (conjoined if self.word == "AND" else alternatives)(self.parts, index)
         return "(" + f" {self.word} ".join(clauses) + ")", params
 
     def holds(self, row: Mapping[str, Any]) -> bool:
@@ -274,6 +262,25 @@ class Search:
 
     def holds(self, row: Mapping[str, Any]) -> bool:
         return self.condition is None or self.condition.holds(row)
+
+    def scanned_words(self) -> list[str]:
+        """The "contains" texts too short for the text index (SHORTEST), which only a read of
+        every task finds: what a person is told, since such a search is slow on a big history."""
+        found: list[str] = []
+
+        def visit(condition: Condition) -> None:
+            if isinstance(condition, FilterTerm) and condition.contains:
+                if len(condition.value) < SHORTEST:
+                    found.append(condition.value)
+            elif isinstance(condition, Negation):
+                visit(condition.inner)
+            elif isinstance(condition, Junction):
+                for part in condition.parts:
+                    visit(part)
+
+        if self.condition is not None:
+            visit(self.condition)
+        return found
 
 
 # -- reading the text ------------------------------------------------------------------------
@@ -448,54 +455,9 @@ def _comparison(field: str, chunk: _Chunk, start: int) -> Comparison:
 
 
 def _time(field: str, value: str, column: int, now: float) -> TimeRange:
-    start, end = _moment(field, value, column, now)
+    start, end = named_time(field, value, column, now)
     if field == "after":
         return TimeRange(start, None)
     if field == "before":
         return TimeRange(None, start)
     return TimeRange(start, end)
-
-
-def _moment(field: str, value: str, column: int, now: float) -> tuple[float, float | None]:
-    """The instant a time value names, and the end of the span it names (a day, a minute,
-    None for a relative time: up to now and after)."""
-    try:
-        if relative := _RELATIVE.fullmatch(value):
-            return now - int(relative[1]) * _UNIT_S[relative[2]], None
-        if value in ("today", "yesterday"):
-            day = datetime.fromtimestamp(now).date() - timedelta(days=value == "yesterday")
-            return _day_span(day)
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            return _day_span(date.fromisoformat(value))
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}[T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?", value):
-            instant = datetime.fromisoformat(value)
-            span = {13: 3600, 16: 60}.get(len(value), 1)
-            return instant.timestamp(), (instant + timedelta(seconds=span)).timestamp()
-    except (ValueError, OverflowError, OSError):
-        pass
-    raise SearchSyntaxError(
-        f"{field}: '{value}' is not a time (2026-11-29, 2026-11-29T10:00, -1h, -30m, -2d, "
-        "-45s, today, yesterday)",
-        column,
-    )
-
-
-def time_start(value: str, now: float | None = None, field: str = "since") -> float:
-    """The instant a time names, as `after:` reads it, for options outside a query
-    (`celery-desk failures --since`): 2026-11-29, 2026-11-29T10:00, today, yesterday, and a
-    relative time with or without its minus (`1h` and `-1h` are both an hour ago). Raises
-    ValueError with the forms it reads, naming `field`."""
-    moment = time.time() if now is None else now
-    text = value.strip()
-    if re.fullmatch(r"\d{1,9}[smhd]", text):
-        text = "-" + text
-    try:
-        return _moment(field, text, 1, moment)[0]
-    except SearchSyntaxError as exc:
-        raise ValueError(exc.message) from None
-
-
-def _day_span(day: date) -> tuple[float, float]:
-    """A local day, midnight to midnight (23 or 25 hours across a clock change)."""
-    start = datetime.combine(day, datetime.min.time())
-    return start.timestamp(), datetime.combine(day + timedelta(days=1), start.time()).timestamp()

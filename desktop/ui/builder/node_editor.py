@@ -36,6 +36,7 @@ from desktop.ui.builder.node_options import (
     _set_error,
     _stack,
 )
+from desktop.ui.common.wheel_guard import wheel_only_when_focused
 
 POSITIONAL = ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")
 VARIADIC = ("VAR_POSITIONAL", "VAR_KEYWORD")
@@ -214,6 +215,7 @@ class NodeEditor(NodeOptionsForm):
             form.addRow(_label("muted", "Takes no arguments."))
         self._arguments.insertWidget(self._arguments.count() - 1, self._form)
         self._form.setVisible(not self.raw_toggle.isChecked())
+        wheel_only_when_focused(self._form)
 
     def _editor(self, param: dict[str, Any], kind: str, present: bool, value: Any) -> QWidget:
         if kind == "bool":

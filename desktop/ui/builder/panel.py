@@ -186,6 +186,14 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         self.send_button.setShortcut(QKeySequence("Ctrl+Return"))
         self.send_button.clicked.connect(self.send)
         bar.addWidget(self.send_button)
+        self.send_anyway_button = QPushButton("Send anyway…")
+        self.send_anyway_button.setToolTip(
+            "Send the canvas with its problems, on purpose, to see the failure they cause "
+            "(asks first)"
+        )
+        self.send_anyway_button.clicked.connect(self.send_anyway)
+        self.send_anyway_action = bar.addWidget(self.send_anyway_button)
+        self.send_anyway_action.setVisible(False)
         self.why_button = QPushButton("Why?")
         self.why_button.setToolTip("The selected task once sent: why it has not run, and the fix")
         self.why_button.setEnabled(False)
@@ -416,6 +424,7 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         if not problems:
             text = "No problems found." if self.model.root is not None else "The canvas is empty."
             self.problems.addItem(QListWidgetItem(text))
+        self.send_anyway_action.setVisible(canvas_checks.only_testable(problems))
 
     def _select_problem(self, item: QListWidgetItem) -> None:
         path = item.data(Qt.ItemDataRole.UserRole)

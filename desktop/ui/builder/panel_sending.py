@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QMessageBox, QPushButton
 
 from desktop.core.app.results import read_result
 from desktop.core.base.task_states import FINISHED_STATES as FINISHED
 from desktop.core.canvas import edit as canvas_edit
 from desktop.core.canvas import sending as canvas_sending
-from desktop.core.canvas.checks import ERROR, Problem
+from desktop.core.canvas.checks import ERROR, Problem, only_testable
 from desktop.core.canvas.edit import Position
 from desktop.core.canvas.model import Canvas
 from desktop.core.monitor.state import StateDiff, TaskRow
@@ -62,7 +62,32 @@ class PanelSending(PanelFiles):
         self._result_timer.start()
         return True
 
-    def send(self) -> None:
+    def send_anyway(self) -> None:
+        """Send a canvas whose every error is one the worker meets (an unknown name, wrong
+        arguments, a priority list nobody reads), after the person confirms: how a failure
+        is tested."""
+        problems = self.current_problems()
+        if not only_testable(problems):
+            self.send()  # nothing to override, or what cannot be sent at all: say so
+            return
+        errors = [p for p in problems if p.level == ERROR]
+        if self.confirm_send_anyway(errors):
+            self.send(anyway=True)
+
+    def confirm_send_anyway(self, errors: list[Problem]) -> bool:
+        listed = "\n".join(f"• {p.path or 'root'}: {p.message}" for p in errors[:10])
+        more = f"\n… and {len(errors) - 10} more" if len(errors) > 10 else ""
+        answer = QMessageBox.warning(
+            self,
+            "Send with problems?",
+            f"The broker will take these tasks and the workers will fail or refuse them:\n"
+            f"{listed}{more}\n\nSend anyway, to test that failure?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel,
+        )
+        return answer == QMessageBox.StandardButton.Yes
+
+    def send(self, *, anyway: bool = False) -> None:
         if self._jobs.running(SEND):  # Ctrl+Return while the button is off: one send at a time
             return
         drawn = self._canvas_or_say()
@@ -70,8 +95,11 @@ class PanelSending(PanelFiles):
             return
         problems = self.current_problems()
         errors = [p for p in problems if p.level == ERROR]
-        if errors:
-            self.say(f"Not sent: {len(errors)} problem(s) marked on the canvas; fix them first.")
+        if errors and not (anyway and only_testable(problems)):
+            hint = " (or Send anyway…, to test the failure)" if only_testable(problems) else ""
+            self.say(
+                f"Not sent: {len(errors)} problem(s) marked on the canvas; fix them first{hint}."
+            )
             return
         if self.session.profile is None:
             self.say("Not sent: no profile is active.")

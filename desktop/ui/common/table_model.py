@@ -20,8 +20,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
-from PySide6.QtGui import QColor
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QEvent,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtGui import QColor, QKeyEvent
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
 Index = QModelIndex | QPersistentModelIndex
@@ -157,3 +164,27 @@ def make_read_only(view: QTableView) -> None:
     # One line a row: a cut cell ends in … (its tooltip has it whole); wrapped at a hyphen,
     # ids made rows of two heights.
     view.setWordWrap(False)
+
+
+class _EnterActivates(QObject):
+    def __init__(self, view: QAbstractItemView) -> None:
+        super().__init__(view)
+        self.view = view
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() != QEvent.Type.KeyPress or not isinstance(event, QKeyEvent):
+            return False
+        if event.key() not in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            return False
+        index = self.view.currentIndex()
+        if index.isValid():
+            self.view.activated.emit(index)
+        return True
+
+
+def enter_activates_only(view: QAbstractItemView) -> None:
+    """Enter on a view in a dialog opens its current line (`activated`) and nothing more. A
+    view acts on Enter and then lets the key on to its dialog, whose QDialog presses a default
+    button found among all its descendants: Save or Close, or the OK of the form the line
+    just opened, which then closed at once."""
+    view.installEventFilter(_EnterActivates(view))

@@ -42,8 +42,9 @@ from desktop.core.monitor.failures import (
 )
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
+from desktop.core.monitor.search_time import SearchSyntaxError
 from desktop.core.monitor.state import StateDiff
-from desktop.core.monitor.task_search import SEARCH_HELP, Search, SearchSyntaxError, parse
+from desktop.core.monitor.task_search import SEARCH_HELP, Search, parse
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
@@ -130,6 +131,7 @@ class FailuresPanel(QWidget):
 
         self.groups = GroupsModel(self)
         self.groups_view = QTableView()
+        self.groups_view.setObjectName("failure-causes")  # its header is remembered
         self.groups_view.setModel(self.groups)
         make_read_only(self.groups_view)
         self.groups_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -184,6 +186,7 @@ class FailuresPanel(QWidget):
         details = QSplitter(Qt.Orientation.Horizontal)
         self.members = members_model(self)
         self.members_view = QTableView()
+        self.members_view.setObjectName("failure-tasks")
         self.members_view.setModel(self.members)
         make_read_only(self.members_view)
         self.members_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -268,6 +271,13 @@ class FailuresPanel(QWidget):
             return
         self.filter_error.setVisible(False)
         self.refresh()
+
+    def narrow(self, text: str) -> None:
+        """Show the failures of these tasks (an alert's query; "" for every task) now, not
+        after the typing delay."""
+        self.filter_box.setText(text)
+        self._filter_delay.stop()
+        self._apply_filter()
 
     def refresh(self) -> None:
         """Read the groups again off the GUI thread (only while shown; else when next shown)."""

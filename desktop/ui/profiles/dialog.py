@@ -32,6 +32,7 @@ from desktop.core.settings.config_errors import ConfigFileError, ProfileError
 from desktop.core.settings.profile_checks import validate
 from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.jobs import Jobs
+from desktop.ui.common.wheel_guard import wheel_only_when_focused
 from desktop.ui.profiles.form import ProfileForm
 from desktop.ui.session.session import Session
 
@@ -88,6 +89,7 @@ class ProfileDialog(ProfileForm, QDialog):
                 result_backend="",
             )
         )
+        wheel_only_when_focused(self)  # scrolling the form never changes a value under it
         current = session.app_config
         if (
             profile is not None

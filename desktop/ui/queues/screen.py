@@ -277,7 +277,13 @@ class QueuesScreen(QWidget):
 
     # -- refreshing ---------------------------------------------------------------------------
     def names(self) -> list[str]:
-        return self.config.queue_names() if self.config else []
+        """The app's queues, and any other an alert rule names: the rule is checked on these
+        reads (as `record` reads it), and its alert's click shows that queue here."""
+        if self.config is None:
+            return []
+        known: list[str] = self.config.queue_names()
+        watched: list[str] = self.session.alerts.engine.queues_watched(known)
+        return watched
 
     def refresh(self, inspect: bool = False) -> None:
         profile, config = self.profile, self.config

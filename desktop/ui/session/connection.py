@@ -65,15 +65,25 @@ class ProfileConnection(QObject):
         self._files_poll = QTimer(self)
         self._files_poll.setInterval(APP_FILES_POLL_MS)
         self._files_poll.timeout.connect(self._check_app_files)
+        # profiles.toml as last read: a profile added or removed by `celery-desk profile` (or
+        # another window) shows in the list without a switch.
+        self._profiles_mtime: float | None = None
+        self._profiles_poll = QTimer(self)
+        self._profiles_poll.setInterval(APP_FILES_POLL_MS)
+        self._profiles_poll.timeout.connect(self._check_profiles_file)
 
     # -- profiles ---------------------------------------------------------------------------
     def profile_names(self) -> list[str]:
+        """The profiles of the file (and the ad-hoc one), noting the file's time as read."""
+        path = str(self.services.paths.profiles_file)
+        self._profiles_mtime = _mtimes_of([path])[path]
         names = [p.name for p in self.services.profiles.load()]
         if self.adhoc is not None:
             names.append(self.adhoc.name)
         return names
 
     def start(self, name: str | None = None) -> None:
+        self._profiles_poll.start()
         try:
             chosen = name or (self.adhoc.name if self.adhoc else None)
             self.activate(chosen or self.services.profiles.active_name(), remember=False)
@@ -251,6 +261,26 @@ class ProfileConnection(QObject):
             self._app_files = {}
             self._read_app_config(profile, list(known))
 
+    def _check_profiles_file(self) -> None:
+        if not self.jobs.running("profiles file"):
+            self.jobs.run("profiles file", self._look_at_profiles_file())
+
+    async def _look_at_profiles_file(self) -> None:
+        """Lists the profiles again when the file changed since it was last looked at; a
+        file that cannot be read now is left for the next switch to report."""
+        path = str(self.services.paths.profiles_file)
+        try:
+            mtime = (await Jobs.blocking(_mtimes_of, [path]))[path]
+            if self._profiles_mtime is None or mtime == self._profiles_mtime:
+                return
+            names = await Jobs.blocking(self.profile_names)
+        except Exception:
+            return
+        current = self.profile.name if self.profile is not None else ""
+        if current and current not in names:
+            names.append(current)  # removed elsewhere, still in use here until a switch
+        self.session.profiles_changed.emit(names, current)
+
     def fail(self, message: str) -> None:
         """What went wrong opening a profile, shown as the connection's state."""
         self.set_state(FAILED, message)
@@ -294,6 +324,7 @@ class ProfileConnection(QObject):
         """No answer of a connection job lands after this, and no timer fires again."""
         self.jobs.cancel_all()
         self._health.stop()
+        self._profiles_poll.stop()
         self._files_poll.stop()
         app_config.cancel_running_probes()
 

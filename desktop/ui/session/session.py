@@ -66,6 +66,7 @@ class Session(QObject):
     reconciled = Signal(int)  # rows corrected from the result backend
     journal_state_changed = Signal(str, str)  # "ok" / "failing", what happened (monitor.py)
     local_workers_changed = Signal(list)  # list[LocalWorker] of the active profile
+    local_workers_elsewhere = Signal(int)  # how many of other profiles run on this machine
     local_worker_message = Signal(str, bool)  # message, is an error
     rows_learned = Signal(object)  # {task id: journal row}: facts learned off the broker
     audited = Signal()  # an action on the cluster was added to the audit log
@@ -352,6 +353,9 @@ class Session(QObject):
     def running_local_workers(self) -> list[LocalWorker]:
         """Every profile's, not only the active one: quit asks about all of them."""
         return self.workers_host.running_local_workers()
+
+    def running_here_and_elsewhere(self) -> tuple[int, int]:
+        return self.workers_host.running_here_and_elsewhere()
 
     def stop_local_workers_on_quit(self, grace_s: float) -> list[LocalWorker]:
         return self.workers_host.stop_local_workers_on_quit(grace_s)

@@ -13,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer
@@ -38,6 +40,9 @@ WORKER_POLL_MS = 500
 WORKER_POLL_STARTING_MS = 100  # while a worker starts: show it online soon after it is
 
 
+ELSEWHERE_EVERY_S = 5.0  # how often other profiles' running workers are counted
+
+
 class LocalWorkersHost(QObject):
     """The local workers of the active profile; `Session` shows them as properties."""
 
@@ -55,11 +60,13 @@ class LocalWorkersHost(QObject):
         self._worker_poll = QTimer(self)
         self._worker_poll.setInterval(WORKER_POLL_MS)
         self._worker_poll.timeout.connect(self.poll_local_workers)
+        self._elsewhere_counted = float("-inf")  # when other profiles' workers were counted
 
     def switch_to(self, profile: Profile) -> None:
         """Another profile: its own workers' dir, adopted from there, polled from now on."""
         self.supervisor = Supervisor(self.services.workers_dir(profile), profile)
         self.local_workers = []
+        self._elsewhere_counted = float("-inf")  # "other profiles" changed with the profile
         self.session.local_workers_changed.emit([])
         self.poll_local_workers()
         self._worker_poll.start()
@@ -88,6 +95,13 @@ class LocalWorkersHost(QObject):
         if supervisor is not self.supervisor:
             return  # another profile's workers are shown now
         self.local_workers = workers
+        if time.monotonic() - self._elsewhere_counted >= ELSEWHERE_EVERY_S:
+            self._elsewhere_counted = time.monotonic()
+            with contextlib.suppress(OSError):
+                elsewhere = await Jobs.blocking(
+                    _running_elsewhere, self.workers_root, supervisor.directory
+                )
+                self.session.local_workers_elsewhere.emit(elsewhere)
         starting = any(w.state == STARTING for w in workers)
         self._worker_poll.setInterval(WORKER_POLL_STARTING_MS if starting else WORKER_POLL_MS)
         self.session.local_workers_changed.emit(workers)
@@ -190,12 +204,30 @@ class LocalWorkersHost(QObject):
         self._worker_job(f"removing {name}", lambda sup: sup.forget(name))
 
     # -- quitting -----------------------------------------------------------------------------
+    @property
+    def workers_root(self) -> Path:
+        """Where every profile keeps its local workers' records, one directory each."""
+        return self.services.paths.data_dir / "workers"
+
     def _all_supervisors(self) -> list[Supervisor]:
-        return all_supervisors(self.services.paths.data_dir / "workers")
+        return all_supervisors(self.workers_root)
 
     def running_local_workers(self) -> list[LocalWorker]:
         """Every profile's, not only the active one: quit asks about all of them."""
         return [w for sup in self._all_supervisors() for w in sup.workers() if w.running]
+
+    def running_here_and_elsewhere(self) -> tuple[int, int]:
+        """How many local workers run for the active profile, and for every other profile:
+        quit stops or leaves them all, and says so."""
+        here = self.supervisor.directory if self.supervisor is not None else None
+        mine = others = 0
+        for supervisor in self._all_supervisors():
+            running = sum(1 for worker in supervisor.workers() if worker.running)
+            if supervisor.directory == here:
+                mine += running
+            else:
+                others += running
+        return mine, others
 
     def stop_local_workers_on_quit(self, grace_s: float) -> list[LocalWorker]:
         """Quit with 'stop': warm shutdown, waiting up to the grace period; what still runs
@@ -225,6 +257,17 @@ class LocalWorkersHost(QObject):
             for worker in self.stop_local_workers_on_quit(self.quit_grace_s):
                 log.warning("%s still finishing after the grace period", worker.nodename)
         return bool(self.running_local_workers())
+
+
+def _running_elsewhere(root: Path, here: Path) -> int:
+    """On a job thread: the running local workers of every profile but the one in `here`."""
+    return sum(
+        1
+        for supervisor in all_supervisors(root)
+        if supervisor.directory != here
+        for worker in supervisor.workers()
+        if worker.running
+    )
 
 
 def _read_workers(

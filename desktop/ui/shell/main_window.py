@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QTabWidget,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -28,11 +29,14 @@ from desktop.core.settings.config_errors import ProfileError
 from desktop.ui.audit.panel import AuditPanel
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
+from desktop.ui.common.table_state import restore_tables, save_tables
 from desktop.ui.common.theme import ERROR_COLOUR
+from desktop.ui.common.wheel_guard import wheel_only_when_focused
 from desktop.ui.failures.panel import FailuresPanel
 from desktop.ui.profiles.dialog import ProfileDialog
 from desktop.ui.queues.panel import QueuesPanel
 from desktop.ui.session.session import Session
+from desktop.ui.shell.alerts_shell import AlertsShell
 from desktop.ui.shell.connection_indicator import ConnectionIndicator
 from desktop.ui.shell.screen import Screen, wire
 from desktop.ui.tasks.panel import TasksPanel
@@ -68,11 +72,16 @@ class MainWindow(QMainWindow):
         self.reconnect_action = QAction("Reconnect", self)
         self.reconnect_action.setShortcut(QKeySequence.StandardKey.Refresh)
         self.reconnect_action.triggered.connect(session.reconnect)
+        # The profile's alert rules and its alerts log (also from the status bar's alerts)
+        self.alert_rules_action = QAction("Alert rules…", self)
+        self.alerts_log_action = QAction("Alerts log…", self)
         for action in (
             self.edit_action,
             self.new_action,
             self.remove_action,
             self.reconnect_action,
+            self.alert_rules_action,
+            self.alerts_log_action,
         ):
             toolbar.addAction(action)
         spacer = QWidget()
@@ -89,6 +98,9 @@ class MainWindow(QMainWindow):
         self.queues = QueuesPanel(session, self.settings)
         self.charts = ChartsPanel()
         self.audit = AuditPanel(session)
+        self.alerts = AlertsShell(self)
+        self.alert_rules_action.triggered.connect(self.alerts.open_rules)
+        self.alerts_log_action.triggered.connect(self.alerts.open_log)
         self.queues.oldest_read.connect(self.charts.add_oldest)
         self.charts.watching.connect(self.queues.keep_reading)
         self.queues.snapshot_read.connect(session.alerts.feed_queues)
@@ -125,8 +137,10 @@ class MainWindow(QMainWindow):
         self.tasks.open_in_builder.connect(self._open_in_builder)
         self.failures.open_in_builder.connect(self._open_in_builder)
         self.queues.open_in_builder.connect(self._open_canvas_in_builder)
-        self.alerts_label = QLabel()
+        self.alerts_label = QToolButton()  # a click opens the alerts log
+        self.alerts_label.setAutoRaise(True)
         self.alerts_label.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold")
+        self.alerts_label.clicked.connect(self.alerts.status_clicked)
         self.alerts_label.hide()
         self.statusBar().addPermanentWidget(self.alerts_label)
         self.events_label = QLabel("Events: not started")
@@ -140,6 +154,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.journal_label)
         session.journal_state_changed.connect(self._show_journal_state)
         self._restore_geometry()
+        wheel_only_when_focused(self)
 
     # -- alerts ---------------------------------------------------------------------------------
     def _rules_loaded(self, problem: str) -> None:
@@ -157,7 +172,8 @@ class MainWindow(QMainWindow):
             self.alerts_label.setText(
                 f"⚠ {len(firing)} alert{'s' if len(firing) != 1 else ''}: {firing[-1].message}"[:90]
             )
-            self.alerts_label.setToolTip("\n".join(f"{a.rule}: {a.message}" for a in firing))
+            said = "\n".join(f"{a.rule}: {a.message}" for a in firing)
+            self.alerts_label.setToolTip(f"{said}\n\nClick for the alerts log.")
 
     # -- profiles -------------------------------------------------------------------------------
     def _show_profiles(self, names: list[str], active: str) -> None:
@@ -268,6 +284,7 @@ class MainWindow(QMainWindow):
     def register(self, screen: Screen) -> None:
         """A tab for the screen, told what it asked for of the session."""
         self.tabs.addTab(screen.widget, screen.title)
+        self.alerts.screen_added(screen.title, screen.widget)
         wire(screen, self.session)
 
     # -- the app's configuration changed -------------------------------------------------------
@@ -325,18 +342,20 @@ class MainWindow(QMainWindow):
         tab = self.settings.value("window/tab")
         if tab is not None:
             self.tabs.setCurrentIndex(int(str(tab)))
+        restore_tables(self, self.settings)
 
     def close_without_asking(self) -> None:
         """SIGINT/SIGTERM: quit with the default answer (stop local workers gracefully)."""
         self._ask_on_close = False
         self.close()
 
-    def ask_about_local_workers(self, count: int) -> str:
-        """'stop', 'leave' or 'cancel': what to do with running local workers on quit."""
+    def ask_about_local_workers(self, here: int, elsewhere: int) -> str:
+        """'stop', 'leave' or 'cancel': what to do on quit with the running local workers of
+        every profile (`here`: the active one's, `elsewhere`: the others')."""
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Question)
         box.setWindowTitle("Local workers are running")
-        box.setText(f"{count} local worker{'s' if count != 1 else ''} of this profile still run.")
+        box.setText(quit_question(here, elsewhere))
         box.setInformativeText(
             "Stop them gracefully (running tasks finish first), or leave them running? "
             "Left running, they show up here again as your own when you reopen the panel."
@@ -356,7 +375,7 @@ class MainWindow(QMainWindow):
         running = self.session.running_local_workers()
         choice = "stop"
         if running and self._ask_on_close:
-            choice = self.ask_about_local_workers(len(running))
+            choice = self.ask_about_local_workers(*self.session.running_here_and_elsewhere())
             if choice == "cancel":
                 event.ignore()
                 return
@@ -365,6 +384,23 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/tab", self.tabs.currentIndex())
+        save_tables(self, self.settings)
         self.settings.sync()
         self.builder.drafts.close()  # unsaved and not asked about (a signal): kept as the draft
         event.accept()
+
+
+def quit_question(here: int, elsewhere: int) -> str:
+    """What quitting would stop or leave, counted per profile as the workers are kept."""
+
+    def workers(count: int) -> str:
+        return f"{count} local worker{'s' if count != 1 else ''}"
+
+    if not elsewhere:
+        return f"{workers(here)} of this profile still run{'s' if here == 1 else ''}."
+    if not here:
+        return f"{workers(elsewhere)} of other profiles still run{'s' if elsewhere == 1 else ''}."
+    return (
+        f"{workers(here + elsewhere)} still run: {here} of this profile and {elsewhere} of "
+        "other profiles."
+    )

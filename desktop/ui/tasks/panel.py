@@ -33,24 +33,31 @@ from desktop.core.base.task_record import TaskRecord
 from desktop.core.local.task_logs import local_log_of, task_log_lines
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.saved_views import SavedView
+from desktop.core.monitor.search_time import SearchSyntaxError
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_query import TaskQuery
-from desktop.core.monitor.task_search import SEARCH_HELP, SearchSyntaxError, field_term, parse
+from desktop.core.monitor.task_search import SEARCH_HELP, field_term, parse
 from desktop.core.opening import ConnectionFacts
 from desktop.core.settings import urls
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
+from desktop.ui.common.table_state import offer_columns, show_columns
 from desktop.ui.session.session import Session
 from desktop.ui.session.why_dialog import WhyDialog
 from desktop.ui.tasks.actions import TaskActions
 from desktop.ui.tasks.details import detail_html, read_details
-from desktop.ui.tasks.model import COLUMNS, TasksModel
+from desktop.ui.tasks.model import COLUMNS, DEFAULT_COLUMNS, TasksModel
 from desktop.ui.tasks.reveal import ArgumentReveal
 from desktop.ui.tasks.search_completer import SearchCompleter
 from desktop.ui.tasks.views_sidebar import ViewsSidebar
 
 STATES = ["PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
 ALL = "(all)"
+# Starting widths: the default columns fit a 1280 px window beside the views (ids cut, whole
+# in the details and with Copy id), the others a readable start; the person's own are kept.
+TASK_COLUMN_WIDTHS = {"id": 112, "name": 165, "state": 75, "queue": 70, "priority": 58,
+                      "worker": 115, "args": 90, "kwargs": 120, "result": 140, "sent": 95,
+                      "received": 95, "started": 95, "runtime": 70}  # fmt: skip
 # Filter choices: which combo offers the values of which journal columns.
 CHOICE_SOURCES = {"name": ("name",), "queue": ("queue", "routing_key"), "worker": ("worker",)}
 
@@ -105,8 +112,14 @@ class TasksPanel(QWidget):
         self.search_error.setProperty("role", "error")
         self.search_error.setVisible(False)
         layout.addWidget(self.search_error)
+        self.search_note = QLabel()  # why a search of short words may take a while
+        self.search_note.setProperty("role", "muted")
+        self.search_note.setWordWrap(True)
+        self.search_note.setVisible(False)
+        layout.addWidget(self.search_note)
 
         self.table = QTableView()
+        self.table.setObjectName("tasks")  # its header is remembered (table_state)
         self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(9, Qt.SortOrder.DescendingOrder)
@@ -115,8 +128,12 @@ class TasksPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        for column, width in ((0, 250), (1, 190), (2, 80), (3, 70), (4, 55), (5, 170)):
-            self.table.setColumnWidth(column, width)
+        keys = [key for key, _title in COLUMNS]
+        for key, width in TASK_COLUMN_WIDTHS.items():
+            self.table.setColumnWidth(keys.index(key), width)
+        show_columns(self.table, keys, DEFAULT_COLUMNS)
+        titles = [self.model.headerData(i, Qt.Orientation.Horizontal) for i in range(len(keys))]
+        offer_columns(self.table, keys, [str(t) for t in titles], DEFAULT_COLUMNS)
         self.table.setAlternatingRowColors(True)
         self.table.setWordWrap(False)
         self.table.selectionModel().currentRowChanged.connect(self._show_selected)
@@ -144,7 +161,6 @@ class TasksPanel(QWidget):
             self.retry_button,
             self.builder_button,
             self.workflow_button,
-            self.reveal.button,
         )
         for button in self.task_buttons:
             button.setEnabled(False)
@@ -292,6 +308,15 @@ class TasksPanel(QWidget):
             self.search_error.setVisible(True)
             return
         self.search_error.setVisible(False)
+        short = query.search.scanned_words() if query.search is not None else []
+        self.search_note.setVisible(bool(short))
+        if short:
+            words = ", ".join(f"'{w}'" for w in dict.fromkeys(short))
+            self.search_note.setText(
+                f"{words}: under 3 characters, found by reading the tasks one by one (slow on a "
+                "large history unless another term narrows it); a longer word or a field:value "
+                "is read through the index."
+            )
         self.model.set_query(query)
 
     def apply_view(self, view: SavedView) -> None:
@@ -302,8 +327,8 @@ class TasksPanel(QWidget):
             combo.setCurrentText(ALL)
             combo.blockSignals(False)
         keys = [key for key, _title in COLUMNS]
-        for index, key in enumerate(keys):
-            self.table.setColumnHidden(index, bool(view.columns) and key not in view.columns)
+        if view.columns:  # a view without its own columns leaves the person's as they are
+            show_columns(self.table, keys, view.columns)
         if view.sort in keys:  # the header sorts the model (in SQL for an indexed column)
             order = Qt.SortOrder.DescendingOrder if view.descending else Qt.SortOrder.AscendingOrder
             self.table.horizontalHeader().setSortIndicator(keys.index(view.sort), order)
@@ -428,5 +453,7 @@ class TasksPanel(QWidget):
 
     def _follow_link(self, url: QUrl) -> None:
         text = url.toString()
+        if self.reveal.clicked(text):
+            return
         if text.startswith("task:"):
             self._show_task(text[len("task:") :])

@@ -50,8 +50,9 @@ from desktop.core.monitor.saved_views import (
     slow_query,
     views_path,
 )
+from desktop.core.monitor.search_time import SearchSyntaxError
 from desktop.core.monitor.task_query import TaskQuery
-from desktop.core.monitor.task_search import SearchSyntaxError, parse
+from desktop.core.monitor.task_search import parse
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.core.settings.profile_model import DEFAULT_PROFILE_NAME
 from desktop.ui.common.jobs import Jobs

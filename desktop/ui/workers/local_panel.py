@@ -30,11 +30,12 @@ from desktop.core.local.local_worker import (
     UNRESPONSIVE,
     LocalWorker,
 )
-from desktop.core.local.worker_spec import WorkerSpec, free_name, presets
+from desktop.core.local.worker_spec import WorkerSpec, presets, suggested_name
 from desktop.core.monitor.state import WorkerRow
 from desktop.ui.common.log_view import LogView
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.session.session import Session
+from desktop.ui.workers.all_local_dialog import AllLocalWorkersDialog
 from desktop.ui.workers.local_model import LocalWorkersModel
 from desktop.ui.workers.worker_dialog import WorkerDialog
 
@@ -94,13 +95,25 @@ class LocalWorkersPart(QWidget):
             "How long a warm stop may take (running tasks finish) before the panel offers Kill"
         )
         bar.addWidget(self.grace)
+        bar.addSeparator()
+        everyone = bar.addAction("All local workers…")
+        everyone.setToolTip("Every profile's local workers on this machine, to stop or kill")
+        everyone.triggered.connect(lambda: self.show_all_local_workers())
+        self.actions_by_name["all"] = everyone
         layout.addWidget(bar)
+        # Other profiles' workers run on this machine too, out of this list: said, not hidden.
+        self.elsewhere = QLabel()
+        self.elsewhere.setProperty("role", "warning")
+        self.elsewhere.setVisible(False)
+        self.elsewhere.linkActivated.connect(lambda _link: self.show_all_local_workers())
+        layout.addWidget(self.elsewhere)
         self.message = muted("")
         self.message.setAccessibleName("Local worker message")
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
         split = QSplitter(Qt.Orientation.Vertical)
         self.table = QTableView()
+        self.table.setObjectName("local-workers")  # its header is remembered
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -124,10 +137,27 @@ class LocalWorkersPart(QWidget):
         layout.addWidget(self.empty_hint)
         self._warned_overdue: set[tuple[str, float]] = set()
         session.local_workers_changed.connect(self.show_workers)
+        session.local_workers_elsewhere.connect(self.show_elsewhere)
         session.local_worker_message.connect(self.show_message)
         self._update_actions()
 
     # -- data ---------------------------------------------------------------------------------
+    def show_all_local_workers(self) -> AllLocalWorkersDialog:
+        host = self.session.workers_host
+        active = host.supervisor.directory if host.supervisor is not None else None
+        dialog = AllLocalWorkersDialog(host.workers_root, active, self)
+        dialog.open()
+        return dialog
+
+    def show_elsewhere(self, count: int) -> None:
+        """How many local workers of other profiles run (the host counts them as it polls)."""
+        self.elsewhere.setVisible(count > 0)
+        self.elsewhere.setText(
+            f"{count} local worker{'s' if count != 1 else ''} of other profiles "
+            f"{'run' if count != 1 else 'runs'} on this machine too: "
+            "<a href='all'>All local workers…</a>"
+        )
+
     def show_workers(self, workers: list[LocalWorker]) -> None:
         self._announce_changes(workers)
         selected = self.selected()
@@ -225,8 +255,7 @@ class LocalWorkersPart(QWidget):
             return None
         if spec is None:
             first = config.default_queue
-            names = {w.name for w in self.model.workers()}
-            spec = WorkerSpec(name=free_name(first or "worker", names), queues=[first])
+            spec = WorkerSpec(name=suggested_name([first], self.taken_names()), queues=[first])
         dialog = WorkerDialog(profile, config, self.taken_names(), spec, self)
         dialog.accepted.connect(lambda: self.session.start_local_worker(dialog.spec()))
         dialog.open()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.app.effective_config import EffectiveConfig, TaskInfo
 from desktop.core.broker import control
 from desktop.core.monitor.state import StateDiff
 from desktop.core.opening import ConnectionFacts
@@ -59,13 +60,16 @@ class WorkersPanel(QWidget):
         seen_box.addWidget(self.clock_warning)
         self.model.modelReset.connect(self._show_clock_warning)
         self.table = QTableView()
+        self.table.setObjectName("workers")  # its header is remembered
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.table.setColumnWidth(0, 200)
-        self.table.setColumnWidth(4, 150)
-        self.table.setColumnWidth(HEARTBEAT_COLUMN, 200)  # room for "· clock 120 s behind"
+        # Widths that fit a 1280 px window with no horizontal scroll bar; Queues takes the rest.
+        widths = {0: 190, 1: 70, 2: 55, 3: 75, 4: 125, 5: 110, 7: 70, 8: 90}
+        widths[HEARTBEAT_COLUMN] = 160  # room for "· clock 120 s behind"
+        for column, width in widths.items():
+            self.table.setColumnWidth(column, width)
         self.table.setMinimumHeight(70)
         seen_box.addWidget(self.table)
         # A tool bar, not a row of buttons: on a narrow window the rest folds into a » menu.
@@ -143,6 +147,15 @@ class WorkersPanel(QWidget):
         worker = self.model.worker(index.row()) if index.isValid() else None
         return worker.hostname if worker else None
 
+    def select_worker(self, hostname: str) -> bool:
+        """Select the worker's row (an alert about it); False when it has none."""
+        for position, worker in enumerate(self.model.rows()):
+            if worker.hostname == hostname:
+                self.table.selectRow(position)
+                self.table.scrollTo(self.model.index(position, 0))
+                return True
+        return False
+
     def _auto_inspect(self) -> None:
         """Not before the app is read: its control exchange is where its workers listen."""
         ready = self.session.state == "connected" and self.session.app_config is not None
@@ -162,6 +175,26 @@ class WorkersPanel(QWidget):
             self.reply.setText(f"inspect failed: {exc}")
             return
         self.model.set_facts(facts)
+
+    def _task_info(self, name: str) -> TaskInfo | None:
+        config = self.session.app_config
+        return next((t for t in config.tasks if t.name == name), None) if config else None
+
+    def _pick_task(self, title: str, prefer: Callable[[TaskInfo], bool]) -> str | None:
+        """One of the app's tasks (the Builder palette's list), the first that `prefer`s
+        chosen; a name the app does not list can still be typed (a worker's own task)."""
+        config = self.session.app_config
+        tasks = config.tasks if config is not None else []
+        first = next((i for i, info in enumerate(tasks) if prefer(info)), 0)
+        name, ok = QInputDialog.getItem(
+            self,
+            title,
+            f"Task ({len(tasks)} in the app; or type another's name):",
+            [info.name for info in tasks],
+            first,
+            True,
+        )
+        return name.strip() if ok and name.strip() else None
 
     def _ask(self, command: str, node: str) -> dict[str, Any] | None:
         """The arguments a command needs, asked in a small dialog; None when cancelled."""
@@ -192,13 +225,18 @@ class WorkersPanel(QWidget):
             low, ok = QInputDialog.getInt(self, "Autoscale", "Fewest processes:", 1, 0, high)
             return {"max": high, "min": low} if ok else None
         if command == "rate_limit":
-            task = text("Rate limit", "Task name:", "workers.tasks.rate_limited")
-            rate = task and text(
-                "Rate limit", f"Rate for {task} (e.g. 10/m, 1/s, 0 = none):", "10/m"
+            task = self._pick_task("Rate limit", lambda info: info.rate_limit is not None)
+            if not task:
+                return None
+            info = self._task_info(task)
+            own = info.rate_limit if info is not None else None
+            said = f"the app sets {own}; " if own else ""
+            rate = text(
+                "Rate limit", f"Rate for {task} ({said}e.g. 10/m, 1/s, 0 = none):", own or "10/m"
             )
-            return {"task": task, "rate": rate} if task and rate else None
+            return {"task": task, "rate": rate} if rate else None
         if command == "time_limit":
-            task = text("Time limits", "Task name:", "workers.tasks.sleep")
+            task = self._pick_task("Time limits", lambda _info: False)
             if not task:
                 return None
             soft, ok = QInputDialog.getInt(self, "Time limits", "Soft limit (s):", 30, 1, 86400)

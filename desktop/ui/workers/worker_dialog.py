@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.local.worker_spec import LOG_LEVELS, POOLS, WorkerSpec
+from desktop.core.local.worker_spec import LOG_LEVELS, POOLS, WorkerSpec, suggested_name
 from desktop.core.settings.profile_model import Profile
+from desktop.ui.common.wheel_guard import wheel_only_when_focused
 
 
 def redelivery_note(config: EffectiveConfig, acks_late: bool | None) -> str:
@@ -174,10 +175,24 @@ class WorkerDialog(QDialog):
             self.auto_restart.toggled,
         ):
             signal.connect(self.validate)
+        self._named_for: list[str] = []  # the queues the name was last suggested for
+        self.queues.itemChanged.connect(self._follow_queues)
         self.set_spec(spec or WorkerSpec(name="", queues=[]))
+        wheel_only_when_focused(self)
         self.resize(560, self.sizeHint().height())
 
+    def _follow_queues(self) -> None:
+        """The name follows the ticked queues while it is the one suggested for them (or
+        empty): unticking queue1 does not leave a worker named queue1. A name the person
+        typed stays."""
+        name = self.name.text().strip()
+        if name and name != suggested_name(self._named_for, self.taken):
+            return
+        self._named_for = self.spec().queues
+        self.name.setText(suggested_name(self._named_for, self.taken))
+
     def set_spec(self, spec: WorkerSpec) -> None:
+        self._named_for = list(spec.queues)
         self.name.setText(spec.name)
         for row in range(self.queues.count()):
             item = self.queues.item(row)

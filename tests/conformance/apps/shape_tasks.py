@@ -1,4 +1,5 @@
-"""The tasks every conformance app registers: the tutorial's t1/t2/t3 and a probe task.
+"""The tasks every conformance app registers: the tutorial's t1/t2/t3, a probe task and
+one that always fails.
 
 Each appends its label to the file named by ORDER_FILE when it runs, so the test reads the
 order a worker took them in. `gate` holds the worker (concurrency 1) until GATE_FILE exists,
@@ -45,3 +46,10 @@ def t2() -> str:
 @shared_task
 def t3() -> str:
     return _ran("t3")
+
+
+@shared_task
+def fail(number: int) -> None:
+    """Fails every time, with its number in the message (a cause to group)."""
+    _ran(f"fail-{number}")
+    raise ValueError(f"bad input {number}")

@@ -1,0 +1,1 @@
+"""Alerts in the window: the rules dialog, the alerts log, and which screen an alert points to."""
