@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+from PySide6.QtWidgets import QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.core.base.processes import pid_alive
@@ -42,15 +43,16 @@ def with_prefix(path: Path, prefix: str, directory: Path) -> Path:
 
 
 @contextlib.contextmanager
-def window_on(qtbot: QtBot, profile: Profile) -> Iterator[MainWindow]:
-    """The real window on a test profile it saves: the app read, events connected. Closed
-    after, and on RabbitMQ the profile's queues deleted."""
+def window_on(qtbot: QtBot, profile: Profile, *, saved: bool = False) -> Iterator[MainWindow]:
+    """The real window on a test profile it saves (unless `saved` already): the app read,
+    events connected. Closed after, and on RabbitMQ the profile's queues deleted."""
     from desktop.app import build_window
     from desktop.core.services import Services
     from tests.integration.worker_process import delete_rabbitmq_entities
 
     services = Services.open()
-    services.profiles.save(profile, create=True)
+    if not saved:
+        services.profiles.save(profile, create=True)
     session, shown = build_window(services)
     qtbot.addWidget(shown)
     shown.show()
@@ -64,3 +66,46 @@ def window_on(qtbot: QtBot, profile: Profile) -> Iterator[MainWindow]:
         session.shutdown()
         if profile.broker_kind == "rabbitmq":
             delete_rabbitmq_entities(profile.broker_url, [q.name for q in profile.queues])
+
+
+def every_text(root: QWidget) -> Iterator[str]:
+    """Everything a window shows a person: every label, non-password field, button, tooltip,
+    window title, status bar, text pane, combo item and table cell (display and tooltip, up
+    to 500 rows a table) of `root` and its children."""
+    from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QComboBox,
+        QLabel,
+        QLineEdit,
+        QPlainTextEdit,
+        QStatusBar,
+        QTextEdit,
+    )
+
+    for widget in [root, *root.findChildren(QWidget)]:
+        yield widget.toolTip()
+        yield widget.windowTitle()
+        hidden = QLineEdit.EchoMode.Password
+        if isinstance(widget, QLabel | QAbstractButton) or (
+            isinstance(widget, QLineEdit) and widget.echoMode() != hidden
+        ):
+            yield widget.text()
+        elif isinstance(widget, QTextEdit | QPlainTextEdit):
+            yield widget.toPlainText()
+        elif isinstance(widget, QStatusBar):
+            yield widget.currentMessage()
+        elif isinstance(widget, QComboBox):
+            yield from (widget.itemText(i) for i in range(widget.count()))
+        elif isinstance(widget, QAbstractItemView) and widget.model() is not None:
+            model = widget.model()
+            top = QModelIndex()
+            for row in range(min(model.rowCount(top), 500)):
+                listing = isinstance(model, QAbstractListModel)  # one column, private
+                for column in range(1 if listing else model.columnCount(top)):
+                    index = model.index(row, column)
+                    for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+                        value = model.data(index, role)
+                        if value is not None:
+                            yield str(value)

@@ -229,6 +229,12 @@ def _parse_queue(text: str) -> QueueSpec:
     help="Hide the values of arguments whose name contains this (repeatable), beside "
     f"{', '.join(DEFAULT_REDACTED_NAMES)}; --hide-argument '' hides only the names given.",
 )
+@click.option(
+    "--keep-argument-values",
+    is_flag=True,
+    help="Keep the real values of hidden arguments in the journal (still shown as ****; the "
+    "Tasks screen reveals one task's on request). Default: the journal stores them hidden.",
+)
 @click.option("--ask-password", is_flag=True, help="Prompt for the broker password (hidden).")
 @click.option(
     "--from-app/--no-from-app",

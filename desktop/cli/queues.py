@@ -43,6 +43,7 @@ def queues_command(
     **kwargs: Any,
 ) -> None:
     """What waits in each queue, in the order the broker will deliver it."""
+    from desktop.core.base.argument_redaction import redactor_for
     from desktop.core.base.bounds import Watchdog
     from desktop.core.broker import control, queue_rabbitmq, queue_types, queues
     from desktop.core.monitor.events import receiver_app
@@ -59,7 +60,8 @@ def queues_command(
             management = queue_rabbitmq.find_management(endpoints.broker_url, management_url)
         management_url = management.url if management.answered else ""
         click.echo(f"note: {management.note}", err=True)
-    source = queues.inspector(endpoints.broker_url, config, management_url)
+    hidden = redactor_for(item.redacted_arguments)
+    source = queues.inspector(endpoints.broker_url, config, management_url, hidden)
     consumers = None
     if config.is_redis:  # Redis keeps no consumer list: ask the workers
         app = receiver_app(endpoints.broker_url, config)

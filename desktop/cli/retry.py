@@ -98,16 +98,19 @@ def retry(
         _fail(f"not sent: what is sent could not be journaled: {exc}", 2)
     try:
         missing: list[str] = []
+        # Real arguments where the journal keeps them: they go to the broker, never shown.
         if search is not None:
-            rows: list[Any] = journal.page(TaskQuery(search=search), 0, limit)
+            matched = [r["id"] for r in journal.page(TaskQuery(search=search), 0, limit)]
+            found = journal.rows(matched, real=True)
+            rows: list[Any] = [found[i] for i in matched if i in found]
         elif fingerprint is not None:
             group = next((g for g in failure_groups(journal) if g.fingerprint == fingerprint), None)
             if group is None:
                 _fail(f"no failures of the cause {fingerprint!r} in the journal", 2)
-            found = journal.rows(group.ids[:limit])
+            found = journal.rows(group.ids[:limit], real=True)
             rows = [found[i] for i in group.ids[:limit] if i in found]
         else:
-            found = journal.rows(task_ids)
+            found = journal.rows(task_ids, real=True)
             rows = [found[i] for i in dict.fromkeys(task_ids) if i in found]
             missing = [i for i in dict.fromkeys(task_ids) if i not in found]
         planned, refused = retrying.plan(rows, edit, config.routing())

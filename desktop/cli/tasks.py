@@ -47,6 +47,7 @@ def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Jo
     named with what is wrong (ConfigFileError)."""
     import sqlite3
 
+    from desktop.core.base.argument_redaction import redactor_for
     from desktop.core.monitor.journal import Journal
     from desktop.core.monitor.journal_schema import damaged_journal
 
@@ -56,7 +57,7 @@ def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Jo
     path = services.journal_path(item)
     if not path.exists():
         _fail(f"no history for profile '{item.name}' yet: open the app or run `celery-desk record`")
-    journal = Journal(path, read_only=True)
+    journal = Journal(path, read_only=True, redactor=redactor_for(item.redacted_arguments))
     try:
         return read(journal)
     except sqlite3.DatabaseError as exc:

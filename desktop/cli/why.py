@@ -41,7 +41,7 @@ def why(ctx: click.Context, /, task_id: str, as_json: bool, timeout: float, **kw
     selection = _merge(ctx, kwargs)
     services = selection.services()
     item, endpoints, config = _app_target(selection, services)
-    journal = _open_journal(services.journal_path(item))
+    journal = _open_journal(services.journal_path(item), item.redacted_arguments)
     # Each source has its own bound inside gather; this one ends a command stuck past them all.
     guard = Watchdog(timeout * 4 + 10)
     try:
@@ -68,12 +68,13 @@ def why(ctx: click.Context, /, task_id: str, as_json: bool, timeout: float, **kw
         sys.exit(1)
 
 
-def _open_journal(path: Any) -> Any:
+def _open_journal(path: Any, hidden: list[str]) -> Any:
     """The profile's journal, read-only (a recorder may be writing it); None when there is
     none yet, which the diagnosis says. One that is not a journal ends the command."""
+    from desktop.core.base.argument_redaction import redactor_for
     from desktop.core.monitor.journal_reader import JournalReader
 
     if not path.exists():
         click.echo(f"note: no journal yet at {path}: the task's history is not known", err=True)
         return None
-    return JournalReader(path)
+    return JournalReader(path, redactor=redactor_for(hidden))

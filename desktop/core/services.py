@@ -46,10 +46,13 @@ class Services:
         return self._profile_path(self.paths.data_dir / "journals", profile.name, JOURNAL_SUFFIX)
 
     def open_journal(self, profile: Profile) -> Journal:
-        """The profile's journal opened for writing, hiding the values under the profile's
-        redacted argument names (raises JournalUnwritable when it cannot be written)."""
+        """The profile's journal opened for writing, with the profile's redacted argument
+        names: their values stored hidden, or kept real when the profile says so (shown hidden
+        either way; raises JournalUnwritable when it cannot be written)."""
         return Journal(
-            self.journal_path(profile), redactor=ArgumentRedactor(profile.redacted_arguments)
+            self.journal_path(profile),
+            redactor=ArgumentRedactor(profile.redacted_arguments),
+            keep_argument_values=profile.keep_argument_values,
         )
 
     def config_history(self) -> ConfigHistory:

@@ -452,3 +452,26 @@ def test_scrolling_the_form_never_changes_a_value_under_the_pointer(
     qtbot.waitUntil(spin.hasFocus, timeout=2000)
     _wheel(spin, 1)  # focused (clicked or tabbed into): the wheel changes it
     assert spin.value() == 11
+
+
+def test_hidden_argument_names_and_keeping_their_values_are_edited_and_saved(
+    qtbot: QtBot,
+) -> None:
+    from desktop.core.settings.profile_model import Profile as ProfileModel
+
+    services = Services.open()
+    session = Session(services)
+    services.profiles.save(ProfileModel(name="hidden"))
+    dialog = _open(qtbot, session, None, services.profiles.get("hidden"))
+    fields = dialog.redaction
+    assert not fields.keep.isChecked()  # the default: the journal stores ****
+    assert "credit_card" in fields.names.text()
+    fields.keep.setChecked(True)
+    fields.names.setText(fields.names.text() + ", pin")
+    _save(qtbot, dialog)
+    stored = services.profiles.get("hidden")
+    assert stored.keep_argument_values is True
+    assert stored.redacted_arguments[-1] == "pin" and "password" in stored.redacted_arguments
+    again = _open(qtbot, session, None, stored)
+    assert again.redaction.keep.isChecked() and again.redaction.names.text().endswith("pin")
+    shut_down(qtbot, session)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PySide6.QtCore import Qt, QUrl
 from pytestqt.qtbot import QtBot
 
 import workers.tasks  # noqa: F401  (registers the shared tasks on the client app)
@@ -75,12 +76,15 @@ def settle(qtbot: QtBot, panel: TasksPanel) -> None:
 
 
 @contextmanager
-def panel_on(qtbot: QtBot, tmp_path: Path, rows: list[Any]) -> Iterator[TasksPanel]:
-    """A Tasks screen (no window) on a journal of these rows, read and shown; closed after."""
+def panel_on(
+    qtbot: QtBot, tmp_path: Path, rows: list[Any], *, keep: bool = False
+) -> Iterator[TasksPanel]:
+    """A Tasks screen (no window) on a journal of these rows, read and shown; closed after.
+    `keep`: the journal keeps real argument values (the profile's keep_argument_values)."""
     session = Session(Services.open())
     panel = TasksPanel(session)
     qtbot.addWidget(panel)
-    journal = Journal(tmp_path / "j.sqlite3")
+    journal = Journal(tmp_path / "j.sqlite3", keep_argument_values=keep)
     journal.write(rows, [])
     try:
         panel.set_journal(journal)
@@ -370,3 +374,78 @@ def test_the_search_line_completes_the_word_being_typed_from_what_the_journal_ho
         assert "worker:w2@h" in completions("wor")
         assert "state:FAILURE" in completions("state:f")  # any case
         assert completions("zzz") == []
+
+
+SECRET = f"hunter2-{uuid.uuid4().hex[:8]}"
+SECRET_ROWS = [
+    task_row("login-1", name="x.login", state="FAILURE", sent=2.0, updated=2.0,
+             args="('bob',)", kwargs=f"{{'db': {{'Password': '{SECRET}'}}, 'n': 1}}"),
+    task_row("login-2", name="x.login", state="SUCCESS", sent=1.0, updated=1.0,
+             kwargs=f"{{'api_key': '{SECRET}'}}"),
+    task_row("plain", name="x.add", state="SUCCESS", sent=0.5, updated=0.5, args="(1, 2)"),
+]  # fmt: skip
+
+
+def _everything_the_table_says(panel: TasksPanel) -> str:
+    model = panel.model
+    roles = (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole)
+    return " ".join(
+        str(model.data(model.index(row, column), role))
+        for row in range(model.rowCount()) for column in range(model.columnCount())
+        for role in roles
+    )  # fmt: skip
+
+
+def _select(qtbot: QtBot, panel: TasksPanel, task_id: str) -> None:
+    panel.table.selectRow(_row_of(panel, task_id))  # type: ignore[arg-type]
+    qtbot.waitUntil(lambda: task_id in panel.detail.toPlainText(), timeout=5000)
+    qtbot.waitUntil(lambda: not panel.jobs.running("details"), timeout=5000)
+
+
+def click_reveal(panel: TasksPanel) -> None:
+    """A click on the detail pane's "Reveal arguments" link, offered for the task shown."""
+    link = f"reveal:{panel.current_id}"
+    assert f'href="{link}"' in panel.detail.toHtml(), panel.detail.toHtml()
+    panel.detail.anchorClicked.emit(QUrl(link))
+
+
+def test_hidden_arguments_show_as_mask_until_one_task_is_revealed_by_a_click(
+    qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with panel_on(qtbot, tmp_path, SECRET_ROWS, keep=True) as panel:
+        audited: list[tuple[str, str]] = []
+        monkeypatch.setattr(
+            panel.session, "audit_later", lambda action, target, *_a, **_k: audited.append(
+                (action, target))
+        )  # fmt: skip
+        shown = _everything_the_table_says(panel)
+        assert SECRET not in shown and "'Password': '****'" in shown
+        _select(qtbot, panel, "login-1")
+        assert SECRET not in panel.detail.toPlainText()
+        assert '"Password": "****"' in panel.detail.toPlainText()
+        click_reveal(panel)
+        qtbot.waitUntil(lambda: SECRET in panel.detail.toPlainText(), timeout=5000)
+        assert "Arguments revealed" in panel.detail.toPlainText()
+        assert audited == [("reveal arguments", "login-1")]
+        assert SECRET not in _everything_the_table_says(panel)  # the table never shows it
+        _select(qtbot, panel, "login-2")  # another task: its values stay hidden
+        assert SECRET not in panel.detail.toPlainText()
+        _select(qtbot, panel, "login-1")  # and the revealed one is hidden again
+        assert SECRET not in panel.detail.toPlainText()
+        assert "Arguments revealed" not in panel.detail.toPlainText()
+        assert "Reveal arguments" in panel.detail.toPlainText()  # offered again
+        panel.table.selectRow(_row_of(panel, "plain"))  # type: ignore[arg-type]
+        qtbot.waitUntil(lambda: "plain" in panel.detail.toPlainText(), timeout=5000)
+        assert "Reveal arguments" not in panel.detail.toPlainText()  # nothing hidden: no offer
+
+
+def test_reveal_says_why_there_is_nothing_to_reveal_when_the_journal_stores_values_hidden(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    with panel_on(qtbot, tmp_path, SECRET_ROWS, keep=False) as panel:
+        _select(qtbot, panel, "login-1")
+        click_reveal(panel)
+        qtbot.waitUntil(lambda: "Nothing to reveal" in panel.detail.toPlainText(), timeout=5000)
+        assert "Keep real argument values" in panel.detail.toPlainText()
+        assert "Nothing to reveal" in panel.action_status.text()
+        assert SECRET not in panel.detail.toPlainText() + _everything_the_table_says(panel)

@@ -120,6 +120,24 @@ def test_app_defaults_follow_the_profiles_broker(isolated_config: Paths) -> None
     assert {"queue.queue1", "queue.queue2", "queue.tasks"} <= set(values)
 
 
+def test_hidden_argument_names_and_keeping_their_values_are_chosen_at_add(
+    isolated_config: Paths,
+) -> None:
+    broker = "redis://127.0.0.1:9/0"
+    for name, more in (
+        ("plain", ()),
+        ("kept", ("--keep-argument-values", "--hide-argument", "pin")),
+    ):
+        added = run("profile", "add", name, "--broker", broker, "--no-from-app", *more)
+        assert added.returncode == 0, added.stderr
+    plain = json.loads(run("profile", "show", "plain", "--json", "--no-app").stdout)
+    kept = json.loads(run("profile", "show", "kept", "--json", "--no-app").stdout)
+    assert plain["keep_argument_values"] is False  # the default: the journal stores ****
+    assert kept["keep_argument_values"] is True
+    assert kept["redacted_arguments"] == [*plain["redacted_arguments"], "pin"]
+    assert "keep_argument_values = true" in isolated_config.profiles_file.read_text()
+
+
 def test_password_on_the_command_line_is_warned_about(isolated_config: Paths) -> None:
     result = run("profile", "add", "r", "--broker", "redis://:pw@127.0.0.1:6379/0")
     assert result.returncode == 0

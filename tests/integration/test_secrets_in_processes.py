@@ -76,20 +76,7 @@ def test_a_started_worker_holds_the_password_in_no_argv_log_or_record(
 def test_the_window_shows_the_password_in_no_widget(qtbot: Any, embedded_redis: Any) -> None:
     """Every label, non-password field, status bar, button, tooltip, window title and table
     cell of every screen of the real window on a profile whose broker needs a password."""
-    from PySide6.QtCore import QAbstractListModel, QModelIndex, Qt
-    from PySide6.QtWidgets import (
-        QAbstractButton,
-        QAbstractItemView,
-        QComboBox,
-        QLabel,
-        QLineEdit,
-        QPlainTextEdit,
-        QStatusBar,
-        QTextEdit,
-        QWidget,
-    )
-
-    from tests.support import window_on
+    from tests.support import every_text, window_on
 
     password = urls.password_of(embedded_redis.url(0))
     assert password
@@ -98,38 +85,11 @@ def test_the_window_shows_the_password_in_no_widget(qtbot: Any, embedded_redis: 
         workdir=str(REPO_ROOT),
     )  # fmt: skip
 
-    def texts(root: QWidget) -> Iterator[str]:
-        for widget in [root, *root.findChildren(QWidget)]:
-            yield widget.toolTip()
-            yield widget.windowTitle()
-            hidden = QLineEdit.EchoMode.Password
-            if isinstance(widget, QLabel | QAbstractButton) or (
-                isinstance(widget, QLineEdit) and widget.echoMode() != hidden
-            ):
-                yield widget.text()
-            elif isinstance(widget, QTextEdit | QPlainTextEdit):
-                yield widget.toPlainText()
-            elif isinstance(widget, QStatusBar):
-                yield widget.currentMessage()
-            elif isinstance(widget, QComboBox):
-                yield from (widget.itemText(i) for i in range(widget.count()))
-            elif isinstance(widget, QAbstractItemView) and widget.model() is not None:
-                model = widget.model()
-                top = QModelIndex()
-                for row in range(min(model.rowCount(top), 500)):
-                    listing = isinstance(model, QAbstractListModel)  # one column, private
-                    for column in range(1 if listing else model.columnCount(top)):
-                        index = model.index(row, column)
-                        for role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
-                            value = model.data(index, role)
-                            if value is not None:
-                                yield str(value)
-
     with window_on(qtbot, profile) as window:
         for position in range(window.tabs.count()):  # every screen, each one shown once
             window.tabs.setCurrentIndex(position)
             qtbot.wait(300)
-        shown = list(texts(window))
+        shown = list(every_text(window))
         assert sum(len(text) for text in shown) > 200  # the screens did fill in
         assert "****" in " ".join(shown) or "127.0.0.1" in " ".join(shown)
         leaked = [text for text in shown if password in text]

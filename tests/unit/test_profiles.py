@@ -229,6 +229,16 @@ def test_round_trip_keeps_every_setting(store: ProfileStore) -> None:
         ),
         queues=[QueueSpec("tasks", 10, ["tasks", "urgent"]), QueueSpec("plain")],
         app_fingerprint="0123abcd",
+        redacted_arguments=["pin", "password"],
+        keep_argument_values=True,
     )
     store.save(original)
     assert store.get("full") == original
+
+
+def test_keep_argument_values_is_off_unless_chosen_and_must_be_true_or_false() -> None:
+    assert Profile("p").keep_argument_values is False
+    assert Profile.from_dict({"name": "p"}).keep_argument_values is False
+    with pytest.raises(ProfileError) as raised:
+        Profile.from_dict({"name": "p", "keep_argument_values": "yes"})
+    assert "keep_argument_values" in str(raised.value)

@@ -71,17 +71,24 @@ class ArgumentRedactor:
         return value
 
     def text(self, text: str | None) -> str | None:
-        """Arguments as text (Celery's argsrepr or kwargsrepr), redacted."""
+        """Arguments as text (Celery's argsrepr or kwargsrepr), redacted; `text` itself when
+        nothing in it is to be hidden. Text whose every value under a hidden name is MASK
+        already (what a journal storing hidden values holds) is not read again: every read
+        of the journal asks this of each row."""
         if not text or self._pattern is None or not self.mentions(text):
             return text
-        if not self._pattern.search(text):
+        values = [m.group("value") for m in self._pattern.finditer(text)]
+        if values and all(v in _MASKED for v in values):
             return text
         try:
             parsed = read_literal(text)
         except (LiteralRefused, ValueError, RecursionError):
             parsed = _UNREAD
         if parsed is not _UNREAD and "..." not in text:
-            return repr(self.value(parsed))
+            hidden = self.value(parsed)
+            return text if hidden == parsed else repr(hidden)
+        if not values:
+            return text
         return self._pattern.sub(lambda m: m.group("key") + repr(MASK), text)
 
     def json_text(self, text: str) -> str:
@@ -109,12 +116,18 @@ class ArgumentRedactor:
         }
         return json.dumps(redacted)
 
+    def hides_value(self, text: str | None) -> bool:
+        """Whether `text` holds a value under a hidden name that is not MASK already: what a
+        journal keeping real values has to reveal (`text` would show differently)."""
+        return self.text(text) != text
+
     def redacts(self, text: str | None) -> bool:
         """Whether `text` holds a value this redactor hides (or hid: MASK under a name)."""
         return bool(text and self._pattern is not None and self._pattern.search(text))
 
 
 _UNREAD = object()
+_MASKED = (repr(MASK), f'"{MASK}"')  # a value the pattern finds that is hidden already
 
 
 def redactor_for(names: Sequence[str] | None) -> ArgumentRedactor:

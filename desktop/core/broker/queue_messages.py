@@ -18,6 +18,10 @@ from desktop.core.base.argument_redaction import ArgumentRedactor
 
 JSON_TYPES = ("application/json", "text/json")
 MAX_DEPTH = 100  # the panel's own bound on nesting in a message it shows (Celery sets none)
+# Values under secret-like argument names, hidden in every message read off the broker: by
+# the profile's own names where the caller knows the profile (its inspector's `hidden`), else
+# by Celery Desk's defaults.
+HIDDEN = ArgumentRedactor()
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,13 @@ def deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def _fields(headers: dict[str, Any], body: Any, properties: dict[str, Any], kind: str) -> Message:
+def _fields(
+    headers: dict[str, Any],
+    body: Any,
+    properties: dict[str, Any],
+    kind: str,
+    hidden: ArgumentRedactor,
+) -> Message:
     priority = properties.get("priority")
     if isinstance(body, list) and len(body) == 3 and "task" in headers:  # protocol 2
         args, kwargs = body[0], body[1]
@@ -124,8 +134,8 @@ def _fields(headers: dict[str, Any], body: Any, properties: dict[str, Any], kind
     return Message(
         id=_text(source.get("id")),
         task=_text(source.get("task")),
-        args=_HIDDEN.value(args),  # what a screen or a command shows: no secret values
-        kwargs=_HIDDEN.value(kwargs),
+        args=hidden.value(args),  # what a screen or a command shows: no secret values
+        kwargs=hidden.value(kwargs),
         priority=priority if isinstance(priority, int) else None,
         eta=_text(source.get("eta")),
         expires=_text(source.get("expires")),
@@ -135,11 +145,6 @@ def _fields(headers: dict[str, Any], body: Any, properties: dict[str, Any], kind
         sent_at=published_at(properties, headers),
         content_type=kind,
     )
-
-
-# Values under secret-like argument names, hidden in every message read off the broker
-# (Celery Desk's default names; the journal uses the profile's own).
-_HIDDEN = ArgumentRedactor()
 
 
 MS_PER_S = 1000.0
@@ -174,7 +179,7 @@ def _text(value: Any) -> str | None:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
-def decode_envelope(raw: Any) -> Message:
+def decode_envelope(raw: Any, hidden: ArgumentRedactor = HIDDEN) -> Message:
     """A message as kombu's Redis transport stores it: a JSON envelope around the body."""
     try:
         envelope = load_json(raw)
@@ -182,10 +187,10 @@ def decode_envelope(raw: Any) -> Message:
         return not_decoded("", f"the stored message is {exc}")
     except (ValueError, TypeError, UnicodeDecodeError):
         return not_decoded("", "the stored message is not JSON (broken or cut short)")
-    return _from_envelope(envelope)
+    return _from_envelope(envelope, hidden)
 
 
-def decode_envelope_headers(raw: Any) -> Message:
+def decode_envelope_headers(raw: Any, hidden: ArgumentRedactor = HIDDEN) -> Message:
     """What dates a stored message, from its envelope's headers and properties only: the body
     (arguments, possibly large, possibly not JSON) is not decoded, since the Queues screen reads
     every list's oldest message on each refresh (queue_redis.RedisQueues.counts). A protocol 1
@@ -193,10 +198,10 @@ def decode_envelope_headers(raw: Any) -> Message:
     try:
         envelope = load_json(raw)
     except (ValueError, TypeError, UnicodeDecodeError):
-        return decode_envelope(raw)  # says why in its own words
+        return decode_envelope(raw, hidden)  # says why in its own words
     headers = _as_dict(envelope.get("headers")) if isinstance(envelope, dict) else {}
     if "task" not in headers:
-        return _from_envelope(envelope)
+        return _from_envelope(envelope, hidden)
     properties = _as_dict(envelope.get("properties"))
     priority = properties.get("priority")
     return Message(
@@ -209,7 +214,7 @@ def decode_envelope_headers(raw: Any) -> Message:
     )
 
 
-def _from_envelope(envelope: Any) -> Message:
+def _from_envelope(envelope: Any, hidden: ArgumentRedactor) -> Message:
     if not isinstance(envelope, dict):
         return not_decoded("", "the stored message is not a kombu envelope")
     properties = _as_dict(envelope.get("properties"))
@@ -219,10 +224,11 @@ def _from_envelope(envelope: Any) -> Message:
         _text(properties.get("body_encoding")) or "",
         _as_dict(envelope.get("headers")),
         properties,
+        hidden,
     )
 
 
-def decode_management(item: Any) -> Message:
+def decode_management(item: Any, hidden: ArgumentRedactor = HIDDEN) -> Message:
     """A message as RabbitMQ's management API returns it from a queue's "get"."""
     if not isinstance(item, dict):
         return not_decoded("", "the management API's entry is not a message")
@@ -235,6 +241,7 @@ def decode_management(item: Any) -> Message:
         _text(item.get("payload_encoding")) or "",
         _as_dict(properties.get("headers")),
         properties,
+        hidden,
     )
 
 
@@ -243,7 +250,12 @@ def _as_dict(value: Any) -> dict[str, Any]:
 
 
 def _decoded(
-    kind: str, raw: Any, encoding: str, headers: dict[str, Any], properties: dict[str, Any]
+    kind: str,
+    raw: Any,
+    encoding: str,
+    headers: dict[str, Any],
+    properties: dict[str, Any],
+    hidden: ArgumentRedactor,
 ) -> Message:
     """Where either source's message is decoded: JSON bodies only, never anything else."""
     if kind not in JSON_TYPES:
@@ -254,10 +266,10 @@ def _decoded(
         return not_decoded(kind, f"the body is {exc}")
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         return not_decoded(kind, "the body is not valid JSON (broken or cut short)")
-    return _fields(headers, body, properties, kind)
+    return _fields(headers, body, properties, kind, hidden)
 
 
-def decode_unacked(value: Any) -> tuple[str, Message]:
+def decode_unacked(value: Any, hidden: ArgumentRedactor = HIDDEN) -> tuple[str, Message]:
     """An entry of the unacked hash: kombu stores [message, exchange, routing_key], and the
     routing key names the queue ("" when the entry cannot be read)."""
     try:
@@ -269,5 +281,7 @@ def decode_unacked(value: Any) -> tuple[str, Message]:
     if not isinstance(entry, list) or len(entry) != 3:
         return "", not_decoded("", "the unacked entry is not kombu's [message, exchange, key]")
     raw, _exchange, routing_key = entry
-    message = _from_envelope(raw) if isinstance(raw, dict) else decode_envelope(_text(raw))
+    if isinstance(raw, dict):
+        return _text(routing_key) or "", _from_envelope(raw, hidden)
+    message = decode_envelope(_text(raw), hidden)
     return _text(routing_key) or "", message

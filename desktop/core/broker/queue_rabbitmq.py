@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from desktop.core.broker.queue_messages import decode_management, published_at
+from desktop.core.base.argument_redaction import ArgumentRedactor
+from desktop.core.broker.queue_messages import HIDDEN, decode_management, published_at
 from desktop.core.broker.queue_types import (
     HTTP_TIMEOUT_S,
     Head,
@@ -36,7 +37,11 @@ PEEK_NOTE = (
 class RabbitQueues:
     """Counts by passive declare; contents and rates through the management API when known."""
 
-    def __init__(self, broker_url: str, management_url: str = "") -> None:
+    def __init__(
+        self, broker_url: str, management_url: str = "", hidden: ArgumentRedactor = HIDDEN
+    ) -> None:
+        """`hidden`: the names whose argument values messages show as **** (the profile's)."""
+        self.hidden = hidden
         self.broker_url = broker_url
         self.management_url = management_url.rstrip("/")
         parts = urllib.parse.urlsplit(broker_url)
@@ -171,7 +176,7 @@ class RabbitQueues:
         if not isinstance(got, list):
             raise QueueError("the management API's answer is not a list of messages")
         return [
-            Waiting(index, None, decode_management(item))
+            Waiting(index, None, decode_management(item, self.hidden))
             for index, item in enumerate(got[offset:], start=offset)
         ]
 

@@ -16,9 +16,11 @@ import redis
 
 from desktop.core.app import priorities
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.base.task_record import queue_of_routing_key
 from desktop.core.broker.queue_latency import head_of
 from desktop.core.broker.queue_messages import (
+    HIDDEN,
     Message,
     decode_envelope,
     decode_envelope_headers,
@@ -41,14 +43,18 @@ UNACKED_INDEX_KEY = "unacked_index"  # delivery tag -> when a worker took it (ko
 class RedisQueues:
     """Reads the lists kombu's Redis transport keeps, never popping anything."""
 
-    def __init__(self, url: str, config: EffectiveConfig) -> None:
+    def __init__(
+        self, url: str, config: EffectiveConfig, hidden: ArgumentRedactor = HIDDEN
+    ) -> None:
         """The lists, separator, steps and key prefix are the app's effective ones (what its
-        workers read), so what is shown is what they will take."""
+        workers read), so what is shown is what they will take; arguments are shown with the
+        values under `hidden`'s names (the profile's) as ****."""
         # The panel's bounds (bounds.py): redis-py would retry a timeout 3 times with backoff.
         self.client = redis.Redis.from_url(
             url, socket_timeout=HTTP_TIMEOUT_S, socket_connect_timeout=HTTP_TIMEOUT_S, retry=None
         )
         self.config = config
+        self.hidden = hidden
         self.prefix = config.global_keyprefix
         self.routing = config.routing()  # routing key -> queue
         self._unacked: dict[Any, tuple[str, Message]] | None = None  # counts(), for unacked()
@@ -99,7 +105,9 @@ class RedisQueues:
                 unacked_error = f"unacked not known: {self._not_read(UNACKED_KEY, 'hash')}"
                 self._unacked = None
             else:
-                self._unacked = {tag: decode_unacked(value) for tag, value in stored.items()}
+                self._unacked = {
+                    tag: decode_unacked(value, self.hidden) for tag, value in stored.items()
+                }
                 for routing_key, _message in self._unacked.values():
                     routed = self._queue_of(routing_key)
                     held[routed] = held.get(routed, 0) + 1
@@ -121,7 +129,7 @@ class RedisQueues:
                     heads.append(known[(queue, step)])
                 elif tail:
                     place = sum(steps.values()) - 1  # its place in the delivery order
-                    message = decode_envelope_headers(tail)
+                    message = decode_envelope_headers(tail, self.hidden)
                     heads.append(head_of(Waiting(place, step, message, bytes(tail))))
             found.append(
                 QueueCounts(
@@ -165,7 +173,8 @@ class RedisQueues:
                 found.append(Waiting(int(place), step, not_decoded("", why)))
                 continue
             for index, raw in enumerate(reversed(items)):
-                found.append(Waiting(int(first) + index, step, decode_envelope(raw), bytes(raw)))
+                message = decode_envelope(raw, self.hidden)
+                found.append(Waiting(int(first) + index, step, message, bytes(raw)))
         return found
 
     def remove(self, queue: str, entry: Waiting) -> int:
@@ -194,7 +203,7 @@ class RedisQueues:
                 return [Held(queue or "", "", not_decoded("", why))]
             except redis.RedisError as exc:
                 raise QueueError(f"Redis did not answer: {exc}") from exc
-            entries = {tag: decode_unacked(value) for tag, value in stored.items()}
+            entries = {tag: decode_unacked(value, self.hidden) for tag, value in stored.items()}
         found = []
         for tag, (routing_key, message) in entries.items():
             routed = self._queue_of(routing_key)

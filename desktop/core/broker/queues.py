@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.broker import queue_latency
 from desktop.core.broker.queue_latency import Oldest
+from desktop.core.broker.queue_messages import HIDDEN
 from desktop.core.broker.queue_rabbitmq import RabbitQueues
 from desktop.core.broker.queue_redis import RedisQueues
 from desktop.core.broker.queue_types import Held, QueueCounts, QueueError, Waiting
@@ -27,10 +29,16 @@ from desktop.core.broker.queue_types import Held, QueueCounts, QueueError, Waiti
 Inspector = RedisQueues | RabbitQueues
 
 
-def inspector(broker_url: str, config: EffectiveConfig, management_url: str = "") -> Inspector:
+def inspector(
+    broker_url: str,
+    config: EffectiveConfig,
+    management_url: str = "",
+    hidden: ArgumentRedactor = HIDDEN,
+) -> Inspector:
+    """`hidden`: the profile's redacted argument names, hidden in every message shown."""
     if broker_url.startswith(("amqp://", "amqps://", "pyamqp://")):
-        return RabbitQueues(broker_url, management_url)
-    return RedisQueues(broker_url, config)
+        return RabbitQueues(broker_url, management_url, hidden)
+    return RedisQueues(broker_url, config, hidden)
 
 
 @dataclass

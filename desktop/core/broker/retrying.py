@@ -103,7 +103,8 @@ def plan_one(
         if given is None and repr(MASK) in str(row.get(key) or ""):
             raise RetryRefused(
                 f"its {key} hold values the journal keeps hidden ({MASK}, a password or a "
-                "token): give them (--edit-args, or the Builder) to send it again"
+                "token): give them (--edit-args, or the Builder) to send it again; a profile "
+                "that keeps real argument values sends later tasks again as they were"
             )
     args = edit.args if edit.args is not None else literal(row.get("args"), ())
     kwargs = edit.kwargs if edit.kwargs is not None else literal(row.get("kwargs"), {})

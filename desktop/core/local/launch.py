@@ -81,6 +81,8 @@ def keeper_record(
         "workdir": workdir(profile),
         "auto_restart": spec.auto_restart,
         "watch": watch.to_dict(),
+        # Names, not values: the keeper hides their values in the worker's log (HiddenLines).
+        "redacted_arguments": list(profile.redacted_arguments),
         "ping": {
             "broker_url_env": "CELERY_BROKER_URL",
             "transport_options_env": worker_keeper.TRANSPORT_OPTIONS_ENV,

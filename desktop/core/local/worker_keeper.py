@@ -41,6 +41,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from desktop.core.base.argument_redaction import redactor_for
 from desktop.core.base.files import write_atomic
 
 LOG_MAX_BYTES = 10 * 1024 * 1024
@@ -130,6 +131,7 @@ class Keeper:
         self._status_lock = threading.Lock()
         self._log_lock = threading.Lock()
         self.log = log_path(record)
+        self.hidden = HiddenLines(spec.get("redacted_arguments"))
         self.status: dict[str, Any] = {
             "keeper_pid": os.getpid(),
             "state": RUNNING,
@@ -236,6 +238,7 @@ class Keeper:
             self._copy_output(fd)
         finally:
             run_over.set()
+            self._write_log(self.hidden.flush())
         code = self.child.wait()
         self._kill_leftovers(self.child.pid)
         self.child.stdout.close()
@@ -278,7 +281,7 @@ class Keeper:
                 break
             if not data:
                 break
-            self._write_log(data)
+            self._write_log(self.hidden.feed(data))
 
     def _kill_leftovers(self, group: int) -> None:
         """The worker has exited: what is left in its process group goes too (a process its
@@ -353,7 +356,7 @@ class Keeper:
                 return
             if not data:
                 return
-            self._write_log(data)
+            self._write_log(self.hidden.feed(data))
 
     def run(self) -> int:
         # (The supervisor only signals a keeper once its pid is in the record, which is
@@ -396,6 +399,45 @@ def _take_transport_options(ping_target: dict[str, Any]) -> dict[str, Any]:
     text = os.environ.pop(name, "") if name else ""
     options = json.loads(text) if text else {}
     return dict(options) if isinstance(options, dict) else {}
+
+
+class HiddenLines:
+    """The worker's output as its log keeps it: values under the profile's hidden argument
+    names as **** (a worker logging at DEBUG prints each task's arguments; a task may log its
+    own). Whole lines at a time, so a value split between two reads of the pipe is still
+    found; a line longer than LINE_MAX_BYTES is taken as it is when that much has come."""
+
+    LINE_MAX_BYTES = 1 << 20
+
+    def __init__(self, names: list[str] | None) -> None:
+        self.redactor = redactor_for(names)
+        self._rest = b""
+
+    def feed(self, data: bytes) -> bytes:
+        """What can be written of `data` now: every whole line, hidden."""
+        data = self._rest + data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0 and len(data) < self.LINE_MAX_BYTES:
+            self._rest = data
+            return b""
+        cut = cut or len(data)
+        self._rest = data[cut:]
+        return self._hide(data[:cut])
+
+    def flush(self) -> bytes:
+        """The last line, unfinished (the worker has exited)."""
+        rest, self._rest = self._rest, b""
+        return self._hide(rest)
+
+    def _hide(self, data: bytes) -> bytes:
+        text = data.decode("utf-8", "surrogateescape")
+        if not text or not self.redactor.mentions(text):
+            return data
+        lines = []
+        for line in text.splitlines(keepends=True):
+            body = line.rstrip("\r\n")
+            lines.append((self.redactor.text(body) or "") + line[len(body) :])
+        return "".join(lines).encode("utf-8", "surrogateescape")
 
 
 def main(argv: list[str]) -> int:

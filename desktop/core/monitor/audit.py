@@ -2,9 +2,10 @@
 
 Who did what to which target, with which parameters, and what came back: a send, a retry, a
 revoke or terminate, a purge or a message removed, a worker's pool, autoscale, consumers, rate
-and time limits, a shutdown, a local worker started, stopped or killed. Kept in the profile's
-journal (table `audit`, schema 5), so the window, `celery-desk audit` and a teammate reading
-the same file agree on what happened.
+and time limits, a shutdown, a local worker started, stopped or killed; and a person revealing
+a task's hidden argument values (ui/tasks/reveal.py), which touches no worker but is as much
+worth knowing who did, and when. Kept in the profile's journal (table `audit`, schema 5), so
+the window, `celery-desk audit` and a teammate reading the same file agree on what happened.
 
 Parameters are redacted before they are kept (settings.redaction: passwords in URLs, values
 under secret-like keys); the reply is cut to REPLY_CHARS. Recording is the caller's last step

@@ -37,6 +37,11 @@ _ARGUMENT_FIELDS = frozenset({"args", "kwargs"})  # what the redactor hides valu
 _ARGUMENT_AT = [_ROW_FIELDS.index(f) for f in sorted(_ARGUMENT_FIELDS)]
 
 
+def _as_given(text: Any) -> Any:
+    """What a journal that keeps real argument values stores: the text as it came."""
+    return text
+
+
 def _row_values(row: TaskRow, hide: Callable[[str | None], str | None]) -> tuple[Any, ...]:
     """A row's values for the upsert, its arguments redacted."""
     values = [getattr(row, f) for f in _ROW_FIELDS]
@@ -116,14 +121,24 @@ class Journal(JournalReader):
     """Thread-safe: one connection guarded by a lock (writes come from the batch thread)."""
 
     def __init__(
-        self, path: Path, *, read_only: bool = False, redactor: ArgumentRedactor | None = None
+        self,
+        path: Path,
+        *,
+        read_only: bool = False,
+        redactor: ArgumentRedactor | None = None,
+        keep_argument_values: bool = False,
     ) -> None:
         """With `read_only` nothing is created or written (a journal on a read-only disk can
         be read); a file that is not a journal raises ConfigFileError naming it. Arguments
         are kept with the values under secret-like names hidden (`redactor`: the profile's
-        names, Celery Desk's defaults when none is given), in rows and in event timelines."""
+        names, Celery Desk's defaults when none is given), in rows and in event timelines;
+        with `keep_argument_values` (the profile's choice) they are kept as they were, and
+        hidden only when read (JournalReader), so one task's can be revealed on request."""
         self.path = path
         self.redactor = redactor or ArgumentRedactor()
+        self.keep_argument_values = keep_argument_values
+        self._stored_text = _as_given if keep_argument_values else self.redactor.text
+        self._stored_json = _as_given if keep_argument_values else self.redactor.json_text
         self._lock = threading.Lock()
         self.refused = 0  # rows and events skipped alone because SQLite cannot hold a value
         self._db = connect_read_only(path) if read_only else connect_writable(path)
@@ -139,7 +154,7 @@ class Journal(JournalReader):
         counted in `refused`), never the good ones beside it. A failure of the file itself
         (disk full, read-only, I/O) raises `JournalUnwritable` with nothing written.
         """
-        hide, hide_json = self.redactor.text, self.redactor.json_text
+        hide, hide_json = self._stored_text, self._stored_json
         task_values = [_row_values(r, hide) for r in rows]
         event_values = [(e.task_id, e.type, e.timestamp, hide_json(e.fields)) for e in events]
         if not task_values and not event_values:
@@ -229,7 +244,7 @@ class Journal(JournalReader):
     def record_submitted_many(self, sent: Sequence[Submitted]) -> None:
         """`record_submitted` of many tasks in one transaction (a bulk retry's flush: one
         commit per task made the journal, not the broker, the slow part)."""
-        now, hide = time.time(), self.redactor.text
+        now, hide = time.time(), self._stored_text
         values = [
             (t.task_id, t.name, t.queue, t.priority, hide(t.args), hide(t.kwargs), t.parent_id,
              t.root_id, now, now, t.retry_of)
@@ -360,7 +375,7 @@ class Journal(JournalReader):
         """Tasks read off the result backend (backend_scan.BackendResult): a task the journal
         never heard of is added; one it has unfinished takes the backend's state; what events
         already said is never overwritten. Returns how many rows changed."""
-        hide = self.redactor.text
+        hide = self._stored_text
         values = [
             (*(hide(getattr(r, c)) if c in _ARGUMENT_FIELDS else getattr(r, c)
                for c in _BACKEND_COLUMNS), time.time())

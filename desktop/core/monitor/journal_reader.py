@@ -1,5 +1,11 @@
 """Reading the journal: pages of tasks by keyset, a task's row and timeline, gaps, choices.
 
+Every task row and event read is handed out with the values under the profile's redacted
+argument names as **** (`redactor`), whatever the file holds: a journal that keeps real values
+(the profile's `keep_argument_values`) shows the same as one that stores them hidden. Only a
+caller that asks by name (`real=True`: sending a task again, the detail pane's explicit
+"Reveal arguments") gets what is stored.
+
 A `JournalReader` opened on its own is read-only (`mode=ro`): the Tasks screen keeps one
 beside the recorder's writing connection, and in WAL mode its reads never wait for the
 writer's lock (a search no longer queues behind a batch being stored). Its calls block: the
@@ -16,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.base.literals import LITERAL_MAX_CHARS, read_literal
 from desktop.core.base.task_record import TaskRecord, task_record
 from desktop.core.base.task_states import FINISHED_ORDERED
@@ -142,13 +149,25 @@ class JournalReader:
 
     _db: sqlite3.Connection
     _text: TextIndex | None = None
+    redactor: ArgumentRedactor
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, redactor: ArgumentRedactor | None = None) -> None:
         """Nothing is created or written (a journal on a read-only disk can be read); a file
-        that is not a journal raises ConfigFileError naming it."""
+        that is not a journal raises ConfigFileError naming it. Arguments are read with the
+        values under `redactor`'s names hidden (the profile's; Celery Desk's defaults when
+        none is given)."""
         self.path = path
+        self.redactor = redactor or ArgumentRedactor()
         self._lock = threading.Lock()
         self._db = connect_read_only(path)
+
+    def _record(self, row: Any, real: bool = False) -> TaskRecord:
+        """A stored row as callers get it: its args and kwargs redacted unless `real`."""
+        record = task_record(row)
+        if not real:
+            hide = self.redactor.text
+            record["args"], record["kwargs"] = hide(record["args"]), hide(record["kwargs"])
+        return record
 
     def close(self) -> None:
         with self._lock:
@@ -216,7 +235,7 @@ class JournalReader:
             sql = f"SELECT * FROM tasks WHERE {where} ORDER BY {order} LIMIT ?"
             with self._lock:
                 found = self._db.execute(sql, [*params, *values, limit - len(rows)]).fetchall()
-            rows += (task_record(r) for r in found)
+            rows += (self._record(r) for r in found)
             if len(rows) >= limit:
                 break
         return rows
@@ -231,27 +250,30 @@ class JournalReader:
             where, params = query.where(self._page_index(query))
             sql = f"SELECT * FROM tasks{where} ORDER BY {query.order_by} {direction}{tie} "
             rows = self._db.execute(sql + "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
-        return [task_record(r) for r in rows]
+        return [self._record(r) for r in rows]
 
-    def rows(self, task_ids: Iterable[str]) -> dict[str, TaskRecord]:
+    def rows(self, task_ids: Iterable[str], *, real: bool = False) -> dict[str, TaskRecord]:
         """The stored rows of these tasks, by id: what a batch's events became once merged
         with what the journal already knew (the queue and priority the panel recorded when
-        sending, a final state a late event cannot undo)."""
+        sending, a final state a late event cannot undo). `real`: their arguments as stored
+        (to send them again), never for showing."""
         ids = json.dumps(list(task_ids))
         with self._lock:
             found = self._db.execute(
                 "SELECT * FROM tasks WHERE id IN (SELECT value FROM json_each(?))", (ids,)
             ).fetchall()
-        return {str(r["id"]): task_record(r) for r in found}
+        return {str(r["id"]): self._record(r, real) for r in found}
 
-    def get(self, task_id: str) -> TaskRecord | None:
+    def get(self, task_id: str, *, real: bool = False) -> TaskRecord | None:
+        """One task's row; `real` as in `rows`."""
         with self._lock:
             row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        return task_record(row) if row else None
+        return self._record(row, real) if row else None
 
-    def timeline(self, task_id: str) -> list[dict[str, Any]]:
+    def timeline(self, task_id: str, *, real: bool = False) -> list[dict[str, Any]]:
         """A task's events by time; at the same time (state.py keeps a task's stages in order
-        by moving one onto the other's time), in the order of a task's life."""
+        by moving one onto the other's time), in the order of a task's life. Each event's
+        `fields` (JSON) has its arguments redacted unless `real`."""
         with self._lock:
             rows = self._db.execute(
                 "SELECT type, timestamp, fields FROM events WHERE task_id = ? "
@@ -259,7 +281,12 @@ class JournalReader:
                 "WHEN 'task-received' THEN 1 WHEN 'task-started' THEN 2 ELSE 3 END, rowid",
                 (task_id,),
             ).fetchall()
-        return [dict(r) for r in rows]
+        events = [dict(r) for r in rows]
+        if not real:
+            for event in events:
+                if event["fields"]:
+                    event["fields"] = self.redactor.json_text(event["fields"])
+        return events
 
     def children(self, task_id: str, limit: int = 100) -> list[str]:
         with self._lock:
@@ -286,7 +313,7 @@ class JournalReader:
                 "SELECT * FROM tasks WHERE root_id = ? OR id = ? ORDER BY sent, rowid LIMIT ?",
                 (root_id, root_id, limit),
             ).fetchall()
-        return [task_record(r) for r in rows]
+        return [self._record(r) for r in rows]
 
     def unfinished_ids(self, limit: int = 10_000, updated_before: float | None = None) -> list[str]:
         """Tasks not in a final state, most recently updated first; with `updated_before`,

@@ -120,6 +120,9 @@ class Profile:
     # Argument names whose values are hidden in the journal, the screens and the CLI
     # (base/argument_redaction.py); matched case-insensitively anywhere in a name.
     redacted_arguments: list[str] = field(default_factory=lambda: list(DEFAULT_REDACTED_NAMES))
+    # Whether the journal keeps those values as they were (shown as **** all the same, and
+    # revealed one task at a time on request) rather than hidden for good (the default).
+    keep_argument_values: bool = False
 
     @property
     def is_embedded(self) -> bool:
@@ -216,6 +219,8 @@ def _check_types(values: dict[str, Any]) -> None:
             isinstance(v, int) and not isinstance(v, bool) for v in value
         ):
             errors[f"transport.{key}"] = "must be a list of whole numbers"
+    if not isinstance(values.get("keep_argument_values", False), bool):
+        errors["keep_argument_values"] = "must be true or false"
     hidden = values.get("redacted_arguments", [])
     if not isinstance(hidden, list) or not all(isinstance(n, str) for n in hidden):
         errors["redacted_arguments"] = "must be a list of names (text)"

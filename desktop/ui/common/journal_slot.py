@@ -4,13 +4,15 @@ Why one per screen: SQLite serialises the statements of one connection, so a scr
 through the recorder's connection (or another screen's) waits behind its writes and reads; in
 WAL a read-only connection of its own never waits for the writer. It is opened off the GUI
 thread on first use (opening migrates nothing, but the file may be on a slow disk), and closed
-off it when another journal replaces it (a read may still be using it).
+off it when another journal replaces it (a read may still be using it). It hides arguments by
+the journal's own names (the profile's), like every read of the journal.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+from functools import partial
 
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import JournalReader
@@ -47,7 +49,9 @@ class JournalSlot:
             return None
         if self._reader is None or self._reader.path != journal.path:
             try:
-                reader: JournalReader = await Jobs.blocking(JournalReader, journal.path)
+                reader: JournalReader = await Jobs.blocking(
+                    partial(JournalReader, redactor=journal.redactor), journal.path
+                )
             except (ConfigFileError, sqlite3.Error, OSError) as exc:
                 if not self.fall_back:
                     log.warning("%s cannot read the journal: %s", self.who, exc)

@@ -214,8 +214,9 @@ class FailureActions:
 def _plan(
     reader: JournalReader, ids: list[str], routing: Mapping[str, str] | None
 ) -> tuple[list[retrying.Planned], list[retrying.Refused]]:
-    """The stored calls of `ids` read back, in their order (on the job pool)."""
-    rows = reader.rows(ids)
+    """The stored calls of `ids` read back, in their order (on the job pool): their real
+    arguments where the journal keeps them, since they go to the broker, not the screen."""
+    rows = reader.rows(ids, real=True)
     planned, refused = retrying.plan([rows[i] for i in ids if i in rows], routing=routing)
     refused += [retrying.Refused(i, "not in the journal any more") for i in ids if i not in rows]
     return planned, refused

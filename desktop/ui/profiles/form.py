@@ -35,6 +35,7 @@ from desktop.core.settings.profile_model import (
     QueueSpec,
     TransportOverrides,
 )
+from desktop.ui.profiles.redaction_fields import RedactionFields
 
 
 def _encode_sep(sep: str) -> str:
@@ -173,13 +174,7 @@ class ProfileForm:
         self.failures_days = self._spin(1, 36_500, " days")
         self._row(form, "Keep at most", self.failures_kept, "failure_retention_tasks")
         self._row(form, "Keep for", self.failures_days, "failure_retention_days")
-        self.hidden_arguments = QLineEdit()
-        self.hidden_arguments.setAccessibleName("Hidden arguments")
-        self.hidden_arguments.setToolTip(
-            "Argument names (comma-separated) whose values the journal, the screens and the "
-            "command line show as ****: any name containing one of these, in nested dicts too."
-        )
-        self._row(form, "Hide arguments named", self.hidden_arguments, "redacted_arguments")
+        self.redaction = RedactionFields(form, self._row)
         layout.addWidget(kept)
 
     # -- construction helpers ---------------------------------------------------------------
@@ -341,7 +336,7 @@ class ProfileForm:
         self._update_redelivery()
         self.failures_kept.setValue(profile.failure_retention_tasks)
         self.failures_days.setValue(profile.failure_retention_days)
-        self.hidden_arguments.setText(", ".join(profile.redacted_arguments))
+        self.redaction.show(profile)
 
     def show_secrets(self, stored: Profile) -> None:
         """The profile with its passwords (read off the GUI thread): whether the broker has
@@ -443,9 +438,8 @@ class ProfileForm:
             app_fingerprint=self._fingerprint,
             failure_retention_tasks=self.failures_kept.value(),
             failure_retention_days=self.failures_days.value(),
-            redacted_arguments=[
-                n.strip() for n in self.hidden_arguments.text().split(",") if n.strip()
-            ],
+            redacted_arguments=self.redaction.names_given(),
+            keep_argument_values=self.redaction.keeps_values(),
         )
         return profile, errors
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.argument_redaction import redactor_for
 from desktop.core.broker import queue_latency, queue_rabbitmq, queue_types, queues, run_order
 from desktop.core.settings.profile_model import Profile
 
@@ -46,9 +47,10 @@ def on_broker(
     use: Callable[[queues.Inspector], T],
 ) -> T:
     """Runs on a pool thread: one inspector for the profile's broker, reading the lists the
-    app's workers read (config), closed after `use`."""
+    app's workers read (config), hiding the profile's argument names, closed after `use`."""
     endpoints = services.endpoints(profile)
-    source = queues.inspector(endpoints.broker_url, config, management_url)
+    hidden = redactor_for(profile.redacted_arguments)
+    source = queues.inspector(endpoints.broker_url, config, management_url, hidden)
     try:
         return use(source)
     finally:

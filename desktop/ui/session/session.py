@@ -288,7 +288,9 @@ class Session(QObject):
         profile, config, journal = self.profile, self.app_config, self.journal
         if profile is None or config is None:
             raise RuntimeError("the profile's app is still being read")
-        reader = JournalReader(journal.path) if journal is not None else None
+        reader = (
+            JournalReader(journal.path, redactor=journal.redactor) if journal is not None else None
+        )
         try:
             facts = gather_for(task_id, config, self.endpoints(profile, config), reader, timeout)
         finally:

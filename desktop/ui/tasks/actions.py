@@ -5,6 +5,7 @@ old one (`retry_of`), never on the GUI thread."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 from celery import Celery
@@ -75,10 +76,11 @@ class TaskActions:
             self.panel.jobs.run("send-again", self._send_again(self.panel.current_id))
 
     async def _send_again(self, task_id: str) -> None:
-        """The task as the journal holds it now (read off the GUI thread), sent again."""
+        """The task as the journal holds it now (read off the GUI thread), sent again: with
+        its real arguments where the journal keeps them (they go to the broker, not shown)."""
         model = self.panel.model
         reader = await model.reader()
-        row = await model.read(reader.get, task_id) if reader else None
+        row = await model.read(partial(reader.get, real=True), task_id) if reader else None
         if row is None:
             return
         self.say(f"Sending {row['name']} again…")

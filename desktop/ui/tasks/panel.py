@@ -47,6 +47,7 @@ from desktop.ui.session.why_dialog import WhyDialog
 from desktop.ui.tasks.actions import TaskActions
 from desktop.ui.tasks.details import detail_html, read_details
 from desktop.ui.tasks.model import COLUMNS, DEFAULT_COLUMNS, TasksModel
+from desktop.ui.tasks.reveal import ArgumentReveal
 from desktop.ui.tasks.search_completer import SearchCompleter
 from desktop.ui.tasks.views_sidebar import ViewsSidebar
 
@@ -151,6 +152,7 @@ class TasksPanel(QWidget):
         self.workflow_button.setToolTip("Every task of its workflow (same root id) on the canvas")
         self.why_button = QPushButton("Why?")
         self.why_button.setToolTip("Why it has not run (or ran as it did): each check, the fix")
+        self.reveal = ArgumentReveal(self)
         self.task_buttons = (  # each acts on the selected task: enabled while there is one
             self.why_button,
             self.copy_button,
@@ -438,12 +440,20 @@ class TasksPanel(QWidget):
         self.current_id = row["id"] if row else None
         for button in self.task_buttons:
             button.setEnabled(row is not None)
-        if row is None:
+        shown, banner = self.reveal.follow(row)  # revealed values only while their task shows
+        if shown is None:
             self.detail.setHtml("<p style='color:#6b7280'>Select a task to see its details.</p>")
             return
-        self.detail.setHtml(detail_html(row, kids, timeline, logs))
+        self.detail.setHtml(banner + detail_html(shown, kids, timeline, logs))
+
+    def show_task_again(self) -> None:
+        """The shown task read and shown again (its arguments just revealed)."""
+        if self.current_id is not None:
+            self._show_task(self.current_id)
 
     def _follow_link(self, url: QUrl) -> None:
         text = url.toString()
+        if self.reveal.clicked(text):
+            return
         if text.startswith("task:"):
             self._show_task(text[len("task:") :])
