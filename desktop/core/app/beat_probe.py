@@ -17,7 +17,6 @@ It imports nothing but the standard library, Celery, kombu and what the app itse
 
 from __future__ import annotations
 
-import copy
 import importlib
 import importlib.util
 import os
@@ -120,7 +119,10 @@ def beat_send(app: Any, entry: Any) -> dict[str, Any]:
             self.captured = (args, kwargs, options)
 
     capture = Capture(app, lazy=True)
-    clone = copy.copy(entry)
+    # A shallow clone by hand: ScheduleEntry's __reduce__ (which copy.copy uses) rebuilds
+    # through the constructor, whose arguments django-celery-beat's ModelEntry changed.
+    clone = object.__new__(type(entry))
+    clone.__dict__.update(vars(entry))
     clone.task = _CAPTURE_NAME
     try:
         capture.apply_async(clone, producer=None, advance=False)
@@ -331,6 +333,19 @@ def _glob_escape(text: str) -> str:
     return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
 
 
+def _redbeat_next(entry: Any) -> datetime | None:
+    """When RedBeat sends it: its sorted set's score only says when beat next looks at the
+    entry (`due_at` counts the remaining time from the last run, not from now, so it is
+    early); the send is decided by `is_due`, the schedule's own rule from the last run, and
+    an entry never run is due at once."""
+    if not entry.enabled:
+        return None
+    if entry.last_run_at is None:
+        now: datetime = entry.schedule.now()
+        return now
+    return next_run(entry.schedule, entry.last_run_at)
+
+
 def _redbeat_entry(app: Any, entry_class: Any, key: str, score: float | None) -> dict[str, Any]:
     tz = app.timezone
     prefix = app.redbeat_conf.key_prefix
@@ -338,7 +353,7 @@ def _redbeat_entry(app: Any, entry_class: Any, key: str, score: float | None) ->
     scheduled = None if score is None or score < 0 else datetime.fromtimestamp(score, tz)
     try:
         entry = entry_class.from_key(key, app=app)
-        due = entry.due_at if entry.enabled else None
+        due = _redbeat_next(entry)
     except Exception as exc:  # a hash RedBeat cannot load (beat drops it from the set too)
         return _failed(name, "redbeat", exc, key=key, scheduled_at=iso(scheduled, tz))
     return describe_entry(
