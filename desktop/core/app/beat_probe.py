@@ -21,6 +21,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import warnings
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -289,13 +290,16 @@ def redbeat_entries(app: Any) -> dict[str, Any] | None:
         from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf, get_redis
     except ImportError:
         return None
-    conf = ensure_conf(app)
     named = "redbeat" in str(app.conf.beat_scheduler or "").lower() or any(
         str(k).lower().startswith("redbeat_") for k in app.conf if app.conf.get(k)
     )
-    if not str(conf.redis_url or "").startswith(("redis", "unix")):
+    url = str(app.conf.get("redbeat_redis_url") or app.conf.broker_url or "")
+    if not url.startswith(("redis", "unix")):
         return {"entries": [], "error": "its Redis URL is not a Redis one"} if named else None
     try:
+        with warnings.catch_warnings():  # RedBeat's own notes on its settings, not ours
+            warnings.simplefilter("ignore")
+            conf = ensure_conf(app)
         client = get_redis(app)
         _bound(client)
         if not named and not client.exists(conf.schedule_key):

@@ -71,11 +71,30 @@ def _times(minutes: Sequence[int], hours: Sequence[int], all_hours: bool) -> str
         else f"every {minute_step} min" if minute_step
         else "at minute " + _listed([str(m) for m in minutes])
     )  # fmt: skip
+    spans = _spans(hours)
     said_hours = (
-        f"of every {hour_step}th hour" if hour_step
-        else "of hour " + _listed([f"{h:02d}" for h in hours])
+        f"of every {_ordinal(hour_step)} hour" if hour_step
+        else f"of hour{'s' if len(hours) > 1 else ''} {_listed(spans)}"
     )  # fmt: skip
     return f"{said_minutes} {said_hours}"
+
+
+def _ordinal(number: int) -> str:
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(number % 10 if number % 100 not in (11, 12, 13)
+                                             else 0, "th")  # fmt: skip
+    return f"{number}{suffix}"
+
+
+def _spans(hours: Sequence[int]) -> list[str]:
+    """Hours as runs: [8, 9, 10, 17] -> ["08-10", "17"]."""
+    runs: list[list[int]] = []
+    for hour in hours:
+        if runs and hour == runs[-1][-1] + 1:
+            runs[-1].append(hour)
+        else:
+            runs.append([hour])
+    return [f"{r[0]:02d}-{r[-1]:02d}" if len(r) > 2 else ", ".join(f"{h:02d}" for h in r)
+            for r in runs]  # fmt: skip
 
 
 def _days(sets: Mapping[str, Sequence[int]]) -> str:
