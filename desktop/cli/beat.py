@@ -88,6 +88,8 @@ def beat_list(ctx: click.Context, /, as_json: bool, timeout: float, **kwargs: An
     else:
         click.echo(f"{'NAME':<24} {'SOURCE':<8} {'ON':<3} {'NEXT RUN':<32} {'LAST RUN':<32} "
                    f"{'RUNS':>5}  SCHEDULE / TASK")  # fmt: skip
+        if not report.entries:
+            click.echo("(no periodic tasks)")
         for e in report.entries:
             runs = "-" if e.total_runs is None else str(e.total_runs)
             schedule = f"{e.words} [{e.schedule_text}]" if e.words != e.schedule_text else e.words

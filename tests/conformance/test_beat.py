@@ -252,7 +252,15 @@ PeriodicTask.objects.create(name="db-off", task="beat_tasks.note", interval=ever
     enabled=False, args=json.dumps(["db-off"]))
 PeriodicTask.objects.create(name="db-expired", task="beat_tasks.note", interval=every,
     expires=now - timedelta(hours=1), args=json.dumps(["db-expired"]))
+PeriodicTask.objects.create(name="db-broken", task="beat_tasks.note", interval=every,
+    args="not json")
 print(json.dumps({"ran": ran.isoformat(), "clocked": at.isoformat()}))
+"""
+_BROKEN_ENABLED = """
+import django
+django.setup()
+from django_celery_beat.models import PeriodicTask
+print(PeriodicTask.objects.get(name="db-broken").enabled)
 """
 
 
@@ -280,7 +288,7 @@ def test_django_celery_beat(
 
     entries, said = _listed(profile, env)
     assert set(entries) == {"db-interval", "db-cron", "db-solar", "db-clocked", "db-off",
-                            "db-expired"}  # fmt: skip
+                            "db-expired", "db-broken"}  # fmt: skip
     assert {e["source"] for e in entries.values()} == {"django"}
     assert "DatabaseScheduler (django)" in said
     interval = entries["db-interval"]
@@ -303,6 +311,14 @@ def test_django_celery_beat(
     assert entries["db-off"]["enabled"] is False and entries["db-off"]["next_run"] is None
     expired = entries["db-expired"]
     assert expired["state"] == "expired" and expired["next_run"] is None
+    broken = entries["db-broken"]
+    assert "JSONDecodeError" in broken["error"] and broken["schedule"] == "every 30 s"
+    # django-celery-beat's own reading would disable the row (a write); the panel only reads
+    still = subprocess.run([sys.executable, "-c", _BROKEN_ENABLED], cwd=APPS, env=django_env,
+                           capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert still.stdout.strip() == "True"
+    refused = _desk(profile, "beat", "run", "db-broken", env=env)
+    assert refused.returncode == 2 and "cannot load it" in refused.stderr
 
     worker = worker_factory("dbeat", broker, env)
     sent, note = _ran_as_beat(profile, "db-interval", worker, env)
