@@ -130,7 +130,7 @@ def beat_run(
     the journal could not record it (do not send it again)."""
     from desktop.core.app.panel_app import client_app
     from desktop.core.base.bounds import Watchdog
-    from desktop.core.beat.sending import NotSendable, send_entry
+    from desktop.core.beat.sending import NotSendable, journal_texts, send_entry
     from desktop.core.monitor.journal_schema import JournalUnwritable
 
     selection = _merge(ctx, kwargs)
@@ -150,9 +150,11 @@ def beat_run(
     app = client_app(config, endpoints)
     guard = Watchdog(step_timeout)
     try:
+        args_text, kwargs_text = journal_texts(entry)
 
         def record(node: Any) -> None:
-            journal.record_submitted(node.id, node.task, queue=node.queue, priority=node.priority)
+            journal.record_submitted(node.id, node.task, args=args_text, kwargs=kwargs_text,
+                                     queue=node.queue, priority=node.priority)  # fmt: skip
 
         try:
             with guard.waiting_on(f"the broker at {urls.mask(endpoints.broker_url)} (sending)"):

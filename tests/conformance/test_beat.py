@@ -124,6 +124,7 @@ def _ran_as_beat(profile_args: list[str], name: str, worker: HandWorker, env: An
     row = json.loads(journaled.stdout)
     row = row[0] if isinstance(row, list) else row
     assert row["queue"] == sent["queue"] and row["priority"] == sent["priority"]
+    assert row["args"] == [name] and row["name"] == "beat_tasks.note"  # as beat sent them
     audit = _desk(profile_args, "audit", "--action", "beat run", "--json", env=env)
     assert any(a["target"] == name and a["reply"] == sent["id"] for a in json.loads(audit.stdout))
     return sent, note

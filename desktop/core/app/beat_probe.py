@@ -193,7 +193,8 @@ def static_entries(app: Any) -> list[dict[str, Any]]:
                 )
             )
         except Exception as exc:
-            found.append(_failed(str(name), "static", exc, task=str(dict(spec).get("task", ""))))
+            task = spec.get("task", "") if isinstance(spec, dict) else getattr(spec, "task", "")
+            found.append(_failed(str(name), "static", exc, task=str(task)))
     return found
 
 
@@ -224,7 +225,13 @@ def django_entries(app: Any) -> dict[str, Any] | None:
     except DatabaseError as exc:
         return {"entries": [], "error": f"its tables cannot be read ({exc}): was "
                 "`manage.py migrate` run?"}  # fmt: skip
-    return {"entries": [_django_entry(app, row) for row in rows]}
+    found = []
+    for row in rows:
+        try:
+            found.append(_django_entry(app, row))
+        except Exception as exc:  # a row this code cannot read must not hide the others
+            found.append(_failed(row.name, "django", exc, task=row.task))
+    return {"entries": found}
 
 
 def _django_row_facts(row: Any, tz: Any) -> dict[str, Any]:
@@ -360,6 +367,16 @@ def _redbeat_entry(app: Any, entry_class: Any, key: str, score: float | None) ->
         due = _redbeat_next(entry)
     except Exception as exc:  # a hash RedBeat cannot load (beat drops it from the set too)
         return _failed(name, "redbeat", exc, key=key, scheduled_at=iso(scheduled, tz))
+    try:
+        return _redbeat_described(app, entry, key, due, scheduled, score)
+    except Exception as exc:
+        return _failed(name, "redbeat", exc, task=str(entry.task), key=key)
+
+
+def _redbeat_described(
+    app: Any, entry: Any, key: str, due: Any, scheduled: Any, score: float | None
+) -> dict[str, Any]:
+    tz = app.timezone
     return describe_entry(
         app, entry, "redbeat", enabled=bool(entry.enabled), last_run=iso(entry.last_run_at, tz),
         total_runs=int(entry.total_run_count or 0), next_run=iso(due, tz), key=key,

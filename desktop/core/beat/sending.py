@@ -18,8 +18,17 @@ from collections.abc import Callable
 from typing import Any
 
 from desktop.core.beat.entries import BeatEntry
+from desktop.core.broker.retrying import argsrepr
 from desktop.core.canvas.published import Keeper, as_published
 from desktop.core.canvas.sending import SentNode
+
+
+def journal_texts(entry: BeatEntry) -> tuple[str, str]:
+    """The arguments as the journal keeps them for a task the panel sent (Celery's argsrepr,
+    `retrying.argsrepr`), so its row reads the same before and after its events arrive."""
+    return argsrepr(list(entry.send.get("args") or [])), argsrepr(
+        dict(entry.send.get("kwargs") or {})
+    )
 
 
 class NotSendable(ValueError):
