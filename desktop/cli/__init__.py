@@ -9,6 +9,7 @@ from __future__ import annotations
 from desktop.cli import (  # noqa: F401
     alerts,
     audit,
+    beat,
     broker,
     failures,
     profile,

@@ -196,7 +196,16 @@ def read_app_config(
     return from_probe(_run_probe(profile, endpoints, timeout), profile)
 
 
-def _run_probe(profile: Profile, endpoints: Endpoints | None, timeout: float) -> dict[str, Any]:
+def _run_probe(
+    profile: Profile,
+    endpoints: Endpoints | None,
+    timeout: float,
+    script: str = app_probe.__file__,
+) -> dict[str, Any]:
+    """Run a child script (the probe, or a sibling such as `beat_probe`) that imports the
+    person's app under the profile's interpreter, directory and environment, and read its one
+    JSON report. Every child goes through here, so each is bounded, killed with what it
+    started, and cancelled when the panel quits."""
     interpreter = str(Path(profile.python).expanduser()) if profile.python else sys.executable
     workdir = str(Path(profile.workdir).expanduser()) if profile.workdir else os.getcwd()
     if not Path(workdir).is_dir():
@@ -209,7 +218,7 @@ def _run_probe(profile: Profile, endpoints: Endpoints | None, timeout: float) ->
     secrets = _secrets_of(endpoints)
     try:
         child = subprocess.Popen(
-            [interpreter, app_probe.__file__, profile.app_module, _scheme_hint(profile, endpoints)],
+            [interpreter, script, profile.app_module, _scheme_hint(profile, endpoints)],
             cwd=workdir,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -330,6 +339,14 @@ def parse_probe_output(
         error.fallback = data.get("fallback")  # type: ignore[attr-defined]
         raise error
     return dict(data)
+
+
+def run_app_child(
+    profile: Profile, endpoints: Endpoints | None, script: str, timeout: float = PROBE_TIMEOUT_S
+) -> dict[str, Any]:
+    """A sibling child script's report (`script` is its file, beside probe.py); an app that
+    cannot be imported, or a child that fails or hangs, raises AppConfigError saying why."""
+    return _run_probe(profile, endpoints, timeout, script)
 
 
 # -- what the profile was last read with ------------------------------------------------------

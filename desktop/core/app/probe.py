@@ -276,12 +276,18 @@ def describe(app: Any) -> dict[str, Any]:
     }
 
 
-def probe(module: str) -> dict[str, Any]:
+def load_app(module: str) -> Any:
+    """The person's app as `celery -A MODULE` finds it, with the modules it imports by default
+    (its tasks; under Django, the ORM set up): what every child here reads from."""
     from celery.app.utils import find_app
 
     app = find_app(module)
     app.loader.import_default_modules()
-    found = describe(app)
+    return app
+
+
+def probe(module: str) -> dict[str, Any]:
+    found = describe(load_app(module))
     found["files"] = _module_files(os.getcwd())
     return found
 
@@ -300,12 +306,11 @@ def _exit_when_orphaned(parent: int) -> None:
     threading.Thread(target=watch, name="probe-orphan-watch", daemon=True).start()
 
 
-def main() -> int:
+def start_child() -> str:
+    """What every child script does first (this one and `beat_probe`): leave when the panel
+    is gone, and put the person's working directory, not this folder, on the path. Returns
+    the working directory."""
     _exit_when_orphaned(os.getppid())
-    module = sys.argv[1]
-    # The broker's scheme only (never a password): the transport whose defaults apply when
-    # the app cannot be imported and the environment names no broker.
-    scheme = sys.argv[2] if len(sys.argv) > 2 else ""
     workdir = os.getcwd()
     # Run as a script, Python put this file's folder first on the path: its neighbours
     # (config.py, queues.py...) would shadow the person's own modules of those names.
@@ -313,14 +318,37 @@ def main() -> int:
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != here]
     if workdir not in sys.path:
         sys.path.insert(0, workdir)
+    return workdir
+
+
+def failure(exc: BaseException, workdir: str) -> dict[str, Any]:
+    """The report of a child whose work raised (user code may raise anything, SystemExit too)."""
+    return {
+        "ok": False,
+        "error": _error_line(exc, workdir),
+        "traceback": traceback.format_exc(limit=8),
+    }
+
+
+def report(result: dict[str, Any]) -> None:
+    """The one marked JSON line the panel reads, then leave at once: not `return`, since a
+    thread the app started at import would keep the interpreter alive."""
+    sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def main() -> int:
+    workdir = start_child()
+    module = sys.argv[1]
+    # The broker's scheme only (never a password): the transport whose defaults apply when
+    # the app cannot be imported and the environment names no broker.
+    scheme = sys.argv[2] if len(sys.argv) > 2 else ""
     try:
         result: dict[str, Any] = {"ok": True, **probe(module)}
     except BaseException as exc:  # report anything user code raises, including SystemExit
-        result = {
-            "ok": False,
-            "error": _error_line(exc, workdir),
-            "traceback": traceback.format_exc(limit=8),
-        }
+        result = failure(exc, workdir)
         try:  # the transport's defaults still hold, from the kombu this interpreter has
             from celery import Celery
 
@@ -330,11 +358,8 @@ def main() -> int:
             result["fallback"] = describe(bare)
         except BaseException as inner:  # no Celery in that interpreter at all
             result["fallback_error"] = f"{type(inner).__name__}: {inner}"
-    sys.stdout.write("\n" + MARKER + json.dumps(result) + "\n")
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Not `return`: a thread the app started at import would keep the interpreter alive.
-    os._exit(0)
+    report(result)
+    return 0
 
 
 def _error_line(exc: BaseException, workdir: str) -> str:
