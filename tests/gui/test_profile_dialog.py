@@ -14,6 +14,8 @@ from PySide6.QtWidgets import (
     QApplication,
     QDialog,
     QDialogButtonBox,
+    QGroupBox,
+    QLineEdit,
     QScrollArea,
     QSpinBox,
     QTableWidgetItem,
@@ -475,3 +477,25 @@ def test_hidden_argument_names_and_keeping_their_values_are_edited_and_saved(
     again = _open(qtbot, session, None, stored)
     assert again.redaction.keep.isChecked() and again.redaction.names.text().endswith("pin")
     shut_down(qtbot, session)
+
+
+def test_a_password_typed_in_the_url_leaves_it_and_rabbitmq_hides_redis_options(
+    qtbot: QtBot, window: tuple[Services, Session, MainWindow]
+) -> None:
+    _, session, main = window
+    dialog = _open(qtbot, session, main)
+    transport = next(
+        box for box in dialog.findChildren(QGroupBox) if box.title().startswith("Redis transport")
+    )
+    dialog.broker.setFocus()
+    dialog.broker.setText("redis://:s3cret-typed@127.0.0.1:6379/0")
+    dialog.broker.editingFinished.emit()  # the person leaves the field
+    assert "s3cret-typed" not in dialog.broker.text()
+    assert dialog.broker.text() == "redis://127.0.0.1:6379/0"
+    assert dialog.password.text() == "s3cret-typed"
+    assert dialog.password.echoMode() == QLineEdit.EchoMode.Password
+    assert not transport.isHidden()
+    dialog.broker.setText("amqp://guest@127.0.0.1:5672//")
+    assert transport.isHidden()
+    dialog.broker.setText("embedded")
+    assert not transport.isHidden()

@@ -131,9 +131,7 @@ class Profile:
     @property
     def broker_kind(self) -> str:
         """'embedded', 'redis' or 'rabbitmq': what the screens explain priorities by."""
-        if self.is_embedded:
-            return "embedded"
-        return "rabbitmq" if urls.scheme_of(self.broker_url).startswith("amqp") else "redis"
+        return broker_kind_of(self.broker_url)
 
     def masked(self) -> Profile:
         """A copy that is safe to print: every password replaced by ****."""
@@ -261,3 +259,10 @@ class Endpoints:
             urls.mask(self.result_backend),
             urls.mask(self.management_url),
         )
+
+
+def broker_kind_of(broker_url: str) -> str:
+    """'embedded', 'redis' or 'rabbitmq' for a profile's broker URL (also as it is typed)."""
+    if broker_url.strip() == urls.EMBEDDED:
+        return "embedded"
+    return "rabbitmq" if urls.scheme_of(broker_url.strip()).startswith("amqp") else "redis"

@@ -35,6 +35,7 @@ from desktop.core.settings.profile_model import (
     QueueSpec,
     TransportOverrides,
 )
+from desktop.ui.profiles.broker_field import follow_broker_url
 from desktop.ui.profiles.redaction_fields import RedactionFields
 
 
@@ -145,6 +146,7 @@ class ProfileForm:
             self._row(form, title, self._overridable(key, field), f"transport.{key}")
         form.addRow("", self.redelivery)
         layout.addWidget(transport)
+        follow_broker_url(self.broker, self.password, transport)
 
         queues = QGroupBox("Extra queues (the app's own queues come from its configuration)")
         box = QVBoxLayout(queues)
