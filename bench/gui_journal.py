@@ -309,6 +309,9 @@ def main() -> int:
     parser.add_argument(
         "--profile", action="store_true", help="print where the GUI thread's Python time goes"
     )
+    parser.add_argument(
+        "--switch-ms", type=float, help="a GIL switch interval to try (default: Python's 5 ms)"
+    )
     args = parser.parse_args()
     journal_path: Path = args.journal.resolve()
 
@@ -339,6 +342,8 @@ def main() -> int:
     session, window = build_window(services)
     window.show()
     keep_collections_short()  # as the app does once its window is shown
+    if args.switch_ms is not None:
+        sys.setswitchinterval(args.switch_ms / 1000)
     t0 = time.perf_counter()
     session.start()
     window.tabs.setCurrentWidget(window.tasks)

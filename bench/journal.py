@@ -99,13 +99,41 @@ def saved_view_counts(reader: object) -> dict[str, float]:
     }
 
 
+def sort_figures(path: Path, *, as_json: bool) -> int:
+    """The Tasks screen's first page (500 rows) sorted by each indexed column both ways, as
+    its reload reads it (a read-only JournalReader), median of 3 after one untimed read."""
+    from desktop.core.monitor.journal_reader import JournalReader
+    from desktop.core.monitor.journal_schema import INDEXED_SORTS
+    from desktop.core.monitor.task_query import TaskQuery
+
+    reader = JournalReader(path)
+    figures: dict[str, float] = {}
+    for key in sorted(INDEXED_SORTS):
+        for descending in (True, False):
+            query = TaskQuery(order_by=key, descending=descending)
+            reader.page(query, 0, 500)
+            figures[f"{key} {'desc' if descending else 'asc'}"] = timed(
+                lambda q=query: reader.page(q, 0, 500), runs=3
+            )[0]
+    reader.close()
+    if as_json:
+        print(json.dumps(figures))
+    else:
+        for name, ms in sorted(figures.items(), key=lambda item: -item[1]):
+            print(f"{name:20} {ms:8.1f} ms")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--search", type=Path, help="a realistic journal: the search figures")
     parser.add_argument("--migrate", action="store_true", help="with --search: time schema 3->4")
+    parser.add_argument("--sorts", type=Path, help="a realistic journal: each sort's first page")
     args = parser.parse_args()
+    if args.sorts is not None:
+        return sort_figures(args.sorts, as_json=args.json)
     if args.search is not None:
         from journal_search import search_main
 
