@@ -19,7 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-TABS = ["workers", "builder", "tasks", "failures", "queues", "charts", "audit"]
+TABS = ["overview", "workers", "builder", "tasks", "failures", "queues", "charts", "audit"]
 
 
 def pump(app: Any, seconds: float, until: Any = None) -> None:
@@ -223,7 +223,7 @@ def main() -> int:
     app.setStyleSheet(STYLESHEET)
     services = Services.open()
     session, window = build_window(services)
-    window.resize(1180, 720)
+    window.resize(1280, 800)
     window.show()
     session.start()
     try:

@@ -264,8 +264,9 @@ class QueuesScreen(QWidget):
         server's version, latency and totals (server_info), which only the Overview shows."""
         if on:
             self._read_for.add(who)
-            if server:
+            if server and who not in self._server_for:
                 self._server_for.add(who)
+                self.refresh()  # what it shows is read now, not at the next interval
         else:
             self._read_for.discard(who)
             self._server_for.discard(who)

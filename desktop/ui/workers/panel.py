@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -41,6 +41,8 @@ def worker_command_line(app_module: str, queue: str) -> str:
 
 
 class WorkersPanel(QWidget):
+    facts_read = Signal(object)  # every inspect's replies: {node: pool, concurrency, queues}
+
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -143,6 +145,20 @@ class WorkersPanel(QWidget):
         worker = self.model.worker(index.row()) if index.isValid() else None
         return worker.hostname if worker else None
 
+    def show_worker(self, node: str) -> None:
+        """Another screen's door (the Overview): this worker's row chosen."""
+        for row in range(self.model.rowCount()):
+            worker = self.model.worker(row)
+            if worker is not None and worker.hostname == node:
+                self.table.selectRow(row)
+                self.table.scrollTo(self.model.index(row, 0))
+                return
+
+    def show_local_worker(self, name: str) -> None:
+        """Another screen's door (the Overview): the Local workers tab on this one."""
+        self.parts.setCurrentWidget(self.local)
+        self.local.select(name)
+
     def _auto_inspect(self) -> None:
         """Not before the app is read: its control exchange is where its workers listen."""
         ready = self.session.state == "connected" and self.session.app_config is not None
@@ -162,6 +178,7 @@ class WorkersPanel(QWidget):
             self.reply.setText(f"inspect failed: {exc}")
             return
         self.model.set_facts(facts)
+        self.facts_read.emit(facts)
 
     def _ask(self, command: str, node: str) -> dict[str, Any] | None:
         """The arguments a command needs, asked in a small dialog; None when cancelled."""

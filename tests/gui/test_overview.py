@@ -1,0 +1,182 @@
+"""The Overview in the real window, on a real Redis with a real worker: the start tab; a worker
+online with its pool, a queue with its count, a queue nobody consumes shown red with its ⚠
+and "nobody"; a real failure with its cause, and each row opening its own screen on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QTableView
+from pytestqt.qtbot import QtBot
+
+from desktop.core.settings.profile_model import Profile, QueueSpec
+from desktop.ui.common.theme import ERROR_COLOUR
+from desktop.ui.overview.tables import QUEUE_COLUMNS
+from desktop.ui.shell.main_window import MainWindow
+from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
+from tests.support import window_on
+from workers import create_app
+
+pytestmark = pytest.mark.slow
+CONSUMERS = [column.title for column in QUEUE_COLUMNS].index("Consumers")
+SHOT = Path("/tmp/overview.png")
+
+
+@pytest.fixture
+def window(qtbot: QtBot, embedded_redis: Any, prefix: str) -> Iterator[MainWindow]:
+    profile = Profile(
+        name="overview",
+        broker_url=embedded_redis.url(0),
+        result_backend=embedded_redis.url(1),
+        workdir=str(REPO_ROOT),
+        queues=[QueueSpec(prefix + name, 10) for name in ("queue1", "queue2", "tasks")],
+    )
+    with window_on(qtbot, profile) as shown:
+        shown.resize(1280, 800)
+        yield shown
+
+
+@pytest.fixture
+def worker(window: MainWindow, embedded_redis: Any, prefix: str, tmp_path: Path) -> Iterator[str]:
+    """A real worker consuming queue1 only: queue2 has nobody."""
+    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix=prefix)
+    process = WorkerProcess(
+        queues=[prefix + "queue1"],
+        broker_url=embedded_redis.url(0),
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        queue_prefix=prefix,
+        concurrency=2,
+    )
+    try:
+        with running_worker(client, process) as running:
+            yield running.nodename
+    finally:
+        client.close()
+
+
+def click(qtbot: QtBot, view: QTableView, row: int) -> None:
+    index = view.model().index(row, 0)
+    view.scrollTo(index)
+    qtbot.mouseClick(
+        view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(index).center()
+    )
+
+
+def text(view: QTableView, row: int, column: int, role: Any = Qt.ItemDataRole.DisplayRole) -> Any:
+    return view.model().index(row, column).data(role)
+
+
+def test_workers_and_queues_at_a_glance_red_where_nobody_consumes(
+    qtbot: QtBot, window: MainWindow, worker: str, embedded_redis: Any, prefix: str
+) -> None:
+    overview = window.overview
+    assert window.tabs.currentWidget() is overview  # the start tab, shown on start
+    assert window.tabs.tabText(0) == "Overview"
+    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix=prefix)
+    try:
+        done = [
+            client.send_task("workers.tasks.add", args=(i, i), queue=prefix + "queue1")
+            for i in range(5)
+        ]
+        for i in range(3):
+            client.send_task("workers.tasks.add", args=(i, 1), queue=prefix + "queue2")
+        for result in done:
+            assert result.get(timeout=20) in range(0, 10, 2)
+    finally:
+        client.close()
+
+    # The worker, online, with its pool size once inspect answered.
+    def worker_line() -> Any:
+        return next((w for w in overview.worker_rows.rows() if w.row.hostname == worker), None)
+
+    qtbot.waitUntil(lambda: worker_line() is not None and worker_line().online, timeout=15000)
+    qtbot.waitUntil(lambda: worker_line().concurrency == 2, timeout=15000)
+    assert "online" in str(text(overview.worker_view, 0, 1))
+    assert overview.workers_box.title().startswith("Workers — 1 online")
+
+    # The queues as the Queues screen read them while hidden, with their consumers.
+    def glance(name: str) -> Any:
+        return next((g for g in overview.queue_rows.rows() if g.queue == prefix + name), None)
+
+    qtbot.waitUntil(
+        lambda: glance("queue2") is not None and glance("queue2").waiting == 3, timeout=15000
+    )
+    qtbot.waitUntil(lambda: glance("queue1").consumers == 1, timeout=15000)
+    assert glance("queue1").waiting == 0 and not glance("queue1").unconsumed
+    stuck = glance("queue2")
+    assert stuck.consumers == 0 and stuck.unconsumed
+    row = overview.queue_rows.rows().index(stuck)
+    view = overview.queue_view
+    assert text(view, row, 0) == f"⚠ {prefix}queue2"
+    assert text(view, row, CONSUMERS) == "⚠ nobody"
+    for column in (0, CONSUMERS):
+        assert text(view, row, column, Qt.ItemDataRole.ForegroundRole).name() == ERROR_COLOUR
+    assert "no online worker consumes it" in str(text(view, row, 0, Qt.ItemDataRole.ToolTipRole))
+    assert "1 waiting with nobody consuming" in overview.queues_box.title()
+    # The broker, read with the queues: its version, a timed PING and its memory.
+    qtbot.waitUntil(lambda: "Latency" in overview.broker.latency.text(), timeout=10000)
+    assert overview.broker.server.text().startswith("● Redis ")
+    assert "Memory" in overview.broker.holds.text()
+    assert "3 queues · 3 waiting · ⚠ 1 with nobody consuming" in overview.broker.queues.text()
+    # The tasks that ran, counted from the live events.
+    qtbot.waitUntil(lambda: overview.rates.total("state", "succeeded") >= 5, timeout=10000)
+    overview._tick()
+    assert overview.succeeded.total.text() == "5 in 15 min"
+
+    qtbot.wait(300)
+    assert window.grab().save(str(SHOT))
+
+    # A click on the red queue opens the Queues screen on it.
+    click(qtbot, view, row)
+    assert window.tabs.currentWidget() is window.queues
+    assert window.queues.selected == prefix + "queue2"
+    # A click on the worker opens the Workers screen on it.
+    window.tabs.setCurrentWidget(overview)
+    worker_row = [w.row.hostname for w in overview.worker_rows.rows()].index(worker)
+    click(qtbot, overview.worker_view, worker_row)
+    assert window.tabs.currentWidget() is window.workers
+    assert window.workers.selected_node() == worker
+    # The rate line opens the Tasks screen filtered by its state.
+    window.tabs.setCurrentWidget(overview)
+    qtbot.mouseClick(overview.succeeded, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.tasks
+    assert window.tasks.search.text() == "state:SUCCESS"
+    qtbot.waitUntil(lambda: window.tasks.model.rowCount() == 5, timeout=10000)
+
+
+def test_a_real_failure_shows_its_cause_and_opens_the_failures_screen_on_it(
+    qtbot: QtBot, window: MainWindow, worker: str, embedded_redis: Any, prefix: str
+) -> None:
+    overview = window.overview
+    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix=prefix)
+    try:
+        failed = client.send_task(
+            "workers.tasks.fail", args=["overview boom 42"], queue=prefix + "queue1"
+        )
+        with pytest.raises(ValueError, match="overview boom 42"):
+            failed.get(timeout=20)
+    finally:
+        client.close()
+    cause = "ValueError('overview boom <n>')"
+    qtbot.waitUntil(
+        lambda: [g.fingerprint for g in overview.failure_rows.rows()] == [cause], timeout=15000
+    )
+    view = overview.failure_view
+    assert text(view, 0, 0) == f"✗ {cause}"
+    assert "overview boom 42" in str(text(view, 0, 0, Qt.ItemDataRole.ToolTipRole))
+    assert text(view, 0, 1) == "1"
+    qtbot.waitUntil(lambda: overview.rates.total("state", "failed") == 1, timeout=10000)
+
+    click(qtbot, view, 0)
+    failures = window.failures
+    assert window.tabs.currentWidget() is failures
+    qtbot.waitUntil(
+        lambda: failures.group is not None and failures.group.fingerprint == cause, timeout=10000
+    )
+    assert failures.group.ids == (failed.id,)
+    qtbot.waitUntil(lambda: "overview boom 42" in failures.example.toPlainText(), timeout=10000)
