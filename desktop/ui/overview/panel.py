@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QModelIndex, QSettings, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -53,6 +53,7 @@ from desktop.ui.common.panel_parts import heading, muted
 from desktop.ui.common.table_model import TableModel, make_read_only
 from desktop.ui.common.theme import STATE_SYMBOLS, TASK_STATE_COLOURS
 from desktop.ui.overview.broker_box import BrokerBox
+from desktop.ui.overview.first_run import FirstRunGuide
 from desktop.ui.overview.rate_line import RateLine
 from desktop.ui.overview.tables import (
     FAILURE_COLUMNS,
@@ -97,7 +98,9 @@ class OverviewPanel(QWidget):
     open_local_worker = Signal(str)  # a local worker's name
     open_tasks = Signal(str)  # a query in the search language
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, session: Session, settings: QSettings | None = None, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.session = session
         self.jobs = Jobs(self)
@@ -112,6 +115,10 @@ class OverviewPanel(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Overview"))
+        self.guide = FirstRunGuide(session, settings)
+        self.guide.open_tasks.connect(lambda: self.open_tasks.emit(""))
+        self.guide.open_queues.connect(self._open_default_queue)
+        layout.addWidget(self.guide)
         columns = QHBoxLayout()
         columns.setSpacing(10)
         left, right = QVBoxLayout(), QVBoxLayout()
@@ -245,6 +252,11 @@ class OverviewPanel(QWidget):
         hint.setVisible(empty)
         view.updateGeometry()  # its height follows its rows
 
+    def _open_default_queue(self) -> None:
+        """The queue the tutorial's examples mostly go to: the app's default (`tasks`)."""
+        config = self.session.app_config
+        self.open_queue.emit(config.default_queue if config is not None else "")
+
     # -- inputs -------------------------------------------------------------------------------
     def reset(self) -> None:
         """Another profile: nothing of the previous one stays."""
@@ -259,6 +271,8 @@ class OverviewPanel(QWidget):
 
     def apply_diff(self, diff: StateDiff) -> None:
         self.rates.add(diff)
+        if diff.tasks_added and self.guide.isVisible():
+            self.guide.tasks_seen()
         if diff.workers_changed:
             for worker in diff.workers_changed:
                 self.workers[worker.hostname] = worker

@@ -83,7 +83,7 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(self.indicator)
 
         self.tabs = QTabWidget()
-        self.overview = OverviewPanel(session)
+        self.overview = OverviewPanel(session, self.settings)
         self.workers = WorkersPanel(session)
         self.builder = BuilderPanel(session)
         self.tasks = TasksPanel(session)
