@@ -116,3 +116,25 @@ def test_a_dismissed_guide_never_comes_back(qtbot: QtBot, services: Services) ->
     finally:
         window.close()
         shut_down(qtbot, session)
+
+
+def test_tasks_run_another_way_hide_the_guide(qtbot: QtBot, services: Services) -> None:
+    from workers import create_app
+
+    session, window = opened(qtbot, services)
+    try:
+        guide = window.overview.guide
+        qtbot.waitUntil(guide.isVisible, timeout=10000)
+        window.tabs.setCurrentWidget(window.builder)  # the Overview need not be on show
+        endpoints = services.endpoints(session.profile)
+        client = create_app(endpoints.broker_url, endpoints.result_backend, queue_prefix="")
+        try:
+            client.send_task("workers.tasks.add", args=(1, 2), queue="queue2")  # no worker
+        finally:
+            client.close()
+        qtbot.waitUntil(guide.isHidden, timeout=10000)
+        window.tabs.setCurrentWidget(window.overview)
+        assert not guide.isVisible()
+    finally:
+        window.close()
+        shut_down(qtbot, session)

@@ -271,7 +271,7 @@ class OverviewPanel(QWidget):
 
     def apply_diff(self, diff: StateDiff) -> None:
         self.rates.add(diff)
-        if diff.tasks_added and self.guide.isVisible():
+        if diff.tasks_added and not self.guide.isHidden():  # shown, even on a hidden tab
             self.guide.tasks_seen()
         if diff.workers_changed:
             for worker in diff.workers_changed:
