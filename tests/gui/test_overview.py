@@ -27,11 +27,16 @@ SHOT = Path("/tmp/overview.png")
 
 
 @pytest.fixture
-def window(qtbot: QtBot, embedded_redis: Any, prefix: str) -> Iterator[MainWindow]:
+def window(
+    qtbot: QtBot, request: pytest.FixtureRequest, broker_url: str, embedded_redis: Any, prefix: str
+) -> Iterator[MainWindow]:
+    """On Redis and on RabbitMQ (with its management API: the server's facts need it)."""
+    rabbit = broker_url.startswith("amqp")
     profile = Profile(
         name="overview",
-        broker_url=embedded_redis.url(0),
+        broker_url=broker_url,
         result_backend=embedded_redis.url(1),
+        management_url=str(request.getfixturevalue("management_url")) if rabbit else "",
         workdir=str(REPO_ROOT),
         queues=[QueueSpec(prefix + name, 10) for name in ("queue1", "queue2", "tasks")],
     )
@@ -41,12 +46,14 @@ def window(qtbot: QtBot, embedded_redis: Any, prefix: str) -> Iterator[MainWindo
 
 
 @pytest.fixture
-def worker(window: MainWindow, embedded_redis: Any, prefix: str, tmp_path: Path) -> Iterator[str]:
+def worker(
+    window: MainWindow, broker_url: str, embedded_redis: Any, prefix: str, tmp_path: Path
+) -> Iterator[str]:
     """A real worker consuming queue1 only: queue2 has nobody."""
-    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix=prefix)
+    client = create_app(broker_url, embedded_redis.url(1), queue_prefix=prefix)
     process = WorkerProcess(
         queues=[prefix + "queue1"],
-        broker_url=embedded_redis.url(0),
+        broker_url=broker_url,
         backend_url=embedded_redis.url(1),
         log_path=tmp_path / "worker.log",
         queue_prefix=prefix,
@@ -72,12 +79,18 @@ def text(view: QTableView, row: int, column: int, role: Any = Qt.ItemDataRole.Di
 
 
 def test_workers_and_queues_at_a_glance_red_where_nobody_consumes(
-    qtbot: QtBot, window: MainWindow, worker: str, embedded_redis: Any, prefix: str
+    qtbot: QtBot,
+    window: MainWindow,
+    worker: str,
+    broker_url: str,
+    embedded_redis: Any,
+    prefix: str,
 ) -> None:
     overview = window.overview
+    rabbit = broker_url.startswith("amqp")
     assert window.tabs.currentWidget() is overview  # the start tab, shown on start
     assert window.tabs.tabText(0) == "Overview"
-    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix=prefix)
+    client = create_app(broker_url, embedded_redis.url(1), queue_prefix=prefix)
     try:
         done = [
             client.send_task("workers.tasks.add", args=(i, i), queue=prefix + "queue1")
@@ -120,16 +133,21 @@ def test_workers_and_queues_at_a_glance_red_where_nobody_consumes(
     assert "1 waiting with nobody consuming" in overview.queues_box.title()
     # The broker, read with the queues: its version, a timed PING and its memory.
     qtbot.waitUntil(lambda: "Latency" in overview.broker.latency.text(), timeout=10000)
-    assert overview.broker.server.text().startswith("● Redis ")
-    assert "Memory" in overview.broker.holds.text()
-    assert "3 queues · 3 waiting · ⚠ 1 with nobody consuming" in overview.broker.queues.text()
+    if rabbit:
+        assert overview.broker.server.text().startswith("● RabbitMQ ")
+        assert "ready" in overview.broker.holds.text()
+        assert "consumers" in overview.broker.holds.text()
+    else:
+        assert overview.broker.server.text().startswith("● Redis ")
+        assert "Memory" in overview.broker.holds.text()
+    assert "3 waiting · ⚠ 1 with nobody consuming" in overview.broker.queues.text()
     # The tasks that ran, counted from the live events.
     qtbot.waitUntil(lambda: overview.rates.total("state", "succeeded") >= 5, timeout=10000)
     overview._tick()
     assert overview.succeeded.total.text() == "5 in 15 min"
 
     qtbot.wait(300)
-    assert window.grab().save(str(SHOT))
+    assert window.grab().save(str(SHOT.with_stem(f"overview-{'rabbitmq' if rabbit else 'redis'}")))
 
     # A click on the red queue opens the Queues screen on it.
     click(qtbot, view, row)
@@ -150,10 +168,15 @@ def test_workers_and_queues_at_a_glance_red_where_nobody_consumes(
 
 
 def test_a_real_failure_shows_its_cause_and_opens_the_failures_screen_on_it(
-    qtbot: QtBot, window: MainWindow, worker: str, embedded_redis: Any, prefix: str
+    qtbot: QtBot,
+    window: MainWindow,
+    worker: str,
+    broker_url: str,
+    embedded_redis: Any,
+    prefix: str,
 ) -> None:
     overview = window.overview
-    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix=prefix)
+    client = create_app(broker_url, embedded_redis.url(1), queue_prefix=prefix)
     try:
         failed = client.send_task(
             "workers.tasks.fail", args=["overview boom 42"], queue=prefix + "queue1"

@@ -42,3 +42,18 @@ def test_a_redis_that_does_not_answer_is_said_not_raised(unused_port: int) -> No
     client = redis.Redis(host="127.0.0.1", port=unused_port, socket_connect_timeout=1)
     info = read_redis(client)
     assert info.error.startswith("Redis did not answer") and info.version is None
+
+
+def test_rabbitmq_version_and_totals_through_its_management_api(
+    amqp_url: str, management_url: str
+) -> None:
+    from desktop.core.broker.queue_rabbitmq import RabbitQueues
+    from desktop.core.broker.server_info import RABBITMQ
+
+    info = read(RabbitQueues(amqp_url, management_url))
+    assert info.kind == RABBITMQ and not info.error, info.error
+    assert info.version and info.version[0].isdigit()
+    assert info.latency_ms is not None and info.latency_of == "management API"
+    assert info.messages_ready is not None and info.consumers is not None
+    # Without a management API RabbitMQ says none of this, and says why.
+    assert read(RabbitQueues(amqp_url)).error.startswith("no management API")

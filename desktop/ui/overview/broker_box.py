@@ -83,6 +83,12 @@ class BrokerBox(QGroupBox):
         )
         self.latency.setText(_latency(server, report.elapsed_s if report.ok else None))
         self.holds.setText(_holds(server))
+        self.holds.setToolTip(
+            "RabbitMQ's management statistics, which lag by its collection interval (5 s); "
+            "the queues below are counted exactly (passive declare)"
+            if server is not None and server.kind == "RabbitMQ"
+            else ""
+        )
         self.queues.setText(_queue_totals(glances))
 
 

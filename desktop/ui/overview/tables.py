@@ -150,7 +150,7 @@ QUEUE_COLUMNS: list[Column[QueueGlance]] = [
             if g.consumers is None
             else _queue_tip(g)
         ),
-        colour=_alarm_colour,
+        colour=lambda g: ERROR_COLOUR if g.unconsumed else "",  # with its ⚠, never alone
     ),
 ]
 
