@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
@@ -49,23 +50,36 @@ def opened(qtbot: QtBot, services: Services) -> tuple[Any, MainWindow]:
     return session, window
 
 
+def press(qtbot: QtBot, window: MainWindow, button: QWidget, limit: int = 80) -> None:
+    """Tab to `button` from wherever the focus is, then press Space on it: keys only, as a
+    person without a mouse would."""
+    window.activateWindow()
+    for _ in range(limit):
+        focused = QApplication.focusWidget()
+        if focused is button:
+            qtbot.keyClick(button, Qt.Key.Key_Space)
+            return
+        qtbot.keyClick(focused or window, Qt.Key.Key_Tab)
+    raise AssertionError(f"Tab never reached {button.text()!r}")  # type: ignore[attr-defined]
+
+
 def finished(session: Any) -> int:
     journal = session.journal
     return sum(journal.count(TaskQuery(state=s)) for s in ("SUCCESS", "FAILURE"))
 
 
-def test_three_clicks_start_workers_run_the_examples_and_show_them(
+def test_three_steps_by_keyboard_start_workers_run_the_examples_and_show_them(
     qtbot: QtBot, services: Services
 ) -> None:
     session, window = opened(qtbot, services)
     guide = window.overview.guide
     try:
         qtbot.waitUntil(guide.isVisible, timeout=10000)
-        qtbot.mouseClick(guide.start_button, Qt.MouseButton.LeftButton)
+        press(qtbot, window, guide.start_button)
         qtbot.waitUntil(lambda: "3 workers online" in guide.start_said.text(), timeout=60000)
         assert sorted(w.name for w in session.local_workers) == ["priority", "queue1", "queue2"]
 
-        qtbot.mouseClick(guide.run_button, Qt.MouseButton.LeftButton)
+        press(qtbot, window, guide.run_button)
         qtbot.waitUntil(lambda: "sent 3 examples" in guide.run_said.text(), timeout=20000)
         sent = int(guide.run_said.text().split(", ")[1].split()[0])
         assert sent >= 10  # four demos, the chain's four steps, the priority demo's three
@@ -76,11 +90,11 @@ def test_three_clicks_start_workers_run_the_examples_and_show_them(
         qtbot.wait(1200)  # a repaint of the rates
         assert window.grab().save(str(SHOT))
 
-        qtbot.mouseClick(guide.tasks_button, Qt.MouseButton.LeftButton)
+        press(qtbot, window, guide.tasks_button)
         assert window.tabs.currentWidget() is window.tasks
         qtbot.waitUntil(lambda: window.tasks.model.rowCount() >= sent, timeout=10000)
         window.tabs.setCurrentWidget(window.overview)
-        qtbot.mouseClick(guide.queues_button, Qt.MouseButton.LeftButton)
+        press(qtbot, window, guide.queues_button)
         assert window.tabs.currentWidget() is window.queues
         assert window.queues.selected == "tasks"
     finally:
