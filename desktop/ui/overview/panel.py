@@ -207,10 +207,9 @@ class OverviewPanel(QWidget):
         model: TableModel[Any],
         empty: str,
         opened: Callable[[Any], None],
-        stretch: int = 0,
     ) -> tuple[QTableView, QGroupBox, QLabel]:
         """A titled small table whose rows open their screen, with a sentence in its place
-        while it has no row (an empty grey table says nothing). Column `stretch` (the name,
+        while it has no row (an empty grey table says nothing). The first column (the name,
         the cause) takes the width the others leave."""
         box = QGroupBox(title)
         box.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -220,7 +219,7 @@ class OverviewPanel(QWidget):
         make_read_only(view)
         header = view.horizontalHeader()
         header.setStretchLastSection(False)
-        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         view.verticalHeader().setDefaultSectionSize(22)
