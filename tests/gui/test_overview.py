@@ -203,3 +203,43 @@ def test_a_real_failure_shows_its_cause_and_opens_the_failures_screen_on_it(
     )
     assert failures.group.ids == (failed.id,)
     qtbot.waitUntil(lambda: "overview boom 42" in failures.example.toPlainText(), timeout=10000)
+
+
+def test_an_app_that_cannot_be_imported_is_explained_and_a_folder_fills_the_profile(
+    qtbot: QtBot, embedded_redis: Any, tmp_path: Path
+) -> None:
+    from desktop.ui.profiles.dialog import ProfileDialog
+
+    profile = Profile(
+        name="no-app",
+        broker_url=embedded_redis.url(0),
+        result_backend=embedded_redis.url(1),
+        app_module="no_such_app_here",
+        workdir=str(tmp_path),
+    )
+    project = tmp_path / "dcelery-project"
+    for path in ("manage.py", "dcelery/__init__.py", "dcelery/celery.py", "dcelery/settings.py"):
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_text("")
+    with window_on(qtbot, profile) as window:
+        hint = window.overview.app_hint
+        qtbot.waitUntil(hint.isVisible, timeout=10000)
+        assert "no_such_app_here" in hint.why.text()
+        assert not window.overview.guide.isVisible()  # a real broker: no tutorial steps
+        window.resize(1280, 800)
+        qtbot.wait(300)
+        assert window.grab().save(str(SHOT.with_stem("overview-app-hint")))
+        hint.use_folder(str(project))  # what the folder picker hands over
+
+        def editor() -> ProfileDialog | None:
+            found = [d for d in window.findChildren(ProfileDialog) if d.isVisible()]
+            return found[0] if found else None
+
+        qtbot.waitUntil(lambda: editor() is not None, timeout=5000)
+        dialog = editor()
+        assert dialog is not None
+        assert dialog.workdir.text() == str(project)
+        assert dialog.app_module.text() == "dcelery"
+        assert dialog.django.text() == "dcelery.settings"
+        assert "manage.py (Django)" in hint.found.text()
+        dialog.reject()

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.broker.queues import Snapshot
 from desktop.core.broker.server_info import ServerInfo
 from desktop.core.local.local_worker import LocalWorker
@@ -52,6 +53,7 @@ from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.panel_parts import heading, muted
 from desktop.ui.common.table_model import TableModel, make_read_only
 from desktop.ui.common.theme import STATE_SYMBOLS, TASK_STATE_COLOURS
+from desktop.ui.overview.app_hint import AppHint
 from desktop.ui.overview.broker_box import BrokerBox
 from desktop.ui.overview.first_run import FirstRunGuide
 from desktop.ui.overview.rate_line import RateLine
@@ -97,6 +99,7 @@ class OverviewPanel(QWidget):
     open_worker = Signal(str)  # a node name
     open_local_worker = Signal(str)  # a local worker's name
     open_tasks = Signal(str)  # a query in the search language
+    edit_profile = Signal(object)  # profile fields to fill in the editor (AppHint)
 
     def __init__(
         self, session: Session, settings: QSettings | None = None, parent: QWidget | None = None
@@ -119,6 +122,9 @@ class OverviewPanel(QWidget):
         self.guide.open_tasks.connect(lambda: self.open_tasks.emit(""))
         self.guide.open_queues.connect(self._open_default_queue)
         layout.addWidget(self.guide)
+        self.app_hint = AppHint(session)
+        self.app_hint.edit_profile.connect(self.edit_profile.emit)
+        layout.addWidget(self.app_hint)
         columns = QHBoxLayout()
         columns.setSpacing(10)
         left, right = QVBoxLayout(), QVBoxLayout()
@@ -265,6 +271,7 @@ class OverviewPanel(QWidget):
         for rows in (self.worker_rows, self.queue_rows, self.failure_rows, self.local_rows):
             rows.set_rows([])
         self.broker.clear()
+        self.app_hint.setVisible(False)  # the new profile's app is read next
         self.queues_empty.setText("Reading the queues…")
         self._show_rates()
 
@@ -286,6 +293,9 @@ class OverviewPanel(QWidget):
     def show_facts(self, facts: ConnectionFacts) -> None:
         self.facts = facts
         self.broker.show_broker(facts, self.server, self._glances())
+
+    def show_app_config(self, config: EffectiveConfig, error: str) -> None:
+        self.app_hint.show_app_config(config, error)
 
     def show_snapshot(self, snapshot: Snapshot) -> None:
         """A read of the queues (the Queues screen's `snapshot_read`)."""

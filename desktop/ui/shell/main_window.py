@@ -235,6 +235,7 @@ class MainWindow(QMainWindow):
         overview.watching.connect(lambda on: queues.keep_reading(on, "overview", server=True))
         workers.facts_read.connect(overview.show_worker_facts)
         overview.wants_worker_facts.connect(self._inspect_for_overview)
+        overview.edit_profile.connect(self._edit_profile_with)
 
         def show(screen: QWidget, then: Any) -> None:
             self.tabs.setCurrentWidget(screen)
@@ -251,6 +252,16 @@ class MainWindow(QMainWindow):
         overview.open_tasks.connect(
             lambda query: show(self.tasks, lambda: self.tasks.show_search(query))
         )
+
+    def _edit_profile_with(self, fields: dict[str, str]) -> ProfileDialog:
+        """The profile editor with what the Overview found in a project folder filled in
+        (working directory, app module, Django settings), to check and save there."""
+        dialog = self.edit_profile()
+        editors = {"workdir": dialog.workdir, "app_module": dialog.app_module,
+                   "django_settings": dialog.django}  # fmt: skip
+        for key, value in fields.items():
+            editors[key].setText(value)
+        return dialog
 
     def _inspect_for_overview(self) -> None:
         """Pool sizes and consumed queues for the Overview, once the app is read (its control
@@ -271,6 +282,7 @@ class MainWindow(QMainWindow):
                 profile_switched=overview.reset,
                 diffs=overview.apply_diff,
                 facts=overview.show_facts,
+                app_config=overview.show_app_config,
             ),
             Screen(
                 "Workers",
