@@ -138,8 +138,14 @@ class FirstRunGuide(QGroupBox):
     def start_workers(self) -> None:
         specs = self.specs()
         if not specs:
+            config = self.session.app_config
             self._say(
-                self.start_said, "The app's queues are still being read: try again in a moment."
+                self.start_said,
+                "The app is still being read: try again in a moment."
+                if config is None
+                else "The app has no queue1, queue2 or tasks queue: not the tutorial's app?"
+                if config.imported
+                else "The app is not imported (see above): its workers cannot start.",
             )
             return
         self.used = True
