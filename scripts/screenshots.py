@@ -19,7 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-TABS = ["workers", "builder", "tasks", "failures", "queues", "charts", "audit"]
+TABS = ["overview", "workers", "builder", "tasks", "failures", "queues", "charts", "audit"]
 
 
 def pump(app: Any, seconds: float, until: Any = None) -> None:

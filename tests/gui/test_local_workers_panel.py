@@ -341,6 +341,7 @@ def test_other_profiles_local_workers_are_said_and_can_be_stopped(
         spec = WorkerSpec("elsewhere", ["queue1"], concurrency=1)
         supervisor.start(spec, endpoints, read_effective_config(other, endpoints))
         local = window.workers.local
+        window.tabs.setCurrentWidget(window.workers)
         qtbot.waitUntil(local.elsewhere.isVisible, timeout=20000)
         assert "1 local worker of other profiles runs" in local.elsewhere.text()
         assert [w.name for w in local.model.workers()] == []

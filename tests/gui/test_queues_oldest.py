@@ -21,7 +21,7 @@ from workers import create_app
 
 pytestmark = pytest.mark.slow
 OLDEST = [column.title for column in QUEUE_COLUMNS].index("Oldest")
-STUCK_S = 700  # past tables.OLDEST_ERROR_S: red
+STUCK_S = 700  # past queue_latency.OLDEST_ERROR_S: red
 
 
 @pytest.fixture

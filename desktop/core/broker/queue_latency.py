@@ -29,6 +29,10 @@ FROM_MESSAGE = "message"  # the publisher's timestamp
 FROM_JOURNAL = "journal"  # the task-sent event (or the panel's own send)
 FROM_FIRST_SEEN = "first seen"  # when the panel first saw it at the head: a lower bound
 FIRST_SEEN_PER_QUEUE = 1_000  # the memory's bound, per queue
+# How long a queue's oldest may wait before the screens mark it: amber from a minute, red
+# from ten (the Queues screen's Oldest column and the Overview's queues alike).
+OLDEST_WARNING_S = 60.0
+OLDEST_ERROR_S = 600.0
 
 
 def head_of(entry: Waiting) -> Head:

@@ -127,7 +127,11 @@ class RabbitQueues:
 
     def check_management(self) -> None:
         """QueueError, saying why, when the management API does not answer."""
-        self._api("/api/overview")
+        self.overview()
+
+    def overview(self) -> Any:
+        """The management API's `/api/overview` as it answered (server_info reads it)."""
+        return self._api("/api/overview")
 
     def _queue_path(self, queue: str = "") -> str:
         vhost = urllib.parse.quote(self.vhost, safe="")

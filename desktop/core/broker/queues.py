@@ -19,12 +19,13 @@ from typing import Any
 
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.base.argument_redaction import ArgumentRedactor
-from desktop.core.broker import queue_latency
+from desktop.core.broker import queue_latency, server_info
 from desktop.core.broker.queue_latency import Oldest
 from desktop.core.broker.queue_messages import HIDDEN
 from desktop.core.broker.queue_rabbitmq import RabbitQueues
 from desktop.core.broker.queue_redis import RedisQueues
 from desktop.core.broker.queue_types import Held, QueueCounts, QueueError, Waiting
+from desktop.core.broker.server_info import ServerInfo
 
 Inspector = RedisQueues | RabbitQueues
 
@@ -51,6 +52,7 @@ class Snapshot:
     held: list[Held] = field(default_factory=list)
     waiting_error: str = ""
     oldest: dict[str, Oldest] = field(default_factory=dict)  # queues where something waits
+    server: ServerInfo | None = None  # the broker server, when the refresh asked (Overview)
 
     def priorities_seen(self) -> dict[str, int]:
         """Task id -> priority of every message read (waiting or taken and unacknowledged):
@@ -70,16 +72,20 @@ def snapshot(
     peek: bool,
     journal: queue_latency.SentTimes | None = None,
     memory: queue_latency.FirstSeen | None = None,
+    with_server: bool = False,
 ) -> Snapshot:
     """`peek`: read RabbitMQ contents (which marks them redelivered); Redis is always read,
     since looking at its lists takes nothing. Each queue's oldest waiting message is dated by
-    its own timestamp, the journal's send time, or `memory` (queue_latency)."""
+    its own timestamp, the journal's send time, or `memory` (queue_latency). `with_server`:
+    the broker server's version, latency and totals too (server_info), for the Overview."""
     counted = source.counts(names, known=memory.last_heads() if memory is not None else None)
     if memory is not None:
         memory.keep_heads(counted)
     sent = queue_latency.journal_sent(journal, counted)
     oldest = queue_latency.oldest_per_queue(counted, sent, memory, time.time())
     taken = Snapshot(counted, selected, oldest=oldest)
+    if with_server:
+        taken.server = server_info.read(source)
     if selected is None:
         return taken
     if isinstance(source, RedisQueues) or peek:

@@ -120,27 +120,8 @@ class PanelSending(PanelFiles):
             self._sync_send_button()
 
     async def _send(self, drawn: Canvas) -> None:
-        journal, not_opened = self.session.journal, self.session.journal_open_error
-        config = self.config
-
-        def work(app: Any) -> canvas_sending.Sent:
-            def record(node: canvas_sending.SentNode) -> None:
-                if journal is None:  # sent all the same, and said to be in no history
-                    raise RuntimeError(f"the task history could not be opened ({not_opened})")
-                journal.record_submitted(
-                    node.id, node.task, queue=node.queue, priority=node.priority
-                )
-
-            return canvas_sending.send(drawn, app, record, config)
-
         try:
-            sent = await self.session.act(
-                "send",
-                drawn.name or "canvas",
-                {},
-                work,
-                lambda sent: {"root_id": sent.root_id, "tasks": len(sent.nodes)},
-            )
+            sent = await self.session.send_canvas(drawn)
         except Exception as exc:
             self._send_failed(drawn, exc)
             return

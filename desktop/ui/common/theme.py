@@ -18,6 +18,37 @@ TASK_STATE_COLOURS = {
     "REVOKED": "#6b7280",
     "PENDING": "#6b7280",
 }
+# A local worker's state (core/local/local_worker.py), on the Workers and Overview screens.
+LOCAL_WORKER_COLOURS = {
+    "starting": "#d49a1c",
+    "online": "#2e9d57",
+    "stopping": "#d49a1c",
+    "stopped": "#6b7280",
+    "crashed": "#c8393b",
+    "unresponsive": "#c8393b",
+}
+# Beside every state colour a symbol, so a state never rests on colour alone (colour-blind
+# people, a grey-scale print): the word is always written too.
+STATE_SYMBOLS = {
+    "online": "●",
+    "offline": "○",
+    "starting": "◐",
+    "stopping": "◑",
+    "stopped": "○",
+    "crashed": "✗",
+    "unresponsive": "⚠",
+    "succeeded": "✓",
+    "failed": "✗",
+    "warning": "⚠",
+}
+
+
+def with_symbol(state: str) -> str:
+    """ "● online", "✗ crashed": the state's symbol and its word."""
+    symbol = STATE_SYMBOLS.get(state)
+    return f"{symbol} {state}" if symbol else state
+
+
 ERROR_COLOUR = "#c8393b"
 WARNING_COLOUR = "#d49a1c"
 MUTED_COLOUR = "#6b7280"

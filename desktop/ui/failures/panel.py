@@ -87,6 +87,7 @@ class FailuresPanel(QWidget):
         self.config: EffectiveConfig | None = None
         self.search: Search | None = None
         self._dirty = True  # the groups shown may be stale: read again when next shown
+        self._wanted: str | None = None  # a cause to choose once read (show_cause)
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Failures"))
         layout.addWidget(
@@ -258,6 +259,23 @@ class FailuresPanel(QWidget):
         if self._dirty:
             self.refresh()
 
+    def show_cause(self, fingerprint: str, since_s: float = 86400.0) -> None:
+        """Another screen's door (the Overview's last failures): this cause chosen once the
+        groups are read, over a period at least `since_s` long, with nothing narrowing."""
+        self._wanted = fingerprint
+        if self.filter_box.text():
+            self.filter_box.setText("")
+            self._filter_delay.stop()
+            self.search = None
+            self.filter_error.setVisible(False)
+        seconds = self.period.currentData()
+        if seconds is not None and float(seconds) < since_s:
+            fits = [i for i, (_l, s) in enumerate(PERIODS) if s is None or s >= since_s]
+            self.period.blockSignals(True)
+            self.period.setCurrentIndex(fits[0])
+            self.period.blockSignals(False)
+        self.refresh()
+
     def chosen_states(self) -> tuple[str, ...]:
         return tuple(s for s, box in self.state_boxes.items() if box.isChecked()) or ("FAILURE",)
 
@@ -298,7 +316,8 @@ class FailuresPanel(QWidget):
             _group_lines, reader, since, now, self.chosen_states(), self.search,
             self.show_resolved.isChecked(),
         )  # fmt: skip
-        chosen = self.group.fingerprint if self.group else None
+        chosen = self._wanted or (self.group.fingerprint if self.group else None)
+        self._wanted = None
         self.groups.set_rows(lines)
         failures = sum(line.group.count for line in lines)
         said = f"{failures} failure{'s' if failures != 1 else ''} in {len(lines)} cause"

@@ -28,6 +28,7 @@ class Reading:
     names: tuple[str, ...]
     selected: str | None
     management_url: str
+    with_server: bool = False  # the broker server's facts too (the Overview shows them)
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,14 @@ def read_queues(
         config,
         reading.management_url,
         lambda source: queues.snapshot(
-            source, list(reading.names), selected, PAGE, False, journal, memory
+            source,
+            list(reading.names),
+            selected,
+            PAGE,
+            False,
+            journal,
+            memory,
+            reading.with_server,
         ),
     )
     session.learn_priorities(taken.priorities_seen())

@@ -88,6 +88,7 @@ class QueuesScreen(QWidget):
         self._peek_note = ""
         self._last_inspect = 0.0
         self._read_for: set[str] = set()  # who else uses what is read (keep_reading)
+        self._server_for: set[str] = set()  # ...and wants the broker server's facts too
         self._rates = Rates(window_s=int(RATE_WINDOW_S))  # In/s, Out/s: the charts' engine
         self.first_seen = queue_latency.FirstSeen()  # when each head was first seen (Oldest)
 
@@ -256,14 +257,19 @@ class QueuesScreen(QWidget):
         if self.settings is not None:
             self.settings.setValue("queues/poll_s", seconds)
 
-    def keep_reading(self, on: bool, who: str = "charts") -> None:
-        """Read the queues at the poll interval while hidden too, for another screen (Charts)
-        or the alerts' queue rules; what only this screen shows (a queue's page, what workers
-        hold) waits until it shows."""
+    def keep_reading(self, on: bool, who: str = "charts", server: bool = False) -> None:
+        """Read the queues at the poll interval while hidden too, for another screen (Charts,
+        Overview) or the alerts' queue rules; what only this screen shows (a queue's page,
+        what workers hold) waits until it shows. `server`: each read also asks the broker
+        server's version, latency and totals (server_info), which only the Overview shows."""
         if on:
             self._read_for.add(who)
+            if server and who not in self._server_for:
+                self._server_for.add(who)
+                self.refresh()  # what it shows is read now, not at the next interval
         else:
             self._read_for.discard(who)
+            self._server_for.discard(who)
 
     def _tick(self) -> None:
         if self.isVisible():
@@ -292,7 +298,10 @@ class QueuesScreen(QWidget):
         if inspect:
             self._inspect()
         selected = self.selected if self.isVisible() else None  # hidden: no page to show
-        asked = Reading(profile, config, tuple(self.names()), selected, self._management_url())
+        asked = Reading(
+            profile, config, tuple(self.names()), selected, self._management_url(),
+            with_server=bool(self._server_for),
+        )  # fmt: skip
         if asked == self._reading and self.jobs.running("refresh"):
             # Its answer is on the way but may predate what prompted this: read again soon.
             self._soon.start()

@@ -19,6 +19,8 @@ from desktop.core.broker.queue_latency import (
     FROM_FIRST_SEEN,
     FROM_JOURNAL,
     FROM_MESSAGE,
+    OLDEST_ERROR_S,
+    OLDEST_WARNING_S,
     Oldest,
 )
 from desktop.core.broker.queue_messages import Message
@@ -42,8 +44,6 @@ class QueueLine:
     oldest: Oldest | None = None  # the oldest waiting message's age; None: nothing waits
 
 
-OLDEST_WARNING_S = 60.0  # the Oldest cell turns amber from here...
-OLDEST_ERROR_S = 600.0  # ...and red from here
 OLDEST_SOURCES = {
     FROM_MESSAGE: "dated by the message's own timestamp (set by its publisher)",
     FROM_JOURNAL: "dated by the journal: when the task was sent (task-sent event)",

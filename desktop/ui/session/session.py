@@ -20,6 +20,8 @@ from PySide6.QtCore import QObject, Signal
 
 from desktop.core.app.config import Drift
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.canvas.model import Canvas
+from desktop.core.canvas.sending import Sent, SentNode, send
 from desktop.core.diagnosis.checks import Diagnosis, diagnose
 from desktop.core.diagnosis.evidence import task_queue
 from desktop.core.diagnosis.facts import gather_for
@@ -278,6 +280,32 @@ class Session(QObject):
     ) -> T:
         """`with_app`, with the action kept in the audit log."""
         return await self.with_app(self.audited_call(action, target, params, call, summary))
+
+    async def send_canvas(self, drawn: Canvas) -> Sent:
+        """Send a canvas as the app would (canvas/sending.py), each task journaled with its
+        queue and priority as the broker takes it, and the send kept in the audit log: the
+        Builder's Send and the Overview's first run. Raises what sending raises (SendError
+        with what went out)."""
+        journal, not_opened = self.journal, self.journal_open_error
+        config = self.app_config
+
+        def work(app: Celery) -> Sent:
+            def record(node: SentNode) -> None:
+                if journal is None:  # sent all the same, and said to be in no history
+                    raise RuntimeError(f"the task history could not be opened ({not_opened})")
+                journal.record_submitted(
+                    node.id, node.task, queue=node.queue, priority=node.priority
+                )
+
+            return send(drawn, app, record, config)
+
+        return await self.act(
+            "send",
+            drawn.name or "canvas",
+            {},
+            work,
+            lambda sent: {"root_id": sent.root_id, "tasks": len(sent.nodes)},
+        )
 
     def diagnose(
         self, task_id: str, timeout: float = WHY_TIMEOUT_S

@@ -33,6 +33,7 @@ from desktop.ui.common.table_state import restore_tables, save_tables
 from desktop.ui.common.theme import ERROR_COLOUR
 from desktop.ui.common.wheel_guard import wheel_only_when_focused
 from desktop.ui.failures.panel import FailuresPanel
+from desktop.ui.overview.panel import OverviewPanel
 from desktop.ui.profiles.dialog import ProfileDialog
 from desktop.ui.queues.panel import QueuesPanel
 from desktop.ui.session.session import Session
@@ -92,6 +93,7 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(self.indicator)
 
         self.tabs = QTabWidget()
+        self.overview = OverviewPanel(session, self.settings)
         self.workers = WorkersPanel(session)
         self.builder = BuilderPanel(session)
         self.tasks = TasksPanel(session)
@@ -105,6 +107,7 @@ class MainWindow(QMainWindow):
         self.queues.oldest_read.connect(self.charts.add_oldest)
         self.charts.watching.connect(self.queues.keep_reading)
         self.queues.snapshot_read.connect(session.alerts.feed_queues)
+        self._wire_overview()
         session.alerts.rules_problem.connect(self._rules_loaded)
         session.alerts.fired.connect(self._show_alerts)
         central = QWidget()
@@ -248,12 +251,66 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.builder)
 
     # -- screens ----------------------------------------------------------------------------------
+    def _wire_overview(self) -> None:
+        """The Overview reads what the other screens read (the Queues screen's reads with the
+        broker server's facts while it shows, the Workers screen's inspect replies), and each
+        of its rows opens its own screen on it."""
+        overview, queues, workers = self.overview, self.queues, self.workers
+        queues.snapshot_read.connect(overview.show_snapshot)
+        overview.watching.connect(lambda on: queues.keep_reading(on, "overview", server=True))
+        workers.facts_read.connect(overview.show_worker_facts)
+        overview.wants_worker_facts.connect(self._inspect_for_overview)
+        overview.edit_profile.connect(self._edit_profile_with)
+
+        def show(screen: QWidget, then: Any) -> None:
+            self.tabs.setCurrentWidget(screen)
+            then()
+
+        overview.open_queue.connect(lambda q: show(queues, lambda: queues.select_queue(q)))
+        overview.open_failure.connect(
+            lambda cause: show(self.failures, lambda: self.failures.show_cause(cause))
+        )
+        overview.open_worker.connect(
+            lambda node: show(workers, lambda: workers.select_worker(node))
+        )
+        overview.open_local_worker.connect(
+            lambda name: show(workers, lambda: workers.show_local_worker(name))
+        )
+        overview.open_tasks.connect(
+            lambda query: show(self.tasks, lambda: self.tasks.show_search(query))
+        )
+
+    def _edit_profile_with(self, fields: dict[str, str]) -> ProfileDialog:
+        """The profile editor with what the Overview found in a project folder filled in
+        (working directory, app module, Django settings), to check and save there."""
+        dialog = self.edit_profile()
+        editors = {"workdir": dialog.workdir, "app_module": dialog.app_module,
+                   "django_settings": dialog.django}  # fmt: skip
+        for key, value in fields.items():
+            editors[key].setText(value)
+        return dialog
+
+    def _inspect_for_overview(self) -> None:
+        """Pool sizes and consumed queues for the Overview, once the app is read (its control
+        exchange is where its workers listen); a new worker is inspected on its own."""
+        if self.session.state == "connected" and self.session.app_config is not None:
+            self.workers.inspect()
+
     def _screens(self) -> list[Screen]:
-        """The tabs, in order, and what each needs from the session."""
-        workers, builder, tasks, queues, charts = (
-            self.workers, self.builder, self.tasks, self.queues, self.charts
+        """The tabs, in order, and what each needs from the session. The Overview is first:
+        a fresh window opens on it."""
+        workers, builder, tasks, queues, charts, overview = (
+            self.workers, self.builder, self.tasks, self.queues, self.charts, self.overview
         )  # fmt: skip
         return [
+            Screen(
+                "Overview",
+                overview,
+                profile_switched=overview.reset,
+                diffs=overview.apply_diff,
+                facts=overview.show_facts,
+                app_config=overview.show_app_config,
+            ),
             Screen(
                 "Workers",
                 workers,

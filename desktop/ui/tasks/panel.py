@@ -336,6 +336,17 @@ class TasksPanel(QWidget):
         self._search_delay.stop()
         self._apply_filters()
 
+    def show_search(self, query: str) -> None:
+        """Another screen's door (the Overview's rate lines): the table filtered by `query`
+        in the search language, the filters above it back to (all)."""
+        for combo in (self.state_filter, self.name_filter, self.queue_filter, self.worker_filter):
+            combo.blockSignals(True)
+            combo.setCurrentText(ALL)
+            combo.blockSignals(False)
+        self.search.setText(query)
+        self._search_delay.stop()
+        self._apply_filters()
+
     def current_view(self) -> SavedView:
         """The search as the screen has it, as a view to name: the filters above the table
         become field terms of its query. ValueError when they cannot join a query with OR

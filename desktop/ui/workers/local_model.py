@@ -11,7 +11,6 @@ from PySide6.QtCore import QModelIndex
 from desktop.core.local.local_worker import (
     CRASHED,
     ONLINE,
-    STARTING,
     STOPPED,
     STOPPING,
     UNRESPONSIVE,
@@ -20,15 +19,9 @@ from desktop.core.local.local_worker import (
 from desktop.core.monitor.state import WorkerRow
 from desktop.ui.common.panel_parts import duration
 from desktop.ui.common.table_model import Column, TableModel
+from desktop.ui.common.theme import LOCAL_WORKER_COLOURS
 
-STATE_COLOURS = {
-    STARTING: "#d49a1c",
-    ONLINE: "#2e9d57",
-    STOPPING: "#d49a1c",
-    STOPPED: "#6b7280",
-    CRASHED: "#c8393b",
-    UNRESPONSIVE: "#c8393b",
-}
+STATE_COLOURS = LOCAL_WORKER_COLOURS
 
 
 def pool_text(worker: LocalWorker) -> str:

@@ -220,6 +220,12 @@ class LocalWorkersPart(QWidget):
         index = self.table.currentIndex()
         return self.model.worker(index.row()) if index.isValid() else None
 
+    def select(self, name: str) -> None:
+        """The local worker named `name` chosen (its log shown), when it is listed."""
+        row = self.model.row_of(name)
+        if row is not None:
+            self.table.selectRow(row)
+
     def _selection_changed(self) -> None:
         worker = self.selected()
         if worker is None:

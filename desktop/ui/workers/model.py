@@ -8,6 +8,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex
 
 from desktop.core.base.clocks import DRIFT_WARNING_S, drifted
+from desktop.core.monitor.glance import concurrency_of
 from desktop.core.monitor.state import StateDiff, WorkerRow, worker_online
 from desktop.ui.common.table_model import Column, TableModel
 from desktop.ui.common.theme import WARNING_COLOUR
@@ -101,7 +102,7 @@ class WorkersModel(TableModel[WorkerRow]):
         return self.facts.get(worker.hostname, {})
 
     def _concurrency(self, worker: WorkerRow) -> str:
-        value = self._facts(worker).get("processes") or self._facts(worker).get("concurrency")
+        value = concurrency_of(self._facts(worker))
         return "" if value is None else str(value)
 
 

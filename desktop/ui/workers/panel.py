@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -42,6 +42,8 @@ def worker_command_line(app_module: str, queue: str) -> str:
 
 
 class WorkersPanel(QWidget):
+    facts_read = Signal(object)  # every inspect's replies: {node: pool, concurrency, queues}
+
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.session = session
@@ -156,6 +158,11 @@ class WorkersPanel(QWidget):
                 return True
         return False
 
+    def show_local_worker(self, name: str) -> None:
+        """Another screen's door (the Overview): the Local workers tab on this one."""
+        self.parts.setCurrentWidget(self.local)
+        self.local.select(name)
+
     def _auto_inspect(self) -> None:
         """Not before the app is read: its control exchange is where its workers listen."""
         ready = self.session.state == "connected" and self.session.app_config is not None
@@ -175,6 +182,7 @@ class WorkersPanel(QWidget):
             self.reply.setText(f"inspect failed: {exc}")
             return
         self.model.set_facts(facts)
+        self.facts_read.emit(facts)
 
     def _task_info(self, name: str) -> TaskInfo | None:
         config = self.session.app_config
