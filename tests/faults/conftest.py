@@ -187,6 +187,9 @@ class Flood:
         assert self.done.wait(timeout), f"the flood did not finish publishing in {timeout} s"
 
 
+DEATH_LINES = 60  # of a worker that died: what the scenario prints and judges
+
+
 class KeptWorker:
     """A worker started again whenever it exits, as the panel's auto-restart would do.
 
@@ -221,7 +224,8 @@ class KeptWorker:
             current = self.workers[-1]
             if current.running:
                 continue
-            self.died.append("\n".join(current.output().splitlines()[-5:]))
+            # Enough of its end to hold Celery's "Unrecoverable error" line above its traceback.
+            self.died.append("\n".join(current.output().splitlines()[-DEATH_LINES:]))
             successor = self.make(len(self.workers))
             self.workers.append(successor)
             successor.start()

@@ -43,6 +43,8 @@ def test_screenshot_script_under_xvfb(tmp_path: Path) -> None:
         assert "state: connected" in result.stdout
         shots = sorted(p.name for p in tmp_path.glob("*.png"))
         assert shots == [
+            "alert-rules.png",
+            "alerts-log.png",
             "audit.png",
             "builder-1.png",
             "builder-10.png",
@@ -50,6 +52,7 @@ def test_screenshot_script_under_xvfb(tmp_path: Path) -> None:
             "builder.png",
             "charts.png",
             "failures.png",
+            "overview.png",
             "profile-dialog.png",
             "queues.png",
             "tasks.png",
