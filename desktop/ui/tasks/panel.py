@@ -159,7 +159,7 @@ class TasksPanel(QWidget):
         for button, tip in (
             (self.copy_button, "Copy the selected task's id to the clipboard"),
             (self.revoke_button, "Revoke the task: a worker that has not started it skips it"),
-            (self.terminate_button, "Revoke the task and kill the process running it (asks first)"),
+            (self.terminate_button, "Revoke the task and signal the process running it (asks)"),
             (self.retry_button, "Send the task again with the same arguments and options"),
         ):
             explain(button, tip)
