@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QAccessible
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -26,8 +27,10 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QTabBar,
+    QTextEdit,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -43,7 +46,10 @@ from tests.support import shut_down
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTROLS = (QAbstractButton, QLineEdit, QComboBox, QAbstractSpinBox, QAbstractItemView)
+TEXTS = (QPlainTextEdit, QTextEdit)  # fields too, unless read only
+NOT_CONTROLS = (QHeaderView, QTabBar)  # a tab's name is its text
 # Parts Qt builds inside a composite control: named and described by the control around them.
+TASK = "workers.tasks.add"  # the tutorial's: its node editor has fields
 COMPOSITES = (QComboBox, QAbstractSpinBox, QLineEdit, QTabBar, QAbstractItemView)
 
 
@@ -114,7 +120,9 @@ def problems(root: QWidget) -> list[str]:
     """What a screen reader or a person hovering would miss, one line per control."""
     found = []
     for widget in [root, *root.findChildren(QWidget)]:
-        if not isinstance(widget, CONTROLS) or isinstance(widget, (QHeaderView, QTabBar)):
+        if isinstance(widget, TEXTS) and widget.isReadOnly():
+            continue
+        if not isinstance(widget, (*CONTROLS, *TEXTS)) or isinstance(widget, NOT_CONTROLS):
             continue
         if _inside_composite(widget):
             continue
@@ -144,6 +152,19 @@ def test_every_control_of_every_screen_is_named_and_explained(
         window.tabs.setCurrentIndex(index)
         qtbot.wait(20)
     found += problems(window)  # the tool bars' buttons too: they are the window's children
+    # The Builder's node editor shows a task's fields once one is selected on the canvas.
+    builder = window.builder
+    window.tabs.setCurrentWidget(builder)
+    qtbot.waitUntil(lambda: builder.palette_model.index_of(TASK).isValid(), timeout=10000)
+    dropped = builder.palette_model.mimeData([builder.palette_model.index_of(TASK)])
+    assert builder.view.drop(dropped, QPointF(200, 100), Qt.DropAction.CopyAction)
+    builder.view.select(())
+    editor_fields = lambda: builder.editor.findChildren(QPushButton)  # noqa: E731
+    qtbot.waitUntil(lambda: bool(editor_fields()), timeout=3000)  # rebuilt on a timer
+    found += [f"node editor: {line}" for line in problems(builder.editor)]
+    builder.replace_task(())
+    found += [f"task chooser: {line}" for line in problems(builder.task_chooser)]
+    builder.task_chooser.reject()
     assert not found, "\n".join([f"{len(found)} controls in the window:", *found])
 
 

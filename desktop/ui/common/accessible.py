@@ -18,6 +18,8 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QAbstractSpinBox,
     QComboBox,
+    QFormLayout,
+    QLabel,
     QLineEdit,
     QWidget,
 )
@@ -78,3 +80,15 @@ def name_field(holder: QWidget, title: str, tip: str = "") -> None:
                 field.setToolTip(tip)
         elif isinstance(field, QAbstractButton) and not field.accessibleName():
             field.setAccessibleName(f"{plain(field.text())}: {plain(title)}")  # "Browse: …"
+
+
+def name_rows(form: QFormLayout, tips: Mapping[str, str] | None = None) -> None:
+    """Every row of `form` named by its label (see `name_field`), with its tooltip from `tips`
+    by that label: for forms whose fields sit in wrappers with their error lines."""
+    for row in range(form.rowCount()):
+        label = form.itemAt(row, QFormLayout.ItemRole.LabelRole)
+        field = form.itemAt(row, QFormLayout.ItemRole.FieldRole)
+        title = label.widget() if label is not None else None
+        holder = field.widget() if field is not None else None
+        if isinstance(title, QLabel) and title.text() and holder is not None:
+            name_field(holder, title.text(), (tips or {}).get(title.text(), ""))
