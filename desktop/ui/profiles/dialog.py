@@ -84,7 +84,7 @@ class ProfileDialog(ProfileForm, QDialog):
         outer.addWidget(self.buttons)
         explain(self.queues, "Queues added to the app's own: name, x-max-priority, routing keys",
                 "Extra queues")  # fmt: skip
-        explain_form(self, self.error_labels)
+        explain_form(self)
 
         self.load(
             profile
