@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.monitor.alert_log import read_log
 from desktop.ui.alerts.views import LogLine
+from desktop.ui.common.accessible import explain, explain_labelled
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.common.table_model import (
@@ -65,7 +66,8 @@ class AlertsLogDialog(QDialog):
         layout.addWidget(self.where)
         self.model: TableModel[LogLine] = TableModel(LOG_COLUMNS, self, text_tips=True)
         self.table = read_only_view(self.model)
-        self.table.setAccessibleName("Alerts")
+        explain(self.table, "Every alert raised: Enter or a double click shows its screen",
+                "Alerts")  # fmt: skip
         header = self.table.horizontalHeader()
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
@@ -91,6 +93,8 @@ class AlertsLogDialog(QDialog):
         self.rules_button.clicked.connect(self.rules_asked.emit)
         self.refresh_button.clicked.connect(self.refresh)
         buttons.rejected.connect(self.reject)
+        explain_labelled(buttons, {"Rules": "The rules that raise these alerts",
+                                   "Refresh": "Read the alerts log again"})  # fmt: skip
         layout.addWidget(buttons)
         alerts.fired.connect(self._fired)  # a bound method: let go with the dialog
         self.refresh()

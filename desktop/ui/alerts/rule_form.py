@@ -37,6 +37,7 @@ from desktop.core.monitor.alert_rules import (
     rule_problem,
 )
 from desktop.core.monitor.task_search import SEARCH_HELP
+from desktop.ui.common.accessible import explain, explain_labelled
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.common.wheel_guard import wheel_only_when_focused
 
@@ -82,11 +83,12 @@ class RuleDialog(QDialog):
         self.name.setPlaceholderText("a short name, e.g. mail backlog")
         self.name.setAccessibleName("Rule name")
         self.kind = QComboBox()
-        self.kind.setAccessibleName("Rule kind")
+        explain(self.kind, "What the rule watches: failures, a queue's length or age, a worker…",
+                "Rule kind")  # fmt: skip
         for kind, label in KIND_LABELS.items():
             self.kind.addItem(label, kind)
-        self.threshold = self._number(5.0, "Threshold")
-        self.minutes = self._number(5.0, "Minutes")
+        self.threshold = self._number(5.0, "Threshold", "The rule fires past this value")
+        self.minutes = self._number(5.0, "Minutes", "How far back the rule counts")
         self.minutes.setSuffix(" min")
         self.task = QLineEdit()
         self.task.setPlaceholderText("every task; or a name, a glob (proj.*) or a query")
@@ -98,7 +100,7 @@ class RuleDialog(QDialog):
         typed = self.queue.lineEdit()
         if typed is not None:
             typed.setPlaceholderText("each queue on its own")
-        self.queue.setAccessibleName("Queue")
+        explain(self.queue, "The queue watched; empty: each queue on its own", "Queue")
         self.worker = QLineEdit()
         self.worker.setPlaceholderText("each worker on its own; * globs (w1@*)")
         self.worker.setAccessibleName("Worker")
@@ -124,6 +126,7 @@ class RuleDialog(QDialog):
         )
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
+        explain_labelled(self.buttons, {"OK": "Keep the rule (the rules dialog saves them)"})
         layout.addWidget(self.buttons)
         wheel_only_when_focused(self)
         if rule is not None:
@@ -137,12 +140,12 @@ class RuleDialog(QDialog):
         self._kind_changed()
 
     @staticmethod
-    def _number(value: float, name: str) -> QDoubleSpinBox:
+    def _number(value: float, name: str, tip: str) -> QDoubleSpinBox:
         box = QDoubleSpinBox()
         box.setRange(0.0, NUMBER_MAX)
         box.setDecimals(1)
         box.setValue(value)
-        box.setAccessibleName(name)
+        explain(box, tip, name)
         return box
 
     def _fill(self, rule: AlertRule) -> None:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from desktop.core.monitor.alert_rules import AlertRule, load_rules, save_rules
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.ui.alerts.rule_form import KIND_LABELS, RuleDialog
+from desktop.ui.common.accessible import explain, explain_labelled
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.common.table_model import (
@@ -75,7 +76,7 @@ class AlertRulesDialog(QDialog):
         layout.addWidget(self.where)
         self.model: TableModel[AlertRule] = TableModel(RULE_COLUMNS, self, text_tips=True)
         self.table = read_only_view(self.model)
-        self.table.setAccessibleName("Alert rules")
+        explain(self.table, "This profile's rules: double-click or Enter edits one", "Alert rules")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
@@ -92,8 +93,12 @@ class AlertRulesDialog(QDialog):
         self.add_button.clicked.connect(self.add_rule)
         self.edit_button.clicked.connect(self.edit_selected)
         self.remove_button.clicked.connect(self.remove_selected)
-        for button in (self.add_button, self.edit_button, self.remove_button):
-            row.addWidget(button)
+        for button, tip in (
+            (self.add_button, "Make a new rule"),
+            (self.edit_button, "Change the selected rule"),
+            (self.remove_button, "Take the selected rule out (kept until you Save)"),
+        ):
+            row.addWidget(explain(button, tip))
         row.addStretch(1)
         layout.addLayout(row)
         self.status = QLabel("Reading the rules…")
@@ -106,6 +111,7 @@ class AlertRulesDialog(QDialog):
         self.save_button = self.buttons.button(QDialogButtonBox.StandardButton.Save)
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
+        explain_labelled(self.buttons, {"Save": "Write the rules to the profile's rules file"})
         layout.addWidget(self.buttons)
         self._sync()
         if self.path is not None:

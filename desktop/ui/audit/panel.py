@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QHeaderView, QLabel, QLineEdit, QVBox
 
 from desktop.core.monitor.audit import FAILED, AuditEntry
 from desktop.core.monitor.journal import Journal
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
@@ -66,7 +67,9 @@ class AuditPanel(QWidget):
         row = QHBoxLayout()
         self.filter_box = QLineEdit()
         self.filter_box.setPlaceholderText("Filter: action, target, user…")
-        self.filter_box.setAccessibleName("Filter the audit log")
+        explain(
+            self.filter_box, "Show only entries with these words (Ctrl+F)", "Filter the audit log"
+        )
         self.filter_box.textChanged.connect(lambda _: self._show())
         row.addWidget(self.filter_box, 1)
         self.count = QLabel()
@@ -78,6 +81,7 @@ class AuditPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for column, width in enumerate(WIDTHS):
             self.table.setColumnWidth(column, width)
+        explain(self.table, "What was done to the cluster, newest first", "Audit log")
         layout.addWidget(self.table, 1)
         self.entries: list[AuditEntry] = []
         self._dirty = True

@@ -36,6 +36,7 @@ from desktop.ui.builder.node_options import (
     _set_error,
     _stack,
 )
+from desktop.ui.common.accessible import explain, name_rows
 from desktop.ui.common.wheel_guard import wheel_only_when_focused
 
 POSITIONAL = ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")
@@ -122,6 +123,7 @@ class NodeEditor(NodeOptionsForm):
         self.si_box.setChecked(node.immutable)
         self.si_box.setEnabled(self._context.in_chain)
         self.si_box.toggled.connect(self._set_immutable)
+        explain(self.si_box, "Call it with si(): it does not receive the previous step's result")
         layout.addWidget(self.si_box)
         note = "s() passes the previous step's result as the first argument; si() does not."
         layout.addWidget(_label("muted", note))
@@ -132,6 +134,7 @@ class NodeEditor(NodeOptionsForm):
         self.raw_toggle.setChecked(not known)
         self.raw_toggle.setEnabled(known)
         self.raw_toggle.toggled.connect(self._show_raw)
+        explain(self.raw_toggle, "Edit the arguments as one JSON object instead of field by field")
         self._arguments.addWidget(self.raw_toggle)
         if not known:
             unknown = "Task not known to the app: arguments as raw JSON."
@@ -140,6 +143,9 @@ class NodeEditor(NodeOptionsForm):
         self.raw_error = _label("error")
         self.raw_apply = QPushButton("Apply")
         self.raw_apply.clicked.connect(self._apply_raw)
+        explain(self.raw_text, 'The call\'s arguments as JSON: {"args": [...], "kwargs": {...}}',
+                "Arguments as JSON")  # fmt: skip
+        explain(self.raw_apply, "Take the JSON above as the task's arguments")
         self._raw_box = _stack(self.raw_text, self.raw_error, self.raw_apply)
         self._arguments.addWidget(self._raw_box)
         layout.addWidget(group)
@@ -213,6 +219,7 @@ class NodeEditor(NodeOptionsForm):
             form.addRow(label, _stack(self.arg_fields[name], self.arg_errors[name]))
         if not self._params():
             form.addRow(_label("muted", "Takes no arguments."))
+        name_rows(form)  # the field's placeholder says the rest: required, its default
         self._arguments.insertWidget(self._arguments.count() - 1, self._form)
         self._form.setVisible(not self.raw_toggle.isChecked())
         wheel_only_when_focused(self._form)

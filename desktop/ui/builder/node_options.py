@@ -27,9 +27,18 @@ from desktop.core.app import priorities
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.canvas.format import CanvasError, check_options, node_to_json
 from desktop.core.canvas.model import ChainNode, GroupNode, Node, TaskNode
+from desktop.ui.common.accessible import name_rows
 
 TEXT_OPTIONS = {"countdown": "Countdown (s)", "eta": "ETA", "expires": "Expires"}
 TEXT_OPTIONS["routing_key"] = "Routing key"
+OPTION_TIPS = {  # by the row's label: what each option of .set() does
+    "Queue": "The queue the task is sent to; empty: the app's routes decide",
+    "Priority": "The message's priority; the queue must support priorities",
+    "Countdown (s)": "Run no sooner than this many seconds after sending",
+    "ETA": "Run no sooner than this time",
+    "Expires": "A worker that gets it later than this revokes it instead of running it",
+    "Routing key": "The routing key the message is published with",
+}
 
 
 def _number(value: Any) -> bool:
@@ -138,6 +147,7 @@ class NodeOptionsForm(QWidget):
             edit.editingFinished.connect(lambda k=key: self._commit_text_option(k))
             self.option_fields[key] = edit
             form.addRow(label, _stack(edit, errors[key]))
+        name_rows(form, OPTION_TIPS)
         return group
 
     def _commit_queue(self) -> None:

@@ -51,6 +51,7 @@ from desktop.ui.builder.panel_palette import PanelPalette
 from desktop.ui.builder.panel_recall import PanelRecall
 from desktop.ui.builder.panel_sending import RESULT_POLL_MS, PanelSending
 from desktop.ui.builder.task_chooser import TaskChooser
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.session.session import Session
@@ -139,7 +140,7 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
             if keys is not None:
                 made.setShortcut(QKeySequence(keys))
                 made.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            made.setToolTip(tip or text)
+            explain(made, tip)
             made.triggered.connect(slot)
             bar.addAction(made)
             self.addAction(made)  # its shortcut works anywhere in the builder
@@ -148,20 +149,26 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         self.new_action = action(
             "New", self.new_canvas, tip="An empty canvas (undo brings it back)"
         )
-        self.open_action = action("Open…", self.open_file, QKeySequence.StandardKey.Open)
+        self.open_action = action("Open…", self.open_file, QKeySequence.StandardKey.Open,
+                                  "Open a canvas saved as a file")  # fmt: skip
         self.library_button = QToolButton()
         self.library_button.setText("Library")
+        explain(self.library_button, "Open one of your saved canvases or an example")
         self.library_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.library_menu = QMenu(self)
         self.library_menu.aboutToShow.connect(self._fill_library)
         self.library_button.setMenu(self.library_menu)
         bar.addWidget(self.library_button)
-        self.save_action = action("Save", self.save, QKeySequence.StandardKey.Save)
-        self.save_as_action = action("Save as…", self.save_as, QKeySequence.StandardKey.SaveAs)
+        self.save_action = action("Save", self.save, QKeySequence.StandardKey.Save,
+                                  "Save the canvas to its file")  # fmt: skip
+        self.save_as_action = action("Save as…", self.save_as, QKeySequence.StandardKey.SaveAs,
+                                     "Save the canvas to a new file")  # fmt: skip
         bar.addSeparator()
         stack = self.model.undo_stack
-        self.undo_action = action("Undo", stack.undo, QKeySequence.StandardKey.Undo)
-        self.redo_action = action("Redo", stack.redo, QKeySequence.StandardKey.Redo)
+        self.undo_action = action("Undo", stack.undo, QKeySequence.StandardKey.Undo,
+                                  "Undo the last change to the canvas")  # fmt: skip
+        self.redo_action = action("Redo", stack.redo, QKeySequence.StandardKey.Redo,
+                                  "Redo the change last undone")  # fmt: skip
         redo_keys = {QKeySequence(QKeySequence.StandardKey.Redo).toString()} | {
             "Ctrl+Shift+Z",
             "Ctrl+Y",
@@ -169,15 +176,23 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         self.redo_action.setShortcuts([QKeySequence(k) for k in sorted(redo_keys) if k])
         stack.canUndoChanged.connect(self.undo_action.setEnabled)
         stack.canRedoChanged.connect(self.redo_action.setEnabled)
-        stack.undoTextChanged.connect(lambda text: self.undo_action.setToolTip(f"Undo {text}"))
-        stack.redoTextChanged.connect(lambda text: self.redo_action.setToolTip(f"Redo {text}"))
+        stack.undoTextChanged.connect(
+            lambda text: explain(self.undo_action, f"Undo {text or 'the last change'}")
+        )
+        stack.redoTextChanged.connect(
+            lambda text: explain(self.redo_action, f"Redo {text or 'the change last undone'}")
+        )
         self.undo_action.setEnabled(False)
         self.redo_action.setEnabled(False)
         bar.addSeparator()
-        self.python_action = action("Copy as Python", self.copy_python)
+        self.python_action = action(
+            "Copy as Python", self.copy_python, tip="Copy the canvas as Celery code to paste"
+        )
         bar.addSeparator()
         self.name_edit = QLineEdit()
         self.name_edit.setPlaceholderText("canvas name")
+        explain(self.name_edit, "The canvas's name, used for its file and in the library",
+                "Canvas name")  # fmt: skip
         self.name_edit.setMaximumWidth(200)
         self.name_edit.editingFinished.connect(self._rename)
         bar.addWidget(self.name_edit)
@@ -216,6 +231,8 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         column.setContentsMargins(0, 0, 0, 0)
         self.search = QLineEdit()
         self.search.setPlaceholderText("Search tasks")
+        explain(self.search, "Show only the app's tasks whose name has this text (Ctrl+F)",
+                "Search tasks")  # fmt: skip
         self.search.setClearButtonEnabled(True)
         column.addWidget(self.search)
         self.proxy = QSortFilterProxyModel(self)
@@ -225,7 +242,8 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.search.textChanged.connect(self._filter_palette)
         self.tree = QTreeView()
-        self.tree.setAccessibleName("Task palette")
+        explain(self.tree, "The app's tasks: drag one onto the canvas or press Enter to add it",
+                "Task palette")  # fmt: skip
         self.tree.setModel(self.proxy)
         self.tree.setHeaderHidden(True)
         self.tree.setDragEnabled(True)
@@ -252,7 +270,8 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         self.view.scroller = self.canvas_scroll
         column.addWidget(self.canvas_scroll, 1)
         self.problems = QListWidget()
-        self.problems.setAccessibleName("Problems")
+        explain(self.problems, "What keeps the canvas from being sent: click one to select it",
+                "Problems")  # fmt: skip
         self.problems.setMaximumHeight(64)
         self.problems.itemActivated.connect(self._select_problem)
         self.problems.itemClicked.connect(self._select_problem)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.ui.builder.palette import describe_params
+from desktop.ui.common.accessible import explain, explain_labelled
 
 NameRole = Qt.ItemDataRole.UserRole + 1
 
@@ -53,7 +54,7 @@ class TaskChooser(QDialog):
         self.search.installEventFilter(self)
         layout.addWidget(self.search)
         self.tasks = QListWidget()
-        self.tasks.setAccessibleName("Tasks")
+        explain(self.tasks, "The app's tasks: Enter or a double click replaces with one", "Tasks")
         for name in names:
             known = params.get(name)
             signature = describe_params(known) if known is not None else "(signature not known)"
@@ -70,6 +71,7 @@ class TaskChooser(QDialog):
         self.ok.setText("Replace")
         self.buttons.accepted.connect(self._accept_if_chosen)
         self.buttons.rejected.connect(self.reject)
+        explain_labelled(self.buttons, {"Replace": "Put the chosen task in the node's place"})
         layout.addWidget(self.buttons)
         self.search.textChanged.connect(self._filter)
         self.search.returnPressed.connect(self._accept_if_chosen)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
 from desktop.core.monitor.rates import Rates
 from desktop.core.monitor.state import StateDiff
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.panel_parts import fill_table, heading, muted, read_only_table
 
 STATE_PENS = {
@@ -67,6 +68,8 @@ class ChartsPanel(QWidget):
         box = QGroupBox("Runtime per task (succeeded, last 2 minutes)")
         inner = QVBoxLayout(box)
         self.runtimes = read_only_table(["Task", "Count", "p50", "p90", "p99", "Max"])
+        explain(self.runtimes, "How long each task took to succeed: median, 90th and 99th "
+                "percentile, longest", "Runtime per task")  # fmt: skip
         inner.addWidget(self.runtimes)
         layout.addWidget(box, 2)
         # pyqtgraph ships no type hints: its items are Any to mypy whatever is written here.

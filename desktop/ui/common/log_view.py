@@ -28,6 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui.common.accessible import explain
+
 MAX_LINES = 5000
 FIRST_READ_BYTES = 256 * 1024
 LEVELS = [
@@ -76,6 +78,7 @@ class LogView(QWidget):
         self.follow.toggled.connect(self._follow_toggled)
         bar.addWidget(self.follow)
         self.open_button = QPushButton("Open log file")
+        explain(self.open_button, "Open the worker's whole log file in the system's viewer")
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self.open_file)
         bar.addWidget(self.open_button)

@@ -45,6 +45,7 @@ from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
 from desktop.core.monitor.search_time import SearchSyntaxError
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_search import SEARCH_HELP, Search, parse
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
@@ -99,7 +100,7 @@ class FailuresPanel(QWidget):
 
         filters = QHBoxLayout()
         self.period = QComboBox()
-        self.period.setAccessibleName("Period")
+        explain(self.period, "Count the failures of this period only", "Period")
         for label, seconds in PERIODS:
             self.period.addItem(label, seconds)
         self.period.setCurrentIndex(1)
@@ -133,6 +134,7 @@ class FailuresPanel(QWidget):
         self.groups = GroupsModel(self)
         self.groups_view = QTableView()
         self.groups_view.setObjectName("failure-causes")  # its header is remembered
+        explain(self.groups_view, "Failures grouped by cause: select one for its tasks", "Causes")
         self.groups_view.setModel(self.groups)
         make_read_only(self.groups_view)
         self.groups_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -160,6 +162,8 @@ class FailuresPanel(QWidget):
         self.resolve_button = QPushButton("Mark resolved")
         self.copy_button = QPushButton("Copy report")
         self.copy_button.setToolTip("The cause, counts, example and task ids as Markdown")
+        explain(self.retry_selected_button, "Send the tasks selected below again, as sent")
+        explain(self.resolve_button, "A resolved cause is hidden until it fails again")
         self.group_buttons = (
             self.retry_group_button,
             self.retry_selected_button,
@@ -178,6 +182,7 @@ class FailuresPanel(QWidget):
         buttons.addWidget(self.progress)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setVisible(False)
+        explain(self.cancel_button, "Stop the retry or revoke under way", "Cancel the action")
         buttons.addWidget(self.cancel_button)
         self.action_status = muted()
         self.action_status.setWordWrap(False)
@@ -188,6 +193,8 @@ class FailuresPanel(QWidget):
         self.members = members_model(self)
         self.members_view = QTableView()
         self.members_view.setObjectName("failure-tasks")
+        explain(self.members_view, "The tasks of the selected cause: select some to retry them",
+                "Failed tasks")  # fmt: skip
         self.members_view.setModel(self.members)
         make_read_only(self.members_view)
         self.members_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QFileDialog, QGroupBox, QHBoxLayout, QLabel, QPush
 
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.app.project_guess import guess_project
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.common.theme import STATE_SYMBOLS
@@ -52,6 +53,7 @@ class AppHint(QGroupBox):
         )
         self.folder_button.clicked.connect(self.choose_folder)
         self.edit_button = QPushButton("Edit the profile…")
+        explain(self.edit_button, "Open the profile editor to set the app module and folder")
         self.edit_button.clicked.connect(lambda: self.edit_profile.emit({}))
         self.found = muted()
         row.addWidget(self.folder_button)

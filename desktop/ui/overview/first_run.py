@@ -25,6 +25,7 @@ from desktop.core.local.local_worker import ONLINE, LocalWorker
 from desktop.core.local.worker_spec import WorkerSpec, presets
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.task_query import TaskQuery
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.common.theme import ERROR_COLOUR, STATE_SYMBOLS
@@ -77,9 +78,17 @@ class FirstRunGuide(QGroupBox):
         self.dismiss_button.clicked.connect(self.dismiss)
         row.addWidget(self.dismiss_button)
         column.addLayout(row)
-        for button in (self.start_button, self.run_button, self.tasks_button,
-                       self.queues_button, self.dismiss_button):  # fmt: skip
-            button.setAccessibleName(button.text())
+        for button, tip in (
+            (
+                self.start_button,
+                "Start local workers for the tutorial's queues, as its preset does",
+            ),
+            (self.run_button, "Send the tutorial's examples to those workers"),
+            (self.tasks_button, "Open the Tasks screen to see the examples run"),
+            (self.queues_button, "Open the Queues screen to see what waits in each queue"),
+            (self.dismiss_button, self.dismiss_button.toolTip()),
+        ):
+            explain(button, tip)
         self.setVisible(False)
         session.local_workers_changed.connect(self.show_workers)
         session.journal_changed.connect(self.consider)

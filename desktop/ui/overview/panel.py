@@ -48,6 +48,7 @@ from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
 from desktop.core.monitor.rates import Rates
 from desktop.core.monitor.state import StateDiff, WorkerRow, worker_online
 from desktop.core.opening import ConnectionFacts
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.panel_parts import heading, muted
@@ -230,7 +231,7 @@ class OverviewPanel(QWidget):
         view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         view.verticalHeader().setDefaultSectionSize(22)
         view.setCursor(Qt.CursorShape.PointingHandCursor)
-        view.setAccessibleName(title)
+        explain(view, f"{title}: click a row to open it on its screen", title)
 
         def open_row(index: QModelIndex) -> None:
             row = model.row(index.row())

@@ -31,9 +31,11 @@ from desktop.core.settings import urls
 from desktop.core.settings.config_errors import ConfigFileError, ProfileError
 from desktop.core.settings.profile_checks import validate
 from desktop.core.settings.profile_model import Profile
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.wheel_guard import wheel_only_when_focused
 from desktop.ui.profiles.form import ProfileForm
+from desktop.ui.profiles.tips import explain_form
 from desktop.ui.session.session import Session
 
 
@@ -80,6 +82,9 @@ class ProfileDialog(ProfileForm, QDialog):
         self.buttons.accepted.connect(self._save)
         self.buttons.rejected.connect(self.reject)
         outer.addWidget(self.buttons)
+        explain(self.queues, "Queues added to the app's own: name, x-max-priority, routing keys",
+                "Extra queues")  # fmt: skip
+        explain_form(self)
 
         self.load(
             profile

@@ -22,6 +22,7 @@ from desktop.core.broker.queue_types import Waiting
 from desktop.core.canvas.model import Canvas, TaskNode
 from desktop.core.monitor.audit import FAILED
 from desktop.core.settings.profile_model import Profile
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.queues import reading
 from desktop.ui.queues.reading import Reading
@@ -42,6 +43,21 @@ class QueuesPanel(QueuesScreen):
         self.builder_button.clicked.connect(self.open_selected_in_builder)
         self.remove_button.clicked.connect(self.remove_selected)
         self.why_button.clicked.connect(self.why_selected)
+        for widget, tip, name in (  # here, not where they are made: screen.py is full
+            (self.interval, "How often the queues are read again", "Refresh interval"),
+            (self.refresh_button, "Read every queue now and ask the workers what they hold (F5)",
+             ""),
+            (self.purge_button, "Delete every message waiting in the selected queue (asks first)",
+             ""),
+            (self.table, "Every queue: select one to see what waits in it", "Queues"),
+            (self.waiting, "The selected queue's messages, the next one delivered first", ""),
+            (self.held, "Tasks workers took from the selected queue and have not finished",
+             "Held by workers"),
+            (self.ran, "Tasks of the selected queue that started, most recent first", "Started"),
+            (self.revoke_button, "Revoke the selected task: a worker that gets it skips it", ""),
+            (self.builder_button, "The selected task, editable, on the Builder's canvas", ""),
+        ):  # fmt: skip
+            explain(widget, tip, name)
 
     def why_selected(self) -> None:
         message = self.selected_message()

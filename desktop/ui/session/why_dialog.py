@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.diagnosis.checks import Check, Diagnosis
 from desktop.core.local.worker_spec import WorkerSpec, free_name
+from desktop.ui.common.accessible import explain_labelled
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.theme import ERROR_COLOUR, MUTED_COLOUR, TASK_STATE_COLOURS
 
@@ -90,6 +91,11 @@ class WhyDialog(QDialog):
         buttons.rejected.connect(self.reject)
         self.again_button.clicked.connect(self.check)
         self.start_button.clicked.connect(self._start_worker)
+        explain_labelled(buttons, {
+            "Check again": "Run every check again: broker, result backend, workers",
+            "Start a worker for its queue": "Start a local worker here that consumes the task's "
+            "queue",
+        })  # fmt: skip
         layout.addWidget(buttons)
         self.check()
 

@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui.common.accessible import explain
+
 KEYBOARD_ONLY = "keyboard_only"  # an action property: a shortcut, not a palette command
 
 
@@ -85,7 +87,8 @@ class CommandPalette(QDialog):
         self.typed.installEventFilter(self)
         layout.addWidget(self.typed)
         self.listed = QListWidget()
-        self.listed.setAccessibleName("Commands")
+        explain(self.listed, "The commands that match: Enter or a double click runs one",
+                "Commands")  # fmt: skip
         self.listed.itemActivated.connect(self._run_item)
         layout.addWidget(self.listed)
         self._filter("")

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from desktop.ui.common.accessible import explain, explain_labelled
 from desktop.ui.shell.command_palette import (
     KEYBOARD_ONLY,
     Command,
@@ -131,12 +132,14 @@ class ScreenKeys:
             table.setItem(row, 0, QTableWidgetItem(keys))
             table.setItem(row, 1, QTableWidgetItem(what))
         table.verticalHeader().setVisible(False)
+        explain(table, "Every keyboard shortcut of the window and what it does", "Shortcuts")
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(table)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(dialog.reject)
+        explain_labelled(close, {})
         layout.addWidget(close)
         dialog.resize(520, 420)
         dialog.open()

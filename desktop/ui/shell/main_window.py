@@ -29,6 +29,7 @@ from desktop.core.settings.config_errors import ProfileError
 from desktop.ui.audit.panel import AuditPanel
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.table_state import restore_tables, save_tables
 from desktop.ui.common.theme import ERROR_COLOUR
 from desktop.ui.common.wheel_guard import wheel_only_when_focused
@@ -61,7 +62,9 @@ class MainWindow(QMainWindow):
         toolbar.addWidget(QLabel(" Profile: "))
         self.profiles = QComboBox()
         self.profiles.setMinimumWidth(200)
-        self.profiles.setAccessibleName("Profile")
+        explain(
+            self.profiles, "The connection profile shown: choosing one switches to it", "Profile"
+        )
         self.profiles.activated.connect(self._switch_profile)
         toolbar.addWidget(self.profiles)
         self.edit_action = QAction("Edit…", self)
@@ -77,15 +80,15 @@ class MainWindow(QMainWindow):
         # The profile's alert rules and its alerts log (also from the status bar's alerts)
         self.alert_rules_action = QAction("Alert rules…", self)
         self.alerts_log_action = QAction("Alerts log…", self)
-        for action in (
-            self.edit_action,
-            self.new_action,
-            self.remove_action,
-            self.reconnect_action,
-            self.alert_rules_action,
-            self.alerts_log_action,
+        for action, tip in (
+            (self.edit_action, "Edit this profile: broker, app, transport options, journal"),
+            (self.new_action, "Make a new profile for another broker or app"),
+            (self.remove_action, "Remove this profile (asks first)"),
+            (self.reconnect_action, "Connect to the broker again and read the app afresh"),
+            (self.alert_rules_action, "The rules that raise this profile's alerts"),
+            (self.alerts_log_action, "Every alert raised, with its time and target"),
         ):
-            toolbar.addAction(action)
+            toolbar.addAction(explain(action, tip))
         spacer = QWidget()
         spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         toolbar.addWidget(spacer)
@@ -150,6 +153,7 @@ class MainWindow(QMainWindow):
         self.failures.open_in_builder.connect(self._open_in_builder)
         self.queues.open_in_builder.connect(self._open_canvas_in_builder)
         self.alerts_label = QToolButton()  # a click opens the alerts log
+        explain(self.alerts_label, "Alerts firing: click for the alerts log", "Alerts firing")
         self.alerts_label.setAutoRaise(True)
         self.alerts_label.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold")
         self.alerts_label.clicked.connect(self.alerts.status_clicked)
@@ -363,6 +367,9 @@ class MainWindow(QMainWindow):
         self.drift_label.setWordWrap(True)
         row.addWidget(self.drift_label, 1)
         self.drift_details = QPushButton("Differences…")
+        explain(
+            self.drift_details, "What differs from the configuration this profile was read with"
+        )
         self.drift_details.clicked.connect(self.show_drift_details)
         self.drift_accept = QPushButton("Accept")
         self.drift_accept.setToolTip(

@@ -39,6 +39,7 @@ from desktop.core.monitor.task_query import TaskQuery
 from desktop.core.monitor.task_search import SEARCH_HELP, field_term, parse
 from desktop.core.opening import ConnectionFacts
 from desktop.core.settings import urls
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
 from desktop.ui.common.table_state import offer_columns, show_columns
@@ -103,6 +104,7 @@ class TasksPanel(QWidget):
         self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         filters.addWidget(self.count)
         self.pending_button = QPushButton()
+        explain(self.pending_button, "New tasks arrived: refresh to show them", "New tasks")
         self.pending_button.setVisible(False)
         self.pending_button.clicked.connect(lambda: self.model.reload())
         filters.addWidget(self.pending_button)
@@ -120,6 +122,8 @@ class TasksPanel(QWidget):
 
         self.table = QTableView()
         self.table.setObjectName("tasks")  # its header is remembered (table_state)
+        explain(self.table, "Tasks as searched: select one for its details; right-click the "
+                "header to choose columns", "Tasks")  # fmt: skip
         self.table.setModel(self.model)
         self.table.setSortingEnabled(True)
         self.table.horizontalHeader().setSortIndicator(9, Qt.SortOrder.DescendingOrder)
@@ -152,6 +156,13 @@ class TasksPanel(QWidget):
         self.workflow_button.setToolTip("Every task of its workflow (same root id) on the canvas")
         self.why_button = QPushButton("Why?")
         self.why_button.setToolTip("Why it has not run (or ran as it did): each check, the fix")
+        for button, tip in (
+            (self.copy_button, "Copy the selected task's id to the clipboard"),
+            (self.revoke_button, "Revoke the task: a worker that has not started it skips it"),
+            (self.terminate_button, "Revoke the task and signal the process running it (asks)"),
+            (self.retry_button, "Send the task again with the same arguments and options"),
+        ):
+            explain(button, tip)
         self.reveal = ArgumentReveal(self)
         self.task_buttons = (  # each acts on the selected task: enabled while there is one
             self.why_button,
@@ -223,7 +234,7 @@ class TasksPanel(QWidget):
         combo = QComboBox()
         combo.setEditable(editable)
         combo.addItems(items)
-        combo.setAccessibleName(f"{name} filter")
+        explain(combo, f"Only tasks of this {name.lower()}; {ALL}: every one", f"{name} filter")
         combo.setMinimumContentsLength(8)
         return combo
 

@@ -55,6 +55,7 @@ from desktop.core.monitor.task_query import TaskQuery
 from desktop.core.monitor.task_search import parse
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.core.settings.profile_model import DEFAULT_PROFILE_NAME
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.theme import MUTED_COLOUR
@@ -110,7 +111,7 @@ class ViewsSidebar(QWidget):
         self.list.setHeaderHidden(True)
         self.list.setRootIsDecorated(False)
         self.list.setUniformRowHeights(True)
-        self.list.setAccessibleName("Saved views")
+        explain(self.list, "Saved searches: click one to show its tasks", "Saved views")
         self.list.setProperty("role", "views")  # roomier rows (theme)
         header = self.list.header()
         header.setStretchLastSection(False)
@@ -123,6 +124,8 @@ class ViewsSidebar(QWidget):
         self.save_button.setToolTip("Save the current search, sort and columns as a view")
         self.rename_button = QPushButton("Rename…")
         self.delete_button = QPushButton("Delete")
+        explain(self.rename_button, "Give the selected view another name")
+        explain(self.delete_button, "Delete the selected view (its tasks stay)")
         for button in (self.save_button, self.rename_button, self.delete_button):
             # Their share of the sidebar's width, not their text's: the sidebar must not
             # widen the window's least width (the Tasks screen shares it with every screen).

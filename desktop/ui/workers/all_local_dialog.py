@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from desktop.core.local.local_worker import LocalWorker
 from desktop.core.local.supervisor import all_supervisors
+from desktop.ui.common.accessible import explain, explain_labelled
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.table_model import Column, TableModel, read_only_view
 
@@ -82,6 +83,8 @@ class AllLocalWorkersDialog(QDialog):
         layout.addWidget(self.summary)
         self.model: TableModel[ProfileWorker] = TableModel(COLUMNS, text_tips=True)
         self.table = read_only_view(self.model)
+        explain(self.table, "Every profile's workers started on this machine: select one to "
+                "stop or kill it", "All local workers")  # fmt: skip
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
@@ -100,6 +103,7 @@ class AllLocalWorkersDialog(QDialog):
         layout.addLayout(buttons)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
+        explain_labelled(close, {})
         layout.addWidget(close)
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)

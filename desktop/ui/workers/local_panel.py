@@ -32,6 +32,7 @@ from desktop.core.local.local_worker import (
 )
 from desktop.core.local.worker_spec import WorkerSpec, presets, suggested_name
 from desktop.core.monitor.state import WorkerRow
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.log_view import LogView
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.session.session import Session
@@ -55,34 +56,40 @@ class LocalWorkersPart(QWidget):
         bar = QToolBar("Local worker commands")
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.actions_by_name: dict[str, QAction] = {}
-        add = bar.addAction("Add worker…")
+        add = explain(bar.addAction("Add worker…"), "Start a new worker here for chosen queues")
         add.triggered.connect(lambda: self.add_worker())
         self.actions_by_name["add"] = add
         self.presets_button = QToolButton()
         self.presets_button.setText("Presets")
+        explain(self.presets_button, "Start ready-made sets of workers for the app's queues")
         self.presets_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.presets_menu = QMenu(self.presets_button)
         self.presets_menu.aboutToShow.connect(self._fill_presets)
         self.presets_button.setMenu(self.presets_menu)
         bar.addWidget(self.presets_button)
         bar.addSeparator()
-        for key, label, handler in (
-            ("start", "Start", self.start_selected),
-            ("stop", "Stop", self.stop_selected),
-            ("restart", "Restart", self.restart_selected),
-            ("kill", "Kill…", self.kill_selected),
-            ("forget", "Remove", self.forget_selected),
+        for key, label, handler, tip in (
+            ("start", "Start", self.start_selected, "Start the selected worker again"),
+            ("stop", "Stop", self.stop_selected, "Stop the selected worker once its tasks end"),
+            (
+                "restart",
+                "Restart",
+                self.restart_selected,
+                "Stop the selected worker, then start it",
+            ),
+            ("kill", "Kill…", self.kill_selected, "Kill the selected worker now (asks first)"),
+            ("forget", "Remove", self.forget_selected, "Take the stopped worker off this list"),
         ):
-            action = bar.addAction(label)
+            action = explain(bar.addAction(label), tip)
             action.triggered.connect(handler)
             self.actions_by_name[key] = action
         bar.addSeparator()
-        for key, label, handler in (
-            ("stop_all", "Stop all", self.stop_all),
-            ("restart_all", "Restart all", self.restart_all),
-            ("kill_all", "Kill all…", self.kill_all),
+        for key, label, handler, tip in (
+            ("stop_all", "Stop all", self.stop_all, "Stop every worker of this list"),
+            ("restart_all", "Restart all", self.restart_all, "Restart every worker of this list"),
+            ("kill_all", "Kill all…", self.kill_all, "Kill every worker of this list (asks first)"),
         ):
-            action = bar.addAction(label)
+            action = explain(bar.addAction(label), tip)
             action.triggered.connect(handler)
             self.actions_by_name[key] = action
         bar.addSeparator()
@@ -91,8 +98,10 @@ class LocalWorkersPart(QWidget):
         self.grace.setValue(int(DEFAULT_GRACE_S))
         self.grace.setPrefix("grace ")
         self.grace.setSuffix(" s")
-        self.grace.setToolTip(
-            "How long a warm stop may take (running tasks finish) before the panel offers Kill"
+        explain(
+            self.grace,
+            "How long a warm stop may take (running tasks finish) before the panel offers Kill",
+            "Grace period",
         )
         bar.addWidget(self.grace)
         bar.addSeparator()
@@ -114,6 +123,8 @@ class LocalWorkersPart(QWidget):
         split = QSplitter(Qt.Orientation.Vertical)
         self.table = QTableView()
         self.table.setObjectName("local-workers")  # its header is remembered
+        explain(self.table, "This profile's workers started here: select one for its log",
+                "Local workers")  # fmt: skip
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

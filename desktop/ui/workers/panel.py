@@ -27,6 +27,7 @@ from desktop.core.broker import control
 from desktop.core.monitor.state import StateDiff
 from desktop.core.opening import ConnectionFacts
 from desktop.core.settings import urls
+from desktop.ui.common.accessible import explain
 from desktop.ui.common.facts import FactsView
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import fill_table, heading, muted, read_only_table
@@ -63,6 +64,7 @@ class WorkersPanel(QWidget):
         self.model.modelReset.connect(self._show_clock_warning)
         self.table = QTableView()
         self.table.setObjectName("workers")  # its header is remembered
+        explain(self.table, "Workers seen through their events: select one for its commands")
         self.table.setModel(self.model)
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -78,18 +80,18 @@ class WorkersPanel(QWidget):
         buttons = QToolBar("Worker commands")
         buttons.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.buttons: dict[str, QAction] = {}
-        for command, label in (
-            ("refresh", "Refresh"),
-            ("pool_grow", "Pool +1"),
-            ("pool_shrink", "Pool -1"),
-            ("autoscale", "Autoscale…"),
-            ("add_consumer", "Add queue…"),
-            ("cancel_consumer", "Cancel queue…"),
-            ("rate_limit", "Rate limit…"),
-            ("time_limit", "Time limits…"),
-            ("shutdown", "Shut down…"),
+        for command, label, tip in (
+            ("refresh", "Refresh", "Ask every worker again for its state (F5)"),
+            ("pool_grow", "Pool +1", "One more process in the selected worker's pool"),
+            ("pool_shrink", "Pool -1", "One process fewer in the selected worker's pool"),
+            ("autoscale", "Autoscale…", "Set the selected worker's least and most processes"),
+            ("add_consumer", "Add queue…", "Make the selected worker consume one more queue"),
+            ("cancel_consumer", "Cancel queue…", "Make the selected worker stop consuming a queue"),
+            ("rate_limit", "Rate limit…", "Limit how often the selected worker runs a task"),
+            ("time_limit", "Time limits…", "Set a task's soft and hard time limits on the worker"),
+            ("shutdown", "Shut down…", "Shut the selected worker down (asks first)"),
         ):
-            action = buttons.addAction(label)
+            action = explain(buttons.addAction(label), tip)
             action.triggered.connect(lambda _=False, c=command: self.run_command(c))
             self.buttons[command] = action
         # Commands and their reply share a row; until the first reply it explains the table.
@@ -129,6 +131,7 @@ class WorkersPanel(QWidget):
         )
         box.addWidget(self.note)
         self.commands = read_only_table(["Queue", "x-max-priority", "Command"])
+        explain(self.commands, "The command to start a worker for each queue on another machine")
         box.addWidget(self.commands)
         profile_row.addWidget(commands, 1)
         self.parts = QTabWidget()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.local.worker_spec import LOG_LEVELS, POOLS, WorkerSpec, suggested_name
 from desktop.core.settings.profile_model import Profile
+from desktop.ui.common.accessible import explain, explain_labelled
 from desktop.ui.common.wheel_guard import wheel_only_when_focused
 
 
@@ -133,6 +134,26 @@ class WorkerDialog(QDialog):
         form.addRow("Log level (-l)", self.loglevel)
         self.auto_restart = QCheckBox("restart after a crash, waiting 1 s, 2 s, 4 s … up to 60 s")
         form.addRow("Auto-restart", self.auto_restart)
+        for control, tip, name in (
+            (self.name, "The worker's name: its node is NAME@host", ""),
+            (self.queues, "Tick the queues this worker consumes", ""),
+            (self.pool, "How the worker runs tasks: prefork processes, threads, solo…", ""),
+            (self.concurrency, "How many tasks the worker runs at once", ""),
+            (self.prefetch, "How many tasks each process reserves ahead of running them", ""),
+            (self.autoscale, "Grow and shrink the pool with the load, between the two numbers",
+             "Autoscale"),
+            (self.autoscale_max, "The most processes the pool grows to", "Autoscale most"),
+            (self.autoscale_min, "The fewest processes the pool shrinks to", "Autoscale fewest"),
+            (self.max_tasks, "Replace a process after this many tasks (leaks stay bounded)", ""),
+            (self.fair, "A task waits for an idle process instead of queueing behind a busy one",
+             ""),
+            (self.acks_late, "Acknowledge a task after it ran, not before: a crash redelivers it",
+             ""),
+            (self.loglevel, "How much the worker writes to its log", ""),
+            (self.auto_restart, "If the worker crashes, start it again, waiting longer each time",
+             ""),
+        ):  # fmt: skip
+            explain(control, tip, name)
         layout.addLayout(form)
         self.problems = QLabel()
         self.problems.setProperty("role", "error")
@@ -158,6 +179,7 @@ class WorkerDialog(QDialog):
         self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Start")
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
+        explain_labelled(self.buttons, {"Start": "Start the worker with these settings"})
         layout.addWidget(self.buttons)
         for signal in (
             self.name.textChanged,
