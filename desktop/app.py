@@ -24,7 +24,7 @@ from desktop.core.services import Services
 from desktop.core.settings.config_errors import ProfileError
 from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.jobs import install_event_loop
-from desktop.ui.common.theme import STYLESHEET
+from desktop.ui.common.theme import stylesheet
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
 
@@ -81,7 +81,7 @@ def run_gui(
     assert isinstance(app, QApplication)
     app.setApplicationName("Celery Desk")
     app.setOrganizationName("celery-desk")
-    app.setStyleSheet(STYLESHEET)
+    app.setStyleSheet(stylesheet(app.font().pointSizeF()))
     # Before any screen exists: a job started while the window is built, or by the session
     # before the loop runs, must land on the loop that will run it.
     loop = install_event_loop(app)

@@ -247,10 +247,10 @@ def main() -> int:
 
     from desktop.app import build_window
     from desktop.core.services import Services
-    from desktop.ui.common.theme import STYLESHEET
+    from desktop.ui.common.theme import stylesheet
 
     app = QApplication(sys.argv)
-    app.setStyleSheet(STYLESHEET)
+    app.setStyleSheet(stylesheet(app.font().pointSizeF()))
     services = Services.open()
     session, window = build_window(services)
     window.resize(1280, 800)  # the size issue 17 judges every screen at

@@ -218,3 +218,32 @@ def test_the_walk_finds_a_bare_control_and_accepts_an_explained_one(qtbot: QtBot
     ]
     explain(field, "What to look for", "Search")
     assert accessible_name(field) == "Search" and len(problems(root)) == 2
+
+
+def test_text_scales_with_the_system_font(qtbot: QtBot) -> None:
+    """Headings and the Overview's big figures are a multiple of the system font, not pixels:
+    a person who made their desktop's text larger gets them larger too."""
+    from PySide6.QtGui import QFont
+    from PySide6.QtWidgets import QApplication, QLabel
+
+    from desktop.ui.common.panel_parts import heading
+    from desktop.ui.common.theme import HEADING_SCALE, stylesheet
+
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    old_font, old_sheet = app.font(), app.styleSheet()
+    try:
+        for points in (10.0, 16.0):
+            font = QFont(old_font)
+            font.setPointSizeF(points)
+            app.setFont(font)
+            app.setStyleSheet(stylesheet(points))
+            big = QLabel("0.2/s")
+            big.setProperty("role", "big")
+            for label in (heading("Workers"), big):
+                qtbot.addWidget(label)
+                label.ensurePolished()
+                assert label.font().pointSizeF() == pytest.approx(points * HEADING_SCALE, 0.05)
+    finally:
+        app.setFont(old_font)
+        app.setStyleSheet(old_sheet)

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QColor,
     QDesktopServices,
-    QFont,
+    QFontDatabase,
     QKeyEvent,
     QSyntaxHighlighter,
     QTextCharFormat,
@@ -87,7 +87,8 @@ class LogView(QWidget):
         self.text.setReadOnly(True)
         self.text.setMaximumBlockCount(MAX_LINES)
         self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
-        self.text.setFont(QFont("DejaVu Sans Mono", 9))
+        # The system's fixed-width font at its size: a larger desktop font, a larger log.
+        self.text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text.setAccessibleName("Worker log")
         self.highlighter = LevelHighlighter(self.text.document())
         layout.addWidget(self.text)

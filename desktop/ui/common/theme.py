@@ -53,6 +53,16 @@ ERROR_COLOUR = "#c8393b"
 WARNING_COLOUR = "#d49a1c"
 MUTED_COLOUR = "#6b7280"
 
+# Text larger than the body's is a multiple of the system's font size, never pixels: a person
+# who set a larger font in their desktop gets larger headings too.
+HEADING_SCALE = 1.25
+
+
+def stylesheet(base_points: float) -> str:
+    """The window's style for a system font of `base_points` (QApplication.font())."""
+    return STYLESHEET.replace("{heading}", f"{base_points * HEADING_SCALE:.1f}pt")
+
+
 STYLESHEET = f"""
 QLabel[role="error"] {{ color: {ERROR_COLOUR}; }}
 QLabel[role="muted"] {{ color: {MUTED_COLOUR}; }}
@@ -60,7 +70,7 @@ QLabel[role="warning"] {{
     background: #fdf3dc; color: #6b4a06; border: 1px solid {WARNING_COLOUR};
     border-radius: 4px; padding: 6px;
 }}
-QLabel[role="heading"] {{ font-size: 15px; font-weight: 600; }}
+QLabel[role="heading"], QLabel[role="big"] {{ font-size: {{heading}}; font-weight: 600; }}
 QLabel[role="fact-key"] {{ color: {MUTED_COLOUR}; }}
 QGroupBox {{ font-weight: 600; }}
 QTableWidget {{ gridline-color: #e5e7eb; }}

@@ -26,7 +26,7 @@ class BrokerBox(QGroupBox):
         column = QVBoxLayout(self)
         column.setSpacing(3)
         self.server = QLabel("Connecting…")
-        self.server.setStyleSheet("font-size: 15px; font-weight: 600")
+        self.server.setProperty("role", "big")  # the theme's heading size: scales with the font
         self.server.setAccessibleName("Broker server")
         self.latency = QLabel()
         self.holds = QLabel()
@@ -46,7 +46,7 @@ class BrokerBox(QGroupBox):
 
     def clear(self) -> None:
         self.server.setText("Connecting…")
-        self.server.setStyleSheet("font-size: 15px; font-weight: 600")
+        self.server.setStyleSheet("")
         for label in self.lines:
             label.setText("")
         self.setToolTip("")
@@ -66,11 +66,11 @@ class BrokerBox(QGroupBox):
             title += " · embedded"
         if not report.ok:
             self.server.setText(f"{STATE_SYMBOLS['crashed']} {kind}: not connected")
-            self.server.setStyleSheet(f"font-size: 15px; font-weight: 600; color: {ERROR_COLOUR}")
+            self.server.setStyleSheet(f"color: {ERROR_COLOUR}")
             self.note.setText(report.message)
         else:
             self.server.setText(f"{STATE_SYMBOLS['online']} {title}")
-            self.server.setStyleSheet("font-size: 15px; font-weight: 600")
+            self.server.setStyleSheet("")
             self.note.setText(server.error if server is not None else "")
         self.setToolTip(report.message)
         backend = facts.endpoints.result_backend if facts.endpoints else ""

@@ -109,7 +109,7 @@ class RateLine(QFrame):
         self.title = QLabel(f"{symbol} {title}")
         self.title.setStyleSheet(f"color: {colour}; font-weight: 600")
         self.rate = QLabel("0.0/s")
-        self.rate.setStyleSheet("font-size: 15px; font-weight: 600")
+        self.rate.setProperty("role", "big")  # the theme's heading size: scales with the font
         self.total = QLabel()
         self.total.setStyleSheet(f"color: {MUTED_COLOUR}")
         row.addWidget(self.title)

@@ -25,7 +25,7 @@ class ConnectionIndicator(QWidget):
         self.state = state
         self.message = message
         colour = STATE_COLOURS.get(state, "#888888")
-        self.dot.setStyleSheet(f"color: {colour}; font-size: 16px;")
+        self.dot.setStyleSheet(f"color: {colour};")
         label = state.capitalize()
         short = message if len(message) <= 90 else message[:87] + "…"
         self.text.setText(f"<b>{label}</b> — {short}" if message else f"<b>{label}</b>")
