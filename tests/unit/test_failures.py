@@ -228,6 +228,17 @@ def test_since_leaves_out_older_failures(journal: Journal) -> None:
     assert groups[1].first == NOW - 10_000 + 100
 
 
+def test_newest_groups_only_the_most_recent_failures(journal: Journal) -> None:
+    """The Overview's glance: the newest 60 of 200 are the 50 connection errors and the last
+    10 bad inputs; the key errors, older, are not read at all."""
+    groups = failure_groups(journal, None, newest=60)
+    assert [(g.exception_type, g.count) for g in groups] == [
+        ("ConnectionError", 50),
+        ("ValueError", 10),
+    ]
+    assert groups[1].first == NOW - 10_000 + 110
+
+
 def test_retries_and_revoked_count_only_when_asked(journal: Journal) -> None:
     groups = failure_groups(journal, None, states=("FAILURE", "RETRY"))
     connection = next(g for g in groups if g.exception_type == "ConnectionError")

@@ -49,11 +49,12 @@ def failed_rows_of(
     since: float | None = None,
     states: Sequence[str] = ("FAILURE",),
     search: Condition | None = None,
+    newest: int | None = None,
 ) -> list[dict[str, Any]]:
     """The tasks in `states` (among FAILED_STATES) whose time (FAILURE_TIME_SQL, as `at`) is
     at or after `since`, and that `search` (the query language) finds: only what grouping
     failures needs (id, name, worker, queue, routing_key, exception, at), never args, results
-    or tracebacks."""
+    or tracebacks. `newest`: only that many, the most recent (a glance, not a census)."""
     unknown = [s for s in states if s not in FAILED_STATES]
     if unknown or not states:
         raise ValueError(f"not a failed state: {', '.join(unknown) or '(none given)'}")
@@ -67,9 +68,13 @@ def failed_rows_of(
         clause, found = search.sql()
         recent += f" AND {clause}"
         params.extend(found)
+    limit = ""
+    if newest is not None:
+        limit = " ORDER BY at DESC LIMIT ?"
+        params.append(newest)
     cursor = db.execute(
         "SELECT id, name, worker, queue, routing_key, exception, "
-        f"{FAILURE_TIME_SQL} AS at FROM tasks WHERE state IN ({placeholders}){recent}",
+        f"{FAILURE_TIME_SQL} AS at FROM tasks WHERE state IN ({placeholders}){recent}{limit}",
         params,
     )
     columns = [d[0] for d in cursor.description]
@@ -351,10 +356,11 @@ class JournalReader:
         since: float | None = None,
         states: Sequence[str] = ("FAILURE",),
         search: Condition | None = None,
+        newest: int | None = None,
     ) -> list[dict[str, Any]]:
         """See `failed_rows_of`: the rows failures.py groups by cause."""
         with self._lock:
-            return failed_rows_of(self._db, since, states, search)
+            return failed_rows_of(self._db, since, states, search, newest)
 
     def resolved_failures(self) -> dict[str, float]:
         """Failure causes marked resolved, and when (none in a journal before schema 4)."""
