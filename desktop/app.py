@@ -18,8 +18,10 @@ from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QSocketNotifier
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from desktop.core.local import desktop_entry
 from desktop.core.services import Services
 from desktop.core.settings.config_errors import ProfileError
 from desktop.core.settings.profile_model import Profile
@@ -82,6 +84,8 @@ def run_gui(
     app.setApplicationName("Celery Desk")
     app.setOrganizationName("celery-desk")
     app.setStyleSheet(stylesheet(app.font().pointSizeF()))
+    app.setWindowIcon(QIcon(str(desktop_entry.ICON)))  # the menu entry's icon too
+    app.setDesktopFileName("celery-desk")  # matches desktop-entry install's file
     # Before any screen exists: a job started while the window is built, or by the session
     # before the loop runs, must land on the loop that will run it.
     loop = install_event_loop(app)

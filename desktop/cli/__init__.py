@@ -11,6 +11,7 @@ from desktop.cli import (  # noqa: F401
     audit,
     beat,
     broker,
+    desktop_entry,
     failures,
     profile,
     queues,
