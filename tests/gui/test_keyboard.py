@@ -48,6 +48,11 @@ def _modal() -> QDialog:
 
 def test_screens_search_refresh_palette_and_sheet_by_keys(qtbot: QtBot, window: MainWindow) -> None:
     tabs = window.tabs
+    qtbot.keyClick(window, Qt.Key(Qt.Key.Key_1 + tabs.indexOf(window.workers)), CTRL)
+    assert tabs.currentWidget() is window.workers
+    qtbot.keyClick(window, Qt.Key.Key_F, CTRL)  # the Workers screen: its worker log's search
+    qtbot.waitUntil(window.workers.local.log.search.hasFocus, timeout=2000)
+
     tasks_at = tabs.indexOf(window.tasks)
     qtbot.keyClick(window, Qt.Key(Qt.Key.Key_1 + tasks_at), CTRL)
     assert tabs.currentWidget() is window.tasks

@@ -142,7 +142,10 @@ class MainWindow(QMainWindow):
         for screen in self._screens():
             self.register(screen)
         self.keys = ScreenKeys(self, self.tabs)  # Ctrl+1..9, Ctrl+F, F5, Ctrl+K, F1
-        self.keys.add(self.workers, refresh=self.workers.inspect)
+        # The Workers screen's search box is its local worker's log's (Ctrl+F went there before).
+        self.keys.add(
+            self.workers, refresh=self.workers.inspect, search=self.workers.local.log.search
+        )
         self.keys.add(self.builder, search=self.builder.search)
         self.keys.add(self.tasks, refresh=self.tasks.model.reload, search=self.tasks.search)
         self.keys.add(self.failures, refresh=self.failures.refresh, search=self.failures.filter_box)
