@@ -11,8 +11,6 @@ control that appears later is checked too."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QPointF, Qt
@@ -37,39 +35,16 @@ from PySide6.QtWidgets import (
 )
 from pytestqt.qtbot import QtBot
 
-from desktop.app import build_window
-from desktop.core.services import Services
 from desktop.ui.common.accessible import explain
 from desktop.ui.session.why_dialog import WhyDialog
 from desktop.ui.shell.main_window import MainWindow
-from tests.support import shut_down
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTROLS = (QAbstractButton, QLineEdit, QComboBox, QAbstractSpinBox, QAbstractItemView)
 TEXTS = (QPlainTextEdit, QTextEdit)  # fields too, unless read only
 NOT_CONTROLS = (QHeaderView, QTabBar)  # a tab's name is its text
 TASK = "workers.tasks.add"  # the tutorial's: its node editor has fields
 # Parts Qt builds inside a composite control: named and described by the control around them.
 COMPOSITES = (QComboBox, QAbstractSpinBox, QLineEdit, QTabBar, QAbstractItemView)
-
-
-@pytest.fixture
-def window(qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:
-    monkeypatch.chdir(REPO_ROOT)
-    services = Services.open()
-    session, shown = build_window(services)
-    qtbot.addWidget(shown)
-    shown.show()
-    session.start()
-    try:
-        qtbot.waitUntil(lambda: session.state == "connected", timeout=10000)
-        qtbot.waitUntil(lambda: session.app_config is not None, timeout=30000)
-        assert isinstance(shown, MainWindow)
-        yield shown
-    finally:
-        shown.close()
-        shut_down(qtbot, session)
-        services.embedded.stop()
 
 
 def _plain(text: str) -> str:
@@ -148,8 +123,9 @@ def problems(root: QWidget) -> list[str]:
 
 
 def test_every_control_of_every_screen_is_named_and_explained(
-    qtbot: QtBot, window: MainWindow
+    qtbot: QtBot, connected_window: MainWindow
 ) -> None:
+    window = connected_window
     found: list[str] = []
     for index in range(window.tabs.count()):
         window.tabs.setCurrentIndex(index)
@@ -172,8 +148,9 @@ def test_every_control_of_every_screen_is_named_and_explained(
 
 
 def test_every_control_of_the_dialogs_is_named_and_explained(
-    qtbot: QtBot, window: MainWindow
+    qtbot: QtBot, connected_window: MainWindow
 ) -> None:
+    window = connected_window
     local = window.workers.local
     rules = window.alerts.open_rules()
     dialogs: list[QDialog] = [

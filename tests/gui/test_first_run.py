@@ -4,7 +4,6 @@ not shown again once the profile has tasks, nor once dismissed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,29 +13,13 @@ from PySide6.QtWidgets import QApplication, QWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core.local.supervisor import Supervisor
 from desktop.core.monitor.task_query import TaskQuery
 from desktop.core.services import Services
-from desktop.core.settings.profile_model import Profile
 from desktop.ui.shell.main_window import MainWindow
 from tests.support import shut_down
 
 pytestmark = pytest.mark.slow
-REPO_ROOT = Path(__file__).resolve().parents[2]
 SHOT = Path("/tmp/overview-first-run.png")
-
-
-@pytest.fixture
-def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
-    """A fresh config dir on the built-in embedded profile (the shipped app, read from the
-    repository as `make run` does); every local worker and the broker stopped at the end."""
-    monkeypatch.chdir(REPO_ROOT)
-    opened = Services.open()
-    yield opened
-    root = opened.paths.data_dir / "workers"
-    for directory in root.iterdir() if root.is_dir() else []:
-        Supervisor(directory, Profile(name=directory.name)).stop_all(grace_s=5)
-    opened.embedded.stop()
 
 
 def opened(qtbot: QtBot, services: Services) -> tuple[Any, MainWindow]:

@@ -3,41 +3,14 @@ palette and the sheet of shortcuts, with key events as a person presses them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QDialog, QTableWidget
 from pytestqt.qtbot import QtBot
 
-from desktop.app import build_window
-from desktop.core.services import Services
 from desktop.ui.shell.command_palette import CommandPalette, fuzzy_score
 from desktop.ui.shell.main_window import MainWindow
-from tests.support import shut_down
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CTRL = Qt.KeyboardModifier.ControlModifier
-
-
-@pytest.fixture
-def window(qtbot: QtBot, monkeypatch: pytest.MonkeyPatch) -> Iterator[MainWindow]:
-    monkeypatch.chdir(REPO_ROOT)
-    services = Services.open()
-    session, shown = build_window(services)
-    qtbot.addWidget(shown)
-    shown.show()
-    session.start()
-    try:
-        qtbot.waitUntil(lambda: session.state == "connected", timeout=10000)
-        shown.activateWindow()
-        qtbot.waitUntil(shown.isActiveWindow, timeout=5000)
-        yield shown
-    finally:
-        shown.close()
-        shut_down(qtbot, session)
-        services.embedded.stop()
 
 
 def _modal() -> QDialog:
@@ -46,7 +19,10 @@ def _modal() -> QDialog:
     return dialog
 
 
-def test_screens_search_refresh_palette_and_sheet_by_keys(qtbot: QtBot, window: MainWindow) -> None:
+def test_screens_search_refresh_palette_and_sheet_by_keys(
+    qtbot: QtBot, connected_window: MainWindow
+) -> None:
+    window = connected_window
     tabs = window.tabs
     qtbot.keyClick(window, Qt.Key(Qt.Key.Key_1 + tabs.indexOf(window.workers)), CTRL)
     assert tabs.currentWidget() is window.workers

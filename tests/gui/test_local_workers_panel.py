@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +28,6 @@ from tests.support import pid_alive
 
 pytestmark = pytest.mark.slow
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def services() -> Iterator[Services]:
-    """This test's config dir; every worker and the broker it leaves are stopped at the end."""
-    opened = Services.open()
-    yield opened
-    root = opened.paths.data_dir / "workers"
-    for directory in root.iterdir() if root.is_dir() else []:
-        Supervisor(directory, Profile(name=directory.name)).stop_all(grace_s=5)
-    opened.embedded.stop()
 
 
 def open_window(qtbot: QtBot, services: Services) -> tuple[Any, Any]:
