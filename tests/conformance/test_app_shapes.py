@@ -155,6 +155,33 @@ class Panel:
         return done
 
 
+def persons_environment(extra: dict[str, str]) -> dict[str, str]:
+    """This process's environment and the app's own variables, without the test suite's
+    settings a person's shell would not have."""
+    env = {**os.environ, **extra}
+    for variable in ("CELERY_DESK_QUEUE_PREFIX", "CELERY_BROKER", "CELERY_BACKEND"):
+        env.pop(variable, None)
+    return env
+
+
+def add_profile(panel: Panel, name: str, shape: Shape, broker: str) -> None:
+    """`profile add` with the broker and the app only, as a person sets the panel up."""
+    add = ["profile", "add", name, "--broker", broker, "--app", shape.module,
+           "--workdir", str(APPS)]  # fmt: skip
+    if shape.django_settings:
+        add += ["--django-settings", shape.django_settings]
+    panel.run(*add)
+
+
+def persons_profile(name: str, shape: Shape, broker: str) -> tuple[Profile, Endpoints]:
+    """The same profile in this process, to read the app's configuration as the panel does."""
+    profile = Profile(
+        name=name, broker_url=broker, result_backend="", app_module=shape.module,
+        workdir=str(APPS), django_settings=shape.django_settings,
+    )  # fmt: skip
+    return profile, Endpoints(broker, "", "")
+
+
 def _demo_canvas() -> canvas.Canvas:
     nodes: list[canvas.Node] = [
         canvas.TaskNode(f"shape_tasks.{name}", options={"priority": priority})
@@ -259,16 +286,9 @@ def test_the_panel_sends_and_lists_as_the_persons_app_does(
             extra_env["SECURED_RESULT_BACKEND"] = results.url(3)
     password = urllib.parse.unquote(urllib.parse.urlsplit(broker).password or "")
     secrets_seen = [p for p in (password, *_passwords(extra_env)) if p]
-    env = {**os.environ, **extra_env}
-    for variable in ("CELERY_DESK_QUEUE_PREFIX", "CELERY_BROKER", "CELERY_BACKEND"):
-        env.pop(variable, None)
-    panel = Panel(env)
+    panel = Panel(persons_environment(extra_env))
     name = f"shape-{shape.key}"
-    add = ["profile", "add", name, "--broker", broker, "--app", shape.module,
-           "--workdir", str(APPS)]  # fmt: skip
-    if shape.django_settings:
-        add += ["--django-settings", shape.django_settings]
-    panel.run(*add)
+    add_profile(panel, name, shape, broker)
     panel.run("profile", "test", name)
     shown = panel.run("profile", "show", name, "--json")
     effective = json.loads(shown.stdout)["effective"]
@@ -276,11 +296,7 @@ def test_the_panel_sends_and_lists_as_the_persons_app_does(
 
     worker = HandStartedWorker(shape, broker, tmp_path, extra_env)
     try:
-        profile = Profile(
-            name=name, broker_url=broker, result_backend="", app_module=shape.module,
-            workdir=str(APPS), django_settings=shape.django_settings,
-        )  # fmt: skip
-        endpoints = Endpoints(broker, "", "")
+        profile, endpoints = persons_profile(name, shape, broker)
         config = read_effective_config(profile, endpoints)
         client = client_app(config, with_app_backend(endpoints, config))
         try:

@@ -12,7 +12,6 @@ runs again on the person's worker. No password may show in any output or file of
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -28,15 +27,16 @@ from desktop.core.app.config import read_effective_config, with_app_backend
 from desktop.core.app.panel_app import client_app
 from desktop.core.canvas import format as canvas_format
 from desktop.core.canvas import model as canvas
-from desktop.core.settings.profile_model import Endpoints, Profile
 from tests.conformance.test_app_shapes import (
-    APPS,
     SHAPES,
     HandStartedWorker,
     Panel,
     Shape,
     _no_password_anywhere,
     _wait_online,
+    add_profile,
+    persons_environment,
+    persons_profile,
 )
 from tests.conftest import redis_server
 from tests.integration.worker_process import REPO_ROOT
@@ -96,16 +96,10 @@ def test_why_failures_and_retry_read_the_persons_app(
 
 
 def _diagnose(shape: Shape, broker: str, work: Path) -> None:
-    env = {**os.environ}
-    for variable in ("CELERY_DESK_QUEUE_PREFIX", "CELERY_BROKER", "CELERY_BACKEND"):
-        env.pop(variable, None)
+    env = persons_environment({})
     panel = Panel(env)
     name = f"why-{shape.key}"
-    add = ["profile", "add", name, "--broker", broker, "--app", shape.module,
-           "--workdir", str(APPS)]  # fmt: skip
-    if shape.django_settings:
-        add += ["--django-settings", shape.django_settings]
-    panel.run(*add)
+    add_profile(panel, name, shape, broker)
     worker = HandStartedWorker(shape, broker, work, {})
     recorder = subprocess.Popen(
         [sys.executable, "-m", "desktop", "--profile", name, "record"],
@@ -113,11 +107,7 @@ def _diagnose(shape: Shape, broker: str, work: Path) -> None:
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        profile = Profile(
-            name=name, broker_url=broker, result_backend="", app_module=shape.module,
-            workdir=str(APPS), django_settings=shape.django_settings,
-        )  # fmt: skip
-        endpoints = Endpoints(broker, "", "")
+        profile, endpoints = persons_profile(name, shape, broker)
         config = read_effective_config(profile, endpoints)
         client = client_app(config, with_app_backend(endpoints, config))
         try:
