@@ -78,6 +78,16 @@ def _tasks_worker(
     return client, worker
 
 
+def _waiting_ids(broker_url: str, queue: str) -> set[str]:
+    """The task ids of the messages waiting in `queue`'s Redis lists (every priority step)."""
+    waiting = redis.Redis.from_url(broker_url)
+    try:
+        return {json.loads(m)["headers"]["id"] for k in waiting.scan_iter(match=f"*{queue}*")
+                if waiting.type(k) == b"list" for m in waiting.lrange(k, 0, -1)}  # fmt: skip
+    finally:
+        waiting.close()
+
+
 def _send_and_wait(qtbot: QtBot, panel: BuilderPanel) -> None:
     before = dict(panel.sent_ids)
     panel.send()
@@ -304,13 +314,7 @@ def test_a_send_the_journal_could_not_keep_is_shown_as_sent_with_a_warning(
         assert "sent 3 task(s), 3 of them not journaled: database is locked" in said, said
         assert "do not send them again" in said and panel.message.property("role") == "error"
         assert len(panel.sent_ids) == 3  # watched under the ids the broker took
-        waiting = redis.Redis.from_url(embedded_redis.url(0))
-        try:
-            ids = {json.loads(m)["headers"]["id"] for k in waiting.scan_iter(match=f"*{queue}*")
-                   if waiting.type(k) == b"list" for m in waiting.lrange(k, 0, -1)}  # fmt: skip
-        finally:
-            waiting.close()
-        assert ids == set(panel.sent_ids)
+        assert _waiting_ids(embedded_redis.url(0), queue) == set(panel.sent_ids)
 
 
 def test_a_failure_is_sent_on_purpose_only_after_asking(
@@ -360,10 +364,4 @@ def test_a_failure_is_sent_on_purpose_only_after_asking(
         answer(True)
         panel.send_anyway_button.click()
         qtbot.waitUntil(lambda: len(panel.sent_ids) == 2, timeout=30000)
-        waiting = redis.Redis.from_url(embedded_redis.url(0))
-        try:
-            ids = {json.loads(m)["headers"]["id"] for k in waiting.scan_iter(match=f"*{queue}*")
-                   if waiting.type(k) == b"list" for m in waiting.lrange(k, 0, -1)}  # fmt: skip
-        finally:
-            waiting.close()
-        assert ids == set(panel.sent_ids)
+        assert _waiting_ids(embedded_redis.url(0), queue) == set(panel.sent_ids)
