@@ -98,8 +98,8 @@ class LocalWorkersHost(QObject):
         if time.monotonic() - self._elsewhere_counted >= ELSEWHERE_EVERY_S:
             self._elsewhere_counted = time.monotonic()
             with contextlib.suppress(OSError):
-                elsewhere = await Jobs.blocking(
-                    _running_elsewhere, self.workers_root, supervisor.directory
+                _mine, elsewhere = await Jobs.blocking(
+                    running_here_and_elsewhere, self.workers_root, supervisor.directory
                 )
                 self.session.local_workers_elsewhere.emit(elsewhere)
         starting = any(w.state == STARTING for w in workers)
@@ -220,14 +220,7 @@ class LocalWorkersHost(QObject):
         """How many local workers run for the active profile, and for every other profile:
         quit stops or leaves them all, and says so."""
         here = self.supervisor.directory if self.supervisor is not None else None
-        mine = others = 0
-        for supervisor in self._all_supervisors():
-            running = sum(1 for worker in supervisor.workers() if worker.running)
-            if supervisor.directory == here:
-                mine += running
-            else:
-                others += running
-        return mine, others
+        return running_here_and_elsewhere(self.workers_root, here)
 
     def stop_local_workers_on_quit(self, grace_s: float) -> list[LocalWorker]:
         """Quit with 'stop': warm shutdown, waiting up to the grace period; what still runs
@@ -259,15 +252,17 @@ class LocalWorkersHost(QObject):
         return bool(self.running_local_workers())
 
 
-def _running_elsewhere(root: Path, here: Path) -> int:
-    """On a job thread: the running local workers of every profile but the one in `here`."""
-    return sum(
-        1
-        for supervisor in all_supervisors(root)
-        if supervisor.directory != here
-        for worker in supervisor.workers()
-        if worker.running
-    )
+def running_here_and_elsewhere(root: Path, here: Path | None) -> tuple[int, int]:
+    """The running local workers of the profile kept in `here`, and of every other profile
+    under `root` (quit's question, the local workers part's line): file reads, a job's."""
+    mine = others = 0
+    for supervisor in all_supervisors(root):
+        running = sum(1 for worker in supervisor.workers() if worker.running)
+        if supervisor.directory == here:
+            mine += running
+        else:
+            others += running
+    return mine, others
 
 
 def _read_workers(
