@@ -24,9 +24,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from desktop.core.app import probe as app_probe
 from desktop.core.app.effective_config import (
@@ -201,11 +202,13 @@ def _run_probe(
     endpoints: Endpoints | None,
     timeout: float,
     script: str = app_probe.__file__,
+    request: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run a child script (the probe, or a sibling such as `beat_probe`) that imports the
     person's app under the profile's interpreter, directory and environment, and read its one
     JSON report. Every child goes through here, so each is bounded, killed with what it
-    started, and cancelled when the panel quits."""
+    started, and cancelled when the panel quits. `request` goes to the child as JSON on its
+    standard input (never on its command line, which every user of the machine can read)."""
     interpreter = str(Path(profile.python).expanduser()) if profile.python else sys.executable
     workdir = str(Path(profile.workdir).expanduser()) if profile.workdir else os.getcwd()
     if not Path(workdir).is_dir():
@@ -221,7 +224,7 @@ def _run_probe(
             [interpreter, script, profile.app_module, _scheme_hint(profile, endpoints)],
             cwd=workdir,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if request is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
@@ -231,6 +234,8 @@ def _run_probe(
     with _running_lock:
         _running.add(child)
     try:
+        if child.stdin is not None:
+            _hand_request(child.stdin, request)
         stdout, stderr = _read_report(child, timeout)
     except subprocess.TimeoutExpired as exc:
         raise AppConfigError(
@@ -252,6 +257,15 @@ def _run_probe(
         profile.app_module,
         secrets,
     )
+
+
+def _hand_request(pipe: IO[bytes], request: Mapping[str, Any] | None) -> None:
+    """The request, read by the child before it imports the app (a few KB: the pipe's buffer
+    takes it without waiting); a child that died at once is said by its report instead."""
+    with contextlib.suppress(BrokenPipeError):
+        pipe.write(json.dumps(request).encode())
+    with contextlib.suppress(BrokenPipeError):
+        pipe.close()
 
 
 def _read_report(child: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes]:
@@ -342,11 +356,16 @@ def parse_probe_output(
 
 
 def run_app_child(
-    profile: Profile, endpoints: Endpoints | None, script: str, timeout: float = PROBE_TIMEOUT_S
+    profile: Profile,
+    endpoints: Endpoints | None,
+    script: str,
+    timeout: float = PROBE_TIMEOUT_S,
+    request: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A sibling child script's report (`script` is its file, beside probe.py); an app that
-    cannot be imported, or a child that fails or hangs, raises AppConfigError saying why."""
-    return _run_probe(profile, endpoints, timeout, script)
+    """A sibling child script's report (`script` is its file, beside probe.py; `request`, if
+    any, on its standard input as JSON); an app that cannot be imported, or a child that fails
+    or hangs, raises AppConfigError saying why."""
+    return _run_probe(profile, endpoints, timeout, script, request)
 
 
 # -- what the profile was last read with ------------------------------------------------------
