@@ -199,26 +199,33 @@ def static_entries(app: Any) -> list[dict[str, Any]]:
 
 
 # -- django-celery-beat -----------------------------------------------------------------------
-def django_entries(app: Any) -> dict[str, Any] | None:
-    """django-celery-beat's `PeriodicTask` rows through the app's Django ORM; None when the
-    project does not install it."""
+def django_ready() -> bool:
+    """Whether the app's Django project installs django-celery-beat (Django set up if the
+    app's import has not done it): what reading and writing its rows start with."""
     try:
         from django.conf import settings
 
         if not settings.configured:
-            return None
+            return False
         from django.apps import apps
 
         if not apps.ready:
             import django
 
             django.setup()
-        if not apps.is_installed("django_celery_beat"):
-            return None
-        from django.db import DatabaseError
-        from django_celery_beat.models import PeriodicTask
+        return bool(apps.is_installed("django_celery_beat"))
     except ImportError:
+        return False
+
+
+def django_entries(app: Any) -> dict[str, Any] | None:
+    """django-celery-beat's `PeriodicTask` rows through the app's Django ORM; None when the
+    project does not install it."""
+    if not django_ready():
         return None
+    from django.db import DatabaseError
+    from django_celery_beat.models import PeriodicTask
+
     try:
         rows = list(PeriodicTask.objects.select_related(
             "interval", "crontab", "solar", "clocked").order_by("name"))  # fmt: skip
@@ -294,7 +301,7 @@ def redbeat_entries(app: Any) -> dict[str, Any] | None:
     set, every `<prefix><name>` hash (`definition`, `meta`) read with
     `RedBeatSchedulerEntry.from_key`, and the lock. None when the app does not use RedBeat."""
     try:
-        from redbeat.schedulers import RedBeatSchedulerEntry, ensure_conf, get_redis
+        from redbeat.schedulers import RedBeatSchedulerEntry
     except ImportError:
         return None
     named = "redbeat" in str(app.conf.beat_scheduler or "").lower() or any(
@@ -304,11 +311,7 @@ def redbeat_entries(app: Any) -> dict[str, Any] | None:
     if not url.startswith(("redis", "unix")):
         return {"entries": [], "error": "its Redis URL is not a Redis one"} if named else None
     try:
-        with warnings.catch_warnings():  # RedBeat's own notes on its settings, not ours
-            warnings.simplefilter("ignore")
-            conf = ensure_conf(app)
-        client = get_redis(app)
-        _bound(client)
+        conf, client = redbeat_client(app)
         if not named and not client.exists(conf.schedule_key):
             return None
         scores = dict(client.zrange(conf.schedule_key, 0, -1, withscores=True))
@@ -327,6 +330,18 @@ def redbeat_entries(app: Any) -> dict[str, Any] | None:
         return {"entries": [], "error": f"{type(exc).__name__}: {exc}"}
     return {"entries": entries, "lock": lock, "prefix": conf.key_prefix,
             "schedule_key": conf.schedule_key}  # fmt: skip
+
+
+def redbeat_client(app: Any) -> tuple[Any, Any]:
+    """RedBeat's configuration of the app and its own Redis client, bounded (`_bound`)."""
+    from redbeat.schedulers import ensure_conf, get_redis
+
+    with warnings.catch_warnings():  # RedBeat's own notes on its settings, not ours
+        warnings.simplefilter("ignore")
+        conf = ensure_conf(app)
+    client = get_redis(app)
+    _bound(client)
+    return conf, client
 
 
 def _bound(client: Any) -> None:
