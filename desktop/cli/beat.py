@@ -23,7 +23,8 @@ _PROBE_HELP = "Seconds the app's import and the schedulers' reads may take."
 
 @cli.group()
 def beat() -> None:
-    """Periodic tasks (celery beat): list them, run one now."""
+    """Periodic tasks (celery beat): list them, run one now, enable, disable, edit or delete
+    one kept by django-celery-beat or RedBeat."""
 
 
 def _report(item: Profile, endpoints: Endpoints, timeout: float) -> BeatReport:
@@ -187,3 +188,164 @@ def beat_run(
             err=True,
         )
         sys.exit(3)
+
+
+# -- changing them ----------------------------------------------------------------------------
+_DONE = {"enable": "enabled", "disable": "disabled", "edit": "changed", "delete": "deleted"}
+
+
+def _json_option(text: str | None, option: str) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        _fail(f"{option}: not JSON ({exc}): {text!r}", 2)
+
+
+def _change(
+    ctx: click.Context, selected: dict[str, Any], name: str, action: str, as_json: bool,
+    timeout: float, **fields: Any,
+) -> None:  # fmt: skip
+    """Read the app's periodic tasks, change NAME with its scheduler's own API (in the app's
+    child), keep the action in the audit log and say what it is now."""
+    from desktop.core.beat.writing import (
+        BeatChange,
+        BeatWriteError,
+        change_beat,
+        write_note,
+        write_reason,
+    )
+
+    selection = _merge(ctx, selected)
+    services = selection.services()
+    item, endpoints = _connect_target(selection, services)
+    report = _report(item, endpoints, timeout)
+    entry = report.find(name)
+    if entry is None:
+        known = ", ".join(e.name for e in report.entries) or "none"
+        _fail(f"no periodic task named {name!r} (the app's: {known})", 2)
+    reason = write_reason(entry)
+    if reason:
+        _fail(f"{name} cannot be {_DONE[action]} here: it {reason}", 2)
+    note = write_note(entry, action)
+    if note:
+        click.echo(f"note: {note}", err=True)
+    change = BeatChange(name, entry.source, action, **fields)
+    params = {"source": entry.source, **{k: v for k, v in fields.items() if v is not None}}
+    try:
+        after = change_beat(item, endpoints, change, timeout)
+    except BeatWriteError as exc:
+        if not exc.refused:
+            audit_cli_action(services, item, f"beat {action}", name, params, outcome="failed",
+                             reply=str(exc))  # fmt: skip
+        _fail(str(exc), 2 if exc.refused else 1)
+    audit_cli_action(services, item, f"beat {action}", name, params,
+                     reply=_DONE[action])  # fmt: skip
+    if as_json:
+        click.echo(json.dumps({**after.to_json(), "done": _DONE[action]}, indent=2))
+        return
+    said = f"{_DONE[action]} {name} ({entry.source})"
+    if action != "delete":
+        said += f": {'enabled' if after.enabled else 'disabled'}, {after.words}"
+        said += f", next run {after.next_run or '-'}"
+    click.echo(said)
+
+
+_WRITE_JSON = "Print the entry as it is now (as it was, for delete) as JSON."
+_WRITE_EXIT = """Exit status: 0 done; 1 the app or its scheduler failed or did not answer (said);
+    2 refused, nothing changed: no such task, one in the app's code (beat_schedule), or a
+    change its scheduler cannot take."""
+
+
+@beat.command("enable")
+@selection_options
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help=_WRITE_JSON)
+@click.option("--timeout", type=float, default=20.0, show_default=True, help=_PROBE_HELP)
+@click.pass_context
+def beat_enable(ctx: click.Context, /, name: str, as_json: bool, timeout: float,
+                **kwargs: Any) -> None:  # fmt: skip
+    """Enable the periodic task NAME in its scheduler (django-celery-beat or RedBeat): a running
+    beat sends it again from its next tick. Kept in the audit log.
+
+    {exit}"""
+    _change(ctx, kwargs, name, "enable", as_json, timeout)
+
+
+@beat.command("disable")
+@selection_options
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help=_WRITE_JSON)
+@click.option("--timeout", type=float, default=20.0, show_default=True, help=_PROBE_HELP)
+@click.pass_context
+def beat_disable(ctx: click.Context, /, name: str, as_json: bool, timeout: float,
+                 **kwargs: Any) -> None:  # fmt: skip
+    """Disable the periodic task NAME in its scheduler (django-celery-beat or RedBeat): a
+    running beat stops sending it from its next tick. Kept in the audit log.
+
+    {exit}"""
+    _change(ctx, kwargs, name, "disable", as_json, timeout)
+
+
+@beat.command("edit")
+@selection_options
+@click.argument("name")
+@click.option("--every", type=float, help="Run every SECONDS (an interval schedule).")
+@click.option("--crontab", "cron", metavar="'M H DOM MON DOW'",
+              help="Run at these times, cron's five fields (a crontab schedule).")  # fmt: skip
+@click.option("--args", "args_json", metavar="JSON", help="Its arguments, a JSON list.")
+@click.option("--kwargs", "kwargs_json", metavar="JSON", help="Its keyword arguments, a JSON "
+              "object.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help=_WRITE_JSON)
+@click.option("--timeout", type=float, default=20.0, show_default=True, help=_PROBE_HELP)
+@click.pass_context
+def beat_edit(
+    ctx: click.Context, /, name: str, every: float | None, cron: str | None,
+    args_json: str | None, kwargs_json: str | None, as_json: bool, timeout: float,
+    **kwargs: Any,
+) -> None:  # fmt: skip
+    """Change the schedule or the arguments of the periodic task NAME in its scheduler
+    (django-celery-beat through its models, RedBeat through its own entry): a running beat
+    follows the new schedule from its next tick, counted from the task's last run. What is
+    not given stays as it is. Kept in the audit log.
+
+    {exit}"""
+    from desktop.core.beat.writing import BeatWriteError, crontab_schedule, interval_schedule
+
+    if every is not None and cron is not None:
+        _fail("give --every or --crontab, not both", 2)
+    schedule = None
+    try:
+        if cron is not None:
+            schedule = crontab_schedule(cron)
+    except BeatWriteError as exc:
+        _fail(f"--crontab: {exc}", 2)
+    if every is not None:
+        schedule = interval_schedule(every)
+    args, kw = _json_option(args_json, "--args"), _json_option(kwargs_json, "--kwargs")
+    if schedule is None and args is None and kw is None:
+        _fail("nothing to change: give --every, --crontab, --args or --kwargs", 2)
+    _change(ctx, kwargs, name, "edit", as_json, timeout, schedule=schedule, args=args, kwargs=kw)
+
+
+@beat.command("delete")
+@selection_options
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Really delete it (required: there is no undo).")
+@click.option("--json", "as_json", is_flag=True, help=_WRITE_JSON)
+@click.option("--timeout", type=float, default=20.0, show_default=True, help=_PROBE_HELP)
+@click.pass_context
+def beat_delete(ctx: click.Context, /, name: str, yes: bool, as_json: bool, timeout: float,
+                **kwargs: Any) -> None:  # fmt: skip
+    """Delete the periodic task NAME from its scheduler (django-celery-beat or RedBeat); a
+    running beat stops sending it from its next tick. Needs --yes. Kept in the audit log.
+
+    {exit}"""
+    if not yes:
+        _fail(f"deleting {name} cannot be undone: add --yes to delete it", 2)
+    _change(ctx, kwargs, name, "delete", as_json, timeout)
+
+
+for _command in (beat_enable, beat_disable, beat_edit, beat_delete):
+    _command.help = (_command.help or "").replace("{exit}", _WRITE_EXIT)
