@@ -15,9 +15,7 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,65 +25,11 @@ import pytest
 from celery import Celery
 from celery.schedules import crontab, solar
 
-from tests.conftest import RunningRedis, stop_with_this_process
+from tests.conformance.beat_parts import APPS, HandWorker
+from tests.conftest import RunningRedis
 from tests.desk_cli import celery_desk
 
 pytestmark = [pytest.mark.slow]
-
-APPS = Path(__file__).resolve().parent / "beat_apps"
-
-
-class HandWorker:
-    """`celery -A APP worker` in the project's folder, as a person starts one."""
-
-    def __init__(self, module: str, broker: str, work: Path, env: dict[str, str]) -> None:
-        self.notes = work / "notes.jsonl"
-        self.log = work / "worker.log"
-        full = {**os.environ, **env, "CELERY_BROKER": broker, "NOTE_FILE": str(self.notes)}
-        full.pop("CELERY_BROKER_URL", None)
-        argv = [sys.executable, "-m", "celery", "-A", module, "worker", "-Q", "beats,celery",
-                "-c", "1", "-P", "solo", "-l", "INFO", "-n", f"beat-{uuid.uuid4().hex[:6]}@%h",
-                "--without-mingle", "--without-gossip"]  # fmt: skip
-        self.handle = self.log.open("wb")
-        self.process = subprocess.Popen(
-            argv, cwd=APPS, env=full, stdout=self.handle, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        stop_with_this_process(self.process.pid)
-
-    def ran(self, task_id: str, timeout: float = 60) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.notes.exists():
-                for line in self.notes.read_text(encoding="utf-8").splitlines():
-                    note = json.loads(line)
-                    if note["id"] == task_id:
-                        return dict(note)
-            assert self.process.poll() is None, self.log.read_text(errors="replace")[-3000:]
-            time.sleep(0.2)
-        raise AssertionError(f"{task_id} did not run: {self.log.read_text(errors='replace')}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.handle.close()
-
-
-@pytest.fixture
-def worker_factory(tmp_path: Path) -> Iterator[Any]:
-    started: list[HandWorker] = []
-
-    def start(module: str, broker: str, env: dict[str, str] | None = None) -> HandWorker:
-        started.append(HandWorker(module, broker, tmp_path, env or {}))
-        return started[-1]
-
-    yield start
-    for worker in started:
-        worker.stop()
 
 
 def _desk(profile_args: list[str], *args: str, env: dict[str, str] | None = None) -> Any:

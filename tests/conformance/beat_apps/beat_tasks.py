@@ -1,9 +1,10 @@
 """The task every beat app schedules: it appends what it was sent with (its label, keyword
-arguments, the queue's routing key, the priority and beat's headers) to NOTE_FILE as a JSON
-line, so a test sees that a worker ran it and how it was sent."""
+arguments, the queue's routing key, the priority, beat's headers and when it ran) to NOTE_FILE
+as a JSON line, so a test sees that a worker ran it, how it was sent and how often."""
 
 import json
 import os
+import time
 
 from celery import shared_task
 
@@ -13,6 +14,7 @@ def note(self, label, **kwargs):
     info = self.request.delivery_info or {}
     line = {
         "label": label,
+        "at": time.time(),
         "id": self.request.id,
         "kwargs": kwargs,
         "routing_key": info.get("routing_key"),
