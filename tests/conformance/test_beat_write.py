@@ -24,6 +24,7 @@ import pytest
 from celery import Celery
 from celery.schedules import crontab
 
+from desktop.core.beat.reading import read_beat
 from desktop.core.beat.writing import (
     BeatChange,
     BeatWriteError,
@@ -247,6 +248,19 @@ def test_redbeat_follows_changes(
         change_beat(*_profile("beat_redbeat", broker), fresh, 30)
     assert err.value.refused
 
+    # a crontab, then the entry's own schedule (as the panel read it: tz, sets) given back
+    # with new arguments, as the Beat screen's edit does
+    cron, _ = _changed(profile, env, "edit", "tick", "--crontab", "0 9 * * 1-5")
+    assert cron["schedule_text"] == "0 9 * * 1-5 (America/New_York)" and not cron["enabled"]
+    tick = read_beat(*_profile("beat_redbeat", broker)).find("tick")
+    assert tick is not None and tick.schedule_text == cron["schedule_text"]
+    again = BeatChange("tick", "redbeat", "edit", schedule=tick.schedule, args=["tick", 2])
+    tick = change_beat(*_profile("beat_redbeat", broker), again, 30)
+    assert tick.schedule_text == cron["schedule_text"] and tick.args == ["tick", 2]
+    own = RedBeatSchedulerEntry.from_key(f"{prefix}tick", app=app)
+    assert own.args == ["tick", 2] and own.schedule == crontab(minute=0, hour=9,
+                                                               day_of_week="1-5")  # fmt: skip
+
     gone, _ = _changed(profile, env, "delete", "tock", "--yes")
     assert gone["done"] == "deleted"
     assert not get_redis(app).exists(f"{prefix}tock")
@@ -262,3 +276,8 @@ def test_static_entries_refuse_with_the_reason(embedded_redis: RunningRedis) -> 
         assert "lives in the app's code (beat_schedule): change it there" in done.stderr
     unknown = _desk(profile, "beat", "disable", "nope", env={})
     assert unknown.returncode == 2 and "no periodic task named 'nope'" in unknown.stderr
+    # nor is RedBeat written for an app that does not use it (RedBeat is installed here)
+    add = BeatChange("new", "redbeat", "add", schedule=interval_schedule(5), task="beat_tasks.note")
+    with pytest.raises(BeatWriteError, match="the app does not use RedBeat") as refused:
+        change_beat(*_profile("beat_static", embedded_redis.url(11)), add, 30)
+    assert refused.value.refused

@@ -304,9 +304,7 @@ def redbeat_entries(app: Any) -> dict[str, Any] | None:
         from redbeat.schedulers import RedBeatSchedulerEntry
     except ImportError:
         return None
-    named = "redbeat" in str(app.conf.beat_scheduler or "").lower() or any(
-        str(k).lower().startswith("redbeat_") for k in app.conf if app.conf.get(k)
-    )
+    named = redbeat_named(app)
     url = str(app.conf.get("redbeat_redis_url") or app.conf.broker_url or "")
     if not url.startswith(("redis", "unix")):
         return {"entries": [], "error": "its Redis URL is not a Redis one"} if named else None
@@ -330,6 +328,13 @@ def redbeat_entries(app: Any) -> dict[str, Any] | None:
         return {"entries": [], "error": f"{type(exc).__name__}: {exc}"}
     return {"entries": entries, "lock": lock, "prefix": conf.key_prefix,
             "schedule_key": conf.schedule_key}  # fmt: skip
+
+
+def redbeat_named(app: Any) -> bool:
+    """Whether the app names RedBeat: its `beat_scheduler`, or a `redbeat_*` setting it sets."""
+    return "redbeat" in str(app.conf.beat_scheduler or "").lower() or any(
+        str(k).lower().startswith("redbeat_") for k in app.conf if app.conf.get(k)
+    )
 
 
 def redbeat_client(app: Any) -> tuple[Any, Any]:

@@ -199,6 +199,12 @@ def redbeat_write(app: Any, change: dict[str, Any]) -> dict[str, Any] | None:
     except ImportError as exc:
         raise Refused("RedBeat is not installed in the app's environment") from exc
     conf, client = beat_probe.redbeat_client(app)
+    if not beat_probe.redbeat_named(app) and not client.exists(conf.schedule_key):
+        scheduler = app.conf.beat_scheduler
+        raise Refused(
+            f"the app does not use RedBeat (its beat_scheduler is {scheduler}) and its Redis "
+            "holds no RedBeat schedule"
+        )
     name, action = str(change["name"]), str(change["action"])
     key = conf.key_prefix + name
     if action == "add":
