@@ -61,6 +61,7 @@ SETTINGS = (
     "timezone",
     "enable_utc",
     "beat_scheduler",
+    "beat_enable_remote_control",  # Celery 5.7's; absent from the defaults of older ones
 )
 _EXEC_OPTION_TYPES = (str, int, float, bool)
 
