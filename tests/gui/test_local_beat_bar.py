@@ -1,7 +1,7 @@
 """The local beat's bar on the Workers screen, in the real window on the embedded broker with
 the shipped app: Start runs a real `celery beat` kept by the panel's keeper, the bar says
 "running (pid N, …)", Log shows its log, Stop ends it; a beat a person started elsewhere on the
-same broker makes Start refused, with the reason on the bar."""
+same broker makes Start refused, with the reason on the bar; quitting stops it."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def test_local_beat_bar_start_log_stop_and_refusal(
     assert beat is not None and beat.pid is not None and pid_alive(beat.pid)
     stop_with_this_process(beat.pid)
     assert bar.stop_button.isEnabled() and not bar.start_button.isEnabled()
+    assert window.session.running_here_and_elsewhere() == (1, 0)  # quit's question counts it
     qtbot.mouseClick(bar.log_button, Qt.MouseButton.LeftButton)
     assert part.log.path == beat.log_path
     qtbot.waitUntil(lambda: "beat: Starting..." in part.log.text.toPlainText(), timeout=10000)
@@ -88,3 +89,12 @@ def test_local_beat_bar_start_log_stop_and_refusal(
     finally:
         hand.terminate()
         hand.wait(20)
+
+    # Quit with "stop them" stops the beat as it stops the local workers.
+    qtbot.mouseClick(bar.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _shown(bar).startswith("Local beat: running (pid "), timeout=60000)
+    again = bar.beat
+    assert again is not None and again.pid is not None
+    stop_with_this_process(again.pid)
+    assert window.session.stop_local_workers_on_quit(20) == []
+    assert not pid_alive(again.pid)

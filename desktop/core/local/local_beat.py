@@ -128,7 +128,7 @@ class BeatSupervisor(Supervisor):
         if current is not None and current.running:
             raise BeatRefused(
                 f"a beat already runs for profile '{self.profile.name}' here (pid "
-                f"{current.pid or '?'}, {current.state}): one beat per profile; stop it first"
+                f"{current.pid or '?'}): one beat per profile; stop it first"
             )
 
     def start_beat(
