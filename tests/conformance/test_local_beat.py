@@ -126,6 +126,18 @@ def test_static_local_beat_by_cli(
     assert note["celery_beat_task"] is True and note["routing_key"] == "beats"
     assert note["priority"] == 3  # the entry's options, as beat sends them
 
+    # Killed, it is restarted by its keeper, as a local worker with auto-restart is.
+    kept = BeatSupervisor(records[0].parent.parent, Profile(name="command-line"))
+    os.kill(pid, signal.SIGKILL)
+
+    def restarted() -> Any:
+        beat = kept.beat()
+        return beat if beat and beat.pid not in (None, pid) and beat.restarts == 1 else None
+
+    pid = _until(restarted, 30, "the keeper restarted the killed beat").pid
+    pids.append(pid)
+    _until(lambda: "beat: Starting..." in (records[0].parent / "beat.log").read_text(), 30,
+           "the restarted beat started")  # fmt: skip
     again = _desk(profile, "beat", "start")
     assert again.returncode == 2
     assert "not started: a beat already runs for profile 'command-line' here (pid " in again.stderr
@@ -135,9 +147,10 @@ def test_static_local_beat_by_cli(
     assert stopped.returncode == 0, stopped.stderr
     assert stopped.stdout.strip() == "local beat: stopped (exit code 0)"
     assert not pid_alive(pid)
-    log = (records[0].parent / "beat.log").read_text()
+    log = (records[0].parent / "beat.log").read_text()  # both runs: the keeper's one log
     assert "Scheduler: Sending due task every-ten (beat_tasks.note)" in log
-    assert ": celery-desk] beat exited (exit code 0)" in log  # the keeper's note
+    assert ": celery-desk] beat exited (killed by SIGKILL)" in log  # the keeper's notes
+    assert ": celery-desk] beat exited (exit code 0)" in log
     assert not list(APPS.glob("celerybeat-schedule*"))  # never in the person's project
     assert _desk(profile, "beat", "stop").returncode == 1  # none runs now
 

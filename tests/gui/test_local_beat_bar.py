@@ -49,6 +49,12 @@ def test_local_beat_bar_start_log_stop_and_refusal(
     stop_with_this_process(beat.pid)
     assert bar.stop_button.isEnabled() and not bar.start_button.isEnabled()
     assert window.session.running_here_and_elsewhere() == (1, 0)  # quit's question counts it
+    everyone = part.show_all_local_workers()  # listed under its own profile, not elsewhere
+    qtbot.waitUntil(lambda: everyone.model.rowCount() == 1, timeout=10000)
+    listed = everyone.model.rows()[0]
+    assert listed.profile == "embedded" and listed.worker.nodename.startswith("celerybeat@")
+    assert "1 running on this machine, 0 of them of other profiles" in everyone.summary.text()
+    everyone.close()
     qtbot.mouseClick(bar.log_button, Qt.MouseButton.LeftButton)
     assert part.log.path == beat.log_path
     qtbot.waitUntil(lambda: "beat: Starting..." in part.log.text.toPlainText(), timeout=10000)
