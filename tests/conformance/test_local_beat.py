@@ -200,6 +200,10 @@ def test_redbeat_lock_refuses_then_the_supervisor_starts_it(
 
         _stop(hand)  # RedBeat releases its lock on the way out
         assert redis.pttl(lock) == -2
+        # A pidfile left by a killed beat, its pid a live process's by now (this one's):
+        # Celery would refuse to start; no beat of the profile runs, so it is stale.
+        supervisor.pidfile.parent.mkdir(parents=True, exist_ok=True)
+        supervisor.pidfile.write_text(f"{os.getpid()}\n")
         start_local_beat(supervisor, endpoints, config, read_beat(profile, endpoints), app)
         record = json.loads(supervisor.record_path(BEAT).read_text())
         pids.append(record["keeper_pid"])

@@ -148,6 +148,10 @@ class BeatSupervisor(Supervisor):
             why = refusal()
             if why:
                 raise BeatRefused(why)
+            # No beat of this profile runs (checked above): a pidfile left by a killed one is
+            # stale, and its pid may be another process's by now, which Celery would refuse.
+            with contextlib.suppress(FileNotFoundError):
+                self.pidfile.unlink()
             spec = WorkerSpec(name=BEAT, queues=[], loglevel=loglevel, auto_restart=auto_restart)
             return self._start_checked(spec, endpoints, config)
 
