@@ -69,8 +69,8 @@ def is_persistent(scheduler: str) -> bool:
 
 
 def remote_control_known(config: EffectiveConfig) -> bool:
-    """The app's Celery has `beat_enable_remote_control` (5.7): its default is a bool."""
-    return isinstance(config.celery_defaults.get("beat_enable_remote_control"), bool)
+    """The app's Celery (read by the probe, not the panel's) has beat remote control (5.7)."""
+    return config.imported and config.beat_remote_control
 
 
 class BeatSupervisor(Supervisor):
