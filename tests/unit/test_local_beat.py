@@ -5,6 +5,7 @@ is refused, and the words the bar and the CLI use for its state."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,16 @@ def test_a_celery_without_beat_remote_control_gets_no_flag_and_no_ping(tmp_path:
     older = dataclasses.replace(config, beat_remote_control=False)
     assert "--enable-remote-control" not in supervisor.beat_argv(older)
     assert supervisor.beat_record(older, "INFO", True)["nodename"] == ""
+
+
+def test_the_profiles_transport_overrides_reach_beat_as_they_reach_workers(
+    tmp_path: Path,
+) -> None:
+    supervisor, config = _supervisor(tmp_path)
+    chosen = dataclasses.replace(config, overrides={"priority_steps": [0, 1, 2, 3]})
+    argv = supervisor.beat_argv(chosen)
+    assert argv[-2] == "--" and argv[-1].startswith("broker_transport_options=(json){")
+    assert json.loads(argv[-1].split("(json)", 1)[1])["priority_steps"] == [0, 1, 2, 3]
 
 
 def _report(scheduler: str, redbeat: dict[str, Any] | None = None) -> Any:

@@ -103,7 +103,8 @@ class BeatSupervisor(Supervisor):
             argv += ["--schedule", str(self.schedule_path)]
         if remote_control_known(config):
             argv.append("--enable-remote-control")
-        return argv
+        extra = launch.transport_overrides(config)  # beat sends as the panel and workers do
+        return argv + (["--", *extra] if extra else [])
 
     def beat_record(
         self, config: EffectiveConfig, loglevel: str, auto_restart: bool
