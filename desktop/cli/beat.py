@@ -1,6 +1,7 @@
 """`celery-desk beat`: the app's periodic tasks, from every scheduler that keeps them (the app's
-`beat_schedule`, django-celery-beat, RedBeat), and one of them sent now as beat would
-(desktop/core/beat)."""
+`beat_schedule`, django-celery-beat, RedBeat), one of them sent now as beat would
+(desktop/core/beat), and the profile's local `celery beat` started and stopped like a local
+worker (desktop/core/local/local_beat)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ _PROBE_HELP = "Seconds the app's import and the schedulers' reads may take."
 @cli.group()
 def beat() -> None:
     """Periodic tasks (celery beat): list them, run one now, enable, disable, edit or delete
-    one kept by django-celery-beat or RedBeat."""
+    one kept by django-celery-beat or RedBeat, start or stop a local beat."""
 
 
 def _report(item: Profile, endpoints: Endpoints, timeout: float) -> BeatReport:
@@ -349,3 +350,97 @@ def beat_delete(ctx: click.Context, /, name: str, yes: bool, as_json: bool, time
 
 for _command in (beat_enable, beat_disable, beat_edit, beat_delete):
     _command.help = (_command.help or "").replace("{exit}", _WRITE_EXIT)
+
+
+@beat.command("start")
+@selection_options
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.option(
+    "--auto-restart/--no-auto-restart", default=True, show_default=True,
+    help="Restart it after a crash, with backoff.",
+)  # fmt: skip
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Wait for it.")
+@click.option("--probe-timeout", type=float, default=20.0, show_default=True, help=_PROBE_HELP)
+@click.pass_context
+def beat_start(
+    ctx: click.Context, /, loglevel: str, auto_restart: bool, timeout: float,
+    probe_timeout: float, **kwargs: Any,
+) -> None:  # fmt: skip
+    """Start `celery -A APP beat` for the profile, kept by the panel's keeper like a local
+    worker (it keeps running after this command; its log is kept; one per profile), and return
+    once it runs. The scheduler is the app's own beat_scheduler setting.
+
+    Refused when a second beat would not be safe: one already runs for this profile here;
+    RedBeat's lock is held (another RedBeat beat runs); or, for Celery's own schedulers and
+    django-celery-beat, which keep no lock, a beat answers pings on the broker (a beat with
+    remote control, Celery 5.7). Exit status: 0 running; 1 it failed to start; 2 refused."""
+    from desktop.cli.worker import _ping_app, _supervisor_target
+    from desktop.core.beat.local_start import start_local_beat
+    from desktop.core.local.local_beat import BEAT, BeatRefused, BeatSupervisor, beat_state_text
+    from desktop.core.local.worker_spec import WorkerError
+
+    workers, item, endpoints, config = _supervisor_target(ctx, kwargs, need_broker=True)
+    assert endpoints is not None and config is not None
+    services = _merge(ctx, kwargs).services()
+    supervisor = BeatSupervisor(workers.directory, item)
+    report = _report(item, endpoints, probe_timeout)
+    app = _ping_app(endpoints, config)
+    params = {"scheduler": report.scheduler, "loglevel": loglevel, "auto_restart": auto_restart}
+    try:
+        start_local_beat(supervisor, endpoints, config, report, app, loglevel=loglevel,
+                         auto_restart=auto_restart)  # fmt: skip
+        started = supervisor.wait_online(BEAT, app, timeout)
+    except BeatRefused as exc:
+        audit_cli_action(services, item, "beat start", BEAT, params, outcome="failed",
+                         reply=str(exc))  # fmt: skip
+        _fail(f"not started: {exc}", 2)
+    except WorkerError as exc:
+        audit_cli_action(services, item, "beat start", BEAT, params, outcome="failed",
+                         reply=str(exc))  # fmt: skip
+        _fail(str(exc))
+    finally:
+        app.close()
+    audit_cli_action(services, item, "beat start", BEAT, params,
+                     reply={"state": started.state, "pid": started.pid})  # fmt: skip
+    click.echo(f"local beat: {beat_state_text(started)}")
+    click.echo(
+        f"note: {report.scheduler_said().split(';')[0]}; log {started.log_path}; stop with "
+        "`celery-desk beat stop`",
+        err=True,
+    )
+
+
+@beat.command("stop")
+@selection_options
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Wait this long.")
+@click.option("--kill", "kill_after", is_flag=True, help="SIGKILL it if still running then.")
+@click.pass_context
+def beat_stop(ctx: click.Context, /, timeout: float, kill_after: bool, **kwargs: Any) -> None:
+    """Stop the profile's local beat (beat saves its schedule and exits), then print how it
+    ended. Exit status: 0 stopped; 1 none runs, or it still runs after --timeout."""
+    from desktop.cli.worker import _supervisor_target
+    from desktop.core.local.local_beat import BEAT, BeatSupervisor
+    from desktop.core.local.local_worker import describe_exit
+    from desktop.core.local.worker_spec import WorkerError
+
+    workers, item, _endpoints, _config = _supervisor_target(ctx, kwargs, need_broker=False)
+    services = _merge(ctx, kwargs).services()
+    supervisor = BeatSupervisor(workers.directory, item)
+    current = supervisor.beat()
+    if current is None or not current.running:
+        _fail(f"no local beat runs for profile '{item.name}'")
+    try:
+        supervisor.stop(BEAT)
+    except WorkerError as exc:
+        _fail(str(exc))
+    done = supervisor.wait_stopped(BEAT, timeout)
+    if done.running and kill_after:
+        supervisor.kill(BEAT)
+        done = supervisor.wait_stopped(BEAT, 10.0)
+    action = "beat kill" if kill_after and done.exit_code == -9 else "beat stop"
+    audit_cli_action(services, item, action, BEAT, {"timeout_s": timeout},
+                     reply={"state": done.state, "exit": done.exit_code})  # fmt: skip
+    if done.running:
+        _fail(f"beat: still {done.state} after {timeout:.0f} s; kill it with "
+              "`celery-desk beat stop --kill`")  # fmt: skip
+    click.echo(f"local beat: {done.state} ({describe_exit(done.exit_code)})")

@@ -13,9 +13,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
-from desktop.core.local.supervisor import Supervisor
+from desktop.core.local.supervisor import all_supervisors
 from desktop.core.services import Services
-from desktop.core.settings.profile_model import Profile
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.shell.main_window import MainWindow
 from tests.support import shut_down
@@ -49,9 +48,8 @@ def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
     monkeypatch.chdir(REPO_ROOT)
     opened = Services.open()
     yield opened
-    root = opened.paths.data_dir / "workers"
-    for directory in root.iterdir() if root.is_dir() else []:
-        Supervisor(directory, Profile(name=directory.name)).stop_all(grace_s=5)
+    for supervisor in all_supervisors(opened.paths.data_dir / "workers"):  # beats too
+        supervisor.stop_all(grace_s=5)
     opened.embedded.stop()
 
 

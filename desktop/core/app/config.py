@@ -135,6 +135,7 @@ def from_probe(data: dict[str, Any], profile: Profile, *, imported: bool = True)
         result_backend=str(data.get("result_backend") or ""),
         files=[str(f) for f in data.get("files") or []],
         imported=imported,
+        beat_remote_control=bool(data.get("beat_remote_control")),
     )
     known = set(config.queue_names())
     config.queues += [

@@ -71,6 +71,9 @@ class EffectiveConfig:
     # The namespace the app reads its settings under (`config_from_object(..., namespace=
     # "CELERY")`, as a Django project does): a setting's name in the person's own files.
     namespace: str = ""
+    # The app's Celery runs beat with --enable-remote-control (5.7's beat answers pings):
+    # known from the probe, outside the snapshot (a capability of Celery, not the app's).
+    beat_remote_control: bool = False
 
     # -- settings ---------------------------------------------------------------------------
     def setting(self, key: str) -> Any:

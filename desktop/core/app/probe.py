@@ -259,6 +259,10 @@ def describe(app: Any) -> dict[str, Any]:
         "result_backend": str(conf.result_backend or ""),
         "settings": {key: _json_safe(conf.get(key)) for key in SETTINGS},
         "defaults": {key: _json_safe(DEFAULTS.get(key)) for key in SETTINGS},
+        # Whether this Celery's beat takes --enable-remote-control (5.7): a capability of the
+        # installed Celery, not a setting of the app, so it is not among SETTINGS (which the
+        # fingerprint covers: a new key there would look like a change of every app).
+        "beat_remote_control": "beat_enable_remote_control" in DEFAULTS,
         "transport_options": _json_safe(dict(conf.broker_transport_options or {})),
         "inexact": sorted(
             [f"setting.{k}" for k in SETTINGS if not _exact(conf.get(k))]

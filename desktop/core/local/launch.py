@@ -42,10 +42,18 @@ def worker_argv(profile: Profile, spec: WorkerSpec, config: EffectiveConfig) -> 
     extra: list[str] = []
     if spec.acks_late is not None:
         extra.append(f"task_acks_late={'true' if spec.acks_late else 'false'}")
-    if config.overrides:
-        options = json.dumps(config.sending_transport_options(), separators=(",", ":"))
-        extra.append(f"broker_transport_options=(json){options}")
+    extra += transport_overrides(config)
     return argv + (["--", *extra] if extra else [])
+
+
+def transport_overrides(config: EffectiveConfig) -> list[str]:
+    """The config override a process of the profile (a worker, its beat) is started with when
+    the profile overrides a transport option on purpose: the app's options with the overrides
+    over them, so it sends and reads as the panel does (priority steps, a key prefix)."""
+    if not config.overrides:
+        return []
+    options = json.dumps(config.sending_transport_options(), separators=(",", ":"))
+    return [f"broker_transport_options=(json){options}"]
 
 
 def worker_environment(profile: Profile, endpoints: Endpoints) -> dict[str, str]:

@@ -48,6 +48,7 @@ class Supervisor:
     def __init__(self, directory: Path, profile: Profile) -> None:
         # Resolved: the keeper's argv names its record by this path, and adoption compares it.
         self.directory = directory.resolve()
+        self.home = self.directory  # the profile's own directory (its beat's is one below)
         self.profile = profile
         # Node names confirmed online, by worker pid: a restarted worker must answer again.
         self._online: dict[str, tuple[int | None, float]] = {}
@@ -454,11 +455,19 @@ def all_supervisors(root: Path) -> list[Supervisor]:
     Enough to read, stop and kill them; starting needs the profile itself. A directory taken
     over from an earlier install is also reached by a link at its new name (services'
     `_profile_path`): each directory counts once, under its own name, or quit would count and
-    stop its workers twice."""
+    stop its workers twice. A profile's local beat (`local_beat`) is among them: quit stops
+    it as it stops the workers."""
+    from desktop.core.local.local_beat import BEAT, BeatSupervisor
+
     if not root.is_dir():
         return []
     directories: dict[Path, Path] = {}
     for entry in sorted(root.iterdir(), key=lambda p: (p.is_symlink(), p.name)):
         if entry.is_dir():
             directories.setdefault(entry.resolve(), entry)
-    return [Supervisor(d, Profile(name=d.name)) for d in sorted(directories.values())]
+    found: list[Supervisor] = []
+    for directory in sorted(directories.values()):
+        found.append(Supervisor(directory, Profile(name=directory.name)))
+        if (directory / BEAT).is_dir():
+            found.append(BeatSupervisor(directory, Profile(name=directory.name)))
+    return found

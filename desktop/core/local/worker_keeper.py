@@ -123,6 +123,7 @@ class Keeper:
         self.workdir: str = spec["workdir"]
         self.auto_restart: bool = bool(spec.get("auto_restart"))
         self.nodename: str = str(spec.get("nodename") or "")
+        self.what: str = str(spec.get("kind") or "worker")  # its notes say "beat" for a beat
         self.pool: str = str((spec.get("spec") or {}).get("pool") or "")
         self.watch = Watch.from_dict(spec.get("watch"))
         self.ping_target: dict[str, Any] = dict(spec.get("ping") or {})
@@ -206,7 +207,7 @@ class Keeper:
                 process_group=0,
             )
         except OSError as exc:
-            message = f"cannot start the worker: {exc.strerror or exc}"
+            message = f"cannot start the {self.what}: {exc.strerror or exc}"
             self._note(message)
             self.write_status(state=EXITED, exit_code=127, exited=time.time(), error=message)
             return 127
@@ -372,7 +373,7 @@ class Keeper:
             started = time.monotonic()
             code = self.run_once()
             how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
-            self._note(f"worker exited ({how})")
+            self._note(f"{self.what} exited ({how})")
             if self.status["stop_requested"] or not self.auto_restart:
                 self.write_status(state=EXITED, exit_code=code, exited=time.time())
                 return 0

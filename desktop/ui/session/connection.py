@@ -104,6 +104,7 @@ class ProfileConnection(QObject):
         session.feed.open_journal(profile)
         # Workers belong to the profile: its own dir, adopted from there on every start.
         session.workers_host.switch_to(profile)
+        session.beat_host.switch_to(profile)
         self._connect()
 
     def save(self, profile: Profile, replace_name: str | None) -> Profile:

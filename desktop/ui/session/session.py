@@ -38,6 +38,7 @@ from desktop.core.settings.profile_model import Endpoints, Profile
 from desktop.ui.common.background import Background
 from desktop.ui.common.jobs import event_loop
 from desktop.ui.session.alerts_host import AlertsHost
+from desktop.ui.session.beat_host import LocalBeatHost
 from desktop.ui.session.connection import ProfileConnection
 from desktop.ui.session.feed import LiveFeed
 from desktop.ui.session.workers_host import LocalWorkersHost
@@ -70,6 +71,8 @@ class Session(QObject):
     local_workers_changed = Signal(list)  # list[LocalWorker] of the active profile
     local_workers_elsewhere = Signal(int)  # how many of other profiles run on this machine
     local_worker_message = Signal(str, bool)  # message, is an error
+    local_beat_changed = Signal(object)  # LocalWorker | None: the active profile's local beat
+    local_beat_message = Signal(str, bool)  # message (a refusal's reason), is an error
     rows_learned = Signal(object)  # {task id: journal row}: facts learned off the broker
     audited = Signal()  # an action on the cluster was added to the audit log
 
@@ -85,6 +88,7 @@ class Session(QObject):
         self.connection = ProfileConnection(self)
         self.feed = LiveFeed(self)
         self.workers_host = LocalWorkersHost(self)
+        self.beat_host = LocalBeatHost(self)
         self.alerts = AlertsHost(self)
 
     # -- state, as the parts keep it --------------------------------------------------------
@@ -393,6 +397,7 @@ class Session(QObject):
         """Stop timers and threads, and stop the embedded broker unless the CLI asked to keep it."""
         self.connection.shutdown()
         self.workers_host.shutdown()
+        self.beat_host.shutdown()
         self.background.shutdown()
         self.feed.shutdown()
         if self.workers_host.quit():

@@ -258,7 +258,7 @@ def running_here_and_elsewhere(root: Path, here: Path | None) -> tuple[int, int]
     mine = others = 0
     for supervisor in all_supervisors(root):
         running = sum(1 for worker in supervisor.workers() if worker.running)
-        if supervisor.directory == here:
+        if supervisor.home == here:
             mine += running
         else:
             others += running

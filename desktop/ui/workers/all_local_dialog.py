@@ -37,17 +37,19 @@ REFRESH_MS = 3000
 
 @dataclass(frozen=True)
 class ProfileWorker:
-    """A local worker and the workers directory (named by its profile) it is kept in."""
+    """A local worker (or a profile's local beat) and the directory it is kept in; `home` is
+    the profile's workers directory (named by its profile), the beat's being one below."""
 
     profile: str
     worker: LocalWorker
     directory: Path
+    home: Path
 
 
 def read_all(root: Path) -> list[ProfileWorker]:
     """Every local worker of every profile under `root`, running ones first."""
     found = [
-        ProfileWorker(supervisor.directory.name, worker, supervisor.directory)
+        ProfileWorker(supervisor.home.name, worker, supervisor.directory, supervisor.home)
         for supervisor in all_supervisors(root)
         for worker in supervisor.workers()
     ]
@@ -125,7 +127,7 @@ class AllLocalWorkersDialog(QDialog):
         self.model.set_rows(found)
         self.table.resizeColumnsToContents()
         running = [p for p in found if p.worker.running]
-        elsewhere = [p for p in running if p.directory != self.active_directory]
+        elsewhere = [p for p in running if p.home != self.active_directory]
         self.summary.setText(
             f"{len(running)} running on this machine, {len(elsewhere)} of them of other "
             f"profiles; {len(found) - len(running)} stopped. Stop and Kill act through the "

@@ -1,0 +1,1 @@
+"""The local beat: its bar (and, later, the Beat screen)."""
