@@ -26,9 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui.common.accessible import explain, explain_labelled
+from desktop.ui.common.accessible import KEYBOARD_ONLY, explain, explain_labelled, no_tab_traps
 from desktop.ui.shell.command_palette import (
-    KEYBOARD_ONLY,
     Command,
     CommandPalette,
     window_commands,
@@ -70,6 +69,7 @@ class ScreenKeys:
         self._bind("F5", "refresh the shown screen", self.refresh)
         self._bind("Ctrl+K", "command palette: every action by name", self.palette)
         self._bind("F1", "this sheet of shortcuts", self.show_sheet)
+        no_tab_traps(self.window)
 
     def _title(self, index: int) -> str:
         return self.tabs.tabText(index) if index < self.tabs.count() else "none"
