@@ -64,6 +64,8 @@ def test_screens_search_refresh_palette_and_sheet_by_keys(
     assert {"Ctrl+1", "Ctrl+F", "F5", "Ctrl+K", "F1", "Ctrl+Shift+R"} <= keys
     # The Builder's own (issue 17, item 5): panes, the task search's Enter, send, s()/si().
     assert {"F6", "Shift+F6", "Return", "Down", "Ctrl+Shift+N", "Ctrl+Return", "Ctrl+I"} <= keys
+    does = {table.item(r, 1).text() for r in range(table.rowCount())}
+    assert {"Builder: Wrap in group", "Builder: New canvas", "Reconnect"} <= does  # by screen
     sheet.reject()
 
 

@@ -180,7 +180,6 @@ def test_the_tutorial_by_keyboard_alone(
     window = connected_window
     session = window.session
     qtbot.waitUntil(lambda: window.events_label.text() == "Events: connected", timeout=15000)
-    window.tabs.setFocus()  # where a freshly opened window has it
 
     # -- Workers: the tutorial's workers from the presets menu -------------------------------
     workers = window.workers

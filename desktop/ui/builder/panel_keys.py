@@ -47,13 +47,13 @@ class PanelKeys(QWidget):
 
     def install_keys(self) -> None:
         self.key_actions = {
-            "next_pane": self._key(self, "Next pane of the Builder (task search, task list, "
-                                   "canvas, node editor)", ["F6"], lambda: self.focus_pane(1)),
-            "previous_pane": self._key(self, "Previous pane of the Builder", ["Shift+F6"],
+            "next_pane": self._key(self, "Next pane (task search, task list, canvas, node "
+                                   "editor)", ["F6"], lambda: self.focus_pane(1)),
+            "previous_pane": self._key(self, "Previous pane", ["Shift+F6"],
                                        lambda: self.focus_pane(-1)),
-            "add_first": self._key(self.search, "Builder task search: put the first task found "
-                                   "on the canvas", ["Return", "Enter"], self.add_first_found),
-            "to_list": self._key(self.search, "Builder task search: go down into the task list",
+            "add_first": self._key(self.search, "In the task search: put the first task found on "
+                                   "the canvas", ["Return", "Enter"], self.add_first_found),
+            "to_list": self._key(self.search, "In the task search: go down into the task list",
                                  ["Down"], self.focus_first_found),
         }  # fmt: skip
 

@@ -116,12 +116,25 @@ class ScreenKeys:
         palette.open()
         return palette
 
+    def _screen_of(self, action: QAction) -> str:
+        """ "Builder: " for an action of the Builder screen (its keys work there only)."""
+        owner = action.parent()
+        for index in range(self.tabs.count()):
+            page = self.tabs.widget(index)
+            if (
+                page is not None
+                and isinstance(owner, QWidget)
+                and (owner is page or page.isAncestorOf(owner))
+            ):
+                return f"{self.tabs.tabText(index)}: "
+        return ""
+
     def show_sheet(self) -> QDialog:
         dialog = QDialog(self.window)
         dialog.setWindowTitle("Keyboard shortcuts")
         layout = QVBoxLayout(dialog)
         bound = self.sheet + [
-            (action.shortcut().toString(), action.text().replace("&", ""))
+            (action.shortcut().toString(), self._screen_of(action) + action.text().replace("&", ""))
             for action in self.window.findChildren(QAction)
             if not action.shortcut().isEmpty() and action.text()
             and (action.shortcut().toString(), action.text()) not in self.sheet
