@@ -100,6 +100,7 @@ def name_rows(form: QFormLayout, tips: Mapping[str, str] | None = None) -> None:
 def no_tab_traps(root: QWidget) -> None:
     """Tab leaves every table and list under `root` for the next control: a QTableView
     moves from cell to cell on Tab and wraps round, so a person on the keyboard never got
-    out of one (the arrows still move between cells)."""
+    out of one (the arrows still move between cells). Read-only tables made later, in
+    dialogs, are kept so by table_model.make_read_only."""
     for view in root.findChildren(QAbstractItemView):
         view.setTabKeyNavigation(False)

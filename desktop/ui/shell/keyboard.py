@@ -147,6 +147,7 @@ class ScreenKeys:
         table.verticalHeader().setVisible(False)
         explain(table, "Every keyboard shortcut of the window and what it does", "Shortcuts")
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        table.setTabKeyNavigation(False)  # Tab goes on to Close
         table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(table)
