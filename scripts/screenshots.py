@@ -2,6 +2,8 @@
 
 Usage: scripts/screenshots.py [OUT_DIR]   (default docs/screenshots)
 
+It first records the README's animated tour (scripts/tour.py: tour.gif, needs Pillow).
+
 It starts real local workers from the Workers screen's presets and sends the tutorial's
 scenarios, so the Tasks and Workers screens show live data. It uses a throw-away config dir:
 the person's own profiles and broker are never touched. Run offscreen (default) or under Xvfb
@@ -16,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import tour  # scripts/tour.py: the README's animated tour, beside these screenshots
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
@@ -157,6 +161,8 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
     # The event stream must listen before the demo tasks are sent.
     pump(app, 10, lambda: window.events_label.text() == "Events: connected")
     endpoints = services.endpoints(session.profile)
+    # The tour first: the Overview's guide only shows while the profile has no tasks.
+    toured = tour.record(app, session, window, out)
     if not start_local_workers(app, session, window):
         print(f"local workers did not come online: {session.local_workers}", file=sys.stderr)
         return False
@@ -188,7 +194,7 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
     add.reject()
     shoot_why(app, session, window, endpoints, out)
     shoot_alerts(app, services, session, window, out)
-    return demo_finished(session, expected) and built
+    return demo_finished(session, expected) and built and toured
 
 
 def shoot_why(app: Any, session: Any, window: Any, endpoints: Any, out: Path) -> None:
@@ -263,7 +269,7 @@ def main() -> int:
         session.shutdown()
     print(
         f"state: {session.state}; demo tasks finished: {finished}; "
-        f"wrote {len(TABS) + 8} screenshots to {out}"
+        f"wrote {len(TABS) + 8} screenshots and {tour.FILE} to {out}"
     )
     return 0 if session.state == "connected" and finished else 1
 

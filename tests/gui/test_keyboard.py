@@ -4,7 +4,7 @@ palette and the sheet of shortcuts, with key events as a person presses them."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QDialog, QTableWidget
+from PySide6.QtWidgets import QApplication, QDialog, QPushButton, QTableWidget
 from pytestqt.qtbot import QtBot
 
 from desktop.ui.shell.command_palette import CommandPalette, fuzzy_score
@@ -62,6 +62,16 @@ def test_screens_search_refresh_palette_and_sheet_by_keys(
     assert table is not None
     keys = {table.item(r, 0).text() for r in range(table.rowCount())}
     assert {"Ctrl+1", "Ctrl+F", "F5", "Ctrl+K", "F1", "Ctrl+Shift+R"} <= keys
+    # The Builder's own (issue 17, item 5): panes, the task search's Enter, send, s()/si().
+    assert {"F6", "Shift+F6", "Return", "Down", "Ctrl+Shift+N", "Ctrl+Return", "Ctrl+I"} <= keys
+    does = {table.item(r, 1).text() for r in range(table.rowCount())}
+    assert {"Builder: Wrap in group", "Builder: New canvas", "Reconnect"} <= does  # by screen
+    sheet.activateWindow()
+    table.setFocus()
+    qtbot.waitUntil(table.hasFocus, timeout=3000)
+    qtbot.keyClick(table, Qt.Key.Key_Tab)  # out of the table (no trap), on to Close
+    focused = QApplication.focusWidget()
+    assert isinstance(focused, QPushButton) and focused.text() == "Close", focused
     sheet.reject()
 
 

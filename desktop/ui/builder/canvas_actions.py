@@ -105,7 +105,8 @@ class CanvasActions(CanvasLayout):
             ("earlier", "Move earlier", ["Ctrl+Left", "Ctrl+Up"], lambda: self.shift(-1)),
             ("later", "Move later", ["Ctrl+Right", "Ctrl+Down"], lambda: self.shift(1)),
             ("out", "Move out of its container", ["Ctrl+Shift+Left"], self.move_out),
-            ("immutable", "Switch s() / si()", ["Ctrl+I"], self.toggle_immutable),
+            # Not the method itself: triggered(bool) would hand it False as the position.
+            ("immutable", "Switch s() / si()", ["Ctrl+I"], lambda: self.toggle_immutable()),
             ("replace", "Replace task…", ["F2"], self.request_replace),
             ("zoom_in", "Zoom in", ["Ctrl++", "Ctrl+="], lambda: self.set_zoom(self.zoom * 1.25)),
             ("zoom_out", "Zoom out", ["Ctrl+-"], lambda: self.set_zoom(self.zoom / 1.25)),

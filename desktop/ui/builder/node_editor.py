@@ -8,11 +8,12 @@ bad field says why under itself, keeps what the person typed and changes nothing
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -86,9 +87,22 @@ class NodeEditor(NodeOptionsForm):
     def node(self) -> Node | None:
         return self._node
 
+    def focus_first_field(self) -> bool:
+        """The keyboard's way in (F6 in the Builder): the first argument a person can type,
+        else the queue; False when no node is shown."""
+        if self._node is None:
+            return False
+        fields: list[QWidget] = [f for f in self.arg_fields.values() if f.isEnabled()]
+        if isinstance(self._node, TaskNode) and self.raw_toggle.isChecked():
+            fields = [self.raw_text]
+        target = fields[0] if fields else self.queue_box
+        target.setFocus(Qt.FocusReason.TabFocusReason)
+        return True
+
     def show_node(self, node: Node | None, path: str, context: EditorContext) -> None:
         self._node, self._context = node, context
         self._form = None  # it belongs to the previous content, which Qt deletes below
+        self.arg_fields = {}  # so are these: a chain or group has none
         self.hint.setVisible(node is None)
         self._scroll.setVisible(node is not None)
         if node is None:
@@ -116,6 +130,7 @@ class NodeEditor(NodeOptionsForm):
         layout.addStretch(1)
         self._scroll.setWidget(content)  # deletes the previous node's widgets
         self._update_notes()
+        self._order_tabs()
 
     # -- arguments --------------------------------------------------------------------------
     def _build_call(self, layout: QVBoxLayout, node: TaskNode) -> None:
@@ -151,6 +166,17 @@ class NodeEditor(NodeOptionsForm):
         layout.addWidget(group)
         self._fill_form()
         self._show_raw(not known)
+
+    def _order_tabs(self) -> None:
+        """Tab goes down the form as it reads: a form made again (after si() or raw JSON)
+        would otherwise come last in the window's chain, and Tab from its last field would
+        leave the Builder for the tool bar."""
+        if not isinstance(self._node, TaskNode):
+            return
+        chain = [self.raw_toggle, *self.arg_fields.values(), self.raw_text, self.raw_apply]
+        chain.append(self.queue_box)
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
 
     def _show_raw(self, on: bool) -> None:
         self._raw_box.setVisible(on)
@@ -348,7 +374,9 @@ class NodeEditor(NodeOptionsForm):
         _set_error(self.raw_error, "")
         self._commit(dataclasses.replace(self._task(), args=args, kwargs=kwargs))
         self._fill_form()
+        self._order_tabs()
 
     def _set_immutable(self, on: bool) -> None:
         self._commit(dataclasses.replace(self._task(), immutable=on))
         self._fill_form()  # si() changes which parameter args[0] fills
+        self._order_tabs()

@@ -8,7 +8,8 @@ the result backend polled as well, so a worker started without -E still shows it
 This module lays the screen out, wires it, edits the selected node and shows the checks; the
 rest is in the parts BuilderPanel is made of: panel_files (open, save, library, copy as
 Python, unsaved work), panel_sending (send and watch), panel_recall (a canvas from another
-screen) and panel_palette (the app's and the workers' tasks), on the state panel_base names."""
+screen), panel_palette (the app's and the workers' tasks) and panel_keys (F6 round the panes,
+Enter in the task search), on the state panel_base names."""
 
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ from desktop.ui.builder.drafts import DraftKeeper, DraftNote
 from desktop.ui.builder.node_editor import NodeEditor
 from desktop.ui.builder.node_options import EditorContext
 from desktop.ui.builder.palette import NameRole, PaletteModel
+from desktop.ui.builder.panel_keys import PanelKeys
 from desktop.ui.builder.panel_palette import PanelPalette
 from desktop.ui.builder.panel_recall import PanelRecall
 from desktop.ui.builder.panel_sending import RESULT_POLL_MS, PanelSending
@@ -60,9 +62,9 @@ from desktop.ui.session.why_dialog import WhyDialog
 INSPECT_EVERY_MS = 10_000
 
 
-class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
+class BuilderPanel(PanelPalette, PanelSending, PanelRecall, PanelKeys):
     """The Builder screen: its layout and wiring, editing the selected node, and the checks;
-    files, sending, recall and the palette's data are the Panel* parts it is made of."""
+    files, sending, recall, the palette's data and the keys are the Panel* parts it is made of."""
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,6 +119,7 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         replace = self.view.actions_by_name["replace"]
         replace.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.addAction(replace)
+        self.install_keys()  # F6 round the panes, Enter and Down in the task search
         self._inspect_timer = QTimer(self)
         self._inspect_timer.setInterval(INSPECT_EVERY_MS)
         self._inspect_timer.timeout.connect(self._inspect_if_visible)
@@ -146,8 +149,8 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
             self.addAction(made)  # its shortcut works anywhere in the builder
             return made
 
-        self.new_action = action(
-            "New", self.new_canvas, tip="An empty canvas (undo brings it back)"
+        self.new_action = action(  # Ctrl+N is the window's New profile
+            "New canvas", self.new_canvas, "Ctrl+Shift+N", "An empty canvas (undo brings it back)"
         )
         self.open_action = action("Open…", self.open_file, QKeySequence.StandardKey.Open,
                                   "Open a canvas saved as a file")  # fmt: skip
@@ -198,9 +201,16 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall):
         bar.addWidget(self.name_edit)
         self.send_button = QPushButton("Send")
         self.send_button.setToolTip("Check the canvas, then send it (Ctrl+Return)")
-        self.send_button.setShortcut(QKeySequence("Ctrl+Return"))
         self.send_button.clicked.connect(self.send)
         bar.addWidget(self.send_button)
+        # Not the button's own shortcut: its setText ("Run again") drops that for a mnemonic.
+        self.send_action = QAction("Send the canvas", self)
+        self.send_action.setShortcut(QKeySequence("Ctrl+Return"))
+        self.send_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.send_action.triggered.connect(
+            lambda: self.send_button.click() if self.send_button.isEnabled() else None
+        )
+        self.addAction(self.send_action)
         self.send_anyway_button = QPushButton("Send anyway…")
         self.send_anyway_button.setToolTip(
             "Send the canvas with its problems, on purpose, to see the failure they cause "

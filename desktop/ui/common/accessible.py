@@ -32,6 +32,9 @@ USUAL_BUTTONS = {
     "Close": "Close this window (Esc)",
 }
 FIELDS = (QLineEdit, QComboBox, QAbstractSpinBox, QAbstractItemView)
+# An action property: a key of where the focus is (listed in the F1 sheet), not a command of
+# the palette (Ctrl+K).
+KEYBOARD_ONLY = "keyboard_only"
 
 
 def plain(label: str) -> str:
@@ -92,3 +95,12 @@ def name_rows(form: QFormLayout, tips: Mapping[str, str] | None = None) -> None:
         holder = field.widget() if field is not None else None
         if isinstance(title, QLabel) and title.text() and holder is not None:
             name_field(holder, title.text(), (tips or {}).get(title.text(), ""))
+
+
+def no_tab_traps(root: QWidget) -> None:
+    """Tab leaves every table and list under `root` for the next control: a QTableView
+    moves from cell to cell on Tab and wraps round, so a person on the keyboard never got
+    out of one (the arrows still move between cells). Read-only tables made later, in
+    dialogs, are kept so by table_model.make_read_only."""
+    for view in root.findChildren(QAbstractItemView):
+        view.setTabKeyNavigation(False)

@@ -165,6 +165,7 @@ def make_read_only(view: QTableView) -> None:
     # One line a row: a cut cell ends in … (its tooltip has it whole); wrapped at a hyphen,
     # ids made rows of two heights.
     view.setWordWrap(False)
+    view.setTabKeyNavigation(False)  # Tab leaves the table (no trap); the arrows move in it
     _SizedToRows(view)
 
 

@@ -23,9 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui.common.accessible import explain
-
-KEYBOARD_ONLY = "keyboard_only"  # an action property: a shortcut, not a palette command
+from desktop.ui.common.accessible import KEYBOARD_ONLY, explain
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.ui.common.accessible import explain, explain_labelled
+from desktop.ui.common.accessible import KEYBOARD_ONLY, explain, explain_labelled, no_tab_traps
 from desktop.ui.shell.command_palette import (
-    KEYBOARD_ONLY,
     Command,
     CommandPalette,
     window_commands,
@@ -70,6 +69,7 @@ class ScreenKeys:
         self._bind("F5", "refresh the shown screen", self.refresh)
         self._bind("Ctrl+K", "command palette: every action by name", self.palette)
         self._bind("F1", "this sheet of shortcuts", self.show_sheet)
+        no_tab_traps(self.window)
 
     def _title(self, index: int) -> str:
         return self.tabs.tabText(index) if index < self.tabs.count() else "none"
@@ -116,12 +116,25 @@ class ScreenKeys:
         palette.open()
         return palette
 
+    def _screen_of(self, action: QAction) -> str:
+        """ "Builder: " for an action of the Builder screen (its keys work there only)."""
+        owner = action.parent()
+        for index in range(self.tabs.count()):
+            page = self.tabs.widget(index)
+            if (
+                page is not None
+                and isinstance(owner, QWidget)
+                and (owner is page or page.isAncestorOf(owner))
+            ):
+                return f"{self.tabs.tabText(index)}: "
+        return ""
+
     def show_sheet(self) -> QDialog:
         dialog = QDialog(self.window)
         dialog.setWindowTitle("Keyboard shortcuts")
         layout = QVBoxLayout(dialog)
         bound = self.sheet + [
-            (action.shortcut().toString(), action.text().replace("&", ""))
+            (action.shortcut().toString(), self._screen_of(action) + action.text().replace("&", ""))
             for action in self.window.findChildren(QAction)
             if not action.shortcut().isEmpty() and action.text()
             and (action.shortcut().toString(), action.text()) not in self.sheet
@@ -134,6 +147,7 @@ class ScreenKeys:
         table.verticalHeader().setVisible(False)
         explain(table, "Every keyboard shortcut of the window and what it does", "Shortcuts")
         table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        table.setTabKeyNavigation(False)  # Tab goes on to Close
         table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(table)
