@@ -87,6 +87,11 @@ def main() -> int:
         "--rate", type=float, default=0.0, help="publish at most this many events/s (0: flood)"
     )
     parser.add_argument(
+        "--rates",
+        default="",
+        help="one run per rate, e.g. 0,2000,5000,10000,20000 (0: flat out); overrides --rate",
+    )
+    parser.add_argument(
         "--switch-interval",
         type=float,
         default=0.0,
@@ -147,15 +152,22 @@ def main() -> int:
         print(f"skipping {CONSUMERS['flower']}: not installed (pip install -e '.[bench]')")
         roles.remove("flower")
     scratch = Path(tempfile.mkdtemp(prefix="cd-bench-events-"))
-    results: dict[str, dict[str, Any]] = {}
+    rates = [float(r) for r in args.rates.split(",")] if args.rates else [args.rate]
+    runs: list[dict[str, dict[str, Any]]] = []
     side: Any = None
     try:
         side = RabbitSide(args.broker, args.management) if amqp else None
         side = side or RedisSide(scratch, args.unlimited_buffer)
         args.broker_name, args.backlog_unit = side.name, side.backlog_unit
-        for role in roles:
-            print(f"running {CONSUMERS[role]} ...", flush=True)
-            results[role] = run_one(role, args, scratch, side)
+        for rate in rates:
+            args.rate = rate
+            results: dict[str, dict[str, Any]] = {}
+            for role in roles:
+                pace = f"at {rate:,.0f} events/s" if rate else "flat out"
+                print(f"running {CONSUMERS[role]} {pace} ...", flush=True)
+                (scratch / f"{rate:.0f}").mkdir(exist_ok=True)
+                results[role] = run_one(role, args, scratch / f"{rate:.0f}", side)
+            runs.append(results)
     finally:
         if side is not None:
             side.close()
@@ -163,9 +175,13 @@ def main() -> int:
             print(f"scratch kept: {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-    figures = report(results, args)
-    if args.json:
-        print(json.dumps(figures))
+    every: list[dict[str, Any]] = []
+    for rate, results in zip(rates, runs, strict=False):
+        args.rate = rate
+        print()
+        every.append(report(results, args))
+    if args.json:  # the last line: the last rate's figures, and every rate's under "rates"
+        print(json.dumps({**every[-1], "rates": every} if len(every) > 1 else every[-1]))
     return 0
 
 

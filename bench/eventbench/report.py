@@ -21,10 +21,15 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
     """Print the table and the ratios; return the JSON figures."""
     tasks = args.tasks
     any_result = next(iter(results.values()))
+    wire = (
+        f", ~{any_result['bytes_per_event']:.0f} bytes each on the wire (PUBLISH)"
+        if args.broker_name == "redis"
+        else f", on RabbitMQ (backlog: deepest event queue, {args.backlog_unit})"
+    )
+    pace = f"paced at {args.rate:,.0f} events/s" if args.rate else "flat out"
     print(
-        f"flood: {tasks:,} tasks x 4 = {4 * tasks:,} events, ~{any_result['bytes_per_event']:.0f}"
-        " bytes each on the wire (PUBLISH, Redis); one publisher process, kombu producer.batch("
-        f"{args.pipeline}), " + (f"paced at {args.rate:,.0f} events/s" if args.rate else "flat out")
+        f"flood: {tasks:,} tasks x 4 = {4 * tasks:,} events{wire}; one publisher process, "
+        f"kombu producer.batch({args.pipeline}), {pace}"
     )
     if args.drain:
         print(
@@ -68,6 +73,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
         "rss_mb_pipeline": round(pipe.get("rss_mb", 0.0), 1),
         "rss_mb_flower": round(flower.get("rss_mb", 0.0), 1),
     }
+    figures.update(pipeline_lost=None, flower_lost=None)  # present when not run, as None
     for role, r in results.items():
         if r.get("reconnects"):
             print(f"{CONSUMERS[role]}: reconnected {r['reconnects']} times")
