@@ -1,6 +1,7 @@
 """Event throughput: a bare Celery receiver, the panel's pipeline and Flower, on one flood.
 
-A publisher floods a private embedded Redis with synthetic task lifecycles (sent, received,
+A publisher floods a private embedded Redis (or, with --broker amqp://..., a vhost of the run's
+own on that RabbitMQ) with synthetic task lifecycles (sent, received,
 started, succeeded) through Celery's event dispatcher. Each consumer runs alone in its own
 process (so its memory is its own), subscribes first, then drains the same kind of flood:
 
@@ -13,7 +14,8 @@ process (so its memory is its own), subscribes first, then drains the same kind 
 Redis drops a subscriber whose output buffer passes 32 MB, so events LOST count as much as
 events/s. Prints figures and ratios from this run; asserts nothing (see docs/PERFORMANCE.md).
 Usage: python bench/events.py [--tasks N] [--consumers bare,pipeline,flower] [--json]
-  --consumers may add `headless` (the pipeline without Qt, as `celery-desk record` runs it);
+  --consumers may add `headless` (the pipeline without Qt, as `celery-desk record` runs it)
+  and `pika` (on RabbitMQ: a minimal pika consumer, no ack, orjson: the floor);
   --unlimited-buffer lifts Redis's pub/sub limit (capacity, memory after every task);
   --rate N paces the publisher (a steady cluster instead of a flood);
   --drain freezes each consumer during the flood, then times its drain (its own capacity).
@@ -38,8 +40,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 # The parts live next to this script (its folder is sys.path[0]): one module per responsibility.
-from eventbench.common import CONSUMERS, URL_ENV, emit  # noqa: E402
-from eventbench.consumers import consume_bare, consume_flower, consume_headless  # noqa: E402
+from eventbench.brokers import RabbitSide, RedisSide  # noqa: E402
+from eventbench.common import AMQP_CLIENT_ENV, CONSUMERS, URL_ENV, emit  # noqa: E402
+from eventbench.consumers import (  # noqa: E402
+    consume_bare,
+    consume_flower,
+    consume_headless,
+    consume_pika,
+)
 from eventbench.pipeline import consume_pipeline  # noqa: E402
 from eventbench.publisher import publish  # noqa: E402
 from eventbench.report import report  # noqa: E402
@@ -58,6 +66,8 @@ def _consumer_main(args: argparse.Namespace) -> int:
         emit("RESULT", consume_bare(url, expected, args.quiet))
     elif args.role == "pipeline":
         emit("RESULT", consume_pipeline(url, expected, args.quiet, scratch))
+    elif args.role == "pika":
+        emit("RESULT", consume_pika(url, expected, args.quiet))
     elif args.role == "headless":
         emit("RESULT", consume_headless(url, expected, args.quiet, scratch))
     elif args.role == "flower":
@@ -75,6 +85,11 @@ def main() -> int:
     parser.add_argument("--pipeline", type=int, default=500, help="PUBLISHes per round trip")
     parser.add_argument(
         "--rate", type=float, default=0.0, help="publish at most this many events/s (0: flood)"
+    )
+    parser.add_argument(
+        "--rates",
+        default="",
+        help="one run per rate, e.g. 0,2000,5000,10000,20000 (0: flat out); overrides --rate",
     )
     parser.add_argument(
         "--switch-interval",
@@ -97,6 +112,22 @@ def main() -> int:
         help="freeze each consumer (SIGSTOP) during the flood and let it drain Redis after: "
         "capacity without sharing the CPU with the publisher (implies --unlimited-buffer)",
     )
+    parser.add_argument(
+        "--broker",
+        default="",
+        help="flood this RabbitMQ (amqp://user:pass@host:port/) in a vhost of the run's own; "
+        "default: a private embedded Redis",
+    )
+    parser.add_argument(
+        "--management", default="", help="RabbitMQ's management URL (default http://HOST:15672)"
+    )
+    parser.add_argument(
+        "--amqp-client",
+        choices=("pika", "kombu"),
+        default="pika",
+        help="the panel's RabbitMQ event reader in (b)/(b0): pika (the panel's) or Celery's "
+        "kombu consumer (the comparison)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--role", default="parent", help=argparse.SUPPRESS)
     parser.add_argument("--scratch", default="", help=argparse.SUPPRESS)
@@ -105,44 +136,52 @@ def main() -> int:
     if args.role != "parent":
         return _consumer_main(args)
 
-    import redis
-
-    from desktop.core.broker.embedded import EmbeddedRedis
-    from desktop.core.settings.secret_store import FileSecretStore
-
     roles = [r.strip() for r in args.consumers.split(",") if r.strip()]
     unknown = set(roles) - set(CONSUMERS)
     if unknown:
         parser.error(f"unknown consumers: {', '.join(sorted(unknown))}")
+    os.environ[AMQP_CLIENT_ENV] = args.amqp_client
+    amqp = args.broker.startswith(("amqp://", "pyamqp://"))
+    if args.broker and not amqp:
+        parser.error("--broker takes an amqp:// URL (without it, a private Redis is started)")
+    if amqp and (args.drain or args.unlimited_buffer):
+        parser.error("--drain and --unlimited-buffer are Redis's: RabbitMQ keeps a frozen "
+                     "consumer's events only for the event queue's TTL")  # fmt: skip
     if "flower" in roles and importlib.util.find_spec("flower") is None:
         # Said before the runs, not as a crash after the others ran and their figures are lost.
         print(f"skipping {CONSUMERS['flower']}: not installed (pip install -e '.[bench]')")
         roles.remove("flower")
     scratch = Path(tempfile.mkdtemp(prefix="cd-bench-events-"))
-    broker = EmbeddedRedis(scratch / "redis", FileSecretStore(scratch / "secrets.json"))
-    results: dict[str, dict[str, Any]] = {}
+    rates = [float(r) for r in args.rates.split(",")] if args.rates else [args.rate]
+    runs: list[dict[str, dict[str, Any]]] = []
+    side: Any = None
     try:
-        status = broker.start()
-        url = broker.url()
-        client = redis.Redis.from_url(url)
-        print(f"private redis-server {status.version} on port {status.port} (pid {status.pid})")
-        if args.unlimited_buffer:
-            client.config_set("client-output-buffer-limit", "pubsub 0 0 0")
-        limit = client.config_get("client-output-buffer-limit")["client-output-buffer-limit"]
-        print(f"client-output-buffer-limit: {limit}")
-        for role in roles:
-            print(f"running {CONSUMERS[role]} ...", flush=True)
-            results[role] = run_one(role, url, args, scratch, client, broker.log_file)
-        client.close()
+        side = RabbitSide(args.broker, args.management) if amqp else None
+        side = side or RedisSide(scratch, args.unlimited_buffer)
+        args.broker_name, args.backlog_unit = side.name, side.backlog_unit
+        for rate in rates:
+            args.rate = rate
+            results: dict[str, dict[str, Any]] = {}
+            for role in roles:
+                pace = f"at {rate:,.0f} events/s" if rate else "flat out"
+                print(f"running {CONSUMERS[role]} {pace} ...", flush=True)
+                (scratch / f"{rate:.0f}").mkdir(exist_ok=True)
+                results[role] = run_one(role, args, scratch / f"{rate:.0f}", side)
+            runs.append(results)
     finally:
-        broker.stop()
+        if side is not None:
+            side.close()
         if args.keep_scratch:
             print(f"scratch kept: {scratch}")
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-    figures = report(results, args)
-    if args.json:
-        print(json.dumps(figures))
+    every: list[dict[str, Any]] = []
+    for rate, results in zip(rates, runs, strict=False):
+        args.rate = rate
+        print()
+        every.append(report(results, args))
+    if args.json:  # the last line: the last rate's figures, and every rate's under "rates"
+        print(json.dumps({**every[-1], "rates": every} if len(every) > 1 else every[-1]))
     return 0
 
 

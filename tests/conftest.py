@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
+import secrets
 import socket
 import subprocess
+import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -147,3 +153,42 @@ def unused_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def management_api(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """The guest administrator's management API (setting up a vhost and a user, reading what
+    RabbitMQ holds): the answer's JSON, None when it has no body."""
+    url = os.environ.get("CELERY_DESK_TEST_MANAGEMENT_URL", DEFAULT_MANAGEMENT_URL) + path
+    request = urllib.request.Request(
+        url,
+        data=None if body is None else json.dumps(body).encode(),
+        method=method,
+        headers={"content-type": "application/json"},
+    )
+    token = base64.b64encode(b"guest:guest").decode()
+    request.add_header("Authorization", f"Basic {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read()
+    return json.loads(text) if text else None
+
+
+@pytest.fixture
+def rabbit_url(request: pytest.FixtureRequest, run_id: str) -> Iterator[str]:
+    """A vhost and a user of the test's own (the user tagged for the management API, as a
+    person's would be to use its web UI); both deleted after."""
+    request.getfixturevalue("management_url")  # skips when RabbitMQ or its API is not there
+    vhost = f"cd-{run_id}-{uuid.uuid4().hex[:6]}"
+    user, password = f"u-{vhost}", secrets.token_hex(12)
+    quoted = urllib.parse.quote(vhost, safe="")
+    management_api("PUT", f"/api/vhosts/{quoted}")
+    management_api("PUT", f"/api/users/{user}", {"password": password, "tags": "management"})
+    management_api(
+        "PUT",
+        f"/api/permissions/{quoted}/{user}",
+        {"configure": ".*", "write": ".*", "read": ".*"},
+    )
+    try:
+        yield f"amqp://{user}:{password}@127.0.0.1:5672/{quoted}"
+    finally:
+        management_api("DELETE", f"/api/vhosts/{quoted}")
+        management_api("DELETE", f"/api/users/{user}")

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 URL_ENV = "CELERY_DESK_BENCH_BROKER"  # the URL carries a password: never on a command line
+AMQP_CLIENT_ENV = "CELERY_DESK_BENCH_AMQP_CLIENT"  # the pipeline's RabbitMQ reader: pika, kombu
 CONSUMERS = {
     "bare": "(a) bare Celery receiver",
     "pipeline": "(b) panel pipeline + Qt",
     "flower": "(c) Flower EventsState",
     "headless": "(b0) pipeline, no Qt",  # optional: Monitor + journal only (`record`)
+    "pika": "(p) pika floor, no ack",  # optional, RabbitMQ: read and decode, nothing else
 }
 
 
@@ -25,7 +27,8 @@ FLOWER_MAX_WORKERS = 5_000  # flower.options `max_workers` default
 
 
 def memory_mb() -> dict[str, float]:
-    """Resident and peak resident memory of this process, from /proc (Linux)."""
+    """Resident and peak resident memory of this process, from /proc (Linux), and its CPU
+    time so far (the CPU an event costs holds on a loaded machine, where events/s does not)."""
     figures = {"rss_mb": 0.0, "peak_rss_mb": 0.0}
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -33,6 +36,7 @@ def memory_mb() -> dict[str, float]:
             if key in ("VmRSS", "VmHWM"):
                 name = "rss_mb" if key == "VmRSS" else "peak_rss_mb"
                 figures[name] = int(value.split()[0]) / 1024
+    figures["cpu_s"] = cpu_seconds()
     return figures
 
 
@@ -55,6 +59,14 @@ class GcPauses:
     def figures(self) -> dict[str, float]:
         longest = max(self.pauses_ms, default=0.0)
         return {"gc_pause_ms_max": longest, "gc_pauses": len(self.pauses_ms)}
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process so far (every thread)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def percentile(values: list[float], pct: float) -> float:

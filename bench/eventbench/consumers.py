@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import FLOWER_MAX_TASKS, FLOWER_MAX_WORKERS, Control, emit, memory_mb
+from .common import AMQP_CLIENT_ENV, FLOWER_MAX_TASKS, FLOWER_MAX_WORKERS, Control, emit, memory_mb
 
 
 def consume_bare(url: str, expected: int, quiet: float) -> dict[str, Any]:
@@ -57,6 +58,46 @@ def consume_bare(url: str, expected: int, quiet: float) -> dict[str, Any]:
     return {**_span(seen), "reconnects": reconnects, **memory_mb()}
 
 
+def consume_pika(url: str, expected: int, quiet: float) -> dict[str, Any]:
+    """The floor on RabbitMQ: pika, no acknowledgements, orjson, a handler that only counts;
+    the queue declared as Celery's receiver declares it (its TTL and expiry included)."""
+    import orjson
+    import pika
+    from celery import Celery
+
+    from desktop.core.monitor.amqp_events import (
+        declare_event_queue,
+        pika_parameters,
+        queue_arguments,
+    )
+
+    app = Celery("bench-pika", broker=url, set_as_current=False)
+    control = Control()
+    seen = {"count": 0, "first": 0.0, "last": 0.0}
+    with app.connection_for_read() as kombu_connection:
+        queue = app.events.Receiver(kombu_connection).queue
+        parameters = pika_parameters(kombu_connection)
+        arguments = queue_arguments(kombu_connection, queue)
+    connection = pika.BlockingConnection(parameters)
+    channel = connection.channel()
+    declare_event_queue(channel, queue, arguments)
+
+    def on_message(_channel: Any, _method: Any, _properties: Any, body: bytes) -> None:
+        payload = orjson.loads(body)
+        now = time.perf_counter()
+        if not seen["count"]:
+            seen["first"] = now
+        seen["count"] += len(payload) if isinstance(payload, list) else 1
+        seen["last"] = now
+
+    channel.basic_consume(queue.name, on_message, auto_ack=True)
+    emit("READY", memory_mb())
+    while seen["count"] < expected and not control.quiet_for(seen["last"], quiet):
+        connection.process_data_events(time_limit=0.2)
+    connection.close()
+    return {**_span(seen), **memory_mb()}
+
+
 def _log_progress(stream: Any, progress: dict[str, Any]) -> None:
     """Once a second to the consumer's log (stderr): taken from Redis, processed, queued."""
     started = time.perf_counter()
@@ -82,6 +123,7 @@ def consume_headless(url: str, expected: int, quiet: float, scratch: Path) -> di
 
     journal = Journal(scratch / "journal.sqlite3")
     monitor = Monitor(url, "", journal)
+    monitor.stream.amqp_client = os.environ.get(AMQP_CLIENT_ENV, "pika")
     stream = monitor.stream
     pipeline_batch = stream.on_batch
     control = Control()

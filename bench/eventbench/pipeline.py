@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import Control, GcPauses, emit, memory_mb, percentile
+from .common import AMQP_CLIENT_ENV, Control, GcPauses, emit, memory_mb, percentile
 
 
 def _fallback_model_class() -> type:
@@ -133,6 +133,7 @@ def consume_pipeline(url: str, expected: int, quiet: float, scratch: Path) -> di
         bridge.diff_ready.emit(diff)
 
     monitor = Monitor(url, "", journal, on_diff=on_diff)
+    monitor.stream.amqp_client = os.environ.get(AMQP_CLIENT_ENV, "pika")
     stream = monitor.stream
     pipeline_batch = stream.on_batch
 

@@ -21,10 +21,15 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
     """Print the table and the ratios; return the JSON figures."""
     tasks = args.tasks
     any_result = next(iter(results.values()))
+    wire = (
+        f", ~{any_result['bytes_per_event']:.0f} bytes each on the wire (PUBLISH)"
+        if args.broker_name == "redis"
+        else f", on RabbitMQ (backlog: deepest event queue, {args.backlog_unit})"
+    )
+    pace = f"paced at {args.rate:,.0f} events/s" if args.rate else "flat out"
     print(
-        f"flood: {tasks:,} tasks x 4 = {4 * tasks:,} events, ~{any_result['bytes_per_event']:.0f}"
-        " bytes each on the wire (PUBLISH); one publisher process, kombu producer.batch("
-        f"{args.pipeline}), " + (f"paced at {args.rate:,.0f} events/s" if args.rate else "flat out")
+        f"flood: {tasks:,} tasks x 4 = {4 * tasks:,} events{wire}; one publisher process, "
+        f"kombu producer.batch({args.pipeline}), {pace}"
     )
     if args.drain:
         print(
@@ -33,7 +38,8 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
         )
     header = (
         f"{'consumer':<27}{'pub ev/s':>9}{'received':>10}{'LOST':>9}{'events/s':>10}"
-        f"{'elapsed':>9}{'RSS idle':>9}{'RSS end':>9}{'RSS peak':>9}{'drops':>6}{'Redis buf':>10}"
+        f"{'elapsed':>9}{'RSS idle':>9}{'RSS end':>9}{'RSS peak':>9}{'drops':>6}"
+        f"{'backlog':>10}{'CPU/ev':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -41,8 +47,9 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
         print(
             f"{CONSUMERS[role]:<27}{r['publisher_eps']:>9,.0f}{r['received']:>10,}"
             f"{r['lost']:>9,}{r['eps']:>10,.0f}{r['elapsed_s']:>8.1f}s"
-            f"{r['rss_ready_mb']:>7.0f}MB{r['rss_mb']:>7.0f}MB{r['peak_rss_mb']:>7.0f}MB{r['redis_drops']:>6}"
-            f"{r['redis_max_backlog_mb']:>8.1f}MB"
+            f"{r['rss_ready_mb']:>7.0f}MB{r['rss_mb']:>7.0f}MB{r['peak_rss_mb']:>7.0f}MB{r['broker_drops']:>6}"
+            f"{r['broker_max_backlog']:>8.1f}{args.backlog_unit[:2]}"
+            f"{r['cpu_us_per_event']:>6.0f}us"
         )
     for role, r in results.items():
         if not args.drain and not r["lost"] and r["eps"] >= 0.97 * r["publisher_eps"]:
@@ -55,6 +62,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
     flower = results.get("flower", {})
     figures: dict[str, Any] = {
         "tasks": tasks,
+        "broker": args.broker_name,
         "redis_buffer_limit": "unlimited" if args.unlimited_buffer else "redis default",
         "rate": args.rate,
         "drain": args.drain,
@@ -65,10 +73,12 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
         "rss_mb_pipeline": round(pipe.get("rss_mb", 0.0), 1),
         "rss_mb_flower": round(flower.get("rss_mb", 0.0), 1),
     }
+    figures.update(pipeline_lost=None, flower_lost=None)  # present when not run, as None
     for role, r in results.items():
         if r.get("reconnects"):
             print(f"{CONSUMERS[role]}: reconnected {r['reconnects']} times")
         figures[f"{role}_lost"] = r["lost"]
+        figures[f"{role}_cpu_us_per_event"] = round(r["cpu_us_per_event"], 1)
         figures[f"{role}_peak_rss_mb"] = round(r["peak_rss_mb"], 1)
         figures[f"{role}_publisher_eps"] = round(r["publisher_eps"], 1)
     if pipe:

@@ -1,5 +1,5 @@
-"""The parent's side: one consumer process and one publisher process per run, on the private
-Redis, with the subscriber's output buffer and Redis's drops watched."""
+"""The parent's side: one consumer process and one publisher process per run, on the run's
+broker (brokers.py), with the consumer's backlog in the broker and the broker's drops watched."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .brokers import BacklogWatch, wait_listeners
 from .common import URL_ENV
 
 # Children run the same command as the parent, with a hidden --role.
@@ -89,71 +89,29 @@ class Child:
                 self.proc.stdin.close()
 
 
-class RedisWatch:
-    """Samples the subscriber's output buffer in Redis (the backlog that gets it dropped)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-        self.max_omem = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            with contextlib.suppress(Exception):
-                for entry in self.client.client_list(_type="pubsub"):
-                    self.max_omem = max(self.max_omem, int(entry.get("omem", 0)))
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join(2)
-        return self.max_omem
-
-
-def _redis_stats(client: Any, log: Path) -> dict[str, int]:
-    """Bytes received so far, and subscribers dropped so far (from the server's log: Redis 7.0
-    has no counter for output-buffer disconnections)."""
-    info = client.info("stats")
-    try:
-        drops = log.read_text(errors="replace").count("overcoming of output buffer limits")
-    except OSError:
-        drops = 0
-    return {"drops": drops, "net_in": int(info.get("total_net_input_bytes", 0))}
-
-
-def _wait_numpat(client: Any, wanted: Callable[[int], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if wanted(int(client.pubsub_numpat())):
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def run_one(
-    role: str, url: str, args: argparse.Namespace, scratch: Path, client: Any, log: Path
-) -> dict[str, Any]:
-    """One consumer alone against one flood; returns its figures plus the flood's."""
+def run_one(role: str, args: argparse.Namespace, scratch: Path, side: Any) -> dict[str, Any]:
+    """One consumer alone against one flood on `side` (brokers.py); returns its figures plus
+    the flood's."""
+    url = side.url
     expected = 4 * args.tasks
     env = {**os.environ, URL_ENV: url, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
     workdir = scratch / role
     workdir.mkdir()
-    if not _wait_numpat(client, lambda n: n == 0, 15):
+    if not wait_listeners(side, lambda n: n == 0, 15):
         raise RuntimeError("a previous subscriber is still connected")
-    before = _redis_stats(client, log)
+    before = side.stats()
     common = ["--tasks", str(args.tasks), "--quiet", str(args.quiet), "--scratch", str(workdir)]
     common += ["--switch-interval", str(args.switch_interval)]
     consumer = Child(role, common, env, workdir / "consumer.log")
     children = [consumer]
     try:
         ready = consumer.wait_for("READY", 120)
-        if not _wait_numpat(client, lambda n: n >= 1, 60):
+        if not wait_listeners(side, lambda n: n >= 1, 60):
             raise RuntimeError(f"{role} never subscribed: {consumer.tail()}")
         time.sleep(0.3)  # let a wake-up broadcast or two pass before the flood
         if args.drain:  # subscribed, then frozen: the whole flood waits in Redis for it
             consumer.proc.send_signal(signal.SIGSTOP)
-        watch = RedisWatch(client)
+        watch = BacklogWatch(side.backlog, 0.05 if side.name == "redis" else 0.5)
         publisher = Child(
             "publish",
             [*common, "--pipeline", str(args.pipeline), "--rate", str(args.rate)],
@@ -167,8 +125,8 @@ def run_one(
             consumer.proc.send_signal(signal.SIGCONT)
         consumer.tell(f"published {flood['published']}")
         result = consumer.wait_for("RESULT", 120 + args.tasks / 250 + args.quiet)
-        max_omem = watch.stop()
-        after = _redis_stats(client, log)
+        most = watch.stop()
+        after = side.stats()
         for child in children:
             child.proc.wait(30)
     finally:
@@ -178,9 +136,12 @@ def run_one(
         role=role,
         expected=expected,
         lost=expected - int(result["received"]),
-        redis_drops=after["drops"] - before["drops"],
-        redis_max_backlog_mb=max_omem / 2**20,
+        broker_drops=after["drops"] - before["drops"],
+        broker_max_backlog=most,
         rss_ready_mb=ready.get("rss_mb", 0.0),
+        cpu_us_per_event=(result.get("cpu_s", 0.0) - ready.get("cpu_s", 0.0))
+        * 1e6
+        / max(1, int(result["received"])),
         publisher_eps=flood["eps"],
         publisher_s=flood["elapsed_s"],
         bytes_per_event=(after["net_in"] - before["net_in"]) / max(1, flood["published"]),

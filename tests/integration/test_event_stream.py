@@ -9,7 +9,6 @@ import pickle
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,15 +35,6 @@ class Collected:
     def ids(self) -> set[str]:
         with self.lock:
             return {str(e.get("uuid")) for e in self.events}
-
-
-@pytest.fixture
-def streams() -> Iterator[list[EventStream]]:
-    started: list[EventStream] = []
-    yield started
-    for stream in started:
-        assert stream.stop(), "event stream threads did not stop"
-        stream.app.close()
 
 
 def start(stream: EventStream, streams: list[EventStream]) -> EventStream:

@@ -7,9 +7,13 @@ Redis drops a pub/sub subscriber whose output buffer passes ~32 MB, so draining 
   against ~28 us through kombu's consumer) and hands a batch to `on_batch` every
   `batch_interval` on the same thread: no second thread competing for the GIL, and what arrives
   meanwhile waits in the socket (a 100 ms batch at 26k events/s is ~2.5 MB of Redis's 32 MB).
-- Elsewhere (RabbitMQ) it is Celery's `Receiver.capture(timeout=None, wakeup=True)` appending to a
-  deque, and a second thread takes the deque every `batch_interval`. A short capture timeout makes
-  Celery reconnect after every quiet second and lose events meanwhile.
+- On RabbitMQ (plain AMQP) pika reads the panel's own event queue, declared as Celery declares
+  it (amqp_events.py), into a deque that a second thread hands on every `batch_interval`: the
+  queue has a TTL, so a backlog waits in the panel's memory rather than in the broker.
+- Elsewhere (AMQP over TLS, other transports) it is Celery's `Receiver.capture(timeout=None,
+  wakeup=True)` appending to a deque, and a second thread takes the deque every
+  `batch_interval`. A short capture timeout makes Celery reconnect after every quiet second and
+  lose events meanwhile.
 
 Only JSON is decoded; an envelope of another content type is counted and skipped, never unpickled.
 Timestamps are handed on as their senders wrote them, with `local_received` (this machine's
@@ -37,6 +41,7 @@ from celery.events.receiver import EventReceiver
 
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.app.panel_app import client_app, panel_app
+from desktop.core.monitor.amqp_events import BACKLOG_MAX, AmqpEventReader, pika_usable
 from desktop.core.settings import urls
 from desktop.core.settings.profile_model import Endpoints
 
@@ -68,6 +73,7 @@ class StreamStats:
     last_error: str = ""
     connected_since: float | None = None
     disconnected_at: list[float] = field(default_factory=list)
+    waiting_in_broker: int = 0  # RabbitMQ: events in the panel's queue not delivered yet
 
 
 def receiver_app(broker_url: str, config: EffectiveConfig | None = None) -> Celery:
@@ -182,6 +188,9 @@ class EventStream:
         self._threads: list[threading.Thread] = []
         self.state = STOPPED
         self._inline = False
+        # RabbitMQ's reader: pika (amqp_events.py) unless TLS keeps Celery's; "kombu" forces
+        # Celery's consumer (the benchmark's comparison, bench/events.py --amqp-client).
+        self.amqp_client = "pika"
 
     @property
     def backlog(self) -> int:
@@ -244,6 +253,8 @@ class EventStream:
                     backoff = 0.5
                     if connection.transport.driver_type == "redis":
                         self._capture_redis(connection, receiver, where)
+                    elif self.amqp_client == "pika" and pika_usable(connection):
+                        self._capture_amqp(connection, receiver, where)
                     else:
                         self._capture_celery(receiver, where)
             except Exception as exc:
@@ -280,6 +291,27 @@ class EventStream:
 
         receiver.on_consume_ready = ready
         receiver.capture(limit=None, timeout=None, wakeup=True)
+
+    def _capture_amqp(self, connection: Any, receiver: Any, where: str) -> None:
+        """RabbitMQ through pika (amqp_events.py): this thread reads, the batch thread hands
+        on (the events wait in memory, not in a queue with a TTL)."""
+        reader = AmqpEventReader(
+            connection,
+            receiver.queue,
+            receiver.event_from_message,
+            self._on_event,
+            self._count_undecodable,
+        )
+
+        def consuming() -> None:
+            self._connected(where)
+            self._wake_workers(receiver)
+
+        def has_room() -> bool:
+            self.stats.waiting_in_broker = reader.waiting_in_broker
+            return len(self._buffer) < BACKLOG_MAX
+
+        reader.run(self._stop.is_set, consuming, has_room)
 
     def _capture_redis(self, connection: Any, receiver: Any, where: str) -> None:
         """Read Celery's event pattern straight off a pub/sub socket; hand on inline."""

@@ -24,6 +24,7 @@ from desktop.core.base.task_record import Submitted
 from desktop.core.base.task_states import finished_sql
 from desktop.core.monitor.audit import AUDIT_COLUMNS, AuditEntry
 from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
+from desktop.core.monitor.journal_retention import ChunkedPrune, PruneReport
 from desktop.core.monitor.journal_schema import (
     JournalUnwritable,
     connect_read_only,
@@ -60,6 +61,7 @@ _VALUE_ERRORS = (
 )  # fmt: skip
 
 _FINAL_SQL = finished_sql()
+AUTOCHECKPOINT_PAGES = 1000  # SQLite's default, which the journal keeps outside a prune
 _FAILED_SQL = ", ".join(f"'{state}'" for state in FAILED_STATES)
 # Event-derived values win when present; what the panel recorded on submission is kept; a
 # late event (say task-received after the in-memory state forgot the task) never turns a
@@ -315,46 +317,61 @@ class Journal(JournalReader):
         *,
         failures_kept: int | None = None,
         failures_max_age_s: float | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> int:
-        """Retention: keep the newest `max_tasks`, and none older than `max_age_s`.
+        """Retention: keep the newest `max_tasks`, and none older than `max_age_s`; returns
+        how many tasks were removed (their events with them).
 
         With `failures_kept`, failed tasks (FAILED_STATES) go by their own rule: the newest
         `failures_kept` of them, none older than `failures_max_age_s`, and they are not counted
         in `max_tasks` -- a failure is what a person comes back for days later, when a busy
-        cluster has long pushed it past the task limit. Every step is a range of an index
-        (tasks_updated, tasks_state_sent), never a scan of the table.
+        cluster has long pushed it past the task limit. Done in short chunks that each hold
+        the writer's lock about as long as a batch write (journal_retention.py); every choice
+        is a range of an index (tasks_updated, tasks_state_sent), never a scan of the table.
         """
-        with self._lock:
-            total = int(self._db.execute("SELECT count(*) FROM tasks").fetchone()[0])
+        return self.prune_report(
+            max_tasks,
+            max_age_s,
+            failures_kept=failures_kept,
+            failures_max_age_s=failures_max_age_s,
+            should_stop=should_stop,
+        ).removed
+
+    def prune_report(
+        self,
+        max_tasks: int,
+        max_age_s: float | None = None,
+        *,
+        failures_kept: int | None = None,
+        failures_max_age_s: float | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> PruneReport:
+        """`prune`, with how many chunks it took and how long each held the lock."""
+        reader = connect_read_only(self.path)
+        checkpointer = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        with self._lock:  # the chunks' commits leave the WAL to the checkpointer
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+        try:
+            prune = ChunkedPrune(self._db, self._lock, reader, should_stop, checkpointer)
+            rules: list[tuple[str, int, float | None]]
             if failures_kept is None:
-                removed = self._prune_rows("1", total, max_tasks, max_age_s)
+                rules = [("1", max_tasks, max_age_s)]
             else:
                 failed = f"state IN ({_FAILED_SQL})"
-                failures = int(
-                    self._db.execute(f"SELECT count(*) FROM tasks WHERE {failed}").fetchone()[0]
-                )
-                removed = self._prune_rows(f"NOT {failed}", total - failures, max_tasks, max_age_s)
-                removed += self._prune_rows(failed, failures, failures_kept, failures_max_age_s)
-            if removed:
-                self._db.execute("DELETE FROM events WHERE task_id NOT IN (SELECT id FROM tasks)")
-            return removed
-
-    def _prune_rows(self, which: str, count: int, max_tasks: int, max_age_s: float | None) -> int:
-        """Of the `count` tasks `which` (an SQL condition), drop those older than `max_age_s`,
-        then the oldest past `max_tasks`."""
-        removed = 0
-        if max_age_s is not None:
-            cutoff = time.time() - max_age_s
-            removed = self._db.execute(
-                f"DELETE FROM tasks WHERE updated < ? AND {which}", (cutoff,)
-            ).rowcount
-        if count - removed > max_tasks:
-            removed += self._db.execute(
-                "DELETE FROM tasks WHERE id IN "
-                f"(SELECT id FROM tasks WHERE {which} ORDER BY updated ASC LIMIT ?)",
-                (count - removed - max_tasks,),
-            ).rowcount
-        return removed
+                rules = [
+                    (f"NOT {failed}", max_tasks, max_age_s),
+                    (failed, failures_kept, failures_max_age_s),
+                ]
+            for which, keep, age_s in rules:
+                if age_s is not None:
+                    prune.older_than(which, time.time() - age_s)
+                prune.beyond(which, keep)
+            return prune.report
+        finally:
+            with self._lock:
+                self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
+            checkpointer.close()
+            reader.close()
 
     def open_gap(self, start: float, end: float, reason: str) -> int:
         with self._lock:

@@ -129,8 +129,8 @@ def _json_text(value: Any) -> str:
 
 
 class Monitor:
-    """Events -> state -> journal, on the stream's batch thread; reconciliation, gap filling
-    and journal retries on a thread of their own.
+    """Events -> state -> journal, on the stream's batch thread; reconciliation, gap filling,
+    journal retries and retention each on a thread of their own.
 
     The journal may refuse writes (disk full, read-only, locked, damaged): what it could not
     take waits in a bounded `Spill` and is retried every `JOURNAL_RETRY_S`, and `on_journal`
@@ -173,8 +173,8 @@ class Monitor:
         # Failed tasks are kept by their own rule, past the task limit (Journal.prune).
         self.failure_retention_tasks = failure_retention_tasks
         self.failure_retention_age_s = failure_retention_age_s
-        self._next_prune = time.monotonic() + PRUNE_EVERY_S
         self._reconciler: threading.Thread | None = None
+        self._retention: threading.Thread | None = None
         self._keeper: threading.Thread | None = None
         # Wakes the reconciler (a connect, gaps to fill, stopping); `_fresh_connect` says a
         # connect did, so every unfinished task is asked about, not only the stale ones.
@@ -225,12 +225,17 @@ class Monitor:
                 target=self._keep_journal, name="journal-retry", daemon=True
             )
             self._keeper.start()
+        if self._retention is None:
+            self._retention = threading.Thread(
+                target=self._retention_loop, name="journal-retention", daemon=True
+            )
+            self._retention.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
         self._stopping.set()
         self._wake.set()  # wakes the reconciler, which then sees it is stopping
         stopped = self.stream.stop(timeout)
-        for thread in (self._reconciler, self._keeper):
+        for thread in (self._reconciler, self._keeper, self._retention):
             if thread is not None:
                 thread.join(timeout)
         with self._write_lock:
@@ -344,6 +349,22 @@ class Monitor:
                 elif self.stream.state == CONNECTED:
                     self._heard_until = self._heard_now()  # listening, and nothing waits
 
+    def _retention_loop(self) -> None:
+        """The retention prune every PRUNE_EVERY_S, on its own thread: never on the one that
+        receives events (a prune at a million tasks takes seconds in all, in chunks that each
+        hold the journal's lock about as long as a batch write)."""
+        while not self._stopping.wait(PRUNE_EVERY_S):
+            try:
+                self.journal.prune(
+                    self.retention_tasks,
+                    self.retention_age_s,
+                    failures_kept=self.failure_retention_tasks,
+                    failures_max_age_s=self.failure_retention_age_s,
+                    should_stop=self._stopping.is_set,
+                )
+            except Exception as exc:
+                log.info("journal not pruned: %s", exc)
+
     def _heard_now(self) -> float:
         """Until when the journal holds everything while nothing waits: the last thing the
         stream heard (a dead TCP path still looks connected for a few seconds), and never
@@ -448,14 +469,3 @@ class Monitor:
                 log.info("journal rows not read back: %s", exc)
         if self.on_diff is not None:
             self.on_diff(diff)
-        if time.monotonic() >= self._next_prune:
-            self._next_prune = time.monotonic() + PRUNE_EVERY_S
-            try:
-                self.journal.prune(
-                    self.retention_tasks,
-                    self.retention_age_s,
-                    failures_kept=self.failure_retention_tasks,
-                    failures_max_age_s=self.failure_retention_age_s,
-                )
-            except Exception as exc:
-                log.info("journal not pruned: %s", exc)
