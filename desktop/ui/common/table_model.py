@@ -229,7 +229,12 @@ class _SizedToRows(QObject):
         if sum(natural.values()) <= room:
             return
         floor = max(header.sectionSizeHint(c) for c in shown)  # no title is ever cut
-        header.setMaximumSectionSize(max(floor, widest_fitting(list(natural.values()), room)))
+        cap = max(floor, widest_fitting(list(natural.values()), room))
+        header.setMaximumSectionSize(cap)
+        if last is not None and header.sectionSize(last) > cap:
+            # The stretched last column kept the width it was measured at: it gets what is left.
+            left = room - sum(header.sectionSize(c) for c in shown if c != last)
+            header.resizeSection(last, min(cap, max(left, floor)))
 
 
 UNCAPPED = 1048575  # QHeaderView's default maximum section size

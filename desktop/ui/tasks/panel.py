@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer, QUrl, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -405,6 +405,12 @@ class TasksPanel(QWidget):
         show_steadily(self.count, f"{self.model.total:,} tasks")
 
     # -- facts from the profile and app ---------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        # A theme switch (once built): the details drawn again, links in the theme's colour.
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "current_id"):
+            self._show_task(self.current_id)
+
     def show_facts(self, facts: ConnectionFacts) -> None:
         self.backend = urls.mask(facts.endpoints.result_backend if facts.endpoints else "")
 
