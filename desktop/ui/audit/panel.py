@@ -17,6 +17,7 @@ from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
+from desktop.ui.common.states import with_symbol
 from desktop.ui.common.table_model import Column, TableModel, read_only_view
 from desktop.ui.common.theme import colour
 from desktop.ui.session.session import Session
@@ -39,7 +40,7 @@ COLUMNS: list[Column[AuditEntry]] = [
     Column("Parameters", lambda e: json.dumps(dict(e.params)) if e.params else ""),
     Column(
         "Outcome",
-        lambda e: e.outcome,
+        lambda e: with_symbol(e.outcome),
         colour=lambda e: colour("error") if e.outcome == FAILED else "",
     ),
     Column("Reply", lambda e: e.reply),

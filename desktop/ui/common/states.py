@@ -35,7 +35,8 @@ STATES: dict[str, tuple[str, str]] = {
     # alerts (core/monitor/alerts.py)
     "firing": ("error", "⚠"),
     "resolved": ("ok", "✓"),
-    # outcomes said in sentences
+    # outcomes (the audit's "ok" and "failed") and those said in sentences
+    "ok": ("ok", "✓"),
     "succeeded": ("ok", "✓"),
     "failed": ("error", "✗"),
     "warning": ("warning", "⚠"),
