@@ -33,6 +33,14 @@ def pump(app: Any, seconds: float, until: Any = None) -> None:
         time.sleep(0.02)
 
 
+def save(app: Any, window: Any, widget: Any, path: Path) -> None:
+    """`widget` in the light theme (`path`) and in the dark one (`path` with "-dark")."""
+    for mode, shot in (("dark", path.with_name(f"{path.stem}-dark.png")), ("light", path)):
+        window.appearance.set_mode(mode)
+        pump(app, 0.3)
+        widget.grab().save(str(shot))
+
+
 def start_local_workers(app: Any, session: Any, window: Any) -> bool:
     """The tutorial's set-ups from the Workers screen's presets: real local workers."""
     from desktop.core.local.worker_spec import presets
@@ -138,7 +146,7 @@ def shoot_builder(app: Any, window: Any, out: Path) -> bool:
         builder.view.select(() if size == 1 else (1,) if size == 10 else (0, 2, 1))
         builder.view.zoom_to_fit()
         pump(app, 0.4)
-        window.grab().save(str(out / f"builder-{size}.png"))
+        save(app, window, window, out / f"builder-{size}.png")
     builder.view.set_zoom(1.0)
     builder.load_file(canvas_library.EXAMPLES_DIR / "chain-s-and-si.json")
     builder.send()
@@ -151,7 +159,7 @@ def shoot_builder(app: Any, window: Any, out: Path) -> bool:
     pump(app, 30, done)
     builder.view.select((1,))
     pump(app, 0.4)
-    window.grab().save(str(out / "builder.png"))
+    save(app, window, window, out / "builder.png")
     return done()
 
 
@@ -182,15 +190,15 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
             continue  # shot above, with a canvas sent and coloured
         window.tabs.setCurrentIndex(index)
         pump(app, 0.5)
-        window.grab().save(str(out / f"{name}.png"))
+        save(app, window, window, out / f"{name}.png")
     dialog = window.edit_profile()
     pump(app, 0.3)
-    dialog.grab().save(str(out / "profile-dialog.png"))
+    save(app, window, dialog, out / "profile-dialog.png")
     dialog.reject()
     window.tabs.setCurrentIndex(TABS.index("workers"))
     add = window.workers.local.add_worker()
     pump(app, 0.3)
-    add.grab().save(str(out / "worker-dialog.png"))
+    save(app, window, add, out / "worker-dialog.png")
     add.reject()
     shoot_why(app, session, window, endpoints, out)
     shoot_alerts(app, services, session, window, out)
@@ -209,7 +217,7 @@ def shoot_why(app: Any, session: Any, window: Any, endpoints: Any, out: Path) ->
     dialog.show()
     pump(app, 20, lambda: dialog.diagnosis is not None)
     pump(app, 0.3)
-    dialog.grab().save(str(out / "why-dialog.png"))
+    save(app, window, dialog, out / "why-dialog.png")
     dialog.close()
 
 
@@ -233,11 +241,11 @@ def shoot_alerts(app: Any, services: Any, session: Any, window: Any, out: Path) 
     log = window.alerts.open_log()
     pump(app, 5, lambda: log.model.rowCount() > 0)
     pump(app, 0.3)
-    log.grab().save(str(out / "alerts-log.png"))
+    save(app, window, log, out / "alerts-log.png")
     rules = window.alerts.open_rules()
     pump(app, 5, lambda: rules.loaded and rules.model.rowCount() > 0)
     pump(app, 0.3)
-    rules.grab().save(str(out / "alert-rules.png"))
+    save(app, window, rules, out / "alert-rules.png")
     rules.reject()
     log.close()
 
@@ -269,7 +277,7 @@ def main() -> int:
         session.shutdown()
     print(
         f"state: {session.state}; demo tasks finished: {finished}; "
-        f"wrote {len(TABS) + 8} screenshots and {tour.FILE} to {out}"
+        f"wrote {2 * (len(TABS) + 8)} screenshots (light and dark) and {tour.FILE} to {out}"
     )
     return 0 if session.state == "connected" and finished else 1
 

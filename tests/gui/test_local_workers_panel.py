@@ -294,7 +294,7 @@ def test_a_wedged_worker_shows_as_unresponsive_with_its_last_log_lines(
             qtbot.waitUntil(lambda: rows(window) == [(node, "unresponsive")], timeout=15000)
             assert f"{node} is unresponsive: no answer to pings" in local.message.text()
             index = local.model.index(0, 1)
-            assert local.model.data(index).startswith("unresponsive for")
+            assert local.model.data(index).startswith("⚠ unresponsive for")
             (shown,) = local.model.workers()
             assert "no answer to pings" in shown.detail
         finally:

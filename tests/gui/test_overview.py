@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QTableView
 from pytestqt.qtbot import QtBot
 
 from desktop.core.settings.profile_model import Profile, QueueSpec
-from desktop.ui.common.theme import ERROR_COLOUR
+from desktop.ui.common.theme import colour
 from desktop.ui.overview.tables import QUEUE_COLUMNS
 from desktop.ui.shell.main_window import MainWindow
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
@@ -128,7 +128,7 @@ def test_workers_and_queues_at_a_glance_red_where_nobody_consumes(
     assert text(view, row, 0) == f"⚠ {prefix}queue2"
     assert text(view, row, CONSUMERS) == "⚠ nobody"
     for column in (0, CONSUMERS):
-        assert text(view, row, column, Qt.ItemDataRole.ForegroundRole).name() == ERROR_COLOUR
+        assert text(view, row, column, Qt.ItemDataRole.ForegroundRole).name() == colour("error")
     assert "no online worker consumes it" in str(text(view, row, 0, Qt.ItemDataRole.ToolTipRole))
     assert "1 waiting with nobody consuming" in overview.queues_box.title()
     # The broker, read with the queues: its version, a timed PING and its memory.

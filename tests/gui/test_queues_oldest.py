@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from desktop.core.settings.profile_model import Profile, QueueSpec
-from desktop.ui.common.theme import ERROR_COLOUR
+from desktop.ui.common.theme import colour
 from desktop.ui.queues.tables import QUEUE_COLUMNS
 from desktop.ui.shell.main_window import MainWindow
 from tests.integration.worker_process import REPO_ROOT
@@ -72,7 +72,7 @@ def test_the_oldest_column_and_chart_show_how_long_tasks_have_waited(
     assert "journal" in tip or "first saw" in tip
     assert cell(prefix + "queue1") == ""  # nothing waits
     assert str(cell(prefix + "queue2")).startswith("11 min")
-    assert cell(prefix + "queue2", Qt.ItemDataRole.ForegroundRole).name() == ERROR_COLOUR
+    assert cell(prefix + "queue2", Qt.ItemDataRole.ForegroundRole).name() == colour("error")
     assert stuck.id in str(cell(prefix + "queue2", Qt.ItemDataRole.ToolTipRole))
     assert "own timestamp" in str(cell(prefix + "queue2", Qt.ItemDataRole.ToolTipRole))
 

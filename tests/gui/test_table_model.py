@@ -70,3 +70,38 @@ def test_rows_added_to_a_table_on_show_widen_its_columns_to_them(qtbot: QtBot) -
     header = view.horizontalHeader()
     qtbot.waitUntil(lambda: header.sectionSize(0) >= view.sizeHintForColumn(0), timeout=2000)
     assert header.sectionSize(0) > header.sectionSizeFromContents(0).width()  # not the title's
+
+
+def test_columns_wider_than_the_table_are_cut_not_scrolled_and_no_title_is_cut(
+    qtbot: QtBot,
+) -> None:
+    """Issue 17: no horizontal scroll bar at 1280x800. The widest columns are cut to one
+    width, never below a title; short columns keep their whole text; widened again, the
+    table gives the columns their whole text back."""
+    columns: list[Column[tuple[str, str, str]]] = [
+        Column("Started", lambda row: row[0]),
+        Column("Exception", lambda row: row[1]),
+        Column("Arguments", lambda row: row[2]),
+    ]
+    model: TableModel[tuple[str, str, str]] = TableModel(columns, text_tips=True)
+    view = read_only_view(model)
+    qtbot.addWidget(view)
+    view.resize(420, 200)
+    view.show()
+    qtbot.waitExposed(view)
+    model.set_rows(
+        [("07:42:05", "ValueError('bad input " + "x" * 80 + "')", "[" + "1, " * 60 + "]")]
+    )
+    header, bar = view.horizontalHeader(), view.horizontalScrollBar()
+
+    def fitted() -> bool:
+        total = sum(header.sectionSize(c) for c in range(3))
+        measured = header.sectionSize(1) > header.sectionSizeHint(1)  # the rows, not the titles
+        return measured and total <= view.viewport().width() and not bar.isVisible()
+
+    qtbot.waitUntil(fitted, timeout=2000)
+    for column in range(3):
+        assert header.sectionSize(column) >= header.sectionSizeHint(column)  # whole titles
+    assert header.sectionSize(0) >= view.sizeHintForColumn(0)  # the time whole, not "07:4…"
+    view.resize(3000, 200)  # room for everything: nothing cut
+    qtbot.waitUntil(lambda: header.sectionSize(1) >= view.sizeHintForColumn(1), timeout=2000)

@@ -65,7 +65,7 @@ def test_filters_and_sorting_run_in_sql(qtbot: QtBot, journal: Journal) -> None:
     model.set_query(TaskQuery(state="FAILURE"))
     settle(qtbot, model)
     assert model.total == 150 and model.rowCount() == 150
-    assert {model.data(model.index(r, 2)) for r in range(model.rowCount())} == {"FAILURE"}
+    assert {model.data(model.index(r, 2)) for r in range(model.rowCount())} == {"✗ FAILURE"}
     model.set_query(TaskQuery(text="(42, 1)"))
     settle(qtbot, model)
     assert model.total == 1 and model.data(model.index(0, 0)) == "task-000042"
@@ -107,7 +107,7 @@ def test_live_rows_respect_the_filter_and_finished_states_stay(
     assert model.total == before + 1
     assert model.data(model.index(0, 0)) == "task-003001"
     model.apply_diff(live(journal, tasks_changed=[row(3001, "STARTED")]))  # a late event
-    assert model.data(model.index(0, 2)) == "FAILURE"
+    assert model.data(model.index(0, 2)) == "✗ FAILURE"
 
 
 def test_a_large_journal_is_read_one_page_at_a_time(qtbot: QtBot, tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_state_diff_from_real_event_shapes_reaches_the_model(qtbot: QtBot, tmp_p
     journal.write_diff(diff)
     model.apply_diff(diff)
     assert model.rowCount() == 1
-    assert model.data(model.index(0, 2)) == "SUCCESS"
+    assert model.data(model.index(0, 2)) == "✓ SUCCESS"
     assert model.data(model.index(0, 12)) == "0.500 s"
     journal.close()
 

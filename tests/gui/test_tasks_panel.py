@@ -22,6 +22,7 @@ from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.state import ClusterState
 from desktop.core.services import Services
 from desktop.core.settings.profile_model import Profile, QueueSpec
+from desktop.ui.common.states import with_symbol
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
 from desktop.ui.tasks.model import COLUMNS
@@ -121,7 +122,7 @@ def test_a_task_the_builder_sent_shows_its_priority_when_it_arrives_live(
     builder.send()
     qtbot.waitUntil(lambda: bool(builder.sent_ids), timeout=10000)
     (task_id,) = builder.sent_ids
-    qtbot.waitUntil(lambda: _cell(tasks, task_id, "state") == "SUCCESS", timeout=20000)
+    qtbot.waitUntil(lambda: _cell(tasks, task_id, "state") == with_symbol("SUCCESS"), timeout=20000)
     assert not resets, "the row must have arrived live, not by a reload"
     journal = tasks.model.journal
     assert journal is not None and journal.get(task_id)["priority"] == 7  # type: ignore[index]
@@ -147,7 +148,9 @@ def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_o
         tasks.state_filter.setCurrentText("PENDING")
         settle(qtbot, tasks)
         waiting = client.tasks["workers.tasks.add"].apply_async(args=[2, 3], queue=held[0])
-        qtbot.waitUntil(lambda: _cell(tasks, waiting.id, "state") == "PENDING", timeout=10000)
+        qtbot.waitUntil(
+            lambda: _cell(tasks, waiting.id, "state") == with_symbol("PENDING"), timeout=10000
+        )
         start_consuming(held[0])
         assert waiting.get(timeout=20) == 5
         qtbot.waitUntil(lambda: _row_of(tasks, waiting.id) is None, timeout=10000)
@@ -161,13 +164,15 @@ def test_a_live_row_leaves_the_state_filter_it_no_longer_matches_and_joins_the_o
         assert _row_of(tasks, sleeping.id) is None
         start_consuming(held[1])
         # A task the table knew but did not list starts: it joins the table live...
-        qtbot.waitUntil(lambda: _cell(tasks, sleeping.id, "state") == "STARTED", timeout=10000)
+        qtbot.waitUntil(
+            lambda: _cell(tasks, sleeping.id, "state") == with_symbol("STARTED"), timeout=10000
+        )
         assert tasks.count.text() == "1 tasks"
         # ...and leaves it when it succeeds.
         qtbot.waitUntil(lambda: _row_of(tasks, sleeping.id) is None, timeout=10000)
         tasks.state_filter.setCurrentText(ALL)
         settle(qtbot, tasks)
-        assert _cell(tasks, sleeping.id, "state") == "SUCCESS"
+        assert _cell(tasks, sleeping.id, "state") == with_symbol("SUCCESS")
     finally:
         for queue in held:
             client.control.cancel_consumer(queue, destination=[worker.nodename], reply=True)
@@ -239,7 +244,7 @@ def test_a_task_that_fails_in_a_later_batch_joins_the_failure_filter_live(
             _event("task-succeeded", "fine", now + 2, result="3", runtime=0.1),
         )
         assert [panel.model.task_id(r) for r in range(panel.model.rowCount())] == ["doomed"]
-        assert _cell(panel, "doomed", "state") == "FAILURE"
+        assert _cell(panel, "doomed", "state") == with_symbol("FAILURE")
         assert panel.count.text() == "1 tasks" and not resets
         # What a reload reads back is what the live rows showed.
         panel.model.reload()

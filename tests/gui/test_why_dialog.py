@@ -48,7 +48,7 @@ def test_why_names_the_missing_consumer_and_starting_one_runs_the_task(
         assert dialog.diagnosis.cause.check == "no-consumer"
         assert dialog.status.text() == f"Task {sent.id}: the cause is no-consumer"
         text = dialog.report.toPlainText()
-        assert "Cause: no-consumer" in text and "What to do:" in text and "✖" in text
+        assert "Cause: no-consumer" in text and "What to do:" in text and "✗" in text
         assert dialog.start_button.isVisible() and dialog.queue == queue
 
         dialog.start_button.click()

@@ -45,7 +45,7 @@ def test_worker_appears_and_takes_commands(qtbot: QtBot, tmp_path: Path) -> None
                 for r in range(panel.model.rowCount())
                 if panel.model.data(panel.model.index(r, 0)) == running.nodename
             )
-            assert panel.model.data(panel.model.index(row, 1)) == "online"
+            assert panel.model.data(panel.model.index(row, 1)) == "● online"
             panel.table.selectRow(row)
             assert panel.selected_node() == running.nodename
             panel.run_command("refresh")
@@ -96,7 +96,7 @@ def test_a_worker_whose_clock_is_off_is_flagged(qtbot: QtBot) -> None:
         heartbeat = panel.model.data(panel.model.index(slow_row, HEARTBEAT_COLUMN))
         # Heard from it just now (not "120 s ago"), and its clock is flagged on its row.
         assert heartbeat in ("0 s ago · clock 120 s behind", "1 s ago · clock 120 s behind")
-        assert panel.model.data(panel.model.index(slow_row, 1)) == "online"
+        assert panel.model.data(panel.model.index(slow_row, 1)) == "● online"
         tooltip = panel.model.data(
             panel.model.index(slow_row, HEARTBEAT_COLUMN), Qt.ItemDataRole.ToolTipRole
         )

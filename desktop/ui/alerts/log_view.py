@@ -23,13 +23,13 @@ from desktop.ui.alerts.views import LogLine
 from desktop.ui.common.accessible import explain, explain_labelled
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
+from desktop.ui.common.states import state_colour, with_symbol
 from desktop.ui.common.table_model import (
     Column,
     TableModel,
     enter_activates_only,
     read_only_view,
 )
-from desktop.ui.common.theme import ERROR_COLOUR, TASK_STATE_COLOURS
 
 if TYPE_CHECKING:
     from desktop.ui.session.alerts_host import AlertsHost
@@ -42,8 +42,8 @@ LOG_COLUMNS: list[Column[LogLine]] = [
     Column("Time", LogLine.when),
     Column(
         "State",
-        lambda line: line.state,
-        colour=lambda line: ERROR_COLOUR if line.firing else TASK_STATE_COLOURS["SUCCESS"],
+        lambda line: with_symbol(line.state),
+        colour=lambda line: state_colour(line.state),
     ),
     Column("Rule", lambda line: line.rule),
     Column("What was seen", lambda line: line.message),

@@ -17,8 +17,9 @@ from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
+from desktop.ui.common.states import with_symbol
 from desktop.ui.common.table_model import Column, TableModel, read_only_view
-from desktop.ui.common.theme import ERROR_COLOUR
+from desktop.ui.common.theme import colour
 from desktop.ui.session.session import Session
 
 SHOWN = 1000
@@ -38,7 +39,9 @@ COLUMNS: list[Column[AuditEntry]] = [
     Column("Target", lambda e: e.target),
     Column("Parameters", lambda e: json.dumps(dict(e.params)) if e.params else ""),
     Column(
-        "Outcome", lambda e: e.outcome, colour=lambda e: ERROR_COLOUR if e.outcome == FAILED else ""
+        "Outcome",
+        lambda e: with_symbol(e.outcome),
+        colour=lambda e: colour("error") if e.outcome == FAILED else "",
     ),
     Column("Reply", lambda e: e.reply),
 ]

@@ -36,7 +36,8 @@ from desktop.core.canvas.model import ChainNode, ChordNode, GroupNode, Node, Tas
 from desktop.ui.builder.canvas_actions import CanvasActions
 from desktop.ui.builder.canvas_layout import GAP_X, HEAD, PAD, Box
 from desktop.ui.builder.canvas_model import CanvasModel, label
-from desktop.ui.common.theme import ERROR_COLOUR, MUTED_COLOUR, TASK_STATE_COLOURS, WARNING_COLOUR
+from desktop.ui.common.states import STATE_SYMBOLS, state_colour
+from desktop.ui.common.theme import colour, is_dark
 
 CHORD_IN_CHAIN = "group → chord"
 
@@ -159,7 +160,7 @@ class CanvasView(CanvasActions):
         painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Base))
         painter.scale(self.zoom, self.zoom)
         if self.box is None:
-            painter.setPen(QColor(MUTED_COLOUR))
+            painter.setPen(QColor(colour("muted")))
             painter.drawText(
                 self.rect().adjusted(20, 20, -20, -20),
                 Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
@@ -186,9 +187,9 @@ class CanvasView(CanvasActions):
         if box.position == self.selected:
             return QPen(self.palette().color(QPalette.ColorRole.Highlight), 2.5)
         if any(p.level == ERROR for p in problems):
-            return QPen(QColor(ERROR_COLOUR), 2)
+            return QPen(QColor(colour("error")), 2)
         if problems:
-            return QPen(QColor(WARNING_COLOUR), 2)
+            return QPen(QColor(colour("warning")), 2)
         return QPen(base, 1)
 
     def _paint_task(self, painter: QPainter, box: Box, parent: Box | None) -> None:
@@ -196,11 +197,11 @@ class CanvasView(CanvasActions):
         assert isinstance(node, TaskNode)
         rect = box.rect
         state = self.states.get(box.position)
-        fill = QColor("#ffffff")
+        fill = QColor(colour("base"))
         if state is not None:
-            fill = QColor(TASK_STATE_COLOURS.get(state.state, MUTED_COLOUR))
+            fill = QColor(state_colour(state.state))
             fill.setAlpha(48)
-        painter.setPen(self._frame_pen(box, QColor("#9ca3af")))
+        painter.setPen(self._frame_pen(box, QColor(colour("frame"))))
         painter.setBrush(fill)
         painter.drawRoundedRect(rect, 6, 6)
         text_rect = rect.adjusted(8, 4, -8, -4)
@@ -223,11 +224,12 @@ class CanvasView(CanvasActions):
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
             small.elidedText(args_text(node), Qt.TextElideMode.ElideRight, int(text_rect.width())),
         )
-        painter.setPen(QColor(MUTED_COLOUR))
+        painter.setPen(QColor(colour("muted")))
         extra = options_text(node.options)
         if state is not None:
-            painter.setPen(QColor(TASK_STATE_COLOURS.get(state.state, MUTED_COLOUR)))
-            extra = state.state.lower() + (f" · {extra}" if extra else "")
+            painter.setPen(QColor(state_colour(state.state)))
+            said = f"{STATE_SYMBOLS.get(state.state, '')} {state.state.lower()}".strip()
+            extra = said + (f" · {extra}" if extra else "")
         painter.drawText(
             text_rect.adjusted(0, 2 * line + 2, 0, 0),
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
@@ -239,12 +241,12 @@ class CanvasView(CanvasActions):
         problems = self.problems.get(box.position)
         if not problems:
             return
-        colour = ERROR_COLOUR if any(p.level == ERROR for p in problems) else WARNING_COLOUR
+        role = "error" if any(p.level == ERROR for p in problems) else "warning"
         mark = QRectF(box.rect.right() - 18, box.rect.top() + 4, 14, 14)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor(colour))
+        painter.setBrush(QColor(colour(role)))
         painter.drawEllipse(mark)
-        painter.setPen(QColor("#ffffff"))
+        painter.setPen(QColor(colour("base")))  # white on light, near black on dark
         bold = QFont(self.font())
         bold.setBold(True)
         painter.setFont(bold)
@@ -254,15 +256,17 @@ class CanvasView(CanvasActions):
     def _paint_container(self, painter: QPainter, box: Box, parent: Box | None) -> None:
         node = box.node
         depth = len(box.position)
-        tint = {ChainNode: "#eef4ff", GroupNode: "#f0faf3", ChordNode: "#fdf6ec"}[type(node)]
-        fill = QColor(tint).darker(100 + 4 * depth)
-        painter.setPen(self._frame_pen(box, QColor("#c7cdd6")))
+        tint = QColor(
+            colour({ChainNode: "chain", GroupNode: "group", ChordNode: "chord"}[type(node)])
+        )
+        fill = tint.lighter(100 + 8 * depth) if is_dark() else tint.darker(100 + 4 * depth)
+        painter.setPen(self._frame_pen(box, QColor(colour("edge"))))
         painter.setBrush(fill)
         painter.drawRoundedRect(box.rect, 8, 8)
         title = self._container_title(box, parent)
         progress = self._progress(node, box.position)
         head = QRectF(box.rect.left() + 8, box.rect.top() + 3, box.rect.width() - 16, HEAD - 4)
-        painter.setPen(QColor(MUTED_COLOUR))
+        painter.setPen(QColor(colour("muted")))
         metrics = QFontMetrics(self.font())
         painter.drawText(
             head,
@@ -278,7 +282,7 @@ class CanvasView(CanvasActions):
                 head, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, progress
             )
         if box.header_rect is not None:
-            pen = QPen(QColor("#c7cdd6"), 1, Qt.PenStyle.DashLine)
+            pen = QPen(QColor(colour("edge")), 1, Qt.PenStyle.DashLine)
             painter.setPen(pen)
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(box.header_rect, 6, 6)
@@ -286,7 +290,7 @@ class CanvasView(CanvasActions):
             start = QPointF(box.header_rect.right(), box.header_rect.center().y())
             self._arrow(painter, start, QPointF(body.left(), body.center().y()))
         if not canvas_edit.children(node):
-            painter.setPen(QColor(MUTED_COLOUR))
+            painter.setPen(QColor(colour("muted")))
             painter.drawText(
                 box.rect.adjusted(PAD, HEAD, -PAD, -PAD),
                 Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
@@ -328,7 +332,7 @@ class CanvasView(CanvasActions):
                     start = QPointF(left.rect.right(), left.rect.center().y())
                     end = QPointF(right.rect.left(), right.rect.center().y())
                     self._arrow(painter, start, end)
-        painter.setPen(QColor(MUTED_COLOUR))
+        painter.setPen(QColor(colour("muted")))
         small = QFont(self.font())
         small.setPointSizeF(max(6.0, small.pointSizeF() * 0.85))
         painter.setFont(small)
@@ -338,7 +342,7 @@ class CanvasView(CanvasActions):
 
     @staticmethod
     def _arrow(painter: QPainter, start: QPointF, end: QPointF) -> None:
-        painter.setPen(QPen(QColor("#6b7280"), 1.4))
+        painter.setPen(QPen(QColor(colour("muted")), 1.4))
         path = QPainterPath(start)
         middle = (start.x() + end.x()) / 2
         path.cubicTo(QPointF(middle, start.y()), QPointF(middle, end.y()), end)
@@ -348,7 +352,7 @@ class CanvasView(CanvasActions):
         head.lineTo(end.x() - 7, end.y() - 4)
         head.lineTo(end.x() - 7, end.y() + 4)
         head.closeSubpath()
-        painter.setBrush(QColor("#6b7280"))
+        painter.setBrush(QColor(colour("muted")))
         painter.drawPath(head)
 
     # -- tooltips -------------------------------------------------------------------------------

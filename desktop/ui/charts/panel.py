@@ -9,7 +9,7 @@ Redrawn once a second, and only while visible.
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QEvent, QTimer, Signal
 from PySide6.QtGui import QHideEvent, QShowEvent
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QVBoxLayout, QWidget
 
@@ -17,30 +17,54 @@ from desktop.core.monitor.rates import Rates
 from desktop.core.monitor.state import StateDiff
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.panel_parts import fill_table, heading, muted, read_only_table
+from desktop.ui.common.states import state_role
+from desktop.ui.common.theme import colour
 
+# An event kind's line in the colour of the state it leads to (the theme's, read when drawn).
 STATE_PENS = {
-    "sent": "#9ca3af",
-    "received": "#7b5cc4",
-    "started": "#2f6fd6",
-    "succeeded": "#2e9d57",
-    "failed": "#c8393b",
-    "retried": "#d49a1c",
-    "revoked": "#6b7280",
+    "sent": "frame",
+    "received": state_role("RECEIVED"),
+    "started": state_role("STARTED"),
+    "succeeded": state_role("SUCCESS"),
+    "failed": state_role("FAILURE"),
+    "retried": state_role("RETRY"),
+    "revoked": state_role("REVOKED"),
 }
-QUEUE_PENS = ["#2f6fd6", "#2e9d57", "#d49a1c", "#c8393b", "#7b5cc4", "#0891b2", "#db2777"]
+QUEUE_PENS = ["running", "ok", "warning", "error", "received", "#0891b2", "#db2777"]
 OLDEST = "oldest"  # the samples of each queue's oldest waiting age
 
 
 def _plot(title: str, unit: str = "tasks/s") -> pg.PlotWidget:
-    plot = pg.PlotWidget(background="w")
-    plot.setTitle(title, color="#111827", size="10pt")
+    plot = pg.PlotWidget()
+    plot.setProperty("title", title)
     plot.setLabel("left", unit)
     plot.setLabel("bottom", "seconds ago")
     plot.showGrid(x=True, y=True, alpha=0.2)
     plot.addLegend(offset=(10, 10))
     plot.setMouseEnabled(x=False, y=False)
     plot.setMinimumHeight(140)
+    _paint_plot(plot)
     return plot
+
+
+def _pen_colour(name: str) -> str:
+    return name if name.startswith("#") else colour(name)
+
+
+def _paint_plot(plot: pg.PlotWidget) -> None:
+    """The plot in the theme shown: its background, title, axes and legend."""
+    text = colour("text")
+    plot.setBackground(colour("chart"))
+    plot.setTitle(plot.property("title"), color=text, size="10pt")
+    for side in ("left", "bottom"):
+        axis = plot.getAxis(side)
+        axis.setPen(colour("frame"))
+        axis.setTextPen(text)
+    legend = plot.getPlotItem().legend
+    if legend is not None:
+        legend.setLabelTextColor(text)  # for labels to come; those shown are drawn anew
+        for _sample, label in legend.items:
+            label.setText(label.text, color=text)
 
 
 class ChartsPanel(QWidget):
@@ -74,6 +98,7 @@ class ChartsPanel(QWidget):
         layout.addWidget(box, 2)
         # pyqtgraph ships no type hints: its items are Any to mypy whatever is written here.
         self._curves: dict[tuple[str, str], pg.PlotDataItem] = {}
+        self._pen_roles: dict[tuple[str, str], str] = {}  # each curve's colour role
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self.redraw)
@@ -88,6 +113,15 @@ class ChartsPanel(QWidget):
         super().hideEvent(event)
         self.watching.emit(False)
 
+    def changeEvent(self, event: QEvent) -> None:
+        """The theme switched (a new application palette): the plots follow it."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            for plot in (self.by_state, self.by_queue, self.oldest):
+                _paint_plot(plot)
+            for key, curve in self._curves.items():
+                curve.setPen(pg.mkPen(_pen_colour(self._pen_roles[key]), width=2))
+
     def apply_diff(self, diff: StateDiff) -> None:
         self.rates.add(diff)
 
@@ -100,19 +134,21 @@ class ChartsPanel(QWidget):
         for plot in (self.by_state, self.by_queue, self.oldest):
             plot.clear()
         self._curves.clear()
+        self._pen_roles.clear()
         self.redraw(force=True)
 
     def _curve(self, kind: str, key: str) -> pg.PlotDataItem:
         curve = self._curves.get((kind, key))
         if curve is None:
             if kind == "state":
-                plot, colour = self.by_state, STATE_PENS.get(key, "#111827")
+                plot, pen = self.by_state, STATE_PENS.get(key, "text")
             else:
                 plot = self.by_queue if kind == "queue" else self.oldest
                 queues = [k for (k_kind, k) in self._curves if k_kind == kind]
-                colour = QUEUE_PENS[len(queues) % len(QUEUE_PENS)]
-            curve = plot.plot(name=key, pen=pg.mkPen(colour, width=2))
+                pen = QUEUE_PENS[len(queues) % len(QUEUE_PENS)]
+            curve = plot.plot(name=key, pen=pg.mkPen(_pen_colour(pen), width=2))
             self._curves[(kind, key)] = curve
+            self._pen_roles[(kind, key)] = pen
         return curve
 
     def redraw(self, force: bool = False) -> None:

@@ -29,23 +29,24 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.ui.common.accessible import explain
+from desktop.ui.common.theme import colour
 
 MAX_LINES = 5000
 FIRST_READ_BYTES = 256 * 1024
-LEVELS = [
-    (re.compile(r"\b(ERROR|CRITICAL|FATAL)\b|Traceback|Error:"), "#c8393b"),
-    (re.compile(r"\bWARNING\b"), "#b7791f"),
-    (re.compile(r"\bDEBUG\b"), "#6b7280"),
-    (re.compile(r"celery-desk\]"), "#2563eb"),
+LEVELS = [  # a line's pattern and its colour role in the theme
+    (re.compile(r"\b(ERROR|CRITICAL|FATAL)\b|Traceback|Error:"), "error"),
+    (re.compile(r"\bWARNING\b"), "warning"),
+    (re.compile(r"\bDEBUG\b"), "muted"),
+    (re.compile(r"celery-desk\]"), "link"),
 ]
 
 
 class LevelHighlighter(QSyntaxHighlighter):
     def highlightBlock(self, text: str) -> None:
-        for pattern, colour in LEVELS:
+        for pattern, role in LEVELS:
             if pattern.search(text):
                 fmt = QTextCharFormat()
-                fmt.setForeground(QColor(colour))
+                fmt.setForeground(QColor(colour(role)))
                 self.setFormat(0, len(text), fmt)
                 return
 
@@ -169,6 +170,7 @@ class LogView(QWidget):
                 selection = QTextEdit.ExtraSelection()
                 selection.cursor = cursor
                 selection.format.setBackground(QColor("#fde68a"))
+                selection.format.setForeground(QColor("#1f2328"))  # dark on yellow, both themes
                 selections.append(selection)
                 cursor = document.find(needle, cursor)
         self.text.setExtraSelections(selections)

@@ -173,8 +173,14 @@ class _SizedToRows(QObject):
     """Qt's ResizeToContents measured nothing for rows added to a table already shown (and a
     table filled while its screen was hidden measured none): every column stayed as narrow
     as its title, "w…" for each task name. So the columns are measured again, once per turn of
-    the event loop, when rows come or go and when the table is shown; only the rows on show
-    are measured (SIZED_BY_VISIBLE_ROWS), so a big table costs no more than a small one."""
+    the event loop, when rows come or go, when the table is shown and when it is resized; only
+    the rows on show are measured (SIZED_BY_VISIBLE_ROWS), so a big table costs no more than
+    a small one.
+
+    A table whose columns together are wider than it gets no horizontal scroll bar: the widest
+    columns are cut to one width (the header's maximum section size), as much as it takes and
+    never below the widest title, so no title is cut; a cut cell ends in … and its tooltip
+    has it whole (issue 17: no horizontal scroll bar at 1280x800)."""
 
     def __init__(self, view: QTableView) -> None:
         super().__init__(view)
@@ -187,18 +193,64 @@ class _SizedToRows(QObject):
         for signal in (model.rowsInserted, model.rowsRemoved, model.modelReset):
             signal.connect(self.soon.start)
         view.installEventFilter(self)
+        self.viewport = view.viewport()
+        self.viewport.installEventFilter(self)
+        self._width = -1  # the viewport's width the columns were last fitted to
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Show:
-            self.soon.start()  # after the show is laid out: at the event no row is on show
+        # On show: after the show is laid out (at the event no row is on show); on a resize
+        # that changed the width the columns were fitted to.
+        resized = watched is self.viewport and event.type() == QEvent.Type.Resize
+        if event.type() == QEvent.Type.Show or (resized and self.viewport.width() != self._width):
+            self.soon.start()
         return False
 
     def _measure(self) -> None:
         """Only the columns sized by their contents: a width a screen or person chose stays."""
         header = self.view.horizontalHeader()
-        for column in range(header.count()):
-            if header.sectionResizeMode(column) == QHeaderView.ResizeMode.ResizeToContents:
-                self.view.resizeColumnToContents(column)
+        header.setMaximumSectionSize(UNCAPPED)
+        auto = [
+            c
+            for c in range(header.count())
+            if header.sectionResizeMode(c) == QHeaderView.ResizeMode.ResizeToContents
+        ]
+        for column in auto:
+            self.view.resizeColumnToContents(column)
+        self._width = room = self.view.viewport().width()
+        shown = [c for c in range(header.count()) if not header.isSectionHidden(c)]
+        if not auto or not shown or room <= 0:
+            return
+        last = shown[-1] if header.stretchLastSection() else None
+        natural = {
+            c: max(self.view.sizeHintForColumn(c), header.sectionSizeHint(c))
+            if c in auto or c == last
+            else header.sectionSize(c)
+            for c in shown
+        }
+        if sum(natural.values()) <= room:
+            return
+        floor = max(header.sectionSizeHint(c) for c in shown)  # no title is ever cut
+        cap = max(floor, widest_fitting(list(natural.values()), room))
+        header.setMaximumSectionSize(cap)
+        if last is not None and header.sectionSize(last) > cap:
+            # The stretched last column kept the width it was measured at: it gets what is left.
+            left = room - sum(header.sectionSize(c) for c in shown if c != last)
+            header.resizeSection(last, min(cap, max(left, floor)))
+
+
+UNCAPPED = 1048575  # QHeaderView's default maximum section size
+
+
+def widest_fitting(widths: list[int], room: int) -> int:
+    """The largest cap such that the widths, each cut to it, sum to at most `room`."""
+    low, high = 0, max(widths)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if sum(min(w, middle) for w in widths) <= room:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 class _EnterActivates(QObject):

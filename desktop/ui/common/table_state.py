@@ -37,6 +37,15 @@ def restore_tables(root: QWidget, settings: QSettings) -> None:
             header.restoreState(state)
 
 
+CELL_PADDING = 14  # each side's margin and the grid line, as Qt's own sizeHintForColumn adds
+
+
+def width_for(table: QTableView, column: int, sample: str) -> int:
+    """Room for `sample` in the table's font, and never less than the column's title."""
+    text = table.fontMetrics().horizontalAdvance(sample) + CELL_PADDING
+    return max(text, table.horizontalHeader().sectionSizeHint(column))
+
+
 def show_columns(table: QTableView, keys: Sequence[str], shown: Sequence[str]) -> None:
     """Show the columns whose key (in `keys`' order) is in `shown`, hide the others."""
     for index, key in enumerate(keys):

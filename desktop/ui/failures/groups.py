@@ -18,7 +18,9 @@ from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from desktop.core.base.task_record import TaskRecord, queue_of
 from desktop.core.monitor.failures import FailureGroup
+from desktop.ui.common.states import STATE_SYMBOLS, state_colour, with_symbol
 from desktop.ui.common.table_model import Column, TableModel
+from desktop.ui.common.theme import colour
 
 SPARK_BUCKETS = 24
 SPARKLINE_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -59,11 +61,13 @@ GROUP_COLUMNS: list[Column[GroupLine]] = [
     Column("Count", lambda line: line.group.count),
     Column(
         "Cause",
-        lambda line: ("✓ " if line.resolved else "") + line.group.fingerprint,
+        lambda line: (
+            f"{STATE_SYMBOLS['succeeded' if line.resolved else 'failed']} " + line.group.fingerprint
+        ),
         tip=lambda line: (
             line.group.example_exception + ("\n(marked resolved)" if line.resolved else "")
         ),
-        colour=lambda line: "#808080" if line.resolved else "",
+        colour=lambda line: colour("muted") if line.resolved else state_colour("FAILURE"),
     ),
     Column("Trend", lambda line: ""),
     Column("Tasks", lambda line: listed(line.group.task_names), tip=lambda line: by_name(line)),
@@ -145,7 +149,11 @@ class MemberLine:
 MEMBER_COLUMNS: list[Column[MemberLine]] = [
     Column("Task id", lambda line: line.row["id"]),
     Column("Name", lambda line: line.row["name"]),
-    Column("State", lambda line: line.row["state"]),
+    Column(
+        "State",
+        lambda line: with_symbol(line.row["state"]),
+        colour=lambda line: state_colour(line.row["state"]),
+    ),
     Column("Args", lambda line: line.row["args"]),
     Column("Kwargs", lambda line: line.row["kwargs"]),
     Column("Worker", lambda line: line.row["worker"]),

@@ -199,11 +199,8 @@ class FailuresPanel(QWidget):
         make_read_only(self.members_view)
         self.members_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.members_view.verticalHeader().setDefaultSectionSize(22)
-        self.members_view.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.Interactive
-        )
-        for column, width in ((0, 250), (1, 170), (2, 70), (3, 160), (4, 120), (5, 160)):
-            self.members_view.setColumnWidth(column, width)
+        # Sized to their contents and fitted to the table's width (make_read_only): fixed
+        # widths were wider than the pane at 1280 px, behind a horizontal scroll bar.
         self.members_view.selectionModel().selectionChanged.connect(lambda *_: self._sync())
         self.example = QPlainTextEdit()
         self.example.setReadOnly(True)

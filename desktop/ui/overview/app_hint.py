@@ -21,7 +21,7 @@ from desktop.core.app.project_guess import guess_project
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
-from desktop.ui.common.theme import STATE_SYMBOLS
+from desktop.ui.common.states import STATE_SYMBOLS
 
 
 class AppHint(QGroupBox):

@@ -17,7 +17,8 @@ from desktop.core.broker.server_info import ServerInfo, size_text
 from desktop.core.monitor.glance import QueueGlance
 from desktop.core.opening import ConnectionFacts
 from desktop.ui.common.panel_parts import muted
-from desktop.ui.common.theme import ERROR_COLOUR, STATE_SYMBOLS
+from desktop.ui.common.states import STATE_SYMBOLS
+from desktop.ui.common.theme import set_tone
 
 
 class BrokerBox(QGroupBox):
@@ -46,7 +47,7 @@ class BrokerBox(QGroupBox):
 
     def clear(self) -> None:
         self.server.setText("Connecting…")
-        self.server.setStyleSheet("")
+        set_tone(self.server, "")
         for label in self.lines:
             label.setText("")
         self.setToolTip("")
@@ -66,11 +67,11 @@ class BrokerBox(QGroupBox):
             title += " · embedded"
         if not report.ok:
             self.server.setText(f"{STATE_SYMBOLS['crashed']} {kind}: not connected")
-            self.server.setStyleSheet(f"color: {ERROR_COLOUR}")
+            set_tone(self.server, "error")
             self.note.setText(report.message)
         else:
             self.server.setText(f"{STATE_SYMBOLS['online']} {title}")
-            self.server.setStyleSheet("")
+            set_tone(self.server, "")
             self.note.setText(server.error if server is not None else "")
         self.setToolTip(report.message)
         backend = facts.endpoints.result_backend if facts.endpoints else ""

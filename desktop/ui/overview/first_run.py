@@ -28,7 +28,8 @@ from desktop.core.monitor.task_query import TaskQuery
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
-from desktop.ui.common.theme import ERROR_COLOUR, STATE_SYMBOLS
+from desktop.ui.common.states import STATE_SYMBOLS
+from desktop.ui.common.theme import set_tone
 from desktop.ui.session.session import Session
 
 DISMISSED = "overview/first_run_dismissed"
@@ -206,4 +207,4 @@ class FirstRunGuide(QGroupBox):
     @staticmethod
     def _say(label: QLabel, text: str, error: bool = True) -> None:
         label.setText(text)
-        label.setStyleSheet(f"color: {ERROR_COLOUR}" if error else "")
+        set_tone(label, "error" if error else "")

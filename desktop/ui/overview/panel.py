@@ -52,8 +52,8 @@ from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.panel_parts import heading, muted
+from desktop.ui.common.states import STATE_SYMBOLS, state_role
 from desktop.ui.common.table_model import TableModel, make_read_only
-from desktop.ui.common.theme import STATE_SYMBOLS, TASK_STATE_COLOURS
 from desktop.ui.overview.app_hint import AppHint
 from desktop.ui.overview.broker_box import BrokerBox
 from desktop.ui.overview.first_run import FirstRunGuide
@@ -146,12 +146,12 @@ class OverviewPanel(QWidget):
         rates_column = QVBoxLayout(rates_box)
         rates_column.setSpacing(2)
         self.succeeded = RateLine(
-            STATE_SYMBOLS["succeeded"], "Succeeded", TASK_STATE_COLOURS["SUCCESS"],
+            STATE_SYMBOLS["succeeded"], "Succeeded", state_role("SUCCESS"),
             "Tasks that succeeded, from the live events. Click: the Tasks screen, "
             "state:SUCCESS",
         )  # fmt: skip
         self.failed = RateLine(
-            STATE_SYMBOLS["failed"], "Failed", TASK_STATE_COLOURS["FAILURE"],
+            STATE_SYMBOLS["failed"], "Failed", state_role("FAILURE"),
             "Tasks that failed, from the live events. Click: the Tasks screen, state:FAILURE",
         )  # fmt: skip
         self.succeeded.clicked.connect(lambda: self.open_tasks.emit("state:SUCCESS"))

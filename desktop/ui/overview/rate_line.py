@@ -23,16 +23,16 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from desktop.ui.common.theme import MUTED_COLOUR
+from desktop.ui.common.theme import colour, set_tone
 
 
 class Sparkline(QWidget):
     """Values as a filled line, scaled to the largest (a flat baseline when all are 0), with
     the span it covers written under it when there is room."""
 
-    def __init__(self, colour: str, span: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, tone: str, span: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.colour = QColor(colour)
+        self.tone = tone  # the colour's role: read at paint time, so it follows the theme
         self.span = span  # "15 min": the left end is that long ago, the right end now
         self.values: tuple[float, ...] = ()
         self.setMinimumSize(160, 36)
@@ -55,12 +55,12 @@ class Sparkline(QWidget):
         area = QRectF(self.rect()).adjusted(1, 4, -1, -2)
         if self.span and area.height() > 50:
             text_height = float(self.fontMetrics().height())
-            painter.setPen(QColor(MUTED_COLOUR))
+            painter.setPen(QColor(colour("muted")))
             below = QRectF(area.left(), area.bottom() - text_height, area.width(), text_height)
             painter.drawText(below, int(Qt.AlignmentFlag.AlignLeft), f"{self.span} ago")
             painter.drawText(below, int(Qt.AlignmentFlag.AlignRight), "now")
             area.setBottom(area.bottom() - text_height - 2)
-        painter.setPen(QPen(QColor("#d1d5db"), 1))
+        painter.setPen(QPen(QColor(colour("grid")), 1))
         painter.drawLine(area.bottomLeft(), area.bottomRight())
         values = self.values
         if len(values) < 2:
@@ -76,10 +76,11 @@ class Sparkline(QWidget):
             fill.lineTo(point)
         fill.lineTo(QPointF(area.right(), area.bottom()))
         fill.closeSubpath()
-        faint = QColor(self.colour)
+        line = QColor(colour(self.tone))
+        faint = QColor(line)
         faint.setAlpha(50)
         painter.fillPath(fill, faint)
-        painter.setPen(QPen(self.colour, 1.6))
+        painter.setPen(QPen(line, 1.6))
         painter.drawPolyline(points)
 
 
@@ -92,7 +93,7 @@ class RateLine(QFrame):
         self,
         symbol: str,
         title: str,
-        colour: str,
+        tone: str,
         tip: str,
         span: str = "15 min",
         parent: QWidget | None = None,
@@ -107,11 +108,12 @@ class RateLine(QFrame):
         column.setSpacing(0)
         row = QHBoxLayout()
         self.title = QLabel(f"{symbol} {title}")
-        self.title.setStyleSheet(f"color: {colour}; font-weight: 600")
+        self.title.setProperty("strong", True)
+        set_tone(self.title, tone)
         self.rate = QLabel("0.0/s")
         self.rate.setProperty("role", "big")  # the theme's heading size: scales with the font
         self.total = QLabel()
-        self.total.setStyleSheet(f"color: {MUTED_COLOUR}")
+        set_tone(self.total, "muted")
         row.addWidget(self.title)
         row.addSpacing(8)
         row.addWidget(self.rate)
@@ -119,7 +121,7 @@ class RateLine(QFrame):
         row.addWidget(self.total)
         row.addStretch(1)
         column.addLayout(row)
-        self.spark = Sparkline(colour, span)
+        self.spark = Sparkline(tone, span)
         column.addWidget(self.spark, 1)
 
     def show_rate(self, per_second: float, total: int, window: str, values: list[float]) -> None:

@@ -18,17 +18,9 @@ from desktop.core.monitor.failures import FailureGroup
 from desktop.core.monitor.glance import QueueGlance
 from desktop.core.monitor.state import WorkerRow
 from desktop.ui.common.panel_parts import duration
+from desktop.ui.common.states import STATE_SYMBOLS, state_colour, with_symbol
 from desktop.ui.common.table_model import Column
-from desktop.ui.common.theme import (
-    ERROR_COLOUR,
-    LOCAL_WORKER_COLOURS,
-    MUTED_COLOUR,
-    STATE_SYMBOLS,
-    WARNING_COLOUR,
-    with_symbol,
-)
-
-OK_COLOUR = "#2e9d57"
+from desktop.ui.common.theme import colour
 
 
 # -- workers ---------------------------------------------------------------------------------
@@ -54,7 +46,7 @@ def _busy(line: WorkerLine) -> str:
 def _busy_colour(line: WorkerLine) -> str:
     active, size = line.row.active, line.concurrency
     if line.online and active is not None and size and active >= size:
-        return WARNING_COLOUR  # every process busy: what arrives now waits
+        return colour("warning")  # every process busy: what arrives now waits
     return ""
 
 
@@ -63,7 +55,7 @@ WORKER_COLUMNS: list[Column[WorkerLine]] = [
     Column(
         "State",
         lambda line: with_symbol("online" if line.online else "offline"),
-        colour=lambda line: OK_COLOUR if line.online else ERROR_COLOUR,
+        colour=lambda line: state_colour("online" if line.online else "offline"),
     ),
     Column(
         "Busy",
@@ -101,7 +93,7 @@ def _queue_tip(glance: QueueGlance) -> str:
 
 
 def _alarm_colour(glance: QueueGlance) -> str:
-    return ERROR_COLOUR if glance.unconsumed or glance.error else ""
+    return colour("error") if glance.unconsumed or glance.error else ""
 
 
 def _oldest(glance: QueueGlance) -> str:
@@ -121,7 +113,11 @@ def _oldest_colour(glance: QueueGlance) -> str:
     if age is None:
         return ""
     return (
-        ERROR_COLOUR if age >= OLDEST_ERROR_S else WARNING_COLOUR if age >= OLDEST_WARNING_S else ""
+        colour("error")
+        if age >= OLDEST_ERROR_S
+        else colour("warning")
+        if age >= OLDEST_WARNING_S
+        else ""
     )
 
 
@@ -150,7 +146,7 @@ QUEUE_COLUMNS: list[Column[QueueGlance]] = [
             if g.consumers is None
             else _queue_tip(g)
         ),
-        colour=lambda g: ERROR_COLOUR if g.unconsumed else "",  # with its ⚠, never alone
+        colour=lambda g: colour("error") if g.unconsumed else "",  # with its ⚠, never alone
     ),
 ]
 
@@ -169,7 +165,7 @@ FAILURE_COLUMNS: list[Column[FailureGroup]] = [
         "Cause",
         lambda g: f"{STATE_SYMBOLS['failed']} {g.fingerprint}",
         tip=lambda g: f"{g.example_exception}\n\nOpen this cause on the Failures screen",
-        colour=lambda _g: ERROR_COLOUR,
+        colour=lambda _g: colour("error"),
     ),
     Column("Count", lambda g: f"{g.count:,}"),
     Column("Last", lambda g: when(g.last)),
@@ -186,7 +182,7 @@ LOCAL_COLUMNS: list[Column[LocalWorker]] = [
         "State",
         lambda w: with_symbol(w.state),
         tip=lambda w: w.detail,
-        colour=lambda w: LOCAL_WORKER_COLOURS.get(w.state, MUTED_COLOUR),
+        colour=lambda w: state_colour(w.state),
     ),
     Column("Queues", lambda w: ", ".join(w.spec.queues)),
     Column("Uptime", lambda w: duration(w.uptime_s())),

@@ -138,14 +138,23 @@ class QueuesScreen(QWidget):
         self.held = read_only_view(self.held_rows)
         self.ran_rows = tables.ran_model(self)
         self.ran = read_only_view(self.ran_rows)
-        for title, table in (
-            ("Waiting (delivery order)", self.waiting),
-            ("Held by workers", self.held),
-            ("Started (most recent first)", self.ran),
+        # What waits on the left; what workers hold and what started stacked on the right, so
+        # each table has the room for its columns at 1280 px (side by side, three were cut).
+        held_and_ran = QSplitter(Qt.Orientation.Vertical)
+        for title, table, holder in (
+            ("Waiting (delivery order)", self.waiting, lower),
+            ("Held by workers", self.held, held_and_ran),
+            ("Started (most recent first)", self.ran, held_and_ran),
         ):
             box = QGroupBox(title)
-            QVBoxLayout(box).addWidget(table)
-            lower.addWidget(box)
+            inside = QVBoxLayout(box)
+            inside.addWidget(table)
+            holder.addWidget(box)
+            if holder is held_and_ran:  # two stacked fit a window 480 px high, as one did
+                inside.setContentsMargins(6, 4, 6, 4)
+                table.setMinimumHeight(40)
+        lower.addWidget(held_and_ran)
+        lower.setSizes([1, 1])  # halves: "Waiting" is often short, the right side's tables wide
         message_actions = QHBoxLayout()
         self.revoke_button = QPushButton("Revoke")
         self.builder_button = QPushButton("Open in builder")

@@ -27,8 +27,9 @@ from desktop.core.broker.queue_messages import Message
 from desktop.core.broker.queue_types import Held, QueueCounts, Waiting
 from desktop.core.broker.run_order import Ran
 from desktop.ui.common.panel_parts import duration
+from desktop.ui.common.states import state_colour, with_symbol
 from desktop.ui.common.table_model import Column, TableModel
-from desktop.ui.common.theme import ERROR_COLOUR, MUTED_COLOUR, WARNING_COLOUR
+from desktop.ui.common.theme import colour
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,10 @@ def _oldest_tip(line: QueueLine) -> str:
 def _oldest_colour(line: QueueLine) -> str:
     age = line.oldest.age_s if line.oldest is not None else None
     if age is None:
-        return MUTED_COLOUR if line.oldest is not None else ""
+        return colour("muted") if line.oldest is not None else ""
     if age >= OLDEST_ERROR_S:
-        return ERROR_COLOUR
-    return WARNING_COLOUR if age >= OLDEST_WARNING_S else ""
+        return colour("error")
+    return colour("warning") if age >= OLDEST_WARNING_S else ""
 
 
 QUEUE_COLUMNS: list[Column[QueueLine]] = [
@@ -92,7 +93,7 @@ QUEUE_COLUMNS: list[Column[QueueLine]] = [
         "Queue",
         lambda line: line.counts.queue,
         tip=lambda line: line.counts.error,
-        colour=lambda line: ERROR_COLOUR if line.counts.error else "",
+        colour=lambda line: colour("error") if line.counts.error else "",
     ),
     Column(
         "Waiting",
@@ -139,8 +140,8 @@ def _task_text(line: WaitingLine) -> str | None:
 
 def _task_colour(line: WaitingLine) -> str:
     if isinstance(line, str):
-        return MUTED_COLOUR
-    return "" if line.message.decoded else WARNING_COLOUR
+        return colour("muted")
+    return "" if line.message.decoded else colour("warning")
 
 
 def _step(line: WaitingLine) -> str:
@@ -225,12 +226,12 @@ RAN_COLUMNS: list[Column[Ran]] = [
     Column("Priority", lambda ran: ran.priority),
     Column("Waited", lambda ran: "" if ran.wait_s is None else f"{ran.wait_s:.2f} s"),
     Column("Worker", lambda ran: ran.worker),
-    Column("State", lambda ran: ran.state),
+    Column("State", lambda ran: with_symbol(ran.state), colour=lambda ran: state_colour(ran.state)),
     Column(
         "Order",
         _order,
         tip=lambda ran: ", ".join(ran.inverted_by),
-        colour=lambda ran: WARNING_COLOUR if ran.inverted_by else "",
+        colour=lambda ran: colour("warning") if ran.inverted_by else "",
     ),
 ]
 

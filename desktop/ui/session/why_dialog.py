@@ -26,13 +26,15 @@ from desktop.core.diagnosis.checks import Check, Diagnosis
 from desktop.core.local.worker_spec import WorkerSpec, free_name
 from desktop.ui.common.accessible import explain_labelled
 from desktop.ui.common.jobs import Jobs
-from desktop.ui.common.theme import ERROR_COLOUR, MUTED_COLOUR, TASK_STATE_COLOURS
+from desktop.ui.common.states import STATE_SYMBOLS
+from desktop.ui.common.theme import colour
 
 if TYPE_CHECKING:
     from desktop.ui.session.session import Session
 
-SYMBOLS = {"ok": ("✔", TASK_STATE_COLOURS["SUCCESS"]), "problem": ("✖", ERROR_COLOUR),
-           "unknown": ("?", MUTED_COLOUR)}  # fmt: skip
+# a check's verdict: its symbol and its colour role
+SYMBOLS = {"ok": (STATE_SYMBOLS["succeeded"], "ok"), "problem": (STATE_SYMBOLS["failed"], "error"),
+           "unknown": ("?", "muted")}  # fmt: skip
 
 
 def checks_html(diagnosis: Diagnosis, unanswered: list[str]) -> str:
@@ -46,20 +48,22 @@ def checks_html(diagnosis: Diagnosis, unanswered: list[str]) -> str:
     rows = "".join(_row(check) for check in diagnosis.checks)
     missing = "".join(f"<li>{html.escape(text)}</li>" for text in unanswered)
     warning = (
-        f"<p style='color:{ERROR_COLOUR}'>Did not answer:</p><ul>{missing}</ul>" if missing else ""
+        f"<p style='color:{colour('error')}'>Did not answer:</p><ul>{missing}</ul>"
+        if missing
+        else ""
     )
     return f"{head}{warning}<table cellspacing=6>{rows}</table>"
 
 
 def _row(check: Check) -> str:
-    symbol, colour = SYMBOLS.get(check.verdict, ("?", MUTED_COLOUR))
+    symbol, role = SYMBOLS.get(check.verdict, ("?", "muted"))
     fix = (
         f"<br><i>What to do:</i> {html.escape(check.fix)}"
         if check.fix and check.verdict == "problem"
         else ""
     )
     return (
-        f"<tr><td style='color:{colour}'><b>{symbol}</b></td>"
+        f"<tr><td style='color:{colour(role)}'><b>{symbol}</b></td>"
         f"<td><b>{html.escape(check.check)}</b></td>"
         f"<td>{html.escape(check.evidence)}{fix}</td></tr>"
     )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QAction, QKeyEvent
+from PySide6.QtGui import QAction, QIcon, QKeyEvent
 from PySide6.QtWidgets import (
     QDialog,
     QLineEdit,
@@ -31,6 +31,7 @@ class Command:
     name: str
     where: str  # the screen or bar it belongs to, shown beside it
     run: Callable[[], object]
+    icon: QIcon | None = None  # the action's or the screen's, shown beside the name
 
 
 def fuzzy_score(typed: str, name: str) -> int | None:
@@ -67,7 +68,7 @@ def window_commands(window: QWidget) -> list[Command]:
         if isinstance(parent, QToolBar) and action is parent.toggleViewAction():
             continue  # "show this tool bar", not a command
         seen.add(name)
-        found.append(Command(name, where, action.trigger))
+        found.append(Command(name, where, action.trigger, action.icon()))
     return found
 
 
@@ -103,6 +104,8 @@ class CommandPalette(QDialog):
                 f"{command.name}   ·  {command.where}" if command.where else command.name
             )
             item.setToolTip(command.where)
+            if command.icon is not None and not command.icon.isNull():
+                item.setIcon(command.icon)
             item.setData(Qt.ItemDataRole.UserRole, self.commands.index(command))
             self.listed.addItem(item)
         if self.listed.count():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
-from desktop.ui.common.theme import STATE_COLOURS
+from desktop.ui.common.states import STATE_SYMBOLS, state_role
+from desktop.ui.common.theme import set_tone
 
 
 class ConnectionIndicator(QWidget):
@@ -24,8 +25,9 @@ class ConnectionIndicator(QWidget):
     def set_state(self, state: str, message: str) -> None:
         self.state = state
         self.message = message
-        colour = STATE_COLOURS.get(state, "#888888")
-        self.dot.setStyleSheet(f"color: {colour};")
+        # The state's symbol, in its colour: the stylesheet's, so a theme switch repaints it.
+        self.dot.setText(STATE_SYMBOLS.get(state, "●"))
+        set_tone(self.dot, state_role(state))
         label = state.capitalize()
         short = message if len(message) <= 90 else message[:87] + "…"
         self.text.setText(f"<b>{label}</b> — {short}" if message else f"<b>{label}</b>")

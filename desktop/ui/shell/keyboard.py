@@ -106,7 +106,12 @@ class ScreenKeys:
     def commands(self) -> list[Command]:
         """Every screen to go to and every enabled action of the window, by name."""
         found = [
-            Command(f"Go to {self.tabs.tabText(i)}", "screen", functools.partial(self._open, i))
+            Command(
+                f"Go to {self.tabs.tabText(i)}",
+                "screen",
+                functools.partial(self._open, i),
+                self.tabs.tabIcon(i),
+            )
             for i in range(self.tabs.count())
         ]
         return found + window_commands(self.window)

@@ -31,7 +31,7 @@ from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.table_state import restore_tables, save_tables
-from desktop.ui.common.theme import ERROR_COLOUR
+from desktop.ui.common.theme import set_tone
 from desktop.ui.common.wheel_guard import wheel_only_when_focused
 from desktop.ui.failures.panel import FailuresPanel
 from desktop.ui.overview.panel import OverviewPanel
@@ -39,6 +39,7 @@ from desktop.ui.profiles.dialog import ProfileDialog
 from desktop.ui.queues.panel import QueuesPanel
 from desktop.ui.session.session import Session
 from desktop.ui.shell.alerts_shell import AlertsShell
+from desktop.ui.shell.appearance import Appearance
 from desktop.ui.shell.connection_indicator import ConnectionIndicator
 from desktop.ui.shell.keyboard import ScreenKeys
 from desktop.ui.shell.screen import Screen, wire
@@ -158,7 +159,8 @@ class MainWindow(QMainWindow):
         self.alerts_label = QToolButton()  # a click opens the alerts log
         explain(self.alerts_label, "Alerts firing: click for the alerts log", "Alerts firing")
         self.alerts_label.setAutoRaise(True)
-        self.alerts_label.setStyleSheet(f"color: {ERROR_COLOUR}; font-weight: bold")
+        self.alerts_label.setProperty("strong", True)
+        set_tone(self.alerts_label, "error")
         self.alerts_label.clicked.connect(self.alerts.status_clicked)
         self.alerts_label.hide()
         self.statusBar().addPermanentWidget(self.alerts_label)
@@ -168,11 +170,14 @@ class MainWindow(QMainWindow):
         # Shown only while the journal refuses writes (disk full, read-only): never a quiet
         # loss of history.
         self.journal_label = QLabel("Journal: not written")
-        self.journal_label.setStyleSheet("color: #b00020; font-weight: bold")
+        self.journal_label.setProperty("strong", True)
+        set_tone(self.journal_label, "error")
         self.journal_label.hide()
         self.statusBar().addPermanentWidget(self.journal_label)
         session.journal_state_changed.connect(self._show_journal_state)
         self._restore_geometry()
+        self.appearance = Appearance(self, self.settings)  # View > Theme; icons; light or dark
+        self.appearance.install()
         wheel_only_when_focused(self)
 
     # -- alerts ---------------------------------------------------------------------------------

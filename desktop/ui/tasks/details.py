@@ -36,7 +36,8 @@ def detail_html(
     def block(title: str, text: str | None) -> str:
         if not text:
             return ""
-        return f"<h4>{title}</h4><pre>{html.escape(text)}</pre>"
+        # Wrapped: a traceback's long lines put the details behind a sideways scroll bar.
+        return f"<h4>{title}</h4><pre style='white-space: pre-wrap'>{html.escape(text)}</pre>"
 
     timeline = "".join(
         f"<tr><td>{format_time(e['timestamp'])}</td><td>{html.escape(e['type'])}</td></tr>"

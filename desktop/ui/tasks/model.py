@@ -42,8 +42,8 @@ from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_query import TaskQuery
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
+from desktop.ui.common.states import state_colour, with_symbol
 from desktop.ui.common.table_model import contiguous_runs
-from desktop.ui.common.theme import TASK_STATE_COLOURS
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,7 +80,6 @@ DEFAULT_COLUMNS = ("id", "name", "state", "queue", "priority", "worker", "args",
 PAGE_SORTED = frozenset(key for key, _title in COLUMNS if key not in INDEXED_SORTS)
 PAGE_SORT_MARK = " *"  # short, so the column keeps its width; the tooltip says why
 PAGE_SORT_TIP = "* Sorts only the rows loaded so far: this column has no index to sort them all."
-STATE_COLOURS = TASK_STATE_COLOURS
 
 
 def format_time(value: Any) -> str:
@@ -106,6 +105,8 @@ def display(row: TaskRecord, key: str) -> str:
         return shorten(row.get("exception") or value)
     if key == "queue":
         return shorten(value or row.get("routing_key"))
+    if key == "state":  # "✓ SUCCESS": never the colour alone
+        return with_symbol(str(value)) if value else ""
     return shorten(value)
 
 
@@ -449,7 +450,7 @@ class TasksModel(QAbstractTableModel):
                 known = self._texts[row["id"]] = (row, cell_texts(row))
             return known[1][column]
         if role == Qt.ItemDataRole.ForegroundRole and key == "state":
-            return QColor(STATE_COLOURS.get(str(row.get("state")), "#111827"))
+            return QColor(state_colour(str(row.get("state"))))
         if role == Qt.ItemDataRole.ToolTipRole and key in ("args", "kwargs", "result"):
             value = (
                 row.get("exception") if key == "result" and row.get("exception") else row.get(key)

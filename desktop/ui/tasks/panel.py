@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer, QUrl, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -42,7 +42,9 @@ from desktop.core.settings import urls
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
-from desktop.ui.common.table_state import offer_columns, show_columns
+from desktop.ui.common.states import with_symbol
+from desktop.ui.common.table_state import offer_columns, show_columns, width_for
+from desktop.ui.common.theme import colour
 from desktop.ui.session.session import Session
 from desktop.ui.session.why_dialog import WhyDialog
 from desktop.ui.tasks.actions import TaskActions
@@ -54,11 +56,16 @@ from desktop.ui.tasks.views_sidebar import ViewsSidebar
 
 STATES = ["PENDING", "RECEIVED", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", "REJECTED"]
 ALL = "(all)"
-# Starting widths: the default columns fit a 1280 px window beside the views (ids cut, whole
-# in the details and with Copy id), the others a readable start; the person's own are kept.
-TASK_COLUMN_WIDTHS = {"id": 112, "name": 165, "state": 75, "queue": 70, "priority": 58,
-                      "worker": 115, "args": 90, "kwargs": 120, "result": 140, "sent": 95,
-                      "received": 95, "started": 95, "runtime": 70}  # fmt: skip
+# Starting widths, as the text each column has room for in the table's font (a larger font or
+# a high-DPI screen gets wider columns, never cut states): the default columns fit a 1280 px
+# window beside the views (ids cut, whole in the details and with Copy id), the others a
+# readable start; the person's own widths are kept (table_state).
+TASK_COLUMN_SAMPLES = {"id": "c129f603-082", "name": "workers.tasks.sleep12", "queue": "queue1",
+                       "state": max((with_symbol(s) for s in STATES), key=len),
+                       "priority": "9", "worker": "priority@vm", "args": "[1, 'x']",
+                       "kwargs": "{'key': 'value'}", "result": "TypeError('unsuppor",
+                       "sent": "00:00:00.000", "received": "00:00:00.000",
+                       "started": "00:00:00.000", "runtime": "0.000 s"}  # fmt: skip
 # Filter choices: which combo offers the values of which journal columns.
 CHOICE_SOURCES = {"name": ("name",), "queue": ("queue", "routing_key"), "worker": ("worker",)}
 
@@ -133,8 +140,10 @@ class TasksPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         keys = [key for key, _title in COLUMNS]
-        for key, width in TASK_COLUMN_WIDTHS.items():
-            self.table.setColumnWidth(keys.index(key), width)
+        for key, sample in TASK_COLUMN_SAMPLES.items():
+            self.table.setColumnWidth(
+                keys.index(key), width_for(self.table, keys.index(key), sample)
+            )
         show_columns(self.table, keys, DEFAULT_COLUMNS)
         titles = [self.model.headerData(i, Qt.Orientation.Horizontal) for i in range(len(keys))]
         offer_columns(self.table, keys, [str(t) for t in titles], DEFAULT_COLUMNS)
@@ -396,6 +405,12 @@ class TasksPanel(QWidget):
         show_steadily(self.count, f"{self.model.total:,} tasks")
 
     # -- facts from the profile and app ---------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        # A theme switch (once built): the details drawn again, links in the theme's colour.
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "current_id"):
+            self._show_task(self.current_id)
+
     def show_facts(self, facts: ConnectionFacts) -> None:
         self.backend = urls.mask(facts.endpoints.result_backend if facts.endpoints else "")
 
@@ -464,7 +479,9 @@ class TasksPanel(QWidget):
             button.setEnabled(row is not None)
         shown, banner = self.reveal.follow(row)  # revealed values only while their task shows
         if shown is None:
-            self.detail.setHtml("<p style='color:#6b7280'>Select a task to see its details.</p>")
+            self.detail.setHtml(
+                f"<p style='color:{colour('muted')}'>Select a task to see its details.</p>"
+            )
             return
         self.detail.setHtml(banner + detail_html(shown, kids, timeline, logs))
 

@@ -58,7 +58,7 @@ from desktop.core.settings.profile_model import DEFAULT_PROFILE_NAME
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
-from desktop.ui.common.theme import MUTED_COLOUR
+from desktop.ui.common.theme import colour
 from desktop.ui.session.session import Session
 from desktop.ui.tasks.model import TasksModel
 
@@ -172,7 +172,7 @@ class ViewsSidebar(QWidget):
         for view in views:
             item = QTreeWidgetItem([view.name, counts.get(view.name, "")])
             item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            item.setForeground(1, QColor(MUTED_COLOUR))
+            item.setForeground(1, QColor(colour("muted")))
             tip = "Runtime past the p99 of its task name" if view.computed else view.query
             item.setToolTip(0, tip or "(every task)")
             self.list.addTopLevelItem(item)

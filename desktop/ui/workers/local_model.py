@@ -18,10 +18,8 @@ from desktop.core.local.local_worker import (
 )
 from desktop.core.monitor.state import WorkerRow
 from desktop.ui.common.panel_parts import duration
+from desktop.ui.common.states import STATE_SYMBOLS, state_colour
 from desktop.ui.common.table_model import Column, TableModel
-from desktop.ui.common.theme import LOCAL_WORKER_COLOURS
-
-STATE_COLOURS = LOCAL_WORKER_COLOURS
 
 
 def pool_text(worker: LocalWorker) -> str:
@@ -49,8 +47,10 @@ class LocalWorkersModel(TableModel[LocalWorker]):
             Column("Worker", lambda worker: worker.nodename),
             Column(
                 "State",
-                lambda worker: self.state_text(worker, time.time()),
-                colour=lambda worker: STATE_COLOURS.get(worker.state, "#6b7280"),
+                lambda worker: (
+                    f"{STATE_SYMBOLS[worker.state]} {self.state_text(worker, time.time())}"
+                ),
+                colour=lambda worker: state_colour(worker.state),
             ),
             Column("Uptime", lambda worker: duration(worker.uptime_s(time.time()))),
             Column("PID", lambda worker: worker.pid or ""),

@@ -10,8 +10,9 @@ from PySide6.QtCore import QModelIndex
 from desktop.core.base.clocks import DRIFT_WARNING_S, drifted
 from desktop.core.monitor.glance import concurrency_of
 from desktop.core.monitor.state import StateDiff, WorkerRow, worker_online
+from desktop.ui.common.states import state_colour, with_symbol
 from desktop.ui.common.table_model import Column, TableModel
-from desktop.ui.common.theme import WARNING_COLOUR
+from desktop.ui.common.theme import colour
 
 HEARTBEAT_COLUMN = 6
 
@@ -23,8 +24,8 @@ class WorkersModel(TableModel[WorkerRow]):
             Column("Worker", lambda worker: worker.hostname),
             Column(
                 "Status",
-                lambda worker: "online" if self.online(worker) else "offline",
-                colour=lambda worker: "#2e9d57" if self.online(worker) else "#c8393b",
+                lambda worker: with_symbol(self.state(worker)),
+                colour=lambda worker: state_colour(self.state(worker)),
             ),
             Column("Active", lambda worker: worker.active),
             Column("Processed", lambda worker: worker.processed),
@@ -87,6 +88,9 @@ class WorkersModel(TableModel[WorkerRow]):
     def online(worker: WorkerRow, now: float | None = None) -> bool:
         return worker_online(worker, now)  # state.py: one rule with the alerts
 
+    def state(self, worker: WorkerRow) -> str:
+        return "online" if self.online(worker) else "offline"
+
     def drifted(self) -> list[WorkerRow]:
         """Workers whose clock is off from this computer's by more than Celery tolerates."""
         return [worker for worker in self._rows if drifted(worker.clock_offset)]
@@ -122,7 +126,7 @@ def drift_tip(worker: WorkerRow) -> str:
 
 
 def drift_colour(worker: WorkerRow) -> str:
-    return "" if _drift(worker) is None else WARNING_COLOUR
+    return "" if _drift(worker) is None else colour("warning")
 
 
 def _drift(worker: WorkerRow) -> float | None:
