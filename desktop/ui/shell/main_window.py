@@ -30,6 +30,7 @@ from desktop.ui.audit.panel import AuditPanel
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
 from desktop.ui.common.accessible import explain
+from desktop.ui.common.splitter_state import restore_splitters, save_splitters
 from desktop.ui.common.table_state import restore_tables, save_tables
 from desktop.ui.common.theme import ERROR_COLOUR
 from desktop.ui.common.wheel_guard import wheel_only_when_focused
@@ -39,9 +40,11 @@ from desktop.ui.profiles.dialog import ProfileDialog
 from desktop.ui.queues.panel import QueuesPanel
 from desktop.ui.session.session import Session
 from desktop.ui.shell.alerts_shell import AlertsShell
+from desktop.ui.shell.broker_status import BrokerStatus
 from desktop.ui.shell.connection_indicator import ConnectionIndicator
 from desktop.ui.shell.keyboard import ScreenKeys
 from desktop.ui.shell.screen import Screen, wire
+from desktop.ui.shell.tray import Tray
 from desktop.ui.tasks.panel import TasksPanel
 from desktop.ui.workers.panel import WorkersPanel
 
@@ -172,6 +175,9 @@ class MainWindow(QMainWindow):
         self.journal_label.hide()
         self.statusBar().addPermanentWidget(self.journal_label)
         session.journal_state_changed.connect(self._show_journal_state)
+        self.broker_status = BrokerStatus(session, self.statusBar())  # latency, events/s
+        self.queues.snapshot_read.connect(self.broker_status.show_snapshot)
+        self.tray = Tray(self)  # the connection's state, a menu, the alerts' notifications
         self._restore_geometry()
         wheel_only_when_focused(self)
 
@@ -419,6 +425,7 @@ class MainWindow(QMainWindow):
         if tab is not None:
             self.tabs.setCurrentIndex(int(str(tab)))
         restore_tables(self, self.settings)
+        restore_splitters(self, self.settings)
 
     def close_without_asking(self) -> None:
         """SIGINT/SIGTERM: quit with the default answer (stop local workers gracefully)."""
@@ -461,6 +468,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/tab", self.tabs.currentIndex())
         save_tables(self, self.settings)
+        save_splitters(self, self.settings)
         self.settings.sync()
         self.builder.drafts.close()  # unsaved and not asked about (a signal): kept as the draft
         event.accept()
