@@ -1,0 +1,161 @@
+"""Desktop conventions on the real window and the real embedded broker: the tray icon follows
+the connection, splitters and the last screen come back in a second window, a bulk send shows
+its progress and Cancel stops it, and the status bar says the broker's latency and the event
+rate."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import redis
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QProgressDialog, QPushButton, QSplitter
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core.canvas.model import Canvas, GroupNode, TaskNode
+from desktop.core.services import Services
+from desktop.ui.common.theme import STATE_COLOURS
+from desktop.ui.shell.main_window import MainWindow
+from desktop.ui.shell.tray import ICON_SIZE, badge_point
+from tests.support import shut_down
+
+
+def _badge_colour(window: MainWindow) -> str:
+    image = window.tray.icon.icon().pixmap(ICON_SIZE, ICON_SIZE).toImage()
+    point = badge_point().toPoint()
+    return QColor(image.pixel(point.x(), point.y())).name()
+
+
+def test_the_tray_follows_the_connection_and_its_menu_works(
+    qtbot: QtBot, connected_window: MainWindow, services: Services
+) -> None:
+    window = connected_window
+    tray = window.tray
+    assert tray.icon.isVisible() or not tray.icon.isSystemTrayAvailable()
+    assert tray.said_state() == "connected"
+    assert tray.icon.toolTip().startswith("Celery Desk — connected, profile 'embedded'")
+    assert _badge_colour(window) == STATE_COLOURS["connected"]
+    shown = [a.text() for a in tray.menu.actions() if not a.isSeparator()]
+    assert shown == ["Show window", "Profile: embedded", "Alerts log…", "Quit"]
+    profiles = tray.profiles_menu.actions()
+    assert [(a.text(), a.isChecked()) for a in profiles] == [("embedded", True)]
+
+    window.showMinimized()
+    tray.show_action.trigger()
+    assert not window.isMinimized() and window.isVisible()
+
+    # The broker goes away: the next connection test says so, and the tray with it.
+    services.embedded.stop()
+    qtbot.waitUntil(lambda: tray.said_state() == "reconnecting", timeout=15000)
+    assert "reconnecting, profile 'embedded'" in tray.icon.toolTip()
+    assert "connection lost" in tray.icon.toolTip()
+    assert _badge_colour(window) == STATE_COLOURS["reconnecting"]
+    assert window.broker_status.latency.text() == "Latency: —"
+
+
+def test_splitters_and_the_last_screen_come_back_in_a_second_window(
+    qtbot: QtBot, services: Services
+) -> None:
+    session, first = build_window(services)
+    qtbot.addWidget(first)
+    first.show()
+    splitters = {s.objectName(): s for s in first.findChildren(QSplitter)}
+    # Every splitter of the app is named, so each is remembered.
+    assert all(splitters) and len(splitters) == len(first.findChildren(QSplitter)) >= 9
+    first.tabs.setCurrentWidget(first.tasks)
+    qtbot.waitUntil(lambda: first.tasks.isVisible())
+    moved = splitters["tasks-views"]
+    total = sum(moved.sizes())
+    moved.setSizes([400, total - 400])
+    first.tabs.setCurrentWidget(first.builder)
+    qtbot.waitUntil(lambda: first.builder.isVisible())
+    builder_split = splitters["builder-split"]
+    builder_total = sum(builder_split.sizes())
+    builder_split.setSizes([300, builder_total - 600, 300])
+    wanted = {"tasks-views": moved.sizes(), "builder-split": builder_split.sizes()}
+    assert wanted["tasks-views"][0] == 400
+    size = first.size()
+    first.close()
+    shut_down(qtbot, session)
+
+    saved = QSettings(str(services.paths.config_dir / "window.ini"), QSettings.Format.IniFormat)
+    assert saved.value("window/tab") is not None
+
+    session, second = build_window(services)
+    qtbot.addWidget(second)
+    second.resize(size)  # the window as the first left it (offscreen's screen is smaller)
+    second.show()
+    try:
+        assert second.tabs.currentWidget() is second.builder  # the last screen
+        again = {s.objectName(): s for s in second.findChildren(QSplitter)}
+        qtbot.waitUntil(lambda: again["builder-split"].sizes() == wanted["builder-split"])
+        second.tabs.setCurrentWidget(second.tasks)
+        qtbot.waitUntil(lambda: again["tasks-views"].sizes() == wanted["tasks-views"])
+    finally:
+        second.close()
+        shut_down(qtbot, session)
+
+
+def _waiting(services: Services) -> int:
+    """Messages waiting in every list of the embedded broker (no worker takes them)."""
+    client = redis.Redis.from_url(services.embedded.url())
+    try:
+        return sum(client.llen(k) for k in client.scan_iter() if client.type(k) == b"list")
+    finally:
+        client.close()
+
+
+def test_a_bulk_send_shows_progress_and_cancel_stops_it(
+    qtbot: QtBot, connected_window: MainWindow, services: Services
+) -> None:
+    window = connected_window
+    panel = window.builder
+    window.tabs.setCurrentWidget(panel)
+    total = 500
+    tasks = [TaskNode("workers.tasks.t1", [i, 1]) for i in range(total)]
+    panel.open_canvas(Canvas("five hundred", GroupNode(tasks)))  # type: ignore[arg-type]
+    qtbot.waitUntil(lambda: not panel.session.journal_opening, timeout=10000)
+    before = _waiting(services)
+    started = time.monotonic()
+    panel.send()
+    qtbot.waitUntil(lambda: bool(panel.findChildren(QProgressDialog)), timeout=2000)
+    dialog = panel.findChildren(QProgressDialog)[0]
+    assert not dialog.isVisible()  # not at once: only once the send has taken ~1 s
+    qtbot.waitUntil(dialog.isVisible, timeout=5000)
+    assert time.monotonic() - started >= 0.9
+    assert re.fullmatch(r"Sending tasks: \d+ of 500", dialog.labelText())
+    cancel = dialog.findChild(QPushButton)
+    assert cancel is not None and cancel.text() == "Cancel"
+    qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.findChildren(QProgressDialog), timeout=10000)
+    said = panel.message.text()
+    found = re.match(r"Cancelled: (\d+) of 500 task\(s\) sent, the other (\d+) not\.", said)
+    assert found, said
+    sent = int(found.group(1))
+    assert 0 < sent < total and sent + int(found.group(2)) == total
+    assert _waiting(services) - before == sent  # what the broker holds is what was said
+    qtbot.wait(500)
+    assert _waiting(services) - before == sent  # and nothing went out after the Cancel
+
+
+def test_the_status_bar_says_the_latency_and_the_event_rate(
+    qtbot: QtBot, connected_window: MainWindow
+) -> None:
+    window = connected_window
+    status = window.broker_status
+    qtbot.waitUntil(lambda: status.latency_ms is not None, timeout=10000)
+    assert re.fullmatch(r"Latency: \d+(\.\d)? ms", status.latency.text())
+    # The Overview shows (the first screen): the Queues' read carries Redis' own PING.
+    qtbot.waitUntil(lambda: "PING" in status.latency.toolTip(), timeout=15000)
+    # Events flow: the panel's own sends publish task-sent events, which the feed hears.
+    tasks = [TaskNode("workers.tasks.t1", [i, 1]) for i in range(20)]
+    window.builder.open_canvas(Canvas("twenty", GroupNode(tasks)))  # type: ignore[arg-type]
+    qtbot.waitUntil(lambda: not window.session.journal_opening, timeout=10000)
+    window.builder.send()
+    qtbot.waitUntil(lambda: (status.per_second or 0) > 0, timeout=10000)
+    assert re.fullmatch(r"\d+\.\d events/s", status.rate.text())
+    assert float(status.rate.text().split()[0]) > 0
+    assert status.latency in window.statusBar().findChildren(type(status.latency))
