@@ -60,7 +60,8 @@ class Progress(QObject):
         # it within milliseconds of a fast start).
         dialog.setMinimumDuration(NEVER_BY_ITSELF_MS)
         dialog.setMinimumWidth(360)
-        dialog.canceled.connect(self._cancel)
+        dialog.canceled.connect(self._cancel)  # its Cancel button, or closing it
+        dialog.rejected.connect(self._cancel)  # Escape
         dialog.setAccessibleName(title)
         self.dialog = dialog
         for button in dialog.findChildren(QPushButton):  # the dialog's own Cancel
@@ -82,6 +83,8 @@ class Progress(QObject):
         return self.cancel.is_set()
 
     def _cancel(self) -> None:
+        if self.cancel.is_set():
+            return
         self.cancel.set()
         self.dialog.setLabelText(f"Cancelling after {self.done:,} of {self.total:,}…")
         self.dialog.setCancelButtonText("Cancelling…")
@@ -113,6 +116,7 @@ class Progress(QObject):
         self._tick.stop()
         self._appear.stop()
         self.dialog.canceled.disconnect(self._cancel)
+        self.dialog.rejected.disconnect(self._cancel)
         self.dialog.close()
         self.dialog.deleteLater()
         self.deleteLater()

@@ -38,8 +38,9 @@ class BrokerStatus(QObject):
         self.latency = explain(QLabel("Latency: —"), "How long the broker takes to answer",
                                "Broker latency")  # fmt: skip
         self.rate = explain(QLabel("— events/s"), "Events heard per second", "Event rate")
-        bar.addPermanentWidget(self.latency)
-        bar.addPermanentWidget(self.rate)
+        for label in (self.latency, self.rate):
+            label.setContentsMargins(12, 0, 4, 0)  # apart from the status bar's other parts
+            bar.addPermanentWidget(label)
         self.latency_ms: float | None = None
         self.per_second: float | None = None
         self._ping_at = 0.0  # when the last PING (not a connection test) was read
