@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
+import pytest
 import redis
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor
@@ -17,7 +19,9 @@ from pytestqt.qtbot import QtBot
 from desktop.app import build_window
 from desktop.core.canvas.model import Canvas, GroupNode, TaskNode
 from desktop.core.services import Services
+from desktop.ui.common.progress import Progress
 from desktop.ui.common.theme import STATE_COLOURS
+from desktop.ui.queues import panel as queues_panel
 from desktop.ui.shell.main_window import MainWindow
 from desktop.ui.shell.tray import ICON_SIZE, badge_point
 from tests.support import shut_down
@@ -159,3 +163,37 @@ def test_the_status_bar_says_the_latency_and_the_event_rate(
     assert re.fullmatch(r"\d+\.\d events/s", status.rate.text())
     assert float(status.rate.text().split()[0]) > 0
     assert status.latency in window.statusBar().findChildren(type(status.latency))
+
+
+def test_a_refresh_by_hand_reads_under_a_progress_shown_only_if_it_lasts(
+    qtbot: QtBot, connected_window: MainWindow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = connected_window
+    queues = window.queues
+    made: list[Progress] = []
+    shown: list[bool] = []
+    titles: list[str] = []
+
+    class Seen(Progress):  # the real dialog, noted as it is made and as it goes
+        def __enter__(self) -> Progress:
+            made.append(self)
+            return super().__enter__()
+
+        def __exit__(self, *exc: Any) -> None:
+            shown.append(self.dialog.isVisible())
+            titles.append(self.dialog.windowTitle())
+            super().__exit__(*exc)
+
+    monkeypatch.setattr(queues_panel, "Progress", Seen)
+    window.tabs.setCurrentWidget(queues)
+    qtbot.waitUntil(lambda: queues.snapshot is not None, timeout=10000)
+    qtbot.waitUntil(lambda: not queues.jobs.running("refresh"), timeout=10000)
+    assert made == []  # the reads on show and on the timer wait on nobody
+    read_at = queues.snapshot
+    qtbot.keyClick(window.tabs, Qt.Key.Key_F5)  # the window's F5: this screen's refresh
+    qtbot.waitUntil(lambda: queues.snapshot is not read_at, timeout=10000)
+    qtbot.waitUntil(lambda: shown == [False], timeout=3000)  # a quick read: never shown
+    assert len(made) == 1 and titles == ["Reading the queues"]
+    assert made[0].done == made[0].total == len(queues.names()) > 0  # every queue read
+    queues.refresh_button.click()
+    qtbot.waitUntil(lambda: len(made) == 2, timeout=5000)

@@ -152,7 +152,7 @@ class MainWindow(QMainWindow):
         self.keys.add(self.builder, search=self.builder.search)
         self.keys.add(self.tasks, refresh=self.tasks.model.reload, search=self.tasks.search)
         self.keys.add(self.failures, refresh=self.failures.refresh, search=self.failures.filter_box)
-        self.keys.add(self.queues, refresh=lambda: self.queues.refresh(inspect=True))
+        self.keys.add(self.queues, refresh=self.queues.refresh_by_hand)
         self.keys.add(self.audit, refresh=self.audit.refresh, search=self.audit.filter_box)
         self.keys.install()
         self.tasks.open_in_builder.connect(self._open_in_builder)
