@@ -197,3 +197,30 @@ def test_a_refresh_by_hand_reads_under_a_progress_shown_only_if_it_lasts(
     assert made[0].done == made[0].total == len(queues.names()) > 0  # every queue read
     queues.refresh_button.click()
     qtbot.waitUntil(lambda: len(made) == 2, timeout=5000)
+
+
+def test_a_step_nothing_can_stop_is_shown_without_a_cancel(qtbot: QtBot) -> None:
+    """A purge is one step on the broker: its dialog, once it lasts, has no Cancel, and
+    Escape (which hides it) promises nothing."""
+    from PySide6.QtWidgets import QWidget
+
+    from desktop.ui.common.jobs import Jobs
+
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    owner.show()
+    jobs = Jobs(owner)
+    seen: dict[str, Any] = {}
+
+    async def slow_step() -> None:
+        with Progress(owner, "Purging", lambda *_: "Purging…", cancellable=False) as busy:
+            seen["busy"] = busy
+            await Jobs.blocking(time.sleep, 1.4)
+            seen["shown"] = busy.dialog.isVisible()
+            seen["buttons"] = busy.dialog.findChildren(QPushButton)
+            qtbot.keyClick(busy.dialog, Qt.Key.Key_Escape)
+            seen["cancelled"] = busy.cancelled
+
+    jobs.run("purge", slow_step())
+    qtbot.waitUntil(lambda: "cancelled" in seen, timeout=5000)
+    assert seen["shown"] and seen["buttons"] == [] and seen["cancelled"] is False

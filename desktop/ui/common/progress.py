@@ -44,10 +44,19 @@ class Progress(QObject):
     the dialog's Cancel; `progress.done` is what was last reported."""
 
     def __init__(
-        self, parent: QWidget, title: str, said: Callable[[int, int], str], total: int = 0
+        self,
+        parent: QWidget,
+        title: str,
+        said: Callable[[int, int], str],
+        total: int = 0,
+        *,
+        cancellable: bool = True,
     ) -> None:
+        """`cancellable` False: one step the broker does whole (a purge), shown busy with no
+        Cancel, since nothing could stop it half way."""
         super().__init__(parent)
         self.cancel = threading.Event()
+        self.cancellable = cancellable
         self.done = 0
         self.total = total
         self._said = said
@@ -64,6 +73,8 @@ class Progress(QObject):
         dialog.rejected.connect(self._cancel)  # Escape
         dialog.setAccessibleName(title)
         self.dialog = dialog
+        if not cancellable:
+            dialog.setCancelButton(None)
         for button in dialog.findChildren(QPushButton):  # the dialog's own Cancel
             explain(button, "Stop after the step on its way; what was done stays done")
         self._tick = QTimer(self)
@@ -83,7 +94,7 @@ class Progress(QObject):
         return self.cancel.is_set()
 
     def _cancel(self) -> None:
-        if self.cancel.is_set():
+        if self.cancel.is_set() or not self.cancellable:
             return
         self.cancel.set()
         self.dialog.setLabelText(f"Cancelling after {self.done:,} of {self.total:,}…")

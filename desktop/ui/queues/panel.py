@@ -249,8 +249,13 @@ class QueuesPanel(QueuesScreen):
         self.jobs.run(f"purge {queue}", self._purge(profile, config, queue))
 
     async def _purge(self, profile: Profile, config: EffectiveConfig, queue: str) -> None:
+        """One step on the broker (Redis: one transaction over the queue's lists; RabbitMQ:
+        queue.purge): a purge that lasts is said, with no Cancel, as none could stop it."""
+        said = f"Purging '{queue}': one step on the broker, which cannot be stopped half way…"
+        busy = Progress(self, "Purging", lambda _done, _total: said, cancellable=False)
         try:
-            count = await self._on_broker(profile, config, lambda source: source.purge(queue))
+            with busy:
+                count = await self._on_broker(profile, config, lambda s: s.purge(queue))
         except Exception as exc:
             self.session.audit_later("purge", queue, outcome=FAILED, reply=str(exc))
             self.status.setText(f"Purge failed: {exc}")
