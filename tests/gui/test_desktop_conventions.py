@@ -18,6 +18,8 @@ from pytestqt.qtbot import QtBot
 
 from desktop.app import build_window
 from desktop.core.canvas.model import Canvas, GroupNode, TaskNode
+from desktop.core.monitor.alert_rules import QUEUE_LENGTH
+from desktop.core.monitor.alerts import FIRING, Alert
 from desktop.core.services import Services
 from desktop.ui.common.progress import Progress
 from desktop.ui.common.theme import STATE_COLOURS
@@ -50,6 +52,15 @@ def test_the_tray_follows_the_connection_and_its_menu_works(
     window.showMinimized()
     tray.show_action.trigger()
     assert not window.isMinimized() and window.isVisible()
+
+    # An alert fired: said through this tray, and a click on what it said goes to its screen.
+    alerts = window.session.alerts
+    backlog = Alert("backlog", QUEUE_LENGTH, FIRING, "12 waiting", 12, 10, time.time(),
+                    {"queue": "tasks"})  # fmt: skip
+    alerts.fired.emit(backlog)
+    assert alerts.last_notified is backlog
+    tray.icon.messageClicked.emit()
+    assert window.tabs.currentWidget() is window.queues and window.queues.selected == "tasks"
 
     # The broker goes away: the next connection test says so, and the tray with it.
     services.embedded.stop()
@@ -118,9 +129,9 @@ def test_a_bulk_send_shows_progress_and_cancel_stops_it(
     window = connected_window
     panel = window.builder
     window.tabs.setCurrentWidget(panel)
-    total = 500
+    total = 2000  # ~2.5-4 ms a task here (journal record, sent event): about 5 s in all
     tasks = [TaskNode("workers.tasks.t1", [i, 1]) for i in range(total)]
-    panel.open_canvas(Canvas("five hundred", GroupNode(tasks)))  # type: ignore[arg-type]
+    panel.open_canvas(Canvas("two thousand", GroupNode(tasks)))  # type: ignore[arg-type]
     qtbot.waitUntil(lambda: not panel.session.journal_opening, timeout=10000)
     before = _waiting(services)
     started = time.monotonic()
@@ -130,13 +141,13 @@ def test_a_bulk_send_shows_progress_and_cancel_stops_it(
     assert not dialog.isVisible()  # not at once: only once the send has taken ~1 s
     qtbot.waitUntil(dialog.isVisible, timeout=5000)
     assert time.monotonic() - started >= 0.9
-    assert re.fullmatch(r"Sending tasks: \d+ of 500", dialog.labelText())
+    assert re.fullmatch(r"Sending tasks: [\d,]+ of 2,000", dialog.labelText())
     cancel = dialog.findChild(QPushButton)
     assert cancel is not None and cancel.text() == "Cancel"
     qtbot.mouseClick(cancel, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not panel.findChildren(QProgressDialog), timeout=10000)
     said = panel.message.text()
-    found = re.match(r"Cancelled: (\d+) of 500 task\(s\) sent, the other (\d+) not\.", said)
+    found = re.match(r"Cancelled: (\d+) of 2000 task\(s\) sent, the other (\d+) not\.", said)
     assert found, said
     sent = int(found.group(1))
     assert 0 < sent < total and sent + int(found.group(2)) == total

@@ -100,7 +100,14 @@ class BrokerStatus(QObject):
             self.rate.setToolTip("The live feed is not running")
             return
         now = time.monotonic()
-        self._counts.append((now, monitor.stream.stats.received))
+        stats = monitor.stream.stats
+        if not self._counts and stats.connected_since is not None:
+            # A feed new since the last sample counted from nothing when it connected: what it
+            # heard before this first look is in the rate too.
+            age = time.time() - stats.connected_since
+            if 0.0 <= age <= RATE_WINDOW_S:
+                self._counts.append((now - age, 0))
+        self._counts.append((now, stats.received))
         while self._counts and now - self._counts[0][0] > RATE_WINDOW_S:
             self._counts.popleft()
         (first_at, first), (last_at, last) = self._counts[0], self._counts[-1]
