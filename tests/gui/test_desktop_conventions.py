@@ -21,11 +21,13 @@ from desktop.core.canvas.model import Canvas, GroupNode, TaskNode
 from desktop.core.monitor.alert_rules import QUEUE_LENGTH
 from desktop.core.monitor.alerts import FIRING, Alert
 from desktop.core.services import Services
+from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.progress import Progress
 from desktop.ui.common.theme import STATE_COLOURS
 from desktop.ui.queues import panel as queues_panel
 from desktop.ui.shell.main_window import MainWindow
 from desktop.ui.shell.tray import ICON_SIZE, badge_point
+from tests.gui.conftest import REPO_ROOT
 from tests.support import shut_down
 
 
@@ -69,6 +71,28 @@ def test_the_tray_follows_the_connection_and_its_menu_works(
     assert "connection lost" in tray.icon.toolTip()
     assert _badge_colour(window) == STATE_COLOURS["reconnecting"]
     assert window.broker_status.latency.text() == "Latency: —"
+
+
+def test_the_tray_switches_profile_and_says_disconnected(
+    qtbot: QtBot, connected_window: MainWindow, services: Services, unused_port: int
+) -> None:
+    """A profile added from the command line shows in the tray's menu; picking it switches
+    as the toolbar's list does, and a broker nobody answers at is said as disconnected."""
+    window = connected_window
+    tray = window.tray
+    nowhere = Profile(name="nowhere", broker_url=f"redis://127.0.0.1:{unused_port}/0",
+                      result_backend="", workdir=str(REPO_ROOT))  # fmt: skip
+    services.profiles.save(nowhere, create=True)
+    qtbot.waitUntil(lambda: len(tray.profiles_menu.actions()) == 2, timeout=10000)
+    picked = next(a for a in tray.profiles_menu.actions() if a.text() == "nowhere")
+    picked.trigger()
+    assert window.profiles.currentText() == "nowhere"
+    qtbot.waitUntil(lambda: tray.said_state() == "disconnected", timeout=15000)
+    assert tray.icon.toolTip().startswith("Celery Desk — disconnected, profile 'nowhere'")
+    assert "refused" in tray.icon.toolTip()
+    assert _badge_colour(window) == STATE_COLOURS["failed"]
+    assert tray.profiles_menu.title() == "Profile: nowhere"
+    assert [a.text() for a in tray.profiles_menu.actions() if a.isChecked()] == ["nowhere"]
 
 
 def test_splitters_and_the_last_screen_come_back_in_a_second_window(
