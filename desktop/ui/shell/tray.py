@@ -125,6 +125,7 @@ class Tray(QObject):
         self.profiles_menu.clear()
         for action in self.profile_group.actions():
             self.profile_group.removeAction(action)
+            action.deleteLater()
         self.profiles_menu.setTitle(f"Profile: {active}" if active else "Profile")
         for name in names:
             action = QAction(name, self.profile_group)
