@@ -113,9 +113,12 @@ def test_failures_grouped_retried_resolved_and_reported(
 
     # Retry all of it: confirmed, sent through the broker, journaled with the link.
     monkeypatch.setattr(QMessageBox, "question", lambda *_a, **_k: QMessageBox.StandardButton.Yes)
+    bar_seen: list[bool] = []
     panel.retry_group_button.click()
-    qtbot.waitUntil(lambda: panel.action_status.text().startswith("Sent "), timeout=20000)
+    qtbot.waitUntil(lambda: bar_seen.append(panel.progress.isVisible()) or
+                    panel.action_status.text().startswith("Sent "), timeout=20000)  # fmt: skip
     assert panel.action_status.text() == "Sent 30 of 30 again"
+    assert not any(bar_seen)  # a quick retry: its bar and Cancel appear only after a second
     client = redis.Redis.from_url(embedded_redis.url(0))
     try:
         waiting = [  # the queue's list, and its priority lists (kombu's Redis steps)

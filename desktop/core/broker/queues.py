@@ -13,7 +13,9 @@ everything else still lists.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +26,23 @@ from desktop.core.broker.queue_latency import Oldest
 from desktop.core.broker.queue_messages import HIDDEN
 from desktop.core.broker.queue_rabbitmq import RabbitQueues
 from desktop.core.broker.queue_redis import RedisQueues
-from desktop.core.broker.queue_types import Held, QueueCounts, QueueError, Waiting
+from desktop.core.broker.queue_types import Head, Held, QueueCounts, QueueError, Waiting
 from desktop.core.broker.server_info import ServerInfo
 
 Inspector = RedisQueues | RabbitQueues
+# Queues counted per round trip when a person waits on the read (a refresh asked by hand):
+# progress between rounds, and a Cancel that stops before the next.
+COUNT_CHUNK = 100
+
+
+class ReadCancelled(Exception):
+    """A read of the queues stopped by the person before its end."""
+
+    def __init__(self, done: int, total: int) -> None:
+        super().__init__(
+            f"the read was cancelled after {done} of {total} queues; the previous read is shown"
+        )
+        self.done, self.total = done, total
 
 
 def inspector(
@@ -73,12 +88,17 @@ def snapshot(
     journal: queue_latency.SentTimes | None = None,
     memory: queue_latency.FirstSeen | None = None,
     with_server: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Snapshot:
     """`peek`: read RabbitMQ contents (which marks them redelivered); Redis is always read,
     since looking at its lists takes nothing. Each queue's oldest waiting message is dated by
     its own timestamp, the journal's send time, or `memory` (queue_latency). `with_server`:
-    the broker server's version, latency and totals too (server_info), for the Overview."""
-    counted = source.counts(names, known=memory.last_heads() if memory is not None else None)
+    the broker server's version, latency and totals too (server_info), for the Overview.
+    `progress(done, total)` and `cancel`: the queues counted COUNT_CHUNK at a time, told after
+    each round, and ReadCancelled raised before the next once `cancel` is set."""
+    known = memory.last_heads() if memory is not None else None
+    counted = _counted(source, names, known, progress, cancel)
     if memory is not None:
         memory.keep_heads(counted)
     sent = queue_latency.journal_sent(journal, counted)
@@ -100,6 +120,25 @@ def snapshot(
         )
     taken.held = source.unacked(selected)
     return taken
+
+
+def _counted(
+    source: Inspector,
+    names: list[str],
+    known: Mapping[tuple[str, int | None], Head] | None,
+    progress: Callable[[int, int], None] | None,
+    cancel: threading.Event | None,
+) -> list[QueueCounts]:
+    if progress is None and cancel is None:
+        return source.counts(names, known=known)
+    counted: list[QueueCounts] = []
+    for start in range(0, len(names), COUNT_CHUNK):
+        if cancel is not None and cancel.is_set():
+            raise ReadCancelled(len(counted), len(names))
+        counted += source.counts(names[start : start + COUNT_CHUNK], known=known)
+        if progress is not None:
+            progress(len(counted), len(names))
+    return counted
 
 
 def report(

@@ -3,7 +3,10 @@ the broker took, message by message."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -103,8 +106,41 @@ class SendError(Exception):
         self.unjournaled = unjournaled
 
 
+class Cancelled(Exception):
+    """The person cancelled the send: what went out before stays out (`SendError.sent`)."""
+
+
+@contextlib.contextmanager
+def _stoppable(app: Any, cancel: threading.Event | None) -> Iterator[None]:
+    """While sending, each task message looks at `cancel` before it is published (Celery's
+    `amqp.send_task_message`, which every apply_async of a canvas goes through): once set, the
+    next one raises Cancelled inside Celery's loop, so no further message goes out. The
+    publish signals cannot stop it: Celery logs what their receivers raise and goes on."""
+    if cancel is None:
+        yield
+        return
+    amqp = app.amqp
+    publish = amqp.send_task_message
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        if cancel.is_set():
+            raise Cancelled("cancelled")
+        return publish(*args, **kwargs)
+
+    amqp.send_task_message = checked
+    try:
+        yield
+    finally:
+        del amqp.send_task_message  # the class's method again
+
+
 def send(
-    canvas: Canvas, app: Any, record: Any = None, config: EffectiveConfig | None = None
+    canvas: Canvas,
+    app: Any,
+    record: Any = None,
+    config: EffectiveConfig | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> Sent:
     """Give every task its id, send, and let `record(SentNode)` keep what went out (the
     journal: priority and queue travel in no event). The ids are chosen here rather than read
@@ -132,7 +168,19 @@ def send(
         canvas.root, app, sending=True, task_ids={node.path: node.id for node in nodes}
     )
     keeper = Keeper(record)
-    with results_not_awaited(app), as_published(nodes, keeper.keep) as published:
+    told: set[str] = set()
+
+    def keep(node: SentNode, *, again: bool = True) -> None:
+        keeper.keep(node, again=again)
+        if progress is not None and node.id not in told:
+            told.add(node.id)
+            progress(len(told), len(nodes))
+
+    with (
+        results_not_awaited(app),
+        _stoppable(app, cancel),
+        as_published(nodes, keep) as published,
+    ):
         try:
             result = built.apply_async()
         except Exception as exc:

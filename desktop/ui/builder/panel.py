@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QPushButton,
     QScrollArea,
-    QSplitter,
     QToolBar,
     QToolButton,
     QTreeView,
@@ -56,6 +55,7 @@ from desktop.ui.builder.task_chooser import TaskChooser
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import muted
+from desktop.ui.common.splitter_state import remembered_splitter
 from desktop.ui.session.session import Session
 from desktop.ui.session.why_dialog import WhyDialog
 
@@ -88,7 +88,7 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall, PanelKeys):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self._toolbar())
-        split = QSplitter(Qt.Orientation.Horizontal)
+        split = remembered_splitter(Qt.Orientation.Horizontal, "builder-split")
         split.addWidget(self._palette_side())
         split.addWidget(self._canvas_side())
         editor_scroll = QScrollArea()

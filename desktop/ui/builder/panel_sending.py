@@ -21,6 +21,7 @@ from desktop.core.canvas.model import Canvas
 from desktop.core.monitor.state import StateDiff, TaskRow
 from desktop.ui.builder.canvas_view import NodeState
 from desktop.ui.builder.panel_files import PanelFiles
+from desktop.ui.common.progress import Progress, counted
 
 RESULT_POLL_MS = 1500
 SEND = "send"  # the panel's job keys
@@ -120,11 +121,14 @@ class PanelSending(PanelFiles):
             self._sync_send_button()
 
     async def _send(self, drawn: Canvas) -> None:
-        try:
-            sent = await self.session.send_canvas(drawn)
-        except Exception as exc:
-            self._send_failed(drawn, exc)
-            return
+        """Off the GUI thread; a send that lasts shows its count with a Cancel that stops
+        before the next message (common/progress.py)."""
+        with Progress(self, "Sending", counted("Sending", "tasks")) as progress:
+            try:
+                sent = await self.session.send_canvas(drawn, progress.report, progress.cancel)
+            except Exception as exc:
+                self._send_failed(drawn, exc)
+                return
         if not self._watch(drawn, sent.nodes):
             warning = (
                 ""
@@ -148,6 +152,17 @@ class PanelSending(PanelFiles):
             self.say(f"Sent '{drawn.name or 'canvas'}': root id {sent.root_id}", error=False)
 
     def _send_failed(self, drawn: Canvas, exc: BaseException) -> None:
+        if isinstance(exc, canvas_sending.SendError) and isinstance(
+            exc.__cause__, canvas_sending.Cancelled
+        ):
+            self._watch(drawn, exc.sent)
+            lost = f"; {exc.unjournaled.said(len(exc.sent))}" if exc.unjournaled else ""
+            self.say(
+                f"Cancelled: {len(exc.sent)} of {exc.total} task(s) sent, the other "
+                f"{exc.total - len(exc.sent)} not{lost}.",
+                error=bool(lost),
+            )
+            return
         if not isinstance(exc, canvas_sending.SendError) or not exc.sent:
             self.say(f"Sending failed: {exc}")
             return

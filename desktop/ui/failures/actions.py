@@ -4,9 +4,10 @@ report.
 
 A bulk retry is planned off the GUI thread (every stored call read back: refused ones are
 said, never sent with something else), sent through one producer on the session's pool, and
-shows its progress with a Cancel that stops between two messages; each new task is journaled
-with `retry_of` as the broker takes it. Confirmation is asked on the click, before any job
-starts (a modal dialog inside a running job would nest event loops).
+shows its progress (once it has taken a second) with a Cancel that stops between two
+messages; each new task is journaled with `retry_of` as the broker takes it. Confirmation
+is asked on the click, before any job starts (a modal dialog inside a running job would nest
+event loops).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from desktop.core.broker import control, retrying
 from desktop.core.monitor.failures import markdown_report
 from desktop.core.monitor.journal_reader import JournalReader
 from desktop.ui.common.jobs import Jobs
+from desktop.ui.common.progress import SHOW_AFTER_MS
 
 if TYPE_CHECKING:
     from desktop.ui.failures.panel import FailuresPanel
@@ -39,6 +41,12 @@ class FailureActions:
         self._tick = QTimer(panel)
         self._tick.setInterval(100)
         self._tick.timeout.connect(self._show_progress)
+        # The bar and its Cancel appear once the retry has taken a second (common/progress.py's
+        # rule): most retries end before, and a bar that flashes is worse than none.
+        self._appear = QTimer(panel)
+        self._appear.setSingleShot(True)
+        self._appear.setInterval(SHOW_AFTER_MS)
+        self._appear.timeout.connect(self._show_bar)
         panel.retry_group_button.clicked.connect(self.retry_group)
         panel.retry_selected_button.clicked.connect(self.retry_selected)
         panel.edit_button.clicked.connect(self.edit)
@@ -125,9 +133,12 @@ class FailureActions:
     def _set_busy(self, busy: bool, total: int = 0) -> None:
         self.busy = busy
         self._done, self._total = 0, total
-        self.panel.progress.setVisible(busy)
-        self.panel.cancel_button.setVisible(busy)
+        if not busy:
+            self._appear.stop()
+            self.panel.progress.setVisible(False)
+            self.panel.cancel_button.setVisible(False)
         if busy:
+            self._appear.start()
             self.panel.progress.setRange(0, max(1, total))
             self.panel.progress.setValue(0)
             self._tick.start()
@@ -136,6 +147,11 @@ class FailureActions:
             self._tick.stop()
             self._cancel = None
         self.panel._sync()
+
+    def _show_bar(self) -> None:
+        if self.busy:
+            self.panel.progress.setVisible(True)
+            self.panel.cancel_button.setVisible(True)
 
     def _show_progress(self) -> None:
         self.panel.progress.setRange(0, max(1, self._total))

@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QSplitter,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -49,6 +48,7 @@ from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
+from desktop.ui.common.splitter_state import remembered_splitter
 from desktop.ui.common.table_model import make_read_only
 from desktop.ui.failures.actions import FailureActions
 from desktop.ui.failures.groups import (
@@ -189,7 +189,7 @@ class FailuresPanel(QWidget):
         buttons.addWidget(self.action_status)
         lower.addLayout(buttons)
 
-        details = QSplitter(Qt.Orientation.Horizontal)
+        details = remembered_splitter(Qt.Orientation.Horizontal, "failure-details")
         self.members = members_model(self)
         self.members_view = QTableView()
         self.members_view.setObjectName("failure-tasks")
@@ -216,7 +216,7 @@ class FailuresPanel(QWidget):
         details.setSizes([640, 460])
         lower.addWidget(details, 1)
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter = remembered_splitter(Qt.Orientation.Vertical, "failures-split")
         splitter.addWidget(self.groups_view)
         splitter.addWidget(below)
         splitter.setSizes([300, 360])

@@ -9,7 +9,8 @@ the screen reads again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import QSettings, Signal
@@ -24,6 +25,7 @@ from desktop.core.monitor.audit import FAILED
 from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
+from desktop.ui.common.progress import Progress, counted
 from desktop.ui.queues import reading
 from desktop.ui.queues.reading import Reading
 from desktop.ui.queues.screen import QueuesScreen
@@ -37,6 +39,9 @@ class QueuesPanel(QueuesScreen):
 
     def __init__(self, session: Any, settings: QSettings | None = None) -> None:
         super().__init__(session, settings)
+        self.refresh_button.clicked.disconnect()
+        self.refresh_button.clicked.connect(self.refresh_by_hand)
+        self._by_hand = False  # the next refresh job is one a person waits on
         self.peek.clicked.connect(self.ask_read_contents)
         self.purge_button.clicked.connect(self.ask_purge)
         self.revoke_button.clicked.connect(self.revoke_selected)
@@ -199,6 +204,26 @@ class QueuesPanel(QueuesScreen):
         node = TaskNode(message.task, list(args), dict(kwargs), False, options)
         self.open_in_builder.emit(Canvas(f"from {self.selected}", node))
 
+    # -- a refresh asked by hand -------------------------------------------------------------
+    def refresh_by_hand(self) -> None:
+        """Refresh now (the button, F5): a read of many queues that lasts shows its progress,
+        with a Cancel that stops before the next round of queues; the timer's reads do not."""
+        self._by_hand = True
+        self.refresh(inspect=True)
+        self._by_hand = False
+
+    def _refresh(self, asked: Reading) -> Coroutine[Any, Any, None]:
+        """The screen's refresh job (made when the refresh is asked), with a progress dialog
+        around it when asked by hand."""
+        if not self._by_hand:
+            return super()._refresh(asked)
+        return self._refresh_with_progress(asked)
+
+    async def _refresh_with_progress(self, asked: Reading) -> None:
+        said = counted("Reading", "queues")
+        with Progress(self, "Reading the queues", said, len(asked.names)) as progress:
+            await super()._refresh(replace(asked, progress=progress))
+
     def ask_purge(self) -> None:
         queue = self.selected
         taken = self.snapshot
@@ -224,8 +249,13 @@ class QueuesPanel(QueuesScreen):
         self.jobs.run(f"purge {queue}", self._purge(profile, config, queue))
 
     async def _purge(self, profile: Profile, config: EffectiveConfig, queue: str) -> None:
+        """One step on the broker (Redis: one transaction over the queue's lists; RabbitMQ:
+        queue.purge): a purge that lasts is said, with no Cancel, as none could stop it."""
+        said = f"Purging '{queue}': one step on the broker, which cannot be stopped half way…"
+        busy = Progress(self, "Purging", lambda _done, _total: said, cancellable=False)
         try:
-            count = await self._on_broker(profile, config, lambda source: source.purge(queue))
+            with busy:
+                count = await self._on_broker(profile, config, lambda s: s.purge(queue))
         except Exception as exc:
             self.session.audit_later("purge", queue, outcome=FAILED, reply=str(exc))
             self.status.setText(f"Purge failed: {exc}")

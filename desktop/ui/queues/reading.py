@@ -5,7 +5,7 @@ app for `inspect` and `revoke`."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from desktop.core.app.effective_config import EffectiveConfig
@@ -29,6 +29,9 @@ class Reading:
     selected: str | None
     management_url: str
     with_server: bool = False  # the broker server's facts too (the Overview shows them)
+    # A read a person waits on (asked by hand): its progress and Cancel (common/progress.py,
+    # whose `report` and `cancel` are all the pool thread touches); not part of what is read.
+    progress: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ def read_queues(
             journal,
             memory,
             reading.with_server,
+            reading.progress.report if reading.progress is not None else None,
+            reading.progress.cancel if reading.progress is not None else None,
         ),
     )
     session.learn_priorities(taken.priorities_seen())

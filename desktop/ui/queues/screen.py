@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -51,6 +50,7 @@ from desktop.core.opening import ConnectionFacts
 from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted
+from desktop.ui.common.splitter_state import remembered_splitter
 from desktop.ui.common.table_model import read_only_view
 from desktop.ui.queues import reading, tables
 from desktop.ui.queues.notes import transport_facts
@@ -128,9 +128,9 @@ class QueuesScreen(QWidget):
         self.table = read_only_view(self.queue_rows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.selectionModel().selectionChanged.connect(self._queue_selected)
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = remembered_splitter(Qt.Orientation.Vertical, "queues-split")
         split.addWidget(self.table)
-        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower = remembered_splitter(Qt.Orientation.Horizontal, "queues-lower")
         self.waiting_rows = tables.waiting_model(self)
         self.waiting = read_only_view(self.waiting_rows)
         self.waiting.setAccessibleName("Waiting, in delivery order")
@@ -140,7 +140,7 @@ class QueuesScreen(QWidget):
         self.ran = read_only_view(self.ran_rows)
         # What waits on the left; what workers hold and what started stacked on the right, so
         # each table has the room for its columns at 1280 px (side by side, three were cut).
-        held_and_ran = QSplitter(Qt.Orientation.Vertical)
+        held_and_ran = remembered_splitter(Qt.Orientation.Vertical, "queues-held-started")
         for title, table, holder in (
             ("Waiting (delivery order)", self.waiting, lower),
             ("Held by workers", self.held, held_and_ran),

@@ -2,10 +2,11 @@
 same engine `celery-desk record --alert-command` uses (core/monitor/alerts.py), fed by the
 session's live diffs and the Queues screen's reads, ticked every TICK_MS on the GUI thread
 (in memory only: well under a millisecond). A firing alert is said once: in the status bar
-(with every alert still firing in its tooltip) and as a desktop notification where the system
-has a tray; it is also kept in the alerts log beside the rules (`celery-desk alerts log`).
-A click on the notification asks the window to show the alert's screen (`open_requested`);
-the window does the going (shell/alerts_shell.py), the same way as from the alerts log.
+(with every alert still firing in its tooltip) and as a desktop notification through the
+window's one tray icon (shell/tray.py, which listens to `fired`); it is also kept in the alerts
+log beside the rules (`celery-desk alerts log`). A click on the notification asks the window to
+show the alert's screen (`notification_clicked` -> `open_requested`); the window does the
+going (shell/alerts_shell.py), the same way as from the alerts log.
 
 Rules read again for the same profile (saved from the rules dialog) go into the same engine
 (`set_rules`): a rule kept keeps its state, so an alert still firing is not said again.
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QStyle, QSystemTrayIcon
 
 from desktop.core.monitor.alert_log import AlertLog, log_path
 from desktop.core.monitor.alert_rules import RulesLoaded, load_rules, rules_path
@@ -34,8 +34,7 @@ TICK_MS = 500
 class AlertsHost(QObject):
     fired = Signal(object)  # an Alert that fired or resolved, on the GUI thread
     rules_problem = Signal(str)  # the rules file could not be read: why ("" when it could)
-    # The notification (an Alert) or the tray icon (None) was clicked: show that alert's view
-    # (or the alerts log)
+    # The notification of an Alert was clicked: show that alert's view (None: the alerts log)
     open_requested = Signal(object)
 
     def __init__(self, session: Session) -> None:
@@ -45,7 +44,6 @@ class AlertsHost(QObject):
         self.engine = AlertEngine()
         self.engine.subscribe(self.fired.emit)
         self._engine_profile: str | None = None  # whose rules the engine holds
-        self._tray: QSystemTrayIcon | None = None
         self.last_notified: Alert | None = None  # what a click on the notification shows
         self._tick = QTimer(self)
         self._tick.setInterval(TICK_MS)
@@ -105,24 +103,6 @@ class AlertsHost(QObject):
         if self.last_notified is not None:
             self.open_requested.emit(self.last_notified)
 
-    def _tray_activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
-        if reason == QSystemTrayIcon.ActivationReason.Trigger:
-            self.open_requested.emit(None)
-
     def _notify(self, alert: Alert) -> None:
-        if alert.state != "firing":
-            return
-        self.last_notified = alert
-        if self._tray is None and QSystemTrayIcon.isSystemTrayAvailable():
-            app = QApplication.instance()
-            style = app.style() if isinstance(app, QApplication) else None
-            icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning) if style else None
-            self._tray = QSystemTrayIcon(icon, self) if icon else QSystemTrayIcon(self)
-            self._tray.setToolTip("Celery Desk")
-            self._tray.messageClicked.connect(self.notification_clicked)
-            self._tray.activated.connect(self._tray_activated)
-            self._tray.show()
-        if self._tray is not None:
-            self._tray.showMessage(
-                f"Celery Desk: {alert.rule}", alert.message, QSystemTrayIcon.MessageIcon.Warning
-            )
+        if alert.state == "firing":
+            self.last_notified = alert

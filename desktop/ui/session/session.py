@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -285,11 +286,16 @@ class Session(QObject):
         """`with_app`, with the action kept in the audit log."""
         return await self.with_app(self.audited_call(action, target, params, call, summary))
 
-    async def send_canvas(self, drawn: Canvas) -> Sent:
+    async def send_canvas(
+        self,
+        drawn: Canvas,
+        progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Sent:
         """Send a canvas as the app would (canvas/sending.py), each task journaled with its
         queue and priority as the broker takes it, and the send kept in the audit log: the
         Builder's Send and the Overview's first run. Raises what sending raises (SendError
-        with what went out)."""
+        with what went out). `progress` and `cancel`: sending's own (told on the pool)."""
         journal, not_opened = self.journal, self.journal_open_error
         config = self.app_config
 
@@ -301,7 +307,7 @@ class Session(QObject):
                     node.id, node.task, queue=node.queue, priority=node.priority
                 )
 
-            return send(drawn, app, record, config)
+            return send(drawn, app, record, config, progress, cancel)
 
         return await self.act(
             "send",

@@ -30,6 +30,7 @@ from desktop.ui.audit.panel import AuditPanel
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
 from desktop.ui.common.accessible import explain
+from desktop.ui.common.splitter_state import restore_splitters, save_splitters
 from desktop.ui.common.table_state import restore_tables, save_tables
 from desktop.ui.common.theme import set_tone
 from desktop.ui.common.wheel_guard import wheel_only_when_focused
@@ -40,9 +41,11 @@ from desktop.ui.queues.panel import QueuesPanel
 from desktop.ui.session.session import Session
 from desktop.ui.shell.alerts_shell import AlertsShell
 from desktop.ui.shell.appearance import Appearance
+from desktop.ui.shell.broker_status import BrokerStatus
 from desktop.ui.shell.connection_indicator import ConnectionIndicator
 from desktop.ui.shell.keyboard import ScreenKeys
 from desktop.ui.shell.screen import Screen, wire
+from desktop.ui.shell.tray import Tray
 from desktop.ui.tasks.panel import TasksPanel
 from desktop.ui.workers.panel import WorkersPanel
 
@@ -150,7 +153,7 @@ class MainWindow(QMainWindow):
         self.keys.add(self.builder, search=self.builder.search)
         self.keys.add(self.tasks, refresh=self.tasks.model.reload, search=self.tasks.search)
         self.keys.add(self.failures, refresh=self.failures.refresh, search=self.failures.filter_box)
-        self.keys.add(self.queues, refresh=lambda: self.queues.refresh(inspect=True))
+        self.keys.add(self.queues, refresh=self.queues.refresh_by_hand)
         self.keys.add(self.audit, refresh=self.audit.refresh, search=self.audit.filter_box)
         self.keys.install()
         self.tasks.open_in_builder.connect(self._open_in_builder)
@@ -175,6 +178,9 @@ class MainWindow(QMainWindow):
         self.journal_label.hide()
         self.statusBar().addPermanentWidget(self.journal_label)
         session.journal_state_changed.connect(self._show_journal_state)
+        self.broker_status = BrokerStatus(session, self.statusBar())  # latency, events/s
+        self.queues.snapshot_read.connect(self.broker_status.show_snapshot)
+        self.tray = Tray(self)  # the connection's state, a menu, the alerts' notifications
         self._restore_geometry()
         self.appearance = Appearance(self, self.settings)  # View > Theme; icons; light or dark
         self.appearance.install()
@@ -424,6 +430,7 @@ class MainWindow(QMainWindow):
         if tab is not None:
             self.tabs.setCurrentIndex(int(str(tab)))
         restore_tables(self, self.settings)
+        restore_splitters(self, self.settings)
 
     def close_without_asking(self) -> None:
         """SIGINT/SIGTERM: quit with the default answer (stop local workers gracefully)."""
@@ -466,6 +473,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("window/state", self.saveState())
         self.settings.setValue("window/tab", self.tabs.currentIndex())
         save_tables(self, self.settings)
+        save_splitters(self, self.settings)
         self.settings.sync()
         self.builder.drafts.close()  # unsaved and not asked about (a signal): kept as the draft
         event.accept()

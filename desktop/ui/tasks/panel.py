@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSplitter,
     QTableView,
     QTextBrowser,
     QVBoxLayout,
@@ -42,6 +41,7 @@ from desktop.core.settings import urls
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import heading, muted, show_steadily
+from desktop.ui.common.splitter_state import remembered_splitter
 from desktop.ui.common.states import with_symbol
 from desktop.ui.common.table_state import offer_columns, show_columns, width_for
 from desktop.ui.common.theme import colour
@@ -204,13 +204,13 @@ class TasksPanel(QWidget):
             lambda: self.open_in_builder.emit(self.current_id, True)
         )
 
-        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter = remembered_splitter(Qt.Orientation.Vertical, "tasks-details")
         splitter.addWidget(self.table)
         splitter.addWidget(details)
         splitter.setSizes([420, 220])
         self.views = ViewsSidebar(session, self.model, self.current_view)
         self.views.chosen.connect(self.apply_view)
-        beside = QSplitter(Qt.Orientation.Horizontal)
+        beside = remembered_splitter(Qt.Orientation.Horizontal, "tasks-views")
         beside.addWidget(self.views)
         beside.addWidget(splitter)
         beside.setStretchFactor(1, 1)

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QSpinBox,
-    QSplitter,
     QTableView,
     QToolBar,
     QToolButton,
@@ -37,6 +36,7 @@ from desktop.ui.beat.local_beat import LocalBeatBar
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.log_view import LogView
 from desktop.ui.common.panel_parts import muted
+from desktop.ui.common.splitter_state import remembered_splitter
 from desktop.ui.session.session import Session
 from desktop.ui.workers.all_local_dialog import AllLocalWorkersDialog
 from desktop.ui.workers.local_model import LocalWorkersModel
@@ -125,7 +125,7 @@ class LocalWorkersPart(QWidget):
         self.message.setAccessibleName("Local worker message")
         self.message.setWordWrap(True)
         layout.addWidget(self.message)
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = remembered_splitter(Qt.Orientation.Vertical, "local-workers-split")
         self.table = QTableView()
         self.table.setObjectName("local-workers")  # its header is remembered
         explain(self.table, "This profile's workers started here: select one for its log",

@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMessageBox,
-    QSplitter,
     QTableView,
     QTabWidget,
     QToolBar,
@@ -31,6 +30,7 @@ from desktop.ui.common.accessible import explain
 from desktop.ui.common.facts import FactsView
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.panel_parts import fill_table, heading, muted, read_only_table
+from desktop.ui.common.splitter_state import remembered_splitter
 from desktop.ui.session.session import Session
 from desktop.ui.workers.local_panel import LocalWorkersPart
 from desktop.ui.workers.model import HEARTBEAT_COLUMN, WorkersModel, drift_explained
@@ -105,7 +105,7 @@ class WorkersPanel(QWidget):
         self.reply.setWordWrap(True)
         command_row.addWidget(self.reply, 1)
         seen_box.addLayout(command_row)
-        split = QSplitter(Qt.Orientation.Vertical)
+        split = remembered_splitter(Qt.Orientation.Vertical, "workers-split")
         split.addWidget(seen)
         self._liveness = QTimer(self)
         self._liveness.setInterval(5000)
