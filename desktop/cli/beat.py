@@ -37,29 +37,6 @@ def _report(item: Profile, endpoints: Endpoints, timeout: float) -> BeatReport:
         _fail(f"{exc}: its periodic tasks cannot be read")
 
 
-def _notes(report: BeatReport) -> list[str]:
-    """What is said beside the entries: the scheduler setting, RedBeat's lock, a source that
-    could not be read, and what is not known about the app's own beat_schedule."""
-    said = [f"note: {report.scheduler_said()}"]
-    for state in report.sources.values():
-        if state.error:
-            said.append(f"error: {state.source}: {state.error}")
-        if state.lock is not None:
-            lock = state.lock
-            held = (
-                f"held, {lock['ttl_s']:.0f} s left" if lock.get("held") and lock.get("ttl_s")
-                else "held" if lock.get("held")
-                else "not held: no beat process runs with RedBeat now"
-            )  # fmt: skip
-            said.append(f"note: RedBeat lock {lock.get('key')}: {held}")
-    if any(not e.last_run_known for e in report.entries):
-        said.append(
-            "note: the last run of the app's own beat_schedule entries is kept only in beat's "
-            "schedule file (a pickle, never read): their next run is counted from now"
-        )
-    return said
-
-
 @beat.command("list")
 @selection_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
@@ -81,8 +58,8 @@ def beat_list(ctx: click.Context, /, as_json: bool, timeout: float, **kwargs: An
     services = selection.services()
     item, endpoints = _connect_target(selection, services)
     report = _report(item, endpoints, timeout)
-    for line in _notes(report):
-        click.echo(line, err=True)
+    for level, line in report.notes():
+        click.echo(f"{level}: {line}", err=True)
     if as_json:
         click.echo(json.dumps([e.to_json() for e in report.entries], indent=2))
     else:
@@ -130,7 +107,13 @@ def beat_run(
     the journal could not record it (do not send it again)."""
     from desktop.core.app.panel_app import client_app
     from desktop.core.base.bounds import Watchdog
-    from desktop.core.beat.sending import NotSendable, journal_texts, send_entry
+    from desktop.core.beat.sending import (
+        AUDIT_ACTION,
+        NotSendable,
+        audit_params,
+        journal_recorder,
+        send_entry,
+    )
     from desktop.core.monitor.journal_schema import JournalUnwritable
 
     selection = _merge(ctx, kwargs)
@@ -150,27 +133,17 @@ def beat_run(
     app = client_app(config, endpoints)
     guard = Watchdog(step_timeout)
     try:
-        args_text, kwargs_text = journal_texts(entry)
-
-        def record(node: Any) -> None:
-            journal.record_submitted(node.id, node.task, args=args_text, kwargs=kwargs_text,
-                                     queue=node.queue, priority=node.priority)  # fmt: skip
-
         try:
             with guard.waiting_on(f"the broker at {urls.mask(endpoints.broker_url)} (sending)"):
-                sent, unrecorded = send_entry(app, entry, record)
+                sent, unrecorded = send_entry(app, entry, journal_recorder(journal, entry))
         except NotSendable as exc:
             _fail(f"{name} is not sent: {exc}", 2)
         except Exception as exc:
-            audit_cli_action(services, item, "beat run", name, {"task": entry.task},
+            audit_cli_action(services, item, AUDIT_ACTION, name, audit_params(entry),
                              outcome="failed", reply=str(exc), journal=journal)  # fmt: skip
             _fail(f"sending failed: the broker at {urls.mask(endpoints.broker_url)}: {exc}")
-        audit_cli_action(
-            services, item, "beat run", name,
-            {"task": entry.task, "source": entry.source, "queue": sent.queue,
-             "priority": sent.priority},
-            reply=sent.id, journal=journal,
-        )  # fmt: skip
+        audit_cli_action(services, item, AUDIT_ACTION, name, audit_params(entry, sent),
+                         reply=sent.id, journal=journal)  # fmt: skip
     finally:
         journal.close()
         app.close()

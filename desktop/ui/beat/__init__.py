@@ -1,0 +1,1 @@
+"""The Beat screen: periodic tasks, their runs and missed runs (core/beat)."""
