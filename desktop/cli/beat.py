@@ -37,6 +37,27 @@ def _report(item: Profile, endpoints: Endpoints, timeout: float) -> BeatReport:
         _fail(f"{exc}: its periodic tasks cannot be read")
 
 
+def _missed(services: Any, item: Profile, report: BeatReport) -> dict[str, int | None]:
+    """Each entry's missed runs as the profile's journal heard its sends (read-only: a
+    recorder may be writing it), judged up to its last write; none without a journal."""
+    from desktop.core.base.argument_redaction import redactor_for
+    from desktop.core.beat.runs import read_runs
+    from desktop.core.monitor.journal_reader import JournalReader
+
+    path = services.journal_path(item)
+    if not path.exists():
+        click.echo("note: no journal yet: missed runs are not known", err=True)
+        return {}
+    reader = JournalReader(path, redactor=redactor_for(item.redacted_arguments))
+    try:
+        runs = read_runs(reader, report, listening=False)
+    finally:
+        reader.close()
+    if runs.unwatched:
+        click.echo(f"note: {runs.unwatched}", err=True)
+    return {name: m.count for name, m in runs.missed.items()}
+
+
 @beat.command("list")
 @selection_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
@@ -46,8 +67,8 @@ def beat_list(ctx: click.Context, /, as_json: bool, timeout: float, **kwargs: An
     """Every periodic task of the app: name, task, schedule in words (and its crontab or
     interval), enabled, last run, next run (computed by Celery's own schedule classes in the
     app's timezone), total runs and source (static: the app's beat_schedule; django:
-    django-celery-beat; redbeat: RedBeat). `missed` is null for now: missed runs are not
-    detected yet.
+    django-celery-beat; redbeat: RedBeat) and missed runs: due runs the profile's journal
+    never heard beat send, while it was listening (null when not known).
 
     --json prints a list of objects with `name`, `task`, `schedule`, `schedule_kind`,
     `schedule_text`, `enabled`, `last_run`, `next_run`, `total_runs`, `missed`, `source`,
@@ -60,20 +81,23 @@ def beat_list(ctx: click.Context, /, as_json: bool, timeout: float, **kwargs: An
     report = _report(item, endpoints, timeout)
     for level, line in report.notes():
         click.echo(f"{level}: {line}", err=True)
+    missed = _missed(services, item, report)
     if as_json:
-        click.echo(json.dumps([e.to_json() for e in report.entries], indent=2))
+        click.echo(json.dumps([e.to_json(missed.get(e.name)) for e in report.entries], indent=2))
     else:
         click.echo(f"{'NAME':<24} {'SOURCE':<8} {'ON':<3} {'NEXT RUN':<32} {'LAST RUN':<32} "
-                   f"{'RUNS':>5}  SCHEDULE / TASK")  # fmt: skip
+                   f"{'RUNS':>5} {'MISSED':>6}  SCHEDULE / TASK")  # fmt: skip
         if not report.entries:
             click.echo("(no periodic tasks)")
         for e in report.entries:
             runs = "-" if e.total_runs is None else str(e.total_runs)
+            count = missed.get(e.name)
+            miss = "-" if count is None else str(count)
             schedule = f"{e.words} [{e.schedule_text}]" if e.words != e.schedule_text else e.words
             problem = f"  ({e.error or e.state})" if e.error or e.state else ""
             click.echo(
                 f"{e.name:<24} {e.source:<8} {'yes' if e.enabled else 'no':<3} "
-                f"{e.next_run or '-':<32} {e.last_run or '-':<32} {runs:>5}  {schedule}  "
+                f"{e.next_run or '-':<32} {e.last_run or '-':<32} {runs:>5} {miss:>6}  {schedule}  "
                 f"{e.task}{problem}"
             )
     if any(state.error for state in report.sources.values()):

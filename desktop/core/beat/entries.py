@@ -64,14 +64,15 @@ class BeatEntry:
             return f"its scheduler cannot load it: {self.error}"
         return str(self.send.get("why_not") or "what beat would send was not read")
 
-    def to_json(self) -> dict[str, Any]:
-        """`beat list --json`'s object. `missed` is null until missed runs are detected."""
+    def to_json(self, missed: int | None = None) -> dict[str, Any]:
+        """`beat list --json`'s object. `missed`: its due runs the journal never heard sent
+        (beat/runs.py), null when not known (no journal, or a schedule not checked)."""
         return {
             "name": self.name, "task": self.task, "schedule": self.words,
             "schedule_kind": str(self.schedule.get("kind") or ""),
             "schedule_text": self.schedule_text, "enabled": self.enabled,
             "last_run": self.last_run, "next_run": self.next_run, "total_runs": self.total_runs,
-            "missed": None, "source": self.source, "state": self.state, "error": self.error,
+            "missed": missed, "source": self.source, "state": self.state, "error": self.error,
             "in_code": self.in_code, "last_run_known": self.last_run_known,
             "args": self.args, "kwargs": self.kwargs, "options": dict(self.options),
             **dict(self.facts),

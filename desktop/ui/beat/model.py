@@ -86,32 +86,31 @@ def last_run(entry: BeatEntry) -> str:
     return "never" if entry.last_run_known else "not known"
 
 
-def columns(timezone: str) -> list[Column[BeatRow]]:
-    zone = f" ({timezone})" if timezone else ""
-    return [
-        Column(
-            "Name",
-            lambda r: r.entry.name,
-            tip=lambda r: r.entry.error or r.entry.name,
-            colour=lambda r: ERROR_COLOUR if r.entry.error else "",
-        ),
-        Column("Task", lambda r: r.entry.task),
-        Column("Schedule", lambda r: r.entry.words, tip=lambda r: r.entry.schedule_text),
-        Column("Crontab / interval", lambda r: r.entry.schedule_text),
-        Column("Arguments", lambda r: arguments(r.entry)),
-        Column("Options", lambda r: options(r.entry)),
-        Column(
-            "Enabled",
-            lambda r: enabled_text(r.entry),
-            colour=lambda r: "" if r.entry.enabled else MUTED_COLOUR,
-        ),
-        Column(
-            f"Last run{zone}",
-            lambda r: last_run(r.entry),
-            tip=lambda r: r.entry.last_run,
-        ),
-        Column(f"Next run{zone}", lambda r: when(r.entry.next_run), tip=lambda r: r.entry.next_run),
-        Column("Runs", lambda r: "" if r.entry.total_runs is None else r.entry.total_runs),
-        Column("Missed", missed_text, tip=missed_tip, colour=missed_colour),
-        Column("Source", lambda r: r.entry.source, tip=lambda r: SOURCE_WORDS.get(r.entry.source)),
-    ]
+# Times are in the app's timezone (the screen says which above the table).
+COLUMNS: list[Column[BeatRow]] = [
+    Column(
+        "Name",
+        lambda r: r.entry.name,
+        tip=lambda r: r.entry.error or r.entry.name,
+        colour=lambda r: ERROR_COLOUR if r.entry.error else "",
+    ),
+    Column("Task", lambda r: r.entry.task),
+    Column("Schedule", lambda r: r.entry.words, tip=lambda r: r.entry.schedule_text),
+    Column("Cron / interval", lambda r: r.entry.schedule_text),
+    Column("Arguments", lambda r: arguments(r.entry)),
+    Column("Options", lambda r: options(r.entry)),
+    Column(
+        "Enabled",
+        lambda r: enabled_text(r.entry),
+        colour=lambda r: "" if r.entry.enabled else MUTED_COLOUR,
+    ),
+    Column(
+        "Last run",
+        lambda r: last_run(r.entry),
+        tip=lambda r: r.entry.last_run,
+    ),
+    Column("Next run", lambda r: when(r.entry.next_run), tip=lambda r: r.entry.next_run),
+    Column("Runs", lambda r: "" if r.entry.total_runs is None else r.entry.total_runs),
+    Column("Missed", missed_text, tip=missed_tip, colour=missed_colour),
+    Column("Source", lambda r: r.entry.source, tip=lambda r: SOURCE_WORDS.get(r.entry.source)),
+]
