@@ -37,6 +37,7 @@ from tests.support import window_on
 pytestmark = pytest.mark.slow
 
 EVERY_S = 6.0
+PARIS = ZoneInfo("Europe/Paris")  # the apps' timezone: every time on the screen is in it
 
 
 def _profile(name: str, module: str, broker: str) -> Profile:
@@ -196,7 +197,7 @@ def test_a_beat_stopped_for_three_intervals_misses_three_runs_and_alerts_once(
         assert missed().count == 3  # the three stay counted
         assert "beat's last send heard: every-six" in panel.alive.text()
         panel.select("every-six")
-        latest = datetime.fromtimestamp(missed().missed[-1]).strftime("%H:%M:%S")
+        latest = datetime.fromtimestamp(missed().missed[-1], PARIS).strftime("%H:%M:%S")
         assert "3 missed of" in panel.details.facts.text()
         assert (
             "latest missed: " in panel.details.facts.text() and latest in panel.details.facts.text()

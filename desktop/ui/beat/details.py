@@ -4,31 +4,30 @@ lives in the app's code."""
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from PySide6.QtWidgets import QApplication, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from desktop.core.beat.entries import BeatEntry
 from desktop.core.beat.python_text import entry_python
 from desktop.core.beat.runs import BeatRuns, Run
+from desktop.ui.beat.model import at_clock
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.panel_parts import muted
 from desktop.ui.common.table_model import Column, TableModel, read_only_view
 from desktop.ui.common.theme import ERROR_COLOUR, TASK_STATE_COLOURS
 
 
-def _when(run: Run) -> str:
-    return datetime.fromtimestamp(run.at).strftime("%Y-%m-%d %H:%M:%S") if run.at else ""
+def run_columns(timezone: str) -> list[Column[Run]]:
+    def sent(run: Run) -> str:
+        return at_clock(run.at, timezone, "%Y-%m-%d %H:%M:%S") if run.at else ""
 
-
-RUN_COLUMNS: list[Column[Run]] = [
-    Column("Sent", _when),
-    Column("State", lambda r: r.state, colour=lambda r: TASK_STATE_COLOURS.get(r.state, "")),
-    Column("Runtime", lambda r: "" if r.runtime is None else f"{r.runtime:.3f} s"),
-    Column("Sent by", lambda r: "the panel (Run now)" if r.by_panel else "beat"),
-    Column("Worker", lambda r: r.worker or ""),
-    Column("Task id", lambda r: r.id),
-]
+    return [
+        Column("Sent", sent),
+        Column("State", lambda r: r.state, colour=lambda r: TASK_STATE_COLOURS.get(r.state, "")),
+        Column("Runtime", lambda r: "" if r.runtime is None else f"{r.runtime:.3f} s"),
+        Column("Sent by", lambda r: "the panel (Run now)" if r.by_panel else "beat"),
+        Column("Worker", lambda r: r.worker or ""),
+        Column("Task id", lambda r: r.id),
+    ]
 
 
 class BeatDetails(QWidget):
@@ -50,13 +49,22 @@ class BeatDetails(QWidget):
         self.facts = muted()
         self.facts.setAccessibleName("The periodic task's details")
         layout.addWidget(self.facts)
-        self.runs: TableModel[Run] = TableModel(RUN_COLUMNS, self, text_tips=True)
+        self.timezone = ""
+        self.runs: TableModel[Run] = TableModel(run_columns(""), self, text_tips=True)
         self.table = read_only_view(self.runs)
         explain(self.table, "Its recent runs as the journal heard them, newest first", "Runs")
         layout.addWidget(self.table, 1)
 
-    def show_entry(self, entry: BeatEntry | None, runs: BeatRuns | None) -> None:
+    def show_entry(
+        self, entry: BeatEntry | None, runs: BeatRuns | None, timezone: str = ""
+    ) -> None:
+        """The entry's runs, every time in the app's `timezone`."""
         self.entry = entry
+        if timezone != self.timezone:
+            self.timezone = timezone
+            self.runs.beginResetModel()
+            self.runs.columns = run_columns(timezone)
+            self.runs.endResetModel()
         if entry is None:
             self.title.setText("Choose a periodic task to see its runs")
             self.facts.setText("")
@@ -92,9 +100,7 @@ class BeatDetails(QWidget):
                     f"a send within {missed.tolerance_s:g} s of a due time is its run"
                 )
                 if missed.missed:
-                    last = ", ".join(
-                        datetime.fromtimestamp(t).strftime("%H:%M:%S") for t in missed.missed[-5:]
-                    )
+                    last = ", ".join(at_clock(t, timezone) for t in missed.missed[-5:])
                     said.append(f"latest missed: {last}")
         self.facts.setText("<br>".join(said))
         self.runs.set_rows(found)

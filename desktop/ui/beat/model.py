@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from desktop.core.beat.entries import BeatEntry
 from desktop.core.beat.missed import Missed
@@ -23,6 +24,16 @@ SOURCE_WORDS = {
 class BeatRow:
     entry: BeatEntry
     missed: Missed | None = None
+    timezone: str = ""  # the app's: every time on the screen is said in it
+
+
+def at_clock(moment: float, timezone: str, fmt: str = "%H:%M:%S") -> str:
+    """An epoch time in the app's timezone (the machine's own when it names none)."""
+    try:
+        zone = ZoneInfo(timezone) if timezone else None
+    except (ValueError, ZoneInfoNotFoundError):
+        zone = None
+    return datetime.fromtimestamp(moment, zone).strftime(fmt)
 
 
 def when(text: str | None) -> str:
@@ -64,7 +75,7 @@ def missed_tip(row: BeatRow) -> str:
     if missed.streak:
         said += f"; {missed.streak} in a row since beat's last send"
     if missed.missed:
-        said += "; last missed: " + datetime.fromtimestamp(missed.missed[-1]).strftime("%H:%M:%S")
+        said += "; last missed: " + at_clock(missed.missed[-1], row.timezone)
     return said
 
 

@@ -53,7 +53,7 @@ from desktop.ui.session.session import Session
 RUNS_EVERY_MS = 2000
 REPORT_EVERY_S = 60.0
 # At 1280 px every column shows; the source takes what is left.
-WIDTHS = (130, 120, 140, 110, 120, 120, 60, 130, 130, 45, 55)
+WIDTHS = (120, 120, 140, 110, 120, 120, 55, 140, 140, 40, 50)
 
 
 class BeatPanel(QWidget):
@@ -218,7 +218,8 @@ class BeatPanel(QWidget):
         if self.report is None:
             return
         missed = self.runs.missed if self.runs is not None else {}
-        self.model.set_rows([BeatRow(e, missed.get(e.name)) for e in self.report.entries])
+        zone = self.report.timezone
+        self.model.set_rows([BeatRow(e, missed.get(e.name), zone) for e in self.report.entries])
         self._chosen()
 
     def chosen(self) -> BeatEntry | None:
@@ -234,7 +235,8 @@ class BeatPanel(QWidget):
 
     def _chosen(self) -> None:
         entry = self.chosen()
-        self.details.show_entry(entry, self.runs)
+        zone = self.report.timezone if self.report is not None else ""
+        self.details.show_entry(entry, self.runs, zone)
         self.run_button.setEnabled(entry is not None and entry.sendable)
         if entry is not None and not entry.sendable:
             self.run_button.setToolTip(f"Not possible: {entry.why_not_sendable()}")
