@@ -227,6 +227,21 @@ class JournalReader:
             ).fetchall()
         return [self._record(r) for r in rows]
 
+    def changed_since(self, names: Iterable[str], updated: float) -> list[TaskRecord]:
+        """The tasks of these names whose row changed at or after `updated` (the `updated`
+        index: the rows of the last moments, whatever the journal holds)."""
+        wanted = list(names)
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        with self._lock:
+            rows = self._db.execute(
+                # `+name`: read by the `updated` index, never by name (every row of it)
+                f"SELECT * FROM tasks WHERE updated >= ? AND +name IN ({marks})",
+                (updated, *wanted),
+            ).fetchall()
+        return [self._record(r) for r in rows]
+
     def first_heard(self) -> float | None:
         """When the journal began hearing: the oldest of the first events it stored (by
         insertion, from the table's start; pruning old ones only makes it later)."""

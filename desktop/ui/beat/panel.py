@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.beat.entries import BeatEntry, BeatReport
 from desktop.core.beat.reading import read_beat
-from desktop.core.beat.runs import BeatRuns, alive_text, read_runs
+from desktop.core.beat.runs import BeatRuns, RunsCache, alive_text, read_runs
 from desktop.core.beat.sending import (
     AUDIT_ACTION,
     NotSendable,
@@ -64,6 +64,7 @@ class BeatPanel(QWidget):
         self.slot = JournalSlot(self.jobs, "the beat screen")
         self.report: BeatReport | None = None
         self.runs: BeatRuns | None = None
+        self.cache = RunsCache()  # the journal's rows of the entries' tasks, between reads
         self._report_at = 0.0
         layout = QVBoxLayout(self)
         layout.addWidget(heading("Beat"))
@@ -118,12 +119,14 @@ class BeatPanel(QWidget):
     def set_journal(self, journal: Journal | None) -> None:
         self.slot.set_journal(journal)
         self.runs = None
+        self.cache = RunsCache()
 
     def reset(self) -> None:
         """Another profile: nothing of the previous one's schedules is shown."""
         self.jobs.cancel("report")
         self.jobs.cancel("runs")
         self.report, self.runs, self._report_at = None, None, 0.0
+        self.cache = RunsCache()
         self.model.set_rows([])
         self.details.show_entry(None, None)
         self.scheduler.setText("The app's periodic tasks are read once its configuration is.")
@@ -174,6 +177,7 @@ class BeatPanel(QWidget):
             self.status.setText(f"the periodic tasks could not be read: {exc}")
             return
         self._report_at = time.time()
+        self.cache.forget()  # a whole read of the runs with the new schedules
         self._show_report(report)
         await self._read_runs()
 
@@ -184,7 +188,8 @@ class BeatPanel(QWidget):
             return
         monitor = self.session.monitor
         listening = monitor is not None and monitor.stream.state == CONNECTED
-        runs = await Jobs.blocking(read_runs, reader, report, listening)
+        cache = self.cache
+        runs = await Jobs.blocking(read_runs, reader, report, listening, None, cache)
         if report is not self.report:
             return
         self.runs = runs
