@@ -202,6 +202,25 @@ def test_a_beat_stopped_for_three_intervals_misses_three_runs_and_alerts_once(
         assert (
             "latest missed: " in panel.details.facts.text() and latest in panel.details.facts.text()
         )
+        # the alert's view is this screen on that entry
+        window.tabs.setCurrentWidget(window.tasks)
+        panel.table.clearSelection()
+        assert window.alerts.go_to(BEAT_MISSED, {"entry": "every-six"})
+        assert window.tabs.currentWidget() is panel and panel.chosen().name == "every-six"
+        # the rule's form: a count, and none of the other kinds' fields
+        rules = window.alerts.open_rules()
+        form = rules.add_rule()
+        form.kind.setCurrentIndex(form.kind.findData(BEAT_MISSED))
+        form.name.setText("beat")
+        form.threshold.setValue(0)
+        assert not any(w.isVisibleTo(form) for w in (form.task, form.queue, form.worker))
+        assert form.threshold.decimals() == 0
+        assert (
+            form.summary.text()
+            == "Fires when a periodic task missing more than 0 due runs in a row."
+        )
+        form.reject()
+        rules.reject()
         # `beat list --json` counts from the same journal (up to its last write)
         listed = celery_desk("--profile", name, "beat", "list", "--json", timeout=90)
         assert listed.returncode == 0, listed.stderr
