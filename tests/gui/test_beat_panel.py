@@ -6,13 +6,8 @@ heard from the live event stream, and the "beat run missed" alert fired once."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,14 +24,14 @@ from desktop.core.services import Services
 from desktop.core.settings.profile_model import Profile
 from desktop.ui.beat.model import when
 from desktop.ui.shell.main_window import MainWindow
+from tests.conformance.beat_process import EVERY_S, Beat, beats  # noqa: F401
 from tests.conformance.test_beat import APPS, HandWorker, worker_factory  # noqa: F401
-from tests.conftest import RunningRedis, stop_with_this_process
+from tests.conftest import RunningRedis
 from tests.desk_cli import celery_desk
 from tests.support import window_on
 
 pytestmark = pytest.mark.slow
 
-EVERY_S = 6.0
 PARIS = ZoneInfo("Europe/Paris")  # the apps' timezone: every time on the screen is in it
 
 
@@ -120,42 +115,11 @@ def test_a_static_app_listed_with_celerys_next_runs_and_run_now(
         assert [(a.target, a.reply) for a in audit] == [("every-ten", task_id)]
 
 
-class Beat:
-    """`celery -A beat_short beat` in the apps' folder, its schedule file in the test's."""
-
-    def __init__(self, broker: str, work: Path) -> None:
-        self.log = (work / "beat.log").open("ab")
-        env = {**os.environ, "CELERY_BROKER": broker, "BEAT_EVERY_S": str(EVERY_S)}
-        env.pop("CELERY_BROKER_URL", None)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "beat_short", "beat", "-l", "INFO",
-             "-s", str(work / "beat-schedule"), "--pidfile", ""],
-            cwd=APPS, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        stop_with_this_process(self.process.pid)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
-@pytest.fixture
-def beats(tmp_path: Path) -> Iterator[list[Beat]]:
-    started: list[Beat] = []
-    yield started
-    for beat in started:
-        beat.stop()
-
-
 def test_a_beat_stopped_for_three_intervals_misses_three_runs_and_alerts_once(
-    qtbot: QtBot, embedded_redis: RunningRedis, tmp_path: Path, beats: list[Beat]
+    qtbot: QtBot,
+    embedded_redis: RunningRedis,
+    tmp_path: Path,
+    beats: list[Beat],  # noqa: F811 (beat_process.py's fixture)
 ) -> None:
     broker = embedded_redis.url(14)
     name = f"beat-short-{uuid.uuid4().hex[:6]}"

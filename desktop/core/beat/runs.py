@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from desktop.core.base.task_record import TaskRecord
@@ -204,3 +205,25 @@ def alive_text(report: BeatReport, runs: BeatRuns | None, now: float) -> str:
     if judged and all(m.streak for m in judged):
         said.append("every entry checked missed its last due run: beat seems stopped")
     return "; ".join(said)
+
+
+class BeatWatch:
+    """Missed-run streaks for a loop without a window (`record`'s alerts): the schedules read
+    every REPORT_EVERY_S (the beat child, `read`: blocking), the journal through a RunsCache
+    on each call. The window's Beat screen does the same on its jobs."""
+
+    REPORT_EVERY_S = 60.0
+
+    def __init__(self, read: Callable[[], BeatReport]) -> None:
+        self.read = read
+        self.report: BeatReport | None = None
+        self.cache = RunsCache()
+        self._read_at = 0.0
+
+    def streaks(self, reader: JournalReader, listening: bool = True) -> dict[str, int]:
+        now = time.monotonic()
+        if self.report is None or now - self._read_at >= self.REPORT_EVERY_S:
+            self._read_at = now  # a failed read is tried again a period later, not each call
+            self.report = self.read()
+            self.cache.forget()
+        return read_runs(reader, self.report, listening, cache=self.cache).streaks()
