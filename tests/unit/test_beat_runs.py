@@ -7,8 +7,17 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from desktop.core.beat.entries import BeatEntry, BeatReport
-from desktop.core.beat.runs import BY_NAME, BY_NAME_AND_ARGUMENTS, RunsCache, read_runs
+from desktop.core.beat.entries import BeatEntry, BeatReport, SourceState
+from desktop.core.beat.missed import Missed
+from desktop.core.beat.runs import (
+    BY_NAME,
+    BY_NAME_AND_ARGUMENTS,
+    BeatRuns,
+    Run,
+    RunsCache,
+    alive_text,
+    read_runs,
+)
 from desktop.core.beat.sending import journal_texts
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import JournalReader
@@ -75,3 +84,24 @@ def test_nothing_is_judged_before_the_journal_heard_anything(tmp_path: Path) -> 
     assert found.streaks() == {}
     reader.close()
     journal.close()
+
+
+def test_whether_beat_seems_alive_from_redbeats_lock_or_the_sends_heard() -> None:
+    held = SourceState("redbeat", lock={"key": "rb::lock", "held": True, "ttl_s": 24.6})
+    free = SourceState("redbeat", lock={"key": "rb::lock", "held": False, "ttl_s": None})
+    report = BeatReport("redbeat.RedBeatScheduler", "UTC", None, [], {"redbeat": held})
+    assert alive_text(report, None, 0.0) == (
+        "RedBeat's lock rb::lock is held, 25 s left before it expires: a beat process runs"
+    )
+    report = BeatReport("redbeat.RedBeatScheduler", "UTC", None, [], {"redbeat": free})
+    assert "is not held: no beat process runs" in alive_text(report, None, 0.0)
+    static = BeatReport("celery.beat:PersistentScheduler", "UTC", None, [], {})
+    heard = BeatRuns(
+        missed={"a": Missed("a", 2, streak=2, judged=5), "b": Missed("b", 1, streak=1, judged=3)},
+        runs={"a": [Run("1", "SUCCESS", 100.0, 0.1, False), Run("2", "PENDING", 130.0, None,
+                                                                True)]},
+    )  # fmt: skip
+    said = alive_text(static, heard, 160.0)
+    assert "beat's last send heard: a, 60 s ago" in said  # the panel's own send is not beat's
+    assert "every entry checked missed its last due run: beat seems stopped" in said
+    assert alive_text(static, BeatRuns(), 0.0) == "no send of beat's heard in the journal"
