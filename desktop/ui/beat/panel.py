@@ -179,7 +179,7 @@ class BeatPanel(QWidget):
         self._report_at = time.time()
         self.cache.forget()  # a whole read of the runs with the new schedules
         self._show_report(report)
-        await self._read_runs()
+        self.refresh_runs()  # under its own key: one read of the cache at a time
 
     async def _read_runs(self) -> None:
         report = self.report
