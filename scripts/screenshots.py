@@ -23,7 +23,7 @@ import tour  # scripts/tour.py: the README's animated tour, beside these screens
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "screenshots"
-TABS = ["overview", "workers", "builder", "tasks", "failures", "queues", "charts", "audit"]
+TABS = ["overview", "workers", "builder", "tasks", "failures", "queues", "charts", "beat", "audit"]
 
 
 def pump(app: Any, seconds: float, until: Any = None) -> None:
@@ -186,8 +186,8 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
     window.queues.select_queue("tasks")
     pump(app, 2.0)
     for index, name in enumerate(TABS):
-        if name == "builder":
-            continue  # shot above, with a canvas sent and coloured
+        if name in ("builder", "beat"):
+            continue  # shot with their own data (the shipped app has no periodic tasks)
         window.tabs.setCurrentIndex(index)
         pump(app, 0.5)
         save(app, window, window, out / f"{name}.png")
@@ -202,7 +202,8 @@ def shoot(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool
     add.reject()
     shoot_why(app, session, window, endpoints, out)
     shoot_alerts(app, services, session, window, out)
-    return demo_finished(session, expected) and built and toured
+    finished = demo_finished(session, expected)
+    return shoot_beat(app, services, session, window, out) and finished and built and toured
 
 
 def shoot_why(app: Any, session: Any, window: Any, endpoints: Any, out: Path) -> None:
@@ -248,6 +249,28 @@ def shoot_alerts(app: Any, services: Any, session: Any, window: Any, out: Path) 
     save(app, window, rules, out / "alert-rules.png")
     rules.reject()
     log.close()
+
+
+def shoot_beat(app: Any, services: Any, session: Any, window: Any, out: Path) -> bool:
+    """The Beat screen on the beat conformance tests' static app (the shipped app has no
+    periodic tasks), a profile on the same embedded broker, with one "Run now" sent."""
+    from desktop.core.settings.profile_model import Profile
+
+    broker = services.endpoints(session.profile).broker_url
+    apps = ROOT / "tests" / "conformance" / "beat_apps"
+    demo = Profile(name="beat demo", broker_url=broker, result_backend="",
+                   app_module="beat_static", workdir=str(apps))  # fmt: skip
+    services.profiles.save(demo, create=True)
+    session.activate(demo.name)
+    pump(app, 30, lambda: session.app_config is not None and session.profile.name == demo.name)
+    window.tabs.setCurrentWidget(window.beat)
+    pump(app, 30, lambda: window.beat.model.rowCount() == 4)
+    window.beat.select("every-ten")
+    window.beat.run_now()
+    pump(app, 10, lambda: window.beat.status.text().startswith("sent"))
+    pump(app, 3.0)
+    save(app, window, window, out / "beat.png")
+    return window.beat.model.rowCount() == 4
 
 
 def main() -> int:

@@ -21,10 +21,11 @@ if TYPE_CHECKING:
     from desktop.core.app.effective_config import EffectiveConfig
     from desktop.core.monitor.alerts import Alert, AlertEngine
     from desktop.core.monitor.journal import Journal
-    from desktop.core.settings.profile_model import Endpoints
+    from desktop.core.settings.profile_model import Endpoints, Profile
 
 ALERT_TICK_S = 0.5  # how often `record` evaluates the rules
 QUEUE_POLL_S = 1.0  # how often it reads the queues, only when a rule watches them
+BEAT_POLL_S = 2.0  # how often it reads missed runs, only when a rule watches them
 ALERT_COMMAND_TIMEOUT_S = 30.0
 ALERT_COMMANDS_QUEUED = 100  # alerts waiting for the command; past it, dropped and said
 
@@ -234,19 +235,34 @@ def watch_alerts(
     endpoints: Endpoints,
     config: EffectiveConfig,
     journal: Journal,
+    profile: Profile | None = None,
 ) -> None:
     """`record`'s alerts loop, until `done`: the rules every ALERT_TICK_S, and the queues read
     every QUEUE_POLL_S when a rule watches them (queues.snapshot: counts and each queue's
     oldest age, dated by the journal the recorder writes). A poll that fails is said once per
-    failure streak, and leaves the queue rules as they were (unknown is no change)."""
+    failure streak, and leaves the queue rules as they were (unknown is no change). With
+    `profile`, the periodic tasks' missed runs every BEAT_POLL_S when a rule watches them
+    (beat/runs.BeatWatch: the schedules read each minute, the journal this recorder writes)."""
+    from desktop.core.beat.reading import read_beat
+    from desktop.core.beat.runs import BeatWatch
     from desktop.core.broker import queue_latency, queues
 
     source = queues.inspector(endpoints.broker_url, config, endpoints.management_url)
     memory = queue_latency.FirstSeen()
-    next_poll = 0.0
-    failing = False
+    beat = None if profile is None else BeatWatch(lambda: read_beat(profile, endpoints))
+    next_poll = next_beat = 0.0
+    failing = beat_failing = False
     try:
         while not done.is_set():
+            if beat is not None and engine.watches_beat and time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + BEAT_POLL_S
+                try:
+                    engine.feed_beat(beat.streaks(journal))
+                    beat_failing = False
+                except Exception as exc:  # the app not importable now: said once
+                    if not beat_failing:
+                        click.echo(f"alerts: the periodic tasks were not read: {exc}", err=True)
+                    beat_failing = True
             if engine.watches_queues and time.monotonic() >= next_poll:
                 next_poll = time.monotonic() + QUEUE_POLL_S
                 names = engine.queues_watched(config.queue_names())

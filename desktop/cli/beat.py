@@ -39,27 +39,25 @@ def _report(item: Profile, endpoints: Endpoints, timeout: float) -> BeatReport:
         _fail(f"{exc}: its periodic tasks cannot be read")
 
 
-def _notes(report: BeatReport) -> list[str]:
-    """What is said beside the entries: the scheduler setting, RedBeat's lock, a source that
-    could not be read, and what is not known about the app's own beat_schedule."""
-    said = [f"note: {report.scheduler_said()}"]
-    for state in report.sources.values():
-        if state.error:
-            said.append(f"error: {state.source}: {state.error}")
-        if state.lock is not None:
-            lock = state.lock
-            held = (
-                f"held, {lock['ttl_s']:.0f} s left" if lock.get("held") and lock.get("ttl_s")
-                else "held" if lock.get("held")
-                else "not held: no beat process runs with RedBeat now"
-            )  # fmt: skip
-            said.append(f"note: RedBeat lock {lock.get('key')}: {held}")
-    if any(not e.last_run_known for e in report.entries):
-        said.append(
-            "note: the last run of the app's own beat_schedule entries is kept only in beat's "
-            "schedule file (a pickle, never read): their next run is counted from now"
-        )
-    return said
+def _missed(services: Any, item: Profile, report: BeatReport) -> dict[str, int | None]:
+    """Each entry's missed runs as the profile's journal heard its sends (read-only: a
+    recorder may be writing it), judged up to its last write; none without a journal."""
+    from desktop.core.base.argument_redaction import redactor_for
+    from desktop.core.beat.runs import read_runs
+    from desktop.core.monitor.journal_reader import JournalReader
+
+    path = services.journal_path(item)
+    if not path.exists():
+        click.echo("note: no journal yet: missed runs are not known", err=True)
+        return {}
+    reader = JournalReader(path, redactor=redactor_for(item.redacted_arguments))
+    try:
+        runs = read_runs(reader, report, listening=False)
+    finally:
+        reader.close()
+    if runs.unwatched:
+        click.echo(f"note: {runs.unwatched}", err=True)
+    return {name: m.count for name, m in runs.missed.items()}
 
 
 @beat.command("list")
@@ -71,8 +69,8 @@ def beat_list(ctx: click.Context, /, as_json: bool, timeout: float, **kwargs: An
     """Every periodic task of the app: name, task, schedule in words (and its crontab or
     interval), enabled, last run, next run (computed by Celery's own schedule classes in the
     app's timezone), total runs and source (static: the app's beat_schedule; django:
-    django-celery-beat; redbeat: RedBeat). `missed` is null for now: missed runs are not
-    detected yet.
+    django-celery-beat; redbeat: RedBeat) and missed runs: due runs the profile's journal
+    never heard beat send, while it was listening (null when not known).
 
     --json prints a list of objects with `name`, `task`, `schedule`, `schedule_kind`,
     `schedule_text`, `enabled`, `last_run`, `next_run`, `total_runs`, `missed`, `source`,
@@ -83,22 +81,25 @@ def beat_list(ctx: click.Context, /, as_json: bool, timeout: float, **kwargs: An
     services = selection.services()
     item, endpoints = _connect_target(selection, services)
     report = _report(item, endpoints, timeout)
-    for line in _notes(report):
-        click.echo(line, err=True)
+    for level, line in report.notes():
+        click.echo(f"{level}: {line}", err=True)
+    missed = _missed(services, item, report)
     if as_json:
-        click.echo(json.dumps([e.to_json() for e in report.entries], indent=2))
+        click.echo(json.dumps([e.to_json(missed.get(e.name)) for e in report.entries], indent=2))
     else:
         click.echo(f"{'NAME':<24} {'SOURCE':<8} {'ON':<3} {'NEXT RUN':<32} {'LAST RUN':<32} "
-                   f"{'RUNS':>5}  SCHEDULE / TASK")  # fmt: skip
+                   f"{'RUNS':>5} {'MISSED':>6}  SCHEDULE / TASK")  # fmt: skip
         if not report.entries:
             click.echo("(no periodic tasks)")
         for e in report.entries:
             runs = "-" if e.total_runs is None else str(e.total_runs)
+            count = missed.get(e.name)
+            miss = "-" if count is None else str(count)
             schedule = f"{e.words} [{e.schedule_text}]" if e.words != e.schedule_text else e.words
             problem = f"  ({e.error or e.state})" if e.error or e.state else ""
             click.echo(
                 f"{e.name:<24} {e.source:<8} {'yes' if e.enabled else 'no':<3} "
-                f"{e.next_run or '-':<32} {e.last_run or '-':<32} {runs:>5}  {schedule}  "
+                f"{e.next_run or '-':<32} {e.last_run or '-':<32} {runs:>5} {miss:>6}  {schedule}  "
                 f"{e.task}{problem}"
             )
     if any(state.error for state in report.sources.values()):
@@ -132,7 +133,13 @@ def beat_run(
     the journal could not record it (do not send it again)."""
     from desktop.core.app.panel_app import client_app
     from desktop.core.base.bounds import Watchdog
-    from desktop.core.beat.sending import NotSendable, journal_texts, send_entry
+    from desktop.core.beat.sending import (
+        AUDIT_ACTION,
+        NotSendable,
+        audit_params,
+        journal_recorder,
+        send_entry,
+    )
     from desktop.core.monitor.journal_schema import JournalUnwritable
 
     selection = _merge(ctx, kwargs)
@@ -152,27 +159,17 @@ def beat_run(
     app = client_app(config, endpoints)
     guard = Watchdog(step_timeout)
     try:
-        args_text, kwargs_text = journal_texts(entry)
-
-        def record(node: Any) -> None:
-            journal.record_submitted(node.id, node.task, args=args_text, kwargs=kwargs_text,
-                                     queue=node.queue, priority=node.priority)  # fmt: skip
-
         try:
             with guard.waiting_on(f"the broker at {urls.mask(endpoints.broker_url)} (sending)"):
-                sent, unrecorded = send_entry(app, entry, record)
+                sent, unrecorded = send_entry(app, entry, journal_recorder(journal, entry))
         except NotSendable as exc:
             _fail(f"{name} is not sent: {exc}", 2)
         except Exception as exc:
-            audit_cli_action(services, item, "beat run", name, {"task": entry.task},
+            audit_cli_action(services, item, AUDIT_ACTION, name, audit_params(entry),
                              outcome="failed", reply=str(exc), journal=journal)  # fmt: skip
             _fail(f"sending failed: the broker at {urls.mask(endpoints.broker_url)}: {exc}")
-        audit_cli_action(
-            services, item, "beat run", name,
-            {"task": entry.task, "source": entry.source, "queue": sent.queue,
-             "priority": sent.priority},
-            reply=sent.id, journal=journal,
-        )  # fmt: skip
+        audit_cli_action(services, item, AUDIT_ACTION, name, audit_params(entry, sent),
+                         reply=sent.id, journal=journal)  # fmt: skip
     finally:
         journal.close()
         app.close()

@@ -115,7 +115,7 @@ def record(
         click.echo(f"checking {len(engine.rules)} alert rule(s)", err=True)
         watcher = threading.Thread(
             target=watch_alerts,
-            args=(engine, done, endpoints, config, journal),
+            args=(engine, done, endpoints, config, journal, item),
             name="alerts",
             daemon=True,
         )

@@ -10,8 +10,11 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.conftest import stop_with_this_process
 
@@ -62,14 +65,17 @@ class BeatProcess:
     """`celery -A APP beat -S SCHEDULER`, as a person starts one, its schedule file, pid file
     and log in the test's directory."""
 
-    def __init__(self, module: str, scheduler: str, work: Path, env: dict[str, str]) -> None:
+    def __init__(self, module: str, scheduler: str | None, work: Path, env: dict[str, str]) -> None:
+        """`scheduler` None: the app's own `beat_scheduler`. A second one started in the same
+        `work` takes up the first's schedule file (and appends to its log)."""
         self.log = work / "beat.log"
         full = {**os.environ, **env, "PYTHONPATH": str(APPS)}
         full.pop("CELERY_BROKER_URL", None)
-        argv = [sys.executable, "-m", "celery", "-A", module, "beat", "-S", scheduler,
+        chosen = ["-S", scheduler] if scheduler else []
+        argv = [sys.executable, "-m", "celery", "-A", module, "beat", *chosen,
                 "--max-interval", "1", "-l", "INFO", "-s", str(work / "celerybeat-schedule"),
                 "--pidfile", str(work / "beat.pid")]  # fmt: skip
-        self.handle = self.log.open("wb")
+        self.handle = self.log.open("ab")
         self.process = subprocess.Popen(
             argv, cwd=work, env=full, stdout=self.handle, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
@@ -87,3 +93,34 @@ class BeatProcess:
             self.process.kill()
             self.process.wait()
         self.handle.close()
+
+
+@pytest.fixture
+def worker_factory(tmp_path: Path) -> Iterator[Any]:
+    """Start workers by hand (`HandWorker`) in the test's directory; each stopped by its pid."""
+    started: list[HandWorker] = []
+
+    def start(module: str, broker: str, env: dict[str, str] | None = None) -> HandWorker:
+        started.append(HandWorker(module, broker, tmp_path, env or {}))
+        return started[-1]
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def beat_factory(tmp_path: Path) -> Iterator[Any]:
+    """Start `celery beat` processes (`BeatProcess`), each with its schedule file, pid file
+    and log in a folder of the test's own; each stopped by its pid."""
+    started: list[BeatProcess] = []
+
+    def start(module: str, scheduler: str, env: dict[str, str]) -> BeatProcess:
+        work = tmp_path / f"beat-{len(started)}"
+        work.mkdir()
+        started.append(BeatProcess(module, scheduler, work, env))
+        return started[-1]
+
+    yield start
+    for beat in started:
+        beat.stop()

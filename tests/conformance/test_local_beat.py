@@ -37,7 +37,8 @@ from desktop.core.local.local_beat import BEAT, BeatRefused, BeatSupervisor
 from desktop.core.local.local_worker import ONLINE, STOPPED
 from desktop.core.monitor.events import receiver_app
 from desktop.core.settings.profile_model import Endpoints, Profile
-from tests.conformance.test_beat import APPS, HandWorker, _desk
+from tests.conformance.beat_parts import APPS, HandWorker
+from tests.conformance.test_beat import _desk
 from tests.conftest import RunningRedis, stop_with_this_process
 
 pytestmark = [pytest.mark.slow]

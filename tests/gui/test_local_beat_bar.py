@@ -32,8 +32,8 @@ def test_local_beat_bar_start_log_stop_and_refusal(
     qtbot: QtBot, connected_window: MainWindow, services: Services, tmp_path: Path
 ) -> None:
     window = connected_window
-    window.tabs.setCurrentWidget(window.workers)
-    part = window.workers.local
+    window.tabs.setCurrentWidget(window.beat)
+    part = window.beat
     bar = part.beat_bar
     qtbot.waitUntil(lambda: _shown(bar) == "Local beat: stopped", timeout=5000)
     assert bar.start_button.isEnabled() and not bar.stop_button.isEnabled()
@@ -49,7 +49,9 @@ def test_local_beat_bar_start_log_stop_and_refusal(
     stop_with_this_process(beat.pid)
     assert bar.stop_button.isEnabled() and not bar.start_button.isEnabled()
     assert window.session.running_here_and_elsewhere() == (1, 0)  # quit's question counts it
-    everyone = part.show_all_local_workers()  # listed under its own profile, not elsewhere
+    everyone = (
+        window.workers.local.show_all_local_workers()
+    )  # listed under its own profile, not elsewhere
     qtbot.waitUntil(lambda: everyone.model.rowCount() == 1, timeout=10000)
     listed = everyone.model.rows()[0]
     assert listed.profile == "embedded" and listed.worker.nodename.startswith("celerybeat@")

@@ -64,14 +64,15 @@ class BeatEntry:
             return f"its scheduler cannot load it: {self.error}"
         return str(self.send.get("why_not") or "what beat would send was not read")
 
-    def to_json(self) -> dict[str, Any]:
-        """`beat list --json`'s object. `missed` is null until missed runs are detected."""
+    def to_json(self, missed: int | None = None) -> dict[str, Any]:
+        """`beat list --json`'s object. `missed`: its due runs the journal never heard sent
+        (beat/runs.py), null when not known (no journal, or a schedule not checked)."""
         return {
             "name": self.name, "task": self.task, "schedule": self.words,
             "schedule_kind": str(self.schedule.get("kind") or ""),
             "schedule_text": self.schedule_text, "enabled": self.enabled,
             "last_run": self.last_run, "next_run": self.next_run, "total_runs": self.total_runs,
-            "missed": None, "source": self.source, "state": self.state, "error": self.error,
+            "missed": missed, "source": self.source, "state": self.state, "error": self.error,
             "in_code": self.in_code, "last_run_known": self.last_run_known,
             "args": self.args, "kwargs": self.kwargs, "options": dict(self.options),
             **dict(self.facts),
@@ -106,6 +107,30 @@ class BeatReport:
 
     def find(self, name: str) -> BeatEntry | None:
         return next((e for e in self.entries if e.name == name), None)
+
+    def notes(self) -> list[tuple[str, str]]:
+        """What is said beside the entries, as ("note" | "error", text): the scheduler
+        setting, RedBeat's lock, a source that could not be read, and what is not known about
+        the app's own beat_schedule (the CLI's lines and the Beat screen's)."""
+        said = [("note", self.scheduler_said())]
+        for state in self.sources.values():
+            if state.error:
+                said.append(("error", f"{state.source}: {state.error}"))
+            if state.lock is not None:
+                lock = state.lock
+                held = (
+                    f"held, {lock['ttl_s']:.0f} s left" if lock.get("held") and lock.get("ttl_s")
+                    else "held" if lock.get("held")
+                    else "not held: no beat process runs with RedBeat now"
+                )  # fmt: skip
+                said.append(("note", f"RedBeat lock {lock.get('key')}: {held}"))
+        if any(not e.last_run_known for e in self.entries):
+            said.append((
+                "note",
+                "the last run of the app's own beat_schedule entries is kept only in beat's "
+                "schedule file (a pickle, never read): their next run is counted from now",
+            ))  # fmt: skip
+        return said
 
 
 def scheduler_source(setting: str) -> str:

@@ -58,3 +58,26 @@ def send_entry(
             task_id=node.id, **options,
         )  # fmt: skip
     return node, keeper.failure
+
+
+def journal_recorder(journal: Any, entry: BeatEntry) -> Callable[[SentNode], None]:
+    """`send_entry`'s `record` for a journal: the sent task kept as the panel's own, with
+    its arguments as Celery's events will say them, its queue and priority as it went."""
+    args_text, kwargs_text = journal_texts(entry)
+
+    def record(node: SentNode) -> None:
+        journal.record_submitted(node.id, node.task, args=args_text, kwargs=kwargs_text,
+                                 queue=node.queue, priority=node.priority)  # fmt: skip
+
+    return record
+
+
+AUDIT_ACTION = "beat run"
+
+
+def audit_params(entry: BeatEntry, sent: SentNode | None = None) -> dict[str, Any]:
+    """What the audit log keeps of a "Run now" (the CLI's `beat run` and the Beat screen's)."""
+    if sent is None:
+        return {"task": entry.task}
+    return {"task": entry.task, "source": entry.source, "queue": sent.queue,
+            "priority": sent.priority}  # fmt: skip

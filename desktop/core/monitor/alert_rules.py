@@ -27,13 +27,15 @@ QUEUE_LENGTH = "queue-length"  # more than N messages waiting in a queue
 QUEUE_LATENCY = "queue-latency"  # a queue's oldest waiting message older than S seconds
 WORKER_OFFLINE = "worker-offline"  # a worker offline for more than S seconds
 NO_EVENTS = "no-events"  # no event at all for S seconds
-KINDS = (TASK_FAILURES, FAILURE_RATE, QUEUE_LENGTH, QUEUE_LATENCY, WORKER_OFFLINE, NO_EVENTS)
+BEAT_MISSED = "beat-missed"  # a periodic task missing more than N due runs in a row
+KINDS = (TASK_FAILURES, FAILURE_RATE, QUEUE_LENGTH, QUEUE_LATENCY, WORKER_OFFLINE, NO_EVENTS,
+         BEAT_MISSED)  # fmt: skip
 TASK_KINDS = (TASK_FAILURES, FAILURE_RATE)  # read finished tasks over a window
 QUEUE_KINDS = (QUEUE_LENGTH, QUEUE_LATENCY)  # read the queues: the recorder polls them
 # What the threshold counts, per kind, for messages and the CLI's help.
 UNITS = {
     TASK_FAILURES: "failures", FAILURE_RATE: "%", QUEUE_LENGTH: "waiting",
-    QUEUE_LATENCY: "s", WORKER_OFFLINE: "s", NO_EVENTS: "s",
+    QUEUE_LATENCY: "s", WORKER_OFFLINE: "s", NO_EVENTS: "s", BEAT_MISSED: "missed in a row",
 }  # fmt: skip
 MAX_NAME_CHARS = 64
 MAX_WINDOW_MINUTES = 24 * 60  # the finished tasks the engine keeps in memory span this at most
@@ -90,6 +92,7 @@ class AlertRule:
             QUEUE_LATENCY: f"oldest waiting message older than {n} s in {self._queue_words()}",
             WORKER_OFFLINE: f"{self._worker_words()} offline for more than {n} {unit}",
             NO_EVENTS: f"no event for more than {n} s",
+            BEAT_MISSED: f"a periodic task missing more than {n} due runs in a row",
         }[self.kind]
 
     def _queue_words(self) -> str:

@@ -33,6 +33,7 @@ from desktop.core.broker.queue_latency import Oldest
 from desktop.core.broker.queue_types import QueueCounts
 from desktop.core.monitor.alert_log import AlertLog
 from desktop.core.monitor.alert_rules import (
+    BEAT_MISSED,
     NO_EVENTS,
     QUEUE_KINDS,
     QUEUE_LATENCY,
@@ -58,7 +59,7 @@ COUNTED_IDS_KEPT = 100_000  # task ids already counted as finished (a row comes 
 class Alert:
     """One firing (or resolution) of one rule for one target. `target` is what a screen
     filters by: {"task": query} for the task kinds, {"queue": name}, {"worker": hostname},
-    or {} for no-events."""
+    {"entry": name} for a periodic task's missed runs, or {} for no-events."""
 
     rule: str
     kind: str
@@ -126,6 +127,7 @@ class AlertEngine:
         self._offline_seen: dict[str, float] = {}  # worker -> when its offline row came
         self._queues: dict[str, tuple[int | None, float | None]] = {}  # waiting, oldest age
         self._last_event = clock()
+        self._beat: dict[str, int] = {}  # periodic task -> missed runs in a row
         self._firing: dict[tuple[str, str], Alert] = {}
         self.set_rules(tuple(rules))
 
@@ -138,6 +140,11 @@ class AlertEngine:
     def watches_queues(self) -> bool:
         """Whether a rule reads the queues: the recorder polls them only then."""
         return any(rule.kind in QUEUE_KINDS for rule in self._rules)
+
+    @property
+    def watches_beat(self) -> bool:
+        """Whether a rule reads periodic tasks' missed runs: the Beat screen keeps reading."""
+        return any(rule.kind == BEAT_MISSED for rule in self._rules)
 
     def queues_watched(self, known: Iterable[str]) -> list[str]:
         """The queues a poll should read: `known` (the app's) and every queue a rule names."""
@@ -206,6 +213,12 @@ class AlertEngine:
                 age = dated.age_s if dated is not None else (None if waiting else 0.0)
                 self._queues[entry.queue] = (waiting, age)
 
+    def feed_beat(self, streaks: Mapping[str, int]) -> None:
+        """A reading of the periodic tasks' missed runs (beat/runs.py): per entry judged, the
+        due runs missed since beat's last send. An entry not in it is unknown until it is."""
+        with self._lock:
+            self._beat = dict(streaks)
+
     def _count_finished(
         self, row: TaskRow, journaled: Mapping[str, Any] | None, now: float
     ) -> None:
@@ -272,6 +285,8 @@ class AlertEngine:
             return self._queue_checks(rule)
         if rule.kind == WORKER_OFFLINE:
             return self._worker_checks(rule, now)
+        if rule.kind == BEAT_MISSED:
+            return self._beat_checks(rule)
         if rule.kind == NO_EVENTS:
             quiet = now - self._last_event
             text = f"no event heard for {quiet:.0f} s (rule: more than {rule.threshold:g} s)"
@@ -329,6 +344,17 @@ class AlertEngine:
                     f"(rule: more than {rule.threshold:g} s)")  # fmt: skip
             value = None if offline_for is None else round(offline_for, 3)
             found.append(_Check((rule.name, hostname), holds, value, text, {"worker": hostname}))
+        return found
+
+    def _beat_checks(self, rule: AlertRule) -> list[_Check]:
+        """One per periodic task: it fires once when its streak of missed runs passes the
+        threshold, and resolves when beat's next send of it is heard (the streak ends)."""
+        found = []
+        for name, streak in self._beat.items():
+            text = (f"periodic task '{name}' missed {streak} due run{'s' if streak != 1 else ''}"
+                    f" in a row (rule: more than {rule.threshold:g})")  # fmt: skip
+            found.append(_Check((rule.name, name), streak > rule.threshold, streak, text,
+                                {"entry": name}))  # fmt: skip
         return found
 
     def _offline_since(self, row: WorkerRow, now: float) -> float | None:

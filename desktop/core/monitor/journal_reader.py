@@ -216,6 +216,42 @@ class JournalReader:
             ).fetchall()
         return [(str(name), float(runtime)) for name, runtime in rows]
 
+    def runs_of(self, name: str, since: float, limit: int) -> list[TaskRecord]:
+        """The tasks named `name` sent since `since` (their `task-sent`, else their
+        `task-received`), newest first: a periodic task's runs (beat/runs.py)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM tasks WHERE name = ? AND coalesce(sent, received) >= ? "
+                "ORDER BY coalesce(sent, received) DESC LIMIT ?",
+                (name, since, limit),
+            ).fetchall()
+        return [self._record(r) for r in rows]
+
+    def changed_since(self, names: Iterable[str], updated: float) -> list[TaskRecord]:
+        """The tasks of these names whose row changed at or after `updated` (the `updated`
+        index: the rows of the last moments, whatever the journal holds)."""
+        wanted = list(names)
+        if not wanted:
+            return []
+        marks = ", ".join("?" * len(wanted))
+        with self._lock:
+            rows = self._db.execute(
+                # `+name`: read by the `updated` index, never by name (every row of it)
+                f"SELECT * FROM tasks WHERE updated >= ? AND +name IN ({marks})",
+                (updated, *wanted),
+            ).fetchall()
+        return [self._record(r) for r in rows]
+
+    def first_heard(self) -> float | None:
+        """When the journal began hearing: the oldest of the first events it stored (by
+        insertion, from the table's start; pruning old ones only makes it later)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT min(timestamp) FROM (SELECT timestamp FROM events ORDER BY rowid "
+                "LIMIT 1000)"
+            ).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
     def page(
         self,
         query: TaskQuery | None = None,

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.monitor.alert_rules import (
+    BEAT_MISSED,
     FAILURE_RATE,
     NO_EVENTS,
     QUEUE_KINDS,
@@ -48,6 +49,7 @@ KIND_LABELS = {
     QUEUE_LATENCY: "Queue latency (oldest waiting message's age)",
     WORKER_OFFLINE: "Worker offline (for more than S seconds)",
     NO_EVENTS: "No events (for more than S seconds)",
+    BEAT_MISSED: "Beat run missed (a periodic task's due runs not sent)",
 }
 THRESHOLD_LABELS = {
     TASK_FAILURES: "More than (failures)",
@@ -56,8 +58,9 @@ THRESHOLD_LABELS = {
     QUEUE_LATENCY: "Older than (seconds)",
     WORKER_OFFLINE: "Offline longer than (s)",
     NO_EVENTS: "Quiet longer than (s)",
+    BEAT_MISSED: "More than (missed in a row)",
 }
-COUNTED = (TASK_FAILURES, QUEUE_LENGTH)  # whole numbers: no decimals shown
+COUNTED = (TASK_FAILURES, QUEUE_LENGTH, BEAT_MISSED)  # whole numbers: no decimals shown
 NUMBER_MAX = 10_000_000.0  # wide: the core's rule says what is too much
 
 

@@ -2,8 +2,9 @@
 
 One home for the mapping, so the tray's click, the log's Enter, the tab's badge and the log's
 "View" column never disagree: the task kinds point to Failures (narrowed by the rule's query),
-the queue kinds to Queues (that queue), a worker offline to Workers (that worker), and no
-events to Workers too (where the event stream and the workers it heard are shown). The shell
+the queue kinds to Queues (that queue), a worker offline to Workers (that worker), a beat run
+missed to Beat (that periodic task), and no events to Workers too (where the event stream and
+the workers it heard are shown). The shell
 does the going there (shell/alerts_shell.py); this module only says where.
 """
 
@@ -14,12 +15,19 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from desktop.core.monitor.alert_rules import NO_EVENTS, QUEUE_KINDS, TASK_KINDS, WORKER_OFFLINE
+from desktop.core.monitor.alert_rules import (
+    BEAT_MISSED,
+    NO_EVENTS,
+    QUEUE_KINDS,
+    TASK_KINDS,
+    WORKER_OFFLINE,
+)
 from desktop.core.monitor.alerts import FIRING
 
 FAILURES = "Failures"
 QUEUES = "Queues"
 WORKERS = "Workers"
+BEAT = "Beat"
 
 
 def screen_of(kind: str) -> str | None:
@@ -31,6 +39,8 @@ def screen_of(kind: str) -> str | None:
         return QUEUES
     if kind in (WORKER_OFFLINE, NO_EVENTS):
         return WORKERS
+    if kind == BEAT_MISSED:
+        return BEAT
     return None
 
 
@@ -39,7 +49,8 @@ def view_text(kind: str, target: Mapping[str, str]) -> str:
     screen = screen_of(kind)
     if screen is None:
         return ""
-    focus = target.get("task") or target.get("queue") or target.get("worker") or ""
+    focus = (target.get("task") or target.get("queue") or target.get("worker")
+             or target.get("entry") or "")  # fmt: skip
     if screen == FAILURES and not focus:
         focus = "every task"
     return f"{screen}: {focus}" if focus else screen

@@ -1,1 +1,2 @@
-"""The local beat: its bar (and, later, the Beat screen)."""
+"""The Beat screen: periodic tasks, their runs and missed runs (core/beat), and the local
+beat's bar."""

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QWidget
 from desktop.core.monitor.alerts import FIRING, Alert
 from desktop.ui.alerts.log_view import AlertsLogDialog
 from desktop.ui.alerts.rules_dialog import AlertRulesDialog
-from desktop.ui.alerts.views import FAILURES, QUEUES, WORKERS, screen_of
+from desktop.ui.alerts.views import BEAT, FAILURES, QUEUES, WORKERS, screen_of
 
 if TYPE_CHECKING:
     from desktop.ui.shell.main_window import MainWindow
@@ -94,6 +94,8 @@ class AlertsShell(QObject):
             window.queues.select_queue(target["queue"])
         elif title == WORKERS and target.get("worker"):
             window.workers.select_worker(target["worker"])
+        elif title == BEAT and target.get("entry"):
+            window.beat.select(target["entry"])
         return True
 
     def _open_requested(self, alert: Alert | None) -> None:

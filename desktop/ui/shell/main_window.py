@@ -27,6 +27,7 @@ from desktop.core.app.config import Drift
 from desktop.core.monitor.pipeline import JOURNAL_FAILING
 from desktop.core.settings.config_errors import ProfileError
 from desktop.ui.audit.panel import AuditPanel
+from desktop.ui.beat.panel import BeatPanel
 from desktop.ui.builder.panel import BuilderPanel
 from desktop.ui.charts.panel import ChartsPanel
 from desktop.ui.common.accessible import explain
@@ -107,6 +108,7 @@ class MainWindow(QMainWindow):
         self.failures = FailuresPanel(session)
         self.queues = QueuesPanel(session, self.settings)
         self.charts = ChartsPanel()
+        self.beat = BeatPanel(session)
         self.audit = AuditPanel(session)
         self.alerts = AlertsShell(self)
         self.alert_rules_action.triggered.connect(self.alerts.open_rules)
@@ -154,6 +156,7 @@ class MainWindow(QMainWindow):
         self.keys.add(self.tasks, refresh=self.tasks.model.reload, search=self.tasks.search)
         self.keys.add(self.failures, refresh=self.failures.refresh, search=self.failures.filter_box)
         self.keys.add(self.queues, refresh=self.queues.refresh_by_hand)
+        self.keys.add(self.beat, refresh=self.beat.refresh)
         self.keys.add(self.audit, refresh=self.audit.refresh, search=self.audit.filter_box)
         self.keys.install()
         self.tasks.open_in_builder.connect(self._open_in_builder)
@@ -362,6 +365,12 @@ class MainWindow(QMainWindow):
                 drift=queues.show_drift,
             ),
             Screen("Charts", charts, profile_switched=charts.reset, diffs=charts.apply_diff),
+            Screen(
+                "Beat",
+                self.beat,
+                profile_switched=self.beat.reset,
+                app_config=self.beat.show_app_config,
+            ),
             Screen("Audit", self.audit),
         ]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
@@ -32,7 +31,6 @@ from desktop.core.local.local_worker import (
 )
 from desktop.core.local.worker_spec import WorkerSpec, presets, suggested_name
 from desktop.core.monitor.state import WorkerRow
-from desktop.ui.beat.local_beat import LocalBeatBar
 from desktop.ui.common.accessible import explain
 from desktop.ui.common.log_view import LogView
 from desktop.ui.common.panel_parts import muted
@@ -112,9 +110,6 @@ class LocalWorkersPart(QWidget):
         everyone.triggered.connect(lambda: self.show_all_local_workers())
         self.actions_by_name["all"] = everyone
         layout.addWidget(bar)
-        # The profile's local `celery beat`, kept like a worker (its log shows below too).
-        self.beat_bar = LocalBeatBar(session)
-        layout.addWidget(self.beat_bar)
         # Other profiles' workers run on this machine too, out of this list: said, not hidden.
         self.elsewhere = QLabel()
         self.elsewhere.setProperty("role", "warning")
@@ -142,7 +137,6 @@ class LocalWorkersPart(QWidget):
         split.addWidget(self.table)
         self.log = LogView()
         split.addWidget(self.log)
-        self.beat_bar.log_wanted.connect(self.show_beat_log)
         split.setSizes([140, 260])
         layout.addWidget(split, 1)
         self.empty_hint = QLabel(
@@ -159,10 +153,6 @@ class LocalWorkersPart(QWidget):
         self._update_actions()
 
     # -- data ---------------------------------------------------------------------------------
-    def show_beat_log(self, path: Path, title: str) -> None:
-        self.table.clearSelection()
-        self.log.set_source(path, title)
-
     def show_all_local_workers(self) -> AllLocalWorkersDialog:
         host = self.session.workers_host
         active = host.supervisor.directory if host.supervisor is not None else None
