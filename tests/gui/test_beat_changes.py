@@ -97,7 +97,38 @@ def test_disable_edit_and_delete_a_redbeat_entry_from_the_screen(
             assert client.zscore(f"{prefix}:schedule", f"{prefix}tock") is None
         finally:
             client.close()
+        assert changes.add_button.isEnabled()  # the app's scheduler is RedBeat
+        added = changes.add()
+        assert isinstance(added, EditDialog) and "beat_tasks.note" in [
+            added.task.itemText(i) for i in range(added.task.count())
+        ]  # the app's own tasks offered
+        added.name.setText("fresh")
+        added.task.setCurrentText("beat_tasks.note")
+        added.seconds.setValue(15)
+        added.args.setText('["fresh"]')
+        added.accept()
+        qtbot.waitUntil(lambda: "fresh" in _rows(window), timeout=30000)
+        assert _rows(window)["fresh"].words == "every 15 s" and _rows(window)["fresh"].enabled
+        fresh = RedBeatSchedulerEntry.from_key(f"{prefix}fresh", app=app)
+        assert fresh.task == "beat_tasks.note" and list(fresh.args) == ["fresh"]
+
         audit = window.session.journal
         assert audit is not None
         actions = [entry.action for entry in audit.audit_entries()]
-        assert {"beat disable", "beat edit", "beat delete"} <= set(actions)
+        assert {"beat disable", "beat edit", "beat delete", "beat add"} <= set(actions)
+
+
+def test_a_static_apps_entries_cannot_be_changed_and_say_why(
+    qtbot: QtBot, embedded_redis: RunningRedis
+) -> None:
+    broker = embedded_redis.url(13)
+    profile = Profile(name="beat-static-changes", broker_url=broker, result_backend="",
+                      app_module="beat_static", workdir=str(APPS))  # fmt: skip
+    with window_on(qtbot, profile) as window:
+        window.tabs.setCurrentWidget(window.beat)
+        qtbot.waitUntil(lambda: "every-ten" in _rows(window), timeout=30000)
+        _choose(window, "every-ten")
+        changes = window.beat.changes
+        for button in (*changes.buttons, changes.add_button):
+            assert not button.isEnabled()
+            assert "beat_schedule" in button.toolTip()  # the reason: it lives in the code

@@ -1,5 +1,5 @@
-"""The Beat screen's changes to an entry: enable or disable it, edit its schedule and arguments,
-delete it (with confirmation). Each goes through the core's write child
+"""The Beat screen's changes: enable or disable an entry, edit its schedule and arguments,
+delete it (with confirmation), add one. Each goes through the core's write child
 (core/beat/writing.py: django-celery-beat's models, RedBeat's entry API), so a running beat
 follows from its next tick; each is kept in the audit log as the CLI's `beat enable|disable|
 edit|delete` keeps it. An entry in the app's code (`beat_schedule`) is not written: its
@@ -9,10 +9,12 @@ buttons say why. Nothing here waits on the GUI thread: the write runs on the job
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -26,9 +28,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.beat.entries import BeatEntry
+from desktop.core.beat.entries import BeatEntry, BeatReport, scheduler_source
 from desktop.core.beat.words import crontab_text
 from desktop.core.beat.writing import (
+    WRITABLE,
     BeatChange,
     BeatWriteError,
     change_beat,
@@ -45,7 +48,9 @@ from desktop.ui.common.jobs import Jobs
 if TYPE_CHECKING:
     from desktop.ui.beat.panel import BeatPanel
 
-_DONE = {"enable": "enabled", "disable": "disabled", "edit": "changed", "delete": "deleted"}
+_DONE = {"enable": "enabled", "disable": "disabled", "edit": "changed", "delete": "deleted",
+         "add": "added"}  # fmt: skip
+ADD_TIP = "A new periodic task in the scheduler the app uses (django-celery-beat, RedBeat)"
 
 
 def _json_text(value: Any) -> str:
@@ -53,15 +58,32 @@ def _json_text(value: Any) -> str:
 
 
 class EditDialog(QDialog):
-    """An entry's schedule (every N seconds, or a crontab) and its arguments, as JSON."""
+    """An entry's schedule (every N seconds, or a crontab) and its arguments, as JSON; with
+    no entry, a new one: its name and task (one of the app's, or typed) too, added to
+    `source` (the scheduler the app uses)."""
 
-    def __init__(self, entry: BeatEntry, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        entry: BeatEntry | None,
+        parent: QWidget | None = None,
+        *,
+        source: str = "",
+        tasks: list[str] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.entry = entry
+        self.source = entry.source if entry is not None else source
         self.change: BeatChange | None = None
-        self.setWindowTitle(f"Edit {entry.name}")
+        self.setWindowTitle(f"Edit {entry.name}" if entry is not None else "Add a periodic task")
         layout = QVBoxLayout(self)
         form = QFormLayout()
+        self.name = explain(QLineEdit(), "A name of its own in the scheduler", "Name")
+        self.task = explain(QComboBox(), "The task to send (the app's, or typed)", "Task")
+        self.task.setEditable(True)
+        self.task.addItems(tasks or [])
+        if entry is None:
+            form.addRow("Name", self.name)
+            form.addRow("Task", self.task)
         self.every = QRadioButton("Every")
         self.cron = QRadioButton("Crontab")
         kinds = QButtonGroup(self)
@@ -74,7 +96,9 @@ class EditDialog(QDialog):
         self.cron_text = explain(
             QLineEdit(), "minute hour day-of-month month day-of-week, e.g. 30 7 * * 1-5", "Crontab"
         )
-        schedule = entry.schedule
+        schedule: Mapping[str, Any] = (
+            entry.schedule if entry is not None else {"kind": "interval", "every_s": 60.0}
+        )
         if schedule.get("kind") == "crontab":
             self.cron.setChecked(True)
             self.cron_text.setText(crontab_text(schedule))
@@ -84,14 +108,15 @@ class EditDialog(QDialog):
             self.seconds.setValue(float(schedule.get("every_s") or 60.0))
         form.addRow(self.every, self.seconds)
         form.addRow(self.cron, self.cron_text)
-        self.args = explain(QLineEdit(_json_text(entry.args)), "A JSON list", "Arguments")
-        self.kwargs = explain(QLineEdit(_json_text(entry.kwargs)), "A JSON object", "Keywords")
+        args, kwargs = (entry.args, entry.kwargs) if entry is not None else (None, None)
+        self.args = explain(QLineEdit(_json_text(args)), "A JSON list", "Arguments")
+        self.kwargs = explain(QLineEdit(_json_text(kwargs)), "A JSON object", "Keywords")
         form.addRow("Arguments", self.args)
         form.addRow("Keyword arguments", self.kwargs)
         layout.addLayout(form)
-        if schedule.get("kind") not in ("interval", "crontab"):
+        if entry is not None and schedule.get("kind") not in ("interval", "crontab"):
             layout.addWidget(QLabel(f"Its schedule ({entry.words}) is replaced by the one above."))
-        note = write_note(entry, "edit")
+        note = write_note(entry, "edit") if entry is not None else ""
         if note:
             said = QLabel(note)
             said.setWordWrap(True)
@@ -129,10 +154,15 @@ class EditDialog(QDialog):
             )
             args = self._json(self.args, "Arguments", list)
             kwargs = self._json(self.kwargs, "Keyword arguments", dict)
-            change = BeatChange(
-                self.entry.name, self.entry.source, "edit", schedule=schedule,
-                args=args, kwargs=kwargs,
-            )  # fmt: skip
+            if self.entry is not None:
+                change = BeatChange(self.entry.name, self.source, "edit", schedule=schedule,
+                                    args=args, kwargs=kwargs)  # fmt: skip
+            else:
+                name, task = self.name.text().strip(), self.task.currentText().strip()
+                if not name or not task:
+                    raise ValueError("a new periodic task needs a name and a task")
+                change = BeatChange(name, self.source, "add", schedule=schedule, task=task,
+                                    args=args, kwargs=kwargs)  # fmt: skip
             check_change(change)
         except (ValueError, BeatWriteError) as exc:
             self.problem.setText(str(exc))
@@ -152,11 +182,36 @@ class BeatChanges:
         )
         self.edit_button = explain(QPushButton("Edit…"), "Change its schedule or arguments")
         self.delete_button = explain(QPushButton("Delete…"), "Remove it from its scheduler")
+        self.add_button = explain(QPushButton("Add…"), ADD_TIP, "Add a periodic task")
+        self.add_button.clicked.connect(self.add)
         self.toggle_button.clicked.connect(self.toggle)
         self.edit_button.clicked.connect(self.edit)
         self.delete_button.clicked.connect(self.delete)
         self.buttons = (self.toggle_button, self.edit_button, self.delete_button)
         self.show(None)
+        self.show_scheduler(None)
+
+    def show_scheduler(self, report: BeatReport | None) -> None:
+        """Add… is for the scheduler the app uses, when it keeps schedules outside the code."""
+        source = "" if report is None else scheduler_source(report.scheduler)
+        self.add_source = source if source in WRITABLE else ""
+        self.add_button.setEnabled(bool(self.add_source))
+        why = (
+            "the app's periodic tasks are not read yet" if report is None
+            else f"the app's scheduler ({report.scheduler}) keeps them in its code "
+            "(beat_schedule): add them there"
+        )  # fmt: skip
+        self.add_button.setToolTip(ADD_TIP if self.add_source else f"{ADD_TIP}: not here, {why}")
+
+    def add(self) -> EditDialog | None:
+        if not self.add_source:
+            return None
+        config = self.panel.session.app_config
+        tasks = sorted(t.name for t in config.tasks) if config is not None else []
+        dialog = EditDialog(None, self.panel, source=self.add_source, tasks=tasks)
+        dialog.accepted.connect(lambda: self._edited(None, dialog))
+        dialog.open()
+        return dialog
 
     def show(self, entry: BeatEntry | None) -> None:
         """The buttons for `entry`: off with the reason when it cannot be written."""
@@ -187,7 +242,7 @@ class BeatChanges:
         dialog.open()
         return dialog
 
-    def _edited(self, entry: BeatEntry, dialog: EditDialog) -> None:
+    def _edited(self, entry: BeatEntry | None, dialog: EditDialog) -> None:
         if dialog.change is not None:
             self._start(entry, dialog.change)
 
@@ -203,10 +258,10 @@ class BeatChanges:
         if answer == QMessageBox.StandardButton.Yes:
             self._start(entry, BeatChange(entry.name, entry.source, "delete"))
 
-    def _start(self, entry: BeatEntry, change: BeatChange) -> None:
+    def _start(self, entry: BeatEntry | None, change: BeatChange) -> None:
         self.panel.jobs.run("beat-change", self._change(entry, change))
 
-    async def _change(self, entry: BeatEntry, change: BeatChange) -> None:
+    async def _change(self, entry: BeatEntry | None, change: BeatChange) -> None:
         session = self.panel.session
         profile, config = session.profile, session.app_config
         if profile is None or config is None:
@@ -214,19 +269,19 @@ class BeatChanges:
             return
         endpoints = session.endpoints(profile, config)
         given = change.request().items()
-        params = {"source": entry.source}
+        params = {"source": change.source}
         params.update({k: v for k, v in given if v is not None and k not in ("name", "action")})
         action = f"beat {change.action}"
         for button in self.buttons:
             button.setEnabled(False)
-        self.panel.status.setText(f"{change.action} {entry.name}…")
+        self.panel.status.setText(f"{change.action} {change.name}…")
         try:
             await Jobs.blocking(change_beat, profile, endpoints, change)
         except BeatWriteError as exc:
             if not exc.refused:
-                session.audit(action, entry.name, params, outcome=FAILED, reply=str(exc))
+                session.audit(action, change.name, params, outcome=FAILED, reply=str(exc))
             self.panel.status.setText(str(exc))
             self.show(self.panel.chosen())
             return
-        session.audit(action, entry.name, params)
-        self.panel.refresh(said=f"{entry.name} {_DONE[change.action]}")
+        session.audit(action, change.name, params)
+        self.panel.refresh(said=f"{change.name} {_DONE[change.action]}")

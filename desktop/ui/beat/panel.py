@@ -97,7 +97,7 @@ class BeatPanel(QWidget):
         row.addWidget(self.refresh_button)
         row.addWidget(self.run_button)
         self.changes = BeatChanges(self)  # enable/disable, edit, delete (core/beat/writing.py)
-        for button in self.changes.buttons:
+        for button in (*self.changes.buttons, self.changes.add_button):
             row.addWidget(button)
         self.status = QLabel()
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -144,6 +144,7 @@ class BeatPanel(QWidget):
         self.jobs.cancel("report")
         self.jobs.cancel("runs")
         self.report, self.runs, self._report_at = None, None, 0.0
+        self.changes.show_scheduler(None)
         self.cache = RunsCache()
         self.model.set_rows([])
         self.details.show_entry(None, None)
@@ -222,6 +223,7 @@ class BeatPanel(QWidget):
     # -- showing ---------------------------------------------------------------------------
     def _show_report(self, report: BeatReport, said: str = "") -> None:
         self.report = report
+        self.changes.show_scheduler(report)
         notes = report.notes()
         self.scheduler.setText(
             f"Scheduler: {report.scheduler_said()}. Times in the app's timezone, "
