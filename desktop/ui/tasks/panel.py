@@ -219,6 +219,10 @@ class TasksPanel(QWidget):
             combo.currentTextChanged.connect(lambda _: self._apply_filters())
         self.model.modelReset.connect(self._update_count)
         self.model.loaded.connect(self._update_count)
+        # A reload is a new first page (a sort, a filter, a refresh): shown from its top. Qt
+        # keeps the scroll offset across a reset, so a table scrolled past the first page
+        # showed the new page's bottom rows and read the next page at once, unasked.
+        self.model.modelAboutToBeReset.connect(self.table.scrollToTop)
         self.model.modelReset.connect(self._select_current_again)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
@@ -421,10 +425,13 @@ class TasksPanel(QWidget):
 
     def _select_current_again(self) -> None:
         """A reload (filter, sort, refresh) forgets the selection: the detail pane follows it,
-        so the task shown is selected again where the table still has it, else none is shown."""
+        so the task shown is selected again where the table still has it, else none is shown
+        (when none was shown or on its way, the pane is left as it is: setting its text again
+        repainted it, and the table beside it, on every sort)."""
         position = self.model.position(self.current_id) if self.current_id else None
         if position is None:
-            self._show_task(None)
+            if self.current_id is not None or self.jobs.running("details"):
+                self._show_task(None)
         else:  # the reset left no current row: this change shows the task (_show_selected)
             self.table.setCurrentIndex(self.model.index(position, 0))
 
