@@ -335,6 +335,9 @@ def main() -> int:
         figures[f"{phase}_gc_full_ms"] = seen.full_longest_ms
         figures[f"{phase}_gc_full_count"] = seen.full
         figures[f"{phase}_gc_count"] = seen.count
+    sorts = 2 * len(COLUMNS)
+    for key, value in probes.model.of("sort").items():
+        figures[f"per_sort_{key}"] = value / sorts
 
     # The floor no read can lower: the table painting its visible rows, with nothing read.
     paints = []
@@ -390,6 +393,12 @@ def main() -> int:
         f"garbage collector after opening: {int(figures['gc_tracked_after_open']):,} objects "
         f"tracked, {int(figures['gc_frozen']):,} frozen; longest collection's CPU (ms): "
         + ", ".join(f"{p} {figures[f'{p}_gc_cpu_ms']:.1f}" for p in PHASES)
+    )
+    per_sort = {k[9:]: v for k, v in figures.items() if k.startswith("per_sort_")}
+    print(
+        f"per sort (of {sorts}, each + next page): pages read {per_sort.get('pages', 0):.2f}, "
+        f"resets {per_sort.get('resets', 0):.2f}, cells painted {per_sort.get('cells', 0):.0f}, "
+        f"GUI thread CPU {per_sort.get('gui_cpu_s', 0) * 1000:.1f} ms"
     )
     if args.gc:
         print(probes.collections.report())

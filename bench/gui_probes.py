@@ -175,22 +175,68 @@ class PhaseProfile:
         self._profile = None
 
 
+class ModelCounters:
+    """What the tasks model did per phase, counted (they hold on a busy machine, where the
+    clock does not): pages read (on job threads), resets, and the cells a view asked for
+    (`multiData`, one call a cell painted); and the GUI thread's CPU in the phase."""
+
+    def __init__(self) -> None:
+        from desktop.ui.tasks.model import TasksModel
+
+        self.phase = ""
+        self.counts: dict[str, dict[str, float]] = {}
+        self._cpu = time.thread_time()
+        for method, key in (
+            ("_page", "pages"),
+            ("multiData", "cells"),
+            ("endResetModel", "resets"),
+        ):
+            self._count(TasksModel, method, key)
+
+    def _count(self, cls: type, method: str, key: str) -> None:
+        original = cls.__dict__.get(method, getattr(cls, method))
+        static = isinstance(original, staticmethod)
+        function = original.__func__ if static else original
+        counters = self
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            if counters.phase:
+                seen = counters.counts.setdefault(counters.phase, {})
+                seen[key] = seen.get(key, 0) + 1
+            return function(*args, **kwargs)
+
+        setattr(cls, method, staticmethod(counted) if static else counted)
+
+    def enter(self, phase: str) -> None:
+        now = time.thread_time()
+        if self.phase:
+            seen = self.counts.setdefault(self.phase, {})
+            seen["gui_cpu_s"] = seen.get("gui_cpu_s", 0.0) + now - self._cpu
+        self.phase, self._cpu = phase, now
+
+    def of(self, phase: str) -> dict[str, float]:
+        return self.counts.get(phase, {})
+
+
 class Probes:
     """The probes of one run, told which phase the window is in (measured under its name)."""
 
     def __init__(self, gaps: Gaps, slow: SlowEvents, profile: PhaseProfile) -> None:
         self.gaps, self.slow, self.profile = gaps, slow, profile
         self.collections = GcPauses()
+        self.model = ModelCounters()
         self.current = ""
 
     def enter(self, phase: str) -> None:
         if self.current:
             self.profile.stop(self.current)
         self.current = self.slow.phase = self.collections.phase = phase
+        self.model.enter(phase)
         self.profile.start(phase)
         self.gaps.reset()
 
     def leave(self) -> None:
         if self.current:
             self.profile.stop(self.current, last=True)
+        self.model.enter("")
         self.current = self.slow.phase = self.collections.phase = ""
