@@ -219,10 +219,7 @@ class TasksPanel(QWidget):
             combo.currentTextChanged.connect(lambda _: self._apply_filters())
         self.model.modelReset.connect(self._update_count)
         self.model.loaded.connect(self._update_count)
-        # A reload is a new first page (a sort, a filter, a refresh): shown from its top. Qt
-        # keeps the scroll offset across a reset, so a table scrolled past the first page
-        # showed the new page's bottom rows and read the next page at once, unasked.
-        self.model.modelAboutToBeReset.connect(self.table.scrollToTop)
+        self.model.modelReset.connect(self._show_from_top)
         self.model.modelReset.connect(self._select_current_again)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
@@ -422,6 +419,15 @@ class TasksPanel(QWidget):
     # -- details ------------------------------------------------------------------------------
     def _show_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._show_task(self.model.task_id(current.row()) if current.isValid() else None)
+
+    def _show_from_top(self) -> None:
+        """A reload is a new first page (a sort, a filter, a refresh): shown from its top. Qt
+        keeps the scroll offset across a reset, so a table scrolled past the first page showed
+        the new page's bottom rows and read the next page at once, unasked. The reset's layout
+        is done here, not on Qt's next turn, so it and the scroll paint the table once: a
+        scroll before it painted the rows at once and the layout painted them again."""
+        self.table.doItemsLayout()
+        self.table.scrollToTop()
 
     def _select_current_again(self) -> None:
         """A reload (filter, sort, refresh) forgets the selection: the detail pane follows it,
