@@ -208,10 +208,10 @@ class JournalReader:
     def recent_runtimes(self, limit: int) -> Iterator[tuple[str, float]]:
         """(name, runtime) of the latest `limit` succeeded tasks that have both, newest
         first: a range of the (state, sent) index, never the whole table. Read into a list
-        of names and one of runtimes (neither holds an object the garbage collector tracks)
-        and handed out one pair at a time: 100,000 (name, runtime) tuples kept at once made
-        the collector walk them in full collections of 5-15 ms, each a pause of every
-        thread's Python, the window's included (bench/gui_journal.py, idle)."""
+        of names and one of runtimes (strings and floats: nothing in them the garbage
+        collector tracks) and handed out one pair at a time: 100,000 (name, runtime) tuples
+        kept at once made the collector walk them in full collections of 5-15 ms, each a
+        pause of every thread's Python, the window's included (bench/gui_journal.py, idle)."""
         names: list[str] = []
         runtimes: list[float] = []
         with self._lock:
