@@ -4,15 +4,23 @@ against the same page read by OFFSET, in the same run.
 
 A QTimer firing every millisecond records the time between its ticks: any work the GUI thread
 does (a journal read it waits on, a model reset, painting) shows as a gap. Target: 16 ms.
-Prints figures and asserts nothing (docs/PERFORMANCE.md).
+Per phase it also prints the GUI thread's CPU in its longest gap, and Python's longest garbage
+collection (wall clock and CPU, and the full ones: a collection holds the GIL, so it pauses the
+window's Python whichever thread runs it); per sort, counts that hold on a busy machine (pages
+read, resets, cells painted, the GUI thread's CPU). Prints figures and asserts nothing
+(docs/PERFORMANCE.md); the probes are in bench/gui_probes.py.
 
 Usage: python bench/gui_journal.py JOURNAL [--tasks 1000000] [--seconds 10] [--json]
-JOURNAL is built when missing (or smaller than --tasks) and reused after.
+           [--gc] [--explain] [--profile [idle|search|sort|details|all]] [--switch-ms MS]
+JOURNAL is built when missing (or smaller than --tasks) and reused after. The window's session
+opens it as its profile's journal (it may migrate it): give it a copy of a journal other
+benches use.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -30,6 +38,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["CELERY_DESK_SECRETS"] = "file"
 
+from gui_probes import Gaps, PhaseProfile, Probes, SlowEvents, explaining_application  # noqa: E402
+
 from desktop.core.monitor.state import EventRecord, TaskRow  # noqa: E402
 
 NAMES = [f"workers.tasks.{n}" for n in ("add", "mul", "fail", "sleep", "fetch", "resize")] + [
@@ -40,6 +50,7 @@ WORKERS = [f"celery@worker-{n}" for n in range(8)]
 # Mostly finished, some failed, a few still running or waiting, as a busy cluster's history.
 STATES = ["SUCCESS"] * 85 + ["FAILURE"] * 8 + ["RETRY", "REVOKED", "STARTED"] * 2 + ["PENDING"]
 BATCH = 5000
+PHASES = ("window_open", "idle", "search", "sort", "details")
 
 
 def _rows(start: int, count: int, base: float, rng: random.Random) -> tuple[list, list]:  # type: ignore[type-arg]
@@ -143,103 +154,6 @@ def build(path: Path, tasks: int) -> float:
     return time.perf_counter() - started
 
 
-class Gaps:
-    """The longest time between ticks of a 1 ms timer, per phase (`longest`, wall clock), and
-    the most CPU the GUI thread spent between two ticks (`busiest`: its own work, whatever
-    else the machine runs; a gap much longer than it is the thread waiting for a CPU or for
-    Python's GIL, not working)."""
-
-    last_tick = 0.0
-
-    def __init__(self) -> None:
-        from PySide6.QtCore import Qt, QTimer
-
-        self.longest = self.busiest = 0.0
-        self._last, self._cpu = time.perf_counter(), time.thread_time()
-        self.timer = QTimer()
-        self.timer.setTimerType(Qt.TimerType.PreciseTimer)
-        self.timer.setInterval(1)
-        self.timer.timeout.connect(self._tick)
-        self.timer.start()
-
-    def _tick(self) -> None:
-        now, cpu = time.perf_counter(), time.thread_time()
-        self.longest = max(self.longest, (now - self._last) * 1000)
-        self.busiest = max(self.busiest, (cpu - self._cpu) * 1000)
-        self._last, self._cpu = now, cpu
-        Gaps.last_tick = now
-
-    def reset(self) -> None:
-        self.longest = self.busiest = 0.0
-        self._last, self._cpu = time.perf_counter(), time.thread_time()
-
-
-class SlowEvents:
-    """With --explain: the slowest events Qt delivered in each phase (what they were and to
-    which widget), by timing QApplication.notify. It costs a Python call per event, so the
-    gaps measured with it are a little longer; it says where a gap comes from."""
-
-    def __init__(self) -> None:
-        self.phase = ""
-        self.slowest: dict[str, list[tuple[float, str]]] = {}
-
-    def record(self, receiver: object, event: object, took_ms: float) -> None:
-        if took_ms < 8 or not self.phase:
-            return
-        try:
-            what = f"{type(receiver).__name__} {event.type().name}"  # type: ignore[attr-defined]
-            parent = receiver.parent()  # type: ignore[attr-defined]
-            if parent is not None:
-                what += f" in {type(parent).__name__}"
-        except (AttributeError, RuntimeError):
-            what = type(receiver).__name__
-        kept = self.slowest.setdefault(self.phase, [])
-        kept.append((took_ms, what))
-        kept.sort(reverse=True)
-        del kept[5:]
-
-
-class GcPauses:
-    """With --gc: how long each of Python's garbage collections held the GIL (a pause of
-    every thread's Python, the GUI thread's included)."""
-
-    def __init__(self) -> None:
-        import gc
-        import threading
-
-        self._started: dict[int, float] = {}
-        self.pauses: list[tuple[float, int]] = []
-        self._thread = threading.get_ident
-        gc.callbacks.append(self._callback)
-
-    def _callback(self, phase: str, info: dict[str, int]) -> None:
-        key = self._thread()
-        if phase == "start":
-            self._started[key] = time.perf_counter()
-        elif key in self._started:
-            took = (time.perf_counter() - self._started.pop(key)) * 1000
-            self.pauses.append((took, info["generation"]))
-
-    def report(self) -> str:
-        longest = sorted(self.pauses, reverse=True)[:5]
-        shown = ", ".join(f"{ms:.1f} ms (generation {gen})" for ms, gen in longest)
-        return f"garbage collections: {len(self.pauses)}, longest {shown}"
-
-
-def explaining_application(slow: SlowEvents) -> type:
-    from PySide6.QtWidgets import QApplication
-
-    class Explaining(QApplication):
-        def notify(self, receiver, event):  # type: ignore[no-untyped-def]
-            started = time.perf_counter()
-            try:
-                return super().notify(receiver, event)
-            finally:
-                slow.record(receiver, event, (time.perf_counter() - started) * 1000)
-
-    return Explaining
-
-
 def run_for(seconds: float, steps: list[tuple[float, Callable[[], object]]] = ()) -> None:  # type: ignore[assignment]
     """The Qt event loop for `seconds`, doing each step at its time. Precise timers: Qt's
     default for a wait of seconds is a coarse one (5% slack), which fires steps due 100 ms
@@ -307,7 +221,11 @@ def main() -> int:
     parser.add_argument("--explain", action="store_true", help="print each phase's slowest events")
     parser.add_argument("--gc", action="store_true", help="print the longest garbage collections")
     parser.add_argument(
-        "--profile", action="store_true", help="print where the GUI thread's Python time goes"
+        "--profile",
+        nargs="?",
+        const="all",
+        choices=(*PHASES[1:], "all"),
+        help="print where the GUI thread's Python time goes: in one phase, or all in use",
     )
     parser.add_argument(
         "--switch-ms", type=float, help="a GIL switch interval to try (default: Python's 5 ms)"
@@ -328,9 +246,8 @@ def main() -> int:
 
     from desktop.app import build_window, keep_collections_short
     from desktop.core.services import Services
-    from desktop.ui.tasks.model import COLUMNS
+    from desktop.ui.tasks.cells import COLUMNS
 
-    gc_pauses = GcPauses() if args.gc else None
     slow_events = SlowEvents()
     app = (explaining_application(slow_events) if args.explain else QApplication)(sys.argv)
     services = Services.open()
@@ -338,16 +255,17 @@ def main() -> int:
     link = services.journal_path(profile)
     link.parent.mkdir(parents=True, exist_ok=True)
     link.symlink_to(journal_path)  # the window's profile keeps its history in that file
-    gaps = Gaps()
+    probes = Probes(Gaps(), slow_events, PhaseProfile(args.profile))
+    gaps = probes.gaps
+    probes.enter("window_open")  # its first gap: the window built and shown
     session, window = build_window(services)
     window.show()
-    keep_collections_short()  # as the app does once its window is shown
+    keep_collections_short(session)  # as the app does once its window is shown
     if args.switch_ms is not None:
         sys.setswitchinterval(args.switch_ms / 1000)
     t0 = time.perf_counter()
     session.start()
     window.tabs.setCurrentWidget(window.tasks)
-    figures["window_open_gap_ms"] = 0.0
     wait_until(lambda: session.journal is not None)
     tasks = window.tasks
     wait_until(lambda: tasks.model.rowCount() > 0 and not tasks.model.loading)
@@ -360,21 +278,16 @@ def main() -> int:
     figures["window_open_busy_ms"] = gaps.busiest
 
     seconds = args.seconds
-    profiler = None
-    if args.profile:  # the GUI thread's Python only: cProfile follows the thread it starts on
-        import cProfile
-
-        profiler = cProfile.Profile()
-        profiler.enable()
-    slow_events.phase = "idle"
-    gaps.reset()
+    probes.enter("idle")
     run_for(seconds)
+    # What a full collection walks once the window is open: every object tracked, not frozen.
+    figures["gc_tracked_after_open"] = len(gc.get_objects())
+    figures["gc_frozen"] = gc.get_freeze_count()
     figures["idle_gap_ms"] = gaps.longest
     figures["idle_busy_ms"] = gaps.busiest
 
-    slow_events.phase = "search"
+    probes.enter("search")
     words = ["order-42", "bad input 77", "eu-3", "charge", "'value': 1234", "zz-not-there"]
-    gaps.reset()
     step = seconds / len(words)
     run_for(
         seconds,
@@ -383,10 +296,11 @@ def main() -> int:
     wait_until(lambda: not tasks.model.loading)
     figures["search_gap_ms"] = gaps.longest
     figures["search_busy_ms"] = gaps.busiest
+    probes.enter("")  # back to every task, unmeasured
     tasks.search.setText("")
     wait_until(lambda: not tasks.model.loading)
 
-    slow_events.phase = "sort"
+    probes.enter("sort")
     header = tasks.table.horizontalHeader()
     sort_gaps: dict[str, float] = {}
     sort_busy: dict[str, float] = {}
@@ -403,14 +317,14 @@ def main() -> int:
             sort_gaps[f"{key} {direction}"] = gaps.longest
             sort_busy[f"{key} {direction}"] = gaps.busiest
             figures[f"sort_{key}_{direction}_s"] = time.perf_counter() - started
+    probes.enter("")
     header.setSortIndicator(9, Qt.SortOrder.DescendingOrder)
     wait_until(lambda: not tasks.model.loading)
     figures["sort_gap_ms"] = max(sort_gaps.values())
     figures["sort_busy_ms"] = max(sort_busy.values())
     worst_sort = max(sort_gaps, key=lambda k: sort_gaps[k])
 
-    slow_events.phase = "details"
-    gaps.reset()
+    probes.enter("details")
     rows = min(tasks.model.rowCount(), 200)
     picks = max(1, int(seconds / 0.1))
     run_for(
@@ -419,13 +333,18 @@ def main() -> int:
     )
     figures["details_gap_ms"] = gaps.longest
     figures["details_busy_ms"] = gaps.busiest
+    probes.leave()
+    for phase in PHASES:
+        seen = probes.collections.of(phase)
+        figures[f"{phase}_gc_ms"] = seen.longest_ms
+        figures[f"{phase}_gc_cpu_ms"] = seen.longest_cpu_ms
+        figures[f"{phase}_gc_full_ms"] = seen.full_longest_ms
+        figures[f"{phase}_gc_full_count"] = seen.full
+        figures[f"{phase}_gc_count"] = seen.count
+    sorts = 2 * len(COLUMNS)
+    for key, value in probes.model.of("sort").items():
+        figures[f"per_sort_{key}"] = value / sorts
 
-    slow_events.phase = ""
-    if profiler is not None:
-        import pstats
-
-        profiler.disable()
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     # The floor no read can lower: the table painting its visible rows, with nothing read.
     paints = []
     for _ in range(7):
@@ -437,24 +356,29 @@ def main() -> int:
     window.close_without_asking()
     session.shutdown()
     del app
-    phases = ("window_open", "idle", "search", "sort", "details")
     # The target is for a window in use (idle, searching, sorting, opening details); opening
     # it (first show, connecting, reading the app) is reported beside it.
-    in_use = phases[1:]
+    in_use = PHASES[1:]
     worst = max(figures[f"{p}_gap_ms"] for p in in_use)
     worst_busy = max(figures[f"{p}_busy_ms"] for p in in_use)
+    worst_gc = max(figures[f"{p}_gc_ms"] for p in in_use)
     print(f"journal: {journal_path} ({args.tasks:,} tasks; built/topped up in {build_s:.1f} s)")
     print(f"window open -> first rows: {figures['journal_open_to_rows_s']:.2f} s")
-    print(f"{'longest event-loop gap (GUI thread CPU in it), ms':52} gap   busy")
+    print(f"{'per phase, ms: longest event-loop gap, GUI thread CPU in it,':52}   gap  busy"
+          "    gc  full gc (count)")  # fmt: skip
+    print("  the longest garbage collection, the longest full one")
     for phase, title in zip(
-        phases,
+        PHASES,
         ("opening the window", f"idle ({seconds:.0f} s)", "searching (6 searches)",
          f"sorting (each column both ways + next page; worst gap {worst_sort})",
          "opening details (a row every 0.1 s)"),
         strict=True,
     ):  # fmt: skip
-        print(f"  {title:50} {figures[f'{phase}_gap_ms']:5.1f} {figures[f'{phase}_busy_ms']:5.1f}")
-    print(f"  {'longest in use, all but opening (target 16 ms)':50} {worst:5.1f} {worst_busy:5.1f}")
+        print(f"  {title:50} {figures[f'{phase}_gap_ms']:5.1f} {figures[f'{phase}_busy_ms']:5.1f}"
+              f" {figures[f'{phase}_gc_ms']:5.1f} {figures[f'{phase}_gc_full_ms']:5.1f}"
+              f" ({figures[f'{phase}_gc_full_count']})")  # fmt: skip
+    print(f"  {'longest in use, all but opening (target 16 ms)':50} {worst:5.1f} {worst_busy:5.1f}"
+          f" {worst_gc:5.1f}")  # fmt: skip
     print(
         f"one repaint of the tasks table, nothing read (median): "
         f"{figures['table_repaint_ms']:.1f} ms"
@@ -471,8 +395,19 @@ def main() -> int:
         "slowest sorts to rows (off the GUI thread): "
         + ", ".join(f"{k[5:-2]} {v:.2f} s" for v, k in reversed(slow))
     )
-    if gc_pauses is not None:
-        print(gc_pauses.report())
+    print(
+        f"garbage collector after idling: {int(figures['gc_tracked_after_open']):,} objects "
+        f"tracked, {int(figures['gc_frozen']):,} frozen; longest collection's CPU (ms): "
+        + ", ".join(f"{p} {figures[f'{p}_gc_cpu_ms']:.1f}" for p in PHASES)
+    )
+    per_sort = {k[9:]: v for k, v in figures.items() if k.startswith("per_sort_")}
+    print(
+        f"per sort (of {sorts}, each + next page): pages read {per_sort.get('pages', 0):.2f}, "
+        f"resets {per_sort.get('resets', 0):.2f}, cells painted {per_sort.get('cells', 0):.0f}, "
+        f"GUI thread CPU {per_sort.get('gui_cpu_s', 0) * 1000:.1f} ms"
+    )
+    if args.gc:
+        print(probes.collections.report())
     for phase, events in slow_events.slowest.items():
         print(f"slowest events while {phase}: " + "; ".join(f"{w} {t:.0f} ms" for t, w in events))
     if args.json:

@@ -14,7 +14,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.core.app.panel_app import panel_app
 from desktop.core.settings.profile_model import Profile, QueueSpec
-from desktop.ui.tasks.model import COLUMNS
+from desktop.ui.tasks.cells import COLUMNS
 from tests.support import window_on
 
 pytestmark = pytest.mark.slow

@@ -16,7 +16,7 @@ from desktop.core.settings.profile_model import Profile
 from desktop.ui.common.table_state import column_menu
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
-from desktop.ui.tasks.model import COLUMNS, DEFAULT_COLUMNS
+from desktop.ui.tasks.cells import COLUMNS, DEFAULT_COLUMNS
 from tests.desk_cli import celery_desk
 from tests.support import pid_alive, shut_down
 

@@ -12,7 +12,7 @@ from pytestqt.qtbot import QtBot
 
 from desktop.core.monitor.saved_views import DEFAULT_VIEWS, load_views, views_path
 from desktop.core.settings.paths import Paths
-from desktop.ui.tasks.model import COLUMNS
+from desktop.ui.tasks.cells import COLUMNS
 from desktop.ui.tasks.panel import TasksPanel
 from tests.factories import task_row
 from tests.gui.test_tasks_panel import panel_on, settle

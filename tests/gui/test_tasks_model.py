@@ -12,7 +12,8 @@ from pytestqt.qtbot import QtBot
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.state import ClusterState, StateDiff, TaskRow
 from desktop.core.monitor.task_query import TaskQuery
-from desktop.ui.tasks.model import COLUMNS, PAGE_SIZE, TasksModel
+from desktop.ui.tasks.cells import COLUMNS
+from desktop.ui.tasks.model import PAGE_SIZE, TasksModel
 from tests.factories import task_row
 
 

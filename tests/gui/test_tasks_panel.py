@@ -25,7 +25,8 @@ from desktop.core.settings.profile_model import Profile, QueueSpec
 from desktop.ui.common.states import with_symbol
 from desktop.ui.session.session import Session
 from desktop.ui.shell.main_window import MainWindow
-from desktop.ui.tasks.model import COLUMNS
+from desktop.ui.tasks.cells import COLUMNS
+from desktop.ui.tasks.model import PAGE_SIZE
 from desktop.ui.tasks.panel import ALL, TasksPanel
 from tests.factories import task_row
 from tests.integration.worker_process import REPO_ROOT, WorkerProcess, running_worker
@@ -454,3 +455,31 @@ def test_reveal_says_why_there_is_nothing_to_reveal_when_the_journal_stores_valu
         assert "Keep real argument values" in panel.detail.toPlainText()
         assert "Nothing to reveal" in panel.action_status.text()
         assert SECRET not in panel.detail.toPlainText() + _everything_the_table_says(panel)
+
+
+def test_a_sort_shows_its_first_page_from_the_top_and_reads_no_page_unasked(
+    qtbot: QtBot, tmp_path: Path
+) -> None:
+    """Qt keeps a table's scroll offset across a model reset: scrolled past the first page, a
+    sort showed the bottom rows of the new first page and read the next page at once."""
+    now = time.time()
+    rows = [task_row(f"r{i:04d}", sent=now - i, runtime=i / 1000) for i in range(3 * PAGE_SIZE)]
+    with panel_on(qtbot, tmp_path, rows) as panel:
+        panel.resize(1280, 800)
+        panel.show()
+        qtbot.waitExposed(panel)
+        bar = panel.table.verticalScrollBar()
+        panel.table.scrollToBottom()  # the view reads the second page
+        qtbot.waitUntil(lambda: panel.model.rowCount() == 2 * PAGE_SIZE, timeout=10000)
+        settle(qtbot, panel)
+        assert bar.value() > 0
+        runtime = [key for key, _title in COLUMNS].index("runtime")
+        panel.table.horizontalHeader().setSortIndicator(runtime, Qt.SortOrder.DescendingOrder)
+        qtbot.waitUntil(
+            lambda: panel.model.task_id(0) == f"r{3 * PAGE_SIZE - 1:04d}", timeout=10000
+        )
+        settle(qtbot, panel)
+        qtbot.wait(100)  # Qt's own layout after the reset, and any page it would ask for
+        settle(qtbot, panel)
+        assert bar.value() == 0
+        assert panel.model.rowCount() == PAGE_SIZE

@@ -22,7 +22,8 @@ from desktop.ui.common.icons import ICONS, icon
 from desktop.ui.common.states import STATES, state_colour, with_symbol
 from desktop.ui.shell.appearance import SETTING, Appearance
 from desktop.ui.shell.main_window import MainWindow
-from desktop.ui.tasks.model import COLUMNS, TasksModel
+from desktop.ui.tasks.cells import COLUMNS
+from desktop.ui.tasks.model import TasksModel
 from tests.factories import task_row
 from tests.support import shut_down
 

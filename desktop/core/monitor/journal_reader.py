@@ -18,7 +18,7 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -205,16 +205,24 @@ class JournalReader:
             row = self._db.execute(f"SELECT count(*) FROM tasks{where}", params).fetchone()
         return int(row[0])
 
-    def recent_runtimes(self, limit: int) -> list[tuple[str, float]]:
+    def recent_runtimes(self, limit: int) -> Iterator[tuple[str, float]]:
         """(name, runtime) of the latest `limit` succeeded tasks that have both, newest
-        first: a range of the (state, sent) index, never the whole table."""
+        first: a range of the (state, sent) index, never the whole table. Read into a list
+        of names and one of runtimes (strings and floats: nothing in them the garbage
+        collector tracks) and handed out one pair at a time: 100,000 (name, runtime) tuples
+        kept at once made the collector walk them in full collections of 5-15 ms, each a
+        pause of every thread's Python, the window's included (bench/gui_journal.py, idle)."""
+        names: list[str] = []
+        runtimes: list[float] = []
         with self._lock:
-            rows = self._db.execute(
+            for name, runtime in self._db.execute(
                 "SELECT name, runtime FROM tasks WHERE state = 'SUCCESS' AND name IS NOT NULL "
                 "AND runtime IS NOT NULL ORDER BY sent DESC LIMIT ?",
                 (limit,),
-            ).fetchall()
-        return [(str(name), float(runtime)) for name, runtime in rows]
+            ):
+                names.append(str(name))
+                runtimes.append(float(runtime))
+        return zip(names, runtimes, strict=True)
 
     def runs_of(self, name: str, since: float, limit: int) -> list[TaskRecord]:
         """The tasks named `name` sent since `since` (their `task-sent`, else their

@@ -14,6 +14,7 @@ Writing is atomic, and never over a file that could not be read: that one is mov
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -204,7 +205,7 @@ def _rest(view: SavedView) -> tuple[Any, ...]:
     return view.query, view.sort, view.descending, view.columns, view.computed
 
 
-def slow_query(runtimes: list[tuple[str, float]]) -> str | None:
+def slow_query(runtimes: Iterable[tuple[str, float]]) -> str | None:
     """The Slow view's query: `name:N runtime>P99` for each task name, ORed, P99 the 99th
     percentile (rates.percentiles) of that name's runtimes in `runtimes` (name, seconds). The
     SLOW_MAX_NAMES names with the most runtimes, when there are more; None when there is none.

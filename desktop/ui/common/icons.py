@@ -39,6 +39,7 @@ ICONS = {
     "Failures": "alert-octagon-outline",
     "Queues": "tray-full",
     "Charts": "chart-line",
+    "Beat": "calendar-clock",
     "Audit": "history",
     # the window's actions
     "Edit": "pencil-outline",

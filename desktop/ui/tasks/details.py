@@ -8,7 +8,7 @@ from typing import Any
 
 from desktop.core.base.task_record import TaskRecord, queue_of
 from desktop.core.monitor.journal_reader import JournalReader, stored_value
-from desktop.ui.tasks.model import format_time
+from desktop.ui.tasks.cells import format_time
 
 
 def pretty(text: str | None) -> str:

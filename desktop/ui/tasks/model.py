@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, TypeVar, cast
@@ -32,98 +31,45 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor
 
 from desktop.core.base.task_record import TaskRecord
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import JournalReader
-from desktop.core.monitor.journal_schema import INDEXED_SORTS
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_query import TaskQuery
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.journal_slot import JournalSlot
-from desktop.ui.common.states import state_colour, with_symbol
 from desktop.ui.common.table_model import contiguous_runs
+from desktop.ui.tasks.cells import (
+    COLUMNS,
+    PAGE_SORT_MARK,
+    PAGE_SORT_TIP,
+    PAGE_SORTED,
+    cell_texts,
+    state_qcolour,
+)
 
 log = logging.getLogger(__name__)
+
 T = TypeVar("T")
 
 Index = QModelIndex | QPersistentModelIndex
 PAGE_SIZE = 500
 COUNT_AFTER_S = 0.1  # a few frames: the new rows painted before the count's scan starts
-CELL_LIMIT = 200  # characters shown in a cell; the detail pane shows the whole value
-
-COLUMNS: list[tuple[str, str]] = [
-    ("id", "Task id"),
-    ("name", "Name"),
-    ("state", "State"),
-    ("queue", "Queue"),
-    ("priority", "Priority"),
-    ("worker", "Worker"),
-    ("args", "Args"),
-    ("kwargs", "Kwargs"),
-    ("result", "Result / exception"),
-    ("sent", "Sent"),
-    ("received", "Received"),
-    ("started", "Started"),
-    ("runtime", "Runtime"),
-    ("retries", "Retries"),
-    ("parent_id", "Parent"),
-    ("root_id", "Root"),
-]
-# What the table shows until the person picks others (its header's context menu): what a
-# person scans a list of tasks by, fitting 1280 px beside the views; the rest one click away.
-DEFAULT_COLUMNS = ("id", "name", "state", "queue", "priority", "worker", "args", "result",
-                   "started", "runtime")  # fmt: skip
-# Columns with no index (long text): sorting them in SQL scans a million rows, so their header
-# sorts only the rows loaded so far, and says so.
-PAGE_SORTED = frozenset(key for key, _title in COLUMNS if key not in INDEXED_SORTS)
-PAGE_SORT_MARK = " *"  # short, so the column keeps its width; the tooltip says why
-PAGE_SORT_TIP = "* Sorts only the rows loaded so far: this column has no index to sort them all."
-
-
-def format_time(value: Any) -> str:
-    if not isinstance(value, int | float):
-        return ""
-    return time.strftime("%H:%M:%S", time.localtime(value)) + f".{int(value * 1000) % 1000:03d}"
-
-
-def shorten(value: Any) -> str:
-    if value is None:
-        return ""
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= CELL_LIMIT else text[: CELL_LIMIT - 1] + "…"
-
-
-def display(row: TaskRecord, key: str) -> str:
-    value = row.get(key)
-    if key in ("sent", "received", "started"):
-        return format_time(value)
-    if key == "runtime":
-        return f"{value:.3f} s" if isinstance(value, int | float) else ""
-    if key == "result":
-        return shorten(row.get("exception") or value)
-    if key == "queue":
-        return shorten(value or row.get("routing_key"))
-    if key == "state":  # "✓ SUCCESS": never the colour alone
-        return with_symbol(str(value)) if value else ""
-    return shorten(value)
-
-
-def cell_texts(row: TaskRecord) -> tuple[str, ...]:
-    """What each column's cell says for this row."""
-    return tuple(display(row, key) for key, _title in COLUMNS)
-
-
 LIVE_ORDERS = ("sent", "received", "updated")
+# The roles this model answers, as the ints a view asks by (an int compares with an int
+# faster than with an enum member: a paint asks seven roles of each of ~150 cells).
 _ROLES = frozenset(
-    {
+    int(role)
+    for role in (
         Qt.ItemDataRole.DisplayRole,
         Qt.ItemDataRole.ForegroundRole,
         Qt.ItemDataRole.ToolTipRole,
         Qt.ItemDataRole.UserRole,
-    }
+    )
 )
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_STATE_COLUMN = [key for key, _title in COLUMNS].index("state")
 
 
 class TasksModel(QAbstractTableModel):
@@ -424,33 +370,43 @@ class TasksModel(QAbstractTableModel):
     def multiData(self, index: Index, roleDataSpan: QModelRoleDataSpan | QModelRoleData) -> None:
         """What a view's paint asks of each cell, every role in one call: one call into Python
         a cell instead of seven, so a paint waits for the GIL 130 times, not 900, while a job
-        thread turns the next page into rows (bench/gui_journal.py, sorting)."""
-        valid = index.isValid()
+        thread turns the next page into rows (bench/gui_journal.py, sorting). The cell's text
+        (the role every paint asks first) is answered without `_cell`'s general path."""
         every: Iterable[QModelRoleData] = (
             [roleDataSpan]
             if isinstance(roleDataSpan, QModelRoleData)
             else cast(Iterable[QModelRoleData], roleDataSpan)  # iterable; the stubs omit it
         )
+        if not index.isValid():
+            for asked in every:
+                asked.clearData()
+            return
+        position, column = index.row(), index.column()
         for asked in every:
             role = asked.role()
-            if valid and role in _ROLES:
-                value = self._cell(index.row(), index.column(), role)
-                if value is not None:
-                    asked.setData(value)
-                    continue
-            asked.clearData()
+            if role == _DISPLAY:
+                asked.setData(self._text(position, column))
+            elif role in _ROLES and (value := self._cell(position, column, role)) is not None:
+                asked.setData(value)
+            else:
+                asked.clearData()
+
+    def _text(self, position: int, column: int) -> str:
+        """What the cell says: made once per record (off the GUI thread for a page read)."""
+        row = self._rows[position]
+        known = self._texts.get(row["id"])
+        if known is None or known[0] is not row:  # a live row, or one changed since
+            known = self._texts[row["id"]] = (row, cell_texts(row))
+        return known[1][column]
 
     def _cell(self, position: int, column: int, role: int) -> Any:
         """One role of one cell: the one rule `data` and `multiData` both answer by."""
+        if role == _DISPLAY:
+            return self._text(position, column)
         row = self._rows[position]
         key = COLUMNS[column][0]
-        if role == Qt.ItemDataRole.DisplayRole:
-            known = self._texts.get(row["id"])
-            if known is None or known[0] is not row:  # a live row, or one changed since
-                known = self._texts[row["id"]] = (row, cell_texts(row))
-            return known[1][column]
-        if role == Qt.ItemDataRole.ForegroundRole and key == "state":
-            return QColor(state_colour(str(row.get("state"))))
+        if role == Qt.ItemDataRole.ForegroundRole and column == _STATE_COLUMN:
+            return state_qcolour(str(row.get("state")))
         if role == Qt.ItemDataRole.ToolTipRole and key in ("args", "kwargs", "result"):
             value = (
                 row.get("exception") if key == "result" and row.get("exception") else row.get(key)

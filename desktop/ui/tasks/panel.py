@@ -48,8 +48,9 @@ from desktop.ui.common.theme import colour
 from desktop.ui.session.session import Session
 from desktop.ui.session.why_dialog import WhyDialog
 from desktop.ui.tasks.actions import TaskActions
+from desktop.ui.tasks.cells import COLUMNS, DEFAULT_COLUMNS
 from desktop.ui.tasks.details import detail_html, read_details
-from desktop.ui.tasks.model import COLUMNS, DEFAULT_COLUMNS, TasksModel
+from desktop.ui.tasks.model import TasksModel
 from desktop.ui.tasks.reveal import ArgumentReveal
 from desktop.ui.tasks.search_completer import SearchCompleter
 from desktop.ui.tasks.views_sidebar import ViewsSidebar
@@ -228,6 +229,7 @@ class TasksPanel(QWidget):
             combo.currentTextChanged.connect(lambda _: self._apply_filters())
         self.model.modelReset.connect(self._update_count)
         self.model.loaded.connect(self._update_count)
+        self.model.modelReset.connect(self._show_from_top)
         self.model.modelReset.connect(self._select_current_again)
         self.model.rowsInserted.connect(self._update_count)
         self.model.rowsRemoved.connect(self._update_count)
@@ -434,12 +436,24 @@ class TasksPanel(QWidget):
     def _show_selected(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._show_task(self.model.task_id(current.row()) if current.isValid() else None)
 
+    def _show_from_top(self) -> None:
+        """A reload is a new first page (a sort, a filter, a refresh): shown from its top. Qt
+        keeps the scroll offset across a reset, so a table scrolled past the first page showed
+        the new page's bottom rows and read the next page at once, unasked. The reset's layout
+        is done here, not on Qt's next turn, so it and the scroll paint the table once: a
+        scroll before it painted the rows at once and the layout painted them again."""
+        self.table.doItemsLayout()
+        self.table.scrollToTop()
+
     def _select_current_again(self) -> None:
         """A reload (filter, sort, refresh) forgets the selection: the detail pane follows it,
-        so the task shown is selected again where the table still has it, else none is shown."""
+        so the task shown is selected again where the table still has it, else none is shown
+        (when none was shown or on its way, the pane is left as it is: setting its text again
+        repainted it, and the table beside it, on every sort)."""
         position = self.model.position(self.current_id) if self.current_id else None
         if position is None:
-            self._show_task(None)
+            if self.current_id is not None or self.jobs.running("details"):
+                self._show_task(None)
         else:  # the reset left no current row: this change shows the task (_show_selected)
             self.table.setCurrentIndex(self.model.index(position, 0))
 
