@@ -20,7 +20,7 @@ from desktop.core.monitor.alert_rules import KINDS, UNITS, AlertRule
 if TYPE_CHECKING:
     from desktop.core.app.effective_config import EffectiveConfig
     from desktop.core.monitor.alerts import Alert, AlertEngine
-    from desktop.core.monitor.journal import Journal
+    from desktop.core.monitor.journal_writer import JournalWriter
     from desktop.core.settings.profile_model import Endpoints
 
 ALERT_TICK_S = 0.5  # how often `record` evaluates the rules
@@ -233,7 +233,7 @@ def watch_alerts(
     done: threading.Event,
     endpoints: Endpoints,
     config: EffectiveConfig,
-    journal: Journal,
+    journal: JournalWriter,
 ) -> None:
     """`record`'s alerts loop, until `done`: the rules every ALERT_TICK_S, and the queues read
     every QUEUE_POLL_S when a rule watches them (queues.snapshot: counts and each queue's
