@@ -11,6 +11,15 @@ EMBEDDED = "embedded"
 
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
 BACKEND_SCHEMES = ("redis", "rediss", "rpc", "db+sqlite", "db+postgresql", "db+mysql", "file")
+# Where a profile's task history is kept: the SQLite journal beside the panel (the default),
+# or a shared PostgreSQL database (desktop/core/history).
+HISTORY_SQLITE = "sqlite"
+HISTORY_SCHEMES = ("postgresql", "postgres")
+
+
+def is_shared_history(history: str) -> bool:
+    """A history URL that names a PostgreSQL database, not the SQLite default."""
+    return scheme_of(history) in HISTORY_SCHEMES
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ class ProfileForm:
     original_name: str | None
     status: QLabel  # the dialog's line under the form
     _fingerprint: str  # the app's fingerprint the profile was read with
+    _history: str = urls.HISTORY_SQLITE  # the profile's history, kept as it was
     # Whether the stored profile being edited has a broker password: an empty password
     # field then keeps it. None until the secret store has answered.
     _original_has_password: bool | None
@@ -442,6 +443,7 @@ class ProfileForm:
             failure_retention_days=self.failures_days.value(),
             redacted_arguments=self.redaction.names_given(),
             keep_argument_values=self.redaction.keeps_values(),
+            history=_history_kept(self._history),
         )
         return profile, errors
 
@@ -495,3 +497,12 @@ class ProfileForm:
         self.status.setProperty("role", "error" if error else "muted")
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
+
+
+def _history_kept(history: str) -> str:
+    """The history URL to save back: with the mask as its password when it names a user, so
+    the password in the secret store is kept (ProfileStore.save), never wiped by an edit."""
+    named_user = "@" in history.split("://", 1)[-1]
+    if urls.is_shared_history(history) and urls.password_of(history) is None and named_user:
+        return urls.join_password(history, urls.MASK)
+    return history
