@@ -197,3 +197,65 @@ def test_a_newer_schema_stops_record_with_both_versions_named(
     said = recorder.said()
     assert f"schema version {SCHEMA_VERSION + 1}" in said and f"version {SCHEMA_VERSION})" in said
     assert postgres_server.password not in said
+
+
+def test_a_recorder_killed_mid_run_and_started_again_loses_nothing_the_backend_knows(
+    embedded_redis: Any,
+    postgres_server: Any,
+    pg_database: str,
+    shared_profile: str,
+    recorders: list[Recorder],
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while tasks run; tasks end and others run while no recorder listens; the next
+    recorder records the gap, fills it from the result backend and reconciles what it had
+    seen running: every task with its final state, nothing lost."""
+    url = postgres_server.url(pg_database)
+    first = Recorder(tmp_path, "first", "--history", shared_profile)
+    recorders.append(first)
+    first.wait_recording()
+    time.sleep(1.0)
+    client = create_app(embedded_redis.url(0), embedded_redis.url(1), queue_prefix="")
+    worker = WorkerProcess(
+        queues=["tasks"],
+        broker_url=embedded_redis.url(0),
+        backend_url=embedded_redis.url(1),
+        log_path=tmp_path / "worker.log",
+        concurrency=2,
+    )
+    try:
+        with running_worker(client, worker):
+            slow = [
+                client.tasks["workers.tasks.sleep"].apply_async(args=[1.5], queue="tasks")
+                for _ in range(4)
+            ]
+            deadline = time.monotonic() + 15
+            while not any(
+                s == "STARTED" for _, s, _ in _stored(url, [r.id for r in slow])["tasks"]
+            ):
+                assert time.monotonic() < deadline, first.said()
+                time.sleep(0.1)
+            assert first.stop(signal.SIGKILL) == -signal.SIGKILL  # mid-run, no goodbye
+            unheard = [
+                client.tasks["workers.tasks.t1"].apply_async(args=[i, 2], kwargs={"message": ""})
+                for i in range(3)
+            ]
+            for result in [*slow, *unheard]:
+                result.get(timeout=30)
+            # What the killed recorder left: the unheard tasks unknown, the slow ones unfinished.
+            assert _stored(url, [r.id for r in unheard])["tasks"] == []
+            left = [s for _, s, _ in _stored(url, [r.id for r in slow])["tasks"]]
+            assert left.count("SUCCESS") < len(slow), left
+            again = Recorder(tmp_path, "again", "--history", shared_profile)
+            recorders.append(again)
+            again.wait_recording()
+            expected = {r.id: "SUCCESS" for r in [*slow, *unheard]}
+            stored = _wait_finished(url, expected, timeout=25)
+    finally:
+        client.close()
+    assert again.stop() == 0, again.said()
+    assert {task_id: state for task_id, state, _ in stored["tasks"]} == expected, again.said()
+    with psycopg.connect(url) as conn:
+        gaps = conn.execute("SELECT status, found FROM gaps").fetchall()
+    assert gaps and all(status == "filled" for status, _ in gaps), gaps
+    assert sum(found for _, found in gaps) >= len(unheard)  # the unheard came from the backend
