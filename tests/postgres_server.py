@@ -85,7 +85,7 @@ class PostgresServer:
             **self._run_as,
         )  # fmt: skip
 
-    def start(self) -> None:
+    def _init(self) -> None:
         pwfile = self.root / "pw"
         pwfile.write_text(self.password + "\n")
         if self._run_as:
@@ -97,6 +97,11 @@ class PostgresServer:
         pwfile.unlink()
         if made.returncode:
             raise RuntimeError(f"initdb failed: {made.stderr}")
+
+    def start(self) -> None:
+        """initdb the first time, then start (again, after a stop, on the same port)."""
+        if not (self.data / "PG_VERSION").exists():
+            self._init()
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off"
@@ -110,9 +115,13 @@ class PostgresServer:
             raise RuntimeError(f"pg_ctl start failed: {started.stderr}\n{log}")
         self.pid = int((self.data / "postmaster.pid").read_text().split()[0])
 
+    def halt(self) -> None:
+        """Stop the server (fast: clients cut off), keeping its data to start again."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
     def stop(self) -> None:
         if self.pid is not None:
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+            self.halt()
         shutil.rmtree(self.root, ignore_errors=True)
 
     def url(self, database: str = "postgres", *, password: bool = True) -> str:

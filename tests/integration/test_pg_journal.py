@@ -244,3 +244,37 @@ def test_rows_are_taskrows_columns(journal: PgJournal) -> None:
     assert set(stored) == set(TaskRecord.__annotations__)
     assert (stored["retries"], stored["runtime"], stored["sent"]) == (5, 0.5, 1.25)
     assert stored["submitted"] == 0 and stored["priority"] is None
+
+
+def test_a_server_that_goes_away_is_unwritable_then_written_again_once_back() -> None:
+    """The server stopped under the recorder: a write raises JournalUnwritable with nothing
+    written (the recorder keeps it in its spill); once the server is back, the pool connects
+    again and the same write is stored."""
+    from tests.conftest import stop_with_this_process
+    from tests.postgres_server import PostgresServer
+
+    server = PostgresServer()  # its own: stopping the session's would break other tests
+    server.start()
+    assert server.pid is not None
+    stop_with_this_process(server.pid)
+    try:
+        journal = PgJournal(server.url(), wait_s=2.0)
+        now = time.time()
+        first = ClusterState().apply(task_events("before", now))
+        journal.write(first.tasks_added, first.events)
+        server.halt()
+        later = ClusterState().apply(task_events("during", now))
+        started = time.monotonic()
+        with pytest.raises(JournalUnwritable) as refused:
+            journal.write(later.tasks_added, later.events)
+        assert time.monotonic() - started < 10
+        assert server.password not in str(refused.value)
+        server.start()
+        assert server.pid is not None
+        stop_with_this_process(server.pid)
+        journal.write(later.tasks_added, later.events)
+        assert set(journal.rows(["before", "during"])) == {"before", "during"}
+        assert len(journal.timeline("during")) == 3
+        journal.close()
+    finally:
+        server.stop()

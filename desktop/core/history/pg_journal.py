@@ -127,11 +127,13 @@ class PgJournal:
         keep_argument_values: bool = False,
         pool_size: int = POOL_SIZE,
         connect_timeout: float = CONNECT_TIMEOUT_S,
+        wait_s: float = BUSY_TIMEOUT_S,
     ) -> None:
         """Connects, migrates the database to this program's schema and opens the pool.
         Raises JournalUnwritable (the server cannot be reached, the password is refused) or
         HistorySchemaTooNew, each naming the database with its password masked. Arguments
-        are stored as by the SQLite journal (`redactor`, `keep_argument_values`)."""
+        are stored as by the SQLite journal (`redactor`, `keep_argument_values`). A call waits
+        `wait_s` at most for a connection (the server gone: JournalUnwritable after it)."""
         self._password = urls.password_of(url)
         self.shown = urls.mask(url)
         self.redactor = redactor or ArgumentRedactor()
@@ -139,7 +141,7 @@ class PgJournal:
         self._stored_text = as_given if keep_argument_values else self.redactor.text
         self._stored_json = as_given if keep_argument_values else self.redactor.json_text
         self._refused = 0
-        self._timeout = BUSY_TIMEOUT_S
+        self._timeout = wait_s
         settings: dict[str, Any] = {
             "autocommit": True,
             "connect_timeout": max(1, int(connect_timeout)),
