@@ -55,3 +55,13 @@ def test_profile_add_history_keeps_the_password_out_of_the_file_and_the_output()
     refused = cli("profile", "add", "bad", "--broker", "redis://127.0.0.1:1/0",
                   "--history", "mysql://u@h/db", "--no-from-app")  # fmt: skip
     assert refused.returncode != 0 and "History scheme 'mysql'" in refused.stderr + refused.stdout
+
+
+def test_a_url_read_without_its_password_is_saved_back_keeping_the_stored_one() -> None:
+    from desktop.core.settings import urls
+
+    kept = urls.keeping_stored_password(BARE)
+    assert urls.password_of(kept) == urls.MASK and urls.split_password(kept).url == BARE
+    assert urls.keeping_stored_password(URL) == URL  # a password given: saved as given
+    assert urls.keeping_stored_password("sqlite") == "sqlite"
+    assert urls.keeping_stored_password("postgresql://db.example/h") == "postgresql://db.example/h"

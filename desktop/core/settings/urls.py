@@ -74,6 +74,15 @@ def join_password(url: str, password: str | None) -> str:
     return _with_password(url, password)
 
 
+def keeping_stored_password(url: str) -> str:
+    """A URL saved back as it was read (without its password): with the mask as its password
+    when it names a user, so ProfileStore.save keeps the secret stored for it, never wipes it."""
+    named_user = "@" in url.split("://", 1)[-1]
+    if "://" in url and password_of(url) is None and named_user:
+        return join_password(url, MASK)
+    return url
+
+
 _QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pass)=)[^&#]*", re.IGNORECASE)
 
 

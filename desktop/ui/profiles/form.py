@@ -443,7 +443,7 @@ class ProfileForm:
             failure_retention_days=self.failures_days.value(),
             redacted_arguments=self.redaction.names_given(),
             keep_argument_values=self.redaction.keeps_values(),
-            history=_history_kept(self._history),
+            history=urls.keeping_stored_password(self._history),
         )
         return profile, errors
 
@@ -497,12 +497,3 @@ class ProfileForm:
         self.status.setProperty("role", "error" if error else "muted")
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
-
-
-def _history_kept(history: str) -> str:
-    """The history URL to save back: with the mask as its password when it names a user, so
-    the password in the secret store is kept (ProfileStore.save), never wiped by an edit."""
-    named_user = "@" in history.split("://", 1)[-1]
-    if urls.is_shared_history(history) and urls.password_of(history) is None and named_user:
-        return urls.join_password(history, urls.MASK)
-    return history
