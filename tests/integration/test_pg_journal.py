@@ -308,3 +308,26 @@ def test_poison_values_skip_only_their_own_row(journal: PgJournal) -> None:
     assert stored[bad_ids[0]]["retries"] is None
     assert skipped == journal.refused == 1
     assert len(journal.timeline(bad_ids[-1])) == 3  # its events are kept (JSON escapes NUL)
+
+
+def test_a_database_failure_keeps_the_batch_to_retry_never_counts_it_refused(
+    journal: PgJournal, url: str
+) -> None:
+    """A table gone (someone reset the database) is the database's failure: the write raises
+    JournalUnwritable with nothing written, and no row is counted as a value refused."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE events RENAME TO events_moved")
+    diff = ClusterState().apply(task_events("t", time.time()))
+    with pytest.raises(JournalUnwritable, match="events"):
+        journal.write(diff.tasks_added, diff.events)
+    assert journal.refused == 0 and journal.rows(["t"]) == {}
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE events_moved RENAME TO events")
+    journal.write(diff.tasks_added, diff.events)  # the retry stores it
+    assert set(journal.rows(["t"])) == {"t"} and len(journal.timeline("t")) == 3
+
+
+def test_a_value_psycopg_cannot_adapt_is_refused_alone(journal: PgJournal) -> None:
+    good, bad = task_row("good", updated=1.0), task_row("bad", updated=1.0, eta={"a": 1})
+    assert journal.write([good, bad], []) == 1 and journal.refused == 1
+    assert set(journal.rows(["good", "bad"])) == {"good"}

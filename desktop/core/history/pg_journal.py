@@ -98,6 +98,15 @@ _VALUE_ERRORS = (
 _UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
 
 
+def _refuses_value(exc: BaseException) -> bool:
+    """A failure of one value, not of the database: a ProgrammingError counts only when
+    psycopg raised it itself (it could not adapt a value); from the server (a table missing,
+    say) it is the database's, and the batch is kept to retry, never skipped as "refused"."""
+    if isinstance(exc, psycopg.ProgrammingError):
+        return exc.sqlstate is None
+    return isinstance(exc, _VALUE_ERRORS)
+
+
 def _said(exc: BaseException, password: str | None) -> str:
     """psycopg's words for a failure, with the password never in them."""
     text = str(exc).strip() or type(exc).__name__
@@ -205,7 +214,7 @@ class PgJournal:
         try:
             with self._pool.connection(timeout=self._timeout) as conn:
                 yield conn
-        except _UNREACHABLE as exc:
+        except (*_UNREACHABLE, psycopg.Error) as exc:  # the database's failure, not a value's
             raise JournalUnwritable(
                 f"the history {self.shown} cannot be written: {_said(exc, self._password)}"
             ) from None
@@ -231,7 +240,9 @@ class PgJournal:
                 except psycopg.errors.DeadlockDetected:
                     if attempt == DEADLOCK_RETRIES - 1:
                         raise
-                except _VALUE_ERRORS:
+                except _VALUE_ERRORS as exc:
+                    if not _refuses_value(exc):
+                        raise
                     break
             skipped = self._one_by_one(conn, task_values, event_values)
         self._refused += skipped
@@ -266,7 +277,9 @@ class PgJournal:
                     try:
                         with conn.transaction():  # a savepoint: one failure undoes only itself
                             conn.execute(sql, value)
-                    except _VALUE_ERRORS:
+                    except _VALUE_ERRORS as exc:
+                        if not _refuses_value(exc):
+                            raise
                         skipped += 1
             conn.execute(_LAST_WRITE, (repr(time.time()),))
         return skipped
@@ -339,7 +352,9 @@ class PgJournal:
                 try:
                     with conn.transaction():
                         changed += conn.execute(_STORE_RESULT, value).rowcount
-                except _VALUE_ERRORS:
+                except _VALUE_ERRORS as exc:
+                    if not _refuses_value(exc):
+                        raise
                     self._refused += 1
         return changed
 
