@@ -192,3 +192,32 @@ def rabbit_url(request: pytest.FixtureRequest, run_id: str) -> Iterator[str]:
     finally:
         management_api("DELETE", f"/api/vhosts/{quoted}")
         management_api("DELETE", f"/api/users/{user}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A PostgreSQL server of the tests' own (tests/postgres_server.py), on a free port of
+    127.0.0.1, stopped at session end; skipped, saying why, where it cannot run."""
+    from tests.postgres_server import PostgresServer, why_no_server
+
+    problem = why_no_server()
+    if problem:
+        pytest.skip(problem)
+    server = PostgresServer()
+    server.start()
+    assert server.pid is not None
+    stop_with_this_process(server.pid)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_database(postgres_server: Any) -> Iterator[str]:
+    """A database of the test's own on the tests' server (its name), dropped after."""
+    name = postgres_server.create_database()
+    try:
+        yield name
+    finally:
+        postgres_server.drop_database(name)

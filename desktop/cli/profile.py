@@ -237,6 +237,19 @@ def _parse_queue(text: str) -> QueueSpec:
 )
 @click.option("--ask-password", is_flag=True, help="Prompt for the broker password (hidden).")
 @click.option(
+    "--history",
+    default=urls.HISTORY_SQLITE,
+    show_default=True,
+    metavar="URL",
+    help="Where the task history is kept: 'sqlite' (beside the panel) or a shared PostgreSQL "
+    "database, postgresql://user@host:port/db (`record` writes it).",
+)
+@click.option(
+    "--ask-history-password",
+    is_flag=True,
+    help="Prompt for the history database's password (hidden; kept in the secret store).",
+)
+@click.option(
     "--from-app/--no-from-app",
     default=None,
     help="Read the app's configuration now and refuse the profile when it cannot be imported "
@@ -253,6 +266,7 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
     whenever the panel acts; the profile keeps only what is given here on purpose."""
     services = _services_of(ctx, options.pop("config_dir"))
     ask = options.pop("ask_password")
+    ask_history = options.pop("ask_history_password")
     from_app = options.pop("from_app")
     activate = options.pop("activate")
     replace_existing = options.pop("replace_existing")
@@ -262,10 +276,15 @@ def profile_add(ctx: click.Context, /, name: str, **options: Any) -> None:
     options["redacted_arguments"] = names if "" in hidden else [*DEFAULT_REDACTED_NAMES, *names]
     given = Profile(name=name, **options)
     problems = validate_fields(given)
-    if any(k in problems for k in ("broker_url", "result_backend", "management_url")):
+    if any(k in problems for k in ("broker_url", "result_backend", "management_url", "history")):
         _profile_errors(ProfileError(problems))
-    if urls.password_of(options["broker_url"]) or urls.password_of(options["result_backend"]):
+    if any(urls.password_of(options[k]) for k in ("broker_url", "result_backend", "history")):
         _warn_password_on_command_line()
+    if ask_history:
+        if not urls.is_shared_history(options["history"]):
+            _fail("--ask-history-password needs --history postgresql://user@host:port/db", 2)
+        secret = click.prompt("History database password", hide_input=True)
+        options["history"] = urls.join_password(urls.split_password(options["history"]).url, secret)
     if ask:
         secret = click.prompt("Broker password", hide_input=True)
         options["broker_url"] = urls.join_password(

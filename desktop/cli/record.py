@@ -8,7 +8,14 @@ from typing import Any
 
 import click
 
-from desktop.cli.base import _app_target, _fail, _merge, cli, selection_options
+from desktop.cli.base import (
+    _app_target,
+    _fail,
+    _merge,
+    _warn_password_on_command_line,
+    cli,
+    selection_options,
+)
 
 RECORD_STATUS_EVERY_S = 10.0
 # `record` stops (exit 3) when the journal has refused every write this long: past it, what
@@ -38,6 +45,14 @@ JOURNAL_GIVE_UP_S = 600.0
     help="Run this command for each alert the profile's rules fire (`celery-desk alerts`), "
     "the alert as JSON on its stdin; split like a shell would, never run through one.",
 )
+@click.option(
+    "--history",
+    default=None,
+    metavar="URL",
+    help="Where to record: 'sqlite' (the profile's journal beside the panel) or a shared "
+    "PostgreSQL database, postgresql://user@host:port/db (its password from the profile, "
+    "`profile add --history`). Default: the profile's history.",
+)
 @click.pass_context
 def record(
     ctx: click.Context,
@@ -47,6 +62,7 @@ def record(
     keep_failures: int | None,
     failures_max_age_days: float | None,
     alert_command: str | None,
+    history: str | None,
     **kwargs: Any,
 ) -> None:
     """Record the event stream into the journal without a window, until SIGINT/SIGTERM.
@@ -56,11 +72,20 @@ def record(
     import threading
 
     from desktop.cli.alerts import AlertCommand, say_alert, watch_alerts
+    from desktop.core.history.pg_schema import HistorySchemaTooNew
     from desktop.core.monitor.alert_log import AlertLog, log_path
     from desktop.core.monitor.alert_rules import load_rules, rules_path
     from desktop.core.monitor.alerts import AlertEngine
     from desktop.core.monitor.journal_schema import JournalUnwritable
     from desktop.core.monitor.pipeline import Monitor
+    from desktop.core.settings import urls
+
+    if history is not None and history != urls.HISTORY_SQLITE:
+        if not urls.is_shared_history(history):
+            _fail(f"--history must be 'sqlite' or postgresql://user@host:port/db, not "
+                  f"'{urls.mask(history)}'", 2)  # fmt: skip
+        if urls.password_of(history) is not None:
+            _warn_password_on_command_line()
 
     selection = _merge(ctx, kwargs)
     services = selection.services()
@@ -82,7 +107,9 @@ def record(
         click.echo("note: --alert-command given, but the profile has no alert rule "
                    "(`celery-desk alerts add`)", err=True)  # fmt: skip
     try:
-        journal = services.open_journal(item)
+        journal = services.open_history(item, history)
+    except HistorySchemaTooNew as exc:
+        _fail(str(exc), 2)
     except JournalUnwritable as exc:
         _fail(f"{exc}\nnothing was written to it; `record` needs a journal it can write", 2)
     done = threading.Event()

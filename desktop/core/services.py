@@ -13,6 +13,7 @@ from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.broker.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_schema import JOURNAL_SUFFIX
+from desktop.core.monitor.journal_writer import JournalWriter
 from desktop.core.settings import urls
 from desktop.core.settings.paths import Paths, legacy_profile_key, profile_key
 from desktop.core.settings.profile_model import Endpoints, Profile
@@ -51,6 +52,34 @@ class Services:
         either way; raises JournalUnwritable when it cannot be written)."""
         return Journal(
             self.journal_path(profile),
+            redactor=ArgumentRedactor(profile.redacted_arguments),
+            keep_argument_values=profile.keep_argument_values,
+        )
+
+    def history_url(self, profile: Profile, given: str | None = None) -> str:
+        """The history a command writes: `given` (its --history) or the profile's own, with
+        the profile's stored password joined in memory when the URL names the same database
+        without one (a password is never needed on a command line). "sqlite" is the journal
+        beside the panel."""
+        chosen = (given or profile.history).strip()
+        if not urls.is_shared_history(chosen) or urls.password_of(chosen) is not None:
+            return chosen
+        stored = self.profiles.with_secrets(profile).history
+        if urls.split_password(stored).url == chosen:
+            return stored
+        return chosen
+
+    def open_history(self, profile: Profile, given: str | None = None) -> JournalWriter:
+        """The journal a recorder writes: the profile's SQLite journal, or its shared history
+        on PostgreSQL (`history_url`), with the profile's redacted argument names. Raises
+        JournalUnwritable (or history's HistorySchemaTooNew), saying why, password masked."""
+        url = self.history_url(profile, given)
+        if not urls.is_shared_history(url):
+            return self.open_journal(profile)
+        from desktop.core.history.pg_journal import PgJournal  # psycopg only when shared
+
+        return PgJournal(
+            url,
             redactor=ArgumentRedactor(profile.redacted_arguments),
             keep_argument_values=profile.keep_argument_values,
         )

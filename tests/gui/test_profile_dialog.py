@@ -438,3 +438,20 @@ def test_hidden_argument_names_and_keeping_their_values_are_edited_and_saved(
     again = _open(qtbot, session, None, stored)
     assert again.redaction.keep.isChecked() and again.redaction.names.text().endswith("pin")
     shut_down(qtbot, session)
+
+
+def test_editing_a_profile_keeps_its_shared_history_and_its_password(qtbot: QtBot) -> None:
+    from desktop.core.settings.profile_model import Profile as ProfileModel
+
+    services = Services.open()
+    session = Session(services)
+    url = "postgresql://team:pg-s3cret@db.example:5433/history"
+    services.profiles.save(ProfileModel(name="shared", history=url))
+    dialog = _open(qtbot, session, None, services.profiles.get("shared"))
+    dialog.failures_kept.setValue(7)
+    _save(qtbot, dialog)
+    stored = services.profiles.get("shared")
+    assert stored.failure_retention_tasks == 7  # the edit was saved
+    assert stored.history == "postgresql://team@db.example:5433/history"
+    assert services.profiles.with_secrets(stored).history == url  # its password kept
+    shut_down(qtbot, session)

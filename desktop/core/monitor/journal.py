@@ -24,7 +24,7 @@ from desktop.core.base.task_record import Submitted
 from desktop.core.base.task_states import finished_sql
 from desktop.core.monitor.audit import AUDIT_COLUMNS, AuditEntry
 from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
-from desktop.core.monitor.journal_retention import ChunkedPrune, PruneReport
+from desktop.core.monitor.journal_retention import ChunkedPrune, PruneReport, retention_rules
 from desktop.core.monitor.journal_schema import (
     JournalUnwritable,
     connect_read_only,
@@ -33,19 +33,19 @@ from desktop.core.monitor.journal_schema import (
 from desktop.core.monitor.journal_schema import said as _said
 from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
 
-_ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
-_ARGUMENT_FIELDS = frozenset({"args", "kwargs"})  # what the redactor hides values in
-_ARGUMENT_AT = [_ROW_FIELDS.index(f) for f in sorted(_ARGUMENT_FIELDS)]
+ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
+ARGUMENT_FIELDS = frozenset({"args", "kwargs"})  # what the redactor hides values in
+_ARGUMENT_AT = [ROW_FIELDS.index(f) for f in sorted(ARGUMENT_FIELDS)]
 
 
-def _as_given(text: Any) -> Any:
+def as_given(text: Any) -> Any:
     """What a journal that keeps real argument values stores: the text as it came."""
     return text
 
 
-def _row_values(row: TaskRow, hide: Callable[[str | None], str | None]) -> tuple[Any, ...]:
+def row_values(row: TaskRow, hide: Callable[[str | None], str | None]) -> tuple[Any, ...]:
     """A row's values for the upsert, its arguments redacted."""
-    values = [getattr(row, f) for f in _ROW_FIELDS]
+    values = [getattr(row, f) for f in ROW_FIELDS]
     for at in _ARGUMENT_AT:
         values[at] = hide(values[at])
     return tuple(values)
@@ -63,20 +63,22 @@ _VALUE_ERRORS = (
 _FINAL_SQL = finished_sql()
 AUTOCHECKPOINT_PAGES = 1000  # SQLite's default, which the journal keeps outside a prune
 _FAILED_SQL = ", ".join(f"'{state}'" for state in FAILED_STATES)
+FAILED_WHERE = f"state IN ({_FAILED_SQL})"  # the failed tasks, retention's own rule
 # Event-derived values win when present; what the panel recorded on submission is kept; a
 # late event (say task-received after the in-memory state forgot the task) never turns a
-# finished task back into a running one.
+# finished task back into a running one. The shared history on PostgreSQL upserts by the same
+# text (history/pg_journal.py): one rule, both engines.
 _SET = ", ".join(
-    f"{c} = coalesce(excluded.{c}, tasks.{c})" for c in _ROW_FIELDS if c not in ("id", "state")
+    f"{c} = coalesce(excluded.{c}, tasks.{c})" for c in ROW_FIELDS if c not in ("id", "state")
 )
-_ON_CONFLICT = f"""
+ON_CONFLICT = f"""
 ON CONFLICT(id) DO UPDATE SET {_SET},
 state = CASE WHEN tasks.state IN ({_FINAL_SQL}) AND excluded.state NOT IN ({_FINAL_SQL})
              THEN tasks.state ELSE excluded.state END
 """
-_COLUMNS = ", ".join(_ROW_FIELDS)
-_PLACES = ", ".join("?" * len(_ROW_FIELDS))
-_UPSERT = f"INSERT INTO tasks ({_COLUMNS}) VALUES ({_PLACES}) {_ON_CONFLICT}"
+_COLUMNS = ", ".join(ROW_FIELDS)
+_PLACES = ", ".join("?" * len(ROW_FIELDS))
+_UPSERT = f"INSERT INTO tasks ({_COLUMNS}) VALUES ({_PLACES}) {ON_CONFLICT}"
 # A batch's rows are staged in a table of this connection and stored by one statement: the
 # text index's triggers (journal_text.py) then write the batch in one piece. SQLite opens a
 # savepoint for each statement of a transaction and FTS5 writes out what it holds at each
@@ -85,20 +87,20 @@ _STAGE = f"CREATE TEMP TABLE IF NOT EXISTS staged_rows ({_COLUMNS})"
 _STAGE_ROW = f"INSERT INTO temp.staged_rows ({_COLUMNS}) VALUES ({_PLACES})"
 _UPSERT_STAGED = (  # `WHERE true`: SQLite's rule for an upsert after a SELECT
     f"INSERT INTO tasks ({_COLUMNS}) SELECT {_COLUMNS} FROM temp.staged_rows WHERE true "
-    f"ORDER BY rowid {_ON_CONFLICT}"
+    f"ORDER BY rowid {ON_CONFLICT}"
 )
 
 
-_BACKEND_COLUMNS = (
+BACKEND_COLUMNS = (
     "task_id", "name", "state", "queue", "worker", "args", "kwargs", "result", "exception",
     "traceback", "finished", "retries", "parent_id", "root_id",
 )  # fmt: skip
-_KEPT = ("name", "queue", "worker", "args", "kwargs", "exception", "traceback", "retries",
+KEPT = ("name", "queue", "worker", "args", "kwargs", "exception", "traceback", "retries",
          "parent_id", "root_id")  # fmt: skip
-_KEEP_SQL = ", ".join(f"{c} = coalesce(tasks.{c}, excluded.{c})" for c in _KEPT)
-_STORE_RESULT = f"""
-INSERT INTO tasks(id, {", ".join(_BACKEND_COLUMNS[1:])}, updated)
-VALUES ({", ".join("?" * (len(_BACKEND_COLUMNS) + 1))})
+_KEEP_SQL = ", ".join(f"{c} = coalesce(tasks.{c}, excluded.{c})" for c in KEPT)
+STORE_RESULT = f"""
+INSERT INTO tasks(id, {", ".join(BACKEND_COLUMNS[1:])}, updated)
+VALUES ({", ".join("?" * (len(BACKEND_COLUMNS) + 1))})
 ON CONFLICT(id) DO UPDATE SET {_KEEP_SQL},
     finished = coalesce(tasks.finished, excluded.finished),
     result = coalesce(tasks.result, excluded.result),
@@ -107,7 +109,7 @@ WHERE tasks.state NOT IN ({_FINAL_SQL}) AND tasks.state != excluded.state
 """
 
 
-_SUBMITTED = """INSERT INTO tasks(id, name, state, queue, priority, args, kwargs, parent_id,
+SUBMITTED = """INSERT INTO tasks(id, name, state, queue, priority, args, kwargs, parent_id,
         root_id, sent, submitted, updated, retry_of)
     VALUES (?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
     ON CONFLICT(id) DO UPDATE SET queue = excluded.queue, priority = excluded.priority,
@@ -139,8 +141,8 @@ class Journal(JournalReader):
         self.path = path
         self.redactor = redactor or ArgumentRedactor()
         self.keep_argument_values = keep_argument_values
-        self._stored_text = _as_given if keep_argument_values else self.redactor.text
-        self._stored_json = _as_given if keep_argument_values else self.redactor.json_text
+        self._stored_text = as_given if keep_argument_values else self.redactor.text
+        self._stored_json = as_given if keep_argument_values else self.redactor.json_text
         self._lock = threading.Lock()
         self.refused = 0  # rows and events skipped alone because SQLite cannot hold a value
         self._db = connect_read_only(path) if read_only else connect_writable(path)
@@ -157,7 +159,7 @@ class Journal(JournalReader):
         (disk full, read-only, I/O) raises `JournalUnwritable` with nothing written.
         """
         hide, hide_json = self._stored_text, self._stored_json
-        task_values = [_row_values(r, hide) for r in rows]
+        task_values = [row_values(r, hide) for r in rows]
         event_values = [(e.task_id, e.type, e.timestamp, hide_json(e.fields)) for e in events]
         if not task_values and not event_values:
             return 0
@@ -255,7 +257,7 @@ class Journal(JournalReader):
         if not values:
             return
         with self._lock:
-            self._transaction(lambda: self._db.executemany(_SUBMITTED, values), events_stored=False)
+            self._transaction(lambda: self._db.executemany(SUBMITTED, values), events_stored=False)
 
     def resolve_failure(self, fingerprint: str, at: float | None = None) -> None:
         """A failure cause a person marked resolved: its group is hidden until it fails again
@@ -353,15 +355,9 @@ class Journal(JournalReader):
             self._db.execute("PRAGMA wal_autocheckpoint=0")
         try:
             prune = ChunkedPrune(self._db, self._lock, reader, should_stop, checkpointer)
-            rules: list[tuple[str, int, float | None]]
-            if failures_kept is None:
-                rules = [("1", max_tasks, max_age_s)]
-            else:
-                failed = f"state IN ({_FAILED_SQL})"
-                rules = [
-                    (f"NOT {failed}", max_tasks, max_age_s),
-                    (failed, failures_kept, failures_max_age_s),
-                ]
+            rules = retention_rules(
+                max_tasks, max_age_s, failures_kept, failures_max_age_s, FAILED_WHERE
+            )
             for which, keep, age_s in rules:
                 if age_s is not None:
                     prune.older_than(which, time.time() - age_s)
@@ -394,8 +390,8 @@ class Journal(JournalReader):
         already said is never overwritten. Returns how many rows changed."""
         hide = self._stored_text
         values = [
-            (*(hide(getattr(r, c)) if c in _ARGUMENT_FIELDS else getattr(r, c)
-               for c in _BACKEND_COLUMNS), time.time())
+            (*(hide(getattr(r, c)) if c in ARGUMENT_FIELDS else getattr(r, c)
+               for c in BACKEND_COLUMNS), time.time())
             for r in results
         ]  # fmt: skip
         changed = 0
@@ -404,7 +400,7 @@ class Journal(JournalReader):
                 self._db.execute("BEGIN IMMEDIATE")
                 for value in values:
                     try:
-                        changed += self._db.execute(_STORE_RESULT, value).rowcount
+                        changed += self._db.execute(STORE_RESULT, value).rowcount
                     except _VALUE_ERRORS:
                         self.refused += 1
                 self._db.execute("COMMIT")

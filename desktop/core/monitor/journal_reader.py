@@ -81,6 +81,16 @@ def failed_rows_of(
     return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
+def shown_record(row: Any, redactor: ArgumentRedactor, real: bool = False) -> TaskRecord:
+    """A stored row as callers get it (from either engine): its args and kwargs redacted
+    unless `real`."""
+    record = task_record(row)
+    if not real:
+        hide = redactor.text
+        record["args"], record["kwargs"] = hide(record["args"]), hide(record["kwargs"])
+    return record
+
+
 def stored_value(text: str | None) -> Any:
     """What an args, kwargs or result column holds, as data (a list, an object, a number).
 
@@ -167,12 +177,7 @@ class JournalReader:
         self._db = connect_read_only(path)
 
     def _record(self, row: Any, real: bool = False) -> TaskRecord:
-        """A stored row as callers get it: its args and kwargs redacted unless `real`."""
-        record = task_record(row)
-        if not real:
-            hide = self.redactor.text
-            record["args"], record["kwargs"] = hide(record["args"]), hide(record["kwargs"])
-        return record
+        return shown_record(row, self.redactor, real)
 
     def close(self) -> None:
         with self._lock:

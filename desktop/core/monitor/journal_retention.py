@@ -27,6 +27,24 @@ CHUNK_MOST = 2000
 BREATHE_S = 0.005
 
 
+def retention_rules(
+    max_tasks: int,
+    max_age_s: float | None,
+    failures_kept: int | None,
+    failures_max_age_s: float | None,
+    failed_sql: str,
+) -> list[tuple[str, int, float | None]]:
+    """What a prune removes, as (which tasks: SQL over `tasks`, how many of them to keep, the
+    age past which none is kept). With `failures_kept`, failed tasks (`failed_sql`) go by their
+    own rule and are not counted in `max_tasks` (Journal.prune); both engines prune by these."""
+    if failures_kept is None:
+        return [("true", max_tasks, max_age_s)]
+    return [
+        (f"NOT ({failed_sql})", max_tasks, max_age_s),
+        (failed_sql, failures_kept, failures_max_age_s),
+    ]
+
+
 @dataclass
 class PruneReport:
     """What a prune did: tasks removed, chunks, the longest hold of the lock."""

@@ -19,8 +19,8 @@ from desktop.core.app.panel_app import panel_app
 from desktop.core.app.results import UNDECODABLE, read_result
 from desktop.core.monitor.backend_scan import done_at, scan_results
 from desktop.core.monitor.events import CONNECTED, SILENT, EventStream, receiver_app
-from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_schema import Gap, JournalUnwritable
+from desktop.core.monitor.journal_writer import JournalWriter
 from desktop.core.monitor.spill import Spill
 from desktop.core.monitor.state import ClusterState, EventRecord, StateDiff, TaskRow
 from desktop.core.settings import urls
@@ -55,7 +55,7 @@ def backend_app(backend_url: str, config: EffectiveConfig | None = None) -> Cele
 
 
 def reconcile(
-    journal: Journal,
+    journal: JournalWriter,
     backend_url: str,
     limit: int = 5000,
     updated_before: float | None = None,
@@ -102,7 +102,7 @@ def _finished_at(date_done: Any) -> float:
 
 
 def fill_gap(
-    journal: Journal, app: Celery, gap_id: int, start: float, end: float
+    journal: JournalWriter, app: Celery, gap_id: int, start: float, end: float
 ) -> tuple[int, str | None]:
     """Scan the result backend for what finished in a gap and store it; the gap row says how
     many tasks it gave, or why this backend cannot be scanned. Returns the rows changed, and
@@ -143,7 +143,7 @@ class Monitor:
         self,
         broker_url: str,
         backend_url: str,
-        journal: Journal,
+        journal: JournalWriter,
         *,
         config: EffectiveConfig | None = None,
         on_diff: Callable[[StateDiff], None] | None = None,

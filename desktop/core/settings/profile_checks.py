@@ -97,6 +97,12 @@ def validate_fields(profile: Profile) -> dict[str, str]:
         problem = _check_url(profile.management_url, ("http", "https"), "Management URL")
         if problem:
             errors["management_url"] = problem
+    if profile.history != urls.HISTORY_SQLITE:
+        problem = _check_url(profile.history, urls.HISTORY_SCHEMES, "History")
+        if problem is None and not urlsplit(profile.history).hostname:
+            problem = "History has no host name"
+        if problem:
+            errors["history"] = problem
     errors.update(_validate_transport(profile.transport))
     errors.update(_validate_queues(profile.queues))
     errors.update(_validate_failure_retention(profile))

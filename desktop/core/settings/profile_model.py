@@ -21,7 +21,7 @@ DEFAULT_APP_MODULE = "workers"
 
 # kombu's own names for the Redis transport's queue order strategies.
 QUEUE_ORDER_STRATEGIES = tuple(CYCLE_ALIASES)
-_SECRET_FIELDS = ("broker_url", "result_backend", "management_url")
+_SECRET_FIELDS = ("broker_url", "result_backend", "management_url", "history")
 # Failed tasks are kept by their own rule (Journal.prune), past the journal's task limit: the
 # failures of the last DEFAULT_FAILURE_RETENTION_DAYS, at most DEFAULT_FAILURE_RETENTION_TASKS.
 DEFAULT_FAILURE_RETENTION_TASKS = 100_000
@@ -123,6 +123,9 @@ class Profile:
     # Whether the journal keeps those values as they were (shown as **** all the same, and
     # revealed one task at a time on request) rather than hidden for good (the default).
     keep_argument_values: bool = False
+    # Where the task history is kept: "sqlite" (the journal beside the panel) or a PostgreSQL
+    # URL shared by a team's recorder and panels (issue 20); its password in the secret store.
+    history: str = urls.HISTORY_SQLITE
 
     @property
     def is_embedded(self) -> bool:
@@ -140,6 +143,7 @@ class Profile:
             broker_url=urls.mask(self.broker_url),
             result_backend=urls.mask(self.result_backend),
             management_url=urls.mask(self.management_url),
+            history=urls.mask(self.history),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,6 +11,15 @@ EMBEDDED = "embedded"
 
 BROKER_SCHEMES = ("redis", "rediss", "amqp", "amqps")
 BACKEND_SCHEMES = ("redis", "rediss", "rpc", "db+sqlite", "db+postgresql", "db+mysql", "file")
+# Where a profile's task history is kept: the SQLite journal beside the panel (the default),
+# or a shared PostgreSQL database (desktop/core/history).
+HISTORY_SQLITE = "sqlite"
+HISTORY_SCHEMES = ("postgresql", "postgres")
+
+
+def is_shared_history(history: str) -> bool:
+    """A history URL that names a PostgreSQL database, not the SQLite default."""
+    return scheme_of(history) in HISTORY_SCHEMES
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,15 @@ def join_password(url: str, password: str | None) -> str:
     if password is None or "://" not in url:
         return url
     return _with_password(url, password)
+
+
+def keeping_stored_password(url: str) -> str:
+    """A URL saved back as it was read (without its password): with the mask as its password
+    when it names a user, so ProfileStore.save keeps the secret stored for it, never wipes it."""
+    named_user = "@" in url.split("://", 1)[-1]
+    if "://" in url and password_of(url) is None and named_user:
+        return join_password(url, MASK)
+    return url
 
 
 _QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd|pass)=)[^&#]*", re.IGNORECASE)

@@ -52,6 +52,9 @@ class ProfileDialog(ProfileForm, QDialog):
         self.saved: Profile | None = None
         # The fingerprint of the app the profile was read with.
         self._fingerprint = profile.app_fingerprint if profile else ""
+        # The shared history (set with `profile add --history`; no field on this form yet):
+        # kept as it is, its stored password with it (masked: the store keeps the secret).
+        self._history = profile.history if profile else urls.HISTORY_SQLITE
         adhoc = session.adhoc
         self._original_has_password = (
             urls.password_of(adhoc.broker_url) is not None  # in memory: nothing to wait for

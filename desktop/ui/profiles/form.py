@@ -57,6 +57,7 @@ class ProfileForm:
     original_name: str | None
     status: QLabel  # the dialog's line under the form
     _fingerprint: str  # the app's fingerprint the profile was read with
+    _history: str = urls.HISTORY_SQLITE  # the profile's history, kept as it was
     # Whether the stored profile being edited has a broker password: an empty password
     # field then keeps it. None until the secret store has answered.
     _original_has_password: bool | None
@@ -442,6 +443,7 @@ class ProfileForm:
             failure_retention_days=self.failures_days.value(),
             redacted_arguments=self.redaction.names_given(),
             keep_argument_values=self.redaction.keeps_values(),
+            history=urls.keeping_stored_password(self._history),
         )
         return profile, errors
 

@@ -1,0 +1,9 @@
+"""The shared history: the journal on PostgreSQL (psycopg 3 and its pool), for a team's
+recorder on a server and many panels reading one history (issue 20).
+
+`PgJournal` (pg_journal.py) is a journal a recorder writes, the same interface as the SQLite
+`Journal` (monitor/journal_writer.JournalWriter): the same tables' concepts, idempotent batch
+upserts (several recorders write the same events once, a finished state is never
+overwritten), versioned migrations (pg_schema.py) and retention in chunks by one recorder at
+a time (pg_retention.py). The SQLite journal stays the default (`sqlite`).
+"""
