@@ -16,6 +16,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 from pytestqt.qtbot import QtBot
 
+from desktop.core.canvas.model import Canvas, TaskNode
 from desktop.core.settings.profile_model import Profile
 from desktop.ui.beat.changes import EditDialog
 from desktop.ui.shell.main_window import MainWindow
@@ -111,6 +112,26 @@ def test_disable_edit_and_delete_a_redbeat_entry_from_the_screen(
         assert _rows(window)["fresh"].words == "every 15 s" and _rows(window)["fresh"].enabled
         fresh = RedBeatSchedulerEntry.from_key(f"{prefix}fresh", app=app)
         assert fresh.task == "beat_tasks.note" and list(fresh.args) == ["fresh"]
+
+        # From the Builder: a task node's "Schedule periodically…" opens Add… on it.
+        window.tabs.setCurrentWidget(window.builder)
+        node = TaskNode("beat_tasks.note", args=["from-builder"])
+        window.builder.open_canvas(Canvas(name="one task", root=node))
+        window.builder.view.select(())
+        window.builder.schedule_action.trigger()
+        assert window.tabs.currentWidget() is window.beat
+        prefilled = QApplication.activeModalWidget() or next(
+            w for w in QApplication.topLevelWidgets() if isinstance(w, EditDialog) and w.isVisible()
+        )
+        assert isinstance(prefilled, EditDialog)
+        assert prefilled.task.currentText() == "beat_tasks.note"
+        assert prefilled.args.text() == '["from-builder"]' and prefilled.name.text() == "note"
+        prefilled.seconds.setValue(90)
+        prefilled.accept()
+        qtbot.waitUntil(lambda: "note" in _rows(window), timeout=30000)
+        assert list(RedBeatSchedulerEntry.from_key(f"{prefix}note", app=app).args) == [
+            "from-builder"
+        ]
 
         audit = window.session.journal
         assert audit is not None

@@ -203,12 +203,19 @@ class BeatChanges:
         )  # fmt: skip
         self.add_button.setToolTip(ADD_TIP if self.add_source else f"{ADD_TIP}: not here, {why}")
 
-    def add(self) -> EditDialog | None:
+    def add(self, task: str = "", args: Any = None, kwargs: Any = None) -> EditDialog | None:
+        """Add… (prefilled with a task and its arguments when it comes from the Builder)."""
         if not self.add_source:
+            self.panel.status.setText(f"Not added here: {self.add_button.toolTip()}")
             return None
         config = self.panel.session.app_config
         tasks = sorted(t.name for t in config.tasks) if config is not None else []
         dialog = EditDialog(None, self.panel, source=self.add_source, tasks=tasks)
+        if task:
+            dialog.task.setCurrentText(task)
+            dialog.name.setText(task.rsplit(".", 1)[-1])
+            dialog.args.setText(_json_text(args or None))
+            dialog.kwargs.setText(_json_text(kwargs or None))
         dialog.accepted.connect(lambda: self._edited(None, dialog))
         dialog.open()
         return dialog

@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer
+from PySide6.QtCore import QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -65,6 +65,10 @@ INSPECT_EVERY_MS = 10_000
 class BuilderPanel(PanelPalette, PanelSending, PanelRecall, PanelKeys):
     """The Builder screen: its layout and wiring, editing the selected node, and the checks;
     files, sending, recall, the palette's data and the keys are the Panel* parts it is made of."""
+
+    # "Schedule periodically…" on a task node: its task, args and kwargs, for the Beat screen's
+    # Add… (the shell passes it on; screens do not import each other).
+    schedule_wanted = Signal(str, object, object)
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -119,6 +123,13 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall, PanelKeys):
         replace = self.view.actions_by_name["replace"]
         replace.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.addAction(replace)
+        schedule = QAction("Schedule periodically…", self.view)
+        schedule.setToolTip(
+            "Make the selected task a periodic task of the app's beat (Beat screen)"
+        )
+        schedule.triggered.connect(lambda: self.schedule_selected())
+        self.view.addAction(schedule)  # in the canvas's context menu, beside Replace task…
+        self.schedule_action = schedule
         self.install_keys()  # F6 round the panes, Enter and Down in the task search
         self._inspect_timer = QTimer(self)
         self._inspect_timer.setInterval(INSPECT_EVERY_MS)
@@ -378,6 +389,13 @@ class BuilderPanel(PanelPalette, PanelSending, PanelRecall, PanelKeys):
         self._committing = True
         if not self.model.try_edit("edit", lambda: canvas_edit.replace(self.model.root, at, node)):
             self._committing = False
+
+    def schedule_selected(self) -> None:
+        node = self.view.task_at(self.view.selected)
+        if node is None:
+            self.say("Select a task on the canvas to schedule it periodically")
+            return
+        self.schedule_wanted.emit(node.task, list(node.args), dict(node.kwargs))
 
     def replace_task(self, position: Position | None) -> None:
         """ "Replace task…": the app's tasks to choose from; the chosen one takes the node's

@@ -44,6 +44,7 @@ from desktop.ui.shell.alerts_shell import AlertsShell
 from desktop.ui.shell.appearance import Appearance
 from desktop.ui.shell.broker_status import BrokerStatus
 from desktop.ui.shell.connection_indicator import ConnectionIndicator
+from desktop.ui.shell.doors import wire_doors
 from desktop.ui.shell.keyboard import ScreenKeys
 from desktop.ui.shell.screen import Screen, wire
 from desktop.ui.shell.tray import Tray
@@ -116,7 +117,7 @@ class MainWindow(QMainWindow):
         self.queues.oldest_read.connect(self.charts.add_oldest)
         self.charts.watching.connect(self.queues.keep_reading)
         self.queues.snapshot_read.connect(session.alerts.feed_queues)
-        self._wire_overview()
+        wire_doors(self)  # a row on one screen opening another on what it points at
         session.alerts.rules_problem.connect(self._rules_loaded)
         session.alerts.fired.connect(self._show_alerts)
         central = QWidget()
@@ -159,9 +160,6 @@ class MainWindow(QMainWindow):
         self.keys.add(self.beat, refresh=self.beat.refresh)
         self.keys.add(self.audit, refresh=self.audit.refresh, search=self.audit.filter_box)
         self.keys.install()
-        self.tasks.open_in_builder.connect(self._open_in_builder)
-        self.failures.open_in_builder.connect(self._open_in_builder)
-        self.queues.open_in_builder.connect(self._open_canvas_in_builder)
         self.alerts_label = QToolButton()  # a click opens the alerts log
         explain(self.alerts_label, "Alerts firing: click for the alerts log", "Alerts firing")
         self.alerts_label.setAutoRaise(True)
@@ -262,61 +260,7 @@ class MainWindow(QMainWindow):
         self.journal_label.setToolTip(message)
         self.statusBar().showMessage(message, 0 if failing else 15_000)
 
-    def _open_in_builder(self, task_id: str, whole_workflow: bool) -> None:
-        self.builder.open_from_journal(
-            task_id, whole_workflow, lambda: self.tabs.setCurrentWidget(self.builder)
-        )
-
-    def _open_canvas_in_builder(self, canvas: Any) -> None:
-        self.builder.open_canvas(canvas)
-        self.tabs.setCurrentWidget(self.builder)
-
     # -- screens ----------------------------------------------------------------------------------
-    def _wire_overview(self) -> None:
-        """The Overview reads what the other screens read (the Queues screen's reads with the
-        broker server's facts while it shows, the Workers screen's inspect replies), and each
-        of its rows opens its own screen on it."""
-        overview, queues, workers = self.overview, self.queues, self.workers
-        queues.snapshot_read.connect(overview.show_snapshot)
-        overview.watching.connect(lambda on: queues.keep_reading(on, "overview", server=True))
-        workers.facts_read.connect(overview.show_worker_facts)
-        overview.wants_worker_facts.connect(self._inspect_for_overview)
-        overview.edit_profile.connect(self._edit_profile_with)
-
-        def show(screen: QWidget, then: Any) -> None:
-            self.tabs.setCurrentWidget(screen)
-            then()
-
-        overview.open_queue.connect(lambda q: show(queues, lambda: queues.select_queue(q)))
-        overview.open_failure.connect(
-            lambda cause: show(self.failures, lambda: self.failures.show_cause(cause))
-        )
-        overview.open_worker.connect(
-            lambda node: show(workers, lambda: workers.select_worker(node))
-        )
-        overview.open_local_worker.connect(
-            lambda name: show(workers, lambda: workers.show_local_worker(name))
-        )
-        overview.open_tasks.connect(
-            lambda query: show(self.tasks, lambda: self.tasks.show_search(query))
-        )
-
-    def _edit_profile_with(self, fields: dict[str, str]) -> ProfileDialog:
-        """The profile editor with what the Overview found in a project folder filled in
-        (working directory, app module, Django settings), to check and save there."""
-        dialog = self.edit_profile()
-        editors = {"workdir": dialog.workdir, "app_module": dialog.app_module,
-                   "django_settings": dialog.django}  # fmt: skip
-        for key, value in fields.items():
-            editors[key].setText(value)
-        return dialog
-
-    def _inspect_for_overview(self) -> None:
-        """Pool sizes and consumed queues for the Overview, once the app is read (its control
-        exchange is where its workers listen); a new worker is inspected on its own."""
-        if self.session.state == "connected" and self.session.app_config is not None:
-            self.workers.inspect()
-
     def _screens(self) -> list[Screen]:
         """The tabs, in order, and what each needs from the session. The Overview is first:
         a fresh window opens on it."""
