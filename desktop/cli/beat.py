@@ -210,6 +210,7 @@ def _change(
     from desktop.core.beat.writing import (
         BeatChange,
         BeatWriteError,
+        audit_params,
         change_beat,
         write_note,
         write_reason,
@@ -230,7 +231,7 @@ def _change(
     if note:
         click.echo(f"note: {note}", err=True)
     change = BeatChange(name, entry.source, action, **fields)
-    params = {"source": entry.source, **{k: v for k, v in fields.items() if v is not None}}
+    params = audit_params(change, item.redacted_arguments)
     try:
         after = change_beat(item, endpoints, change, timeout)
     except BeatWriteError as exc:

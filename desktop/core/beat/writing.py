@@ -11,13 +11,14 @@ Blocking (it imports the person's app in a child, up to its time limit).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from desktop.core.app import beat_write
 from desktop.core.app import probe as app_probe
 from desktop.core.app.config import PROBE_TIMEOUT_S, AppConfigError, run_app_child
+from desktop.core.base.argument_redaction import redactor_for
 from desktop.core.beat.entries import BeatEntry, from_child
 from desktop.core.settings import urls
 from desktop.core.settings.profile_model import Endpoints, Profile
@@ -66,6 +67,19 @@ class BeatChange:
             "kwargs": None if self.kwargs is None else dict(self.kwargs),
             "options": None if self.options is None else dict(self.options),
         }  # fmt: skip
+
+
+def audit_params(change: BeatChange, redacted: Sequence[str] | None) -> dict[str, Any]:
+    """What the audit log keeps of a change (the CLI's and the Beat screen's): its scheduler
+    and what was given, arguments and options with values under the profile's secret-like
+    names hidden, as the journal keeps task arguments."""
+    hide = redactor_for(redacted).value
+    given = change.request()
+    params: dict[str, Any] = {"source": change.source}
+    for key in ("schedule", "task", "args", "kwargs", "options"):
+        if given[key] is not None:
+            params[key] = hide(given[key]) if key in ("args", "kwargs", "options") else given[key]
+    return params
 
 
 def write_reason(entry: BeatEntry) -> str:

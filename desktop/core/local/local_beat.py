@@ -46,7 +46,7 @@ from desktop.core.local.local_worker import (
     describe_exit,
 )
 from desktop.core.local.supervisor import Supervisor
-from desktop.core.local.worker_spec import WorkerError, WorkerSpec
+from desktop.core.local.worker_spec import WorkerError, WorkerSpec, WorkerSpecError
 from desktop.core.settings.profile_model import Endpoints, Profile
 
 BEAT = "beat"  # the record's name in the profile's `beat/` directory
@@ -146,6 +146,9 @@ class BeatSupervisor(Supervisor):
         returns at once in state 'starting'. `beat.local_start` gives the refusal."""
         with self._lock():
             self.check_here()
+            problems = self.process_problems(config)  # a password never on beat's command line
+            if problems:
+                raise WorkerSpecError(problems)
             why = refusal()
             if why:
                 raise BeatRefused(why)

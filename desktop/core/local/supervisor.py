@@ -220,7 +220,21 @@ class Supervisor:
     # -- lifecycle ----------------------------------------------------------------------------
     def check(self, spec: WorkerSpec, config: EffectiveConfig) -> None:
         """Refuse settings that cannot work, before anything starts."""
-        errors = spec.problems(config.queue_names())
+        errors = {**spec.problems(config.queue_names()), **self.process_problems(config)}
+        current = self.get(spec.name) if "name" not in errors else None
+        if current is not None and current.running:
+            errors["name"] = (
+                f"a worker named {spec.name} already runs here (pid {current.pid}); "
+                "choose another name or stop it first"
+            )
+        if errors:
+            raise WorkerSpecError(errors)
+
+    def process_problems(self, config: EffectiveConfig) -> dict[str, str]:
+        """What would stop any process of this profile (a worker, its beat) from starting as
+        asked: transport overrides that cannot travel without a password on its command line,
+        no working directory, no interpreter."""
+        errors: dict[str, str] = {}
         problem = config.overrides_cannot_travel()
         if problem:
             errors["transport"] = problem
@@ -230,14 +244,7 @@ class Supervisor:
         interpreter = self._interpreter()
         if not (Path(interpreter).is_file() and os.access(interpreter, os.X_OK)):
             errors["python"] = f"the profile's Python '{interpreter}' is not an executable file"
-        current = self.get(spec.name) if "name" not in errors else None
-        if current is not None and current.running:
-            errors["name"] = (
-                f"a worker named {spec.name} already runs here (pid {current.pid}); "
-                "choose another name or stop it first"
-            )
-        if errors:
-            raise WorkerSpecError(errors)
+        return errors
 
     def _workdir(self) -> str:
         return launch.workdir(self.profile)

@@ -34,6 +34,7 @@ from desktop.core.beat.writing import (
     WRITABLE,
     BeatChange,
     BeatWriteError,
+    audit_params,
     change_beat,
     check_change,
     crontab_schedule,
@@ -269,26 +270,37 @@ class BeatChanges:
         self.panel.jobs.run("beat-change", self._change(entry, change))
 
     async def _change(self, entry: BeatEntry | None, change: BeatChange) -> None:
+        """The write, its audit entry and the secret store's read (the endpoints) all on the
+        job pool: each may wait (a child importing the app, the journal's lock, a keyring)."""
         session = self.panel.session
         profile, config = session.profile, session.app_config
         if profile is None or config is None:
             self.panel.status.setText("the app's configuration is not read yet")
             return
-        endpoints = session.endpoints(profile, config)
-        given = change.request().items()
-        params = {"source": change.source}
-        params.update({k: v for k, v in given if v is not None and k not in ("name", "action")})
         action = f"beat {change.action}"
+        params = audit_params(change, profile.redacted_arguments)
+
+        def work() -> None:
+            endpoints = session.endpoints(profile, config)
+            try:
+                change_beat(profile, endpoints, change)
+            except BeatWriteError as exc:
+                if not exc.refused:
+                    session.audit(action, change.name, params, outcome=FAILED, reply=str(exc))
+                raise
+            session.audit(action, change.name, params)
+
         for button in self.buttons:
             button.setEnabled(False)
         self.panel.status.setText(f"{change.action} {change.name}…")
         try:
-            await Jobs.blocking(change_beat, profile, endpoints, change)
+            await Jobs.blocking(work)
         except BeatWriteError as exc:
-            if not exc.refused:
-                session.audit(action, change.name, params, outcome=FAILED, reply=str(exc))
             self.panel.status.setText(str(exc))
             self.show(self.panel.chosen())
             return
-        session.audit(action, change.name, params)
+        except Exception as exc:  # the secret store or the journal failed: said, not raised
+            self.panel.status.setText(f"{change.name} was not changed as far as is known: {exc}")
+            self.show(self.panel.chosen())
+            return
         self.panel.refresh(said=f"{change.name} {_DONE[change.action]}")

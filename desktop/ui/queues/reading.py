@@ -115,3 +115,16 @@ def find_management(services: Any, profile: Profile) -> queue_rabbitmq.Managemen
     """RabbitMQ: the profile's management API, else the one at RabbitMQ's default port."""
     endpoints = services.endpoints(profile)
     return queue_rabbitmq.find_management(endpoints.broker_url, endpoints.management_url)
+
+
+def oldest_ages(taken: queues.Snapshot) -> dict[str, float]:
+    """Queue -> its oldest waiting age in seconds, 0 when nothing waits; a queue whose count
+    or oldest age is not known is left out (a gap in the chart, not a 0)."""
+    found = {}
+    for counts in taken.counts:
+        oldest = taken.oldest.get(counts.queue)
+        if oldest is not None and oldest.age_s is not None:
+            found[counts.queue] = oldest.age_s
+        elif counts.waiting == 0:
+            found[counts.queue] = 0.0
+    return found

@@ -54,7 +54,7 @@ from desktop.ui.common.splitter_state import remembered_splitter
 from desktop.ui.common.table_model import read_only_view
 from desktop.ui.queues import reading, tables
 from desktop.ui.queues.notes import transport_facts
-from desktop.ui.queues.reading import Reading
+from desktop.ui.queues.reading import Reading, oldest_ages
 
 INSPECT_EVERY_S = 6.0  # four inspect broadcasts of up to 1 s each
 RATE_WINDOW_S = 10.0
@@ -493,16 +493,3 @@ class QueuesScreen(QWidget):
         self.why_button.setEnabled(usable)
         self.builder_button.setEnabled(usable and bool(message and message.task))
         self.remove_button.setEnabled(message is not None)  # a broken one can go too
-
-
-def oldest_ages(taken: queues.Snapshot) -> dict[str, float]:
-    """Queue -> its oldest waiting age in seconds, 0 when nothing waits; a queue whose count
-    or oldest age is not known is left out (a gap in the chart, not a 0)."""
-    found = {}
-    for counts in taken.counts:
-        oldest = taken.oldest.get(counts.queue)
-        if oldest is not None and oldest.age_s is not None:
-            found[counts.queue] = oldest.age_s
-        elif counts.waiting == 0:
-            found[counts.queue] = 0.0
-    return found

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QEvent, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -28,8 +28,6 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.base.task_record import TaskRecord
-from desktop.core.local.task_logs import local_log_of, task_log_lines
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.saved_views import SavedView
 from desktop.core.monitor.search_time import SearchSyntaxError
@@ -44,13 +42,12 @@ from desktop.ui.common.panel_parts import heading, muted, show_steadily
 from desktop.ui.common.splitter_state import remembered_splitter
 from desktop.ui.common.states import with_symbol
 from desktop.ui.common.table_state import offer_columns, show_columns, width_for
-from desktop.ui.common.theme import colour
 from desktop.ui.session.session import Session
 from desktop.ui.session.why_dialog import WhyDialog
 from desktop.ui.tasks.actions import TaskActions
 from desktop.ui.tasks.cells import COLUMNS, DEFAULT_COLUMNS
-from desktop.ui.tasks.details import detail_html, read_details
 from desktop.ui.tasks.model import TasksModel
+from desktop.ui.tasks.panel_details import TaskDetailsPart
 from desktop.ui.tasks.reveal import ArgumentReveal
 from desktop.ui.tasks.search_completer import SearchCompleter
 from desktop.ui.tasks.views_sidebar import ViewsSidebar
@@ -71,7 +68,7 @@ TASK_COLUMN_SAMPLES = {"id": "c129f603-082", "name": "workers.tasks.sleep12", "q
 CHOICE_SOURCES = {"name": ("name",), "queue": ("queue", "routing_key"), "worker": ("worker",)}
 
 
-class TasksPanel(QWidget):
+class TasksPanel(TaskDetailsPart, QWidget):
     open_in_builder = Signal(str, bool)  # task id, its whole workflow
 
     def __init__(self, session: Session, parent: QWidget | None = None) -> None:
@@ -456,57 +453,3 @@ class TasksPanel(QWidget):
                 self._show_task(None)
         else:  # the reset left no current row: this change shows the task (_show_selected)
             self.table.setCurrentIndex(self.model.index(position, 0))
-
-    def _show_task(self, task_id: str | None, row: TaskRecord | None = None) -> None:
-        """The task's details at once from the row the table holds (or the batch brought),
-        then its children and timeline read off the GUI thread."""
-        self.jobs.cancel("details")
-        row = row or (self.model.row(task_id) if task_id else None)
-        if task_id is None or row is not None:
-            self._show_row(row)
-        if task_id is not None:
-            self.jobs.run("details", self._read_details(task_id, shown=row is not None))
-
-    async def _read_details(self, task_id: str, *, shown: bool) -> None:
-        reader = await self.model.reader()
-        if reader is None:
-            if not shown:
-                self._show_row(None)
-            return
-        row, kids, timeline = await self.model.read(read_details, reader, task_id)
-        self._show_row(row, kids, timeline)
-        log = local_log_of(self.session.local_workers, row["worker"] if row else None)
-        if row is not None and log is not None:  # a local worker ran it: its lines
-            lines = await Jobs.blocking(task_log_lines, log, task_id)
-            if lines and self.current_id == task_id:
-                self._show_row(row, kids, timeline, lines)
-
-    def _show_row(
-        self,
-        row: TaskRecord | None,
-        kids: list[str] | None = None,
-        timeline: list[dict[str, Any]] | None = None,
-        logs: list[str] | None = None,
-    ) -> None:
-        self.current_id = row["id"] if row else None
-        for button in self.task_buttons:
-            button.setEnabled(row is not None)
-        shown, banner = self.reveal.follow(row)  # revealed values only while their task shows
-        if shown is None:
-            self.detail.setHtml(
-                f"<p style='color:{colour('muted')}'>Select a task to see its details.</p>"
-            )
-            return
-        self.detail.setHtml(banner + detail_html(shown, kids, timeline, logs))
-
-    def show_task_again(self) -> None:
-        """The shown task read and shown again (its arguments just revealed)."""
-        if self.current_id is not None:
-            self._show_task(self.current_id)
-
-    def _follow_link(self, url: QUrl) -> None:
-        text = url.toString()
-        if self.reveal.clicked(text):
-            return
-        if text.startswith("task:"):
-            self._show_task(text[len("task:") :])
