@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+BROKER_ENV = "CELERY_DESK_BENCH_AMQP_URL"  # --broker env: the RabbitMQ URL, password included
 sys.path.insert(0, str(ROOT))
 
 # The parts live next to this script (its folder is sys.path[0]): one module per responsibility.
@@ -115,7 +116,8 @@ def main() -> int:
     parser.add_argument(
         "--broker",
         default="",
-        help="flood this RabbitMQ (amqp://user:pass@host:port/) in a vhost of the run's own; "
+        help="flood this RabbitMQ (amqp://user:pass@host:port/, or `env`: the URL in "
+        f"{BROKER_ENV}, off the command line) in a vhost of the run's own; "
         "default: a private embedded Redis",
     )
     parser.add_argument(
@@ -141,6 +143,13 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown consumers: {', '.join(sorted(unknown))}")
     os.environ[AMQP_CLIENT_ENV] = args.amqp_client
+    if args.broker == "env":  # the URL (and its password) kept off the command line
+        args.broker = os.environ.get(BROKER_ENV, "")
+        if not args.broker:
+            parser.error(f"--broker env: set {BROKER_ENV} to the amqp:// URL")
+    elif "@" in args.broker and ":" in args.broker.split("@")[0].split("//")[-1]:
+        print(f"warning: a password in --broker is visible to every user (ps); put the URL in "
+              f"{BROKER_ENV} and pass --broker env", file=sys.stderr)  # fmt: skip
     amqp = args.broker.startswith(("amqp://", "pyamqp://"))
     if args.broker and not amqp:
         parser.error("--broker takes an amqp:// URL (without it, a private Redis is started)")

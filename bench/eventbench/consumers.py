@@ -76,7 +76,7 @@ def consume_pika(url: str, expected: int, quiet: float) -> dict[str, Any]:
     seen = {"count": 0, "first": 0.0, "last": 0.0}
     with app.connection_for_read() as kombu_connection:
         queue = app.events.Receiver(kombu_connection).queue
-        parameters = pika_parameters(kombu_connection)
+        parameters = pika_parameters(kombu_connection, app.conf.broker_heartbeat)
         arguments = queue_arguments(kombu_connection, queue)
     connection = pika.BlockingConnection(parameters)
     channel = connection.channel()

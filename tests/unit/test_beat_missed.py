@@ -82,6 +82,18 @@ def test_a_crontab_late_send_is_not_the_run_but_ends_the_streak() -> None:
     assert found.count == 3 and found.streak == 0 and found.last_seen == late
 
 
+def test_a_crontab_watched_from_just_before_a_due_time_keeps_its_own_tolerance() -> None:
+    """The tolerance comes from the crontab's period (a minute here: 15 s), not from the time
+    between the watch's start and its first due time (0.5 s: a send 0.3 s late was missed)."""
+    every_minute = _cron()
+    start = _at(2026, 11, 30, 10, 0, 59) + 0.5
+    sends = [_at(2026, 11, 30, 10, 1, 0) + 0.3, _at(2026, 11, 30, 10, 2, 0) + 0.3]
+    end = _at(2026, 11, 30, 10, 2, 30)
+    found = missed_runs("c", every_minute, "Europe/Paris", sends, Watch(start, end))
+    assert found.tolerance_s == tolerance_for(60.0) == 15.0
+    assert found.count == 0 and found.judged >= 1  # 10:02 judged (10:01's window began earlier)
+
+
 def test_a_crontab_across_the_autumn_clock_change() -> None:
     # 02:30 every day in Paris; 25 Oct 2026 the clocks go back at 03:00: still one run a day
     nightly = _cron("30", "2", tz="Europe/Paris")

@@ -33,6 +33,7 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from celery import Celery
@@ -128,8 +129,14 @@ def missed_runs(
     if kind not in WALKED:
         return Missed(name, None, why_not=f"a {kind or 'missing'} schedule is not checked")
     walker = _Walker(description, tz)
-    probe = walker.after(watch.start)
-    period = float(description.get("every_s") or 0) if kind == "interval" else probe - watch.start
+    if kind == "interval":
+        period = float(description.get("every_s") or 0)
+    else:  # a crontab's period: the shortest of its next gaps between two due times (not the
+        # time from the watch's start to its first due time, which may be a fraction of one)
+        dues = [walker.after(watch.start)]
+        for _ in range(3):
+            dues.append(walker.after(dues[-1]))
+        period = min(later - earlier for earlier, later in pairwise(dues))
     if period <= 0:
         return Missed(name, None, why_not="an interval of 0 is due at every tick of beat")
     tolerance = tolerance_for(period)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import celery.beat as celery_beat
 from celery.utils.nodenames import host_format
 
 from desktop.core.app.effective_config import EffectiveConfig
@@ -50,9 +51,10 @@ from desktop.core.local.worker_spec import WorkerError, WorkerSpec, WorkerSpecEr
 from desktop.core.settings.profile_model import Endpoints, Profile
 
 BEAT = "beat"  # the record's name in the profile's `beat/` directory
-# Celery's node name for a beat answering remote control (celery.beat.beat_nodename's
-# default, `celerybeat@%h`); a beat started with `-n` elsewhere answers under its own.
-BEAT_NODE = "celerybeat"
+# Celery's node name for a beat answering remote control, read from Celery (5.7 added beat's
+# remote control; before it no beat answers under any name, so the fallback only names what
+# is never found). A beat started with `-n` elsewhere answers under its own.
+BEAT_NODE = str(getattr(celery_beat, "NODENAME_DEFAULT", "celerybeat"))
 
 
 class BeatRefused(WorkerError):
@@ -60,7 +62,9 @@ class BeatRefused(WorkerError):
 
 
 def beat_nodename() -> str:
-    return str(host_format(f"{BEAT_NODE}@%h"))
+    """This machine's beat node name, as Celery resolves it (`celery.beat.beat_nodename`)."""
+    resolve = getattr(celery_beat, "beat_nodename", None)
+    return str(resolve()) if resolve is not None else str(host_format(f"{BEAT_NODE}@%h"))
 
 
 def is_persistent(scheduler: str) -> bool:

@@ -1,5 +1,6 @@
 """RabbitMQ's event stream read with pika: the panel's own event queue, declared exactly as
-Celery's `EventReceiver` declares it, drained on one thread and handed on inline.
+Celery's `EventReceiver` declares it, drained on a thread of its own into the stream's buffer,
+which the stream's batch thread hands on.
 
 Why not Celery's `Receiver.capture` (kombu over py-amqp): it costs more CPU per event (measured
 in bench/events.py --amqp-client; docs/PERFORMANCE.md), and on RabbitMQ the event queue has a
@@ -53,14 +54,17 @@ def pika_usable(connection: Any) -> bool:
     )
 
 
-def pika_parameters(connection: Any) -> pika.ConnectionParameters:
-    """The broker kombu connected to (its current failover host), as pika parameters."""
+def pika_parameters(connection: Any, heartbeat_s: float | None = None) -> pika.ConnectionParameters:
+    """The broker kombu connected to (its current failover host), as pika parameters, with
+    the app's `broker_heartbeat` (Celery's setting: 0 turns heartbeats off; None leaves them
+    to what RabbitMQ proposes): a silent broker or a half-open connection is found within two
+    heartbeats, not after the kernel's TCP timeout."""
     return pika.ConnectionParameters(
         host=connection.hostname or "localhost",
         port=int(connection.port or connection.transport.default_port),
         virtual_host=connection.virtual_host or "/",
         credentials=pika.PlainCredentials(connection.userid or "guest", connection.password or ""),
-        heartbeat=int(connection.heartbeat or 0),  # Celery's receiver: none unless configured
+        heartbeat=None if heartbeat_s is None else int(heartbeat_s),
         socket_timeout=float(connection.connect_timeout or 5),
         blocked_connection_timeout=None,
         connection_attempts=1,
@@ -113,8 +117,9 @@ class AmqpEventReader:
         from_message: Callable[[Any], tuple[str, dict[str, Any]]],
         append: Callable[[dict[str, Any]], None],
         on_undecodable: Callable[[Exception], None],
+        heartbeat_s: float | None = None,
     ) -> None:
-        self.parameters = pika_parameters(connection)
+        self.parameters = pika_parameters(connection, heartbeat_s)
         self.queue = queue
         self.arguments = queue_arguments(connection, queue)
         self.from_message = from_message

@@ -301,6 +301,7 @@ class EventStream:
             receiver.event_from_message,
             self._on_event,
             self._count_undecodable,
+            self.app.conf.broker_heartbeat,
         )
 
         def consuming() -> None:

@@ -189,9 +189,11 @@ class BeatPanel(QWidget):
             self.status.setText("waiting for the app's configuration to be read")
             return
         self.status.setText("reading the app's periodic tasks…")
-        endpoints = self.session.endpoints(profile, config)
         try:
-            report = await Jobs.blocking(read_beat, profile, endpoints)
+            session = self.session  # the secret store may wait: read on the pool too
+            report = await Jobs.blocking(
+                lambda: read_beat(profile, session.endpoints(profile, config))
+            )
         except Exception as exc:  # the app cannot be imported, the child timed out
             self._report_at = time.time()
             self.status.setText(f"the periodic tasks could not be read: {exc}")

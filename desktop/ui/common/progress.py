@@ -6,7 +6,8 @@ and looks at the event between two steps (two messages sent, two queues read), s
 really stops what is left. Nothing here is touched from that thread but two integers and the
 event; the dialog reads them on the GUI thread every TICK_MS.
 
-The dialog (a QProgressDialog, window-modal, shown without a nested event loop) appears only
+The dialog (a QProgressDialog, window-modal; its bar is set directly, never through the
+dialog's setValue, which would run a nested event loop) appears only
 once the work has taken SHOW_AFTER_MS: most sends and reads end before, and a dialog that
 flashes is worse than none. It closes when the job's `with` block ends, however it ends
 (done, failed, cancelled, or the job itself cancelled because its screen went).
@@ -20,7 +21,7 @@ from types import TracebackType
 
 import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QProgressDialog, QPushButton, QWidget
+from PySide6.QtWidgets import QProgressBar, QProgressDialog, QPushButton, QWidget
 
 from desktop.ui.common.accessible import explain
 
@@ -61,6 +62,12 @@ class Progress(QObject):
         self.total = total
         self._said = said
         dialog = QProgressDialog(said(0, total), "Cancel", 0, total, parent)
+        # Its own bar, set directly: a window-modal QProgressDialog's setValue() runs
+        # QCoreApplication.processEvents() (Qt's documented behaviour), which would re-enter
+        # the event loop, and qasync's callbacks, from inside this timer's slot.
+        self.bar = QProgressBar()
+        self.bar.setRange(0, total)
+        dialog.setBar(self.bar)
         dialog.setWindowTitle(title)
         dialog.setWindowModality(Qt.WindowModality.WindowModal)
         dialog.setAutoClose(False)
@@ -103,8 +110,8 @@ class Progress(QObject):
     def _show(self) -> None:
         if self.cancel.is_set():
             return
-        self.dialog.setMaximum(self.total)
-        self.dialog.setValue(min(self.done, self.total) if self.total else 0)
+        self.bar.setMaximum(self.total)
+        self.bar.setValue(min(self.done, self.total) if self.total else 0)
         self.dialog.setLabelText(self._said(self.done, self.total))
 
     def _appear_now(self) -> None:

@@ -52,6 +52,8 @@ class Appearance(QObject):
         """The View menu with the theme choice, and the theme applied."""
         view = self.window.menuBar().addMenu("&View")
         view.addMenu(self.menu)
+        if self.mode != "system":  # a choice remembered from before: the platform told too
+            self._tell_platform(self.mode)
         self.apply()
 
     @property
@@ -66,6 +68,11 @@ class Appearance(QObject):
         for action in self.actions.actions():
             action.setChecked(action.data() == mode)
         self.settings.setValue(SETTING, mode)
+        self._tell_platform(mode)
+        self.apply()
+
+    @staticmethod
+    def _tell_platform(mode: str) -> None:
         hints = QGuiApplication.styleHints()
         if hasattr(hints, "setColorScheme"):  # Qt 6.8+: native styles follow the choice
             if mode == "system":
@@ -73,7 +80,6 @@ class Appearance(QObject):
             else:
                 scheme = Qt.ColorScheme.Dark if mode == "dark" else Qt.ColorScheme.Light
                 hints.setColorScheme(scheme)
-        self.apply()
 
     def _system_changed(self, scheme: Qt.ColorScheme) -> None:
         # Our own request to the platform comes back here too: only the system's news counts.

@@ -140,6 +140,9 @@ class Tray(QObject):
         if index >= 0:
             window.profiles.setCurrentIndex(index)
             window._switch_profile(index)
+        active = window.session.profile.name if window.session.profile is not None else ""
+        for action in self.profile_group.actions():  # a cancelled switch leaves the active one
+            action.setChecked(action.text() == active)
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason == QSystemTrayIcon.ActivationReason.Trigger:
