@@ -13,6 +13,7 @@ from desktop.cli import (  # noqa: F401
     broker,
     desktop_entry,
     failures,
+    history,
     profile,
     queues,
     record,

@@ -1,5 +1,6 @@
 """`celery-desk tasks` and `gaps`: the journal read back, read-only, so that a recorder writing
-it (or a read-only disk) does not stop a script from reading history."""
+it (or a read-only disk) does not stop a script from reading history; or the profile's shared
+history on PostgreSQL (`--history`, history/pg_reader.py), by the same query."""
 
 from __future__ import annotations
 
@@ -11,11 +12,22 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from desktop.cli.base import _fail, _merge, _profile_or_exit, cli, selection_options
+from desktop.cli.base import (
+    Selection,
+    _fail,
+    _merge,
+    _profile_or_exit,
+    _warn_password_on_command_line,
+    cli,
+    selection_options,
+)
 
 if TYPE_CHECKING:
     from desktop.core.base.task_record import TaskRecord
+    from desktop.core.history.pg_reader import PgReader
     from desktop.core.monitor.journal import Journal
+
+    History = Journal | PgReader
 
 T = TypeVar("T")
 
@@ -27,9 +39,7 @@ T = TypeVar("T")
 def gaps(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
     """Windows the journal did not hear (the recorder stopped, a broker outage, a full disk)
     and how each was filled from the result backend."""
-    from desktop.core.monitor.journal import Journal
-
-    listed = _read_journal(ctx, kwargs, Journal.gaps)  # schema 1: none yet
+    listed = _read_history(ctx, kwargs, lambda history: history.gaps())  # schema 1: none yet
     if as_json:
         click.echo(json.dumps([dataclasses.asdict(g) for g in listed], indent=2))
         return
@@ -41,17 +51,50 @@ def gaps(ctx: click.Context, /, as_json: bool, **kwargs: Any) -> None:
         )
 
 
+def _read_history(
+    ctx: click.Context,
+    kwargs: dict[str, Any],
+    read: Callable[[History], T],
+    history: str | None = None,
+) -> T:
+    """`read(history)` of the selected profile's history (`history`: --history, else the
+    profile's): its SQLite journal (`_read_journal`) or its shared history on PostgreSQL.
+    Only for what both readers give (pages, a task, the gaps)."""
+    from desktop.core.base.argument_redaction import redactor_for
+    from desktop.core.settings import urls
+    from desktop.core.settings.config_errors import ProfileError
+
+    selection = _merge(ctx, kwargs)
+    services = selection.services()
+    if history is not None and urls.is_shared_history(history):
+        try:  # a profile only for its stored password and redacted names: none is needed
+            shared = selection.resolve(services)
+        except ProfileError:
+            return _read_shared(history, redactor_for(None), read)
+        url = services.history_url(shared, history)
+        return _read_shared(url, redactor_for(shared.redacted_arguments), read)
+    item = _profile_or_exit(selection, services)
+    url = services.history_url(item, history)
+    if urls.is_shared_history(url):
+        return _read_shared(url, redactor_for(item.redacted_arguments), read)
+    return _journal_of(selection, read)
+
+
 def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Journal], T]) -> T:
     """`read(journal)` of the selected profile's journal, opened read-only: a journal on a
     read-only disk, or one a recorder writes, serves as it is; one that is not a journal is
-    named with what is wrong (ConfigFileError)."""
+    named with what is wrong (ConfigFileError). The SQLite journal only: what the shared
+    history's reader does not give yet (failures, the audit log) is read from it."""
+    return _journal_of(_merge(ctx, kwargs), read)
+
+
+def _journal_of(selection: Selection, read: Callable[[Journal], T]) -> T:
     import sqlite3
 
     from desktop.core.base.argument_redaction import redactor_for
     from desktop.core.monitor.journal import Journal
     from desktop.core.monitor.journal_schema import damaged_journal
 
-    selection = _merge(ctx, kwargs)
     services = selection.services()
     item = _profile_or_exit(selection, services)
     path = services.journal_path(item)
@@ -64,6 +107,23 @@ def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Jo
         raise damaged_journal(path, exc, writing=False) from exc
     finally:
         journal.close()
+
+
+def _read_shared(url: str, redactor: Any, read: Callable[[History], T]) -> T:
+    from desktop.core.history.pg_connect import HistoryUnavailable
+    from desktop.core.history.pg_reader import PgReader
+    from desktop.core.history.pg_schema import HistorySchemaTooNew
+
+    try:
+        reader = PgReader(url, redactor=redactor)
+    except (HistoryUnavailable, HistorySchemaTooNew) as exc:
+        _fail(str(exc), 2)
+    try:
+        return read(reader)
+    except HistoryUnavailable as exc:
+        _fail(str(exc), 2)
+    finally:
+        reader.close()
 
 
 @cli.command("tasks")
@@ -80,6 +140,11 @@ def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Jo
 @click.option("--worker", help="Worker node name.")
 @click.option("--search", help="Text in id, name, args, kwargs, result or exception.")
 @click.option(
+    "--since",
+    help="Only tasks sent (else received) at or after this time: 1h, 30m, 2d, 45s (ago), "
+    "2026-11-29, 2026-11-29T10:00, today, yesterday.",
+)
+@click.option(
     "--query",
     "query_text",
     help="The query language, e.g. 'name:proj.* -state:SUCCESS runtime>2 after:-1h' "
@@ -87,6 +152,14 @@ def _read_journal(ctx: click.Context, kwargs: dict[str, Any], read: Callable[[Jo
 )
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1_000_000))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@click.option(
+    "--history",
+    default=None,
+    metavar="URL",
+    help="Read this history: 'sqlite' (the profile's journal) or a shared PostgreSQL one, "
+    "postgresql://user@host:port/db (its password from the profile). Default: the "
+    "profile's history.",
+)
 @click.pass_context
 def tasks(
     ctx: click.Context,
@@ -98,27 +171,30 @@ def tasks(
     queue: str | None,
     worker: str | None,
     search: str | None,
+    since: str | None,
     query_text: str | None,
     limit: int,
     as_json: bool,
+    history: str | None,
     **kwargs: Any,
 ) -> None:
     """List tasks from the journal, newest first; or one task (TASK_ID), with --logs the
     lines its local worker logged about it."""
     from desktop.core.monitor.task_query import TaskQuery
+    from desktop.core.settings import urls
 
+    if history is not None and history != urls.HISTORY_SQLITE:
+        if not urls.is_shared_history(history):
+            _fail(f"--history must be 'sqlite' or postgresql://user@host:port/db, not "
+                  f"'{urls.mask(history)}'", 2)  # fmt: skip
+        if urls.password_of(history) is not None:
+            _warn_password_on_command_line()
     if task_id is not None:
-        _one_task(ctx, kwargs, task_id, logs, as_json)
+        _one_task(ctx, kwargs, task_id, logs, as_json, history)
         return
     if logs:
         _fail("--logs needs a TASK_ID", code=2)
-    from desktop.core.monitor.search_time import SearchSyntaxError
-    from desktop.core.monitor.task_search import parse
-
-    try:
-        parsed = parse(query_text) if query_text is not None else None
-    except SearchSyntaxError as exc:
-        _fail(f"--query: {exc}", code=2)
+    parsed = _search_of(query_text, since)
     query = TaskQuery(
         state=state.upper() if state else None,
         name=task_name,
@@ -127,7 +203,7 @@ def tasks(
         text=search,
         search=parsed,
     )
-    rows = _read_journal(ctx, kwargs, lambda journal: journal.page(query, 0, limit))
+    rows = _read_history(ctx, kwargs, lambda journal: journal.page(query, 0, limit), history)
     if as_json:
         click.echo(json.dumps([_task_json(r) for r in rows], indent=2))
         return
@@ -139,13 +215,39 @@ def tasks(
         )
 
 
+def _search_of(query_text: str | None, since: str | None) -> Any:
+    """--query parsed, ANDed with --since; None when neither is given."""
+    from desktop.core.monitor.search_time import SearchSyntaxError, time_start
+    from desktop.core.monitor.task_search import Junction, Search, TimeRange, parse
+
+    try:
+        parsed = parse(query_text) if query_text is not None else None
+    except SearchSyntaxError as exc:
+        _fail(f"--query: {exc}", code=2)
+    if since is None:
+        return parsed
+    try:
+        start = TimeRange(time_start(since, field="--since"), None)
+    except ValueError as exc:
+        _fail(str(exc), code=2)
+    if parsed is None or parsed.condition is None:
+        return Search(f"after:{since}", start)
+    return Search(parsed.text, Junction("AND", (parsed.condition, start)))
+
+
 def _one_task(
-    ctx: click.Context, kwargs: dict[str, Any], task_id: str, logs: bool, as_json: bool
+    ctx: click.Context,
+    kwargs: dict[str, Any],
+    task_id: str,
+    logs: bool,
+    as_json: bool,
+    history: str | None = None,
 ) -> None:
     from desktop.core.local.supervisor import Supervisor
     from desktop.core.local.task_logs import local_log_of, task_log_lines
 
-    row = _read_journal(ctx, kwargs, lambda journal: journal.get(task_id))
+    # a copy: _merge takes the selection out of it, and --logs reads it again below
+    row = _read_history(ctx, dict(kwargs), lambda journal: journal.get(task_id), history)
     if row is None:
         _fail(f"no task {task_id} in the journal", code=1)
     lines: list[str] = []

@@ -5,5 +5,7 @@ recorder on a server and many panels reading one history (issue 20).
 `Journal` (monitor/journal_writer.JournalWriter): the same tables' concepts, idempotent batch
 upserts (several recorders write the same events once, a finished state is never
 overwritten), versioned migrations (pg_schema.py) and retention in chunks by one recorder at
-a time (pg_retention.py). The SQLite journal stays the default (`sqlite`).
+a time (pg_retention.py). The SQLite journal stays the default (`sqlite`). `PgReader`
+(pg_reader.py) reads it back by the journal's own TaskQuery; export.py moves a history between
+SQLite, PostgreSQL and JSON lines (`celery-desk history export`).
 """

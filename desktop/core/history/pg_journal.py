@@ -107,7 +107,7 @@ def _refuses_value(exc: BaseException) -> bool:
     return isinstance(exc, _VALUE_ERRORS)
 
 
-def _said(exc: BaseException, password: str | None) -> str:
+def said_masked(exc: BaseException, password: str | None) -> str:
     """psycopg's words for a failure, with the password never in them."""
     text = str(exc).strip() or type(exc).__name__
     return text.replace(password, urls.MASK) if password else text
@@ -178,7 +178,7 @@ class PgJournal:
                 migrate(first, self.shown)
         except _UNREACHABLE as exc:
             raise JournalUnwritable(
-                f"cannot use the history {self.shown}: {_said(exc, self._password)}"
+                f"cannot use the history {self.shown}: {said_masked(exc, self._password)}"
             ) from None
         self._pool = ConnectionPool(
             url,
@@ -216,7 +216,7 @@ class PgJournal:
                 yield conn
         except (*_UNREACHABLE, psycopg.Error) as exc:  # the database's failure, not a value's
             raise JournalUnwritable(
-                f"the history {self.shown} cannot be written: {_said(exc, self._password)}"
+                f"the history {self.shown} cannot be written: {said_masked(exc, self._password)}"
             ) from None
 
     # -- writing ------------------------------------------------------------------------------

@@ -132,7 +132,7 @@ def _json_holds(value: Any, depth: int = 0) -> bool:
     return False
 
 
-def _keyset_parts(query: TaskQuery, after: tuple[Any, str]) -> list[tuple[str, list[Any], str]]:
+def keyset_parts(query: TaskQuery, after: tuple[Any, str]) -> list[tuple[str, list[Any], str]]:
     """The page after a row as up to two index-friendly reads, in order: (condition,
     parameters, ORDER BY).
 
@@ -284,7 +284,7 @@ class JournalReader:
         with self._lock:
             clauses, params = query.clauses(self._page_index(query))
         rows: list[TaskRecord] = []
-        for condition, values, order in _keyset_parts(query, after):
+        for condition, values, order in keyset_parts(query, after):
             where = " AND ".join([*clauses, condition])
             sql = f"SELECT * FROM tasks WHERE {where} ORDER BY {order} LIMIT ?"
             with self._lock:

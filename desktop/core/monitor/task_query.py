@@ -7,6 +7,12 @@ matched with `LIKE … ESCAPE '\\'`, with `%`, `_` and `\\` escaped: literal in 
 live test alike; given the journal's text index, a piece of text found in few rows is narrowed
 through it first (journal_text.py), and an equality many rows hold is left to the walk of the
 page's order, never changing which rows are chosen. Qt-free: the CLI and the screens share it.
+
+The same conditions say themselves to PostgreSQL (the shared history, history/pg_reader.py)
+given `dialect=POSTGRESQL`: `ILIKE … ESCAPE '\\'` where SQLite has LIKE (PostgreSQL's LIKE
+tells case apart), the same escaped patterns and `?` parameters (the reader binds them as
+psycopg's `%s`). ILIKE ignores the case of every letter, SQLite's LIKE of ASCII letters only:
+on PostgreSQL `é` also finds `É`, as the text index already does before SQLite's LIKE decides.
 """
 
 from __future__ import annotations
@@ -20,6 +26,19 @@ if TYPE_CHECKING:
     from desktop.core.monitor.task_search import Search
 
 SEARCHED = ("id", "name", "args", "kwargs", "result", "exception")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL a condition says, by engine: its "contains" test (`like`)."""
+
+    name: str
+    like: str
+
+
+SQLITE = Dialect("sqlite", "LIKE")  # ASCII case ignored
+POSTGRESQL = Dialect("postgresql", "ILIKE")  # LIKE there tells case apart
+
 LIKE_ESCAPE = "\\"
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
@@ -103,9 +122,12 @@ class TextIndex(Protocol):
 class Condition(Protocol):
     """One condition said twice, alike: `sql()` a WHERE fragment with `?` parameters, and
     `holds(row)` whether that fragment selects the row. Given a text index, `sql` may narrow
-    its text through it: the rows chosen are the same."""
+    its text through it: the rows chosen are the same. `dialect`: SQLite's SQL or
+    PostgreSQL's (which has no text index: `index` is None there)."""
 
-    def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]: ...
+    def sql(
+        self, index: TextIndex | None = None, dialect: Dialect = SQLITE
+    ) -> tuple[str, list[Any]]: ...
 
     def holds(self, row: Mapping[str, Any]) -> bool: ...
 
@@ -119,9 +141,11 @@ class FilterTerm:
     value: str
     contains: bool = False
 
-    def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
+    def sql(
+        self, index: TextIndex | None = None, dialect: Dialect = SQLITE
+    ) -> tuple[str, list[Any]]:
         if self.contains:
-            test, param = f"LIKE ? ESCAPE '{LIKE_ESCAPE}'", like_pattern(self.value)
+            test, param = f"{dialect.like} ? ESCAPE '{LIKE_ESCAPE}'", like_pattern(self.value)
         else:
             test, param = "= ?", self.value
         clause = " OR ".join(f"{column} {test}" for column in self.columns)
@@ -142,7 +166,9 @@ class FilterTerm:
         return any(needle in as_like_reads(str(v)) for v in values if v is not None)
 
 
-def conjoined(parts: Sequence[Condition], index: TextIndex | None) -> tuple[list[str], list[Any]]:
+def conjoined(
+    parts: Sequence[Condition], index: TextIndex | None, dialect: Dialect = SQLITE
+) -> tuple[list[str], list[Any]]:
     """The SQL of conditions to be ANDed, each with its parameters in order. The index
     advisor hears first which columns the parts hold equal: an index that reads them together
     in the page's order is kept (`name:` beside `state:` reads (name, state, sent))."""
@@ -152,11 +178,11 @@ def conjoined(parts: Sequence[Condition], index: TextIndex | None) -> tuple[list
             for part in parts
             if isinstance(part, FilterTerm) and not part.contains and len(part.columns) == 1
         )
-    return _flat([part.sql(index) for part in parts])
+    return _flat([part.sql(index, dialect) for part in parts])
 
 
 def alternatives(
-    parts: Sequence[Condition], index: TextIndex | None
+    parts: Sequence[Condition], index: TextIndex | None, dialect: Dialect = SQLITE
 ) -> tuple[list[str], list[Any]]:
     """The SQL of conditions to be ORed, each with its parameters in order. An OR holds
     wherever one of its parts holds: once a part is found in many rows (every count it asked
@@ -167,10 +193,10 @@ def alternatives(
     found: list[tuple[str, list[Any]]] = []
     for part in parts:
         asked = index.asking() if index is not None else None
-        found.append(part.sql(asked))
+        found.append(part.sql(asked, dialect))
         if asked is not None and asked.only_many():
             walking = asked.walking()
-            found = [each.sql(walking) for each in parts]
+            found = [each.sql(walking, dialect) for each in parts]
             break
     return _flat(found)
 
@@ -211,13 +237,17 @@ class TaskQuery:
             terms.append(self.search.condition)
         return terms
 
-    def clauses(self, index: TextIndex | None = None) -> tuple[list[str], list[Any]]:
-        return conjoined(self.terms(), index)
+    def clauses(
+        self, index: TextIndex | None = None, dialect: Dialect = SQLITE
+    ) -> tuple[list[str], list[Any]]:
+        return conjoined(self.terms(), index, dialect)
 
-    def where(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
+    def where(
+        self, index: TextIndex | None = None, dialect: Dialect = SQLITE
+    ) -> tuple[str, list[Any]]:
         """The WHERE clause; with the journal's text index, text found in few rows is read
-        through it (the same rows, sooner)."""
-        clauses, params = self.clauses(index)
+        through it (the same rows, sooner). `dialect`: for SQLite or PostgreSQL."""
+        clauses, params = self.clauses(index, dialect)
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def matches(self, row: Mapping[str, Any]) -> bool:

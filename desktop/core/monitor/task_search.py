@@ -18,7 +18,9 @@ for live rows.
 condition with `sql()` (a WHERE fragment, `?` parameters) and `holds(row)` (the same rule in
 Python), as `task_query.FilterTerm` is, whose equality and "contains" rules it reuses. A NULL
 never satisfies a field, a comparison or a time; under `-` the NULL counts as "not satisfied",
-so `-runtime>2` holds for a task with no runtime, in SQL as in Python (`NOT COALESCE(…, 0)`).
+so `-runtime>2` holds for a task with no runtime, in SQL as in Python (`NOT COALESCE(…,
+FALSE)`, which SQLite and PostgreSQL both read: `sql(dialect=POSTGRESQL)` says every term for
+the shared history, task_query.Dialect).
 Given the journal's text index (journal_text.py), `sql(index)` reads a word or a glob's part of
 3 characters or more that few tasks hold through it, the LIKE kept beside: the same rows,
 without a scan of every task. Qt-free: the CLI and the screens share it.
@@ -39,7 +41,9 @@ from desktop.core.monitor.search_time import SearchSyntaxError, named_time
 from desktop.core.monitor.task_query import (
     LIKE_ESCAPE,
     SEARCHED,
+    SQLITE,
     Condition,
+    Dialect,
     FilterTerm,
     TextIndex,
     alternatives,
@@ -115,8 +119,10 @@ class GlobTerm:
             for part in self.parts
         )
 
-    def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
-        test = f"LIKE ? ESCAPE '{LIKE_ESCAPE}'"
+    def sql(
+        self, index: TextIndex | None = None, dialect: Dialect = SQLITE
+    ) -> tuple[str, list[Any]]:
+        test = f"{dialect.like} ? ESCAPE '{LIKE_ESCAPE}'"
         clause = " OR ".join(f"{column} {test}" for column in self.columns)
         params = [self.pattern()] * len(self.columns)
         if index is None:
@@ -169,7 +175,9 @@ class Comparison:
     op: str
     number: float
 
-    def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
+    def sql(
+        self, index: TextIndex | None = None, dialect: Dialect = SQLITE
+    ) -> tuple[str, list[Any]]:
         """With an index advisor, a comparison that holds in few rows (`runtime>2.5` in a
         million) picks its rows from the column's own index (schema 3) first: SQLite would
         otherwise walk the page's time order testing every row (~1 s at a million). The rows
@@ -193,7 +201,9 @@ class TimeRange:
     start: float | None
     end: float | None
 
-    def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
+    def sql(
+        self, index: TextIndex | None = None, dialect: Dialect = SQLITE
+    ) -> tuple[str, list[Any]]:
         tests, params = [], []
         if self.start is not None:
             tests.append(f"{TASK_TIME_SQL} >= ?")
@@ -220,12 +230,14 @@ class Negation:
 
     inner: Condition
 
-    def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
+    def sql(
+        self, index: TextIndex | None = None, dialect: Dialect = SQLITE
+    ) -> tuple[str, list[Any]]:
         """Never through the text index: it is asked only for text few rows hold, so most rows
         hold its negation and the scan finds a page at once (through the index, SQLite chose
         a worse plan: `state:FAILURE -word` 59 ms against 8.5 ms on a million tasks)."""
-        clause, params = self.inner.sql()
-        return f"(NOT COALESCE({clause}, 0))", params
+        clause, params = self.inner.sql(None, dialect)
+        return f"(NOT COALESCE({clause}, FALSE))", params
 
     def holds(self, row: Mapping[str, Any]) -> bool:
         return not self.inner.holds(row)
@@ -238,8 +250,11 @@ class Junction:
     word: str  # "AND" or "OR"
     parts: tuple[Condition, ...]
 
-    def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
-        clauses, params = (conjoined if self.word == "AND" else alternatives)(self.parts, index)
+    def sql(
+        self, index: TextIndex | None = None, dialect: Dialect = SQLITE
+    ) -> tuple[str, list[Any]]:
+        join = conjoined if self.word == "AND" else alternatives
+        clauses, params = join(self.parts, index, dialect)
         return "(" + f" {self.word} ".join(clauses) + ")", params
 
     def holds(self, row: Mapping[str, Any]) -> bool:
@@ -255,10 +270,14 @@ class Search:
     text: str
     condition: Condition | None = None
 
-    def sql(self, index: TextIndex | None = None) -> tuple[str, list[Any]]:
+    def sql(
+        self, index: TextIndex | None = None, dialect: Dialect = SQLITE
+    ) -> tuple[str, list[Any]]:
         """The WHERE fragment; with the journal's text index (journal_text.py), text found in
         few rows is read through it: the same rows, without a scan."""
-        return self.condition.sql(index) if self.condition is not None else ("", [])
+        if self.condition is None:
+            return "", []
+        return self.condition.sql(index, dialect)
 
     def holds(self, row: Mapping[str, Any]) -> bool:
         return self.condition is None or self.condition.holds(row)
