@@ -28,19 +28,26 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Two pytest processes side by side: the fault suite (mostly waiting on real processes) and the
-# property tests (CPU) beside everything else, so both cores work. Each must pass; "no tests
-# collected" (exit 5) fails too. The side run's output follows the main one's.
-SIDE_TESTS := tests/faults tests/properties
+# Three pytest processes side by side, so both cores work while most tests wait on real
+# processes (workers, beat, brokers): the fault suite, the property tests (CPU) and the
+# conformance apps in one; the integration tests in another; the window's tests and the unit
+# tests in the main one. Each must pass; "no tests collected" (exit 5) fails too. The side
+# runs' output follows the main one's.
+SIDE_TESTS := tests/faults tests/properties tests/conformance
+SECOND_TESTS := tests/integration
 test: lint
-	@rm -f .pytest-side.log
+	@rm -f .pytest-side.log .pytest-second.log
 	@QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -p no:cacheprovider $(SIDE_TESTS) \
 		> .pytest-side.log 2>&1 & side=$$!; \
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest $(addprefix --ignore=,$(SIDE_TESTS)); \
-	main=$$?; wait $$side; side_rc=$$?; \
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -p no:cacheprovider $(SECOND_TESTS) \
+		> .pytest-second.log 2>&1 & second=$$!; \
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest \
+		$(addprefix --ignore=,$(SIDE_TESTS) $(SECOND_TESTS)); \
+	main=$$?; wait $$side; side_rc=$$?; wait $$second; second_rc=$$?; \
 	echo "======== $(SIDE_TESTS), run beside the rest ========"; cat .pytest-side.log; \
-	echo "pytest exit codes: main $$main, $(SIDE_TESTS) $$side_rc"; \
-	test $$main -eq 0 && test $$side_rc -eq 0
+	echo "======== $(SECOND_TESTS), run beside the rest ========"; cat .pytest-second.log; \
+	echo "pytest exit codes: main $$main, $(SIDE_TESTS) $$side_rc, $(SECOND_TESTS) $$second_rc"; \
+	test $$main -eq 0 && test $$side_rc -eq 0 && test $$second_rc -eq 0
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(480)  # the script shoots every screen twice and records the tour
 def test_screenshot_script_under_xvfb(tmp_path: Path) -> None:
     if shutil.which("Xvfb") is None:
         pytest.skip("Xvfb is not installed (.ci/run installs it)")
@@ -36,16 +37,17 @@ def test_screenshot_script_under_xvfb(tmp_path: Path) -> None:
             env=env,
             capture_output=True,
             text=True,
-            timeout=150,
+            timeout=420,
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "state: connected" in result.stdout
         shots = sorted(p.name for p in tmp_path.glob("*.png"))
-        assert shots == [
+        light = [
             "alert-rules.png",
             "alerts-log.png",
             "audit.png",
+            "beat.png",
             "builder-1.png",
             "builder-10.png",
             "builder-50.png",
@@ -60,6 +62,9 @@ def test_screenshot_script_under_xvfb(tmp_path: Path) -> None:
             "worker-dialog.png",
             "workers.png",
         ]
+        # every shot in the light theme and the dark one, and the README's tour
+        assert shots == sorted(light + [name.replace(".png", "-dark.png") for name in light])
+        assert (tmp_path / "tour.gif").stat().st_size > 10_000
         from PySide6.QtGui import QImage
 
         image = QImage(str(tmp_path / "workers.png"))
