@@ -100,13 +100,35 @@ def _amqp_answers(url: str) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def amqp_url() -> str:
-    """CELERY_DESK_TEST_AMQP_URL, else the local guest URL; skip when nothing answers."""
+def amqp_url() -> Iterator[str]:
+    """CELERY_DESK_TEST_AMQP_URL, else the local guest URL; skip when nothing answers. In a
+    vhost of this pytest process's own when the management API lets its user make one (make
+    test runs several pytest processes side by side: one's task events, workers and queue
+    counts never reach another's window), deleted at the end; else the URL's own vhost."""
     url = os.environ.get("CELERY_DESK_TEST_AMQP_URL", DEFAULT_AMQP_URL)
     problem = _amqp_answers(url)
     if problem:
         pytest.skip(f"no RabbitMQ answers at CELERY_DESK_TEST_AMQP_URL ({problem})")
-    return url
+    parts = urllib.parse.urlsplit(url)
+    user = urllib.parse.unquote(parts.username or "guest")
+    vhost = f"cd-{RUN_ID}-session"
+    quoted = urllib.parse.quote(vhost, safe="")
+    try:
+        management_api("PUT", f"/api/vhosts/{quoted}")
+        everything = {"configure": ".*", "write": ".*", "read": ".*"}
+        management_api("PUT", f"/api/permissions/{quoted}/{urllib.parse.quote(user)}", everything)
+    except Exception:  # no management API, or a user that may not make vhosts
+        yield url
+        return
+    own = urllib.parse.urlunsplit((parts.scheme, parts.netloc, "/" + quoted, parts.query, ""))
+    try:
+        if _amqp_answers(own):
+            yield url
+        else:
+            yield own
+    finally:
+        with contextlib.suppress(Exception):
+            management_api("DELETE", f"/api/vhosts/{quoted}")
 
 
 @pytest.fixture(scope="session")
