@@ -125,7 +125,11 @@ def active_dialog(kind: type[QDialog]) -> Callable[[], Any]:
 
 def tab_ring(qtbot: QtBot, dialog: QWidget, limit: int = 20) -> list[QWidget]:
     """The widgets Tab visits in `dialog`, once round, from the one with the focus; each
-    one shown, enabled and in the dialog."""
+    one shown, enabled and in the dialog. Once the window system made it the active window
+    with the focus inside (on a loaded machine that comes a little after it shows)."""
+    qtbot.waitUntil(
+        lambda: dialog.isActiveWindow() and dialog.isAncestorOf(focused()), timeout=10000
+    )
     start = focused()
     ring = [start]
     for _ in range(limit):
