@@ -150,6 +150,7 @@ def build(path: Path, tasks: int) -> float:
     for start in range(journal.count(), tasks, BATCH):
         rows, events = _rows(start, min(BATCH, tasks - start), base, rng)
         journal.write(rows, events)
+    journal.index_text()  # as the monitor's thread does: the rows written are noted till then
     journal.close()
     return time.perf_counter() - started
 

@@ -1,6 +1,8 @@
-"""The journal's text index (schema 4, issue 15 "fast at scale"): searches read through it find
-the rows LIKE finds, the triggers keep it in step with every write, an older journal gains it
-when opened for writing, and a reader of one not migrated yet still searches."""
+"""The journal's text index (schema 4, issue 15 "fast at scale"; indexed later, in bulk, since
+schema 7): searches read through it find the rows LIKE finds, whether the rows are indexed yet
+or only noted; the triggers note every write and `index_text` brings the index in step; an
+older journal gains it when opened for writing, and a reader of one not migrated yet still
+searches."""
 
 from __future__ import annotations
 
@@ -14,7 +16,13 @@ import pytest
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.journal_schema import SCHEMA_VERSION
-from desktop.core.monitor.journal_text import LONGEST, TEXT_TABLE, TextIndex, has_text_index
+from desktop.core.monitor.journal_text import (
+    LONGEST,
+    PENDING_TABLE,
+    TEXT_TABLE,
+    TextIndex,
+    has_text_index,
+)
 from desktop.core.monitor.task_query import TaskQuery
 from desktop.core.monitor.task_search import parse
 from tests.factories import task_row
@@ -25,9 +33,16 @@ ARGS = [
 ]  # fmt: skip
 
 
-def _integrity(db: sqlite3.Connection) -> None:
-    """FTS5's own check that the index holds exactly the text of `tasks` (external content):
-    raises when a trigger missed a write."""
+def _pending(db: sqlite3.Connection) -> int:
+    return int(db.execute(f"SELECT count(*) FROM {PENDING_TABLE}").fetchone()[0])
+
+
+def _integrity(journal: Journal) -> None:
+    """Once the noted rows are indexed, FTS5's own check that the index holds exactly the
+    text of `tasks` (external content): raises when a trigger missed a write."""
+    journal.index_text()
+    assert _pending(journal._db) == 0
+    db = journal._db
     db.execute(f"INSERT INTO {TEXT_TABLE}({TEXT_TABLE}, rank) VALUES ('integrity-check', 1)")
 
 
@@ -63,12 +78,16 @@ def selected(journal: Journal, where: str, params: list[Any]) -> set[str]:
 
 def test_a_new_journal_has_the_index_and_its_schema_says_so(journal: Journal) -> None:
     assert has_text_index(journal._db)
-    assert SCHEMA_VERSION == 6
+    assert SCHEMA_VERSION == 7
     (schema,) = journal._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-    assert schema == "6"
-    _integrity(journal._db)
+    assert schema == "7"
+    assert _pending(journal._db) == 44  # written: noted, not indexed yet
+    assert journal.index_text() == 44
+    assert journal.index_text() == 0
+    _integrity(journal)
 
 
+@pytest.mark.parametrize("indexed", [False, True], ids=["noted", "indexed"])
 @pytest.mark.parametrize(
     ("text", "through_index"),
     [
@@ -80,10 +99,14 @@ def test_a_new_journal_has_the_index_and_its_schema_says_so(journal: Journal) ->
     ],
 )  # fmt: skip
 def test_searches_through_the_index_select_what_like_and_holds_select(
-    journal: Journal, text: str, through_index: bool
+    journal: Journal, text: str, through_index: bool, indexed: bool
 ) -> None:
     """Trigram matching ignores case (of every letter: `déjà` finds `DÉJÀ` in the index, which
-    LIKE tells apart), so the LIKE stays beside it: SQL, the live test and LIKE alone agree."""
+    LIKE tells apart), so the LIKE stays beside it: SQL, the live test and LIKE alone agree,
+    before the rows are indexed (read beside the index) and after."""
+    if indexed:
+        journal.index_text()
+    assert _pending(journal._db) == (0 if indexed else 44)
     search = parse(text)
     where, params = search.sql(TextIndex(journal._db))
     assert (f"{TEXT_TABLE} MATCH" in where) is through_index, where
@@ -103,7 +126,10 @@ def test_case_is_ignored_for_ascii_letters_as_like_ignores_it(journal: Journal) 
 
 
 def test_a_word_in_many_rows_is_found_by_like_alone(journal: Journal) -> None:
-    """More rows than `most_rows` hold it: the scan in the page's order finds a page sooner."""
+    """More rows than `most_rows` hold it: the scan in the page's order finds a page sooner.
+    Rows not indexed yet are candidates of every word: 44 noted rows make any word many."""
+    assert TextIndex(journal._db, most_rows=4).narrowing(["args"], ["say"]) is None
+    journal.index_text()
     index = TextIndex(journal._db, most_rows=4)
     assert index.narrowing(["args"], ["hello"]) is None  # in 12 rows
     assert index.narrowing(["args"], ["say"]) is not None  # in 4
@@ -112,7 +138,11 @@ def test_a_word_in_many_rows_is_found_by_like_alone(journal: Journal) -> None:
 
 
 def test_the_triggers_keep_the_index_in_step_with_every_write(journal: Journal) -> None:
+    """Every write is found at once (noted, read beside the index) and the index holds
+    exactly the table's text once brought up to date, an indexed row's old text taken out."""
+    journal.index_text()
     journal.write([task_row("task-000", args="('fresh text',)", state="SUCCESS")], [])
+    assert _pending(journal._db) == 1  # its old text out of the index, the row noted
     assert ids(journal, "fresh") == {"task-000"}
     journal.set_final("task-001", "SUCCESS", "'brand new result'", 5.0)
     assert ids(journal, "brand new") == {"task-001"}
@@ -121,20 +151,36 @@ def test_the_triggers_keep_the_index_in_step_with_every_write(journal: Journal) 
     journal.record_submitted("sent-1", "proj.sent", args="('submitted text',)")
     assert ids(journal, "submitted") == {"sent-1"}
     journal.learn_priorities({"task-002": 5})  # no searched column: the index is not touched
-    journal.prune(max_tasks=10)
+    assert _pending(journal._db) == 4
+    journal.prune(max_tasks=10)  # noted and indexed rows deleted alike
     assert len(ids(journal, "proj")) == 10
-    _integrity(journal._db)
+    _integrity(journal)
+
+
+def test_a_row_noted_and_not_indexed_yet_changes_its_text_again(journal: Journal) -> None:
+    """A running task's text changes twice before the index takes it (received, then its
+    result): noted once, both writes stored whole, nothing refused."""
+    for text in ("'first result'", "'second result'"):
+        journal.write([task_row("task-000", result=text, state="SUCCESS")], [])
+    assert journal.refused == 0
+    assert journal.get("task-000")["result"] == "'second result'"
+    assert _pending(journal._db) == 44
+    assert ids(journal, "second result") == {"task-000"}
+    _integrity(journal)
+    assert ids(journal, "first result") == set()
 
 
 def test_an_update_of_unsearched_columns_leaves_the_index_alone(journal: Journal) -> None:
     """A state change rewrites every column through the upsert (`coalesce`): the searched
-    ones keep their text, so the trigger writes nothing."""
+    ones keep their text, so the trigger writes nothing and notes nothing."""
+    journal.index_text()
     before = journal._db.execute(f"SELECT count(*) FROM {TEXT_TABLE}_data").fetchone()[0]
     journal.write([task_row(f"task-{i:03d}", state="REVOKED", runtime=1.0) for i in range(9)], [])
     assert journal.get("task-002")["state"] == "REVOKED"
     after = journal._db.execute(f"SELECT count(*) FROM {TEXT_TABLE}_data").fetchone()[0]
     assert after == before  # no row of the index written
-    _integrity(journal._db)
+    assert _pending(journal._db) == 0
+    _integrity(journal)
 
 
 def _as_schema_3(path: Path) -> None:
@@ -143,6 +189,7 @@ def _as_schema_3(path: Path) -> None:
     for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
         db.execute(f"DROP TRIGGER {name}")
     db.execute(f"DROP TABLE {TEXT_TABLE}")
+    db.execute(f"DROP TABLE {PENDING_TABLE}")
     db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
     db.close()
 
@@ -157,7 +204,8 @@ def test_a_journal_of_schema_3_gains_the_index_filled_when_opened(journal: Journ
     migrated = Journal(path)
     assert has_text_index(migrated._db)
     assert ids(migrated, "hello") == expected
-    _integrity(migrated._db)
+    assert _pending(migrated._db) == 0  # the migration indexed every row
+    _integrity(migrated)
     (schema,) = migrated._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
     assert schema == str(SCHEMA_VERSION)
     assert old._text_index() is not None  # the open reader reads through it from now on
@@ -175,7 +223,7 @@ def test_a_batch_with_a_value_sqlite_cannot_hold_keeps_the_others_indexed(tmp_pa
     assert journal.write(rows, []) == 1
     assert ids(journal, "kept") == {"good-1", "good-2"}
     assert journal._db.execute("SELECT count(*) FROM temp.staged_rows").fetchone()[0] == 0
-    _integrity(journal._db)
+    _integrity(journal)
     journal.close()
 
 
@@ -219,3 +267,51 @@ def test_a_comparison_few_rows_hold_is_read_from_its_column_index_first(tmp_path
         assert ids(journal, "runtime>2.5") == {f"t{n:04d}" for n in range(5)}
     finally:
         journal.close()
+
+
+# Schema 6's triggers, which indexed every write in its own statement.
+_COLUMNS = "id, name, args, kwargs, result, exception"
+_OLD = ", ".join(f"old.{c}" for c in _COLUMNS.split(", "))
+_NEW = ", ".join(f"new.{c}" for c in _COLUMNS.split(", "))
+_SCHEMA_6_TRIGGERS = (
+    f"CREATE TRIGGER tasks_fts_insert AFTER INSERT ON tasks BEGIN INSERT INTO {TEXT_TABLE}"
+    f"(rowid, {_COLUMNS}) VALUES (new.rowid, {_NEW}); END",
+    f"CREATE TRIGGER tasks_fts_delete AFTER DELETE ON tasks BEGIN INSERT INTO {TEXT_TABLE}"
+    f"({TEXT_TABLE}, rowid, {_COLUMNS}) VALUES ('delete', old.rowid, {_OLD}); END",
+)
+
+
+def test_a_journal_of_schema_6_keeps_its_index_and_notes_rows_from_then_on(
+    journal: Journal,
+) -> None:
+    """Schema 6 indexed by triggers: opened for writing, its triggers are replaced, its index
+    kept as it is (every row in it current), and rows written after are noted; a reader
+    opened before the migration searches through the index alone, then beside the notes."""
+    journal.index_text()
+    path, expected = journal.path, ids(journal, "hello")
+    journal.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+        db.execute(f"DROP TRIGGER {name}")
+    db.execute(f"DROP TABLE {PENDING_TABLE}")
+    for statement in _SCHEMA_6_TRIGGERS:
+        db.execute(statement)
+    db.execute("UPDATE meta SET value = '6' WHERE key = 'schema'")
+    db.close()
+    old = JournalReader(path)
+    assert ids(old, "hello") == expected  # no notes table: the index alone
+    migrated = Journal(path)
+    triggers = {r[0] for r in migrated._db.execute("SELECT name FROM sqlite_master "
+                                                   "WHERE type = 'trigger'")}  # fmt: skip
+    assert not triggers & {"tasks_fts_insert", "tasks_fts_delete"}
+    assert _pending(migrated._db) == 0
+    assert ids(migrated, "hello") == expected
+    migrated.write([task_row("late", args="('hello again',)")], [])
+    assert _pending(migrated._db) == 1
+    assert ids(migrated, "hello") == expected | {"late"}
+    old.close()
+    reopened = JournalReader(path)
+    assert ids(reopened, "hello") == expected | {"late"}
+    reopened.close()
+    _integrity(migrated)
+    migrated.close()

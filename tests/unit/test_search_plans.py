@@ -41,6 +41,7 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
         ],
         [],
     )
+    j.index_text()  # as the monitor's thread does within a second of the write
     yield j
     j.close()
 

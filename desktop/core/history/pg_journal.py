@@ -434,6 +434,10 @@ class PgJournal:
         return [str(r[0]) for r in rows]
 
     # -- retention ----------------------------------------------------------------------------
+    def index_text(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Nothing to do: PostgreSQL keeps its indexes in the write's own transaction."""
+        return 0
+
     def prune(
         self,
         max_tasks: int,

@@ -24,13 +24,21 @@ from desktop.core.base.task_record import Submitted
 from desktop.core.base.task_states import finished_sql
 from desktop.core.monitor.audit import AUDIT_COLUMNS, AuditEntry
 from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
-from desktop.core.monitor.journal_retention import ChunkedPrune, PruneReport, retention_rules
+from desktop.core.monitor.journal_retention import (
+    BREATHE_S,
+    CHUNK_FIRST,
+    ChunkedPrune,
+    PruneReport,
+    adapted_chunk,
+    retention_rules,
+)
 from desktop.core.monitor.journal_schema import (
     JournalUnwritable,
     connect_read_only,
     connect_writable,
 )
 from desktop.core.monitor.journal_schema import said as _said
+from desktop.core.monitor.journal_text import index_pending, last_pending
 from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
 
 ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
@@ -145,6 +153,7 @@ class Journal(JournalReader):
         self._stored_json = as_given if keep_argument_values else self.redactor.json_text
         self._lock = threading.Lock()
         self.refused = 0  # rows and events skipped alone because SQLite cannot hold a value
+        self._text_chunk = CHUNK_FIRST  # rows the text index takes per hold (index_text)
         self._db = connect_read_only(path) if read_only else connect_writable(path)
         if not read_only:
             self._db.execute(_STAGE)
@@ -368,6 +377,36 @@ class Journal(JournalReader):
                 self._db.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             checkpointer.close()
             reader.close()
+
+    def index_text(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """The text index brought up to date with the rows noted so far (journal_text: rows
+        are indexed later, in bulk, not by each write), a chunk per short write transaction
+        with the lock free between chunks, so a batch write waiting takes it first. Rows
+        noted meanwhile wait for the next call: a task still running is indexed once it has
+        settled, not at every step. Returns how many rows it indexed."""
+        with self._lock:
+            upto = last_pending(self._db)
+        indexed = 0
+        while upto is not None and not should_stop():
+            count = 0
+
+            def chunk_of_rows() -> None:
+                nonlocal count
+                count = index_pending(self._db, self._text_chunk, upto)
+
+            with self._lock:
+                started = time.perf_counter()
+                try:
+                    self._transaction(chunk_of_rows, events_stored=False)
+                except sqlite3.Error as exc:
+                    raise JournalUnwritable(_said(exc)) from exc
+                held = time.perf_counter() - started
+            if not count:
+                break
+            indexed += count
+            self._text_chunk = adapted_chunk(self._text_chunk, held)
+            time.sleep(BREATHE_S)
+        return indexed
 
     def open_gap(self, start: float, end: float, reason: str) -> int:
         with self._lock:

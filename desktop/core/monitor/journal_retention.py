@@ -27,6 +27,13 @@ CHUNK_MOST = 2000
 BREATHE_S = 0.005
 
 
+def adapted_chunk(chunk: int, held_s: float) -> int:
+    """The next chunk of a job done in short write transactions (a prune, the text index):
+    sized so one hold of the writer's lock stays near HOLD_TARGET_S, grown by half at most."""
+    scaled = int(chunk * HOLD_TARGET_S / max(held_s, 1e-4))
+    return max(CHUNK_FIRST, min(CHUNK_MOST, scaled, chunk * 3 // 2))
+
+
 def retention_rules(
     max_tasks: int,
     max_age_s: float | None,
@@ -139,8 +146,7 @@ class ChunkedPrune:
         report.chunks += 1
         report.holds_s.append(held)
         report.longest_hold_s = max(report.longest_hold_s, held)
-        scaled = int(self.chunk * HOLD_TARGET_S / max(held, 1e-4))
-        self.chunk = max(20, min(CHUNK_MOST, scaled, self.chunk * 3 // 2))
+        self.chunk = adapted_chunk(self.chunk, held)
         if self.checkpointer is not None:
             self.checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
         time.sleep(BREATHE_S)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from desktop.core.base.task_record import TASK_RECORD_KEYS
-from desktop.core.monitor.journal_text import TEXT_INDEX_DDL, add_text_index
+from desktop.core.monitor.journal_text import TEXT_INDEX_DDL, add_text_index, defer_text_index
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.core.settings.paths import profile_key
 
@@ -27,7 +27,7 @@ from desktop.core.settings.paths import profile_key
 # 5: the `audit` table: every action the panel or its CLI took on the cluster (monitor/audit.py).
 # 6: the text index (journal_text.py): an FTS5 table of trigrams over the searched columns,
 #    kept by triggers, so a free word found in few tasks is not a scan of every row.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 JOURNAL_SUFFIX = ".sqlite3"
 # How long a write waits for another writer (the window, its ingest process, `record`) before
 # SQLite answers "database is locked".
@@ -243,7 +243,9 @@ def migrate(db: sqlite3.Connection) -> None:
     (at the table's end, where a TaskRecord has it; instant: no row is rewritten); 4 to 5
     only tables SCHEMA creates. Schema 5 to 6: the text index, made and filled from the
     tasks in one transaction (journal_text.add_text_index; about a minute on a million
-    tasks, on the same pool). A new journal gets all of it from SCHEMA."""
+    tasks, on the same pool). Schema 6 to 7: the text index kept in bulk, later, instead of
+    by a trigger per write (journal_text.defer_text_index; instant). A new journal gets all
+    of it from SCHEMA."""
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     if "events" in tables and "events_once" not in tables:
         db.execute("BEGIN IMMEDIATE")
@@ -254,3 +256,4 @@ def migrate(db: sqlite3.Connection) -> None:
         if "retry_of" not in columns:
             db.execute("ALTER TABLE tasks ADD COLUMN retry_of TEXT")
         add_text_index(db)  # does nothing when the journal has it
+        defer_text_index(db)  # nor this when its triggers note rows already

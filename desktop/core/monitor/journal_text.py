@@ -3,10 +3,17 @@ search, so a word found in a few of a million tasks is read from the index inste
 LIKE over every row (1.2-1.9 s).
 
 External content (`content='tasks'`): the index holds only the trigrams, the text stays in
-`tasks`; triggers keep it in the same transaction as every write of the table (an update only
-when a searched column changed, so a state change costs the index nothing). Trigrams find any
-piece of text of 3 characters or more anywhere in a value, the "contains" the search language
-promises; shorter pieces are left to LIKE.
+`tasks`. Rows are indexed later, in bulk (schema 7): the triggers only note a new row, or one
+whose searched text changed, in `tasks_unindexed` (taking an indexed row's old text out of the
+index first), and `index_pending` indexes the noted rows a chunk at a time off the thread that
+receives events (`Journal.index_text`, the monitor's `journal-text` thread). Why: indexed by
+the triggers, each task's text was tokenized three times in its life (received, then its
+result: the old text out, the new in), one statement per batch, which made the journal's write
+200 us an event in a flood; a task indexed once, when it has settled, costs ~10 us, in SQL
+with Python's lock released. A search reads the rows not indexed yet beside the index's
+(`narrowing`): it finds the same rows at any time. Trigrams find any piece of text of 3
+characters or more anywhere in a value, the "contains" the search language promises; shorter
+pieces are left to LIKE.
 
 The index only narrows: it folds case beyond ASCII (`é` finds `É`, which LIKE tells apart), so
 a condition keeps its LIKE beside it and the rows chosen are exactly those of the LIKE alone
@@ -47,22 +54,94 @@ _COLUMN_LIST = ", ".join(TEXT_COLUMNS)
 _NEW = ", ".join(f"new.{c}" for c in TEXT_COLUMNS)
 _OLD = ", ".join(f"old.{c}" for c in TEXT_COLUMNS)
 _CHANGED = " OR ".join(f"old.{c} IS NOT new.{c}" for c in TEXT_COLUMNS)
+# The rows of `tasks` (by rowid) whose text the index does not hold yet.
+PENDING_TABLE = "tasks_unindexed"
+_INDEXED_OLD = f"NOT EXISTS (SELECT 1 FROM {PENDING_TABLE} WHERE task_rowid = old.rowid)"
+# An indexed row's old text out of the index (external content: the 'delete' command needs
+# the text it was indexed with, which is the row's until its text changes).
 _FORGET_OLD = (
     f"INSERT INTO {TEXT_TABLE}({TEXT_TABLE}, rowid, {_COLUMN_LIST}) "
-    f"VALUES ('delete', old.rowid, {_OLD});"
+    f"SELECT 'delete', old.rowid, {_OLD} WHERE {_INDEXED_OLD};"
 )
-_LEARN_NEW = f"INSERT INTO {TEXT_TABLE}(rowid, {_COLUMN_LIST}) VALUES (new.rowid, {_NEW});"
+# Not `INSERT OR IGNORE`: the statement firing the trigger (the journal's upsert) overrides
+# a trigger's conflict rule, so a row noted twice would fail the whole batch.
+_NOTE_NEW = (
+    f"INSERT INTO {PENDING_TABLE}(task_rowid) SELECT new.rowid "
+    f"WHERE NOT EXISTS (SELECT 1 FROM {PENDING_TABLE} WHERE task_rowid = new.rowid);"
+)
+_UNNOTE_OLD = f"DELETE FROM {PENDING_TABLE} WHERE task_rowid = old.rowid;"
+# Schema 6's triggers, which indexed every write at once: dropped by `defer_text_index`.
+_EAGER_TRIGGERS = ("tasks_fts_insert", "tasks_fts_delete", "tasks_fts_update")
 # One statement each (a trigger's body has its own semicolons): executed one by one inside
 # the migration's transaction, joined into journal_schema.SCHEMA for a new journal.
 TEXT_INDEX_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {PENDING_TABLE} (task_rowid INTEGER PRIMARY KEY)",
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {TEXT_TABLE} USING fts5({_COLUMN_LIST}, "
     "content='tasks', content_rowid='rowid', tokenize='trigram', columnsize=0)",
-    f"CREATE TRIGGER IF NOT EXISTS tasks_fts_insert AFTER INSERT ON tasks BEGIN {_LEARN_NEW} END",
-    f"CREATE TRIGGER IF NOT EXISTS tasks_fts_delete AFTER DELETE ON tasks BEGIN {_FORGET_OLD} END",
-    f"CREATE TRIGGER IF NOT EXISTS tasks_fts_update AFTER UPDATE OF {_COLUMN_LIST} ON tasks "
-    f"WHEN {_CHANGED} BEGIN {_FORGET_OLD} {_LEARN_NEW} END",
+    f"CREATE TRIGGER IF NOT EXISTS tasks_text_insert AFTER INSERT ON tasks BEGIN {_NOTE_NEW} END",
+    f"CREATE TRIGGER IF NOT EXISTS tasks_text_delete AFTER DELETE ON tasks "
+    f"BEGIN {_FORGET_OLD} {_UNNOTE_OLD} END",
+    f"CREATE TRIGGER IF NOT EXISTS tasks_text_update AFTER UPDATE OF {_COLUMN_LIST} ON tasks "
+    f"WHEN {_CHANGED} BEGIN {_FORGET_OLD} {_NOTE_NEW} END",
 )
 REBUILD = f"INSERT INTO {TEXT_TABLE}({TEXT_TABLE}) VALUES ('rebuild')"
+_TASK_COLUMNS = ", ".join(f"t.{c}" for c in TEXT_COLUMNS)
+
+
+def index_pending(db: sqlite3.Connection, limit: int, upto: int | None = None) -> int:
+    """Index the first `limit` noted rows (those noted up to rowid `upto` only), in one
+    statement: call it inside a write transaction. Returns how many rows it indexed."""
+    bound = "" if upto is None else f"WHERE task_rowid <= {int(upto)} "
+    chosen = db.execute(
+        f"SELECT max(task_rowid), count(*) FROM (SELECT task_rowid FROM {PENDING_TABLE} "
+        f"{bound}ORDER BY task_rowid LIMIT ?)",
+        (limit,),
+    ).fetchone()
+    last, count = chosen[0], int(chosen[1])
+    if not count:
+        return 0
+    db.execute(
+        f"INSERT INTO {TEXT_TABLE}(rowid, {_COLUMN_LIST}) SELECT t.rowid, {_TASK_COLUMNS} "
+        f"FROM {PENDING_TABLE} AS p JOIN tasks AS t ON t.rowid = p.task_rowid "
+        "WHERE p.task_rowid <= ? ORDER BY p.task_rowid",
+        (last,),
+    )
+    db.execute(f"DELETE FROM {PENDING_TABLE} WHERE task_rowid <= ?", (last,))
+    return count
+
+
+def last_pending(db: sqlite3.Connection) -> int | None:
+    """The newest noted row: a pass indexes up to it, leaving later ones to settle."""
+    row = db.execute(f"SELECT max(task_rowid) FROM {PENDING_TABLE}").fetchone()
+    return None if row[0] is None else int(row[0])
+
+
+def defer_text_index(db: sqlite3.Connection) -> bool:
+    """Schema 6 to 7: the triggers that indexed every write replaced by those that note rows
+    for `index_pending` (the index itself is kept: every row in it is current). Returns
+    whether it changed the journal (another writer may have done it)."""
+    if has_pending_table(db) or not has_text_index(db):
+        return False
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if not has_pending_table(db):
+            for trigger in _EAGER_TRIGGERS:
+                db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+            for statement in TEXT_INDEX_DDL:
+                db.execute(statement)
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    return True
+
+
+def has_pending_table(db: sqlite3.Connection) -> bool:
+    found = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (PENDING_TABLE,)
+    ).fetchone()
+    return found is not None
 
 
 def has_text_index(db: sqlite3.Connection) -> bool:
@@ -89,6 +168,7 @@ def add_text_index(db: sqlite3.Connection) -> bool:
         for statement in TEXT_INDEX_DDL:
             db.execute(statement)
         db.execute(REBUILD)
+        db.execute(f"DELETE FROM {PENDING_TABLE}")  # every row is indexed now
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
@@ -116,6 +196,7 @@ class TextIndex:
         self._indexes: tuple[tuple[str, ...], ...] | None = None
         self._walk = False  # every condition left to the walk of the page's order
         self._answers: list[bool] | None = None  # what counts since `asking()` found: few
+        self._pending: bool | None = None  # whether the journal notes rows to index later
 
     def for_page(self, order_by: str) -> TextIndex:
         """This advisor for a page sorted by `order_by` (then by id), where an equality many
@@ -151,6 +232,7 @@ class TextIndex:
         advisor = TextIndex(self._db, self._most_rows)
         advisor._order, advisor._equal = order, frozenset(equal)
         advisor._indexes, advisor._walk = self._tasks_indexes(), self._walk
+        advisor._pending = self._pending
         advisor._answers = self._answers  # heard by whoever asked (None: nobody listens)
         return advisor
 
@@ -210,7 +292,17 @@ class TextIndex:
         match = "{" + " ".join(columns) + "}: (" + " AND ".join(map(fts_string, usable)) + ")"
         if self._most_rows is not None and not self._heard(self._found_in(match)):
             return None
-        return f"rowid IN (SELECT rowid FROM {TEXT_TABLE} WHERE {TEXT_TABLE} MATCH ?)", [match]
+        return f"rowid IN ({self._candidates()})", [match]
+
+    def _candidates(self) -> str:
+        """The rowids the index finds for one MATCH parameter, and those it holds no text
+        of yet (noted for `index_pending`): a superset, which the LIKE beside narrows."""
+        found = f"SELECT rowid FROM {TEXT_TABLE} WHERE {TEXT_TABLE} MATCH ?"
+        if self._pending is None:
+            self._pending = has_pending_table(self._db)
+        if not self._pending:  # a journal not migrated to schema 7 yet: indexed by triggers
+            return found
+        return f"{found} UNION ALL SELECT task_rowid FROM {PENDING_TABLE}"
 
     def few(self, clause: str, params: list[Any]) -> bool:
         """Whether `clause` holds in at most `most_rows` rows (counted up to one more, from
@@ -234,7 +326,7 @@ class TextIndex:
     def _found_in(self, match: str) -> int:
         """How many rows hold the pieces, counted up to one more than `most_rows` (the index
         gives its rows one at a time: a common word stops early)."""
-        found = f"SELECT 1 FROM {TEXT_TABLE} WHERE {TEXT_TABLE} MATCH ? LIMIT ?"
+        found = f"SELECT 1 FROM ({self._candidates()}) LIMIT ?"
         limit = (self._most_rows or 0) + 1
         row = self._db.execute(f"SELECT count(*) FROM ({found})", (match, limit)).fetchone()
         return int(row[0])

@@ -65,6 +65,10 @@ class JournalWriter(Protocol):
         should_stop: Callable[[], bool] = lambda: False,
     ) -> int: ...
 
+    def index_text(self, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """Bring the journal's text index up to date, off the receiving thread; returns how
+        many rows it indexed (0 where the engine keeps its indexes in the write itself)."""
+
     def close(self) -> None: ...
 
 

@@ -32,6 +32,9 @@ from desktop.core.settings.profile_model import (
 log = logging.getLogger(__name__)
 DEFAULT_RETENTION_TASKS = 1_000_000  # the journal keeps at least this many by default
 PRUNE_EVERY_S = 60.0
+# How often the text index takes the rows noted since (a task's whole life is often shorter:
+# it is then indexed once, finished).
+TEXT_INDEX_EVERY_S = 1.0
 # Events can be lost while connected too: a worker that dies after its pool finished a task
 # (seen: Celery's "Unrecoverable error" on a broker outage) never sends task-succeeded, but the
 # pool stored the result. Tasks no event touched for this long are asked about again.
@@ -175,6 +178,7 @@ class Monitor:
         self.failure_retention_age_s = failure_retention_age_s
         self._reconciler: threading.Thread | None = None
         self._retention: threading.Thread | None = None
+        self._text_indexer: threading.Thread | None = None
         self._keeper: threading.Thread | None = None
         # Wakes the reconciler (a connect, gaps to fill, stopping); `_fresh_connect` says a
         # connect did, so every unfinished task is asked about, not only the stale ones.
@@ -230,12 +234,17 @@ class Monitor:
                 target=self._retention_loop, name="journal-retention", daemon=True
             )
             self._retention.start()
+        if self._text_indexer is None:
+            self._text_indexer = threading.Thread(
+                target=self._text_loop, name="journal-text", daemon=True
+            )
+            self._text_indexer.start()
 
     def stop(self, timeout: float = 5.0) -> bool:
         self._stopping.set()
         self._wake.set()  # wakes the reconciler, which then sees it is stopping
         stopped = self.stream.stop(timeout)
-        for thread in (self._reconciler, self._keeper, self._retention):
+        for thread in (self._reconciler, self._keeper, self._retention, self._text_indexer):
             if thread is not None:
                 thread.join(timeout)
         with self._write_lock:
@@ -364,6 +373,15 @@ class Monitor:
                 )
             except Exception as exc:
                 log.info("journal not pruned: %s", exc)
+
+    def _text_loop(self) -> None:
+        """The journal's text index brought up to date every TEXT_INDEX_EVERY_S, on its own
+        thread (Journal.index_text): the receiving thread's writes only note the rows."""
+        while not self._stopping.wait(TEXT_INDEX_EVERY_S):
+            try:
+                self.journal.index_text(should_stop=self._stopping.is_set)
+            except Exception as exc:
+                log.info("journal's text index not brought up to date: %s", exc)
 
     def _heard_now(self) -> float:
         """Until when the journal holds everything while nothing waits: the last thing the
