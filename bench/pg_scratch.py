@@ -1,7 +1,8 @@
 """A PostgreSQL database of a bench run's own, on the server a `--history` URL names: created
 under a unique name (`cd_bench_<pid>_<n>`), dropped at the end, whatever happened. The URL's own
-database is used only to issue CREATE and DROP DATABASE; nothing else on the server is read or
-written. Shared by bench/journal.py (`--engine postgresql`) and bench/events.py (`--history`).
+database (or, when it does not exist, `postgres`) is used only to issue CREATE and DROP
+DATABASE; nothing else on the server is read or written. Shared by bench/journal.py
+(`--engine postgresql`) and bench/events.py (`--history`).
 """
 
 from __future__ import annotations
@@ -31,10 +32,17 @@ def scratch_database(server_url: str) -> Iterator[str]:
     if not server_url.startswith(("postgresql://", "postgres://")):
         raise SystemExit(f"--history takes a postgresql:// URL, not {urls.mask(server_url)}")
     name = f"cd_bench_{os.getpid()}_{next(_COUNTER)}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
+    admin_url = server_url
+    try:
+        psycopg.connect(admin_url, autocommit=True).close()
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+        admin_url = with_database(server_url, "postgres")  # the URL named the one to make
+    with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
         yield with_database(server_url, name)
     finally:
-        with psycopg.connect(server_url, autocommit=True) as admin:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

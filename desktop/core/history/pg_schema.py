@@ -14,7 +14,8 @@ still found sooner by walking the page's order). pg_trgm ships with PostgreSQL (
 trusted: a database's owner may create it. Where it cannot be created (not installed, not
 allowed), the migration says so in the log and in `meta.text_index`, the schema is still 2 and
 the search reads every task, as before; each writer that opens the history tries again, so
-installing the extension later and restarting a recorder builds the index.
+installing the extension later and restarting a recorder builds the index (in the migration's
+transaction: on a large history the other writers wait for the build, not measured yet).
 """
 
 from __future__ import annotations
