@@ -18,7 +18,9 @@ Usage: python bench/events.py [--tasks N] [--consumers bare,pipeline,flower] [--
   and `pika` (on RabbitMQ: a minimal pika consumer, no ack, orjson: the floor);
   --unlimited-buffer lifts Redis's pub/sub limit (capacity, memory after every task);
   --rate N paces the publisher (a steady cluster instead of a flood);
-  --drain freezes each consumer during the flood, then times its drain (its own capacity).
+  --drain freezes each consumer during the flood, then times its drain (its own capacity);
+  --history postgresql://user@host:port/db: (b0) records into PostgreSQL (PgJournal), in a
+  database the run makes on that server and drops at the end (bench/pg_scratch.py), not SQLite.
 
 The parts are in bench/eventbench/ (publisher, consumers, the Qt pipeline, the parent runner,
 the report); this script is the one command, and each child process runs it with --role.
@@ -27,6 +29,7 @@ the report); this script is the one command, and each child process runs it with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import os
@@ -42,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 # The parts live next to this script (its folder is sys.path[0]): one module per responsibility.
 from eventbench.brokers import RabbitSide, RedisSide  # noqa: E402
-from eventbench.common import AMQP_CLIENT_ENV, CONSUMERS, URL_ENV, emit  # noqa: E402
+from eventbench.common import AMQP_CLIENT_ENV, CONSUMERS, HISTORY_ENV, URL_ENV, emit  # noqa: E402
 from eventbench.consumers import (  # noqa: E402
     consume_bare,
     consume_flower,
@@ -130,6 +133,12 @@ def main() -> int:
         help="the panel's RabbitMQ event reader in (b)/(b0): pika (the panel's) or Celery's "
         "kombu consumer (the comparison)",
     )
+    parser.add_argument(
+        "--history",
+        default="",
+        help="(b0) headless records into PostgreSQL: a database of the run's own on this "
+        "server (postgresql://user@host:port/db; made and dropped by the run)",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--role", default="parent", help=argparse.SUPPRESS)
     parser.add_argument("--scratch", default="", help=argparse.SUPPRESS)
@@ -160,11 +169,18 @@ def main() -> int:
         # Said before the runs, not as a crash after the others ran and their figures are lost.
         print(f"skipping {CONSUMERS['flower']}: not installed (pip install -e '.[bench]')")
         roles.remove("flower")
+    if args.history and "headless" not in roles:
+        parser.error("--history is the recorder's: add headless to --consumers")
     scratch = Path(tempfile.mkdtemp(prefix="cd-bench-events-"))
     rates = [float(r) for r in args.rates.split(",")] if args.rates else [args.rate]
     runs: list[dict[str, dict[str, Any]]] = []
     side: Any = None
+    history = contextlib.ExitStack()
     try:
+        if args.history:
+            from pg_scratch import scratch_database
+
+            os.environ[HISTORY_ENV] = history.enter_context(scratch_database(args.history))
         side = RabbitSide(args.broker, args.management) if amqp else None
         side = side or RedisSide(scratch, args.unlimited_buffer)
         args.broker_name, args.backlog_unit = side.name, side.backlog_unit
@@ -180,6 +196,7 @@ def main() -> int:
     finally:
         if side is not None:
             side.close()
+        history.close()
         if args.keep_scratch:
             print(f"scratch kept: {scratch}")
         else:

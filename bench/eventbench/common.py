@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 URL_ENV = "CELERY_DESK_BENCH_BROKER"  # the URL carries a password: never on a command line
+HISTORY_ENV = "CELERY_DESK_BENCH_HISTORY"  # (b0)'s journal: a PostgreSQL database of the run's
 AMQP_CLIENT_ENV = "CELERY_DESK_BENCH_AMQP_CLIENT"  # the pipeline's RabbitMQ reader: pika, kombu
 CONSUMERS = {
     "bare": "(a) bare Celery receiver",

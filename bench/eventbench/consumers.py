@@ -11,7 +11,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .common import AMQP_CLIENT_ENV, FLOWER_MAX_TASKS, FLOWER_MAX_WORKERS, Control, emit, memory_mb
+from .common import (
+    AMQP_CLIENT_ENV,
+    FLOWER_MAX_TASKS,
+    FLOWER_MAX_WORKERS,
+    HISTORY_ENV,
+    Control,
+    emit,
+    memory_mb,
+    percentile,
+)
 
 
 def consume_bare(url: str, expected: int, quiet: float) -> dict[str, Any]:
@@ -117,11 +126,20 @@ def _log_progress(stream: Any, progress: dict[str, Any]) -> None:
 
 
 def consume_headless(url: str, expected: int, quiet: float, scratch: Path) -> dict[str, Any]:
-    """The pipeline without Qt (what `celery-desk record` runs): tells Qt's share of (b)."""
+    """The pipeline without Qt (what `celery-desk record` runs): tells Qt's share of (b). With
+    a history in HISTORY_ENV (events.py --history), the recorder writing to PostgreSQL."""
     from desktop.core.monitor.journal import Journal
     from desktop.core.monitor.pipeline import Monitor
 
-    journal = Journal(scratch / "journal.sqlite3")
+    history = os.environ.get(HISTORY_ENV, "")
+    journal: Any
+    if history:
+        from desktop.core.history.pg_journal import PgJournal
+
+        journal = PgJournal(history)
+    else:
+        journal = Journal(scratch / "journal.sqlite3")
+    journal = TimedWrites(journal)
     monitor = Monitor(url, "", journal)
     monitor.stream.amqp_client = os.environ.get(AMQP_CLIENT_ENV, "pika")
     stream = monitor.stream
@@ -153,12 +171,67 @@ def consume_headless(url: str, expected: int, quiet: float, scratch: Path) -> di
     journal.close()
     elapsed = progress["last"] - progress["first"] if progress["first"] else 0.0
     return {
+        **_stored(history or str(scratch / "journal.sqlite3")),
+        **journal.figures(),
+        "history": "postgresql" if history else "sqlite",
         "received": progress["processed"],
         "elapsed_s": elapsed,
         "eps": progress["processed"] / elapsed if elapsed else 0.0,
         "reconnects": stream.stats.reconnects,
         "max_backlog_events": backlog,
         **memory,
+    }
+
+
+class TimedWrites:
+    """A journal whose batch writes are timed (the rest passed through): the recorder writes
+    on the stream's own thread, so a slow write is time the broker's socket is not read."""
+
+    def __init__(self, journal: Any) -> None:
+        self._journal = journal
+        self._ms: list[float] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._journal, name)
+
+    def write(self, rows: Any, events: Any) -> int:
+        started = time.perf_counter()
+        try:
+            return int(self._journal.write(rows, events))
+        finally:
+            self._ms.append((time.perf_counter() - started) * 1000)
+
+    def figures(self) -> dict[str, float]:
+        return {
+            "writes": len(self._ms),
+            "write_ms_p50": percentile(self._ms, 50),
+            "write_ms_p99": percentile(self._ms, 99),
+            "write_ms_max": max(self._ms, default=0.0),
+            "write_s_total": sum(self._ms) / 1000,
+        }
+
+
+def _stored(where: str) -> dict[str, int]:
+    """What the journal holds at the end (a SQLite path or a PostgreSQL URL): its tasks, of
+    them SUCCESS, and its events; the flood's are all there when nothing was lost."""
+    tasks = "SELECT count(*), count(*) FILTER (WHERE state = 'SUCCESS') FROM tasks"
+    if where.startswith("postgresql://"):
+        import psycopg
+
+        with psycopg.connect(where) as conn:
+            counted = conn.execute(tasks).fetchone() or (0, 0)
+            events = conn.execute("SELECT count(*) FROM events").fetchone() or (0,)
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(where)
+        counted = conn.execute(tasks).fetchone()
+        events = conn.execute("SELECT count(*) FROM events").fetchone()
+        conn.close()
+    return {
+        "journal_tasks": int(counted[0]),
+        "journal_success": int(counted[1] or 0),
+        "journal_events": int(events[0]),
     }
 
 

@@ -81,6 +81,35 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
         figures[f"{role}_cpu_us_per_event"] = round(r["cpu_us_per_event"], 1)
         figures[f"{role}_peak_rss_mb"] = round(r["peak_rss_mb"], 1)
         figures[f"{role}_publisher_eps"] = round(r["publisher_eps"], 1)
+    headless = results.get("headless", {})
+    if headless:
+        b0_a = _ratio(headless["eps"], bare)
+        figures.update(
+            headless_eps=round(headless["eps"], 1),
+            headless_history=headless["history"],
+            ratio_b0_a=round(b0_a, 3),
+            headless_journal_tasks=headless["journal_tasks"],
+            headless_journal_events=headless["journal_events"],
+        )
+        print()
+        if bare:
+            print(f"b0/a = {b0_a:.2f}   (the recorder into {headless['history']}; issue 20's "
+                  f"target for PostgreSQL >= 0.8: {_verdict(b0_a >= 0.8)})")  # fmt: skip
+        print(
+            f"recorder's journal ({headless['history']}): {headless['journal_tasks']:,} tasks "
+            f"({headless['journal_success']:,} SUCCESS), {headless['journal_events']:,} events "
+            f"of {tasks:,} and {4 * tasks:,} flooded"
+        )
+        print(
+            f"its batch writes ({headless['writes']:,}, on the stream's thread): p50 "
+            f"{headless['write_ms_p50']:.0f} ms, p99 {headless['write_ms_p99']:.0f} ms, max "
+            f"{headless['write_ms_max']:.0f} ms, {headless['write_s_total']:.1f} s in all"
+        )
+        figures.update(
+            headless_write_ms_p50=round(headless["write_ms_p50"], 1),
+            headless_write_ms_p99=round(headless["write_ms_p99"], 1),
+            headless_write_s_total=round(headless["write_s_total"], 2),
+        )
     if pipe:
         b_a, b_c = _ratio(pipe["eps"], bare), _ratio(pipe["eps"], flower.get("eps", 0.0))
         figures.update(ratio_b_a=round(b_a, 3), ratio_b_c=round(b_c, 3))

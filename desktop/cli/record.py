@@ -136,6 +136,9 @@ def record(
         failure_retention_age_s=(failures_max_age_days or item.failure_retention_days) * 86400.0,
     )
     click.echo(f"recording profile '{item.name}' into {journal.path}", err=True)
+    if missing := getattr(journal, "text_index_missing", None):  # a shared history's
+        click.echo(f"warning: {missing}; a free word is searched by reading every task "
+                   "(see the log)", err=True)  # fmt: skip
     monitor.start()
     watcher = None
     if engine is not None:

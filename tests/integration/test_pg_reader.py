@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from desktop.cli import cli
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.task_query import TaskQuery
+from desktop.core.monitor.task_query import POSTGRESQL, SEARCHED, TaskQuery
 from desktop.core.monitor.task_search import parse
 from tests.factories import task_row
 
@@ -178,3 +178,121 @@ def test_tasks_with_an_unreachable_history_says_so_without_its_password(tmp_path
     assert result.exit_code == 2
     assert "cannot use the history postgresql://desk:****@127.0.0.1" in result.stderr
     assert "pw-s3cret" not in result.output
+
+
+# Free text and globs on the searched columns: what the text index (pg_trgm) serves.
+TEXT_QUERIES = [
+    TaskQuery(text="50%_off"),
+    TaskQuery(text="bad input"),
+    TaskQuery(text="Input 1"),  # Input 1, 11, 111…
+    TaskQuery(text="plain", state="FAILURE"),
+    TaskQuery(text="alpha", order_by="runtime", descending=False),
+    TaskQuery(text="t00"),  # a piece of an id
+    TaskQuery(text="5"),  # shorter than a trigram: the index reads all of itself
+    TaskQuery(search=parse('"bad input" OR args:plain')),
+    TaskQuery(search=parse("name:proj.* exception:*input 4*")),
+    TaskQuery(search=parse("-args:plain kwargs:{}")),
+]
+
+
+@pytest.mark.parametrize("query", TEXT_QUERIES, ids=range(len(TEXT_QUERIES)))
+def test_a_search_through_the_text_index_reads_the_same_rows_as_sqlite(
+    both: tuple[Journal, PgReader], url: str, query: TaskQuery
+) -> None:
+    """The planner made to use an index wherever it can (a table of 121 rows is otherwise
+    scanned; its count has no other index to read): the trigram index decides nothing, ILIKE
+    does, so the rows are SQLite's."""
+    sqlite, _pg = both
+    no_scan = url + "?options=-c%20enable_seqscan%3Doff"
+    indexed = PgReader(no_scan)
+    try:
+        expected = _walk(sqlite, query)
+        assert _walk(indexed, query) == expected
+        assert indexed.count(query) == len(expected)
+    finally:
+        indexed.close()
+    where, params = query.where(None, POSTGRESQL)
+    with psycopg.connect(no_scan, autocommit=True) as conn:
+        plan = conn.execute(
+            f"EXPLAIN SELECT count(*) FROM tasks{where}".replace("?", "%s"), params
+        ).fetchall()
+    if query.state is None:
+        assert "tasks_text" in str(plan)
+
+
+def test_the_planner_reads_a_rare_word_from_the_text_index_and_walks_for_a_common_one(
+    url: str,
+) -> None:
+    """At scale (50,000 tasks, vacuumed and analyzed as autovacuum does after inserts: till
+    then the GIN indexes' pending lists make them look dear) the planner chooses by itself: a
+    word in one task is read from the trigram index, a word every task holds by walking the
+    page's order."""
+    PgJournal(url).close()  # migrated: the tables and the text index
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO tasks(id, name, state, args, kwargs, sent, updated) "
+            "SELECT 'id-' || n, 'proj.t' || (n % 8), 'SUCCESS', '(' || n || ', ''x'')', '{}', "
+            "n, n FROM generate_series(1, 50000) AS n"
+        )
+        conn.execute("VACUUM ANALYZE tasks")
+    reader = PgReader(url)
+    try:
+        rare = TaskQuery(text="(31337, 'x')")
+        assert [r["id"] for r in reader.page(rare, 0, 500)] == ["id-31337"]
+        assert "tasks_text_args" in reader.plans(rare, 500)[0]  # the rows with a time
+        common = TaskQuery(text="proj.t")
+        assert len(reader.page(common, 0, 500)) == 500
+        assert "tasks_by_sent" in reader.plans(common, 500)[0]
+    finally:
+        reader.close()
+
+
+def test_without_pg_trgm_the_migration_says_so_and_searches_read_every_task(
+    postgres_server: Any, pg_database: str, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A role that may create tables but not extensions (no CREATE on the database): schema 2
+    without the index, said in the log, on `record`'s stderr (text_index_missing) and in
+    meta; the search still finds the rows. Once the extension is there, the next writer that
+    opens the history builds the index."""
+    role = f"r_{pg_database}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{postgres_server.password}'")
+        conn.execute(f"GRANT CREATE ON SCHEMA public TO {role}")
+    limited = url.replace("//desk:", f"//{role}:")
+    try:
+        with caplog.at_level("WARNING"):
+            writer = PgJournal(limited)
+        assert writer.text_index_missing is not None
+        assert "pg_trgm cannot be created" in writer.text_index_missing
+        assert "permission denied" in writer.text_index_missing
+        writer.write(_rows(), [])
+        writer.close()
+        assert "a free word is searched by reading every task" in caplog.text
+        with psycopg.connect(url, autocommit=True) as conn:
+            meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            assert meta["schema"] == "2" and meta["text_index"].startswith("no text index")
+            assert conn.execute("SELECT to_regclass('tasks_text_args')").fetchone() == (None,)
+        reader = PgReader(limited)
+        found = {r["id"] for r in reader.page(TaskQuery(text="bad input 1"), 0, 1000)}
+        reader.close()
+        assert found == {r.id for r in _rows() if "Bad Input 1" in (r.exception or "")}
+        assert len(found) == 7  # 1, 11, 16, 101, 106, 111, 116
+
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION pg_trgm")
+        again = PgJournal(limited)
+        assert again.text_index_missing is None
+        again.close()
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SELECT value FROM meta WHERE key = 'text_index'").fetchone() == (
+                "pg_trgm",
+            )
+            indexes = conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'tasks_text%'"
+            )
+            assert sorted(r[0] for r in indexes) == sorted(f"tasks_text_{c}" for c in SEARCHED)
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+        with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
+            conn.execute(f"DROP ROLE {role}")

@@ -30,7 +30,7 @@ from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.base.task_record import Submitted, TaskRecord
 from desktop.core.base.task_states import FINISHED_ORDERED
 from desktop.core.history.pg_retention import prune_chunked
-from desktop.core.history.pg_schema import migrate
+from desktop.core.history.pg_schema import migrate, text_index_state
 from desktop.core.monitor.audit import AUDIT_COLUMNS, AuditEntry
 from desktop.core.monitor.journal import (
     ARGUMENT_FIELDS,
@@ -176,6 +176,8 @@ class PgJournal:
         try:
             with psycopg.connect(url, **settings) as first:  # the failure's own words
                 migrate(first, self.shown)
+                # None, or why free words are searched by reading every task (`record` says it)
+                self.text_index_missing = text_index_state(first)
         except _UNREACHABLE as exc:
             raise JournalUnwritable(
                 f"cannot use the history {self.shown}: {said_masked(exc, self._password)}"

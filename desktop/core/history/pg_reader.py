@@ -5,8 +5,10 @@ the gaps. What `celery-desk tasks --history postgresql://…` prints.
 Rows come in SQLite's order (NULLs last descending, first ascending), each page read as the
 journal reads one (journal_reader.keyset_parts): the rows with a value and those without, each
 a range of the (column, id) index, so a page costs the same at any depth. Free text is matched
-by ILIKE over the searched columns: PostgreSQL has no text index of the history yet, so a free
-word reads every task (the SQLite journal's FTS5 index has no counterpart here yet).
+by ILIKE over the searched columns, which the text index (pg_schema.TEXT_INDEXES: pg_trgm's GIN
+where SQLite has FTS5) serves as it is: no narrowing clause beside it, the planner reads the
+index for a word few tasks hold and walks the page's order for one most hold, with the same
+rows either way. A history without the index (pg_trgm missing) reads every task for a word.
 """
 
 from __future__ import annotations
@@ -96,6 +98,21 @@ class PgReader:
                 break
         skipped = offset if after is None else 0
         return [shown_record(r, self.redactor) for r in rows[skipped:]]
+
+    def plans(self, query: TaskQuery | None = None, limit: int = 200) -> list[str]:
+        """EXPLAIN of each read of the query's first page (what the bench and the tests check:
+        the index the planner chose)."""
+        query = query or TaskQuery()
+        clauses, params = query.clauses(None, POSTGRESQL)
+        plans = []
+        for condition, values, order in first_parts(query):
+            where = " AND ".join([*clauses, condition])
+            rows = self._all(
+                f"EXPLAIN SELECT * FROM tasks WHERE {where} ORDER BY {order} LIMIT ?",
+                [*params, *values, limit],
+            )
+            plans.append("\n".join(str(r["QUERY PLAN"]) for r in rows))
+        return plans
 
     def get(self, task_id: str, *, real: bool = False) -> TaskRecord | None:
         found = self._all("SELECT * FROM tasks WHERE id = ?", [task_id])

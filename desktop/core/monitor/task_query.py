@@ -123,7 +123,7 @@ class Condition(Protocol):
     """One condition said twice, alike: `sql()` a WHERE fragment with `?` parameters, and
     `holds(row)` whether that fragment selects the row. Given a text index, `sql` may narrow
     its text through it: the rows chosen are the same. `dialect`: SQLite's SQL or
-    PostgreSQL's (which has no text index: `index` is None there)."""
+    PostgreSQL's (`index` is None there: its trigram index serves the ILIKE itself)."""
 
     def sql(
         self, index: TextIndex | None = None, dialect: Dialect = SQLITE
