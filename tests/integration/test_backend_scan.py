@@ -15,7 +15,8 @@ from celery import Celery
 
 from desktop.core.monitor.backend_scan import scan_results
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.pipeline import Monitor, backend_app, fill_gap
+from desktop.core.monitor.pipeline import Monitor
+from desktop.core.monitor.reconcile import backend_app, fill_gap
 
 pytestmark = pytest.mark.slow
 

@@ -137,7 +137,7 @@ def test_a_pickled_result_is_shown_as_not_decoded_and_never_unpickled(
 
     import redis
 
-    from desktop.core.monitor.pipeline import reconcile
+    from desktop.core.monitor.reconcile import reconcile
     from tests.integration.test_event_stream import Exploding
 
     journal = Journal(tmp_path / "journal.sqlite3")

@@ -5,7 +5,7 @@ Each asked the backend with `get_task_meta` and decided by itself which statuses
 (the Builder and `run --wait` left out REJECTED and IGNORED, so they kept asking forever) and
 how a failure reads. Here: one read, the one finished rule (base/task_states.py), one text for
 a failure. Blocking: callers run it off the GUI thread. Values are read as the app's backend
-decodes them; the panel's backends accept JSON only (`pipeline.backend_app`, `panel_app`), so a
+decodes them; the panel's backends accept JSON only (`reconcile.backend_app`, `panel_app`), so a
 pickled value raises one of `UNDECODABLE` and is never unpickled.
 """
 

@@ -15,14 +15,14 @@ from typing import Any
 from celery import Celery
 
 from desktop.core.app.effective_config import EffectiveConfig
-from desktop.core.app.panel_app import panel_app
-from desktop.core.app.results import UNDECODABLE, read_result
-from desktop.core.monitor.backend_scan import done_at, scan_results
+from desktop.core.base.task_record import TaskRecord
 from desktop.core.monitor.events import CONNECTED, SILENT, EventStream, receiver_app
 from desktop.core.monitor.journal_schema import Gap, JournalUnwritable
 from desktop.core.monitor.journal_writer import JournalWriter
+from desktop.core.monitor.reconcile import backend_app, fill_gap, reconcile
 from desktop.core.monitor.spill import Spill
 from desktop.core.monitor.state import ClusterState, EventRecord, StateDiff, TaskRow
+from desktop.core.monitor.write_behind import WriteBehind, Written
 from desktop.core.settings import urls
 from desktop.core.settings.profile_model import (
     DEFAULT_FAILURE_RETENTION_DAYS,
@@ -47,93 +47,10 @@ JOURNAL_OK, JOURNAL_FAILING, JOURNAL_GAP = "ok", "failing", "gap"
 JOURNAL_WAITING = "waiting"  # the window waits for a journal another connection has locked
 
 
-def backend_app(backend_url: str, config: EffectiveConfig | None = None) -> Celery:
-    """Reads results as JSON only: pickled content is refused by kombu, never unpickled. The
-    app's result_backend_transport_options (a key prefix, say) say where its results are."""
-    app = panel_app("memory://", backend_url)
-    options = config.setting("result_backend_transport_options") if config else None
-    if isinstance(options, dict) and options:
-        app.conf.result_backend_transport_options = options
-    return app
-
-
-def reconcile(
-    journal: JournalWriter,
-    backend_url: str,
-    limit: int = 5000,
-    updated_before: float | None = None,
-    config: EffectiveConfig | None = None,
-) -> int:
-    """Ask the result backend about tasks the journal still thinks unfinished.
-
-    Events sent while the panel was away are gone (Redis pub/sub keeps nothing); the result
-    backend still knows how those tasks ended. Returns how many rows were corrected.
-    """
-    if not urls.scheme_of(backend_url) or backend_url.startswith("rpc"):
-        return 0
-    app = backend_app(backend_url, config)
-    corrected = 0
-    try:
-        for task_id in journal.unfinished_ids(limit, updated_before):
-            try:
-                read = read_result(app, task_id)
-            except UNDECODABLE as exc:
-                # Pickle (or anything not JSON): say so on the row, never unpickle it.
-                note = f"not decoded: the backend's value is not JSON ({type(exc).__name__}); "
-                if journal.note_result(task_id, note + "the panel never unpickles"):
-                    corrected += 1
-                continue
-            except Exception as exc:  # unreachable, or a key of another kind: leave it
-                log.info("reconcile %s skipped: %s", task_id, type(exc).__name__)
-                continue
-            if read.priority is not None:  # a backend that keeps it (not Celery's)
-                journal.learn_priorities({task_id: read.priority})
-            if read.finished:
-                result = read.value
-                shown = repr(result) if read.state == "FAILURE" else _json_text(result)
-                journal.set_final(task_id, read.state, shown, _finished_at(read.date_done))
-                corrected += 1
-    finally:
-        app.close()
-    return corrected
-
-
-def _finished_at(date_done: Any) -> float:
-    """A result's `date_done` as epoch seconds; only when there is none is "now" the best."""
-    done = done_at(date_done)
-    return time.time() if done is None else done
-
-
-def fill_gap(
-    journal: JournalWriter, app: Celery, gap_id: int, start: float, end: float
-) -> tuple[int, str | None]:
-    """Scan the result backend for what finished in a gap and store it; the gap row says how
-    many tasks it gave, or why this backend cannot be scanned. Returns the rows changed, and
-    that reason when it cannot."""
-    scan = scan_results(app, start, end)
-    if not scan.possible:
-        journal.close_gap(gap_id, "cannot", 0, scan.note)
-        return 0, scan.note
-    changed = journal.store_backend_results(scan.results)
-    note = f"{scan.scanned} results scanned, {len(scan.results)} in the window"
-    if scan.undecodable:
-        note += f", {scan.undecodable} not JSON (never unpickled)"
-    journal.close_gap(gap_id, "filled", changed, note)
-    return changed, None
-
-
-def _json_text(value: Any) -> str:
-    import json
-
-    try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
 class Monitor:
-    """Events -> state -> journal, on the stream's batch thread; reconciliation, gap filling,
-    journal retries and retention each on a thread of their own.
+    """Events -> state on the stream's thread, -> journal on the writer's (write_behind.py);
+    reconciliation (reconcile.py), gap filling, journal retries, retention and the text index
+    each on a thread of their own.
 
     The journal may refuse writes (disk full, read-only, locked, damaged): what it could not
     take waits in a bounded `Spill` and is retried every `JOURNAL_RETRY_S`, and `on_journal`
@@ -179,6 +96,8 @@ class Monitor:
         self._reconciler: threading.Thread | None = None
         self._retention: threading.Thread | None = None
         self._text_indexer: threading.Thread | None = None
+        # Batches on their way to the journal, written on a thread of their own once started.
+        self._writes = WriteBehind(self._write)
         self._keeper: threading.Thread | None = None
         # Wakes the reconciler (a connect, gaps to fill, stopping); `_fresh_connect` says a
         # connect did, so every unfinished task is asked about, not only the stale ones.
@@ -218,6 +137,7 @@ class Monitor:
             self._heard_until = self.journal.last_write()
         except Exception as exc:
             log.info("journal's last write time not read: %s", exc)
+        self._writes.start()
         self.stream.start()
         if self._reconciler is None:
             self._reconciler = threading.Thread(
@@ -244,6 +164,8 @@ class Monitor:
         self._stopping.set()
         self._wake.set()  # wakes the reconciler, which then sees it is stopping
         stopped = self.stream.stop(timeout)
+        # What the stream handed on before it stopped is written before the journal closes.
+        stopped = self._writes.close(timeout) and stopped
         for thread in (self._reconciler, self._keeper, self._retention, self._text_indexer):
             if thread is not None:
                 thread.join(timeout)
@@ -476,14 +398,28 @@ class Monitor:
             self.on_reconciled(found)
 
     def _on_batch(self, batch: list[dict[str, Any]]) -> None:
+        """On the receiving thread: the batch applied to the state, then handed to the
+        journal's writer (write_behind.py), so this thread goes back to the socket."""
         taken_at = time.time()
-        diff = self.state.apply(batch)
-        rows = [*diff.tasks_added, *diff.tasks_changed]
-        if self._store(rows, diff.events, taken_at) and self.on_diff is not None and rows:
-            # The stored rows are read back for a listener (the window); `record` has none.
+        self._writes.hand_on(self.state.apply(batch), taken_at)
+
+    def _write(self, written: Written) -> None:
+        """One or more batches stored, then each batch's diff told, in order, with the rows
+        as stored (`journaled`: read back for a listener, the window; `record` has none)."""
+        journaled: dict[str, TaskRecord] = {}
+        stored = self._store(written.rows, written.events, written.taken_at)
+        if stored and self.on_diff is not None and written.rows:
             try:
-                diff.journaled = self.journal.rows(row.id for row in rows)
+                journaled = self.journal.rows(row.id for row in written.rows)
             except Exception as exc:
                 log.info("journal rows not read back: %s", exc)
-        if self.on_diff is not None:
+        if self.on_diff is None:
+            return
+        for diff in written.diffs:
+            if journaled:
+                diff.journaled = {
+                    row.id: journaled[row.id]
+                    for row in (*diff.tasks_added, *diff.tasks_changed)
+                    if row.id in journaled
+                }
             self.on_diff(diff)
