@@ -2,7 +2,8 @@
 
 The tables' concepts are the SQLite journal's (monitor/journal_schema.py): `tasks` (a row per
 task, its columns a TaskRecord's keys), `events` kept once per (task_id, timestamp, type),
-`gaps`, `meta` (`schema`, `last_write`), `resolved_failures`, `audit`. Each migration is a
+`gaps`, `meta` (`schema`, `last_write`), `resolved_failures`, `audit`; and `recorders`,
+who writes (pg_presence.py). Each migration is a
 version and its statements; they run in one transaction under an advisory lock, so two
 recorders starting at once migrate once. A database whose schema is newer than this program
 knows is refused, never written.
@@ -56,6 +57,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "action TEXT NOT NULL, target TEXT NOT NULL, params TEXT, outcome TEXT NOT NULL, "
             "reply TEXT)",
             "CREATE INDEX audit_at ON audit(at)",
+        ),
+    ),
+    # 2: who writes (pg_presence.py): one row per recorder, its last batch and last sign of
+    #    life by the server's clock, so a panel says the recorder's lag, or that none writes.
+    (
+        2,
+        (
+            "CREATE TABLE recorders (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT "
+            "NULL, started DOUBLE PRECISION NOT NULL, last_batch DOUBLE PRECISION, "
+            "seen DOUBLE PRECISION NOT NULL)",
         ),
     ),
 )
