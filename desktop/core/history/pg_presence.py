@@ -142,7 +142,11 @@ def _ago(seconds: float) -> str:
 
 
 def read_status(conn: Any, silent_s: float = SILENT_S) -> RecorderStatus:
-    """The recorders' status, worked out by the server (one statement)."""
+    """The recorders' status, worked out by the server; none known in a history no recorder
+    of schema 2 has written yet (no table)."""
+    found = conn.execute("SELECT to_regclass('recorders') IS NOT NULL").fetchone()
+    if not found or not found[0]:
+        return RecorderStatus(0, None, 0)
     row = conn.execute(
         f"SELECT count(*) FILTER (WHERE {_NOW} - seen <= %s), {_NOW} - max(last_batch), "
         "count(*) FROM recorders",

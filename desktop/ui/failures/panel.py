@@ -39,8 +39,9 @@ from desktop.core.monitor.failures import (
     occurrences,
     unresolved,
 )
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
+from desktop.core.monitor.journal_reader import FAILED_STATES
 from desktop.core.monitor.search_time import SearchSyntaxError
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_search import SEARCH_HELP, Search, parse
@@ -394,7 +395,7 @@ class FailuresPanel(QWidget):
 
 
 def _group_lines(
-    reader: JournalReader,
+    reader: HistoryReader,
     since: float | None,
     now: float,
     states: tuple[str, ...],
@@ -418,7 +419,7 @@ def _group_lines(
 
 
 def _members_of(
-    reader: JournalReader, group: FailureGroup
+    reader: HistoryReader, group: FailureGroup
 ) -> tuple[list[MemberLine], TaskRecord | None]:
     """The first MEMBERS_SHOWN tasks of a group (newest first) with what retried them, and
     the example's row."""

@@ -43,8 +43,9 @@ from desktop.core.broker.server_info import ServerInfo
 from desktop.core.local.local_worker import LocalWorker
 from desktop.core.monitor.failures import FailureGroup, failure_groups, unresolved
 from desktop.core.monitor.glance import QueueGlance, concurrency_of, queue_glances
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
+from desktop.core.monitor.journal_reader import FAILED_STATES
 from desktop.core.monitor.rates import Rates
 from desktop.core.monitor.state import StateDiff, WorkerRow, worker_online
 from desktop.core.opening import ConnectionFacts
@@ -419,7 +420,7 @@ class OverviewPanel(QWidget):
         )  # fmt: skip
 
 
-def last_failures(reader: JournalReader, now: float) -> tuple[list[FailureGroup], int]:
+def last_failures(reader: HistoryReader, now: float) -> tuple[list[FailureGroup], int]:
     """The causes of the last day's newest failures (FAILURES_GROUPED), the most recent
     first, those marked resolved left out (until they fail again): the Failures screen's
     grouping, on the job pool; and how many failures were grouped."""

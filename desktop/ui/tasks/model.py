@@ -33,8 +33,8 @@ from PySide6.QtCore import (
 )
 
 from desktop.core.base.task_record import TaskRecord
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_query import TaskQuery
 from desktop.ui.common.jobs import Jobs
@@ -120,7 +120,7 @@ class TasksModel(QAbstractTableModel):
         """A reload or a page is being read."""
         return self.jobs.running("load") or self.jobs.running("more")
 
-    async def reader(self) -> JournalReader | None:
+    async def reader(self) -> HistoryReader | None:
         """This model's read-only connection to the journal (JournalSlot)."""
         return await self.slot.reader()
 
@@ -153,13 +153,13 @@ class TasksModel(QAbstractTableModel):
 
     @staticmethod
     def _page(
-        reader: JournalReader, query: TaskQuery, after: tuple[Any, str] | None
+        reader: HistoryReader, query: TaskQuery, after: tuple[Any, str] | None
     ) -> tuple[list[TaskRecord], dict[str, tuple[TaskRecord, tuple[str, ...]]]]:
         """A page and what its cells say, on a job thread."""
         rows = reader.page(query, 0, PAGE_SIZE, after=after)
         return rows, {row["id"]: (row, cell_texts(row)) for row in rows}
 
-    async def _load_from(self, reader: JournalReader | None, query: TaskQuery) -> None:
+    async def _load_from(self, reader: HistoryReader | None, query: TaskQuery) -> None:
         rows, texts = await Jobs.blocking(self._page, reader, query, None) if reader else ([], {})
         held, self._held = self._held or [], None
         self._texts = texts
