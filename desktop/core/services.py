@@ -49,12 +49,17 @@ class Services:
     def open_journal(self, profile: Profile) -> Journal:
         """The profile's journal opened for writing, with the profile's redacted argument
         names: their values stored hidden, or kept real when the profile says so (shown hidden
-        either way; raises JournalUnwritable when it cannot be written)."""
-        return Journal(
+        either way; raises JournalUnwritable when it cannot be written). A profile whose
+        history is shared reads it from PostgreSQL (`reads_from`, with its stored password):
+        the recorders write it, this file keeps only what the panel itself hears and does."""
+        journal = Journal(
             self.journal_path(profile),
             redactor=ArgumentRedactor(profile.redacted_arguments),
             keep_argument_values=profile.keep_argument_values,
         )
+        if urls.is_shared_history(profile.history):
+            journal.reads_from = self.history_url(profile)
+        return journal
 
     def history_url(self, profile: Profile, given: str | None = None) -> str:
         """The history a command writes: `given` (its --history) or the profile's own, with

@@ -77,7 +77,7 @@ def test_each_batch_sends_one_notification_with_its_ids_or_reload(url: str) -> N
         journal.close()
 
 
-def test_the_recorders_row_says_its_last_batch_and_goes_when_it_stops(url: str) -> None:
+def test_the_recorders_row_says_its_last_batch_and_when_it_stopped(url: str) -> None:
     journal = PgJournal(url)
     with psycopg.connect(url, autocommit=True) as conn:
         status = read_status(conn)
@@ -92,8 +92,15 @@ def test_the_recorders_row_says_its_last_batch_and_goes_when_it_stops(url: str) 
         status = read_status(conn)
         assert status.writing == 0 and status.known == 1
         assert status.words() == "no recorder writing; last batch 60 s ago"
+        conn.execute("UPDATE recorders SET seen = seen + 60")  # alive again, then stopped
+        assert read_status(conn).writing == 1
         journal.close()
-        assert read_status(conn).known == 0
+        status = read_status(conn)
+        assert (status.writing, status.known) == (0, 1)
+        assert status.words() == "no recorder writing; last batch 60 s ago"
+        conn.execute("UPDATE recorders SET seen = seen - 8 * 86400")  # long gone
+        PgJournal(url).close()  # the next recorder forgets it
+        assert read_status(conn).known == 1
 
 
 def test_an_idle_recorder_beats(url: str) -> None:

@@ -215,8 +215,8 @@ class PgJournal:
         return self._refused
 
     def close(self) -> None:
-        """Stops the heartbeat and takes this recorder's row away (readers say at once that
-        it stopped; one killed is said once its row is SILENT_S old)."""
+        """Stops the heartbeat and marks this recorder stopped (readers say at once that it
+        no longer writes; one killed is said once its row is SILENT_S old)."""
         self._heartbeat.stop()
         with contextlib.suppress(JournalUnwritable), self._connection() as conn:
             self._presence.leave(conn)

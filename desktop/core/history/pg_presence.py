@@ -2,12 +2,14 @@
 
 Panels reading a shared history have no event stream of their own to tell them what changed,
 nor whether anybody is still recording. So each recorder (a `PgJournal`) keeps one row of
-`recorders` (host, pid, started, its last batch, when it was last seen: every batch, and a
-heartbeat every BEAT_S while idle), and each batch it stores sends ONE `pg_notify` on CHANNEL
-in the batch's own transaction (so a reader hears of rows only once they are committed),
-naming the task ids it touched; past PAYLOAD_MAX bytes (PostgreSQL refuses 8,000) it says
-"reload" instead. Times are the server's clock (`clock_timestamp()`), and ages are worked out
-by the server, so a laptop whose clock is off still says the recorder's lag right.
+`recorders`: host, pid, started, its last batch, when it was last seen (every batch, and a
+heartbeat every BEAT_S while idle), when it stopped if it stopped on purpose; rows not seen
+for FORGOTTEN_S are deleted by the next recorder that starts. And each batch it stores sends
+ONE `pg_notify` on CHANNEL in the batch's own transaction (so a reader hears of rows only once
+they are committed), naming the task ids it touched; past PAYLOAD_MAX bytes (PostgreSQL
+refuses 8,000) it says "reload" instead. Times are the server's clock (`clock_timestamp()`),
+and ages are worked out by the server, so a laptop whose clock is off still says the
+recorder's lag right.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ CHANNEL = "celery_desk_history"
 PAYLOAD_MAX = 7000  # bytes; PostgreSQL's own limit is 8,000
 BEAT_S = 10.0  # an idle recorder says it is alive this often
 SILENT_S = 30.0  # a recorder not seen for this long is not writing
+FORGOTTEN_S = 7 * 86400.0  # a recorder's row kept this long after it was last seen
 _NOW = "extract(epoch FROM clock_timestamp())"
 
 
@@ -60,6 +63,7 @@ class Presence:
         self.id = f"{self.host}:{self.pid}:{uuid.uuid4().hex[:8]}"
 
     def register(self, conn: Any) -> None:
+        conn.execute(f"DELETE FROM recorders WHERE seen < {_NOW} - %s", (FORGOTTEN_S,))
         conn.execute(
             f"INSERT INTO recorders(id, host, pid, started, seen) VALUES (%s, %s, %s, {_NOW}, "
             f"{_NOW}) ON CONFLICT (id) DO UPDATE SET seen = excluded.seen",
@@ -81,8 +85,9 @@ class Presence:
             self.register(conn)
 
     def leave(self, conn: Any) -> None:
-        """Stopped on purpose: readers say at once that this one no longer writes."""
-        conn.execute("DELETE FROM recorders WHERE id = %s", (self.id,))
+        """Stopped on purpose: readers say at once that this one no longer writes (and still
+        when it last wrote)."""
+        conn.execute(f"UPDATE recorders SET stopped = {_NOW} WHERE id = %s", (self.id,))
 
 
 class Heartbeat:
@@ -118,7 +123,7 @@ class RecorderStatus:
 
     writing: int
     last_batch_age: float | None
-    known: int  # rows, alive or not (a recorder killed leaves its row)
+    known: int  # rows, alive or not (stopped, or killed: no heartbeat)
 
     def words(self) -> str:
         """The status in a person's words."""
@@ -148,7 +153,8 @@ def read_status(conn: Any, silent_s: float = SILENT_S) -> RecorderStatus:
     if not found or not found[0]:
         return RecorderStatus(0, None, 0)
     row = conn.execute(
-        f"SELECT count(*) FILTER (WHERE {_NOW} - seen <= %s), {_NOW} - max(last_batch), "
+        f"SELECT count(*) FILTER (WHERE stopped IS NULL AND {_NOW} - seen <= %s), "
+        f"{_NOW} - max(last_batch), "
         "count(*) FROM recorders",
         (silent_s,),
     ).fetchone()

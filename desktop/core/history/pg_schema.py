@@ -66,7 +66,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         (
             "CREATE TABLE recorders (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT "
             "NULL, started DOUBLE PRECISION NOT NULL, last_batch DOUBLE PRECISION, "
-            "seen DOUBLE PRECISION NOT NULL)",
+            "seen DOUBLE PRECISION NOT NULL, stopped DOUBLE PRECISION)",
         ),
     ),
 )

@@ -412,7 +412,8 @@ class OverviewPanel(QWidget):
         if reader is None:
             return
         self._failures_dirty = False
-        groups, read = await Jobs.blocking(last_failures, reader, time.time())
+        marks = self.slot.marks(reader)
+        groups, read = await Jobs.blocking(last_failures, reader, time.time(), marks)
         self.failure_rows.set_rows(groups)
         self.failures_box.setTitle(
             f"{FAILURES_TITLE}: the newest {FAILURES_GROUPED:,}" if read >= FAILURES_GROUPED
@@ -420,12 +421,15 @@ class OverviewPanel(QWidget):
         )  # fmt: skip
 
 
-def last_failures(reader: HistoryReader, now: float) -> tuple[list[FailureGroup], int]:
+def last_failures(
+    reader: HistoryReader, now: float, marks: HistoryReader | None = None
+) -> tuple[list[FailureGroup], int]:
     """The causes of the last day's newest failures (FAILURES_GROUPED), the most recent
-    first, those marked resolved left out (until they fail again): the Failures screen's
-    grouping, on the job pool; and how many failures were grouped."""
+    first, those marked resolved (in `marks`: JournalSlot.marks) left out (until they fail
+    again): the Failures screen's grouping, on the job pool; and how many failures were
+    grouped."""
     groups = failure_groups(reader, now - FAILURES_SINCE_S, newest=FAILURES_GROUPED)
     read = sum(group.count for group in groups)
-    shown, _hidden = unresolved(groups, reader.resolved_failures())
+    shown, _hidden = unresolved(groups, (marks or reader).resolved_failures())
     shown.sort(key=lambda g: -g.last)
     return shown[:FAILURES_SHOWN], read

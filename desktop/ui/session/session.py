@@ -42,6 +42,7 @@ from desktop.ui.session.alerts_host import AlertsHost
 from desktop.ui.session.beat_host import LocalBeatHost
 from desktop.ui.session.connection import ProfileConnection
 from desktop.ui.session.feed import LiveFeed
+from desktop.ui.session.shared_feed import SharedHistoryFeed
 from desktop.ui.session.workers_host import LocalWorkersHost
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,11 @@ class Session(QObject):
     local_beat_message = Signal(str, bool)  # message (a refusal's reason), is an error
     rows_learned = Signal(object)  # {task id: journal row}: facts learned off the broker
     audited = Signal()  # an action on the cluster was added to the audit log
+    # A shared history (shared_feed.py): {task id: row} a recorder stored, read by id off the
+    # GUI thread; a reload of what the screens show; the status bar's tone, words, detail.
+    history_rows = Signal(object)
+    history_reload = Signal()
+    history_status_changed = Signal(str, str, str)
 
     def __init__(
         self, services: Services, adhoc: Profile | None = None, parent: QObject | None = None
@@ -88,6 +94,7 @@ class Session(QObject):
         self.background = Background(self)
         self.connection = ProfileConnection(self)
         self.feed = LiveFeed(self)
+        self.shared = SharedHistoryFeed(self)
         self.workers_host = LocalWorkersHost(self)
         self.beat_host = LocalBeatHost(self)
         self.alerts = AlertsHost(self)
@@ -404,6 +411,7 @@ class Session(QObject):
         self.connection.shutdown()
         self.workers_host.shutdown()
         self.beat_host.shutdown()
+        self.shared.shutdown()
         self.background.shutdown()
         self.feed.shutdown()
         if self.workers_host.quit():

@@ -141,6 +141,7 @@ class ViewsSidebar(QWidget):
         self._round_timer.timeout.connect(lambda: self.jobs.run_again("counts", self._count_round))
         model.loaded.connect(self.schedule_counts)
         session.diff_ready.connect(lambda _diff: self.schedule_counts())
+        session.history_rows.connect(lambda _rows: self.schedule_counts())
         session.journal_changed.connect(self._journal_changed)
         session.profile_switched.connect(lambda _name: self.load())
         self.load()

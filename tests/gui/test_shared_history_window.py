@@ -1,0 +1,116 @@
+"""A window on a profile whose history is shared (PostgreSQL, the tests' own server): the Tasks
+table reads it, rows a recorder stores appear without a reload (its notification, read by id
+off the GUI thread) although the window has no event stream of its own (its broker answers
+nobody), and the status bar says the recorder's lag, then that none is writing."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core.services import Services
+from desktop.core.settings.profile_model import Profile
+from tests.factories import task_row
+from tests.support import shut_down
+
+psycopg = pytest.importorskip("psycopg")
+
+from desktop.core.history.pg_journal import PgJournal  # noqa: E402
+
+SCREENSHOT = os.environ.get("CELERY_DESK_SHOT")  # a path: the Tasks screen saved there
+
+
+def _ids(window: Any) -> list[str]:
+    model = window.tasks.model
+    return [model._rows[i]["id"] for i in range(model.rowCount())]
+
+
+def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
+    qtbot: QtBot, postgres_server: Any, pg_database: str, unused_port: int, tmp_path: Path
+) -> None:
+    url = postgres_server.url(pg_database)
+    recorder = PgJournal(url)  # as `celery-desk record --history` on a server would
+    now = time.time()
+    recorder.write(
+        [task_row(f"old-{n}", name="proj.report", sent=now - 600 + n, updated=now)
+         for n in range(3)],
+        [],
+    )  # fmt: skip
+    services = Services.open()
+    services.profiles.save(
+        Profile(
+            name="team",
+            broker_url=f"redis://127.0.0.1:{unused_port}/0",  # no event stream of its own
+            result_backend="",
+            history=url,
+        ),
+        create=True,
+    )
+    stored = services.profiles.get("team").history
+    assert postgres_server.password not in stored  # the password went to the secret store
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    gui = threading.current_thread()
+    heard_on: list[threading.Thread] = []
+    original = session.shared._heard
+
+    def watched(tag: int, ids: Any) -> None:
+        heard_on.append(threading.current_thread())
+        original(tag, ids)
+
+    session.shared._heard = watched  # type: ignore[method-assign]
+    try:
+        window.show()
+        session.start("team")
+        window.tabs.setCurrentWidget(window.tasks)
+        qtbot.waitUntil(lambda: _ids(window) == ["old-2", "old-1", "old-0"], timeout=15000)
+        assert window.tasks.source.isVisible()
+        assert "****" in window.tasks.source.text()
+        assert postgres_server.password not in window.tasks.source.text()
+        label = window.history_status
+        qtbot.waitUntil(lambda: "1 recorder writing" in label.text(), timeout=15000)
+        assert postgres_server.password not in label.toolTip()
+        assert f"127.0.0.1:{postgres_server.port}/{pg_database}" in label.toolTip()
+        # the listener is listening before the batch is stored, or it would miss it
+        qtbot.waitUntil(lambda: "listening to" in label.toolTip(), timeout=15000)
+
+        reloads = []
+        window.tasks.model.modelReset.connect(lambda: reloads.append(1))
+        recorder.write(
+            [task_row("new-1", name="proj.report", state="STARTED", sent=now, updated=now),
+             task_row("old-1", name="proj.report", state="FAILURE", sent=now - 599,
+                      updated=now)],
+            [],
+        )  # fmt: skip
+        qtbot.waitUntil(lambda: _ids(window)[:1] == ["new-1"], timeout=10000)
+        assert _ids(window) == ["new-1", "old-2", "old-1", "old-0"]
+        assert window.tasks.model._rows[2]["state"] == "FAILURE"  # changed in place
+        assert not reloads  # live rows, not a reload
+        assert heard_on and gui not in heard_on  # read by id off the GUI thread
+        session.shared.poll()
+        qtbot.waitUntil(lambda: "last batch" in label.text(), timeout=10000)
+        assert label.text().startswith("History: 1 recorder writing, last batch ")
+        assert label.property("tone") == "ok"
+        if SCREENSHOT:
+            window.grab().save(SCREENSHOT)
+
+        recorder.close()  # the recorder stops: its row goes
+        recorder = None
+        session.shared.poll()
+        qtbot.waitUntil(lambda: "no recorder writing; last batch" in label.text(), timeout=10000)
+        assert label.property("tone") == "warning"
+        if SCREENSHOT:
+            window.grab().save(SCREENSHOT.replace(".png", "-silent.png"))
+    finally:
+        if recorder is not None:
+            recorder.close()
+        window.close()
+        shut_down(qtbot, session)
