@@ -114,3 +114,37 @@ def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
             recorder.close()
         window.close()
         shut_down(qtbot, session)
+
+
+def test_a_shared_history_that_cannot_be_reached_is_said_without_its_password(
+    qtbot: QtBot, unused_port: int
+) -> None:
+    services = Services.open()
+    services.profiles.save(
+        Profile(
+            name="away",
+            broker_url=f"redis://127.0.0.1:{unused_port}/0",
+            result_backend="",
+            history=f"postgresql://desk:pw-s3cret@127.0.0.1:{unused_port}/team",
+        ),
+        create=True,
+    )
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        session.start("away")
+        label = window.history_status
+        qtbot.waitUntil(lambda: label.property("tone") == "error", timeout=15000)
+        assert label.isVisible() and label.text() in ("History unreachable", "History: not live")
+        qtbot.waitUntil(lambda: "refused" in label.toolTip().lower(), timeout=15000)
+        assert "pw-s3cret" not in label.toolTip() and "****" in label.toolTip()
+        assert window.tasks.model.rowCount() == 0
+        window.tabs.setCurrentWidget(window.overview)
+        qtbot.waitUntil(lambda: "cannot be read" in window.overview.failures_empty.text())
+        assert "pw-s3cret" not in window.tasks.source.text()
+        if SCREENSHOT:
+            window.grab().save(SCREENSHOT.replace(".png", "-away.png"))
+    finally:
+        window.close()
+        shut_down(qtbot, session)

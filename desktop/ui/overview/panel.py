@@ -20,7 +20,7 @@ timer only repaints (rates move on, heartbeats age) and only while shown.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSettings, QSize, Qt, QTimer, Signal
@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.task_record import TaskRecord
 from desktop.core.broker.queues import Snapshot
 from desktop.core.broker.server_info import ServerInfo
 from desktop.core.local.local_worker import LocalWorker
@@ -79,6 +80,8 @@ FAILURES_EVERY_S = 2.0
 # (bench/gui_journal.py idle 5 -> 70 ms); the Failures screen counts them all.
 FAILURES_GROUPED = 2_000
 FAILURES_TITLE = "Last failures (24 hours), by cause"
+NO_FAILURES = f"{STATE_SYMBOLS['succeeded']} No failed task in the last 24 hours."
+UNREADABLE = "The shared history cannot be read now (the status bar says why)."
 FITTED_ROWS = (1, 8)  # a small table shows this many rows at least, and scrolls past the most
 
 
@@ -182,7 +185,7 @@ class OverviewPanel(QWidget):
         self.failure_rows: TableModel[FailureGroup] = TableModel(FAILURE_COLUMNS, self)
         self.failure_view, box, self.failures_empty = self._table_box(
             FAILURES_TITLE, self.failure_rows,
-            f"{STATE_SYMBOLS['succeeded']} No failed task in the last 24 hours.",
+            NO_FAILURES,
             lambda group: self.open_failure.emit(group.fingerprint),
         )  # fmt: skip
         self.failures_box = box
@@ -210,6 +213,8 @@ class OverviewPanel(QWidget):
         session.journal_changed.connect(self.set_journal)
         session.local_workers_changed.connect(self.show_local_workers)
         session.reconciled.connect(lambda _count: self.refresh_failures())
+        session.history_rows.connect(self.apply_rows)  # a shared history's recorders
+        session.history_reload.connect(self.refresh_failures)
         self.set_journal(session.journal)
         self.show_local_workers(session.local_workers)
         self._show_rates()
@@ -291,8 +296,14 @@ class OverviewPanel(QWidget):
                 self.workers[worker.hostname] = worker
             self._show_workers()
             self._show_queues()
-        touched = (*diff.tasks_added, *diff.tasks_changed)
-        if any(row.state in FAILED_STATES for row in touched):
+        self._failed_live(row.state for row in (*diff.tasks_added, *diff.tasks_changed))
+
+    def apply_rows(self, rows: Mapping[str, TaskRecord]) -> None:
+        """Rows a recorder stored in the shared history: failures grouped again soon."""
+        self._failed_live(row.get("state") for row in rows.values())
+
+    def _failed_live(self, states: Iterable[str | None]) -> None:
+        if any(state in FAILED_STATES for state in states):
             self._failures_dirty = True
             if self.isVisible() and not self._failures_soon.isActive():
                 self._failures_soon.start()
@@ -410,7 +421,11 @@ class OverviewPanel(QWidget):
     async def _read_failures(self) -> None:
         reader = await self.slot.reader()
         if reader is None:
+            if self.slot.shared:  # never "no failed task" for a history it cannot read
+                self.failure_rows.set_rows([])
+                self.failures_empty.setText(UNREADABLE)
             return
+        self.failures_empty.setText(NO_FAILURES)
         self._failures_dirty = False
         marks = self.slot.marks(reader)
         groups, read = await Jobs.blocking(last_failures, reader, time.time(), marks)

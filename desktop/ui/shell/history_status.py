@@ -34,6 +34,8 @@ class HistoryStatus(QLabel):
     def show_status(self, tone: str, words: str, detail: str) -> None:
         self.setVisible(bool(tone))
         self.setText(words)
+        # a permanent widget of the status bar is squeezed by a long message: never this one
+        self.setMinimumWidth(self.sizeHint().width())
         self.setToolTip(detail)
         self.setAccessibleDescription(detail)
         set_tone(self, _TONES.get(tone, "warning"))
