@@ -102,7 +102,20 @@ def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
         if SCREENSHOT:
             window.grab().save(SCREENSHOT)
 
-        recorder.close()  # the recorder stops: its row goes
+        # batches too big to name say "reload": the screens read again, at most every 2 s
+        resets: list[float] = []
+        window.tasks.model.modelReset.connect(lambda: resets.append(time.monotonic()))
+        for k in range(3):
+            recorder.write(
+                [task_row(f"bulk-{k}-{n:03d}-{'x' * 30}", name="proj.bulk", sent=now + 1 + k,
+                          updated=now) for n in range(200)],
+                [],
+            )  # fmt: skip
+        qtbot.waitUntil(lambda: _ids(window)[0].startswith("bulk-2-"), timeout=10000)
+        qtbot.wait(2500)
+        assert 1 <= len(resets) <= 2, resets
+
+        recorder.close()  # the recorder stops: it says so
         recorder = None
         session.shared.poll()
         qtbot.waitUntil(lambda: "no recorder writing; last batch" in label.text(), timeout=10000)

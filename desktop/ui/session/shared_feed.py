@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -36,6 +37,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STATUS_S = 5.0
+# A busy cluster's batches are too big to name one after another: the screens read everything
+# again at most this often, however many said "reload" (the last one always gets its turn).
+RELOAD_EVERY_S = 2.0
 # The status's tone: the history is written and heard; nobody writes; it cannot be heard.
 LIVE, SILENT, CUT = "live", "silent", "cut"
 
@@ -65,6 +69,10 @@ class SharedHistoryFeed(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(int(STATUS_S * 1000))
         self._timer.timeout.connect(self.poll)
+        self._reloaded_at = 0.0  # monotonic: the last reload the screens were asked for
+        self._reload_later = QTimer(self)
+        self._reload_later.setSingleShot(True)
+        self._reload_later.timeout.connect(self._reload_now)
         self._rows.connect(self._relay_rows)
         self._reload.connect(self._relay_reload)
         self._heard_state.connect(self._relay_state)
@@ -102,6 +110,7 @@ class SharedHistoryFeed(QObject):
         with self._reader_lock:
             self._generation += 1
         self._timer.stop()
+        self._reload_later.stop()
         listener, self._listener = self._listener, None
         with self._reader_lock:
             reader, self._reader = self._reader, None
@@ -146,7 +155,17 @@ class SharedHistoryFeed(QObject):
             self.session.history_rows.emit(rows)
 
     def _relay_reload(self, tag: int) -> None:
-        if tag == self._generation and not self._closed:
+        if tag != self._generation or self._closed or self._reload_later.isActive():
+            return
+        wait = self._reloaded_at + RELOAD_EVERY_S - time.monotonic()
+        if wait > 0:
+            self._reload_later.start(int(wait * 1000))
+        else:
+            self._reload_now()
+
+    def _reload_now(self) -> None:
+        if not self._closed and self._url is not None:
+            self._reloaded_at = time.monotonic()
             self.session.history_reload.emit()
 
     def _relay_state(self, tag: int, state: str, why: str) -> None:
@@ -205,6 +224,7 @@ class SharedHistoryFeed(QObject):
         with self._reader_lock:
             self._generation += 1
         self._timer.stop()
+        self._reload_later.stop()
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.stop()
