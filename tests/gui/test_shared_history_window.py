@@ -149,7 +149,8 @@ def test_a_shared_history_that_cannot_be_reached_is_said_without_its_password(
         session.start("away")
         label = window.history_status
         qtbot.waitUntil(lambda: label.property("tone") == "error", timeout=15000)
-        assert label.isVisible() and label.text() in ("History unreachable", "History: not live")
+        assert label.isVisible()
+        assert label.text() in ("History: cannot be read", "History: not live")
         qtbot.waitUntil(lambda: "refused" in label.toolTip().lower(), timeout=15000)
         assert "pw-s3cret" not in label.toolTip() and "****" in label.toolTip()
         assert window.tasks.model.rowCount() == 0
@@ -161,3 +162,33 @@ def test_a_shared_history_that_cannot_be_reached_is_said_without_its_password(
     finally:
         window.close()
         shut_down(qtbot, session)
+
+
+def test_a_shared_history_of_a_newer_schema_is_said_and_left_alone(
+    qtbot: QtBot, postgres_server: Any, pg_database: str, unused_port: int
+) -> None:
+    url = postgres_server.url(pg_database)
+    PgJournal(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    services = Services.open()
+    services.profiles.save(
+        Profile(name="newer", broker_url=f"redis://127.0.0.1:{unused_port}/0",
+                result_backend="", history=url),
+        create=True,
+    )  # fmt: skip
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        session.start("newer")
+        label = window.history_status
+        qtbot.waitUntil(lambda: "schema version 99" in label.toolTip(), timeout=15000)
+        assert label.text() == "History: cannot be read" and label.property("tone") == "error"
+        assert "upgrade Celery Desk" in label.toolTip()
+        assert postgres_server.password not in label.toolTip()
+    finally:
+        window.close()
+        shut_down(qtbot, session)
+    with psycopg.connect(url, autocommit=True) as conn:  # nothing written
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("99",)

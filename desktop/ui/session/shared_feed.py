@@ -205,7 +205,7 @@ class SharedHistoryFeed(QObject):
         where = f"History: {self.shown} (shared, read-only here: recorders write it)"
         state, why = self._listening
         if self._unread is not None:
-            return CUT, "History unreachable", f"{where}\n{self._unread}"
+            return CUT, "History: cannot be read", f"{where}\n{self._unread}"
         if state == "cut":
             return CUT, "History: not live", f"{where}\n{why}"
         recorders = self._recorders
