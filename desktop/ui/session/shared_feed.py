@@ -126,15 +126,23 @@ class SharedHistoryFeed(QObject):
 
     def _reader_of(self, tag: int, url: str, journal: Journal) -> PgReader | None:
         """The feed's own reader (rows by id, the status), made on first use off the GUI
-        thread; thread-safe. None once another history replaced this one (`tag`)."""
+        thread; thread-safe. None once another history replaced this one (`tag`). It is
+        connected outside the lock, which the GUI thread takes on a profile switch."""
         from desktop.core.history.pg_reader import PgReader
 
         with self._reader_lock:
             if tag != self._generation:
                 return None
-            if self._reader is None:
-                self._reader = PgReader(url, redactor=journal.redactor)
-            return self._reader
+            if self._reader is not None:
+                return self._reader
+        made = PgReader(url, redactor=journal.redactor)
+        with self._reader_lock:
+            if tag == self._generation and self._reader is None:
+                self._reader = made
+                return made
+            kept = self._reader if tag == self._generation else None
+        made.close()  # another thread made one meanwhile, or the history changed
+        return kept
 
     # -- on the listener's thread -------------------------------------------------------------
     def _heard(self, tag: int, ids: list[str] | None) -> None:
@@ -219,7 +227,9 @@ class SharedHistoryFeed(QObject):
         self.session.history_status_changed.emit(*self.status())
 
     def shutdown(self) -> None:
-        """Stop the listener and close the reader, waiting for them (the window closes)."""
+        """Stop the listener and close the reader (the window closes): the listener is
+        waited for a second at most (a daemon thread: one stuck connecting ends with the
+        process); the reader's statements are rows by id and the status, short."""
         self._closed = True
         with self._reader_lock:
             self._generation += 1
@@ -227,7 +237,7 @@ class SharedHistoryFeed(QObject):
         self._reload_later.stop()
         listener, self._listener = self._listener, None
         if listener is not None:
-            listener.stop()
+            listener.stop(timeout=1.0)
         with self._reader_lock:
             reader, self._reader = self._reader, None
         if reader is not None:
