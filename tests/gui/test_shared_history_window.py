@@ -192,3 +192,53 @@ def test_a_shared_history_of_a_newer_schema_is_said_and_left_alone(
         shut_down(qtbot, session)
     with psycopg.connect(url, autocommit=True) as conn:  # nothing written
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("99",)
+
+
+def test_the_window_comes_back_with_its_history_after_the_server_restarted(
+    qtbot: QtBot, unused_port: int
+) -> None:
+    """Its own server (restarting the session's would cut other tests): cut, the status says
+    so; back, what was stored while it was away is read again, and the next batch is live."""
+    from tests.conftest import stop_with_this_process
+    from tests.postgres_server import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    assert server.pid is not None
+    stop_with_this_process(server.pid)
+    recorder = PgJournal(server.url(), wait_s=2.0)
+    services = Services.open()
+    services.profiles.save(
+        Profile(name="team", broker_url=f"redis://127.0.0.1:{unused_port}/0",
+                result_backend="", history=server.url()),
+        create=True,
+    )  # fmt: skip
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        now = time.time()
+        recorder.write([task_row("before", sent=now - 10, updated=now)], [])
+        window.show()
+        session.start("team")
+        window.tabs.setCurrentWidget(window.tasks)
+        label = window.history_status
+        qtbot.waitUntil(lambda: _ids(window) == ["before"], timeout=15000)
+        qtbot.waitUntil(lambda: "listening to" in label.toolTip(), timeout=15000)
+        server.halt()
+        qtbot.waitUntil(lambda: label.property("tone") == "error", timeout=15000)
+        assert server.password not in label.toolTip()
+        server.start()
+        assert server.pid is not None
+        stop_with_this_process(server.pid)
+        recorder.write([task_row("meanwhile", sent=now - 5, updated=now)], [])
+        qtbot.waitUntil(lambda: "listening to" in label.toolTip(), timeout=20000)
+        qtbot.waitUntil(lambda: "meanwhile" in _ids(window), timeout=15000)  # the reload
+        recorder.write([task_row("after", sent=now, updated=now)], [])
+        qtbot.waitUntil(lambda: _ids(window) == ["after", "meanwhile", "before"], timeout=15000)
+        session.shared.poll()
+        qtbot.waitUntil(lambda: label.property("tone") == "ok", timeout=15000)
+    finally:
+        recorder.close()
+        window.close()
+        shut_down(qtbot, session)
+        server.stop()

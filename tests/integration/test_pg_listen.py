@@ -20,6 +20,7 @@ psycopg = pytest.importorskip("psycopg")
 from desktop.core.history.pg_journal import PgJournal  # noqa: E402
 from desktop.core.history.pg_listen import CUT, LISTENING, HistoryListener  # noqa: E402
 from desktop.core.history.pg_presence import CHANNEL, ids_of, read_status  # noqa: E402
+from desktop.core.history.pg_reader import PgReader  # noqa: E402
 from tests.integration.test_pg_journal import task_events  # noqa: E402
 
 
@@ -148,7 +149,8 @@ def test_a_listener_hears_a_recorders_batch(
 def test_a_listener_comes_back_after_the_server_restarted() -> None:
     """Its own server (restarting the session's would cut other tests): cut, said without the
     password; back, a reload (what was stored meanwhile was said to nobody), then the next
-    batch's ids."""
+    batch's ids; a reader made before reads again at its first call (its cut connection made
+    again)."""
     from tests.conftest import stop_with_this_process
     from tests.postgres_server import PostgresServer
 
@@ -159,6 +161,7 @@ def test_a_listener_comes_back_after_the_server_restarted() -> None:
     heard = Heard()
     journal = PgJournal(server.url(), wait_s=2.0)
     listener = HistoryListener(server.url(), heard.batch, heard.state, backoff=(0.2, 0.5))
+    reader = PgReader(server.url())
     try:
         listener.start()
         heard.wait(lambda: heard.states and heard.states[-1][0] == LISTENING)
@@ -171,7 +174,9 @@ def test_a_listener_comes_back_after_the_server_restarted() -> None:
         heard.wait(lambda: heard.states[-1][0] == LISTENING and heard.batches == [None])
         journal.write([task_row("after", updated=time.time())], [])
         heard.wait(lambda: heard.batches == [None, ["after"]])
+        assert set(reader.rows(["after"])) == {"after"}
     finally:
+        reader.close()
         listener.stop()
         journal.close()
         server.stop()

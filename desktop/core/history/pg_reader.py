@@ -53,8 +53,8 @@ def first_parts(query: TaskQuery) -> list[Part]:
 class PgReader:
     """Reads a shared history through one connection of its own; thread-safe (one statement
     at a time). Arguments are shown redacted by `redactor`, as the SQLite journal's reader
-    does. A connection the server cut is made again by the next call (the one that met the
-    cut raises HistoryUnavailable)."""
+    does. A connection the server cut is made again, and the call that met the cut tried
+    once more on it (HistoryUnavailable only while the server cannot be reached)."""
 
     def __init__(self, url: str, *, redactor: ArgumentRedactor | None = None) -> None:
         """Raises HistoryUnavailable (not reachable, no history there) or
@@ -80,22 +80,29 @@ class PgReader:
             threading.Thread(target=conn.cancel_safe, name="history-cancel", daemon=True).start()
 
     def _run(self, work: Callable[[Any], T]) -> T:
-        """`work(connection)` under the lock, the connection made again if it was cut; the
-        server's failures said as HistoryUnavailable, the password masked."""
+        """`work(connection)` under the lock; on a connection the server cut (restarted,
+        the network gone and back), made again and tried once more: every call here only
+        reads, so a second try repeats nothing. The server's failures are said as
+        HistoryUnavailable, the password masked."""
         import psycopg
 
-        try:
-            with self._lock:
-                if self._conn is None or self._conn.closed:
-                    self._conn = connect(self._url, write=False, purpose="reader")
-                return work(self._conn)
-        except psycopg.errors.QueryCanceled:
-            # as the SQLite reader's interrupted call, so callers retry either the same way
-            raise sqlite3.OperationalError("interrupted") from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-            raise HistoryUnavailable(
-                f"the history {self.path} cannot be read: {said_masked(exc, self._password)}"
-            ) from None
+        for again in (False, True):
+            try:
+                with self._lock:
+                    if self._conn is None or self._conn.closed:
+                        self._conn = connect(self._url, write=False, purpose="reader")
+                    return work(self._conn)
+            except psycopg.errors.QueryCanceled:
+                # as the SQLite reader's interrupted call, so callers retry either the same way
+                raise sqlite3.OperationalError("interrupted") from None
+            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+                conn = self._conn
+                if not again and conn is not None and (conn.closed or conn.broken):
+                    continue
+                raise HistoryUnavailable(
+                    f"the history {self.path} cannot be read: {said_masked(exc, self._password)}"
+                ) from None
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     def _all(self, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         from psycopg.rows import dict_row
