@@ -11,7 +11,9 @@ from pathlib import Path
 from desktop.core.app.config import ConfigHistory
 from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.broker.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.journal_schema import JOURNAL_SUFFIX
 from desktop.core.monitor.journal_writer import JournalWriter
 from desktop.core.settings import urls
@@ -21,6 +23,17 @@ from desktop.core.settings.profiles import ProfileStore
 from desktop.core.settings.secret_store import SecretStore, open_secret_store
 
 log = logging.getLogger(__name__)
+
+
+def open_reader(journal: Journal) -> HistoryReader:
+    """A reader of its own of the history a journal's screens show: the profile's shared
+    history on PostgreSQL when it has one (`reads_from`), else the file, read-only. Blocking
+    (it connects): off the GUI thread. Raises what either engine's opening raises."""
+    if journal.reads_from is not None:
+        from desktop.core.history.pg_reader import PgReader  # psycopg only when shared
+
+        return PgReader(journal.reads_from, redactor=journal.redactor)
+    return JournalReader(journal.path, redactor=journal.redactor)
 
 
 @dataclass

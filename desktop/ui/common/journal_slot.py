@@ -17,22 +17,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from functools import partial
 
 from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_reader import JournalReader
+from desktop.core.services import open_reader
 from desktop.core.settings import urls
 from desktop.core.settings.config_errors import ConfigFileError
 from desktop.ui.common.jobs import Jobs
 
 log = logging.getLogger(__name__)
-
-
-def _open_shared(url: str, journal: Journal) -> HistoryReader:
-    from desktop.core.history.pg_reader import PgReader  # psycopg only when shared
-
-    return PgReader(url, redactor=journal.redactor)
 
 
 class JournalSlot:
@@ -80,12 +73,7 @@ class JournalSlot:
         if self._reader is None or stale:
             reader: HistoryReader
             try:
-                if journal.reads_from is not None:
-                    reader = await Jobs.blocking(_open_shared, journal.reads_from, journal)
-                else:
-                    reader = await Jobs.blocking(
-                        partial(JournalReader, redactor=journal.redactor), journal.path
-                    )
+                reader = await Jobs.blocking(open_reader, journal)
             except (ConfigFileError, sqlite3.Error, OSError) as exc:
                 if not self.fall_back:
                     log.warning("%s cannot read the journal: %s", self.who, exc)

@@ -31,10 +31,9 @@ from desktop.core.local.supervisor import Supervisor
 from desktop.core.local.worker_spec import WorkerSpec
 from desktop.core.monitor.audit import FAILED, OK, AuditSink
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.pipeline import Monitor
 from desktop.core.opening import ConnectionFacts
-from desktop.core.services import Services
+from desktop.core.services import Services, open_reader
 from desktop.core.settings.profile_model import Endpoints, Profile
 from desktop.ui.common.background import Background
 from desktop.ui.common.jobs import event_loop
@@ -333,9 +332,7 @@ class Session(QObject):
         profile, config, journal = self.profile, self.app_config, self.journal
         if profile is None or config is None:
             raise RuntimeError("the profile's app is still being read")
-        reader = (
-            JournalReader(journal.path, redactor=journal.redactor) if journal is not None else None
-        )
+        reader = open_reader(journal) if journal is not None else None  # a shared one too
         try:
             facts = gather_for(task_id, config, self.endpoints(profile, config), reader, timeout)
         finally:
