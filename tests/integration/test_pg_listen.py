@@ -175,6 +175,17 @@ def test_a_listener_comes_back_after_the_server_restarted() -> None:
         journal.write([task_row("after", updated=time.time())], [])
         heard.wait(lambda: heard.batches == [None, ["after"]])
         assert set(reader.rows(["after"])) == {"after"}
+        # a listener that could not connect at first says reload once it can
+        server.halt()
+        late = Heard()
+        second = HistoryListener(server.url(), late.batch, late.state, backoff=(0.2, 0.5))
+        second.start()
+        late.wait(lambda: late.states and late.states[-1][0] == CUT)
+        server.start()
+        assert server.pid is not None
+        stop_with_this_process(server.pid)
+        late.wait(lambda: late.states[-1][0] == LISTENING and late.batches == [None])
+        second.stop()
     finally:
         reader.close()
         listener.stop()

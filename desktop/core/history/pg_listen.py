@@ -2,9 +2,10 @@
 
 A thread with its own connection (LISTEN holds it: no pool's connection can serve reads while
 it waits) hands each batch's task ids to `on_batch`, or None when the batch said "reload" or
-when notifications may have been missed (the connection was cut and made again: whatever was
-stored meanwhile was said to nobody). It says its state through `on_state` (LISTENING, or CUT
-and why, the password masked), and comes back after a cut with growing waits (BACKOFF_S).
+when notifications may have been missed (the connection was cut and made again, or made only
+after failed tries: whatever was stored meanwhile was said to nobody). It says its state
+through `on_state` (LISTENING, or CUT and why, the password masked), and comes back after a
+cut with growing waits (BACKOFF_S).
 A silent connection is checked every CHECK_S (a server gone without closing its socket would
 leave the thread waiting for ever otherwise).
 """
@@ -72,25 +73,30 @@ class HistoryListener:
 
     def _run(self) -> None:
         tries = 0
-        heard_before = False
+        # Cut, or never connected after a failed try: what was stored meanwhile was said to
+        # nobody (and whoever opened the history then could not read it either), so the
+        # first batch handed on once listening is a reload.
+        missed = False
         while not self._stop.is_set():
             try:
                 conn = self._connect()
             except Exception as exc:
                 self._cut(exc, tries)
                 tries += 1
+                missed = True
                 continue
             tries = 0
             try:
                 self._say(LISTENING, f"listening to {self.shown}")
-                if heard_before:  # what was stored while cut was said to nobody
+                if missed:
                     self._hand(None)
-                heard_before = True
+                    missed = False
                 self._listen(conn)
             except Exception as exc:
                 if not self._stop.is_set():
                     self._cut(exc, tries)
                     tries += 1
+                    missed = True
             finally:
                 conn.close()
 
