@@ -23,6 +23,7 @@ from tests.support import shut_down
 psycopg = pytest.importorskip("psycopg")
 
 from desktop.core.history.pg_journal import PgJournal  # noqa: E402
+from desktop.core.history.pg_reader_pool import POOL_MAX  # noqa: E402
 
 SCREENSHOT = os.environ.get("CELERY_DESK_SHOT")  # a path: the Tasks screen saved there
 
@@ -102,7 +103,19 @@ def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
         if SCREENSHOT:
             window.grab().save(SCREENSHOT)
 
-        # batches too big to name say "reload": the screens read again, at most every 2 s
+        # every screen reads the history, on the connections the window's readers share
+        for screen in (window.failures, window.overview, window.audit, window.beat):
+            window.tabs.setCurrentWidget(screen)
+            qtbot.wait(300)
+        window.tabs.setCurrentWidget(window.tasks)
+        with psycopg.connect(url, autocommit=True) as conn:
+            names = [r[0] for r in conn.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = %s "
+                "AND application_name LIKE 'celery-desk %%'", (pg_database,)
+            )]  # fmt: skip
+        assert names.count("celery-desk listener") == 1
+        assert 1 <= names.count("celery-desk reader") <= POOL_MAX, names
+
         resets: list[float] = []
         window.tasks.model.modelReset.connect(lambda: resets.append(time.monotonic()))
         for k in range(3):

@@ -166,3 +166,17 @@ def test_an_interrupted_read_says_so_as_sqlite_does(both: tuple[Any, Any]) -> No
     with pytest.raises(sqlite3.OperationalError, match="interrupted"):
         pg._all("SELECT pg_sleep(5)", [])
     assert pg.get("e001") is not None  # the connection is still good
+
+
+def test_the_readers_of_one_history_share_its_connections(both: tuple[Any, Any]) -> None:
+    from desktop.core.history import pg_reader_pool
+
+    _sqlite, pg = both
+    others = [PgReader(pg._url) for _ in range(5)]
+    assert {id(r._pool) for r in others} == {id(pg._pool)}
+    for reader in others:
+        assert reader.get("e001") is not None
+        reader.close()
+    assert pg.get("e001") is not None  # still open for the one left
+    pg.close()
+    assert pg._url not in pg_reader_pool._pools

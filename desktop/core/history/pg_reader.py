@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.base.task_record import TaskRecord
-from desktop.core.history.pg_connect import HistoryUnavailable, connect
+from desktop.core.history import pg_reader_pool
+from desktop.core.history.pg_connect import HistoryUnavailable
 from desktop.core.history.pg_journal import said_masked
 from desktop.core.history.pg_presence import RecorderStatus, read_status
 from desktop.core.monitor.audit import AuditEntry, entry_of
@@ -37,6 +38,7 @@ from desktop.core.monitor.task_query import POSTGRESQL, Condition, TaskQuery
 from desktop.core.settings import urls
 
 Part = tuple[str, list[Any], str]
+WAIT_S = 10.0  # for a connection of the pool: the server away, HistoryUnavailable after it
 T = TypeVar("T")
 
 
@@ -51,10 +53,11 @@ def first_parts(query: TaskQuery) -> list[Part]:
 
 
 class PgReader:
-    """Reads a shared history through one connection of its own; thread-safe (one statement
-    at a time). Arguments are shown redacted by `redactor`, as the SQLite journal's reader
-    does. A connection the server cut is made again, and the call that met the cut tried
-    once more on it (HistoryUnavailable only while the server cannot be reached)."""
+    """Reads a shared history; thread-safe, reads side by side on the connections it shares
+    with the process's other readers of the same URL (pg_reader_pool.py). Arguments are
+    shown redacted by `redactor`, as the SQLite journal's reader does. A call that meets a
+    connection the server cut is tried once more on another (HistoryUnavailable only while
+    the server cannot be reached)."""
 
     def __init__(self, url: str, *, redactor: ArgumentRedactor | None = None) -> None:
         """Raises HistoryUnavailable (not reachable, no history there) or
@@ -64,40 +67,51 @@ class PgReader:
         self.path = urls.mask(url)
         self.redactor = redactor or ArgumentRedactor()
         self._lock = threading.Lock()
-        self._conn: Any = connect(url, write=False, purpose="reader")
+        self._busy: set[Any] = set()  # the connections this reader's calls are using
+        self._pool: Any = pg_reader_pool.acquire(url)
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pg_reader_pool.release(self._url)
 
     def interrupt(self) -> None:
-        """Stop the statement running now, without waiting: the cancel request travels to
-        the server on a thread of its own (this is called from the GUI thread)."""
-        conn = self._conn
-        if conn is not None:
+        """Stop the statements this reader is running now, without waiting: the cancel
+        request travels to the server on a thread of its own (this is called from the GUI
+        thread)."""
+        with self._lock:
+            busy = list(self._busy)
+        for conn in busy:
             threading.Thread(target=conn.cancel_safe, name="history-cancel", daemon=True).start()
 
     def _run(self, work: Callable[[Any], T]) -> T:
-        """`work(connection)` under the lock; on a connection the server cut (restarted,
-        the network gone and back), made again and tried once more: every call here only
+        """`work(connection)` on a connection of the pool; on one the server cut (restarted,
+        the network gone and back: the pool drops it), tried once more: every call here only
         reads, so a second try repeats nothing. The server's failures are said as
         HistoryUnavailable, the password masked."""
         import psycopg
+        from psycopg_pool import PoolTimeout
 
+        pool = self._pool
+        if pool is None:
+            raise HistoryUnavailable(f"the reader of {self.path} is closed")
         for again in (False, True):
             try:
-                with self._lock:
-                    if self._conn is None or self._conn.closed:
-                        self._conn = connect(self._url, write=False, purpose="reader")
-                    return work(self._conn)
+                with pool.connection(timeout=WAIT_S) as conn:
+                    with self._lock:
+                        self._busy.add(conn)
+                    try:
+                        return work(conn)
+                    finally:
+                        with self._lock:
+                            self._busy.discard(conn)
             except psycopg.errors.QueryCanceled:
                 # as the SQLite reader's interrupted call, so callers retry either the same way
                 raise sqlite3.OperationalError("interrupted") from None
-            except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                conn = self._conn
-                if not again and conn is not None and (conn.closed or conn.broken):
+            except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+                if not again and not isinstance(exc, PoolTimeout):
+                    pool.check()  # the others idle may be cut too: dropped, made again
                     continue
                 raise HistoryUnavailable(
                     f"the history {self.path} cannot be read: {said_masked(exc, self._password)}"

@@ -8,8 +8,9 @@ off it when another journal replaces it (a read may still be using it). It hides
 the journal's own names (the profile's), like every read of the journal.
 
 A profile whose history is shared (`Journal.reads_from`, a PostgreSQL URL) is read from there
-instead: the screen's reader is a `PgReader` with a connection of its own (the same interface,
-HistoryReader). A history that cannot be reached gives no reader (the status bar says why:
+instead: the screen's reader is a `PgReader` (the same interface, HistoryReader) on the
+connections the window's readers of that history share (history/pg_reader_pool.py). A
+history that cannot be reached gives no reader (the status bar says why:
 shell/history_status.py); the next read tries again.
 """
 
