@@ -11,7 +11,9 @@ from pathlib import Path
 from desktop.core.app.config import ConfigHistory
 from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.broker.embedded import BACKEND_DB, BROKER_DB, EmbeddedBrokerError, EmbeddedRedis
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.journal import Journal
+from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.journal_schema import JOURNAL_SUFFIX
 from desktop.core.monitor.journal_writer import JournalWriter
 from desktop.core.settings import urls
@@ -21,6 +23,17 @@ from desktop.core.settings.profiles import ProfileStore
 from desktop.core.settings.secret_store import SecretStore, open_secret_store
 
 log = logging.getLogger(__name__)
+
+
+def open_reader(journal: Journal) -> HistoryReader:
+    """A reader of its own of the history a journal's screens show: the profile's shared
+    history on PostgreSQL when it has one (`reads_from`), else the file, read-only. Blocking
+    (it connects): off the GUI thread. Raises what either engine's opening raises."""
+    if journal.reads_from is not None:
+        from desktop.core.history.pg_reader import PgReader  # psycopg only when shared
+
+        return PgReader(journal.reads_from, redactor=journal.redactor)
+    return JournalReader(journal.path, redactor=journal.redactor)
 
 
 @dataclass
@@ -49,12 +62,17 @@ class Services:
     def open_journal(self, profile: Profile) -> Journal:
         """The profile's journal opened for writing, with the profile's redacted argument
         names: their values stored hidden, or kept real when the profile says so (shown hidden
-        either way; raises JournalUnwritable when it cannot be written)."""
-        return Journal(
+        either way; raises JournalUnwritable when it cannot be written). A profile whose
+        history is shared reads it from PostgreSQL (`reads_from`, with its stored password):
+        the recorders write it, this file keeps only what the panel itself hears and does."""
+        journal = Journal(
             self.journal_path(profile),
             redactor=ArgumentRedactor(profile.redacted_arguments),
             keep_argument_values=profile.keep_argument_values,
         )
+        if urls.is_shared_history(profile.history):
+            journal.reads_from = self.history_url(profile)
+        return journal
 
     def history_url(self, profile: Profile, given: str | None = None) -> str:
         """The history a command writes: `given` (its --history) or the profile's own, with

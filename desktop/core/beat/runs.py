@@ -20,7 +20,7 @@ from desktop.core.base.task_record import TaskRecord
 from desktop.core.beat.entries import BeatEntry, BeatReport
 from desktop.core.beat.missed import WINDOW_S, Missed, Watch, missed_runs
 from desktop.core.beat.sending import journal_texts
-from desktop.core.monitor.journal_reader import JournalReader
+from desktop.core.monitor.history_reader import HistoryReader
 
 RUNS_SHOWN = 30  # recent runs kept per entry for the details pane
 RUNS_READ = 5000  # rows read per task for the missed runs (newest first)
@@ -86,7 +86,7 @@ class RunsCache:
         self._read_at = None
 
     def rows(
-        self, reader: JournalReader, tasks: set[str], since: float, now: float
+        self, reader: HistoryReader, tasks: set[str], since: float, now: float
     ) -> dict[str, list[TaskRecord]]:
         """{task name: its rows since `since`, newest first}."""
         if self._read_at is None or frozenset(tasks) != self._tasks or since < self._since:
@@ -125,7 +125,7 @@ def _judged(entry: BeatEntry) -> str:
     return ""
 
 
-def watch_of(reader: JournalReader, listening: bool, now: float) -> tuple[Watch | None, str]:
+def watch_of(reader: HistoryReader, listening: bool, now: float) -> tuple[Watch | None, str]:
     """What the journal heard: from its first event to now (while the panel listens) or its
     last write, minus its gaps."""
     start = reader.first_heard()
@@ -137,7 +137,7 @@ def watch_of(reader: JournalReader, listening: bool, now: float) -> tuple[Watch 
 
 
 def read_runs(
-    reader: JournalReader,
+    reader: HistoryReader,
     report: BeatReport,
     listening: bool,
     now: float | None = None,
@@ -174,7 +174,7 @@ def read_runs(
     return found
 
 
-def _same_arguments(record: TaskRecord, entry: BeatEntry, reader: JournalReader) -> bool:
+def _same_arguments(record: TaskRecord, entry: BeatEntry, reader: HistoryReader) -> bool:
     args, kwargs = journal_texts(entry)
     hide = reader.redactor.text
     return record.get("args") == hide(args) and record.get("kwargs") == hide(kwargs)
@@ -220,7 +220,7 @@ class BeatWatch:
         self.cache = RunsCache()
         self._read_at = 0.0
 
-    def streaks(self, reader: JournalReader, listening: bool = True) -> dict[str, int]:
+    def streaks(self, reader: HistoryReader, listening: bool = True) -> dict[str, int]:
         now = time.monotonic()
         if self.report is None or now - self._read_at >= self.REPORT_EVERY_S:
             self._read_at = now  # a failed read is tried again a period later, not each call

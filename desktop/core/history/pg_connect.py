@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from desktop.core.history.pg_journal import CONNECT_TIMEOUT_S, said_masked
 from desktop.core.history.pg_schema import (
     SCHEMA_VERSION,
     HistorySchemaTooNew,
@@ -15,6 +14,14 @@ from desktop.core.history.pg_schema import (
     schema_version,
 )
 from desktop.core.settings import urls
+
+CONNECT_TIMEOUT_S = 10
+
+
+def said_masked(exc: BaseException, password: str | None) -> str:
+    """psycopg's words for a failure, with the password never in them."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.replace(password, urls.MASK) if password else text
 
 
 class HistoryUnavailable(Exception):

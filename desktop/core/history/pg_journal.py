@@ -12,6 +12,9 @@ happen, is retried).
 Connections come from a psycopg pool; the URL's password is never logged or shown (`path` is
 the URL masked). A failure of the server or the network raises JournalUnwritable with
 nothing written, as a full disk does for SQLite: the recorder spills and retries.
+
+Readers hear of each batch by one notification sent in its transaction, and see the recorder
+alive by its row of `recorders`, beaten every 10 s while idle (pg_presence.py).
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.base.task_record import Submitted, TaskRecord
 from desktop.core.base.task_states import FINISHED_ORDERED
+from desktop.core.history.pg_connect import CONNECT_TIMEOUT_S, said_masked
+from desktop.core.history.pg_presence import Heartbeat, Presence
 from desktop.core.history.pg_retention import prune_chunked
 from desktop.core.history.pg_schema import migrate, text_index_state
 from desktop.core.monitor.audit import AUDIT_COLUMNS, AuditEntry
@@ -51,15 +56,14 @@ from desktop.core.settings import urls
 
 log = logging.getLogger(__name__)
 
-POOL_SIZE = 4  # the batch thread, reconciliation, retention, the status line
-CONNECT_TIMEOUT_S = 10
+POOL_SIZE = 4  # the batch thread, reconciliation, retention, the status line and heartbeat
 DEADLOCK_RETRIES = 3
 
 _COLUMNS = ", ".join(ROW_FIELDS)
-_ROW_PLACES = "(" + ", ".join(["%s"] * len(ROW_FIELDS)) + ")"
-_UPSERT_HEAD = f"INSERT INTO tasks ({_COLUMNS}) VALUES "
-_EVENT_HEAD = "INSERT INTO events(task_id, type, timestamp, fields) VALUES "
 _EVENT_TAIL = " ON CONFLICT (task_id, timestamp, type) DO NOTHING"
+# One row, one event: the batch written again one by one after a value failed it.
+_UPSERT_ONE = f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(ROW_FIELDS))})"
+_EVENT_ONE = "INSERT INTO events(task_id, type, timestamp, fields) VALUES (%s, %s, %s, %s)"
 # A batch is copied (COPY) into tables of the connection's own, then stored by one statement
 # each: 3.5x the rows a second of multi-row VALUES upserts (20,000 tasks: 0.75 s against
 # 2.66 s), 2.5x the events. Emptied at each commit.
@@ -107,12 +111,6 @@ def _refuses_value(exc: BaseException) -> bool:
     return isinstance(exc, _VALUE_ERRORS)
 
 
-def said_masked(exc: BaseException, password: str | None) -> str:
-    """psycopg's words for a failure, with the password never in them."""
-    text = str(exc).strip() or type(exc).__name__
-    return text.replace(password, urls.MASK) if password else text
-
-
 def _rounds(values: Sequence[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
     """Rows in statements that each hold a task once (PostgreSQL refuses an upsert that
     touches a row twice), in the batch's order."""
@@ -127,12 +125,9 @@ def _rounds(values: Sequence[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
     return rounds
 
 
-def _upsert_sql(count: int) -> str:
-    return _UPSERT_HEAD + ", ".join([_ROW_PLACES] * count) + ON_CONFLICT
-
-
-def _events_sql(count: int) -> str:
-    return _EVENT_HEAD + ", ".join(["(%s, %s, %s, %s)"] * count) + _EVENT_TAIL
+def _touched(tasks: Sequence[tuple[Any, ...]], events: Sequence[tuple[Any, ...]]) -> set[str]:
+    """The task ids a batch's rows and events name (each value's first item)."""
+    return {str(v[0]) for v in tasks} | {str(v[0]) for v in events}
 
 
 def _prepare(conn: psycopg.Connection[Any]) -> None:
@@ -197,6 +192,14 @@ class PgJournal:
         except PoolTimeout as exc:
             self._pool.close()
             raise JournalUnwritable(f"cannot use the history {self.shown}: {exc}") from None
+        self._presence = Presence()
+        self._beat()
+        self._heartbeat = Heartbeat(self._beat)
+        self._heartbeat.start()
+
+    def _beat(self) -> None:
+        with self._connection() as conn:
+            self._presence.beat(conn)
 
     @property
     def path(self) -> str:
@@ -208,6 +211,11 @@ class PgJournal:
         return self._refused
 
     def close(self) -> None:
+        """Stops the heartbeat and marks this recorder stopped (readers say at once that it
+        no longer writes; one killed is said once its row is SILENT_S old)."""
+        self._heartbeat.stop()
+        with contextlib.suppress(JournalUnwritable), self._connection() as conn:
+            self._presence.leave(conn)
         self._pool.close()
 
     @contextlib.contextmanager
@@ -238,6 +246,7 @@ class PgJournal:
                     with conn.transaction():
                         self._store_all(conn, task_values, event_values)
                         conn.execute(_LAST_WRITE, (repr(time.time()),))
+                        self._presence.stored(conn, _touched(task_values, event_values))
                     return 0
                 except psycopg.errors.DeadlockDetected:
                     if attempt == DEADLOCK_RETRIES - 1:
@@ -274,7 +283,10 @@ class PgJournal:
     ) -> int:
         skipped = 0
         with conn.transaction():
-            for sql, values in ((_upsert_sql(1), tasks), (_events_sql(1), events)):
+            for sql, values in (
+                (_UPSERT_ONE + ON_CONFLICT, tasks),
+                (_EVENT_ONE + _EVENT_TAIL, events),
+            ):
                 for value in values:
                     try:
                         with conn.transaction():  # a savepoint: one failure undoes only itself
@@ -284,6 +296,7 @@ class PgJournal:
                             raise
                         skipped += 1
             conn.execute(_LAST_WRITE, (repr(time.time()),))
+            self._presence.stored(conn, _touched(tasks, events))
         return skipped
 
     def record_submitted_many(self, sent: Sequence[Submitted]) -> None:
@@ -320,12 +333,13 @@ class PgJournal:
 
     def set_final(self, task_id: str, state: str, result: str | None, finished: float) -> None:
         """A state learned from the result backend during reconciliation."""
-        with self._connection() as conn:
+        with self._connection() as conn, conn.transaction():
             conn.execute(
                 "UPDATE tasks SET state = %s, result = coalesce(%s, result), "
                 "finished = coalesce(finished, %s), updated = %s WHERE id = %s",
                 (state, result, finished, time.time(), task_id),
             )
+            self._presence.stored(conn, [task_id])
 
     def note_result(self, task_id: str, text: str) -> bool:
         """Explain a result the panel could not read (pickle): once, never over a real one."""
@@ -358,6 +372,8 @@ class PgJournal:
                     if not _refuses_value(exc):
                         raise
                     self._refused += 1
+            if changed:
+                self._presence.stored(conn, [str(v[0]) for v in values])
         return changed
 
     # -- gaps ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 The tables' concepts are the SQLite journal's (monitor/journal_schema.py): `tasks` (a row per
 task, its columns a TaskRecord's keys), `events` kept once per (task_id, timestamp, type),
-`gaps`, `meta` (`schema`, `last_write`, `text_index`), `resolved_failures`, `audit`. Each
+`gaps`, `meta` (`schema`, `last_write`, `text_index`), `resolved_failures`, `audit`; and
+`recorders`, who writes (schema 3, pg_presence.py). Each
 migration is a version and its statements; they run in one transaction under an advisory lock,
 so two recorders starting at once migrate once. A database whose schema is newer than this
 program knows is refused, never written.
@@ -12,7 +13,7 @@ pg_trgm's GIN indexes on the same columns, so the `ILIKE '%word%'` of a free wor
 is read from it instead of from every task (the planner chooses; a word most tasks hold is
 still found sooner by walking the page's order). pg_trgm ships with PostgreSQL (contrib) and is
 trusted: a database's owner may create it. Where it cannot be created (not installed, not
-allowed), the migration says so in the log and in `meta.text_index`, the schema is still 2 and
+allowed), the migration says so in the log and in `meta.text_index`, the schema moves on and
 the search reads every task, as before; each writer that opens the history tries again, so
 installing the extension later and restarting a recorder builds the index (in the migration's
 transaction: on a large history the other writers wait for the build, not measured yet).
@@ -134,6 +135,16 @@ MIGRATIONS: tuple[tuple[int, tuple[Step, ...]], ...] = (
         ),
     ),
     (2, (add_text_index,)),
+    # 3: who writes (pg_presence.py): one row per recorder, its last batch and last sign of
+    #    life by the server's clock, so a panel says the recorder's lag, or that none writes.
+    (
+        3,
+        (
+            "CREATE TABLE recorders (id TEXT PRIMARY KEY, host TEXT NOT NULL, pid BIGINT NOT "
+            "NULL, started DOUBLE PRECISION NOT NULL, last_batch DOUBLE PRECISION, "
+            "seen DOUBLE PRECISION NOT NULL, stopped DOUBLE PRECISION)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from desktop.core.monitor.journal_reader import JournalReader
+from desktop.core.monitor.history_reader import HistoryReader
 
 NOTHING_HIDDEN = "Nothing to reveal: none of this task's arguments has a hidden name."
 STORED_HIDDEN = (
@@ -39,7 +39,7 @@ class Revealed:
         return not self.why_not
 
 
-def reveal(reader: JournalReader, task_id: str, keeps_values: bool) -> Revealed | None:
+def reveal(reader: HistoryReader, task_id: str, keeps_values: bool) -> Revealed | None:
     """`task_id`'s real arguments (None: not in the journal). `keeps_values`: whether the
     profile keeps real values now (the journal may hold tasks from before either way)."""
     stored = reader.get(task_id, real=True)

@@ -6,8 +6,9 @@ are equal failed the same way, whatever the task name; each group still says whi
 names, workers and queues it spans (`by_name` counts a group per task name).
 
 Qt-free: the CLI (`celery-desk failures`) and, later, the Failures screen share it. The rows
-come from `JournalReader.failed_rows`, which reads only the columns a group needs; the grouping
-is done here, in Python (a few thousand distinct texts at most, each normalised once).
+come from a reader's `failed_rows` (failed_rows.py, either engine), which reads only the
+columns a group needs; the grouping is done here, in Python (a few thousand distinct texts at
+most, each normalised once).
 """
 
 from __future__ import annotations
@@ -21,11 +22,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from desktop.core.base.task_record import queue_of
-from desktop.core.monitor.journal_reader import (
-    FAILED_STATES,
-    JournalReader,
-    failed_rows_of,
-)
+from desktop.core.monitor.failed_rows import FAILED_STATES, failed_rows_of
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.task_query import Condition
 
 NO_EXCEPTION = "(no exception text)"
@@ -150,7 +148,7 @@ class FailureGroup:
 
 
 def failure_groups(
-    source: JournalReader | sqlite3.Connection,
+    source: HistoryReader | sqlite3.Connection,
     since: float | None = None,
     states: Sequence[str] = ("FAILURE",),
     search: Condition | None = None,
@@ -163,9 +161,9 @@ def failure_groups(
     recent (each costs a normalisation of its message: ~80 us, 2 s for 26,000). A task's time
     is when it finished, else when the journal last updated it."""
     rows = (
-        source.failed_rows(since, states, search, newest)
-        if isinstance(source, JournalReader)
-        else failed_rows_of(source, since, states, search, newest)
+        failed_rows_of(source, since, states, search, newest)
+        if isinstance(source, sqlite3.Connection)
+        else source.failed_rows(since, states, search, newest)
     )
     return group_failures(rows)
 
@@ -210,7 +208,7 @@ def _group(key: str, rows: list[Mapping[str, Any]]) -> FailureGroup:
 def unresolved(
     groups: Iterable[FailureGroup], resolved: Mapping[str, float]
 ) -> tuple[list[FailureGroup], list[FailureGroup]]:
-    """(shown, hidden): a group marked resolved (`JournalReader.resolved_failures`) is hidden
+    """(shown, hidden): a group marked resolved (a reader's `resolved_failures`) is hidden
     until it fails again after the moment it was resolved."""
     shown: list[FailureGroup] = []
     hidden: list[FailureGroup] = []

@@ -154,6 +154,10 @@ class Journal(JournalReader):
         self._lock = threading.Lock()
         self.refused = 0  # rows and events skipped alone because SQLite cannot hold a value
         self._text_chunk = CHUNK_FIRST  # rows the text index takes per hold (index_text)
+        # The shared history (a PostgreSQL URL, its password in it: never shown) the screens
+        # read instead of this file, for a profile whose history is shared (services.py);
+        # this file then keeps only what the panel itself hears and does.
+        self.reads_from: str | None = None
         self._db = connect_read_only(path) if read_only else connect_writable(path)
         if not read_only:
             self._db.execute(_STAGE)

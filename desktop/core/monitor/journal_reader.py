@@ -27,6 +27,8 @@ from desktop.core.base.literals import LITERAL_MAX_CHARS, read_literal
 from desktop.core.base.task_record import TaskRecord, task_record
 from desktop.core.base.task_states import FINISHED_ORDERED
 from desktop.core.monitor.audit import AuditEntry, entry_of
+from desktop.core.monitor.failed_rows import FAILED_STATES as FAILED_STATES
+from desktop.core.monitor.failed_rows import failed_rows_of
 from desktop.core.monitor.journal_schema import (
     SORTABLE,
     Gap,
@@ -37,48 +39,6 @@ from desktop.core.monitor.task_query import Condition, TaskQuery
 
 # The columns the Tasks screen offers as filter choices, and where each choice is read from.
 CHOICE_COLUMNS = ("state", "name", "queue", "routing_key", "worker")
-# The states a failure can be read from (failures.py): FAILURE, and RETRY (a failure Celery
-# will try again) and REVOKED (stopped) when asked for.
-FAILED_STATES = ("FAILURE", "RETRY", "REVOKED")
-# A failure's time: when it finished, else when the journal last heard of it.
-FAILURE_TIME_SQL = "COALESCE(finished, updated)"
-
-
-def failed_rows_of(
-    db: sqlite3.Connection,
-    since: float | None = None,
-    states: Sequence[str] = ("FAILURE",),
-    search: Condition | None = None,
-    newest: int | None = None,
-) -> list[dict[str, Any]]:
-    """The tasks in `states` (among FAILED_STATES) whose time (FAILURE_TIME_SQL, as `at`) is
-    at or after `since`, and that `search` (the query language) finds: only what grouping
-    failures needs (id, name, worker, queue, routing_key, exception, at), never args, results
-    or tracebacks. `newest`: only that many, the most recent (a glance, not a census)."""
-    unknown = [s for s in states if s not in FAILED_STATES]
-    if unknown or not states:
-        raise ValueError(f"not a failed state: {', '.join(unknown) or '(none given)'}")
-    placeholders = ", ".join("?" * len(states))
-    params: list[Any] = list(states)
-    recent = ""
-    if since is not None:
-        recent = f" AND {FAILURE_TIME_SQL} >= ?"
-        params.append(since)
-    if search is not None:
-        clause, found = search.sql()
-        recent += f" AND {clause}"
-        params.extend(found)
-    limit = ""
-    if newest is not None:
-        limit = " ORDER BY at DESC LIMIT ?"
-        params.append(newest)
-    cursor = db.execute(
-        "SELECT id, name, worker, queue, routing_key, exception, "
-        f"{FAILURE_TIME_SQL} AS at FROM tasks WHERE state IN ({placeholders}){recent}{limit}",
-        params,
-    )
-    columns = [d[0] for d in cursor.description]
-    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
 def shown_record(row: Any, redactor: ArgumentRedactor, real: bool = False) -> TaskRecord:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QMessageBox
 from desktop.core.base.task_states import is_finished
 from desktop.core.broker import control, retrying
 from desktop.core.monitor.failures import markdown_report
-from desktop.core.monitor.journal_reader import JournalReader
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.ui.common.jobs import Jobs
 from desktop.ui.common.progress import SHOW_AFTER_MS
 
@@ -228,7 +228,7 @@ class FailureActions:
 
 
 def _plan(
-    reader: JournalReader, ids: list[str], routing: Mapping[str, str] | None
+    reader: HistoryReader, ids: list[str], routing: Mapping[str, str] | None
 ) -> tuple[list[retrying.Planned], list[retrying.Refused]]:
     """The stored calls of `ids` read back, in their order (on the job pool): their real
     arguments where the journal keeps them, since they go to the broker, not the screen."""

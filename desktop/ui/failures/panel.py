@@ -11,6 +11,7 @@ task (at most every REFRESH_S). The actions live in actions.py.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -39,8 +40,9 @@ from desktop.core.monitor.failures import (
     occurrences,
     unresolved,
 )
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
+from desktop.core.monitor.journal_reader import FAILED_STATES
 from desktop.core.monitor.search_time import SearchSyntaxError
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_search import SEARCH_HELP, Search, parse
@@ -237,6 +239,8 @@ class FailuresPanel(QWidget):
         self._live.timeout.connect(self.refresh)
         session.journal_changed.connect(self.set_journal)
         session.diff_ready.connect(self.apply_diff)
+        session.history_rows.connect(self.apply_rows)
+        session.history_reload.connect(self.refresh)
         session.reconciled.connect(lambda _count: self.refresh())
         self.set_journal(session.journal)
 
@@ -254,8 +258,14 @@ class FailuresPanel(QWidget):
 
     def apply_diff(self, diff: StateDiff) -> None:
         """A live batch with a failed task: read the groups again soon (once per REFRESH_S)."""
-        touched = (*diff.tasks_added, *diff.tasks_changed)
-        if any(row.state in FAILED_STATES for row in touched) and not self._live.isActive():
+        self._failed_live(row.state for row in (*diff.tasks_added, *diff.tasks_changed))
+
+    def apply_rows(self, rows: Mapping[str, TaskRecord]) -> None:
+        """Rows a recorder stored in the shared history: the same, by their states."""
+        self._failed_live(row.get("state") for row in rows.values())
+
+    def _failed_live(self, states: Iterable[str | None]) -> None:
+        if any(state in FAILED_STATES for state in states) and not self._live.isActive():
             self._live.start()
 
     def showEvent(self, event: QShowEvent) -> None:
@@ -318,7 +328,7 @@ class FailuresPanel(QWidget):
         since = None if seconds is None else now - float(seconds)
         lines, hidden = await Jobs.blocking(
             _group_lines, reader, since, now, self.chosen_states(), self.search,
-            self.show_resolved.isChecked(),
+            self.show_resolved.isChecked(), self.slot.marks(reader),
         )  # fmt: skip
         chosen = self._wanted or (self.group.fingerprint if self.group else None)
         self._wanted = None
@@ -394,17 +404,19 @@ class FailuresPanel(QWidget):
 
 
 def _group_lines(
-    reader: JournalReader,
+    reader: HistoryReader,
     since: float | None,
     now: float,
     states: tuple[str, ...],
     search: Search | None,
     with_resolved: bool,
+    marks: HistoryReader,
 ) -> tuple[list[GroupLine], int]:
-    """The groups to show with their sparklines, and how many resolved ones are hidden. On
-    the job pool: one read of the failed rows, grouped in Python."""
+    """The groups to show with their sparklines, and how many resolved ones (in `marks`:
+    JournalSlot.marks) are hidden. On the job pool: one read of the failed rows, grouped in
+    Python."""
     groups = failure_groups(reader, since, states, search)
-    resolved = reader.resolved_failures()
+    resolved = marks.resolved_failures()
     shown, hidden = unresolved(groups, resolved)
     start = since if since is not None else min((g.first for g in groups), default=now)
     lines = [GroupLine(g, tuple(occurrences(g.times, start, now, SPARK_BUCKETS))) for g in shown]
@@ -418,7 +430,7 @@ def _group_lines(
 
 
 def _members_of(
-    reader: JournalReader, group: FailureGroup
+    reader: HistoryReader, group: FailureGroup
 ) -> tuple[list[MemberLine], TaskRecord | None]:
     """The first MEMBERS_SHOWN tasks of a group (newest first) with what retried them, and
     the example's row."""

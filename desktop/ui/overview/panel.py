@@ -20,7 +20,7 @@ timer only repaints (rates move on, heartbeats age) and only while shown.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSettings, QSize, Qt, QTimer, Signal
@@ -38,13 +38,15 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.task_record import TaskRecord
 from desktop.core.broker.queues import Snapshot
 from desktop.core.broker.server_info import ServerInfo
 from desktop.core.local.local_worker import LocalWorker
 from desktop.core.monitor.failures import FailureGroup, failure_groups, unresolved
 from desktop.core.monitor.glance import QueueGlance, concurrency_of, queue_glances
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_reader import FAILED_STATES, JournalReader
+from desktop.core.monitor.journal_reader import FAILED_STATES
 from desktop.core.monitor.rates import Rates
 from desktop.core.monitor.state import StateDiff, WorkerRow, worker_online
 from desktop.core.opening import ConnectionFacts
@@ -78,6 +80,8 @@ FAILURES_EVERY_S = 2.0
 # (bench/gui_journal.py idle 5 -> 70 ms); the Failures screen counts them all.
 FAILURES_GROUPED = 2_000
 FAILURES_TITLE = "Last failures (24 hours), by cause"
+NO_FAILURES = f"{STATE_SYMBOLS['succeeded']} No failed task in the last 24 hours."
+UNREADABLE = "The shared history cannot be read now (the status bar says why)."
 FITTED_ROWS = (1, 8)  # a small table shows this many rows at least, and scrolls past the most
 
 
@@ -181,7 +185,7 @@ class OverviewPanel(QWidget):
         self.failure_rows: TableModel[FailureGroup] = TableModel(FAILURE_COLUMNS, self)
         self.failure_view, box, self.failures_empty = self._table_box(
             FAILURES_TITLE, self.failure_rows,
-            f"{STATE_SYMBOLS['succeeded']} No failed task in the last 24 hours.",
+            NO_FAILURES,
             lambda group: self.open_failure.emit(group.fingerprint),
         )  # fmt: skip
         self.failures_box = box
@@ -209,6 +213,8 @@ class OverviewPanel(QWidget):
         session.journal_changed.connect(self.set_journal)
         session.local_workers_changed.connect(self.show_local_workers)
         session.reconciled.connect(lambda _count: self.refresh_failures())
+        session.history_rows.connect(self.apply_rows)  # a shared history's recorders
+        session.history_reload.connect(self.refresh_failures)
         self.set_journal(session.journal)
         self.show_local_workers(session.local_workers)
         self._show_rates()
@@ -290,8 +296,14 @@ class OverviewPanel(QWidget):
                 self.workers[worker.hostname] = worker
             self._show_workers()
             self._show_queues()
-        touched = (*diff.tasks_added, *diff.tasks_changed)
-        if any(row.state in FAILED_STATES for row in touched):
+        self._failed_live(row.state for row in (*diff.tasks_added, *diff.tasks_changed))
+
+    def apply_rows(self, rows: Mapping[str, TaskRecord]) -> None:
+        """Rows a recorder stored in the shared history: failures grouped again soon."""
+        self._failed_live(row.get("state") for row in rows.values())
+
+    def _failed_live(self, states: Iterable[str | None]) -> None:
+        if any(state in FAILED_STATES for state in states):
             self._failures_dirty = True
             if self.isVisible() and not self._failures_soon.isActive():
                 self._failures_soon.start()
@@ -409,9 +421,14 @@ class OverviewPanel(QWidget):
     async def _read_failures(self) -> None:
         reader = await self.slot.reader()
         if reader is None:
+            if self.slot.shared:  # never "no failed task" for a history it cannot read
+                self.failure_rows.set_rows([])
+                self.failures_empty.setText(UNREADABLE)
             return
+        self.failures_empty.setText(NO_FAILURES)
         self._failures_dirty = False
-        groups, read = await Jobs.blocking(last_failures, reader, time.time())
+        marks = self.slot.marks(reader)
+        groups, read = await Jobs.blocking(last_failures, reader, time.time(), marks)
         self.failure_rows.set_rows(groups)
         self.failures_box.setTitle(
             f"{FAILURES_TITLE}: the newest {FAILURES_GROUPED:,}" if read >= FAILURES_GROUPED
@@ -419,12 +436,15 @@ class OverviewPanel(QWidget):
         )  # fmt: skip
 
 
-def last_failures(reader: JournalReader, now: float) -> tuple[list[FailureGroup], int]:
+def last_failures(
+    reader: HistoryReader, now: float, marks: HistoryReader | None = None
+) -> tuple[list[FailureGroup], int]:
     """The causes of the last day's newest failures (FAILURES_GROUPED), the most recent
-    first, those marked resolved left out (until they fail again): the Failures screen's
-    grouping, on the job pool; and how many failures were grouped."""
+    first, those marked resolved (in `marks`: JournalSlot.marks) left out (until they fail
+    again): the Failures screen's grouping, on the job pool; and how many failures were
+    grouped."""
     groups = failure_groups(reader, now - FAILURES_SINCE_S, newest=FAILURES_GROUPED)
     read = sum(group.count for group in groups)
-    shown, _hidden = unresolved(groups, reader.resolved_failures())
+    shown, _hidden = unresolved(groups, (marks or reader).resolved_failures())
     shown.sort(key=lambda g: -g.last)
     return shown[:FAILURES_SHOWN], read

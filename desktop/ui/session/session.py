@@ -31,10 +31,9 @@ from desktop.core.local.supervisor import Supervisor
 from desktop.core.local.worker_spec import WorkerSpec
 from desktop.core.monitor.audit import FAILED, OK, AuditSink
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.pipeline import Monitor
 from desktop.core.opening import ConnectionFacts
-from desktop.core.services import Services
+from desktop.core.services import Services, open_reader
 from desktop.core.settings.profile_model import Endpoints, Profile
 from desktop.ui.common.background import Background
 from desktop.ui.common.jobs import event_loop
@@ -42,6 +41,7 @@ from desktop.ui.session.alerts_host import AlertsHost
 from desktop.ui.session.beat_host import LocalBeatHost
 from desktop.ui.session.connection import ProfileConnection
 from desktop.ui.session.feed import LiveFeed
+from desktop.ui.session.shared_feed import SharedHistoryFeed
 from desktop.ui.session.workers_host import LocalWorkersHost
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,11 @@ class Session(QObject):
     local_beat_message = Signal(str, bool)  # message (a refusal's reason), is an error
     rows_learned = Signal(object)  # {task id: journal row}: facts learned off the broker
     audited = Signal()  # an action on the cluster was added to the audit log
+    # A shared history (shared_feed.py): {task id: row} a recorder stored, read by id off the
+    # GUI thread; a reload of what the screens show; the status bar's tone, words, detail.
+    history_rows = Signal(object)
+    history_reload = Signal()
+    history_status_changed = Signal(str, str, str)
 
     def __init__(
         self, services: Services, adhoc: Profile | None = None, parent: QObject | None = None
@@ -88,6 +93,7 @@ class Session(QObject):
         self.background = Background(self)
         self.connection = ProfileConnection(self)
         self.feed = LiveFeed(self)
+        self.shared = SharedHistoryFeed(self)
         self.workers_host = LocalWorkersHost(self)
         self.beat_host = LocalBeatHost(self)
         self.alerts = AlertsHost(self)
@@ -326,9 +332,7 @@ class Session(QObject):
         profile, config, journal = self.profile, self.app_config, self.journal
         if profile is None or config is None:
             raise RuntimeError("the profile's app is still being read")
-        reader = (
-            JournalReader(journal.path, redactor=journal.redactor) if journal is not None else None
-        )
+        reader = open_reader(journal) if journal is not None else None  # a shared one too
         try:
             facts = gather_for(task_id, config, self.endpoints(profile, config), reader, timeout)
         finally:
@@ -404,6 +408,7 @@ class Session(QObject):
         self.connection.shutdown()
         self.workers_host.shutdown()
         self.beat_host.shutdown()
+        self.shared.shutdown()
         self.background.shutdown()
         self.feed.shutdown()
         if self.workers_host.quit():

@@ -45,6 +45,7 @@ from desktop.ui.shell.appearance import Appearance
 from desktop.ui.shell.broker_status import BrokerStatus
 from desktop.ui.shell.connection_indicator import ConnectionIndicator
 from desktop.ui.shell.doors import wire_doors
+from desktop.ui.shell.history_status import HistoryStatus
 from desktop.ui.shell.keyboard import ScreenKeys
 from desktop.ui.shell.screen import Screen, wire
 from desktop.ui.shell.tray import Tray
@@ -180,6 +181,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.journal_label)
         session.journal_state_changed.connect(self._show_journal_state)
         self.broker_status = BrokerStatus(session, self.statusBar())  # latency, events/s
+        self.history_status = HistoryStatus(session, self.statusBar())  # a shared history
         self.queues.snapshot_read.connect(self.broker_status.show_snapshot)
         self.tray = Tray(self)  # the connection's state, a menu, the alerts' notifications
         self._restore_geometry()

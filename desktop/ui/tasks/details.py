@@ -7,7 +7,8 @@ import json
 from typing import Any
 
 from desktop.core.base.task_record import TaskRecord, queue_of
-from desktop.core.monitor.journal_reader import JournalReader, stored_value
+from desktop.core.monitor.history_reader import HistoryReader
+from desktop.core.monitor.journal_reader import stored_value
 from desktop.ui.tasks.cells import format_time
 
 
@@ -69,7 +70,7 @@ def detail_html(
 
 
 def read_details(
-    reader: JournalReader, task_id: str
+    reader: HistoryReader, task_id: str
 ) -> tuple[TaskRecord | None, list[str], list[dict[str, Any]]]:
     """A task's row, children and timeline, in one trip off the GUI thread."""
     row = reader.get(task_id)

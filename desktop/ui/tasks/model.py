@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar, cast
 
@@ -33,8 +33,8 @@ from PySide6.QtCore import (
 )
 
 from desktop.core.base.task_record import TaskRecord
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.journal import Journal
-from desktop.core.monitor.journal_reader import JournalReader
 from desktop.core.monitor.state import StateDiff
 from desktop.core.monitor.task_query import TaskQuery
 from desktop.ui.common.jobs import Jobs
@@ -52,6 +52,8 @@ from desktop.ui.tasks.cells import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Live rows as the model takes them: the task ids in order, the new ones, their rows.
+Live = tuple[list[str], set[str], Mapping[str, TaskRecord]]
 
 Index = QModelIndex | QPersistentModelIndex
 PAGE_SIZE = 500
@@ -94,7 +96,7 @@ class TasksModel(QAbstractTableModel):
         self._total = 0
         self._more = False  # the last page read was full: there may be more after it
         self._after: tuple[Any, str] | None = None  # keyset of the last row read from SQL
-        self._held: list[StateDiff] | None = None  # diffs arriving while a reload reads
+        self._held: list[Live] | None = None  # live rows arriving while a reload reads
         self._page_sort: tuple[str, bool] | None = None  # a column sorted in the loaded rows
         # What each row's cells say, made once per record (off the GUI thread for a page read,
         # on it for a live row when first painted): a view asks for every cell on each paint,
@@ -120,7 +122,7 @@ class TasksModel(QAbstractTableModel):
         """A reload or a page is being read."""
         return self.jobs.running("load") or self.jobs.running("more")
 
-    async def reader(self) -> JournalReader | None:
+    async def reader(self) -> HistoryReader | None:
         """This model's read-only connection to the journal (JournalSlot)."""
         return await self.slot.reader()
 
@@ -153,13 +155,13 @@ class TasksModel(QAbstractTableModel):
 
     @staticmethod
     def _page(
-        reader: JournalReader, query: TaskQuery, after: tuple[Any, str] | None
+        reader: HistoryReader, query: TaskQuery, after: tuple[Any, str] | None
     ) -> tuple[list[TaskRecord], dict[str, tuple[TaskRecord, tuple[str, ...]]]]:
         """A page and what its cells say, on a job thread."""
         rows = reader.page(query, 0, PAGE_SIZE, after=after)
         return rows, {row["id"]: (row, cell_texts(row)) for row in rows}
 
-    async def _load_from(self, reader: JournalReader | None, query: TaskQuery) -> None:
+    async def _load_from(self, reader: HistoryReader | None, query: TaskQuery) -> None:
         rows, texts = await Jobs.blocking(self._page, reader, query, None) if reader else ([], {})
         held, self._held = self._held or [], None
         self._texts = texts
@@ -178,8 +180,8 @@ class TasksModel(QAbstractTableModel):
         if self.pending:
             self.pending = 0
             self.pending_changed.emit(0)
-        for diff in held:
-            self.apply_diff(diff)
+        for live in held:
+            self._apply(*live)
         if reader is not None and self._more:
             # A count reads every matching row (a search: a scan of the table): after the
             # rows are shown, never before them, and after they are painted: the scan keeps
@@ -247,19 +249,32 @@ class TasksModel(QAbstractTableModel):
         tested again on every changed row: a loaded row that stops matching leaves, a task
         that starts matching joins (one received in an earlier batch that fails now joins a
         FAILURE filter). While a reload reads, the diff waits for its rows."""
+        self._apply(
+            [task.id for task in (*diff.tasks_added, *diff.tasks_changed)],
+            {task.id for task in diff.tasks_added},
+            diff.journaled,
+        )
+
+    def apply_rows(self, rows: Mapping[str, TaskRecord]) -> None:
+        """Rows a recorder stored in the shared history, read by id off the GUI thread (its
+        notification named them), taken as a diff's rows are: a task not shown yet joins
+        where the query's order puts it (a recorder's batch may hold old tasks reconciled as
+        well as new ones, so none is put at the top for being unseen)."""
+        self._apply(list(rows), set(), rows)
+
+    def _apply(self, ids: list[str], added: set[str], journaled: Mapping[str, TaskRecord]) -> None:
         if self._held is not None:
-            self._held.append(diff)
+            self._held.append((ids, added, journaled))
             return
         changed: list[int] = []
         leaving: list[int] = []
         fresh: list[TaskRecord] = []  # new tasks: newest first, at the top
         joining: list[TaskRecord] = []  # known tasks that match the query now
-        added = {task.id for task in diff.tasks_added}
-        for task in (*diff.tasks_added, *diff.tasks_changed):
-            row = diff.journaled.get(task.id)
+        for task_id in ids:
+            row = journaled.get(task_id)
             if row is None:  # not journaled: nothing a reload would show either
                 continue
-            position = self.position(task.id)
+            position = self.position(task_id)
             wanted = self.query.matches(row)
             if position is not None:
                 if wanted:
@@ -268,7 +283,7 @@ class TasksModel(QAbstractTableModel):
                 else:
                     leaving.append(position)
             elif wanted:
-                (fresh if task.id in added else joining).append(row)
+                (fresh if task_id in added else joining).append(row)
         self._changed(changed)
         if leaving:
             self._remove(leaving)

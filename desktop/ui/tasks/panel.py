@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.core.app.effective_config import EffectiveConfig
+from desktop.core.base.task_record import TaskRecord
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.saved_views import SavedView
 from desktop.core.monitor.search_time import SearchSyntaxError
@@ -82,6 +83,9 @@ class TasksPanel(TaskDetailsPart, QWidget):
         layout.addWidget(heading("Tasks"))
         self.delivery = muted()
         layout.addWidget(self.delivery)
+        self.source = muted()  # a shared history: where the rows come from, and who writes
+        self.source.hide()
+        layout.addWidget(self.source)
 
         filters = QHBoxLayout()
         self.state_filter = self._combo("State", [ALL, *STATES], editable=False)
@@ -234,6 +238,8 @@ class TasksPanel(TaskDetailsPart, QWidget):
 
         session.journal_changed.connect(self.set_journal)
         session.diff_ready.connect(self.apply_diff)
+        session.history_rows.connect(self.apply_rows)  # a shared history's recorders
+        session.history_reload.connect(self._reload_all)
         session.reconciled.connect(lambda _count: self._reload_all())
         self.set_journal(session.journal)
 
@@ -249,6 +255,13 @@ class TasksPanel(TaskDetailsPart, QWidget):
     # -- data ------------------------------------------------------------------------------
     def set_journal(self, journal: Journal | None) -> None:
         self.model.set_journal(journal)
+        shared = journal.reads_from if journal is not None else None
+        self.source.setVisible(shared is not None)
+        if shared is not None:
+            self.source.setText(
+                f"From the shared history {urls.mask(shared)}: read-only here, the recorders "
+                "write it; their rows appear as they store them."
+            )
         self._seen = {combo: set() for combo in CHOICE_SOURCES}
         self._show_task(None)
         self.jobs.run("choices", self._read_choices())
@@ -260,9 +273,18 @@ class TasksPanel(TaskDetailsPart, QWidget):
 
     def apply_diff(self, diff: StateDiff) -> None:
         self.model.apply_diff(diff)
-        self._learn_choices(diff.journaled.values())
-        if self.current_id is not None and self.current_id in diff.journaled:
-            self._show_task(self.current_id, diff.journaled[self.current_id])
+        self._took(diff.journaled)
+
+    def apply_rows(self, rows: Mapping[str, TaskRecord]) -> None:
+        """Rows a recorder stored in the shared history (Session.history_rows)."""
+        self.model.apply_rows(rows)
+        self._took(rows)
+
+    def _took(self, rows: Mapping[str, TaskRecord]) -> None:
+        """Live rows shown: their values join the filters; the task shown in detail anew."""
+        self._learn_choices(rows.values())
+        if self.current_id is not None and self.current_id in rows:
+            self._show_task(self.current_id, rows[self.current_id])
 
     async def _read_choices(self) -> None:
         """The values already in the journal, read once off the GUI thread (a DISTINCT scan

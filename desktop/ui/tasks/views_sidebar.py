@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.core.monitor.journal_reader import JournalReader
+from desktop.core.monitor.history_reader import HistoryReader
 from desktop.core.monitor.saved_views import (
     SLOW_SAMPLE,
     SavedView,
@@ -67,7 +67,7 @@ SLOW_EVERY_S = 60.0
 NO_SLOW = "No succeeded task with a runtime in the journal yet: nothing to call slow."
 
 
-def _slow_of(reader: JournalReader) -> str | None:
+def _slow_of(reader: HistoryReader) -> str | None:
     """The Slow view's query, on a job thread (the p99s of up to SLOW_SAMPLE runtimes)."""
     return slow_query(reader.recent_runtimes(SLOW_SAMPLE))
 
@@ -141,6 +141,7 @@ class ViewsSidebar(QWidget):
         self._round_timer.timeout.connect(lambda: self.jobs.run_again("counts", self._count_round))
         model.loaded.connect(self.schedule_counts)
         session.diff_ready.connect(lambda _diff: self.schedule_counts())
+        session.history_rows.connect(lambda _rows: self.schedule_counts())
         session.journal_changed.connect(self._journal_changed)
         session.profile_switched.connect(lambda _name: self.load())
         self.load()
@@ -223,7 +224,7 @@ class ViewsSidebar(QWidget):
         self._slow = (time.monotonic(), query)
         return query
 
-    async def reader(self) -> JournalReader | None:
+    async def reader(self) -> HistoryReader | None:
         """The sidebar's read-only connection to the table's journal (JournalSlot, without
         falling back on the recorder's connection: no counts rather than taking turns)."""
         if self.slot.journal is not self.model.journal:
@@ -270,7 +271,7 @@ class ViewsSidebar(QWidget):
             reader.interrupt()  # a superseded round stops scanning
             raise
 
-    async def _count_view(self, reader: JournalReader, view: SavedView) -> None:
+    async def _count_view(self, reader: HistoryReader, view: SavedView) -> None:
         text = view.query
         if view.computed:
             made = await self._computed_query()

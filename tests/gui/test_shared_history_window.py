@@ -1,0 +1,257 @@
+"""A window on a profile whose history is shared (PostgreSQL, the tests' own server): the Tasks
+table reads it, rows a recorder stores appear without a reload (its notification, read by id
+off the GUI thread) although the window has no event stream of its own (its broker answers
+nobody), and the status bar says the recorder's lag, then that none is writing."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from desktop.app import build_window
+from desktop.core.services import Services
+from desktop.core.settings.profile_model import Profile
+from tests.factories import task_row
+from tests.support import shut_down
+
+psycopg = pytest.importorskip("psycopg")
+
+from desktop.core.history.pg_journal import PgJournal  # noqa: E402
+from desktop.core.history.pg_reader_pool import POOL_MAX  # noqa: E402
+
+SCREENSHOT = os.environ.get("CELERY_DESK_SHOT")  # a path: the Tasks screen saved there
+
+
+def _ids(window: Any) -> list[str]:
+    model = window.tasks.model
+    return [model._rows[i]["id"] for i in range(model.rowCount())]
+
+
+def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
+    qtbot: QtBot, postgres_server: Any, pg_database: str, unused_port: int, tmp_path: Path
+) -> None:
+    url = postgres_server.url(pg_database)
+    recorder = PgJournal(url)  # as `celery-desk record --history` on a server would
+    now = time.time()
+    recorder.write(
+        [task_row(f"old-{n}", name="proj.report", sent=now - 600 + n, updated=now)
+         for n in range(3)],
+        [],
+    )  # fmt: skip
+    services = Services.open()
+    services.profiles.save(
+        Profile(
+            name="team",
+            broker_url=f"redis://127.0.0.1:{unused_port}/0",  # no event stream of its own
+            result_backend="",
+            history=url,
+        ),
+        create=True,
+    )
+    stored = services.profiles.get("team").history
+    assert postgres_server.password not in stored  # the password went to the secret store
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    window.resize(1280, 800)
+    gui = threading.current_thread()
+    heard_on: list[threading.Thread] = []
+    original = session.shared._heard
+
+    def watched(tag: int, ids: Any) -> None:
+        heard_on.append(threading.current_thread())
+        original(tag, ids)
+
+    session.shared._heard = watched  # type: ignore[method-assign]
+    try:
+        window.show()
+        session.start("team")
+        window.tabs.setCurrentWidget(window.tasks)
+        qtbot.waitUntil(lambda: _ids(window) == ["old-2", "old-1", "old-0"], timeout=15000)
+        assert window.tasks.source.isVisible()
+        assert "****" in window.tasks.source.text()
+        assert postgres_server.password not in window.tasks.source.text()
+        label = window.history_status
+        qtbot.waitUntil(lambda: "1 recorder writing" in label.text(), timeout=15000)
+        assert postgres_server.password not in label.toolTip()
+        assert f"127.0.0.1:{postgres_server.port}/{pg_database}" in label.toolTip()
+        # the listener is listening before the batch is stored, or it would miss it
+        qtbot.waitUntil(lambda: "listening to" in label.toolTip(), timeout=15000)
+
+        reloads = []
+        window.tasks.model.modelReset.connect(lambda: reloads.append(1))
+        recorder.write(
+            [task_row("new-1", name="proj.report", state="STARTED", sent=now, updated=now),
+             task_row("old-1", name="proj.report", state="FAILURE", sent=now - 599,
+                      updated=now)],
+            [],
+        )  # fmt: skip
+        qtbot.waitUntil(lambda: _ids(window)[:1] == ["new-1"], timeout=10000)
+        assert _ids(window) == ["new-1", "old-2", "old-1", "old-0"]
+        assert window.tasks.model._rows[2]["state"] == "FAILURE"  # changed in place
+        assert not reloads  # live rows, not a reload
+        assert heard_on and gui not in heard_on  # read by id off the GUI thread
+        session.shared.poll()
+        qtbot.waitUntil(lambda: "last batch" in label.text(), timeout=10000)
+        assert label.text().startswith("History: 1 recorder writing, last batch ")
+        assert label.property("tone") == "ok"
+        if SCREENSHOT:
+            window.grab().save(SCREENSHOT)
+
+        # every screen reads the history, on the connections the window's readers share
+        for screen in (window.failures, window.overview, window.audit, window.beat):
+            window.tabs.setCurrentWidget(screen)
+            qtbot.wait(300)
+        window.tabs.setCurrentWidget(window.tasks)
+        with psycopg.connect(url, autocommit=True) as conn:
+            names = [r[0] for r in conn.execute(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = %s "
+                "AND application_name LIKE 'celery-desk %%'", (pg_database,)
+            )]  # fmt: skip
+        assert names.count("celery-desk listener") == 1
+        assert 1 <= names.count("celery-desk reader") <= POOL_MAX, names
+
+        resets: list[float] = []
+        window.tasks.model.modelReset.connect(lambda: resets.append(time.monotonic()))
+        for k in range(3):
+            recorder.write(
+                [task_row(f"bulk-{k}-{n:03d}-{'x' * 30}", name="proj.bulk", sent=now + 1 + k,
+                          updated=now) for n in range(200)],
+                [],
+            )  # fmt: skip
+        qtbot.waitUntil(lambda: _ids(window)[0].startswith("bulk-2-"), timeout=10000)
+        qtbot.wait(2500)
+        assert 1 <= len(resets) <= 2, resets
+
+        recorder.close()  # the recorder stops: it says so
+        recorder = None
+        session.shared.poll()
+        qtbot.waitUntil(lambda: "no recorder writing; last batch" in label.text(), timeout=10000)
+        assert label.property("tone") == "warning"
+        if SCREENSHOT:
+            window.grab().save(SCREENSHOT.replace(".png", "-silent.png"))
+    finally:
+        if recorder is not None:
+            recorder.close()
+        window.close()
+        shut_down(qtbot, session)
+
+
+def test_a_shared_history_that_cannot_be_reached_is_said_without_its_password(
+    qtbot: QtBot, unused_port: int
+) -> None:
+    services = Services.open()
+    services.profiles.save(
+        Profile(
+            name="away",
+            broker_url=f"redis://127.0.0.1:{unused_port}/0",
+            result_backend="",
+            history=f"postgresql://desk:pw-s3cret@127.0.0.1:{unused_port}/team",
+        ),
+        create=True,
+    )
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        session.start("away")
+        label = window.history_status
+        qtbot.waitUntil(lambda: label.property("tone") == "error", timeout=15000)
+        assert label.isVisible()
+        assert label.text() in ("History: cannot be read", "History: not live")
+        qtbot.waitUntil(lambda: "refused" in label.toolTip().lower(), timeout=15000)
+        assert "pw-s3cret" not in label.toolTip() and "****" in label.toolTip()
+        assert window.tasks.model.rowCount() == 0
+        window.tabs.setCurrentWidget(window.overview)
+        qtbot.waitUntil(lambda: "cannot be read" in window.overview.failures_empty.text())
+        assert "pw-s3cret" not in window.tasks.source.text()
+        if SCREENSHOT:
+            window.grab().save(SCREENSHOT.replace(".png", "-away.png"))
+    finally:
+        window.close()
+        shut_down(qtbot, session)
+
+
+def test_a_shared_history_of_a_newer_schema_is_said_and_left_alone(
+    qtbot: QtBot, postgres_server: Any, pg_database: str, unused_port: int
+) -> None:
+    url = postgres_server.url(pg_database)
+    PgJournal(url).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
+    services = Services.open()
+    services.profiles.save(
+        Profile(name="newer", broker_url=f"redis://127.0.0.1:{unused_port}/0",
+                result_backend="", history=url),
+        create=True,
+    )  # fmt: skip
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        session.start("newer")
+        label = window.history_status
+        qtbot.waitUntil(lambda: "schema version 99" in label.toolTip(), timeout=15000)
+        assert label.text() == "History: cannot be read" and label.property("tone") == "error"
+        assert "upgrade Celery Desk" in label.toolTip()
+        assert postgres_server.password not in label.toolTip()
+    finally:
+        window.close()
+        shut_down(qtbot, session)
+    with psycopg.connect(url, autocommit=True) as conn:  # nothing written
+        assert conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() == ("99",)
+
+
+def test_the_window_comes_back_with_its_history_after_the_server_restarted(
+    qtbot: QtBot, unused_port: int
+) -> None:
+    """Its own server (restarting the session's would cut other tests): cut, the status says
+    so; back, what was stored while it was away is read again, and the next batch is live."""
+    from tests.conftest import stop_with_this_process
+    from tests.postgres_server import PostgresServer
+
+    server = PostgresServer()
+    server.start()
+    assert server.pid is not None
+    stop_with_this_process(server.pid)
+    recorder = PgJournal(server.url(), wait_s=2.0)
+    services = Services.open()
+    services.profiles.save(
+        Profile(name="team", broker_url=f"redis://127.0.0.1:{unused_port}/0",
+                result_backend="", history=server.url()),
+        create=True,
+    )  # fmt: skip
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    try:
+        now = time.time()
+        recorder.write([task_row("before", sent=now - 10, updated=now)], [])
+        window.show()
+        session.start("team")
+        window.tabs.setCurrentWidget(window.tasks)
+        label = window.history_status
+        qtbot.waitUntil(lambda: _ids(window) == ["before"], timeout=15000)
+        qtbot.waitUntil(lambda: "listening to" in label.toolTip(), timeout=15000)
+        server.halt()
+        qtbot.waitUntil(lambda: label.property("tone") == "error", timeout=15000)
+        assert server.password not in label.toolTip()
+        server.start()
+        assert server.pid is not None
+        stop_with_this_process(server.pid)
+        recorder.write([task_row("meanwhile", sent=now - 5, updated=now)], [])
+        qtbot.waitUntil(lambda: "listening to" in label.toolTip(), timeout=20000)
+        qtbot.waitUntil(lambda: "meanwhile" in _ids(window), timeout=15000)  # the reload
+        recorder.write([task_row("after", sent=now, updated=now)], [])
+        qtbot.waitUntil(lambda: _ids(window) == ["after", "meanwhile", "before"], timeout=15000)
+        session.shared.poll()
+        qtbot.waitUntil(lambda: label.property("tone") == "ok", timeout=15000)
+    finally:
+        recorder.close()
+        window.close()
+        shut_down(qtbot, session)
+        server.stop()
