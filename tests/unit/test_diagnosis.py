@@ -124,6 +124,13 @@ def test_unregistered_when_the_consumers_lack_the_name_or_it_failed_not_register
         result_state="FAILURE",
     )
     assert cause(discarded) == "unregistered"
+    # The worker's task-failed event is all the journal heard (no name): the exception says it.
+    nameless = facts(
+        record=record(name=None, state="FAILURE", worker="w1@h",
+                      exception="NotRegistered('proj.nope')"),
+        result_state="FAILURE",
+    )  # fmt: skip
+    assert "w1@h does not know proj.nope" in judged.unregistered(nameless).evidence
     # nobody consumes the queue: not this check's to say
     assert judged.unregistered(facts(place=place(), workers={})).verdict == "unknown"
 

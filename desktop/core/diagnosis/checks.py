@@ -29,6 +29,7 @@ from desktop.core.diagnosis.evidence import (
     shown,
     task_name,
     task_queue,
+    unregistered_name,
 )
 from desktop.core.diagnosis.facts import Facts
 
@@ -277,6 +278,7 @@ def unregistered(f: Facts) -> Check:
         "or route it to a queue whose workers know it (check the name's spelling)"
     )
     if failed_unregistered(f):
+        task = task or unregistered_name(f)
         by = f.record.get("worker") if f.record else None
         return Check(
             name,

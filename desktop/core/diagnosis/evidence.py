@@ -6,6 +6,7 @@ one home."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -110,6 +111,18 @@ def failed_unregistered(f: Facts) -> bool:
     return type(value).__name__ == "NotRegistered" or str(exception or "").startswith(
         "NotRegistered"
     )
+
+
+def unregistered_name(f: Facts) -> str | None:
+    """The name a worker did not know, from its NotRegistered failure: Celery raises it with
+    the name as its one argument, which the worker's task-failed event (the only event such a
+    task gets) carries, while nothing else may have told the journal the name."""
+    value = f.result_value if f.result_state == states.FAILURE else None
+    if type(value).__name__ == "NotRegistered" and getattr(value, "args", None):
+        return str(value.args[0])  # type: ignore[union-attr]
+    exception = str(f.record.get("exception") or "") if f.record else ""
+    said = re.match(r"NotRegistered\((['\"])(.+)\1\)$", exception.strip())
+    return said.group(2) if said else None
 
 
 def failure_text(f: Facts) -> str:
