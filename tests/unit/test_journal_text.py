@@ -15,7 +15,7 @@ import pytest
 
 from desktop.core.monitor.journal import Journal
 from desktop.core.monitor.journal_reader import JournalReader
-from desktop.core.monitor.journal_schema import SCHEMA_VERSION
+from desktop.core.monitor.journal_schema import SCHEMA_VERSION, JournalUnwritable
 from desktop.core.monitor.journal_text import (
     LONGEST,
     PENDING_TABLE,
@@ -315,3 +315,27 @@ def test_a_journal_of_schema_6_keeps_its_index_and_notes_rows_from_then_on(
     reopened.close()
     _integrity(migrated)
     migrated.close()
+
+
+def test_an_older_celery_desk_writing_the_same_file_is_repaired_and_a_newer_refused(
+    journal: Journal, tmp_path: Path
+) -> None:
+    """Schema 6's program opening a schema 7 journal puts its triggers back beside these (rows
+    indexed twice, FTS5 then reports the index damaged): the next pass of the text index finds
+    them, drops them and rebuilds. And a journal of a newer schema is not written at all."""
+    journal.index_text()
+    for statement in _SCHEMA_6_TRIGGERS:  # what schema 6's open does (IF NOT EXISTS)
+        journal._db.execute(statement)
+    journal.write([task_row("twice", args="('hello twice',)")], [])  # indexed by both
+    journal.index_text()
+    triggers = {r[0] for r in journal._db.execute("SELECT name FROM sqlite_master "
+                                                  "WHERE type = 'trigger'")}  # fmt: skip
+    assert not triggers & {"tasks_fts_insert", "tasks_fts_delete"}
+    assert "twice" in ids(journal, "hello")
+    _integrity(journal)
+    journal._db.execute(
+        "UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION + 1),)
+    )
+    with pytest.raises(JournalUnwritable) as refused:
+        Journal(journal.path)
+    assert f"schema version {SCHEMA_VERSION + 1}" in str(refused.value)

@@ -93,3 +93,41 @@ def test_stopping_writes_what_waits_and_a_full_queue_holds_the_receiver_back(
     assert journal.count() == len(ids)
     monitor.stream.app.close()
     journal.close()
+
+
+def test_the_journal_holds_what_was_heard_until_the_batch_was_taken_never_moved_back(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The journal's last write (where the next start's gap begins) is when its last batch was
+    taken off the stream, not when a lagging writer got to it: a recorder killed while
+    batches waited has them inside that gap, filled from the result backend. One write takes
+    at most MOST_EVENTS_A_WRITE of those waiting; a listener's failure stops no batch."""
+    monkeypatch.setattr("desktop.core.monitor.write_behind.MOST_EVENTS_A_WRITE", 2)
+    journal = Journal(tmp_path / "j.sqlite3")
+    told: list[StateDiff] = []
+
+    def listen(diff: StateDiff) -> None:
+        told.append(diff)
+        if len(told) == 1:
+            raise RuntimeError("a listener's bug")
+
+    monitor = Monitor("memory://", "", journal, on_diff=listen)
+    monitor._writes.start()
+    try:
+        with journal._lock:
+            for n in range(5):
+                monitor._on_batch([event(f"t{n}", "task-received", time.time(), name="t.add")])
+            handed_on = time.time()
+            time.sleep(0.3)
+        wait_for(lambda: len(told) == 5)
+        last = journal.last_write()
+        assert last is not None and last <= handed_on  # not the commit's time, 0.3 s later
+        assert monitor._writes.writes >= 3  # 5 batches of 2 events each (1 + the batch)
+        journal.write([], [], heard_until=1.0)  # nothing stored: nothing moves
+        journal.write([monitor.state.apply([event("x", "task-received", 2.0)]).tasks_added[0]],
+                      [], heard_until=2.0)  # fmt: skip
+        assert journal.last_write() == last  # an older batch's time never moves it back
+    finally:
+        assert monitor._writes.close(5.0)
+        monitor.stream.app.close()
+        journal.close()

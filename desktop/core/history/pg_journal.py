@@ -36,15 +36,31 @@ from desktop.core.history.pg_connect import CONNECT_TIMEOUT_S, said_masked
 from desktop.core.history.pg_presence import Heartbeat, Presence
 from desktop.core.history.pg_retention import prune_chunked
 from desktop.core.history.pg_schema import migrate, text_index_state
-from desktop.core.monitor.audit import AUDIT_COLUMNS, AuditEntry
+from desktop.core.history.pg_write_sql import (
+    AUDIT_INSERT,
+    COPY_EVENTS,
+    COPY_ROWS,
+    EVENT_ONE,
+    EVENT_TAIL,
+    INSERT_STAGED_EVENTS,
+    LAST_WRITE,
+    STORE_RESULT_PG,
+    SUBMITTED_PG,
+    UNREACHABLE,
+    UPSERT_ONE,
+    UPSERT_STAGED,
+    VALUE_ERRORS,
+    prepare,
+    refuses_value,
+    rounds,
+    touched,
+)
+from desktop.core.monitor.audit import AuditEntry
 from desktop.core.monitor.journal import (
     ARGUMENT_FIELDS,
     BACKEND_COLUMNS,
     FAILED_WHERE,
     ON_CONFLICT,
-    ROW_FIELDS,
-    STORE_RESULT,
-    SUBMITTED,
     as_given,
     row_values,
 )
@@ -58,82 +74,6 @@ log = logging.getLogger(__name__)
 
 POOL_SIZE = 4  # the batch thread, reconciliation, retention, the status line and heartbeat
 DEADLOCK_RETRIES = 3
-
-_COLUMNS = ", ".join(ROW_FIELDS)
-_EVENT_TAIL = " ON CONFLICT (task_id, timestamp, type) DO NOTHING"
-# One row, one event: the batch written again one by one after a value failed it.
-_UPSERT_ONE = f"INSERT INTO tasks ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(ROW_FIELDS))})"
-_EVENT_ONE = "INSERT INTO events(task_id, type, timestamp, fields) VALUES (%s, %s, %s, %s)"
-# A batch is copied (COPY) into tables of the connection's own, then stored by one statement
-# each: 3.5x the rows a second of multi-row VALUES upserts (20,000 tasks: 0.75 s against
-# 2.66 s), 2.5x the events. Emptied at each commit.
-_STAGING = (
-    "CREATE TEMP TABLE IF NOT EXISTS staged_rows (LIKE tasks INCLUDING DEFAULTS) "
-    "ON COMMIT DELETE ROWS",
-    "CREATE TEMP TABLE IF NOT EXISTS staged_events (task_id TEXT, type TEXT, "
-    "timestamp DOUBLE PRECISION, fields TEXT) ON COMMIT DELETE ROWS",
-)
-_COPY_ROWS = f"COPY staged_rows ({_COLUMNS}) FROM STDIN"
-_COPY_EVENTS = "COPY staged_events (task_id, type, timestamp, fields) FROM STDIN"
-_UPSERT_STAGED = (
-    f"INSERT INTO tasks ({_COLUMNS}) SELECT {_COLUMNS} FROM staged_rows ORDER BY id {ON_CONFLICT}"
-)
-_INSERT_STAGED_EVENTS = (
-    "INSERT INTO events(task_id, type, timestamp, fields) SELECT task_id, type, timestamp, "
-    "fields FROM staged_events ORDER BY task_id, timestamp, type" + _EVENT_TAIL
-)
-_STORE_RESULT = STORE_RESULT.replace("?", "%s")
-_SUBMITTED = SUBMITTED.replace("?", "%s")
-_AUDIT_INSERT = (
-    f"INSERT INTO audit({', '.join(f'{chr(34)}{c}{chr(34)}' for c in AUDIT_COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(AUDIT_COLUMNS))})"
-)
-_LAST_WRITE = (
-    "INSERT INTO meta(key, value) VALUES ('last_write', %s) "
-    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-)
-# What PostgreSQL cannot store, whatever the server: an int past 64 bits, text with a NUL or
-# a lone surrogate, a value psycopg cannot adapt. Skipped alone, counted in `refused`.
-_VALUE_ERRORS = (
-    psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError, OverflowError,
-    UnicodeEncodeError, ValueError, TypeError,
-)  # fmt: skip
-# The server or the way to it failed: nothing was written, try again later.
-_UNREACHABLE = (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout)
-
-
-def _refuses_value(exc: BaseException) -> bool:
-    """A failure of one value, not of the database: a ProgrammingError counts only when
-    psycopg raised it itself (it could not adapt a value); from the server (a table missing,
-    say) it is the database's, and the batch is kept to retry, never skipped as "refused"."""
-    if isinstance(exc, psycopg.ProgrammingError):
-        return exc.sqlstate is None
-    return isinstance(exc, _VALUE_ERRORS)
-
-
-def _rounds(values: Sequence[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
-    """Rows in statements that each hold a task once (PostgreSQL refuses an upsert that
-    touches a row twice), in the batch's order."""
-    rounds: list[list[tuple[Any, ...]]] = []
-    seen: dict[Any, int] = {}
-    for value in values:
-        at = seen.get(value[0], 0)
-        seen[value[0]] = at + 1
-        if at == len(rounds):
-            rounds.append([])
-        rounds[at].append(value)
-    return rounds
-
-
-def _touched(tasks: Sequence[tuple[Any, ...]], events: Sequence[tuple[Any, ...]]) -> set[str]:
-    """The task ids a batch's rows and events name (each value's first item)."""
-    return {str(v[0]) for v in tasks} | {str(v[0]) for v in events}
-
-
-def _prepare(conn: psycopg.Connection[Any]) -> None:
-    """Each new connection of the pool: its staging tables (temporary: its own)."""
-    for statement in _STAGING:
-        conn.execute(statement)
 
 
 class PgJournal:
@@ -173,7 +113,7 @@ class PgJournal:
                 migrate(first, self.shown)
                 # None, or why free words are searched by reading every task (`record` says it)
                 self.text_index_missing = text_index_state(first)
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             raise JournalUnwritable(
                 f"cannot use the history {self.shown}: {said_masked(exc, self._password)}"
             ) from None
@@ -184,7 +124,7 @@ class PgJournal:
             kwargs=settings,
             open=False,
             check=ConnectionPool.check_connection,
-            configure=_prepare,
+            configure=prepare,
             name="celery-desk-history",
         )
         try:
@@ -224,17 +164,24 @@ class PgJournal:
         try:
             with self._pool.connection(timeout=self._timeout) as conn:
                 yield conn
-        except (*_UNREACHABLE, psycopg.Error) as exc:  # the database's failure, not a value's
+        except (*UNREACHABLE, psycopg.Error) as exc:  # the database's failure, not a value's
             raise JournalUnwritable(
                 f"the history {self.shown} cannot be written: {said_masked(exc, self._password)}"
             ) from None
 
     # -- writing ------------------------------------------------------------------------------
-    def write(self, rows: Iterable[TaskRow], events: Iterable[EventRecord]) -> int:
+    def write(
+        self,
+        rows: Iterable[TaskRow],
+        events: Iterable[EventRecord],
+        heard_until: float | None = None,
+    ) -> int:
         """Store a batch in one transaction; returns how many rows and events were skipped
         (a value PostgreSQL cannot hold fails the batch, which is then written one by one,
         so only that value's row or event is skipped). Idempotent: the same batch written
-        twice, by this recorder or another, leaves the same rows and events."""
+        twice, by this recorder or another, leaves the same rows and events. `heard_until`
+        as the SQLite journal's."""
+        heard = repr(time.time() if heard_until is None else heard_until)
         hide, hide_json = self._stored_text, self._stored_json
         task_values = [row_values(r, hide) for r in rows]
         event_values = [(e.task_id, e.type, e.timestamp, hide_json(e.fields)) for e in events]
@@ -245,17 +192,17 @@ class PgJournal:
                 try:
                     with conn.transaction():
                         self._store_all(conn, task_values, event_values)
-                        conn.execute(_LAST_WRITE, (repr(time.time()),))
-                        self._presence.stored(conn, _touched(task_values, event_values))
+                        conn.execute(LAST_WRITE, (heard,))
+                        self._presence.stored(conn, touched(task_values, event_values))
                     return 0
                 except psycopg.errors.DeadlockDetected:
                     if attempt == DEADLOCK_RETRIES - 1:
                         raise
-                except _VALUE_ERRORS as exc:
-                    if not _refuses_value(exc):
+                except VALUE_ERRORS as exc:
+                    if not refuses_value(exc):
                         raise
                     break
-            skipped = self._one_by_one(conn, task_values, event_values)
+            skipped = self._one_by_one(conn, task_values, event_values, heard)
         self._refused += skipped
         return skipped
 
@@ -265,38 +212,42 @@ class PgJournal:
         """COPY, then one upsert a round (a task twice in a batch: two rounds); in a
         transaction, so the staging tables are empty again at its end."""
         with conn.cursor() as cursor:
-            for at, statement in enumerate(_rounds(tasks)):
+            for at, statement in enumerate(rounds(tasks)):
                 if at:
                     cursor.execute("DELETE FROM staged_rows")
-                with cursor.copy(_COPY_ROWS) as copy:
+                with cursor.copy(COPY_ROWS) as copy:
                     for row in statement:
                         copy.write_row(row)
-                cursor.execute(_UPSERT_STAGED)
+                cursor.execute(UPSERT_STAGED)
             if events:
-                with cursor.copy(_COPY_EVENTS) as copy:
+                with cursor.copy(COPY_EVENTS) as copy:
                     for event in events:
                         copy.write_row(event)
-                cursor.execute(_INSERT_STAGED_EVENTS)
+                cursor.execute(INSERT_STAGED_EVENTS)
 
     def _one_by_one(
-        self, conn: psycopg.Connection[Any], tasks: list[tuple[Any, ...]], events: list[Any]
+        self,
+        conn: psycopg.Connection[Any],
+        tasks: list[tuple[Any, ...]],
+        events: list[Any],
+        heard: str,
     ) -> int:
         skipped = 0
         with conn.transaction():
             for sql, values in (
-                (_UPSERT_ONE + ON_CONFLICT, tasks),
-                (_EVENT_ONE + _EVENT_TAIL, events),
+                (UPSERT_ONE + ON_CONFLICT, tasks),
+                (EVENT_ONE + EVENT_TAIL, events),
             ):
                 for value in values:
                     try:
                         with conn.transaction():  # a savepoint: one failure undoes only itself
                             conn.execute(sql, value)
-                    except _VALUE_ERRORS as exc:
-                        if not _refuses_value(exc):
+                    except VALUE_ERRORS as exc:
+                        if not refuses_value(exc):
                             raise
                         skipped += 1
-            conn.execute(_LAST_WRITE, (repr(time.time()),))
-            self._presence.stored(conn, _touched(tasks, events))
+            conn.execute(LAST_WRITE, (heard,))
+            self._presence.stored(conn, touched(tasks, events))
         return skipped
 
     def record_submitted_many(self, sent: Sequence[Submitted]) -> None:
@@ -309,12 +260,12 @@ class PgJournal:
         ]  # fmt: skip
         if values:
             with self._connection() as conn, conn.transaction(), conn.cursor() as cursor:
-                cursor.executemany(_SUBMITTED, values)
+                cursor.executemany(SUBMITTED_PG, values)
 
     def record_audit(self, entry: AuditEntry) -> None:
         """One action on the cluster, kept; never pruned with the tasks."""
         with self._connection() as conn:
-            conn.execute(_AUDIT_INSERT, entry.stored())
+            conn.execute(AUDIT_INSERT, entry.stored())
 
     def learn_priorities(self, seen: Mapping[str, int]) -> list[str]:
         """Priorities learned for tasks the panel did not send, never over a recorded one."""
@@ -367,9 +318,9 @@ class PgJournal:
             for value in values:
                 try:
                     with conn.transaction():
-                        changed += conn.execute(_STORE_RESULT, value).rowcount
-                except _VALUE_ERRORS as exc:
-                    if not _refuses_value(exc):
+                        changed += conn.execute(STORE_RESULT_PG, value).rowcount
+                except VALUE_ERRORS as exc:
+                    if not refuses_value(exc):
                         raise
                     self._refused += 1
             if changed:

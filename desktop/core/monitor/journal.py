@@ -11,6 +11,7 @@ filters in task_query.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -38,8 +39,15 @@ from desktop.core.monitor.journal_schema import (
     connect_writable,
 )
 from desktop.core.monitor.journal_schema import said as _said
-from desktop.core.monitor.journal_text import index_pending, last_pending
+from desktop.core.monitor.journal_text import (
+    defer_text_index,
+    has_eager_triggers,
+    index_pending,
+    last_pending,
+)
 from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
+
+log = logging.getLogger(__name__)
 
 ROW_FIELDS = tuple(f.name for f in fields(TaskRow))
 ARGUMENT_FIELDS = frozenset({"args", "kwargs"})  # what the redactor hides values in
@@ -163,8 +171,15 @@ class Journal(JournalReader):
             self._db.execute(_STAGE)
 
     # -- writing ------------------------------------------------------------------------------
-    def write(self, rows: Iterable[TaskRow], events: Iterable[EventRecord]) -> int:
+    def write(
+        self,
+        rows: Iterable[TaskRow],
+        events: Iterable[EventRecord],
+        heard_until: float | None = None,
+    ) -> int:
         """Store a batch in one transaction; returns how many rows and events were skipped.
+        `heard_until`: when the batch was taken off the stream (all heard until then is in
+        it), kept as `last_write`, where a gap after it starts; now, when not given.
 
         A value SQLite cannot hold (say `retries` = 2**63) fails the whole `executemany`: then
         the batch is written again one by one, so only what cannot be stored is skipped (and
@@ -178,13 +193,20 @@ class Journal(JournalReader):
             return 0
         with self._lock:
             try:
-                return self._write_batch(task_values, event_values)
+                return self._write_batch(task_values, event_values, heard_until)
             except sqlite3.Error as exc:
                 raise JournalUnwritable(_said(exc)) from exc
 
-    def _write_batch(self, task_values: list[tuple[Any, ...]], event_values: list[Any]) -> int:
+    def _write_batch(
+        self,
+        task_values: list[tuple[Any, ...]],
+        event_values: list[Any],
+        heard_until: float | None = None,
+    ) -> int:
         try:
-            self._transaction(lambda: self._store_all(task_values, event_values))
+            self._transaction(
+                lambda: self._store_all(task_values, event_values), heard_until=heard_until
+            )
             return 0
         except _VALUE_ERRORS:
             pass
@@ -199,7 +221,7 @@ class Journal(JournalReader):
                     except _VALUE_ERRORS:
                         skipped += 1
 
-        self._transaction(one_by_one)
+        self._transaction(one_by_one, heard_until=heard_until)
         self.refused += skipped
         return skipped
 
@@ -210,9 +232,16 @@ class Journal(JournalReader):
             self._db.execute("DELETE FROM temp.staged_rows")
         self._db.executemany(_INSERT_EVENT, event_values)
 
-    def _transaction(self, work: Callable[[], object], *, events_stored: bool = True) -> None:
+    def _transaction(
+        self,
+        work: Callable[[], object],
+        *,
+        events_stored: bool = True,
+        heard_until: float | None = None,
+    ) -> None:
         """`work` in one write transaction. `events_stored`: it stored what the event stream
-        said, so `last_write` (where a gap after it starts) moves; what the panel itself sent
+        said, so `last_write` (where a gap after it starts) moves, to `heard_until` (now when
+        not given) and never back (two recorders on one file); what the panel itself sent
         does not move it."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
@@ -220,8 +249,9 @@ class Journal(JournalReader):
             if events_stored:
                 self._db.execute(
                     "INSERT INTO meta(key, value) VALUES ('last_write', ?) "
-                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    (repr(time.time()),),
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value "
+                    "WHERE CAST(meta.value AS REAL) < CAST(excluded.value AS REAL)",
+                    (repr(time.time() if heard_until is None else heard_until),),
                 )
             self._db.execute("COMMIT")
         except BaseException:
@@ -389,6 +419,9 @@ class Journal(JournalReader):
         noted meanwhile wait for the next call: a task still running is indexed once it has
         settled, not at every step. Returns how many rows it indexed."""
         with self._lock:
+            if has_eager_triggers(self._db):  # an older Celery Desk writes here too
+                log.warning("journal %s: schema 6 triggers found, text index rebuilt", self.path)
+                defer_text_index(self._db)
             upto = last_pending(self._db)
         indexed = 0
         while upto is not None and not should_stop():

@@ -218,6 +218,11 @@ def connect_writable(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous=NORMAL")
         # The window and its ingest process both write (submissions, events): wait, not fail.
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        try:
+            refuse_newer(db, path)
+        except JournalUnwritable:
+            db.close()
+            raise
         migrate(db)
         db.executescript(SCHEMA)  # also the migration: every table and index IF NOT EXISTS
         db.execute(
@@ -234,6 +239,22 @@ def connect_writable(path: Path) -> sqlite3.Connection:
             why += "; move it aside and a new journal is started"
         raise JournalUnwritable(f"cannot use the journal {path}: {why}") from exc
     return db
+
+
+def refuse_newer(db: sqlite3.Connection, path: Path) -> None:
+    """A journal a newer Celery Desk migrated is not written: its tables or triggers may work
+    otherwise than this program's (schema 6 put its text index triggers back beside schema
+    7's, and rows were indexed twice). Raises JournalUnwritable naming both versions."""
+    has_meta = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+    ).fetchone()
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone() if has_meta else None
+    found = int(row[0]) if row and str(row[0]).isdigit() else 0
+    if found > SCHEMA_VERSION:
+        raise JournalUnwritable(
+            f"the journal {path} has schema version {found}, newer than this Celery Desk knows "
+            f"(version {SCHEMA_VERSION}): upgrade Celery Desk to write to it; nothing was written"
+        )
 
 
 def migrate(db: sqlite3.Connection) -> None:

@@ -26,8 +26,9 @@ its column's index set aside so SQLite walks the page's order and stops at a pag
 with a part many rows hold is left to that walk whole. Qt-free.
 
 The index names rows by `tasks`' rowid, which the journal never renumbers; a VACUUM may (the
-table has no INTEGER PRIMARY KEY), so whatever runs one must run REBUILD after it, or searches
-miss rows (the LIKE beside the index keeps them from finding wrong ones).
+table has no INTEGER PRIMARY KEY), so whatever runs one must run REBUILD after it and empty
+`tasks_unindexed`, or searches miss rows (the LIKE beside the index keeps them from finding
+wrong ones).
 """
 
 from __future__ import annotations
@@ -116,19 +117,39 @@ def last_pending(db: sqlite3.Connection) -> int | None:
     return None if row[0] is None else int(row[0])
 
 
+def has_eager_triggers(db: sqlite3.Connection) -> bool:
+    """Whether schema 6's triggers are on the table (put back by an older Celery Desk)."""
+    marks = ",".join("?" * len(_EAGER_TRIGGERS))
+    found = db.execute(
+        f"SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})",
+        _EAGER_TRIGGERS,
+    ).fetchone()
+    return found is not None
+
+
 def defer_text_index(db: sqlite3.Connection) -> bool:
     """Schema 6 to 7: the triggers that indexed every write replaced by those that note rows
     for `index_pending` (the index itself is kept: every row in it is current). Returns
-    whether it changed the journal (another writer may have done it)."""
-    if has_pending_table(db) or not has_text_index(db):
+    whether it changed the journal (another writer may have done it).
+
+    Also a repair: a Celery Desk of schema 6 writing the same file (a recorder not upgraded
+    yet) puts its triggers back beside these, and rows are then indexed twice. Found at any
+    open for writing, they are dropped and the index rebuilt from the table (a minute at a
+    million tasks, on the session's pool), every noted row with it."""
+    pending, eager = has_pending_table(db), has_eager_triggers(db)
+    if not has_text_index(db) or (pending and not eager):
         return False
     db.execute("BEGIN IMMEDIATE")
     try:
-        if not has_pending_table(db):
+        if not has_pending_table(db) or has_eager_triggers(db):
+            rebuild = has_pending_table(db)  # both kinds of trigger wrote: index unsure
             for trigger in _EAGER_TRIGGERS:
                 db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
             for statement in TEXT_INDEX_DDL:
                 db.execute(statement)
+            if rebuild:
+                db.execute(REBUILD)
+                db.execute(f"DELETE FROM {PENDING_TABLE}")
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:

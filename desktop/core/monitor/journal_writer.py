@@ -29,7 +29,14 @@ class JournalWriter(Protocol):
     @property
     def refused(self) -> int: ...
 
-    def write(self, rows: Iterable[TaskRow], events: Iterable[EventRecord]) -> int: ...
+    def write(
+        self,
+        rows: Iterable[TaskRow],
+        events: Iterable[EventRecord],
+        heard_until: float | None = None,
+    ) -> int:
+        """Store a batch; `heard_until` (when it was taken off the stream) is kept as the
+        journal's last write, where a gap after it starts (now, when not given)."""
 
     def rows(self, task_ids: Iterable[str]) -> dict[str, TaskRecord]: ...
 

@@ -217,17 +217,22 @@ class Monitor:
             if len(self.spill):
                 # Already failing: only kept. Rebuilding and retrying up to the whole spill
                 # on every batch (10 a second) is `_keep_journal`'s job, once a second.
-                self.spill.add(rows, events)
+                self.spill.add(rows, events, since=self._heard_until)
                 return False
             try:
-                self.journal.write(rows, events)
-                # What was heard by the time this batch was taken is kept: not the end of a
-                # write that may have waited on a busy journal while the stream dropped.
+                # What was heard by the time this batch was taken is kept (in the journal
+                # too, as its last write): not the end of a write that may have waited on a
+                # busy journal, or behind other batches, while the stream went on.
+                self.journal.write(rows, events, heard_until=taken_at)
                 self._heard_until = taken_at
                 return True
-            except JournalUnwritable as exc:
-                self.spill.add(rows, events)
-                self._journal_failed(exc)
+            except Exception as exc:  # kept, never dropped: a bug's write is retried too
+                failure = exc if isinstance(exc, JournalUnwritable) else None
+                if failure is None:
+                    log.exception("journal write failed; kept in memory to retry")
+                    failure = JournalUnwritable(f"{type(exc).__name__}: {exc}")
+                self.spill.add(rows, events, since=self._heard_until)
+                self._journal_failed(failure)
                 return False
 
     def _flush_spill(self) -> bool:
@@ -422,4 +427,7 @@ class Monitor:
                     for row in (*diff.tasks_added, *diff.tasks_changed)
                     if row.id in journaled
                 }
-            self.on_diff(diff)
+            try:  # one listener's failure does not keep the next batches from the others
+                self.on_diff(diff)
+            except Exception:
+                log.exception("event batch listener failed")

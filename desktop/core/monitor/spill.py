@@ -27,21 +27,27 @@ class Spill:
         self.max_events = max_events
         self.rows: OrderedDict[str, TaskRow] = OrderedDict()
         self.events: deque[EventRecord] = deque()
-        self.since: float | None = None  # when the journal first refused what is held
+        # Until when the journal held everything when it first refused (a drop's gap starts
+        # there).
+        self.since: float | None = None
         self.lost_since: float | None = None  # when the first thing was dropped, if any
         self.lost = 0  # rows and events dropped past the caps
 
     def __len__(self) -> int:
         return len(self.rows) + len(self.events)
 
-    def add(self, rows: list[TaskRow], events: list[EventRecord]) -> None:
+    def add(
+        self, rows: list[TaskRow], events: list[EventRecord], since: float | None = None
+    ) -> None:
+        """`since`: until when the journal held everything (where a gap starts, should
+        what is held be dropped); now when not known."""
         held = self.rows
         for row in rows:
             old = held.pop(row.id, None)
             held[row.id] = row if old is None else merged(old, row)
         self.events.extend(events)
         if self.since is None and (held or self.events):
-            self.since = time.time()
+            self.since = time.time() if since is None else since
         while len(held) > self.max_tasks:
             held.popitem(last=False)
             self._dropped()

@@ -13,7 +13,11 @@ less per event, not more.
 What a listener gets does not change: each batch's `StateDiff`, in order, with the rows as
 stored (`journaled`) once they are. The queue is bounded (`MAX_WAITING_EVENTS`): past it the
 receiving thread waits, and the broker holds the rest, as it did while the write was on that
-thread.
+thread; and so is one write (`MOST_EVENTS_A_WRITE`), which holds the journal's lock.
+
+Nothing is lost by a stop that cannot wait for the writer, or by a crash: the journal's last
+write is the time its last batch was taken off the stream (`heard_until`), so the next start's
+gap covers whatever was waiting, and it is filled from the result backend.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ log = logging.getLogger(__name__)
 
 # Events waiting for the journal before the receiving thread waits too (~0.5 KB each).
 MAX_WAITING_EVENTS = 200_000
+# The most events one write takes of those waiting (about a second of writing on this
+# machine): a write holds the journal's lock, which the panel's own writes and a second
+# recorder on the same file wait for (SQLite's busy timeout is 5 s).
+MOST_EVENTS_A_WRITE = 20_000
 
 
 @dataclass
@@ -111,7 +119,12 @@ class WriteBehind:
                     self._changed.wait(0.5)
                 if not self._waiting:
                     return
-                waiting, self._waiting, self._waiting_events = self._waiting, [], 0
+                taken, events = 0, 0
+                while taken < len(self._waiting) and (not taken or events < MOST_EVENTS_A_WRITE):
+                    events += len(self._waiting[taken][0].events) + 1
+                    taken += 1
+                waiting, self._waiting = self._waiting[:taken], self._waiting[taken:]
+                self._waiting_events -= events
                 self._changed.notify_all()
             self._write_now(waiting)
 
