@@ -167,9 +167,10 @@ def consume_headless(url: str, expected: int, quiet: float, scratch: Path) -> di
             seen, progress["moved"] = now, time.perf_counter()
         time.sleep(0.001 if not progress["first"] else 0.01)
     memory = memory_mb()
-    monitor.stop()
+    monitor.stop()  # waits for the journal's writer: what was handed on is written
     journal.close()
-    elapsed = progress["last"] - progress["first"] if progress["first"] else 0.0
+    last = max(progress["last"], journal.done_at)
+    elapsed = last - progress["first"] if progress["first"] else 0.0
     return {
         **_stored(history or str(scratch / "journal.sqlite3")),
         **journal.figures(),
@@ -185,21 +186,24 @@ def consume_headless(url: str, expected: int, quiet: float, scratch: Path) -> di
 
 class TimedWrites:
     """A journal whose batch writes are timed (the rest passed through): the recorder writes
-    on the stream's own thread, so a slow write is time the broker's socket is not read."""
+    on a thread of its own behind the stream (monitor/write_behind.py), so the flood is
+    handled when the last write is done, not when the last batch was handed on."""
 
     def __init__(self, journal: Any) -> None:
         self._journal = journal
         self._ms: list[float] = []
+        self.done_at = 0.0  # when the last write ended: the journal holds the flood from then
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._journal, name)
 
-    def write(self, rows: Any, events: Any) -> int:
+    def write(self, rows: Any, events: Any, heard_until: float | None = None) -> int:
         started = time.perf_counter()
         try:
-            return int(self._journal.write(rows, events))
+            return int(self._journal.write(rows, events, heard_until=heard_until))
         finally:
-            self._ms.append((time.perf_counter() - started) * 1000)
+            self.done_at = time.perf_counter()
+            self._ms.append((self.done_at - started) * 1000)
 
     def figures(self) -> dict[str, float]:
         return {
