@@ -187,15 +187,16 @@ def test_while_the_spill_holds_batches_a_batch_is_only_added_not_retried(tmp_pat
     tries = 0
     write = journal.write
 
-    def counted_write(*args: Any) -> int:
+    def counted_write(*args: Any, **keywords: Any) -> int:
         nonlocal tries
         tries += 1
-        return write(*args)
+        return write(*args, **keywords)
 
     journal.write = counted_write  # type: ignore[method-assign]
     fill_up(journal)
     while monitor.journal_state != JOURNAL_FAILING:  # the file's last free pages fill up
         monitor._on_batch(task_events(str(uuid.uuid4()), args="w" * 300))
+    assert "full" in monitor.journal_error  # failing for the disk, not for this test's wrapper
     tries, held = 0, len(monitor.spill.rows)
     for _ in range(20):  # two seconds of 100 ms batches
         monitor._on_batch(task_events(str(uuid.uuid4()), args="w" * 300))
