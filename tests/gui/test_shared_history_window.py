@@ -177,6 +177,32 @@ def test_a_shared_history_that_cannot_be_reached_is_said_without_its_password(
         shut_down(qtbot, session)
 
 
+def test_a_malformed_password_of_a_shared_history_is_never_shown(
+    qtbot: QtBot, unused_port: int
+) -> None:
+    """An ad-hoc profile keeps its URL as typed: psycopg's error for a malformed
+    percent-encoding quotes the password as written, which the status never shows."""
+    profile = Profile(
+        name="typo",
+        broker_url=f"redis://127.0.0.1:{unused_port}/0",
+        result_backend="",
+        history=f"postgresql://desk:p%41ss%zz-s3cret@127.0.0.1:{unused_port}/team",
+    )
+    session, window = build_window(Services.open(), adhoc=profile)
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        session.start("typo")
+        label = window.history_status
+        qtbot.waitUntil(lambda: "percent-encoded" in label.toolTip(), timeout=15000)
+        assert label.property("tone") == "error"
+        assert "s3cret" not in label.toolTip() and "%zz" not in label.toolTip()
+        assert "****" in label.toolTip()
+    finally:
+        window.close()
+        shut_down(qtbot, session)
+
+
 def test_a_shared_history_of_a_newer_schema_is_said_and_left_alone(
     qtbot: QtBot, postgres_server: Any, pg_database: str, unused_port: int
 ) -> None:

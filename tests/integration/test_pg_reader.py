@@ -181,6 +181,22 @@ def test_tasks_with_an_unreachable_history_says_so_without_its_password(tmp_path
     assert "pw-s3cret" not in result.output
 
 
+@pytest.mark.parametrize("written", ["se%zzcret", "p%41ss%zz-s3cret"])
+def test_a_malformed_password_is_never_said(written: str, unused_port: int) -> None:
+    """psycopg's ProgrammingError for a malformed percent-encoding quotes the token as
+    written (not the decoded password): it is said masked, as any other failure."""
+    from desktop.core.history.pg_connect import HistoryUnavailable, connect
+
+    url = f"postgresql://desk:{written}@127.0.0.1:{unused_port}/x"
+    with pytest.raises(HistoryUnavailable) as opened:
+        PgReader(url)
+    with pytest.raises(HistoryUnavailable) as connected:
+        connect(url, write=False, purpose="test")
+    for said in (str(opened.value), str(connected.value)):
+        assert "percent-encoded" in said and "****" in said
+        assert "cret" not in said and "%zz" not in said, said
+
+
 # Free text and globs on the searched columns: what the text index (pg_trgm) serves.
 TEXT_QUERIES = [
     TaskQuery(text="50%_off"),

@@ -46,7 +46,6 @@ class HistoryListener:
         backoff: tuple[float, ...] = BACKOFF_S,
     ) -> None:
         self._url = url
-        self._password = urls.password_of(url)
         self.shown = urls.mask(url)
         self._on_batch = on_batch
         self._on_state = on_state
@@ -134,6 +133,6 @@ class HistoryListener:
             log.exception("a batch heard from the history could not be handed on")
 
     def _cut(self, exc: BaseException, tries: int) -> None:
-        why = said_masked(exc, self._password)
+        why = said_masked(exc, self._url)
         self._say(CUT, f"not listening to {self.shown}: {why}")
         self._stop.wait(self._backoff[min(tries, len(self._backoff) - 1)])

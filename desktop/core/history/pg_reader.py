@@ -64,7 +64,6 @@ class PgReader:
         """Raises HistoryUnavailable (not reachable, no history there) or
         HistorySchemaTooNew; never writes."""
         self._url = url
-        self._password = urls.password_of(url)
         self.path = urls.mask(url)
         self.redactor = redactor or ArgumentRedactor()
         self._lock = threading.Lock()
@@ -115,7 +114,7 @@ class PgReader:
                     pool.check()  # the others idle may be cut too: dropped, made again
                     continue
                 raise HistoryUnavailable(
-                    f"the history {self.path} cannot be read: {said_masked(exc, self._password)}"
+                    f"the history {self.path} cannot be read: {said_masked(exc, self._url)}"
                 ) from None
         raise AssertionError("unreachable")  # the loop returns or raises
 

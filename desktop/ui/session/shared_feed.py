@@ -199,9 +199,11 @@ class SharedHistoryFeed(QObject):
                 self._say()
 
         def failed(exc: BaseException) -> None:
+            from desktop.core.history.pg_connect import said_masked
+
             self._polling = False
             if tag == self._generation:
-                self._recorders, self._unread = None, str(exc) or type(exc).__name__
+                self._recorders, self._unread = None, said_masked(exc, url)
                 self._say()
 
         self.session.background.submit(read, done, failed)
