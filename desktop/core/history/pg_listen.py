@@ -2,8 +2,9 @@
 
 A thread with its own connection (LISTEN holds it: no pool's connection can serve reads while
 it waits) hands each batch's task ids to `on_batch`, or None when the batch said "reload" or
-when notifications may have been missed (the connection was cut and made again, or made only
-after failed tries: whatever was stored meanwhile was said to nobody). It says its state
+when notifications may have been missed (at the first LISTEN: a batch stored after whoever
+listens read the history and before this LISTEN; after a cut or failed tries: whatever was
+stored meanwhile was said to nobody). It says its state
 through `on_state` (LISTENING, or CUT and why, the password masked), and comes back after a
 cut with growing waits (BACKOFF_S).
 A silent connection is checked every CHECK_S (a server gone without closing its socket would
@@ -72,10 +73,10 @@ class HistoryListener:
 
     def _run(self) -> None:
         tries = 0
-        # Cut, or never connected after a failed try: what was stored meanwhile was said to
-        # nobody (and whoever opened the history then could not read it either), so the
-        # first batch handed on once listening is a reload.
-        missed = False
+        # What was stored before this LISTEN was said to nobody: before the first one (the
+        # screens read the history first, then the listener listens: a batch between is
+        # never named), or while cut, so the first batch handed on once listening is a reload.
+        missed = True
         while not self._stop.is_set():
             try:
                 conn = self._connect()
