@@ -148,6 +148,68 @@ def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
         shut_down(qtbot, session)
 
 
+def test_rows_heard_but_not_read_are_read_again_by_a_reload(
+    qtbot: QtBot,
+    postgres_server: Any,
+    pg_database: str,
+    unused_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The feed cannot read a batch's rows (here every connection of the window's pool is
+    taken, as by long reads; or the server blinks): the screens read the history again
+    instead of never showing them."""
+    from desktop.core.history import pg_reader, pg_reader_pool
+
+    monkeypatch.setattr(pg_reader, "WAIT_S", 0.5)  # a reader waits that long for a connection
+    url = postgres_server.url(pg_database)
+    recorder = PgJournal(url)
+    now = time.time()
+    recorder.write([task_row("first", sent=now - 10, updated=now)], [])
+    services = Services.open()
+    services.profiles.save(
+        Profile(name="team", broker_url=f"redis://127.0.0.1:{unused_port}/0",
+                result_backend="", history=url),
+        create=True,
+    )  # fmt: skip
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    asked: list[int] = []
+    session.history_reload.connect(lambda: asked.append(1))
+    held: list[Any] = []
+    pool: Any = None
+    try:
+        window.show()
+        session.start("team")
+        window.tabs.setCurrentWidget(window.tasks)
+        label = window.history_status
+        qtbot.waitUntil(lambda: _ids(window) == ["first"], timeout=15000)
+        qtbot.waitUntil(lambda: "listening to" in label.toolTip(), timeout=15000)
+        qtbot.waitUntil(lambda: bool(asked), timeout=10000)  # the first LISTEN's reload
+        qtbot.waitUntil(lambda: not window.tasks.model.loading, timeout=10000)
+        qtbot.waitUntil(lambda: session.shared._reader is not None, timeout=10000)
+        asked.clear()
+        assert session.shared._url is not None
+        pool = pg_reader_pool.acquire(session.shared._url)
+        held.extend(pool.getconn(timeout=10) for _ in range(POOL_MAX))
+
+        def give_back() -> None:  # once the reload is asked, the screens may read
+            while held:
+                pool.putconn(held.pop())
+
+        session.history_reload.connect(give_back)
+        recorder.write([task_row("unread", sent=now, updated=now)], [])
+        qtbot.waitUntil(lambda: bool(asked), timeout=15000)
+        qtbot.waitUntil(lambda: _ids(window) == ["unread", "first"], timeout=15000)
+    finally:
+        while held:
+            pool.putconn(held.pop())
+        if pool is not None and session.shared._url is not None:
+            pg_reader_pool.release(session.shared._url)
+        recorder.close()
+        window.close()
+        shut_down(qtbot, session)
+
+
 def test_a_shared_history_that_cannot_be_reached_is_said_without_its_password(
     qtbot: QtBot, unused_port: int
 ) -> None:

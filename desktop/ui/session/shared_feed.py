@@ -9,7 +9,8 @@ panel only reads it. Each batch a recorder stores sends one notification naming 
 (history/pg_presence.py); the listener's thread (history/pg_listen.py) reads those rows by id
 there, off the GUI thread, and they reach the screens as `Session.history_rows`, the way the
 monitor's diffs do (the Tasks table places them by its query's own rule). A "reload" (a batch
-too big to name, or notifications missed while cut) reloads the screens. The recorders'
+too big to name, notifications missed while cut or before the first LISTEN, rows named but not
+read) reloads the screens. The recorders'
 status is read every STATUS_S on the background pool.
 
 Output is tagged with the journal it belongs to: a listener of the previous profile still
@@ -152,8 +153,17 @@ class SharedHistoryFeed(QObject):
         if ids is None:
             self._reload.emit(tag)
             return
-        reader = self._reader_of(tag, url, journal)
-        rows = reader.rows(ids) if reader is not None else {}
+        try:
+            reader = self._reader_of(tag, url, journal)
+            rows = reader.rows(ids) if reader is not None else {}
+        except Exception as exc:  # the pool busy, the server blinking: read them all again
+            from desktop.core.history.pg_connect import said_masked
+
+            log.warning(
+                "rows heard from %s not read, reloading: %s", self.shown, said_masked(exc, url)
+            )
+            self._reload.emit(tag)
+            return
         if rows:
             self._rows.emit(tag, rows)
 
