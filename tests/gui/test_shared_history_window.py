@@ -271,6 +271,47 @@ def test_a_malformed_password_of_a_shared_history_is_never_shown(
         shut_down(qtbot, session)
 
 
+def test_closing_a_window_whose_history_does_not_answer_does_not_wait(
+    qtbot: QtBot, unused_port: int
+) -> None:
+    """A server that takes the connection and never answers (a host gone behind a firewall
+    that still completes the handshake): the listener waits in its connect, and closing the
+    window stops it without the GUI thread waiting for it."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel accepts; nobody ever speaks
+    port = silent.getsockname()[1]
+    profile = Profile(
+        name="mute",
+        broker_url=f"redis://127.0.0.1:{unused_port}/0",
+        result_backend="",
+        history=f"postgresql://desk:pw-s3cret@127.0.0.1:{port}/team",
+    )
+    session, window = build_window(Services.open(), adhoc=profile)
+    qtbot.addWidget(window)
+    listener = None
+    try:
+        window.show()
+        session.start("mute")
+        qtbot.waitUntil(lambda: session.shared._listener is not None, timeout=15000)
+        listener = session.shared._listener
+        assert listener is not None
+        qtbot.wait(300)  # in its connect (5 s before it gives up)
+        assert listener._thread.is_alive() and listener.state != "listening"
+        started = time.monotonic()
+        session.shared.shutdown()
+        assert time.monotonic() - started < 0.3
+    finally:
+        silent.close()  # the waiting connects are refused now
+        if listener is not None:
+            listener._thread.join(10)
+            assert not listener._thread.is_alive()
+        window.close()
+        shut_down(qtbot, session)
+
+
 def test_a_shared_history_of_a_newer_schema_is_said_and_left_alone(
     qtbot: QtBot, postgres_server: Any, pg_database: str, unused_port: int
 ) -> None:

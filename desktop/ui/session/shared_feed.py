@@ -239,18 +239,25 @@ class SharedHistoryFeed(QObject):
         self.session.history_status_changed.emit(*self.status())
 
     def shutdown(self) -> None:
-        """Stop the listener and close the reader (the window closes): the listener is
-        waited for a second at most (a daemon thread: one stuck connecting ends with the
-        process); the reader's statements are rows by id and the status, short."""
+        """Stop the listener and close the reader (the window closes) on a daemon thread of
+        their own: either may wait on the network (a listener mid-connect, the pool's close
+        waiting for its workers mid-connect to a server that does not answer), which the GUI
+        thread never does; one still waiting ends with the process. Not the background pool:
+        it is shut down next, its queued jobs cancelled."""
         self._closed = True
         with self._reader_lock:
             self._generation += 1
         self._timer.stop()
         self._reload_later.stop()
         listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.stop(timeout=1.0)
         with self._reader_lock:
             reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.close()
+
+        def close() -> None:
+            if listener is not None:
+                listener.stop(timeout=1.0)
+            if reader is not None:
+                reader.close()
+
+        if listener is not None or reader is not None:
+            threading.Thread(target=close, name="history-feed-close", daemon=True).start()
