@@ -68,6 +68,8 @@ def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
         original(tag, ids)
 
     session.shared._heard = watched  # type: ignore[method-assign]
+    asked: list[int] = []  # the reloads the feed asked the screens for
+    session.history_reload.connect(lambda: asked.append(1))
     try:
         window.show()
         session.start("team")
@@ -80,8 +82,12 @@ def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
         qtbot.waitUntil(lambda: "1 recorder writing" in label.text(), timeout=15000)
         assert postgres_server.password not in label.toolTip()
         assert f"127.0.0.1:{postgres_server.port}/{pg_database}" in label.toolTip()
-        # the listener is listening before the batch is stored, or it would miss it
+        # the listener is listening before the batch is stored, or it would miss it; its
+        # first LISTEN asks for one reload (a batch stored before it was named to nobody)
         qtbot.waitUntil(lambda: "listening to" in label.toolTip(), timeout=15000)
+        qtbot.waitUntil(lambda: bool(asked), timeout=10000)
+        qtbot.waitUntil(lambda: not window.tasks.model.loading, timeout=10000)
+        asked.clear()
 
         reloads = []
         window.tasks.model.modelReset.connect(lambda: reloads.append(1))
@@ -94,7 +100,7 @@ def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
         qtbot.waitUntil(lambda: _ids(window)[:1] == ["new-1"], timeout=10000)
         assert _ids(window) == ["new-1", "old-2", "old-1", "old-0"]
         assert window.tasks.model._rows[2]["state"] == "FAILURE"  # changed in place
-        assert not reloads  # live rows, not a reload
+        assert not reloads and not asked  # live rows, not a reload
         assert heard_on and gui not in heard_on  # read by id off the GUI thread
         session.shared.poll()
         qtbot.waitUntil(lambda: "last batch" in label.text(), timeout=10000)
@@ -142,6 +148,68 @@ def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
         shut_down(qtbot, session)
 
 
+def test_rows_heard_but_not_read_are_read_again_by_a_reload(
+    qtbot: QtBot,
+    postgres_server: Any,
+    pg_database: str,
+    unused_port: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The feed cannot read a batch's rows (here every connection of the window's pool is
+    taken, as by long reads; or the server blinks): the screens read the history again
+    instead of never showing them."""
+    from desktop.core.history import pg_reader, pg_reader_pool
+
+    monkeypatch.setattr(pg_reader, "WAIT_S", 0.5)  # a reader waits that long for a connection
+    url = postgres_server.url(pg_database)
+    recorder = PgJournal(url)
+    now = time.time()
+    recorder.write([task_row("first", sent=now - 10, updated=now)], [])
+    services = Services.open()
+    services.profiles.save(
+        Profile(name="team", broker_url=f"redis://127.0.0.1:{unused_port}/0",
+                result_backend="", history=url),
+        create=True,
+    )  # fmt: skip
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    asked: list[int] = []
+    session.history_reload.connect(lambda: asked.append(1))
+    held: list[Any] = []
+    pool: Any = None
+    try:
+        window.show()
+        session.start("team")
+        window.tabs.setCurrentWidget(window.tasks)
+        label = window.history_status
+        qtbot.waitUntil(lambda: _ids(window) == ["first"], timeout=15000)
+        qtbot.waitUntil(lambda: "listening to" in label.toolTip(), timeout=15000)
+        qtbot.waitUntil(lambda: bool(asked), timeout=10000)  # the first LISTEN's reload
+        qtbot.waitUntil(lambda: not window.tasks.model.loading, timeout=10000)
+        qtbot.waitUntil(lambda: session.shared._reader is not None, timeout=10000)
+        asked.clear()
+        assert session.shared._url is not None
+        pool = pg_reader_pool.acquire(session.shared._url)
+        held.extend(pool.getconn(timeout=10) for _ in range(POOL_MAX))
+
+        def give_back() -> None:  # once the reload is asked, the screens may read
+            while held:
+                pool.putconn(held.pop())
+
+        session.history_reload.connect(give_back)
+        recorder.write([task_row("unread", sent=now, updated=now)], [])
+        qtbot.waitUntil(lambda: bool(asked), timeout=15000)
+        qtbot.waitUntil(lambda: _ids(window) == ["unread", "first"], timeout=15000)
+    finally:
+        while held:
+            pool.putconn(held.pop())
+        if pool is not None and session.shared._url is not None:
+            pg_reader_pool.release(session.shared._url)
+        recorder.close()
+        window.close()
+        shut_down(qtbot, session)
+
+
 def test_a_shared_history_that_cannot_be_reached_is_said_without_its_password(
     qtbot: QtBot, unused_port: int
 ) -> None:
@@ -173,6 +241,73 @@ def test_a_shared_history_that_cannot_be_reached_is_said_without_its_password(
         if SCREENSHOT:
             window.grab().save(SCREENSHOT.replace(".png", "-away.png"))
     finally:
+        window.close()
+        shut_down(qtbot, session)
+
+
+def test_a_malformed_password_of_a_shared_history_is_never_shown(
+    qtbot: QtBot, unused_port: int
+) -> None:
+    """An ad-hoc profile keeps its URL as typed: psycopg's error for a malformed
+    percent-encoding quotes the password as written, which the status never shows."""
+    profile = Profile(
+        name="typo",
+        broker_url=f"redis://127.0.0.1:{unused_port}/0",
+        result_backend="",
+        history=f"postgresql://desk:p%41ss%zz-s3cret@127.0.0.1:{unused_port}/team",
+    )
+    session, window = build_window(Services.open(), adhoc=profile)
+    qtbot.addWidget(window)
+    try:
+        window.show()
+        session.start("typo")
+        label = window.history_status
+        qtbot.waitUntil(lambda: "percent-encoded" in label.toolTip(), timeout=15000)
+        assert label.property("tone") == "error"
+        assert "s3cret" not in label.toolTip() and "%zz" not in label.toolTip()
+        assert "****" in label.toolTip()
+    finally:
+        window.close()
+        shut_down(qtbot, session)
+
+
+def test_closing_a_window_whose_history_does_not_answer_does_not_wait(
+    qtbot: QtBot, unused_port: int
+) -> None:
+    """A server that takes the connection and never answers (a host gone behind a firewall
+    that still completes the handshake): the listener waits in its connect, and closing the
+    window stops it without the GUI thread waiting for it."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # the kernel accepts; nobody ever speaks
+    port = silent.getsockname()[1]
+    profile = Profile(
+        name="mute",
+        broker_url=f"redis://127.0.0.1:{unused_port}/0",
+        result_backend="",
+        history=f"postgresql://desk:pw-s3cret@127.0.0.1:{port}/team",
+    )
+    session, window = build_window(Services.open(), adhoc=profile)
+    qtbot.addWidget(window)
+    listener = None
+    try:
+        window.show()
+        session.start("mute")
+        qtbot.waitUntil(lambda: session.shared._listener is not None, timeout=15000)
+        listener = session.shared._listener
+        assert listener is not None
+        qtbot.wait(300)  # in its connect (5 s before it gives up)
+        assert listener._thread.is_alive() and listener.state != "listening"
+        started = time.monotonic()
+        session.shared.shutdown()
+        assert time.monotonic() - started < 0.3
+    finally:
+        silent.close()  # the waiting connects are refused now
+        if listener is not None:
+            listener._thread.join(10)
+            assert not listener._thread.is_alive()
         window.close()
         shut_down(qtbot, session)
 

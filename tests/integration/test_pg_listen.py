@@ -127,7 +127,9 @@ def listened(url: str) -> Iterator[tuple[HistoryListener, Heard]]:
     heard = Heard()
     listener = HistoryListener(url, heard.batch, heard.state, backoff=(0.2, 0.5))
     listener.start()
-    heard.wait(lambda: heard.states and heard.states[-1][0] == LISTENING)
+    heard.wait(lambda: heard.states and heard.states[-1][0] == LISTENING and heard.batches)
+    assert heard.batches == [None]  # the first LISTEN: a reload
+    heard.batches.clear()
     yield listener, heard
     listener.stop()
 
@@ -143,6 +145,23 @@ def test_a_listener_hears_a_recorders_batch(
         heard.wait(lambda: heard.batches)
         assert heard.batches == [["x1", "x2"]]
     finally:
+        journal.close()
+
+
+def test_a_batch_stored_before_the_first_listen_is_said_by_a_reload(url: str) -> None:
+    """The screens read the history, then the listener listens: a batch stored between is
+    named to nobody, so the first LISTEN hands on a reload."""
+    journal = PgJournal(url)
+    heard = Heard()
+    listener = HistoryListener(url, heard.batch, heard.state, backoff=(0.2, 0.5))
+    try:
+        journal.write([task_row("before-listen", updated=time.time())], [])
+        listener.start()
+        heard.wait(lambda: heard.states and heard.states[-1][0] == LISTENING, timeout=10)
+        heard.wait(lambda: heard.batches, timeout=5)
+        assert heard.batches == [None]
+    finally:
+        listener.stop()
         journal.close()
 
 
@@ -164,7 +183,9 @@ def test_a_listener_comes_back_after_the_server_restarted() -> None:
     reader = PgReader(server.url())
     try:
         listener.start()
-        heard.wait(lambda: heard.states and heard.states[-1][0] == LISTENING)
+        heard.wait(lambda: heard.states and heard.states[-1][0] == LISTENING and heard.batches)
+        assert heard.batches == [None]  # the first LISTEN
+        heard.batches.clear()
         server.halt()
         heard.wait(lambda: heard.states[-1][0] == CUT)
         assert server.password not in heard.states[-1][1] and "****" in heard.states[-1][1]

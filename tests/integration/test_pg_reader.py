@@ -181,6 +181,22 @@ def test_tasks_with_an_unreachable_history_says_so_without_its_password(tmp_path
     assert "pw-s3cret" not in result.output
 
 
+@pytest.mark.parametrize("written", ["se%zzcret", "p%41ss%zz-s3cret"])
+def test_a_malformed_password_is_never_said(written: str, unused_port: int) -> None:
+    """psycopg's ProgrammingError for a malformed percent-encoding quotes the token as
+    written (not the decoded password): it is said masked, as any other failure."""
+    from desktop.core.history.pg_connect import HistoryUnavailable, connect
+
+    url = f"postgresql://desk:{written}@127.0.0.1:{unused_port}/x"
+    with pytest.raises(HistoryUnavailable) as opened:
+        PgReader(url)
+    with pytest.raises(HistoryUnavailable) as connected:
+        connect(url, write=False, purpose="test")
+    for said in (str(opened.value), str(connected.value)):
+        assert "percent-encoded" in said and "****" in said
+        assert "cret" not in said and "%zz" not in said, said
+
+
 # Free text and globs on the searched columns: what the text index (pg_trgm) serves.
 TEXT_QUERIES = [
     TaskQuery(text="50%_off"),
@@ -299,3 +315,28 @@ def test_without_pg_trgm_the_migration_says_so_and_searches_read_every_task(
             conn.execute(f"DROP OWNED BY {role}")
         with psycopg.connect(postgres_server.url(), autocommit=True) as conn:
             conn.execute(f"DROP ROLE {role}")
+
+
+def test_an_interrupt_never_cancels_the_next_statement_on_its_connection(url: str) -> None:
+    """A reader interrupted just as its statement ends: its connection goes back to the pool
+    only once the cancel has landed, so another screen's statement on it is never hit."""
+    import sqlite3
+
+    PgJournal(url).close()  # a history there
+    first, second = PgReader(url), PgReader(url)
+    try:
+
+        def ends_as_interrupted(conn: Any) -> int:
+            first.interrupt()  # the cancel is on its way while the statement ends
+            return 1
+
+        for _ in range(5):
+            assert first._run(ends_as_interrupted) == 1
+            try:
+                slept = second._all("SELECT true AS slept FROM pg_sleep(0.3)", [])
+            except sqlite3.OperationalError as exc:  # the cancel meant for `first`
+                raise AssertionError("another reader's statement was cancelled") from exc
+            assert slept == [{"slept": True}]
+    finally:
+        first.close()
+        second.close()

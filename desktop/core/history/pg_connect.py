@@ -18,10 +18,14 @@ from desktop.core.settings import urls
 CONNECT_TIMEOUT_S = 10
 
 
-def said_masked(exc: BaseException, password: str | None) -> str:
-    """psycopg's words for a failure, with the password never in them."""
+def said_masked(exc: BaseException, url: str) -> str:
+    """psycopg's words for a failure of `url`, with its password never in them: neither as
+    meant nor as written (a malformed URL's ProgrammingError quotes the raw token)."""
     text = str(exc).strip() or type(exc).__name__
-    return text.replace(password, urls.MASK) if password else text
+    text = text.replace(url, urls.mask(url))
+    for secret in urls.secrets_of(url):
+        text = text.replace(secret, urls.MASK)
+    return text
 
 
 class HistoryUnavailable(Exception):
@@ -42,9 +46,9 @@ def connect(url: str, *, write: bool, purpose: str) -> Any:
             connect_timeout=CONNECT_TIMEOUT_S,
             application_name=f"celery-desk {purpose}",
         )
-    except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+    except psycopg.Error as exc:  # a malformed URL's ProgrammingError quotes its password
         raise HistoryUnavailable(
-            f"cannot use the history {shown}: {said_masked(exc, urls.password_of(url))}"
+            f"cannot use the history {shown}: {said_masked(exc, url)}"
         ) from None
     try:
         if write:

@@ -95,7 +95,7 @@ class PgJournal:
         HistorySchemaTooNew, each naming the database with its password masked. Arguments
         are stored as by the SQLite journal (`redactor`, `keep_argument_values`). A call waits
         `wait_s` at most for a connection (the server gone: JournalUnwritable after it)."""
-        self._password = urls.password_of(url)
+        self._url = url  # for its failures' words, the password masked (said_masked)
         self.shown = urls.mask(url)
         self.redactor = redactor or ArgumentRedactor()
         self.keep_argument_values = keep_argument_values
@@ -115,7 +115,7 @@ class PgJournal:
                 self.text_index_missing = text_index_state(first)
         except UNREACHABLE as exc:
             raise JournalUnwritable(
-                f"cannot use the history {self.shown}: {said_masked(exc, self._password)}"
+                f"cannot use the history {self.shown}: {said_masked(exc, self._url)}"
             ) from None
         self._pool = ConnectionPool(
             url,
@@ -166,7 +166,7 @@ class PgJournal:
                 yield conn
         except (*UNREACHABLE, psycopg.Error) as exc:  # the database's failure, not a value's
             raise JournalUnwritable(
-                f"the history {self.shown} cannot be written: {said_masked(exc, self._password)}"
+                f"the history {self.shown} cannot be written: {said_masked(exc, self._url)}"
             ) from None
 
     # -- writing ------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 A thread with its own connection (LISTEN holds it: no pool's connection can serve reads while
 it waits) hands each batch's task ids to `on_batch`, or None when the batch said "reload" or
-when notifications may have been missed (the connection was cut and made again, or made only
-after failed tries: whatever was stored meanwhile was said to nobody). It says its state
+when notifications may have been missed (at the first LISTEN: a batch stored after whoever
+listens read the history and before this LISTEN; after a cut or failed tries: whatever was
+stored meanwhile was said to nobody). It says its state
 through `on_state` (LISTENING, or CUT and why, the password masked), and comes back after a
 cut with growing waits (BACKOFF_S).
 A silent connection is checked every CHECK_S (a server gone without closing its socket would
@@ -46,7 +47,6 @@ class HistoryListener:
         backoff: tuple[float, ...] = BACKOFF_S,
     ) -> None:
         self._url = url
-        self._password = urls.password_of(url)
         self.shown = urls.mask(url)
         self._on_batch = on_batch
         self._on_state = on_state
@@ -73,10 +73,10 @@ class HistoryListener:
 
     def _run(self) -> None:
         tries = 0
-        # Cut, or never connected after a failed try: what was stored meanwhile was said to
-        # nobody (and whoever opened the history then could not read it either), so the
-        # first batch handed on once listening is a reload.
-        missed = False
+        # What was stored before this LISTEN was said to nobody: before the first one (the
+        # screens read the history first, then the listener listens: a batch between is
+        # never named), or while cut, so the first batch handed on once listening is a reload.
+        missed = True
         while not self._stop.is_set():
             try:
                 conn = self._connect()
@@ -134,6 +134,6 @@ class HistoryListener:
             log.exception("a batch heard from the history could not be handed on")
 
     def _cut(self, exc: BaseException, tries: int) -> None:
-        why = said_masked(exc, self._password)
+        why = said_masked(exc, self._url)
         self._say(CUT, f"not listening to {self.shown}: {why}")
         self._stop.wait(self._backoff[min(tries, len(self._backoff) - 1)])

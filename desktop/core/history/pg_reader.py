@@ -40,7 +40,24 @@ from desktop.core.settings import urls
 
 Part = tuple[str, list[Any], str]
 WAIT_S = 10.0  # for a connection of the pool: the server away, HistoryUnavailable after it
+CANCEL_S = 5.0  # for a cancel request to land; one that does not: its connection is closed
 T = TypeVar("T")
+
+
+class _Cancel(threading.Thread):
+    """A cancel request on its way to a connection's statement (PgReader.interrupt)."""
+
+    def __init__(self, conn: Any) -> None:
+        super().__init__(name="history-cancel", daemon=True)
+        self.conn = conn
+        self.landed = False
+
+    def run(self) -> None:
+        try:
+            self.conn.cancel_safe(timeout=CANCEL_S)
+            self.landed = True
+        except Exception:  # timed out, or the server away: the connection is closed after
+            pass
 
 
 def first_parts(query: TaskQuery) -> list[Part]:
@@ -64,11 +81,11 @@ class PgReader:
         """Raises HistoryUnavailable (not reachable, no history there) or
         HistorySchemaTooNew; never writes."""
         self._url = url
-        self._password = urls.password_of(url)
         self.path = urls.mask(url)
         self.redactor = redactor or ArgumentRedactor()
         self._lock = threading.Lock()
         self._busy: set[Any] = set()  # the connections this reader's calls are using
+        self._cancels: dict[Any, _Cancel] = {}  # those of them a cancel is on its way to
         self._pool: Any = pg_reader_pool.acquire(url)
 
     def close(self) -> None:
@@ -80,11 +97,12 @@ class PgReader:
     def interrupt(self) -> None:
         """Stop the statements this reader is running now, without waiting: the cancel
         request travels to the server on a thread of its own (this is called from the GUI
-        thread)."""
+        thread). The call using the connection waits for it before giving the connection
+        back (`_run`): landing later, it would cancel whatever another reader runs there."""
         with self._lock:
-            busy = list(self._busy)
-        for conn in busy:
-            threading.Thread(target=conn.cancel_safe, name="history-cancel", daemon=True).start()
+            for conn in self._busy - self._cancels.keys():
+                cancel = self._cancels[conn] = _Cancel(conn)
+                cancel.start()
 
     def _run(self, work: Callable[[Any], T]) -> T:
         """`work(connection)` on a connection of the pool; on one the server cut (restarted,
@@ -107,6 +125,11 @@ class PgReader:
                     finally:
                         with self._lock:
                             self._busy.discard(conn)
+                            cancel = self._cancels.pop(conn, None)
+                        if cancel is not None:
+                            cancel.join()
+                            if not cancel.landed:  # it may land any time: never lent again
+                                conn.close()
             except psycopg.errors.QueryCanceled:
                 # as the SQLite reader's interrupted call, so callers retry either the same way
                 raise sqlite3.OperationalError("interrupted") from None
@@ -115,7 +138,7 @@ class PgReader:
                     pool.check()  # the others idle may be cut too: dropped, made again
                     continue
                 raise HistoryUnavailable(
-                    f"the history {self.path} cannot be read: {said_masked(exc, self._password)}"
+                    f"the history {self.path} cannot be read: {said_masked(exc, self._url)}"
                 ) from None
         raise AssertionError("unreachable")  # the loop returns or raises
 

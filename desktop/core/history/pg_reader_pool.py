@@ -14,7 +14,12 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from desktop.core.history.pg_connect import CONNECT_TIMEOUT_S, HistoryUnavailable, connect
+from desktop.core.history.pg_connect import (
+    CONNECT_TIMEOUT_S,
+    HistoryUnavailable,
+    connect,
+    said_masked,
+)
 from desktop.core.settings import urls
 
 POOL_MAX = 4
@@ -57,6 +62,7 @@ def release(url: str) -> None:
 
 
 def _open(url: str) -> Any:
+    import psycopg
     from psycopg_pool import ConnectionPool, PoolTimeout
 
     connect(url, write=False, purpose="reader").close()  # a history it can read
@@ -75,7 +81,9 @@ def _open(url: str) -> Any:
     )
     try:
         pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
-    except PoolTimeout as exc:
+    except (PoolTimeout, psycopg.Error) as exc:
         pool.close()
-        raise HistoryUnavailable(f"cannot use the history {urls.mask(url)}: {exc}") from None
+        raise HistoryUnavailable(
+            f"cannot use the history {urls.mask(url)}: {said_masked(exc, url)}"
+        ) from None
     return pool

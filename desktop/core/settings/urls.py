@@ -58,6 +58,24 @@ def password_of(url: str) -> str | None:
     return unquote(userinfo.split(":", 1)[1])
 
 
+def secrets_of(url: str) -> list[str]:
+    """Every way the URL's passwords may be quoted back (by psycopg, say): as meant (decoded)
+    and as written (percent-encoded, or malformed: `invalid percent-encoded token: "p%zz"`),
+    in its userinfo and its query; longest first, so a shorter one never leaves part of a
+    longer one shown."""
+    found: set[str] = set()
+    parts = urlsplit(url) if "://" in url else None
+    if parts is not None and "@" in parts.netloc:
+        userinfo = parts.netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            written = userinfo.split(":", 1)[1]
+            found.update((written, unquote(written)))
+    for match in _QUERY_PASSWORD.finditer(url):
+        written = match.group(0)[len(match.group(1)) :]
+        found.update((written, unquote(written)))
+    return sorted((s for s in found if s), key=len, reverse=True)
+
+
 def split_password(url: str) -> SplitUrl:
     """Separate the password so the profile file never holds it."""
     if "://" not in url:

@@ -84,8 +84,11 @@ class JournalSlot:
             except Exception as exc:  # the shared history: HistoryUnavailable, too new
                 if journal.reads_from is None:
                     raise
+                from desktop.core.history.pg_connect import said_masked
+
                 shown = urls.mask(journal.reads_from)
-                log.warning("%s cannot read the history %s: %s", self.who, shown, exc)
+                why = said_masked(exc, journal.reads_from)
+                log.warning("%s cannot read the history %s: %s", self.who, shown, why)
                 return None
             if self.journal is not journal:  # another journal meanwhile: not this one's
                 if reader is not journal:

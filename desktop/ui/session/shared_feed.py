@@ -9,7 +9,8 @@ panel only reads it. Each batch a recorder stores sends one notification naming 
 (history/pg_presence.py); the listener's thread (history/pg_listen.py) reads those rows by id
 there, off the GUI thread, and they reach the screens as `Session.history_rows`, the way the
 monitor's diffs do (the Tasks table places them by its query's own rule). A "reload" (a batch
-too big to name, or notifications missed while cut) reloads the screens. The recorders'
+too big to name, notifications missed while cut or before the first LISTEN, rows named but not
+read) reloads the screens. The recorders'
 status is read every STATUS_S on the background pool.
 
 Output is tagged with the journal it belongs to: a listener of the previous profile still
@@ -152,8 +153,17 @@ class SharedHistoryFeed(QObject):
         if ids is None:
             self._reload.emit(tag)
             return
-        reader = self._reader_of(tag, url, journal)
-        rows = reader.rows(ids) if reader is not None else {}
+        try:
+            reader = self._reader_of(tag, url, journal)
+            rows = reader.rows(ids) if reader is not None else {}
+        except Exception as exc:  # the pool busy, the server blinking: read them all again
+            from desktop.core.history.pg_connect import said_masked
+
+            log.warning(
+                "rows heard from %s not read, reloading: %s", self.shown, said_masked(exc, url)
+            )
+            self._reload.emit(tag)
+            return
         if rows:
             self._rows.emit(tag, rows)
 
@@ -199,9 +209,11 @@ class SharedHistoryFeed(QObject):
                 self._say()
 
         def failed(exc: BaseException) -> None:
+            from desktop.core.history.pg_connect import said_masked
+
             self._polling = False
             if tag == self._generation:
-                self._recorders, self._unread = None, str(exc) or type(exc).__name__
+                self._recorders, self._unread = None, said_masked(exc, url)
                 self._say()
 
         self.session.background.submit(read, done, failed)
@@ -227,18 +239,25 @@ class SharedHistoryFeed(QObject):
         self.session.history_status_changed.emit(*self.status())
 
     def shutdown(self) -> None:
-        """Stop the listener and close the reader (the window closes): the listener is
-        waited for a second at most (a daemon thread: one stuck connecting ends with the
-        process); the reader's statements are rows by id and the status, short."""
+        """Stop the listener and close the reader (the window closes) on a daemon thread of
+        their own: either may wait on the network (a listener mid-connect, the pool's close
+        waiting for its workers mid-connect to a server that does not answer), which the GUI
+        thread never does; one still waiting ends with the process. Not the background pool:
+        it is shut down next, its queued jobs cancelled."""
         self._closed = True
         with self._reader_lock:
             self._generation += 1
         self._timer.stop()
         self._reload_later.stop()
         listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.stop(timeout=1.0)
         with self._reader_lock:
             reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.close()
+
+        def close() -> None:
+            if listener is not None:
+                listener.stop(timeout=1.0)
+            if reader is not None:
+                reader.close()
+
+        if listener is not None or reader is not None:
+            threading.Thread(target=close, name="history-feed-close", daemon=True).start()
