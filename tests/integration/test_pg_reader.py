@@ -25,6 +25,7 @@ psycopg = pytest.importorskip("psycopg")
 from desktop.core.history.pg_journal import PgJournal  # noqa: E402
 from desktop.core.history.pg_reader import PgReader  # noqa: E402
 from desktop.core.history.pg_schema import SCHEMA_VERSION  # noqa: E402
+from desktop.core.monitor.journal_schema import JournalUnwritable  # noqa: E402
 
 NOW = time.time()
 STATES = ("SUCCESS", "FAILURE", "STARTED", "RETRY", "REVOKED")
@@ -192,7 +193,9 @@ def test_a_malformed_password_is_never_said(written: str, unused_port: int) -> N
         PgReader(url)
     with pytest.raises(HistoryUnavailable) as connected:
         connect(url, write=False, purpose="test")
-    for said in (str(opened.value), str(connected.value)):
+    with pytest.raises(JournalUnwritable) as recording:  # `record --history URL`
+        PgJournal(url)
+    for said in (str(opened.value), str(connected.value), str(recording.value)):
         assert "percent-encoded" in said and "****" in said
         assert "cret" not in said and "%zz" not in said, said
 

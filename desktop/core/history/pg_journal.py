@@ -108,8 +108,14 @@ class PgJournal:
             "connect_timeout": max(1, int(connect_timeout)),
             "application_name": "celery-desk",
         }
+        try:  # a URL psycopg cannot read says so with its text: the password in it
+            first = psycopg.connect(url, **settings)
+        except (*UNREACHABLE, psycopg.ProgrammingError) as exc:
+            raise JournalUnwritable(
+                f"cannot use the history {self.shown}: {said_masked(exc, self._url)}"
+            ) from None
         try:
-            with psycopg.connect(url, **settings) as first:  # the failure's own words
+            with first:  # the failure's own words
                 migrate(first, self.shown)
                 # None, or why free words are searched by reading every task (`record` says it)
                 self.text_index_missing = text_index_state(first)
