@@ -69,7 +69,8 @@ def _consumer_main(args: argparse.Namespace) -> int:
     elif args.role == "bare":
         emit("RESULT", consume_bare(url, expected, args.quiet))
     elif args.role == "pipeline":
-        emit("RESULT", consume_pipeline(url, expected, args.quiet, scratch))
+        switch_set = bool(args.switch_interval)
+        emit("RESULT", consume_pipeline(url, expected, args.quiet, scratch, switch_set))
     elif args.role == "pika":
         emit("RESULT", consume_pika(url, expected, args.quiet))
     elif args.role == "headless":

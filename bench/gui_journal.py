@@ -229,7 +229,7 @@ def main() -> int:
         help="print where the GUI thread's Python time goes: in one phase, or all in use",
     )
     parser.add_argument(
-        "--switch-ms", type=float, help="a GIL switch interval to try (default: Python's 5 ms)"
+        "--switch-ms", type=float, help="a GIL switch interval to try (default: the app's)"
     )
     args = parser.parse_args()
     journal_path: Path = args.journal.resolve()
@@ -245,7 +245,7 @@ def main() -> int:
     from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
-    from desktop.app import build_window, keep_collections_short
+    from desktop.app import build_window, hand_the_gil_over_sooner, keep_collections_short
     from desktop.core.services import Services
     from desktop.ui.tasks.cells import COLUMNS
 
@@ -262,7 +262,8 @@ def main() -> int:
     session, window = build_window(services)
     window.show()
     keep_collections_short(session)  # as the app does once its window is shown
-    if args.switch_ms is not None:
+    hand_the_gil_over_sooner()  # as the app does (GIL_SWITCH_S)
+    if args.switch_ms is not None:  # an experiment's own
         sys.setswitchinterval(args.switch_ms / 1000)
     t0 = time.perf_counter()
     session.start()

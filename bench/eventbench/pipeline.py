@@ -63,8 +63,11 @@ def _fallback_model_class() -> type:
     return FallbackTasksModel
 
 
-def consume_pipeline(url: str, expected: int, quiet: float, scratch: Path) -> dict[str, Any]:
-    """The panel as it runs: Monitor's threads feed a shown table on the GUI thread."""
+def consume_pipeline(
+    url: str, expected: int, quiet: float, scratch: Path, switch_set: bool = False
+) -> dict[str, Any]:
+    """The panel as it runs: Monitor's threads feed a shown table on the GUI thread.
+    `switch_set`: --switch-interval chose the GIL's switch interval, not the app's rule."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
     from PySide6.QtWidgets import QApplication, QTableView
@@ -190,9 +193,11 @@ def consume_pipeline(url: str, expected: int, quiet: float, scratch: Path) -> di
     timer.timeout.connect(check)
     timer.start(50)
     threading.Thread(target=watch_stream, name="bench-watch", daemon=True).start()
-    from desktop.app import keep_collections_short
+    from desktop.app import hand_the_gil_over_sooner, keep_collections_short
 
     keep_collections_short()  # as the app does once its window is shown (gc.freeze)
+    if not switch_set:
+        hand_the_gil_over_sooner()  # as the app does (GIL_SWITCH_S)
     monitor.start()
     emit("READY", memory_mb())
     app.exec()

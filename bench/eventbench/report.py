@@ -101,7 +101,7 @@ def report(results: dict[str, dict[str, Any]], args: argparse.Namespace) -> dict
             f"of {tasks:,} and {4 * tasks:,} flooded"
         )
         print(
-            f"its batch writes ({headless['writes']:,}, on the stream's thread): p50 "
+            f"its batch writes ({headless['writes']:,}, on the journal's writer thread): p50 "
             f"{headless['write_ms_p50']:.0f} ms, p99 {headless['write_ms_p99']:.0f} ms, max "
             f"{headless['write_ms_max']:.0f} ms, {headless['write_s_total']:.1f} s in all"
         )
