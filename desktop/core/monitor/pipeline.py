@@ -22,7 +22,7 @@ from desktop.core.monitor.journal_writer import JournalWriter
 from desktop.core.monitor.reconcile import backend_app, fill_gap, reconcile
 from desktop.core.monitor.spill import Spill
 from desktop.core.monitor.state import ClusterState, EventRecord, StateDiff, TaskRow
-from desktop.core.monitor.write_behind import WriteBehind, Written
+from desktop.core.monitor.write_behind import DRAIN_AT_STOP_S, WriteBehind, Written
 from desktop.core.settings import urls
 from desktop.core.settings.profile_model import (
     DEFAULT_FAILURE_RETENTION_DAYS,
@@ -164,8 +164,9 @@ class Monitor:
         self._stopping.set()
         self._wake.set()  # wakes the reconciler, which then sees it is stopping
         stopped = self.stream.stop(timeout)
-        # What the stream handed on before it stopped is written before the journal closes.
-        stopped = self._writes.close(timeout) and stopped
+        # What the stream handed on before it stopped is written before the journal closes
+        # (a few seconds at most: the queue is bounded to that; write_behind.py).
+        stopped = self._writes.close(max(timeout, DRAIN_AT_STOP_S)) and stopped
         for thread in (self._reconciler, self._keeper, self._retention, self._text_indexer):
             if thread is not None:
                 thread.join(timeout)

@@ -32,8 +32,12 @@ from desktop.core.monitor.state import EventRecord, StateDiff, TaskRow
 
 log = logging.getLogger(__name__)
 
-# Events waiting for the journal before the receiving thread waits too (~0.5 KB each).
-MAX_WAITING_EVENTS = 200_000
+# Events waiting for the journal before the receiving thread waits too (~0.5 KB each): a few
+# seconds of writing, so a stop writes them all (a drain of 400,000 events left 29,000-54,000
+# unwritten at a 5 s stop with 200,000 allowed).
+MAX_WAITING_EVENTS = 50_000
+# How long a stop waits for the writer to write what waits (it stops at once when nothing does).
+DRAIN_AT_STOP_S = 30.0
 # The most events one write takes of those waiting (about a second of writing on this
 # machine): a write holds the journal's lock, which the panel's own writes and a second
 # recorder on the same file wait for (SQLite's busy timeout is 5 s).
@@ -97,9 +101,10 @@ class WriteBehind:
             self._waiting_events += len(diff.events) + 1
             self._changed.notify_all()
 
-    def close(self, timeout: float) -> bool:
+    def close(self, timeout: float = DRAIN_AT_STOP_S) -> bool:
         """Write what waits, then stop; False when that took longer than `timeout` (what is
-        left is written by the thread as it ends, unless the process ends first)."""
+        left is written by the thread as it ends, unless the process ends first: then it is
+        inside the gap the next start records, from the journal's last write)."""
         thread = self._thread
         if thread is None:
             return True
@@ -108,6 +113,10 @@ class WriteBehind:
             self._changed.notify_all()
         thread.join(timeout)
         if thread.is_alive():
+            with self._changed:
+                left = self._waiting_events
+            log.warning("journal writer still writing after %.0f s (~%d events left)",
+                        timeout, left)  # fmt: skip
             return False
         self._thread = None
         return True
