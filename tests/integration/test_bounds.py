@@ -248,3 +248,27 @@ def test_a_chosen_keyring_that_never_answers_fails_clearly(tmp_path: Path) -> No
     assert f"the system keyring did not answer within {KEYRING_TIMEOUT_S:g} s" in done.stderr
     assert "Traceback" not in done.stderr
     assert "s3cret" not in done.stdout + done.stderr
+
+
+def test_a_publish_to_a_broker_that_went_away_ends_within_its_bound(tmp_path: Path) -> None:
+    """Control broadcasts (the Queues screen asking the workers what they hold) publish
+    through the app's connection pool. kombu's pool made plain connections, which retried a
+    publish once a second for ever once the broker went away after they had connected: the
+    job never ended and the window's process could not quit (seen in CI: 449 retries). The
+    pool's connections are bounded like the app's own."""
+    from desktop.core.app.panel_app import panel_app
+
+    with redis_server(tmp_path / "own") as broker:
+        app = panel_app(broker.url(0))
+        try:
+            with app.pool.acquire(block=True) as connection:
+                producer = connection.Producer()
+                producer.publish({"n": 1}, routing_key="cd-bound-test", retry=True)
+                broker.stop()
+                started = time.monotonic()
+                with pytest.raises(Exception, match=r"(?i)connect|refused"):
+                    producer.publish({"n": 2}, routing_key="cd-bound-test", retry=True)
+                took = time.monotonic() - started
+        finally:
+            app.close()
+    assert took < BOUND_S + MARGIN_S, f"{took:.0f} s: the publish retried past its bound"

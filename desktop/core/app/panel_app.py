@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
-from kombu.connection import Connection
+from kombu.connection import Connection, ConnectionPool, PooledConnection
 
 from desktop.core.app.effective_config import EffectiveConfig
 from desktop.core.app.queues import QueueInfo
@@ -68,14 +68,36 @@ def _with_panel_bounds(broker_url: str, options: dict[str, Any]) -> dict[str, An
     return bounded
 
 
-class _BoundedConnection(Connection):
+class _BoundedRetries:
+    """kombu retries a publish for ever by default (`ensure(max_retries=None)`): a control
+    broadcast to a broker that went away mid-way (the Queues screen asking the workers what
+    they hold) retried once a second for as long as the process lived, and the process then
+    could not quit (its job pool waits for the job). The panel's connections try
+    CONTROL_RETRIES times, then say the broker is gone."""
+
     def ensure(self, obj: Any, fun: Any, errback: Any = None, max_retries: Any = None,
                *args: Any, **kwargs: Any) -> Any:  # fmt: skip
         if max_retries is None:
             max_retries = CONTROL_RETRIES
-        return super().ensure(  # type: ignore[no-untyped-call]
+        return super().ensure(  # type: ignore[misc]
             obj, fun, errback, max_retries, *args, **kwargs
         )
+
+
+class _BoundedPooledConnection(_BoundedRetries, PooledConnection):
+    """What the app's connection pool (producers, control broadcasts) hands out: kombu's
+    `ConnectionPool.new` makes a plain PooledConnection, which the bound would not reach."""
+
+
+class _BoundedConnectionPool(ConnectionPool):
+    def new(self) -> _BoundedPooledConnection:
+        info = dict(self.connection._info(resolve=False))
+        return _BoundedPooledConnection(self, **info)  # type: ignore[no-untyped-call]
+
+
+class _BoundedConnection(_BoundedRetries, Connection):
+    def Pool(self, limit: int | None = None, **kwargs: Any) -> ConnectionPool:
+        return _BoundedConnectionPool(self, limit=limit, **kwargs)  # type: ignore[no-untyped-call]
 
 
 class _PanelCelery(Celery):  # type: ignore[misc]
