@@ -31,7 +31,7 @@ from desktop.core.base.task_record import TaskRecord
 from desktop.core.history import pg_reader_pool
 from desktop.core.history.pg_connect import HistoryUnavailable, said_masked
 from desktop.core.history.pg_presence import RecorderStatus, read_status
-from desktop.core.monitor.audit import AuditEntry, entry_of
+from desktop.core.monitor.audit import AuditEntry, audit_query, entry_of
 from desktop.core.monitor.failed_rows import failed_rows_sql
 from desktop.core.monitor.journal_reader import CHOICE_COLUMNS, keyset_parts, shown_record
 from desktop.core.monitor.journal_schema import SORTABLE, Gap
@@ -318,19 +318,7 @@ class PgReader:
     def audit_entries(
         self, limit: int = 500, since: float | None = None, action: str | None = None
     ) -> list[AuditEntry]:
-        where: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            where.append("at >= ?")
-            params.append(since)
-        if action is not None:
-            where.append("action = ?")
-            params.append(action)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        rows = self._all(
-            f"SELECT * FROM audit{clause} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit]
-        )
-        return [entry_of(r) for r in rows]
+        return [entry_of(r) for r in self._all(*audit_query(limit, since, action))]
 
     # -- gaps and the recorders ---------------------------------------------------------------
     def gaps(self, limit: int = 100) -> list[Gap]:

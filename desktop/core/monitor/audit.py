@@ -74,6 +74,21 @@ AUDIT_COLUMNS = (
 )
 
 
+def audit_query(limit: int, since: float | None, action: str | None) -> tuple[str, list[Any]]:
+    """The audit log's read, newest first, in SQLite's words (`?`; the shared history's
+    reader says them in PostgreSQL's): both engines' readers read it by this."""
+    where: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        where.append("at >= ?")
+        params.append(since)
+    if action is not None:
+        where.append("action = ?")
+        params.append(action)
+    clause = f" WHERE {' AND '.join(where)}" if where else ""
+    return f"SELECT * FROM audit{clause} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit]
+
+
 def entry_of(row: Mapping[str, Any]) -> AuditEntry:
     """A stored row read back (parameters as the JSON the journal kept)."""
     try:

@@ -26,7 +26,7 @@ from desktop.core.base.argument_redaction import ArgumentRedactor
 from desktop.core.base.literals import LITERAL_MAX_CHARS, read_literal
 from desktop.core.base.task_record import TaskRecord, task_record
 from desktop.core.base.task_states import FINISHED_ORDERED
-from desktop.core.monitor.audit import AuditEntry, entry_of
+from desktop.core.monitor.audit import AuditEntry, audit_query, entry_of
 from desktop.core.monitor.failed_rows import FAILED_STATES as FAILED_STATES
 from desktop.core.monitor.failed_rows import failed_rows_of
 from desktop.core.monitor.journal_schema import (
@@ -34,7 +34,7 @@ from desktop.core.monitor.journal_schema import (
     Gap,
     connect_read_only,
 )
-from desktop.core.monitor.journal_text import TextIndex, has_text_index
+from desktop.core.monitor.journal_text import TextIndex, has_table, has_text_index
 from desktop.core.monitor.task_query import Condition, TaskQuery
 
 # The columns the Tasks screen offers as filter choices, and where each choice is read from.
@@ -374,7 +374,7 @@ class JournalReader:
     def resolved_failures(self) -> dict[str, float]:
         """Failure causes marked resolved, and when (none in a journal before schema 4)."""
         with self._lock:
-            if not self._has_table("resolved_failures"):
+            if not has_table(self._db, "resolved_failures"):
                 return {}
             rows = self._db.execute("SELECT fingerprint, resolved FROM resolved_failures")
             return {str(r[0]): float(r[1]) for r in rows}
@@ -404,28 +404,11 @@ class JournalReader:
         self, limit: int = 500, since: float | None = None, action: str | None = None
     ) -> list[AuditEntry]:
         """The audit log, newest first (none in a journal before schema 5)."""
-        where: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            where.append("at >= ?")
-            params.append(since)
-        if action is not None:
-            where.append("action = ?")
-            params.append(action)
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
         with self._lock:
-            if not self._has_table("audit"):
+            if not has_table(self._db, "audit"):
                 return []
-            rows = self._db.execute(
-                f"SELECT * FROM audit{clause} ORDER BY at DESC, id DESC LIMIT ?", [*params, limit]
-            ).fetchall()
+            rows = self._db.execute(*audit_query(limit, since, action)).fetchall()
         return [entry_of(r) for r in rows]
-
-    def _has_table(self, name: str) -> bool:
-        found = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
-        ).fetchone()
-        return found is not None
 
     # -- gaps: windows the journal did not hear ----------------------------------------------
     def last_write(self) -> float | None:
@@ -449,7 +432,7 @@ class JournalReader:
 
     def _gaps_where(self, where: str, limit: int) -> list[Gap]:
         with self._lock:
-            if not self._has_table("gaps"):
+            if not has_table(self._db, "gaps"):
                 return []
             rows = self._db.execute(
                 f"SELECT id, start, end, reason, status, found, note FROM gaps{where} "

@@ -141,7 +141,8 @@ def defer_text_index(db: sqlite3.Connection) -> bool:
         return False
     db.execute("BEGIN IMMEDIATE")
     try:
-        if not has_pending_table(db) or has_eager_triggers(db):
+        changed = not has_pending_table(db) or has_eager_triggers(db)
+        if changed:
             rebuild = has_pending_table(db)  # both kinds of trigger wrote: index unsure
             for trigger in _EAGER_TRIGGERS:
                 db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
@@ -155,23 +156,26 @@ def defer_text_index(db: sqlite3.Connection) -> bool:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
-    return True
+    return changed
+
+
+def has_table(db: sqlite3.Connection, name: str) -> bool:
+    """Whether the journal has this table (one of an older schema may not, read-only)."""
+    found = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return found is not None
 
 
 def has_pending_table(db: sqlite3.Connection) -> bool:
-    found = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (PENDING_TABLE,)
-    ).fetchone()
-    return found is not None
+    """Whether rows are noted for the index to take later (schema 7)."""
+    return has_table(db, PENDING_TABLE)
 
 
 def has_text_index(db: sqlite3.Connection) -> bool:
     """Whether this journal has the index (a read-only reader of a journal at schema 3, not
     migrated yet, searches by LIKE alone)."""
-    found = db.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (TEXT_TABLE,)
-    ).fetchone()
-    return found is not None
+    return has_table(db, TEXT_TABLE)
 
 
 def add_text_index(db: sqlite3.Connection) -> bool:
