@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -108,6 +109,14 @@ class SharedHistoryFeed(QObject):
         self.poll()
 
     def _stop(self) -> None:
+        close = self._let_go(listener_wait_s=5.0)
+        if close is not None:
+            self.session.background.submit(close, lambda _: None)
+
+    def _let_go(self, listener_wait_s: float) -> Callable[[], None] | None:
+        """The current history let go of on the GUI thread (nothing it hears or reads lands
+        any more); what closes its listener and reader, to run off the GUI thread (both may
+        wait on the network), or None when neither is open."""
         with self._reader_lock:
             self._generation += 1
         self._timer.stop()
@@ -115,15 +124,16 @@ class SharedHistoryFeed(QObject):
         listener, self._listener = self._listener, None
         with self._reader_lock:
             reader, self._reader = self._reader, None
+        if listener is None and reader is None:
+            return None
 
-        def stop() -> None:
+        def close() -> None:
             if listener is not None:
-                listener.stop()
+                listener.stop(timeout=listener_wait_s)
             if reader is not None:
                 reader.close()
 
-        if listener is not None or reader is not None:
-            self.session.background.submit(stop, lambda _: None)
+        return close
 
     def _reader_of(self, tag: int, url: str, journal: Journal) -> PgReader | None:
         """The feed's own reader (rows by id, the status), made on first use off the GUI
@@ -245,19 +255,6 @@ class SharedHistoryFeed(QObject):
         thread never does; one still waiting ends with the process. Not the background pool:
         it is shut down next, its queued jobs cancelled."""
         self._closed = True
-        with self._reader_lock:
-            self._generation += 1
-        self._timer.stop()
-        self._reload_later.stop()
-        listener, self._listener = self._listener, None
-        with self._reader_lock:
-            reader, self._reader = self._reader, None
-
-        def close() -> None:
-            if listener is not None:
-                listener.stop(timeout=1.0)
-            if reader is not None:
-                reader.close()
-
-        if listener is not None or reader is not None:
+        close = self._let_go(listener_wait_s=1.0)
+        if close is not None:
             threading.Thread(target=close, name="history-feed-close", daemon=True).start()
