@@ -41,7 +41,6 @@ from desktop.core.monitor.journal_schema import (
 from desktop.core.monitor.journal_schema import said as _said
 from desktop.core.monitor.journal_text import (
     defer_text_index,
-    has_eager_triggers,
     index_pending,
     last_pending,
 )
@@ -419,9 +418,8 @@ class Journal(JournalReader):
         noted meanwhile wait for the next call: a task still running is indexed once it has
         settled, not at every step. Returns how many rows it indexed."""
         with self._lock:
-            if has_eager_triggers(self._db):  # an older Celery Desk writes here too
+            if defer_text_index(self._db):  # an older Celery Desk wrote here, its triggers
                 log.warning("journal %s: schema 6 triggers found, text index rebuilt", self.path)
-                defer_text_index(self._db)
             upto = last_pending(self._db)
         indexed = 0
         while upto is not None and not should_stop():

@@ -67,6 +67,12 @@ def merged_batches(waiting: list[tuple[StateDiff, float]]) -> Written:
     return Written(list(rows.values()), events, waiting[-1][1], [d for d, _ in waiting])
 
 
+def _weight(diff: StateDiff) -> int:
+    """What a batch counts against MAX_WAITING_EVENTS and MOST_EVENTS_A_WRITE: its events,
+    and one for the batch (a batch of workers' heartbeats alone still waits)."""
+    return len(diff.events) + 1
+
+
 class WriteBehind:
     """The queue between the receiving thread (`hand_on`) and the writer (`write`, given by
     the Monitor: store a `Written`, tell its listener). Not started, it writes on the caller's
@@ -98,7 +104,7 @@ class WriteBehind:
             while self._waiting_events > MAX_WAITING_EVENTS and not self._closing:
                 self._changed.wait(0.1)
             self._waiting.append((diff, taken_at))
-            self._waiting_events += len(diff.events) + 1
+            self._waiting_events += _weight(diff)
             self._changed.notify_all()
 
     def close(self, timeout: float = DRAIN_AT_STOP_S) -> bool:
@@ -130,7 +136,7 @@ class WriteBehind:
                     return
                 taken, events = 0, 0
                 while taken < len(self._waiting) and (not taken or events < MOST_EVENTS_A_WRITE):
-                    events += len(self._waiting[taken][0].events) + 1
+                    events += _weight(self._waiting[taken][0])
                     taken += 1
                 waiting, self._waiting = self._waiting[:taken], self._waiting[taken:]
                 self._waiting_events -= events
