@@ -33,6 +33,20 @@ def _ids(window: Any) -> list[str]:
     return [model._rows[i]["id"] for i in range(model.rowCount())]
 
 
+def _window_on(qtbot: QtBot, name: str, history: str, port: int) -> tuple[Services, Any, Any]:
+    """A window on a saved profile `name` whose history is `history`, on a broker nobody
+    answers at (`port`): no event stream of its own."""
+    services = Services.open()
+    services.profiles.save(
+        Profile(name=name, broker_url=f"redis://127.0.0.1:{port}/0", result_backend="",
+                history=history),
+        create=True,
+    )  # fmt: skip
+    session, window = build_window(services)
+    qtbot.addWidget(window)
+    return services, session, window
+
+
 def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
     qtbot: QtBot, postgres_server: Any, pg_database: str, unused_port: int, tmp_path: Path
 ) -> None:
@@ -44,20 +58,9 @@ def test_a_window_on_a_shared_history_is_kept_live_by_the_recorder(
          for n in range(3)],
         [],
     )  # fmt: skip
-    services = Services.open()
-    services.profiles.save(
-        Profile(
-            name="team",
-            broker_url=f"redis://127.0.0.1:{unused_port}/0",  # no event stream of its own
-            result_backend="",
-            history=url,
-        ),
-        create=True,
-    )
+    services, session, window = _window_on(qtbot, "team", url, unused_port)
     stored = services.profiles.get("team").history
     assert postgres_server.password not in stored  # the password went to the secret store
-    session, window = build_window(services)
-    qtbot.addWidget(window)
     window.resize(1280, 800)
     gui = threading.current_thread()
     heard_on: list[threading.Thread] = []
@@ -165,14 +168,7 @@ def test_rows_heard_but_not_read_are_read_again_by_a_reload(
     recorder = PgJournal(url)
     now = time.time()
     recorder.write([task_row("first", sent=now - 10, updated=now)], [])
-    services = Services.open()
-    services.profiles.save(
-        Profile(name="team", broker_url=f"redis://127.0.0.1:{unused_port}/0",
-                result_backend="", history=url),
-        create=True,
-    )  # fmt: skip
-    session, window = build_window(services)
-    qtbot.addWidget(window)
+    _services, session, window = _window_on(qtbot, "team", url, unused_port)
     asked: list[int] = []
     session.history_reload.connect(lambda: asked.append(1))
     held: list[Any] = []
@@ -213,18 +209,8 @@ def test_rows_heard_but_not_read_are_read_again_by_a_reload(
 def test_a_shared_history_that_cannot_be_reached_is_said_without_its_password(
     qtbot: QtBot, unused_port: int
 ) -> None:
-    services = Services.open()
-    services.profiles.save(
-        Profile(
-            name="away",
-            broker_url=f"redis://127.0.0.1:{unused_port}/0",
-            result_backend="",
-            history=f"postgresql://desk:pw-s3cret@127.0.0.1:{unused_port}/team",
-        ),
-        create=True,
-    )
-    session, window = build_window(services)
-    qtbot.addWidget(window)
+    away = f"postgresql://desk:pw-s3cret@127.0.0.1:{unused_port}/team"
+    _services, session, window = _window_on(qtbot, "away", away, unused_port)
     try:
         window.show()
         session.start("away")
@@ -319,14 +305,7 @@ def test_a_shared_history_of_a_newer_schema_is_said_and_left_alone(
     PgJournal(url).close()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema'")
-    services = Services.open()
-    services.profiles.save(
-        Profile(name="newer", broker_url=f"redis://127.0.0.1:{unused_port}/0",
-                result_backend="", history=url),
-        create=True,
-    )  # fmt: skip
-    session, window = build_window(services)
-    qtbot.addWidget(window)
+    _services, session, window = _window_on(qtbot, "newer", url, unused_port)
     try:
         window.show()
         session.start("newer")
@@ -355,14 +334,7 @@ def test_the_window_comes_back_with_its_history_after_the_server_restarted(
     assert server.pid is not None
     stop_with_this_process(server.pid)
     recorder = PgJournal(server.url(), wait_s=2.0)
-    services = Services.open()
-    services.profiles.save(
-        Profile(name="team", broker_url=f"redis://127.0.0.1:{unused_port}/0",
-                result_backend="", history=server.url()),
-        create=True,
-    )  # fmt: skip
-    session, window = build_window(services)
-    qtbot.addWidget(window)
+    _services, session, window = _window_on(qtbot, "team", server.url(), unused_port)
     try:
         now = time.time()
         recorder.write([task_row("before", sent=now - 10, updated=now)], [])
